@@ -1,0 +1,91 @@
+// Command attestd is the attestation service and its client: serve,
+// devchain, hash, stamp, upgrade, verify and info. See README.md.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+// Exit codes: 0 success / valid, 1 invalid (verify) or not done (upgrade
+// without --wait), 2 usage or I/O error.
+const (
+	exitInvalid = 1
+	exitError   = 2
+)
+
+// exitCode carries a non-zero exit status that is not a usage error.
+type exitCode struct {
+	code int
+	msg  string
+}
+
+func (e *exitCode) Error() string { return e.msg }
+
+func main() {
+	root := newRoot(os.Stdout, os.Stderr)
+	err := root.Execute()
+	if err == nil {
+		return
+	}
+	var ec *exitCode
+	if errors.As(err, &ec) {
+		if ec.msg != "" {
+			fmt.Fprintln(os.Stderr, "attestd:", ec.msg)
+		}
+		os.Exit(ec.code)
+	}
+	fmt.Fprintln(os.Stderr, "attestd:", err)
+	os.Exit(exitError)
+}
+
+func newRoot(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "attestd",
+		Short:         "Document fingerprint attestation anchored on an EVM chain",
+		Long:          "attestd batches document fingerprints into Merkle trees, anchors the roots on an EVM chain and hands out proofs that anyone can check against the chain — without the document leaving its holder.",
+		Version:       version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.AddCommand(
+		newServeCmd(), newDevchainCmd(), newHashCmd(), newStampCmd(),
+		newUpgradeCmd(), newVerifyCmd(), newInfoCmd(),
+	)
+	return root
+}
+
+// newLogger builds the process logger on stderr.
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch strings.ToLower(format) {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format must be text or json, not %q", format)
+}
+
+// envDefault returns the environment variable's value, or def.
+func envDefault(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/big"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/spf13/cobra"
+
+	"github.com/attestd/attestd/internal/anchor"
+	"github.com/attestd/attestd/internal/app"
+	"github.com/attestd/attestd/internal/batch"
+	"github.com/attestd/attestd/internal/devchain"
+)
+
+func newServeCmd() *cobra.Command {
+	var (
+		cfg                 app.Config
+		sink                string
+		maxFeeGwei          float64
+		logFormat, logLevel string
+	)
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the attestation service",
+		Long: `Run the attestation service.
+
+With --dev it needs nothing else: an embedded store and an embedded
+go-ethereum dev chain under --data-dir, and a dev API key written to
+<data-dir>/dev-api-key. Without --dev give --chain-rpc, --chain-key-file
+and --api-keys-file.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := newLogger(cmd.ErrOrStderr(), logFormat, logLevel)
+			if err != nil {
+				return err
+			}
+			cfg.Log = log
+			cfg.HTTP.Version = version
+			if cfg.Dev && !cmd.Flags().Changed("confirmations") {
+				cfg.Anchor.Confirmations = 1 // the dev chain mines on demand: no blocks come on top by themselves
+			}
+			if sink != "" {
+				if !common.IsHexAddress(sink) {
+					return fmt.Errorf("--sink: %q is not an address", sink)
+				}
+				cfg.Anchor.Sink = common.HexToAddress(sink)
+			}
+			if maxFeeGwei > 0 {
+				wei, _ := new(big.Float).Mul(big.NewFloat(maxFeeGwei), big.NewFloat(1e9)).Int(nil)
+				cfg.Anchor.MaxFeePerGas = wei
+			}
+			cfg.DevKey = func(key, path string) {
+				fmt.Fprintf(cmd.OutOrStdout(), "dev API key (also in %s):\n  export ATTESTD_API_KEY=%s\n", path, key)
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return app.Run(ctx, cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.DataDir, "data-dir", app.DefaultDataDir, "directory for the store, keys and (with --dev) the dev chain")
+	f.StringVar(&cfg.Listen, "listen", app.DefaultListen, "API address")
+	f.BoolVar(&cfg.Dev, "dev", false, "embedded dev chain and dev API key: runs with no other setup")
+	f.StringVar(&cfg.DevChainListen, "chain-listen", devchain.DefaultListen, "JSON-RPC address of the embedded dev chain (with --dev)")
+	f.StringVar(&cfg.ChainRPC, "chain-rpc", "", "JSON-RPC URL of the anchoring chain (without --dev)")
+	f.StringVar(&cfg.ChainKeyFile, "chain-key-file", "", "file holding the anchoring account's hex private key (without --dev)")
+	f.StringVar(&sink, "sink", "", "address anchor transactions are sent to (default: the anchoring account itself)")
+	f.Uint64Var(&cfg.Anchor.Confirmations, "confirmations", anchor.DefaultConfirmations, "blocks (including the anchor's) before a batch is confirmed; 1 with --dev unless set")
+	f.Float64Var(&maxFeeGwei, "max-fee", 500, "cap on the fee per gas, in gwei")
+	f.DurationVar(&cfg.Anchor.PollInterval, "chain-poll", time.Second, "how often the anchorer looks at the chain")
+	f.DurationVar(&cfg.Batch.Interval, "batch-interval", batch.DefaultInterval, "seal a batch at least this often")
+	f.IntVar(&cfg.Batch.MaxSize, "max-batch-size", batch.DefaultMaxSize, "seal as soon as this many fingerprints are pending")
+	f.StringVar(&cfg.APIKeysFile, "api-keys-file", "", `file of "institution key" lines authorising submitters`)
+	f.StringVar(&cfg.ReceiptKeyFile, "receipt-key-file", "", "Ed25519 receipt signing key (PEM; created if absent; default <data-dir>/receipt-key.pem)")
+	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", app.DefaultShutdownTimeout, "bound on the graceful shutdown")
+	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	return cmd
+}
+
+func newDevchainCmd() *cobra.Command {
+	var (
+		cfg       devchain.Config
+		logFormat string
+	)
+	cmd := &cobra.Command{
+		Use:   "devchain",
+		Short: "Run the embedded go-ethereum dev chain alone",
+		Long: `Run the embedded go-ethereum dev chain alone, for replicas and demos.
+Its funded key is written (hex) to <data-dir>/dev-key; point
+serve --chain-rpc at it with --chain-key-file <data-dir>/dev-key.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := newLogger(cmd.ErrOrStderr(), logFormat, "info")
+			if err != nil {
+				return err
+			}
+			cfg.Logger = log
+			ch, err := devchain.Start(cfg)
+			if err != nil {
+				return err
+			}
+			defer ch.Close()
+			fmt.Fprintf(cmd.OutOrStdout(), "dev chain %s on %s\nfunded account %s (key in %s/%s)\n",
+				ch.ChainID(), ch.RPCURL(), ch.Address().Hex(), cfg.DataDir, devchain.KeyFile)
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			<-ctx.Done()
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.DataDir, "data-dir", "./attestd-devchain", "chain data and the funded dev key")
+	f.StringVar(&cfg.Listen, "listen", devchain.DefaultListen, "JSON-RPC address (loopback)")
+	f.Uint64Var(&cfg.Period, "period", 0, "seconds between blocks; 0 mines when a transaction arrives")
+	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	return cmd
+}

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/attestd/attestd/internal/api"
+	"github.com/attestd/attestd/internal/attestfile"
+	"github.com/attestd/attestd/internal/fingerprint"
+	"github.com/attestd/attestd/internal/receipt"
+)
+
+// maxPerRequest is the API's limit on fingerprints per submission.
+const maxPerRequest = 10_000
+
+func newStampCmd() *cobra.Command {
+	var (
+		server, apiKey, canon string
+		noBlind, force        bool
+	)
+	cmd := &cobra.Command{
+		Use:   "stamp FILE...",
+		Short: "Fingerprint files locally, submit the fingerprints, write FILE.attest",
+		Long: `Fingerprint each file at its origin, blind the fingerprint with a fresh
+32-byte nonce (so a short record cannot be guessed from its published
+fingerprint), submit it, and write FILE.attest holding the nonce and the
+signed receipt. The document never leaves this machine. Run
+"attestd upgrade FILE" later to add the proof once the batch is anchored.
+
+The .attest file is written (with the nonce) before submitting, so the
+nonce is never lost; an existing one is never overwritten without --force.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := fingerprint.ParseCanonicalization(canon)
+			if err != nil {
+				return err
+			}
+			if apiKey == "" {
+				return errors.New("no API key: set ATTESTD_API_KEY or pass --api-key")
+			}
+			if !force {
+				for _, p := range args {
+					if _, err := os.Stat(attestfile.PathFor(p)); err == nil {
+						return fmt.Errorf("%s exists (it may hold the only copy of a nonce); use upgrade, or --force to replace it", attestfile.PathFor(p))
+					}
+				}
+			}
+			client, err := newClient(server, apiKey)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			pub, err := receiptKey(ctx, client)
+			if err != nil {
+				return err
+			}
+			hs := hashAll(args, c, !noBlind, cmd.ErrOrStderr())
+			files := make([]*attestfile.File, len(hs))
+			for i, h := range hs {
+				if h.err != nil {
+					return h.err
+				}
+				f := &attestfile.File{
+					Version: attestfile.Version, Document: filepath.Base(h.path), Fingerprint: h.fp,
+					Canonicalization: h.canon, Server: server,
+				}
+				if h.nonce != nil {
+					f.Blinding = &attestfile.Blinding{Scheme: fingerprint.BlindDomain, Nonce: *h.nonce}
+				}
+				if err := attestfile.Write(attestfile.PathFor(h.path), f); err != nil {
+					return err
+				}
+				files[i] = f
+			}
+			for start := 0; start < len(files); start += maxPerRequest {
+				chunk := files[start:min(start+maxPerRequest, len(files))]
+				req := api.SubmitRequest{Fingerprints: make([]api.Fingerprint, len(chunk))}
+				for i, f := range chunk {
+					req.Fingerprints[i] = f.Fingerprint.String()
+				}
+				resp, err := client.SubmitFingerprintsWithResponse(ctx, req)
+				if err != nil {
+					return fmt.Errorf("submitting: %w", err)
+				}
+				if resp.StatusCode() != http.StatusAccepted || resp.JSON202 == nil || len(resp.JSON202.Receipts) != len(chunk) {
+					return problemError("submitting", resp.StatusCode(), resp.Body)
+				}
+				for i, ar := range resp.JSON202.Receipts {
+					r, err := fromAPIReceipt(ar)
+					if err != nil {
+						return err
+					}
+					if r.Fingerprint != chunk[i].Fingerprint {
+						return fmt.Errorf("the server returned a receipt for %s, expected %s", r.Fingerprint, chunk[i].Fingerprint)
+					}
+					if err := receipt.Verify(r, pub); err != nil {
+						return fmt.Errorf("receipt for %s: %w", chunk[i].Document, err)
+					}
+					chunk[i].Receipt = &r
+					path := attestfile.PathFor(args[start+i])
+					if err := attestfile.Write(path, chunk[i]); err != nil {
+						return err
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "%s  %s (sealed by %s)\n", r.Fingerprint, path, r.Deadline.Local().Format("15:04:05"))
+				}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&server, "server", envDefault("ATTESTD_SERVER", defaultServer), "attestd server URL (env ATTESTD_SERVER)")
+	f.StringVar(&apiKey, "api-key", os.Getenv("ATTESTD_API_KEY"), "API key (env ATTESTD_API_KEY)")
+	f.StringVar(&canon, "canon", "none", "canonicalisation: none or jcs (RFC 8785 JSON)")
+	f.BoolVar(&noBlind, "no-blind", false, "submit the plain SHA-256 (only for high-entropy documents)")
+	f.BoolVar(&force, "force", false, "replace existing .attest files")
+	return cmd
+}
+
+// receiptKey fetches the server's receipt public key from /v1/info.
+func receiptKey(ctx context.Context, client *api.ClientWithResponses) (ed25519.PublicKey, error) {
+	info, err := client.GetInfoWithResponse(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("asking the server what it is: %w", err)
+	}
+	if info.JSON200 == nil {
+		return nil, problemError("info", info.StatusCode(), info.Body)
+	}
+	for _, k := range info.JSON200.ReceiptKeys {
+		if k.Algorithm == "ed25519" && len(k.PublicKey) == ed25519.PublicKeySize {
+			return ed25519.PublicKey(k.PublicKey), nil
+		}
+	}
+	return nil, errors.New("the server publishes no Ed25519 receipt key")
+}
+
+func fromAPIReceipt(ar api.Receipt) (receipt.Receipt, error) {
+	// The JSON shapes are the same by construction (api/openapi.yaml
+	// documents receipt.Receipt); a round trip keeps one source of truth.
+	data, err := json.Marshal(ar)
+	if err != nil {
+		return receipt.Receipt{}, err
+	}
+	var r receipt.Receipt
+	if err := json.Unmarshal(data, &r); err != nil {
+		return receipt.Receipt{}, fmt.Errorf("the server's receipt: %w", err)
+	}
+	return r, nil
+}

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/attestd/attestd/internal/attestfile"
+	"github.com/attestd/attestd/internal/proof"
+)
+
+func newUpgradeCmd() *cobra.Command {
+	var (
+		server        string
+		wait          bool
+		timeout, poll time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "upgrade FILE[.attest]...",
+		Short: "Add the proof bundle to .attest files once their batch is anchored",
+		Long: `Fetch the proof of each .attest file's fingerprint and store it in the
+file. Without --wait, files whose batch is not anchored yet are left as they
+are and the exit status is 1. With --wait, poll until every file's batch is
+confirmed (or --timeout).`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			client, err := newClient(server, "")
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			deadline := time.Now().Add(timeout)
+			todo := make([]string, len(args))
+			for i, a := range args {
+				if !strings.HasSuffix(a, attestfile.Ext) {
+					a = attestfile.PathFor(a)
+				}
+				todo[i] = a
+			}
+			for {
+				var left []string
+				for _, path := range todo {
+					f, err := attestfile.Read(path)
+					if err != nil {
+						return err
+					}
+					resp, err := client.GetFingerprintWithResponse(ctx, f.Fingerprint.String())
+					if err != nil {
+						return fmt.Errorf("%s: %w", path, err)
+					}
+					if resp.StatusCode() != http.StatusOK || resp.JSON200 == nil {
+						return fmt.Errorf("%s: %w", path, problemError("fetching the proof", resp.StatusCode(), resp.Body))
+					}
+					st := resp.JSON200
+					if st.Proof != nil {
+						raw, err := json.Marshal(st.Proof)
+						if err != nil {
+							return err
+						}
+						b, err := proof.Parse(raw)
+						if err != nil {
+							return fmt.Errorf("%s: the server's proof: %w", path, err)
+						}
+						if b.Fingerprint != f.Fingerprint {
+							return fmt.Errorf("%s: the server returned a proof for another fingerprint", path)
+						}
+						f.Proof = b
+						if err := attestfile.Write(path, f); err != nil {
+							return err
+						}
+					}
+					done := st.Status == "confirmed" || (!wait && st.Proof != nil)
+					if done {
+						fmt.Fprintf(cmd.OutOrStdout(), "%s: %s, proof stored\n", path, st.Status)
+					} else {
+						left = append(left, path)
+						if !wait {
+							fmt.Fprintf(cmd.OutOrStdout(), "%s: %s, no proof yet\n", path, st.Status)
+						}
+					}
+				}
+				if len(left) == 0 {
+					return nil
+				}
+				if !wait {
+					return &exitCode{code: exitInvalid, msg: fmt.Sprintf("%d file(s) not anchored yet; run again later or use --wait", len(left))}
+				}
+				if time.Now().After(deadline) {
+					return &exitCode{code: exitInvalid, msg: fmt.Sprintf("%d file(s) not confirmed within %s", len(left), timeout)}
+				}
+				todo = left
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(poll):
+				}
+			}
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&server, "server", envDefault("ATTESTD_SERVER", defaultServer), "attestd server URL (env ATTESTD_SERVER)")
+	f.BoolVar(&wait, "wait", false, "wait until every batch is confirmed")
+	f.DurationVar(&timeout, "timeout", 15*time.Minute, "give up waiting after this long")
+	f.DurationVar(&poll, "poll", time.Second, "how often to ask while waiting")
+	return cmd
+}

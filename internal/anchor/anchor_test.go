@@ -1,0 +1,310 @@
+package anchor_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"errors"
+	"math/big"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/ethclient/simulated"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/attestd/attestd/internal/anchor"
+	"github.com/attestd/attestd/internal/fingerprint"
+	"github.com/attestd/attestd/internal/merkle"
+	"github.com/attestd/attestd/internal/metrics"
+	"github.com/attestd/attestd/internal/proof"
+	"github.com/attestd/attestd/internal/store"
+	"github.com/attestd/attestd/internal/store/bolt"
+)
+
+type env struct {
+	t     *testing.T
+	key   *ecdsa.PrivateKey
+	from  common.Address
+	sim   *simulated.Backend
+	store store.Store
+	m     *metrics.Metrics
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	key, err := crypto.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := crypto.PubkeyToAddress(key.PublicKey)
+	sim := simulated.NewBackend(types.GenesisAlloc{from: {Balance: new(big.Int).Lsh(big.NewInt(1), 100)}})
+	t.Cleanup(func() { sim.Close() })
+	st, err := bolt.Open(bolt.Config{Path: filepath.Join(t.TempDir(), "db"), NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return &env{t: t, key: key, from: from, sim: sim, store: st, m: metrics.New("test")}
+}
+
+// anchorer returns a new anchorer (a "restart" when called again) using c.
+func (e *env) anchorer(c anchor.Client, confirmations uint64) *anchor.Anchorer {
+	e.t.Helper()
+	a, err := anchor.New(context.Background(), anchor.Config{
+		Key: e.key, Confirmations: confirmations, RebroadcastAfter: time.Hour,
+	}, c, e.store, e.m, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return a
+}
+
+// seal commits a batch of n fresh fingerprints and returns it.
+func (e *env) seal(n int) store.Batch {
+	e.t.Helper()
+	ctx := context.Background()
+	subs := make([]store.Submission, n)
+	for i := range subs {
+		subs[i] = store.Submission{Fingerprint: fingerprint.Sum([]byte(e.t.Name() + time.Now().String() + string(rune(i)))), Institution: "lab", ReceivedAt: time.Now()}
+	}
+	if _, err := e.store.Submit(ctx, subs); err != nil {
+		e.t.Fatal(err)
+	}
+	fps, err := e.store.Pending(ctx, n)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	tree, err := merkle.Build(fps)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	b, err := e.store.CommitBatch(ctx, fps, tree, time.Now())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return b
+}
+
+func (e *env) record(id uint64) store.Anchor {
+	e.t.Helper()
+	b, err := e.store.Batch(context.Background(), id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	a, ok := b.Anchor(1337)
+	if !ok {
+		e.t.Fatalf("batch %d has no anchor record", id)
+	}
+	return a
+}
+
+func (e *env) step(a *anchor.Anchorer) {
+	e.t.Helper()
+	if err := a.Step(context.Background()); err != nil {
+		e.t.Fatalf("step: %v", err)
+	}
+}
+
+func (e *env) sentTxs() uint64 {
+	e.t.Helper()
+	n, err := e.sim.Client().NonceAt(context.Background(), e.from, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return n
+}
+
+func TestLifecycle(t *testing.T) {
+	e := newEnv(t)
+	a := e.anchorer(e.sim.Client(), 2)
+	b := e.seal(5)
+
+	e.step(a)
+	rec := e.record(b.ID)
+	if rec.State != store.AnchorSigned || rec.BroadcastAt.IsZero() || len(rec.RawTx) == 0 {
+		t.Fatalf("after first step: %+v, want signed and broadcast", rec)
+	}
+	e.sim.Commit()
+	e.step(a)
+	if rec = e.record(b.ID); rec.State != store.AnchorMined {
+		t.Fatalf("after one block: state %s, want mined (2 confirmations needed)", rec.State)
+	}
+	e.sim.Commit()
+	e.step(a)
+	if rec = e.record(b.ID); rec.State != store.AnchorConfirmed {
+		t.Fatalf("after two blocks: state %s, want confirmed", rec.State)
+	}
+
+	// What is on chain is exactly the batch's payload, from the anchoring account.
+	ctx := context.Background()
+	tx, _, err := e.sim.Client().TransactionByHash(ctx, rec.TxHash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := proof.DecodePayload(tx.Data())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p != (proof.Payload{BatchID: b.ID, Size: b.Size, Root: b.Root}) {
+		t.Fatalf("payload %+v, batch %+v", p, b)
+	}
+	if sender, _ := types.Sender(types.LatestSignerForChainID(big.NewInt(1337)), tx); sender != e.from || *tx.To() != e.from {
+		t.Fatalf("sender %s to %s, want self-send from %s", sender, tx.To(), e.from)
+	}
+	if tx.Type() != types.DynamicFeeTxType {
+		t.Fatalf("tx type %d, want EIP-1559", tx.Type())
+	}
+	if rec.GasUsed == 0 || rec.GasUsed > 23_000 {
+		t.Fatalf("gas used %d, want ≤ 23000", rec.GasUsed)
+	}
+	if rec.BlockTime.IsZero() || rec.FeeWei == nil || rec.FeeWei.Sign() <= 0 {
+		t.Fatalf("mined details missing: %+v", rec)
+	}
+	if left, _ := e.store.Unconfirmed(ctx, 1337, 10); len(left) != 0 {
+		t.Fatalf("unconfirmed after confirmation: %v", left)
+	}
+	if got := testutil.ToFloat64(e.m.AnchorConfirmed.WithLabelValues("1337")); got != 1 {
+		t.Fatalf("confirmed metric %v", got)
+	}
+	// More steps change nothing and send nothing.
+	e.step(a)
+	if e.sentTxs() != 1 {
+		t.Fatalf("%d txs sent, want 1", e.sentTxs())
+	}
+}
+
+func TestOneTxPerBatchInOrder(t *testing.T) {
+	e := newEnv(t)
+	a := e.anchorer(e.sim.Client(), 1)
+	var ids []uint64
+	for i := 1; i <= 3; i++ {
+		ids = append(ids, e.seal(i).ID)
+	}
+	e.step(a)
+	e.sim.Commit()
+	e.step(a)
+	for i, id := range ids {
+		rec := e.record(id)
+		if rec.State != store.AnchorConfirmed || rec.Nonce != uint64(i) {
+			t.Fatalf("batch %d: %s nonce %d", id, rec.State, rec.Nonce)
+		}
+	}
+	if e.sentTxs() != 3 {
+		t.Fatalf("%d txs, want 3", e.sentTxs())
+	}
+}
+
+// flaky is a client whose SendTransaction fails: deliver says whether the
+// tx reaches the node anyway ("fail but persist", as a timed-out
+// eth_sendRawTransaction does) or not ("fail and not persist").
+type flaky struct {
+	anchor.Client
+	deliver bool
+}
+
+func (f flaky) SendTransaction(ctx context.Context, tx *types.Transaction) error {
+	if f.deliver {
+		if err := f.Client.SendTransaction(ctx, tx); err != nil {
+			return err
+		}
+	}
+	return errors.New("connection reset by peer")
+}
+
+// TestRestartBetweenSignedAndMined: the process dies after persisting the
+// signed tx, whether or not the broadcast got through. The restarted
+// anchorer sends the same tx — never a second one.
+func TestRestartBetweenSignedAndMined(t *testing.T) {
+	for _, deliver := range []bool{false, true} {
+		t.Run(map[bool]string{false: "lost", true: "delivered"}[deliver], func(t *testing.T) {
+			e := newEnv(t)
+			b := e.seal(3)
+			crashed := e.anchorer(flaky{e.sim.Client(), deliver}, 1)
+			if err := crashed.Step(context.Background()); err == nil {
+				t.Fatal("step with a failing broadcast reported no error")
+			}
+			signed := e.record(b.ID)
+			if signed.State != store.AnchorSigned {
+				t.Fatalf("state %s, want signed", signed.State)
+			}
+			e.sim.Commit()
+
+			restarted := e.anchorer(e.sim.Client(), 1)
+			e.step(restarted)
+			e.sim.Commit()
+			e.step(restarted)
+			rec := e.record(b.ID)
+			if rec.State != store.AnchorConfirmed || rec.TxHash != signed.TxHash {
+				t.Fatalf("after restart: %s tx %s, want confirmed with the persisted tx %s", rec.State, rec.TxHash, signed.TxHash)
+			}
+			if n := e.sentTxs(); n != 1 {
+				t.Fatalf("%d txs on chain, want exactly 1", n)
+			}
+			// A later batch gets the next nonce, not a reused one.
+			b2 := e.seal(2)
+			e.step(restarted)
+			e.sim.Commit()
+			e.step(restarted)
+			if rec := e.record(b2.ID); rec.State != store.AnchorConfirmed || rec.Nonce != 1 {
+				t.Fatalf("second batch: %s nonce %d", rec.State, rec.Nonce)
+			}
+		})
+	}
+}
+
+// TestReorg: the block holding the anchor is replaced by a longer fork
+// without it; the anchorer notices, re-broadcasts the same tx and confirms
+// it in the new canonical chain.
+func TestReorg(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	client := e.sim.Client()
+	a := e.anchorer(client, 3)
+	parent, err := client.HeaderByNumber(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := e.seal(4)
+	e.step(a)
+	e.sim.Commit()
+	e.step(a)
+	mined := e.record(b.ID)
+	if mined.State != store.AnchorMined {
+		t.Fatalf("state %s, want mined", mined.State)
+	}
+
+	if err := e.sim.Fork(parent.Hash()); err != nil {
+		t.Fatal(err)
+	}
+	e.sim.Rollback() // drop the tx the reorg put back in the pool: the fork must not carry it
+	e.sim.Commit()
+	e.sim.Commit()
+	if _, err := client.TransactionReceipt(ctx, mined.TxHash); err == nil {
+		t.Fatal("the fork still holds the anchor tx; the test does not reorg it out")
+	}
+	e.step(a) // notices the reorg, back to signed, re-broadcast
+	if rec := e.record(b.ID); rec.State != store.AnchorSigned {
+		t.Fatalf("after reorg: %s, want signed", rec.State)
+	}
+	for range 3 {
+		e.sim.Commit()
+		e.step(a)
+	}
+	rec := e.record(b.ID)
+	if rec.State != store.AnchorConfirmed || rec.TxHash != mined.TxHash || rec.BlockHash == mined.BlockHash {
+		t.Fatalf("after re-mining: %s tx %s block %s (old block %s)", rec.State, rec.TxHash, rec.BlockHash, mined.BlockHash)
+	}
+	canon, err := client.HeaderByNumber(ctx, new(big.Int).SetUint64(rec.BlockNumber))
+	if err != nil || canon.Hash() != rec.BlockHash {
+		t.Fatalf("recorded block %s is not canonical (%v)", rec.BlockHash, err)
+	}
+	if got := testutil.ToFloat64(e.m.Reorgs.WithLabelValues("1337")); got != 1 {
+		t.Fatalf("reorg metric %v, want 1", got)
+	}
+	if n := e.sentTxs(); n != 1 {
+		t.Fatalf("%d txs on chain, want 1", n)
+	}
+}

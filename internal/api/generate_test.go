@@ -1,0 +1,255 @@
+package api
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/gin-gonic/gin"
+)
+
+// generatedFile is the committed output of the //go:generate directive in generate.go.
+const generatedFile = "api.gen.go"
+
+// TestGeneratedCodeIsUpToDate runs the //go:generate directive of generate.go, as
+// `go generate` would, with its output redirected to a temporary file, and fails if the
+// result differs from the committed api.gen.go.
+func TestGeneratedCodeIsUpToDate(t *testing.T) {
+	args := generateDirective(t)
+	if args[0] != "go" {
+		t.Fatalf("generate.go: the //go:generate directive should run the go command, got %q", args[0])
+	}
+	// The directive's -o is relative to its -C directory, if any.
+	dir := "."
+	if i := slices.Index(args, "-C"); i >= 0 && i+1 < len(args) {
+		dir = args[i+1]
+	}
+	o := slices.Index(args, "-o")
+	if o < 0 || o+1 >= len(args) {
+		t.Fatalf("generate.go: the //go:generate directive has no -o OUTPUT: %q", args)
+	}
+	target, err := filepath.Abs(filepath.Join(dir, args[o+1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if self, err := filepath.Abs(generatedFile); err != nil || target != self {
+		t.Fatalf("generate.go: the //go:generate directive writes %s, want %s in this package", target, generatedFile)
+	}
+
+	fresh := filepath.Join(t.TempDir(), generatedFile)
+	args = slices.Clone(args)
+	args[o+1] = fresh
+	cmd := exec.Command(args[0], args[1:]...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+
+	want, err := os.ReadFile(fresh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(generatedFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s is out of date with api/openapi.yaml or api/oapi-codegen.yaml: run `make generate` "+
+			"(or `go generate ./internal/api`) and commit the result.\n%s", generatedFile, firstDifference(got, want))
+	}
+}
+
+// generateDirective returns the arguments of the single //go:generate directive in generate.go.
+func generateDirective(t *testing.T) []string {
+	t.Helper()
+	f, err := os.Open("generate.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var directives [][]string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "//go:generate "); ok {
+			directives = append(directives, strings.Fields(rest))
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(directives) != 1 || len(directives[0]) == 0 {
+		t.Fatalf("generate.go: want exactly one //go:generate directive, found %d", len(directives))
+	}
+	return directives[0]
+}
+
+// firstDifference describes the first line at which the committed and the regenerated
+// code differ.
+func firstDifference(committed, regenerated []byte) string {
+	a := strings.Split(string(committed), "\n")
+	b := strings.Split(string(regenerated), "\n")
+	for i := range max(len(a), len(b)) {
+		if i >= len(a) || i >= len(b) || a[i] != b[i] {
+			line := func(l []string) string {
+				if i < len(l) {
+					return l[i]
+				}
+				return "(end of file)"
+			}
+			return fmt.Sprintf("first difference at line %d:\n  committed:   %s\n  regenerated: %s", i+1, line(a), line(b))
+		}
+	}
+	return "the files differ"
+}
+
+// loadSpec returns the spec embedded in the generated code, validated, including its
+// examples against their schemas with formats and patterns checked.
+func loadSpec(t *testing.T) *openapi3.T {
+	t.Helper()
+	doc, err := GetSpec()
+	if err != nil {
+		t.Fatalf("GetSpec: %v", err)
+	}
+	if err := doc.Validate(t.Context(),
+		openapi3.EnableSchemaFormatValidation(),
+		openapi3.EnableSchemaPatternValidation(),
+		openapi3.EnableExamplesValidation(),
+	); err != nil {
+		t.Fatalf("the embedded spec is invalid: %v", err)
+	}
+	return doc
+}
+
+func TestEmbeddedSpecIsValid(t *testing.T) {
+	doc := loadSpec(t)
+	if doc.OpenAPI != "3.0.3" {
+		t.Errorf("openapi = %q, want 3.0.3", doc.OpenAPI)
+	}
+}
+
+// operations is the service surface of DESIGN.md: every operation, where it lives, and
+// whether it needs an API key.
+var operations = []struct {
+	id, method, path string
+	bearer           bool
+}{
+	{"submitFingerprints", http.MethodPost, "/v1/fingerprints", true},
+	{"getFingerprint", http.MethodGet, "/v1/fingerprints/{fingerprint}", false},
+	{"verifyProof", http.MethodPost, "/v1/verify", false},
+	{"getBatch", http.MethodGet, "/v1/batches/{id}", false},
+	{"getInfo", http.MethodGet, "/v1/info", false},
+	{"getHealth", http.MethodGet, "/healthz", false},
+	{"getReady", http.MethodGet, "/readyz", false},
+	{"getMetrics", http.MethodGet, "/metrics", false},
+}
+
+func TestSpecOperationsAndSecurity(t *testing.T) {
+	doc := loadSpec(t)
+
+	if len(doc.Security) != 0 {
+		t.Errorf("the spec has a top-level security requirement %v; only submitFingerprints may require auth", doc.Security)
+	}
+	scheme := doc.Components.SecuritySchemes["bearerAuth"]
+	if scheme == nil || scheme.Value == nil || scheme.Value.Type != "http" || scheme.Value.Scheme != "bearer" {
+		t.Fatalf("components.securitySchemes.bearerAuth should be an HTTP bearer scheme, got %+v", scheme)
+	}
+
+	seen := 0
+	for _, item := range doc.Paths.Map() {
+		seen += len(item.Operations())
+	}
+	if seen != len(operations) {
+		t.Errorf("the spec has %d operations, want %d", seen, len(operations))
+	}
+
+	for _, want := range operations {
+		t.Run(want.id, func(t *testing.T) {
+			item := doc.Paths.Find(want.path)
+			if item == nil {
+				t.Fatalf("no path %s", want.path)
+			}
+			op := item.GetOperation(want.method)
+			if op == nil {
+				t.Fatalf("no %s %s", want.method, want.path)
+			}
+			if op.OperationID != want.id {
+				t.Errorf("%s %s: operationId = %q, want %q", want.method, want.path, op.OperationID, want.id)
+			}
+
+			var bearer bool
+			if op.Security != nil {
+				for _, req := range *op.Security {
+					for name, scopes := range req {
+						if name != "bearerAuth" || len(scopes) != 0 {
+							t.Errorf("unexpected security requirement %s %v", name, scopes)
+						}
+						bearer = true
+					}
+				}
+			}
+			if bearer != want.bearer {
+				t.Errorf("requires bearerAuth = %v, want %v", bearer, want.bearer)
+			}
+
+			// Every error is RFC 9457 problem+json, except /readyz's 503, which is the
+			// readiness document itself.
+			for code, resp := range op.Responses.Map() {
+				if code[0] != '4' && code[0] != '5' || want.id == "getReady" {
+					continue
+				}
+				if _, ok := resp.Value.Content["application/problem+json"]; !ok || len(resp.Value.Content) != 1 {
+					t.Errorf("response %s is not (only) application/problem+json", code)
+				}
+			}
+		})
+	}
+}
+
+// TestBearerAuthScopesOnContext checks that the generated gin wrapper marks exactly the
+// operations that require bearerAuth, under the string form of BearerAuthScopes (the
+// wrapper calls c.Set(string(BearerAuthScopes), ...), so that is the key to look up).
+func TestBearerAuthScopesOnContext(t *testing.T) {
+	gin.SetMode(gin.TestMode)
+	r := gin.New()
+	marked := map[string]bool{}
+	RegisterHandlersWithOptions(r, noContent{}, GinServerOptions{
+		Middlewares: []MiddlewareFunc{func(c *gin.Context) {
+			_, ok := c.Get(string(BearerAuthScopes))
+			marked[c.FullPath()] = ok
+		}},
+	})
+
+	concrete := strings.NewReplacer("{fingerprint}", "042f3736a430e42afc99d9c5f5c346dbd4aaaf8560acc0607c02973449ac5875", "{id}", "42")
+	for _, op := range operations {
+		ginPath := strings.NewReplacer("{", ":", "}", "").Replace(op.path)
+		rec := httptest.NewRecorder()
+		r.ServeHTTP(rec, httptest.NewRequest(op.method, concrete.Replace(op.path), nil))
+		if rec.Code != http.StatusNoContent {
+			t.Errorf("%s %s: status %d, want %d", op.method, op.path, rec.Code, http.StatusNoContent)
+			continue
+		}
+		if got, ok := marked[ginPath]; !ok || got != op.bearer {
+			t.Errorf("%s %s: bearerAuth scopes on context = %v, want %v", op.method, op.path, got, op.bearer)
+		}
+	}
+}
+
+// noContent implements ServerInterface with handlers that answer 204.
+type noContent struct{}
+
+func (noContent) GetHealth(c *gin.Context)                         { c.Status(http.StatusNoContent) }
+func (noContent) GetMetrics(c *gin.Context)                        { c.Status(http.StatusNoContent) }
+func (noContent) GetReady(c *gin.Context)                          { c.Status(http.StatusNoContent) }
+func (noContent) GetBatch(c *gin.Context, _ BatchIDPath)           { c.Status(http.StatusNoContent) }
+func (noContent) SubmitFingerprints(c *gin.Context)                { c.Status(http.StatusNoContent) }
+func (noContent) GetFingerprint(c *gin.Context, _ FingerprintPath) { c.Status(http.StatusNoContent) }
+func (noContent) GetInfo(c *gin.Context)                           { c.Status(http.StatusNoContent) }
+func (noContent) VerifyProof(c *gin.Context)                       { c.Status(http.StatusNoContent) }

@@ -1,0 +1,296 @@
+// Package app assembles attestd's service from its parts: store, sealer,
+// anchorers, receipts and the HTTP API. cmd/attestd turns flags into a
+// Config; tests build one directly.
+package app
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/ethclient"
+
+	"github.com/attestd/attestd/internal/anchor"
+	"github.com/attestd/attestd/internal/batch"
+	"github.com/attestd/attestd/internal/devchain"
+	"github.com/attestd/attestd/internal/metrics"
+	"github.com/attestd/attestd/internal/receipt"
+	"github.com/attestd/attestd/internal/server"
+	"github.com/attestd/attestd/internal/store"
+	"github.com/attestd/attestd/internal/store/bolt"
+)
+
+// Defaults.
+const (
+	DefaultListen          = "127.0.0.1:8080"
+	DefaultDataDir         = "./attestd-data"
+	DefaultShutdownTimeout = 15 * time.Second
+	DevAPIKeyFile          = "dev-api-key"
+	DevInstitution         = "dev"
+	StoreFile              = "attestd.db"
+	ReceiptKeyFile         = "receipt-key.pem"
+)
+
+// Config is the whole service configuration.
+type Config struct {
+	DataDir string // store, receipt key and (with Dev) the dev chain live here
+	Listen  string // API address
+
+	// Dev runs the embedded go-ethereum dev chain in-process and, without
+	// APIKeysFile, creates a dev API key in DataDir/dev-api-key.
+	Dev            bool
+	DevChainListen string // the dev chain's JSON-RPC address
+
+	ChainRPC     string // JSON-RPC endpoint of the anchoring chain (without Dev)
+	ChainKeyFile string // hex private key of the anchoring account (without Dev)
+	Anchor       anchor.Config
+
+	Batch batch.Config
+	HTTP  server.Config
+
+	APIKeysFile     string // "institution key" lines
+	ReceiptKeyFile  string // Ed25519 receipt key (PEM); created if absent; "" = DataDir/receipt-key.pem
+	ShutdownTimeout time.Duration
+
+	Log *slog.Logger
+	// Listening, if set, is told the API's URL once it accepts connections.
+	Listening func(url string)
+	// DevKey, if set, is told the generated dev API key (serve prints it).
+	DevKey func(key, path string)
+}
+
+// LogValue keeps secrets (the anchoring key) out of logs.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("data_dir", c.DataDir), slog.String("listen", c.Listen), slog.Bool("dev", c.Dev),
+		slog.String("chain_rpc", c.ChainRPC), slog.Duration("batch_interval", c.Batch.Interval),
+		slog.Int("max_batch_size", c.Batch.MaxSize), slog.Uint64("confirmations", c.Anchor.Confirmations),
+	)
+}
+
+// Run serves until ctx is cancelled, then shuts down in order: stop HTTP,
+// seal what is pending, give the anchorer one last step to sign and
+// broadcast, close everything. Anchoring state is persisted throughout, so
+// a restart resumes it.
+func Run(ctx context.Context, cfg Config) (err error) {
+	log := cfg.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = DefaultListen
+	}
+	if cfg.ShutdownTimeout == 0 {
+		cfg.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("creating the data dir: %w", err)
+	}
+	closers := []func() error{}
+	defer func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			err = errors.Join(err, closers[i]())
+		}
+	}()
+
+	st, err := bolt.Open(bolt.Config{Path: filepath.Join(cfg.DataDir, StoreFile)})
+	if err != nil {
+		return err
+	}
+	closers = append(closers, st.Close)
+
+	keys, err := loadKeys(cfg, log)
+	if err != nil {
+		return err
+	}
+	rkPath := cfg.ReceiptKeyFile
+	if rkPath == "" {
+		rkPath = filepath.Join(cfg.DataDir, ReceiptKeyFile)
+	}
+	rk, err := receipt.LoadOrCreateKey(rkPath)
+	if err != nil {
+		return err
+	}
+	signer := receipt.NewSigner(rk)
+
+	client, key, closeChain, err := openChain(cfg, log)
+	if err != nil {
+		return err
+	}
+	closers = append(closers, closeChain)
+
+	m := metrics.New(cfg.HTTP.Version)
+	m.RegisterPending(func() (int, float64) {
+		n, oldest, err := st.PendingStats(context.Background())
+		if err != nil || n == 0 {
+			return n, 0
+		}
+		return n, time.Since(oldest).Seconds()
+	})
+
+	acfg := cfg.Anchor
+	acfg.Key = key
+	anc, err := anchor.New(ctx, acfg, client, st, m, log)
+	if err != nil {
+		return err
+	}
+	sealer := batch.New(cfg.Batch, st, m, log, func(store.Batch) { anc.Wake() })
+
+	srv := server.New(cfg.HTTP, server.Deps{
+		Store: st, Keys: keys, Signer: signer, Sealer: sealer, Metrics: m, Log: log,
+		Chains: []server.Chain{{
+			ID: anc.ChainID(), Anchorer: anc.Address(), Sink: anc.Sink(),
+			Confirmations: anc.Confirmations(), Reader: client,
+		}},
+		Ready: func(ctx context.Context) []string {
+			var reasons []string
+			if err := anc.Err(); err != nil {
+				reasons = append(reasons, fmt.Sprintf("chain %d: anchoring is failing (see logs and attestd_anchor_failed_total)", anc.ChainID()))
+			}
+			if _, _, err := st.PendingStats(ctx); err != nil {
+				reasons = append(reasons, "store: unavailable")
+			}
+			return reasons
+		},
+	})
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("API listen: %w", err)
+	}
+	hs := srv.HTTPServer(cfg.Listen)
+	url := "http://" + ln.Addr().String()
+	log.Info("attestd serving", "url", url, "config", cfg, "chain", anc.ChainID(), "anchorer", anc.Address().Hex())
+
+	runCtx, stopLoops := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = sealer.Run(runCtx) })
+	wg.Go(func() { _ = anc.Run(runCtx) })
+	httpErr := make(chan error, 1)
+	go func() { httpErr <- hs.Serve(ln) }()
+	if cfg.Listening != nil {
+		cfg.Listening(url)
+	}
+
+	select {
+	case <-ctx.Done():
+	case err := <-httpErr:
+		stopLoops()
+		wg.Wait()
+		return fmt.Errorf("API server: %w", err)
+	}
+
+	log.Info("shutting down: stopping HTTP")
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Warn("HTTP shutdown", "err", err)
+	}
+	stopLoops()
+	wg.Wait()
+	log.Info("shutting down: sealing what is pending")
+	if bs, err := sealer.SealAll(sctx); err != nil {
+		log.Error("final seal failed; pending fingerprints stay durable and are sealed at the next start", "err", err)
+	} else if len(bs) > 0 {
+		if err := anc.Step(sctx); err != nil {
+			log.Warn("final anchoring step failed; it resumes at the next start", "err", err)
+		}
+	}
+	log.Info("shut down")
+	return nil
+}
+
+// openChain connects to the anchoring chain: the embedded dev chain with
+// its funded key, or ChainRPC with the key from ChainKeyFile.
+func openChain(cfg Config, log *slog.Logger) (*ethclient.Client, *ecdsa.PrivateKey, func() error, error) {
+	if cfg.Dev {
+		ch, err := devchain.Start(devchain.Config{DataDir: cfg.DataDir, Listen: cfg.DevChainListen, Logger: log})
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("starting the dev chain: %w", err)
+		}
+		log.Info("embedded dev chain running", "rpc", ch.RPCURL(), "chain_id", ch.ChainID(), "funded", ch.Address().Hex())
+		return ch.Client(), ch.Key(), ch.Close, nil
+	}
+	if cfg.ChainRPC == "" {
+		return nil, nil, nil, errors.New("no chain: pass --dev for the embedded dev chain, or --chain-rpc and --chain-key-file")
+	}
+	if cfg.ChainKeyFile == "" {
+		return nil, nil, nil, errors.New("--chain-rpc needs --chain-key-file (the anchoring account's hex private key)")
+	}
+	key, err := LoadHexKey(cfg.ChainKeyFile)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	client, err := ethclient.Dial(cfg.ChainRPC)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("dialing the chain endpoint: %w", err)
+	}
+	return client, key, func() error { client.Close(); return nil }, nil
+}
+
+// LoadHexKey reads a secp256k1 private key stored as hex (optional 0x,
+// surrounding whitespace ignored). Errors never include the file's content.
+func LoadHexKey(path string) (*ecdsa.PrivateKey, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading the chain key: %w", err)
+	}
+	s := strings.TrimPrefix(strings.TrimSpace(string(data)), "0x")
+	key, err := crypto.HexToECDSA(s)
+	if err != nil {
+		return nil, fmt.Errorf("chain key %s: not a hex secp256k1 private key", path)
+	}
+	return key, nil
+}
+
+// loadKeys reads the API keys file, or in dev mode without one, loads or
+// creates the dev API key.
+func loadKeys(cfg Config, log *slog.Logger) (server.Keys, error) {
+	if cfg.APIKeysFile != "" {
+		data, err := os.ReadFile(cfg.APIKeysFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading API keys: %w", err)
+		}
+		ks, err := server.ParseKeys(data)
+		if err != nil {
+			return nil, fmt.Errorf("API keys file %s: %w", cfg.APIKeysFile, err)
+		}
+		log.Info("API keys loaded", "count", len(ks))
+		return ks, nil
+	}
+	if !cfg.Dev {
+		return nil, errors.New("no API keys: pass --api-keys-file (lines of \"institution key\")")
+	}
+	path := filepath.Join(cfg.DataDir, DevAPIKeyFile)
+	data, err := os.ReadFile(path)
+	key := strings.TrimSpace(string(data))
+	if errors.Is(err, os.ErrNotExist) {
+		b := make([]byte, 32)
+		if _, err := rand.Read(b); err != nil {
+			return nil, err
+		}
+		key = hex.EncodeToString(b)
+		if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
+			return nil, fmt.Errorf("writing the dev API key: %w", err)
+		}
+	} else if err != nil {
+		return nil, fmt.Errorf("reading the dev API key: %w", err)
+	}
+	if cfg.DevKey != nil {
+		cfg.DevKey(key, path)
+	}
+	return server.ParseKeys([]byte(DevInstitution + " " + key))
+}
+

@@ -1,0 +1,145 @@
+// Package attestfile reads and writes the FILE.attest sidecar: the JSON
+// file that travels with a document across the border. It holds what a
+// holder needs to prove the document — the blinding nonce, the
+// canonicalisation, the signed receipt and, once anchored, the proof
+// bundle — and nothing of the document itself.
+package attestfile
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/attestd/attestd/internal/fingerprint"
+	"github.com/attestd/attestd/internal/proof"
+	"github.com/attestd/attestd/internal/receipt"
+)
+
+// Version is the sidecar format.
+const Version = 1
+
+// Ext is the sidecar's file name extension.
+const Ext = ".attest"
+
+// MaxSize bounds a sidecar's size.
+const MaxSize = 256 << 10
+
+// ErrInvalid is wrapped by every parse error.
+var ErrInvalid = errors.New("invalid .attest file")
+
+// Blinding records how the document hash was blinded.
+type Blinding struct {
+	Scheme string            `json:"scheme"` // fingerprint.BlindDomain
+	Nonce  fingerprint.Nonce `json:"nonce"`
+}
+
+// File is the sidecar.
+type File struct {
+	Version          int                          `json:"version"`
+	Document         string                       `json:"document,omitempty"` // base name, informational only
+	Fingerprint      fingerprint.Fingerprint      `json:"fingerprint"`
+	Canonicalization fingerprint.Canonicalization `json:"canonicalization"`
+	Blinding         *Blinding                    `json:"blinding,omitempty"`
+	Server           string                       `json:"server,omitempty"`
+	Receipt          *receipt.Receipt             `json:"receipt,omitempty"`
+	Proof            *proof.Bundle                `json:"proof,omitempty"`
+}
+
+// PathFor is the sidecar path of a document.
+func PathFor(doc string) string { return doc + Ext }
+
+// Parse decodes a sidecar strictly (unknown fields and trailing data are
+// errors) and checks that its parts agree with each other.
+func Parse(data []byte) (*File, error) {
+	if len(data) > MaxSize {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrInvalid, len(data), MaxSize)
+	}
+	var f File
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("%w: trailing data", ErrInvalid)
+	}
+	switch {
+	case f.Version != Version:
+		return nil, fmt.Errorf("%w: unsupported version %d", ErrInvalid, f.Version)
+	case f.Canonicalization != fingerprint.CanonNone && f.Canonicalization != fingerprint.CanonJCS:
+		return nil, fmt.Errorf("%w: unknown canonicalization %q", ErrInvalid, f.Canonicalization)
+	case f.Blinding != nil && f.Blinding.Scheme != fingerprint.BlindDomain:
+		return nil, fmt.Errorf("%w: unknown blinding scheme %q", ErrInvalid, f.Blinding.Scheme)
+	case f.Receipt != nil && f.Receipt.Fingerprint != f.Fingerprint:
+		return nil, fmt.Errorf("%w: the receipt is for another fingerprint", ErrInvalid)
+	case f.Proof != nil && f.Proof.Fingerprint != f.Fingerprint:
+		return nil, fmt.Errorf("%w: the proof is for another fingerprint", ErrInvalid)
+	}
+	if f.Proof != nil {
+		if err := f.Proof.Check(); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+		}
+	}
+	return &f, nil
+}
+
+// Read parses the sidecar at path.
+func Read(path string) (*File, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	data, err := io.ReadAll(io.LimitReader(fh, MaxSize+1))
+	if err != nil {
+		return nil, err
+	}
+	f, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return f, nil
+}
+
+// Nonce returns the blinding nonce, or nil for an unblinded fingerprint.
+func (f *File) Nonce() *fingerprint.Nonce {
+	if f.Blinding == nil {
+		return nil
+	}
+	return &f.Blinding.Nonce
+}
+
+// Write stores f at path atomically (temporary file, fsync, rename), so a
+// crash never leaves half a sidecar — the nonce in it is irreplaceable.
+func Write(path string, f *File) error {
+	data, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return err
+	}
+	data = append(data, '\n')
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

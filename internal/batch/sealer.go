@@ -1,0 +1,143 @@
+// Package batch seals pending fingerprints into Merkle trees: every
+// Interval, or as soon as MaxSize fingerprints are waiting, whichever comes
+// first. An interval with nothing pending seals nothing.
+package batch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/attestd/attestd/internal/merkle"
+	"github.com/attestd/attestd/internal/metrics"
+	"github.com/attestd/attestd/internal/store"
+)
+
+// Defaults for Config's zero values.
+const (
+	DefaultInterval = time.Minute
+	DefaultMaxSize  = 100_000
+)
+
+// Config configures the sealer.
+type Config struct {
+	Interval time.Duration // seal at least this often; 0 = DefaultInterval
+	MaxSize  int           // at most this many fingerprints per batch; 0 = DefaultMaxSize
+}
+
+func (c *Config) setDefaults() {
+	if c.Interval <= 0 {
+		c.Interval = DefaultInterval
+	}
+	if c.MaxSize <= 0 {
+		c.MaxSize = DefaultMaxSize
+	}
+}
+
+// Sealer turns the pending queue into batches. Run it in one goroutine;
+// Poke is safe from any.
+type Sealer struct {
+	cfg      Config
+	store    store.Store
+	m        *metrics.Metrics
+	log      *slog.Logger
+	onSealed func(store.Batch) // called after each durable commit
+	poke     chan struct{}
+	now      func() time.Time
+}
+
+// New returns a sealer; onSealed (may be nil) is told of every sealed batch,
+// e.g. to wake the anchorers.
+func New(cfg Config, st store.Store, m *metrics.Metrics, log *slog.Logger, onSealed func(store.Batch)) *Sealer {
+	cfg.setDefaults()
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Sealer{cfg: cfg, store: st, m: m, log: log, onSealed: onSealed, poke: make(chan struct{}, 1), now: time.Now}
+}
+
+// Interval is the configured sealing interval.
+func (s *Sealer) Interval() time.Duration { return s.cfg.Interval }
+
+// MaxSize is the configured batch size limit.
+func (s *Sealer) MaxSize() int { return s.cfg.MaxSize }
+
+// Deadline is the latest time by which a fingerprint received at t is
+// sealed: one interval later. Receipts promise it.
+func (s *Sealer) Deadline(received time.Time) time.Time { return received.Add(s.cfg.Interval) }
+
+// Poke tells the sealer that pending grew to n; it seals at once when a
+// full batch is waiting.
+func (s *Sealer) Poke(n int) {
+	if n < s.cfg.MaxSize {
+		return
+	}
+	select {
+	case s.poke <- struct{}{}:
+	default:
+	}
+}
+
+// Run seals every Interval (and on a full batch) until ctx is done.
+func (s *Sealer) Run(ctx context.Context) error {
+	t := time.NewTicker(s.cfg.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		case <-s.poke:
+		}
+		if _, err := s.SealAll(ctx); err != nil && ctx.Err() == nil {
+			s.log.ErrorContext(ctx, "sealing failed; will retry", "err", err)
+		}
+	}
+}
+
+// SealAll seals everything pending, in batches of at most MaxSize, and
+// returns the batches it sealed (none when nothing was pending).
+func (s *Sealer) SealAll(ctx context.Context) ([]store.Batch, error) {
+	var sealed []store.Batch
+	for {
+		b, err := s.SealOne(ctx)
+		if err != nil || b == nil {
+			return sealed, err
+		}
+		sealed = append(sealed, *b)
+	}
+}
+
+// SealOne seals up to MaxSize of the oldest pending fingerprints into one
+// batch; it returns nil, nil when nothing is pending.
+func (s *Sealer) SealOne(ctx context.Context) (*store.Batch, error) {
+	start := time.Now()
+	fps, err := s.store.Pending(ctx, s.cfg.MaxSize)
+	if err != nil {
+		return nil, fmt.Errorf("reading pending: %w", err)
+	}
+	if len(fps) == 0 {
+		return nil, nil
+	}
+	tree, err := merkle.Build(fps)
+	if err != nil {
+		return nil, fmt.Errorf("building the tree: %w", err)
+	}
+	b, err := s.store.CommitBatch(ctx, fps, tree, s.now().UTC())
+	if errors.Is(err, store.ErrConflict) {
+		return nil, fmt.Errorf("pending queue changed while sealing (another sealer?): %w", err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("committing the batch: %w", err)
+	}
+	s.m.SealDuration.Observe(time.Since(start).Seconds())
+	s.m.BatchSize.Observe(float64(b.Size))
+	s.m.BatchesSealed.Inc()
+	s.log.InfoContext(ctx, "batch sealed", "batch", b.ID, "size", b.Size, "root", fmt.Sprintf("%x", b.Root), "took", time.Since(start))
+	if s.onSealed != nil {
+		s.onSealed(b)
+	}
+	return &b, nil
+}

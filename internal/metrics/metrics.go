@@ -1,0 +1,148 @@
+// Package metrics holds attestd's Prometheus instruments. They live on a
+// private registry (never the global default), every series is prefixed
+// attestd_, and label values are bounded: a chain ID from the config, a
+// route template, a status class, an error category — never an error
+// string or a user-supplied value.
+package metrics
+
+import (
+	"runtime/debug"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics is the set of instruments the pipeline updates. A nil *Metrics is
+// not allowed; tests use New(prometheus.NewRegistry()).
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	Received      *prometheus.CounterVec // result: new|duplicate
+	SealDuration  prometheus.Histogram
+	BatchSize     prometheus.Histogram
+	BatchesSealed prometheus.Counter
+
+	AnchorSubmitted *prometheus.CounterVec   // chain
+	AnchorConfirmed *prometheus.CounterVec   // chain
+	AnchorFailed    *prometheus.CounterVec   // chain, reason
+	AnchorLatency   *prometheus.HistogramVec // chain, stage: mined|confirmed (seconds since sealing)
+	Reorgs          *prometheus.CounterVec   // chain
+	GasUsed         *prometheus.CounterVec   // chain
+	FeesPaid        *prometheus.CounterVec   // chain (wei)
+	ChainHead       *prometheus.GaugeVec     // chain
+
+	VerifyResults *prometheus.CounterVec   // result: valid|invalid
+	HTTPDuration  *prometheus.HistogramVec // route, method, code (class)
+}
+
+// Reasons an anchor attempt fails, the only values of the reason label.
+const (
+	ReasonRPC      = "rpc"      // the endpoint was unreachable or errored
+	ReasonSign     = "sign"     // building or signing the transaction failed
+	ReasonReverted = "reverted" // the transaction was mined but failed
+	ReasonNonce    = "nonce"    // the nonce was taken by another transaction
+	ReasonStore    = "store"    // persisting the anchor record failed
+)
+
+// New creates the instruments and registers them, with the Go and process
+// collectors and attestd_build_info, on a new private registry.
+func New(version string) *Metrics {
+	reg := prometheus.NewRegistry()
+	m := &Metrics{
+		Registry: reg,
+		Received: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "attestd_fingerprints_received_total",
+			Help: "Fingerprints acknowledged with 202, by whether they were new or already known.",
+		}, []string{"result"}),
+		SealDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "attestd_seal_duration_seconds",
+			Help:    "Time to build and durably commit one batch.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
+		}),
+		BatchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "attestd_batch_size",
+			Help:    "Fingerprints per sealed batch.",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 12),
+		}),
+		BatchesSealed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "attestd_batches_sealed_total",
+			Help: "Batches sealed.",
+		}),
+		AnchorSubmitted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "attestd_anchor_submitted_total",
+			Help: "Anchor transactions signed, persisted and broadcast (re-broadcasts not counted).",
+		}, []string{"chain"}),
+		AnchorConfirmed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "attestd_anchor_confirmed_total",
+			Help: "Anchors that reached the configured confirmations.",
+		}, []string{"chain"}),
+		AnchorFailed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "attestd_anchor_failed_total",
+			Help: "Failed anchoring steps by reason (rpc, sign, reverted, nonce, store); they are retried.",
+		}, []string{"chain", "reason"}),
+		AnchorLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "attestd_anchor_latency_seconds",
+			Help:    "Seconds from sealing a batch until its anchor was mined / confirmed.",
+			Buckets: prometheus.ExponentialBuckets(0.05, 2, 16),
+		}, []string{"chain", "stage"}),
+		Reorgs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "attestd_anchor_reorgs_total",
+			Help: "Mined anchors dropped or moved by a chain reorganisation.",
+		}, []string{"chain"}),
+		GasUsed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "attestd_anchor_gas_used_total",
+			Help: "Gas used by mined anchor transactions.",
+		}, []string{"chain"}),
+		FeesPaid: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "attestd_anchor_fees_paid_wei_total",
+			Help: "Fees paid for mined anchor transactions, in wei.",
+		}, []string{"chain"}),
+		ChainHead: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "attestd_chain_head_block",
+			Help: "Latest block number seen on each anchoring chain.",
+		}, []string{"chain"}),
+		VerifyResults: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "attestd_verify_results_total",
+			Help: "POST /v1/verify verdicts.",
+		}, []string{"result"}),
+		HTTPDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "attestd_http_request_duration_seconds",
+			Help:    "HTTP request latency by route template, method and status class.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}, []string{"route", "method", "code"}),
+	}
+	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "attestd_build_info",
+		Help: "Build information; always 1.",
+	}, []string{"version", "goversion"})
+	goVersion := "unknown"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		goVersion = bi.GoVersion
+	}
+	buildInfo.WithLabelValues(version, goVersion).Set(1)
+	reg.MustRegister(
+		m.Received, m.SealDuration, m.BatchSize, m.BatchesSealed,
+		m.AnchorSubmitted, m.AnchorConfirmed, m.AnchorFailed, m.AnchorLatency,
+		m.Reorgs, m.GasUsed, m.FeesPaid, m.ChainHead,
+		m.VerifyResults, m.HTTPDuration, buildInfo,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return m
+}
+
+// RegisterPending exports the pending-queue gauges, read at scrape time
+// from stats (an O(1) store read): attestd_pending_fingerprints and
+// attestd_oldest_pending_age_seconds, the anchoring-delay SLO signal.
+func (m *Metrics) RegisterPending(stats func() (count int, ageSeconds float64)) {
+	m.Registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "attestd_pending_fingerprints",
+			Help: "Acknowledged fingerprints not yet sealed into a batch.",
+		}, func() float64 { n, _ := stats(); return float64(n) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "attestd_oldest_pending_age_seconds",
+			Help: "Age of the oldest pending fingerprint (0 when none); alert when it exceeds the batch interval by much.",
+		}, func() float64 { _, a := stats(); return a }),
+	)
+}

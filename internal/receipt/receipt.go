@@ -1,0 +1,153 @@
+// Package receipt signs and checks attestd's submission receipts: an
+// Ed25519 signature by the service over (fingerprint, institution, received
+// time, deadline), handed to the submitter with the 202. A receipt is the
+// service's promise that the fingerprint is durable and will be sealed by
+// the deadline.
+package receipt
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/attestd/attestd/internal/fingerprint"
+)
+
+// Version is the receipt format.
+const Version = 1
+
+// Domain starts every signed message.
+const Domain = "attestd/receipt/v1"
+
+// ErrInvalid is wrapped by every verification failure.
+var ErrInvalid = errors.New("invalid receipt")
+
+// Receipt is a signed acknowledgement of one fingerprint.
+type Receipt struct {
+	Version     int                     `json:"version"`
+	Fingerprint fingerprint.Fingerprint `json:"fingerprint"`
+	Institution string                  `json:"institution"`
+	ReceivedAt  time.Time               `json:"received_at"`
+	Deadline    time.Time               `json:"deadline"`
+	KeyID       string                  `json:"key_id"`
+	Signature   []byte                  `json:"signature"` // base64 in JSON
+}
+
+// Message is the exact byte string that is signed: the lines
+//
+//	attestd/receipt/v1
+//	<fingerprint hex>
+//	<institution>
+//	<received_at, Unix nanoseconds, decimal>
+//	<deadline, Unix nanoseconds, decimal>
+//
+// each ending in "\n". Institution names never contain a newline (key
+// files reject them).
+func Message(fp fingerprint.Fingerprint, institution string, received, deadline time.Time) []byte {
+	var b bytes.Buffer
+	b.WriteString(Domain + "\n")
+	b.WriteString(fp.String() + "\n")
+	b.WriteString(institution + "\n")
+	b.WriteString(strconv.FormatInt(received.UnixNano(), 10) + "\n")
+	b.WriteString(strconv.FormatInt(deadline.UnixNano(), 10) + "\n")
+	return b.Bytes()
+}
+
+// KeyID names a public key: the first 8 bytes of its SHA-256, hex.
+func KeyID(pub ed25519.PublicKey) string {
+	h := sha256.Sum256(pub)
+	return hex.EncodeToString(h[:8])
+}
+
+// Signer signs receipts with one Ed25519 key.
+type Signer struct {
+	key ed25519.PrivateKey
+	id  string
+}
+
+// NewSigner wraps a private key.
+func NewSigner(key ed25519.PrivateKey) *Signer {
+	return &Signer{key: key, id: KeyID(key.Public().(ed25519.PublicKey))}
+}
+
+// PublicKey is the key receipts verify against.
+func (s *Signer) PublicKey() ed25519.PublicKey { return s.key.Public().(ed25519.PublicKey) }
+
+// KeyID is the signer's key ID.
+func (s *Signer) KeyID() string { return s.id }
+
+// Sign returns the receipt. Ed25519 is deterministic, so signing the same
+// facts again (an idempotent re-submission) gives the same receipt.
+func (s *Signer) Sign(fp fingerprint.Fingerprint, institution string, received, deadline time.Time) Receipt {
+	received, deadline = received.UTC(), deadline.UTC()
+	return Receipt{
+		Version: Version, Fingerprint: fp, Institution: institution,
+		ReceivedAt: received, Deadline: deadline, KeyID: s.id,
+		Signature: ed25519.Sign(s.key, Message(fp, institution, received, deadline)),
+	}
+}
+
+// Verify checks r's signature against pub.
+func Verify(r Receipt, pub ed25519.PublicKey) error {
+	if r.Version != Version {
+		return fmt.Errorf("%w: version %d", ErrInvalid, r.Version)
+	}
+	if r.KeyID != KeyID(pub) {
+		return fmt.Errorf("%w: signed by key %q, not %q", ErrInvalid, r.KeyID, KeyID(pub))
+	}
+	if !ed25519.Verify(pub, Message(r.Fingerprint, r.Institution, r.ReceivedAt, r.Deadline), r.Signature) {
+		return fmt.Errorf("%w: bad signature", ErrInvalid)
+	}
+	return nil
+}
+
+const pemType = "ATTESTD RECEIPT KEY"
+
+// LoadOrCreateKey reads an Ed25519 seed from a PEM file, creating the file
+// (0600) with a fresh key when it does not exist. A malformed file is an
+// error, never replaced.
+func LoadOrCreateKey(path string) (ed25519.PrivateKey, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		_, key, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		out := pem.EncodeToMemory(&pem.Block{Type: pemType, Bytes: key.Seed()})
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("creating receipt key %s: %w", path, err)
+		}
+		if _, err := f.Write(out); err != nil {
+			f.Close()
+			return nil, err
+		}
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return nil, err
+		}
+		return key, f.Close()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading receipt key: %w", err)
+	}
+	block, _ := pem.Decode(data)
+	if block == nil || block.Type != pemType || len(block.Bytes) != ed25519.SeedSize {
+		return nil, fmt.Errorf("receipt key %s: not a %q PEM block with a %d-byte seed", path, pemType, ed25519.SeedSize)
+	}
+	return ed25519.NewKeyFromSeed(block.Bytes), nil
+}
+
+// ValidInstitution reports whether name can appear in a receipt.
+func ValidInstitution(name string) bool {
+	return name != "" && len(name) <= 128 && !strings.ContainsAny(name, "\n\r")
+}

@@ -1,0 +1,68 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/attestd/attestd/internal/api"
+	"github.com/attestd/attestd/internal/fingerprint"
+	"github.com/attestd/attestd/internal/proof"
+	"github.com/attestd/attestd/internal/store"
+)
+
+// Errors the handlers return; problem maps each to its HTTP status. This is
+// the one place where errors become responses.
+var (
+	ErrBadRequest   = errors.New("bad request")        // 400
+	ErrUnauthorized = errors.New("unauthorized")       // 401
+	ErrNotAccepting = errors.New("not accepting")      // 503, with Retry-After
+	errNotFoundPath = errors.New("no such route")      // 404
+	errMethod       = errors.New("method not allowed") // 405
+)
+
+const problemJSON = "application/problem+json"
+
+// problem turns err into an RFC 9457 response. Client errors carry our own
+// detail text; server errors carry a generic one and the detail goes to
+// the log only.
+func (s *Server) problem(c *gin.Context, err error) {
+	status, title := http.StatusInternalServerError, "Internal Server Error"
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		status, title = http.StatusRequestEntityTooLarge, "Request body too large"
+		err = fmt.Errorf("the request body exceeds %d bytes", tooBig.Limit)
+	case errors.Is(err, ErrBadRequest), errors.Is(err, fingerprint.ErrInvalid), errors.Is(err, proof.ErrInvalid):
+		status, title = http.StatusBadRequest, "Bad Request"
+	case errors.Is(err, ErrUnauthorized):
+		status, title = http.StatusUnauthorized, "Unauthorized"
+		c.Header("WWW-Authenticate", `Bearer realm="attestd"`)
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, errNotFoundPath):
+		status, title = http.StatusNotFound, "Not Found"
+	case errors.Is(err, errMethod):
+		status, title = http.StatusMethodNotAllowed, "Method Not Allowed"
+	case errors.Is(err, ErrNotAccepting):
+		status, title = http.StatusServiceUnavailable, "Service Unavailable"
+		c.Header("Retry-After", "5")
+	}
+	detail := err.Error()
+	if status >= 500 && !errors.Is(err, ErrNotAccepting) {
+		s.log.ErrorContext(c.Request.Context(), "request failed", "route", c.FullPath(), "err", err)
+		detail = "the server could not complete the request; it has been logged"
+	} else {
+		s.log.DebugContext(c.Request.Context(), "request refused", "route", c.FullPath(), "status", status, "err", err)
+	}
+	instance := c.Request.URL.Path
+	c.Header("Content-Type", problemJSON)
+	c.AbortWithStatusJSON(status, api.Problem{
+		Type: "about:blank", Title: title, Status: int64(status), Detail: &detail, Instance: &instance,
+	})
+}
+
+// paramError adapts the generated wrapper's parameter errors.
+func (s *Server) paramError(c *gin.Context, err error, _ int) {
+	s.problem(c, fmt.Errorf("%w: %v", ErrBadRequest, err))
+}

@@ -1,0 +1,525 @@
+// Package server is attestd's HTTP API: the gin handlers for the interface
+// generated from api/openapi.yaml, authentication of submitters, body
+// limits and the mapping of errors to RFC 9457 problems.
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/attestd/attestd/internal/api"
+	"github.com/attestd/attestd/internal/fingerprint"
+	"github.com/attestd/attestd/internal/merkle"
+	"github.com/attestd/attestd/internal/metrics"
+	"github.com/attestd/attestd/internal/proof"
+	"github.com/attestd/attestd/internal/receipt"
+	"github.com/attestd/attestd/internal/store"
+	"github.com/attestd/attestd/internal/verify"
+)
+
+// Defaults for Config's zero values.
+const (
+	DefaultMaxBodyBytes    = 2 << 20 // 10,000 fingerprints as JSON are ~700 KB
+	DefaultMaxFingerprints = 10_000
+	DefaultVerifyTimeout   = 20 * time.Second
+)
+
+// Config configures the HTTP API.
+type Config struct {
+	Version         string
+	MaxBodyBytes    int64         // 0 = DefaultMaxBodyBytes
+	MaxFingerprints int           // per submission; 0 = DefaultMaxFingerprints
+	VerifyTimeout   time.Duration // bound on chain reads per verify request; 0 = DefaultVerifyTimeout
+}
+
+// Keys authenticates submitters: it maps a presented API key to its
+// institution.
+type Keys interface {
+	Institution(apiKey string) (string, bool)
+}
+
+// Sealer is what the API needs of the batcher.
+type Sealer interface {
+	Deadline(received time.Time) time.Time
+	Poke(pending int)
+	Interval() time.Duration
+	MaxSize() int
+}
+
+// Chain is one anchoring chain as the API presents it.
+type Chain struct {
+	ID            uint64
+	Anchorer      common.Address
+	Sink          common.Address
+	Confirmations uint64
+	Reader        verify.Chain // for POST /v1/verify
+}
+
+// Deps are the parts the server uses.
+type Deps struct {
+	Store   store.Store
+	Keys    Keys
+	Signer  *receipt.Signer
+	Sealer  Sealer
+	Chains  []Chain
+	Metrics *metrics.Metrics
+	Log     *slog.Logger
+	// Ready reports why the service is not ready (nil or empty: ready).
+	Ready func(ctx context.Context) []string
+}
+
+// Server implements api.ServerInterface.
+type Server struct {
+	cfg Config
+	Deps
+	log      *slog.Logger
+	chainIDs []uint64
+	engine   *gin.Engine
+}
+
+var _ api.ServerInterface = (*Server)(nil)
+
+// New builds the server and its routes.
+func New(cfg Config, d Deps) *Server {
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.MaxFingerprints == 0 {
+		cfg.MaxFingerprints = DefaultMaxFingerprints
+	}
+	if cfg.VerifyTimeout == 0 {
+		cfg.VerifyTimeout = DefaultVerifyTimeout
+	}
+	s := &Server{cfg: cfg, Deps: d, log: d.Log}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	for _, c := range d.Chains {
+		s.chainIDs = append(s.chainIDs, c.ID)
+	}
+	gin.SetMode(gin.ReleaseMode)
+	e := gin.New()
+	e.HandleMethodNotAllowed = true
+	e.Use(s.recoverer, s.observe)
+	e.NoRoute(func(c *gin.Context) { s.problem(c, errNotFoundPath) })
+	e.NoMethod(func(c *gin.Context) { s.problem(c, errMethod) })
+	api.RegisterHandlersWithOptions(e, s, api.GinServerOptions{
+		Middlewares:  []api.MiddlewareFunc{s.authenticate},
+		ErrorHandler: s.paramError,
+	})
+	s.engine = e
+	return s
+}
+
+// Handler is the API with the body limit applied.
+func (s *Server) Handler() http.Handler {
+	return http.MaxBytesHandler(s.engine, s.cfg.MaxBodyBytes)
+}
+
+// HTTPServer wraps Handler with all four timeouts set.
+func (s *Server) HTTPServer(addr string) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      s.cfg.VerifyTimeout + 10*time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+}
+
+func (s *Server) recoverer(c *gin.Context) {
+	defer func() {
+		if r := recover(); r != nil {
+			if r == http.ErrAbortHandler {
+				panic(r)
+			}
+			s.problem(c, fmt.Errorf("panic: %v", r))
+		}
+	}()
+	c.Next()
+}
+
+// observe records the latency of every request by route template.
+func (s *Server) observe(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	route := c.FullPath()
+	if route == "" {
+		route = "unmatched"
+	}
+	class := strconv.Itoa(c.Writer.Status()/100) + "xx"
+	s.Metrics.HTTPDuration.WithLabelValues(route, c.Request.Method, class).Observe(time.Since(start).Seconds())
+}
+
+const institutionKey = "attestd.institution"
+
+// authenticate requires a valid bearer key on the operations the spec
+// marks with bearerAuth, and leaves every other operation public.
+func (s *Server) authenticate(c *gin.Context) {
+	if _, secured := c.Get(string(api.BearerAuthScopes)); !secured {
+		return
+	}
+	h := c.GetHeader("Authorization")
+	token, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok || token == "" {
+		s.problem(c, fmt.Errorf("%w: send Authorization: Bearer <api key>", ErrUnauthorized))
+		return
+	}
+	inst, ok := s.Keys.Institution(token)
+	if !ok {
+		s.problem(c, fmt.Errorf("%w: unknown API key", ErrUnauthorized))
+		return
+	}
+	c.Set(institutionKey, inst)
+}
+
+// decode reads a JSON body strictly into v.
+func decode(c *gin.Context, v any) error {
+	body, err := io.ReadAll(c.Request.Body)
+	if err != nil {
+		return err // *http.MaxBytesError when over the limit
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: malformed JSON body: %v", ErrBadRequest, err)
+	}
+	if dec.More() {
+		return fmt.Errorf("%w: trailing data after the JSON body", ErrBadRequest)
+	}
+	return nil
+}
+
+// SubmitFingerprints implements POST /v1/fingerprints.
+func (s *Server) SubmitFingerprints(c *gin.Context) {
+	var req api.SubmitRequest
+	if err := decode(c, &req); err != nil {
+		s.problem(c, err)
+		return
+	}
+	n := len(req.Fingerprints)
+	if n == 0 || n > s.cfg.MaxFingerprints {
+		s.problem(c, fmt.Errorf("%w: send 1 to %d fingerprints, got %d", ErrBadRequest, s.cfg.MaxFingerprints, n))
+		return
+	}
+	inst := c.GetString(institutionKey)
+	now := time.Now().UTC()
+	subs := make([]store.Submission, n)
+	for i, text := range req.Fingerprints {
+		fp, err := fingerprint.Parse(text)
+		if err != nil {
+			s.problem(c, fmt.Errorf("fingerprints[%d]: %w", i, err))
+			return
+		}
+		subs[i] = store.Submission{Fingerprint: fp, Institution: inst, ReceivedAt: now}
+	}
+	entries, err := s.Store.Submit(c.Request.Context(), subs)
+	if err != nil {
+		s.problem(c, err)
+		return
+	}
+	resp := api.SubmitResponse{Receipts: make([]api.Receipt, n)}
+	fresh := 0
+	for i, e := range entries {
+		if e.ReceivedAt.Equal(now) && e.Institution == inst {
+			fresh++
+		}
+		r := s.Signer.Sign(e.Fingerprint, inst, e.ReceivedAt, s.Sealer.Deadline(e.ReceivedAt))
+		resp.Receipts[i] = apiReceipt(r)
+	}
+	s.Metrics.Received.WithLabelValues("new").Add(float64(fresh))
+	s.Metrics.Received.WithLabelValues("duplicate").Add(float64(n - fresh))
+	if pending, _, err := s.Store.PendingStats(c.Request.Context()); err == nil {
+		s.Sealer.Poke(pending)
+	}
+	c.JSON(http.StatusAccepted, resp)
+}
+
+func apiReceipt(r receipt.Receipt) api.Receipt {
+	return api.Receipt{
+		Version: int64(r.Version), Fingerprint: r.Fingerprint.String(), Institution: r.Institution,
+		ReceivedAt: r.ReceivedAt, Deadline: r.Deadline, KeyID: r.KeyID, Signature: r.Signature,
+	}
+}
+
+// GetFingerprint implements GET /v1/fingerprints/{fingerprint}. It never
+// reveals who submitted the fingerprint.
+func (s *Server) GetFingerprint(c *gin.Context, text api.FingerprintPath) {
+	fp, err := fingerprint.Parse(text)
+	if err != nil {
+		s.problem(c, err)
+		return
+	}
+	ctx := c.Request.Context()
+	e, err := s.Store.Entry(ctx, fp)
+	if err != nil {
+		s.problem(c, err)
+		return
+	}
+	resp := api.FingerprintStatus{Fingerprint: fp.String(), Status: api.Status(store.StatusPending)}
+	if e.Pending() {
+		c.JSON(http.StatusOK, resp)
+		return
+	}
+	b, err := s.Store.Batch(ctx, e.BatchID)
+	if err != nil {
+		s.problem(c, err)
+		return
+	}
+	id := int64(b.ID)
+	resp.BatchID = &id
+	resp.Status = api.Status(b.Status(s.chainIDs))
+	if bundle, err := s.bundle(ctx, e, b); err != nil {
+		s.problem(c, err)
+		return
+	} else if bundle != nil {
+		resp.Proof = apiBundle(bundle)
+	}
+	c.JSON(http.StatusOK, resp)
+}
+
+// bundle assembles the proof of e from O(log n) stored nodes, with the
+// batch's mined anchors on the configured chains; nil while none is mined.
+func (s *Server) bundle(ctx context.Context, e store.Entry, b store.Batch) (*proof.Bundle, error) {
+	var anchors []proof.Anchor
+	for _, id := range s.chainIDs {
+		a, ok := b.Anchor(id)
+		if !ok || a.State == store.AnchorSigned {
+			continue
+		}
+		anchors = append(anchors, proof.Anchor{
+			ChainID: a.ChainID, TxHash: a.TxHash, BlockNumber: a.BlockNumber, BlockHash: a.BlockHash, Anchorer: a.From,
+		})
+	}
+	if len(anchors) == 0 {
+		return nil, nil
+	}
+	pos, err := merkle.PathPositions(e.Index, b.Size)
+	if err != nil {
+		return nil, fmt.Errorf("batch %d: %w", b.ID, err)
+	}
+	nodes, err := s.Store.Nodes(ctx, b.ID, pos)
+	if err != nil {
+		return nil, fmt.Errorf("reading the path of batch %d: %w", b.ID, err)
+	}
+	path := make([]proof.Hash, len(nodes))
+	for i, n := range nodes {
+		path[i] = n
+	}
+	return &proof.Bundle{
+		Version: proof.Version, Fingerprint: e.Fingerprint, BatchID: b.ID,
+		Index: e.Index, Size: b.Size, Root: b.Root, Path: path, Anchors: anchors,
+	}, nil
+}
+
+func apiBundle(b *proof.Bundle) *api.ProofBundle {
+	out := &api.ProofBundle{
+		Version: int64(b.Version), Fingerprint: b.Fingerprint.String(), BatchID: int64(b.BatchID),
+		Index: int64(b.Index), Size: int64(b.Size), Root: b.Root.String(),
+		Path: make([]api.Hash, len(b.Path)), Anchors: make([]api.Anchor, len(b.Anchors)),
+	}
+	for i, h := range b.Path {
+		out.Path[i] = h.String()
+	}
+	for i, a := range b.Anchors {
+		out.Anchors[i] = api.Anchor{
+			ChainID: int64(a.ChainID), TxHash: a.TxHash.Hex(), BlockNumber: int64(a.BlockNumber),
+			BlockHash: a.BlockHash.Hex(), Anchorer: a.Anchorer.Hex(),
+		}
+	}
+	return out
+}
+
+// VerifyProof implements POST /v1/verify, checking against this server's
+// own chain endpoints and its own anchoring addresses as pins.
+func (s *Server) VerifyProof(c *gin.Context) {
+	var req api.VerifyRequest
+	if err := decode(c, &req); err != nil {
+		s.problem(c, err)
+		return
+	}
+	raw, err := json.Marshal(req.Bundle)
+	if err != nil {
+		s.problem(c, err)
+		return
+	}
+	b, err := proof.Parse(raw)
+	if err != nil {
+		s.problem(c, err)
+		return
+	}
+	var doc *fingerprint.Fingerprint
+	if req.Fingerprint != nil {
+		fp, err := fingerprint.Parse(*req.Fingerprint)
+		if err != nil {
+			s.problem(c, err)
+			return
+		}
+		doc = &fp
+	}
+	p := verify.Policy{Anchorers: map[uint64]common.Address{}}
+	chains := map[uint64]verify.Chain{}
+	for _, ch := range s.Chains {
+		chains[ch.ID] = ch.Reader
+		p.Anchorers[ch.ID] = ch.Anchorer
+	}
+	for _, id := range req.RequiredChains {
+		if id <= 0 {
+			s.problem(c, fmt.Errorf("%w: required_chains holds %d", ErrBadRequest, id))
+			return
+		}
+		p.RequiredChains = append(p.RequiredChains, uint64(id))
+	}
+	if req.MinConfirmations != nil {
+		if *req.MinConfirmations < 1 {
+			s.problem(c, fmt.Errorf("%w: min_confirmations must be at least 1", ErrBadRequest))
+			return
+		}
+		p.MinConfirmations = uint64(*req.MinConfirmations)
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), s.cfg.VerifyTimeout)
+	defer cancel()
+	res := verify.Verify(ctx, b, doc, chains, p)
+	out := api.VerifyResult{Valid: res.Valid, Checks: make([]api.VerifyCheck, len(res.Checks))}
+	for i, ch := range res.Checks {
+		out.Checks[i] = api.VerifyCheck{Name: ch.Name, Ok: ch.OK}
+		if ch.Detail != "" {
+			d := ch.Detail
+			out.Checks[i].Detail = &d
+		}
+	}
+	if res.Valid {
+		t := res.AttestedAt
+		out.AttestedAt = &t
+		s.Metrics.VerifyResults.WithLabelValues("valid").Inc()
+	} else {
+		s.Metrics.VerifyResults.WithLabelValues("invalid").Inc()
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+// GetBatch implements GET /v1/batches/{id}.
+func (s *Server) GetBatch(c *gin.Context, id api.BatchIDPath) {
+	if id < 1 {
+		s.problem(c, fmt.Errorf("%w: batch ids start at 1", ErrBadRequest))
+		return
+	}
+	b, err := s.Store.Batch(c.Request.Context(), uint64(id))
+	if err != nil {
+		s.problem(c, err)
+		return
+	}
+	out := api.Batch{
+		ID: int64(b.ID), Size: int64(b.Size), Root: fmt.Sprintf("%x", b.Root),
+		Status: api.Status(b.Status(s.chainIDs)), SealedAt: b.SealedAt, Anchors: []api.AnchorStatus{},
+	}
+	for _, a := range b.Anchors {
+		st := api.AnchorStatus{
+			ChainID: int64(a.ChainID), TxHash: a.TxHash.Hex(), Anchorer: a.From.Hex(), State: api.AnchorState(a.State),
+		}
+		if a.State != store.AnchorSigned {
+			n, h := int64(a.BlockNumber), a.BlockHash.Hex()
+			st.BlockNumber, st.BlockHash = &n, &h
+		}
+		out.Anchors = append(out.Anchors, st)
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+// GetInfo implements GET /v1/info: what a verifier needs to pin.
+func (s *Server) GetInfo(c *gin.Context) {
+	pub := s.Signer.PublicKey()
+	out := api.Info{
+		Version: s.cfg.Version, ProofFormat: proof.Version,
+		ReceiptKeys:          []api.ReceiptKey{{KeyID: s.Signer.KeyID(), Algorithm: "ed25519", PublicKey: pub}},
+		Chains:               []api.ChainInfo{},
+		BatchIntervalSeconds: s.Sealer.Interval().Seconds(),
+		MaxBatchSize:         int64(s.Sealer.MaxSize()),
+	}
+	for _, ch := range s.Chains {
+		out.Chains = append(out.Chains, api.ChainInfo{
+			ChainID: int64(ch.ID), Anchorer: ch.Anchorer.Hex(), Sink: ch.Sink.Hex(), Confirmations: int64(ch.Confirmations),
+		})
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+// GetHealth implements GET /healthz: the process is alive.
+func (s *Server) GetHealth(c *gin.Context) {
+	c.JSON(http.StatusOK, api.Health{Status: "ok"})
+}
+
+// GetReady implements GET /readyz.
+func (s *Server) GetReady(c *gin.Context) {
+	var reasons []string
+	if s.Ready != nil {
+		reasons = s.Ready(c.Request.Context())
+	}
+	if len(reasons) > 0 {
+		c.JSON(http.StatusServiceUnavailable, api.Readiness{Status: "not_ready", Reasons: reasons})
+		return
+	}
+	c.JSON(http.StatusOK, api.Readiness{Status: "ready"})
+}
+
+// GetMetrics implements GET /metrics from the private registry.
+func (s *Server) GetMetrics(c *gin.Context) {
+	promhttp.HandlerFor(s.Metrics.Registry, promhttp.HandlerOpts{}).ServeHTTP(c.Writer, c.Request)
+}
+
+// KeySet is an in-memory Keys keyed by the SHA-256 of each API key, so the
+// keys themselves are not kept in memory after loading.
+type KeySet map[[32]byte]string
+
+// Institution implements Keys.
+func (k KeySet) Institution(apiKey string) (string, bool) {
+	inst, ok := k[sha256.Sum256([]byte(apiKey))]
+	return inst, ok
+}
+
+// ParseKeys reads an API keys file: one "institution key" pair a line;
+// blank lines and lines starting with # are ignored.
+func ParseKeys(data []byte) (KeySet, error) {
+	ks := KeySet{}
+	for i, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) != 2 {
+			return nil, fmt.Errorf("line %d: want \"institution key\"", i+1)
+		}
+		if !receipt.ValidInstitution(f[0]) {
+			return nil, fmt.Errorf("line %d: invalid institution name", i+1)
+		}
+		if len(f[1]) < 16 {
+			return nil, fmt.Errorf("line %d: the key of %s is shorter than 16 characters", i+1, f[0])
+		}
+		h := sha256.Sum256([]byte(f[1]))
+		if _, dup := ks[h]; dup {
+			return nil, fmt.Errorf("line %d: key listed twice", i+1)
+		}
+		ks[h] = f[0]
+	}
+	if len(ks) == 0 {
+		return nil, errors.New("no API keys")
+	}
+	return ks, nil
+}

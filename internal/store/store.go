@@ -1,0 +1,190 @@
+// Package store defines what attestd persists and the contract every backend
+// keeps: the embedded bbolt store (store/bolt) and Redis (store/redis) both
+// pass the shared conformance suite in store/storetest.
+//
+// The data model is small: fingerprints (pending until sealed), sealed
+// batches with their stored Merkle levels (so a proof is O(log n) reads and
+// never a tree rebuild), and one anchor record per (batch, chain).
+package store
+
+import (
+	"context"
+	"errors"
+	"math/big"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/attestd/attestd/internal/fingerprint"
+	"github.com/attestd/attestd/internal/merkle"
+)
+
+// Sentinel errors. Callers act on them with errors.Is; the HTTP layer maps
+// ErrNotFound to 404, everything else to 500.
+var (
+	// ErrNotFound: the fingerprint, batch or anchor is unknown.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: a seal or anchor write lost a race (the pending set or the
+	// anchor record changed underneath it); nothing was written.
+	ErrConflict = errors.New("conflict")
+	// ErrClosed: the store was closed.
+	ErrClosed = errors.New("store closed")
+)
+
+// Status is the life-cycle state of a fingerprint and of its batch.
+type Status string
+
+const (
+	StatusPending   Status = "pending"   // acknowledged, durable, not yet in a batch
+	StatusSealed    Status = "sealed"    // in a batch whose root is not yet mined on every chain
+	StatusAnchored  Status = "anchored"  // the root's anchor tx is mined on every chain
+	StatusConfirmed Status = "confirmed" // ... with the configured confirmations on every chain
+)
+
+// Submission is one fingerprint handed in by an institution.
+type Submission struct {
+	Fingerprint fingerprint.Fingerprint
+	Institution string
+	ReceivedAt  time.Time
+}
+
+// Entry is what the store knows of one fingerprint.
+type Entry struct {
+	Fingerprint fingerprint.Fingerprint
+	Institution string    // the first submitter; never shown on public endpoints
+	ReceivedAt  time.Time // the first acceptance; re-submission keeps it
+	BatchID     uint64    // 0 while pending
+	Index       uint64    // leaf index in the batch (valid when BatchID != 0)
+}
+
+// Pending reports whether the entry is still waiting for a batch.
+func (e Entry) Pending() bool { return e.BatchID == 0 }
+
+// AnchorState is the state of one anchor transaction.
+type AnchorState string
+
+const (
+	AnchorSigned    AnchorState = "signed"    // raw tx persisted; broadcast (maybe again) until mined
+	AnchorMined     AnchorState = "mined"     // receipt seen in a canonical block
+	AnchorConfirmed AnchorState = "confirmed" // that block has the configured confirmations
+)
+
+// Anchor is the record of a batch root's transaction on one chain. The
+// signed raw transaction is stored before it is ever broadcast, so a crash
+// re-broadcasts the same transaction instead of anchoring twice.
+type Anchor struct {
+	BatchID     uint64
+	ChainID     uint64
+	State       AnchorState
+	From        common.Address // the anchoring account
+	To          common.Address // the sink (the anchoring account itself by default)
+	Nonce       uint64
+	TxHash      common.Hash
+	RawTx       []byte // the signed transaction, RLP/typed encoding (types.Transaction.MarshalBinary)
+	SignedAt    time.Time
+	BroadcastAt time.Time // last (re)broadcast; zero if never sent
+
+	// Set once mined (State mined or confirmed).
+	BlockNumber uint64
+	BlockHash   common.Hash
+	BlockTime   time.Time // the block's timestamp: the attested time
+	GasUsed     uint64
+	FeeWei      *big.Int // gas used × effective gas price
+	MinedAt     time.Time
+	ConfirmedAt time.Time
+}
+
+// Batch is a sealed Merkle tree of fingerprints.
+type Batch struct {
+	ID       uint64 // 1, 2, 3 … in sealing order
+	Size     uint64
+	Root     [32]byte
+	SealedAt time.Time
+	Anchors  []Anchor // one per chain that has an anchor record, by ChainID
+}
+
+// Anchor returns the batch's anchor record on chainID, if any.
+func (b Batch) Anchor(chainID uint64) (Anchor, bool) {
+	for _, a := range b.Anchors {
+		if a.ChainID == chainID {
+			return a, true
+		}
+	}
+	return Anchor{}, false
+}
+
+// Status derives the batch status for the given chains: sealed until the
+// anchor is mined on every chain, anchored until it is confirmed on every
+// chain.
+func (b Batch) Status(chains []uint64) Status {
+	st := StatusConfirmed
+	for _, c := range chains {
+		a, ok := b.Anchor(c)
+		switch {
+		case !ok || a.State == AnchorSigned:
+			return StatusSealed
+		case a.State == AnchorMined:
+			st = StatusAnchored
+		}
+	}
+	if len(chains) == 0 {
+		return StatusSealed
+	}
+	return st
+}
+
+// Store is the persistence contract. All methods are safe for concurrent
+// use. "Durable" means: on the backend's stable storage (fsync'd for the
+// embedded store; AOF per the documented settings for Redis).
+type Store interface {
+	// Submit records every submission's fingerprint as pending unless the
+	// store already knows it, and returns one Entry per submission in order:
+	// the new entry, or the existing one unchanged (idempotent). It returns
+	// only once the new entries are durable. Duplicates inside subs are
+	// allowed and yield the same entry.
+	Submit(ctx context.Context, subs []Submission) ([]Entry, error)
+
+	// Entry returns the entry of fp, or ErrNotFound.
+	Entry(ctx context.Context, fp fingerprint.Fingerprint) (Entry, error)
+
+	// PendingStats returns the number of pending fingerprints and the
+	// ReceivedAt of the oldest one (zero time when none is pending).
+	PendingStats(ctx context.Context) (count int, oldest time.Time, err error)
+
+	// Pending returns up to max pending fingerprints, oldest acceptance
+	// first. It does not change anything: the sealer builds a tree of them
+	// and hands the same slice to CommitBatch.
+	Pending(ctx context.Context, max int) ([]fingerprint.Fingerprint, error)
+
+	// CommitBatch atomically seals fps (which must be a prefix of the
+	// pending queue as returned by Pending, in that order) as the next batch
+	// with the given tree: it assigns the next batch ID, stores the tree's
+	// levels, records each fingerprint's batch and index and removes them
+	// from the pending queue. Either all of that is durable or none of it
+	// (ErrConflict if fps is no longer the pending prefix).
+	CommitBatch(ctx context.Context, fps []fingerprint.Fingerprint, tree *merkle.Tree, sealedAt time.Time) (Batch, error)
+
+	// Batch returns batch id with its anchor records, or ErrNotFound.
+	Batch(ctx context.Context, id uint64) (Batch, error)
+
+	// Batches returns up to limit batches with ID > after, ascending.
+	Batches(ctx context.Context, after uint64, limit int) ([]Batch, error)
+
+	// Nodes reads the stored tree nodes of batch id at the given positions
+	// (see merkle.PathPositions), one hash per position, in order. It never
+	// rebuilds the tree.
+	Nodes(ctx context.Context, id uint64, pos []merkle.Pos) ([][32]byte, error)
+
+	// Unconfirmed returns up to limit batches, ascending by ID, whose anchor
+	// on chainID is missing or not yet confirmed.
+	Unconfirmed(ctx context.Context, chainID uint64, limit int) ([]Batch, error)
+
+	// PutAnchor durably writes a's record for (a.BatchID, a.ChainID).
+	// prev is the state the caller last read (empty for a new record); if the
+	// stored record's state differs the write is refused with ErrConflict.
+	// ErrNotFound if the batch does not exist.
+	PutAnchor(ctx context.Context, a Anchor, prev AnchorState) error
+
+	// Close releases the store.
+	Close() error
+}
