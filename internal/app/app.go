@@ -293,4 +293,3 @@ func loadKeys(cfg Config, log *slog.Logger) (server.Keys, error) {
 	}
 	return server.ParseKeys([]byte(DevInstitution + " " + key))
 }
-
