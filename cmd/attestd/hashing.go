@@ -83,8 +83,7 @@ type progress struct {
 
 func newProgress(w io.Writer, total int64, files int) *progress {
 	p := &progress{w: w, total: total, files: files}
-	f, ok := w.(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) || (total < 256<<20 && files <= 16) {
+	if !isTerminal(w) || (total < 256<<20 && files <= 16) {
 		return p
 	}
 	p.stop = make(chan struct{})
@@ -94,7 +93,8 @@ func newProgress(w io.Writer, total int64, files int) *progress {
 		for {
 			select {
 			case <-p.stop:
-				fmt.Fprint(p.w, "\r\033[K")
+				p.print()
+				fmt.Fprintln(p.w)
 				return
 			case <-t.C:
 				p.print()
@@ -102,6 +102,12 @@ func newProgress(w io.Writer, total int64, files int) *progress {
 		}
 	})
 	return p
+}
+
+// isTerminal reports whether w is a terminal (a variable for tests).
+var isTerminal = func(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 func (p *progress) add(n int64) { p.done.Add(n) }

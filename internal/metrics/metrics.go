@@ -131,18 +131,31 @@ func New(version string) *Metrics {
 	return m
 }
 
-// RegisterPending exports the pending-queue gauges, read at scrape time
-// from stats (an O(1) store read): attestd_pending_fingerprints and
-// attestd_oldest_pending_age_seconds, the anchoring-delay SLO signal.
+// RegisterPending exports the pending-queue gauges, attestd_pending_fingerprints
+// and attestd_oldest_pending_age_seconds (the anchoring-delay SLO signal),
+// read at scrape time with one call of stats (an O(1) store read).
 func (m *Metrics) RegisterPending(stats func() (count int, ageSeconds float64)) {
-	m.Registry.MustRegister(
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "attestd_pending_fingerprints",
-			Help: "Acknowledged fingerprints not yet sealed into a batch.",
-		}, func() float64 { n, _ := stats(); return float64(n) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "attestd_oldest_pending_age_seconds",
-			Help: "Age of the oldest pending fingerprint (0 when none); alert when it exceeds the batch interval by much.",
-		}, func() float64 { _, a := stats(); return a }),
-	)
+	m.Registry.MustRegister(&pendingCollector{stats: stats})
+}
+
+var (
+	pendingDesc = prometheus.NewDesc("attestd_pending_fingerprints",
+		"Acknowledged fingerprints not yet sealed into a batch.", nil, nil)
+	oldestDesc = prometheus.NewDesc("attestd_oldest_pending_age_seconds",
+		"Age of the oldest pending fingerprint (0 when none); alert when it exceeds the batch interval by much.", nil, nil)
+)
+
+type pendingCollector struct {
+	stats func() (int, float64)
+}
+
+func (c *pendingCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- pendingDesc
+	ch <- oldestDesc
+}
+
+func (c *pendingCollector) Collect(ch chan<- prometheus.Metric) {
+	n, age := c.stats()
+	ch <- prometheus.MustNewConstMetric(pendingDesc, prometheus.GaugeValue, float64(n))
+	ch <- prometheus.MustNewConstMetric(oldestDesc, prometheus.GaugeValue, age)
 }
