@@ -1,0 +1,298 @@
+// Package apikeys manages submitters' API keys. Each key belongs to one
+// institution. Keys are kept hashed: the keys file holds
+//
+//	<institution> sha256:<hex SHA-256 of the key>   [# comment]
+//
+// one a line ('#' starts a comment), so a leaked file does not leak keys.
+// A line may also hold a plain key instead of its hash (the form the first
+// releases documented); it is hashed on load. attestd keys add/list/revoke
+// edit the file, and a running server picks changes up without a restart
+// (File reloads when the file changes).
+package apikeys
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Hash is the SHA-256 of a key.
+type Hash [32]byte
+
+// ID is a key's public name: the first 8 bytes of its hash, hex.
+func (h Hash) ID() string { return hex.EncodeToString(h[:8]) }
+
+// String is the file form "sha256:<hex>".
+func (h Hash) String() string { return "sha256:" + hex.EncodeToString(h[:]) }
+
+// HashKey hashes a presented key.
+func HashKey(key string) Hash { return sha256.Sum256([]byte(key)) }
+
+// MinKeyLength is the shortest plain key accepted.
+const MinKeyLength = 16
+
+// Entry is one line of the keys file.
+type Entry struct {
+	Institution string
+	Hash        Hash
+	Comment     string
+}
+
+// Set maps key hashes to institutions.
+type Set struct {
+	byHash  map[Hash]string
+	entries []Entry
+}
+
+// Institution returns the institution a presented key belongs to.
+func (s *Set) Institution(key string) (string, bool) {
+	inst, ok := s.byHash[HashKey(key)]
+	return inst, ok
+}
+
+// Entries lists the keys in file order.
+func (s *Set) Entries() []Entry { return slices.Clone(s.entries) }
+
+// Len is the number of keys.
+func (s *Set) Len() int { return len(s.entries) }
+
+// ValidInstitution reports whether name can name an institution: 1–128
+// bytes of letters, digits and "._-:@".
+func ValidInstitution(name string) bool {
+	if name == "" || len(name) > 128 {
+		return false
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("._-:@", c)) {
+			return false
+		}
+	}
+	return true
+}
+
+// Parse reads a keys file. Errors name the line but never echo a key.
+func Parse(data []byte) (*Set, error) {
+	s := &Set{byHash: map[Hash]string{}}
+	for i, line := range strings.Split(string(data), "\n") {
+		line, comment, _ := strings.Cut(line, "#")
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		if len(f) != 2 {
+			return nil, fmt.Errorf("line %d: want \"institution sha256:<hex>\"", i+1)
+		}
+		if !ValidInstitution(f[0]) {
+			return nil, fmt.Errorf("line %d: invalid institution name (1–128 of letters, digits, ._-:@)", i+1)
+		}
+		var h Hash
+		if hx, ok := strings.CutPrefix(f[1], "sha256:"); ok {
+			b, err := hex.DecodeString(hx)
+			if err != nil || len(b) != len(h) {
+				return nil, fmt.Errorf("line %d: the key hash must be sha256: and 64 hex characters", i+1)
+			}
+			copy(h[:], b)
+		} else {
+			if len(f[1]) < MinKeyLength {
+				return nil, fmt.Errorf("line %d: the key of %s is shorter than %d characters", i+1, f[0], MinKeyLength)
+			}
+			h = HashKey(f[1])
+		}
+		if _, dup := s.byHash[h]; dup {
+			return nil, fmt.Errorf("line %d: key listed twice", i+1)
+		}
+		s.byHash[h] = f[0]
+		s.entries = append(s.entries, Entry{Institution: f[0], Hash: h, Comment: strings.TrimSpace(comment)})
+	}
+	return s, nil
+}
+
+// Format renders entries in file form.
+func Format(entries []Entry) []byte {
+	var b bytes.Buffer
+	b.WriteString("# attestd API keys: <institution> sha256:<hash of the key>. Edit with `attestd keys`.\n")
+	for _, e := range entries {
+		fmt.Fprintf(&b, "%s %s", e.Institution, e.Hash)
+		if e.Comment != "" {
+			fmt.Fprintf(&b, " # %s", e.Comment)
+		}
+		b.WriteByte('\n')
+	}
+	return b.Bytes()
+}
+
+// Generate returns a new random key ("atk_" + 43 base64url characters).
+func Generate() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return "atk_" + base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// Load reads and parses the keys file at path.
+func Load(path string) (*Set, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	s, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return s, nil
+}
+
+// Save writes entries to path atomically with mode 0600.
+func Save(path string, entries []Entry) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(Format(entries)); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// Add generates a key for institution, appends its hash to the file at
+// path (created if absent) and returns the key — the only time it is seen.
+func Add(path, institution, comment string) (string, Entry, error) {
+	if !ValidInstitution(institution) {
+		return "", Entry{}, errors.New("invalid institution name (1–128 of letters, digits, ._-:@)")
+	}
+	if strings.ContainsAny(comment, "\r\n") {
+		return "", Entry{}, errors.New("the comment must be one line")
+	}
+	var entries []Entry
+	if s, err := Load(path); err == nil {
+		entries = s.entries
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", Entry{}, err
+	}
+	key, err := Generate()
+	if err != nil {
+		return "", Entry{}, err
+	}
+	e := Entry{Institution: institution, Hash: HashKey(key), Comment: comment}
+	if err := Save(path, append(entries, e)); err != nil {
+		return "", Entry{}, err
+	}
+	return key, e, nil
+}
+
+// Revoke removes the keys whose ID is id, or every key of an institution
+// when id names one; it returns what was removed.
+func Revoke(path, id string) ([]Entry, error) {
+	s, err := Load(path)
+	if err != nil {
+		return nil, err
+	}
+	var keep, gone []Entry
+	for _, e := range s.entries {
+		if e.Hash.ID() == id || e.Institution == id {
+			gone = append(gone, e)
+		} else {
+			keep = append(keep, e)
+		}
+	}
+	if len(gone) == 0 {
+		return nil, fmt.Errorf("no key with ID or institution %q", id)
+	}
+	return gone, Save(path, keep)
+}
+
+// File is a keys file that a running server reloads when it changes.
+type File struct {
+	path string
+	log  *slog.Logger
+	cur  atomic.Pointer[Set]
+	mu   sync.Mutex
+	mod  time.Time
+	size int64
+}
+
+// OpenFile loads path; call Watch to follow changes.
+func OpenFile(path string, log *slog.Logger) (*File, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	f := &File{path: path, log: log}
+	if _, err := f.Reload(); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// Institution implements the server's key lookup on the current set.
+func (f *File) Institution(key string) (string, bool) { return f.cur.Load().Institution(key) }
+
+// Set returns the current set.
+func (f *File) Set() *Set { return f.cur.Load() }
+
+// Reload re-reads the file if it changed since the last load and reports
+// whether it did. A file that fails to parse leaves the current keys in
+// force.
+func (f *File) Reload() (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fi, err := os.Stat(f.path)
+	if err != nil {
+		return false, err
+	}
+	if f.cur.Load() != nil && fi.ModTime().Equal(f.mod) && fi.Size() == f.size {
+		return false, nil
+	}
+	s, err := Load(f.path)
+	if err != nil {
+		return false, err
+	}
+	f.cur.Store(s)
+	f.mod, f.size = fi.ModTime(), fi.Size()
+	return true, nil
+}
+
+// Watch reloads every interval until done is closed, logging changes and
+// errors (never keys).
+func (f *File) Watch(done <-chan struct{}, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+			changed, err := f.Reload()
+			if err != nil {
+				f.log.Error("API keys file not reloaded; the previous keys stay in force", "path", f.path, "err", err)
+			} else if changed {
+				f.log.Info("API keys reloaded", "path", f.path, "keys", f.cur.Load().Len())
+			}
+		}
+	}
+}

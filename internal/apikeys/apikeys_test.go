@@ -1,0 +1,134 @@
+package apikeys
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParse(t *testing.T) {
+	plain := "0123456789abcdef-plain"
+	h := HashKey("another-key-0123456789")
+	good := "# comment\n\nhospital-a " + plain + "\nlab.b " + h.String() + " # added by ops\n"
+	s, err := Parse([]byte(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inst, ok := s.Institution(plain); !ok || inst != "hospital-a" {
+		t.Fatalf("plain key: %q %v", inst, ok)
+	}
+	if inst, ok := s.Institution("another-key-0123456789"); !ok || inst != "lab.b" {
+		t.Fatalf("hashed key: %q %v", inst, ok)
+	}
+	if _, ok := s.Institution(h.String()); ok {
+		t.Fatal("the hash itself must not work as a key")
+	}
+	if _, ok := s.Institution(""); ok {
+		t.Fatal("empty key accepted")
+	}
+	if e := s.Entries(); len(e) != 2 || e[1].Comment != "added by ops" {
+		t.Fatalf("entries %+v", e)
+	}
+
+	for name, bad := range map[string]string{
+		"three fields":   "a b c\n",
+		"one field":      "hospital\n",
+		"short key":      "a short\n",
+		"bad hash":       "a sha256:zz\n",
+		"short hash":     "a sha256:abcd\n",
+		"bad name":       "bad/name 0123456789abcdef0\n",
+		"duplicate":      "a 0123456789abcdef0\nb 0123456789abcdef0\n",
+		"duplicate hash": "a 0123456789abcdef0\nb " + HashKey("0123456789abcdef0").String() + "\n",
+	} {
+		if _, err := Parse([]byte(bad)); err == nil {
+			t.Errorf("%s: accepted %q", name, bad)
+		} else if strings.Contains(err.Error(), "0123456789abcdef0") {
+			t.Errorf("%s: error echoes the key: %v", name, err)
+		}
+	}
+}
+
+func TestAddRevokeAndReload(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "api-keys")
+	key1, e1, err := Add(path, "hospital-a", "first")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("keys file mode %v (%v), want 0600", fi.Mode(), err)
+	}
+	if data, _ := os.ReadFile(path); strings.Contains(string(data), key1) {
+		t.Fatal("the keys file holds the plain key")
+	}
+	f, err := OpenFile(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inst, ok := f.Institution(key1); !ok || inst != "hospital-a" {
+		t.Fatal("added key not accepted")
+	}
+	key2, _, err := Add(path, "lab-b", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key1 == key2 || !strings.HasPrefix(key2, "atk_") {
+		t.Fatalf("keys %q %q", key1, key2)
+	}
+	// Make sure the modification is visible even on coarse mtime clocks.
+	future := time.Now().Add(2 * time.Second)
+	os.Chtimes(path, future, future)
+	if changed, err := f.Reload(); err != nil || !changed {
+		t.Fatalf("reload: changed=%v err=%v", changed, err)
+	}
+	if _, ok := f.Institution(key2); !ok {
+		t.Fatal("key added while running not accepted after reload")
+	}
+	if gone, err := Revoke(path, e1.Hash.ID()); err != nil || len(gone) != 1 {
+		t.Fatalf("revoke: %v %v", gone, err)
+	}
+	os.Chtimes(path, future.Add(time.Second), future.Add(time.Second))
+	if _, err := f.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := f.Institution(key1); ok {
+		t.Fatal("revoked key still accepted")
+	}
+	if _, ok := f.Institution(key2); !ok {
+		t.Fatal("revoking one key dropped another")
+	}
+	// A broken file leaves the keys in force.
+	os.WriteFile(path, []byte("garbage line here\n"), 0o600)
+	os.Chtimes(path, future.Add(2*time.Second), future.Add(2*time.Second))
+	if _, err := f.Reload(); err == nil {
+		t.Fatal("broken file reloaded without error")
+	}
+	if _, ok := f.Institution(key2); !ok {
+		t.Fatal("a broken file must not drop the keys in force")
+	}
+	if _, err := Revoke(path, "nobody"); err == nil {
+		t.Fatal("revoking an unknown key succeeded")
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte("hospital-a 0123456789abcdef-plain\n"))
+	f.Add([]byte("lab sha256:" + strings.Repeat("ab", 32) + " # c\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, err := Parse(data)
+		if err != nil {
+			return
+		}
+		again, err := Parse(Format(s.Entries()))
+		if err != nil || again.Len() != s.Len() {
+			t.Fatalf("formatted set does not re-parse: %v", err)
+		}
+		for i, e := range again.Entries() {
+			if o := s.Entries()[i]; o.Institution != e.Institution || o.Hash != e.Hash {
+				t.Fatalf("entry %d changed: %+v vs %+v", i, o, e)
+			}
+		}
+	})
+}
