@@ -61,7 +61,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.AddCommand(
 		newServeCmd(), newDevchainCmd(), newHashCmd(), newStampCmd(),
-		newUpgradeCmd(), newVerifyCmd(), newInfoCmd(),
+		newUpgradeCmd(), newVerifyCmd(), newInfoCmd(), newKeysCmd(),
 	)
 	return root
 }

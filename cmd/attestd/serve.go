@@ -16,6 +16,7 @@ import (
 	"github.com/attestd/attestd/internal/app"
 	"github.com/attestd/attestd/internal/batch"
 	"github.com/attestd/attestd/internal/devchain"
+	"github.com/attestd/attestd/internal/server"
 )
 
 func newServeCmd() *cobra.Command {
@@ -76,7 +77,14 @@ and --api-keys-file.`,
 	f.DurationVar(&cfg.Anchor.PollInterval, "chain-poll", time.Second, "how often the anchorer looks at the chain")
 	f.DurationVar(&cfg.Batch.Interval, "batch-interval", batch.DefaultInterval, "seal a batch at least this often")
 	f.IntVar(&cfg.Batch.MaxSize, "max-batch-size", batch.DefaultMaxSize, "seal as soon as this many fingerprints are pending")
-	f.StringVar(&cfg.APIKeysFile, "api-keys-file", "", `file of "institution key" lines authorising submitters`)
+	f.StringVar(&cfg.APIKeysFile, "api-keys-file", "", "API keys file (see `attestd keys`); reloaded while running")
+	f.StringVar(&cfg.TLSCert, "tls-cert", "", "serve HTTPS with this PEM certificate (with --tls-key)")
+	f.StringVar(&cfg.TLSKey, "tls-key", "", "the PEM private key of --tls-cert")
+	f.StringVar(&cfg.ClientCA, "client-ca", "", "with TLS: CA certificates (PEM) whose client certificates authenticate institutions by CommonName")
+	f.Float64Var(&cfg.HTTP.RatePerSecond, "rate-limit", 50, "submissions per second per institution (0: unlimited)")
+	f.IntVar(&cfg.HTTP.RateBurst, "rate-burst", 100, "burst of --rate-limit")
+	f.IntVar(&cfg.HTTP.MaxPending, "max-pending", 5_000_000, "refuse submissions with 503 while this many fingerprints wait to be sealed (0: unlimited)")
+	f.Int64Var(&cfg.HTTP.MaxBodyBytes, "max-body", server.DefaultMaxBodyBytes, "request body limit in bytes")
 	f.StringVar(&cfg.ReceiptKeyFile, "receipt-key-file", "", "Ed25519 receipt signing key (PEM; created if absent; default <data-dir>/receipt-key.pem)")
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", app.DefaultShutdownTimeout, "bound on the graceful shutdown")
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")

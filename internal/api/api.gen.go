@@ -658,6 +658,9 @@ type PayloadTooLarge = Problem
 // ServiceUnavailable An RFC 9457 problem document.
 type ServiceUnavailable = Problem
 
+// TooManyRequests An RFC 9457 problem document.
+type TooManyRequests = Problem
+
 // Unauthorized An RFC 9457 problem document.
 type Unauthorized = Problem
 
@@ -1756,6 +1759,11 @@ type SubmitFingerprintsResponse401Headers struct {
 	WWWAuthenticate string
 }
 
+// SubmitFingerprintsResponse429Headers the declared response headers of an HTTP 429 response for SubmitFingerprints
+type SubmitFingerprintsResponse429Headers struct {
+	RetryAfter int64
+}
+
 // SubmitFingerprintsResponse503Headers the declared response headers of an HTTP 503 response for SubmitFingerprints
 type SubmitFingerprintsResponse503Headers struct {
 	RetryAfter int64
@@ -1772,12 +1780,16 @@ type SubmitFingerprintsResponse struct {
 	ApplicationProblemJSON401 *Unauthorized
 	// ApplicationProblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationProblemJSON413 *PayloadTooLarge
+	// ApplicationProblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationProblemJSON429 *TooManyRequests
 	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationProblemJSON500 *InternalError
 	// ApplicationProblemJSON503 the response for an HTTP 503 `application/problem+json` response
 	ApplicationProblemJSON503 *NotAccepting
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *SubmitFingerprintsResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *SubmitFingerprintsResponse429Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
 	Headers503 *SubmitFingerprintsResponse503Headers
 }
@@ -1800,6 +1812,11 @@ func (r SubmitFingerprintsResponse) GetApplicationProblemJSON401() *Unauthorized
 // GetApplicationProblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
 func (r SubmitFingerprintsResponse) GetApplicationProblemJSON413() *PayloadTooLarge {
 	return r.ApplicationProblemJSON413
+}
+
+// GetApplicationProblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r SubmitFingerprintsResponse) GetApplicationProblemJSON429() *TooManyRequests {
+	return r.ApplicationProblemJSON429
 }
 
 // GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -2399,6 +2416,13 @@ func ParseSubmitFingerprintsResponse(rsp *http.Response) (*SubmitFingerprintsRes
 		}
 		response.ApplicationProblemJSON413 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -2426,6 +2450,16 @@ func ParseSubmitFingerprintsResponse(rsp *http.Response) (*SubmitFingerprintsRes
 			headers.WWWAuthenticate = value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers SubmitFingerprintsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 503:
 		var headers SubmitFingerprintsResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -2797,141 +2831,143 @@ func RegisterHandlersWithOptions(router gin.IRouter, si ServerInterface, options
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H37ctu2tverYLTPTOxd2SYl6prpfONkpztpm9STS902ymeB5KKEmgJUArSt5Pjf8wDnEc+TfIMFgDdR",
-	"tpWk+/LNyT+xLRKXhXVfPyx96kRitRYcuJKd6afOEmgMGf74GlS2OU0UZPq3GGSUsbVignemnTcQCR5L",
-	"ogS5pkyREBKRAVHZhvEFoQvKODl4/d1TMvF9r0skRPpF4nvHveP+4XGn24Ebulqn0Jn2vW4ngz9ylkHc",
-	"maosh25HRktYUT1tIrIVVZ1ph3E1DDrdzopxtspXnanX7ajNGsxHsICsc3vb7Zyfn5/maglcsYgq2F75",
-	"2yUQWj6hV4Wzgd5LLsEsezgaeIddAseLYzJ/AjSDbF5bdcf8sXPX2u3ypMoYX3Ru9fLWNKMrUJbCT6iK",
-	"li/+dkbVsn2hoX6AsJgc4E8gCc2A8HwVQgYxSTKxIn6dnEGv22H6/bUetdvhdIU0ijufR2a/lczfMb6A",
-	"bJ0xrnavPikf6hIqyTAgqbiGLKISyBJuSLSkGY00Ncg1U0tCORE4AE3JXC5pbzCczsk6g4Td1KnvBb2k",
-	"P+oPadD3IOjRJJpM4kk0SAZRPxjGYRxQSpPxYOjRKPKG3ijyepNRPwgmNBqMR4NOK5EqC76TWv+RQdKZ",
-	"dv5yUsrOiflUnlQoY448A7kWXII98fg1/JGDVPq3SHAFHH+k63Vq+fFknYkwhdU3v0tNyk/ltjWRFWVp",
-	"fanyff/DlFxTru6icLcgbbqxJIXYkH3WsbSedTrdjlRU5bIzDTwtYUwZbqcxcQsvGIKGIlfTMKX8snP7",
-	"UPqcmc0Z2mzzTGYmIUySFU01W0I8JZTogyKF9HSJWgL5/s1Pr0go4g0RGaHkiqY5EMYJUyQWIGecC0VW",
-	"KEJqySSJRZSvgCtykIiMWKoSWuVTopYUJ9evNqk54zVyZppfYbVWOL+4guwoFXxBUibV4TGZm7OaE0k3",
-	"klzbca8zwRfHM64J9oIryDhNn2WZyD6PH9xhDaqH5cYlbyC7goyY8f+0YzvlJOdws4ZIQUykmRP0nMdE",
-	"H6mhg958DCkLIaMK0g1ZAIeMRY/xKO1bqVjIGdd/iGguwdLplVCnUQRrpdXol4mNPlbqxiIyD1dMSia4",
-	"rDD+wOuXtNQkZBGQd5xeUZbSMIU/VwAsJSwLtq6VZGyxVISL6zonM+QwucwVvhGLa96dcZERpiSRShto",
-	"Jkle7kTzbZKn6eExeSXUUr+EJgWlxUniNbUvx49Jpl2CGafaKcBzM6aIiESbePQIGCdz9ByO0HWY6zPs",
-	"brkVR4Vf0UYq+/RJxQNBar0S6juR8/jLZCXwgvJ8XwlFzJh/2qm+EkTm0bKmZkTmbLskl1xcc+19INnN",
-	"+R/rmc/oJhU0fivEjzRbwBeyvjtPVJipHlAfIeWkR16yJ1XF71f4/6mZkLwVgphV/EPUPy4SbiIA7WQW",
-	"YvFIEsk+AknZiimkkZXPqnh+GZmipfZd/X5/NEUDc/T67CkBHq+FPre8pgb++RrjlMSwBh4DjzaEA8QQ",
-	"a06iXF5DRg6Q76gklOC2HsntLR02dMLxjKPYkX+WkL/j2j0XGfsI8ReeJSpMvtDSxvgVTVlMTs9ekEvY",
-	"1Pwcvzy82uR/KqfbhaCjY5bZLT2eLsm5UQsiIxlciUuIj+sUPj8/P2pGOneRuRkY3eK67GL1y6dxnIGU",
-	"2678KSfPfn6pTZHIuSLUPNclc+9mTiiPSeA1vfmDZy/OjgYDskInE/0nmmpfKj5s+PE3YzpJ+lEv9OMA",
-	"BsnQG/nj3qRPg3AQDeMRjJOJ5/f6gfbY11Rpx6Yz7fxf7+a9dzShR8np0XcfPgXe7X+Up+XirW7nlEdL",
-	"kbXuiOJHmjlURrmkJj4VCaFWMWdCqC5ZMQ4x0Z9wMDKk17/OxBoyxYxPb4bazeiOIRyBb7udMBXR5cWS",
-	"yuV9Lz3RTz7XDxavGXFsD7lKUdWCi89bl5ZHaR6DUaaVLdeOw/d6QXe/kLtrFOYFi9sXpBnBHwwM7QiL",
-	"6/P1+6OW+bbnUDcPItbbG0Op22rw9r5cYTlQg5a1E+mWJ/qhWIwIf4dIlUz1Ru3MLmjFAvoINM+08tl0",
-	"xo/IXLIFh3g+JeYHFKUwEzSOqFTkQMcXWu9ofR7CYRf9wQ3oo9RMqtf7GMdBHp1P3RHH5oGIcsFZRFPz",
-	"aNeEeglcO7OPXrbgCVvkmRZS/aM+CO1hmoHtn3DwJZXNN0peq71rbAFwzTDvO2Zvhonw/2JQTdxSEbiP",
-	"d8jwG6usW7M594lyVXwtHYxHTBWYEMUISsIgjeWM0wx0hCy13yN4BE2ZMTqbQ2y2+v+RNuia/ZrN/Vto",
-	"BqnusH0FrSsi++dok+LU3YraNAem+1qsEZFAU4gdtybVSEGiWmD4v2Nzw7g7OK9FSH7iQIBrn24NWU3m",
-	"kfSCk+slizD91i5LcMOkknpGpmAlH07uHPnbeVFZRjf6910c4bKdW/nMvbKT3Y423fet0QmRIf0FVdtL",
-	"Ol+C0ZJmXRgH49N1F6bn9YZHXv/ID956k2lvNB14v3Uqa46pgiPFVtCm3XQ0c5/s1rjhIAV6BfJQK/li",
-	"bbUFDfamlyyU610Uc+fZEAcUBNyGJXwxXpW43YI7WwWjUGu7nE+ju7SwVfzOO7KdTS9zQJNef9Kjk2Cc",
-	"TAYe9JNJHyaJP/JjOuz1ExgOe5Mg8MJoHI+gN0roKOxPBqM+BB7AqL/D+/zwaRi0u55PtWi94Ilok3cj",
-	"d5Vw38qdJOLr+Jf/CM1bM/rbEz2tfmyDyYaaIRhQSB2gFl5BfS37y75k/PLBhNqt2av6XI/Y3G4bF1cz",
-	"/y2HXmSfK/I8JZS8eX561BsMScwWINU9dZJqFn/G62n8omJyTJ6K1TpX2qdUqCVExhba98lljvn/MGU8",
-	"du9RHdZnoAjXxn/GD+Z2SQezjuZ5qeITfOHkyp91yH/+p3lQ/+AedHs7PJwfdokUOGmxYcrjGV/kICUm",
-	"HW1ATzhozs+Aap4w81jf8WuWeSpie2AJdPh/7hXfylne5XoaTWd8zWp6j/LYulKWkeIu2vB1JkSyLeGo",
-	"xC/uNouqXlCrmCPCuBKPCQ3RYb1eshTIfA08Znwx/1JbmtSZ+iEmFTf5gOyISJ7kPE7hi01QvWxnh2qT",
-	"0B0mZj8RJAdc2AJaI5kRjP1+MAlivz8Cf9j3w5D2PT8e0IiGQxiF4YjSURCB748HcTAYDoYDSAZ+POqP",
-	"hqNR2Ktz6708+hxo2lZ6/ZFdAQcpt/mspLILz8RlPQwTl9szNah9B33b7d35ErVQaeyY3CkCXEF2RdML",
-	"m2jcHuy5uCYiUcCJ5fCGs5xBVSpcCNjV7pIds3ZmQ0//EqW5ZFfw0kmCqfeWHpzITRK3Jdyx4ZezuTv0",
-	"hPnsDov/IL+69ClanOoVvbkwRGz3KU/LgoMlENAs3RgtxRRZijS2K1xRvqmRtREK6n97KxLUChfupTYi",
-	"4RMkRJ1AzIPkCjKpI5A6+8gcJDloAB/8/eMEiICt1cUlbHacm/6EXC+FBEzSUJVnoI+M2FcNw2Fm+cGn",
-	"+Nq8+gNs2o7RbniHuXFFkDBnaeyIU1dCV/6xd+zdK8VunsbBNIhScHV3l4BuMV6bXnCp8DbvHkFCwWBE",
-	"bEK/cBu2dYTL62+z9jJfUX6UAY3Rw4CbdUo5dXkgZB4RRXmWAY+gTq8/D0ixpbAZl4ryqFU4371+QTJI",
-	"AFdIWAxcsQTBVHeu/uTKP6nu4ORm87EafOYZOyqGbQ1A7/Bunr99e+ZcnEjE9amDdh1Ab4zADSaTqvh5",
-	"rQkiW3VpSYgsRaa6zWOV+WpFs43LZzmG0eM2sFltaJVyz+YPetaE5qlqFHi6e51NfRmPybwy1JxcuxSC",
-	"fWjGl1QSLsgKKNcDhLARNr9ToXbTDa4v76GH25B4/NTR/E43qeqbbR3OsyvINgYrUNYboyW41CLd8lKN",
-	"b69d4IX2TBDTIKUpeMOMlykno2selTXKA2MSGrbAPzye8RnXHJoCTbRFKyIW78bzdGBSWcOhSRZQThjn",
-	"kBEuYiBMznj1JV+/lEKi9P8IrzicP9aKnpIUriAt8WlxNfGtxzJJ1JRKNeN2bLKmmupFqhnS5JjMdchl",
-	"MxdzrSrnJGE3pri9pGso2JqqJcZQdMavIGMJwyhJH460g5BZ7nl9+JaYYXB7BiFlx0CUEUmBL9TSZLhN",
-	"OQuL5xiOFchCbcBomhaBit60KXRpIp/ZNDjjZL4VE83L7Hj1zJksBtudIN+RprSJAcxT2iSJDYAeSdyD",
-	"4ahyrXsmJdtM7udEX0wSxv8JsRUe/71oy0fSSMZaSGYKFhVCdg3Gx6utvrd3cn+9E/YpWZhqcV5SuQTp",
-	"EEVWWI005Wst/gdcuFIE44tDfEif8TF5tlqrzYwniOtTGRTlND2GYaoHHbojW/PI98oQPyBFa5KypMGv",
-	"euFfmJrd6Q6etWhGLelbbnKhNYng6eaLPOadLmQ9AC/kybFrMz9sQbd3ZYRfA40Zb4UjFB/ZUh5yDVAp",
-	"uDT2VnOV9hk22x6kfa4tRt3YgRBh4uB3OEwltQK8HLkgow6JRQZTEgnOLdA9gySXpsZZMOoOP6Tkyu3w",
-	"HCfrdDtcqAvzcy1adx9/dsBuY5Fteth8HOKtTHE6uuTiOoV4AZjTM2VEReI8o2G6MQHRlX6wmQgj1yxN",
-	"Z1wHnYhQrITlJNyQeQw0ThmHuTFUOg6FjFwCrKV+/sAK1fzYrGlOJIshotnhjOdcsdT5VwI9gSqOacbn",
-	"RdQ2N2aJPIt7g4E/KcO5rl6EOXqkBYJy5pewuWDxnBys8zBlcomp1Bmf//3ZW6J9bsYTMT/sIuq3+vYj",
-	"WSm8r0BKuoAp0kQHCeFGAQEeCUxcGFs94+WrQi0hs2VovXGrGZvWp0vmjtwXVFmPoiCj9o40IeGGRoqk",
-	"dCNy5fyCrbVhOmANkfYyYqe/7OFrYdAGRGSbR9pdikUkT+aPLcxUiweGJtpba7PzbkHtujOleg6i2Ar0",
-	"AZjKwFaOk6UpCVszOvfV4PoPr8F9lhmWiqlc7YzUKw8YUUH4rkIvmEoXQzDkCfT+LRysvi3709FSyDVT",
-	"NG1bveHUNo2mKVplaivJB/5wZ2x7+JhIAFJn8wapo5EHfi8cUW8YDJPJjqSlP2xPWlYYd0fF1XFfwjLZ",
-	"ol+Q5ypHdkxOSQZHJTyaZKDyjFscual80BQ5rRlXNdhmuBfbFBqknQOGwRGK+5bCeZDOIAf6HFA9GN4j",
-	"lRkOTTpTUR7TLCYhlTAMjDFc0xg1Bl5iCobBuLx7FRw2t59dXv76zTIYTs7lN1wM3v3Qv4k+Pn/rnw9+",
-	"yUVvMnn5zP/+ZfDqfPz8afpr8ssb+sfZ9+y38/G7t/TtH8Nf/VX/p/WLS/Hs/GOgLl9cZZuPf5y9PP32",
-	"2yoJNQ0aLHJ69Bs9+ugdTb45+fBpPLz99ttWTtnp+lij9a/p/FQ1Q53bu6VGLKS2ykV32OcfYNOWJUHb",
-	"FKFsGx3DFlwWqcmWQnK6EBlTy9Uuv91xaPHgcQXJBYaR6x6I++MeisnmVXXsiasuUqkRzbLN3erpq6oi",
-	"Q76Lyzbi6kX2e3UJLsl9r/zV1+mfv/hd/hw/gR9Hvqf4eD3iv7x7Cifn4fn4hXfzy81vr2CUPH37ZDDe",
-	"S3aC/m2b6DQ4tWC18vhre2/ju101z/MlZM0bUwf2ggma5UMTGeMfUpaAQTq6YuR0S503UY16DAM+NDYf",
-	"YY1Yoa4gpA5eQnaZmlgRnR9Ma6CLVYFJuiSBGc79Np9upxTMkqkF+7ZCoB7XvMwZJ6WjuY2VVLtAiZIs",
-	"6RXsxFHqYZtQyhl3cJEMRLagnEmT144oJytxpWeq7M751TS61BG2oyIxnjJ6bi7jpre6MHmeipTboyrA",
-	"OyUW4g7wZvnnFjF7g55P5dZjnaW+q5bvtH+H5n9beVWz3Nuj+PpV3+t6nlevXJG/5ebOgL07a2HoyDYL",
-	"UAT+yGla05kPSizUbnli2vuFec03xbEV4+4PzThvd/G6PUZz9DO3SNtVVaFDTcakdIbaQmDzaHv+zfmL",
-	"a8hKl7Uee9ggQWRx9Zl9y1/b8W+DLsU622hioZm70GJV7OLnY8b8cBBOoijswzj2vCEd9PpeDJMwpr1+",
-	"kkx8iKPRJIiDZDAMfG8w9MZ9Lwz88aA3hiAYRntjxn6GjCWbp0uILttPh9MVojYhuixgoSJXkVjBw6tl",
-	"50sdcZCEslTrX2QYLhQYHCg1GVaco4l0xAxzLMAEfynQ2CbxiU3sbO3I3Ktur4hDdPlI4pbcPfsVqvUL",
-	"Pc1cr8uqtRO/3x81opDKo23zistW24XhtXKzkzWVsrFHU/m344VCpED5FmvirroWO7HFm+YUd+q703qd",
-	"Wx8jmhaRsmhT1lKYMtq5TRWGRWlmD4TNHlFuU7kxfrEX2A8RXY5gLqW/yqVC83dMTJiHObWuedjeTpvx",
-	"bbN4MK/NPcdSRD0NQ/BeGDTLZp+BHnSLvtgF5nhqIZPS+K64KbMDdF6pwQLYPTd2Wr3GWNupqfLYZhSW",
-	"EWKIWAzSJkYsfkQbMLfExmbfayGpZhsfcqvmLv1rmewuDpdYPG2T7ivIYhYpU0Cr8ntLUGKrgxe7YCHu",
-	"AYzgjXOlf5KKrtb3XW0ovLAZr955ImfF7Y50Y9K6czy4+T0ZgvHUGzw8Q4CSLHeUUK2cr2gMDZuq//Rg",
-	"c1q1GW1wEr2ru3WhOR4D/8l5XOQmUH9BbBlyfy1ppi6osM1IiL6P8oypzRvswGKUG/ZVOc1Vu3mvxNeP",
-	"iqxZl+BpUknmp/b6JgrTlJguLaZeGl3CxhRO58cID2CmhJhuSLiZ8fnZT2+MVqm6ZDYrbQJWm7QzvFVN",
-	"8RnDbE+xcCaRl0xzGU0n1zDGkmGp1NpcDmWtsDmXB2OS0AIUc1RLruMTtoeNuXV8TE6JyxZ2SUpDbE2h",
-	"z3rGqwu2tTmqFysyxAmjM4HZMhNToWcnDX0aidljl6Sb8UpdwCr++gpNidjhjE0G0hKoS1xTmxqEj3El",
-	"ZtyGeCoDkN0CLAcoOfqPLnY7KGpAWCZ0Be7iLglelKA18ddayejsUgVrr9HeD7MW2ZAUaVQz2AbkwDeC",
-	"w4zrIMy6Y8ZYW+9CGwm9MLy+l+US+zGUGOcZf1vrR8LsHXeRZ5HBAWS5WqIzrxwO5/TshQlC/y6KJBdX",
-	"kCU0gi5ZiRhSDO1iEqXMleyZ7QRyQtdsjuYDu25Q5ZoHMYXL+etfT2stkY7/+lfykz74HUKB0A9JogxQ",
-	"JmgqpwZg0RDOGf886TQa0pRDtLGg7tqdyVuYQ+Jixm1OxvXYIRlcAU2d2axyfBnN1NIXdvvVKFRv/rRZ",
-	"7W/GDVQb6BVNa8DgAsw/4wZKfHgHWKwC13fBnSQ0vaYblwoziYoMc8nFNFgVX9llY2cXXLChGHZdKalh",
-	"Sl47EXYzfjDfdaV+brPF7mK8Zd5OJS/bMUhD7W6vgdM160w7/WPv2F6WWaI6P1kiSvmj/nkBbf4wtiqQ",
-	"ZN7zvLlmEuyhY2+brjOBWCEriloQjskLZWQOgVRl+4PHJJcw4/MTrIp+nFvxocpspGCjF3Fnqpdi4dON",
-	"Bk09z7uj6cAdXUV0OPDg3gB27h2tAdyu9fGl7AqOja006LcKwBsPFD0PupBY6TVGoPNBP3+yApWxSO6k",
-	"/EvzuTNbZ5lYaa8gl0TBjSJwU8BHbKb9gKZpycRzyxIX88OpqVRoiZGKaPXS3QHPttEOXRRwJ5HG+qWD",
-	"mrt2FENKNzP+5sefDq2ZQNVuRsBScpyb4yysg4uEzTMpVZopumRBzR8SbUiwgxPjZAk0ll3jeG+0vOSp",
-	"kl2jaO2bJNyQTOTKmhME3GpDvYObLDHvZydN25N1SlmdkTp/Ic+f/XjmjMSFJd9FjXy1XFlZcUddaJKe",
-	"9oLijP+FvP317Nndwy1ovoAZv/MZf1R6Mbua2rVE9whWVcSyYJOBK6y2KujWzsRGmB+oPSzcEpsXGRyH",
-	"NtCoPJxDK8lB2Q0JraVmCAzHLHbDhFk53lU6NLX1gdefG2t0zSRs406OyY+Cap8jpTzSy0GI3Q95CBkH",
-	"BdIykspokrDIulTCQEncUuUOxnptMR5fSUsZyMiDFVWJw2k5aVya3ghSGNvxDLz+fgsrEDn3oGiKDZRQ",
-	"mK+ziVclzGduF1O0bNs0GbcY6R7Ve+WfWN/25BOLb3ey72tTqm4UOKboi7cVOQrvtGwyUbsafq+f65Cd",
-	"bZxmrqfXe1S+b6ds+chJtYfl7Ycv5dMCHPq+eu91vzYx1XYKX+fqb73TgumFUF6xNTdmbSOCspHFTbmE",
-	"L84ka8LqqYKewy5+jctmlbvvu26xG/DjoCJ/RTXoweJn+GqHpbBgnttuJzC80jZSwVMnlf6Z+Epw/ytF",
-	"0zhUTw+Yo96Wsa4AGr0a6r0ZqlYMY0ZZqoNm+WotWpPD2O5Pkl3lLItkNzYPrZDg0Air67WbGX9A8UZH",
-	"LtV4J2Um4XbNIh0xKknUtTClsgKuJg+Pt6OkSjbAZlbc9TId7trar2kmiBHMmxK1wxAVtVoLrSmmbm0Y",
-	"N2836HS5EZoaG4rZqxkvahN/5JBDkUPvFufkSKTjK5fHKRBCdVDdAdrwJTiEe/lYibQzMH3sisjwAIre",
-	"pTaOkzSB4rJCeVm4mScpF2hSDc2bw9IkJMq+jTUsYu3+z6fKb7fzNk1vKFt1JW2vW5DqiYg3+ynsOl+/",
-	"/xo3tm1c3PdCGk4Gk0F/2PPocNIfR9Tz/SDph3E48gPfG/cnoRdRLwyHwzhK+l7QH07iKOxH4QiGnQ8P",
-	"1lD1EvUOTZXsLFTXGwXfbtnA3r4ukavQvq+iKHeCHKuFna/TGLkCbmzDIDpkTxsAp4bv2wWwq0Dn/kwQ",
-	"WpGp8G+7+1Pyi/nvH03J1Tc/fvR+Cns9tr55Q7/5493rJ8nV7+ItZPwyvn5zffYyyr4P/h5vzj4mv3iX",
-	"w3f9V4uXsfeDDAbP/v7b+GUe/vz9u+9Pz3riJPyde8u/BW9PTxdNSu4vVRa40Na9Mk3rYnUNGbRAyi2I",
-	"fAcUGLP3agksqyAqm7BybChqihxiF86h3VZKurIG07Yj/ixHxb//lVrvSf2S37//pWaP2M90corI7V5f",
-	"quzEXC3goK6qlm7ef9A+a+k4GWaonzaCVcoaRjWaKvyCdg+qbubuDa+uW2BrdZwaOShAauR//uu/S+AU",
-	"/lLCq/7nv/57xitgr0PT6gNz6ZXHBO9Wamu1ykH9goPLJGjfxV57JuVd+EUmrmWlX055LY7KOq6MZrZr",
-	"22OyFmlq8F4zPpf2oh6TVYiahQmZScz1dldhuQegtg1Pw0pGS47epKVsixeTlEdpKv26inbcEZF+V4PW",
-	"7heXNr+h4MtiU2kftTC36adqTFDA6XhcNjKqNBo0DVGwGJtDvd8L3hr82ga8aMDy7xtNf/Xo+U8mub2X",
-	"2XP3It93kmEwGPhJFA8TbzTu9aNwPJqM/CgJJ34QDIPeIKb+uDcehn0a+pBM+gPwojAe0eEkGY5pp9vp",
-	"T4JhRIdBkozG8aQf0aHvTTwa9EdRGA7DftyLqBcH43EySCaRdkAGE7374TjsjYYTTeugH4aeF3sRjEYT",
-	"jw764cTvDYZhf+RF4/Eo7AWjiU8Hg/6EDpMwCUee3pEH42jiUxhg6u0rJhxcNqHqmZWphVK+8KtSLBK1",
-	"Jmuvt3DDLQ5BVdS++kkXq3Xrq/RR3gNYVbQyui/WKDrEPy6alubyvgZT/y7plDfFblzk2+ikdUdGxaEm",
-	"Wi0/2lBjhxIaKeyAbsripnKthKnLVxvLPEIw5TpXBmSEvV+KexVl3qNb1vjxgmLZyKesC9ge2eAGAB5j",
-	"QsH5tIfN1gdVY15mA5Cb9ccWg0N+tv0AJFm7u3pWrc94OWcxkbn4Za9gow90ILLyQraxtyLrEntFMKQ8",
-	"Ptxhi7Hv0Jemd3d1eRp6Zf+kL7BVTSvSQC36PdcfcJ9htfVoNldyPZDqTY38Zkuh97U7N5XLMnfFfdVr",
-	"KftdHdErLavzV0V5/mHKyTSWuutLSR7J6i2046+iAVqag91VVTEV290J1KcGGLCF2QFyTTeE8o2eK4vJ",
-	"mmZqQyLKjazbWgsCnLV4zPiBbdfRtb06Dg3W04Ge59oozo2k4lew1CCvZeuKHZUZgxu9YVJ1jcct8yjC",
-	"bir29xAQgMSVu528Zrx2OaWQ964Fi+B1X4RqMWm7fbQjolzYszaRY9cWlxRhfMa3+oYbnQZc5Itl43IK",
-	"eZGQeUVXY5RhWrwwB401KWMEsuBRPHJ3Wq4hTY/Mlx0UeVObNMWEMxZ0HztYpivItaMWMVM7N5iQOWLx",
-	"HFKsirHEVG1CGfamMK/jqI5wiH03qHiMwVxh3CJPHUhrC3taKnEkGO7vOZXLeg/MVESIAUKcw9MfXxCL",
-	"7bqGkKzpQj+JR3doEQ48LpB3tbTEtD6sCbAKm4Z9KPAJ1zmmTZsbITqzUclnp35LGPr/xhn/G2f868cZ",
-	"X/0wWi5GaBdj6xKBweY/2BDXL5DsxohV7JuoXAq6/zbJffWKffMi9rt1GlmRWnrp3qtDRcDmQPPvP7V/",
-	"K6O4dMuufNHPvcPboerXhvRQCU0loONktmB+ryLnq1sytzu28jm1Owy77gzss7Gdy93auR/UrXK518rl",
-	"qerL5Vbx19u92RJvfeyq5ht+rN4gK0y4tZ/2ashjUhjslEnVYrBnHJ2qIovmLrp9fhL+Xy+f3vLtZXX3",
-	"2BC94c9WHOTq1SHtJd8WH219Y2+ZeK1/oUDly3Axj1IkZQ32H+/cW5aqpOUNE9YmwFi+a1YqS5cTsOTd",
-	"eplU2v46UXUSG+dvT4C+vQEE1K/QVaD3zWaCbRPUaLY9TUtEYnxk534aNEO+bhvbBSy3H27/XwAAAP//",
+	"7H37cts4sveroLSnKvaObJMSdU1NfeVkM5vMTDKuxBnPTpTPAsmmhDEFKARoW8nxv+cBziOeJ/kKDYA3",
+	"Ub7ksnP2q80/sS1egEbf+9etT51IrNaCA1eyM/3UWQKNIcMfX4PKNseJgkz/FoOMMrZWTPDOtPMGIsFj",
+	"SZQgV5QpEkIiMiAq2zC+IHRBGSd7r394Sia+73WJhEjfSHzvsHfY3z/sdDtwTVfrFDrTvtftZPAhZxnE",
+	"nanKcuh2ZLSEFdWvTUS2oqoz7TCuhkGn21kxzlb5qjP1uh21WYP5CBaQdW5uup2zs7PjXC2BKxZRBdsr",
+	"P10CoeUVelX4NtB7ySWYZQ9HA2+/S+BwcUjmT4BmkM1rq+6YP3ZuW7tdnlQZ44vOjV7emmZ0BcpS+AlV",
+	"0fLF306oWrYvNNQXEBaTPfwJJKEZEJ6vQsggJkkmVsSvkzPodTtM37/WT+12OF0hjeLO55HZbyXzD4wv",
+	"IFtnjKvdq0/Ki7qESjIMSCquIIuoBLKEaxItaUYjTQ1yxdSSUE4EPoCmZC6XtDcYTudknUHCruvU94Je",
+	"0h/1hzToexD0aBJNJvEkGiSDqB8M4zAOKKXJeDD0aBR5Q28Ueb3JqB8EExoNxqNBp5VIlQXfSq3/yCDp",
+	"TDt/OSpl58h8Ko8qlDFHnoFcCy7Bnnj8Gj7kIJX+LRJcAccf6XqdWn48WmciTGH13R9Sk/JTuW1NZEVZ",
+	"Wl+qfNd/PyVXlKvbKNwtSJtuLEkhNmSfdSytZ51OtyMVVbnsTANPSxhThttpTNzCC4agocjVNEwpv+jc",
+	"3Jc+J2ZzhjbbPJOZlxAmyYqmmi0hnhJK9EGRQnq6RC2B/Pjml1ckFPGGiIxQcknTHAjjhCkSC5AzzoUi",
+	"KxQhtWSSxCLKV8AV2UtERixVCa3yKVFLii/XtzapOeM1cmaaX2G1Vvh+cQnZQSr4gqRMqv1DMjdnNSeS",
+	"biS5ss+9ygRfHM64JtgLriDjNH2WZSL7PH5whzWoHpZ7LnkD2SVkxDz/mx3bMSc5h+s1RApiIs07Qb/z",
+	"kOgjNXTQm48hZSFkVEG6IQvgkLHoMR6lvSsVCznj+g8RzSVYOr0S6jiKYK20Gv0ysdHHSt2ziMzDFZOS",
+	"CS4rjD/w+iUtNQlZBOQtp5eUpTRM4dsKgKWEZcHWtZKMLZaKcHFV52SGHCaXucI7YnHFuzMuMsKUJFJp",
+	"A80kycudaL5N8jTdPySvhFrqm9CkoLQ4Sbyi9ub4Mcm0SzDjVDsFeG7GFBGRaBOPHgHjZI6ewwG6DnN9",
+	"ht0tt+Kg8CvaSGWvPqp4IEitV0L9IHIef5msBF5Qnu8roYh55jc71VeCyDxa1tSMyJxtl+SCiyuuvQ8k",
+	"uzn/Q/3mE7pJBY1PhfiZZgv4QtZ354kKM9UP1EdIOemRl+xJVfH7Ff5/al5IToUgZhX/FPWPi4TrCEA7",
+	"mYVYPJJEso9AUrZiCmlk5bMqnl9GpmipfVe/3x9N0cAcvD55SoDHa6HPLa+pgT9fYxyTGNbAY+DRhnCA",
+	"GGLNSZTLK8jIHvIdlYQS3NYjub2l/YZOOJxxFDvyZwn5qRAvKd9Yb0N+KddTZdlF+xGMS8VUjl7/Usg1",
+	"UzQ9oAWjDTzHgPKoahGC3qQ8Xy0JeoGkWOE3lYjqkqWWxKohSKhUToy1ki9326LRZ3ynSv/TDvst17GY",
+	"yNhHiL/wpJEofKFVK+OXNGUxOT55QS5gU3Nq/fIkay//podoF4JerVlmt3RvuyTnxgaIjGRwKS4gPqxT",
+	"+Ozs7KAZ1t5G5mYUfIPrsovVNx/HcQZSbsdtx5w8+/Wl9jtEzhWh5roumXvXc0J5TAKvGbrtPXtxcjAY",
+	"kBVGFOgs01Q7zvF+I2i7HtNJ0o96oR8HMEiG3sgf9yZ9GoSDaBiPYJxMPL/XD3R4tqZKe7Gdaef/etfv",
+	"vIMJPUiOD354/ynwbv6jPC0XXHc7xzxaiqx1RxQ/0syhMsolNckIkRBqrXAmhOqSFeMQE/0JB6Mw9frX",
+	"mVhDppgJ4MyjdjO6YwhH4JtuJ0xFdHG+pHJ5101P9JXP9YXFbUYc2+PrUlS14OL1Nn7hUZrHYCxnZcu1",
+	"4/C9XtB9WH6la6zjOYvbF6QZwR8MDO0Ii+vv6/dHLe/bfoe6vhexTq8NpW6qkfq7coXlgxq0rJ1ItzzR",
+	"98ViRPgHRKpkqjdqZypJKxbQR6B5ppXPpjN+QOaSLTjE8ykxP6AohZmgcUSlIns6mNR6RxvvEPa76Pxv",
+	"QB+lZlK93sf4HOTR+dQdcWwuiCgXnEU0NZd2TVyfwJUzDhhSCZ6wRZ5pIdU/6oPQVsQ82P4JH76ksnlH",
+	"yWu1e40tAK4Z5l3H7M0wEf5fPFQTt1QE7uMdMvzGKuvW1N1dolwVX0sHE/5QBSYeNYKSMEhjOeM0A7LO",
+	"AE2r4BE0ZcbobA6x2er/R9qga/ZrNvcvoRmkusX2FbSuiOy30SbFqbsVtWkOzO22WCMigaYQO25NqmGh",
+	"RLXA8H/H5oZxd3Bei5D8woEA1z7dGrKazCPpBSdXSxZhrrVdluCaSSX1G5mClbw/uXPkb+dFZRnd6N93",
+	"cYRLbW8lrx+Uiu52tOm+a41OiAzpz6naXtLZEoyWNOtCDxmvrrswPa83PPD6B35w6k2mvdF04P3eqaw5",
+	"pgoOFFtBm3bToetdslvjhr0U6CXIfa3ki7XVFjR4ML1koVxvo5g7z4Y4oCDgNizhi+dVidstuLNVMAq1",
+	"tsv5NLpLC1vF77wltd30Mgc06fUnPToJxslk4EE/mfRhkvgjP6bDXj+B4bA3CQIvjMbxCHqjhI7C/mQw",
+	"6kPgAYz6O7zP95+GQbvr+VSL1gueiDZ5N3JXye1YuZNEfB3/8p+heWtGf/tFT6sf22CyoWYIBhSSUEkK",
+	"r6C+lofLvmT84t6E2q3Zq/pcP7G53TYurpZ5Wg69KDVU5HlKKHnz/PigNxiSmC10IH57Uaxaspnxes2m",
+	"KI8dkqditc6V9ikVagmRsYX2fXKZY7EnTBmP3X1Uh/UZKMK18Z/xvbld0t6so3leqvgIbzi69Gcd8p//",
+	"aS7UP7gL3d729+f7XSIFvrTYMOXxjC9ykBIzzDagJxw052dANU+Y91jf8WvW9Cpiu2cJtP9/7hTfylne",
+	"5noaTWd8zWoul/LYulKWkeIu2vB1JkSyLeGoxM9vN4uqXj2tmCPCuBKPCQ3RYb1ashTIfA08Znwx/1Jb",
+	"mtSZ+j4mFTd5j+yISJ7kPE7hi01QvUZrH9UmoTtMzMNEkOxxYauljWRGMPb7wSSI/f4I/GHfD0Pa9/x4",
+	"QCMaDmEUhiNKR0EEvj8exMFgOBgOIBn48ag/Go5GYa/OrXfy6HOgaVud/Wd2CRyk3OazksouPBMX9TBM",
+	"XGy/qUHtW+jbbu/OlqiFSmPH5E4R4AqyS5qe20Tj9sOeiysiEgWcWA5vOMsZVKXChYBd7S7ZZ9bObOjp",
+	"X6I0l+wSXjpJMMX90oMTucnYt4Q7NvxyNneHnjCf3WLx7+VXlz5Fi1O9otfnhojtPuVxWV2yBAKapRuj",
+	"pZgiS5HGdoUryjc1sjZCQf3vwYoEtcK5u6mNSHgFCVEnEHMhuYRM6gikzj4yB0n2GigX/+FxAkTA1ur8",
+	"AjY7zk1/Qq6WQgImaajKM9BHRuythuEws3zvU3xtbv0JNm3HaDe8w9y4ileYszR2xKkroUv/0Dv07pRi",
+	"957GwTSIUnB1d5eAbjFem15wqfA27x4RYcFgRGxCv3AbtnWEy+tvs/YyX1F+kAGN0cOA63VKOXV5IGQe",
+	"EUV5lgGPoE6vb4ea2VLYjEtFedQqnG9fvyAZJIArJCwGrliCyLlbV3906R9Vd3B0vflYDT7zjB0Uj20N",
+	"QG/xbp6fnp44FycScf3VQbsOoNdG4AaTSVX8vNYEka26tCREliJT3eaxyny1otnG5bMcw+jnNoB4bdCk",
+	"cs/mD/qtCc1T1SjwdB90NvVlPCbzyqPm5MqlEOxFM76kknBBVkC5fkAIG2HzOxVqN93g+vLue7gNicdP",
+	"Hc1vdZOqvtnW4Ty7hGxjyohlcTlagkst0i0v1fj22gVeaM8EASxSGnQDzHiZcjK65lFZkN4zJqFhC/z9",
+	"wxmfcc2hKdBEW7QiYvGuPU8HJpU17JtkAeWEcQ4Z4SIGwuSMV2/y9U0pJEr/j1ia/fljregpSeES0hKM",
+	"GFcT3/pZJomaUqlm3D6brKmmepFqhjQ5JHMdctnMxVyryjlJ2LVBMizpGgq2pmqJMRSd8UvIWMIwStKH",
+	"I+1DyCz3vD58T8xjcHsGDmefgZAykgJfqKXJcJtyFiIlMBwrYKTagNE0LQIVvWlT6NJEPrFpcMbJfCsm",
+	"mpfZ8eqZM1k8bHeCfEea0iYGME9pkyQ2AHokcQ+Go8q1PjAp2WZyPyf6YpIw/ifEVnj8d0JrH0kjGWsh",
+	"mSlYVAjZNeV/r7b63oOT++udGF/JwlSL85LKJUgHNrDCaqQpX2vx3+PClSIYX+zjRfqMD8mz1VptZjxB",
+	"EKfKoCin6WcYprrXoTuyNY/8QRnie6RoTVKWNPhVL/wLU7M73cGTFs2oJX3LTS60JhE83XyRx7zThawH",
+	"4IU8OXZt5octwvq2jPBroDHjrXCE4iNbykOuASoFl8beaq7SPsNm24O017XFqBv7IESYOKwlPqaSWgFe",
+	"Prkgow6JRQZTEgnObVdDBkkuTY2zYNQdfkjJldvhOb6s0+1woc7Nz7Vo3X382QG7jUW26WHzcQiuM8Xp",
+	"6IKLqxTiBWBOz5QRFYnzjIbpxgREl/rCZiKMXLE0nXEddCIctRKWk3BD5jHQOGUc5sZQ6TgUMnIBsJb6",
+	"+j0rVPNDs6Y5kSyGiGb7M55zxVLnXwn0BKqgtRmfF1Hb3Jgl8izuDQb+pAznunoR5uiRFgjKmV/A5pzF",
+	"c7K3zsOUySWmUmd8/vdnp0T73IwnYr7fRYh39e5HslJ4X4GUdAFTpIkOEsKNAgI8Epi4MLZ6xstbhVpC",
+	"ZsvQeuNWMzatT5fMHbnPqbIeRUFG7R1pQsI1jRRJ6UbkyvkFW2vDdMAaIu1lxE5/2cPXwqANiMg2j7S7",
+	"FItIHs0fW0yxFg8MTbS31mbn3YLadWdK9TuIYivQB2AqA1s5TpamJGzN6NxVg+vfvwb3WWa4QOC1b68K",
+	"0UNRQYieQi+YShdDMOQJ9P4tHKy+LfvTgcMltq3ecGqbRtMUrTK1leQ9f7gztt1/TCQAqbN5g9TRyAO/",
+	"F46oNwyGyWRH0tIftictK4y7o+LquC9hmWzRL8hzlSM7JMckg4MSAkkyUHnGbdOAqXzQFDmtGVc12Gb4",
+	"ILYpNEg7BwyDAxT3LYVzL51B9vQ5oHowvEcqb9g36UxFeUyzmIRUwjAwxnBNY9QY2LEWDINx2WgX7De3",
+	"n11c/OO7ZTCcnMnvuBi8/al/HX18fuqfDX7LRW8yefnM//Fl8Ops/Pxp+o/ktzf0w8mP7Pez8dtTevph",
+	"+A9/1f9l/eJCPDv7GKiLF5fZ5uOHk5fH339fJaGmQYNFjg9+pwcfvYPJd0fvP42HN99/38opO10fa7T+",
+	"dzo/Vc1Q5/ZuqRELqa1y0S32+SfYtGVJ0DZFKNtGx7AFl0VqsqWQnC5ExtRytctvdxxaXHhYQXKBYeS6",
+	"B+L++ADFZPOqOvbEVRep1Ihm2eZ29fRVVZEh3/lFG3H1Ivu9ugSX5L5T/urr9M9e/CF/jZ/AzyPfU3y8",
+	"HvHf3j6Fo7PwbPzCu/7t+vdXMEqenj4ZjB8kO0H/pk10GpxasFp5/LW9t/Hdrprn2RKyZnvcnu0mQrO8",
+	"byJj/EPKEjBIR1eMnG6p8yaqUT/DgA+NzUdYI1aoKwipvZeQXaQmVkTnB9Ma6GJVYJIuSWAe536bT7dT",
+	"CmbJ1IJ9WyFQj2te5oyT0tHcxkqqXaBESZb0EnbiKPVjm1DKGXdwkQxEtqCcSZPXjignK3Gp31TZnfOr",
+	"aXShI2xHRWI8ZfTcXMZNb3Vh8jwVKbdHVYB3SizELeDN8s8tYvYGPZ9Ki2udpX6olu+0f4fmf1t5VbPc",
+	"20/x9a2+1/U8r165In/LTc+AbZS2MHRkmwUoAh9ymtZ05r0SC7WWXkx7vzC3+aY4tmLc/aEZ5+0uXrfH",
+	"aI5+pmW4XVUVOtRkTEpnqC0ENpe259+cv7iGrHRZ67GHDRJEFleveWj5azv+bdClWGcbTSw0cxdarIpd",
+	"/HzMmB8OwkkUhX0Yx543pINe34thEsa010+SiQ9xNJoEcZAMhoHvDYbeuO+FgT8e9MYQBMPowZixXyFj",
+	"yebpEqKL9tPhdIWoTYguClioyFUkVnD/atnZUkccJKEs1foXGYYLBQYHSk2GFd/RRDpihjkWYIK/FGhs",
+	"k/jEJna2dmSa6Nsr4hBdPJK4JTdUYYVq/Vy/Zq7XZdXakd/vjxpRSOXStveKi1bbheG1cm8nayplY4+m",
+	"8m+fFwqRAuVbrIm76lrsxBZvmlPcqe+O63VufYxoWkTKok1ZS2HKaOc2VRgWpZkHIGweEOU2lRvj5w8C",
+	"+yGiyxHMpfRXuVRo/g6JCfMwp9Y1F9tWxBnfNot789q751iKqKdhCPaFQbNs9hnoQbfo811gjqcWMimN",
+	"74qbMjtA55UaLIDdc2On1Z7V2k5NlcdOHrGMEEPEYpA2MWLxI9qAuSU2NvtOC0k123ifrprb9K9lsts4",
+	"XGLxtE26LyGLWaRMAa3K7y1Bia0Onu+ChbgLMII3zpX+SSq6Wt/V2lB4YTNe7XkiJ0V3R7oxad05Htz8",
+	"jgzBeOoN7p8hQEmWO0qoVs5XNIaGTdV/urc5rdqMNjiJ3tXtutAcj4H/5DwuchOovyC2DPlwLWleXVBh",
+	"m5EQfR/lGVObNzhuxyg3HKJznKt2816Jrx8VWbOuaYOlksyPbfsmCtOUmJE8pl4aXcDGFE7nhwgPYKaE",
+	"mG5IuJnx+ckvb4xWqbpkNittAlabtDO8VU3xGcNsT7FwJpGXzCQhTSc3HciSYanU2jSHslbYnMuDMUlo",
+	"AYo5qCXX8Qo7sMi0mB+S46KLuUtSGuIcEn3WM17rdDa1OaoXKzLECaMzgdkyE1OhZycNfRqJ2UOXpJvx",
+	"Sl3AKv76Ck2J2OGMTQbSEqhL3ASjGoSPcSVm3IZ4KgOQ3QIsByg5+o8udtsrakBYJnQF7qKXBBslaE38",
+	"tVYyOrtUwdprtP1h1iIbkiKNagbbgBz4RnCYcR2EWXfMGGvrXWgjoReG7XtZLnH4RolxnvHT2vAZZgca",
+	"iDyLDA4gy9USnXnlcDjHJy9MEPp3USS5uIIsoRF0yUrEkGJoF5MoZa5kz+zYlyO6ZnM0HzhihSo3KYop",
+	"XM5f/3pcm391+Ne/kl/0we8QCoR+SBJlgDJBUzk1AIuGcM7450mn0ZCmHKKNBXVtdyZvYQ6Jixm3ORk3",
+	"UIlkcAk0dWaz1ihfRDO19IXdfjUK1Zs/blb7m3ED1QZ6RdMaMLgA88+4gRLv3wIWq8D1XXAnCU2v6Mal",
+	"wkyiIsNccvEarIqv7LJxjA8u2FAMR+yU1DAlr50Iuxnfm+9qqZ/bbLFrjLfM26nkZTsGaajd7TVwumad",
+	"aad/6B3aZpklqvOjJaKUP+qfF9DmD+NcCknmPc+baybBgUm223SdCcQKWVHUgnBIXigjcwikKmddPCa5",
+	"hBmfH2FV9OPcig9VZiMFG72IO1O9FAufbkzj6nneLUMHbhkho8OBe88GsO/eMRrA7VofX8ou4dDYSoN+",
+	"qwC88UDR86ALiZVeYwQ67/X1RytQGYvkTsq/NJ87s3WSiZX2CnJJFFwrAtcFfMRm2vdompZMPLcscT7f",
+	"n5pKhZYYqXDiRHcHPNtGO3RRwJ1EGuub9mru2kEMKd3M+Juff9m3ZgJVu3kClpLj3BxnYR1cJGyuSanS",
+	"TNElC2r+kGhDguO6GCdLoLHsGsd7o+UlT5XsGkVr7yThhmQiV9acIOBWG+od3GSJeTc7adoerVPK6ozU",
+	"+Qt5/uznE2ckzi35zmvkq+XKyoo76kKT9LQNijP+F3L6j5Nntz9uQfMFzPit1/ij0ovZNcGwJbpHsKoi",
+	"lgWbDFxhtVVBt3YmNsJ8T+1h4ZY4qcrgOLSBRuVRTHEhe+XoK7SWmiEwHLPYDRNm5dirtG9q6wOvPzfW",
+	"6IpJ2MadHJKfBdU+R0p5pJeDELuf8hAyDgqkZSSV0SRhkXWphIGSuKXKHYz12mI8vpKWMpCReyuqEofT",
+	"ctK4NL0RpDDOXhp4/YctrEDk3IGiKTZQQmG+ziZelTCfuV1MMZ9v02Tc4kl3qN5L/8j6tkefWHyzk31f",
+	"m1J1o8AxRV+8rchReKflkIlaa/idfq5DdrZxmmlPrw8kfddO2fKSo+rA0pv3X8qnBTj0XbXv9WFjYqrj",
+	"FL5O62990oKZhVC22JqOWTuIoBxkcV0u4YszyZqw+lVBz2EXv0azWaX3fVcXuwE/DiryV1SD7i1+hq92",
+	"WAoL5rnpdgLDK21PKnjqqDIsFW8J7r6lmBCI6uke76jP4KwrgMashvpshqoVw5hRluqgWb5ai9bkMM52",
+	"lGRXOcsi2Y3NQyskODTC6nrtZsbvUbzRkUs13kmZSbhdsUhHjEoSdSVMqayAq8n9w+0oqZINsJkV116m",
+	"w11b+zVjxjCCeVOidhiiolZroTXF1K0N4+btaawuN0JTY0MxezXjRW3iQw45FDn0bnFOjkQ6vnJ5nAIh",
+	"VAfV7aENX4JDuJeXlUg7A9PHeWkMD6AYVGvjOEkTKJoVymbhZp6kXKBJNTQ7h6VJSJRDOmtYxFr/z6fK",
+	"bzfzNk1vKFt1Je1gY5DqiYg3D1PYdb5+9zU6tm1c3PdCGk4Gk0F/2PPocNIfR9Tz/SDph3E48gPfG/cn",
+	"oRdRLwyHwzhK+l7QH07iKOxH4QiGnff31lD1EvUOTZXsLFTXp0LfbNnA3kNdIlehfVdFUe4EOVYLO19n",
+	"CnYF3NiGQXTInjYATg3ftwtgV4HOfUsQWpGp8G+6D6fkF/PfP5uSq+9+/uj9EvZ6bH39hn734e3rJ8nl",
+	"H+IUMn4RX725OnkZZT8Gf483Jx+T37yL4dv+q8XL2PtJBoNnf/99/DIPf/3x7Y/HJz1xFP7BveXfgtPj",
+	"40WTkg+XKgtcaBtVmqZ1sbqCDFog5RZEvgMKjNl7tQSWVRCVTVg5To81RQ6xC+fQbislXVmDaWdPf5aj",
+	"4t99S232pL7J7999U3MgsL6vN7n7vuZI1c90joqI704frBzXXS38oI6rlnzevde+bulwGSaqcwmCXMra",
+	"RzUKK/yJds+rbh7vDMuuWuBudXwb2SvAbeR//uu/S8AV/lLCsv7nv/57xisgsX0zIgRz8JXLBO9WanK1",
+	"ikO9McJlILTPY9ulSdlDv8jElazM2Snb6ais49FoZqe9PSZrkaYGJzbjc2kb/JisQtssvMi8xLTFu8rM",
+	"HcC2bVgbVkBacvsmnWVHw5hkPkph6Q9WtOqOSPaHGiT3YfFs82ssviymdbOKLTxu+qkaSxQwPB6XA5Aq",
+	"AwrNIBUs4uZQnxOD3YZf2/AXg1v+daPwrx51f2OS237OnuunfNdJhsFg4CdRPEy80bjXj8LxaDLyoySc",
+	"+EEwDHqDmPrj3ngY9mnoQzLpD8CLwnhEh5NkOKadbqc/CYYRHQZJMhrHk35Eh7438WjQH0VhOAz7cS+i",
+	"XhyMx8kgmUTacRlM9O6H47A3Gk40rYN+GHpe7EUwGk08OuiHE783GIb9kReNx6OwF4wmPh0M+hM6TMIk",
+	"HHl6Rx6Mo4lPYYApu6+YqHBZiKpHV6YkSvnC79OxCNaarL3ewhu3OBJVUfvqJ12s1q2vMn/5AYCsYgTS",
+	"XTFK8TUCj4thp7m8azDVv0oa5k2xGxcxNyZw3ZKJcWiLVsuPNtTYoYRGCsfkm3K6qXgrYer51YE0jxCE",
+	"uc6VASfhzJiiH6PMl3RLbAA2NpYDgMp6gp2tDe4BwGNMRDhfeL85MqFqzMssAnKz/thid8ivdo6AJGvX",
+	"42fV+oyX7yxeZBrGbOs2+kB7IisbuY29FVmX2NbCkPJ4f4ctxnlFX5oW3jUdauiVc5e+wFY1rUgD7ej3",
+	"3FzBhzxWW4/mUCY3O6k+DMlvjiJ6V+vVqTTZ3BYvVttZHtZyoldaVvUvi7L+/ZSTGUh12zfXPJLV7rXD",
+	"r6IBWoaK3VaNMZXe3YnXpwZQsIX1AXJFN4TyjX5XFpM1zdSGRJQbWbc1GgRGa/GY8T075qNrZ3zsG4yo",
+	"A0vPtVGcG0nF7+mpQWXLkRc7KjoGb3rNpOoaj1vmUYRTWOzvIYD9Tgjb1bxmvNbUUsh714JMsE0YIV5M",
+	"2ikh7UgqF/asTcTZtUUpRRif8a1540anARf5YtloaiEvEjKv6GqMMsxoGOYgtSbVjAAYPIpHrhfmCtL0",
+	"wHxJQpFvtclWTFRjIfixg3O6Ql472hEzvHODJZkjhs8hzKrYTEzxJpThTAtzOz7VEQ4x8wZNjzGYK6hb",
+	"xKoDd21hVksljgTD/T2nclmfnZmKCLFDiI94+vMLYjFhVxCSNV3oK/Ho9i0ygscFYq+WzpjWH2sCrMKm",
+	"4fwKvMJNnGnT5kaITmxU8tkp4xK+/u84499xxv/+OOOrH0ZLQ4V2MbaaDwym/96GuN54shtbVrFvotJM",
+	"dHcXyl11jofmRex38jSyIrX00p0tR0XA5sD27z61f3WnuHDLrnxB0J2Pt4+qtxvpRyU0lYCOk9mC+b2K",
+	"uK9uyXSFbOVzar0Pu3oNHrKxncvd2rkf1K1yuddK01X15nKr+OvNg9kSu0V2oQAMP1Y7zwoTbu2nbSl5",
+	"TAqDnTKpWgz2jKNTVWTRXIPc5yfvPzMP/w3z6S1fcVd3jw3RG/5sxUGuthxpL/mm+Gjra53LxGv9iwgq",
+	"35iMeZQiKWt6BrBX37JUJS1vmLD2Aozlu2alsnQ5AUvlrU2o0s7liaovsXH+9gvQtzdAgnrrXQWy3xxC",
+	"2PaCGs22X9MSkRgf2bmfBgWRr9ue7QKWm/c3/y8AAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -6,8 +6,8 @@ package app
 import (
 	"context"
 	"crypto/ecdsa"
-	"crypto/rand"
-	"encoding/hex"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,6 +23,7 @@ import (
 	"github.com/ethereum/go-ethereum/ethclient"
 
 	"github.com/attestd/attestd/internal/anchor"
+	"github.com/attestd/attestd/internal/apikeys"
 	"github.com/attestd/attestd/internal/batch"
 	"github.com/attestd/attestd/internal/devchain"
 	"github.com/attestd/attestd/internal/metrics"
@@ -41,6 +42,7 @@ const (
 	DevInstitution         = "dev"
 	StoreFile              = "attestd.db"
 	ReceiptKeyFile         = "receipt-key.pem"
+	KeysReloadInterval     = 2 * time.Second
 )
 
 // Config is the whole service configuration.
@@ -60,7 +62,9 @@ type Config struct {
 	Batch batch.Config
 	HTTP  server.Config
 
-	APIKeysFile     string // "institution key" lines
+	APIKeysFile     string // "institution sha256:<hash>" lines (see internal/apikeys)
+	TLSCert, TLSKey string // serve HTTPS with this certificate and key
+	ClientCA        string // with TLS: PEM CAs whose client certificates authenticate institutions (CommonName)
 	ReceiptKeyFile  string // Ed25519 receipt key (PEM); created if absent; "" = DataDir/receipt-key.pem
 	ShutdownTimeout time.Duration
 
@@ -111,7 +115,9 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 	closers = append(closers, st.Close)
 
-	keys, err := loadKeys(cfg, log)
+	keysDone := make(chan struct{})
+	defer close(keysDone)
+	keys, err := loadKeys(cfg, log, keysDone)
 	if err != nil {
 		return err
 	}
@@ -172,6 +178,16 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 	hs := srv.HTTPServer(cfg.Listen)
 	url := "http://" + ln.Addr().String()
+	if cfg.TLSCert != "" || cfg.TLSKey != "" {
+		tc, err := tlsConfig(cfg)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		hs.TLSConfig = tc
+		ln = tls.NewListener(ln, tc)
+		url = "https://" + ln.Addr().String()
+	}
 	log.Info("attestd serving", "url", url, "config", cfg, "chain", anc.ChainID(), "anchorer", anc.Address().Hex())
 
 	runCtx, stopLoops := context.WithCancel(context.WithoutCancel(ctx))
@@ -210,6 +226,32 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 	log.Info("shut down")
 	return nil
+}
+
+// tlsConfig loads the server certificate and, if configured, the client
+// CA pool for mTLS (client certificates optional: API keys still work).
+func tlsConfig(cfg Config) (*tls.Config, error) {
+	if cfg.TLSCert == "" || cfg.TLSKey == "" {
+		return nil, errors.New("TLS needs both --tls-cert and --tls-key")
+	}
+	cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+	if err != nil {
+		return nil, fmt.Errorf("loading the TLS certificate: %w", err)
+	}
+	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if cfg.ClientCA != "" {
+		pem, err := os.ReadFile(cfg.ClientCA)
+		if err != nil {
+			return nil, fmt.Errorf("reading the client CA: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%s holds no PEM certificate", cfg.ClientCA)
+		}
+		tc.ClientCAs = pool
+		tc.ClientAuth = tls.VerifyClientCertIfGiven
+	}
+	return tc, nil
 }
 
 // openChain connects to the anchoring chain: the embedded dev chain with
@@ -255,33 +297,32 @@ func LoadHexKey(path string) (*ecdsa.PrivateKey, error) {
 	return key, nil
 }
 
-// loadKeys reads the API keys file, or in dev mode without one, loads or
-// creates the dev API key.
-func loadKeys(cfg Config, log *slog.Logger) (server.Keys, error) {
+// loadKeys opens the API keys file (reloaded while running, so keys can
+// be added and revoked without a restart), or in dev mode without one,
+// loads or creates the dev API key.
+func loadKeys(cfg Config, log *slog.Logger, done <-chan struct{}) (server.Keys, error) {
 	if cfg.APIKeysFile != "" {
-		data, err := os.ReadFile(cfg.APIKeysFile)
+		f, err := apikeys.OpenFile(cfg.APIKeysFile, log)
 		if err != nil {
-			return nil, fmt.Errorf("reading API keys: %w", err)
+			return nil, fmt.Errorf("API keys: %w", err)
 		}
-		ks, err := server.ParseKeys(data)
-		if err != nil {
-			return nil, fmt.Errorf("API keys file %s: %w", cfg.APIKeysFile, err)
+		if f.Set().Len() == 0 {
+			log.Warn("the API keys file holds no key: nobody can submit", "path", cfg.APIKeysFile)
 		}
-		log.Info("API keys loaded", "count", len(ks))
-		return ks, nil
+		log.Info("API keys loaded", "path", cfg.APIKeysFile, "keys", f.Set().Len())
+		go f.Watch(done, KeysReloadInterval)
+		return f, nil
 	}
 	if !cfg.Dev {
-		return nil, errors.New("no API keys: pass --api-keys-file (lines of \"institution key\")")
+		return nil, errors.New("no API keys: pass --api-keys-file (create keys with `attestd keys add INSTITUTION`)")
 	}
 	path := filepath.Join(cfg.DataDir, DevAPIKeyFile)
 	data, err := os.ReadFile(path)
 	key := strings.TrimSpace(string(data))
 	if errors.Is(err, os.ErrNotExist) {
-		b := make([]byte, 32)
-		if _, err := rand.Read(b); err != nil {
+		if key, err = apikeys.Generate(); err != nil {
 			return nil, err
 		}
-		key = hex.EncodeToString(b)
 		if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
 			return nil, fmt.Errorf("writing the dev API key: %w", err)
 		}
@@ -291,5 +332,9 @@ func loadKeys(cfg Config, log *slog.Logger) (server.Keys, error) {
 	if cfg.DevKey != nil {
 		cfg.DevKey(key, path)
 	}
-	return server.ParseKeys([]byte(DevInstitution + " " + key))
+	set, err := apikeys.Parse([]byte(DevInstitution + " " + key))
+	if err != nil {
+		return nil, fmt.Errorf("the dev API key in %s: %w", path, err)
+	}
+	return set, nil
 }

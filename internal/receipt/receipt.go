@@ -101,6 +101,11 @@ func Verify(r Receipt, pub ed25519.PublicKey) error {
 	if r.Version != Version {
 		return fmt.Errorf("%w: version %d", ErrInvalid, r.Version)
 	}
+	// Message signs Unix nanoseconds, which wrap around every 2^64 ns: a
+	// time outside the int64 range would share its message with another.
+	if !nanoExact(r.ReceivedAt) || !nanoExact(r.Deadline) {
+		return fmt.Errorf("%w: time outside the signable range (years 1678-2262)", ErrInvalid)
+	}
 	if r.KeyID != KeyID(pub) {
 		return fmt.Errorf("%w: signed by key %q, not %q", ErrInvalid, r.KeyID, KeyID(pub))
 	}
@@ -109,6 +114,9 @@ func Verify(r Receipt, pub ed25519.PublicKey) error {
 	}
 	return nil
 }
+
+// nanoExact reports whether t is the instant its Unix nanoseconds name.
+func nanoExact(t time.Time) bool { return time.Unix(0, t.UnixNano()).Equal(t) }
 
 const pemType = "ATTESTD RECEIPT KEY"
 

@@ -44,9 +44,15 @@ func (s *Server) problem(c *gin.Context, err error) {
 		status, title = http.StatusNotFound, "Not Found"
 	case errors.Is(err, errMethod):
 		status, title = http.StatusMethodNotAllowed, "Method Not Allowed"
+	case errors.Is(err, ErrRateLimited):
+		status, title = http.StatusTooManyRequests, "Too Many Requests"
 	case errors.Is(err, ErrNotAccepting):
 		status, title = http.StatusServiceUnavailable, "Service Unavailable"
 		c.Header("Retry-After", "5")
+	}
+	var ra *retryAfter
+	if errors.As(err, &ra) {
+		c.Header("Retry-After", ra.seconds())
 	}
 	detail := err.Error()
 	if status >= 500 && !errors.Is(err, ErrNotAccepting) {

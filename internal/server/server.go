@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/attestd/attestd/internal/api"
+	"github.com/attestd/attestd/internal/apikeys"
 	"github.com/attestd/attestd/internal/fingerprint"
 	"github.com/attestd/attestd/internal/merkle"
 	"github.com/attestd/attestd/internal/metrics"
@@ -44,6 +45,9 @@ type Config struct {
 	MaxBodyBytes    int64         // 0 = DefaultMaxBodyBytes
 	MaxFingerprints int           // per submission; 0 = DefaultMaxFingerprints
 	VerifyTimeout   time.Duration // bound on chain reads per verify request; 0 = DefaultVerifyTimeout
+	RatePerSecond   float64       // submissions per second per institution; 0 = unlimited
+	RateBurst       int           // bucket size for RatePerSecond; 0 = 1
+	MaxPending      int           // refuse submissions (503) while this many are pending; 0 = unlimited
 }
 
 // Keys authenticates submitters: it maps a presented API key to its
@@ -89,6 +93,7 @@ type Server struct {
 	log      *slog.Logger
 	chainIDs []uint64
 	engine   *gin.Engine
+	limits   *limiters
 }
 
 var _ api.ServerInterface = (*Server)(nil)
@@ -104,7 +109,7 @@ func New(cfg Config, d Deps) *Server {
 	if cfg.VerifyTimeout == 0 {
 		cfg.VerifyTimeout = DefaultVerifyTimeout
 	}
-	s := &Server{cfg: cfg, Deps: d, log: d.Log}
+	s := &Server{cfg: cfg, Deps: d, log: d.Log, limits: newLimiters(cfg.RatePerSecond, cfg.RateBurst)}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -175,9 +180,19 @@ func (s *Server) authenticate(c *gin.Context) {
 	if _, secured := c.Get(string(api.BearerAuthScopes)); !secured {
 		return
 	}
-	h := c.GetHeader("Authorization")
-	token, ok := strings.CutPrefix(h, "Bearer ")
-	if !ok || token == "" {
+	// mTLS: a client certificate verified against the configured client CA
+	// names the institution in its subject CommonName.
+	if tls := c.Request.TLS; tls != nil && len(tls.VerifiedChains) > 0 && c.GetHeader("Authorization") == "" {
+		if cn := tls.VerifiedChains[0][0].Subject.CommonName; apikeys.ValidInstitution(cn) {
+			c.Set(institutionKey, cn)
+			return
+		}
+		s.problem(c, fmt.Errorf("%w: the client certificate's CommonName is not a valid institution name", ErrUnauthorized))
+		return
+	}
+	// The scheme is case-insensitive (RFC 9110, section 11.1).
+	scheme, token, _ := strings.Cut(c.GetHeader("Authorization"), " ")
+	if !strings.EqualFold(scheme, "Bearer") || token == "" {
 		s.problem(c, fmt.Errorf("%w: send Authorization: Bearer <api key>", ErrUnauthorized))
 		return
 	}
@@ -200,7 +215,8 @@ func decode(c *gin.Context, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return fmt.Errorf("%w: malformed JSON body: %v", ErrBadRequest, err)
 	}
-	if dec.More() {
+	// dec.More is false before a stray ']' or '}': only EOF ends the body.
+	if _, err := dec.Token(); err != io.EOF {
 		return fmt.Errorf("%w: trailing data after the JSON body", ErrBadRequest)
 	}
 	return nil
@@ -219,6 +235,14 @@ func (s *Server) SubmitFingerprints(c *gin.Context) {
 		return
 	}
 	inst := c.GetString(institutionKey)
+	if err := s.limits.allow(inst); err != nil {
+		s.problem(c, err)
+		return
+	}
+	if err := s.admit(c.Request.Context(), n); err != nil {
+		s.problem(c, err)
+		return
+	}
 	now := time.Now().UTC()
 	subs := make([]store.Submission, n)
 	for i, text := range req.Fingerprints {
@@ -236,8 +260,10 @@ func (s *Server) SubmitFingerprints(c *gin.Context) {
 	}
 	resp := api.SubmitResponse{Receipts: make([]api.Receipt, n)}
 	fresh := 0
+	counted := map[fingerprint.Fingerprint]bool{} // a new fingerprint listed twice is new once
 	for i, e := range entries {
-		if e.ReceivedAt.Equal(now) && e.Institution == inst {
+		if e.ReceivedAt.Equal(now) && e.Institution == inst && !counted[e.Fingerprint] {
+			counted[e.Fingerprint] = true
 			fresh++
 		}
 		r := s.Signer.Sign(e.Fingerprint, inst, e.ReceivedAt, s.Sealer.Deadline(e.ReceivedAt))
@@ -392,6 +418,20 @@ func (s *Server) VerifyProof(c *gin.Context) {
 			return
 		}
 		p.MinConfirmations = uint64(*req.MinConfirmations)
+	} else {
+		// Absent, each chain's configured confirmations apply (the spec).
+		// Policy holds one number: take the largest among the chains to
+		// be checked (exact for one chain, stricter otherwise).
+		for _, ch := range s.Chains {
+			_, anchored := b.Anchor(ch.ID)
+			checked := len(p.RequiredChains) == 0 && anchored
+			for _, id := range p.RequiredChains {
+				checked = checked || id == ch.ID
+			}
+			if checked {
+				p.MinConfirmations = max(p.MinConfirmations, ch.Confirmations)
+			}
+		}
 	}
 	ctx, cancel := context.WithTimeout(c.Request.Context(), s.cfg.VerifyTimeout)
 	defer cancel()

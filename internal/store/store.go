@@ -188,3 +188,21 @@ type Store interface {
 	// Close releases the store.
 	Close() error
 }
+
+// ErrFenced: the write came from a replica that no longer holds the leader lease; nothing was written.
+var ErrFenced = errors.New("fenced: not the leader")
+
+// Elector is implemented by backends shared by several replicas. Only the leader seals and anchors.
+//
+// A replica campaigns at start-up and then every ttl/3 or more often: it
+// keeps the lease while its renewals arrive, and when the leader dies its
+// lease expires within ttl, after which the next campaign of another replica
+// wins (so a takeover happens within two lease periods). Single-process
+// backends (the embedded store, whose file lock is its lease) do not
+// implement Elector.
+type Elector interface {
+	// Campaign acquires the lease for ttl if it is free or already ours, or renews it. It returns whether this replica now leads and its fencing token (it increases every time leadership changes hands). While a store is not leading, CommitBatch and PutAnchor fail with ErrFenced; the check and the write are atomic on the server.
+	Campaign(ctx context.Context, replicaID string, ttl time.Duration) (leader bool, token uint64, err error)
+	// Resign gives the lease up if held (graceful shutdown), so another replica takes over at once.
+	Resign(ctx context.Context, replicaID string) error
+}
