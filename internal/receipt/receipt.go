@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/attestd/attestd/internal/fingerprint"
@@ -50,8 +49,8 @@ type Receipt struct {
 //	<received_at, Unix nanoseconds, decimal>
 //	<deadline, Unix nanoseconds, decimal>
 //
-// each ending in "\n". Institution names never contain a newline (key
-// files reject them).
+// each ending in "\n". Institution names never contain a newline: they
+// are checked by apikeys.ValidInstitution wherever they enter the service.
 func Message(fp fingerprint.Fingerprint, institution string, received, deadline time.Time) []byte {
 	var b bytes.Buffer
 	b.WriteString(Domain + "\n")
@@ -153,9 +152,4 @@ func LoadOrCreateKey(path string) (ed25519.PrivateKey, error) {
 		return nil, fmt.Errorf("receipt key %s: not a %q PEM block with a %d-byte seed", path, pemType, ed25519.SeedSize)
 	}
 	return ed25519.NewKeyFromSeed(block.Bytes), nil
-}
-
-// ValidInstitution reports whether name can appear in a receipt.
-func ValidInstitution(name string) bool {
-	return name != "" && len(name) <= 128 && !strings.ContainsAny(name, "\n\r")
 }

@@ -284,23 +284,3 @@ func TestLoadOrCreateKeyMalformed(t *testing.T) {
 		}
 	})
 }
-
-func TestValidInstitution(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		ok   bool
-	}{
-		{"lab", true},
-		{"Hôpital Saint-Louis", true},
-		{string(bytes.Repeat([]byte{'a'}, 128)), true},
-		{"", false},
-		{string(bytes.Repeat([]byte{'a'}, 129)), false},
-		{"a\nb", false},
-		{"a\rb", false},
-		{"lab\n", false},
-	} {
-		if got := receipt.ValidInstitution(tc.name); got != tc.ok {
-			t.Errorf("ValidInstitution(%q) = %v, want %v", tc.name, got, tc.ok)
-		}
-	}
-}

@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
 	"crypto/ed25519"
 	"encoding/json"
 	"io"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/attestd/attestd/internal/anchor"
 	"github.com/attestd/attestd/internal/api"
+	"github.com/attestd/attestd/internal/apikeys"
 	"github.com/attestd/attestd/internal/batch"
 	"github.com/attestd/attestd/internal/fingerprint"
 	"github.com/attestd/attestd/internal/metrics"
@@ -56,6 +58,7 @@ var keysFile = "# institutions allowed to submit\n\n" + instA + " " + keyA + "\n
 // metrics, and the server behind a real HTTP listener on 127.0.0.1.
 type fixture struct {
 	t        *testing.T
+	key      *ecdsa.PrivateKey // the anchoring account, funded at genesis
 	sim      *simulated.Backend
 	st       *bolt.Store
 	m        *metrics.Metrics
@@ -101,7 +104,7 @@ func newFixture(t *testing.T, cfg server.Config) *fixture {
 		t.Fatal(err)
 	}
 	sealer := batch.New(batch.Config{Interval: interval, MaxSize: maxBatch}, st, m, log, func(store.Batch) { anc.Wake() })
-	keys, err := server.ParseKeys([]byte(keysFile))
+	keys, err := apikeys.Parse([]byte(keysFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +112,7 @@ func newFixture(t *testing.T, cfg server.Config) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{t: t, sim: sim, st: st, m: m, sealer: sealer, anc: anc, signer: receipt.NewSigner(priv)}
+	f := &fixture{t: t, key: key, sim: sim, st: st, m: m, sealer: sealer, anc: anc, signer: receipt.NewSigner(priv)}
 	cfg.Version = testVersion
 	f.srv = server.New(cfg, server.Deps{
 		Store: st, Keys: keys, Signer: f.signer, Sealer: sealer, Metrics: m, Log: log,

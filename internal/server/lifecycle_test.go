@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -11,11 +12,14 @@ import (
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/attestd/attestd/internal/api"
 	"github.com/attestd/attestd/internal/fingerprint"
 	"github.com/attestd/attestd/internal/merkle"
+	"github.com/attestd/attestd/internal/proof"
 	"github.com/attestd/attestd/internal/server"
 	"github.com/attestd/attestd/internal/verify"
 )
@@ -336,4 +340,84 @@ func TestPrivacy(t *testing.T) {
 	f.commit()
 	f.step()
 	public("confirmed")
+}
+
+// sendTx signs and sends an EIP-1559 transaction from key and mines it.
+func (f *fixture) sendTx(key *ecdsa.PrivateKey, to common.Address, value *big.Int, data []byte) *types.Receipt {
+	f.t.Helper()
+	ctx := context.Background()
+	c := f.sim.Client()
+	from := crypto.PubkeyToAddress(key.PublicKey)
+	nonce, err := c.PendingNonceAt(ctx, from)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	head, err := c.HeaderByNumber(ctx, nil)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	tip := big.NewInt(1_000_000_000)
+	tx := types.MustSignNewTx(key, types.LatestSignerForChainID(big.NewInt(chainID)), &types.DynamicFeeTx{
+		ChainID: big.NewInt(chainID), Nonce: nonce, GasTipCap: tip,
+		GasFeeCap: new(big.Int).Add(new(big.Int).Mul(head.BaseFee, big.NewInt(2)), tip),
+		Gas:       100_000, To: &to, Value: value, Data: data,
+	})
+	if err := c.SendTransaction(ctx, tx); err != nil {
+		f.t.Fatal(err)
+	}
+	f.commit()
+	r, err := c.TransactionReceipt(ctx, tx.Hash())
+	if err != nil || r.Status != types.ReceiptStatusSuccessful {
+		f.t.Fatalf("tx %s: %+v %v", tx.Hash().Hex(), r, err)
+	}
+	return r
+}
+
+// TestVerifyRejectsImpostorAnchor: someone else anchors the very same
+// payload from their own account and names themselves in the bundle. The
+// chain checks all pass; only the server's pinned anchoring address
+// rejects it.
+func TestVerifyRejectsImpostorAnchor(t *testing.T) {
+	f := newFixture(t, server.Config{})
+	list := fps(t, 2)
+	f.submit(keyA, list...)
+	f.seal()
+	f.confirm()
+	st, _ := f.status(list[0])
+	if st.Status != "confirmed" {
+		t.Fatalf("status %s", st.Status)
+	}
+
+	impostor, err := crypto.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := crypto.PubkeyToAddress(impostor.PublicKey)
+	f.sendTx(f.key, addr, new(big.Int).Lsh(big.NewInt(1), 70), nil) // fund it
+	b := toBundle(t, st.Proof)
+	r := f.sendTx(impostor, addr, big.NewInt(0), proof.Payload{BatchID: b.BatchID, Size: b.Size, Root: b.Root}.Encode())
+	for range confirmations {
+		f.commit()
+	}
+
+	forged := cloneBundle(t, *st.Proof)
+	forged.Anchors[0] = api.Anchor{
+		ChainID: chainID, TxHash: r.TxHash.Hex(), BlockNumber: r.BlockNumber.Int64(),
+		BlockHash: r.BlockHash.Hex(), Anchorer: addr.Hex(),
+	}
+	// Unpinned, the forged bundle is indistinguishable on chain...
+	res := verify.Verify(context.Background(), toBundle(t, &forged), nil,
+		map[uint64]verify.Chain{chainID: f.sim.Client()}, verify.Policy{})
+	if !res.Valid {
+		t.Fatalf("the impostor's anchor does not even pass unpinned: %+v", res.Failed())
+	}
+	// ...but the server pins its own anchoring address.
+	out, body := f.verify(api.VerifyRequest{Bundle: forged})
+	if out.Valid || !failed(out, fmt.Sprintf("anchor[%d].sender", chainID)) {
+		t.Fatalf("POST /v1/verify accepted an anchor by %s, not the server's %s: %s", addr.Hex(), f.anc.Address().Hex(), body)
+	}
+	out, body = f.verify(api.VerifyRequest{Bundle: *st.Proof})
+	if !out.Valid {
+		t.Fatalf("the genuine bundle no longer verifies: %s", body)
+	}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"mime"
-	"net/http"
 	"strings"
 	"testing"
 

@@ -6,9 +6,7 @@ package server
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -521,45 +519,4 @@ func (s *Server) GetReady(c *gin.Context) {
 // GetMetrics implements GET /metrics from the private registry.
 func (s *Server) GetMetrics(c *gin.Context) {
 	promhttp.HandlerFor(s.Metrics.Registry, promhttp.HandlerOpts{}).ServeHTTP(c.Writer, c.Request)
-}
-
-// KeySet is an in-memory Keys keyed by the SHA-256 of each API key, so the
-// keys themselves are not kept in memory after loading.
-type KeySet map[[32]byte]string
-
-// Institution implements Keys.
-func (k KeySet) Institution(apiKey string) (string, bool) {
-	inst, ok := k[sha256.Sum256([]byte(apiKey))]
-	return inst, ok
-}
-
-// ParseKeys reads an API keys file: one "institution key" pair a line;
-// blank lines and lines starting with # are ignored.
-func ParseKeys(data []byte) (KeySet, error) {
-	ks := KeySet{}
-	for i, line := range strings.Split(string(data), "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		f := strings.Fields(line)
-		if len(f) != 2 {
-			return nil, fmt.Errorf("line %d: want \"institution key\"", i+1)
-		}
-		if !receipt.ValidInstitution(f[0]) {
-			return nil, fmt.Errorf("line %d: invalid institution name", i+1)
-		}
-		if len(f[1]) < 16 {
-			return nil, fmt.Errorf("line %d: the key of %s is shorter than 16 characters", i+1, f[0])
-		}
-		h := sha256.Sum256([]byte(f[1]))
-		if _, dup := ks[h]; dup {
-			return nil, fmt.Errorf("line %d: key listed twice", i+1)
-		}
-		ks[h] = f[0]
-	}
-	if len(ks) == 0 {
-		return nil, errors.New("no API keys")
-	}
-	return ks, nil
 }
