@@ -71,6 +71,7 @@ and --api-keys-file.`,
 	f.StringVar(&cfg.DevChainListen, "chain-listen", devchain.DefaultListen, "JSON-RPC address of the embedded dev chain (with --dev)")
 	f.StringVar(&cfg.ChainRPC, "chain-rpc", "", "JSON-RPC URL of the anchoring chain (without --dev)")
 	f.StringVar(&cfg.ChainKeyFile, "chain-key-file", "", "file holding the anchoring account's hex private key (without --dev)")
+	f.Uint64Var(&cfg.Anchor.ChainID, "chain-id", 0, "the anchoring chain's ID; set it to start while the endpoint is down (default: ask the endpoint)")
 	f.StringVar(&sink, "sink", "", "address anchor transactions are sent to (default: the anchoring account itself)")
 	f.Uint64Var(&cfg.Anchor.Confirmations, "confirmations", anchor.DefaultConfirmations, "blocks (including the anchor's) before a batch is confirmed; 1 with --dev unless set")
 	f.Float64Var(&maxFeeGwei, "max-fee", 500, "cap on the fee per gas, in gwei")

@@ -51,6 +51,9 @@ const (
 	DefaultPollInterval     = 2 * time.Second
 	DefaultRebroadcastAfter = 30 * time.Second
 	DefaultBatchLimit       = 64
+	// MaxBackoff bounds the wait between failing steps (it doubles from
+	// PollInterval on each consecutive failure).
+	MaxBackoff = time.Minute
 )
 
 // DefaultMaxFeePerGas caps the fee per gas (500 gwei) unless configured.
@@ -59,6 +62,7 @@ var DefaultMaxFeePerGas = big.NewInt(500_000_000_000)
 // Config configures one chain's anchorer.
 type Config struct {
 	Key              *ecdsa.PrivateKey // the anchoring account; required
+	ChainID          uint64            // the chain to anchor on; 0 = ask the endpoint at New. When set, New needs no endpoint and every step refuses an endpoint serving another chain
 	Sink             common.Address    // recipient of anchor txs; zero = the anchoring account itself
 	Confirmations    uint64            // blocks on top of and including the anchor's; 0 = DefaultConfirmations
 	MaxFeePerGas     *big.Int          // cap on the fee per gas; nil = DefaultMaxFeePerGas
@@ -112,19 +116,27 @@ type Anchorer struct {
 
 	nonce      uint64 // next nonce to use, valid when nonceKnown
 	nonceKnown bool
+	chainOK    bool // the endpoint was seen to serve chainID
 
 	lastErr atomic.Pointer[error] // the last step's error; nil after a clean step
 }
 
-// New asks the endpoint for its chain ID and returns an anchorer for it.
+// ErrWrongChain: the endpoint serves another chain than the configured one.
+var ErrWrongChain = errors.New("the endpoint serves another chain")
+
+// New returns an anchorer for cfg.ChainID, or, when that is 0, for the
+// chain the endpoint says it serves.
 func New(ctx context.Context, cfg Config, client Client, st store.Store, m *metrics.Metrics, log *slog.Logger) (*Anchorer, error) {
 	if cfg.Key == nil {
 		return nil, errors.New("anchor: no anchoring key configured")
 	}
 	cfg.setDefaults()
-	id, err := client.ChainID(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("anchor: asking the endpoint for its chain ID: %w", err)
+	id := new(big.Int).SetUint64(cfg.ChainID)
+	if cfg.ChainID == 0 {
+		var err error
+		if id, err = client.ChainID(ctx); err != nil {
+			return nil, fmt.Errorf("anchor: asking the endpoint for its chain ID (set the chain ID to start while it is down): %w", err)
+		}
 	}
 	from := crypto.PubkeyToAddress(cfg.Key.PublicKey)
 	to := cfg.Sink
@@ -178,21 +190,25 @@ func (a *Anchorer) Err() error {
 // poll; anchoring state is always persisted, so stopping at any point
 // leaves it resumable.
 func (a *Anchorer) Run(ctx context.Context) error {
-	t := time.NewTicker(a.cfg.PollInterval)
-	defer t.Stop()
+	wait := a.cfg.PollInterval
 	for {
 		err := a.Step(ctx)
 		if err != nil && ctx.Err() == nil {
-			a.log.WarnContext(ctx, "anchoring step failed; will retry", "err", err)
+			wait = min(2*wait, MaxBackoff)
+			a.log.WarnContext(ctx, "anchoring step failed; will retry", "err", err, "retry_in", wait)
 			a.lastErr.Store(&err)
 		} else if err == nil {
+			wait = a.cfg.PollInterval
 			a.lastErr.Store(nil)
 		}
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return nil
 		case <-t.C:
 		case <-a.wake:
+			t.Stop()
 		}
 	}
 }
@@ -202,6 +218,18 @@ func (a *Anchorer) Run(ctx context.Context) error {
 // re-broadcasts signed ones that are not mined, records mined ones, and
 // marks confirmed ones; reorged anchors go back to signed.
 func (a *Anchorer) Step(ctx context.Context) error {
+	if !a.chainOK {
+		id, err := a.client.ChainID(ctx)
+		if err != nil {
+			a.m.AnchorFailed.WithLabelValues(a.label, metrics.ReasonRPC).Inc()
+			return fmt.Errorf("asking the endpoint for its chain ID: %w", err)
+		}
+		if id.Cmp(a.chainID) != 0 {
+			a.m.AnchorFailed.WithLabelValues(a.label, metrics.ReasonRPC).Inc()
+			return fmt.Errorf("%w: configured %s, endpoint serves %s; nothing is sent", ErrWrongChain, a.chainID, id)
+		}
+		a.chainOK = true
+	}
 	head, err := a.client.HeaderByNumber(ctx, nil)
 	if err != nil {
 		a.m.AnchorFailed.WithLabelValues(a.label, metrics.ReasonRPC).Inc()

@@ -308,3 +308,69 @@ func TestReorg(t *testing.T) {
 		t.Fatalf("%d txs on chain, want 1", n)
 	}
 }
+
+// TestWrongChainSendsNothing: an anchorer configured for one chain and
+// pointed at an endpoint of another refuses to sign anything.
+func TestWrongChainSendsNothing(t *testing.T) {
+	e := newEnv(t)
+	b := e.seal(2)
+	a, err := anchor.New(context.Background(), anchor.Config{Key: e.key, ChainID: 5, Confirmations: 1}, e.sim.Client(), e.store, e.m, nil)
+	if err != nil {
+		t.Fatalf("New with a configured chain ID must not need the endpoint: %v", err)
+	}
+	if err := a.Step(context.Background()); !errors.Is(err, anchor.ErrWrongChain) {
+		t.Fatalf("step: %v, want ErrWrongChain", err)
+	}
+	got, err := e.store.Batch(context.Background(), b.ID)
+	if err != nil || len(got.Anchors) != 0 || e.sentTxs() != 0 {
+		t.Fatalf("something was signed or sent: %+v (%v), %d txs", got.Anchors, err, e.sentTxs())
+	}
+}
+
+// down is an endpoint that answers nothing.
+type down struct{ anchor.Client }
+
+var errDown = errors.New("dial tcp 127.0.0.1:8545: connect: connection refused")
+
+func (down) ChainID(context.Context) (*big.Int, error) { return nil, errDown }
+func (down) HeaderByNumber(context.Context, *big.Int) (*types.Header, error) {
+	return nil, errDown
+}
+
+// TestEndpointDownThenBack: with the endpoint down, steps fail (and say
+// so through Err) without writing anything; once it is back the batch is
+// anchored as usual.
+func TestEndpointDownThenBack(t *testing.T) {
+	e := newEnv(t)
+	b := e.seal(3)
+	a, err := anchor.New(context.Background(), anchor.Config{Key: e.key, ChainID: 1337, Confirmations: 1, PollInterval: 10 * time.Millisecond}, down{e.sim.Client()}, e.store, e.m, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { a.Run(ctx); close(done) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for a.Err() == nil && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if !errors.Is(a.Err(), errDown) {
+		t.Fatalf("Err() = %v, want the endpoint's error", a.Err())
+	}
+	if got := testutil.ToFloat64(e.m.AnchorFailed.WithLabelValues("1337", metrics.ReasonRPC)); got < 1 {
+		t.Fatalf("rpc failures metric %v", got)
+	}
+	if rec, _ := e.store.Batch(context.Background(), b.ID); len(rec.Anchors) != 0 {
+		t.Fatal("an anchor record was written while the endpoint was down")
+	}
+
+	back := e.anchorer(e.sim.Client(), 1)
+	e.step(back)
+	e.sim.Commit()
+	e.step(back)
+	if rec := e.record(b.ID); rec.State != store.AnchorConfirmed {
+		t.Fatalf("after the endpoint came back: %s", rec.State)
+	}
+}

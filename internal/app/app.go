@@ -131,7 +131,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 	signer := receipt.NewSigner(rk)
 
-	client, key, closeChain, err := openChain(cfg, log)
+	client, key, devChainID, closeChain, err := openChain(cfg, log)
 	if err != nil {
 		return err
 	}
@@ -148,6 +148,9 @@ func Run(ctx context.Context, cfg Config) (err error) {
 
 	acfg := cfg.Anchor
 	acfg.Key = key
+	if devChainID != 0 {
+		acfg.ChainID = devChainID
+	}
 	anc, err := anchor.New(ctx, acfg, client, st, m, log)
 	if err != nil {
 		return err
@@ -256,30 +259,28 @@ func tlsConfig(cfg Config) (*tls.Config, error) {
 
 // openChain connects to the anchoring chain: the embedded dev chain with
 // its funded key, or ChainRPC with the key from ChainKeyFile.
-func openChain(cfg Config, log *slog.Logger) (*ethclient.Client, *ecdsa.PrivateKey, func() error, error) {
+func openChain(cfg Config, log *slog.Logger) (client *ethclient.Client, key *ecdsa.PrivateKey, devChainID uint64, closeFn func() error, err error) {
 	if cfg.Dev {
 		ch, err := devchain.Start(devchain.Config{DataDir: cfg.DataDir, Listen: cfg.DevChainListen, Logger: log})
 		if err != nil {
-			return nil, nil, nil, fmt.Errorf("starting the dev chain: %w", err)
+			return nil, nil, 0, nil, fmt.Errorf("starting the dev chain: %w", err)
 		}
 		log.Info("embedded dev chain running", "rpc", ch.RPCURL(), "chain_id", ch.ChainID(), "funded", ch.Address().Hex())
-		return ch.Client(), ch.Key(), ch.Close, nil
+		return ch.Client(), ch.Key(), ch.ChainID().Uint64(), ch.Close, nil
 	}
 	if cfg.ChainRPC == "" {
-		return nil, nil, nil, errors.New("no chain: pass --dev for the embedded dev chain, or --chain-rpc and --chain-key-file")
+		return nil, nil, 0, nil, errors.New("no chain: pass --dev for the embedded dev chain, or --chain-rpc and --chain-key-file")
 	}
 	if cfg.ChainKeyFile == "" {
-		return nil, nil, nil, errors.New("--chain-rpc needs --chain-key-file (the anchoring account's hex private key)")
+		return nil, nil, 0, nil, errors.New("--chain-rpc needs --chain-key-file (the anchoring account's hex private key)")
 	}
-	key, err := LoadHexKey(cfg.ChainKeyFile)
-	if err != nil {
-		return nil, nil, nil, err
+	if key, err = LoadHexKey(cfg.ChainKeyFile); err != nil {
+		return nil, nil, 0, nil, err
 	}
-	client, err := ethclient.Dial(cfg.ChainRPC)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("dialing the chain endpoint: %w", err)
+	if client, err = ethclient.Dial(cfg.ChainRPC); err != nil {
+		return nil, nil, 0, nil, fmt.Errorf("dialing the chain endpoint: %w", err)
 	}
-	return client, key, func() error { client.Close(); return nil }, nil
+	return client, key, 0, func() error { client.Close(); return nil }, nil
 }
 
 // LoadHexKey reads a secp256k1 private key stored as hex (optional 0x,
