@@ -64,6 +64,7 @@ func (e HealthStatus) Valid() bool {
 
 // Defines values for ReadinessStatus.
 const (
+	ReadinessStatusDegraded ReadinessStatus = "degraded"
 	ReadinessStatusNotReady ReadinessStatus = "not_ready"
 	ReadinessStatusReady    ReadinessStatus = "ready"
 )
@@ -71,6 +72,8 @@ const (
 // Valid indicates whether the value is a known member of the ReadinessStatus enum.
 func (e ReadinessStatus) Valid() bool {
 	switch e {
+	case ReadinessStatusDegraded:
+		return true
 	case ReadinessStatusNotReady:
 		return true
 	case ReadinessStatusReady:
@@ -437,9 +440,9 @@ type ProofBundle struct {
 	Version int64 `json:"version"`
 }
 
-// Readiness Readiness, with the reasons when not ready.
+// Readiness Readiness, with the reasons when not ready or degraded.
 type Readiness struct {
-	// Reasons Why the replica is not ready; absent when ready.
+	// Reasons Why the replica is not ready or degraded; absent when ready.
 	//
 	// Example: ["store: connection refused"]
 	Reasons []string `json:"reasons,omitempty"`
@@ -767,9 +770,11 @@ type ClientInterface interface {
 
 	// GetReady Readiness probe
 	//
-	// Answers `200` when this replica can serve requests (its store and chain
-	// connections are usable) and `503` otherwise, with the reasons. Load balancers and
-	// Kubernetes route traffic only to ready replicas.
+	// Answers `503` when this replica cannot accept submissions (its store is unusable),
+	// with the reasons; load balancers and Kubernetes route traffic only to ready
+	// replicas. A replica whose anchoring chain is unreachable still ingests (receipts
+	// stay valid, anchoring resumes with backoff): it answers `200` with status
+	// `degraded` and the reasons, so operators see it without losing ingest.
 	//
 	// Corresponds with GET /readyz (the `GetReady` operationId).
 	GetReady(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -924,9 +929,11 @@ func (c *Client) GetMetrics(ctx context.Context, reqEditors ...RequestEditorFn) 
 
 // GetReady Readiness probe
 //
-// Answers `200` when this replica can serve requests (its store and chain
-// connections are usable) and `503` otherwise, with the reasons. Load balancers and
-// Kubernetes route traffic only to ready replicas.
+// Answers `503` when this replica cannot accept submissions (its store is unusable),
+// with the reasons; load balancers and Kubernetes route traffic only to ready
+// replicas. A replica whose anchoring chain is unreachable still ingests (receipts
+// stay valid, anchoring resumes with backoff): it answers `200` with status
+// `degraded` and the reasons, so operators see it without losing ingest.
 //
 // Corresponds with GET /readyz (the `GetReady` operationId).
 func (c *Client) GetReady(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -1444,9 +1451,11 @@ type ClientWithResponsesInterface interface {
 
 	// GetReadyWithResponse Readiness probe
 	//
-	// Answers `200` when this replica can serve requests (its store and chain
-	// connections are usable) and `503` otherwise, with the reasons. Load balancers and
-	// Kubernetes route traffic only to ready replicas.
+	// Answers `503` when this replica cannot accept submissions (its store is unusable),
+	// with the reasons; load balancers and Kubernetes route traffic only to ready
+	// replicas. A replica whose anchoring chain is unreachable still ingests (receipts
+	// stay valid, anchoring resumes with backoff): it answers `200` with status
+	// `degraded` and the reasons, so operators see it without losing ingest.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -2080,9 +2089,11 @@ func (c *ClientWithResponses) GetMetricsWithResponse(ctx context.Context, reqEdi
 
 // GetReadyWithResponse Readiness probe
 //
-// Answers `200` when this replica can serve requests (its store and chain
-// connections are usable) and `503` otherwise, with the reasons. Load balancers and
-// Kubernetes route traffic only to ready replicas.
+// Answers `503` when this replica cannot accept submissions (its store is unusable),
+// with the reasons; load balancers and Kubernetes route traffic only to ready
+// replicas. A replica whose anchoring chain is unreachable still ingests (receipts
+// stay valid, anchoring resumes with backoff): it answers `200` with status
+// `degraded` and the reasons, so operators see it without losing ingest.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -2831,143 +2842,145 @@ func RegisterHandlersWithOptions(router gin.IRouter, si ServerInterface, options
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H37cts4sveroLSnKvaObJMSdU1NfeVkM5vMTDKuxBnPTpTPAsmmhDEFKARoW8nxv+cBziOeJ/kKDYA3",
-	"Ub7ksnP2q80/sS1egEbf+9etT51IrNaCA1eyM/3UWQKNIcMfX4PKNseJgkz/FoOMMrZWTPDOtPMGIsFj",
-	"SZQgV5QpEkIiMiAq2zC+IHRBGSd7r394Sia+73WJhEjfSHzvsHfY3z/sdDtwTVfrFDrTvtftZPAhZxnE",
-	"nanKcuh2ZLSEFdWvTUS2oqoz7TCuhkGn21kxzlb5qjP1uh21WYP5CBaQdW5uup2zs7PjXC2BKxZRBdsr",
-	"P10CoeUVelX4NtB7ySWYZQ9HA2+/S+BwcUjmT4BmkM1rq+6YP3ZuW7tdnlQZ44vOjV7emmZ0BcpS+AlV",
-	"0fLF306oWrYvNNQXEBaTPfwJJKEZEJ6vQsggJkkmVsSvkzPodTtM37/WT+12OF0hjeLO55HZbyXzD4wv",
-	"IFtnjKvdq0/Ki7qESjIMSCquIIuoBLKEaxItaUYjTQ1yxdSSUE4EPoCmZC6XtDcYTudknUHCruvU94Je",
-	"0h/1hzToexD0aBJNJvEkGiSDqB8M4zAOKKXJeDD0aBR5Q28Ueb3JqB8EExoNxqNBp5VIlQXfSq3/yCDp",
-	"TDt/OSpl58h8Ko8qlDFHnoFcCy7Bnnj8Gj7kIJX+LRJcAccf6XqdWn48WmciTGH13R9Sk/JTuW1NZEVZ",
-	"Wl+qfNd/PyVXlKvbKNwtSJtuLEkhNmSfdSytZ51OtyMVVbnsTANPSxhThttpTNzCC4agocjVNEwpv+jc",
-	"3Jc+J2ZzhjbbPJOZlxAmyYqmmi0hnhJK9EGRQnq6RC2B/Pjml1ckFPGGiIxQcknTHAjjhCkSC5AzzoUi",
-	"KxQhtWSSxCLKV8AV2UtERixVCa3yKVFLii/XtzapOeM1cmaaX2G1Vvh+cQnZQSr4gqRMqv1DMjdnNSeS",
-	"biS5ss+9ygRfHM64JtgLriDjNH2WZSL7PH5whzWoHpZ7LnkD2SVkxDz/mx3bMSc5h+s1RApiIs07Qb/z",
-	"kOgjNXTQm48hZSFkVEG6IQvgkLHoMR6lvSsVCznj+g8RzSVYOr0S6jiKYK20Gv0ysdHHSt2ziMzDFZOS",
-	"CS4rjD/w+iUtNQlZBOQtp5eUpTRM4dsKgKWEZcHWtZKMLZaKcHFV52SGHCaXucI7YnHFuzMuMsKUJFJp",
-	"A80kycudaL5N8jTdPySvhFrqm9CkoLQ4Sbyi9ub4Mcm0SzDjVDsFeG7GFBGRaBOPHgHjZI6ewwG6DnN9",
-	"ht0tt+Kg8CvaSGWvPqp4IEitV0L9IHIef5msBF5Qnu8roYh55jc71VeCyDxa1tSMyJxtl+SCiyuuvQ8k",
-	"uzn/Q/3mE7pJBY1PhfiZZgv4QtZ354kKM9UP1EdIOemRl+xJVfH7Ff5/al5IToUgZhX/FPWPi4TrCEA7",
-	"mYVYPJJEso9AUrZiCmlk5bMqnl9GpmipfVe/3x9N0cAcvD55SoDHa6HPLa+pgT9fYxyTGNbAY+DRhnCA",
-	"GGLNSZTLK8jIHvIdlYQS3NYjub2l/YZOOJxxFDvyZwn5qRAvKd9Yb0N+KddTZdlF+xGMS8VUjl7/Usg1",
-	"UzQ9oAWjDTzHgPKoahGC3qQ8Xy0JeoGkWOE3lYjqkqWWxKohSKhUToy1ki9326LRZ3ynSv/TDvst17GY",
-	"yNhHiL/wpJEofKFVK+OXNGUxOT55QS5gU3Nq/fIkay//podoF4JerVlmt3RvuyTnxgaIjGRwKS4gPqxT",
-	"+Ozs7KAZ1t5G5mYUfIPrsovVNx/HcQZSbsdtx5w8+/Wl9jtEzhWh5roumXvXc0J5TAKvGbrtPXtxcjAY",
-	"kBVGFOgs01Q7zvF+I2i7HtNJ0o96oR8HMEiG3sgf9yZ9GoSDaBiPYJxMPL/XD3R4tqZKe7Gdaef/etfv",
-	"vIMJPUiOD354/ynwbv6jPC0XXHc7xzxaiqx1RxQ/0syhMsolNckIkRBqrXAmhOqSFeMQE/0JB6Mw9frX",
-	"mVhDppgJ4MyjdjO6YwhH4JtuJ0xFdHG+pHJ5101P9JXP9YXFbUYc2+PrUlS14OL1Nn7hUZrHYCxnZcu1",
-	"4/C9XtB9WH6la6zjOYvbF6QZwR8MDO0Ii+vv6/dHLe/bfoe6vhexTq8NpW6qkfq7coXlgxq0rJ1ItzzR",
-	"98ViRPgHRKpkqjdqZypJKxbQR6B5ppXPpjN+QOaSLTjE8ykxP6AohZmgcUSlIns6mNR6RxvvEPa76Pxv",
-	"QB+lZlK93sf4HOTR+dQdcWwuiCgXnEU0NZd2TVyfwJUzDhhSCZ6wRZ5pIdU/6oPQVsQ82P4JH76ksnlH",
-	"yWu1e40tAK4Z5l3H7M0wEf5fPFQTt1QE7uMdMvzGKuvW1N1dolwVX0sHE/5QBSYeNYKSMEhjOeM0A7LO",
-	"AE2r4BE0ZcbobA6x2er/R9qga/ZrNvcvoRmkusX2FbSuiOy30SbFqbsVtWkOzO22WCMigaYQO25NqmGh",
-	"RLXA8H/H5oZxd3Bei5D8woEA1z7dGrKazCPpBSdXSxZhrrVdluCaSSX1G5mClbw/uXPkb+dFZRnd6N93",
-	"cYRLbW8lrx+Uiu52tOm+a41OiAzpz6naXtLZEoyWNOtCDxmvrrswPa83PPD6B35w6k2mvdF04P3eqaw5",
-	"pgoOFFtBm3bToetdslvjhr0U6CXIfa3ki7XVFjR4ML1koVxvo5g7z4Y4oCDgNizhi+dVidstuLNVMAq1",
-	"tsv5NLpLC1vF77wltd30Mgc06fUnPToJxslk4EE/mfRhkvgjP6bDXj+B4bA3CQIvjMbxCHqjhI7C/mQw",
-	"6kPgAYz6O7zP95+GQbvr+VSL1gueiDZ5N3JXye1YuZNEfB3/8p+heWtGf/tFT6sf22CyoWYIBhSSUEkK",
-	"r6C+lofLvmT84t6E2q3Zq/pcP7G53TYurpZ5Wg69KDVU5HlKKHnz/PigNxiSmC10IH57Uaxaspnxes2m",
-	"KI8dkqditc6V9ikVagmRsYX2fXKZY7EnTBmP3X1Uh/UZKMK18Z/xvbld0t6so3leqvgIbzi69Gcd8p//",
-	"aS7UP7gL3d729+f7XSIFvrTYMOXxjC9ykBIzzDagJxw052dANU+Y91jf8WvW9Cpiu2cJtP9/7hTfylne",
-	"5noaTWd8zWoul/LYulKWkeIu2vB1JkSyLeGoxM9vN4uqXj2tmCPCuBKPCQ3RYb1ashTIfA08Znwx/1Jb",
-	"mtSZ+j4mFTd5j+yISJ7kPE7hi01QvUZrH9UmoTtMzMNEkOxxYauljWRGMPb7wSSI/f4I/GHfD0Pa9/x4",
-	"QCMaDmEUhiNKR0EEvj8exMFgOBgOIBn48ag/Go5GYa/OrXfy6HOgaVud/Wd2CRyk3OazksouPBMX9TBM",
-	"XGy/qUHtW+jbbu/OlqiFSmPH5E4R4AqyS5qe20Tj9sOeiysiEgWcWA5vOMsZVKXChYBd7S7ZZ9bObOjp",
-	"X6I0l+wSXjpJMMX90oMTucnYt4Q7NvxyNneHnjCf3WLx7+VXlz5Fi1O9otfnhojtPuVxWV2yBAKapRuj",
-	"pZgiS5HGdoUryjc1sjZCQf3vwYoEtcK5u6mNSHgFCVEnEHMhuYRM6gikzj4yB0n2GigX/+FxAkTA1ur8",
-	"AjY7zk1/Qq6WQgImaajKM9BHRuythuEws3zvU3xtbv0JNm3HaDe8w9y4ileYszR2xKkroUv/0Dv07pRi",
-	"957GwTSIUnB1d5eAbjFem15wqfA27x4RYcFgRGxCv3AbtnWEy+tvs/YyX1F+kAGN0cOA63VKOXV5IGQe",
-	"EUV5lgGPoE6vb4ea2VLYjEtFedQqnG9fvyAZJIArJCwGrliCyLlbV3906R9Vd3B0vflYDT7zjB0Uj20N",
-	"QG/xbp6fnp44FycScf3VQbsOoNdG4AaTSVX8vNYEka26tCREliJT3eaxyny1otnG5bMcw+jnNoB4bdCk",
-	"cs/mD/qtCc1T1SjwdB90NvVlPCbzyqPm5MqlEOxFM76kknBBVkC5fkAIG2HzOxVqN93g+vLue7gNicdP",
-	"Hc1vdZOqvtnW4Ty7hGxjyohlcTlagkst0i0v1fj22gVeaM8EASxSGnQDzHiZcjK65lFZkN4zJqFhC/z9",
-	"wxmfcc2hKdBEW7QiYvGuPU8HJpU17JtkAeWEcQ4Z4SIGwuSMV2/y9U0pJEr/j1ia/fljregpSeES0hKM",
-	"GFcT3/pZJomaUqlm3D6brKmmepFqhjQ5JHMdctnMxVyryjlJ2LVBMizpGgq2pmqJMRSd8UvIWMIwStKH",
-	"I+1DyCz3vD58T8xjcHsGDmefgZAykgJfqKXJcJtyFiIlMBwrYKTagNE0LQIVvWlT6NJEPrFpcMbJfCsm",
-	"mpfZ8eqZM1k8bHeCfEea0iYGME9pkyQ2AHokcQ+Go8q1PjAp2WZyPyf6YpIw/ifEVnj8d0JrH0kjGWsh",
-	"mSlYVAjZNeV/r7b63oOT++udGF/JwlSL85LKJUgHNrDCaqQpX2vx3+PClSIYX+zjRfqMD8mz1VptZjxB",
-	"EKfKoCin6WcYprrXoTuyNY/8QRnie6RoTVKWNPhVL/wLU7M73cGTFs2oJX3LTS60JhE83XyRx7zThawH",
-	"4IU8OXZt5octwvq2jPBroDHjrXCE4iNbykOuASoFl8beaq7SPsNm24O017XFqBv7IESYOKwlPqaSWgFe",
-	"Prkgow6JRQZTEgnObVdDBkkuTY2zYNQdfkjJldvhOb6s0+1woc7Nz7Vo3X382QG7jUW26WHzcQiuM8Xp",
-	"6IKLqxTiBWBOz5QRFYnzjIbpxgREl/rCZiKMXLE0nXEddCIctRKWk3BD5jHQOGUc5sZQ6TgUMnIBsJb6",
-	"+j0rVPNDs6Y5kSyGiGb7M55zxVLnXwn0BKqgtRmfF1Hb3Jgl8izuDQb+pAznunoR5uiRFgjKmV/A5pzF",
-	"c7K3zsOUySWmUmd8/vdnp0T73IwnYr7fRYh39e5HslJ4X4GUdAFTpIkOEsKNAgI8Epi4MLZ6xstbhVpC",
-	"ZsvQeuNWMzatT5fMHbnPqbIeRUFG7R1pQsI1jRRJ6UbkyvkFW2vDdMAaIu1lxE5/2cPXwqANiMg2j7S7",
-	"FItIHs0fW0yxFg8MTbS31mbn3YLadWdK9TuIYivQB2AqA1s5TpamJGzN6NxVg+vfvwb3WWa4QOC1b68K",
-	"0UNRQYieQi+YShdDMOQJ9P4tHKy+LfvTgcMltq3ecGqbRtMUrTK1leQ9f7gztt1/TCQAqbN5g9TRyAO/",
-	"F46oNwyGyWRH0tIftictK4y7o+LquC9hmWzRL8hzlSM7JMckg4MSAkkyUHnGbdOAqXzQFDmtGVc12Gb4",
-	"ILYpNEg7BwyDAxT3LYVzL51B9vQ5oHowvEcqb9g36UxFeUyzmIRUwjAwxnBNY9QY2LEWDINx2WgX7De3",
-	"n11c/OO7ZTCcnMnvuBi8/al/HX18fuqfDX7LRW8yefnM//Fl8Ops/Pxp+o/ktzf0w8mP7Pez8dtTevph",
-	"+A9/1f9l/eJCPDv7GKiLF5fZ5uOHk5fH339fJaGmQYNFjg9+pwcfvYPJd0fvP42HN99/38opO10fa7T+",
-	"dzo/Vc1Q5/ZuqRELqa1y0S32+SfYtGVJ0DZFKNtGx7AFl0VqsqWQnC5ExtRytctvdxxaXHhYQXKBYeS6",
-	"B+L++ADFZPOqOvbEVRep1Ihm2eZ29fRVVZEh3/lFG3H1Ivu9ugSX5L5T/urr9M9e/CF/jZ/AzyPfU3y8",
-	"HvHf3j6Fo7PwbPzCu/7t+vdXMEqenj4ZjB8kO0H/pk10GpxasFp5/LW9t/Hdrprn2RKyZnvcnu0mQrO8",
-	"byJj/EPKEjBIR1eMnG6p8yaqUT/DgA+NzUdYI1aoKwipvZeQXaQmVkTnB9Ma6GJVYJIuSWAe536bT7dT",
-	"CmbJ1IJ9WyFQj2te5oyT0tHcxkqqXaBESZb0EnbiKPVjm1DKGXdwkQxEtqCcSZPXjignK3Gp31TZnfOr",
-	"aXShI2xHRWI8ZfTcXMZNb3Vh8jwVKbdHVYB3SizELeDN8s8tYvYGPZ9Ki2udpX6olu+0f4fmf1t5VbPc",
-	"20/x9a2+1/U8r165In/LTc+AbZS2MHRkmwUoAh9ymtZ05r0SC7WWXkx7vzC3+aY4tmLc/aEZ5+0uXrfH",
-	"aI5+pmW4XVUVOtRkTEpnqC0ENpe259+cv7iGrHRZ67GHDRJEFleveWj5azv+bdClWGcbTSw0cxdarIpd",
-	"/HzMmB8OwkkUhX0Yx543pINe34thEsa010+SiQ9xNJoEcZAMhoHvDYbeuO+FgT8e9MYQBMPowZixXyFj",
-	"yebpEqKL9tPhdIWoTYguClioyFUkVnD/atnZUkccJKEs1foXGYYLBQYHSk2GFd/RRDpihjkWYIK/FGhs",
-	"k/jEJna2dmSa6Nsr4hBdPJK4JTdUYYVq/Vy/Zq7XZdXakd/vjxpRSOXStveKi1bbheG1cm8nayplY4+m",
-	"8m+fFwqRAuVbrIm76lrsxBZvmlPcqe+O63VufYxoWkTKok1ZS2HKaOc2VRgWpZkHIGweEOU2lRvj5w8C",
-	"+yGiyxHMpfRXuVRo/g6JCfMwp9Y1F9tWxBnfNot789q751iKqKdhCPaFQbNs9hnoQbfo811gjqcWMimN",
-	"74qbMjtA55UaLIDdc2On1Z7V2k5NlcdOHrGMEEPEYpA2MWLxI9qAuSU2NvtOC0k123ifrprb9K9lsts4",
-	"XGLxtE26LyGLWaRMAa3K7y1Bia0Onu+ChbgLMII3zpX+SSq6Wt/V2lB4YTNe7XkiJ0V3R7oxad05Htz8",
-	"jgzBeOoN7p8hQEmWO0qoVs5XNIaGTdV/urc5rdqMNjiJ3tXtutAcj4H/5DwuchOovyC2DPlwLWleXVBh",
-	"m5EQfR/lGVObNzhuxyg3HKJznKt2816Jrx8VWbOuaYOlksyPbfsmCtOUmJE8pl4aXcDGFE7nhwgPYKaE",
-	"mG5IuJnx+ckvb4xWqbpkNittAlabtDO8VU3xGcNsT7FwJpGXzCQhTSc3HciSYanU2jSHslbYnMuDMUlo",
-	"AYo5qCXX8Qo7sMi0mB+S46KLuUtSGuIcEn3WM17rdDa1OaoXKzLECaMzgdkyE1OhZycNfRqJ2UOXpJvx",
-	"Sl3AKv76Ck2J2OGMTQbSEqhL3ASjGoSPcSVm3IZ4KgOQ3QIsByg5+o8udtsrakBYJnQF7qKXBBslaE38",
-	"tVYyOrtUwdprtP1h1iIbkiKNagbbgBz4RnCYcR2EWXfMGGvrXWgjoReG7XtZLnH4RolxnvHT2vAZZgca",
-	"iDyLDA4gy9USnXnlcDjHJy9MEPp3USS5uIIsoRF0yUrEkGJoF5MoZa5kz+zYlyO6ZnM0HzhihSo3KYop",
-	"XM5f/3pcm391+Ne/kl/0we8QCoR+SBJlgDJBUzk1AIuGcM7450mn0ZCmHKKNBXVtdyZvYQ6Jixm3ORk3",
-	"UIlkcAk0dWaz1ihfRDO19IXdfjUK1Zs/blb7m3ED1QZ6RdMaMLgA88+4gRLv3wIWq8D1XXAnCU2v6Mal",
-	"wkyiIsNccvEarIqv7LJxjA8u2FAMR+yU1DAlr50Iuxnfm+9qqZ/bbLFrjLfM26nkZTsGaajd7TVwumad",
-	"aad/6B3aZpklqvOjJaKUP+qfF9DmD+NcCknmPc+baybBgUm223SdCcQKWVHUgnBIXigjcwikKmddPCa5",
-	"hBmfH2FV9OPcig9VZiMFG72IO1O9FAufbkzj6nneLUMHbhkho8OBe88GsO/eMRrA7VofX8ou4dDYSoN+",
-	"qwC88UDR86ALiZVeYwQ67/X1RytQGYvkTsq/NJ87s3WSiZX2CnJJFFwrAtcFfMRm2vdompZMPLcscT7f",
-	"n5pKhZYYqXDiRHcHPNtGO3RRwJ1EGuub9mru2kEMKd3M+Juff9m3ZgJVu3kClpLj3BxnYR1cJGyuSanS",
-	"TNElC2r+kGhDguO6GCdLoLHsGsd7o+UlT5XsGkVr7yThhmQiV9acIOBWG+od3GSJeTc7adoerVPK6ozU",
-	"+Qt5/uznE2ckzi35zmvkq+XKyoo76kKT9LQNijP+F3L6j5Nntz9uQfMFzPit1/ij0ovZNcGwJbpHsKoi",
-	"lgWbDFxhtVVBt3YmNsJ8T+1h4ZY4qcrgOLSBRuVRTHEhe+XoK7SWmiEwHLPYDRNm5dirtG9q6wOvPzfW",
-	"6IpJ2MadHJKfBdU+R0p5pJeDELuf8hAyDgqkZSSV0SRhkXWphIGSuKXKHYz12mI8vpKWMpCReyuqEofT",
-	"ctK4NL0RpDDOXhp4/YctrEDk3IGiKTZQQmG+ziZelTCfuV1MMZ9v02Tc4kl3qN5L/8j6tkefWHyzk31f",
-	"m1J1o8AxRV+8rchReKflkIlaa/idfq5DdrZxmmlPrw8kfddO2fKSo+rA0pv3X8qnBTj0XbXv9WFjYqrj",
-	"FL5O62990oKZhVC22JqOWTuIoBxkcV0u4YszyZqw+lVBz2EXv0azWaX3fVcXuwE/DiryV1SD7i1+hq92",
-	"WAoL5rnpdgLDK21PKnjqqDIsFW8J7r6lmBCI6uke76jP4KwrgMashvpshqoVw5hRluqgWb5ai9bkMM52",
-	"lGRXOcsi2Y3NQyskODTC6nrtZsbvUbzRkUs13kmZSbhdsUhHjEoSdSVMqayAq8n9w+0oqZINsJkV116m",
-	"w11b+zVjxjCCeVOidhiiolZroTXF1K0N4+btaawuN0JTY0MxezXjRW3iQw45FDn0bnFOjkQ6vnJ5nAIh",
-	"VAfV7aENX4JDuJeXlUg7A9PHeWkMD6AYVGvjOEkTKJoVymbhZp6kXKBJNTQ7h6VJSJRDOmtYxFr/z6fK",
-	"bzfzNk1vKFt1Je1gY5DqiYg3D1PYdb5+9zU6tm1c3PdCGk4Gk0F/2PPocNIfR9Tz/SDph3E48gPfG/cn",
-	"oRdRLwyHwzhK+l7QH07iKOxH4QiGnff31lD1EvUOTZXsLFTXp0LfbNnA3kNdIlehfVdFUe4EOVYLO19n",
-	"CnYF3NiGQXTInjYATg3ftwtgV4HOfUsQWpGp8G+6D6fkF/PfP5uSq+9+/uj9EvZ6bH39hn734e3rJ8nl",
-	"H+IUMn4RX725OnkZZT8Gf483Jx+T37yL4dv+q8XL2PtJBoNnf/99/DIPf/3x7Y/HJz1xFP7BveXfgtPj",
-	"40WTkg+XKgtcaBtVmqZ1sbqCDFog5RZEvgMKjNl7tQSWVRCVTVg5To81RQ6xC+fQbislXVmDaWdPf5aj",
-	"4t99S232pL7J7999U3MgsL6vN7n7vuZI1c90joqI704frBzXXS38oI6rlnzevde+bulwGSaqcwmCXMra",
-	"RzUKK/yJds+rbh7vDMuuWuBudXwb2SvAbeR//uu/S8AV/lLCsv7nv/57xisgsX0zIgRz8JXLBO9WanK1",
-	"ikO9McJlILTPY9ulSdlDv8jElazM2Snb6ais49FoZqe9PSZrkaYGJzbjc2kb/JisQtssvMi8xLTFu8rM",
-	"HcC2bVgbVkBacvsmnWVHw5hkPkph6Q9WtOqOSPaHGiT3YfFs82ssviymdbOKLTxu+qkaSxQwPB6XA5Aq",
-	"AwrNIBUs4uZQnxOD3YZf2/AXg1v+daPwrx51f2OS237OnuunfNdJhsFg4CdRPEy80bjXj8LxaDLyoySc",
-	"+EEwDHqDmPrj3ngY9mnoQzLpD8CLwnhEh5NkOKadbqc/CYYRHQZJMhrHk35Eh7438WjQH0VhOAz7cS+i",
-	"XhyMx8kgmUTacRlM9O6H47A3Gk40rYN+GHpe7EUwGk08OuiHE783GIb9kReNx6OwF4wmPh0M+hM6TMIk",
-	"HHl6Rx6Mo4lPYYApu6+YqHBZiKpHV6YkSvnC79OxCNaarL3ewhu3OBJVUfvqJ12s1q2vMn/5AYCsYgTS",
-	"XTFK8TUCj4thp7m8azDVv0oa5k2xGxcxNyZw3ZKJcWiLVsuPNtTYoYRGCsfkm3K6qXgrYer51YE0jxCE",
-	"uc6VASfhzJiiH6PMl3RLbAA2NpYDgMp6gp2tDe4BwGNMRDhfeL85MqFqzMssAnKz/thid8ivdo6AJGvX",
-	"42fV+oyX7yxeZBrGbOs2+kB7IisbuY29FVmX2NbCkPJ4f4ctxnlFX5oW3jUdauiVc5e+wFY1rUgD7ej3",
-	"3FzBhzxWW4/mUCY3O6k+DMlvjiJ6V+vVqTTZ3BYvVttZHtZyoldaVvUvi7L+/ZSTGUh12zfXPJLV7rXD",
-	"r6IBWoaK3VaNMZXe3YnXpwZQsIX1AXJFN4TyjX5XFpM1zdSGRJQbWbc1GgRGa/GY8T075qNrZ3zsG4yo",
-	"A0vPtVGcG0nF7+mpQWXLkRc7KjoGb3rNpOoaj1vmUYRTWOzvIYD9Tgjb1bxmvNbUUsh714JMsE0YIV5M",
-	"2ikh7UgqF/asTcTZtUUpRRif8a1540anARf5YtloaiEvEjKv6GqMMsxoGOYgtSbVjAAYPIpHrhfmCtL0",
-	"wHxJQpFvtclWTFRjIfixg3O6Ql472hEzvHODJZkjhs8hzKrYTEzxJpThTAtzOz7VEQ4x8wZNjzGYK6hb",
-	"xKoDd21hVksljgTD/T2nclmfnZmKCLFDiI94+vMLYjFhVxCSNV3oK/Ho9i0ygscFYq+WzpjWH2sCrMKm",
-	"4fwKvMJNnGnT5kaITmxU8tkp4xK+/u84499xxv/+OOOrH0ZLQ4V2MbaaDwym/96GuN54shtbVrFvotJM",
-	"dHcXyl11jofmRex38jSyIrX00p0tR0XA5sD27z61f3WnuHDLrnxB0J2Pt4+qtxvpRyU0lYCOk9mC+b2K",
-	"uK9uyXSFbOVzar0Pu3oNHrKxncvd2rkf1K1yuddK01X15nKr+OvNg9kSu0V2oQAMP1Y7zwoTbu2nbSl5",
-	"TAqDnTKpWgz2jKNTVWTRXIPc5yfvPzMP/w3z6S1fcVd3jw3RG/5sxUGuthxpL/mm+Gjra53LxGv9iwgq",
-	"35iMeZQiKWt6BrBX37JUJS1vmLD2Aozlu2alsnQ5AUvlrU2o0s7liaovsXH+9gvQtzdAgnrrXQWy3xxC",
-	"2PaCGs22X9MSkRgf2bmfBgWRr9ue7QKWm/c3/y8AAP//",
+	"7H35chs5kverILgbYXGakqrI4uno+EL2uMfubrsVPlo9bfoTUVVZJFpFgF1ASaK9+ncfYB9xn+QLJIC6",
+	"WNThY2bni/U/lsQ6gETe+cvkp04k1hvBgSvZmX3qrIDGkOGPr0Fl25NEQaZ/i0FGGdsoJnhn1nkDkeCx",
+	"JEqQK8oUCSERGRCVbRlfErqkjJOD1z88JVPf93pEQqRvJL531D8adI86vQ5c0/Umhc5s4PU6GfyZswzi",
+	"zkxlOfQ6MlrBmurXJiJbU9WZdRhXo6DT66wZZ+t83Zl5vY7absB8BEvIOjc3vc7Z2dlJrlbAFYuogt2V",
+	"v10BoeUVelX4NtB7ySWYZY/GQ6/bI3C0PCKLJ0AzyBa1VXfMHzu3rd0uT6qM8WXnRi9vQzO6BmUp/ISq",
+	"aPXir6dUrdoXGuoLCIvJAf4EktAMCM/XIWQQkyQTa+LXyRn0ex2m79/op/Y6nK6RRnHn88jst5L5B8aX",
+	"kG0yxtX+1SflRT1CJRkFJBVXkEVUAlnBNYlWNKORpga5YmpFKCcCH0BTspAr2h+OZguyySBh13Xqe0E/",
+	"GYwHIxoMPAj6NImm03gaDZNhNAhGcRgHlNJkMhx5NIq8kTeOvP50PAiCKY2Gk/Gw00qkyoJvpda/Z5B0",
+	"Zp1/Oy5l59h8Ko8rlDFHnoHcCC7Bnnj8Gv7MQSr9WyS4Ao4/0s0mtfx4vMlEmML6uz+kJuWnctuayIqy",
+	"tL5U+X7wYUauKFe3UbhXkDbdWpJCbMg+71hazzudXkcqqnLZmQWeljCmDLfTmLiFFwxBQ5GrWZhSftG5",
+	"uS99Ts3mDG12eSYzLyFMkjVNNVtCPCOU6IMihfT0iFoB+fHNL69IKOItERmh5JKmORDGCVMkFiDnnAtF",
+	"1ihCasUkiUWUr4ErcpCIjFiqElrlU6JWFF+ub21Sc85r5Mw0v8J6o/D94hKyw1TwJUmZVN0jsjBntSCS",
+	"biW5ss+9ygRfHs25JtgLriDjNH2WZSL7PH5whzWsHpZ7LnkD2SVkxDz/mx3bCSc5h+sNRApiIs07Qb/z",
+	"iOgjNXTQm48hZSFkVEG6JUvgkLHoMR6lvSsVSznn+g8RzSVYOr0S6iSKYKO0Gv0ysdHHSt2ziMzDNZOS",
+	"CS4rjD/0BiUtNQlZBOQdp5eUpTRM4dsKgKWEZcHWtZKMLVeKcHFV52SGHCZXucI7YnHFe3MuMsKUJFJp",
+	"A80kycudaL5N8jTtHpFXQq30TWhSUFqcJF5Re3P8mGTaJZhzqp0CPDdjiohItIlHj4BxskDP4RBdh4U+",
+	"w96OW3FY+BVtpLJXH1c8EKTWK6F+EDmPv0xWAi8oz/eVUMQ885ud6itBZB6tampGZM62S3LBxRXX3geS",
+	"3Zz/kX7zKd2mgsZvhfiZZkv4QtZ354kKM9UP1EdIOemTl+xJVfH7Ff5/al5I3gpBzCr+IeofFwnXEYB2",
+	"MguxeCSJZB+BpGzNFNLIymdVPL+MTNFK+67+YDCeoYE5fH36lACPN0KfW15TA/98jXFCYtgAj4FHW8IB",
+	"Yog1J1EuryAjB8h3VBJKcFuP5O6Wug2dcDTnKHbknyXkb4V4SfnWehvyS7meKssu2o9gXCqmcvT6V0Ju",
+	"mKLpIS0Ybeg5BpTHVYsQ9Kfl+WpJ0AskxQq/qURUlyy1JFYNQUKlcmKslXy52xaNPud7Vfo/7bDfcR2L",
+	"iYx9hPgLTxqJwpdatTJ+SVMWk5PTF+QCtjWn1i9Psvbyb3qIdiHo1Zpl9kr3tkdybmyAyEgGl+IC4qM6",
+	"hc/Ozg6bYe1tZG5GwTe4LrtYffNJHGcg5W7cdsLJs19far9D5FwRaq7rkYV3vSCUxyTwmqHbwbMXp4fD",
+	"IVljRIHOMk214xx3G0Hb9YROk0HUD/04gGEy8sb+pD8d0CAcRqN4DJNk6vn9QaDDsw1V2ovtzDr/17t+",
+	"7x1O6WFycvjDh0+Bd/Pv5Wm54LrXOeHRSmStO6L4kWYOlVEuqUlGiIRQa4UzIVSPrBmHmOhPOBiFqde/",
+	"ycQGMsVMAGcetZ/RHUM4At/0OmEqoovzFZWru256oq98ri8sbjPi2B5fl6KqBRevt/ELj9I8BmM5K1uu",
+	"HYfv9YPew/IrPWMdz1ncviDNCP5waGhHWFx/32Awbnnf7jvU9b2I9fbaUOqmGqm/L1dYPqhBy9qJ9MoT",
+	"/VAsRoR/QKRKpnqj9qaStGIBfQSaZ1r5bDbnh2Qh2ZJDvJgR8wOKUpgJGkdUKnKgg0mtd7TxDqHbQ+d/",
+	"C/ooNZPq9T7G5yCPLmbuiGNzQUS54Cyiqbm0Z+L6BK6cccCQSvCELfNMC6n+UR+EtiLmwfZP+PAVlc07",
+	"Sl6r3WtsAXDNMO87Zm+GifD/4qGauKUicB/vkeE3Vlm3pu7uEuWq+Fo6mPCHKjDxqBGUhEEayzmnGZBN",
+	"BmhaBY+gKTNGZ3OIzVb/P9IGPbNfs7l/Cc0g1S22r6B1RWS/jTYpTt2tqE1zYG63xRoRCTSF2HFrUg0L",
+	"JaoFhv87NjeMu4fzWoTkFw4EuPbpNpDVZB5JLzi5WrEIc63tsgTXTCqp38gUrOX9yZ0jfzsvKsvoVv++",
+	"jyNcansnef2gVHSvo033XWt0QmRIf07V7pLOVmC0pFkXesh4dd2F6Xv90aE3OPSDt9501h/Pht7vncqa",
+	"Y6rgULE1tGk3HbreJbs1bjhIgV6C7GolX6yttqDhg+klC+V6G8XceTbEAQUBt2EJXzyvStxewZ2tglGo",
+	"tX3Op9FdWtgqfuctqe2mlzmkSX8w7dNpMEmmQw8GyXQA08Qf+zEd9QcJjEb9aRB4YTSJx9AfJ3QcDqbD",
+	"8QACD2A82ON9fvg0Ctpdz6datF7wRLTJu5G7Sm7Hyp0k4uv4l/8IzVsz+rsvelr92AaTDTVDMKCQhEpS",
+	"eAX1tTxc9iXjF/cm1H7NXtXn+onN7bZxcbXM03LoRamhIs8zQsmb5yeH/eGIxGypA/Hbi2LVks2c12s2",
+	"RXnsiDwV602utE+pUEuIjC2175PLHIs9Ycp47O6jOqzPQBGujf+cHyzskg7mHc3zUsXHeMPxpT/vkP/4",
+	"D3Oh/sFd6PbW7S66PSIFvrTYMOXxnC9zkBIzzDagJxw052dANU+Y91jf8WvW9Cpie2AJ1P0/d4pv5Sxv",
+	"cz2NpjO+ZjWXS3lsXSnLSHEPbfgmEyLZlXBU4ue3m0VVr55WzBFhXInHhIbosF6tWApksQEeM75cfKkt",
+	"TepMfR+Tipu8R3ZEJE9yHqfwxSaoXqO1j2qT0D0m5mEiSA64sNXSRjIjmPiDYBrE/mAM/mjghyEdeH48",
+	"pBENRzAOwzGl4yAC358M42A4Go6GkAz9eDwYj8bjsF/n1jt59DnQtK3O/jO7BA5S7vJZSWUXnomLehgm",
+	"Lnbf1KD2LfRtt3dnK9RCpbFjcq8IcAXZJU3PbaJx92HPxRURiQJOLIc3nOUMqlLhQsCedpfsM2tnNvL0",
+	"L1GaS3YJL50kmOJ+6cGJ3GTsW8IdG345m7tHT5jPbrH49/KrS5+ixale0+tzQ8R2n/KkrC5ZAgHN0q3R",
+	"UkyRlUhju8I15dsaWRuhoP73YEWCWuHc3dRGJLyChKgTiLmQXEImdQRSZx+ZgyQHDZSL//A4ASJgG3V+",
+	"Ads956Y/IVcrIQGTNFTlGegjI/ZWw3CYWb73Kb42t/4E27ZjtBveY25cxSvMWRo74tSV0KV/5B15d0qx",
+	"e0/jYBpEKbi6t09AdxivTS+4VHibd4+IsGA4JjahX7gNuzrC5fV3WXuVryk/zIDG6GHA9SalnLo8EDKP",
+	"iKI8y4BHUKfXt0PN7ChsxqWiPGoVznevX5AMEsAVEhYDVyxB5Nytqz++9I+rOzi+3n6sBp95xg6Lx7YG",
+	"oLd4N8/fvj11Lk4k4vqrg3YdQK+NwA2n06r4ea0JIlt1aUmIrESmes1jlfl6TbOty2c5htHPbQDx2qBJ",
+	"5Z7NH/RbE5qnqlHg6T3obOrLeEwWlUctyJVLIdiL5nxFJeGCrIFy/YAQtsLmdyrUbrrB9eXd93AbEo+f",
+	"Oprf6iZVfbOdw3l2CdnWlBHL4nK0ApdapDteqvHttQu81J4JAlikNOgGmPMy5WR0zaOyIH1gTELDFvjd",
+	"ozmfc82hKdBEW7QiYvGuPU8HJpU1dE2ygHLCOIeMcBEDYXLOqzf5+qYUEqX/RyxNd/FYK3pKUriEtAQj",
+	"xtXEt36WSaKmVKo5t88mG6qpXqSaIU2OyEKHXDZzsdCqckESdm2QDCu6gYKtqVphDEXn/BIyljCMkvTh",
+	"SPsQMs89bwDfE/MY3J6Bw9lnIKSMpMCXamUy3KachUgJDMcKGKk2YDRNi0BFb9oUujSRT20anHGy2ImJ",
+	"FmV2vHrmTBYP258g35OmtIkBzFPaJIkNgB5J3IPhqHKtD0xKtpncz4m+mCSM/xNiKzz+O6G1j6SRjI2Q",
+	"zBQsKoTsmfK/V1t9/8HJ/c1ejK9kYarFeUXlCqQDG1hhNdKUb7T4H3DhShGML7t4kT7jI/JsvVHbOU8Q",
+	"xKkyKMpp+hmGqe516I5szSN/UIb4Hilak5QlDX7VC//C1Oxed/C0RTNqSd9xkwutSQRPt1/kMe91IesB",
+	"eCFPjl2b+WGLsL4tI/waaMx4Kxyh+MiW8pBrgErBpbG3mqu0z4AY3BiWGY1NXrGuh+w9bfHq1j4U0SYO",
+	"d7nzyErKBbj5uEZeHSqLDGYkEpzbbocMklya2mfBwHv8k5Jbd8N2fBl6KmYpnV6HC3Vu/lwL6N2Vnx3T",
+	"23Bll0w2ZYf4O1O/ji64uEohXgKm/UylUZE4z2iYbk3MdKkvbObKyBVL0znXcSkiViuROwm3ZBEDjVPG",
+	"YWFsmQ5VISMXABuprz+wcrc4MmtaEMliiGjWnfOcK5Y6F0ygs1DFtc35ogjsFsZykWdxfzj0p2XE19OL",
+	"MByBtEDczuICtucsXpCDTR6mTK4w2zrni789e0u0W854IhbdHqLAq3c/kpXa/BqkpEuYIU10HBFuFRDg",
+	"kcDchjHnc17eKtQKMlup1hu3yrNpoHpk4ch9TpV1OgoyagdKExKuaaRISrciV8512FkbZgw2EGlHJHYq",
+	"zh6+lhFtY0S2faQ9qlhE8njx2MKOtdRg9KIdujZXwC2oXb2mVL+DKLYGfQCmeLCTBmVpSsLWpM9dZbrB",
+	"/ct0n2WpC5Be+/aqKD4UFUTxKXSUqXRhBkOewADBIsbq27I/HTroYtvqDae2KTpN0SpTW0k+8Ed7w9/u",
+	"YyIBSJ3NG6SOxh74/XBMvVEwSqZ78pr+qD2vWWHcPUVZx30Jy2SLfkGeqxzZETkhGRyWKEmSgcozbvsK",
+	"THGEpshpzdCrwTajB7FNoUHaOWAUHKK47yice+kMcqDPAdWD4T1SeUPXZDwV5THNYhJSCaPA2MsNjVFj",
+	"YFNbMAomZS9e0G1uP7u4+Pt3q2A0PZPfcTF899PgOvr4/K1/NvwtF/3p9OUz/8eXwauzyfOn6d+T397Q",
+	"P09/ZL+fTd69pW//HP3dXw9+2by4EM/OPgbq4sVltv345+nLk++/r5JQ06DBIieHv9PDj97h9LvjD58m",
+	"o5vvv2/llL3ekTVa/zP9o6pmqHN7r9SIhdRWuegW+/wTbNsSKWibIpRto2PYkssie9lSa06XImNqtd7n",
+	"2jsOLS48qoC9wDBy3QNxf3yAYrKpVx2e4qqLbGtEs2x7u3r6qqrIkO/8oo24epGDfl2CS3LfKX/1dfpn",
+	"L/6Qv8ZP4Oex7yk+2Yz5b++ewvFZeDZ54V3/dv37KxgnT98+GU4eJDvB4KZNdBqcWrBaefy1vbfx3b6y",
+	"6NkKsmYH3YFtOEKz3DXBM/4hZQkYMKSrV8521HkT+KifYfCJxuYj8hGL2BUQ1cFLyC5SE06i84OZD3Sx",
+	"KkhKl0cwj3O/LWa7WQezZGrxwK0oqcc1L3POSelo7sIp1T7coiQregl7oZb6sU205Zw7REkGIltSzqRJ",
+	"fUeUk7W41G+q7M751TS60EG4oyIxnjJ6bi4pp7e6NKmgipTboyrwPSVc4hZ8Z/nnFjF7g55PpQu2zlI/",
+	"VCt82r9D87+rvKqJ8N2n+PpW3+t5nlcvbpG/5qatwPZSW6Q6ss0SFIE/c5rWdOa9cg+1rl/MjL8wt/mm",
+	"frZm3P2hGfLtr2+3x2iOfqaruF1VFTrUJFVKZ6gtMjaXtqfonL+4gax0Weuxhw0SRBZXr3lohWw3FG7Q",
+	"pVhnG00senMfoKwKb/x8WJkfDsNpFIUDmMSeN6LD/sCLYRrGtD9IkqkPcTSeBnGQDEeB7w1H3mTghYE/",
+	"GfYnEASj6MGwsl8hY8n26Qqii/bT4XSNwE6ILgrkqMhVJNZw/4La2UpHHCShLNX6FxmGCwUGKkpNEhbf",
+	"0QRDYhI6FmCCvxRobPP8xOZ+dnZk+uzbi+YQXTySuCU3d2GNav1cv2ah12XV2rE/GIwbUUjl0rb3iotW",
+	"24XhtXJvJxsqZWOPBhxgnxcKkQLlO6yJu+pZeMUOb5pT3KvvTuqlcH2MaFpEyqJtWW5hymjnNlUYFtWb",
+	"B4BwHhDlNpUb4+cPwgMi6MsRzGX917lUaP6OiAnzML3WMxfbbsU53zWLB4vauxdYrainYQi2jkGzsvYZ",
+	"AEO36PN9eI+nFlUpje+KmzI7QOeVGriA3XNjp9W21tpOTSHIDiexjBBDxGKQNjFiISbagLklNjb7XgtJ",
+	"NfF4n8ab2/SvZbLbOFxifbVNui8hi1mkTI2tyu8tQYktIJ7vQ464CzCCN86V/kkqut7c1f1QeGFzXm2L",
+	"IqdFA0i6NRneBR7c4o4MwWTmDe+fIUBJlnuqrFbO1zSGhk3Vf7q3Oa3ajDbEid7V7brQHI9BCOU8LnIT",
+	"qL8gtgz5cC1pXl1QYZeREKAf5RlT2zc4kccoN5yzc5KrdvNeia8fFVmznumUpZIsTmyHJwrTjJipPaak",
+	"Gl3A1tRWF0eIIGCmyphuSbid88XpL2+MVqm6ZDYrbQJWm7QzvFVN8RnDbE+xcCaRl8ywIU0nN0DIkmGl",
+	"1Mb0j7JWZJ3LgzFJaIGbOawl1/EKO9PIdKEfkZOi0blHUhriqBJ91nNea4Y25TuqFysyhBKjM4HZMhNT",
+	"oWcnDX0aidkjl6Sb80pdwCr++gpNFdlBkU0G0hKoR9yQoxrKj3El5tyGeCoDkL0CTwcoOfqPLnY7KMpE",
+	"WEl0NfCi3QR7KWhN/LVWMjq7VMHaa7QtZNYiG5IijWoG2+Ag+FZwmHMdhFl3zBhr611oI6EXhh1+WS5x",
+	"PkcJg57zt7X5NMzOPBB5FhmoQJarFTrzykF1Tk5fmCD0b6JIcnEFWUIj6JG1iCHF0C4mUcpcVZ/ZyTDH",
+	"dMMWaD5wCgtVbpgUU7icv/zlpDYi6+gvfyG/6IPfIxSIDpEkygBlgqZyZjAYDeGc88+TTqMhTTlEGwvq",
+	"OvNM3sIcEhdzbnMybuYSyeASaOrMZq2XvohmaukLu/1qFKo3f9IEBDTjBqoN9JqmNexwgfefc4M27t6C",
+	"J6sg+l1wJwlNr+jWpcJMoiLDXHLxGiycr+2ycdIPLthQDKfwlNQwJa+9ILw5P1js67pf2Gyx6523zNup",
+	"5GU7Boyo3e0NcLphnVlncOQd2X6aFarz4xUCmT/qn5fQ5g/j6ApJFn3PW2gmwZlKtiF1kwmEE1lR1IJw",
+	"RF4oI3OItSrHYTwmuYQ5XxxjVfTjwooPVWYjBRu9iDszvRSLsG4M7Op73i1zCW6ZMqPDgXuPD7Dv3jM9",
+	"wO1aH1/KLuHI2EoDkKtgwPFA0fOgS4mVXmMEOh/09cdrUBmL5F7KvzSfO7N1mom19gpySRRcKwLXBcLE",
+	"ZtoPaJqWTLywLHG+6M5MpUJLjFQ4lKK3B8Ftox26LBBRIo31TQc1d+0whpRu5/zNz790rZlA1W6egKXk",
+	"ODfHWVgHFwmba1KqNFP0yJKaPyTakOBEL8bJCmgse8bx3mp5yVMle0bR2jtJuCWZyJU1J4jJ1YZ6DzdZ",
+	"Yt7NTpq2x5uUsjojdf6NPH/286kzEueWfOc18tVyZWXFHXWhSXraHsY5/zfy9u+nz25/3JLmS5jzW6/x",
+	"x6UXs2/IYUt0j3hWRSwLNhm4wmrrgm7tTGyE+W7tMfQGBSITh1kZeEdEeTlWqzZK5aAxJCvH/qVub86b",
+	"wJPHJBVUexQp5ZF+mSb4T3kIGQcF0nKJymiSsMj6S8JARubcLkSaMqVZlMGcN6CRZhXYMGXwsIqlKTEi",
+	"JcmBcyrnXCq6NWFmr/IMzcOa93HxIY0uRJJ0Z5hGqClY/NzorDlfOIjJopBMu2fEKBom136XBGwjcC5N",
+	"KnDyilncHoF4bbEpX6ZdCxzP+9qgpnLfTGImC2ueepWpWJoDclxtLj036a5zJRRNuzoYKfR2AbO5t/Yu",
+	"8Ust7I/71gyANoscVGiM7Nm29C6Othp6g88mzq1gpGKrJYzo6+z1lUNOPSYLu5hi/OG2KfTFk+4wW5f+",
+	"sY0Ljj+x+Gav6L82Zf5GcWiGcUxbgajw7MsZHrXO+ztjBAecbeN20/1fn/f6vp2y5SXH1XmwNx++VFYK",
+	"7O37alvxw6bwVKdVfJ3O6vogCzNqouxgNg3Jds5DOSfkulzCF2fhNWH1q4K+g4Z+jV6+ymiBfUMCDLZ0",
+	"WJG/opJ2b/EzfLXHylog1E2vExheaXtSwVPHlVm0eEtw9y3FAEZUT/d4R33EaV0BNEZh1EdfVD0AjLdl",
+	"qQ6apb+NaE2so42XZF8p0DYKGGOIZlBwaKQk6nWvOb9H4UtHfdVYMWUmWXnFIh1tK0nUlTBlxgLqJ7tH",
+	"uxFmJZNis1Kue4/Jom5uprhh9PemRDwxRJStN0JriplbG+YcdofdurwSTQ3oFTN/c17Udf7MIYei/tAr",
+	"zsmRSMemLgdWoKvqgMQD7EJYgWsgKC8rUYqmCwLH0TE8gGIOsI2BJU2g6AUpe7GbOaZygSZN02zMliaZ",
+	"U85AreE4a+1Vnyq/3SzaNL2hbNUNt3OjQaonIt4+TGHX+fr912iItzmFgRfScDqcDgejvkdH08Ekop7v",
+	"B8kgjMOxH/jeZDANvYh6YTgaxVEy8ILBaBpH4SAKxzDqfLi3hqqX9/doqmRvkb8+dPtmxwb2H+oSuer2",
+	"+yoCdS9AtFoU+zpDxivA0Db8pkNFtYGXatjIfeDECuzwWwL4iiyPf9N7OCW/mP/+0ZRcf/fzR++XsN9n",
+	"m+s39Ls/371+klz+Id5Cxi/iqzdXpy+j7Mfgb/H29GPym3cxejd4tXwZez/JYPjsb79PXubhrz+++/Hk",
+	"tC+Owz+4t/pr8PbkZNmk5MOlyoI+2ibBpmldrK4ggxY4vgXg74FRY+VDrYBlFTRqE5KPw3lNgUjsw4i0",
+	"20pJ19Zg2tHen+Wo+HffUhvtqW/yB3ff1Jy3rO/rT+++rzmx9jOdoyLiu9MHK6ehV4tmqOOq5bL3H7Sv",
+	"WzpchonqXIIAobJuVI3CCn+i3fOqm8c7w7KrFqhgHRtIDgpgIPnv//yvEqyGv5SQtv/+z/+a8wrArmsm",
+	"sGD9onKZ4L1KPbNWrak3lbj8jvZ5bDc6KUcULDNxJStjjMpuRSrrWD6a2WF6j8lGpKnB2M35Qtr+SSar",
+	"sEALzTIvqWaA7gQF7kICsXrUUhcxqUA7eccUQlAKS3+wolX3RLI/1ODMD4tnm98S8mUxrRsFbaGFs0/V",
+	"WKKAMPK4nC9Vmf9o5tRgATyH+hgebOb82oa/mIvzrxuFf/Wo+xuT3LbL9l276vtOMgqGQz+J4lHijSf9",
+	"QRROxtOxHyXh1A+CUdAfxtSf9CejcEBDH5LpYAheFMZjOpomownt9DqDaTCK6ChIkvEkng4iOvK9qUeD",
+	"wTgKw1E4iPsR9eJgMkmGyTTSjstwqnc/moT98WiqaR0MwtDzYi+C8Xjq0eEgnPr94SgcjL1oMhmH/WA8",
+	"9elwOJjSURIm4djTO/JgEk19CkNM2X3FRIXLQlQ9ujIlUcoXfl2RRf/WZO31Dla7xZGoitpXP+litW59",
+	"lfHWDwCzFROm7opRim9peFzMks3lXXO//lXSMG+K3biIuTHg7JZMjEOqtFp+tKHGDiU0UvgtBAaKYNAC",
+	"ShgsRHXezyMEsG5yZYBdOJKn6GUp8yW9ElchTU3DzVcq24Tt6HJwDwAeYyLC+cLd5kSKqjEvswjIzfpj",
+	"i3siv9oxDZJsXH+kVetzXr6zeJFptrOd8egDHYis7JN3NZUesW2ZIeVxd48txnFQX5oW3jd8a+SVY62+",
+	"wFY1rUgDKer33djGhzxWW4/mzCs3mqo+a8pvTnp6X+tzqjQo3RYvVluBHtauo1daIiIuC0jE/ZSTmfd1",
+	"2xcDPZLVzr+jr6IBWma23VaNMVXy/YnXpwaMsYOTAnJFt4TyrX5XFpMNzdSWRJQbWbc1GgSVa/GY8wM7",
+	"RaVnR6h0Db7WAc0X2igujKTi1yDVYMblRJE9FR2D1b1mUvWMxy3zKMIhN/b3EMB+5YbtCN8wXmsIKuS9",
+	"ZwE62GKN8Dgm7RCWdhSaC3s2JuLs2aKUIozP+c44d6PTgIt8uWo0BJEXCVlUdDVGGWbyDnNwZJNqRvAQ",
+	"HsUj10d0BWl6aL6Dosi32mQrJqqxQvzYQWFdIa8dKYoZ3oXB4SwQ/+jQeVVcK6Z4XX3W3I5PdYTDfgNT",
+	"msUYzIERLNrXAeN28L6lEkeC4f6eU7mqjyZNRYS4K8SWPP35BbF4uisIyYYu9ZV4dF2LKuFxgXaspTNm",
+	"9ceaAKuwaTgeBK9wA33atLkRolMblXx2yriE/v9vnPG/ccb//Djjqx9GSzOKdjF2GjdMP8S9DXG9aWc/",
+	"Lq9i30SlEevuDp676hwPzYvYrzxqZEVq6aU727WKgM01Krz/1P7NqOLCLbvy/Ut3Pt4+qt6qpR+V0FQC",
+	"Ok5mC+b3ardCdUumo2Ynn1PrG9nXp/GQje1d7s7O/aBulcu9VhrWqjeXW8Vfbx7Mlthpsw8FYPix2rVX",
+	"mHBrP207zmNSGOyUSdVisOccnaoii+aaCz8/ef+ZefhvmE9v+QbBuntsiN7wZysOcrVdS3vJN8VHO9+a",
+	"XSZe69/zUPlCasyjFElZ02+Bcw4sS1XS8oYJay/AWL5nVipLlxOwVN7awCvtTKOo+hIb5+++AH17AySo",
+	"ty1W2h2aMx7bXlCj2e5rWiIS4yM799OgIPJN27NdwHLz4eb/BQAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -163,15 +163,14 @@ func Run(ctx context.Context, cfg Config) (err error) {
 			ID: anc.ChainID(), Anchorer: anc.Address(), Sink: anc.Sink(),
 			Confirmations: anc.Confirmations(), Reader: client,
 		}},
-		Ready: func(ctx context.Context) []string {
-			var reasons []string
-			if err := anc.Err(); err != nil {
-				reasons = append(reasons, fmt.Sprintf("chain %d: anchoring is failing (see logs and attestd_anchor_failed_total)", anc.ChainID()))
-			}
+		Ready: func(ctx context.Context) (notReady, degraded []string) {
 			if _, _, err := st.PendingStats(ctx); err != nil {
-				reasons = append(reasons, "store: unavailable")
+				notReady = append(notReady, "store: unavailable")
 			}
-			return reasons
+			if err := anc.Err(); err != nil {
+				degraded = append(degraded, fmt.Sprintf("chain %d: anchoring is failing (see logs and attestd_anchor_failed_total)", anc.ChainID()))
+			}
+			return notReady, degraded
 		},
 	})
 

@@ -69,6 +69,7 @@ type fixture struct {
 	ts       *httptest.Server
 	client   *api.ClientWithResponses // sends no credentials
 	notReady atomic.Pointer[[]string]
+	degraded atomic.Pointer[[]string]
 }
 
 func newFixture(t *testing.T, cfg server.Config) *fixture {
@@ -120,11 +121,14 @@ func newFixture(t *testing.T, cfg server.Config) *fixture {
 			ID: anc.ChainID(), Anchorer: anc.Address(), Sink: anc.Sink(),
 			Confirmations: anc.Confirmations(), Reader: sim.Client(),
 		}},
-		Ready: func(context.Context) []string {
+		Ready: func(context.Context) (notReady, degraded []string) {
 			if r := f.notReady.Load(); r != nil {
-				return *r
+				notReady = *r
 			}
-			return nil
+			if r := f.degraded.Load(); r != nil {
+				degraded = *r
+			}
+			return notReady, degraded
 		},
 	})
 	f.ts = httptest.NewServer(f.srv.Handler())

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/attestd/attestd/internal/api"
 	"github.com/attestd/attestd/internal/server"
 )
 
@@ -33,6 +34,7 @@ func TestHealthAndReady(t *testing.T) {
 		{"one reason", []string{"store: unavailable"}, 503},
 		{"two reasons", []string{"chain 1337: anchoring is failing", "store: unavailable"}, 503},
 	}
+	defer f.notReady.Store(nil)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			if c.reasons == nil {
@@ -64,6 +66,25 @@ func TestHealthAndReady(t *testing.T) {
 				t.Fatalf("healthz while not ready: %v %d", err, h.StatusCode())
 			}
 		})
+	}
+}
+
+// TestReadyDegraded: a failing chain keeps the replica in rotation (200)
+// but says so; a failing store as well takes it out (503).
+func TestReadyDegraded(t *testing.T) {
+	f := newFixture(t, server.Config{})
+	ctx := context.Background()
+	chain := []string{"chain 1337: anchoring is failing"}
+	f.degraded.Store(&chain)
+	r, err := f.client.GetReadyWithResponse(ctx)
+	if err != nil || r.StatusCode() != 200 || r.JSON200 == nil || r.JSON200.Status != api.ReadinessStatusDegraded || len(r.JSON200.Reasons) != 1 {
+		t.Fatalf("degraded readyz: %v %d %s", err, r.StatusCode(), r.Body)
+	}
+	st := []string{"store: unavailable"}
+	f.notReady.Store(&st)
+	r, err = f.client.GetReadyWithResponse(ctx)
+	if err != nil || r.StatusCode() != 503 || r.JSON503 == nil || len(r.JSON503.Reasons) != 2 {
+		t.Fatalf("not ready and degraded: %v %d %s", err, r.StatusCode(), r.Body)
 	}
 }
 

@@ -80,8 +80,9 @@ type Deps struct {
 	Chains  []Chain
 	Metrics *metrics.Metrics
 	Log     *slog.Logger
-	// Ready reports why the service is not ready (nil or empty: ready).
-	Ready func(ctx context.Context) []string
+	// Ready reports why the replica cannot take submissions (notReady: 503)
+	// or works with reduced function (degraded: 200, e.g. anchoring failing).
+	Ready func(ctx context.Context) (notReady, degraded []string)
 }
 
 // Server implements api.ServerInterface.
@@ -505,15 +506,18 @@ func (s *Server) GetHealth(c *gin.Context) {
 
 // GetReady implements GET /readyz.
 func (s *Server) GetReady(c *gin.Context) {
-	var reasons []string
+	var notReady, degraded []string
 	if s.Ready != nil {
-		reasons = s.Ready(c.Request.Context())
+		notReady, degraded = s.Ready(c.Request.Context())
 	}
-	if len(reasons) > 0 {
-		c.JSON(http.StatusServiceUnavailable, api.Readiness{Status: "not_ready", Reasons: reasons})
-		return
+	switch {
+	case len(notReady) > 0:
+		c.JSON(http.StatusServiceUnavailable, api.Readiness{Status: api.ReadinessStatusNotReady, Reasons: append(notReady, degraded...)})
+	case len(degraded) > 0:
+		c.JSON(http.StatusOK, api.Readiness{Status: api.ReadinessStatusDegraded, Reasons: degraded})
+	default:
+		c.JSON(http.StatusOK, api.Readiness{Status: api.ReadinessStatusReady})
 	}
-	c.JSON(http.StatusOK, api.Readiness{Status: "ready"})
 }
 
 // GetMetrics implements GET /metrics from the private registry.
