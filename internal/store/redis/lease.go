@@ -1,0 +1,139 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Lease events, the values of the event label of
+// attestd_store_lease_changes_total.
+const (
+	EventAcquired = "acquired" // this store won the lease (a new fencing token)
+	EventLost     = "lost"     // its lease expired or passed to another replica
+	EventResigned = "resigned" // it gave the lease up
+)
+
+// Campaign implements store.Elector. The lease is the key lease holding
+// "replicaID/token" with a TTL of ttl (on the server's clock); the token
+// comes from INCR of the key fence, so it grows with every new lease.
+// Campaign renews the lease if it is still the one this Store holds,
+// acquires a new one if there is none, and otherwise reports another
+// replica as leader (token 0). One script does it all, atomically.
+//
+// The Store remembers the lease value it won; CommitBatch and PutAnchor
+// send it to their scripts, which refuse (store.ErrFenced) unless the
+// lease key holds exactly that value. So once the lease has expired — even
+// before this replica notices — its writes cannot commit. Every replica
+// must use its own replicaID; a restarted replica waits like the others
+// for its previous lease to expire (or Resign it when shutting down).
+//
+// Campaign at least every ttl/3: a renewal must reach the server before
+// the TTL runs out, and the replicas that are not leading take over within
+// ttl plus one campaign interval of the leader's death.
+func (s *Store) Campaign(ctx context.Context, replicaID string, ttl time.Duration) (leader bool, token uint64, err error) {
+	if replicaID == "" {
+		return false, 0, errors.New("redis: campaign: empty replica ID")
+	}
+	if ttl < time.Millisecond {
+		return false, 0, fmt.Errorf("redis: campaign: lease TTL %s is below 1ms", ttl)
+	}
+	err = s.do(ctx, func() error {
+		s.leaseMu.Lock()
+		defer s.leaseMu.Unlock()
+		held, heldToken := s.lease, s.token
+		// The value this replica holds, if it was won under this ID.
+		mine := ""
+		if held != "" && held == fmt.Sprintf("%s/%d", replicaID, heldToken) {
+			mine = held
+		}
+		res, err := s.run(ctx, campaignScript, []string{s.k.lease, s.k.fence}, mine, replicaID, ttl.Milliseconds()).Slice()
+		if err != nil {
+			return fmt.Errorf("redis: campaign: %w", err)
+		}
+		code, _ := res[0].(int64)
+		switch code {
+		case 1:
+			leader, token = true, heldToken
+		case 2:
+			value, _ := res[1].(string)
+			tok, _ := res[2].(int64)
+			leader, token = true, uint64(tok)
+			s.setLeaseLocked(value, token, EventAcquired)
+		case 0:
+			if held != "" {
+				s.setLeaseLocked("", 0, EventLost)
+			}
+		default:
+			return fmt.Errorf("redis: campaign: unexpected script reply %v", res)
+		}
+		return nil
+	})
+	if err != nil {
+		return false, 0, err
+	}
+	return leader, token, nil
+}
+
+// Resign implements store.Elector: it deletes the lease if it is the one
+// this Store holds, so the next Campaign of another replica wins at once.
+// This Store leads no more either way.
+func (s *Store) Resign(ctx context.Context, replicaID string) error {
+	return s.do(ctx, func() error {
+		s.leaseMu.Lock()
+		defer s.leaseMu.Unlock()
+		if s.lease == "" {
+			return nil
+		}
+		mine := s.lease
+		if mine != fmt.Sprintf("%s/%d", replicaID, s.token) {
+			return fmt.Errorf("redis: resign: this store's lease is not replica %q's", replicaID)
+		}
+		if err := s.run(ctx, resignScript, []string{s.k.lease}, mine).Err(); err != nil {
+			return fmt.Errorf("redis: resign: %w", err)
+		}
+		s.setLeaseLocked("", 0, EventResigned)
+		return nil
+	})
+}
+
+// Leader reports whether this Store holds the lease as far as it knows: it
+// won or renewed it and has not been fenced since. The lease may have
+// expired on the server meanwhile; the writes check that.
+func (s *Store) Leader() (leader bool, token uint64) {
+	s.leaseMu.Lock()
+	defer s.leaseMu.Unlock()
+	return s.lease != "", s.token
+}
+
+// heldLease returns the lease value to send with a write ("" for none).
+func (s *Store) heldLease() string {
+	s.leaseMu.Lock()
+	defer s.leaseMu.Unlock()
+	return s.lease
+}
+
+// lostLease forgets the lease value after a write was fenced with it,
+// unless a Campaign has replaced it since.
+func (s *Store) lostLease(value string) {
+	s.leaseMu.Lock()
+	defer s.leaseMu.Unlock()
+	if value != "" && s.lease == value {
+		s.setLeaseLocked("", 0, EventLost)
+	}
+}
+
+// setLease sets the held lease, with s.leaseMu not held.
+func (s *Store) setLease(value string, token uint64, event string) {
+	s.leaseMu.Lock()
+	defer s.leaseMu.Unlock()
+	s.setLeaseLocked(value, token, event)
+}
+
+// setLeaseLocked sets the held lease and the leader gauge, and counts the
+// event (unless it is "").
+func (s *Store) setLeaseLocked(value string, token uint64, event string) {
+	s.lease, s.token = value, token
+	s.metrics.leaseChange(event, value != "")
+}

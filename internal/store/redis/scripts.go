@@ -1,0 +1,272 @@
+package redis
+
+import (
+	"context"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// The Lua scripts. Each runs atomically on the server; every write script
+// checks all its preconditions before its first write, because Redis does
+// not roll back a script that fails half-way. Batch IDs and leaf indexes
+// pass through Lua numbers (doubles), exact below 2^53. Replies are arrays
+// whose first element is a status code, so that outcomes are told apart
+// without parsing error text.
+
+// Status codes of the write scripts.
+const (
+	scriptOK       = 0
+	scriptConflict = 1 // the precondition failed; element 2 says why
+	scriptFenced   = 2 // the caller does not hold the lease
+	scriptNotFound = 3 // the batch does not exist
+	scriptStaging  = 4 // staged levels are missing or short
+)
+
+// luaLocate is the Lua function locate(sealedKey, startsKey, entry) that
+// replies {entry, batch ID, index} for a stored entry: 0, 0 while its
+// sequence number is above sealed (pending), else the batch with the
+// greatest first sequence number at or below it.
+const luaLocate = `
+local function locate(ksealed, kstarts, v)
+	local seq = struct.unpack('>I8', v, 2)
+	if seq > tonumber(redis.call('GET', ksealed) or '0') then return {v, 0, 0} end
+	local r = redis.call('ZREVRANGEBYSCORE', kstarts, seq, '-inf', 'LIMIT', 0, 1, 'WITHSCORES')
+	return {v, tonumber(r[1]), seq - tonumber(r[2])}
+end
+`
+
+// submitScript records new fingerprints.
+//
+//	KEYS[1] entries, KEYS[2] pending, KEYS[3] fpseq, KEYS[4] sealed,
+//	KEYS[5] starts
+//	ARGV[1] the fingerprints, 32 bytes each, concatenated
+//	ARGV[1+i] received(8) | institution of fingerprint i
+//
+// A new fingerprint gets the next sequence number, its entry and a place
+// at the tail of the pending list. The reply has one element per
+// fingerprint: 0 if it was new, else {entry, batch ID, index}. A
+// fingerprint repeated in ARGV is new the first time and existing after.
+var submitScript = goredis.NewScript(luaLocate + `
+local fps = ARGV[1]
+local seq = tonumber(redis.call('GET', KEYS[3]) or '0')
+local out, new = {}, {}
+for i = 1, #fps / 32 do
+	local fp = string.sub(fps, 32*i - 31, 32*i)
+	if redis.call('HSETNX', KEYS[1], fp, '\1' .. struct.pack('>I8', seq + 1) .. ARGV[i + 1]) == 1 then
+		seq = seq + 1
+		new[#new + 1] = fp
+		out[i] = 0
+	else
+		out[i] = locate(KEYS[4], KEYS[5], redis.call('HGET', KEYS[1], fp))
+	end
+end
+if #new > 0 then
+	redis.call('SET', KEYS[3], string.format('%d', seq))
+	for j = 1, #new, 1000 do
+		redis.call('RPUSH', KEYS[2], unpack(new, j, math.min(j + 999, #new)))
+	end
+end
+return out
+`)
+
+// entryScript reads one entry and locates it.
+//
+//	KEYS[1] entries, KEYS[2] sealed, KEYS[3] starts; ARGV[1] fingerprint
+//
+// It replies {entry, batch ID, index}, or nil if the fingerprint is
+// unknown.
+var entryScript = goredis.NewScript(luaLocate + `
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v then return false end
+return locate(KEYS[2], KEYS[3], v)
+`)
+
+// pendingStatsScript reads the pending count and the oldest pending
+// entry.
+//
+//	KEYS[1] pending list, KEYS[2] entries hash
+var pendingStatsScript = goredis.NewScript(`
+local n = redis.call('LLEN', KEYS[1])
+if n == 0 then return {0, false} end
+return {n, redis.call('HGET', KEYS[2], redis.call('LINDEX', KEYS[1], 0))}
+`)
+
+// commitScript seals the head of the pending list as batch ID. The
+// entries do not change: the batch's first sequence number goes into
+// starts, and sealed moves past its last.
+//
+//	KEYS[1] lease, KEYS[2] seq, KEYS[3] pending, KEYS[4] sealed,
+//	KEYS[5] starts, KEYS[6] the batch hash, KEYS[6+l] level l (1-based;
+//	L levels), KEYS[6+L+l] staged level l (staged mode)
+//	ARGV[1] the caller's lease value, ARGV[2] ID, ARGV[3] the fingerprints
+//	(32 bytes each), ARGV[4] header, ARGV[5] L, ARGV[6] mode: "i" (levels
+//	inline) or "s" (staged), ARGV[6+l] level l (inline) or its length
+//	(staged)
+//
+// A retry of a commit that went through (the reply was lost) finds its own
+// header under its ID and reports success again.
+var commitScript = goredis.NewScript(`
+local id = tonumber(ARGV[2])
+local seq = tonumber(redis.call('GET', KEYS[2]) or '0')
+if seq >= id and redis.call('HGET', KEYS[6], 'h') == ARGV[4] then return {0} end
+if ARGV[1] == '' or redis.call('GET', KEYS[1]) ~= ARGV[1] then return {2} end
+if seq + 1 ~= id then return {1, 'batch ' .. ARGV[2] .. ' was sealed by another commit'} end
+local fps = ARGV[3]
+local n = #fps / 32
+local chunk = 4096
+for first = 0, n - 1, chunk do
+	local last = math.min(first + chunk, n) - 1
+	local head = redis.call('LRANGE', KEYS[3], first, last)
+	if #head ~= last - first + 1 then
+		return {1, string.format('only %d fingerprints are pending, not %d', first + #head, n)}
+	end
+	if table.concat(head) ~= string.sub(fps, 32*first + 1, 32*(last + 1)) then
+		for j = 1, #head do
+			local i = first + j
+			if head[j] ~= string.sub(fps, 32*i - 31, 32*i) then
+				return {1, string.format('fingerprint %d of %d is not at that place in the pending queue', i - 1, n)}
+			end
+		end
+	end
+end
+local L = tonumber(ARGV[5])
+local staged = ARGV[6] == 's'
+if staged then
+	for l = 1, L do
+		if redis.call('STRLEN', KEYS[6 + L + l]) ~= tonumber(ARGV[6 + l]) then
+			return {4, string.format('staged level %d is missing or incomplete', l - 1)}
+		end
+	end
+end
+-- All checks passed: only writes from here on.
+local sealed = tonumber(redis.call('GET', KEYS[4]) or '0')
+redis.call('LTRIM', KEYS[3], n, -1)
+redis.call('ZADD', KEYS[5], string.format('%d', sealed + 1), ARGV[2])
+redis.call('SET', KEYS[4], string.format('%d', sealed + n))
+redis.call('SET', KEYS[2], ARGV[2])
+redis.call('HSET', KEYS[6], 'h', ARGV[4])
+for l = 1, L do
+	if staged then
+		redis.call('RENAME', KEYS[6 + L + l], KEYS[6 + l])
+		redis.call('PERSIST', KEYS[6 + l])
+	else
+		redis.call('SET', KEYS[6 + l], ARGV[6 + l])
+	end
+end
+return {0}
+`)
+
+// unconfirmedScript lists the batches whose anchor on a chain is missing
+// or not confirmed, starting at the chain's low-water mark.
+//
+//	KEYS[1] lowconf hash, KEYS[2] seq
+//	ARGV[1] chain ID, ARGV[2] limit, ARGV[3] the batch key prefix
+//
+// It replies with {ID, HGETALL of the batch} pairs.
+var unconfirmedScript = goredis.NewScript(`
+local id = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '1')
+local last = tonumber(redis.call('GET', KEYS[2]) or '0')
+local limit = tonumber(ARGV[2])
+local state = 's:' .. ARGV[1]
+local out = {}
+while id <= last and #out < limit do
+	local k = ARGV[3] .. string.format('%d', id)
+	if redis.call('HGET', k, state) ~= 'confirmed' then
+		out[#out + 1] = {string.format('%d', id), redis.call('HGETALL', k)}
+	end
+	id = id + 1
+end
+return out
+`)
+
+// putAnchorScript writes an anchor record if the stored state is the
+// caller's prev, and maintains the chain's low-water mark: it drops to a
+// batch below it that is no longer confirmed, and moves past the mark's
+// batch (and the confirmed ones after it) when that becomes confirmed.
+//
+//	KEYS[1] lease, KEYS[2] the batch hash, KEYS[3] lowconf, KEYS[4] seq
+//	ARGV[1] the caller's lease value, ARGV[2] batch ID, ARGV[3] chain ID,
+//	ARGV[4] prev state ("" for none), ARGV[5] new state, ARGV[6] the
+//	record, ARGV[7] the batch key prefix
+//
+// Writing the very record that is stored succeeds (a retry whose first
+// reply was lost).
+var putAnchorScript = goredis.NewScript(`
+local afield, sfield = 'a:' .. ARGV[3], 's:' .. ARGV[3]
+if redis.call('HGET', KEYS[2], afield) == ARGV[6] then return {0} end
+if ARGV[1] == '' or redis.call('GET', KEYS[1]) ~= ARGV[1] then return {2} end
+if redis.call('HEXISTS', KEYS[2], 'h') == 0 then return {3} end
+local cur = redis.call('HGET', KEYS[2], sfield) or ''
+if cur ~= ARGV[4] then return {1, cur} end
+redis.call('HSET', KEYS[2], afield, ARGV[6], sfield, ARGV[5])
+local id = tonumber(ARGV[2])
+local low = tonumber(redis.call('HGET', KEYS[3], ARGV[3]) or '1')
+if ARGV[5] ~= 'confirmed' and id < low then
+	low = id
+elseif ARGV[5] == 'confirmed' and id == low then
+	local last = tonumber(redis.call('GET', KEYS[4]) or '0')
+	low = low + 1
+	while low <= last and redis.call('HGET', ARGV[7] .. string.format('%d', low), sfield) == 'confirmed' do
+		low = low + 1
+	end
+else
+	return {0}
+end
+redis.call('HSET', KEYS[3], ARGV[3], string.format('%d', low))
+return {0}
+`)
+
+// campaignScript acquires, renews or fails to get the lease.
+//
+//	KEYS[1] lease, KEYS[2] fence
+//	ARGV[1] the caller's lease value ("" if it holds none), ARGV[2]
+//	replica ID, ARGV[3] TTL in milliseconds
+//
+// Replies {1} when the caller renewed its lease, {2, value, token} when it
+// acquired a new one (with the next token), {0} when another holds it.
+var campaignScript = goredis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if cur then
+	if ARGV[1] ~= '' and cur == ARGV[1] then
+		redis.call('PEXPIRE', KEYS[1], ARGV[3])
+		return {1}
+	end
+	return {0}
+end
+local token = redis.call('INCR', KEYS[2])
+local value = ARGV[2] .. '/' .. string.format('%d', token)
+redis.call('SET', KEYS[1], value, 'PX', ARGV[3])
+return {2, value, token}
+`)
+
+// resignScript deletes the lease if it is the caller's.
+//
+//	KEYS[1] lease; ARGV[1] the caller's lease value
+var resignScript = goredis.NewScript(`
+if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) == ARGV[1] then
+	return redis.call('DEL', KEYS[1])
+end
+return 0
+`)
+
+// run runs script with EVALSHA. When the server does not have it cached
+// (NOSCRIPT: the server restarted since Open), it loads the script and
+// runs it with EVALSHA again, rather than sending the arguments (32 MiB of
+// fingerprints for a commit of 2^20) once more with the source in an
+// EVAL.
+func (s *Store) run(ctx context.Context, script *goredis.Script, keys []string, args ...any) *goredis.Cmd {
+	cmd := script.EvalSha(ctx, s.rdb, keys, args...)
+	if !goredis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+		return cmd
+	}
+	if err := script.Load(ctx, s.rdb).Err(); err != nil {
+		return script.Eval(ctx, s.rdb, keys, args...)
+	}
+	return script.EvalSha(ctx, s.rdb, keys, args...)
+}
+
+// allScripts are loaded into the server's script cache at Open.
+var allScripts = []*goredis.Script{
+	submitScript, entryScript, pendingStatsScript, commitScript,
+	unconfirmedScript, putAnchorScript, campaignScript, resignScript,
+}

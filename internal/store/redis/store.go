@@ -1,0 +1,469 @@
+package redis
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/attestd/attestd/internal/fingerprint"
+	"github.com/attestd/attestd/internal/merkle"
+	"github.com/attestd/attestd/internal/store"
+)
+
+// Submit implements store.Store in one script call. A submission with a
+// zero ReceivedAt is recorded as received now. Times are kept to the
+// nanosecond and returned in UTC. The reply comes after the server has
+// written the new entries to its AOF (fsync'd with appendfsync always; see
+// Durability).
+func (s *Store) Submit(ctx context.Context, subs []store.Submission) ([]store.Entry, error) {
+	now := time.Now()
+	blob := make([]byte, 32*len(subs))
+	args := make([]any, 1+len(subs))
+	news := make([]store.Entry, len(subs))
+	for i, sub := range subs {
+		copy(blob[32*i:], sub.Fingerprint[:])
+		recv := sub.ReceivedAt
+		if recv.IsZero() {
+			recv = now
+		}
+		news[i] = store.Entry{
+			Fingerprint: sub.Fingerprint,
+			Institution: sub.Institution,
+			ReceivedAt:  decodeTime(encodeTime(recv)),
+		}
+		args[1+i] = encodeNewEntry(news[i])
+	}
+	args[0] = blob
+	var out []store.Entry
+	err := s.do(ctx, func() error {
+		if len(subs) == 0 {
+			out = []store.Entry{}
+			return nil
+		}
+		res, err := s.run(ctx, submitScript, []string{s.k.entries, s.k.pending, s.k.fpseq, s.k.sealed, s.k.starts}, args...).Slice()
+		if err != nil {
+			return fmt.Errorf("redis: submit: %w", err)
+		}
+		if len(res) != len(subs) {
+			return fmt.Errorf("redis: submit: %d results for %d submissions", len(res), len(subs))
+		}
+		out = make([]store.Entry, len(subs))
+		for i, r := range res {
+			switch r := r.(type) {
+			case int64:
+				out[i] = news[i]
+			case []any:
+				e, err := decodeLocated(subs[i].Fingerprint, r)
+				if err != nil {
+					return err
+				}
+				out[i] = e
+			default:
+				return fmt.Errorf("redis: submit: unexpected result %T", r)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Entry implements store.Store.
+func (s *Store) Entry(ctx context.Context, fp fingerprint.Fingerprint) (store.Entry, error) {
+	var e store.Entry
+	err := s.do(ctx, func() error {
+		r, err := s.run(ctx, entryScript, []string{s.k.entries, s.k.sealed, s.k.starts}, fp[:]).Result()
+		if errors.Is(err, goredis.Nil) {
+			return fmt.Errorf("fingerprint %x: %w", fp[:], store.ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("redis: entry: %w", err)
+		}
+		e, err = decodeLocated(fp, r)
+		return err
+	})
+	return e, err
+}
+
+// PendingStats implements store.Store in O(1), in one script call.
+func (s *Store) PendingStats(ctx context.Context) (count int, oldest time.Time, err error) {
+	err = s.do(ctx, func() error {
+		res, err := s.run(ctx, pendingStatsScript, []string{s.k.pending, s.k.entries}).Slice()
+		if err != nil {
+			return fmt.Errorf("redis: pending stats: %w", err)
+		}
+		n, ok := res[0].(int64)
+		if !ok || len(res) != 2 {
+			return fmt.Errorf("redis: pending stats: unexpected result %v", res)
+		}
+		count = int(n)
+		if n == 0 {
+			return nil
+		}
+		v, ok := res[1].(string)
+		if !ok {
+			return errors.New("redis: the oldest pending fingerprint has no entry")
+		}
+		e, err := decodeEntry(fingerprint.Fingerprint{}, v)
+		oldest = e.ReceivedAt
+		return err
+	})
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	return count, oldest, nil
+}
+
+// Pending implements store.Store with one LRANGE. max <= 0 returns none.
+func (s *Store) Pending(ctx context.Context, limit int) ([]fingerprint.Fingerprint, error) {
+	out := []fingerprint.Fingerprint{}
+	err := s.do(ctx, func() error {
+		if limit <= 0 {
+			return nil
+		}
+		vs, err := s.rdb.LRange(ctx, s.k.pending, 0, int64(limit)-1).Result()
+		if err != nil {
+			return fmt.Errorf("redis: pending: %w", err)
+		}
+		out = make([]fingerprint.Fingerprint, len(vs))
+		for i, v := range vs {
+			if len(v) != 32 {
+				return fmt.Errorf("redis: bad pending value %x", v)
+			}
+			out[i] = fingerprint.Fingerprint([]byte(v))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// stageTTL bounds how long staged levels of a commit that never ran stay
+// in Redis.
+const stageTTL = time.Hour
+
+// stageChunk is the size of one APPEND when staging levels.
+const stageChunk = 1 << 20
+
+// CommitBatch implements store.Store. It fails with store.ErrFenced unless
+// this store holds the lease, checked atomically with the commit. Besides
+// store.ErrConflict it refuses, with other errors, an empty fps or a tree
+// that is not the tree of fps; those checks run before anything is sent.
+//
+// The batch ID is read before the script, which refuses (ErrConflict) if
+// another commit took it meanwhile. A tree larger than 1 MiB is first
+// written to staging keys that only the script makes visible.
+func (s *Store) CommitBatch(ctx context.Context, fps []fingerprint.Fingerprint, tree *merkle.Tree, sealedAt time.Time) (store.Batch, error) {
+	if err := ctx.Err(); err != nil {
+		return store.Batch{}, err
+	}
+	if err := checkTree(fps, tree); err != nil {
+		return store.Batch{}, err
+	}
+	b := store.Batch{Size: tree.Size, Root: tree.Root, SealedAt: decodeTime(encodeTime(sealedAt))}
+	header := encodeHeader(b)
+	blob := make([]byte, 32*len(fps))
+	for i := range fps {
+		copy(blob[32*i:], fps[i][:])
+	}
+	treeBytes := 0
+	for _, l := range tree.Levels {
+		treeBytes += len(l)
+	}
+	lease := s.heldLease()
+	err := s.do(ctx, func() (err error) {
+		seq, err := s.rdb.Get(ctx, s.k.seq).Uint64()
+		if err != nil && !errors.Is(err, goredis.Nil) {
+			return fmt.Errorf("redis: commit: %w", err)
+		}
+		b.ID = seq + 1
+		L := len(tree.Levels)
+		keys := s.k.commitKeys(b.ID, L)
+		args := make([]any, 6, 6+L)
+		args[0], args[1], args[2], args[3], args[4] = lease, strconv.FormatUint(b.ID, 10), blob, header, L
+		if treeBytes <= s.stageAbove {
+			args[5] = "i"
+			for _, level := range tree.Levels {
+				args = append(args, level)
+			}
+		} else {
+			args[5] = "s"
+			staged, serr := s.stage(ctx, tree)
+			if serr != nil {
+				return serr
+			}
+			keys = append(keys, staged...)
+			for _, level := range tree.Levels {
+				args = append(args, len(level))
+			}
+			defer func() {
+				if err != nil {
+					// The script did not rename them. They would expire,
+					// but need not wait for it.
+					_ = s.rdb.Del(context.WithoutCancel(ctx), staged...).Err()
+				}
+			}()
+		}
+		res, err := s.run(ctx, commitScript, keys, args...).Slice()
+		if err != nil {
+			return fmt.Errorf("redis: commit: %w", err)
+		}
+		return s.scriptResult("commit", res, lease)
+	})
+	if err != nil {
+		return store.Batch{}, err
+	}
+	return b, nil
+}
+
+// stage writes tree's levels to new staging keys with a TTL, in chunks,
+// and returns the keys.
+func (s *Store) stage(ctx context.Context, tree *merkle.Tree) ([]string, error) {
+	var tagBytes [8]byte
+	_, _ = rand.Read(tagBytes[:])
+	tag := hex.EncodeToString(tagBytes[:])
+	staged := make([]string, len(tree.Levels))
+	for l, level := range tree.Levels {
+		staged[l] = s.k.stageKey(tag, l)
+		_, err := s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+			p.Set(ctx, staged[l], level[:min(len(level), stageChunk)], stageTTL)
+			for off := stageChunk; off < len(level); off += stageChunk {
+				p.Append(ctx, staged[l], string(level[off:min(len(level), off+stageChunk)]))
+			}
+			return nil
+		})
+		if err != nil {
+			_ = s.rdb.Del(context.WithoutCancel(ctx), staged[:l+1]...).Err()
+			return nil, fmt.Errorf("redis: staging tree level %d: %w", l, err)
+		}
+	}
+	return staged, nil
+}
+
+// scriptResult turns the status reply of a write script into an error.
+func (s *Store) scriptResult(op string, res []any, lease string) error {
+	if len(res) == 0 {
+		return fmt.Errorf("redis: %s: empty script reply", op)
+	}
+	code, _ := res[0].(int64)
+	msg := ""
+	if len(res) > 1 {
+		msg, _ = res[1].(string)
+	}
+	switch code {
+	case scriptOK:
+		return nil
+	case scriptConflict:
+		return fmt.Errorf("%w: %s", store.ErrConflict, msg)
+	case scriptFenced:
+		s.lostLease(lease)
+		return fmt.Errorf("redis: %s: %w", op, store.ErrFenced)
+	case scriptStaging:
+		return fmt.Errorf("redis: %s: %s (did the staging keys expire?)", op, msg)
+	}
+	return fmt.Errorf("redis: %s: unexpected script reply %v", op, res)
+}
+
+// Batch implements store.Store with one HGETALL.
+func (s *Store) Batch(ctx context.Context, id uint64) (store.Batch, error) {
+	var b store.Batch
+	err := s.do(ctx, func() error {
+		fields, err := s.rdb.HGetAll(ctx, s.k.batchKey(id)).Result()
+		if err != nil {
+			return fmt.Errorf("redis: batch: %w", err)
+		}
+		if len(fields) == 0 {
+			return fmt.Errorf("batch %d: %w", id, store.ErrNotFound)
+		}
+		b, err = decodeBatch(id, fields)
+		return err
+	})
+	return b, err
+}
+
+// Batches implements store.Store: batch IDs are 1 … seq without gaps, so
+// it reads seq and then the batches' hashes in pipelines. limit <= 0
+// returns none.
+func (s *Store) Batches(ctx context.Context, after uint64, limit int) ([]store.Batch, error) {
+	out := []store.Batch{}
+	err := s.do(ctx, func() error {
+		if limit <= 0 || after == math.MaxUint64 {
+			return nil
+		}
+		last, err := s.rdb.Get(ctx, s.k.seq).Uint64()
+		if err != nil && !errors.Is(err, goredis.Nil) {
+			return fmt.Errorf("redis: batches: %w", err)
+		}
+		if last <= after {
+			return nil
+		}
+		last = min(last, after+uint64(limit))
+		const chunk = 256
+		for first := after + 1; first <= last; first += chunk {
+			n := min(chunk, last-first+1)
+			cmds := make([]*goredis.MapStringStringCmd, n)
+			_, err := s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+				for i := range n {
+					cmds[i] = p.HGetAll(ctx, s.k.batchKey(first+i))
+				}
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("redis: batches: %w", err)
+			}
+			for i, c := range cmds {
+				b, err := decodeBatch(first+uint64(i), c.Val())
+				if err != nil {
+					return err
+				}
+				out = append(out, b)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Nodes implements store.Store in one pipelined round trip: the batch's
+// existence and one 32-byte GETRANGE per position.
+func (s *Store) Nodes(ctx context.Context, id uint64, pos []merkle.Pos) ([][32]byte, error) {
+	out := make([][32]byte, len(pos))
+	err := s.do(ctx, func() error {
+		for _, p := range pos {
+			if p.Level < 0 || p.Level > math.MaxUint8 || p.Index > math.MaxInt64/32-1 {
+				return fmt.Errorf("redis: batch %d has no node %d on level %d", id, p.Index, p.Level)
+			}
+		}
+		var exists *goredis.BoolCmd
+		cmds := make([]*goredis.StringCmd, len(pos))
+		_, err := s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+			exists = p.HExists(ctx, s.k.batchKey(id), fieldHeader)
+			for i, q := range pos {
+				start := int64(32 * q.Index)
+				cmds[i] = p.GetRange(ctx, s.k.levelKey(id, q.Level), start, start+31)
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("redis: nodes: %w", err)
+		}
+		if !exists.Val() {
+			return fmt.Errorf("batch %d: %w", id, store.ErrNotFound)
+		}
+		for i, c := range cmds {
+			v := c.Val()
+			if len(v) != 32 {
+				return fmt.Errorf("redis: batch %d has no node %d on level %d", id, pos[i].Index, pos[i].Level)
+			}
+			copy(out[i][:], v)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Unconfirmed implements store.Store in one script call, which scans the
+// batches from the chain's low-water mark (every batch below it has a
+// confirmed anchor on the chain) and returns the unconfirmed ones with
+// their anchors. limit <= 0 returns none.
+func (s *Store) Unconfirmed(ctx context.Context, chainID uint64, limit int) ([]store.Batch, error) {
+	out := []store.Batch{}
+	err := s.do(ctx, func() error {
+		if limit <= 0 {
+			return nil
+		}
+		res, err := s.run(ctx, unconfirmedScript, []string{s.k.lowconf, s.k.seq},
+			strconv.FormatUint(chainID, 10), limit, s.k.batch).Slice()
+		if err != nil {
+			return fmt.Errorf("redis: unconfirmed: %w", err)
+		}
+		for _, r := range res {
+			pair, ok := r.([]any)
+			if !ok || len(pair) != 2 {
+				return fmt.Errorf("redis: unconfirmed: unexpected reply %v", r)
+			}
+			idText, _ := pair[0].(string)
+			id, err := strconv.ParseUint(idText, 10, 64)
+			if err != nil {
+				return fmt.Errorf("redis: unconfirmed: bad batch ID %q", idText)
+			}
+			flat, _ := pair[1].([]any)
+			fields := make(map[string]string, len(flat)/2)
+			for i := 0; i+1 < len(flat); i += 2 {
+				k, _ := flat[i].(string)
+				v, _ := flat[i+1].(string)
+				fields[k] = v
+			}
+			b, err := decodeBatch(id, fields)
+			if err != nil {
+				return err
+			}
+			out = append(out, b)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// PutAnchor implements store.Store in one script call, which also checks
+// the lease (store.ErrFenced unless this store holds it). a.State must be
+// one of the three AnchorStates and prev one of them or empty. Any
+// transition is allowed if prev matches, including back from mined or
+// confirmed after a reorg. Writing the record that is already stored
+// succeeds whatever prev is (so a retried write whose reply was lost does
+// not turn into a conflict).
+func (s *Store) PutAnchor(ctx context.Context, a store.Anchor, prev store.AnchorState) error {
+	if !validState(a.State) {
+		return fmt.Errorf("redis: invalid anchor state %q", a.State)
+	}
+	if prev != "" && !validState(prev) {
+		return fmt.Errorf("redis: invalid previous anchor state %q", prev)
+	}
+	val, err := encodeAnchor(a)
+	if err != nil {
+		return err
+	}
+	lease := s.heldLease()
+	return s.do(ctx, func() error {
+		res, err := putAnchorScript.Run(ctx, s.rdb,
+			[]string{s.k.lease, s.k.batchKey(a.BatchID), s.k.lowconf, s.k.seq},
+			lease, strconv.FormatUint(a.BatchID, 10), strconv.FormatUint(a.ChainID, 10),
+			string(prev), string(a.State), val, s.k.batch).Slice()
+		if err != nil {
+			return fmt.Errorf("redis: put anchor: %w", err)
+		}
+		if len(res) > 0 {
+			switch code, _ := res[0].(int64); code {
+			case scriptNotFound:
+				return fmt.Errorf("batch %d: %w", a.BatchID, store.ErrNotFound)
+			case scriptConflict:
+				cur := ""
+				if len(res) > 1 {
+					cur, _ = res[1].(string)
+				}
+				return fmt.Errorf("%w: anchor of batch %d on chain %d is %q, not %q", store.ErrConflict, a.BatchID, a.ChainID, cur, prev)
+			}
+		}
+		return s.scriptResult("put anchor", res, lease)
+	})
+}
