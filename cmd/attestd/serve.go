@@ -42,6 +42,7 @@ and --api-keys-file.`,
 				return err
 			}
 			cfg.Log = log
+			cfg.RedisPassword = os.Getenv("ATTESTD_REDIS_PASSWORD")
 			cfg.HTTP.Version = version
 			if cfg.Dev && !cmd.Flags().Changed("confirmations") {
 				cfg.Anchor.Confirmations = 1 // the dev chain mines on demand: no blocks come on top by themselves
@@ -65,6 +66,9 @@ and --api-keys-file.`,
 		},
 	}
 	f := cmd.Flags()
+	f.StringVar(&cfg.Store, "store", "", "a Redis URL (redis://…, rediss://…, redis+sentinel://…, redis+cluster://…) shared by replicas; default: the embedded store in --data-dir")
+	f.StringVar(&cfg.ReplicaID, "replica-id", "", "this replica's name in the leader lease (default hostname-pid)")
+	f.DurationVar(&cfg.LeaseTTL, "lease-ttl", app.DefaultLeaseTTL, "leader lease with a shared store; a dead leader is replaced within two of these")
 	f.StringVar(&cfg.DataDir, "data-dir", app.DefaultDataDir, "directory for the store, keys and (with --dev) the dev chain")
 	f.StringVar(&cfg.Listen, "listen", app.DefaultListen, "API address")
 	f.BoolVar(&cfg.Dev, "dev", false, "embedded dev chain and dev API key: runs with no other setup")

@@ -31,6 +31,7 @@ import (
 	"github.com/attestd/attestd/internal/server"
 	"github.com/attestd/attestd/internal/store"
 	"github.com/attestd/attestd/internal/store/bolt"
+	redisstore "github.com/attestd/attestd/internal/store/redis"
 )
 
 // Defaults.
@@ -43,6 +44,7 @@ const (
 	StoreFile              = "attestd.db"
 	ReceiptKeyFile         = "receipt-key.pem"
 	KeysReloadInterval     = 2 * time.Second
+	DefaultLeaseTTL        = 10 * time.Second
 )
 
 // Config is the whole service configuration.
@@ -61,6 +63,14 @@ type Config struct {
 
 	Batch batch.Config
 	HTTP  server.Config
+
+	// Store selects the backend: "" for the embedded store in DataDir, or a
+	// Redis URL (redis://, rediss://, redis+sentinel://, redis+cluster://;
+	// see docs/redis.md) shared by several replicas.
+	Store         string
+	RedisPassword string        // overrides the URL's password; never logged
+	ReplicaID     string        // this replica's name in the lease; "" = hostname-pid
+	LeaseTTL      time.Duration // leader lease; a dead leader is replaced within 2×; 0 = DefaultLeaseTTL
 
 	APIKeysFile     string // "institution sha256:<hash>" lines (see internal/apikeys)
 	TLSCert, TLSKey string // serve HTTPS with this certificate and key
@@ -99,6 +109,13 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if cfg.ShutdownTimeout == 0 {
 		cfg.ShutdownTimeout = DefaultShutdownTimeout
 	}
+	if cfg.LeaseTTL == 0 {
+		cfg.LeaseTTL = DefaultLeaseTTL
+	}
+	if cfg.ReplicaID == "" {
+		host, _ := os.Hostname()
+		cfg.ReplicaID = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("creating the data dir: %w", err)
 	}
@@ -109,7 +126,8 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		}
 	}()
 
-	st, err := bolt.Open(bolt.Config{Path: filepath.Join(cfg.DataDir, StoreFile)})
+	m := metrics.New(cfg.HTTP.Version)
+	st, err := openStore(ctx, cfg, m, log)
 	if err != nil {
 		return err
 	}
@@ -137,7 +155,6 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 	closers = append(closers, closeChain)
 
-	m := metrics.New(cfg.HTTP.Version)
 	m.RegisterPending(func() (int, float64) {
 		n, oldest, err := st.PendingStats(context.Background())
 		if err != nil || n == 0 {
@@ -151,11 +168,22 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if devChainID != 0 {
 		acfg.ChainID = devChainID
 	}
-	anc, err := anchor.New(ctx, acfg, client, st, m, log)
+	anc, err := anchor.New(ctx, acfg, client, st, m, log) // settles the chain ID; the pipeline runs its own
 	if err != nil {
 		return err
 	}
-	sealer := batch.New(cfg.Batch, st, m, log, func(store.Batch) { anc.Wake() })
+	acfg.ChainID = anc.ChainID()
+	pipe := &pipeline{
+		newAnchorer: func() (*anchor.Anchorer, error) { return anchor.New(ctx, acfg, client, st, m, log) },
+		replicaID:   cfg.ReplicaID,
+		ttl:         cfg.LeaseTTL,
+		log:         log,
+	}
+	if el, ok := st.(store.Elector); ok {
+		pipe.elector = el
+	}
+	sealer := batch.New(cfg.Batch, st, m, log, func(store.Batch) { pipe.wake() })
+	pipe.sealer = sealer
 
 	srv := server.New(cfg.HTTP, server.Deps{
 		Store: st, Keys: keys, Signer: signer, Sealer: sealer, Metrics: m, Log: log,
@@ -167,7 +195,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 			if _, _, err := st.PendingStats(ctx); err != nil {
 				notReady = append(notReady, "store: unavailable")
 			}
-			if err := anc.Err(); err != nil {
+			if err := pipe.anchorErr(); err != nil {
 				degraded = append(degraded, fmt.Sprintf("chain %d: anchoring is failing (see logs and attestd_anchor_failed_total)", anc.ChainID()))
 			}
 			return notReady, degraded
@@ -194,8 +222,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 
 	runCtx, stopLoops := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	wg.Go(func() { _ = sealer.Run(runCtx) })
-	wg.Go(func() { _ = anc.Run(runCtx) })
+	wg.Go(func() { pipe.run(runCtx) })
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- hs.Serve(ln) }()
 	if cfg.Listening != nil {
@@ -218,16 +245,31 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 	stopLoops()
 	wg.Wait()
-	log.Info("shutting down: sealing what is pending")
-	if bs, err := sealer.SealAll(sctx); err != nil {
-		log.Error("final seal failed; pending fingerprints stay durable and are sealed at the next start", "err", err)
-	} else if len(bs) > 0 {
-		if err := anc.Step(sctx); err != nil {
-			log.Warn("final anchoring step failed; it resumes at the next start", "err", err)
-		}
-	}
+	pipe.flush(sctx)
 	log.Info("shut down")
 	return nil
+}
+
+// openStore opens the embedded store in the data dir, or Redis.
+func openStore(ctx context.Context, cfg Config, m *metrics.Metrics, log *slog.Logger) (store.Store, error) {
+	if cfg.Store == "" || cfg.Store == "bolt" {
+		return bolt.Open(bolt.Config{Path: filepath.Join(cfg.DataDir, StoreFile)})
+	}
+	if !strings.HasPrefix(cfg.Store, "redis") && !strings.HasPrefix(cfg.Store, "unix://") {
+		return nil, fmt.Errorf("--store: want a redis:// (rediss://, redis+sentinel://, redis+cluster://) URL or nothing for the embedded store")
+	}
+	rc := redisstore.Config{URL: cfg.Store, Password: cfg.RedisPassword, Metrics: redisstore.NewMetrics(m.Registry)}
+	st, err := redisstore.Open(ctx, rc)
+	if err != nil {
+		return nil, fmt.Errorf("opening the Redis store: %w", err)
+	}
+	d := st.Durability()
+	if w := d.Warning(); w != "" {
+		log.Warn("Redis persistence is weaker than \"202 means durable\" needs", "redis", rc, "detail", w)
+	} else {
+		log.Info("Redis store", "redis", rc, "durability", d)
+	}
+	return st, nil
 }
 
 // tlsConfig loads the server certificate and, if configured, the client

@@ -1,0 +1,128 @@
+package app
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/attestd/attestd/internal/anchor"
+	"github.com/attestd/attestd/internal/batch"
+	"github.com/attestd/attestd/internal/store"
+)
+
+// pipeline runs the sealer and the anchorer: always with the embedded
+// store (its file lock makes the process the only writer), and only while
+// this replica holds the lease with a shared store. Every seal and anchor
+// write is fenced by the store, so a replica that lost its lease without
+// noticing yet cannot commit; the campaign loop notices within ttl/3 and
+// stops the work.
+type pipeline struct {
+	sealer      *batch.Sealer
+	newAnchorer func() (*anchor.Anchorer, error)
+	elector     store.Elector // nil: always the leader
+	replicaID   string
+	ttl         time.Duration
+	log         *slog.Logger
+
+	cur     atomic.Pointer[anchor.Anchorer] // the running term's anchorer
+	leading atomic.Bool
+}
+
+// wake tells the running anchorer a batch was sealed.
+func (p *pipeline) wake() {
+	if a := p.cur.Load(); a != nil {
+		a.Wake()
+	}
+}
+
+// anchorErr is the running anchorer's last error (nil when not leading).
+func (p *pipeline) anchorErr() error {
+	if a := p.cur.Load(); a != nil && p.leading.Load() {
+		return a.Err()
+	}
+	return nil
+}
+
+// run works until ctx is done.
+func (p *pipeline) run(ctx context.Context) {
+	if p.elector == nil {
+		p.leading.Store(true)
+		p.term(ctx)
+		return
+	}
+	t := time.NewTicker(p.ttl / 3)
+	defer t.Stop()
+	var stop func()
+	defer func() {
+		if stop != nil {
+			stop()
+		}
+	}()
+	for {
+		leader, token, err := p.elector.Campaign(ctx, p.replicaID, p.ttl)
+		if err != nil && ctx.Err() == nil {
+			p.log.WarnContext(ctx, "lease campaign failed", "err", err)
+			leader = false
+		}
+		switch {
+		case leader && stop == nil:
+			p.log.InfoContext(ctx, "leading: sealing and anchoring", "replica", p.replicaID, "token", token)
+			p.leading.Store(true)
+			tctx, cancel := context.WithCancel(ctx)
+			var wg sync.WaitGroup
+			wg.Go(func() { p.term(tctx) })
+			stop = func() { cancel(); wg.Wait(); p.leading.Store(false) }
+		case !leader && stop != nil && ctx.Err() == nil:
+			p.log.WarnContext(ctx, "no longer leading: stopped sealing and anchoring", "replica", p.replicaID)
+			stop()
+			stop = nil
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// term seals and anchors until ctx is done, with a fresh anchorer (its
+// nonce comes from the chain and the store, not from an earlier term).
+func (p *pipeline) term(ctx context.Context) {
+	anc, err := p.newAnchorer()
+	if err != nil {
+		p.log.ErrorContext(ctx, "cannot anchor", "err", err)
+		<-ctx.Done()
+		return
+	}
+	p.cur.Store(anc)
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = p.sealer.Run(ctx) })
+	wg.Go(func() { _ = anc.Run(ctx) })
+	wg.Wait()
+}
+
+// flush seals what is pending and gives the anchorer one step to sign and
+// broadcast it — only if this replica leads. Used at shutdown.
+func (p *pipeline) flush(ctx context.Context) {
+	if !p.leading.Load() {
+		return
+	}
+	p.log.Info("shutting down: sealing what is pending")
+	bs, err := p.sealer.SealAll(ctx)
+	if err != nil {
+		p.log.Error("final seal failed; pending fingerprints stay durable and are sealed later", "err", err)
+		return
+	}
+	if len(bs) == 0 {
+		return
+	}
+	anc, err := p.newAnchorer()
+	if err == nil {
+		err = anc.Step(ctx)
+	}
+	if err != nil {
+		p.log.Warn("final anchoring step failed; it resumes at the next start", "err", err)
+	}
+}
