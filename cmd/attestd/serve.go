@@ -81,6 +81,7 @@ and --api-keys-file.`,
 	f.Float64Var(&maxFeeGwei, "max-fee", 500, "cap on the fee per gas, in gwei")
 	f.DurationVar(&cfg.Anchor.PollInterval, "chain-poll", time.Second, "how often the anchorer looks at the chain")
 	f.DurationVar(&cfg.Batch.Interval, "batch-interval", batch.DefaultInterval, "seal a batch at least this often")
+	f.DurationVar(&cfg.Batch.AnchorWithin, "anchor-within", batch.DefaultAnchorWithin, "promise anchoring within this long after sealing; receipts' deadline is received + batch interval + this")
 	f.IntVar(&cfg.Batch.MaxSize, "max-batch-size", batch.DefaultMaxSize, "seal as soon as this many fingerprints are pending")
 	f.StringVar(&cfg.APIKeysFile, "api-keys-file", "", "API keys file (see `attestd keys`); reloaded while running")
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "serve HTTPS with this PEM certificate (with --tls-key)")

@@ -68,6 +68,7 @@ type Config struct {
 	MaxFeePerGas     *big.Int          // cap on the fee per gas; nil = DefaultMaxFeePerGas
 	PollInterval     time.Duration     // how often to look at the chain; 0 = DefaultPollInterval
 	RebroadcastAfter time.Duration     // re-send a signed tx not mined after this long; 0 = DefaultRebroadcastAfter
+	AnchorWithin     time.Duration     // promised bound from sealing to mined; later counts in attestd_deadline_missed_total{stage="anchor"}; 0 = no check
 	BatchLimit       int               // unconfirmed batches handled per step; 0 = DefaultBatchLimit
 }
 
@@ -430,6 +431,10 @@ func (a *Anchorer) mined(ctx context.Context, b store.Batch, rec store.Anchor, r
 	fee, _ := new(big.Float).SetInt(rec.FeeWei).Float64()
 	a.m.FeesPaid.WithLabelValues(a.label).Add(fee)
 	a.m.AnchorLatency.WithLabelValues(a.label, "mined").Observe(rec.MinedAt.Sub(b.SealedAt).Seconds())
+	if late := rec.MinedAt.Sub(b.SealedAt) - a.cfg.AnchorWithin; a.cfg.AnchorWithin > 0 && late > 0 {
+		a.m.DeadlineMissed.WithLabelValues("anchor").Inc()
+		a.log.WarnContext(ctx, "anchor mined after the promised deadline", "batch", b.ID, "late_by", late)
+	}
 	a.log.InfoContext(ctx, "anchor mined", "batch", b.ID, "block", rec.BlockNumber, "gas", rec.GasUsed)
 	if rec.State == store.AnchorConfirmed {
 		a.confirmedMetrics(ctx, b, rec)

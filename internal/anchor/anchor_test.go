@@ -374,3 +374,25 @@ func TestEndpointDownThenBack(t *testing.T) {
 		t.Fatalf("after the endpoint came back: %s", rec.State)
 	}
 }
+
+// TestAnchorDeadlineMissed: an anchor mined later than AnchorWithin after
+// sealing is counted; one in time is not.
+func TestAnchorDeadlineMissed(t *testing.T) {
+	for _, tc := range []struct {
+		within time.Duration
+		missed float64
+	}{{time.Hour, 0}, {time.Nanosecond, 1}} {
+		e := newEnv(t)
+		a, err := anchor.New(context.Background(), anchor.Config{Key: e.key, Confirmations: 1, AnchorWithin: tc.within}, e.sim.Client(), e.store, e.m, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.seal(1)
+		e.step(a)
+		e.sim.Commit()
+		e.step(a)
+		if got := testutil.ToFloat64(e.m.DeadlineMissed.WithLabelValues("anchor")); got != tc.missed {
+			t.Fatalf("within %v: missed %v, want %v", tc.within, got, tc.missed)
+		}
+	}
+}

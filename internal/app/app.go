@@ -4,6 +4,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"crypto/ecdsa"
 	"crypto/tls"
@@ -165,6 +166,9 @@ func Run(ctx context.Context, cfg Config) (err error) {
 
 	acfg := cfg.Anchor
 	acfg.Key = key
+	if acfg.AnchorWithin == 0 {
+		acfg.AnchorWithin = cmp.Or(cfg.Batch.AnchorWithin, batch.DefaultAnchorWithin)
+	}
 	if devChainID != 0 {
 		acfg.ChainID = devChainID
 	}

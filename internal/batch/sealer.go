@@ -17,14 +17,20 @@ import (
 
 // Defaults for Config's zero values.
 const (
-	DefaultInterval = time.Minute
-	DefaultMaxSize  = 100_000
+	DefaultInterval     = time.Minute
+	DefaultMaxSize      = 100_000
+	DefaultAnchorWithin = 10 * time.Minute
 )
 
 // Config configures the sealer.
 type Config struct {
 	Interval time.Duration // seal at least this often; 0 = DefaultInterval
 	MaxSize  int           // at most this many fingerprints per batch; 0 = DefaultMaxSize
+	// AnchorWithin is how long after sealing a batch's anchors may take to
+	// be mined on every chain; receipts promise anchoring by received +
+	// Interval + AnchorWithin (like a transparency log's maximum merge
+	// delay). 0 = DefaultAnchorWithin.
+	AnchorWithin time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -33,6 +39,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxSize <= 0 {
 		c.MaxSize = DefaultMaxSize
+	}
+	if c.AnchorWithin <= 0 {
+		c.AnchorWithin = DefaultAnchorWithin
 	}
 }
 
@@ -64,9 +73,18 @@ func (s *Sealer) Interval() time.Duration { return s.cfg.Interval }
 // MaxSize is the configured batch size limit.
 func (s *Sealer) MaxSize() int { return s.cfg.MaxSize }
 
-// Deadline is the latest time by which a fingerprint received at t is
-// sealed: one interval later. Receipts promise it.
-func (s *Sealer) Deadline(received time.Time) time.Time { return received.Add(s.cfg.Interval) }
+// Deadline is the latest time by which a fingerprint received then is
+// anchored: sealed within one Interval, anchored within AnchorWithin of
+// sealing. Receipts promise it. The sealer counts a batch sealed more than
+// an Interval after its oldest fingerprint, and the anchorer one mined
+// more than AnchorWithin after sealing, in attestd_deadline_missed_total:
+// when neither happens, every receipt's deadline was kept.
+func (s *Sealer) Deadline(received time.Time) time.Time {
+	return received.Add(s.cfg.Interval + s.cfg.AnchorWithin)
+}
+
+// AnchorWithin is the configured anchoring allowance after sealing.
+func (s *Sealer) AnchorWithin() time.Duration { return s.cfg.AnchorWithin }
 
 // Poke tells the sealer that pending grew to n; it seals at once when a
 // full batch is waiting.
@@ -114,6 +132,13 @@ func (s *Sealer) SealAll(ctx context.Context) ([]store.Batch, error) {
 // batch; it returns nil, nil when nothing is pending.
 func (s *Sealer) SealOne(ctx context.Context) (*store.Batch, error) {
 	start := time.Now()
+	n, oldest, err := s.store.PendingStats(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading pending: %w", err)
+	}
+	if n == 0 {
+		return nil, nil
+	}
 	fps, err := s.store.Pending(ctx, s.cfg.MaxSize)
 	if err != nil {
 		return nil, fmt.Errorf("reading pending: %w", err)
@@ -133,6 +158,10 @@ func (s *Sealer) SealOne(ctx context.Context) (*store.Batch, error) {
 		return nil, fmt.Errorf("committing the batch: %w", err)
 	}
 	s.m.SealDuration.Observe(time.Since(start).Seconds())
+	if late := b.SealedAt.Sub(oldest) - s.cfg.Interval; late > 0 {
+		s.m.DeadlineMissed.WithLabelValues("seal").Inc()
+		s.log.WarnContext(ctx, "batch sealed after its oldest fingerprint's sealing deadline", "batch", b.ID, "late_by", late)
+	}
 	s.m.BatchSize.Observe(float64(b.Size))
 	s.m.BatchesSealed.Inc()
 	s.log.InfoContext(ctx, "batch sealed", "batch", b.ID, "size", b.Size, "root", fmt.Sprintf("%x", b.Root), "took", time.Since(start))

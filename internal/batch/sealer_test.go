@@ -174,11 +174,12 @@ type countingStore struct {
 
 var errInjected = errors.New("injected store failure")
 
-func (c *countingStore) Pending(ctx context.Context, limit int) ([]fingerprint.Fingerprint, error) {
+// PendingStats starts every sealing attempt, so its calls count them.
+func (c *countingStore) PendingStats(ctx context.Context) (int, time.Time, error) {
 	if n := c.pendingCalls.Add(1); n <= c.failPending {
-		return nil, errInjected
+		return 0, time.Time{}, errInjected
 	}
-	return c.Store.Pending(ctx, limit)
+	return c.Store.PendingStats(ctx)
 }
 
 // recorder collects the batches onSealed is told of.
@@ -218,8 +219,8 @@ func TestConfigDefaults(t *testing.T) {
 			if s.Interval() != c.wantInterval || s.MaxSize() != c.wantMax {
 				t.Fatalf("interval %v max %d, want %v %d", s.Interval(), s.MaxSize(), c.wantInterval, c.wantMax)
 			}
-			if d := s.Deadline(recv); !d.Equal(recv.Add(c.wantInterval)) {
-				t.Fatalf("deadline %v, want received + interval = %v", d, recv.Add(c.wantInterval))
+			if d := s.Deadline(recv); !d.Equal(recv.Add(c.wantInterval + DefaultAnchorWithin)) {
+				t.Fatalf("deadline %v, want received + interval + anchoring allowance = %v", d, recv.Add(c.wantInterval+DefaultAnchorWithin))
 			}
 		})
 	}
@@ -403,7 +404,7 @@ func TestRunSealsFullBatchEarly(t *testing.T) {
 	}
 	submit(t, st, fps[4:])
 	s.Poke(7)
-	// The pass ends with a third Pending read that finds nothing.
+	// The pass ends with a third attempt that finds nothing pending.
 	wait(t, "the early sealing pass", func() bool { return cs.pendingCalls.Load() >= 3 })
 	// One pass seals everything pending: a full batch and the remainder.
 	checkPartition(t, st, fps, []uint64{5, 2})
@@ -555,4 +556,31 @@ func TestConcurrentSealersStress(t *testing.T) {
 		}
 	}
 	checkPartition(t, st, all, sizes)
+}
+
+// TestSealDeadlineMissed: a batch sealed more than an interval after its
+// oldest fingerprint counts as a missed deadline; one sealed in time does not.
+func TestSealDeadlineMissed(t *testing.T) {
+	st := openStore(t)
+	m := metrics.New("test")
+	s := New(Config{Interval: time.Minute, MaxSize: 10}, st, m, quiet, nil)
+	ctx := context.Background()
+	fps := makeFPs(t, "late", 2)
+
+	submit(t, st, fps[:1])
+	s.now = func() time.Time { return time.Now().Add(30 * time.Second) }
+	if _, err := s.SealOne(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := testutil.ToFloat64(m.DeadlineMissed.WithLabelValues("seal")); got != 0 {
+		t.Fatalf("in time: missed = %v", got)
+	}
+	submit(t, st, fps[1:])
+	s.now = func() time.Time { return time.Now().Add(2 * time.Minute) }
+	if _, err := s.SealOne(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := testutil.ToFloat64(m.DeadlineMissed.WithLabelValues("seal")); got != 1 {
+		t.Fatalf("late: missed = %v, want 1", got)
+	}
 }

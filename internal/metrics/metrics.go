@@ -31,6 +31,8 @@ type Metrics struct {
 	FeesPaid        *prometheus.CounterVec   // chain (wei)
 	ChainHead       *prometheus.GaugeVec     // chain
 
+	DeadlineMissed *prometheus.CounterVec // stage: seal|anchor (batches)
+
 	VerifyResults *prometheus.CounterVec   // result: valid|invalid
 	HTTPDuration  *prometheus.HistogramVec // route, method, code (class)
 }
@@ -101,6 +103,10 @@ func New(version string) *Metrics {
 			Name: "attestd_chain_head_block",
 			Help: "Latest block number seen on each anchoring chain.",
 		}, []string{"chain"}),
+		DeadlineMissed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "attestd_deadline_missed_total",
+			Help: "Batches that broke the receipts' promise: sealed more than the batch interval after their oldest fingerprint (stage=seal), or mined more than the anchoring allowance after sealing (stage=anchor). Alert on any increase.",
+		}, []string{"stage"}),
 		VerifyResults: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "attestd_verify_results_total",
 			Help: "POST /v1/verify verdicts.",
@@ -124,7 +130,7 @@ func New(version string) *Metrics {
 		m.Received, m.SealDuration, m.BatchSize, m.BatchesSealed,
 		m.AnchorSubmitted, m.AnchorConfirmed, m.AnchorFailed, m.AnchorLatency,
 		m.Reorgs, m.GasUsed, m.FeesPaid, m.ChainHead,
-		m.VerifyResults, m.HTTPDuration, buildInfo,
+		m.DeadlineMissed, m.VerifyResults, m.HTTPDuration, buildInfo,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/attestd/attestd/internal/api"
+	"github.com/attestd/attestd/internal/batch"
 	"github.com/attestd/attestd/internal/receipt"
 	"github.com/attestd/attestd/internal/server"
 )
@@ -328,8 +329,8 @@ func TestSubmit(t *testing.T) {
 		if !r.ReceivedAt.Equal(resp.Receipts[0].ReceivedAt) {
 			t.Fatalf("receipt %d received_at %v differs from receipt 0's %v in one request", i, r.ReceivedAt, resp.Receipts[0].ReceivedAt)
 		}
-		if d := r.Deadline.Sub(r.ReceivedAt); d != wantInterval || d != f.sealer.Interval() {
-			t.Fatalf("receipt %d: deadline - received = %v, want the batch interval %v", i, d, wantInterval)
+		if d := r.Deadline.Sub(r.ReceivedAt); d != wantInterval+batch.DefaultAnchorWithin || d != f.sealer.Interval()+f.sealer.AnchorWithin() {
+			t.Fatalf("receipt %d: deadline - received = %v, want batch interval %v + anchoring allowance %v", i, d, wantInterval, batch.DefaultAnchorWithin)
 		}
 		rc := toReceipt(t, r)
 		if err := receipt.Verify(rc, pub); err != nil {
