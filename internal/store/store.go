@@ -80,7 +80,8 @@ type Anchor struct {
 	To          common.Address // the sink (the anchoring account itself by default)
 	Nonce       uint64
 	TxHash      common.Hash
-	RawTx       []byte // the signed transaction, RLP/typed encoding (types.Transaction.MarshalBinary)
+	RawTx       []byte        // the signed transaction, RLP/typed encoding (types.Transaction.MarshalBinary)
+	Replaced    []common.Hash // earlier transactions with the same nonce (fee bumps) that may still be mined
 	SignedAt    time.Time
 	BroadcastAt time.Time // last (re)broadcast; zero if never sent
 

@@ -43,15 +43,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
-	"math/big"
 	"sync"
 	"time"
 
-	"github.com/ethereum/go-ethereum/common"
 	bbolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 
@@ -530,7 +527,7 @@ func (s *Store) Unconfirmed(ctx context.Context, chainID uint64, limit int) ([]s
 				return err
 			}
 			id := binary.BigEndian.Uint64(k)
-			if st, err := anchorState(anchors.Get(anchorKey(id, chainID))); err != nil {
+			if st, err := store.AnchorStateOf(anchors.Get(anchorKey(id, chainID))); err != nil {
 				return err
 			} else if st == store.AnchorConfirmed {
 				continue
@@ -553,13 +550,13 @@ func (s *Store) Unconfirmed(ctx context.Context, chainID uint64, limit int) ([]s
 // AnchorStates and prev one of them or empty. Any transition is allowed if
 // prev matches, including back from mined or confirmed after a reorg.
 func (s *Store) PutAnchor(ctx context.Context, a store.Anchor, prev store.AnchorState) error {
-	if !validState(a.State) {
+	if !store.ValidAnchorState(a.State) {
 		return fmt.Errorf("bolt: invalid anchor state %q", a.State)
 	}
-	if prev != "" && !validState(prev) {
+	if prev != "" && !store.ValidAnchorState(prev) {
 		return fmt.Errorf("bolt: invalid previous anchor state %q", prev)
 	}
-	val, err := encodeAnchor(a)
+	val, err := store.EncodeAnchor(a)
 	if err != nil {
 		return err
 	}
@@ -570,7 +567,7 @@ func (s *Store) PutAnchor(ctx context.Context, a store.Anchor, prev store.Anchor
 		}
 		anchors := tx.Bucket(bucketAnchor)
 		key := anchorKey(a.BatchID, a.ChainID)
-		cur, err := anchorState(anchors.Get(key))
+		cur, err := store.AnchorStateOf(anchors.Get(key))
 		if err != nil {
 			return err
 		}
@@ -588,7 +585,7 @@ func (s *Store) PutAnchor(ctx context.Context, a store.Anchor, prev store.Anchor
 		case a.State == store.AnchorConfirmed && a.BatchID == low:
 			last := batches.Sequence()
 			for low++; low <= last; low++ {
-				st, err := anchorState(anchors.Get(anchorKey(low, a.ChainID)))
+				st, err := store.AnchorStateOf(anchors.Get(anchorKey(low, a.ChainID)))
 				if err != nil {
 					return err
 				}
@@ -601,14 +598,6 @@ func (s *Store) PutAnchor(ctx context.Context, a store.Anchor, prev store.Anchor
 		}
 		return tx.Bucket(bucketMeta).Put(lowConfKey(a.ChainID), u64(low))
 	})
-}
-
-func validState(s store.AnchorState) bool {
-	switch s {
-	case store.AnchorSigned, store.AnchorMined, store.AnchorConfirmed:
-		return true
-	}
-	return false
 }
 
 // lowConf returns the lowest batch ID that may be unconfirmed on chainID.
@@ -635,7 +624,7 @@ func loadBatch(tx *bbolt.Tx, id uint64, v []byte) (store.Batch, error) {
 		if len(k) != 16 {
 			return b, fmt.Errorf("bolt: bad anchor key %x", k)
 		}
-		a, err := decodeAnchor(id, binary.BigEndian.Uint64(k[8:]), v)
+		a, err := store.DecodeAnchor(id, binary.BigEndian.Uint64(k[8:]), v)
 		if err != nil {
 			return b, err
 		}
@@ -724,98 +713,4 @@ func decodeHeader(id uint64, v []byte) (store.Batch, error) {
 	}
 	copy(b.Root[:], v[8:40])
 	return b, nil
-}
-
-// anchorRecord is the stored form of a store.Anchor; the batch and chain
-// IDs are in the key.
-type anchorRecord struct {
-	State       store.AnchorState `json:"state"`
-	From        common.Address    `json:"from"`
-	To          common.Address    `json:"to"`
-	Nonce       uint64            `json:"nonce"`
-	TxHash      common.Hash       `json:"tx_hash"`
-	RawTx       []byte            `json:"raw_tx"`
-	SignedAt    time.Time         `json:"signed_at"`
-	BroadcastAt time.Time         `json:"broadcast_at"`
-	BlockNumber uint64            `json:"block_number,omitempty"`
-	BlockHash   common.Hash       `json:"block_hash"`
-	BlockTime   time.Time         `json:"block_time"`
-	GasUsed     uint64            `json:"gas_used,omitempty"`
-	FeeWei      string            `json:"fee_wei,omitempty"` // decimal
-	MinedAt     time.Time         `json:"mined_at"`
-	ConfirmedAt time.Time         `json:"confirmed_at"`
-}
-
-func encodeAnchor(a store.Anchor) ([]byte, error) {
-	r := anchorRecord{
-		State:       a.State,
-		From:        a.From,
-		To:          a.To,
-		Nonce:       a.Nonce,
-		TxHash:      a.TxHash,
-		RawTx:       a.RawTx,
-		SignedAt:    a.SignedAt.UTC(),
-		BroadcastAt: a.BroadcastAt.UTC(),
-		BlockNumber: a.BlockNumber,
-		BlockHash:   a.BlockHash,
-		BlockTime:   a.BlockTime.UTC(),
-		GasUsed:     a.GasUsed,
-		MinedAt:     a.MinedAt.UTC(),
-		ConfirmedAt: a.ConfirmedAt.UTC(),
-	}
-	if a.FeeWei != nil {
-		r.FeeWei = a.FeeWei.String()
-	}
-	v, err := json.Marshal(r)
-	if err != nil {
-		return nil, fmt.Errorf("bolt: encode anchor: %w", err)
-	}
-	return v, nil
-}
-
-func decodeAnchor(id, chainID uint64, v []byte) (store.Anchor, error) {
-	var r anchorRecord
-	if err := json.Unmarshal(v, &r); err != nil {
-		return store.Anchor{}, fmt.Errorf("bolt: anchor of batch %d on chain %d: %w", id, chainID, err)
-	}
-	a := store.Anchor{
-		BatchID:     id,
-		ChainID:     chainID,
-		State:       r.State,
-		From:        r.From,
-		To:          r.To,
-		Nonce:       r.Nonce,
-		TxHash:      r.TxHash,
-		RawTx:       r.RawTx,
-		SignedAt:    r.SignedAt,
-		BroadcastAt: r.BroadcastAt,
-		BlockNumber: r.BlockNumber,
-		BlockHash:   r.BlockHash,
-		BlockTime:   r.BlockTime,
-		GasUsed:     r.GasUsed,
-		MinedAt:     r.MinedAt,
-		ConfirmedAt: r.ConfirmedAt,
-	}
-	if r.FeeWei != "" {
-		fee, ok := new(big.Int).SetString(r.FeeWei, 10)
-		if !ok {
-			return store.Anchor{}, fmt.Errorf("bolt: anchor of batch %d on chain %d: bad fee %q", id, chainID, r.FeeWei)
-		}
-		a.FeeWei = fee
-	}
-	return a, nil
-}
-
-// anchorState returns the state of a stored anchor record, "" if v is nil.
-func anchorState(v []byte) (store.AnchorState, error) {
-	if v == nil {
-		return "", nil
-	}
-	var r struct {
-		State store.AnchorState `json:"state"`
-	}
-	if err := json.Unmarshal(v, &r); err != nil {
-		return "", fmt.Errorf("bolt: bad anchor record: %w", err)
-	}
-	return r.State, nil
 }

@@ -4,16 +4,12 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"math/big"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/attestd/attestd/internal/fingerprint"
 	"github.com/attestd/attestd/internal/merkle"
@@ -183,7 +179,7 @@ func decodeBatch(id uint64, fields map[string]string) (store.Batch, error) {
 		if err != nil {
 			return store.Batch{}, fmt.Errorf("redis: batch %d: bad anchor field %q", id, f)
 		}
-		a, err := decodeAnchor(id, chain, []byte(v))
+		a, err := store.DecodeAnchor(id, chain, []byte(v))
 		if err != nil {
 			return store.Batch{}, err
 		}
@@ -195,94 +191,6 @@ func decodeBatch(id uint64, fields map[string]string) (store.Batch, error) {
 
 func sortAnchors(as []store.Anchor) {
 	slices.SortFunc(as, func(a, b store.Anchor) int { return cmp.Compare(a.ChainID, b.ChainID) })
-}
-
-// anchorRecord is the stored form of a store.Anchor (the embedded store's
-// JSON); the batch and chain IDs are in the key and field.
-type anchorRecord struct {
-	State       store.AnchorState `json:"state"`
-	From        common.Address    `json:"from"`
-	To          common.Address    `json:"to"`
-	Nonce       uint64            `json:"nonce"`
-	TxHash      common.Hash       `json:"tx_hash"`
-	RawTx       []byte            `json:"raw_tx"`
-	SignedAt    time.Time         `json:"signed_at"`
-	BroadcastAt time.Time         `json:"broadcast_at"`
-	BlockNumber uint64            `json:"block_number,omitempty"`
-	BlockHash   common.Hash       `json:"block_hash"`
-	BlockTime   time.Time         `json:"block_time"`
-	GasUsed     uint64            `json:"gas_used,omitempty"`
-	FeeWei      string            `json:"fee_wei,omitempty"` // decimal
-	MinedAt     time.Time         `json:"mined_at"`
-	ConfirmedAt time.Time         `json:"confirmed_at"`
-}
-
-func encodeAnchor(a store.Anchor) ([]byte, error) {
-	r := anchorRecord{
-		State:       a.State,
-		From:        a.From,
-		To:          a.To,
-		Nonce:       a.Nonce,
-		TxHash:      a.TxHash,
-		RawTx:       a.RawTx,
-		SignedAt:    a.SignedAt.UTC(),
-		BroadcastAt: a.BroadcastAt.UTC(),
-		BlockNumber: a.BlockNumber,
-		BlockHash:   a.BlockHash,
-		BlockTime:   a.BlockTime.UTC(),
-		GasUsed:     a.GasUsed,
-		MinedAt:     a.MinedAt.UTC(),
-		ConfirmedAt: a.ConfirmedAt.UTC(),
-	}
-	if a.FeeWei != nil {
-		r.FeeWei = a.FeeWei.String()
-	}
-	v, err := json.Marshal(r)
-	if err != nil {
-		return nil, fmt.Errorf("redis: encode anchor: %w", err)
-	}
-	return v, nil
-}
-
-func decodeAnchor(id, chainID uint64, v []byte) (store.Anchor, error) {
-	var r anchorRecord
-	if err := json.Unmarshal(v, &r); err != nil {
-		return store.Anchor{}, fmt.Errorf("redis: anchor of batch %d on chain %d: %w", id, chainID, err)
-	}
-	a := store.Anchor{
-		BatchID:     id,
-		ChainID:     chainID,
-		State:       r.State,
-		From:        r.From,
-		To:          r.To,
-		Nonce:       r.Nonce,
-		TxHash:      r.TxHash,
-		RawTx:       r.RawTx,
-		SignedAt:    r.SignedAt,
-		BroadcastAt: r.BroadcastAt,
-		BlockNumber: r.BlockNumber,
-		BlockHash:   r.BlockHash,
-		BlockTime:   r.BlockTime,
-		GasUsed:     r.GasUsed,
-		MinedAt:     r.MinedAt,
-		ConfirmedAt: r.ConfirmedAt,
-	}
-	if r.FeeWei != "" {
-		fee, ok := new(big.Int).SetString(r.FeeWei, 10)
-		if !ok {
-			return store.Anchor{}, fmt.Errorf("redis: anchor of batch %d on chain %d: bad fee %q", id, chainID, r.FeeWei)
-		}
-		a.FeeWei = fee
-	}
-	return a, nil
-}
-
-func validState(s store.AnchorState) bool {
-	switch s {
-	case store.AnchorSigned, store.AnchorMined, store.AnchorConfirmed:
-		return true
-	}
-	return false
 }
 
 // checkTree checks that tree is the tree of fps: its size, the shape of

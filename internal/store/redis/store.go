@@ -433,13 +433,13 @@ func (s *Store) Unconfirmed(ctx context.Context, chainID uint64, limit int) ([]s
 // succeeds whatever prev is (so a retried write whose reply was lost does
 // not turn into a conflict).
 func (s *Store) PutAnchor(ctx context.Context, a store.Anchor, prev store.AnchorState) error {
-	if !validState(a.State) {
+	if !store.ValidAnchorState(a.State) {
 		return fmt.Errorf("redis: invalid anchor state %q", a.State)
 	}
-	if prev != "" && !validState(prev) {
+	if prev != "" && !store.ValidAnchorState(prev) {
 		return fmt.Errorf("redis: invalid previous anchor state %q", prev)
 	}
-	val, err := encodeAnchor(a)
+	val, err := store.EncodeAnchor(a)
 	if err != nil {
 		return err
 	}

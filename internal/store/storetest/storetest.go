@@ -1148,6 +1148,7 @@ func anchorDiff(got, want store.Anchor) string {
 		{"Nonce", got.Nonce == want.Nonce},
 		{"TxHash", got.TxHash == want.TxHash},
 		{"RawTx", bytes.Equal(got.RawTx, want.RawTx)},
+		{"Replaced", slices.Equal(got.Replaced, want.Replaced)},
 		{"SignedAt", got.SignedAt.Equal(want.SignedAt)},
 		{"BroadcastAt", got.BroadcastAt.Equal(want.BroadcastAt)},
 		{"BlockNumber", got.BlockNumber == want.BlockNumber},
@@ -1177,6 +1178,7 @@ func testAnchor(id, chainID uint64, st store.AnchorState) store.Anchor {
 		Nonce:       id*100 + chainID,
 		TxHash:      common.BytesToHash(fmt.Append(nil, "tx", id, chainID)),
 		RawTx:       fmt.Append([]byte{0x02}, "raw", id, chainID),
+		Replaced:    []common.Hash{common.BytesToHash(fmt.Append(nil, "bumped", id, chainID))},
 		SignedAt:    at(int(2000 + id)),
 		BroadcastAt: at(int(2001 + id)),
 	}
