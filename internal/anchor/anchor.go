@@ -10,12 +10,14 @@
 package anchor
 
 import (
+	"cmp"
 	"context"
 	"crypto/ecdsa"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/big"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -38,6 +40,7 @@ import (
 type Client interface {
 	ChainID(ctx context.Context) (*big.Int, error)
 	PendingNonceAt(ctx context.Context, account common.Address) (uint64, error)
+	NonceAt(ctx context.Context, account common.Address, blockNumber *big.Int) (uint64, error)
 	SuggestGasTipCap(ctx context.Context) (*big.Int, error)
 	HeaderByNumber(ctx context.Context, number *big.Int) (*types.Header, error)
 	EstimateGas(ctx context.Context, msg ethereum.CallMsg) (uint64, error)
@@ -51,6 +54,8 @@ const (
 	DefaultPollInterval     = 2 * time.Second
 	DefaultRebroadcastAfter = 30 * time.Second
 	DefaultBatchLimit       = 64
+	DefaultStuckAfter       = 3 * time.Minute
+	DefaultReorgWindow      = 128
 	// MaxBackoff bounds the wait between failing steps (it doubles from
 	// PollInterval on each consecutive failure).
 	MaxBackoff = time.Minute
@@ -69,6 +74,8 @@ type Config struct {
 	PollInterval     time.Duration     // how often to look at the chain; 0 = DefaultPollInterval
 	RebroadcastAfter time.Duration     // re-send a signed tx not mined after this long; 0 = DefaultRebroadcastAfter
 	AnchorWithin     time.Duration     // promised bound from sealing to mined; later counts in attestd_deadline_missed_total{stage="anchor"}; 0 = no check
+	StuckAfter       time.Duration     // replace a tx not mined after this long with a fee bump on the same nonce (up to MaxFeePerGas); 0 = DefaultStuckAfter
+	ReorgWindow      uint64            // blocks past confirmation during which confirmed anchors are re-checked for deep reorgs; 0 = DefaultReorgWindow
 	BatchLimit       int               // unconfirmed batches handled per step; 0 = DefaultBatchLimit
 }
 
@@ -97,6 +104,12 @@ func (c *Config) setDefaults() {
 	if c.BatchLimit == 0 {
 		c.BatchLimit = DefaultBatchLimit
 	}
+	if c.StuckAfter == 0 {
+		c.StuckAfter = DefaultStuckAfter
+	}
+	if c.ReorgWindow == 0 {
+		c.ReorgWindow = DefaultReorgWindow
+	}
 }
 
 // Anchorer anchors batches on one chain. Run it in one goroutine; Wake and
@@ -118,12 +131,21 @@ type Anchorer struct {
 	nonce      uint64 // next nonce to use, valid when nonceKnown
 	nonceKnown bool
 	chainOK    bool // the endpoint was seen to serve chainID
+	// recent holds anchors confirmed by this anchorer, re-checked until
+	// ReorgWindow blocks past their block: a reorg deeper than the
+	// confirmation depth sends them back to anchoring.
+	recent []recentAnchor
 
 	lastErr atomic.Pointer[error] // the last step's error; nil after a clean step
 }
 
 // ErrWrongChain: the endpoint serves another chain than the configured one.
 var ErrWrongChain = errors.New("the endpoint serves another chain")
+
+type recentAnchor struct {
+	rec      store.Anchor
+	sealedAt time.Time
+}
 
 // New returns an anchorer for cfg.ChainID, or, when that is 0, for the
 // chain the endpoint says it serves.
@@ -262,7 +284,7 @@ func (a *Anchorer) Step(ctx context.Context) error {
 			return fmt.Errorf("batch %d: %w", b.ID, err)
 		}
 	}
-	return nil
+	return a.recheckConfirmed(ctx, head)
 }
 
 // initNonce sets the next nonce to the larger of the endpoint's pending
@@ -316,36 +338,15 @@ func (a *Anchorer) send(ctx context.Context, b store.Batch, head *types.Header) 
 		a.m.AnchorFailed.WithLabelValues(a.label, metrics.ReasonRPC).Inc()
 		return fmt.Errorf("estimating gas: %w", err)
 	}
-	tx, err := types.SignNewTx(a.cfg.Key, a.signer, &types.DynamicFeeTx{
-		ChainID: a.chainID, Nonce: a.nonce, GasTipCap: tip, GasFeeCap: feeCap,
-		Gas: gas, To: &a.to, Data: data,
-	})
-	if err != nil {
-		a.m.AnchorFailed.WithLabelValues(a.label, metrics.ReasonSign).Inc()
-		return fmt.Errorf("signing: %w", err)
+	// Persisted before broadcast: from here on, this tx is the batch's anchor.
+	rec := store.Anchor{BatchID: b.ID, ChainID: a.ChainID(), From: a.from, To: a.to} // no state yet: a new record
+	persisted, err := a.sign(ctx, b, rec, a.nonce, tip, feeCap, gas, false)
+	if persisted {
+		a.nonce++ // the nonce is this anchor's, even if the broadcast failed
+		a.m.AnchorSubmitted.WithLabelValues(a.label).Inc()
+		a.log.InfoContext(ctx, "anchor signed", "batch", b.ID, "size", b.Size, "nonce", a.nonce-1)
 	}
-	raw, err := tx.MarshalBinary()
-	if err != nil {
-		a.m.AnchorFailed.WithLabelValues(a.label, metrics.ReasonSign).Inc()
-		return fmt.Errorf("encoding: %w", err)
-	}
-	rec := store.Anchor{
-		BatchID: b.ID, ChainID: a.ChainID(), State: store.AnchorSigned,
-		From: a.from, To: a.to, Nonce: a.nonce, TxHash: tx.Hash(), RawTx: raw,
-		SignedAt: a.now().UTC(),
-	}
-	// Persist before broadcast: from here on, this tx is the batch's anchor.
-	if err := a.store.PutAnchor(ctx, rec, ""); err != nil {
-		a.m.AnchorFailed.WithLabelValues(a.label, metrics.ReasonStore).Inc()
-		return fmt.Errorf("persisting the signed anchor: %w", err)
-	}
-	a.nonce++
-	a.log.InfoContext(ctx, "anchor signed", "batch", b.ID, "size", b.Size, "tx", rec.TxHash.Hex(), "nonce", rec.Nonce)
-	if err := a.broadcast(ctx, &rec); err != nil {
-		return err
-	}
-	a.m.AnchorSubmitted.WithLabelValues(a.label).Inc()
-	return nil
+	return err
 }
 
 // broadcast sends rec's raw tx and records the time. "already known" and
@@ -379,19 +380,159 @@ func alreadySent(err error) bool {
 }
 
 func (a *Anchorer) checkSigned(ctx context.Context, b store.Batch, rec store.Anchor, head *types.Header) error {
-	r, err := a.client.TransactionReceipt(ctx, rec.TxHash)
-	if errors.Is(err, ethereum.NotFound) {
-		if rec.BroadcastAt.IsZero() || a.now().Sub(rec.BroadcastAt) >= a.cfg.RebroadcastAfter {
-			a.log.InfoContext(ctx, "re-broadcasting anchor", "batch", b.ID, "tx", rec.TxHash.Hex())
-			return a.broadcast(ctx, &rec)
-		}
-		return nil
+	r, err := a.receipt(ctx, &rec)
+	if err != nil {
+		return err
 	}
+	if r != nil {
+		return a.mined(ctx, b, rec, r, head)
+	}
+	// Not mined. Was the nonce spent by a transaction that is not ours?
+	spent, err := a.client.NonceAt(ctx, a.from, nil)
 	if err != nil {
 		a.m.AnchorFailed.WithLabelValues(a.label, metrics.ReasonRPC).Inc()
-		return fmt.Errorf("reading receipt: %w", err)
+		return fmt.Errorf("reading the account nonce: %w", err)
 	}
-	return a.mined(ctx, b, rec, r, head)
+	if spent > rec.Nonce {
+		a.m.AnchorFailed.WithLabelValues(a.label, metrics.ReasonNonce).Inc()
+		a.nonce = max(a.nonce, spent)
+		a.log.WarnContext(ctx, "another transaction took the anchor's nonce; signing it again with a new one",
+			"batch", b.ID, "nonce", rec.Nonce, "new_nonce", a.nonce)
+		return a.resign(ctx, b, rec, a.nonce, head)
+	}
+	if a.now().Sub(rec.SignedAt) >= a.cfg.StuckAfter {
+		replaced, err := a.bump(ctx, b, rec, head)
+		if err != nil || replaced {
+			return err
+		}
+	}
+	if rec.BroadcastAt.IsZero() || a.now().Sub(rec.BroadcastAt) >= a.cfg.RebroadcastAfter {
+		a.log.InfoContext(ctx, "re-broadcasting anchor", "batch", b.ID, "tx", rec.TxHash.Hex())
+		return a.broadcast(ctx, &rec)
+	}
+	return nil
+}
+
+// receipt looks for a receipt of rec's transaction or of one it replaced
+// (an earlier fee level may win the race). If an earlier one was mined,
+// rec.TxHash is switched to it (RawTx keeps the latest signed bytes, which
+// carry the same nonce). It returns nil, nil when none is mined.
+func (a *Anchorer) receipt(ctx context.Context, rec *store.Anchor) (*types.Receipt, error) {
+	for _, h := range append([]common.Hash{rec.TxHash}, rec.Replaced...) {
+		r, err := a.client.TransactionReceipt(ctx, h)
+		if errors.Is(err, ethereum.NotFound) {
+			continue
+		}
+		if err != nil {
+			a.m.AnchorFailed.WithLabelValues(a.label, metrics.ReasonRPC).Inc()
+			return nil, fmt.Errorf("reading receipt: %w", err)
+		}
+		if h != rec.TxHash {
+			rec.Replaced = append(slices.DeleteFunc(slices.Clone(rec.Replaced), func(x common.Hash) bool { return x == h }), rec.TxHash)
+			rec.TxHash = h
+		}
+		return r, nil
+	}
+	return nil, nil
+}
+
+// bump replaces a stuck transaction with the same nonce and higher fees:
+// the market fee now, and at least 10% over the old one (what nodes need to
+// accept a replacement), never above MaxFeePerGas. It reports false when
+// the cap leaves no room for a replacement.
+func (a *Anchorer) bump(ctx context.Context, b store.Batch, rec store.Anchor, head *types.Header) (bool, error) {
+	var old types.Transaction
+	if err := old.UnmarshalBinary(rec.RawTx); err != nil {
+		return false, fmt.Errorf("decoding the persisted tx: %w", err)
+	}
+	tip, feeCap, err := a.fees(ctx, head)
+	if err != nil {
+		a.m.AnchorFailed.WithLabelValues(a.label, metrics.ReasonRPC).Inc()
+		return false, err
+	}
+	minTip, minCap := plus10(old.GasTipCap()), plus10(old.GasFeeCap())
+	tip, feeCap = bigMax(tip, minTip), bigMax(feeCap, minCap)
+	if feeCap.Cmp(a.cfg.MaxFeePerGas) > 0 {
+		feeCap = new(big.Int).Set(a.cfg.MaxFeePerGas)
+	}
+	if tip.Cmp(feeCap) > 0 {
+		tip = new(big.Int).Set(feeCap)
+	}
+	if feeCap.Cmp(minCap) < 0 || tip.Cmp(minTip) < 0 {
+		a.log.WarnContext(ctx, "anchor stuck at the maximum fee; raise the cap to replace it", "batch", b.ID,
+			"tx", rec.TxHash.Hex(), "fee_cap", old.GasFeeCap(), "max_fee", a.cfg.MaxFeePerGas)
+		return false, nil
+	}
+	a.log.WarnContext(ctx, "anchor not mined; replacing it with a higher fee", "batch", b.ID, "nonce", rec.Nonce,
+		"old_fee_cap", old.GasFeeCap(), "fee_cap", feeCap, "tip", tip)
+	_, err = a.sign(ctx, b, rec, rec.Nonce, tip, feeCap, old.Gas(), true)
+	return true, err
+}
+
+// resign signs the anchor again with a new nonce at market fees.
+func (a *Anchorer) resign(ctx context.Context, b store.Batch, rec store.Anchor, nonce uint64, head *types.Header) error {
+	tip, feeCap, err := a.fees(ctx, head)
+	if err != nil {
+		a.m.AnchorFailed.WithLabelValues(a.label, metrics.ReasonRPC).Inc()
+		return err
+	}
+	var old types.Transaction
+	if err := old.UnmarshalBinary(rec.RawTx); err != nil {
+		return fmt.Errorf("decoding the persisted tx: %w", err)
+	}
+	persisted, err := a.sign(ctx, b, rec, nonce, tip, feeCap, old.Gas(), true)
+	if persisted {
+		a.nonce = nonce + 1
+	}
+	return err
+}
+
+// sign signs the batch payload with nonce and fees, persists it (as rec's
+// replacement when replacing: the old hash joins Replaced) and broadcasts
+// it. persisted says whether the record was written — then the nonce is
+// the anchor's, whatever happened to the broadcast.
+func (a *Anchorer) sign(ctx context.Context, b store.Batch, rec store.Anchor, nonce uint64, tip, feeCap *big.Int, gas uint64, replacing bool) (persisted bool, err error) {
+	data := proof.Payload{BatchID: b.ID, Size: b.Size, Root: b.Root}.Encode()
+	tx, err := types.SignNewTx(a.cfg.Key, a.signer, &types.DynamicFeeTx{
+		ChainID: a.chainID, Nonce: nonce, GasTipCap: tip, GasFeeCap: feeCap, Gas: gas, To: &a.to, Data: data,
+	})
+	if err != nil {
+		a.m.AnchorFailed.WithLabelValues(a.label, metrics.ReasonSign).Inc()
+		return false, fmt.Errorf("signing: %w", err)
+	}
+	raw, err := tx.MarshalBinary()
+	if err != nil {
+		a.m.AnchorFailed.WithLabelValues(a.label, metrics.ReasonSign).Inc()
+		return false, fmt.Errorf("encoding: %w", err)
+	}
+	next := rec
+	next.State = store.AnchorSigned
+	next.Nonce, next.TxHash, next.RawTx = nonce, tx.Hash(), raw
+	next.SignedAt, next.BroadcastAt = a.now().UTC(), time.Time{}
+	if replacing {
+		next.Replaced = append(slices.Clone(rec.Replaced), rec.TxHash)
+	}
+	if err := a.store.PutAnchor(ctx, next, rec.State); err != nil {
+		a.m.AnchorFailed.WithLabelValues(a.label, metrics.ReasonStore).Inc()
+		return false, fmt.Errorf("persisting the signed anchor: %w", err)
+	}
+	if replacing {
+		a.m.AnchorReplaced.WithLabelValues(a.label).Inc()
+	}
+	return true, a.broadcast(ctx, &next)
+}
+
+func plus10(x *big.Int) *big.Int {
+	y := new(big.Int).Mul(x, big.NewInt(11))
+	y.Div(y, big.NewInt(10))
+	return y.Add(y, big.NewInt(1))
+}
+
+func bigMax(x, y *big.Int) *big.Int {
+	if x.Cmp(y) >= 0 {
+		return x
+	}
+	return y
 }
 
 // mined records a receipt for rec and, if deep enough, confirms it.
@@ -448,6 +589,7 @@ func (a *Anchorer) confirmed(rec store.Anchor, head *types.Header) bool {
 }
 
 func (a *Anchorer) confirmedMetrics(ctx context.Context, b store.Batch, rec store.Anchor) {
+	a.recent = append(a.recent, recentAnchor{rec: rec, sealedAt: b.SealedAt})
 	a.m.AnchorConfirmed.WithLabelValues(a.label).Inc()
 	a.m.AnchorLatency.WithLabelValues(a.label, "confirmed").Observe(rec.ConfirmedAt.Sub(b.SealedAt).Seconds())
 	a.log.InfoContext(ctx, "anchor confirmed", "batch", b.ID, "block", rec.BlockNumber)
@@ -457,24 +599,14 @@ func (a *Anchorer) confirmedMetrics(ctx context.Context, b store.Batch, rec stor
 // (and re-broadcast); moved to another block → re-recorded; deep enough
 // and still canonical → confirmed.
 func (a *Anchorer) checkMined(ctx context.Context, b store.Batch, rec store.Anchor, head *types.Header) error {
-	r, err := a.client.TransactionReceipt(ctx, rec.TxHash)
+	before := rec.TxHash
+	r, err := a.receipt(ctx, &rec)
 	switch {
-	case errors.Is(err, ethereum.NotFound):
-		a.m.Reorgs.WithLabelValues(a.label).Inc()
-		a.log.WarnContext(ctx, "anchor reorged out; broadcasting it again", "batch", b.ID, "tx", rec.TxHash.Hex(), "old_block", rec.BlockNumber)
-		back := rec
-		back.State = store.AnchorSigned
-		back.BlockNumber, back.BlockHash, back.BlockTime = 0, common.Hash{}, time.Time{}
-		back.GasUsed, back.FeeWei, back.MinedAt = 0, nil, time.Time{}
-		if err := a.store.PutAnchor(ctx, back, rec.State); err != nil {
-			a.m.AnchorFailed.WithLabelValues(a.label, metrics.ReasonStore).Inc()
-			return fmt.Errorf("recording the reorg: %w", err)
-		}
-		return a.broadcast(ctx, &back)
 	case err != nil:
-		a.m.AnchorFailed.WithLabelValues(a.label, metrics.ReasonRPC).Inc()
-		return fmt.Errorf("reading receipt: %w", err)
-	case r.BlockHash != rec.BlockHash:
+		return err
+	case r == nil:
+		return a.reorged(ctx, b, rec)
+	case r.BlockHash != rec.BlockHash || rec.TxHash != before:
 		a.m.Reorgs.WithLabelValues(a.label).Inc()
 		a.log.WarnContext(ctx, "anchor moved to another block", "batch", b.ID, "old_block", rec.BlockNumber, "new_block", r.BlockNumber.Uint64())
 		return a.mined(ctx, b, rec, r, head)
@@ -499,4 +631,59 @@ func (a *Anchorer) checkMined(ctx context.Context, b store.Batch, rec store.Anch
 	}
 	a.confirmedMetrics(ctx, b, next)
 	return nil
+}
+
+// reorged sends an anchor whose transaction left the chain back to
+// "signed" and broadcasts it again (its nonce is free again).
+func (a *Anchorer) reorged(ctx context.Context, b store.Batch, rec store.Anchor) error {
+	a.m.Reorgs.WithLabelValues(a.label).Inc()
+	a.log.WarnContext(ctx, "anchor reorged out; broadcasting it again", "batch", b.ID, "tx", rec.TxHash.Hex(),
+		"old_block", rec.BlockNumber, "was", rec.State)
+	back := rec
+	back.State = store.AnchorSigned
+	back.BlockNumber, back.BlockHash, back.BlockTime = 0, common.Hash{}, time.Time{}
+	back.GasUsed, back.FeeWei, back.MinedAt, back.ConfirmedAt = 0, nil, time.Time{}, time.Time{}
+	var tx types.Transaction
+	if err := tx.UnmarshalBinary(rec.RawTx); err == nil && tx.Hash() != rec.TxHash {
+		// An earlier fee level had been mined; the latest signed one goes out.
+		back.Replaced = append(slices.DeleteFunc(slices.Clone(rec.Replaced), func(h common.Hash) bool { return h == tx.Hash() }), rec.TxHash)
+		back.TxHash = tx.Hash()
+	}
+	if err := a.store.PutAnchor(ctx, back, rec.State); err != nil {
+		a.m.AnchorFailed.WithLabelValues(a.label, metrics.ReasonStore).Inc()
+		return fmt.Errorf("recording the reorg: %w", err)
+	}
+	return a.broadcast(ctx, &back)
+}
+
+// recheckConfirmed looks again at anchors this anchorer confirmed within
+// the last ReorgWindow blocks: a reorg deeper than the confirmation depth
+// sends them back to anchoring, and the proofs served afterwards carry the
+// new anchor.
+func (a *Anchorer) recheckConfirmed(ctx context.Context, head *types.Header) error {
+	h := head.Number.Uint64()
+	keep := a.recent[:0]
+	var firstErr error
+	for _, ra := range a.recent {
+		if h > ra.rec.BlockNumber+a.cfg.ReorgWindow {
+			continue // deep enough to stop watching
+		}
+		r, err := a.receipt(ctx, &ra.rec)
+		if err == nil && r != nil && r.BlockHash == ra.rec.BlockHash {
+			keep = append(keep, ra)
+			continue
+		}
+		if err != nil {
+			keep = append(keep, ra)
+			firstErr = cmp.Or(firstErr, err)
+			continue
+		}
+		a.log.ErrorContext(ctx, "a confirmed anchor was reorged out, deeper than the confirmation depth", "batch", ra.rec.BatchID,
+			"block", ra.rec.BlockNumber, "confirmations", a.cfg.Confirmations)
+		if err := a.reorged(ctx, store.Batch{ID: ra.rec.BatchID, SealedAt: ra.sealedAt}, ra.rec); err != nil {
+			firstErr = cmp.Or(firstErr, err)
+		}
+	}
+	a.recent = keep
+	return firstErr
 }

@@ -1,11 +1,13 @@
 package anchor_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"errors"
 	"math/big"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -394,5 +396,152 @@ func TestAnchorDeadlineMissed(t *testing.T) {
 		if got := testutil.ToFloat64(e.m.DeadlineMissed.WithLabelValues("anchor")); got != tc.missed {
 			t.Fatalf("within %v: missed %v, want %v", tc.within, got, tc.missed)
 		}
+	}
+}
+
+// TestStuckTxReplacedWithBumpedFee: a tx priced under the base fee (a fee
+// spike, or a cap set too low) stays unmined; once the cap allows, it is
+// replaced on the same nonce with a higher fee and the replacement is
+// mined. At the cap, nothing is replaced.
+func TestStuckTxReplacedWithBumpedFee(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	b := e.seal(3)
+	newA := func(maxFee *big.Int) *anchor.Anchorer {
+		a, err := anchor.New(ctx, anchor.Config{Key: e.key, Confirmations: 1, MaxFeePerGas: maxFee, StuckAfter: time.Nanosecond, RebroadcastAfter: time.Hour}, e.sim.Client(), e.store, e.m, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	capped := newA(big.NewInt(1)) // 1 wei: under any base fee
+	e.step(capped)
+	stuck := e.record(b.ID)
+	for range 3 {
+		e.sim.Commit()
+		e.step(capped)
+	}
+	if rec := e.record(b.ID); rec.State != store.AnchorSigned || rec.TxHash != stuck.TxHash || len(rec.Replaced) != 0 {
+		t.Fatalf("at the cap: %s tx %s replaced %v; want still signed, unreplaced", rec.State, rec.TxHash, rec.Replaced)
+	}
+	if got := testutil.ToFloat64(e.m.AnchorReplaced.WithLabelValues("1337")); got != 0 {
+		t.Fatalf("replacements at the cap: %v", got)
+	}
+
+	raised := newA(nil) // the operator raised the cap (default)
+	e.step(raised)
+	bumped := e.record(b.ID)
+	if bumped.Nonce != stuck.Nonce || bumped.TxHash == stuck.TxHash || !slices.Contains(bumped.Replaced, stuck.TxHash) {
+		t.Fatalf("after raising the cap: nonce %d tx %s replaced %v; want same nonce, new tx, old one remembered", bumped.Nonce, bumped.TxHash, bumped.Replaced)
+	}
+	var oldTx, newTx types.Transaction
+	if oldTx.UnmarshalBinary(stuck.RawTx) != nil || newTx.UnmarshalBinary(bumped.RawTx) != nil {
+		t.Fatal("undecodable raw tx")
+	}
+	if newTx.GasFeeCap().Cmp(oldTx.GasFeeCap()) <= 0 || newTx.GasTipCap().Cmp(oldTx.GasTipCap()) <= 0 || !bytes.Equal(newTx.Data(), oldTx.Data()) {
+		t.Fatalf("replacement fee %v/%v vs %v/%v, same data %v", newTx.GasFeeCap(), newTx.GasTipCap(), oldTx.GasFeeCap(), oldTx.GasTipCap(), bytes.Equal(newTx.Data(), oldTx.Data()))
+	}
+	e.sim.Commit()
+	e.step(raised)
+	rec := e.record(b.ID)
+	if rec.State != store.AnchorConfirmed || rec.TxHash != bumped.TxHash {
+		t.Fatalf("after mining: %s tx %s, want confirmed with the replacement %s", rec.State, rec.TxHash, bumped.TxHash)
+	}
+	if n := e.sentTxs(); n != 1 {
+		t.Fatalf("%d txs mined, want 1", n)
+	}
+	if _, err := e.sim.Client().TransactionReceipt(ctx, stuck.TxHash); err == nil {
+		t.Fatal("the replaced tx was mined too")
+	}
+}
+
+// TestNonceTakenByAnotherSender: someone else spends the anchoring
+// account's nonce before the persisted anchor tx reaches the chain. The
+// anchorer notices (nonce spent, no receipt of its own) and signs the
+// anchor again with a new nonce.
+func TestNonceTakenByAnotherSender(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	b := e.seal(2)
+	lost := e.anchorer(flaky{e.sim.Client(), false}, 1)
+	if err := lost.Step(ctx); err == nil {
+		t.Fatal("the broadcast was meant to fail")
+	}
+	signed := e.record(b.ID)
+
+	// The operator's wallet uses the same key for something else.
+	other, err := types.SignNewTx(e.key, types.LatestSignerForChainID(big.NewInt(1337)), &types.DynamicFeeTx{
+		ChainID: big.NewInt(1337), Nonce: signed.Nonce, GasTipCap: big.NewInt(2e9), GasFeeCap: big.NewInt(1e11), Gas: 21000, To: &e.from,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.sim.Client().SendTransaction(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	e.sim.Commit()
+
+	a := e.anchorer(e.sim.Client(), 1)
+	e.step(a) // finds the nonce spent: re-signs with the next one
+	e.sim.Commit()
+	e.step(a)
+	rec := e.record(b.ID)
+	if rec.State != store.AnchorConfirmed || rec.Nonce == signed.Nonce || !slices.Contains(rec.Replaced, signed.TxHash) {
+		t.Fatalf("%s nonce %d (was %d) replaced %v", rec.State, rec.Nonce, signed.Nonce, rec.Replaced)
+	}
+	tx, _, err := e.sim.Client().TransactionByHash(ctx, rec.TxHash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := proof.DecodePayload(tx.Data()); err != nil || p.BatchID != b.ID || p.Root != b.Root {
+		t.Fatalf("the new anchor tx carries %+v (%v)", p, err)
+	}
+	if got := testutil.ToFloat64(e.m.AnchorFailed.WithLabelValues("1337", metrics.ReasonNonce)); got != 1 {
+		t.Fatalf("nonce failures %v, want 1", got)
+	}
+}
+
+// TestDeepReorgReanchorsConfirmed: a reorg deeper than the confirmation
+// depth drops a confirmed anchor; it goes back to anchoring and ends up
+// confirmed in the new canonical chain.
+func TestDeepReorgReanchorsConfirmed(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	client := e.sim.Client()
+	parent, err := client.HeaderByNumber(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := e.anchorer(client, 1)
+	b := e.seal(5)
+	e.step(a)
+	e.sim.Commit()
+	e.step(a)
+	first := e.record(b.ID)
+	if first.State != store.AnchorConfirmed {
+		t.Fatalf("state %s, want confirmed", first.State)
+	}
+	if err := e.sim.Fork(parent.Hash()); err != nil {
+		t.Fatal(err)
+	}
+	e.sim.Rollback()
+	e.sim.Commit()
+	e.sim.Commit()
+	e.sim.Commit()
+	e.step(a)
+	if rec := e.record(b.ID); rec.State != store.AnchorSigned {
+		t.Fatalf("after the deep reorg: %s, want signed again", rec.State)
+	}
+	if left, _ := e.store.Unconfirmed(ctx, 1337, 10); len(left) != 1 || left[0].ID != b.ID {
+		t.Fatalf("unconfirmed after the reorg: %+v", left)
+	}
+	e.sim.Commit()
+	e.step(a)
+	rec := e.record(b.ID)
+	if rec.State != store.AnchorConfirmed || rec.BlockHash == first.BlockHash {
+		t.Fatalf("re-anchored: %s in %s (first in %s)", rec.State, rec.BlockHash, first.BlockHash)
+	}
+	if hdr, err := client.HeaderByNumber(ctx, new(big.Int).SetUint64(rec.BlockNumber)); err != nil || hdr.Hash() != rec.BlockHash {
+		t.Fatal("the new anchor block is not canonical")
 	}
 }

@@ -25,6 +25,7 @@ type Metrics struct {
 	AnchorSubmitted *prometheus.CounterVec   // chain
 	AnchorConfirmed *prometheus.CounterVec   // chain
 	AnchorFailed    *prometheus.CounterVec   // chain, reason
+	AnchorReplaced  *prometheus.CounterVec   // chain
 	AnchorLatency   *prometheus.HistogramVec // chain, stage: mined|confirmed (seconds since sealing)
 	Reorgs          *prometheus.CounterVec   // chain
 	GasUsed         *prometheus.CounterVec   // chain
@@ -82,6 +83,10 @@ func New(version string) *Metrics {
 			Name: "attestd_anchor_failed_total",
 			Help: "Failed anchoring steps by reason (rpc, sign, reverted, nonce, store); they are retried.",
 		}, []string{"chain", "reason"}),
+		AnchorReplaced: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "attestd_anchor_replaced_total",
+			Help: "Anchor transactions re-signed: a fee bump on the same nonce, or a new nonce after another transaction took it.",
+		}, []string{"chain"}),
 		AnchorLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "attestd_anchor_latency_seconds",
 			Help:    "Seconds from sealing a batch until its anchor was mined / confirmed.",
@@ -128,7 +133,7 @@ func New(version string) *Metrics {
 	buildInfo.WithLabelValues(version, goVersion).Set(1)
 	reg.MustRegister(
 		m.Received, m.SealDuration, m.BatchSize, m.BatchesSealed,
-		m.AnchorSubmitted, m.AnchorConfirmed, m.AnchorFailed, m.AnchorLatency,
+		m.AnchorSubmitted, m.AnchorConfirmed, m.AnchorFailed, m.AnchorReplaced, m.AnchorLatency,
 		m.Reorgs, m.GasUsed, m.FeesPaid, m.ChainHead,
 		m.DeadlineMissed, m.VerifyResults, m.HTTPDuration, buildInfo,
 		collectors.NewGoCollector(),
