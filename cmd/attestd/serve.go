@@ -6,6 +6,7 @@ import (
 	"math/big"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -24,6 +25,7 @@ func newServeCmd() *cobra.Command {
 		cfg                 app.Config
 		sink                string
 		maxFeeGwei          float64
+		chainPasswordFile   string
 		logFormat, logLevel string
 	)
 	cmd := &cobra.Command{
@@ -43,6 +45,14 @@ and --api-keys-file.`,
 			}
 			cfg.Log = log
 			cfg.RedisPassword = os.Getenv("ATTESTD_REDIS_PASSWORD")
+			cfg.ChainPassword = os.Getenv("ATTESTD_CHAIN_PASSWORD")
+			if chainPasswordFile != "" {
+				pw, err := os.ReadFile(chainPasswordFile)
+				if err != nil {
+					return fmt.Errorf("--chain-password-file: %w", err)
+				}
+				cfg.ChainPassword = strings.TrimRight(string(pw), "\r\n")
+			}
 			cfg.HTTP.Version = version
 			if cfg.Dev && !cmd.Flags().Changed("confirmations") {
 				cfg.Anchor.Confirmations = 1 // the dev chain mines on demand: no blocks come on top by themselves
@@ -75,6 +85,8 @@ and --api-keys-file.`,
 	f.StringVar(&cfg.DevChainListen, "chain-listen", devchain.DefaultListen, "JSON-RPC address of the embedded dev chain (with --dev)")
 	f.StringVar(&cfg.ChainRPC, "chain-rpc", "", "JSON-RPC URL of the anchoring chain (without --dev)")
 	f.StringVar(&cfg.ChainKeyFile, "chain-key-file", "", "file holding the anchoring account's hex private key (without --dev)")
+	f.StringVar(&cfg.ChainKeystore, "chain-keystore", "", "encrypted go-ethereum keystore file of the anchoring account (password: --chain-password-file or ATTESTD_CHAIN_PASSWORD)")
+	f.StringVar(&chainPasswordFile, "chain-password-file", "", "file holding the --chain-keystore password")
 	f.Uint64Var(&cfg.Anchor.ChainID, "chain-id", 0, "the anchoring chain's ID; set it to start while the endpoint is down (default: ask the endpoint)")
 	f.StringVar(&sink, "sink", "", "address anchor transactions are sent to (default: the anchoring account itself)")
 	f.Uint64Var(&cfg.Anchor.Confirmations, "confirmations", anchor.DefaultConfirmations, "blocks (including the anchor's) before a batch is confirmed; 1 with --dev unless set")

@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ethereum/go-ethereum/accounts/keystore"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/ethclient"
 
@@ -59,8 +60,12 @@ type Config struct {
 	DevChainListen string // the dev chain's JSON-RPC address
 
 	ChainRPC     string // JSON-RPC endpoint of the anchoring chain (without Dev)
-	ChainKeyFile string // hex private key of the anchoring account (without Dev)
-	Anchor       anchor.Config
+	ChainKeyFile string // hex private key of the anchoring account (without Dev), or…
+	// ChainKeystore is an encrypted go-ethereum keystore file (V3 JSON) of the
+	// anchoring account, unlocked with ChainPassword.
+	ChainKeystore string
+	ChainPassword string // never logged
+	Anchor        anchor.Config
 
 	Batch batch.Config
 	HTTP  server.Config
@@ -316,10 +321,15 @@ func openChain(cfg Config, log *slog.Logger) (client *ethclient.Client, key *ecd
 	if cfg.ChainRPC == "" {
 		return nil, nil, 0, nil, errors.New("no chain: pass --dev for the embedded dev chain, or --chain-rpc and --chain-key-file")
 	}
-	if cfg.ChainKeyFile == "" {
-		return nil, nil, 0, nil, errors.New("--chain-rpc needs --chain-key-file (the anchoring account's hex private key)")
+	switch {
+	case cfg.ChainKeystore != "":
+		key, err = LoadKeystore(cfg.ChainKeystore, cfg.ChainPassword)
+	case cfg.ChainKeyFile != "":
+		key, err = LoadHexKey(cfg.ChainKeyFile)
+	default:
+		err = errors.New("--chain-rpc needs the anchoring key: --chain-keystore (encrypted) or --chain-key-file (hex)")
 	}
-	if key, err = LoadHexKey(cfg.ChainKeyFile); err != nil {
+	if err != nil {
 		return nil, nil, 0, nil, err
 	}
 	if client, err = ethclient.Dial(cfg.ChainRPC); err != nil {
@@ -341,6 +351,20 @@ func LoadHexKey(path string) (*ecdsa.PrivateKey, error) {
 		return nil, fmt.Errorf("chain key %s: not a hex secp256k1 private key", path)
 	}
 	return key, nil
+}
+
+// LoadKeystore decrypts a go-ethereum keystore file (V3) with password.
+// Errors never include the password or key material.
+func LoadKeystore(path, password string) (*ecdsa.PrivateKey, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading the chain keystore: %w", err)
+	}
+	k, err := keystore.DecryptKey(data, password)
+	if err != nil {
+		return nil, fmt.Errorf("chain keystore %s: %w", path, err)
+	}
+	return k.PrivateKey, nil
 }
 
 // loadKeys opens the API keys file (reloaded while running, so keys can

@@ -1,0 +1,178 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/accounts/keystore"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/google/uuid"
+
+	"github.com/attestd/attestd/internal/anchor"
+	"github.com/attestd/attestd/internal/apikeys"
+	"github.com/attestd/attestd/internal/batch"
+	"github.com/attestd/attestd/internal/devchain"
+)
+
+func TestLoadHexKey(t *testing.T) {
+	dir := t.TempDir()
+	key, _ := crypto.GenerateKey()
+	hexKey := hex.EncodeToString(crypto.FromECDSA(key))
+	for name, content := range map[string]string{"plain": hexKey, "0x and newline": "0x" + hexKey + "\n"} {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(content), 0o600)
+		got, err := LoadHexKey(p)
+		if err != nil || !got.Equal(key) {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	bad := filepath.Join(dir, "bad")
+	secretish := hexKey[:60] + "zz"
+	os.WriteFile(bad, []byte(secretish), 0o600)
+	if _, err := LoadHexKey(bad); err == nil || strings.Contains(err.Error(), secretish[:20]) {
+		t.Fatalf("malformed key: %v (must fail without echoing the content)", err)
+	}
+}
+
+func TestLoadKeystore(t *testing.T) {
+	key, _ := crypto.GenerateKey()
+	id, _ := uuid.NewRandom()
+	ks := &keystore.Key{Id: id, Address: crypto.PubkeyToAddress(key.PublicKey), PrivateKey: key}
+	data, err := keystore.EncryptKey(ks, "correct horse", keystore.LightScryptN, keystore.LightScryptP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "anchor.json")
+	os.WriteFile(p, data, 0o600)
+	got, err := LoadKeystore(p, "correct horse")
+	if err != nil || !got.Equal(key) {
+		t.Fatalf("right password: %v", err)
+	}
+	if _, err := LoadKeystore(p, "wrong"); err == nil || strings.Contains(err.Error(), "wrong") {
+		t.Fatalf("wrong password: %v (must fail without echoing it)", err)
+	}
+}
+
+// syncBuffer is a log sink safe for concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestSecretsNeverShown runs the service against a separate chain with
+// the anchoring key in a file, submits and anchors, and looks for the key
+// (and the API key) in everything it shows: logs, /v1/info, /metrics,
+// error responses.
+func TestSecretsNeverShown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a dev chain")
+	}
+	dir := t.TempDir()
+	chain, err := devchain.Start(devchain.Config{DataDir: filepath.Join(dir, "chain"), Listen: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer chain.Close()
+	anchorKey := hex.EncodeToString(crypto.FromECDSA(chain.Key()))
+	keysFile := filepath.Join(dir, "api-keys")
+	apiKey, _, err := apikeys.Add(keysFile, "hospital-a", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var logs syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	urlCh := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Config{
+			DataDir: filepath.Join(dir, "data"), Listen: "127.0.0.1:0",
+			ChainRPC: chain.RPCURL(), ChainKeyFile: filepath.Join(dir, "chain", devchain.KeyFile),
+			APIKeysFile: keysFile, Batch: batch.Config{Interval: 100 * time.Millisecond},
+			Anchor:    anchor.Config{Confirmations: 1, PollInterval: 50 * time.Millisecond},
+			Log:       slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+			Listening: func(u string) { urlCh <- u },
+		})
+	}()
+	var url string
+	select {
+	case url = <-urlCh:
+	case err := <-done:
+		t.Fatalf("Run: %v", err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("the service did not start")
+	}
+
+	get := func(path string, hdr ...string) string {
+		req, _ := http.NewRequest(http.MethodGet, url+path, nil)
+		if len(hdr) == 2 {
+			req.Header.Set(hdr[0], hdr[1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	post := func(body, key string) (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, url+"/v1/fingerprints", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	fp := strings.Repeat("ab", 32)
+	if code, body := post(`{"fingerprints":["`+fp+`"]}`, apiKey); code != http.StatusAccepted {
+		t.Fatalf("submit: %d %s", code, body)
+	}
+	_, wrongKeyBody := post(`{"fingerprints":["`+fp+`"]}`, apiKey+"x")
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(get("/v1/fingerprints/"+fp), `"confirmed"`) {
+		if time.Now().After(deadline) {
+			t.Fatal("not confirmed in time")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	shown := strings.Join([]string{get("/v1/info"), get("/metrics"), get("/readyz"), wrongKeyBody}, "\n")
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	shown += logs.String()
+	if !strings.Contains(logs.String(), "anchor confirmed") {
+		t.Fatalf("the logs do not show the anchoring the test relies on:\n%s", logs.String())
+	}
+	for name, secret := range map[string]string{"anchoring key": anchorKey, "API key": apiKey} {
+		if strings.Contains(strings.ToLower(shown), strings.ToLower(secret)) {
+			t.Errorf("the %s appears in logs or responses", name)
+		}
+	}
+}
