@@ -30,6 +30,7 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 
+	"github.com/attestd/attestd/internal/crashpoint"
 	"github.com/attestd/attestd/internal/metrics"
 	"github.com/attestd/attestd/internal/proof"
 	"github.com/attestd/attestd/internal/store"
@@ -361,6 +362,7 @@ func (a *Anchorer) broadcast(ctx context.Context, rec *store.Anchor) error {
 		a.m.AnchorFailed.WithLabelValues(a.label, metrics.ReasonRPC).Inc()
 		return fmt.Errorf("broadcasting %s: %w", rec.TxHash.Hex(), err)
 	}
+	crashpoint.Hit(crashpoint.AnchorBroadcast)
 	next := *rec
 	next.BroadcastAt = a.now().UTC()
 	if err := a.store.PutAnchor(ctx, next, rec.State); err != nil {
@@ -516,6 +518,7 @@ func (a *Anchorer) sign(ctx context.Context, b store.Batch, rec store.Anchor, no
 		a.m.AnchorFailed.WithLabelValues(a.label, metrics.ReasonStore).Inc()
 		return false, fmt.Errorf("persisting the signed anchor: %w", err)
 	}
+	crashpoint.Hit(crashpoint.AnchorSigned)
 	if replacing {
 		a.m.AnchorReplaced.WithLabelValues(a.label).Inc()
 	}
@@ -568,6 +571,7 @@ func (a *Anchorer) mined(ctx context.Context, b store.Batch, rec store.Anchor, r
 		a.m.AnchorFailed.WithLabelValues(a.label, metrics.ReasonStore).Inc()
 		return fmt.Errorf("recording the mined anchor: %w", err)
 	}
+	crashpoint.Hit(crashpoint.AnchorMined)
 	a.m.GasUsed.WithLabelValues(a.label).Add(float64(rec.GasUsed))
 	fee, _ := new(big.Float).SetInt(rec.FeeWei).Float64()
 	a.m.FeesPaid.WithLabelValues(a.label).Add(fee)

@@ -541,6 +541,42 @@ type ReceiptKeyAlgorithm string
 // Example: confirmed
 type Status string
 
+// Submission An institution's own view of a fingerprint it submitted.
+type Submission struct {
+	BatchID *int64 `json:"batch_id,omitempty"`
+
+	// Fingerprint A SHA-256 digest as 64 lowercase hex characters (no prefix).
+	//
+	// Example: 4813494d137e1631bba301d5acab6e7bb7aa74ce1185d456565ef51d737677b2
+	Fingerprint Hash `json:"fingerprint"`
+
+	// Receipt attestd's signed acknowledgement that it durably received a fingerprint and will
+	// seal it into a batch by `deadline`. The holder keeps it (in the `.attest` sidecar)
+	// until the proof is available.
+	//
+	// `signature` is an Ed25519 signature, by the receipt key `key_id` (published at
+	// `GET /v1/info`), over the receipt's canonical message: a fixed byte encoding of the
+	// receipt's other fields (including the fingerprint, `received_at` and `deadline`).
+	// The exact layout of the canonical message is specified in the attestd repository's
+	// `docs/`; it is not this JSON.
+	Receipt Receipt `json:"receipt"`
+
+	// Status Where a fingerprint (or its batch) is in its life:
+	// - `pending`: durably received, not yet in a batch;
+	// - `sealed`: in a sealed batch (Merkle root and size fixed), not yet anchored;
+	// - `anchored`: the batch's root is in a mined anchoring transaction; the proof is
+	//   available;
+	// - `confirmed`: the anchoring transactions have the configured number of
+	//   confirmations.
+	//
+	// A chain reorganisation can move an `anchored` batch back to `sealed` until it is
+	// anchored again.
+	//
+	//
+	// Example: confirmed
+	Status Status `json:"status"`
+}
+
 // SubmitRequest Fingerprints to attest.
 type SubmitRequest struct {
 	// Fingerprints 1 to 10,000 fingerprints. Duplicates are allowed and get equal receipts.
@@ -846,6 +882,16 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/info (the `GetInfo` operationId).
 	GetInfo(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetSubmission The caller's own submission of a fingerprint
+	//
+	// Returns the receipt and status of a fingerprint **this institution** submitted,
+	// for its own records and audits. Another institution's submission, and an unknown
+	// fingerprint, both answer `404`, so the answer reveals nothing about who else
+	// submitted what.
+	//
+	// Corresponds with GET /v1/submissions/{fingerprint} (the `GetSubmission` operationId).
+	GetSubmission(ctx context.Context, fingerprint FingerprintPath, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// VerifyProofWithBody Verify a proof bundle
 	//
 	// Checks a proof bundle the way any third party can: the Merkle path from
@@ -1055,6 +1101,26 @@ func (c *Client) GetFingerprint(ctx context.Context, fingerprint FingerprintPath
 // Corresponds with GET /v1/info (the `GetInfo` operationId).
 func (c *Client) GetInfo(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetInfoRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetSubmission The caller's own submission of a fingerprint
+//
+// Returns the receipt and status of a fingerprint **this institution** submitted,
+// for its own records and audits. Another institution's submission, and an unknown
+// fingerprint, both answer `404`, so the answer reveals nothing about who else
+// submitted what.
+//
+// Corresponds with GET /v1/submissions/{fingerprint} (the `GetSubmission` operationId).
+func (c *Client) GetSubmission(ctx context.Context, fingerprint FingerprintPath, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetSubmissionRequest(c.Server, fingerprint)
 	if err != nil {
 		return nil, err
 	}
@@ -1343,6 +1409,40 @@ func NewGetInfoRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewGetSubmissionRequest constructs an http.Request for the GetSubmission method
+func NewGetSubmissionRequest(server string, fingerprint FingerprintPath) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "fingerprint", fingerprint, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/submissions/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewVerifyProofRequest calls the generic VerifyProof builder with application/json body
 func NewVerifyProofRequest(server string, body VerifyProofJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -1534,6 +1634,18 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /v1/info (the `GetInfo` operationId).
 	GetInfoWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetInfoResponse, error)
+
+	// GetSubmissionWithResponse The caller's own submission of a fingerprint
+	//
+	// Returns the receipt and status of a fingerprint **this institution** submitted,
+	// for its own records and audits. Another institution's submission, and an unknown
+	// fingerprint, both answer `404`, so the answer reveals nothing about who else
+	// submitted what.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/submissions/{fingerprint} (the `GetSubmission` operationId).
+	GetSubmissionWithResponse(ctx context.Context, fingerprint FingerprintPath, reqEditors ...RequestEditorFn) (*GetSubmissionResponse, error)
 
 	// VerifyProofWithBodyWithResponse Verify a proof bundle
 	//
@@ -1977,6 +2089,82 @@ func (r GetInfoResponse) ContentType() string {
 	return ""
 }
 
+// GetSubmissionResponse401Headers the declared response headers of an HTTP 401 response for GetSubmission
+type GetSubmissionResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+type GetSubmissionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Submission
+	// ApplicationProblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationProblemJSON400 *BadRequest
+	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationProblemJSON401 *Unauthorized
+	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationProblemJSON404 *NotFound
+	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationProblemJSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetSubmissionResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetSubmissionResponse) GetJSON200() *Submission {
+	return r.JSON200
+}
+
+// GetApplicationProblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetSubmissionResponse) GetApplicationProblemJSON400() *BadRequest {
+	return r.ApplicationProblemJSON400
+}
+
+// GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetSubmissionResponse) GetApplicationProblemJSON401() *Unauthorized {
+	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetSubmissionResponse) GetApplicationProblemJSON404() *NotFound {
+	return r.ApplicationProblemJSON404
+}
+
+// GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetSubmissionResponse) GetApplicationProblemJSON500() *InternalError {
+	return r.ApplicationProblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r GetSubmissionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetSubmissionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetSubmissionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetSubmissionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // VerifyProofResponse503Headers the declared response headers of an HTTP 503 response for VerifyProof
 type VerifyProofResponse503Headers struct {
 	RetryAfter int64
@@ -2207,6 +2395,24 @@ func (c *ClientWithResponses) GetInfoWithResponse(ctx context.Context, reqEditor
 		return nil, err
 	}
 	return ParseGetInfoResponse(rsp)
+}
+
+// GetSubmissionWithResponse The caller's own submission of a fingerprint
+//
+// Returns the receipt and status of a fingerprint **this institution** submitted,
+// for its own records and audits. Another institution's submission, and an unknown
+// fingerprint, both answer `404`, so the answer reveals nothing about who else
+// submitted what.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/submissions/{fingerprint} (the `GetSubmission` operationId).
+func (c *ClientWithResponses) GetSubmissionWithResponse(ctx context.Context, fingerprint FingerprintPath, reqEditors ...RequestEditorFn) (*GetSubmissionResponse, error) {
+	rsp, err := c.GetSubmission(ctx, fingerprint, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetSubmissionResponse(rsp)
 }
 
 // VerifyProofWithBodyWithResponse Verify a proof bundle
@@ -2566,6 +2772,73 @@ func ParseGetInfoResponse(rsp *http.Response) (*GetInfoResponse, error) {
 	return response, nil
 }
 
+// ParseGetSubmissionResponse parses an HTTP response from a GetSubmissionWithResponse call
+func ParseGetSubmissionResponse(rsp *http.Response) (*GetSubmissionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetSubmissionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Submission
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetSubmissionResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseVerifyProofResponse parses an HTTP response from a VerifyProofWithResponse call
 func ParseVerifyProofResponse(rsp *http.Response) (*VerifyProofResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -2656,6 +2929,9 @@ type ServerInterface interface {
 	// GetInfo What this server is
 	// (GET /v1/info)
 	GetInfo(c *gin.Context)
+	// GetSubmission The caller's own submission of a fingerprint
+	// (GET /v1/submissions/{fingerprint})
+	GetSubmission(c *gin.Context, fingerprint FingerprintPath)
 	// VerifyProof Verify a proof bundle
 	// (POST /v1/verify)
 	VerifyProof(c *gin.Context)
@@ -2787,6 +3063,33 @@ func (siw *ServerInterfaceWrapper) GetInfo(c *gin.Context) {
 	siw.Handler.GetInfo(c)
 }
 
+// GetSubmission operation middleware
+func (siw *ServerInterfaceWrapper) GetSubmission(c *gin.Context) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "fingerprint" -------------
+	var fingerprint FingerprintPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "fingerprint", c.Param("fingerprint"), &fingerprint, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter fingerprint: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	c.Set(string(BearerAuthScopes), []string{})
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.GetSubmission(c, fingerprint)
+}
+
 // VerifyProof operation middleware
 func (siw *ServerInterfaceWrapper) VerifyProof(c *gin.Context) {
 
@@ -2829,6 +3132,7 @@ func RegisterHandlersWithOptions(router gin.IRouter, si ServerInterface, options
 
 	router.POST(options.BaseURL+"/v1/fingerprints", wrapper.SubmitFingerprints)
 	router.GET(options.BaseURL+"/v1/fingerprints/:fingerprint", wrapper.GetFingerprint)
+	router.GET(options.BaseURL+"/v1/submissions/:fingerprint", wrapper.GetSubmission)
 	router.POST(options.BaseURL+"/v1/verify", wrapper.VerifyProof)
 	router.GET(options.BaseURL+"/v1/batches/:id", wrapper.GetBatch)
 	router.GET(options.BaseURL+"/v1/info", wrapper.GetInfo)
@@ -2842,145 +3146,148 @@ func RegisterHandlersWithOptions(router gin.IRouter, si ServerInterface, options
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H35chs5kverILgbYXGakqrI4uno+EL2uMfubrsVPlo9bfoTUVVZJFpFgF1ASaK9+ncfYB9xn+QLJIC6",
-	"WNThY2bni/U/lsQ6gETe+cvkp04k1hvBgSvZmX3qrIDGkOGPr0Fl25NEQaZ/i0FGGdsoJnhn1nkDkeCx",
-	"JEqQK8oUCSERGRCVbRlfErqkjJOD1z88JVPf93pEQqRvJL531D8adI86vQ5c0/Umhc5s4PU6GfyZswzi",
-	"zkxlOfQ6MlrBmurXJiJbU9WZdRhXo6DT66wZZ+t83Zl5vY7absB8BEvIOjc3vc7Z2dlJrlbAFYuogt2V",
-	"v10BoeUVelX4NtB7ySWYZY/GQ6/bI3C0PCKLJ0AzyBa1VXfMHzu3rd0uT6qM8WXnRi9vQzO6BmUp/ISq",
-	"aPXir6dUrdoXGuoLCIvJAf4EktAMCM/XIWQQkyQTa+LXyRn0ex2m79/op/Y6nK6RRnHn88jst5L5B8aX",
-	"kG0yxtX+1SflRT1CJRkFJBVXkEVUAlnBNYlWNKORpga5YmpFKCcCH0BTspAr2h+OZguyySBh13Xqe0E/",
-	"GYwHIxoMPAj6NImm03gaDZNhNAhGcRgHlNJkMhx5NIq8kTeOvP50PAiCKY2Gk/Gw00qkyoJvpda/Z5B0",
-	"Zp1/Oy5l59h8Ko8rlDFHnoHcCC7Bnnj8Gv7MQSr9WyS4Ao4/0s0mtfx4vMlEmML6uz+kJuWnctuayIqy",
-	"tL5U+X7wYUauKFe3UbhXkDbdWpJCbMg+71hazzudXkcqqnLZmQWeljCmDLfTmLiFFwxBQ5GrWZhSftG5",
-	"uS99Ts3mDG12eSYzLyFMkjVNNVtCPCOU6IMihfT0iFoB+fHNL69IKOItERmh5JKmORDGCVMkFiDnnAtF",
-	"1ihCasUkiUWUr4ErcpCIjFiqElrlU6JWFF+ub21Sc85r5Mw0v8J6o/D94hKyw1TwJUmZVN0jsjBntSCS",
-	"biW5ss+9ygRfHs25JtgLriDjNH2WZSL7PH5whzWsHpZ7LnkD2SVkxDz/mx3bCSc5h+sNRApiIs07Qb/z",
-	"iOgjNXTQm48hZSFkVEG6JUvgkLHoMR6lvSsVSznn+g8RzSVYOr0S6iSKYKO0Gv0ysdHHSt2ziMzDNZOS",
-	"CS4rjD/0BiUtNQlZBOQdp5eUpTRM4dsKgKWEZcHWtZKMLVeKcHFV52SGHCZXucI7YnHFe3MuMsKUJFJp",
-	"A80kycudaL5N8jTtHpFXQq30TWhSUFqcJF5Re3P8mGTaJZhzqp0CPDdjiohItIlHj4BxskDP4RBdh4U+",
-	"w96OW3FY+BVtpLJXH1c8EKTWK6F+EDmPv0xWAi8oz/eVUMQ885ud6itBZB6tampGZM62S3LBxRXX3geS",
-	"3Zz/kX7zKd2mgsZvhfiZZkv4QtZ354kKM9UP1EdIOemTl+xJVfH7Ff5/al5I3gpBzCr+IeofFwnXEYB2",
-	"MguxeCSJZB+BpGzNFNLIymdVPL+MTNFK+67+YDCeoYE5fH36lACPN0KfW15TA/98jXFCYtgAj4FHW8IB",
-	"Yog1J1EuryAjB8h3VBJKcFuP5O6Wug2dcDTnKHbknyXkb4V4SfnWehvyS7meKssu2o9gXCqmcvT6V0Ju",
-	"mKLpIS0Ybeg5BpTHVYsQ9Kfl+WpJ0AskxQq/qURUlyy1JFYNQUKlcmKslXy52xaNPud7Vfo/7bDfcR2L",
-	"iYx9hPgLTxqJwpdatTJ+SVMWk5PTF+QCtjWn1i9Psvbyb3qIdiHo1Zpl9kr3tkdybmyAyEgGl+IC4qM6",
-	"hc/Ozg6bYe1tZG5GwTe4LrtYffNJHGcg5W7cdsLJs19far9D5FwRaq7rkYV3vSCUxyTwmqHbwbMXp4fD",
-	"IVljRIHOMk214xx3G0Hb9YROk0HUD/04gGEy8sb+pD8d0CAcRqN4DJNk6vn9QaDDsw1V2ovtzDr/17t+",
-	"7x1O6WFycvjDh0+Bd/Pv5Wm54LrXOeHRSmStO6L4kWYOlVEuqUlGiIRQa4UzIVSPrBmHmOhPOBiFqde/",
-	"ycQGMsVMAGcetZ/RHUM4At/0OmEqoovzFZWru256oq98ri8sbjPi2B5fl6KqBRevt/ELj9I8BmM5K1uu",
-	"HYfv9YPew/IrPWMdz1ncviDNCP5waGhHWFx/32Awbnnf7jvU9b2I9fbaUOqmGqm/L1dYPqhBy9qJ9MoT",
-	"/VAsRoR/QKRKpnqj9qaStGIBfQSaZ1r5bDbnh2Qh2ZJDvJgR8wOKUpgJGkdUKnKgg0mtd7TxDqHbQ+d/",
-	"C/ooNZPq9T7G5yCPLmbuiGNzQUS54Cyiqbm0Z+L6BK6cccCQSvCELfNMC6n+UR+EtiLmwfZP+PAVlc07",
-	"Sl6r3WtsAXDNMO87Zm+GifD/4qGauKUicB/vkeE3Vlm3pu7uEuWq+Fo6mPCHKjDxqBGUhEEayzmnGZBN",
-	"BmhaBY+gKTNGZ3OIzVb/P9IGPbNfs7l/Cc0g1S22r6B1RWS/jTYpTt2tqE1zYG63xRoRCTSF2HFrUg0L",
-	"JaoFhv87NjeMu4fzWoTkFw4EuPbpNpDVZB5JLzi5WrEIc63tsgTXTCqp38gUrOX9yZ0jfzsvKsvoVv++",
-	"jyNcansnef2gVHSvo033XWt0QmRIf07V7pLOVmC0pFkXesh4dd2F6Xv90aE3OPSDt9501h/Pht7vncqa",
-	"Y6rgULE1tGk3HbreJbs1bjhIgV6C7GolX6yttqDhg+klC+V6G8XceTbEAQUBt2EJXzyvStxewZ2tglGo",
-	"tX3Op9FdWtgqfuctqe2mlzmkSX8w7dNpMEmmQw8GyXQA08Qf+zEd9QcJjEb9aRB4YTSJx9AfJ3QcDqbD",
-	"8QACD2A82ON9fvg0Ctpdz6datF7wRLTJu5G7Sm7Hyp0k4uv4l/8IzVsz+rsvelr92AaTDTVDMKCQhEpS",
-	"eAX1tTxc9iXjF/cm1H7NXtXn+onN7bZxcbXM03LoRamhIs8zQsmb5yeH/eGIxGypA/Hbi2LVks2c12s2",
-	"RXnsiDwV602utE+pUEuIjC2175PLHIs9Ycp47O6jOqzPQBGujf+cHyzskg7mHc3zUsXHeMPxpT/vkP/4",
-	"D3Oh/sFd6PbW7S66PSIFvrTYMOXxnC9zkBIzzDagJxw052dANU+Y91jf8WvW9Cpie2AJ1P0/d4pv5Sxv",
-	"cz2NpjO+ZjWXS3lsXSnLSHEPbfgmEyLZlXBU4ue3m0VVr55WzBFhXInHhIbosF6tWApksQEeM75cfKkt",
-	"TepMfR+Tipu8R3ZEJE9yHqfwxSaoXqO1j2qT0D0m5mEiSA64sNXSRjIjmPiDYBrE/mAM/mjghyEdeH48",
-	"pBENRzAOwzGl4yAC358M42A4Go6GkAz9eDwYj8bjsF/n1jt59DnQtK3O/jO7BA5S7vJZSWUXnomLehgm",
-	"Lnbf1KD2LfRtt3dnK9RCpbFjcq8IcAXZJU3PbaJx92HPxRURiQJOLIc3nOUMqlLhQsCedpfsM2tnNvL0",
-	"L1GaS3YJL50kmOJ+6cGJ3GTsW8IdG345m7tHT5jPbrH49/KrS5+ixale0+tzQ8R2n/KkrC5ZAgHN0q3R",
-	"UkyRlUhju8I15dsaWRuhoP73YEWCWuHc3dRGJLyChKgTiLmQXEImdQRSZx+ZgyQHDZSL//A4ASJgG3V+",
-	"Ads956Y/IVcrIQGTNFTlGegjI/ZWw3CYWb73Kb42t/4E27ZjtBveY25cxSvMWRo74tSV0KV/5B15d0qx",
-	"e0/jYBpEKbi6t09AdxivTS+4VHibd4+IsGA4JjahX7gNuzrC5fV3WXuVryk/zIDG6GHA9SalnLo8EDKP",
-	"iKI8y4BHUKfXt0PN7ChsxqWiPGoVznevX5AMEsAVEhYDVyxB5Nytqz++9I+rOzi+3n6sBp95xg6Lx7YG",
-	"oLd4N8/fvj11Lk4k4vqrg3YdQK+NwA2n06r4ea0JIlt1aUmIrESmes1jlfl6TbOty2c5htHPbQDx2qBJ",
-	"5Z7NH/RbE5qnqlHg6T3obOrLeEwWlUctyJVLIdiL5nxFJeGCrIFy/YAQtsLmdyrUbrrB9eXd93AbEo+f",
-	"Oprf6iZVfbOdw3l2CdnWlBHL4nK0ApdapDteqvHttQu81J4JAlikNOgGmPMy5WR0zaOyIH1gTELDFvjd",
-	"ozmfc82hKdBEW7QiYvGuPU8HJpU1dE2ygHLCOIeMcBEDYXLOqzf5+qYUEqX/RyxNd/FYK3pKUriEtAQj",
-	"xtXEt36WSaKmVKo5t88mG6qpXqSaIU2OyEKHXDZzsdCqckESdm2QDCu6gYKtqVphDEXn/BIyljCMkvTh",
-	"SPsQMs89bwDfE/MY3J6Bw9lnIKSMpMCXamUy3KachUgJDMcKGKk2YDRNi0BFb9oUujSRT20anHGy2ImJ",
-	"FmV2vHrmTBYP258g35OmtIkBzFPaJIkNgB5J3IPhqHKtD0xKtpncz4m+mCSM/xNiKzz+O6G1j6SRjI2Q",
-	"zBQsKoTsmfK/V1t9/8HJ/c1ejK9kYarFeUXlCqQDG1hhNdKUb7T4H3DhShGML7t4kT7jI/JsvVHbOU8Q",
-	"xKkyKMpp+hmGqe516I5szSN/UIb4Hilak5QlDX7VC//C1Oxed/C0RTNqSd9xkwutSQRPt1/kMe91IesB",
-	"eCFPjl2b+WGLsL4tI/waaMx4Kxyh+MiW8pBrgErBpbG3mqu0z4AY3BiWGY1NXrGuh+w9bfHq1j4U0SYO",
-	"d7nzyErKBbj5uEZeHSqLDGYkEpzbbocMklya2mfBwHv8k5Jbd8N2fBl6KmYpnV6HC3Vu/lwL6N2Vnx3T",
-	"23Bll0w2ZYf4O1O/ji64uEohXgKm/UylUZE4z2iYbk3MdKkvbObKyBVL0znXcSkiViuROwm3ZBEDjVPG",
-	"YWFsmQ5VISMXABuprz+wcrc4MmtaEMliiGjWnfOcK5Y6F0ygs1DFtc35ogjsFsZykWdxfzj0p2XE19OL",
-	"MByBtEDczuICtucsXpCDTR6mTK4w2zrni789e0u0W854IhbdHqLAq3c/kpXa/BqkpEuYIU10HBFuFRDg",
-	"kcDchjHnc17eKtQKMlup1hu3yrNpoHpk4ch9TpV1OgoyagdKExKuaaRISrciV8512FkbZgw2EGlHJHYq",
-	"zh6+lhFtY0S2faQ9qlhE8njx2MKOtdRg9KIdujZXwC2oXb2mVL+DKLYGfQCmeLCTBmVpSsLWpM9dZbrB",
-	"/ct0n2WpC5Be+/aqKD4UFUTxKXSUqXRhBkOewADBIsbq27I/HTroYtvqDae2KTpN0SpTW0k+8Ed7w9/u",
-	"YyIBSJ3NG6SOxh74/XBMvVEwSqZ78pr+qD2vWWHcPUVZx30Jy2SLfkGeqxzZETkhGRyWKEmSgcozbvsK",
-	"THGEpshpzdCrwTajB7FNoUHaOWAUHKK47yice+kMcqDPAdWD4T1SeUPXZDwV5THNYhJSCaPA2MsNjVFj",
-	"YFNbMAomZS9e0G1uP7u4+Pt3q2A0PZPfcTF899PgOvr4/K1/NvwtF/3p9OUz/8eXwauzyfOn6d+T397Q",
-	"P09/ZL+fTd69pW//HP3dXw9+2by4EM/OPgbq4sVltv345+nLk++/r5JQ06DBIieHv9PDj97h9LvjD58m",
-	"o5vvv2/llL3ekTVa/zP9o6pmqHN7r9SIhdRWuegW+/wTbNsSKWibIpRto2PYkssie9lSa06XImNqtd7n",
-	"2jsOLS48qoC9wDBy3QNxf3yAYrKpVx2e4qqLbGtEs2x7u3r6qqrIkO/8oo24epGDfl2CS3LfKX/1dfpn",
-	"L/6Qv8ZP4Oex7yk+2Yz5b++ewvFZeDZ54V3/dv37KxgnT98+GU4eJDvB4KZNdBqcWrBaefy1vbfx3b6y",
-	"6NkKsmYH3YFtOEKz3DXBM/4hZQkYMKSrV8521HkT+KifYfCJxuYj8hGL2BUQ1cFLyC5SE06i84OZD3Sx",
-	"KkhKl0cwj3O/LWa7WQezZGrxwK0oqcc1L3POSelo7sIp1T7coiQregl7oZb6sU205Zw7REkGIltSzqRJ",
-	"fUeUk7W41G+q7M751TS60EG4oyIxnjJ6bi4pp7e6NKmgipTboyrwPSVc4hZ8Z/nnFjF7g55PpQu2zlI/",
-	"VCt82r9D87+rvKqJ8N2n+PpW3+t5nlcvbpG/5qatwPZSW6Q6ss0SFIE/c5rWdOa9cg+1rl/MjL8wt/mm",
-	"frZm3P2hGfLtr2+3x2iOfqaruF1VFTrUJFVKZ6gtMjaXtqfonL+4gax0Weuxhw0SRBZXr3lohWw3FG7Q",
-	"pVhnG00senMfoKwKb/x8WJkfDsNpFIUDmMSeN6LD/sCLYRrGtD9IkqkPcTSeBnGQDEeB7w1H3mTghYE/",
-	"GfYnEASj6MGwsl8hY8n26Qqii/bT4XSNwE6ILgrkqMhVJNZw/4La2UpHHCShLNX6FxmGCwUGKkpNEhbf",
-	"0QRDYhI6FmCCvxRobPP8xOZ+dnZk+uzbi+YQXTySuCU3d2GNav1cv2ah12XV2rE/GIwbUUjl0rb3iotW",
-	"24XhtXJvJxsqZWOPBhxgnxcKkQLlO6yJu+pZeMUOb5pT3KvvTuqlcH2MaFpEyqJtWW5hymjnNlUYFtWb",
-	"B4BwHhDlNpUb4+cPwgMi6MsRzGX917lUaP6OiAnzML3WMxfbbsU53zWLB4vauxdYrainYQi2jkGzsvYZ",
-	"AEO36PN9eI+nFlUpje+KmzI7QOeVGriA3XNjp9W21tpOTSHIDiexjBBDxGKQNjFiISbagLklNjb7XgtJ",
-	"NfF4n8ab2/SvZbLbOFxifbVNui8hi1mkTI2tyu8tQYktIJ7vQ464CzCCN86V/kkqut7c1f1QeGFzXm2L",
-	"IqdFA0i6NRneBR7c4o4MwWTmDe+fIUBJlnuqrFbO1zSGhk3Vf7q3Oa3ajDbEid7V7brQHI9BCOU8LnIT",
-	"qL8gtgz5cC1pXl1QYZeREKAf5RlT2zc4kccoN5yzc5KrdvNeia8fFVmznumUpZIsTmyHJwrTjJipPaak",
-	"Gl3A1tRWF0eIIGCmyphuSbid88XpL2+MVqm6ZDYrbQJWm7QzvFVN8RnDbE+xcCaRl8ywIU0nN0DIkmGl",
-	"1Mb0j7JWZJ3LgzFJaIGbOawl1/EKO9PIdKEfkZOi0blHUhriqBJ91nNea4Y25TuqFysyhBKjM4HZMhNT",
-	"oWcnDX0aidkjl6Sb80pdwCr++gpNFdlBkU0G0hKoR9yQoxrKj3El5tyGeCoDkL0CTwcoOfqPLnY7KMpE",
-	"WEl0NfCi3QR7KWhN/LVWMjq7VMHaa7QtZNYiG5IijWoG2+Ag+FZwmHMdhFl3zBhr611oI6EXhh1+WS5x",
-	"PkcJg57zt7X5NMzOPBB5FhmoQJarFTrzykF1Tk5fmCD0b6JIcnEFWUIj6JG1iCHF0C4mUcpcVZ/ZyTDH",
-	"dMMWaD5wCgtVbpgUU7icv/zlpDYi6+gvfyG/6IPfIxSIDpEkygBlgqZyZjAYDeGc88+TTqMhTTlEGwvq",
-	"OvNM3sIcEhdzbnMybuYSyeASaOrMZq2XvohmaukLu/1qFKo3f9IEBDTjBqoN9JqmNexwgfefc4M27t6C",
-	"J6sg+l1wJwlNr+jWpcJMoiLDXHLxGiycr+2ycdIPLthQDKfwlNQwJa+9ILw5P1js67pf2Gyx6523zNup",
-	"5GU7Boyo3e0NcLphnVlncOQd2X6aFarz4xUCmT/qn5fQ5g/j6ApJFn3PW2gmwZlKtiF1kwmEE1lR1IJw",
-	"RF4oI3OItSrHYTwmuYQ5XxxjVfTjwooPVWYjBRu9iDszvRSLsG4M7Op73i1zCW6ZMqPDgXuPD7Dv3jM9",
-	"wO1aH1/KLuHI2EoDkKtgwPFA0fOgS4mVXmMEOh/09cdrUBmL5F7KvzSfO7N1mom19gpySRRcKwLXBcLE",
-	"ZtoPaJqWTLywLHG+6M5MpUJLjFQ4lKK3B8Ftox26LBBRIo31TQc1d+0whpRu5/zNz790rZlA1W6egKXk",
-	"ODfHWVgHFwmba1KqNFP0yJKaPyTakOBEL8bJCmgse8bx3mp5yVMle0bR2jtJuCWZyJU1J4jJ1YZ6DzdZ",
-	"Yt7NTpq2x5uUsjojdf6NPH/286kzEueWfOc18tVyZWXFHXWhSXraHsY5/zfy9u+nz25/3JLmS5jzW6/x",
-	"x6UXs2/IYUt0j3hWRSwLNhm4wmrrgm7tTGyE+W7tMfQGBSITh1kZeEdEeTlWqzZK5aAxJCvH/qVub86b",
-	"wJPHJBVUexQp5ZF+mSb4T3kIGQcF0nKJymiSsMj6S8JARubcLkSaMqVZlMGcN6CRZhXYMGXwsIqlKTEi",
-	"JcmBcyrnXCq6NWFmr/IMzcOa93HxIY0uRJJ0Z5hGqClY/NzorDlfOIjJopBMu2fEKBom136XBGwjcC5N",
-	"KnDyilncHoF4bbEpX6ZdCxzP+9qgpnLfTGImC2ueepWpWJoDclxtLj036a5zJRRNuzoYKfR2AbO5t/Yu",
-	"8Ust7I/71gyANoscVGiM7Nm29C6Othp6g88mzq1gpGKrJYzo6+z1lUNOPSYLu5hi/OG2KfTFk+4wW5f+",
-	"sY0Ljj+x+Gav6L82Zf5GcWiGcUxbgajw7MsZHrXO+ztjBAecbeN20/1fn/f6vp2y5SXH1XmwNx++VFYK",
-	"7O37alvxw6bwVKdVfJ3O6vogCzNqouxgNg3Jds5DOSfkulzCF2fhNWH1q4K+g4Z+jV6+ymiBfUMCDLZ0",
-	"WJG/opJ2b/EzfLXHylog1E2vExheaXtSwVPHlVm0eEtw9y3FAEZUT/d4R33EaV0BNEZh1EdfVD0AjLdl",
-	"qQ6apb+NaE2so42XZF8p0DYKGGOIZlBwaKQk6nWvOb9H4UtHfdVYMWUmWXnFIh1tK0nUlTBlxgLqJ7tH",
-	"uxFmJZNis1Kue4/Jom5uprhh9PemRDwxRJStN0JriplbG+YcdofdurwSTQ3oFTN/c17Udf7MIYei/tAr",
-	"zsmRSMemLgdWoKvqgMQD7EJYgWsgKC8rUYqmCwLH0TE8gGIOsI2BJU2g6AUpe7GbOaZygSZN02zMliaZ",
-	"U85AreE4a+1Vnyq/3SzaNL2hbNUNt3OjQaonIt4+TGHX+fr912iItzmFgRfScDqcDgejvkdH08Ekop7v",
-	"B8kgjMOxH/jeZDANvYh6YTgaxVEy8ILBaBpH4SAKxzDqfLi3hqqX9/doqmRvkb8+dPtmxwb2H+oSuer2",
-	"+yoCdS9AtFoU+zpDxivA0Db8pkNFtYGXatjIfeDECuzwWwL4iiyPf9N7OCW/mP/+0ZRcf/fzR++XsN9n",
-	"m+s39Ls/371+klz+Id5Cxi/iqzdXpy+j7Mfgb/H29GPym3cxejd4tXwZez/JYPjsb79PXubhrz+++/Hk",
-	"tC+Owz+4t/pr8PbkZNmk5MOlyoI+2ibBpmldrK4ggxY4vgXg74FRY+VDrYBlFTRqE5KPw3lNgUjsw4i0",
-	"20pJ19Zg2tHen+Wo+HffUhvtqW/yB3ff1Jy3rO/rT+++rzmx9jOdoyLiu9MHK6ehV4tmqOOq5bL3H7Sv",
-	"WzpchonqXIIAobJuVI3CCn+i3fOqm8c7w7KrFqhgHRtIDgpgIPnv//yvEqyGv5SQtv/+z/+a8wrArmsm",
-	"sGD9onKZ4L1KPbNWrak3lbj8jvZ5bDc6KUcULDNxJStjjMpuRSrrWD6a2WF6j8lGpKnB2M35Qtr+SSar",
-	"sEALzTIvqWaA7gQF7kICsXrUUhcxqUA7eccUQlAKS3+wolX3RLI/1ODMD4tnm98S8mUxrRsFbaGFs0/V",
-	"WKKAMPK4nC9Vmf9o5tRgATyH+hgebOb82oa/mIvzrxuFf/Wo+xuT3LbL9l276vtOMgqGQz+J4lHijSf9",
-	"QRROxtOxHyXh1A+CUdAfxtSf9CejcEBDH5LpYAheFMZjOpomownt9DqDaTCK6ChIkvEkng4iOvK9qUeD",
-	"wTgKw1E4iPsR9eJgMkmGyTTSjstwqnc/moT98WiqaR0MwtDzYi+C8Xjq0eEgnPr94SgcjL1oMhmH/WA8",
-	"9elwOJjSURIm4djTO/JgEk19CkNM2X3FRIXLQlQ9ujIlUcoXfl2RRf/WZO31Dla7xZGoitpXP+litW59",
-	"lfHWDwCzFROm7opRim9peFzMks3lXXO//lXSMG+K3biIuTHg7JZMjEOqtFp+tKHGDiU0UvgtBAaKYNAC",
-	"ShgsRHXezyMEsG5yZYBdOJKn6GUp8yW9ElchTU3DzVcq24Tt6HJwDwAeYyLC+cLd5kSKqjEvswjIzfpj",
-	"i3siv9oxDZJsXH+kVetzXr6zeJFptrOd8egDHYis7JN3NZUesW2ZIeVxd48txnFQX5oW3jd8a+SVY62+",
-	"wFY1rUgDKer33djGhzxWW4/mzCs3mqo+a8pvTnp6X+tzqjQo3RYvVluBHtauo1daIiIuC0jE/ZSTmfd1",
-	"2xcDPZLVzr+jr6IBWma23VaNMVXy/YnXpwaMsYOTAnJFt4TyrX5XFpMNzdSWRJQbWbc1GgSVa/GY8wM7",
-	"RaVnR6h0Db7WAc0X2igujKTi1yDVYMblRJE9FR2D1b1mUvWMxy3zKMIhN/b3EMB+5YbtCN8wXmsIKuS9",
-	"ZwE62GKN8Dgm7RCWdhSaC3s2JuLs2aKUIozP+c44d6PTgIt8uWo0BJEXCVlUdDVGGWbyDnNwZJNqRvAQ",
-	"HsUj10d0BWl6aL6Dosi32mQrJqqxQvzYQWFdIa8dKYoZ3oXB4SwQ/+jQeVVcK6Z4XX3W3I5PdYTDfgNT",
-	"msUYzIERLNrXAeN28L6lEkeC4f6eU7mqjyZNRYS4K8SWPP35BbF4uisIyYYu9ZV4dF2LKuFxgXaspTNm",
-	"9ceaAKuwaTgeBK9wA33atLkRolMblXx2yriE/v9vnPG/ccb//Djjqx9GSzOKdjF2GjdMP8S9DXG9aWc/",
-	"Lq9i30SlEevuDp676hwPzYvYrzxqZEVq6aU727WKgM01Krz/1P7NqOLCLbvy/Ut3Pt4+qt6qpR+V0FQC",
-	"Ok5mC+b3ardCdUumo2Ynn1PrG9nXp/GQje1d7s7O/aBulcu9VhrWqjeXW8Vfbx7Mlthpsw8FYPix2rVX",
-	"mHBrP207zmNSGOyUSdVisOccnaoii+aaCz8/ef+ZefhvmE9v+QbBuntsiN7wZysOcrVdS3vJN8VHO9+a",
-	"XSZe69/zUPlCasyjFElZ02+Bcw4sS1XS8oYJay/AWL5nVipLlxOwVN7awCvtTKOo+hIb5+++AH17AySo",
-	"ty1W2h2aMx7bXlCj2e5rWiIS4yM799OgIPJN27NdwHLz4eb/BQAA//8=",
+	"7H37ctu2tverYLTPTOxWtimJkixnOt+42elu2ib15FJ3N8pngeSihJoCVAK0rOT43/MA5xHPk3yDBYAE",
+	"KcqXXNqzv9n9p7HEC7Cw7uu3lj50YrFcCQ5cyc7Jh84CaAI5/vMlqHxzmirI9V8JyDhnK8UE75x0XkEs",
+	"eCKJEmRNmSIRpCIHovIN43NC55Rxsvfyuydk0usFXSIh1jeSXnDYPxzsH3a6Hbimy1UGnZNB0O3k8EfB",
+	"ckg6JyovoNuR8QKWVL82FfmSqs5Jh3E1CjvdzpJxtiyWnZOg21GbFZivYA555+am2zk/Pz8t1AK4YjFV",
+	"sL3y1wsgtLpCrwrfBnovhQSz7NF4GOx3CRzOD8nsW6A55LPaqjvmw85ta7fLkypnfN650ctb0ZwuQVkK",
+	"f0tVvHj29zOqFu0LjfQFhCVkD/8FktAcCC+WEeSQkDQXS9KrkzPsdztM37/ST+12OF0ijZLOx5G510rm",
+	"7xifQ77KGVe7V59WF3UJlWQUkkysIY+pBLKAaxIvaE5jTQ2yZmpBKCcCH0AzMpML2h+OTmZklUPKruvU",
+	"D8J+OhgPRjQcBBD2aRpPJskkHqbDeBCOkigJKaXp8XAU0DgORsE4DvqT8SAMJzQeHo+HnVYieQu+lVr/",
+	"kUPaOen87aiSnSPzrTzyKGOOPAe5ElyCPfHkJfxRgFT6r1hwBRz/SVerzPLj0SoXUQbLr3+XmpQfqm1r",
+	"IivKsvpS5dvBuxOyplzdRuFuSdpsY0kKiSH7tGNpPe10uh2pqCpk5yQMtIQxZbidJsQtvGQIGolCnUQZ",
+	"5Zedm/vS58xsztBmm2dy8xLCJFnSTLMlJCeEEn1QpJSeLlELID+8+vkFiUSyISInlFzRrADCOGGKJALk",
+	"lHOhyBJFSC2YJImIiyVwRfZSkRNLVUJ9PiVqQfHl+tYmNae8Rs5c8yssVwrfL64gP8gEn5OMSbV/SGbm",
+	"rGZE0o0ka/vcdS74/HDKNcGecQU5p9nTPBf5x/GDO6yhf1juueQV5FeQE/P8L3Zsp5wUHK5XECtIiDTv",
+	"BP3OQ6KP1NBBbz6BjEWQUwXZhsyBQ87ix3iU9q5MzOWU6w9iWkiwdHoh1Gkcw0ppNfppYqOPlbpnEVlE",
+	"SyYlE1x6jD8MBhUtNQlZDOQNp1eUZTTK4MsKgKWEZcHWtZKczReKcLGuczJDDpOLQuEdiVjz7pSLnDAl",
+	"iVTaQDNJimonmm/TIsv2D8kLoRb6JjQpKC1OEtfU3pw8Jrl2CaacaqcAz82YIiJSbeLRI2CczNBzOEDX",
+	"YabPsLvlVhyUfkUbqezVR54HgtR6IdR3ouDJp8lKGITV+b4QiphnfrFTfSGILOJFTc2I3Nl2SS65WHPt",
+	"fSDZzfkf6jef0U0maPJaiJ9oPodPZH13nqgwM/1AfYSUkz55zr71FX/P4/8n5oXktRDErOJPUf+4SLiO",
+	"AbSTWYrFI0kkew8kY0umkEZWPn3x/DQyxQvtu/YGg/EJGpiDl2dPCPBkJfS5FTU18NdrjFOSwAp4Ajze",
+	"EA6QQKI5iXK5hpzsId9RSSjBbT2S21vab+iEwylHsSN/lZC/FuI55RvrbchP5XqqLLtoP4JxqZgq0Otf",
+	"CLliimYHtGS0YeAYUB75FiHsT6rz1ZKgF0jKFX5RifCXLLUk+oYgpVI5MdZKvtpti0af8p0q/S877Ddc",
+	"x2IiZ+8h+cSTRqLwuVatjF/RjCXk9OwZuYRNzantVSdZe/kXPUS7EPRqzTK7lXvbJQU3NkDkJIcrcQnJ",
+	"YZ3C5+fnB82w9jYyN6PgG1yXXay++TRJcpByO2475eTpL8+13yEKrgg113XJLLieEcoTEgbN0G3v6bOz",
+	"g+GQLDGiQGeZZtpxTvYbQdv1MZ2kg7gf9ZIQhukoGPeO+5MBDaNhPErGcJxOgl5/EOrwbEWV9mI7J53/",
+	"G1y/DQ4m9CA9Pfju3YcwuPmP6rRccN3tnPJ4IfLWHVH8SjOHyimX1CQjREqotcK5EKpLloxDQvQ3HIzC",
+	"1Otf5WIFuWImgDOP2s3ojiEcgW+6nSgT8eXFgsrFXTd9q6/8Xl9Y3mbEsT2+rkRVCy5eb+MXHmdFAsZy",
+	"eluuHUcv6Ifdh+VXusY6XrCkfUGaEXrDoaEdYUn9fYPBuOV92+9Q1/ci1utrQ6kbP1J/W62welCDlrUT",
+	"6VYn+q5cjIh+h1hVTPVK7UwlacUC+gg0z7Ty2cmUH5CZZHMOyeyEmH+gKEW5oElMpSJ7OpjUekcb7wj2",
+	"u+j8b0AfpWZSvd7H+Bzk0dmJO+LEXBBTLjiLaWYu7Zq4PoW1Mw4YUgmesnmRayHV/9QHoa2IebD9CB++",
+	"oLJ5R8VrtXuNLQCuGeZtx+zNMBH+v3yoJm6lCNzXO2T4lVXWram7u0TZF19LBxP+UAUmHjWCkjLIEjnl",
+	"NAeyygFNq+AxNGXG6GwOidnq/0faoGv2azb3L6EZpLrF9pW09kT2y2iT8tTdito0B+Z2W6wRkUAzSBy3",
+	"pn5YKFEtMPy/Y3PDuDs4r0VIfuZAgGufbgV5TeaR9IKT9YLFmGttlyW4ZlJJ/UamYCnvT+4C+dt5UXlO",
+	"N/rvXRzhUttbyesHpaK7HW2671qjEyJD+guqtpd0vgCjJc260EPGq+suTD/ojw6CwUEvfB1MTvrjk2Hw",
+	"W8dbc0IVHCi2hDbtpkPXu2S3xg17GdArkPtayZdrqy1o+GB6yVK53kYxd54NcUBBwG1YwpfP84nbLbmz",
+	"VTBKtbbL+TS6Swub53fektpueplDmvYHkz6dhMfpZBjAIJ0MYJL2xr2EjvqDFEaj/iQMgyg+TsbQH6d0",
+	"HA0mw/EAwgBgPNjhfb77MArbXc8nWrSe8VS0ybuROy+3Y+VOEvF5/Ms/Q/PWjP72i574X9tgsqFmCAYU",
+	"klBJSq+gvpaHy75k/PLehNqt2X19rp/Y3G4bF/tlnpZDL0sNnjyfEEpefX960B+OSMLmOhC/vSjml2ym",
+	"vF6zKctjh+SJWK4KpX1KhVpC5GyufZ9CFljsiTLGE3cf1WF9DopwbfynfG9ml7Q37Wielyo5whuOrnrT",
+	"DvnP/zQX6n+4C93e9vdn+10iBb603DDlyZTPC5ASM8w2oCccNOfnQDVPmPdY3/Fz1vQ8sd2zBNr/P3eK",
+	"r3eWt7meRtMZX9PP5VKeWFfKMlLSRRu+yoVItyUclfjF7WZR1aunnjkijCvxmNAIHdb1gmVAZivgCePz",
+	"2afa0rTO1PcxqbjJe2RHRPptwZMMPtkE1Wu09lFtErrDxDxMBMkeF7Za2khmhMe9QTgJk95gDL3RoBdF",
+	"dBD0kiGNaTSCcRSNKR2HMfR6x8MkHI6GoyGkw14yHoxH43HUr3PrnTz6PdCsrc7+E7sCDlJu81lFZRee",
+	"ict6GCYut9/UoPYt9G23d+cL1EKVsWNypwhwBfkVzS5sonH7Yd+LNRGpAk4shzec5Rx8qXAhYFe7S/aZ",
+	"tTMbBfqPOCsku4LnThJMcb/y4ERhMvYt4Y4Nv5zN3aEnzHe3WPx7+dWVT9HiVC/p9YUhYrtPeVpVlyyB",
+	"gObZxmgppshCZIld4ZLyTY2sjVBQ//dgRYJa4cLd1EYkvIJEqBOIuZBcQS51BFJnH1mAJHsNlEvv4XEC",
+	"xMBW6uISNjvOTX9D1gshAZM0VBU56CMj9lbDcJhZvvcpvjS3/gibtmO0G95hblzFKypYljji1JXQVe8w",
+	"OAzulGL3nsbBNIhScnV3l4BuMV6bXnCp8DbvHhFh4XBMbEK/dBu2dYTL62+z9qJYUn6QA03Qw4DrVUY5",
+	"dXkgZB4Rx0WeA4+hTq8vh5rZUtiMS0V53Cqcb14+IzmkgCskLAGuWIrIuVtXf3TVO/J3cHS9ee8Hn0XO",
+	"DsrHtgagt3g3379+feZcnFgk9VeH7TqAXhuBG04mvvgFrQkiW3VpSYgsRK66zWOVxXJJ843LZzmG0c9t",
+	"APHaoEnVns0H+q0pLTLVKPB0H3Q29WU8JjPvUTOydikEe9GUL6gkXJAlUK4fEMFG2PyOR+2mG1xf3n0P",
+	"tyHx+K2j+a1uku+bbR3O0yvIN6aMWBWX4wW41CLd8lKNb69d4Ln2TBDAIqVBN8CUVykno2seVQXpPWMS",
+	"Gragt3845VOuOTQDmmqLVkYswXUQ6MDEW8O+SRZQThjnkBMuEiBMTrl/U0/flEGq9P8RS7M/e6wVPSUZ",
+	"XEFWgRETP/Gtn2WSqBmVasrts8mKaqqXqWbI0kMy0yGXzVzMtKqckZRdGyTDgq6gZGuqFhhD0Sm/gpyl",
+	"DKMkfTjSPoRMiyAYwDfEPAa3Z+Bw9hkIKSMZ8LlamAy3KWchUgLDsRJGqg0YzbIyUNGbNoUuTeQzmwZn",
+	"nMy2YqJZlR33z5zJ8mG7E+Q70pQ2MYB5SpsksQHQI4l7MBxVrfWBSck2k/sx0ReThPG/ILbC478TWvtI",
+	"GslYCclMwcIjZNeU/4Pa6vsPTu6vdmJ8JYsyLc4LKhcgHdjACquRpmKlxX+PC1eKYHy+jxfpMz4kT5cr",
+	"tZnyFEGcKoeynKafYZjqXofuyNY88gdliO+RojVJWdLgV73wT0zN7nQHz1o0o5b0LTe51JpE8GzzSR7z",
+	"TheyHoCX8uTYtZkftgjr2zLCL4EmjLfCEcqvbCkPuQaoFFwae6u5SvsMiMFNYJ7TxOQV63rI3tMWr27s",
+	"QxFt4nCXW4/0Ui7Azdc18upQWeRwQmLBue12yCEtpKl9lgy8wz+puHU7bMeXoadiltLpdrhQF+bjWkDv",
+	"rvzomN6GK9tksik7xN+Z+nV8ycU6g2QOmPYzlUZFkiKnUbYxMdOVvrCZKyNrlmVTruNSRKx6kTuJNmSW",
+	"AE0yxmFmbJkOVSEnlwArqa/fs3I3OzRrmhHJEohpvj/lBVcscy6YQGfBx7VN+awM7GbGcpGnSX847E2q",
+	"iK+rF2E4AmmBuJ3ZJWwuWDIje6siyphcYLZ1ymf/ePqaaLec8VTM9ruIAvfvfiS92vwSpKRzOEGa6Dgi",
+	"2iggwGOBuQ1jzqe8ulWoBeS2Uq03bpVn00B1ycyR+4Iq63SUZNQOlCYkXNNYkYxuRKGc67C1NswYrCDW",
+	"jkjiVJw9fC0j2saIfPNIe1SJiOXR7LGFHWupwehFO3RtroBbULt6zah+B1FsCfoATPFgKw3KsoxErUmf",
+	"u8p0g/uX6T7KUpcgvfbt+Sg+FBVE8Sl0lKl0YQZDnsAAwSLG6tuy/zpw0MW21RtObVN0mqI+U1tJ3uuN",
+	"doa/+4+JBCB1Nm+QOh4H0OtHYxqMwlE62ZHX7I3a85oe4+4oyjruS1kuW/QL8px3ZIfklORwUKEkSQ6q",
+	"yLntKzDFEZohpzVDrwbbjB7ENqUGaeeAUXiA4r6lcO6lM8iePgdUD4b3iPeGfZPxVJQnNE9IRCWMQmMv",
+	"VzRBjYFNbeEoPK568cL95vbzy8t/fr0IR5Nz+TUXwzc/Dq7j99+/7p0Pfy1EfzJ5/rT3w/Pwxfnx90+y",
+	"f6a/vqJ/nP3Afjs/fvOavv5j9M/ecvDz6tmleHr+PlSXz67yzfs/zp6ffvONT0JNgwaLnB78Rg/eBweT",
+	"r4/efTge3XzzTSun7PSOrNH63+kf+Zqhzu3dSiOWUutz0S32+UfYtCVS0DbFKNtGx7A5l2X2sqXWnM1F",
+	"ztRiucu1dxxaXnjogb3AMHLdA3EfPkAx2dSrDk9x1WW2NaZ5vrldPX1WVWTId3HZRly9yEG/LsEVue+U",
+	"v/o6e+fPfpe/JN/CT+NeoPjxasx/ffMEjs6j8+NnwfWv17+9gHH65PW3w+MHyU44uGkTnQanlqxWHX9t",
+	"7218t6sser6AvNlBt2cbjtAs75vgGT/IWAoGDOnqlSdb6rwJfNTPMPhEY/MR+YhFbA9Etfcc8svMhJPo",
+	"/GDmA10sD0np8gjmce6v2cl21sEsmVo8cCtK6nHNy5xyUjma23BKtQu3KMmCXsFOqKV+bBNtOeUOUZKD",
+	"yOeUM2lS3zHlZCmu9Ju83Tm/msaXOgh3VCTGU0bPzSXl9FbnJhXkSbk9qhLfU8ElbsF3Vh+3iNmr0jK3",
+	"lgg8hak94DUnVwzW21V35vlQtxfZv3yiJq/CpnsUg75MCbxaRasAI6m81uM63b/zy6raqUafa5usfvVh",
+	"+yk9fWsv6AZBUK8okr8XppfDNrDb9gCU1TkoAn8UNKsZqnslfGqt1liOeGZu65mi5ZJx90Ezzt5NUXkr",
+	"/Uwrd7t9KA2XyWRVHmhbOsJc2p4XdU76CvKKx+sBn43MRJ741zy0LLmdf2jQpVxnG00sZHYXis/HlH48",
+	"lq8XDaNJHEcDOE6CYESH/UGQwCRKaH+QppMeJPF4EiZhOhyFvWA4Co4HQRT2jof9YwjDUfxgLN8vkLN0",
+	"82QB8WX76XC6RDQtxJclXFcUKhZLuH8V83yhwzySUpZpo4cMw4UCg8+lJvON72giUDHznwgwEXcGNLHF",
+	"FWITbls7MsMN2pEKEF8+krglN+xiibb0Qr9mptdlbclRbzAYN0I/79K294rLVocBcxrKvZ2sqJSNPRpE",
+	"hn1eJEQGlG+xJu6qazEtW7xpTnGnvjut4w/0MaI9FxmLN1WNiyljEttUYVSWzB6AfHqAbWkqN8YvHgTC",
+	"RKSdI5grtSwLqdDnOCQmtsacZtdcbFtEp3zbF9mb1d49wxJRPfdFsF8PmuXMj0B1ukVf7ALZPLFQVmkC",
+	"BtyU2QFGDNRgNOyeGzv1e4lrOzXVNzsRxjJCAjFLQNpslMX1aAPmltjY7FstJH629z7dTrfpX8tkt3G4",
+	"xKJ2m3RfQZ6wWJnCps/vLZGgrdpe7ILruAswbWI8Wv0vqehydVfLSen6Trnfi0bOyq6bbGPS6jM8uNkd",
+	"aZnjk2B4/7QMSrLcUdq2cr6kCTRsqv7o3ubUtxltMB+9q9t1oTkeA8sqeFImhFB/QWIZ8uFa0ry6pMI2",
+	"I2FXRFzkTG1e4Rgko9xwuNFpoRb38NFtqrJr2pOpJLNT21aLwnRCzKgkU8eOL2FjCtqzQ4RtMFPazTYk",
+	"2kz57OznV0ar+C6ZLQWYLIHNlBre8vOqxjDbUyydSeQlM+FJ08lNbbJkWCi1Mk27rBXO6JKPTBJagpUO",
+	"ahUNvMIOkjKt/4fktOwu75KMRjgfRp/1lNc60E3NlOrFihzx2+hMYIrSBLLo2UlDn0Y2/NBlRqfcK8ZY",
+	"xV9foSndO/y3SftaAnWJmyxVg1YyrsSU27ha5QCyW4IYASVHf+gC5r2yNoflWwc8KHt8sIGF1sRfayWj",
+	"sysVrL1G27dnLbIhKdKoZrAN+IRvBIcp15GvdceMsbbehTYSemHYVpkXEoeiVNjzKX9dGwrE7KAJUeSx",
+	"wWfkhVqgM68cPur07JmJ/P8hyswiV5CnNIYuWYoEMoynExJnzEEpmB3Hc0RXbIbmA0ffUOUmeDGFy/nq",
+	"q9PaXLLDr74iP+uD3yEUCMmRJM4BZYJm8sQAXxrCOeUfJ51GQ5oalDYW1LVDmmSROSQuptwmwtygK5LD",
+	"FdDMmc3aAIMymqkF83b7fhSqN3/aRGE04waqDfSSZjXAdtlkMeUG4r1/C4jPa6NwwZ0kNFvTjcs/muxQ",
+	"jgn88jWIVljaZeN4JVywoRiOPqqoYeqMO5GPU7432zXqYGZT9G5ggWXejpcM7xgEqHa3V8DpinVOOoPD",
+	"4NA2MS1QnR8tED3+Xv97Dm3+MM4LkWTWD4KZZhIcZGW7gFe5QAyXFUUtCIfkmTIyhwC3agbJY1JImPLZ",
+	"EZai38+s+FBlNlKy0bOkc6KXYmHtjSlp/SC4ZRjELaN9dDhw75kN9t07Rja4Xevjy9gVHBpbaVCJHvAe",
+	"DxQ9DzqXWF43RqDzTl9/tASVs1jupPxz870zW2e5WGqvoJBEwbUicF3Cemx5Y49mWcXEM8sSF7P9E1Me",
+	"0hIjFU4C6e6Azdtoh85LGJrIEn3TXs1dO0ggo5spf/XTz/vWTKBqN0/A+n1SmOMsrYOLhM01GVWaKbpk",
+	"Ts0HqTYkOEaNcbIAmsiucbw3Wl6KTMmuUbT2ThJtSC4KZc0JAqG1od7BTZaYd7OTpu3RKqOszkidv5Hv",
+	"n/505ozEhSXfRY18tVxZBXNAXWgyzbZxdMr/Rl7/8+zp7Y+b02IOU37rNb1x5cXsmizZEt0jiFgRy4JN",
+	"BvZYbVnSrZ2JjTDfrT2GwaCEweIEMYOpiSmvZpnV5tfsNSaTFdg0tt+d8iba5zHJBNUeRUZ5rF+mCf5j",
+	"EUHOQYG0XKJymqYstv6SMDidKbcLkaY2bBZlgP4NPKpZBXapGRCyYllGjEhJsuecyimXim5MmNn1nqF5",
+	"WPM+Lj6i8aVI0/0TTCPUFCx+b3TWlM8crmdWSqbdMwJDDZNrv0sC9m44lyYTOO7GLG6HQLy0gKBP064l",
+	"eOptbTpWtW8mMZOFhWa9ykzMzQE5rjaXXph014USimb7Ohgp9XaJbbq39q5AYy3sj/vWDIA2i+x5NEb2",
+	"bFv6Ps4TGwaDjybOrQiwcqsVduvz7PWFg6s9JjO7mHLm5KYp9OWT7jBbV70jGxccfWDJzU7Rf2mwFY2K",
+	"3AnGMW1VudKzrwan1MYd3BkjOLRyG7ebkQv1Ibtv2ylbXXLkD+G9efepslICnt/6vdwPG33kjwj5PO3s",
+	"9ekhZr5H1TZuusDtcI1qOMt1tYRPzsJrwupXhX2Hx/0cDZTePIddkxkMoHfoyV9Zvry3+Bm+2mFlLfrs",
+	"ptsJDa+0PankqSNvADDeEt59Szn1EtXTPd5RnytbVwCN+SP1eSO+B4DxtqzUQbP0txKtiXW08ZLsKgXa",
+	"7gxjDNEMCg6NlES97jXl9yh86ajPjxUzZpKVaxbraFtJotbClBlLfKXcP9yOML1Mis1KuZZJJkuwghmd",
+	"h9FfVcxG1EACy5XQmuLErQ1zDtsThl1eiWYGaYyZvykv6zp/FFBAWX/olufkSKRjU5cDKyFtdRToHrZ+",
+	"LMB1bVSXVdBQ03qCMwAZHkA5fNnGwJKmUDbgVA3wzRxTtUCTpml2w0uTzKkGz9bAs7Wetg/eXzezNk1v",
+	"KOu74XZYN0j1rUg2D1PYdb5++zmmENicwiCIaDQZToaDUT+go8ngOKZBrxemgyiJxr2wFxwPJlEQ0yCK",
+	"RqMkTgdBOBhNkjgaxNEYRp1399ZQ9fL+Dk2V7izy1yed32zZwP5DXSJX3X7rw353onL9otjnmezuoXHb",
+	"QLMOitaGGKsBUnchQj2s55dETZZZnt5N9+GU/GT++7Mpufz6p/fBz1G/z1bXr+jXf7x5+W169bt4DTm/",
+	"TNav1mfP4/yH8B/J5ux9+mtwOXozeDF/ngQ/ynD49B+/HT8vol9+ePPD6VlfHEW/82Dx9/D16em8ScmH",
+	"S5UFfbSN382yulitIYeWHgjb9bADu46VD7UAlnsQ4GYfBE5ENgUisQsj0m4rJV1ag2nnqX+Uo9K7+5ba",
+	"PFV9U29w903NIdf6vv7k7vuaY4I/0jkqI747fbBqBL1fNEMd55fL3r7Tvm7lcBkmqnMJAoSqupEfhVXg",
+	"uFbPq24e7wzL1i34zDogk+yVaEzyP//13xVCEP+ocIT/81//PeUeqnHfjL3B+oV3meBdr55Zq9bUO3lc",
+	"fkf7PHYEAKnmQsxzsZbe7KiqRZTKOoCS5naC4WOyEllmgI1TPpO2aZVJH4tpoVnmJX4G6E4k5jYOE6tH",
+	"LXURkwq0445MIQSlsPIHPa26I5L9robwe1g82/xplk+Lad38bYvnPPngxxIlbpQn1VAvb+imGQ6EBfAC",
+	"6rBM7KD93Ia/HEb0rxuFf/ao+wuT3PYo912P8NtOOgqHw14aJ6M0GB/3B3F0PJ6Me3EaTXphOAr7w4T2",
+	"jvvHo2hAox6kk8EQgjhKxnQ0SUfHtNPtDCbhKKajME3Hx8lkENNRL5gENByM4ygaRYOkH9MgCY+P02E6",
+	"ibXjMpzo3Y+Oo/54NNG0DgdRFARJEMN4PAnocBBNev3hKBqMg/j4eBz1w/GkR4fDwYSO0iiNxoHeUQDH",
+	"8aRHYYgpu8+YqHBZCN+jq1ISlXzhb0RZyHVN1l5uAeRbHAlf1D77SZerdevzZoo/AMxWYprvilHKn8Z4",
+	"XA7wLeRdw9b+VdIwr8rduIi5gW+/JRPjkCqtlh9tqLFDKY0V/vSDgSIYtIASBgvhD1l6hADWVaEMsAvn",
+	"IJUNRFW+pFvhKqSpabihVlVvtp0XD+4BwBNMRDhfeL85BsQ35lUWAblZf21xT+QXOxtDkpVrSrVqfcqr",
+	"d5YvMh2OdhwB+kB7Iq+GE7iaSpfYXtiI8mR/hy3GGVyfmhbeNfFsFFSzxD7BVjWtSAMp2uu7WZkPeay2",
+	"Hs1BY24eWH3AV685XuttrbnM6wq7LV70+68e1iOlV1ohIq5KSMT9lJMZsnbbrzE9kn675eFn0QAtg/Ju",
+	"q8Z4VdMHxgB+LzuWYXaMsfzqK1yN55x+9ZXXpmwGdCAYbc0tYs2mc4uEKXlITrnBCtUBSNXCu240j/25",
+	"i0a0GgkcuoM/XDMLg3BWzha1HzpvmtsfNjED89cLQSCTMOVVNni9G3DidR/9RY71A3IPZp2trFk/KS8T",
+	"3kQJ/qkB/59lR+8bfCMMgmaZsXFr7nHjbRbX/124UgINTmV36eOJgUNtIRWBrOmGUL7R0p4nZEVztSEx",
+	"5cba2ioptnVoAzXle3Z4VNdOjto3CHfX6jHTbunMCBP++lsN6F8NUtpRUzVo+WsmVdfEvLKIY5ztZf+O",
+	"AOwvDdlBGCvGa32QpcXtWogcTpZAgCqTdvZUOw7UJR5WJufTtWVhRRif8q1fsTBeBXBRzBeNPkjyLCUz",
+	"7+wwzjcDx5hrCDDFHoTv4VE8cu2Ta8iyA/PTO2XFw5Y7sFSEGI3HDozuSuntWG2sscwMEm6GCGSHj/WR",
+	"5VhkcQgJczs+1REOO34MOAKzIA4OZPH2Dpq6hbiv3CgkGO7veyoX9YnMmYgR+Yjoric/PSMW0bqGiKzo",
+	"XF+JR7dvcV08KfHGNRV9Un+sSXGUXiVORcIr3ByzNg1shOjM5gU+umhTNd/8O9L/d6T/vz/S/+yH0dIO",
+	"pp38rdYp05F0b1e43ja3Gxnr2TfhtULe3UN3V6XxoZlJ+0tvjbxkLcF7Z8NkmTJxrUJvP7T/ILS4dMv2",
+	"fnbuzsfbR9WbJfWjUppJwNDFbMH87fcL+VsyPW1bGdVa59auTqmHbGzncrd23gvrVrnaq9cy6t9cbRX/",
+	"vHkwW2Kv2y4cjuFHv2+2NOHWftqGuMekNNgZk6rFYE85OlVlHtu19358+ewjK2FfsKLV8sOp9QDVEL3h",
+	"z3pOst8wqb3km/Krpmf8qip91H/exvsdfsxklvGM6XjC8S6WpbzCmGHC2gswpO2alcrK5QQMc1tb6KUd",
+	"5Rb7L7GZtu0XoG9voDz1xmGv4ag52rbtBTWabb+mJSdgfGTnfhocUrFqe7ZLGdy8u/l/AQAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

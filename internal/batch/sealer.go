@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/attestd/attestd/internal/crashpoint"
 	"github.com/attestd/attestd/internal/merkle"
 	"github.com/attestd/attestd/internal/metrics"
 	"github.com/attestd/attestd/internal/store"
@@ -157,6 +158,7 @@ func (s *Sealer) SealOne(ctx context.Context) (*store.Batch, error) {
 	if err != nil {
 		return nil, fmt.Errorf("committing the batch: %w", err)
 	}
+	crashpoint.Hit(crashpoint.Sealed)
 	s.m.SealDuration.Observe(time.Since(start).Seconds())
 	if late := b.SealedAt.Sub(oldest) - s.cfg.Interval; late > 0 {
 		s.m.DeadlineMissed.WithLabelValues("seal").Inc()

@@ -21,6 +21,7 @@ import (
 
 	"github.com/attestd/attestd/internal/api"
 	"github.com/attestd/attestd/internal/apikeys"
+	"github.com/attestd/attestd/internal/crashpoint"
 	"github.com/attestd/attestd/internal/fingerprint"
 	"github.com/attestd/attestd/internal/merkle"
 	"github.com/attestd/attestd/internal/metrics"
@@ -257,6 +258,7 @@ func (s *Server) SubmitFingerprints(c *gin.Context) {
 		s.problem(c, err)
 		return
 	}
+	crashpoint.Hit(crashpoint.Acknowledged)
 	resp := api.SubmitResponse{Receipts: make([]api.Receipt, n)}
 	fresh := 0
 	counted := map[fingerprint.Fingerprint]bool{} // a new fingerprint listed twice is new once

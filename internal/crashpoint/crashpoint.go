@@ -1,0 +1,56 @@
+// Package crashpoint kills the process at named points, for the crash
+// consistency tests: with ATTESTD_CRASH_AT=<name> (optionally <name>:<n>
+// for the n-th time the point is reached) the process sends itself
+// SIGKILL there — no deferred function, flush or shutdown runs, exactly
+// as if the machine lost power at that instant. Without the variable Hit
+// is a no-op costing one atomic load.
+package crashpoint
+
+import (
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+)
+
+// The points, in the order a fingerprint meets them.
+const (
+	Acknowledged    = "acknowledged"     // submissions durable, 202 not yet sent
+	Sealed          = "sealed"           // batch committed, anchorers not yet told
+	AnchorSigned    = "anchor-signed"    // signed tx persisted, not yet broadcast
+	AnchorBroadcast = "anchor-broadcast" // tx broadcast, broadcast time not yet recorded
+	AnchorMined     = "anchor-mined"     // mined state recorded
+)
+
+var (
+	target string
+	after  int64 = 1
+	hits   atomic.Int64
+)
+
+func init() {
+	spec := os.Getenv("ATTESTD_CRASH_AT")
+	if spec == "" {
+		return
+	}
+	name, n, ok := strings.Cut(spec, ":")
+	target = name
+	if ok {
+		if v, err := strconv.ParseInt(n, 10, 64); err == nil && v > 0 {
+			after = v
+		}
+	}
+}
+
+// Hit kills the process if name is the configured crash point and this is
+// its configured occurrence.
+func Hit(name string) {
+	if target == "" || name != target {
+		return
+	}
+	if hits.Add(1) == after {
+		syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		select {} // the signal is delivered before this returns in practice
+	}
+}

@@ -1,0 +1,53 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/attestd/attestd/internal/api"
+	"github.com/attestd/attestd/internal/fingerprint"
+	"github.com/attestd/attestd/internal/store"
+)
+
+// GetSubmission implements GET /v1/submissions/{fingerprint}: the calling
+// institution's own submission, with its receipt. Someone else's
+// submission answers exactly as an unknown fingerprint does (404), so the
+// endpoint reveals nothing across tenants.
+func (s *Server) GetSubmission(c *gin.Context, text api.FingerprintPath) {
+	fp, err := fingerprint.Parse(text)
+	if err != nil {
+		s.problem(c, err)
+		return
+	}
+	ctx := c.Request.Context()
+	inst := c.GetString(institutionKey)
+	notFound := fmt.Errorf("fingerprint %s: %w", fp, store.ErrNotFound) // the same for unknown and not yours
+	e, err := s.Store.Entry(ctx, fp)
+	if errors.Is(err, store.ErrNotFound) || err == nil && e.Institution != inst {
+		s.problem(c, notFound)
+		return
+	}
+	if err != nil {
+		s.problem(c, err)
+		return
+	}
+	out := api.Submission{
+		Fingerprint: fp.String(),
+		Status:      api.Status(store.StatusPending),
+		Receipt:     apiReceipt(s.Signer.Sign(fp, inst, e.ReceivedAt, s.Sealer.Deadline(e.ReceivedAt))),
+	}
+	if !e.Pending() {
+		b, err := s.Store.Batch(ctx, e.BatchID)
+		if err != nil {
+			s.problem(c, err)
+			return
+		}
+		id := int64(b.ID)
+		out.BatchID = &id
+		out.Status = api.Status(b.Status(s.chainIDs))
+	}
+	c.JSON(http.StatusOK, out)
+}
