@@ -10,7 +10,9 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"io"
 	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -180,4 +182,38 @@ func clientCert(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey, cn 
 		t.Fatal(err)
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// TestHTTPServerTimeouts: the server sets all four timeouts, and a client
+// that trickles its headers (slowloris) is cut off.
+func TestHTTPServerTimeouts(t *testing.T) {
+	f := newFixture(t, server.Config{HeaderTimeout: 200 * time.Millisecond})
+	hs := f.srv.HTTPServer("127.0.0.1:0")
+	if hs.ReadHeaderTimeout != 200*time.Millisecond || hs.ReadTimeout == 0 || hs.WriteTimeout == 0 || hs.IdleTimeout == 0 {
+		t.Fatalf("timeouts: header %v read %v write %v idle %v", hs.ReadHeaderTimeout, hs.ReadTimeout, hs.WriteTimeout, hs.IdleTimeout)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go hs.Serve(ln)
+	t.Cleanup(func() { hs.Close() })
+
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte("GET /healthz HTTP/1.1\r\nHost: x\r\n")); err != nil { // never finishes the headers
+		t.Fatal(err)
+	}
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	start := time.Now()
+	_, err = io.ReadAll(conn) // returns when the server closes the connection
+	if err != nil {
+		t.Fatalf("the server did not close a slow client's connection: %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("closed after %v, want about the 200ms header timeout", d)
+	}
 }

@@ -36,6 +36,7 @@ const (
 	DefaultMaxBodyBytes    = 2 << 20 // 10,000 fingerprints as JSON are ~700 KB
 	DefaultMaxFingerprints = 10_000
 	DefaultVerifyTimeout   = 20 * time.Second
+	DefaultHeaderTimeout   = 5 * time.Second
 )
 
 // Config configures the HTTP API.
@@ -47,6 +48,7 @@ type Config struct {
 	RatePerSecond   float64       // submissions per second per institution; 0 = unlimited
 	RateBurst       int           // bucket size for RatePerSecond; 0 = 1
 	MaxPending      int           // refuse submissions (503) while this many are pending; 0 = unlimited
+	HeaderTimeout   time.Duration // bound on reading request headers (slow clients); 0 = DefaultHeaderTimeout
 }
 
 // Keys authenticates submitters: it maps a presented API key to its
@@ -109,6 +111,9 @@ func New(cfg Config, d Deps) *Server {
 	if cfg.VerifyTimeout == 0 {
 		cfg.VerifyTimeout = DefaultVerifyTimeout
 	}
+	if cfg.HeaderTimeout == 0 {
+		cfg.HeaderTimeout = DefaultHeaderTimeout
+	}
 	s := &Server{cfg: cfg, Deps: d, log: d.Log, limits: newLimiters(cfg.RatePerSecond, cfg.RateBurst)}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -140,8 +145,8 @@ func (s *Server) HTTPServer(addr string) *http.Server {
 	return &http.Server{
 		Addr:              addr,
 		Handler:           s.Handler(),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
+		ReadHeaderTimeout: s.cfg.HeaderTimeout,
+		ReadTimeout:       s.cfg.HeaderTimeout + 25*time.Second,
 		WriteTimeout:      s.cfg.VerifyTimeout + 10*time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
