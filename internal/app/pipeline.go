@@ -56,6 +56,10 @@ func (p *pipeline) run(ctx context.Context) {
 	defer t.Stop()
 	var stop func()
 	defer func() {
+		// Shutting down while leading: stop the term but stay leading, so
+		// that flush seals what is pending before Close resigns the lease
+		// (its writes are fenced, so this is safe even if the lease has
+		// just expired).
 		if stop != nil {
 			stop()
 		}
@@ -73,11 +77,12 @@ func (p *pipeline) run(ctx context.Context) {
 			tctx, cancel := context.WithCancel(ctx)
 			var wg sync.WaitGroup
 			wg.Go(func() { p.term(tctx) })
-			stop = func() { cancel(); wg.Wait(); p.leading.Store(false) }
+			stop = func() { cancel(); wg.Wait() }
 		case !leader && stop != nil && ctx.Err() == nil:
 			p.log.WarnContext(ctx, "no longer leading: stopped sealing and anchoring", "replica", p.replicaID)
 			stop()
 			stop = nil
+			p.leading.Store(false)
 		}
 		select {
 		case <-ctx.Done():

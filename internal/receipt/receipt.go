@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -121,35 +122,64 @@ const pemType = "ATTESTD RECEIPT KEY"
 
 // LoadOrCreateKey reads an Ed25519 seed from a PEM file, creating the file
 // (0600) with a fresh key when it does not exist. A malformed file is an
-// error, never replaced.
+// error, never replaced. Replicas starting at once on a shared path agree
+// on one key: the new key is written to a temporary file and linked into
+// place, and whoever loses the race reads the winner's key.
 func LoadOrCreateKey(path string) (ed25519.PrivateKey, error) {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		_, key, err := ed25519.GenerateKey(rand.Reader)
-		if err != nil {
-			return nil, err
+	for range 2 {
+		data, err := os.ReadFile(path)
+		if err == nil {
+			return parseKey(path, data)
 		}
-		out := pem.EncodeToMemory(&pem.Block{Type: pemType, Bytes: key.Seed()})
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
-			return nil, fmt.Errorf("creating receipt key %s: %w", path, err)
+		if !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("reading receipt key: %w", err)
 		}
-		if _, err := f.Write(out); err != nil {
-			f.Close()
-			return nil, err
+		key, err := createKey(path)
+		if err == nil || !errors.Is(err, os.ErrExist) {
+			return key, err
 		}
-		if err := f.Sync(); err != nil {
-			f.Close()
-			return nil, err
-		}
-		return key, f.Close()
 	}
-	if err != nil {
-		return nil, fmt.Errorf("reading receipt key: %w", err)
-	}
+	return nil, fmt.Errorf("receipt key %s: created and removed concurrently", path)
+}
+
+func parseKey(path string, data []byte) (ed25519.PrivateKey, error) {
 	block, _ := pem.Decode(data)
 	if block == nil || block.Type != pemType || len(block.Bytes) != ed25519.SeedSize {
 		return nil, fmt.Errorf("receipt key %s: not a %q PEM block with a %d-byte seed", path, pemType, ed25519.SeedSize)
 	}
 	return ed25519.NewKeyFromSeed(block.Bytes), nil
+}
+
+// createKey writes a fresh key to a temporary file and links it to path;
+// os.ErrExist means another process got there first.
+func createKey(path string) (ed25519.PrivateKey, error) {
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
+	if err != nil {
+		return nil, fmt.Errorf("creating receipt key %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	out := pem.EncodeToMemory(&pem.Block{Type: pemType, Bytes: key.Seed()})
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return nil, err
+	}
+	if _, err := tmp.Write(out); err != nil {
+		tmp.Close()
+		return nil, err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return nil, err
+	}
+	if err := tmp.Close(); err != nil {
+		return nil, err
+	}
+	if err := os.Link(tmp.Name(), path); err != nil {
+		return nil, err // os.ErrExist when another process linked first
+	}
+	return key, nil
 }

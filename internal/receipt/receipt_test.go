@@ -8,10 +8,12 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 
@@ -283,4 +285,24 @@ func TestLoadOrCreateKeyMalformed(t *testing.T) {
 			t.Fatal("a key in a missing directory was created")
 		}
 	})
+}
+
+// TestLoadOrCreateKeyConcurrent: processes starting at once on one path
+// all end up with the same key, and none fails.
+func TestLoadOrCreateKeyConcurrent(t *testing.T) {
+	for round := range 20 {
+		path := filepath.Join(t.TempDir(), fmt.Sprintf("key%d.pem", round))
+		keys := make([]ed25519.PrivateKey, 8)
+		errs := make([]error, 8)
+		var wg sync.WaitGroup
+		for i := range keys {
+			wg.Go(func() { keys[i], errs[i] = receipt.LoadOrCreateKey(path) })
+		}
+		wg.Wait()
+		for i := range keys {
+			if errs[i] != nil || !keys[i].Equal(keys[0]) {
+				t.Fatalf("round %d, caller %d: %v (same key: %v)", round, i, errs[i], errs[i] == nil && keys[i].Equal(keys[0]))
+			}
+		}
+	}
 }
