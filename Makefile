@@ -8,7 +8,7 @@ BIN       := bin/attestd
 DATA_DIR  ?= ./attestd-data
 FUZZTIME  ?= 60s
 
-.PHONY: build run test test-short fuzz bench lint generate check-generate clean
+.PHONY: build run test test-short test-long fuzz bench lint generate check-generate clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/attestd
@@ -25,6 +25,13 @@ test:
 	$(GO) test -count=1 -timeout 20m ./...
 	$(MAKE) fuzz FUZZTIME=5s
 
+# The long fault suites: the crash-consistency test over many rounds of
+# kill points, the replica tests repeated, and every fuzz target for 2 minutes.
+test-long:
+	ATTESTD_CRASH_ROUNDS=5 $(GO) test -count=1 -timeout 60m -run 'CrashConsistency' -v ./cmd/attestd
+	$(GO) test -count=3 -timeout 60m -run 'Replicas' ./cmd/attestd
+	$(MAKE) fuzz FUZZTIME=2m
+
 test-short:
 	$(GO) test -count=1 -short ./...
 
@@ -36,7 +43,9 @@ FUZZ_TARGETS := \
 	./internal/verify:FuzzRootFromPath \
 	./internal/proof:FuzzParse \
 	./internal/proof:FuzzDecodePayload \
-	./internal/attestfile:FuzzParse
+	./internal/attestfile:FuzzParse \
+	./internal/apikeys:FuzzParse \
+	./internal/verify:FuzzVerify
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
