@@ -65,7 +65,13 @@ func TestCrashConsistency(t *testing.T) {
 				env = []string{"ATTESTD_CRASH_AT=" + point + ":" + strconv.Itoa(1+mrand.IntN(3))}
 			}
 			p := startEnv(t, env, serveArgs...)
-			url := p.waitLog(t, "attestd serving", 60*time.Second)["url"].(string)
+			url, up := waitServingOrKilled(t, p)
+			if !up {
+				// Killed while recovering (e.g. re-broadcasting at start-up): a
+				// crash point too, with no new load.
+				t.Logf("round %d, killed at %s during recovery, before serving", round, point)
+				continue
+			}
 			l := &load{urls: []string{url}, apiKey: apiKey, workers: 4, budget: 600, maxBatch: 20,
 				pace: 40 * time.Millisecond, maxTime: 15 * time.Second}
 			ctx, cancel := context.WithCancel(context.Background())
@@ -108,4 +114,30 @@ func TestCrashConsistency(t *testing.T) {
 	c := &cluster{rpc: rpc, anchorer: crypto.PubkeyToAddress(key.PublicKey)}
 	checkBatchesAndChain(t, c, all, []*replica{{proc: final, id: "final", url: url}})
 	final.stop(t)
+}
+
+// waitServingOrKilled waits until p serves (its URL, true) or dies of
+// SIGKILL first ("", false).
+func waitServingOrKilled(t *testing.T, p *proc) (string, bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if l, ok := p.findLog("attestd serving", time.Time{}); ok {
+			return l["url"].(string), true
+		}
+		select {
+		case <-p.done:
+			if l, ok := p.findLog("attestd serving", time.Time{}); ok {
+				return l["url"].(string), true
+			}
+			p.cmd.Wait()
+			if ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
+				t.Fatalf("the process ended with %v before serving", p.cmd.ProcessState)
+			}
+			return "", false
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	t.Fatal("not serving within 60s")
+	return "", false
 }

@@ -373,6 +373,14 @@ func (a *Anchorer) broadcast(ctx context.Context, rec *store.Anchor) error {
 	return nil
 }
 
+// indexingMsg is what a go-ethereum node answers for a receipt it cannot
+// look up yet because its transaction index is still being built.
+const indexingMsg = "transaction indexing is in progress"
+
+// errIndexing: the node cannot say yet whether a tx is mined; the step
+// leaves the anchor alone rather than take "not found" for a reorg.
+var errIndexing = errors.New("the node is still indexing transactions")
+
 // alreadySent reports whether a send error means the node already has the
 // transaction or its nonce is spent. Over JSON-RPC errors arrive as text,
 // so the node's own error messages are matched.
@@ -383,6 +391,9 @@ func alreadySent(err error) bool {
 
 func (a *Anchorer) checkSigned(ctx context.Context, b store.Batch, rec store.Anchor, head *types.Header) error {
 	r, err := a.receipt(ctx, &rec)
+	if errors.Is(err, errIndexing) {
+		return nil // ask again next step
+	}
 	if err != nil {
 		return err
 	}
@@ -424,6 +435,9 @@ func (a *Anchorer) receipt(ctx context.Context, rec *store.Anchor) (*types.Recei
 		r, err := a.client.TransactionReceipt(ctx, h)
 		if errors.Is(err, ethereum.NotFound) {
 			continue
+		}
+		if err != nil && strings.Contains(err.Error(), indexingMsg) {
+			return nil, errIndexing
 		}
 		if err != nil {
 			a.m.AnchorFailed.WithLabelValues(a.label, metrics.ReasonRPC).Inc()
@@ -606,6 +620,8 @@ func (a *Anchorer) checkMined(ctx context.Context, b store.Batch, rec store.Anch
 	before := rec.TxHash
 	r, err := a.receipt(ctx, &rec)
 	switch {
+	case errors.Is(err, errIndexing):
+		return nil // not a reorg: the node cannot tell yet
 	case err != nil:
 		return err
 	case r == nil:

@@ -70,6 +70,8 @@ func Parse(data []byte) (*File, error) {
 	switch {
 	case f.Version != Version:
 		return nil, fmt.Errorf("%w: unsupported version %d", ErrInvalid, f.Version)
+	case f.Fingerprint.IsZero():
+		return nil, fmt.Errorf("%w: no fingerprint", ErrInvalid)
 	case f.Canonicalization != fingerprint.CanonNone && f.Canonicalization != fingerprint.CanonJCS:
 		return nil, fmt.Errorf("%w: unknown canonicalization %q", ErrInvalid, f.Canonicalization)
 	case f.Blinding != nil && f.Blinding.Scheme != fingerprint.BlindDomain:

@@ -141,12 +141,25 @@ func (b *Bundle) Check() error {
 	case len(b.Anchors) > MaxAnchors:
 		return fmt.Errorf("%w: %d anchors, at most %d", ErrInvalid, len(b.Anchors), MaxAnchors)
 	}
+	// All-zero values are never real: they are what a null or missing
+	// field decodes to.
+	if b.Fingerprint.IsZero() || b.Root == (Hash{}) {
+		return fmt.Errorf("%w: fingerprint and root must be present (all-zero is not a value)", ErrInvalid)
+	}
+	for i, h := range b.Path {
+		if h == (Hash{}) {
+			return fmt.Errorf("%w: path[%d] is missing or all-zero", ErrInvalid, i)
+		}
+	}
 	seen := make(map[uint64]bool, len(b.Anchors))
 	for _, a := range b.Anchors {
 		if seen[a.ChainID] {
 			return fmt.Errorf("%w: two anchors on chain %d", ErrInvalid, a.ChainID)
 		}
 		seen[a.ChainID] = true
+		if a.ChainID == 0 || a.TxHash == (common.Hash{}) || a.BlockHash == (common.Hash{}) || a.Anchorer == (common.Address{}) {
+			return fmt.Errorf("%w: anchor on chain %d lacks its chain ID, tx hash, block hash or anchorer", ErrInvalid, a.ChainID)
+		}
 	}
 	return nil
 }
