@@ -1,10 +1,8 @@
 package redis
 
 import (
-	"bytes"
 	"cmp"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -12,7 +10,6 @@ import (
 	"time"
 
 	"github.com/attestd/attestd/internal/fingerprint"
-	"github.com/attestd/attestd/internal/merkle"
 	"github.com/attestd/attestd/internal/store"
 )
 
@@ -193,33 +190,3 @@ func sortAnchors(as []store.Anchor) {
 	slices.SortFunc(as, func(a, b store.Anchor) int { return cmp.Compare(a.ChainID, b.ChainID) })
 }
 
-// checkTree checks that tree is the tree of fps: its size, the shape of
-// its levels, its leaves and its root (as the embedded store does).
-func checkTree(fps []fingerprint.Fingerprint, tree *merkle.Tree) error {
-	switch {
-	case len(fps) == 0:
-		return errors.New("redis: empty batch")
-	case tree == nil:
-		return errors.New("redis: nil tree")
-	case tree.Size != uint64(len(fps)):
-		return fmt.Errorf("redis: tree size %d for %d fingerprints", tree.Size, len(fps))
-	case len(tree.Levels) != merkle.Depth(tree.Size)+1:
-		return fmt.Errorf("redis: tree of size %d has %d levels, want %d", tree.Size, len(tree.Levels), merkle.Depth(tree.Size)+1)
-	}
-	width := tree.Size
-	for l, level := range tree.Levels {
-		if uint64(len(level)) != 32*width {
-			return fmt.Errorf("redis: tree level %d is %d bytes, want %d nodes", l, len(level), width)
-		}
-		width = width/2 + width&1
-	}
-	if top := tree.Levels[len(tree.Levels)-1]; !bytes.Equal(top, tree.Root[:]) {
-		return errors.New("redis: tree's last level is not its root")
-	}
-	for i, fp := range fps {
-		if h := merkle.LeafHash(fp); !bytes.Equal(h[:], tree.Levels[0][32*i:32*i+32]) {
-			return fmt.Errorf("redis: tree leaf %d is not the leaf hash of fingerprint %x", i, fp[:])
-		}
-	}
-	return nil
-}

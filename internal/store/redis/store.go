@@ -168,7 +168,7 @@ func (s *Store) CommitBatch(ctx context.Context, fps []fingerprint.Fingerprint, 
 	if err := ctx.Err(); err != nil {
 		return store.Batch{}, err
 	}
-	if err := checkTree(fps, tree); err != nil {
+	if err := store.CheckTree(fps, tree); err != nil {
 		return store.Batch{}, err
 	}
 	b := store.Batch{Size: tree.Size, Root: tree.Root, SealedAt: decodeTime(encodeTime(sealedAt))}
