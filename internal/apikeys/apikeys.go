@@ -20,12 +20,13 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/attestd/attestd/internal/atomicfile"
 )
 
 // Hash is the SHA-256 of a key.
@@ -157,27 +158,7 @@ func Load(path string) (*Set, error) {
 
 // Save writes entries to path atomically with mode 0600.
 func Save(path string, entries []Entry) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(Format(entries)); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.Write(path, Format(entries), 0o600)
 }
 
 // Add generates a key for institution, appends its hash to the file at

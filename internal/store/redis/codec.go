@@ -189,4 +189,3 @@ func decodeBatch(id uint64, fields map[string]string) (store.Batch, error) {
 func sortAnchors(as []store.Anchor) {
 	slices.SortFunc(as, func(a, b store.Anchor) int { return cmp.Compare(a.ChainID, b.ChainID) })
 }
-
