@@ -122,6 +122,15 @@ func validBundle() *proof.Bundle {
 	}
 }
 
+// filled returns n distinct non-zero path hashes.
+func filled(n int) []proof.Hash {
+	out := make([]proof.Hash, n)
+	for i := range out {
+		out[i] = proof.Hash{byte(i + 1)}
+	}
+	return out
+}
+
 func mustJSON(t testing.TB, v any) []byte {
 	t.Helper()
 	b, err := json.Marshal(v)
@@ -134,8 +143,8 @@ func mustJSON(t testing.TB, v any) []byte {
 func TestParseRoundTrip(t *testing.T) {
 	for _, b := range []*proof.Bundle{
 		validBundle(),
-		{Version: 1, BatchID: 1, Size: 1, Path: []proof.Hash{{}}}, // no anchors yet
-		{Version: 1, BatchID: math.MaxUint64, Index: math.MaxUint64 - 1, Size: math.MaxUint64, Path: make([]proof.Hash, 64)},
+		{Version: 1, Fingerprint: fingerprint.Fingerprint{1}, Root: proof.Hash{2}, BatchID: 1, Size: 1, Path: []proof.Hash{{3}}}, // no anchors yet
+		{Version: 1, Fingerprint: fingerprint.Fingerprint{1}, Root: proof.Hash{2}, BatchID: math.MaxUint64, Index: math.MaxUint64 - 1, Size: math.MaxUint64, Path: filled(64)},
 	} {
 		data := mustJSON(t, b)
 		got, err := proof.Parse(data)
@@ -283,10 +292,10 @@ func TestParseRejects(t *testing.T) {
 // TestParseLimits: what is right at the limits parses.
 func TestParseLimits(t *testing.T) {
 	b := validBundle()
-	b.Path = make([]proof.Hash, 64)
+	b.Path = filled(64)
 	b.Anchors = nil
 	for i := range proof.MaxAnchors {
-		b.Anchors = append(b.Anchors, proof.Anchor{ChainID: uint64(i)})
+		b.Anchors = append(b.Anchors, proof.Anchor{ChainID: uint64(i + 1), TxHash: common.Hash{1}, BlockHash: common.Hash{2}, Anchorer: common.Address{3}})
 	}
 	data := mustJSON(t, b)
 	if _, err := proof.Parse(data); err != nil {
@@ -386,4 +395,27 @@ func FuzzDecodePayload(f *testing.F) {
 			t.Fatalf("Encode(DecodePayload(%x)) = %x", data, enc)
 		}
 	})
+}
+
+// TestParseRejectsMissingValues: null or missing hashes decode to all
+// zeros; Parse refuses them instead of treating them as values.
+func TestParseRejectsMissingValues(t *testing.T) {
+	for name, mutate := range map[string]func(m map[string]any){
+		"null root":        func(m map[string]any) { m["root"] = nil },
+		"missing root":     func(m map[string]any) { delete(m, "root") },
+		"null fingerprint": func(m map[string]any) { m["fingerprint"] = nil },
+		"null path entry":  func(m map[string]any) { m["path"].([]any)[0] = nil },
+		"zero tx hash":     func(m map[string]any) { m["anchors"].([]any)[0].(map[string]any)["tx_hash"] = "0x" + strings.Repeat("0", 64) },
+		"missing anchorer": func(m map[string]any) { delete(m["anchors"].([]any)[0].(map[string]any), "anchorer") },
+		"chain 0":          func(m map[string]any) { m["anchors"].([]any)[0].(map[string]any)["chain_id"] = 0 },
+	} {
+		var m map[string]any
+		if err := json.Unmarshal(mustJSON(t, validBundle()), &m); err != nil {
+			t.Fatal(err)
+		}
+		mutate(m)
+		if _, err := proof.Parse(mustJSON(t, m)); !errors.Is(err, proof.ErrInvalid) {
+			t.Errorf("%s: Parse = %v, want ErrInvalid", name, err)
+		}
+	}
 }
