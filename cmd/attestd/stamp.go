@@ -109,7 +109,7 @@ nonce is never lost; an existing one is never overwritten without --force.`,
 					if err := attestfile.Write(path, chunk[i]); err != nil {
 						return err
 					}
-					fmt.Fprintf(cmd.OutOrStdout(), "%s  %s (sealed by %s)\n", r.Fingerprint, path, r.Deadline.Local().Format("15:04:05"))
+					fmt.Fprintf(cmd.OutOrStdout(), "%s  %s (anchored by %s at the latest)\n", r.Fingerprint, path, r.Deadline.Local().Format("15:04:05"))
 				}
 			}
 			return nil
