@@ -405,7 +405,9 @@ func TestParseRejectsMissingValues(t *testing.T) {
 		"missing root":     func(m map[string]any) { delete(m, "root") },
 		"null fingerprint": func(m map[string]any) { m["fingerprint"] = nil },
 		"null path entry":  func(m map[string]any) { m["path"].([]any)[0] = nil },
-		"zero tx hash":     func(m map[string]any) { m["anchors"].([]any)[0].(map[string]any)["tx_hash"] = "0x" + strings.Repeat("0", 64) },
+		"zero tx hash": func(m map[string]any) {
+			m["anchors"].([]any)[0].(map[string]any)["tx_hash"] = "0x" + strings.Repeat("0", 64)
+		},
 		"missing anchorer": func(m map[string]any) { delete(m["anchors"].([]any)[0].(map[string]any), "anchorer") },
 		"chain 0":          func(m map[string]any) { m["anchors"].([]any)[0].(map[string]any)["chain_id"] = 0 },
 	} {
