@@ -8,7 +8,7 @@ BIN       := bin/attestd
 DATA_DIR  ?= ./attestd-data
 FUZZTIME  ?= 60s
 
-.PHONY: build run test test-short test-long fuzz bench lint generate check-generate clean
+.PHONY: build run test test-short test-long fuzz bench bench-full lint generate check-generate clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/attestd
@@ -54,8 +54,21 @@ fuzz:
 		$(GO) test $$pkg -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 50x; \
 	done
 
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x ./internal/...
+# Benchmarks (docs/benchmarks.md). bench: every Go benchmark once on small
+# inputs (-short), then short bounded loads against attestd on 127.0.0.1;
+# a few minutes. bench-full: the sizes and durations the doc reports.
+BENCH_PKGS := ./internal/... ./cmd/...
+
+bench: build
+	$(GO) build -o bin/attestd-load ./cmd/attestd-load
+	$(GO) test -short -run '^$$' -bench . -benchmem -benchtime 1x -timeout 30m $(BENCH_PKGS)
+	cmd/attestd-load/bench.sh quick
+
+bench-full: build
+	$(GO) build -o bin/attestd-load ./cmd/attestd-load
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s -skip 'BenchmarkSeal' -timeout 60m $(BENCH_PKGS)
+	$(GO) test -run '^$$' -bench 'BenchmarkSeal' -benchmem -benchtime 3x -timeout 30m ./internal/store/bolt
+	cmd/attestd-load/bench.sh full
 
 lint:
 	$(GO) vet ./...

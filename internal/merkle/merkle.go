@@ -27,6 +27,8 @@ import (
 	"fmt"
 	"hash"
 	"math/bits"
+	"runtime"
+	"sync"
 
 	"github.com/cbergoon/merkletree"
 
@@ -204,18 +206,65 @@ func nodeAt(level []byte, i uint64) (h [32]byte) {
 }
 
 // libraryTree builds the merkletree library's tree of fps.
+//
+// The library allocates per node: a hasher from the hash strategy, the
+// left||right concatenation (append to the left hash), the digest (Sum(nil))
+// and the Node. All but the Node are fed from slabs here: leaf hashes are
+// computed up front (in parallel) into one slab, the strategy hands out
+// one reused hasher per build, and Sum(nil) takes the next slot of a
+// digest slab. Every hash the library holds is a 32-byte slot with 32
+// bytes of scratch after it that belong to that node alone, so the
+// library's append(left, right...) writes into the left node's scratch
+// and never into another node's hash.
 func libraryTree(fps []fingerprint.Fingerprint) (*merkletree.MerkleTree, error) {
-	leaves := make([]leafContent, len(fps))
-	cs := make([]merkletree.Content, len(fps))
+	n := len(fps)
+	leaves := make([]leafContent, n)
+	cs := make([]merkletree.Content, n)
+	hashes := make([]byte, n*slot)
+	parallelLeaves(fps, hashes)
 	for i := range fps {
 		leaves[i].fp = fps[i]
+		leaves[i].hash = hashes[i*slot : i*slot+HashSize : i*slot+slot]
 		cs[i] = &leaves[i]
 	}
-	lt, err := merkletree.NewTreeWithHashStrategy(cs, newNodeHasher)
+	// A tree of n leaves has fewer than n+n&1 inner nodes (n ≥ 2), or one.
+	digests := make([]byte, (n+1)*slot)
+	h := &nodeHasher{Hash: sha256.New(), slab: digests}
+	lt, err := merkletree.NewTreeWithHashStrategy(cs, func() hash.Hash {
+		h.Reset()
+		return h
+	})
 	if err != nil {
 		return nil, fmt.Errorf("merkle: building tree: %w", err)
 	}
 	return lt, nil
+}
+
+// slot is the room of one library-held hash: the hash and scratch for the
+// library's append of its sibling.
+const slot = 2 * HashSize
+
+// parallelLeaves writes LeafHash(fps[i]) into hashes[i*slot:], on up to
+// GOMAXPROCS goroutines for large inputs.
+func parallelLeaves(fps []fingerprint.Fingerprint, hashes []byte) {
+	work := func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			h := LeafHash(fps[i])
+			copy(hashes[i*slot:], h[:])
+		}
+	}
+	const minPerWorker = 16 << 10
+	workers := min(runtime.GOMAXPROCS(0), len(fps)/minPerWorker)
+	if workers <= 1 {
+		work(0, len(fps))
+		return
+	}
+	var wg sync.WaitGroup
+	per := (len(fps) + workers - 1) / workers
+	for lo := 0; lo < len(fps); lo += per {
+		wg.Go(func() { work(lo, min(lo+per, len(fps))) })
+	}
+	wg.Wait()
 }
 
 // levelsOf walks the library's tree from its leaves up the Parent pointers
@@ -274,15 +323,20 @@ func levelsOf(lt *merkletree.MerkleTree, size uint64) (*Tree, error) {
 }
 
 // leafContent is the library Content of one fingerprint; its hash is
-// LeafHash.
-type leafContent struct{ fp fingerprint.Fingerprint }
+// LeafHash, computed before the build.
+type leafContent struct {
+	fp   fingerprint.Fingerprint
+	hash []byte // LeafHash(fp): 32 bytes, capacity 64 (see libraryTree)
+}
 
-// CalculateHash returns LeafHash(fp). The slice's capacity equals its
-// length: the library appends sibling hashes to it (append(left, right...)),
-// which must never write into memory another node uses.
+// CalculateHash returns LeafHash(fp), without allocating: a slot with
+// scratch after it (see libraryTree) that only this leaf's node uses.
 func (c *leafContent) CalculateHash() ([]byte, error) {
-	h := LeafHash(c.fp)
-	return h[:HashSize:HashSize], nil
+	if c.hash == nil {
+		h := LeafHash(c.fp)
+		c.hash = append(make([]byte, 0, slot), h[:]...)
+	}
+	return c.hash, nil
 }
 
 // Equals reports whether other holds the same fingerprint.
@@ -293,13 +347,18 @@ func (c *leafContent) Equals(other merkletree.Content) (bool, error) {
 
 // nodeHasher is SHA-256 with the 0x01 node prefix already written, at
 // creation and after every Reset. The library hashes left||right with it.
-type nodeHasher struct{ hash.Hash }
+// Sum(nil) (the library's call) puts the digest into the next slot of
+// slab, or a fresh slot once slab is used up.
+type nodeHasher struct {
+	hash.Hash
+	slab []byte
+}
 
 var nodePrefixBytes = [1]byte{nodePrefix}
 
-// newNodeHasher is the library's hash strategy.
+// newNodeHasher returns a node hasher without a slab.
 func newNodeHasher() hash.Hash {
-	h := &nodeHasher{sha256.New()}
+	h := &nodeHasher{Hash: sha256.New()}
 	h.Hash.Write(nodePrefixBytes[:])
 	return h
 }
@@ -310,9 +369,18 @@ func (h *nodeHasher) Reset() {
 	h.Hash.Write(nodePrefixBytes[:])
 }
 
-// Sum appends the digest to b. The result's capacity equals its length (see
-// leafContent.CalculateHash).
+// Sum appends the digest to b. For b == nil the result is a 32-byte slot
+// with 32 bytes of scratch capacity that nothing else uses (see
+// libraryTree); otherwise its capacity equals its length.
 func (h *nodeHasher) Sum(b []byte) []byte {
+	if b == nil {
+		if len(h.slab) < slot {
+			h.slab = make([]byte, slot)
+		}
+		b = h.slab[:0:slot]
+		h.slab = h.slab[slot:]
+		return h.Hash.Sum(b)
+	}
 	s := h.Hash.Sum(b)
 	return s[:len(s):len(s)]
 }

@@ -2,14 +2,19 @@ package merkle
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
+	"unsafe"
+
+	"github.com/cbergoon/merkletree"
 
 	"github.com/attestd/attestd/internal/fingerprint"
 )
@@ -288,13 +293,15 @@ func TestDuplicateFingerprints(t *testing.T) {
 }
 
 // TestLibraryHashSlices checks the hardening against the library's
-// append(left.Hash, right.Hash...): no hash slice we hand it has spare
-// capacity, and the hash strategy carries the prefix across Reset.
+// append(left.Hash, right.Hash...): every hash slice we hand it is a
+// 32-byte hash whose spare capacity (the scratch the append writes into)
+// overlaps no other node's hash, and the hash strategy carries the prefix
+// across Reset.
 func TestLibraryHashSlices(t *testing.T) {
 	c := &leafContent{fp: testFP(7)}
 	h, err := c.CalculateHash()
-	if err != nil || len(h) != 32 || cap(h) != 32 || [32]byte(h) != LeafHash(testFP(7)) {
-		t.Errorf("CalculateHash = %x (cap %d), %v; want LeafHash with cap 32", h, cap(h), err)
+	if err != nil || len(h) != 32 || cap(h) != slot || [32]byte(h) != LeafHash(testFP(7)) {
+		t.Errorf("CalculateHash = %x (cap %d), %v; want LeafHash with cap %d", h, cap(h), err, slot)
 	}
 	l, r := LeafHash(testFP(1)), LeafHash(testFP(2))
 	hs := newNodeHasher()
@@ -302,11 +309,53 @@ func TestLibraryHashSlices(t *testing.T) {
 	hs.Reset()
 	hs.Write(append(l[:], r[:]...))
 	sum := hs.Sum(nil)
-	if [32]byte(sum) != NodeHash(l, r) || cap(sum) != len(sum) {
-		t.Errorf("hash strategy after Reset = %x (cap %d), want NodeHash %x", sum, cap(sum), NodeHash(l, r))
+	if [32]byte(sum) != NodeHash(l, r) || cap(sum) != slot {
+		t.Errorf("hash strategy after Reset = %x (cap %d), want NodeHash %x with cap %d", sum, cap(sum), NodeHash(l, r), slot)
 	}
 	if sum := hs.Sum(make([]byte, 3, 100)); len(sum) != 35 || cap(sum) != 35 {
 		t.Errorf("Sum(prefix) has len %d cap %d, want 35 35", len(sum), cap(sum))
+	}
+
+	// In built trees, the 64-byte room of every distinct hash slice is
+	// disjoint from every other's (the library's duplicate leaf shares the
+	// last leaf's slice).
+	for _, n := range []int{1, 2, 3, 5, 8, 17, 1000} {
+		fps := make([]fingerprint.Fingerprint, n)
+		for i := range fps {
+			fps[i] = testFP(uint64(i))
+		}
+		lt, err := libraryTree(fps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[*byte]bool{}
+		type span struct{ lo, hi uintptr }
+		var spans []span
+		var walk func(nd *merkletree.Node)
+		walk = func(nd *merkletree.Node) {
+			if nd == nil {
+				return
+			}
+			if len(nd.Hash) != 32 || cap(nd.Hash) < slot {
+				t.Fatalf("size %d: node hash len %d cap %d", n, len(nd.Hash), cap(nd.Hash))
+			}
+			if p := &nd.Hash[0]; !seen[p] {
+				seen[p] = true
+				lo := uintptr(unsafe.Pointer(p))
+				spans = append(spans, span{lo, lo + slot})
+			}
+			walk(nd.Left)
+			if nd.Right != nd.Left {
+				walk(nd.Right)
+			}
+		}
+		walk(lt.Root)
+		slices.SortFunc(spans, func(a, b span) int { return cmp.Compare(a.lo, b.lo) })
+		for i := 1; i < len(spans); i++ {
+			if spans[i].lo < spans[i-1].hi {
+				t.Fatalf("size %d: two node hashes share their 64-byte room", n)
+			}
+		}
 	}
 }
 

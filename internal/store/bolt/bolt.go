@@ -1,9 +1,12 @@
 // Package bolt is attestd's embedded store: one bbolt file under the data
 // dir, implementing store.Store with bbolt's own primitives.
 //
-//   - Submit runs in db.Batch, so concurrent submitters share one read-write
-//     transaction and one fsync (group commit); each Submit returns only
-//     after the transaction holding its entries has committed.
+//   - Submit hands its entries to one committer goroutine, which writes
+//     everything queued in one read-write transaction and one fsync (group
+//     commit) and starts the next commit as soon as the previous one is
+//     durable: under load a commit holds whatever arrived during the last
+//     one, and a lone submitter pays one fsync and no timer. Each Submit
+//     returns only after the transaction holding its entries has committed.
 //   - CommitBatch and PutAnchor are each one Update transaction that checks
 //     its precondition (the pending prefix, the anchor's previous state) and
 //     writes everything or nothing.
@@ -18,14 +21,27 @@
 // rebuilds it on open (etcd's setting).
 //
 //	bucket   key                      value
-//	meta     "version"                format version (8), currently 1
+//	meta     "version"                format version (8), currently 2
 //	         "pending"                number of pending fingerprints (8)
+//	         "sealed"                 last sequence number in a batch (8)
 //	         "lowconf/" chain(8)      lowest batch ID that may not be confirmed on chain
-//	fp       fingerprint(32)          entry: version(1)=1 | received(8) | batch ID(8) | index(8) | institution
+//	fp       fingerprint(32)          entry: version(1)=2 | seq(8) | received(8) | institution
+//	                                  (format 1 entries, version(1)=1 | received(8) | batch ID(8) | index(8) | institution,
+//	                                  remain for fingerprints sealed before the upgrade)
 //	pending  seq(8)                   fingerprint(32); seq is the bucket's sequence, so key order is acceptance order
+//	starts   seq(8)                   batch ID(8): the first sequence number of each batch sealed in format 2
 //	batch    ID(8)                    header: size(8) | root(32) | sealed(8); ID is the bucket's sequence (1, 2, 3 …)
 //	levels   ID(8) level(1)           the level's node hashes, concatenated (32 bytes each); level 0 = leaves
 //	anchor   ID(8) chain(8)           anchor record, JSON (fee as a decimal string)
+//
+// An entry never changes after Submit: its batch and index are derived from
+// its sequence number, as in the Redis store. Batches are prefixes of the
+// pending queue, so a batch holds consecutive sequence numbers: an entry
+// with seq > sealed is pending, otherwise it is in the batch with the
+// greatest start at or below seq, at index seq − start. Sealing a batch
+// therefore writes O(levels) keys and deletes a run of pending keys instead
+// of rewriting one entry per fingerprint (random writes all over the fp
+// B+tree).
 //
 // PendingStats is O(1): the count is kept in meta by every transaction that
 // changes the pending queue, and the oldest entry is the first key of
@@ -46,6 +62,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/big"
+	"slices"
 	"sync"
 	"time"
 
@@ -61,9 +79,20 @@ import (
 // another process before it gives up with ErrInUse.
 const DefaultLockTimeout = time.Second
 
-// DefaultMaxBatchDelay is the default Config.MaxBatchDelay (bbolt's own
-// default).
-const DefaultMaxBatchDelay = 10 * time.Millisecond
+// DefaultMaxBatchDelay is the default Config.MaxBatchDelay: none. The
+// committer starts a commit as soon as the previous one is durable, so
+// Submits that arrive during a commit share the next one.
+const DefaultMaxBatchDelay = 0
+
+// maxCommitFingerprints bounds the new fingerprints of one group commit
+// (the rest wait for the next), so one commit's dirty pages stay bounded.
+const maxCommitFingerprints = 256 << 10
+
+// initialMmapSize is the address space mapped at open. Growing the map
+// waits for every read transaction to end (and blocks new ones), so a
+// large initial map keeps proof reads from stalling while the file grows.
+// It is address space only: the file grows as needed.
+const initialMmapSize = 4 << 30
 
 // ErrInUse is returned by Open when another process (or another Open in this
 // one) holds the data file.
@@ -80,27 +109,27 @@ type Config struct {
 	// LockTimeout bounds the wait for the file lock; 0 means
 	// DefaultLockTimeout.
 	LockTimeout time.Duration
-	// MaxBatchDelay is how long a Submit waits for others to share its
-	// commit (bbolt's DB.MaxBatchDelay); 0 means DefaultMaxBatchDelay. It
-	// is the latency a lone submitter pays on top of the fsync. Keep it
-	// above the disk's fsync time: a group commit holds the Submits of one
-	// MaxBatchDelay window (or of 1000 calls), so if an fsync takes longer
-	// than the window, commits queue up under sustained load.
+	// MaxBatchDelay is how long the committer waits, once a Submit
+	// arrives on an idle store, for others to share its commit; 0 (the
+	// default) means not at all. Under load it does not matter: Submits
+	// that arrive during a commit share the next one.
 	MaxBatchDelay time.Duration
 }
 
-const formatVersion = 1
+const formatVersion = 2
 
 var (
 	bucketMeta    = []byte("meta")
 	bucketFP      = []byte("fp")
 	bucketPending = []byte("pending")
+	bucketStarts  = []byte("starts")
 	bucketBatch   = []byte("batch")
 	bucketLevels  = []byte("levels")
 	bucketAnchor  = []byte("anchor")
 
 	keyVersion = []byte("version")
 	keyPending = []byte("pending")
+	keySealed  = []byte("sealed")
 	keyLowConf = "lowconf/"
 )
 
@@ -111,6 +140,15 @@ type Store struct {
 	mu     sync.RWMutex
 	closed bool
 	db     *bbolt.DB
+
+	delay time.Duration // Config.MaxBatchDelay
+
+	// The committer's queue (see Submit).
+	qmu   sync.Mutex
+	queue []*submitReq
+	wake  chan struct{} // capacity 1: something was queued
+	stop  chan struct{} // closed by Close
+	done  chan struct{} // closed when the committer has returned
 }
 
 var _ store.Store = (*Store)(nil)
@@ -127,10 +165,11 @@ func Open(cfg Config) (*Store, error) {
 		timeout = DefaultLockTimeout
 	}
 	db, err := bbolt.Open(cfg.Path, 0o600, &bbolt.Options{
-		Timeout:        timeout,
-		NoSync:         cfg.NoSync,
-		FreelistType:   bbolt.FreelistMapType,
-		NoFreelistSync: true,
+		Timeout:         timeout,
+		NoSync:          cfg.NoSync,
+		FreelistType:    bbolt.FreelistMapType,
+		NoFreelistSync:  true,
+		InitialMmapSize: initialMmapSize,
 	})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("bolt: open %s: %w: another process holds its lock (waited %s)", cfg.Path, ErrInUse, timeout)
@@ -139,7 +178,7 @@ func Open(cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("bolt: open %s: %w", cfg.Path, err)
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketFP, bucketPending, bucketBatch, bucketLevels, bucketAnchor} {
+		for _, name := range [][]byte{bucketMeta, bucketFP, bucketPending, bucketStarts, bucketBatch, bucketLevels, bucketAnchor} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -148,6 +187,8 @@ func Open(cfg Config) (*Store, error) {
 		switch v := meta.Get(keyVersion); {
 		case v == nil:
 			return meta.Put(keyVersion, u64(formatVersion))
+		case len(v) == 8 && binary.BigEndian.Uint64(v) == 1:
+			return migrate1(tx)
 		case len(v) != 8 || binary.BigEndian.Uint64(v) != formatVersion:
 			return fmt.Errorf("unsupported store format version %x (want %d)", v, formatVersion)
 		}
@@ -157,11 +198,45 @@ func Open(cfg Config) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("bolt: open %s: %w", cfg.Path, err)
 	}
-	db.MaxBatchDelay = DefaultMaxBatchDelay
-	if cfg.MaxBatchDelay > 0 {
-		db.MaxBatchDelay = cfg.MaxBatchDelay
+	s := &Store{
+		db: db, delay: max(cfg.MaxBatchDelay, 0),
+		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 	}
-	return &Store{db: db}, nil
+	go s.committer()
+	return s, nil
+}
+
+// migrate1 upgrades a format 1 store in place: every pending entry is
+// rewritten with its sequence number (format 2), and meta "sealed" is set
+// to the sequence number before the first pending one. Sealed format 1
+// entries keep their stored batch and index.
+func migrate1(tx *bbolt.Tx) error {
+	meta, pending, fps := tx.Bucket(bucketMeta), tx.Bucket(bucketPending), tx.Bucket(bucketFP)
+	sealed := pending.Sequence()
+	c := pending.Cursor()
+	for k, fp := c.First(); k != nil; k, fp = c.Next() {
+		seq := binary.BigEndian.Uint64(k)
+		if sealed == pending.Sequence() {
+			sealed = seq - 1
+		}
+		old := fps.Get(fp)
+		if len(old) < entryHeaderV1 || old[0] != entryVersionV1 {
+			return fmt.Errorf("bolt: migrating: pending fingerprint %x has no valid entry", fp)
+		}
+		e := store.Entry{
+			ReceivedAt:  decodeTime(int64(binary.BigEndian.Uint64(old[1:]))),
+			Institution: string(old[entryHeaderV1:]),
+		}
+		v := encodeEntry(e)
+		binary.BigEndian.PutUint64(v[1:], seq)
+		if err := fps.Put(bytes.Clone(fp), v); err != nil {
+			return err
+		}
+	}
+	if err := meta.Put(keySealed, u64(sealed)); err != nil {
+		return err
+	}
+	return meta.Put(keyVersion, u64(formatVersion))
 }
 
 // Close closes the file after the operations in flight have finished.
@@ -174,6 +249,10 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
+	// No Submit is in flight (they hold mu for reading while they wait),
+	// so the committer's queue is empty.
+	close(s.stop)
+	<-s.done
 	return s.db.Close()
 }
 
@@ -204,69 +283,191 @@ func (s *Store) update(ctx context.Context, fn func(*bbolt.Tx) error) error {
 func (s *Store) Submit(ctx context.Context, subs []store.Submission) ([]store.Entry, error) {
 	now := time.Now()
 	// Keys and values handed to Put must stay valid until the commit; build
-	// them once, outside the batch function (which bbolt may call twice).
-	keys := make([]byte, 32*len(subs))
-	vals := make([][]byte, len(subs))
-	news := make([]store.Entry, len(subs))
+	// them once, outside the transaction (which may run more than once).
+	r := &submitReq{
+		subs: subs,
+		keys: make([]byte, 32*len(subs)),
+		vals: make([][]byte, len(subs)),
+		news: make([]store.Entry, len(subs)),
+		done: make(chan struct{}),
+	}
 	for i, sub := range subs {
-		copy(keys[32*i:], sub.Fingerprint[:])
+		copy(r.keys[32*i:], sub.Fingerprint[:])
 		recv := sub.ReceivedAt
 		if recv.IsZero() {
 			recv = now
 		}
-		news[i] = store.Entry{
+		r.news[i] = store.Entry{
 			Fingerprint: sub.Fingerprint,
 			Institution: sub.Institution,
 			ReceivedAt:  decodeTime(encodeTime(recv)),
 		}
-		vals[i] = encodeEntry(news[i])
+		r.vals[i] = encodeEntry(r.news[i]) // seq filled in by apply
 	}
-	var out []store.Entry
 	err := s.do(ctx, func() error {
 		if len(subs) == 0 {
-			out = []store.Entry{}
+			r.out = []store.Entry{}
 			return nil
 		}
-		// db.Batch may run this more than once (its transaction shared with
-		// other submitters failed); every run starts over.
-		return s.db.Batch(func(tx *bbolt.Tx) error {
-			out = make([]store.Entry, len(subs))
-			fps, pending := tx.Bucket(bucketFP), tx.Bucket(bucketPending)
-			added := uint64(0)
-			for i := range subs {
-				k := keys[32*i : 32*i+32 : 32*i+32]
-				if v := fps.Get(k); v != nil {
-					e, err := decodeEntry(subs[i].Fingerprint, v)
-					if err != nil {
-						return err
-					}
-					out[i] = e
-					continue
-				}
-				seq, err := pending.NextSequence()
-				if err != nil {
-					return err
-				}
-				if err := pending.Put(u64(seq), k); err != nil {
-					return err
-				}
-				if err := fps.Put(k, vals[i]); err != nil {
-					return err
-				}
-				out[i] = news[i]
-				added++
-			}
-			if added == 0 {
-				return nil
-			}
-			meta := tx.Bucket(bucketMeta)
-			return meta.Put(keyPending, u64(getU64(meta, keyPending)+added))
-		})
+		s.qmu.Lock()
+		s.queue = append(s.queue, r)
+		s.qmu.Unlock()
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+		// The commit is not abandoned when ctx ends (it may already be
+		// durable); wait for it, as bbolt's Batch does.
+		<-r.done
+		return r.err
 	})
 	if err != nil {
 		return nil, err
 	}
-	return out, nil
+	return r.out, nil
+}
+
+// submitReq is one Submit waiting for the committer.
+type submitReq struct {
+	subs []store.Submission
+	keys []byte   // 32 bytes per submission
+	vals [][]byte // new entries, format 2; apply writes the seq
+	news []store.Entry
+	out  []store.Entry
+	err  error
+	done chan struct{} // closed once out/err are set
+}
+
+// committer runs group commits until Close: each takes everything queued
+// (up to maxCommitFingerprints) into one transaction.
+//
+// Submitters acknowledged by one commit come back while the next one runs,
+// so under steady load the callers split into two cohorts that take turns,
+// each waiting for two commits. To keep them in one commit, the committer
+// lingers after a commit while fewer requests are queued than the last
+// commit held: until they are there, or for at most a quarter of the last
+// commit's duration (maxLinger at most). A lone submitter (an empty queue)
+// never waits.
+func (s *Store) committer() {
+	defer close(s.done)
+	last, lastDur := 0, time.Duration(0)
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-s.wake:
+		}
+		if s.delay > 0 {
+			time.Sleep(s.delay)
+		}
+		for {
+			s.linger(last, min(lastDur/4, maxLinger))
+			s.qmu.Lock()
+			n, fps := 0, 0
+			for n < len(s.queue) && (n == 0 || fps+len(s.queue[n].subs) <= maxCommitFingerprints) {
+				fps += len(s.queue[n].subs)
+				n++
+			}
+			reqs := s.queue[:n:n]
+			s.queue = s.queue[n:]
+			if len(s.queue) == 0 {
+				s.queue = nil
+			}
+			s.qmu.Unlock()
+			if len(reqs) == 0 {
+				break
+			}
+			start := time.Now()
+			s.commit(reqs)
+			last, lastDur = len(reqs), time.Since(start)
+		}
+	}
+}
+
+// maxLinger bounds the committer's wait for a cohort (see committer).
+const maxLinger = time.Millisecond
+
+// linger waits up to d while the queue is not empty and holds fewer than
+// want requests.
+func (s *Store) linger(want int, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	var timer *time.Timer
+	for {
+		s.qmu.Lock()
+		n := len(s.queue)
+		s.qmu.Unlock()
+		if n == 0 || n >= want {
+			return
+		}
+		if timer == nil {
+			timer = time.NewTimer(d)
+			defer timer.Stop()
+		}
+		select {
+		case <-s.wake:
+		case <-timer.C:
+			return
+		}
+	}
+}
+
+// commit writes reqs in one transaction. If it fails, each request is
+// committed alone, so one bad request does not fail the others.
+func (s *Store) commit(reqs []*submitReq) {
+	err := s.db.Update(func(tx *bbolt.Tx) error { return applyAll(tx, reqs) })
+	if err != nil && len(reqs) > 1 {
+		for _, r := range reqs {
+			r.err = s.db.Update(func(tx *bbolt.Tx) error { return applyAll(tx, []*submitReq{r}) })
+			close(r.done)
+		}
+		return
+	}
+	for _, r := range reqs {
+		r.err = err
+		close(r.done)
+	}
+}
+
+// applyAll writes the new entries of reqs and updates the pending count.
+func applyAll(tx *bbolt.Tx, reqs []*submitReq) error {
+	fps, pending, meta := tx.Bucket(bucketFP), tx.Bucket(bucketPending), tx.Bucket(bucketMeta)
+	pending.FillPercent = 1 // appended in key order: full pages
+	sealed := getU64(meta, keySealed)
+	starts := tx.Bucket(bucketStarts)
+	added := uint64(0)
+	for _, r := range reqs {
+		r.out = make([]store.Entry, len(r.subs))
+		for i := range r.subs {
+			k := r.keys[32*i : 32*i+32 : 32*i+32]
+			if v := fps.Get(k); v != nil {
+				e, err := decodeEntry(r.subs[i].Fingerprint, v, sealed, starts)
+				if err != nil {
+					return err
+				}
+				r.out[i] = e
+				continue
+			}
+			seq, err := pending.NextSequence()
+			if err != nil {
+				return err
+			}
+			if err := pending.Put(u64(seq), k); err != nil {
+				return err
+			}
+			binary.BigEndian.PutUint64(r.vals[i][1:], seq)
+			if err := fps.Put(k, r.vals[i]); err != nil {
+				return err
+			}
+			r.out[i] = r.news[i]
+			added++
+		}
+	}
+	if added == 0 {
+		return nil
+	}
+	return meta.Put(keyPending, u64(getU64(meta, keyPending)+added))
 }
 
 // Entry implements store.Store.
@@ -278,7 +479,7 @@ func (s *Store) Entry(ctx context.Context, fp fingerprint.Fingerprint) (store.En
 			return fmt.Errorf("fingerprint %x: %w", fp[:], store.ErrNotFound)
 		}
 		var err error
-		e, err = decodeEntry(fp, v)
+		e, err = decodeEntry(fp, v, getU64(tx.Bucket(bucketMeta), keySealed), tx.Bucket(bucketStarts))
 		return err
 	})
 	return e, err
@@ -300,7 +501,7 @@ func (s *Store) PendingStats(ctx context.Context) (count int, oldest time.Time, 
 		if v == nil {
 			return fmt.Errorf("bolt: pending fingerprint %x has no entry", fp)
 		}
-		e, err := decodeEntry(fingerprint.Fingerprint(fp), v)
+		e, err := decodeEntry(fingerprint.Fingerprint(fp), v, 0, nil)
 		oldest = e.ReceivedAt
 		return err
 	})
@@ -338,12 +539,12 @@ func (s *Store) CommitBatch(ctx context.Context, fps []fingerprint.Fingerprint, 
 	if err := ctx.Err(); err != nil {
 		return store.Batch{}, err
 	}
-	if err := checkTree(fps, tree); err != nil {
+	if err := store.CheckTree(fps, tree); err != nil {
 		return store.Batch{}, err
 	}
 	b := store.Batch{Size: tree.Size, Root: tree.Root, SealedAt: decodeTime(encodeTime(sealedAt))}
 	err := s.update(ctx, func(tx *bbolt.Tx) error {
-		pending, fpb := tx.Bucket(bucketPending), tx.Bucket(bucketFP)
+		pending := tx.Bucket(bucketPending)
 		// fps must be the head of the pending queue, in order.
 		seqs := make([]uint64, len(fps))
 		c := pending.Cursor()
@@ -357,33 +558,37 @@ func (s *Store) CommitBatch(ctx context.Context, fps []fingerprint.Fingerprint, 
 		}
 
 		batches := tx.Bucket(bucketBatch)
+		batches.FillPercent = 1
 		id, err := batches.NextSequence()
 		if err != nil {
 			return err
 		}
 		b.ID = id
-		for _, seq := range seqs {
-			if err := pending.Delete(u64(seq)); err != nil {
-				return err
-			}
-		}
-		// One slab for the rewritten entries' keys; values are fresh copies.
-		keys := make([]byte, 32*len(fps))
-		for i := range fps {
-			key := keys[32*i : 32*i+32 : 32*i+32]
-			copy(key, fps[i][:])
-			old := fpb.Get(key)
-			if len(old) < entryHeader {
-				return fmt.Errorf("bolt: pending fingerprint %x has no valid entry", key)
-			}
-			nv := bytes.Clone(old)
-			binary.BigEndian.PutUint64(nv[9:], id)
-			binary.BigEndian.PutUint64(nv[17:], uint64(i))
-			if err := fpb.Put(key, nv); err != nil {
-				return err
-			}
+		// Batches are prefixes of the pending queue, whose sequence numbers
+		// are consecutive: the batch is seqs[0] … seqs[0]+len-1.
+		first, last := seqs[0], seqs[len(seqs)-1]
+		if last-first != uint64(len(seqs)-1) {
+			return fmt.Errorf("bolt: pending sequence numbers %d…%d are not consecutive for %d fingerprints", first, last, len(seqs))
 		}
 		meta := tx.Bucket(bucketMeta)
+		if sealed := getU64(meta, keySealed); first <= sealed {
+			return fmt.Errorf("bolt: pending sequence number %d is not above the last sealed one %d", first, sealed)
+		}
+		key := make([]byte, 8)
+		for _, seq := range seqs {
+			binary.BigEndian.PutUint64(key, seq)
+			if err := pending.Delete(key); err != nil {
+				return err
+			}
+		}
+		starts := tx.Bucket(bucketStarts)
+		starts.FillPercent = 1
+		if err := starts.Put(u64(first), u64(id)); err != nil {
+			return err
+		}
+		if err := meta.Put(keySealed, u64(last)); err != nil {
+			return err
+		}
 		count := getU64(meta, keyPending)
 		if count < uint64(len(fps)) {
 			return fmt.Errorf("bolt: pending count %d below batch size %d", count, len(fps))
@@ -396,6 +601,7 @@ func (s *Store) CommitBatch(ctx context.Context, fps []fingerprint.Fingerprint, 
 			return err
 		}
 		levels := tx.Bucket(bucketLevels)
+		levels.FillPercent = 1
 		for l, level := range tree.Levels {
 			// The caller's level slices stay untouched until Update returns.
 			if err := levels.Put(levelKey(id, l), level); err != nil {
@@ -408,39 +614,6 @@ func (s *Store) CommitBatch(ctx context.Context, fps []fingerprint.Fingerprint, 
 		return store.Batch{}, err
 	}
 	return b, nil
-}
-
-// checkTree checks that tree is the tree of fps: its size, the shape of
-// its levels, its leaves and its root. (The interior nodes are the
-// builder's business; the leaves are checked because a tree of other
-// fingerprints would make every proof of the batch wrong.)
-func checkTree(fps []fingerprint.Fingerprint, tree *merkle.Tree) error {
-	switch {
-	case len(fps) == 0:
-		return errors.New("bolt: empty batch")
-	case tree == nil:
-		return errors.New("bolt: nil tree")
-	case tree.Size != uint64(len(fps)):
-		return fmt.Errorf("bolt: tree size %d for %d fingerprints", tree.Size, len(fps))
-	case len(tree.Levels) != merkle.Depth(tree.Size)+1:
-		return fmt.Errorf("bolt: tree of size %d has %d levels, want %d", tree.Size, len(tree.Levels), merkle.Depth(tree.Size)+1)
-	}
-	width := tree.Size
-	for l, level := range tree.Levels {
-		if uint64(len(level)) != 32*width {
-			return fmt.Errorf("bolt: tree level %d is %d bytes, want %d nodes", l, len(level), width)
-		}
-		width = width/2 + width&1
-	}
-	if top := tree.Levels[len(tree.Levels)-1]; !bytes.Equal(top, tree.Root[:]) {
-		return errors.New("bolt: tree's last level is not its root")
-	}
-	for i, fp := range fps {
-		if h := merkle.LeafHash(fp); !bytes.Equal(h[:], tree.Levels[0][32*i:32*i+32]) {
-			return fmt.Errorf("bolt: tree leaf %d is not the leaf hash of fingerprint %x", i, fp[:])
-		}
-	}
-	return nil
 }
 
 // Batch implements store.Store.
@@ -612,6 +785,53 @@ func lowConfKey(chainID uint64) []byte {
 	return binary.BigEndian.AppendUint64([]byte(keyLowConf), chainID)
 }
 
+// anchorCache keeps decoded anchor records by their stored bytes: every
+// proof read loads its batch's anchors, and decoding the JSON record was
+// the largest part of a read's CPU (pprof in docs/benchmarks.md). A hit
+// needs the stored bytes to be equal, so a rewritten record is decoded
+// again; the slices of a hit are copied, so callers never share them.
+var anchorCache = struct {
+	sync.RWMutex
+	m map[[16]byte]cachedAnchor
+}{m: map[[16]byte]cachedAnchor{}}
+
+type cachedAnchor struct {
+	raw []byte
+	a   store.Anchor
+}
+
+const anchorCacheMax = 4096
+
+// decodeAnchor is store.DecodeAnchor through anchorCache.
+func decodeAnchor(id, chainID uint64, v []byte) (store.Anchor, error) {
+	var key [16]byte
+	binary.BigEndian.PutUint64(key[:], id)
+	binary.BigEndian.PutUint64(key[8:], chainID)
+	anchorCache.RLock()
+	c, ok := anchorCache.m[key]
+	anchorCache.RUnlock()
+	if !ok || !bytes.Equal(c.raw, v) {
+		a, err := store.DecodeAnchor(id, chainID, v)
+		if err != nil {
+			return a, err
+		}
+		c = cachedAnchor{raw: bytes.Clone(v), a: a}
+		anchorCache.Lock()
+		if len(anchorCache.m) >= anchorCacheMax {
+			clear(anchorCache.m)
+		}
+		anchorCache.m[key] = c
+		anchorCache.Unlock()
+	}
+	a := c.a
+	a.RawTx = bytes.Clone(a.RawTx)
+	a.Replaced = slices.Clone(a.Replaced)
+	if a.FeeWei != nil {
+		a.FeeWei = new(big.Int).Set(a.FeeWei)
+	}
+	return a, nil
+}
+
 // loadBatch decodes header v of batch id and reads its anchors.
 func loadBatch(tx *bbolt.Tx, id uint64, v []byte) (store.Batch, error) {
 	b, err := decodeHeader(id, v)
@@ -624,7 +844,7 @@ func loadBatch(tx *bbolt.Tx, id uint64, v []byte) (store.Batch, error) {
 		if len(k) != 16 {
 			return b, fmt.Errorf("bolt: bad anchor key %x", k)
 		}
-		a, err := store.DecodeAnchor(id, binary.BigEndian.Uint64(k[8:]), v)
+		a, err := decodeAnchor(id, binary.BigEndian.Uint64(k[8:]), v)
 		if err != nil {
 			return b, err
 		}
@@ -667,30 +887,61 @@ func decodeTime(ns int64) time.Time {
 }
 
 const (
-	entryVersion = 1
-	entryHeader  = 1 + 8 + 8 + 8
+	entryVersion   = 2
+	entryHeader    = 1 + 8 + 8 // version | seq | received
+	entryVersionV1 = 1
+	entryHeaderV1  = 1 + 8 + 8 + 8 // version | received | batch | index
 )
 
+// encodeEntry encodes a new entry (format 2) with seq 0; the caller writes
+// the seq into bytes 1…8.
 func encodeEntry(e store.Entry) []byte {
 	v := make([]byte, 0, entryHeader+len(e.Institution))
 	v = append(v, entryVersion)
+	v = binary.BigEndian.AppendUint64(v, 0)
 	v = binary.BigEndian.AppendUint64(v, uint64(encodeTime(e.ReceivedAt)))
-	v = binary.BigEndian.AppendUint64(v, e.BatchID)
-	v = binary.BigEndian.AppendUint64(v, e.Index)
 	return append(v, e.Institution...)
 }
 
-func decodeEntry(fp fingerprint.Fingerprint, v []byte) (store.Entry, error) {
-	if len(v) < entryHeader || v[0] != entryVersion {
-		return store.Entry{}, fmt.Errorf("bolt: bad entry for %x", fp[:])
+// decodeEntry decodes entry v of fp. A format 2 entry's batch and index are
+// derived from its seq, the last sealed seq and the starts bucket; with a
+// nil starts they are left zero (for callers that need only the rest).
+func decodeEntry(fp fingerprint.Fingerprint, v []byte, sealed uint64, starts *bbolt.Bucket) (store.Entry, error) {
+	switch {
+	case len(v) >= entryHeader && v[0] == entryVersion:
+		e := store.Entry{
+			Fingerprint: fp,
+			ReceivedAt:  decodeTime(int64(binary.BigEndian.Uint64(v[9:]))),
+			Institution: string(v[entryHeader:]),
+		}
+		seq := binary.BigEndian.Uint64(v[1:])
+		if starts == nil || seq > sealed {
+			return e, nil
+		}
+		c := starts.Cursor()
+		k, id := c.Seek(v[1:9])
+		switch {
+		case k == nil:
+			k, id = c.Last()
+		case !bytes.Equal(k, v[1:9]):
+			k, id = c.Prev()
+		}
+		if len(k) != 8 || len(id) != 8 {
+			return store.Entry{}, fmt.Errorf("bolt: no batch holds sequence number %d of %x", seq, fp[:])
+		}
+		e.BatchID = binary.BigEndian.Uint64(id)
+		e.Index = seq - binary.BigEndian.Uint64(k)
+		return e, nil
+	case len(v) >= entryHeaderV1 && v[0] == entryVersionV1:
+		return store.Entry{
+			Fingerprint: fp,
+			ReceivedAt:  decodeTime(int64(binary.BigEndian.Uint64(v[1:]))),
+			BatchID:     binary.BigEndian.Uint64(v[9:]),
+			Index:       binary.BigEndian.Uint64(v[17:]),
+			Institution: string(v[entryHeaderV1:]),
+		}, nil
 	}
-	return store.Entry{
-		Fingerprint: fp,
-		ReceivedAt:  decodeTime(int64(binary.BigEndian.Uint64(v[1:]))),
-		BatchID:     binary.BigEndian.Uint64(v[9:]),
-		Index:       binary.BigEndian.Uint64(v[17:]),
-		Institution: string(v[entryHeader:]),
-	}, nil
+	return store.Entry{}, fmt.Errorf("bolt: bad entry for %x", fp[:])
 }
 
 const headerLen = 8 + 32 + 8

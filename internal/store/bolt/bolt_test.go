@@ -3,12 +3,9 @@ package bolt
 import (
 	"context"
 	"errors"
-	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -143,119 +140,4 @@ func TestSubmitZeroTime(t *testing.T) {
 	if got := es[0].ReceivedAt; got.Before(before.Truncate(time.Nanosecond)) || got.After(time.Now()) {
 		t.Errorf("ReceivedAt of a submission without a time = %v, want about now", got)
 	}
-}
-
-// benchFP returns the i-th fingerprint of a benchmark run.
-func benchFP(run string, i uint64) fingerprint.Fingerprint {
-	return fingerprint.Sum(fmt.Appendf(nil, "%s/%d", run, i))
-}
-
-// BenchmarkSubmit measures acknowledged (fsync'd) submissions: from many
-// concurrent submitters sharing group commits, and (serial) from one
-// submitter at a time, which pays MaxBatchDelay plus an fsync per call.
-func BenchmarkSubmit(b *testing.B) {
-	b.Run("fps=1/serial", func(b *testing.B) {
-		s := open(b, filepath.Join(b.TempDir(), "attestd.db"), false)
-		ctx := context.Background()
-		b.ReportAllocs()
-		for i := uint64(0); b.Loop(); i++ {
-			subs := []store.Submission{{Fingerprint: benchFP(b.Name(), i), Institution: "bench", ReceivedAt: time.Now()}}
-			if _, err := s.Submit(ctx, subs); err != nil {
-				b.Fatal(err)
-			}
-		}
-		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "fps/s")
-	})
-	for _, per := range []int{1, 1000} {
-		b.Run(fmt.Sprintf("fps=%d/parallel", per), func(b *testing.B) {
-			s := open(b, filepath.Join(b.TempDir(), "attestd.db"), false)
-			ctx := context.Background()
-			var next atomic.Uint64
-			b.SetParallelism(32) // submitters per GOMAXPROCS
-			b.ReportAllocs()
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				subs := make([]store.Submission, per)
-				for pb.Next() {
-					base := next.Add(uint64(per)) - uint64(per)
-					now := time.Now()
-					for j := range subs {
-						subs[j] = store.Submission{Fingerprint: benchFP(b.Name(), base+uint64(j)), Institution: "bench", ReceivedAt: now}
-					}
-					if _, err := s.Submit(ctx, subs); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-			b.ReportMetric(float64(b.N*per)/b.Elapsed().Seconds(), "fps/s")
-		})
-	}
-}
-
-// BenchmarkNodes measures proof reads (the nodes of one leaf's path) from a
-// sealed batch of 2^20 leaves.
-func BenchmarkNodes(b *testing.B) {
-	const size = 1 << 20
-	ctx := context.Background()
-	s := open(b, filepath.Join(b.TempDir(), "attestd.db"), true)
-	const chunk = 10_000
-	subs := make([]store.Submission, 0, chunk)
-	now := time.Now()
-	for i := range uint64(size) {
-		subs = append(subs, store.Submission{Fingerprint: benchFP("nodes", i), Institution: "bench", ReceivedAt: now})
-		if len(subs) == chunk || i == size-1 {
-			if _, err := s.Submit(ctx, subs); err != nil {
-				b.Fatal(err)
-			}
-			subs = subs[:0]
-		}
-	}
-	fps, err := s.Pending(ctx, size)
-	if err != nil {
-		b.Fatal(err)
-	}
-	tree, err := merkle.Build(fps)
-	if err != nil {
-		b.Fatal(err)
-	}
-	batch, err := s.CommitBatch(ctx, fps, tree, time.Now())
-	if err != nil {
-		b.Fatal(err)
-	}
-	fps = nil
-
-	b.Run("proof", func(b *testing.B) {
-		rng := rand.New(rand.NewPCG(1, 2))
-		b.ReportAllocs()
-		for b.Loop() {
-			i := rng.Uint64N(size)
-			pos, err := merkle.PathPositions(i, size)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if _, err := s.Nodes(ctx, batch.ID, pos); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("proof/parallel", func(b *testing.B) {
-		var seed atomic.Uint64
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			rng := rand.New(rand.NewPCG(seed.Add(1), 2))
-			for pb.Next() {
-				i := rng.Uint64N(size)
-				pos, err := merkle.PathPositions(i, size)
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				if _, err := s.Nodes(ctx, batch.ID, pos); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
-	})
 }

@@ -1,0 +1,271 @@
+package bolt
+
+// Benchmarks of the embedded store (durable unless said otherwise). With
+// -short (make bench) the stores are smaller; make bench-full runs the
+// sizes docs/benchmarks.md reports.
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"runtime"
+	"runtime/metrics"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/attestd/attestd/internal/fingerprint"
+	"github.com/attestd/attestd/internal/merkle"
+	"github.com/attestd/attestd/internal/store"
+)
+
+// benchFP returns the i-th fingerprint of a benchmark run.
+func benchFP(run string, i uint64) fingerprint.Fingerprint {
+	return fingerprint.Sum(fmt.Appendf(nil, "%s/%d", run, i))
+}
+
+// fill submits n fingerprints of run in chunks (not measured).
+func fill(b *testing.B, s *Store, run string, n uint64) {
+	b.Helper()
+	ctx := context.Background()
+	const chunk = 20_000
+	subs := make([]store.Submission, 0, chunk)
+	now := time.Now()
+	for i := range n {
+		subs = append(subs, store.Submission{Fingerprint: benchFP(run, i), Institution: "bench", ReceivedAt: now})
+		if len(subs) == chunk || i == n-1 {
+			if _, err := s.Submit(ctx, subs); err != nil {
+				b.Fatal(err)
+			}
+			subs = subs[:0]
+		}
+	}
+}
+
+// BenchmarkSubmit measures acknowledged (fsync'd) submissions: from many
+// concurrent submitters sharing group commits, and (serial) from one
+// submitter at a time, which pays a commit (two fsyncs) per call.
+func BenchmarkSubmit(b *testing.B) {
+	b.Run("fps=1/serial", func(b *testing.B) {
+		s := open(b, filepath.Join(b.TempDir(), "attestd.db"), false)
+		ctx := context.Background()
+		b.ReportAllocs()
+		for i := uint64(0); b.Loop(); i++ {
+			subs := []store.Submission{{Fingerprint: benchFP(b.Name(), i), Institution: "bench", ReceivedAt: time.Now()}}
+			if _, err := s.Submit(ctx, subs); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "fps/s")
+	})
+	for _, per := range []int{1, 1000} {
+		b.Run(fmt.Sprintf("fps=%d/parallel", per), func(b *testing.B) {
+			s := open(b, filepath.Join(b.TempDir(), "attestd.db"), false)
+			ctx := context.Background()
+			var next atomic.Uint64
+			b.SetParallelism(32) // submitters per GOMAXPROCS
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				subs := make([]store.Submission, per)
+				for pb.Next() {
+					base := next.Add(uint64(per)) - uint64(per)
+					now := time.Now()
+					for j := range subs {
+						subs[j] = store.Submission{Fingerprint: benchFP(b.Name(), base+uint64(j)), Institution: "bench", ReceivedAt: now}
+					}
+					if _, err := s.Submit(ctx, subs); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N*per)/b.Elapsed().Seconds(), "fps/s")
+		})
+	}
+}
+
+// sealSize is the batch of BenchmarkSeal: 1M, or 100k with -short.
+func sealSize() uint64 {
+	if testing.Short() {
+		return 100_000
+	}
+	return 1_000_000
+}
+
+// BenchmarkSeal is one seal as batch.Sealer.SealOne does it, durable:
+// Pending, merkle.Build and CommitBatch of the whole pending queue. It
+// reports the parts' times and the peak Go heap above the baseline (heap
+// objects sampled every millisecond).
+func BenchmarkSeal(b *testing.B) {
+	n := sealSize()
+	ctx := context.Background()
+	var pendingT, buildT, commitT time.Duration
+	var peak uint64
+	for i := 0; b.Loop(); i++ {
+		b.StopTimer()
+		s := open(b, filepath.Join(b.TempDir(), "attestd.db"), false)
+		fill(b, s, fmt.Sprint("seal", i), n)
+		runtime.GC()
+		base := heapObjects()
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		var max atomic.Uint64
+		wg.Go(func() {
+			t := time.NewTicker(time.Millisecond)
+			defer t.Stop()
+			for {
+				if h := heapObjects(); h > max.Load() {
+					max.Store(h)
+				}
+				select {
+				case <-stop:
+					return
+				case <-t.C:
+				}
+			}
+		})
+		b.StartTimer()
+
+		t0 := time.Now()
+		fps, err := s.Pending(ctx, int(n))
+		if err != nil || uint64(len(fps)) != n {
+			b.Fatal(len(fps), err)
+		}
+		t1 := time.Now()
+		tree, err := merkle.Build(fps)
+		if err != nil {
+			b.Fatal(err)
+		}
+		t2 := time.Now()
+		if _, err := s.CommitBatch(ctx, fps, tree, time.Now()); err != nil {
+			b.Fatal(err)
+		}
+		t3 := time.Now()
+
+		b.StopTimer()
+		close(stop)
+		wg.Wait()
+		pendingT += t1.Sub(t0)
+		buildT += t2.Sub(t1)
+		commitT += t3.Sub(t2)
+		if m := max.Load(); m > base && m-base > peak {
+			peak = m - base
+		}
+		s.Close()
+		b.StartTimer()
+	}
+	per := func(d time.Duration) float64 { return d.Seconds() / float64(b.N) }
+	b.ReportMetric(per(pendingT), "pending-s")
+	b.ReportMetric(per(buildT), "build-s")
+	b.ReportMetric(per(commitT), "commit-s")
+	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
+}
+
+func heapObjects() uint64 {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
+}
+
+// readSize is the sealed store of BenchmarkEntry and BenchmarkNodes:
+// 2^20 fingerprints, or 2^16 with -short.
+func readSize() uint64 {
+	if testing.Short() {
+		return 1 << 16
+	}
+	return 1 << 20
+}
+
+// sealedStore returns a store holding n fingerprints of run sealed in one
+// batch (written without fsync: only reads are measured).
+func sealedStore(b *testing.B, run string, n uint64) (*Store, store.Batch) {
+	b.Helper()
+	ctx := context.Background()
+	s := open(b, filepath.Join(b.TempDir(), "attestd.db"), true)
+	fill(b, s, run, n)
+	fps, err := s.Pending(ctx, int(n))
+	if err != nil {
+		b.Fatal(err)
+	}
+	tree, err := merkle.Build(fps)
+	if err != nil {
+		b.Fatal(err)
+	}
+	batch, err := s.CommitBatch(ctx, fps, tree, time.Now())
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s, batch
+}
+
+// BenchmarkRead measures the store side of GET /v1/fingerprints/{fp} on a
+// sealed batch: Entry (fingerprint → batch, index), Batch (header and
+// anchors) and Nodes (the path), one goroutine and all cores.
+func BenchmarkRead(b *testing.B) {
+	size := readSize()
+	ctx := context.Background()
+	s, batch := sealedStore(b, "read", size)
+	proof := func(rng *rand.Rand) error {
+		e, err := s.Entry(ctx, benchFP("read", rng.Uint64N(size)))
+		if err != nil {
+			return err
+		}
+		bt, err := s.Batch(ctx, e.BatchID)
+		if err != nil {
+			return err
+		}
+		pos, err := merkle.PathPositions(e.Index, bt.Size)
+		if err != nil {
+			return err
+		}
+		_, err = s.Nodes(ctx, batch.ID, pos)
+		return err
+	}
+	b.Run("entry", func(b *testing.B) {
+		rng := rand.New(rand.NewPCG(1, 2))
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := s.Entry(ctx, benchFP("read", rng.Uint64N(size))); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("nodes", func(b *testing.B) {
+		rng := rand.New(rand.NewPCG(1, 2))
+		b.ReportAllocs()
+		for b.Loop() {
+			pos, err := merkle.PathPositions(rng.Uint64N(size), size)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := s.Nodes(ctx, batch.ID, pos); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("proof", func(b *testing.B) {
+		rng := rand.New(rand.NewPCG(1, 2))
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := proof(rng); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("proof/parallel", func(b *testing.B) {
+		var seed atomic.Uint64
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			rng := rand.New(rand.NewPCG(seed.Add(1), 2))
+			for pb.Next() {
+				if err := proof(rng); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+}
