@@ -5,7 +5,10 @@
 # report. Every load is bounded by a request count and a duration.
 #
 #   cmd/attestd-load/bench.sh quick   # make bench: seconds per load
-#   cmd/attestd-load/bench.sh full    # make bench-full: 60 s loads, 10M-fingerprint read store
+#   cmd/attestd-load/bench.sh full    # make bench-full: 60 s loads, 10M-fingerprint read store, then mem
+#   cmd/attestd-load/bench.sh mem     # row 10 only: 10-minute RSS run, bytes per pending fingerprint
+#   cmd/attestd-load/bench.sh reads   # row 6 only: fill a READ_POP store (default 10M), then read
+#   (environment: READ_POP, FILL_DUR (fill bound, default 60m), READ_DUR, RSS_DUR (default 10m), PENDING_N)
 #
 # Needs bin/attestd and bin/attestd-load (make build, go build -o bin/attestd-load ./cmd/attestd-load)
 # and redis-server for the Redis rows (skipped if missing).
@@ -22,10 +25,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if [ "$mode" = full ]; then
-	DUR=60s; ONE_REQ=2000000; K_REQ=20000; READ_POP=10000000; READ_REQ=2000000; CONFIRM_REQ=200
+if [ "$mode" = full ] || [ "$mode" = mem ] || [ "$mode" = reads ]; then
+	DUR=60s; ONE_REQ=2000000; K_REQ=20000; READ_POP=${READ_POP:-10000000}; READ_REQ=2000000; CONFIRM_REQ=200
+	RSS_DUR=${RSS_DUR:-10m}; PENDING_N=${PENDING_N:-1000000}
 else
 	DUR=10s; ONE_REQ=50000; K_REQ=500; READ_POP=200000; READ_REQ=100000; CONFIRM_REQ=20
+	RSS_DUR=30s; PENDING_N=20000
 fi
 
 port=18180
@@ -51,6 +56,20 @@ echo "# $(date -u +%FT%TZ) commit $(git -C "$root" rev-parse --short HEAD) mode 
 echo "# $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2) x $(nproc), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 
+metric() { curl -fs "$URL/metrics" | awk -v m="$1" '$1 == m {printf "%.0f", $2}'; }
+kb() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"; } # kb PID VmRSS
+# sample_rss PID INTERVAL-SECONDS: one line per sample until killed.
+sample_rss() {
+	local t0=$SECONDS
+	printf '%6s %10s %10s %10s %12s %12s %12s\n' t_s VmRSS_kB RssAnon_kB RssFile_kB heap_inuse_B bolt_file_B pending
+	while kill -0 "$1" 2>/dev/null; do
+		printf '%6d %10s %10s %10s %12s %12s %12s\n' $((SECONDS - t0)) "$(kb "$1" VmRSS)" "$(kb "$1" RssAnon)" "$(kb "$1" RssFile)" \
+			"$(metric go_memstats_heap_inuse_bytes)" "$(stat -c %s "$work/$name_rss/attestd.db" 2>/dev/null)" "$(metric attestd_pending_fingerprints)"
+		sleep "$2"
+	done
+}
+
+if [ "$mode" = quick ] || [ "$mode" = full ]; then
 # Embedded store: ingest at 1000 and at 1 fingerprint per request.
 start_attestd bolt --max-pending 0
 load submit --server "$URL" --api-key "$KEY" --conns 32 --per-request 1000 --requests $K_REQ --duration $DUR --check
@@ -60,21 +79,33 @@ start_attestd confirm --batch-interval 1s --chain-poll 200ms
 load confirm --server "$URL" --api-key "$KEY" --requests $CONFIRM_REQ --rate 20 --duration 2m
 grep -h "gas" "$work/confirm.log" | tail -3 || true
 curl -fs "$URL/metrics" | grep -E '^attestd_(anchor_gas_used|gas)' || true
+fi
 
+if [ "$mode" != mem ]; then
 # Proof reads: a store of READ_POP fingerprints, sealed in batches of up to 1M and anchored.
 start_attestd reads --max-pending 0 --max-batch-size 1000000 --batch-interval 5s
-"$bin/attestd-load" submit --server "$URL" --api-key "$KEY" --conns 32 --per-request 1000 \
-	--requests $((READ_POP / 1000)) --duration 60m --run-id reads >/dev/null
+# FILL_DUR bounds the fill; if it ends first, the read population is the
+# acknowledged prefix (the at most 32 requests cut off at the deadline are the last ones handed out).
+fill=$("$bin/attestd-load" submit --server "$URL" --api-key "$KEY" --conns 32 --per-request 1000 \
+	--requests $((READ_POP / 1000)) --duration "${FILL_DUR:-60m}" --run-id reads --json) || true
+acked=$(echo "$fill" | awk -F'[:,]' '/"requests"/ {print $2 + 0; exit}')
+echo "## fill: $(echo "$fill" | awk -F'[:,]' '/"requests"|"seconds"|"fps_per_s"|"p99_ms"/ {gsub(/[ "]/, ""); printf "%s=%s ", $1, $2}')"
+if [ $((acked * 1000)) -lt "$READ_POP" ]; then
+	READ_POP=$(((acked - 32) * 1000))
+	echo "## fill stopped by FILL_DUR: reading the first $READ_POP fingerprints"
+fi
 for _ in $(seq 600); do # until everything is sealed and confirmed (bounded: 10 min)
 	n=$(curl -fs "$URL/metrics" | awk '/^attestd_pending_fingerprints /{print $2}')
 	[ "${n%.*}" = 0 ] && break
 	sleep 1
 done
 sleep 10
-load read --server "$URL" --conns 64 --run-id reads --population $READ_POP --requests $READ_REQ --duration $DUR --check
+echo "## store: $(stat -c %s "$work/reads/attestd.db") bytes, pending $(metric attestd_pending_fingerprints), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+load read --server "$URL" --conns 64 --run-id reads --population $READ_POP --requests $READ_REQ --duration "${READ_DUR:-$DUR}" --check
+fi
 
 # Redis with AOF appendfsync always (what "202 means durable" needs).
-if command -v redis-server >/dev/null; then
+if { [ "$mode" = quick ] || [ "$mode" = full ]; } && command -v redis-server >/dev/null; then
 	redis-server --port 16379 --bind 127.0.0.1 --appendonly yes --appendfsync always --save "" \
 		--dir "$work" --daemonize no >"$work/redis.log" 2>&1 &
 	pids+=($!)
@@ -82,4 +113,57 @@ if command -v redis-server >/dev/null; then
 	start_attestd redis --store redis://127.0.0.1:16379/0 --max-pending 0
 	load submit --server "$URL" --api-key "$KEY" --conns 32 --per-request 1000 --requests $K_REQ --duration $DUR --check
 	load submit --server "$URL" --api-key "$KEY" --conns 64 --per-request 1 --requests $ONE_REQ --duration $DUR --check
+fi
+
+if [ "$mode" = mem ] || [ "$mode" = full ] || [ "$mode" = quick ]; then
+# Row 10a: RSS under a sustained 1 fp/request load for RSS_DUR, sampled every 10 s
+# (VmRSS, RssAnon, RssFile from /proc/PID/status; Go heap from /metrics).
+name_rss=rss
+start_attestd rss --max-pending 0 --batch-interval 5s
+spid=${pids[-1]}
+sample_rss "$spid" 10 >"$work/rss.tsv" &
+sampler=$!
+load submit --server "$URL" --api-key "$KEY" --conns 16 --per-request 1 --requests 100000000 --duration $RSS_DUR
+kill "$sampler"; wait "$sampler" 2>/dev/null || true
+echo "## RSS samples (pid $spid)"; cat "$work/rss.tsv"; echo
+kill "$spid"; wait "$spid" 2>/dev/null || true
+
+# Row 10b: bytes per pending fingerprint: PENDING_N fingerprints (1000/request),
+# nothing sealed (--batch-interval 1h, --max-batch-size above PENDING_N).
+pending_bytes() { # LABEL BEFORE AFTER
+	awk -v l="$1" -v a="$2" -v b="$3" -v n="$PENDING_N" 'BEGIN {printf "%s: %d -> %d bytes, %+.1f B/pending fp\n", l, a, b, (b - a) / n}'
+}
+name_rss=pend
+start_attestd pend --max-pending 0 --batch-interval 1h --max-batch-size 100000000
+ppid=${pids[-1]}
+sleep 5
+f0=$(stat -c %s "$work/pend/attestd.db"); h0=$(metric go_memstats_heap_inuse_bytes); r0=$(kb "$ppid" RssAnon)
+load submit --server "$URL" --api-key "$KEY" --conns 32 --per-request 1000 --requests $((PENDING_N / 1000)) --duration 10m
+sleep 10
+f1=$(stat -c %s "$work/pend/attestd.db"); h1=$(metric go_memstats_heap_inuse_bytes); r1=$(kb "$ppid" RssAnon)
+echo "## embedded store, pending $(metric attestd_pending_fingerprints)"
+pending_bytes "bolt file" "$f0" "$f1"
+pending_bytes "heap_inuse" "$h0" "$h1"
+pending_bytes "RssAnon" "$((r0 * 1024))" "$((r1 * 1024))"
+echo
+kill "$ppid"; wait "$ppid" 2>/dev/null || true
+if command -v redis-server >/dev/null; then
+	rport=$(shuf -i 20000-60000 -n 1)
+	mkdir -p "$work/redis-pend"
+	redis-server --port "$rport" --bind 127.0.0.1 --appendonly yes --appendfsync always --save "" \
+		--dir "$work/redis-pend" --daemonize no >"$work/redis-pend.log" 2>&1 &
+	pids+=($!)
+	sleep 1
+	umem() { redis-cli -p "$rport" INFO memory | awk -F: '$1 == "used_memory" {print $2+0}'; }
+	start_attestd redispend --store "redis://127.0.0.1:$rport/0" --max-pending 0 --batch-interval 1h --max-batch-size 100000000
+	sleep 5
+	u0=$(umem); h0=$(metric go_memstats_heap_inuse_bytes)
+	load submit --server "$URL" --api-key "$KEY" --conns 32 --per-request 1000 --requests $((PENDING_N / 1000)) --duration 10m
+	sleep 10
+	u1=$(umem); h1=$(metric go_memstats_heap_inuse_bytes)
+	echo "## Redis store (port $rport), pending $(metric attestd_pending_fingerprints)"
+	pending_bytes "redis used_memory" "$u0" "$u1"
+	pending_bytes "attestd heap_inuse" "$h0" "$h1"
+	echo
+fi
 fi
