@@ -212,7 +212,6 @@ type result struct {
 	lat    []time.Duration
 	status map[string]int64
 	acked  []uint64 // submit: request numbers answered 202
-	fail   []string // read --check / confirm failures (a few)
 }
 
 func newResult() *result { return &result{status: map[string]int64{}} }
