@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"strconv"
@@ -66,16 +65,10 @@ func (l *limiters) allow(inst string) error {
 }
 
 // admit refuses a submission of n fingerprints when the pending queue
-// would grow past max (backpressure instead of unbounded growth).
-func (s *Server) admit(ctx context.Context, n int) error {
-	if s.cfg.MaxPending <= 0 {
-		return nil
-	}
-	pending, _, err := s.Store.PendingStats(ctx)
-	if err != nil {
-		return err
-	}
-	if pending+n > s.cfg.MaxPending {
+// (pending long) would grow past max: backpressure instead of unbounded
+// growth.
+func (s *Server) admit(pending, n int) error {
+	if s.cfg.MaxPending > 0 && pending+n > s.cfg.MaxPending {
 		return &retryAfter{
 			err:   fmt.Errorf("%w: %d fingerprints are waiting to be sealed (limit %d); retry shortly", ErrNotAccepting, pending, s.cfg.MaxPending),
 			after: 5 * time.Second,

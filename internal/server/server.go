@@ -244,7 +244,12 @@ func (s *Server) SubmitFingerprints(c *gin.Context) {
 		s.problem(c, err)
 		return
 	}
-	if err := s.admit(c.Request.Context(), n); err != nil {
+	pending, _, err := s.Store.PendingStats(c.Request.Context()) // one O(1) read: backpressure and the sealer's poke
+	if err != nil {
+		s.problem(c, err)
+		return
+	}
+	if err := s.admit(pending, n); err != nil {
 		s.problem(c, err)
 		return
 	}
@@ -277,9 +282,7 @@ func (s *Server) SubmitFingerprints(c *gin.Context) {
 	}
 	s.Metrics.Received.WithLabelValues("new").Add(float64(fresh))
 	s.Metrics.Received.WithLabelValues("duplicate").Add(float64(n - fresh))
-	if pending, _, err := s.Store.PendingStats(c.Request.Context()); err == nil {
-		s.Sealer.Poke(pending)
-	}
+	s.Sealer.Poke(pending + fresh)
 	c.JSON(http.StatusAccepted, resp)
 }
 
