@@ -135,7 +135,8 @@ type Anchorer struct {
 	// recent holds anchors confirmed by this anchorer, re-checked until
 	// ReorgWindow blocks past their block: a reorg deeper than the
 	// confirmation depth sends them back to anchoring.
-	recent []recentAnchor
+	recent       []recentAnchor
+	recentLoaded bool // recent was seeded from the store (after a restart)
 
 	lastErr atomic.Pointer[error] // the last step's error; nil after a clean step
 }
@@ -676,11 +677,76 @@ func (a *Anchorer) reorged(ctx context.Context, b store.Batch, rec store.Anchor)
 	return a.broadcast(ctx, &back)
 }
 
+// recentScan bounds how many of the newest batches a restarted anchorer
+// reads to find the confirmed anchors it must keep watching.
+const recentScan = 256
+
+// loadRecent seeds the watch list after a (re)start from the newest
+// batches in the store: their anchors on this chain that are confirmed in
+// a block within ReorgWindow of the head. Batch IDs are dense (1…n), so
+// the newest one is found with O(log n) lookups.
+func (a *Anchorer) loadRecent(ctx context.Context, head *types.Header) error {
+	exists := func(id uint64) (bool, error) {
+		_, err := a.store.Batch(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return false, nil
+		}
+		return err == nil, err
+	}
+	// Exponential probe, then binary search for the last existing ID.
+	lo, hi := uint64(0), uint64(1)
+	for {
+		ok, err := exists(hi)
+		if err != nil {
+			return fmt.Errorf("finding the newest batch: %w", err)
+		}
+		if !ok {
+			break
+		}
+		lo, hi = hi, hi*2
+	}
+	for hi-lo > 1 {
+		mid := lo + (hi-lo)/2
+		ok, err := exists(mid)
+		if err != nil {
+			return fmt.Errorf("finding the newest batch: %w", err)
+		}
+		if ok {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	after := uint64(0)
+	if lo > recentScan {
+		after = lo - recentScan
+	}
+	bs, err := a.store.Batches(ctx, after, recentScan)
+	if err != nil {
+		return fmt.Errorf("reading recent batches: %w", err)
+	}
+	h := head.Number.Uint64()
+	for _, b := range bs {
+		if rec, ok := b.Anchor(a.ChainID()); ok && rec.State == store.AnchorConfirmed && h <= rec.BlockNumber+a.cfg.ReorgWindow {
+			if !slices.ContainsFunc(a.recent, func(r recentAnchor) bool { return r.rec.BatchID == b.ID }) {
+				a.recent = append(a.recent, recentAnchor{rec: rec, sealedAt: b.SealedAt})
+			}
+		}
+	}
+	a.recentLoaded = true
+	return nil
+}
+
 // recheckConfirmed looks again at anchors this anchorer confirmed within
 // the last ReorgWindow blocks: a reorg deeper than the confirmation depth
 // sends them back to anchoring, and the proofs served afterwards carry the
 // new anchor.
 func (a *Anchorer) recheckConfirmed(ctx context.Context, head *types.Header) error {
+	if !a.recentLoaded {
+		if err := a.loadRecent(ctx, head); err != nil {
+			return err
+		}
+	}
 	h := head.Number.Uint64()
 	keep := a.recent[:0]
 	var firstErr error

@@ -545,3 +545,47 @@ func TestDeepReorgReanchorsConfirmed(t *testing.T) {
 		t.Fatal("the new anchor block is not canonical")
 	}
 }
+
+// TestDeepReorgAfterRestart: an anchorer restarted after a batch was
+// confirmed still watches it, and re-anchors it when a deep reorg drops it.
+func TestDeepReorgAfterRestart(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	client := e.sim.Client()
+	first := e.anchorer(client, 1)
+	var ids []uint64
+	for range 3 {
+		ids = append(ids, e.seal(2).ID)
+	}
+	parent, err := client.HeaderByNumber(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := e.seal(4)
+	e.step(first)
+	e.sim.Commit()
+	e.step(first)
+	for _, id := range append(ids, last.ID) {
+		if rec := e.record(id); rec.State != store.AnchorConfirmed {
+			t.Fatalf("batch %d: %s", id, rec.State)
+		}
+	}
+	was := e.record(last.ID)
+
+	restarted := e.anchorer(client, 1) // knows nothing in memory
+	if err := e.sim.Fork(parent.Hash()); err != nil {
+		t.Fatal(err)
+	}
+	e.sim.Rollback()
+	e.sim.Commit()
+	e.sim.Commit()
+	e.step(restarted)
+	if rec := e.record(last.ID); rec.State != store.AnchorSigned {
+		t.Fatalf("after the deep reorg, the restarted anchorer left batch %d %s", last.ID, rec.State)
+	}
+	e.sim.Commit()
+	e.step(restarted)
+	if rec := e.record(last.ID); rec.State != store.AnchorConfirmed || rec.BlockHash == was.BlockHash {
+		t.Fatalf("re-anchored: %s in %s (was %s)", rec.State, rec.BlockHash, was.BlockHash)
+	}
+}
