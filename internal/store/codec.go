@@ -49,6 +49,16 @@ func EncodeAnchor(a Anchor) ([]byte, error) {
 	return json.Marshal(r)
 }
 
+// EncodeAnchorWrite checks a PutAnchor call — a.State one of the three
+// states, prev one of them or empty — and returns a's stored form. Both
+// backends start PutAnchor with it.
+func EncodeAnchorWrite(a Anchor, prev AnchorState) ([]byte, error) {
+	if prev != "" && !ValidAnchorState(prev) {
+		return nil, fmt.Errorf("invalid previous anchor state %q", prev)
+	}
+	return EncodeAnchor(a)
+}
+
 // DecodeAnchor parses what EncodeAnchor wrote for batch id on chainID.
 func DecodeAnchor(id, chainID uint64, v []byte) (Anchor, error) {
 	var r anchorRecord

@@ -723,15 +723,9 @@ func (s *Store) Unconfirmed(ctx context.Context, chainID uint64, limit int) ([]s
 // AnchorStates and prev one of them or empty. Any transition is allowed if
 // prev matches, including back from mined or confirmed after a reorg.
 func (s *Store) PutAnchor(ctx context.Context, a store.Anchor, prev store.AnchorState) error {
-	if !store.ValidAnchorState(a.State) {
-		return fmt.Errorf("bolt: invalid anchor state %q", a.State)
-	}
-	if prev != "" && !store.ValidAnchorState(prev) {
-		return fmt.Errorf("bolt: invalid previous anchor state %q", prev)
-	}
-	val, err := store.EncodeAnchor(a)
+	val, err := store.EncodeAnchorWrite(a, prev)
 	if err != nil {
-		return err
+		return fmt.Errorf("bolt: %w", err)
 	}
 	return s.update(ctx, func(tx *bbolt.Tx) error {
 		batches := tx.Bucket(bucketBatch)

@@ -433,15 +433,9 @@ func (s *Store) Unconfirmed(ctx context.Context, chainID uint64, limit int) ([]s
 // succeeds whatever prev is (so a retried write whose reply was lost does
 // not turn into a conflict).
 func (s *Store) PutAnchor(ctx context.Context, a store.Anchor, prev store.AnchorState) error {
-	if !store.ValidAnchorState(a.State) {
-		return fmt.Errorf("redis: invalid anchor state %q", a.State)
-	}
-	if prev != "" && !store.ValidAnchorState(prev) {
-		return fmt.Errorf("redis: invalid previous anchor state %q", prev)
-	}
-	val, err := store.EncodeAnchor(a)
+	val, err := store.EncodeAnchorWrite(a, prev)
 	if err != nil {
-		return err
+		return fmt.Errorf("redis: %w", err)
 	}
 	lease := s.heldLease()
 	return s.do(ctx, func() error {
