@@ -45,7 +45,8 @@ FUZZ_TARGETS := \
 	./internal/proof:FuzzDecodePayload \
 	./internal/attestfile:FuzzParse \
 	./internal/apikeys:FuzzParse \
-	./internal/verify:FuzzVerify
+	./internal/verify:FuzzVerify \
+	./internal/receipt:FuzzVerify
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -459,11 +459,14 @@ type ReadinessStatus string
 // a missed deadline is counted in `attestd_deadline_missed_total`). The holder keeps
 // it (in the `.attest` sidecar) until the proof is available.
 //
-// `signature` is an Ed25519 signature, by the receipt key `key_id` (published at
-// `GET /v1/info`), over the receipt's canonical message: a fixed byte encoding of the
-// receipt's other fields (including the fingerprint, `received_at` and `deadline`).
-// The exact layout of the canonical message is in the attestd repository's
-// `docs/proof-format.md` ("Receipts"); it is not this JSON.
+// The receipts of one request are the leaves of a Merkle tree, and attestd signs the
+// tree once: `signature` is an Ed25519 signature, by the receipt key `key_id`
+// (published at `GET /v1/info`), over the tree's size and root. Each receipt carries
+// its `tree_index` and `tree_path`, so it verifies on its own: hash the receipt's
+// statement (a fixed byte encoding of `fingerprint`, `institution`, `received_at`
+// and `deadline`), follow the path to the root, check the signature. The exact byte
+// layouts are in the attestd repository's `docs/proof-format.md` ("Receipts"); they
+// are not this JSON.
 type Receipt struct {
 	// Deadline The latest time by which the fingerprint's batch will be anchored on every chain.
 	//
@@ -482,7 +485,7 @@ type Receipt struct {
 
 	// KeyID Which receipt key signed (16 lowercase hex characters); see `GET /v1/info`.
 	//
-	// Example: 2c70e12b7a0646f9
+	// Example: a257ddeb415a810b
 	KeyID string `json:"key_id"`
 
 	// ReceivedAt When attestd first durably received this fingerprint. A re-submission returns
@@ -492,16 +495,34 @@ type Receipt struct {
 	// Example: 2026-03-14T09:26:53Z
 	ReceivedAt time.Time `json:"received_at"`
 
-	// Signature The 64-byte Ed25519 signature over the receipt's canonical message (see the
-	// schema description), in standard base64 with padding (RFC 4648, section 4).
+	// Signature The 64-byte Ed25519 signature over the tree message (see the schema
+	// description), in standard base64 with padding (RFC 4648, section 4). The
+	// receipts of one request share it.
 	//
 	//
-	// Example: rkkY+h469Ws+no5UK3xczHT1W5Xuo299ME1JM4NW8HClYfXSaqPJiZW8UTaTq6Y1m3OpIkoEWz4tkIvryzqPMA==
+	// Example: CaXQDoDVjLHkenkBdTx6zG32159KWOcH9jXGUJUDFFQda7HtpTWH8SPcEd/kolRMSJtUgHUQfHXxw4XQECTaBg==
 	Signature []byte `json:"signature"`
 
-	// Version Receipt format version. This server issues version 1 only.
+	// TreeIndex This receipt's leaf index in that tree, from 0.
 	//
-	// Example: 1
+	// Example: 0
+	TreeIndex int64 `json:"tree_index"`
+
+	// TreePath The Merkle path from this receipt's leaf to the signed root, leaf level first,
+	// in proof format v1 (the same rules as a batch proof's `path`).
+	//
+	//
+	// Example: ["bdf9b3bc3ce52a7ed70405ddb80106545967253489916d4c191eb738fbf1b47b"]
+	TreePath []Hash `json:"tree_path"`
+
+	// TreeSize How many receipts were signed together (the request's fingerprints).
+	//
+	// Example: 2
+	TreeSize int64 `json:"tree_size"`
+
+	// Version Receipt format version. This server issues version 2 only.
+	//
+	// Example: 2
 	Version int64 `json:"version"`
 }
 
@@ -514,12 +535,12 @@ type ReceiptKey struct {
 
 	// KeyID The key id that receipts carry (16 lowercase hex characters).
 	//
-	// Example: 2c70e12b7a0646f9
+	// Example: a257ddeb415a810b
 	KeyID string `json:"key_id"`
 
 	// PublicKey The 32-byte Ed25519 public key, in standard base64 with padding.
 	//
-	// Example: 1WIjsVdBeL710tn8p7nXUCe/WbW8I0xXxZNe7fCTB58=
+	// Example: 0zVMQ3TkhHCZyQOXpZGaI9ddI5OFYlKhFvSXq4i6g6c=
 	PublicKey []byte `json:"public_key"`
 }
 
@@ -556,11 +577,14 @@ type Submission struct {
 	// a missed deadline is counted in `attestd_deadline_missed_total`). The holder keeps
 	// it (in the `.attest` sidecar) until the proof is available.
 	//
-	// `signature` is an Ed25519 signature, by the receipt key `key_id` (published at
-	// `GET /v1/info`), over the receipt's canonical message: a fixed byte encoding of the
-	// receipt's other fields (including the fingerprint, `received_at` and `deadline`).
-	// The exact layout of the canonical message is in the attestd repository's
-	// `docs/proof-format.md` ("Receipts"); it is not this JSON.
+	// The receipts of one request are the leaves of a Merkle tree, and attestd signs the
+	// tree once: `signature` is an Ed25519 signature, by the receipt key `key_id`
+	// (published at `GET /v1/info`), over the tree's size and root. Each receipt carries
+	// its `tree_index` and `tree_path`, so it verifies on its own: hash the receipt's
+	// statement (a fixed byte encoding of `fingerprint`, `institution`, `received_at`
+	// and `deadline`), follow the path to the root, check the signature. The exact byte
+	// layouts are in the attestd repository's `docs/proof-format.md` ("Receipts"); they
+	// are not this JSON.
 	Receipt Receipt `json:"receipt"`
 
 	// Status Where a fingerprint (or its batch) is in its life:
@@ -3148,149 +3172,154 @@ func RegisterHandlersWithOptions(router gin.IRouter, si ServerInterface, options
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H37ctu2tverYLTPTKxWtqm75UznGzc73U3bpJ5c6u5G+SyQXJRQU4BKgJaVHP97HuA84nmSb7AAkCBF",
-	"yXYu7dnf7P7TWOIFWFj39VtLH1qRWK4EB65k6/RDawE0hgz/+RJUtjlLFGT6rxhklLGVYoK3TluvIBI8",
-	"lkQJsqZMkRASkQFR2YbxOaFzyjg5ePndEzLpdoMOkRDpG0k3OOod9dtHrU4LbuhylULrtB90Whn8kbMM",
-	"4tapynLotGS0gCXVr01EtqSqddpiXI0GrU5ryThb5svWadBpqc0KzFcwh6x1e9tpXVxcnOVqAVyxiCrY",
-	"XvnrBRBaXqFXhW8DvZdcgln2aDwM2h0CR/MjMvsWaAbZrLLqlvmwtW/tdnlSZYzPW7d6eSua0SUoS+Fv",
-	"qYoWz/5+TtWieaGhvoCwmBzgv0ASmgHh+TKEDGKSZGJJulVyDnqdFtP3r/RTOy1Ol0ijuPVxZO42kvk7",
-	"xueQrTLG1e7VJ+VFHUIlGQ1IKtaQRVQCWcANiRY0o5GmBlkztSCUE4EPoCmZyQXtDUenM7LKIGE3VeoH",
-	"g17SH/dHdNAPYNCjSTSZxJNomAyj/mAUh/GAUpqcDEcBjaJgFIyjoDcZ9weDCY2GJ+Nhq5FI3oL3Uus/",
-	"Mkhap62/HZeyc2y+lcceZcyRZyBXgkuwJx6/hD9ykEr/FQmugOM/6WqVWn48XmUiTGH59e9Sk/JDuW1N",
-	"ZEVZWl2qfNt/d0rWlKt9FO4UpE03lqQQG7JPW5bW01ar05KKqly2TgeBljCmDLfTmLiFFwxBQ5Gr0zCl",
-	"/Kp1e1/6nJvNGdps80xmXkKYJEuaaraE+JRQog+KFNLTIWoB5IdXP78goYg3RGSEkmua5kAYJ0yRWICc",
-	"ci4UWaIIqQWTJBZRvgSuyEEiMmKpSqjPp0QtKL5c31qn5pRXyJlpfoXlSuH7xTVkh6ngc5IyqdpHZGbO",
-	"akYk3Uiyts9dZ4LPj6ZcE+wZV5Bxmj7NMpF9HD+4wxr6h+WeS15Bdg0ZMc//Ysd2xknO4WYFkYKYSPNO",
-	"0O88IvpIDR305mNIWQgZVZBuyBw4ZCx6jEdp70rFXE65/iCiuQRLpxdCnUURrJRWo58mNvpYqXsWkXm4",
-	"ZFIywaXH+MOgX9JSk5BFQN5wek1ZSsMUvqwAWEpYFmxcK8nYfKEIF+sqJzPkMLnIFd4RizXvTLnICFOS",
-	"SKUNNJMkL3ei+TbJ07R9RF4ItdA3oUlBaXGSuKb25vgxybRLMOVUOwV4bsYUEZFoE48eAeNkhp7DIboO",
-	"M32GnS234rDwK5pIZa8+9jwQpNYLob4TOY8/TVYGwaA83xdCEfPML3aqLwSRebSoqBmROdsuyRUXa669",
-	"DyS7Of8j/eZzukkFjV8L8RPN5vCJrO/OExVmqh+oj5By0iPP2be+4u96/P/EvJC8FoKYVfwp6h8XCTcR",
-	"gHYyC7F4JIlk74GkbMkU0sjKpy+en0amaKF9126/Pz5FA3P48vwJAR6vhD63vKIG/nqNcUZiWAGPgUcb",
-	"wgFiiDUnUS7XkJED5DsqCSW4rUdye0vtmk44mnIUO/JXCflrIZ5TvrHehvxUrqfKsov2IxiXiqkcvf6F",
-	"kCumaHpIC0YbBo4B5bFvEQa9SXm+WhL0Akmxwi8qEf6SpZZE3xAkVConxlrJl7tt0OhTvlOl/2WH/Ybr",
-	"WExk7D3En3jSSBQ+16qV8WuaspicnT8jV7CpOLXd8iQrL/+ih2gXgl6tWWandG87JOfGBoiMZHAtriA+",
-	"qlL44uLisB7W7iNzPQq+xXXZxeqbz+I4Aym347YzTp7+8lz7HSLnilBzXYfMgpsZoTwmg6Aeuh08fXZ+",
-	"OBySJUYU6CzTVDvOcbsWtN2c0EnSj3phNx7AMBkF4+5Jb9Kng3AYjeIxnCSToNvrD3R4tqJKe7Gt09b/",
-	"DW7eBocTepicHX737sMguP2P8rRccN1pnfFoIbLGHVH8SjOHyiiX1CQjREKotcKZEKpDloxDTPQ3HIzC",
-	"1OtfZWIFmWImgDOP2s3ojiEcgW87rTAV0dXlgsrFXTd9q6/8Xl9Y3GbEsTm+LkVVCy5eb+MXHqV5DMZy",
-	"eluuHEc36A06D8uvdIx1vGRx84I0I3SHQ0M7wuLq+/r9ccP7tt+hbu5FrNc3hlK3fqT+tlxh+aAaLSsn",
-	"0ilP9F2xGBH+DpEqmeqV2plK0ooF9BFonmnks9MpPyQzyeYc4tkpMf9AUQozQeOISkUOdDCp9Y423iG0",
-	"O+j8b0AfpWZSvd7H+Bzk0dmpO+LYXBBRLjiLaGou7Zi4PoG1Mw4YUgmesHmeaSHV/9QHoa2IebD9CB++",
-	"oLJ+R8lrlXuNLQCuGeZty+zNMBH+v3ioJm6pCNzXO2T4lVXWjam7u0TZF19LBxP+UAUmHjWCkjBIYznl",
-	"NAOyygBNq+AR1GXG6GwOsdnq/0faoGP2azb3L6EZpNpj+wpaeyL7ZbRJcepuRU2aA3O7DdaISKApxI5b",
-	"Ez8slKgWGP7fsblh3B2c1yAkP3MgwLVPt4KsIvNIesHJesEizLU2yxLcMKmkfiNTsJT3J3eO/O28qCyj",
-	"G/33Lo5wqe2t5PWDUtGdljbdd63RCZEh/SVV20u6WIDRkmZd6CHj1VUXphf0RodB/7A7eB1MTnvj02Hw",
-	"W8tbc0wVHCq2hCbtpkPXu2S3wg0HKdBrkG2t5Iu1VRY0fDC9ZKFc91HMnWdNHFAQcBuW8MXzfOJ2Cu5s",
-	"FIxCre1yPo3u0sLm+Z17Utt1L3NIk15/0qOTwUkyGQbQTyZ9mCTdcTemo14/gdGoNxkMgjA6icfQGyd0",
-	"HPYnw3EfBgHAuL/D+3z3YTRodj2faNF6xhPRJO9G7rzcjpU7ScTn8S//DM1bMfrbL3rif22DyZqaIRhQ",
-	"SEIlKbyC6loeLvuS8at7E2q3Zvf1uX5ifbtNXOyXeRoOvSg1ePJ8Sih59f3ZYW84IjGb60B8f1HML9lM",
-	"ebVmU5THjsgTsVzlSvuUCrWEyNhc+z65zLHYE6aMx+4+qsP6DBTh2vhP+cHMLulg2tI8L1V8jDccX3en",
-	"LfKf/2ku1P9wF7q9tduzdodIgS8tNkx5POXzHKTEDLMN6AkHzfkZUM0T5j3Wd/ycNT1PbA8sgdr/507x",
-	"9c5yn+tpNJ3xNf1cLuWxdaUsI8UdtOGrTIhkW8JRiV/uN4uqWj31zBFhXInHhIbosK4XLAUyWwGPGZ/P",
-	"PtWWJlWmvo9JxU3eIzsikm9zHqfwySaoWqO1j2qS0B0m5mEiSA64sNXSWjJjcNLtDyaDuNsfQ3fU74Yh",
-	"7QfdeEgjGo5gHIZjSseDCLrdk2E8GI6GoyEkw2487o9H43HYq3LrnTz6PdC0qc7+E7sGDlJu81lJZRee",
-	"iatqGCautt9Uo/Ye+jbbu4sFaqHS2DG5UwS4guyappc20bj9sO/FmohEASeWw2vOcga+VLgQsKPdJfvM",
-	"ypmNAv1HlOaSXcNzJwmmuF96cCI3GfuGcMeGX87m7tAT5rs9Fv9efnXpUzQ41Ut6c2mI2OxTnpXVJUsg",
-	"oFm6MVqKKbIQaWxXuKR8UyFrLRTU/z1YkaBWuHQ3NREJryAh6gRiLiTXkEkdgVTZR+YgyUEN5dJ9eJwA",
-	"EbCVuryCzY5z09+Q9UJIwCQNVXkG+siIvdUwHGaW732KL82tP8Km6RjthneYG1fxCnOWxo44VSV03T0K",
-	"joI7pdi9p3YwNaIUXN3ZJaBbjNekF1wqvMm7R0TYYDgmNqFfuA3bOsLl9bdZe5EvKT/MgMboYcDNKqWc",
-	"ujwQMo+IojzLgEdQpdeXQ81sKWzGpaI8ahTONy+fkQwSwBUSFgNXLEHk3N7VH193j/0dHN9s3vvBZ56x",
-	"w+KxjQHoHu/m+9evz52LE4m4+upBsw6gN0bghpOJL35BY4LIVl0aEiILkalO/VhlvlzSbOPyWY5h9HNr",
-	"QLwmaFK5Z/OBfmtC81TVCjydB51NdRmPycx71IysXQrBXjTlCyoJF2QJlOsHhLARNr/jUbvuBleXd9/D",
-	"rUk8futovtdN8n2zrcN5eg3ZxpQRy+JytACXWqRbXqrx7bULPNeeCQJYpDToBpjyMuVkdM2jsiB9YExC",
-	"zRZ020dTPuWaQ1OgibZoRcQS3ASBDky8NbRNsoBywjiHjHARA2Fyyv2buvqmFBKl/49YmvbssVb0lKRw",
-	"DWkJRoz9xLd+lkmiplSqKbfPJiuqqV6kmiFNjshMh1w2czHTqnJGEnZjkAwLuoKCralaYAxFp/waMpYw",
-	"jJL04Uj7EDLNg6AP3xDzGNyegcPZZyCkjKTA52phMtymnIVICQzHChipNmA0TYtARW/aFLo0kc9tGpxx",
-	"MtuKiWZldtw/cyaLh+1OkO9IU9rEAOYpbZLEBkCPJO7BcFS51gcmJZtM7sdEX0wSxv+C2AqP/05o7SNp",
-	"JGMlJDMFC4+QHVP+Dyqr7z04ub/aifGVLEy1OC+oXIB0YAMrrEaa8pUW/wMuXCmC8XkbL9JnfESeLldq",
-	"M+UJgjhVBkU5TT/DMNW9Dt2RrX7kD8oQ3yNFa5KypMaveuGfmJrd6Q6eN2hGLelbbnKhNYng6eaTPOad",
-	"LmQ1AC/kybFrPT9sEdb7MsIvgcaMN8IRiq9sKQ+5BqgUXBp7q7lK+wyIwY1hntHY5BWresje0xSvbuxD",
-	"EW3icJdbj/RSLsDN1xXy6lBZZHBKIsG57XbIIMmlqX0WDLzDPym5dTtsx5ehp2KW0uq0uFCX5uNKQO+u",
-	"/OiY3oYr22SyKTvE35n6dXTFxTqFeA6Y9jOVRkXiPKNhujEx07W+sJ4rI2uWps4T0LeEGzKLgcYp4zAj",
-	"B8Wdii2BfO0iWRuLkK/xuEo/AqEm2tF+POUU0TUQE/c4fZyYdzaF8pndxqX7/tJcf6mEoumsbaynDo4h",
-	"I1cAKznlTJEDK+qzI3P/jEgWQ0SzNsm5Yqlz+gS6Jz6SbspnRSg5M7aSPI17w2F3UsaYHU0Bw4NIfUQK",
-	"za5gc8niGTlY5WHK5ALzu1M++8fT10QHAownYtbuIO7cv/uR9NAAS5CSzuEUT0FHLuFGAQEeCcymGAdi",
-	"ystbhVpAZmvjet9WXddNYofM3DFdUmXdnOIMtcumCQk3NFIkpRuRK+esbK3NWFdzqOZ0tCxqWyayzSPt",
-	"ucUiksdI3kOjwY6Wmi5Tx61y2mo/tuBnLbsYQ2m3sskhcYtsVvIp1SswnBdubAlDbdlbWyNkaUpCqDhT",
-	"oB3mEju0r3DYv3/h8KN8hwI22LxVH1eIwou4QoWuO5Uu8GHIMxiyWAxbdVv2X4cOTNm0esPJTapXU9dn",
-	"eqtbDrqjnQF5+zGRAKQqBjVSR+MAur1wTIPRYJRMdmRau6PmTKvH2DvKxI5PE5bJBo2H/Ocd2RE5Ixkc",
-	"lrhNkoHKM247HUy5hqbIdfVgsMY2owexTaFhmjlgNDhEdbClkO6lU8iBPgdUH4b3iPeGtsnBKspjmsUk",
-	"pBJGA2PBVzRGjYJtdoPR4KTsDhy069vPrq7++fViMJpcyK+5GL75sX8Tvf/+dfdi+GsuepPJ86fdH54P",
-	"XlycfP8k/Wfy6yv6x/kP7LeLkzev6es/Rv/sLvs/r55diacX7wfq6tl1tnn/x/nzs2++8UmoaVBjkbPD",
-	"3+jh++Bw8vXxuw8no9tvvmnklJ3+mlVM/zs9Nl8zVLm9U2rHQmp9LtrjMfwIm6bUDtquCGXb6Bg257LI",
-	"pzZUv9O5yJhaLHcFG45DiwuPPPgZGEau+kTuwwcoJpsM1gEzrrrI/0Y0yzb71dNnVUWGfJdXTcTVi+z3",
-	"qhJckvtO+auus3vx7Hf5S/wt/DTuBoqfrMb81zdP4PgivDh5Ftz8evPbCxgnT15/Ozx5kOwM+rdNolPj",
-	"1ILVyuOv7L2J73YVai8WkNV7+g5sCxSa7bZ1OPQHKUvAwDNdBfV0S53XoZj6GQYxaSoriMXEsroH6zp4",
-	"DtlVagJcdI4wF4MumIftdI6DeZz7a3a6nQcxS6YWodyI23pc8UKnnJSO6DbAU+1CUkqyoNewE/ypH1vH",
-	"f065w7hkILI55UyaZHxEOVmKa/0mb3eWQiGNrogSBRWtJ41enAsO9FbnJjnlSbk9qgJxVAI49iBOy48b",
-	"xOxVYZkbixaewtQe8pqTawbrbRwA83yo/WX/L586yspA7h7lqS9TlC9X0SjASCqvGbpK9+/8Qq8S1ufa",
-	"JqtfD9l+Slff2g06QRBUa5zk77npLrEt9bZhAWV1DorAHzlNK4bqXimoSvM3Fkiemdu6poy6ZNx9UI/8",
-	"d1NU7qWfaS5vtg+F4TK5tdIDbUqQmEubM7XOSV9BVvJ4NSC0MZzIYv+ahxZKtzMiNboU62yiiQXx7sIV",
-	"+ijXj0cXdsNhOImisA8ncRCM6LDXD2KYhDHt9ZNk0oU4Gk8G8SAZjgbdYDgKTvpBOOieDHsnMBiMogej",
-	"C3+BjCWbJwuIrppPh9Ml4nshuioAxCJXkVjC/euqFwsd5pGEslQbPWQYLhQYxDA1uXh8Rx0Ti7WIWICJ",
-	"vlOgsS33EJsC3NqRGbfQjJ2A6OqRxC258RtLtKWX+jUzvS5rS467/f64Fvp5lza9V1w1OgyY81Du7WRF",
-	"pazt0WBE7PNCIVKgfIs1cVcdi7LZ4k1zijv13VkVEaGPEe25SFm0KatuTBmT2KQKw6KI9wAs1gNsS125",
-	"MX75IFgoYv8cwVzxZ5lLhT7HETGxNWZZO+Zi27Q65du+yMGs8u4ZpvequTGCHYRQL7B+BM7ULfpyF+zn",
-	"iQXXShMw4KbMDjBioAY1Yvdc26nf3VzZqakH2hk1lhFiiFgM0mamLNJIGzC3xNpm32oh8fPP9+m/2qd/",
-	"LZPt43CJZfYm6b6GLGaRMqVWn98bIkFbR77cBSByF2DaxHi0+l9S0eXqriaYwvWdcr87jpwXfUDpxiT6",
-	"Z3hwszvSMienwfD+aRmUZLmj2G7lfEljqNlU/dG9zalvM5qAR3pX+3WhOR4DFMt5XCSEUH9BbBny4VrS",
-	"vLqgwjYjYZ9GlGdMbV7hYCaj3HDc0lmuFvfw0W2qsmMapqkkszPb6IvCdErM8CZTWY+uYGNK7LMjBJIw",
-	"k8tNNyTcTPns/OdXRqv4LtnMlApMlsBmSg1v+XlVY5jtKRbOJPKSmTml6eTmSFkyLJRamTZi1giwdMlH",
-	"Jgkt4FOHlRoLXmFHW5lhBEfkrOh375CUhjixRp/1lFd64k0Vl+rFigwR5ehMYIrSBLLo2UlDn1pm/Mhl",
-	"RqfcKw9ZxV9doQETOES6SftaAnWIm3VVAXsyrsSU27haZQCyU8AqTdZdf+gC5oOiWogFZQeFKLqOsKWG",
-	"VsQf0/eos0sVrL1G20loLbIhKdKoYrANHIZvBIcp15GvdceMsbbehTYSemHY6JnlEse0lGj4KX9dGVPE",
-	"7OgLkWeRQYxkuVqgM68cYuvs/JmJ/P8hiswiV5AlNIIOWYoYUoynYxKlzIE7mB0QdExXbIbmA4fxUOVm",
-	"ijGFy/nqq7PKpLSjr74iP+uD3yEUCBKSJMoAZYKm8tRAcWrCOeUfJ51GQ5oalTYW1DVommSROSQuptwm",
-	"wtzoLZLBNdDUmc3KSIUimqkE83b7fhSqN39Wx4XU4waqDfSSphUIedH2MeUGdN7eAyv0GjtccCcJTdd0",
-	"4/KPJjuUYQK/eA3iJ5Z22TjwCRdsKIbDmEpqmDrkTizmlB/Mdg1fmNkUvRuhYJm35SXDWwaTqt3tFXC6",
-	"Yq3TVv8oOLJtVQtU58cLxLO/1/+eQ5M/jBNMJJn1gmCmmQRHa9m+5FUmEFVmRVELwhF5pozMIeSunIry",
-	"mOQSpnx2jMXx9zMrPlSZjRRs9CxuneqlWKB9bW5bLwj2jKfYM2xIhwP3niJh371jiITbtT6+lF3DkbGV",
-	"BifptQLggaLnQecSC/7GCLTe6euPl6AyFsmdlH9uvndm6zwTS+0V5JIouFEEbgqgkS1vHNA0LZm4qLHP",
-	"2qemPKQlRiqcTdLZAeS30Q6dF8A4kcb6poOKu3YYQ0o3U/7qp5/b1kygajdPkEBTTN9iROCsg4uEzTUp",
-	"VZopOmROzQeJNiQ42I1xsgAay45xvDdaXvJUyY5RtPZOEm5IJnJlzQlCs7Wh3sFNlph3s5Om7fEqpazK",
-	"SK2/ke+f/nTujMSlJd9lhXyVXFkJvEBdaDLNtpV1yv9GXv/z/On+x81pPocp33tNd1x6MbtmXTZE9whr",
-	"VsSyYJ2BPVZbFnRrZmIjzHdrj2HQL4C5ONPMoHwiysvpapWJOge1WWk5trG1O1Nexx89Jqmg2qNIKY/0",
-	"yzTBf8xDyDgokJZLVEaThEXWXxIGOTTldiHS1IbNokzrQQ0ha1aBfXMGFq1YmhIjUtKCZVZKTrlUdGPC",
-	"zI73DM3Dmvdx8SGNrkSStE8xjVBRsPi90VlTPnNIo1khmXbPCFU1TK79LgnYTeJcmlTgAB6zuB0C8dJC",
-	"lD5NuxZwrreVeV3lvpnETBYWmvUqUzE3B+S42lx6adJdBv/T1sFIobcLtNW9tXcJY2tgf9y3ZgC0WeTA",
-	"ozGyZ9PS2zjhbBj0P5o4ezFpxVZLNNnn2esLB6B7TGZ2McUUzE1d6Isn3WG2rrvHNi44/sDi252i/9Jg",
-	"K2oVuVOMY5qqcoVnX45yqQxguDNGcPjpJm43QyCqY3/fNlO2vOTYHwt8++5TZaWAYL/1u8sfNozJH1ry",
-	"eRrsq/NMzMSRspHd9KXbcR/luJibcgmfnIXXhNWvGvQcQvhztHR6EyZ2zYowEOOhJ39F+fLe4mf4aoeV",
-	"tVMibjutgeGVpicVPHXsjSTGWwZ331LM4UT1dI93VCfdVhVAbSJKdQKK7wFgvC1LdVAv/a1EY2Idbbwk",
-	"u0qBtl/EGEM0g4JDLSVRrXtN+T0KXzrq82PFlJlk5ZpFOtpWkqi1MGXGAn8p20fbEaaXSbFZKdfEyWQB",
-	"VjDD/DD6K4vZiBqIYbkSWlOcurVhzmF75rHLK9HUYJ8x8zflRV3njxxyKOoPneKcHIl0bOpyYAWkrYoS",
-	"PcBmlAW4PpLyshI6apphcCohwwMoxkHbGFjSBIqWoLIlv55jKhdo0jT1/nxpkjnlKNwKuLbSZffB++t2",
-	"1qTpDWV9N9yODwepvhXx5mEKu8rXbz/HXASbU+gHIQ0nw8mwP+oFdDTpn0Q06HYHST+Mw3F30A1O+pMw",
-	"iGgQhqNRHCX9YNAfTeIo7EfhGEatd/fWUNXy/g5Nlews8ldnr99u2cDeQ10iV91+60OAd6Jy/aLY55k1",
-	"76Fxm0CzDorWhBirAFJ3IUI9rOeXRE0WWZ7ubefhlPxk/vuzKbn8+qf3wc9hr8dWN6/o13+8efltcv27",
-	"eA0Zv4rXr9bnz6Psh8E/4s35++TX4Gr0pv9i/jwOfpSD4dN//HbyPA9/+eHND2fnPXEc/s6Dxd8Hr8/O",
-	"5nVKPlyqLOijaSBwmlbFag0ZNHRl2D6MCn7dtCGwzG8IKFWzHZ4nnG1AO/kAAynp0lpJO9b9o7yT7t23",
-	"VMa66pu6/btvqs/a1vf1JnffV59W/JEeURHm3el4lZPw/UoZKja/Rvb2nXZwSy/LcE6VNRAVVBaL/NCr",
-	"RMQ1ultVm3hnLLZuAGVWUZjkoIBgkv/5r/8uYYH4Rwke/J//+u8p96CMbTN9B4sW3mWCd7wiZqVEU2nv",
-	"KZrKtKNjJxGQcjzFPBNr6Y2wKjtVqayiJmlmByk+JiuRpgbNOOUzaXtnmfQBmBaPZV7ip33uhF9ugy+x",
-	"ZNRQDDH5Pzt1yVQ/UApLJ9BTpTvC1+8qsL6HBbH1X4j5tEDWjQG3IM7TD34AUYBFeVzOFvNmf5oZRVj1",
-	"zqGKxcRG3s9t7YuZSP+6ofdnD7W/MMltq3TPtSq/bSWjwXDYTaJ4lATjk14/Ck/Gk3E3SsJJdzAYDXrD",
-	"mHZPeiejsE/DLiST/hCCKIzHdDRJRie01Wn1J4NRREeDJBmfxJN+REfdYBLQQX8cheEo7Me9iAbx4OQk",
-	"GSaTSHsrw4ne/egk7I1HE03rQT8MgyAOIhiPJwEd9sNJtzcchf1xEJ2cjMPeYDzp0uGwP6GjJEzCcaB3",
-	"FMBJNOlSGGKe7jNmJ1zqwXfjyjxEKV/4U1UWZ12RtZdbqPiGAUy+qH32ky5W69bnjTZ/AIKtADLfFZgU",
-	"v9DxuJgjnMu7Zr79q+ReXhW7cWFyDdS+J/3i4CmNlh9tqLFDCY0U/gKFwR8YiIASBgDhz3p6hKjVVa4M",
-	"mgvHMRVdQ2WSpFOCKaQpZLjZWmWLuB1bD+4BwGPMPjgHuF2fRuIb8zJ1gNysv7ZgJ/KLHdEhycr1rFq1",
-	"PuXlO4sXmbZGOxUBfaADkZUzElwhpUNsg2xIedzeYYtxFNin5oJ3DV4bBeVIs0+wVXUrUoOHdntuZOdD",
-	"HqutR33emRtLVp0z1q1P+Xpb6SjzWsH2BYl+09XDGqP0SksYxHWBg7ifcjKz3vb9KNQj6fdYHn0WDdAw",
-	"r29fCcYrlT4wBvAb3LH2smOa5ldf4Wo85/Srr7zeZDMnBBFoa25hajaHm8dMySNyxg1AqIo6KhfecROC",
-	"7K9u1KLVUODsH/z9nNkgGMyKEaf2Q+dNc/v7KmZu/3ohCKQSprxMAa93o0y8lqO/yLF+QMLBrLORNasn",
-	"5aW/69DAPzXg/7Ps6H2Db8Q+0DQ1Nm7NPW7cZ3H9n6crJNCAU3bXO54YDNQWPBHImm4I5Rst7VlMVjRT",
-	"GxJRbqytLY1iL4c2UFN+YGdYdewAq7aBtbv+jpl2S2dGmPBH6Cro/nKe045CqoHI3zCpOibmlXkU4Ygx",
-	"+3cIYH/wyE7HWDFeaX4sLG7H4uJw3ASiUpm0I7CawZ8u8bAyOZ+OrQUrwviUb/2YhvEqgIt8vqg1P5Jn",
-	"CZl5Z4dxvpl7xlwXgKnwIGYPj+KR65lcQ5oeml8AKsoctsaB9SEEZjx2CHRXP28GaGNhZWbgbzOEHcti",
-	"FEUJJ8fKioNFmNvxqY5w2OZjEBGYBXEYIDeLxeJRt2D2pRuFBMP9fU/lojoYOhURwh0R0vXkp2fEwljX",
-	"EJIVnesr8ejaFszF4wJkXFHRp9XHmhRH4VXicCa8wo1Ta9LARojObV7goys1ZcfNvyP9f0f6//sj/c9+",
-	"GA09YNrJ3+qXMm1I93aFq71yu+Gwnn0TXv/j3Y1zd5UXH5qZtD84V8tLVhK8d3ZJFikT1x/09kPz71KL",
-	"K7ds79fv7ny8fVS1Q1I/KqGpBAxdzBbM336TkL8l08i2lVGttGvtao96yMZ2Lndr591B1SqXe/X6RP2b",
-	"y63in7cPZktscNsFvjH86DfLFibc2k/bBfeYFAY7ZVI1GOwpR6eqyGO7nt6PL599ZCXsC1a0Gn6/tRqg",
-	"GqLX/FnPSfa7JLWXfFt8VfeMX5Wlj+qv7FDvpxJjP54xbU4408WylFcYM0xYeQGGtB2zUlm6nIBhbmPf",
-	"vLTz3SL/JTbTtv0C9O0NfqfaLex1GdUn7Da9oEKz7dc05ASMj+zcTwM+yldNz3Ypg9t3t/8vAAD//w==",
+	"7H37cts4lveroDRbFatHtkmRujk19ZU7k3QyfUsn6U7vRPkskDyUMKYANQHaVmf97z7APuI+yVc4AEmQ",
+	"omQ7l+lvtjb/xJJIEDg49/PD4YdeLNYbwYEr2Tv70FsBTSDHP1+ByrfnqYJcf0pAxjnbKCZ476z3GmLB",
+	"E0mUINeUKRJBKnIgKt8yviR0SRknR6+ePSEz3/cGREKsbyS+dzI8CfonvUEPbuh6k0HvLPAGvRx+K1gO",
+	"Se9M5QUMejJewZrqx6YiX1PVO+sxrsZhb9BbM87Wxbp35g16arsB8xMsIe/d3g56b9++PS/UCrhiMVWw",
+	"O/M3KyC0vkLPCp8Gei2FBDPt8WTk9QcETpYnZPE10BzyRWPWPfNl79Dc7fSkyhlf9m719DY0p2tQlsJf",
+	"UxWvXvz1JVWr7olG+gLCEnKEf4EkNAfCi3UEOSQkzcWa+E1yhsNBj+n7N3rUQY/TNdIo6X0cmf1OMj9j",
+	"fAn5Jmdc7Z99Wl80IFSScUgycQ15TCWQFdyQeEVzGmtqkGumVoRyInAAmpGFXNHhaHy2IJscUnbTpL4X",
+	"DtNgEoxpGHgQDmkaz2bJLB6lozgIx0mUhJTSdDoaezSOvbE3ib3hbBKE4YzGo+lk1OskkjPhg9T6txzS",
+	"3lnvT6e17JyaX+WpQxmz5TnIjeAS7I4nr+C3AqTSn2LBFXD8k242meXH000uogzWf/6H1KT8UC9bE1lR",
+	"ljWnKt8F78/INeXqEIUHFWmzrSUpJIbs856l9bzXG/SkoqqQvbPQ0xLGlOF2mpBy4hVD0EgU6izKKL/s",
+	"3d6XPi/N4gxtdnkmNw8hTJI1zTRbQnJGKNEbRSrpGRC1AvK31z/+QCKRbInICSVXNCuAME6YIokAOedc",
+	"KLJGEVIrJkki4mINXJGjVOTEUpVQl0+JWlF8uL61Tc05b5Az1/wK643C54sryI8zwZckY1L1T8jC7NWC",
+	"SLqV5NqOe50LvjyZc02wF1xBzmn2NM9F/nH8UG7WyN2sclzyGvIryIkZ/4tt2zknBYebDcQKEiLNM0E/",
+	"84ToLTV00ItPIGMR5FRBtiVL4JCz+DFupb0rE0s55/qLmBYSLJ1+EOo8jmGjtBr9NLHR20rLsYgsojWT",
+	"kgkuHcYfeUFNS01CFgP5mdMryjIaZfBlBcBSwrJg51xJzpYrRbi4bnIyQw6Tq0LhHYm45oM5FzlhShKp",
+	"tIFmkhT1SjTfpkWW9U/ID0Kt9E1oUlBaSkm8pvbm5DHJtUsw51Q7BbhvxhQRkWoTjx4B42SBnsMxug4L",
+	"vYeDHbfiuPIrukhlrz51PBCk1g9CPRMFTz5NVkIvrPf3B6GIGfOL7eoPgsgiXjXUjMhL2y7JJRfXXHsf",
+	"SHaz/yf6yS/pNhM0eSPEdzRfwieyfrmfqDAzPaDeQsrJkHzPvnYVv+/w/xPzQPJGCGJm8U9R/zhJuIkB",
+	"tJNZicUjSST7HUjG1kwhjax8uuL5aWSKV9p39YNgcoYG5vjVyycEeLIRet+Khhr44zXGOUlgAzwBHm8J",
+	"B0gg0ZxEubyGnBwh31FJKMFlPZK7S+q3dMLJnKPYkT9KyN8I8T3lW+ttyE/leqosu2g/gnGpmCrQ618J",
+	"uWGKZse0YrSRVzKgPHUtQjic1furJUFPkFQz/KIS4U5Zakl0DUFKpSrFWCv5erUdGn3O96r0P2yzf+Y6",
+	"FhM5+x2ST9xpJApfatXK+BXNWELOX74gl7BtOLV+vZONh3/RTbQTQa/WTHNQu7cDUnBjA0ROcrgSl5Cc",
+	"NCn89u3b43ZYe4jM7Sj4FudlJ6tvPk+SHKTcjdvOOXn6y/fa7xAFV4Sa6wZk4d0sCOUJCb126Hb09MXL",
+	"49GIrDGiQGeZZtpxTvqtoO1mSmdpEA8jPwlhlI69iT8dzgIaRqN4nExgms48fxiEOjzbUKW92N5Z7/96",
+	"N++84xk9Ts+Pn73/EHq3/1bvVhlcD3rnPF6JvHNFFH/SzKFyyiU1yQiREmqtcC6EGpA145AQ/QsHozD1",
+	"/De52ECumAngzFD7Gb1kiJLAt4NelIn48mJF5equm77WVz7XF1a3GXHsjq9rUdWCi9fb+IXHWZGAsZzO",
+	"khvb4XvDcPCw/MrAWMcLlnRPSDOCPxoZ2hGWNJ8XBJOO5+0+Q93ci1hvbgylbt1I/V09w3qgFi0bOzKo",
+	"d/R9NRkR/QNiVTPVa7U3laQVC+gt0DzTyWdnc35MFpItOSSLM2L+QFGKckGTmEpFjnQwqfWONt4R9Afo",
+	"/G9Bb6VmUj3fxzgO8ujirNzixFwQUy44i2lmLh2YuD6F69I4YEgleMqWRa6FVP+pN0JbETOw/QoHX1HZ",
+	"vqPmtca9xhYA1wzzrmfWZpgI/68G1cStFUH58x4Zfm2VdWfq7i5RdsXX0sGEP1SBiUeNoKQMskTOOc2B",
+	"bHJA0yp4DG2ZMTqbQ2KW+j9IGwzMes3i/iU0g1QHbF9Fa0dkv4w2qXa9nFGX5sDcboc1IhJoBknJrakb",
+	"FkpUCwz/L9ncMO4ezusQkh85EODap9tA3pB5JL3g5HrFYsy1dssS3DCppH4iU7CW9yd3gfxdelF5Trf6",
+	"8z6OKFPbO8nrB6WiBz1tuu+aYylEhvQXVO1O6e0KjJY080IPGa9uujBDbzg+9oJjP3zjzc6Gk7OR9/ee",
+	"M+eEKjhWbA1d2k2HrnfJboMbjjKgVyD7WslXc2tMaPRgeslKuR6iWLmfLXFAQcBlWMJX47nEHVTc2SkY",
+	"lVrb53wa3aWFzfE7D6S2217miKbDYDaks3CazkYeBOksgFnqT/yEjodBCuPxcBaGXhRPkwkMJymdRMFs",
+	"NAkg9AAmwR7v8/2Hcdjtej7RovWCp6JL3o3cObkdK3eSiM/jX/4zNG/D6O8+6In7sw0mW2qGYEAhCZWk",
+	"8gqac3m47EvGL+9NqP2a3dXnesT2cru42C3zdGx6VWpw5PmMUPL6+fnxcDQmCVvqQPxwUcwt2cx5s2ZT",
+	"lcdOyBOx3hRK+5QKtYTI2VL7PoUssNgTZYwn5X1Uh/U5KMK18Z/zo4Wd0tG8p3lequQUbzi98uc98h//",
+	"YS7Uf5QXlmvr9xf9AZECH1otmPJkzpcFSIkZZhvQEw6a83OgmifMc6zv+Dlreo7YHlkC9f/PneLr7OUh",
+	"19NoOuNrurlcyhPrSllGSgZowze5EOmuhKMSvzhsFlWzeuqYI8K4Eo8JjdBhvV6xDMhiAzxhfLn4VFua",
+	"Npn6PiYVF3mP7IhIvy54ksEnm6BmjdYO1SWhe0zMw0SQHHFhq6WtZEY49YNwFiZ+MAF/HPhRRAPPT0Y0",
+	"ptEYJlE0oXQSxuD701ESjsaj8QjSkZ9Mgsl4MomGTW69k0efA8266uzfsSvgIOUun9VULsMzcdkMw8Tl",
+	"7pNa1D5A325793aFWqg2dkzuFQGuIL+i2YVNNO4O9lxcE5Eq4MRyeMtZzsGVijIEHGh3yY7Z2LOxpz/E",
+	"WSHZFXxfSoIp7tcenChMxr4j3LHhV2lz9+gJ89sBi38vv7r2KTqc6jW9uTBE7PYpz+vqkiUQ0DzbGi3F",
+	"FFmJLLEzXFO+bZC1FQrqfw9WJKgVLsqbuoiEV5AIdQIxF5IryKWOQJrsIwuQ5KiFcvEfHidADGyjLi5h",
+	"u2ff9C/keiUkYJKGqiIHvWXE3moYDjPL997FV+bWb2HbtY12wXvMTVnxigqWJSVxmkroyj/xTrw7pbh8",
+	"TmtjWkSpuHqwT0B3GK9LL5Sp8C7vHhFh4WhCbEK/cht2dUSZ199l7VWxpvw4B5qghwE3m4xyWuaBkHlE",
+	"HBd5DjyGJr2+HGpmR2EzLhXlcadw/vzqBckhBZwhYQlwxVJEzh2c/emVf+qu4PRm+7sbfBY5O66G7QxA",
+	"D3g3z9+8eVm6OLFImo8Ou3UAvTECN5rNXPHzOhNEturSkRBZiVwN2tsqi/Wa5tsyn1UyjB63BcTrgibV",
+	"azZf6KemtMhUq8AzeNDeNKfxmCycoRbkukwh2IvmfEUl4YKsgXI9QARbYfM7DrXbbnBzevfd3JbE468l",
+	"zQ+6Sa5vtrM5T68g35oyYl1cjldQphbpjpdqfHvtAi+1Z4IAFikNugHmvE45GV3zqC5IHxmT0LIFfv9k",
+	"zudcc2gGNNUWrYpYvBvP04GJM4e+SRZQThjnkBMuEiBMzrl7k69vyiBV+n/E0vQXj7WipySDK8hqMGLi",
+	"Jr71WCaJmlGp5tyOTTZUU71KNUOWnpCFDrls5mKhVeWCpOzGIBlWdAMVW1O1whiKzvkV5CxlGCXpzZF2",
+	"EDIvPC+AvxAzDC7PwOHsGAgpIxnwpVqZDLcpZyFSAsOxCkaqDRjNsipQ0Ys2hS5N5Jc2Dc44WezERIs6",
+	"O+7uOZPVYPsT5HvSlDYxgHlKmySxAdAjiWswHFXP9YFJyS6T+zHRF5OE8T8gtsLtvxNa+0gaydgIyUzB",
+	"wiHkwJT/vcbshw9O7m/2YnwlizItzisqVyBLsIEVViNNxUaL/xEXZSmC8WUfL9J7fEKerjdqO+cpgjhV",
+	"DlU5TY9hmOpem16Srb3lD8oQ3yNFa5KypMWveuKfmJrd6w6+7NCMWtJ33ORKaxLBs+0necx7XchmAF7J",
+	"U8mu7fywRVgfygi/Apow3glHqH6ypTzkGqBScGnsreYq7TMgBjeBZU4Tk1ds6iF7T1e8urWDItqkxF3u",
+	"DOmkXICbnxvk1aGyyOGMxIJze9ohh7SQpvZZMfAe/6Tm1t2wHR+GnoqZSm/Q40JdmK8bAX155UfH9DZc",
+	"2SWTTdkh/s7Ur+NLLq4zSJaAaT9TaVQkKXIaZVsTM13pC9u5MnLNsqz0BPQt0ZYsEqBJxjgsyFF1p2Jr",
+	"IH8uI1kbi5A/43bVfgRCTbSj/XjOKaJrICHlcHo7Me9sCuULu4yL8vcLc/2FEopmi76xnjo4hpxcAmzk",
+	"nDNFjqyoL07M/QsiWQIxzfuk4IplpdMn0D1xkXTGcaniR6vXShiWtsZWV2qFgonF7yG/zAC1ycDYejNl",
+	"pLs0TpTRkTyGM4MrwEh1YUwxeZoMRyN/VoewA01gVU8DgUiLS9hesGQx50ebIsqYXJn88eKbp2+IjjMY",
+	"T8WiP0BYuy0cA5TwSz0vq7tpvKoGjmmeM0CaSbLQN1y4bhB+odXBAj0ehqpMezwYZOt7xDVH8MHKne8j",
+	"OedYBDXQfc1POgaLtgoI8FhgXkikZOHw2WKgnacKOKc/lmx1QdVCc1/iMF1/QFKh+ajyyazDaj2p0uN1",
+	"EgOGVeCGxgqnMucZ3YrCJgksw5R7lwMaZ5FvH0mySEQsT5Fdjo1GPlknC3I0L6VPznt9RMVvDTpB6yOM",
+	"C7Wr3OVklevoNlwZ1ZMw0hRtbVlG7fgQtu7JsoxE0HAQQQcBNR7qUDE0uH8x9KP8oWpHu5fqYiVRISFW",
+	"UmE4QmUZzDHkHmQ4i8trLsv+dVwCRLtmb8Sny5wwRyC0pFl9eeSP9yYZ+o+JBGjJXnNOdDiaJAlEoT+i",
+	"U9+L9mSP/XF39thh/j2l75JVU5bLDi2O/Ods2Qk5Jzkc11hUkoMqcm5Pb5gSFM2Q69oBbottxg9im0oA",
+	"uzlgHB6jYtjRgk1FRtYgJV0COdKER8FGXptzZ8i+SSQryhOaJySiEsahcUM2NEG1g2cFw3E4rY84hsaK",
+	"zPk+rS9XqCFUmyxP6K8//VX89Zd/fPf8Evjl18mbm/Hv3wRDfzT79u2P8fPZP3795ue//fzXZ89+Sujk",
+	"udq8eft8+vpl/DQ5vRTZq+9f/039vHz+80/p819vrsNff3r65A39evmXv7ik1bRpsc758d/p8e/e8ezP",
+	"p+8/TMe3f/lLJwfV2ryL8HhcxGprG6dj6MqsHBpz1hGKeA8ORSor0s0A1n6iDnfPsjQmZ5W7FU2j452A",
+	"BWVgMOeMk2ZOwidHeB9dA8mLDKTB1hvViZdq/Y4mrt/a3ne9KElnURDFQQyjIZ1AMvFCb5Qk0dTzvfEo",
+	"HM3Gk+EoCKezmT9Owtif+RBNgmkapX4UTqKGG/kxcRBSrjvAeS6uTSGgYtpryCsCKbEEtYLcrN7y8aOG",
+	"PpD9+0eYD4t9rFF8SPQz3I1+Dk5o+NHRj2uRmlp2UFvlylq4W9CQKJerXRV3wEX/FrZduVR05mI0PMYA",
+	"otdY7moH3CRbipyp1XpfdF+qz+rCEwfvCUbLNoOQ8ssHWE1bfSEsMbOuuFB7lNvDtvOz2klDvovLLuLq",
+	"SQbDpnmpyX2nrWiBlH7/5fufgjeXq+dP/r796cdfN3//hr6YJcmL0Y/P/j37dvXs6vWvv4VsvBzHD1Lg",
+	"YXDbpb9b7FzxY739jbV38d0+ZMTbldYUzSjvyJ45RMXYN/kz/CJjKRg8dAlZONvxNdrYZz2GgSibUiaC",
+	"nxHH4uAoj6zex6yhdu4xTsFIwQFTl16tGa78tDjbTTyaKVN7JKATKPm4EfbNOakjv11EtdoHXZZkRa9g",
+	"L9paD9sGXM95CSrLQeRLypk01a+YcrIWV/pJzuoshSKqQxhRUdGGrnhmtIzG9VKXJhvsSLndqgriVyOm",
+	"DkC86687xOx15TZ2VgkdrfoIg0JyxeB6F3jDHAf/MM7my+dq8zpzco968JdBwdSz6BRgJJXTfaBJ92cu",
+	"skIJGxDsktU1+ruj+PpW3xt4ntcEFZC/FuY4l+1hYU8IoawuQRH4raBZw1Ddy9dpdFvAiuQLc5tvcAtr",
+	"xssv2g7RforKg/Qz3Ry67UNluEwyuw6PujKS5tLu0kgZQW4gr3m82VDD5hhEnrjXPBSZsOsotuhSzbOL",
+	"JhY1vw/I68LKPx7O60ejaBbHUQDTxPPGdDQMvARmUUKHQZrOfEjiySxMwnQ0Dn1vNPamgReF/nQ0nEIY",
+	"juMHw3l/gZyl2ycriC+7d4fTNQLqIb6sEPuiULFYw/2BDG9XW63BUsoybfSQYbhQYCD61BS/8BltEDoG",
+	"N4kAk6rOgCZuuqprRaa/STdYCeLLRxKXVPa7WaMtNak6PS9rS079IJi08hLOpV3PFZedDgMGE6p8OtlQ",
+	"KVtrNKAsO14kRAaU77AmrmpgYW07vGl2ca++O29CkPQ2oj0XGYu3dZmbKWMSu1RhVFXNHwB+fIBtaSs3",
+	"xi8ehMMGk5w1BCurretCKvQ5TohJ/GBZY2AutqfE53zXFzlaNJ69wHx6M1tM8MgutBENHwHsLid9sQ9n",
+	"98Si2aUJGHBRZgUYMVAD07Jrbq3UbSfQWKlJR9umUJYREohZAtKmTS20TxuwcortOF8LiRup3+fA4yH9",
+	"a5nsEIdLxLV0SfcV5AmLlcE2uPzeEQla4MbFPsReeQHm9IxHq/+Siq43d506q1zfOXePo5KX1cG7bGsq",
+	"awvcuMUdOcPpmTe6f84QJVnuQbdYOV/TBFo2VX91b3Pq2owupJ9e1WFdaLbHIDMLnthvbbYFEsuQD9eS",
+	"5tEVFXYZCQ9GxUXO1PY1dkIzyg37m50XanUPH93m0QemQwGVZHFuT9ajMJ0R0y3NQFniS9gaTMviBJFb",
+	"zBQasi2JtnO+ePnja6NVXJdsYQouJktg0/iGt9ykvzHMdhcrZxJ5yTR503QqG7dZMqyU2phz+6wT0Vxm",
+	"xpkktMIrHjeKmniF7SVnun+ckPOqwcSAZDTCFlF6r+e80YTCwCaonqzIsQSHzgTmz00gi56dNPRplW1O",
+	"yrT9nDv1WKv4mzM06J3yCIhNfBoCDUjZXK6BrmZciTl36pFyUOGYTUnIlgQxYD6qyvOYX6/KhCX0CM+w",
+	"0Yb4Y20JdXatgrXXaI/uWotsSIo0ahhsgz/jW8FhznXka90xY6ytd6GNhJ4YnqzOC4l9kerjJ3P+ptEX",
+	"jNleM6LIYwPRygu1QmdelRDJ85cvTOT/jajSj1xBntIYBmQtEsikqS/GGSvRVMx25DqlG7ZA84Hdr6gq",
+	"m/hhOWDOv/rqvNGa8OSrr8iPeuP3CAWi8iSJc0CZoJk8M9i3lnDO+cdJp9GQyLdEGwtanog2ySKzSVzM",
+	"uU2Elb3uSA5XQLPSbDZ6mFTRTCOYt8t3o1C9+PM2EKsdN1BtoNc0a5zZqM5Zzbk55dE/gON1TlKVwZ0k",
+	"NLum2zL/aLJDOVaXqscgYGltp40d1nDChmLY/aymhqnM7wU/z/nRYl+3k7KQUPYssczbczLmPQMC1+72",
+	"BjjdsN5ZLzjxTuw5xhWq89MVHiD5Xf+9hC5/GFsGSbIYet5CMwn2srONADa5QBinFUUtCCfkhTIyhxjX",
+	"ug3RY1JImPPFKaJRfl9Y8aG24FWx0Yukd6anYk+2tBolDj3vQD+YA929dDhw77Yt9tl7uraUq9bbl7Er",
+	"ODG20gCTnbM3uKHoedClRISNMQK99/r60zWonMVyL+W/N7+XZutlLtbaKygkUXCjCNxUyD5bAzmiWVYz",
+	"cQVqWfTPDD5ES4xU2AxosOfkjI126LJCooos0TcdNdy14wQyup3z19/92LdmAlW7GUECzTB9ixFBaR3K",
+	"SNhck1GlmWJAltR8kWpDgp0UGScroIkcGMd7q+WlyJQcGEVr7yTRluSiUNac4FkIbaj3cJMl5t3spGl7",
+	"uskoazJS70/k+dPvXpZG4sKS76JBvkaurEY6oS40mWZ7dnzO/0Te/PvLp4eHW9JiCXN+8Bp/Unsx+5rL",
+	"dkT3eI5AEcuCbQZ2WG1d0a2biY0w3609Rl5QIeGx8GpgdTHldTvDRguro1ZzwgLPjfYHc94G/D0mmaDa",
+	"o8goj/XDNMG/LSLIOSiQlktUTtOUxdZfEgaqN+d2ItIAF8ykzFmfFiTdzAIPqppzCIplGTEiJS06baMM",
+	"JmlrwsyBM4bmYc37OPmIxpciTftnmEZoKFj83eisOV+U0L5FJZl2zYiUMkyu/S4JeHyrdGkygR2vzOT2",
+	"CMQriwn8NO1a4SffNRrk1etmEjNZCIrQs8zEUrr4tQtz6YVJdxnAXV8HI5XeruCN99beNW60g/1x3ZoB",
+	"0GaRI4fGyJ5dU+9jS8GRF3w0cQ6CQKul1vDNz7PWH0rE6mOysJOp2s5u20JfjXSH2bryT21ccPqBJbd7",
+	"Rf+VAf60KnJnGMd0VeUqz77undToeHJnjFAeWOjidtN1pdln+103ZetLTt0+3LfvP1VWqjMP79x2Dg/r",
+	"fuZ2Cfo8HS2aDYRMi5+6c4RpBGH769T9mW7qKXxyFl4TVj8qHJaQ/M9xhtpp6bKvOYuBvIwc+avKl/cW",
+	"P8NXe6ysbctyO+iFhle6Rqp46tTpAY63hHffUjW+RfV0j2c0W0s3FUCrBVGz5ZDrAWC8LWt10C79bURn",
+	"Yh1tvCT7SoH2gJYxhmgGBYdWSqJZ95rzexS+DDK4jhUzZpKV1yzW0baSRF0LU2assXn9k90I08mk2KxU",
+	"eWqayQqsYLpnYvRXF7MRNZDAeiO0pjgr54Y5h90m42VeiWbmsAFm/ua8quv8VkABVf1hUO1TC21NGnjL",
+	"BsyZHOHprxWUB7fqy1zosxSYf1I5ww2o+q/bGFjStIay1z0w2jmmeoImTdNuiCFNMqfuPU3VnFcFhMax",
+	"1g/Op9tFl6Y3lHXdcNuvH6T6WiTbhynsJl+/+xyNSGxOIfAiGs1Gs1EwHnp0PAumMfV8P0yDKIkmfuh7",
+	"02AWeTH1omg8TuI08MJgPEviKIijCYx77++toZrl/T2aKt1b5G++7OB2xwYOH+oSldXtdy4+fS9k3C2K",
+	"fZ6XOzhQ8S5EdwlF60KMNdDS++DKDhD5S0J3Xdyt10C/fh5EqQMKHTo5peHt4OH79snc/j903/zWvs0g",
+	"CGA6G4XJeBrFgR94wWQGFJLxeBjRYJxMA71ZsyDwx9PZcBJ6vp+OJ8MkHo0CGE8P7tvDNYYFtHR1F8+y",
+	"pspAVPDuES97qKtxcMQcOmJ5ZWzx6EtpdmwnTlHaPYuQv7fxRwg2egD2HREf5Xn5d9/S6BGtb/KDu29q",
+	"N+7X9w1nd9/Xbn3+kd5eFcLe6VTWr9Vwq4CotN3637v32nmvPUjDOU3WQMRTXQhzw8oa7dfpSjbt/Z1x",
+	"5nUH4LSJMCVHFbyU/Pd//lcNecQPNTDyv//zv+bcgWn2TSsvLMg4lwk+cAq0jfJT46xgdUJVO3G2rQmp",
+	"e90sc3EtnX549bF3KpuIUJrbrqyPyUZkmUFqzvlC2oP4TLrgUos1Mw9xU1p3Qkt3gaVYDuso9Jjcpm3h",
+	"Zio7KIW1g+so7j2h+bMGZPFhAXr7dVOfFqSX7xSwANWzD25wVAFheVI3KnQaCZuGZ1jRL6CJM8WuAJ/b",
+	"k6karP3rphU+exrhC5Pcmu1h2ffgXS8dh6ORn8bJOPUm02EQR9PJbOLHaTTzw3AcDkcJ9afD6TgKaORD",
+	"OgtG4MVRMqHjWTqe0t6gF8zCcUzHYZpOpsksiOnY92YeDYNJHEXjKEiGMfWScDpNR+ks1r7RaKZXP55G",
+	"w8l4pmkdBlHkeYkXw2Qy8+goiGb+cDSOgokXT6eTaBhOZj4djYIZHadRGk08vSIPpvHMpzDCHORnzLyU",
+	"aZXK+fAdVLMjX/jeO4shb8jaqx3Ef0c3N1fUPvtOV7Mt5+e8J+EB6LwKpH1X0FW97udx1ZS8kHc1kPxX",
+	"ySu9rlZTpgBagP0DqaUSetNp+dGGGjuU0ljh62wMtsLAH5Qw4A63cdwjRORuCmWQatjbrToRVSeABjVQ",
+	"RJoiTdmor+43Yd+BAeUAwBPMrJQOcL/d2sg15nVaBLlZ/2yBXOQX2+9Hkk15Xtyq9Tmvn1k9yJwnti1W",
+	"0Ac6EnndcKUsEg30ujXpI8qT/h5bjH0FPzXPva+L49ir+yN+gq1qW5EW9NUflv1/HzKsth7t5ollj8Nm",
+	"00K/3TLwXeO0nHPM7VBI6h4oe9ihLz3TGuJxVWE87qecTOPIQ2+YeySJ89PJZ9EAHc0/D5WXnDLwA2MA",
+	"t50F1pX2tOb96iucjeOcfvWV0xTANB2ynScsBM/mp4uEKXlCzrkBPzURVfXEB2W7MfsKn1a0GglsJIYv",
+	"41qEXrio+iXbL0tvmtuXNZmXgFyvBIFMwpzX6e3r/Qga5zjVH+RYPyDhYObZyZrNnXJS+23Y4z814P9n",
+	"2dH7Bt+I66BZZmzcNXe48ZDFdd91WUmgAd7sr+U8MfiuHeglkGu6JZRvtbTnCdnQXG1JTLmxtu1D+HN+",
+	"ZBviDWw3vL6B7JdnVxbaLV0YYcI3WjZOLtTN4fYUiQ38/4ZJNTAxryziGPsV2s8RgH17mu2Fs2G8cbCz",
+	"srgDi/nDzi6IuGXSdgjoBraWiYeNyfkMbJ1bEcbnfOfNPMarAC6K5ap1sJO8aPWw0c6iaaLIyhMOpnqF",
+	"eETcikfledBryLJj8zqxur2Qqd9g7QtBJ49LdH2JDegGn2PRaGGgfQuEVMuqB0wNlceqUQn5MLfjqCXh",
+	"8AiTQXvYhhiNAwQl1nbnCEHtRiHBcH3Py5ZAFVI3EzFCORGu9uS7F8RCdK8hIhu61Ffi1vUtUI0nFYC6",
+	"oaLPmsOaFEflVWJjJryi7M3YpYGNEL20eYGPrkLVp4n+N9L/30j///9I/7NvRsf5Nu3k75wFM0es7u0K",
+	"N88B7of6OvZNOGc77z4UeFfp9KGZSfv2ylZespHgvfMEaJUyKc8+vfvQ/ZJ7cVlO23mV5p3D26Gapz/1",
+	"UCnNJGDoYpZgPrsHoNwlmUN6OxnVxlG0fUe/HrKwvdPdWbkfNq1yvVbnDKx7c71U/Hj7YLbEw3v7gEWG",
+	"H92DwJUJt/bTnvB7TCqDnTGpOgz2nKNTVeWxy/PKH18++8hK2BesaHW8DLoZoBqit/xZx0l2T4BqL/m2",
+	"+qntGb+uSx/NV3ZR572riRvPmCNc2K/GspRTGDNM2HgAhrQDM1NZu5ymUWRnTwBJTDPH2H2IzbTtPgB9",
+	"e4NNap6Edk5Qtdt1dz2gQbPdx3TkBIyPXLqfBlhVbLrGLlMGt+9v/18AAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

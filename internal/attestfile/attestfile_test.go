@@ -32,7 +32,14 @@ func sample() *attestfile.File {
 	nonce := fingerprint.Nonce{0x5a, 31: 0xa5}
 	fp := fingerprint.Blind(nonce, fingerprint.Sum([]byte("lab result")))
 	received := time.Date(2025, 6, 1, 8, 0, 0, 123456789, time.UTC)
-	r := signer().Sign(fp, "Laboratoire Central", received, received.Add(time.Minute))
+	rs, err := signer().Sign(
+		receipt.Facts{Fingerprint: fingerprint.Sum([]byte("another record")), Institution: "Laboratoire Central", ReceivedAt: received, Deadline: received.Add(time.Minute)},
+		receipt.Facts{Fingerprint: fp, Institution: "Laboratoire Central", ReceivedAt: received, Deadline: received.Add(time.Minute)},
+	)
+	if err != nil {
+		panic(err)
+	}
+	r := rs[1]
 	return &attestfile.File{
 		Version:          attestfile.Version,
 		Document:         "lab-result.txt",

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/attestd/attestd/internal/fingerprint"
+	"github.com/attestd/attestd/internal/merkle"
+	"github.com/attestd/attestd/internal/proof"
 	"github.com/attestd/attestd/internal/receipt"
 )
 
@@ -31,27 +33,61 @@ var (
 	testFP       = fingerprint.Sum([]byte("lab result 42"))
 	testReceived = time.Date(2025, 3, 14, 15, 9, 26, 535897932, time.UTC)
 	testDeadline = testReceived.Add(10 * time.Minute)
+	testFacts    = receipt.Facts{Fingerprint: testFP, Institution: "lab", ReceivedAt: testReceived, Deadline: testDeadline}
 )
 
-func TestMessageLayout(t *testing.T) {
+// signOne signs one receipt and fails the test on error.
+func signOne(t testing.TB, s *receipt.Signer, f receipt.Facts) receipt.Receipt {
+	t.Helper()
+	rs, err := s.Sign(f)
+	if err != nil || len(rs) != 1 {
+		t.Fatalf("Sign: %d receipts, %v", len(rs), err)
+	}
+	return rs[0]
+}
+
+// factsN returns n distinct facts: fingerprints, institutions and times vary.
+func factsN(n int) []receipt.Facts {
+	out := make([]receipt.Facts, n)
+	for i := range out {
+		out[i] = receipt.Facts{
+			Fingerprint: fingerprint.Sum(fmt.Appendf(nil, "record %d", i)),
+			Institution: fmt.Sprintf("hospital-%d", i%3),
+			ReceivedAt:  testReceived.Add(time.Duration(i) * time.Millisecond),
+			Deadline:    testDeadline.Add(time.Duration(i) * time.Millisecond),
+		}
+	}
+	return out
+}
+
+func TestStatementLayout(t *testing.T) {
 	received := time.Unix(1700000000, 123456789)
 	deadline := time.Unix(1700000600, 0)
 	fp := fingerprint.Fingerprint{0: 0xab, 31: 0x01}
-	want := "attestd/receipt/v1\n" +
+	want := "attestd/receipt/v2\n" +
 		"ab00000000000000000000000000000000000000000000000000000000000001\n" +
 		"Hôpital Saint-Louis\n" +
 		"1700000000123456789\n" +
 		"1700000600000000000\n"
-	if got := string(receipt.Message(fp, "Hôpital Saint-Louis", received, deadline)); got != want {
-		t.Fatalf("Message =\n%q\nwant\n%q", got, want)
+	f := receipt.Facts{Fingerprint: fp, Institution: "Hôpital Saint-Louis", ReceivedAt: received, Deadline: deadline}
+	if got := string(receipt.Statement(f)); got != want {
+		t.Fatalf("Statement =\n%q\nwant\n%q", got, want)
+	}
+	if receipt.Leaf(f) != sha256.Sum256([]byte(want)) {
+		t.Fatal("Leaf is not SHA-256 of the statement")
 	}
 	// The time zone of the arguments does not matter, only the instant;
 	// times before 1970 are negative.
 	paris := time.FixedZone("CET", 3600)
-	got := receipt.Message(fp, "x", received.In(paris), time.Unix(-1, 0).In(paris))
-	want = "attestd/receipt/v1\nab00000000000000000000000000000000000000000000000000000000000001\nx\n1700000000123456789\n-1000000000\n"
+	got := receipt.Statement(receipt.Facts{Fingerprint: fp, Institution: "x", ReceivedAt: received.In(paris), Deadline: time.Unix(-1, 0).In(paris)})
+	want = "attestd/receipt/v2\nab00000000000000000000000000000000000000000000000000000000000001\nx\n1700000000123456789\n-1000000000\n"
 	if string(got) != want {
-		t.Fatalf("Message =\n%q\nwant\n%q", got, want)
+		t.Fatalf("Statement =\n%q\nwant\n%q", got, want)
+	}
+	root := [32]byte{0: 0x01, 31: 0xff}
+	wantTree := "attestd/receipt-tree/v2\n1000\n01000000000000000000000000000000000000000000000000000000000000ff\n"
+	if got := string(receipt.TreeMessage(1000, root)); got != wantTree {
+		t.Fatalf("TreeMessage =\n%q\nwant\n%q", got, wantTree)
 	}
 }
 
@@ -69,7 +105,9 @@ func TestKeyID(t *testing.T) {
 
 func TestSignVerify(t *testing.T) {
 	s := receipt.NewSigner(testKey())
-	r := s.Sign(testFP, "lab", testReceived.In(time.FixedZone("X", -7200)), testDeadline)
+	f := testFacts
+	f.ReceivedAt = f.ReceivedAt.In(time.FixedZone("X", -7200))
+	r := signOne(t, s, f)
 	if err := receipt.Verify(r, s.PublicKey()); err != nil {
 		t.Fatalf("Verify: %v", err)
 	}
@@ -79,12 +117,18 @@ func TestSignVerify(t *testing.T) {
 	if !r.ReceivedAt.Equal(testReceived) || r.ReceivedAt.Location() != time.UTC || !r.Deadline.Equal(testDeadline) {
 		t.Fatalf("times %v %v, want %v %v in UTC", r.ReceivedAt, r.Deadline, testReceived, testDeadline)
 	}
-	// The signature is an Ed25519 signature of the documented message.
-	if !ed25519.Verify(s.PublicKey(), receipt.Message(testFP, "lab", testReceived, testDeadline), r.Signature) {
-		t.Fatal("signature does not verify over Message")
+	// Alone in its tree: size 1, index 0, and (proof format v1: the lone
+	// leaf is paired with itself) a path of its own leaf hash. The
+	// signature is over the tree message of node(leaf, leaf).
+	leaf := merkle.LeafHash(receipt.Leaf(testFacts))
+	if r.TreeSize != 1 || r.TreeIndex != 0 || len(r.TreePath) != 1 || r.TreePath[0] != leaf {
+		t.Fatalf("tree %d/%d path %v, want 0/1 and [%x]", r.TreeIndex, r.TreeSize, r.TreePath, leaf)
+	}
+	if !ed25519.Verify(s.PublicKey(), receipt.TreeMessage(1, merkle.NodeHash(leaf, leaf)), r.Signature) {
+		t.Fatal("signature does not verify over TreeMessage(1, node(leaf, leaf))")
 	}
 	// Deterministic: the same facts give the same receipt, byte for byte.
-	again := s.Sign(testFP, "lab", testReceived, testDeadline)
+	again := signOne(t, s, testFacts)
 	if !reflect.DeepEqual(again, r) {
 		t.Fatalf("re-signing gave\n%+v\nwant\n%+v", again, r)
 	}
@@ -102,17 +146,72 @@ func TestSignVerify(t *testing.T) {
 	}
 }
 
-// TestVerifyRejectsMangled: every change of a signed fact, of the
-// signature, of the key ID or of the version is rejected.
+// TestSignMany: the receipts of one call share one signature, each
+// verifies on its own (also after JSON), and each states exactly its facts.
+func TestSignMany(t *testing.T) {
+	s := receipt.NewSigner(testKey())
+	for _, n := range []int{1, 2, 3, 4, 5, 7, 8, 9, 31, 33, 1000} {
+		facts := factsN(n)
+		rs, err := s.Sign(facts...)
+		if err != nil || len(rs) != n {
+			t.Fatalf("n=%d: %d receipts, %v", n, len(rs), err)
+		}
+		for i, r := range rs {
+			if r.Facts() != (receipt.Facts{Fingerprint: facts[i].Fingerprint, Institution: facts[i].Institution, ReceivedAt: facts[i].ReceivedAt.UTC(), Deadline: facts[i].Deadline.UTC()}) {
+				t.Fatalf("n=%d: receipt %d states %+v, want %+v", n, i, r.Facts(), facts[i])
+			}
+			if r.TreeSize != uint64(n) || r.TreeIndex != uint64(i) || !bytes.Equal(r.Signature, rs[0].Signature) {
+				t.Fatalf("n=%d: receipt %d: tree %d/%d, shared signature %v", n, i, r.TreeIndex, r.TreeSize, bytes.Equal(r.Signature, rs[0].Signature))
+			}
+			data, _ := json.Marshal(r)
+			var back receipt.Receipt
+			if err := json.Unmarshal(data, &back); err != nil {
+				t.Fatal(err)
+			}
+			if err := receipt.Verify(back, s.PublicKey()); err != nil {
+				t.Fatalf("n=%d: receipt %d: %v", n, i, err)
+			}
+			// Another receipt's facts on this receipt's path do not verify.
+			if n > 1 {
+				other := r
+				j := (i + 1) % n
+				other.Fingerprint, other.Institution, other.ReceivedAt, other.Deadline = rs[j].Fingerprint, rs[j].Institution, rs[j].ReceivedAt, rs[j].Deadline
+				if receipt.Verify(other, s.PublicKey()) == nil {
+					t.Fatalf("n=%d: receipt %d verified with the facts of receipt %d", n, i, j)
+				}
+			}
+		}
+	}
+	if _, err := s.Sign(); err == nil {
+		t.Fatal("signing nothing succeeded")
+	}
+	bad := testFacts
+	bad.ReceivedAt = time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)
+	if _, err := s.Sign(bad); err == nil {
+		t.Fatal("signing a time outside the int64 nanosecond range succeeded")
+	}
+}
+
+// TestVerifyRejectsMangled: every change of a stated fact, of the tree
+// fields, of the signature, of the key ID or of the version is rejected.
 func TestVerifyRejectsMangled(t *testing.T) {
 	s := receipt.NewSigner(testKey())
 	pub := s.PublicKey()
-	good := s.Sign(testFP, "Clinique du Parc", testReceived, testDeadline)
+	facts := factsN(11)
+	facts[6].Institution = "Clinique du Parc"
+	rs, err := s.Sign(facts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := rs[6] // an index with both left and right siblings and a self-paired level
 	reject := func(t *testing.T, what string, r receipt.Receipt) {
 		t.Helper()
 		if err := receipt.Verify(r, pub); !errors.Is(err, receipt.ErrInvalid) {
 			t.Fatalf("%s: Verify = %v, want ErrInvalid", what, err)
 		}
+	}
+	if err := receipt.Verify(good, pub); err != nil {
+		t.Fatal(err)
 	}
 
 	t.Run("signature", func(t *testing.T) {
@@ -161,6 +260,35 @@ func TestVerifyRejectsMangled(t *testing.T) {
 		r.ReceivedAt, r.Deadline = good.Deadline, good.ReceivedAt
 		reject(t, "swapped times", r)
 	})
+	t.Run("tree path", func(t *testing.T) {
+		for i := range good.TreePath {
+			for b := range 32 {
+				for _, d := range []byte{0x01, 0x80} {
+					r := good
+					r.TreePath = slicesClone(good.TreePath)
+					r.TreePath[i][b] ^= d
+					reject(t, fmt.Sprintf("path[%d] byte %d", i, b), r)
+				}
+			}
+		}
+		for _, p := range [][]proof.Hash{nil, good.TreePath[:len(good.TreePath)-1], append(slicesClone(good.TreePath), proof.Hash{}), good.TreePath[1:]} {
+			r := good
+			r.TreePath = p
+			reject(t, fmt.Sprintf("path of %d", len(p)), r)
+		}
+	})
+	t.Run("tree index and size", func(t *testing.T) {
+		for _, idx := range []uint64{0, 5, 7, 10, 11, 12, 1 << 40, math.MaxUint64} {
+			r := good
+			r.TreeIndex = idx
+			reject(t, fmt.Sprintf("index %d", idx), r)
+		}
+		for _, size := range []uint64{0, 1, 7, 10, 12, 16, receipt.MaxTreeSize + 1, math.MaxUint64} {
+			r := good
+			r.TreeSize = size
+			reject(t, fmt.Sprintf("size %d", size), r)
+		}
+	})
 	t.Run("key id", func(t *testing.T) {
 		for _, id := range []string{"", good.KeyID[:15], good.KeyID + "0", "0000000000000000", receipt.KeyID(make(ed25519.PublicKey, 32))} {
 			r := good
@@ -169,7 +297,7 @@ func TestVerifyRejectsMangled(t *testing.T) {
 		}
 	})
 	t.Run("version", func(t *testing.T) {
-		for _, v := range []int{0, 2, -1, math.MaxInt} {
+		for _, v := range []int{0, 1, 3, -1, math.MaxInt} {
 			r := good
 			r.Version = v
 			reject(t, "version", r)
@@ -189,7 +317,7 @@ func TestVerifyRejectsMangled(t *testing.T) {
 	})
 	t.Run("unrepresentable times", func(t *testing.T) {
 		// Unix nanoseconds wrap around every 2^64 ns (about 584 years): a
-		// received time moved by exactly that much gives the same Message.
+		// received time moved by exactly that much gives the same statement.
 		// Verify must not accept it as the same receipt.
 		wrap := func(t0 time.Time) time.Time { return t0.Add(math.MaxInt64).Add(math.MaxInt64).Add(2) }
 		r := good
@@ -202,6 +330,58 @@ func TestVerifyRejectsMangled(t *testing.T) {
 		r.Deadline = wrap(good.Deadline)
 		reject(t, "deadline + 2^64 ns", r)
 	})
+}
+
+func slicesClone(p []proof.Hash) []proof.Hash { return append([]proof.Hash(nil), p...) }
+
+// FuzzVerify: whatever JSON is presented as a receipt, Verify accepts it
+// only if it states facts that were signed, at the index they were signed
+// at. The seeds are the genuine receipts of one request.
+func FuzzVerify(f *testing.F) {
+	s := receipt.NewSigner(testKey())
+	facts := factsN(13)
+	rs, err := s.Sign(facts...)
+	if err != nil {
+		f.Fatal(err)
+	}
+	signed := map[receipt.Facts]uint64{}
+	for i, r := range rs {
+		signed[r.Facts()] = uint64(i)
+		data, _ := json.Marshal(r)
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var r receipt.Receipt
+		if json.Unmarshal(data, &r) != nil {
+			return
+		}
+		if receipt.Verify(r, s.PublicKey()) != nil {
+			return
+		}
+		got := r.Facts()
+		got.ReceivedAt, got.Deadline = got.ReceivedAt.UTC(), got.Deadline.UTC()
+		idx, ok := signed[got]
+		if !ok || idx != r.TreeIndex || r.TreeSize != uint64(len(facts)) {
+			t.Fatalf("accepted a receipt that was never signed: %s", data)
+		}
+	})
+}
+
+// BenchmarkSign: one request's receipts (one signature for all).
+func BenchmarkSign(b *testing.B) {
+	s := receipt.NewSigner(testKey())
+	for _, n := range []int{1, 1000} {
+		facts := factsN(n)
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := s.Sign(facts...); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/receipt")
+		})
+	}
 }
 
 func TestLoadOrCreateKey(t *testing.T) {
@@ -234,7 +414,7 @@ func TestLoadOrCreateKey(t *testing.T) {
 		t.Fatal("reloading rewrote the key file")
 	}
 	// A receipt signed before the "restart" verifies with the reloaded key.
-	r := receipt.NewSigner(key).Sign(testFP, "lab", testReceived, testDeadline)
+	r := signOne(t, receipt.NewSigner(key), testFacts)
 	if err := receipt.Verify(r, again.Public().(ed25519.PublicKey)); err != nil {
 		t.Fatal(err)
 	}

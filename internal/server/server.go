@@ -269,15 +269,23 @@ func (s *Server) SubmitFingerprints(c *gin.Context) {
 		return
 	}
 	crashpoint.Hit(crashpoint.Acknowledged)
-	resp := api.SubmitResponse{Receipts: make([]api.Receipt, n)}
 	fresh := 0
 	counted := map[fingerprint.Fingerprint]bool{} // a new fingerprint listed twice is new once
+	facts := make([]receipt.Facts, n)
 	for i, e := range entries {
 		if e.ReceivedAt.Equal(now) && e.Institution == inst && !counted[e.Fingerprint] {
 			counted[e.Fingerprint] = true
 			fresh++
 		}
-		r := s.Signer.Sign(e.Fingerprint, inst, e.ReceivedAt, s.Sealer.Deadline(e.ReceivedAt))
+		facts[i] = receipt.Facts{Fingerprint: e.Fingerprint, Institution: inst, ReceivedAt: e.ReceivedAt, Deadline: s.Sealer.Deadline(e.ReceivedAt)}
+	}
+	receipts, err := s.Signer.Sign(facts...) // one signature for the request
+	if err != nil {
+		s.problem(c, err)
+		return
+	}
+	resp := api.SubmitResponse{Receipts: make([]api.Receipt, n)}
+	for i, r := range receipts {
 		resp.Receipts[i] = apiReceipt(r)
 	}
 	s.Metrics.Received.WithLabelValues("new").Add(float64(fresh))
@@ -287,9 +295,14 @@ func (s *Server) SubmitFingerprints(c *gin.Context) {
 }
 
 func apiReceipt(r receipt.Receipt) api.Receipt {
+	path := make([]string, len(r.TreePath))
+	for i, h := range r.TreePath {
+		path[i] = h.String()
+	}
 	return api.Receipt{
 		Version: int64(r.Version), Fingerprint: r.Fingerprint.String(), Institution: r.Institution,
-		ReceivedAt: r.ReceivedAt, Deadline: r.Deadline, KeyID: r.KeyID, Signature: r.Signature,
+		ReceivedAt: r.ReceivedAt, Deadline: r.Deadline, KeyID: r.KeyID,
+		TreeSize: int64(r.TreeSize), TreeIndex: int64(r.TreeIndex), TreePath: path, Signature: r.Signature,
 	}
 }
 

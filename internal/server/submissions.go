@@ -9,6 +9,7 @@ import (
 
 	"github.com/attestd/attestd/internal/api"
 	"github.com/attestd/attestd/internal/fingerprint"
+	"github.com/attestd/attestd/internal/receipt"
 	"github.com/attestd/attestd/internal/store"
 )
 
@@ -34,10 +35,15 @@ func (s *Server) GetSubmission(c *gin.Context, text api.FingerprintPath) {
 		s.problem(c, err)
 		return
 	}
+	rs, err := s.Signer.Sign(receipt.Facts{Fingerprint: fp, Institution: inst, ReceivedAt: e.ReceivedAt, Deadline: s.Sealer.Deadline(e.ReceivedAt)})
+	if err != nil {
+		s.problem(c, err)
+		return
+	}
 	out := api.Submission{
 		Fingerprint: fp.String(),
 		Status:      api.Status(store.StatusPending),
-		Receipt:     apiReceipt(s.Signer.Sign(fp, inst, e.ReceivedAt, s.Sealer.Deadline(e.ReceivedAt))),
+		Receipt:     apiReceipt(rs[0]),
 	}
 	if !e.Pending() {
 		b, err := s.Store.Batch(ctx, e.BatchID)
