@@ -1,15 +1,24 @@
-// Package bolt is attestd's embedded store: one bbolt file under the data
-// dir, implementing store.Store with bbolt's own primitives.
+// Package bolt is attestd's embedded store: two bbolt files under the data
+// dir, implementing store.Store with bbolt's own primitives in a small
+// log-structured design.
 //
-//   - Submit hands its entries to one committer goroutine, which writes
-//     everything queued in one read-write transaction and one fsync (group
-//     commit) and starts the next commit as soon as the previous one is
-//     durable: under load a commit holds whatever arrived during the last
-//     one, and a lone submitter pays one fsync and no timer. Each Submit
-//     returns only after the transaction holding its entries has committed.
-//   - CommitBatch and PutAnchor are each one Update transaction that checks
-//     its precondition (the pending prefix, the anchor's previous state) and
-//     writes everything or nothing.
+//   - The ingest log (attestd.db.log) takes every new fingerprint: Submit
+//     hands its entries to one committer goroutine, which appends everything
+//     queued under consecutive sequence numbers in one read-write
+//     transaction and one fsync (group commit), and starts the next commit
+//     as soon as the previous one is durable. Appends are sequential, so a
+//     commit dirties a few pages at the log's end, however large the store.
+//   - The main file (attestd.db) holds the fingerprint index, the sealed
+//     batches with their Merkle levels, and the anchor records. Fingerprints
+//     reach the index in large sorted merges by a background merger (an LSM
+//     with one level): a commit of random 32-byte keys into a B+tree
+//     rewrites about one page per key, a merge of k sorted keys rewrites
+//     each page once for all the keys it receives. Until merged, a
+//     fingerprint is found through an in-memory map from fingerprint to
+//     sequence number, rebuilt from the log on open.
+//   - CommitBatch and PutAnchor are each one transaction on the main file
+//     that checks its precondition (the pending prefix, the anchor's
+//     previous state) and writes everything or nothing.
 //   - Reads are View transactions on bbolt's mmap: Nodes slices a stored
 //     Merkle level in place and copies out only the 32-byte hashes asked for.
 //
@@ -20,32 +29,29 @@
 // records (RFC 3339 with nanoseconds). The free list is not synced; bbolt
 // rebuilds it on open (etcd's setting).
 //
-//	bucket   key                      value
-//	meta     "version"                format version (8), currently 2
-//	         "pending"                number of pending fingerprints (8)
-//	         "sealed"                 last sequence number in a batch (8)
-//	         "lowconf/" chain(8)      lowest batch ID that may not be confirmed on chain
-//	fp       fingerprint(32)          entry: version(1)=2 | seq(8) | received(8) | institution
-//	                                  (format 1 entries, version(1)=1 | received(8) | batch ID(8) | index(8) | institution,
-//	                                  remain for fingerprints sealed before the upgrade)
-//	pending  seq(8)                   fingerprint(32); seq is the bucket's sequence, so key order is acceptance order
-//	starts   seq(8)                   batch ID(8): the first sequence number of each batch sealed in format 2
-//	batch    ID(8)                    header: size(8) | root(32) | sealed(8); ID is the bucket's sequence (1, 2, 3 …)
-//	levels   ID(8) level(1)           the level's node hashes, concatenated (32 bytes each); level 0 = leaves
-//	anchor   ID(8) chain(8)           anchor record, JSON (fee as a decimal string)
+//	file  bucket   key                 value
+//	main  meta     "version"           format version (8), currently 3
+//	               "sealed"            last sequence number in a batch (8)
+//	               "indexed"           every log record up to this sequence number is in fp (8)
+//	               "lowconf/" chain(8) lowest batch ID that may not be confirmed on chain
+//	main  fp       fingerprint(32)     entry: version(1)=2 | seq(8) | received(8) | institution
+//	                                   (format 1 entries, version(1)=1 | received(8) | batch ID(8) | index(8) | institution,
+//	                                   remain for fingerprints sealed before format 2)
+//	main  starts   seq(8)              batch ID(8): the first sequence number of each batch sealed since format 2
+//	main  batch    ID(8)               header: size(8) | root(32) | sealed(8); ID is the bucket's sequence (1, 2, 3 …)
+//	main  levels   ID(8) level(1)      the level's node hashes, concatenated (32 bytes each); level 0 = leaves
+//	main  anchor   ID(8) chain(8)      anchor record, JSON (fee as a decimal string)
+//	log   log      segment(8)          a bucket of 2^16 records: seq(8) -> fingerprint(32) | its fp entry;
+//	                                   the log bucket's sequence is the last seq handed out (see ingestLog)
 //
 // An entry never changes after Submit: its batch and index are derived from
-// its sequence number, as in the Redis store. Batches are prefixes of the
-// pending queue, so a batch holds consecutive sequence numbers: an entry
-// with seq > sealed is pending, otherwise it is in the batch with the
-// greatest start at or below seq, at index seq − start. Sealing a batch
-// therefore writes O(levels) keys and deletes a run of pending keys instead
-// of rewriting one entry per fingerprint (random writes all over the fp
-// B+tree).
-//
-// PendingStats is O(1): the count is kept in meta by every transaction that
-// changes the pending queue, and the oldest entry is the first key of
-// pending.
+// its sequence number. Batches are prefixes of the pending queue, which is
+// the log records above "sealed", so a batch holds consecutive sequence
+// numbers: an entry with seq > sealed is pending, otherwise it is in the
+// batch with the greatest start at or below seq, at index seq − start.
+// Sealing a batch therefore writes O(levels) keys. A log record is deleted
+// once it is both sealed and indexed; the log sequence never goes back, so
+// the number pending is the log's sequence minus "sealed".
 //
 // Unconfirmed(chain) starts its scan at meta "lowconf/"chain: every batch
 // below it has a confirmed anchor on that chain. PutAnchor advances it when
@@ -53,6 +59,17 @@
 // it) and lowers it when an anchor below it leaves the confirmed state (a
 // reorg). A scan therefore only walks the batches confirmed out of order
 // above the mark, besides the ones it returns.
+//
+// # Concurrency
+//
+// imu guards the map of unindexed fingerprints. The merger removes keys
+// only after the transaction that indexed them has committed, under imu
+// held for writing; every lookup holds imu for reading while it checks the
+// map and then opens its view of the main file, so a fingerprint is always
+// either in the map or in that view. Transactions that use both files open
+// the main file first, and no one holds a view of the log while it waits
+// for the main file, so bbolt's remapping of one file cannot deadlock
+// against the other.
 package bolt
 
 import (
@@ -61,10 +78,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"math/big"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -84,9 +103,19 @@ const DefaultLockTimeout = time.Second
 // Submits that arrive during a commit share the next one.
 const DefaultMaxBatchDelay = 0
 
+// Defaults of Config.MergeAt and Config.MergeEvery. A million unindexed
+// fingerprints take about 60 MB of memory and a second to reload on open.
+const (
+	DefaultMergeAt    = 1 << 20
+	DefaultMergeEvery = time.Minute
+)
+
 // maxCommitFingerprints bounds the new fingerprints of one group commit
 // (the rest wait for the next), so one commit's dirty pages stay bounded.
 const maxCommitFingerprints = 256 << 10
+
+// mergeChunk bounds the fingerprints one merge transaction indexes.
+const mergeChunk = 256 << 10
 
 // initialMmapSize is the address space mapped at open. Growing the map
 // waits for every read transaction to end (and blocks new ones), so a
@@ -94,14 +123,17 @@ const maxCommitFingerprints = 256 << 10
 // It is address space only: the file grows as needed.
 const initialMmapSize = 4 << 30
 
+// LogSuffix names the ingest log: Config.Path + LogSuffix.
+const LogSuffix = ".log"
+
 // ErrInUse is returned by Open when another process (or another Open in this
 // one) holds the data file.
 var ErrInUse = errors.New("data dir in use")
 
 // Config configures Open.
 type Config struct {
-	// Path is the bbolt file, created with mode 0600 if missing. Its
-	// directory must exist.
+	// Path is the main bbolt file, created with mode 0600 if missing; the
+	// ingest log is Path + LogSuffix. Its directory must exist.
 	Path string
 	// NoSync skips fsync on commit. For tests only: with it set, an
 	// acknowledged fingerprint is not durable.
@@ -114,22 +146,35 @@ type Config struct {
 	// default) means not at all. Under load it does not matter: Submits
 	// that arrive during a commit share the next one.
 	MaxBatchDelay time.Duration
+	// MergeAt starts a merge into the index once this many fingerprints
+	// are unindexed; 0 means DefaultMergeAt. Larger merges rewrite fewer
+	// index pages per fingerprint and keep more in memory.
+	MergeAt int
+	// MergeEvery starts a merge once the oldest unindexed fingerprint has
+	// waited this long; 0 means DefaultMergeEvery.
+	MergeEvery time.Duration
+	// Log receives the background merger's errors; nil means slog.Default().
+	Log *slog.Logger
+
+	segmentShift uint // tests: log segments of 2^segmentShift records; 0 = default
 }
 
-const formatVersion = 2
+const formatVersion = 3
 
 var (
 	bucketMeta    = []byte("meta")
 	bucketFP      = []byte("fp")
-	bucketPending = []byte("pending")
+	bucketPending = []byte("pending") // format 1 and 2 only
 	bucketStarts  = []byte("starts")
 	bucketBatch   = []byte("batch")
 	bucketLevels  = []byte("levels")
 	bucketAnchor  = []byte("anchor")
+	bucketLog     = []byte("log")
 
 	keyVersion = []byte("version")
-	keyPending = []byte("pending")
+	keyPending = []byte("pending") // format 1 and 2 only
 	keySealed  = []byte("sealed")
+	keyIndexed = []byte("indexed")
 	keyLowConf = "lowconf/"
 )
 
@@ -139,9 +184,23 @@ type Store struct {
 	// so Close waits for operations in flight and later ones see closed.
 	mu     sync.RWMutex
 	closed bool
-	db     *bbolt.DB
+	db     *bbolt.DB // main file: index, batches, anchors
+	log    *bbolt.DB // ingest log
 
-	delay time.Duration // Config.MaxBatchDelay
+	delay      time.Duration // Config.MaxBatchDelay
+	mergeAt    int
+	mergeEvery time.Duration
+	logger     *slog.Logger
+	segShift   uint // see ingestLog
+
+	// imu guards unindexed: the logged fingerprints not yet in the fp
+	// bucket, by sequence number (see the package doc on concurrency).
+	imu       sync.RWMutex
+	unindexed map[fingerprint.Fingerprint]uint64
+	since     time.Time // when unindexed last became non-empty
+
+	// Mirrors of meta "sealed" and "indexed", set after their commits.
+	sealed, indexed atomic.Uint64
 
 	// The committer's queue (see Submit).
 	qmu   sync.Mutex
@@ -149,6 +208,9 @@ type Store struct {
 	wake  chan struct{} // capacity 1: something was queued
 	stop  chan struct{} // closed by Close
 	done  chan struct{} // closed when the committer has returned
+
+	mergeWake chan struct{} // capacity 1
+	mergeDone chan struct{} // closed when the merger has returned
 }
 
 var _ store.Store = (*Store)(nil)
@@ -160,11 +222,51 @@ func Open(cfg Config) (*Store, error) {
 	if cfg.Path == "" {
 		return nil, errors.New("bolt: empty path")
 	}
+	db, err := openFile(cfg, cfg.Path)
+	if err != nil {
+		return nil, err
+	}
+	log, err := openFile(cfg, cfg.Path+LogSuffix)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	s := &Store{
+		db: db, log: log, delay: max(cfg.MaxBatchDelay, 0),
+		mergeAt:    cmpOr(cfg.MergeAt, DefaultMergeAt),
+		mergeEvery: cmpOr(cfg.MergeEvery, DefaultMergeEvery),
+		logger:     cfg.Log,
+		segShift:   cmpOr(cfg.segmentShift, defaultSegmentShift),
+		unindexed:  map[fingerprint.Fingerprint]uint64{},
+		wake:       make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+		mergeWake: make(chan struct{}, 1), mergeDone: make(chan struct{}),
+	}
+	if s.logger == nil {
+		s.logger = slog.Default()
+	}
+	if err := s.init(); err != nil {
+		db.Close()
+		log.Close()
+		return nil, fmt.Errorf("bolt: open %s: %w", cfg.Path, err)
+	}
+	go s.committer()
+	go s.merger()
+	return s, nil
+}
+
+func cmpOr[T int | uint | time.Duration](v, def T) T {
+	if v > 0 {
+		return v
+	}
+	return def
+}
+
+func openFile(cfg Config, path string) (*bbolt.DB, error) {
 	timeout := cfg.LockTimeout
 	if timeout <= 0 {
 		timeout = DefaultLockTimeout
 	}
-	db, err := bbolt.Open(cfg.Path, 0o600, &bbolt.Options{
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
 		Timeout:         timeout,
 		NoSync:          cfg.NoSync,
 		FreelistType:    bbolt.FreelistMapType,
@@ -172,13 +274,20 @@ func Open(cfg Config) (*Store, error) {
 		InitialMmapSize: initialMmapSize,
 	})
 	if errors.Is(err, bolterrors.ErrTimeout) {
-		return nil, fmt.Errorf("bolt: open %s: %w: another process holds its lock (waited %s)", cfg.Path, ErrInUse, timeout)
+		return nil, fmt.Errorf("bolt: open %s: %w: another process holds its lock (waited %s)", path, ErrInUse, timeout)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("bolt: open %s: %w", cfg.Path, err)
+		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
-	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketFP, bucketPending, bucketStarts, bucketBatch, bucketLevels, bucketAnchor} {
+	return db, nil
+}
+
+// init creates the buckets, upgrades older formats and loads the
+// unindexed fingerprints from the log.
+func (s *Store) init() error {
+	version := uint64(0)
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		for _, name := range [][]byte{bucketMeta, bucketFP, bucketStarts, bucketBatch, bucketLevels, bucketAnchor} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -186,32 +295,66 @@ func Open(cfg Config) (*Store, error) {
 		meta := tx.Bucket(bucketMeta)
 		switch v := meta.Get(keyVersion); {
 		case v == nil:
+			version = formatVersion
 			return meta.Put(keyVersion, u64(formatVersion))
-		case len(v) == 8 && binary.BigEndian.Uint64(v) == 1:
+		case len(v) != 8 || binary.BigEndian.Uint64(v) < 1 || binary.BigEndian.Uint64(v) > formatVersion:
+			return fmt.Errorf("unsupported store format version %x (want at most %d)", v, formatVersion)
+		case binary.BigEndian.Uint64(v) == 1:
+			version = 2
 			return migrate1(tx)
-		case len(v) != 8 || binary.BigEndian.Uint64(v) != formatVersion:
-			return fmt.Errorf("unsupported store format version %x (want %d)", v, formatVersion)
+		default:
+			version = binary.BigEndian.Uint64(v)
+			return nil
 		}
-		return nil
 	})
 	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("bolt: open %s: %w", cfg.Path, err)
+		return err
 	}
-	s := &Store{
-		db: db, delay: max(cfg.MaxBatchDelay, 0),
-		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+	if err := s.log.Update(func(tx *bbolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists(bucketLog)
+		return err
+	}); err != nil {
+		return err
 	}
-	go s.committer()
-	return s, nil
+	if version == 2 {
+		if err := s.migrate2(); err != nil {
+			return err
+		}
+	}
+	return s.log.View(func(ltx *bbolt.Tx) error {
+		return s.db.View(func(tx *bbolt.Tx) error {
+			meta, lg := tx.Bucket(bucketMeta), s.logOf(ltx)
+			sealed, indexed := getU64(meta, keySealed), getU64(meta, keyIndexed)
+			if last := lg.last(); last < sealed || last < indexed {
+				return fmt.Errorf("the ingest log %s ends at sequence number %d, but %d are sealed and %d indexed: it is missing or from another store",
+					s.log.Path(), last, sealed, indexed)
+			}
+			s.sealed.Store(sealed)
+			s.indexed.Store(indexed)
+			err := lg.scan(indexed+1, func(seq uint64, rec []byte) (bool, error) {
+				s.unindexed[fingerprint.Fingerprint(rec[:32])] = seq
+				return true, nil
+			})
+			if err != nil {
+				return err
+			}
+			if len(s.unindexed) > 0 {
+				s.since = time.Now()
+			}
+			return nil
+		})
+	})
 }
 
-// migrate1 upgrades a format 1 store in place: every pending entry is
-// rewritten with its sequence number (format 2), and meta "sealed" is set
-// to the sequence number before the first pending one. Sealed format 1
+// migrate1 upgrades a format 1 store in place to format 2: every pending
+// entry is rewritten with its sequence number, and meta "sealed" is set to
+// the sequence number before the first pending one. Sealed format 1
 // entries keep their stored batch and index.
 func migrate1(tx *bbolt.Tx) error {
 	meta, pending, fps := tx.Bucket(bucketMeta), tx.Bucket(bucketPending), tx.Bucket(bucketFP)
+	if pending == nil {
+		return errors.New("bolt: migrating format 1: no pending bucket")
+	}
 	sealed := pending.Sequence()
 	c := pending.Cursor()
 	for k, fp := c.First(); k != nil; k, fp = c.Next() {
@@ -236,12 +379,70 @@ func migrate1(tx *bbolt.Tx) error {
 	if err := meta.Put(keySealed, u64(sealed)); err != nil {
 		return err
 	}
-	return meta.Put(keyVersion, u64(formatVersion))
+	return meta.Put(keyVersion, u64(2))
 }
 
-// Close closes the file after the operations in flight have finished.
+// migrate2 upgrades a format 2 store to format 3: the pending queue (whose
+// fingerprints are all indexed) moves from the main file's pending bucket
+// to the log, under the same sequence numbers. The log is written and
+// synced first; a crash before the main file's switch to format 3 redoes
+// the whole migration.
+func (s *Store) migrate2() error {
+	var last uint64
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		pending, fps := tx.Bucket(bucketPending), tx.Bucket(bucketFP)
+		if pending == nil {
+			return errors.New("bolt: migrating format 2: no pending bucket")
+		}
+		last = pending.Sequence()
+		return s.log.Update(func(ltx *bbolt.Tx) error {
+			if err := ltx.DeleteBucket(bucketLog); err != nil {
+				return err
+			}
+			lb, err := ltx.CreateBucket(bucketLog)
+			if err != nil {
+				return err
+			}
+			c := pending.Cursor()
+			for k, fp := c.First(); k != nil; k, fp = c.Next() {
+				v := fps.Get(fp)
+				if len(fp) != 32 || len(k) != 8 || len(v) < entryHeader || v[0] != entryVersion {
+					return fmt.Errorf("bolt: migrating: pending fingerprint %x has no valid entry", fp)
+				}
+				// append hands out the same sequence numbers: set the
+				// counter to the one before.
+				if err := lb.SetSequence(binary.BigEndian.Uint64(k) - 1); err != nil {
+					return err
+				}
+				if _, err := s.logOf(ltx).append(append(bytes.Clone(fp), v...)); err != nil {
+					return err
+				}
+			}
+			return lb.SetSequence(last)
+		})
+	})
+	if err != nil {
+		return err
+	}
+	return s.db.Update(func(tx *bbolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if err := tx.DeleteBucket(bucketPending); err != nil {
+			return err
+		}
+		if err := meta.Delete(keyPending); err != nil {
+			return err
+		}
+		if err := meta.Put(keyIndexed, u64(last)); err != nil {
+			return err
+		}
+		return meta.Put(keyVersion, u64(formatVersion))
+	})
+}
+
+// Close closes the files after the operations in flight have finished.
 // Later calls of any method return store.ErrClosed; Close itself may be
-// called again and then returns nil.
+// called again and then returns nil. Unindexed fingerprints stay in the
+// log and are loaded again on open.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -253,7 +454,8 @@ func (s *Store) Close() error {
 	// so the committer's queue is empty.
 	close(s.stop)
 	<-s.done
-	return s.db.Close()
+	<-s.mergeDone
+	return errors.Join(s.log.Close(), s.db.Close())
 }
 
 // do runs fn with the store open and ctx not yet cancelled.
@@ -286,13 +488,11 @@ func (s *Store) Submit(ctx context.Context, subs []store.Submission) ([]store.En
 	// them once, outside the transaction (which may run more than once).
 	r := &submitReq{
 		subs: subs,
-		keys: make([]byte, 32*len(subs)),
-		vals: make([][]byte, len(subs)),
+		recs: make([][]byte, len(subs)),
 		news: make([]store.Entry, len(subs)),
 		done: make(chan struct{}),
 	}
 	for i, sub := range subs {
-		copy(r.keys[32*i:], sub.Fingerprint[:])
 		recv := sub.ReceivedAt
 		if recv.IsZero() {
 			recv = now
@@ -302,7 +502,7 @@ func (s *Store) Submit(ctx context.Context, subs []store.Submission) ([]store.En
 			Institution: sub.Institution,
 			ReceivedAt:  decodeTime(encodeTime(recv)),
 		}
-		r.vals[i] = encodeEntry(r.news[i]) // seq filled in by apply
+		r.recs[i] = append(sub.Fingerprint[:], encodeEntry(r.news[i])...) // seq filled in by apply
 	}
 	err := s.do(ctx, func() error {
 		if len(subs) == 0 {
@@ -329,13 +529,13 @@ func (s *Store) Submit(ctx context.Context, subs []store.Submission) ([]store.En
 
 // submitReq is one Submit waiting for the committer.
 type submitReq struct {
-	subs []store.Submission
-	keys []byte   // 32 bytes per submission
-	vals [][]byte // new entries, format 2; apply writes the seq
-	news []store.Entry
-	out  []store.Entry
-	err  error
-	done chan struct{} // closed once out/err are set
+	subs  []store.Submission
+	recs  [][]byte // log records: fingerprint | entry (format 2); apply writes the seq
+	news  []store.Entry
+	out   []store.Entry
+	added []uint64 // sequence numbers of the new entries, by subs index (0: not new)
+	err   error
+	done  chan struct{} // closed once out/err are set
 }
 
 // committer runs group commits until Close: each takes everything queued
@@ -413,16 +613,23 @@ func (s *Store) linger(want int, d time.Duration) {
 	}
 }
 
-// commit writes reqs in one transaction. If it fails, each request is
-// committed alone, so one bad request does not fail the others.
+// commit writes reqs in one transaction of the log. If it fails, each
+// request is committed alone, so one bad request does not fail the others.
+// The new fingerprints join the unindexed map once their commit is durable.
 func (s *Store) commit(reqs []*submitReq) {
-	err := s.db.Update(func(tx *bbolt.Tx) error { return applyAll(tx, reqs) })
+	err := s.log.Update(func(tx *bbolt.Tx) error { return s.applyAll(tx, reqs) })
 	if err != nil && len(reqs) > 1 {
 		for _, r := range reqs {
-			r.err = s.db.Update(func(tx *bbolt.Tx) error { return applyAll(tx, []*submitReq{r}) })
+			r.err = s.log.Update(func(tx *bbolt.Tx) error { return s.applyAll(tx, []*submitReq{r}) })
+			if r.err == nil {
+				s.noteAdded([]*submitReq{r})
+			}
 			close(r.done)
 		}
 		return
+	}
+	if err == nil {
+		s.noteAdded(reqs)
 	}
 	for _, r := range reqs {
 		r.err = err
@@ -430,80 +637,143 @@ func (s *Store) commit(reqs []*submitReq) {
 	}
 }
 
-// applyAll writes the new entries of reqs and updates the pending count.
-func applyAll(tx *bbolt.Tx, reqs []*submitReq) error {
-	fps, pending, meta := tx.Bucket(bucketFP), tx.Bucket(bucketPending), tx.Bucket(bucketMeta)
-	pending.FillPercent = 1 // appended in key order: full pages
-	sealed := getU64(meta, keySealed)
-	starts := tx.Bucket(bucketStarts)
-	added := uint64(0)
+// noteAdded puts the committed new entries of reqs into the unindexed map
+// and wakes the merger when a merge is due.
+func (s *Store) noteAdded(reqs []*submitReq) {
+	s.imu.Lock()
 	for _, r := range reqs {
+		for i, seq := range r.added {
+			if seq != 0 {
+				s.unindexed[r.subs[i].Fingerprint] = seq
+			}
+		}
+	}
+	if s.since.IsZero() && len(s.unindexed) > 0 {
+		s.since = time.Now()
+	}
+	due := len(s.unindexed) >= s.mergeAt
+	s.imu.Unlock()
+	if due {
+		select {
+		case s.mergeWake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// applyAll appends the new entries of reqs to the log, and deletes log
+// records that are sealed and indexed. Known fingerprints are looked up in
+// the unindexed map and then in the main file's index.
+func (s *Store) applyAll(tx *bbolt.Tx, reqs []*submitReq) error {
+	lg := s.logOf(tx)
+	// Drop the log segments that are sealed and indexed.
+	if err := lg.truncate(min(s.sealed.Load(), s.indexed.Load())); err != nil {
+		return err
+	}
+	s.imu.RLock()
+	defer s.imu.RUnlock()
+	mtx, err := s.db.Begin(false)
+	if err != nil {
+		return err
+	}
+	defer mtx.Rollback()
+	fps, starts := mtx.Bucket(bucketFP), mtx.Bucket(bucketStarts)
+	sealed := getU64(mtx.Bucket(bucketMeta), keySealed)
+	type local struct{ r, i int }
+	here := map[fingerprint.Fingerprint]local{} // new in this transaction
+	for ri, r := range reqs {
 		r.out = make([]store.Entry, len(r.subs))
-		for i := range r.subs {
-			k := r.keys[32*i : 32*i+32 : 32*i+32]
-			if v := fps.Get(k); v != nil {
-				e, err := decodeEntry(r.subs[i].Fingerprint, v, sealed, starts)
-				if err != nil {
-					return err
-				}
+		r.added = make([]uint64, len(r.subs))
+		for i, sub := range r.subs {
+			fp := sub.Fingerprint
+			if l, ok := here[fp]; ok {
+				r.out[i] = reqs[l.r].out[l.i]
+				continue
+			}
+			if e, ok, err := s.known(fp, lg, fps, sealed, starts); err != nil {
+				return err
+			} else if ok {
 				r.out[i] = e
 				continue
 			}
-			seq, err := pending.NextSequence()
+			seq, err := lg.append(r.recs[i])
 			if err != nil {
 				return err
 			}
-			if err := pending.Put(u64(seq), k); err != nil {
-				return err
-			}
-			binary.BigEndian.PutUint64(r.vals[i][1:], seq)
-			if err := fps.Put(k, r.vals[i]); err != nil {
-				return err
-			}
-			r.out[i] = r.news[i]
-			added++
+			r.out[i], r.added[i] = r.news[i], seq
+			here[fp] = local{ri, i}
 		}
 	}
-	if added == 0 {
-		return nil
+	return nil
+}
+
+// known looks fp up in the unindexed map (with its record in lg) and
+// then in the index fps. The caller holds imu for reading and opened the
+// main transaction of fps after taking it.
+func (s *Store) known(fp fingerprint.Fingerprint, lg ingestLog, fps *bbolt.Bucket, sealed uint64, starts *bbolt.Bucket) (store.Entry, bool, error) {
+	var v []byte
+	if seq, ok := s.unindexed[fp]; ok {
+		rec := lg.get(seq)
+		if len(rec) < 32 || !bytes.Equal(rec[:32], fp[:]) {
+			return store.Entry{}, false, fmt.Errorf("bolt: unindexed fingerprint %x has no log record %d", fp[:], seq)
+		}
+		v = rec[32:]
+	} else if v = fps.Get(fp[:]); v == nil {
+		return store.Entry{}, false, nil
 	}
-	return meta.Put(keyPending, u64(getU64(meta, keyPending)+added))
+	e, err := decodeEntry(fp, v, sealed, starts)
+	return e, err == nil, err
 }
 
 // Entry implements store.Store.
 func (s *Store) Entry(ctx context.Context, fp fingerprint.Fingerprint) (store.Entry, error) {
 	var e store.Entry
-	err := s.view(ctx, func(tx *bbolt.Tx) error {
-		v := tx.Bucket(bucketFP).Get(fp[:])
-		if v == nil {
-			return fmt.Errorf("fingerprint %x: %w", fp[:], store.ErrNotFound)
-		}
-		var err error
-		e, err = decodeEntry(fp, v, getU64(tx.Bucket(bucketMeta), keySealed), tx.Bucket(bucketStarts))
-		return err
+	err := s.do(ctx, func() error {
+		s.imu.RLock()
+		defer s.imu.RUnlock()
+		return s.db.View(func(tx *bbolt.Tx) error {
+			fps, starts := tx.Bucket(bucketFP), tx.Bucket(bucketStarts)
+			sealed := getU64(tx.Bucket(bucketMeta), keySealed)
+			if _, ok := s.unindexed[fp]; !ok {
+				v := fps.Get(fp[:])
+				if v == nil {
+					return fmt.Errorf("fingerprint %x: %w", fp[:], store.ErrNotFound)
+				}
+				var err error
+				e, err = decodeEntry(fp, v, sealed, starts)
+				return err
+			}
+			return s.log.View(func(ltx *bbolt.Tx) error {
+				var err error
+				e, _, err = s.known(fp, s.logOf(ltx), fps, sealed, starts)
+				return err
+			})
+		})
 	})
 	return e, err
 }
 
-// PendingStats implements store.Store in O(1). oldest is the ReceivedAt of
-// the first fingerprint in acceptance order.
+// PendingStats implements store.Store in O(1): the count is the log's
+// sequence minus the last sealed one, and the oldest is the log record
+// after the last sealed one.
 func (s *Store) PendingStats(ctx context.Context) (count int, oldest time.Time, err error) {
-	err = s.view(ctx, func(tx *bbolt.Tx) error {
-		count = int(getU64(tx.Bucket(bucketMeta), keyPending))
-		_, fp := tx.Bucket(bucketPending).Cursor().First()
-		if fp == nil {
-			return nil
-		}
-		if len(fp) != 32 {
-			return fmt.Errorf("bolt: bad pending value %x", fp)
-		}
-		v := tx.Bucket(bucketFP).Get(fp)
-		if v == nil {
-			return fmt.Errorf("bolt: pending fingerprint %x has no entry", fp)
-		}
-		e, err := decodeEntry(fingerprint.Fingerprint(fp), v, 0, nil)
-		oldest = e.ReceivedAt
-		return err
+	err = s.do(ctx, func() error {
+		return s.log.View(func(ltx *bbolt.Tx) error {
+			lg := s.logOf(ltx)
+			sealed := s.sealed.Load()
+			if last := lg.last(); last > sealed {
+				count = int(last - sealed)
+			} else {
+				return nil
+			}
+			rec := lg.get(sealed + 1)
+			if rec == nil {
+				return nil // sealed meanwhile: count is an overestimate for a moment
+			}
+			e, err := decodeEntry(fingerprint.Fingerprint(rec[:32]), rec[32:], 0, nil)
+			oldest = e.ReceivedAt
+			return err
+		})
 	})
 	if err != nil {
 		return 0, time.Time{}, err
@@ -514,17 +784,20 @@ func (s *Store) PendingStats(ctx context.Context) (count int, oldest time.Time, 
 // Pending implements store.Store. max <= 0 returns none.
 func (s *Store) Pending(ctx context.Context, limit int) ([]fingerprint.Fingerprint, error) {
 	var out []fingerprint.Fingerprint
-	err := s.view(ctx, func(tx *bbolt.Tx) error {
-		n := int(min(uint64(max(limit, 0)), getU64(tx.Bucket(bucketMeta), keyPending)))
-		out = make([]fingerprint.Fingerprint, 0, n)
-		c := tx.Bucket(bucketPending).Cursor()
-		for k, v := c.First(); k != nil && len(out) < n; k, v = c.Next() {
-			if len(v) != 32 {
-				return fmt.Errorf("bolt: bad pending value %x", v)
+	err := s.do(ctx, func() error {
+		return s.log.View(func(ltx *bbolt.Tx) error {
+			lg := s.logOf(ltx)
+			sealed := s.sealed.Load()
+			n := int(min(uint64(max(limit, 0)), lg.last()-min(sealed, lg.last())))
+			out = make([]fingerprint.Fingerprint, 0, n)
+			if n == 0 {
+				return nil
 			}
-			out = append(out, fingerprint.Fingerprint(v))
-		}
-		return nil
+			return lg.scan(sealed+1, func(_ uint64, rec []byte) (bool, error) {
+				out = append(out, fingerprint.Fingerprint(rec[:32]))
+				return len(out) < n, nil
+			})
+		})
 	})
 	if err != nil {
 		return nil, err
@@ -543,76 +816,68 @@ func (s *Store) CommitBatch(ctx context.Context, fps []fingerprint.Fingerprint, 
 		return store.Batch{}, err
 	}
 	b := store.Batch{Size: tree.Size, Root: tree.Root, SealedAt: decodeTime(encodeTime(sealedAt))}
-	err := s.update(ctx, func(tx *bbolt.Tx) error {
-		pending := tx.Bucket(bucketPending)
-		// fps must be the head of the pending queue, in order.
-		seqs := make([]uint64, len(fps))
-		c := pending.Cursor()
-		k, v := c.First()
-		for i := range fps {
-			if k == nil || !bytes.Equal(v, fps[i][:]) {
-				return fmt.Errorf("%w: fingerprint %d of %d (%x) is not at that place in the pending queue", store.ErrConflict, i, len(fps), fps[i][:])
+	var last uint64
+	err := s.do(ctx, func() error {
+		// fps must be the head of the pending queue, in order: the log
+		// records after the last sealed one. The log is read first, in its
+		// own view; the main transaction then checks "sealed" is unchanged.
+		first := s.sealed.Load() + 1
+		err := s.log.View(func(ltx *bbolt.Tx) error {
+			i := 0
+			err := s.logOf(ltx).scan(first, func(seq uint64, rec []byte) (bool, error) {
+				if seq != first+uint64(i) || !bytes.Equal(rec[:32], fps[i][:]) {
+					return false, nil
+				}
+				i++
+				return i < len(fps), nil
+			})
+			if err == nil && i < len(fps) {
+				err = fmt.Errorf("%w: fingerprint %d of %d (%x) is not at that place in the pending queue", store.ErrConflict, i, len(fps), fps[i][:])
 			}
-			seqs[i] = binary.BigEndian.Uint64(k)
-			k, v = c.Next()
-		}
-
-		batches := tx.Bucket(bucketBatch)
-		batches.FillPercent = 1
-		id, err := batches.NextSequence()
+			return err
+		})
 		if err != nil {
 			return err
 		}
-		b.ID = id
-		// Batches are prefixes of the pending queue, whose sequence numbers
-		// are consecutive: the batch is seqs[0] … seqs[0]+len-1.
-		first, last := seqs[0], seqs[len(seqs)-1]
-		if last-first != uint64(len(seqs)-1) {
-			return fmt.Errorf("bolt: pending sequence numbers %d…%d are not consecutive for %d fingerprints", first, last, len(seqs))
-		}
-		meta := tx.Bucket(bucketMeta)
-		if sealed := getU64(meta, keySealed); first <= sealed {
-			return fmt.Errorf("bolt: pending sequence number %d is not above the last sealed one %d", first, sealed)
-		}
-		key := make([]byte, 8)
-		for _, seq := range seqs {
-			binary.BigEndian.PutUint64(key, seq)
-			if err := pending.Delete(key); err != nil {
+		last = first + uint64(len(fps)) - 1
+		return s.db.Update(func(tx *bbolt.Tx) error {
+			meta := tx.Bucket(bucketMeta)
+			if sealed := getU64(meta, keySealed); sealed != first-1 {
+				return fmt.Errorf("%w: sealed through %d meanwhile, not %d", store.ErrConflict, sealed, first-1)
+			}
+			batches := tx.Bucket(bucketBatch)
+			batches.FillPercent = 1
+			id, err := batches.NextSequence()
+			if err != nil {
 				return err
 			}
-		}
-		starts := tx.Bucket(bucketStarts)
-		starts.FillPercent = 1
-		if err := starts.Put(u64(first), u64(id)); err != nil {
-			return err
-		}
-		if err := meta.Put(keySealed, u64(last)); err != nil {
-			return err
-		}
-		count := getU64(meta, keyPending)
-		if count < uint64(len(fps)) {
-			return fmt.Errorf("bolt: pending count %d below batch size %d", count, len(fps))
-		}
-		if err := meta.Put(keyPending, u64(count-uint64(len(fps)))); err != nil {
-			return err
-		}
-
-		if err := batches.Put(u64(id), encodeHeader(b)); err != nil {
-			return err
-		}
-		levels := tx.Bucket(bucketLevels)
-		levels.FillPercent = 1
-		for l, level := range tree.Levels {
-			// The caller's level slices stay untouched until Update returns.
-			if err := levels.Put(levelKey(id, l), level); err != nil {
+			b.ID = id
+			starts := tx.Bucket(bucketStarts)
+			starts.FillPercent = 1
+			if err := starts.Put(u64(first), u64(id)); err != nil {
 				return err
 			}
-		}
-		return nil
+			if err := meta.Put(keySealed, u64(last)); err != nil {
+				return err
+			}
+			if err := batches.Put(u64(id), encodeHeader(b)); err != nil {
+				return err
+			}
+			levels := tx.Bucket(bucketLevels)
+			levels.FillPercent = 1
+			for l, level := range tree.Levels {
+				// The caller's level slices stay untouched until Update returns.
+				if err := levels.Put(levelKey(id, l), level); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
 	})
 	if err != nil {
 		return store.Batch{}, err
 	}
+	s.sealed.Store(last)
 	return b, nil
 }
 

@@ -3,11 +3,14 @@ package bolt
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	bbolt "go.etcd.io/bbolt"
 
 	"github.com/attestd/attestd/internal/fingerprint"
 	"github.com/attestd/attestd/internal/merkle"
@@ -25,9 +28,27 @@ func open(t testing.TB, path string, noSync bool) *Store {
 	return s
 }
 
+func openCfg(t testing.TB, cfg Config) *Store {
+	t.Helper()
+	s, err := Open(cfg)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// TestStore runs the conformance suite with the default merge thresholds
+// (nothing is merged into the index during a test) and with a merge after
+// every commit, racing the suite's operations.
 func TestStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store {
 		return open(t, filepath.Join(t.TempDir(), "attestd.db"), true)
+	})
+	t.Run("merging", func(t *testing.T) {
+		storetest.Run(t, func(t *testing.T) store.Store {
+			return openCfg(t, Config{Path: filepath.Join(t.TempDir(), "attestd.db"), NoSync: true, MergeAt: 1, segmentShift: 2})
+		})
 	})
 }
 
@@ -35,17 +56,196 @@ func TestReopen(t *testing.T) {
 	storetest.RunReopen(t, func(t *testing.T, dir string) store.Store {
 		return open(t, filepath.Join(dir, "attestd.db"), false)
 	})
+	t.Run("merging", func(t *testing.T) {
+		storetest.RunReopen(t, func(t *testing.T, dir string) store.Store {
+			return openCfg(t, Config{Path: filepath.Join(dir, "attestd.db"), MergeAt: 3, segmentShift: 3})
+		})
+	})
+}
+
+// TestMergeAndReload follows fingerprints through the log, the in-memory
+// map, a reopen (the map is rebuilt from the log), a merge into the index
+// and the log's truncation, checking every entry at each step.
+func TestMergeAndReload(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "attestd.db")
+	cfg := Config{Path: path, MergeAt: 1 << 30, MergeEvery: time.Hour, segmentShift: 4} // segments of 16 records
+	s, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 1000
+	fps := make([]fingerprint.Fingerprint, n)
+	want := map[fingerprint.Fingerprint]store.Entry{}
+	for i := range fps {
+		fps[i] = fingerprint.Sum([]byte(fmt.Sprintf("merge %d", i)))
+	}
+	for i := 0; i < n; i += 100 {
+		subs := make([]store.Submission, 100)
+		for j := range subs {
+			subs[j] = store.Submission{Fingerprint: fps[i+j], Institution: fmt.Sprint("inst", j%3)}
+		}
+		es, err := s.Submit(ctx, subs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range es {
+			want[e.Fingerprint] = e
+		}
+	}
+	seal := func(s *Store, k int) {
+		t.Helper()
+		pend, err := s.Pending(ctx, k)
+		if err != nil || len(pend) != k {
+			t.Fatalf("Pending(%d) = %d, %v", k, len(pend), err)
+		}
+		tree, err := merkle.Build(pend)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := s.CommitBatch(ctx, pend, tree, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, fp := range pend {
+			e := want[fp]
+			e.BatchID, e.Index = b.ID, uint64(i)
+			want[fp] = e
+		}
+	}
+	check := func(s *Store, step string) {
+		t.Helper()
+		for fp, w := range want {
+			e, err := s.Entry(ctx, fp)
+			if err != nil || e.BatchID != w.BatchID || e.Index != w.Index || !e.ReceivedAt.Equal(w.ReceivedAt) || e.Institution != w.Institution {
+				t.Fatalf("%s: entry %x = %+v, %v; want %+v", step, fp[:4], e, err, w)
+			}
+		}
+		// Re-submitting finds every one, whoever submits.
+		subs := make([]store.Submission, 0, len(want))
+		for fp := range want {
+			subs = append(subs, store.Submission{Fingerprint: fp, Institution: "someone else"})
+		}
+		es, err := s.Submit(ctx, subs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range es {
+			if w := want[e.Fingerprint]; e.Institution != w.Institution || e.BatchID != w.BatchID {
+				t.Fatalf("%s: re-submission of %x gave %+v, want %+v", step, e.Fingerprint[:4], e, w)
+			}
+		}
+		if c, _, err := s.PendingStats(ctx); err != nil || c != n-300 {
+			t.Fatalf("%s: PendingStats = %d, %v; want %d", step, c, err, n-300)
+		}
+	}
+	unindexed := func(s *Store) int {
+		s.imu.RLock()
+		defer s.imu.RUnlock()
+		return len(s.unindexed)
+	}
+	logRecords := func(s *Store) (n int, first uint64) {
+		s.log.View(func(tx *bbolt.Tx) error {
+			return s.logOf(tx).scan(0, func(seq uint64, _ []byte) (bool, error) {
+				if n == 0 {
+					first = seq
+				}
+				n++
+				return true, nil
+			})
+		})
+		return n, first
+	}
+
+	seal(s, 300)
+	check(s, "in the log")
+	if got := unindexed(s); got != n {
+		t.Fatalf("%d unindexed before any merge, want %d", got, n)
+	}
+	s.Close()
+
+	s = openCfg(t, cfg)
+	if got := unindexed(s); got != n {
+		t.Fatalf("%d unindexed after reopening, want %d (rebuilt from the log)", got, n)
+	}
+	check(s, "reopened")
+	if recs, first := logRecords(s); recs != n || first != 1 {
+		t.Fatalf("log before any merge: %d records from %d, want %d from 1", recs, first, n)
+	}
+
+	if err := s.merge(); err != nil {
+		t.Fatal(err)
+	}
+	if got := unindexed(s); got != 0 || s.indexed.Load() != n {
+		t.Fatalf("after a merge: %d unindexed, indexed through %d; want 0 and %d", got, s.indexed.Load(), n)
+	}
+	check(s, "merged")
+	// Commits (check re-submits) delete the log segments that are sealed
+	// and indexed: sequence numbers 1…300 are, and segments of 16 records
+	// end at 15, 31, … 287, 303.
+	if _, err := s.Submit(ctx, []store.Submission{{Fingerprint: fps[0], Institution: "x"}}); err != nil {
+		t.Fatal(err)
+	}
+	if recs, first := logRecords(s); recs != n-287 || first != 288 {
+		t.Fatalf("log after truncation: %d records from %d, want %d from 288", recs, first, n-287)
+	}
+	seal(s, 200)
+	want2 := n - 500
+	s.Close()
+	s = openCfg(t, cfg)
+	if got := unindexed(s); got != 0 {
+		t.Fatalf("%d unindexed after reopening a merged store", got)
+	}
+	for fp, w := range want {
+		if e, err := s.Entry(ctx, fp); err != nil || e.BatchID != w.BatchID || e.Index != w.Index {
+			t.Fatalf("after the second seal and reopen: entry %x = %+v, %v; want %+v", fp[:4], e, err, w)
+		}
+	}
+	if c, _, _ := s.PendingStats(ctx); c != want2 {
+		t.Fatalf("PendingStats = %d, want %d", c, want2)
+	}
+}
+
+// TestMissingLog: a main file whose ingest log is gone is refused, not
+// reopened with a fresh log (whose sequence numbers would collide).
+func TestMissingLog(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "attestd.db")
+	s, err := Open(Config{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp := fingerprint.Sum([]byte("x"))
+	if _, err := s.Submit(ctx, []store.Submission{{Fingerprint: fp, Institution: "a"}}); err != nil {
+		t.Fatal(err)
+	}
+	tree, _ := merkle.Build([]fingerprint.Fingerprint{fp})
+	if _, err := s.CommitBatch(ctx, []fingerprint.Fingerprint{fp}, tree, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if err := os.Remove(path + LogSuffix); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := Open(Config{Path: path}); err == nil || !strings.Contains(err.Error(), "ingest log") {
+		if s != nil {
+			s.Close()
+		}
+		t.Fatalf("Open without the log: %v, want an error naming the ingest log", err)
+	}
 }
 
 func TestFileMode(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "attestd.db")
 	open(t, path, true)
-	fi, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if m := fi.Mode().Perm(); m&^0o600 != 0 {
-		t.Errorf("file mode %v, want at most 0600", m)
+	for _, p := range []string{path, path + LogSuffix} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := fi.Mode().Perm(); m&^0o600 != 0 {
+			t.Errorf("%s: file mode %v, want at most 0600", p, m)
+		}
 	}
 }
 
