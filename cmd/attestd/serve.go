@@ -44,8 +44,9 @@ and --api-keys-file.`,
 				return err
 			}
 			cfg.Log = log
-			cfg.RedisPassword = os.Getenv("ATTESTD_REDIS_PASSWORD")
-			cfg.ChainPassword = os.Getenv("ATTESTD_CHAIN_PASSWORD")
+			// Secrets from files or Kubernetes Secrets often end in a newline.
+			cfg.RedisPassword = strings.TrimRight(os.Getenv("ATTESTD_REDIS_PASSWORD"), "\r\n")
+			cfg.ChainPassword = strings.TrimRight(os.Getenv("ATTESTD_CHAIN_PASSWORD"), "\r\n")
 			if chainPasswordFile != "" {
 				pw, err := os.ReadFile(chainPasswordFile)
 				if err != nil {

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -91,13 +92,34 @@ type Config struct {
 	DevKey func(key, path string)
 }
 
-// LogValue keeps secrets (the anchoring key) out of logs.
+// LogValue keeps secrets (the anchoring key, credentials in the endpoint
+// URLs) out of logs.
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("data_dir", c.DataDir), slog.String("listen", c.Listen), slog.Bool("dev", c.Dev),
-		slog.String("chain_rpc", c.ChainRPC), slog.Duration("batch_interval", c.Batch.Interval),
+		slog.String("chain_rpc", RedactURL(c.ChainRPC)), slog.String("store", RedactURL(c.Store)),
+		slog.Duration("batch_interval", c.Batch.Interval),
 		slog.Int("max_batch_size", c.Batch.MaxSize), slog.Uint64("confirmations", c.Anchor.Confirmations),
 	)
+}
+
+// RedactURL shows an endpoint URL without what may be a credential: the
+// user info, the path and the query (RPC providers put API keys in the
+// path). "https://u:p@rpc.example/v3/KEY" is logged as
+// "https://rpc.example/…".
+func RedactURL(raw string) string {
+	if raw == "" {
+		return ""
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "(not shown)"
+	}
+	out := u.Scheme + "://" + u.Host
+	if u.User != nil || strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.Fragment != "" {
+		out += "/…"
+	}
+	return out
 }
 
 // Run serves until ctx is cancelled, then shuts down in order: stop HTTP,
@@ -262,7 +284,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 // openStore opens the embedded store in the data dir, or Redis.
 func openStore(ctx context.Context, cfg Config, m *metrics.Metrics, log *slog.Logger) (store.Store, error) {
 	if cfg.Store == "" || cfg.Store == "bolt" {
-		return bolt.Open(bolt.Config{Path: filepath.Join(cfg.DataDir, StoreFile)})
+		return bolt.Open(bolt.Config{Path: filepath.Join(cfg.DataDir, StoreFile), Log: log})
 	}
 	if !strings.HasPrefix(cfg.Store, "redis") && !strings.HasPrefix(cfg.Store, "unix://") {
 		return nil, fmt.Errorf("--store: want a redis:// (rediss://, redis+sentinel://, redis+cluster://) URL or nothing for the embedded store")

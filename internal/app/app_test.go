@@ -259,3 +259,28 @@ func selfSigned(t *testing.T) (certPEM, keyPEM []byte) {
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
 }
+
+func TestRedactURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                                       "",
+		"http://127.0.0.1:8545":                  "http://127.0.0.1:8545",
+		"http://127.0.0.1:8545/":                 "http://127.0.0.1:8545",
+		"https://mainnet.infura.io/v3/0123abcd":  "https://mainnet.infura.io/…",
+		"https://user:secret@rpc.example":        "https://rpc.example/…",
+		"https://rpc.example/?apikey=secret":     "https://rpc.example/…",
+		"redis://:hunter2@10.0.0.5:6379/0":       "redis://10.0.0.5:6379/…",
+		"redis+sentinel://s1:26379,s2:26379/mym": "redis+sentinel://s1:26379,s2:26379/…",
+		"not a url with secret":                  "(not shown)",
+		"%zz":                                    "(not shown)",
+	} {
+		got := RedactURL(in)
+		if got != want {
+			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
+		}
+		for _, secret := range []string{"0123abcd", "secret", "hunter2"} {
+			if strings.Contains(in, secret) && strings.Contains(got, secret) {
+				t.Errorf("RedactURL(%q) = %q shows %q", in, got, secret)
+			}
+		}
+	}
+}
