@@ -8,7 +8,7 @@ BIN       := bin/attestd
 DATA_DIR  ?= ./attestd-data
 FUZZTIME  ?= 60s
 
-.PHONY: build run test test-short test-long fuzz bench bench-full lint generate check-generate clean
+.PHONY: build run test test-short test-long fuzz bench bench-full lint generate check-generate check-helm clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/attestd
@@ -82,6 +82,21 @@ generate:
 
 check-generate: generate
 	git diff --exit-code -- internal/api
+
+# The Helm chart (deploy/helm/attestd), without a cluster: helm lint and helm
+# template of each deploy/helm/attestd/ci/*.yaml, assertions on the rendered
+# manifests, the values it must refuse, and every rendered `serve` flag checked
+# against cmd/attestd/serve.go (deploy/helm/check.sh). helm is built from its
+# Go module (through the module proxy; about a minute and a half the first
+# time) into bin/; the repository's go.mod is not involved.
+HELM_VERSION ?= v3.22.0
+HELM         := bin/helm-$(HELM_VERSION)/helm
+
+check-helm: $(HELM)
+	HELM=$(HELM) deploy/helm/check.sh
+
+$(HELM):
+	GOBIN=$(CURDIR)/$(dir $(HELM)) $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 
 clean:
 	rm -rf bin

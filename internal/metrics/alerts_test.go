@@ -10,10 +10,11 @@ import (
 )
 
 // TestAlertRulesUseExportedMetrics: every attestd_ series an alert in
-// deploy/prometheus/alerts.yaml refers to is one the service exports, so
+// deploy/helm/attestd/files/alerts.yaml (the Helm chart's PrometheusRule, also
+// a plain rule file) refers to is one the service exports, so
 // a renamed metric cannot silently disable an alert.
 func TestAlertRulesUseExportedMetrics(t *testing.T) {
-	data, err := os.ReadFile("../../deploy/prometheus/alerts.yaml")
+	data, err := os.ReadFile("../../deploy/helm/attestd/files/alerts.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# Checks the Helm chart without a cluster (`make check-helm` runs it):
+#   - helm lint --strict and helm template of every attestd/ci/*.yaml;
+#   - what matters in the rendered manifests, per mode;
+#   - the values the chart must refuse;
+#   - every `serve` flag the chart renders is one cmd/attestd/serve.go defines.
+# HELM is the helm command (default: helm on the PATH).
+set -euo pipefail
+
+HELM=${HELM:-helm}
+case $HELM in */*) HELM=$(cd "$(dirname "$HELM")" && pwd)/$(basename "$HELM") ;; esac
+cd "$(dirname "$0")"
+"$HELM" version >/dev/null 2>&1 || { echo "check.sh: cannot run helm ($HELM); set HELM" >&2; exit 2; }
+KUBE_VERSION=${KUBE_VERSION:-1.31.0}
+chart=attestd
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+failures=0
+
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+render() { "$HELM" template t "$chart" --namespace attestd --kube-version "$KUBE_VERSION" "$@"; }
+
+# doc FILE KIND: the rendered documents of that kind.
+doc() { awk -v kind="$2" '/^---$/ { if (d ~ "\nkind: " kind "\n") printf "%s", d; d = "\n"; next } { d = d $0 "\n" } END { if (d ~ "\nkind: " kind "\n") printf "%s", d }' "$1"; }
+# has/hasnt NAME TEXT REGEX: TEXT matches (does not match) the extended regex.
+has() { grep -qE -- "$3" <<<"$2" || fail "$1: nothing matches /$3/"; }
+hasnt() { ! grep -qE -- "$3" <<<"$2" || fail "$1: unexpected /$3/: $(grep -E -- "$3" <<<"$2" | head -1)"; }
+count() { local n; n=$(grep -cE -- "$3" <<<"$2" || true); [ "$n" = "$4" ] || fail "$1: /$3/ $n times, want $4"; }
+# refused WANT ARGS...: rendering with ARGS fails, saying WANT.
+refused() {
+  local want=$1 out
+  shift
+  if out=$(render "$@" 2>&1 >/dev/null); then
+    fail "rendered with $*, want an error mentioning: $want"
+  elif ! grep -qF -- "$want" <<<"$out"; then
+    fail "rendering with $* failed without mentioning \"$want\": $out"
+  fi
+}
+
+# The pod hardening both modes must have.
+secure() {
+  local name=$1 pod=$2
+  for re in 'runAsNonRoot: true' 'runAsUser: [1-9][0-9]*$' 'readOnlyRootFilesystem: true' \
+    'allowPrivilegeEscalation: false' '^ +- ALL$' 'type: RuntimeDefault' 'automountServiceAccountToken: false' \
+    'path: /healthz' 'path: /readyz' '- --listen=:8080$' '- --log-format=json$' 'containerPort: 8080$' \
+    'resources:' 'memory: ' '- --chain-rpc=.+' '- --api-keys-file=/etc/attestd/api-keys/'; do
+    has "$name" "$pod" "$re"
+  done
+  hasnt "$name" "$pod" '--dev([^a-z-]|$)'
+  hasnt "$name" "$pod" 'subPath:'
+  local grace timeout
+  grace=$(sed -nE 's/^ *terminationGracePeriodSeconds: ([0-9]+)$/\1/p' <<<"$pod")
+  timeout=$(sed -nE 's/^ *- --shutdown-timeout=([0-9]+)s$/\1/p' <<<"$pod")
+  if [ -z "$grace" ] || [ -z "$timeout" ] || [ "$grace" -le "$timeout" ]; then
+    fail "$name: terminationGracePeriodSeconds ($grace) must exceed --shutdown-timeout (${timeout}s)"
+  fi
+}
+
+echo "helm: $("$HELM" version --short 2>/dev/null || true), Kubernetes $KUBE_VERSION"
+for f in "$chart"/ci/*.yaml; do
+  echo "lint + template $f"
+  "$HELM" lint --strict --quiet --kube-version "$KUBE_VERSION" "$chart" -f "$f" >/dev/null || fail "helm lint $f"
+  render -f "$f" >"$tmp/$(basename "$f" .yaml).yaml" || fail "helm template $f"
+done
+
+# Embedded store: one StatefulSet replica with its claim, no PDB.
+out=$(cat "$tmp/embedded-values.yaml")
+pod=$(doc "$tmp/embedded-values.yaml" StatefulSet)
+count embedded "$out" '^kind: StatefulSet$' 1
+count embedded "$out" '^kind: (Deployment|PodDisruptionBudget)$' 0
+has embedded "$pod" '^  replicas: 1$'
+has embedded "$pod" '^  volumeClaimTemplates:$'
+has embedded "$pod" 'storage: "?[0-9]+[GMT]i"?$'
+has embedded "$pod" 'mountPath: /var/lib/attestd$'
+hasnt embedded "$pod" '--store='
+hasnt embedded "$pod" '--receipt-key-file'
+has embedded "$pod" '- --chain-key-file=/etc/attestd/chain/anchor.key$'
+secure embedded "$pod"
+count embedded "$(doc "$tmp/embedded-values.yaml" Service)" '^    - name: http$' 1
+has embedded "$(doc "$tmp/embedded-values.yaml" Service)" '^  type: ClusterIP$'
+has embedded "$(doc "$tmp/embedded-values.yaml" Service)" '^      port: 8080$'
+has embedded "$(doc "$tmp/embedded-values.yaml" ServiceAccount)" '^automountServiceAccountToken: false$'
+
+# Embedded store with an existing claim and the receipt key from a Secret.
+render -f "$chart/ci/embedded-values.yaml" --set persistence.existingClaim=attestd-data \
+  --set receiptKey.existingSecret=attestd-receipt-key >"$tmp/claim.out"
+pod=$(doc "$tmp/claim.out" StatefulSet)
+has embedded-claim "$pod" 'claimName: "?attestd-data"?$'
+hasnt embedded-claim "$pod" 'volumeClaimTemplates'
+has embedded-claim "$pod" '- --receipt-key-file=/etc/attestd/receipt/receipt-key.pem$'
+has embedded-claim "$pod" 'secretName: "?attestd-receipt-key"?$'
+
+# Redis: a Deployment of 3, the password from a Secret, one receipt key for all.
+out=$(cat "$tmp/redis-3-replicas-values.yaml")
+pod=$(doc "$tmp/redis-3-replicas-values.yaml" Deployment)
+count redis "$out" '^kind: Deployment$' 1
+count redis "$out" '^kind: (StatefulSet|PersistentVolumeClaim)$' 0
+hasnt redis "$out" 'volumeClaimTemplates|persistentVolumeClaim'
+has redis "$pod" '^  replicas: 3$'
+has redis "$pod" '- --store=rediss?(\+sentinel|\+cluster)?://'
+grep -A4 -- '- name: ATTESTD_REDIS_PASSWORD$' <<<"$pod" | grep -q 'secretKeyRef:' ||
+  fail "redis: ATTESTD_REDIS_PASSWORD does not come from a secretKeyRef"
+has redis "$pod" '- --chain-rpc=\$\(ATTESTD_CHAIN_RPC\)$'
+grep -A4 -- '- name: ATTESTD_CHAIN_RPC$' <<<"$pod" | grep -q 'secretKeyRef:' ||
+  fail "redis: ATTESTD_CHAIN_RPC (chain.rpcExistingSecret) does not come from a secretKeyRef"
+has redis "$pod" '- --receipt-key-file=/etc/attestd/receipt/'
+has redis "$pod" 'secretName: "?attestd-receipt-key"?$'
+has redis "$pod" 'podAntiAffinity:'
+has redis "$pod" 'scheme: HTTPS$'
+secure redis "$pod"
+has redis "$(doc "$tmp/redis-3-replicas-values.yaml" PodDisruptionBudget)" 'maxUnavailable: 1$'
+has redis "$(doc "$tmp/redis-3-replicas-values.yaml" ServiceMonitor)" 'path: /metrics$'
+has redis "$(doc "$tmp/redis-3-replicas-values.yaml" NetworkPolicy)" 'port: 8080$'
+has redis "$(doc "$tmp/redis-3-replicas-values.yaml" Ingress)" 'host: "attestd.example.org"$'
+# The PrometheusRule's spec is files/alerts.yaml, verbatim.
+doc "$tmp/redis-3-replicas-values.yaml" PrometheusRule | sed -n '/^spec:$/,$p' | tail -n +2 | sed 's/^  //' >"$tmp/rules.yaml"
+diff -u "$chart/files/alerts.yaml" "$tmp/rules.yaml" >/dev/null || fail "redis: the PrometheusRule's spec is not files/alerts.yaml"
+
+# Every serve flag the chart renders is one attestd defines (read from the
+# source, so that the check needs no build of attestd).
+defined=$(sed -nE '/^func newServeCmd/,/^}/s/.*[[:space:]]f\.[A-Za-z0-9]+Var\([^,]+, "([a-z-]+)".*/--\1/p' ../../cmd/attestd/serve.go)
+if [ "$(wc -l <<<"$defined")" -lt 20 ]; then
+  fail "found only $(wc -l <<<"$defined") flag definitions (f.XxxVar(&v, \"name\", …)) in cmd/attestd/serve.go; update check.sh"
+fi
+for flag in $(cat "$tmp"/*.yaml "$tmp"/*.out | sed -nE 's/^ *- (--[a-z-]+)=.*/\1/p' | sort -u); do
+  grep -qxF -- "$flag" <<<"$defined" || fail "the chart renders $flag, which attestd serve does not define"
+done
+
+# Values the chart must refuse (the schema's messages are those of the pinned helm).
+e=(-f "$chart/ci/embedded-values.yaml")
+r=(-f "$chart/ci/redis-3-replicas-values.yaml")
+refused 'replicaCount is 2' "${e[@]}" --set replicaCount=2
+refused 'chain.rpc is required' "${e[@]}" --set chain.rpc=
+refused 'chain.rpc is required' --set chain.anchorKey.existingSecret=k --set apiKeys.existingSecret=a
+refused '/chain/rpc' "${e[@]}" --set chain.rpc=rpc.example.org
+refused '/store/mode' "${e[@]}" --set store.mode=postgres
+refused "'replicas'" "${e[@]}" --set replicas=3
+refused 'chain.anchorKey.existingSecret is required' "${e[@]}" --set chain.anchorKey.existingSecret=
+refused 'apiKeys.existingSecret is required' "${e[@]}" --set apiKeys.existingSecret=
+refused 'needs store.redis.url' "${r[@]}" --set store.redis.url=
+refused 'holds a password' "${r[@]}" --set store.redis.url=redis://:secret@redis:6379/0
+refused 'receiptKey.existingSecret' "${r[@]}" --set receiptKey.existingSecret=
+refused 'extraArgs: --dev' "${e[@]}" --set 'extraArgs[0]=--dev'
+refused 'must be larger than shutdownTimeoutSeconds' "${e[@]}" --set terminationGracePeriodSeconds=15
+refused 'tls.enabled needs tls.existingSecret' "${e[@]}" --set tls.enabled=true
+
+if [ "$failures" -gt 0 ]; then
+  echo "check.sh: $failures failure(s)" >&2
+  exit 1
+fi
+echo "check.sh: the chart renders and refuses as it should"
