@@ -57,14 +57,16 @@ echo "# $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2) x $(nproc), load av
 echo
 
 metric() { curl -fs "$URL/metrics" | awk -v m="$1" '$1 == m {printf "%.0f", $2}'; }
+# dbsize DIR: bytes of the embedded store's two files (index and ingest log).
+dbsize() { stat -c %s "$1/attestd.db" "$1/attestd.db.log" 2>/dev/null | awk '{s += $1} END {print s + 0}'; }
 kb() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"; } # kb PID VmRSS
 # sample_rss PID INTERVAL-SECONDS: one line per sample until killed.
 sample_rss() {
 	local t0=$SECONDS
-	printf '%6s %10s %10s %10s %12s %12s %12s\n' t_s VmRSS_kB RssAnon_kB RssFile_kB heap_inuse_B bolt_file_B pending
+	printf '%6s %10s %10s %10s %12s %12s %12s\n' t_s VmRSS_kB RssAnon_kB RssFile_kB heap_inuse_B bolt_files_B pending
 	while kill -0 "$1" 2>/dev/null; do
 		printf '%6d %10s %10s %10s %12s %12s %12s\n' $((SECONDS - t0)) "$(kb "$1" VmRSS)" "$(kb "$1" RssAnon)" "$(kb "$1" RssFile)" \
-			"$(metric go_memstats_heap_inuse_bytes)" "$(stat -c %s "$work/$name_rss/attestd.db" 2>/dev/null)" "$(metric attestd_pending_fingerprints)"
+			"$(metric go_memstats_heap_inuse_bytes)" "$(dbsize "$work/$name_rss")" "$(metric attestd_pending_fingerprints)"
 		sleep "$2"
 	done
 }
@@ -100,7 +102,7 @@ for _ in $(seq 600); do # until everything is sealed and confirmed (bounded: 10 
 	sleep 1
 done
 sleep 10
-echo "## store: $(stat -c %s "$work/reads/attestd.db") bytes, pending $(metric attestd_pending_fingerprints), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "## store: $(dbsize "$work/reads") bytes, pending $(metric attestd_pending_fingerprints), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 load read --server "$URL" --conns 64 --run-id reads --population $READ_POP --requests $READ_REQ --duration "${READ_DUR:-$DUR}" --check
 fi
 
@@ -137,12 +139,12 @@ name_rss=pend
 start_attestd pend --max-pending 0 --batch-interval 1h --max-batch-size 100000000
 ppid=${pids[-1]}
 sleep 5
-f0=$(stat -c %s "$work/pend/attestd.db"); h0=$(metric go_memstats_heap_inuse_bytes); r0=$(kb "$ppid" RssAnon)
+f0=$(dbsize "$work/pend"); h0=$(metric go_memstats_heap_inuse_bytes); r0=$(kb "$ppid" RssAnon)
 load submit --server "$URL" --api-key "$KEY" --conns 32 --per-request 1000 --requests $((PENDING_N / 1000)) --duration 10m
 sleep 10
-f1=$(stat -c %s "$work/pend/attestd.db"); h1=$(metric go_memstats_heap_inuse_bytes); r1=$(kb "$ppid" RssAnon)
+f1=$(dbsize "$work/pend"); h1=$(metric go_memstats_heap_inuse_bytes); r1=$(kb "$ppid" RssAnon)
 echo "## embedded store, pending $(metric attestd_pending_fingerprints)"
-pending_bytes "bolt file" "$f0" "$f1"
+pending_bytes "bolt files" "$f0" "$f1"
 pending_bytes "heap_inuse" "$h0" "$h1"
 pending_bytes "RssAnon" "$((r0 * 1024))" "$((r1 * 1024))"
 echo

@@ -439,6 +439,9 @@ func (l *loader) do(ctx context.Context, method, path string, body []byte, keep 
 	resp.Body.Close()
 	d := time.Since(start)
 	if err != nil {
+		if ctx.Err() != nil {
+			return "cancelled", nil, 0 // the run's bound cut the body short
+		}
 		return "conn", nil, d
 	}
 	return strconv.Itoa(resp.StatusCode), out, d
