@@ -341,3 +341,57 @@ func TestSubmitZeroTime(t *testing.T) {
 		t.Errorf("ReceivedAt of a submission without a time = %v, want about now", got)
 	}
 }
+
+// TestMergeTriggers: a merge starts once MergeAt fingerprints are
+// unindexed, and once the oldest has waited MergeEvery.
+func TestMergeTriggers(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"count", Config{MergeAt: 10, MergeEvery: time.Hour}},
+		{"age", Config{MergeAt: 1 << 30, MergeEvery: 20 * time.Millisecond}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := tc.cfg
+			cfg.Path, cfg.NoSync = filepath.Join(t.TempDir(), "attestd.db"), true
+			s := openCfg(t, cfg)
+			subs := make([]store.Submission, 10)
+			for i := range subs {
+				subs[i] = store.Submission{Fingerprint: fingerprint.Sum([]byte(fmt.Sprint(tc.name, i))), Institution: "a"}
+			}
+			if _, err := s.Submit(ctx, subs); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for s.indexed.Load() != 10 {
+				if time.Now().After(deadline) {
+					t.Fatalf("no merge within 10 s: indexed through %d", s.indexed.Load())
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			s.imu.RLock()
+			n := len(s.unindexed)
+			s.imu.RUnlock()
+			if n != 0 {
+				t.Fatalf("%d still unindexed after the merge", n)
+			}
+			for _, sub := range subs {
+				if e, err := s.Entry(ctx, sub.Fingerprint); err != nil || e.Institution != "a" {
+					t.Fatalf("entry after merge: %+v, %v", e, err)
+				}
+			}
+		})
+	}
+	t.Run("below both", func(t *testing.T) {
+		s := openCfg(t, Config{Path: filepath.Join(t.TempDir(), "attestd.db"), NoSync: true, MergeAt: 1 << 30, MergeEvery: time.Hour})
+		if _, err := s.Submit(ctx, []store.Submission{{Fingerprint: fingerprint.Sum([]byte("x")), Institution: "a"}}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+		if s.indexed.Load() != 0 {
+			t.Fatal("merged below MergeAt and before MergeEvery")
+		}
+	})
+}

@@ -16,7 +16,7 @@ import (
 // MergeEvery.
 func (s *Store) merger() {
 	defer close(s.mergeDone)
-	tick := time.NewTicker(min(s.mergeEvery/4, time.Second))
+	tick := time.NewTicker(max(min(s.mergeEvery/4, time.Second), time.Millisecond))
 	defer tick.Stop()
 	for {
 		select {
