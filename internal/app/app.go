@@ -131,6 +131,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	log = slog.New(redacting(log.Handler(), cfg.ChainRPC, cfg.Store))
 	if cfg.Listen == "" {
 		cfg.Listen = DefaultListen
 	}

@@ -11,11 +11,14 @@ import (
 	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/pem"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -282,5 +285,31 @@ func TestRedactURL(t *testing.T) {
 				t.Errorf("RedactURL(%q) = %q shows %q", in, got, secret)
 			}
 		}
+	}
+}
+
+// TestRedactingLogger: a credential in an endpoint URL never reaches the
+// log, whether it comes in the message, a string, an error, a group or a
+// logger's fixed attributes.
+func TestRedactingLogger(t *testing.T) {
+	const rpc = "https://mainnet.example/v3/s3cr3tkey"
+	var buf bytes.Buffer
+	log := slog.New(redacting(slog.NewJSONHandler(&buf, nil), rpc, ""))
+	err := fmt.Errorf("dial: %w", &url.Error{Op: "Post", URL: rpc, Err: errors.New("connection refused")})
+	log.With("endpoint", rpc).Error("cannot reach "+rpc, "err", err, "url", rpc,
+		slog.Group("chain", "rpc", rpc, "id", 1), "n", 42)
+	out := buf.String()
+	if strings.Contains(out, "s3cr3tkey") {
+		t.Fatalf("the credential was logged: %s", out)
+	}
+	for _, want := range []string{`"msg":"cannot reach https://mainnet.example/…"`, `"err":"dial: Post \"https://mainnet.example/…\": connection refused"`, `"chain":{"rpc":"https://mainnet.example/…","id":1}`, `"n":42`, `"endpoint":"https://mainnet.example/…"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %s:\n%s", want, out)
+		}
+	}
+	// Without a credential in the URL, the handler is not wrapped.
+	h := slog.NewTextHandler(&buf, nil)
+	if redacting(h, "http://127.0.0.1:8545", "") != slog.Handler(h) {
+		t.Error("a URL without credentials was redacted")
 	}
 }
