@@ -180,7 +180,8 @@ func readSize() uint64 {
 }
 
 // sealedStore returns a store holding n fingerprints of run sealed in one
-// batch (written without fsync: only reads are measured).
+// batch and merged into the index (written without fsync: only reads are
+// measured).
 func sealedStore(b *testing.B, run string, n uint64) (*Store, store.Batch) {
 	b.Helper()
 	ctx := context.Background()
@@ -196,6 +197,10 @@ func sealedStore(b *testing.B, run string, n uint64) (*Store, store.Batch) {
 	}
 	batch, err := s.CommitBatch(ctx, fps, tree, time.Now())
 	if err != nil {
+		b.Fatal(err)
+	}
+	// Reads of a store at rest: everything merged into the index.
+	if err := s.merge(); err != nil {
 		b.Fatal(err)
 	}
 	return s, batch

@@ -114,8 +114,11 @@ const (
 // (the rest wait for the next), so one commit's dirty pages stay bounded.
 const maxCommitFingerprints = 256 << 10
 
-// mergeChunk bounds the fingerprints one merge transaction indexes.
-const mergeChunk = 256 << 10
+// mergePages bounds the index pages one merge transaction rewrites: bbolt
+// holds every page a transaction dirties in memory until it commits, so
+// this bounds a merge's memory (16k pages of 4 KiB: 64 MiB) however large
+// the index. See mergeChunk.
+const mergePages = 16 << 10
 
 // initialMmapSize is the address space mapped at open. Growing the map
 // waits for every read transaction to end (and blocks new ones), so a
@@ -919,27 +922,36 @@ func (s *Store) Batches(ctx context.Context, after uint64, limit int) ([]store.B
 	return out, nil
 }
 
-// Nodes implements store.Store: one B+tree lookup per distinct level, and
-// a 32-byte copy per position out of the mmap'd level.
+// Nodes implements store.Store: one cursor walks the batch's levels (its
+// keys are consecutive), and a 32-byte copy per position comes out of the
+// mmap'd level.
 func (s *Store) Nodes(ctx context.Context, id uint64, pos []merkle.Pos) ([][32]byte, error) {
 	out := make([][32]byte, len(pos))
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
 		if tx.Bucket(bucketBatch).Get(u64(id)) == nil {
 			return fmt.Errorf("batch %d: %w", id, store.ErrNotFound)
 		}
-		levels := tx.Bucket(bucketLevels)
-		key := levelKey(id, 0) // Get does not keep the key: reuse it
-		cur, curLevel := []byte(nil), -1
+		c := tx.Bucket(bucketLevels).Cursor()
+		want := levelKey(id, 0) // the cursor does not keep it: reuse it
+		var k, cur []byte
+		curLevel := -1
 		for i, p := range pos {
 			if p.Level < 0 || p.Level > math.MaxUint8 {
 				return fmt.Errorf("bolt: batch %d has no level %d", id, p.Level)
 			}
 			if p.Level != curLevel {
-				key[8] = byte(p.Level)
-				cur, curLevel = levels.Get(key), p.Level
-				if cur == nil {
+				// Positions come level by level, upwards (PathPositions):
+				// step to the next level's key, or seek when that fails.
+				want[8] = byte(p.Level)
+				if k == nil || p.Level != curLevel+1 {
+					k, cur = c.Seek(want)
+				} else {
+					k, cur = c.Next()
+				}
+				if !bytes.Equal(k, want) {
 					return fmt.Errorf("bolt: batch %d has no level %d", id, p.Level)
 				}
+				curLevel = p.Level
 			}
 			if p.Index >= uint64(len(cur)/32) {
 				return fmt.Errorf("bolt: batch %d level %d has no node %d (%d nodes)", id, p.Level, p.Index, len(cur)/32)

@@ -395,3 +395,23 @@ func TestMergeTriggers(t *testing.T) {
 		}
 	})
 }
+
+// TestMergeChunk: a merge transaction rewrites about mergePages index
+// pages at most, whatever the sizes of the round and of the index.
+func TestMergeChunk(t *testing.T) {
+	for _, n := range []int{1, 1000, mergePages, 100_000, 390_000, 1 << 20, 5_000_000} {
+		for _, indexed := range []uint64{0, 1000, 1 << 20, 10_000_000, 100_000_000} {
+			k := mergeChunk(n, indexed)
+			pages := float64(max(indexed/entriesPerPage, 1))
+			// Sorted keys k of n spread over the key space touch about
+			// min(k, P·k/n) existing pages, and fill k/entriesPerPage new ones.
+			touched := min(float64(k), pages*float64(k)/float64(n)) + float64(k)/entriesPerPage
+			if k < 1 || k > max(mergePages, mergePages*entriesPerPage) {
+				t.Errorf("mergeChunk(%d, %d) = %d, outside [1, %d]", n, indexed, k, mergePages*entriesPerPage)
+			}
+			if k > mergePages && touched > 2.1*mergePages {
+				t.Errorf("mergeChunk(%d, %d) = %d keys touch about %.0f pages, want at most about %d", n, indexed, k, touched, 2*mergePages)
+			}
+		}
+	}
+}

@@ -3,6 +3,7 @@ package bolt
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -46,7 +47,7 @@ type pair struct {
 }
 
 // merge writes every unindexed fingerprint into the fp bucket, in key
-// order, in transactions of up to mergeChunk fingerprints; each key range
+// order, in transactions of mergeChunk fingerprints; each key range
 // leaves the map once its transaction has committed. The last transaction
 // also raises meta "indexed" to the highest sequence number merged: the
 // map held every log record up to there (the committer adds a commit's
@@ -68,13 +69,14 @@ func (s *Store) merge() error {
 	for _, p := range round {
 		top = max(top, p.seq)
 	}
+	size := mergeChunk(len(round), s.indexed.Load())
 	for len(round) > 0 {
 		select {
 		case <-s.stop:
 			return nil // what is left stays unindexed until the next open
 		default:
 		}
-		chunk := round[:min(len(round), mergeChunk)]
+		chunk := round[:min(len(round), size)]
 		round = round[len(chunk):]
 		// Read the records first, in a view of the log alone (no one holds
 		// a log view while waiting for the main file).
@@ -122,7 +124,32 @@ func (s *Store) merge() error {
 		if len(s.unindexed) > 0 {
 			s.since = time.Now() // roughly: the rest arrived during this round
 		}
+		if last {
+			// A Go map keeps the space of its largest size: start afresh
+			// with what arrived during the round.
+			m := make(map[fingerprint.Fingerprint]uint64, len(s.unindexed))
+			maps.Copy(m, s.unindexed)
+			s.unindexed = m
+		}
 		s.imu.Unlock()
 	}
 	return nil
+}
+
+// entriesPerPage is about how many fp entries fill a 4 KiB leaf page (an
+// entry is about 90 bytes with its key and page element).
+const entriesPerPage = 45
+
+// mergeChunk returns how many of n sorted fingerprints one merge
+// transaction takes, with about indexed entries in the index. The chunk is
+// a key range: k sorted keys spread over the key space rewrite about
+// min(k, P·k/n) of the index's P leaf pages, so a chunk of
+// mergePages·max(1, n/P) keys rewrites about mergePages pages. The total
+// rewritten by the round does not depend on the chunking.
+//
+// It is at most mergePages·entriesPerPage keys, whose entries fill about
+// mergePages new pages when the index is small.
+func mergeChunk(n int, indexed uint64) int {
+	pages := max(indexed/entriesPerPage, 1)
+	return max(mergePages, int(min(uint64(n)*mergePages/pages, mergePages*entriesPerPage)))
 }
