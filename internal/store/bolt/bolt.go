@@ -115,10 +115,10 @@ const (
 const maxCommitFingerprints = 256 << 10
 
 // mergePages bounds the index pages one merge transaction rewrites: bbolt
-// holds every page a transaction dirties in memory until it commits, so
-// this bounds a merge's memory (16k pages of 4 KiB: 64 MiB) however large
-// the index. See mergeChunk.
-const mergePages = 16 << 10
+// holds every page a transaction dirties in memory until it commits (as a
+// node and a new page buffer), so this bounds a merge's memory (8k pages:
+// about 60 MB) however large the index. See mergeChunk.
+const mergePages = 8 << 10
 
 // initialMmapSize is the address space mapped at open. Growing the map
 // waits for every read transaction to end (and blocks new ones), so a
