@@ -96,13 +96,13 @@ if [ $((acked * 1000)) -lt "$READ_POP" ]; then
 	READ_POP=$(((acked - 32) * 1000))
 	echo "## fill stopped by FILL_DUR: reading the first $READ_POP fingerprints"
 fi
-for _ in $(seq 600); do # until everything is sealed and confirmed (bounded: 10 min)
-	n=$(curl -fs "$URL/metrics" | awk '/^attestd_pending_fingerprints /{print $2}')
+for _ in $(seq 900); do # until everything is sealed and merged into the index (bounded: 15 min)
+	n=$(curl -fs "$URL/metrics" | awk '/^attestd_(pending|store_unindexed)_fingerprints /{s += $2} END {print s + 0}')
 	[ "${n%.*}" = 0 ] && break
 	sleep 1
 done
 sleep 10
-echo "## store: $(dbsize "$work/reads") bytes, pending $(metric attestd_pending_fingerprints), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "## store: $(dbsize "$work/reads") bytes, pending $(metric attestd_pending_fingerprints), unindexed $(metric attestd_store_unindexed_fingerprints), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 load read --server "$URL" --conns 64 --run-id reads --population $READ_POP --requests $READ_REQ --duration "${READ_DUR:-$DUR}" --check
 fi
 

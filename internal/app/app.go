@@ -184,6 +184,9 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 	closers = append(closers, closeChain)
 
+	if u, ok := st.(interface{ Unindexed() int }); ok {
+		m.RegisterUnindexed(u.Unindexed)
+	}
 	m.RegisterPending(func() (int, float64) {
 		n, oldest, err := st.PendingStats(context.Background())
 		if err != nil || n == 0 {

@@ -149,6 +149,15 @@ func (m *Metrics) RegisterPending(stats func() (count int, ageSeconds float64)) 
 	m.Registry.MustRegister(&pendingCollector{stats: stats})
 }
 
+// RegisterUnindexed exports attestd_store_unindexed_fingerprints: the
+// embedded store's merge backlog, read at scrape time.
+func (m *Metrics) RegisterUnindexed(n func() int) {
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "attestd_store_unindexed_fingerprints",
+		Help: "Fingerprints in the embedded store's ingest log not yet merged into its index (ingest waits above twice the merge threshold).",
+	}, func() float64 { return float64(n()) }))
+}
+
 var (
 	pendingDesc = prometheus.NewDesc("attestd_pending_fingerprints",
 		"Acknowledged fingerprints not yet sealed into a batch.", nil, nil)

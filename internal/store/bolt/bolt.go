@@ -214,6 +214,8 @@ type Store struct {
 
 	mergeWake chan struct{} // capacity 1
 	mergeDone chan struct{} // closed when the merger has returned
+	merged    chan struct{} // capacity 1: the merger indexed a chunk
+	stallAt   int           // commits wait while this many are unindexed
 }
 
 var _ store.Store = (*Store)(nil)
@@ -242,8 +244,9 @@ func Open(cfg Config) (*Store, error) {
 		segShift:   cmpOr(cfg.segmentShift, defaultSegmentShift),
 		unindexed:  map[fingerprint.Fingerprint]uint64{},
 		wake:       make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
-		mergeWake: make(chan struct{}, 1), mergeDone: make(chan struct{}),
+		mergeWake: make(chan struct{}, 1), mergeDone: make(chan struct{}), merged: make(chan struct{}, 1),
 	}
+	s.stallAt = 2 * s.mergeAt
 	if s.logger == nil {
 		s.logger = slog.Default()
 	}
@@ -580,11 +583,36 @@ func (s *Store) committer() {
 			if len(reqs) == 0 {
 				break
 			}
+			s.waitMerger()
 			start := time.Now()
 			s.commit(reqs)
 			last, lastDur = len(reqs), time.Since(start)
 		}
 	}
+}
+
+// waitMerger holds the next commit back while the merger is behind, with
+// twice MergeAt fingerprints unindexed (a write stall, as LSM stores do):
+// the map's memory stays bounded, and submitters wait instead.
+func (s *Store) waitMerger() {
+	for s.Unindexed() >= s.stallAt {
+		select {
+		case s.mergeWake <- struct{}{}:
+		default:
+		}
+		select {
+		case <-s.merged:
+		case <-s.stop:
+			return
+		}
+	}
+}
+
+// Unindexed reports how many fingerprints wait to be merged into the index.
+func (s *Store) Unindexed() int {
+	s.imu.RLock()
+	defer s.imu.RUnlock()
+	return len(s.unindexed)
 }
 
 // maxLinger bounds the committer's wait for a cohort (see committer).

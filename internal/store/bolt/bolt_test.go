@@ -415,3 +415,50 @@ func TestMergeChunk(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteStall: while the merger cannot keep up (here: it cannot write
+// the index at all), commits wait once twice MergeAt fingerprints are
+// unindexed, and go on once it catches up.
+func TestWriteStall(t *testing.T) {
+	ctx := context.Background()
+	s := openCfg(t, Config{Path: filepath.Join(t.TempDir(), "attestd.db"), NoSync: true, MergeAt: 10, MergeEvery: time.Hour})
+	submit := func(round int) error {
+		subs := make([]store.Submission, 10)
+		for i := range subs {
+			subs[i] = store.Submission{Fingerprint: fingerprint.Sum([]byte(fmt.Sprint("stall", round, i))), Institution: "a"}
+		}
+		_, err := s.Submit(ctx, subs)
+		return err
+	}
+	tx, err := s.db.Begin(true) // holds the index's write lock: no merge can commit
+	if err != nil {
+		t.Fatal(err)
+	}
+	for round := range 2 {
+		if err := submit(round); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := make(chan error, 1)
+	go func() { done <- submit(2) }()
+	select {
+	case err := <-done:
+		tx.Rollback()
+		t.Fatalf("a commit went through with %d unindexed (stall at 20): %v", s.Unindexed(), err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if n := s.Unindexed(); n != 20 {
+		t.Fatalf("%d unindexed during the stall, want 20", n)
+	}
+	tx.Rollback()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Unindexed() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d still unindexed 10 s after the merger was let go", s.Unindexed())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

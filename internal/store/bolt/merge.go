@@ -132,6 +132,10 @@ func (s *Store) merge() error {
 			s.unindexed = m
 		}
 		s.imu.Unlock()
+		select {
+		case s.merged <- struct{}{}:
+		default:
+		}
 	}
 	return nil
 }
