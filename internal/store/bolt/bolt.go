@@ -238,10 +238,10 @@ func Open(cfg Config) (*Store, error) {
 	}
 	s := &Store{
 		db: db, log: log, delay: max(cfg.MaxBatchDelay, 0),
-		mergeAt:    cmpOr(cfg.MergeAt, DefaultMergeAt),
-		mergeEvery: cmpOr(cfg.MergeEvery, DefaultMergeEvery),
+		mergeAt:    positiveOr(cfg.MergeAt, DefaultMergeAt),
+		mergeEvery: positiveOr(cfg.MergeEvery, DefaultMergeEvery),
 		logger:     cfg.Log,
-		segShift:   cmpOr(cfg.segmentShift, defaultSegmentShift),
+		segShift:   positiveOr(cfg.segmentShift, defaultSegmentShift),
 		unindexed:  map[fingerprint.Fingerprint]uint64{},
 		wake:       make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 		mergeWake: make(chan struct{}, 1), mergeDone: make(chan struct{}), merged: make(chan struct{}, 1),
@@ -260,7 +260,8 @@ func Open(cfg Config) (*Store, error) {
 	return s, nil
 }
 
-func cmpOr[T int | uint | time.Duration](v, def T) T {
+// positiveOr returns v if it is above zero, else def.
+func positiveOr[T int | uint | time.Duration](v, def T) T {
 	if v > 0 {
 		return v
 	}
