@@ -15,7 +15,9 @@
 //     rewrites about one page per key, a merge of k sorted keys rewrites
 //     each page once for all the keys it receives. Until merged, a
 //     fingerprint is found through an in-memory map from fingerprint to
-//     sequence number, rebuilt from the log on open.
+//     sequence number, rebuilt from the log on open. While the merger is
+//     behind by twice its threshold, commits wait (a write stall), so the
+//     map stays bounded.
 //   - CommitBatch and PutAnchor are each one transaction on the main file
 //     that checks its precondition (the pending prefix, the anchor's
 //     previous state) and writes everything or nothing.
