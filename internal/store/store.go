@@ -134,6 +134,14 @@ func (b Batch) Status(chains []uint64) Status {
 	return st
 }
 
+// Proof is what a proof read needs: an entry and, once it is sealed, its
+// batch and its Merkle path.
+type Proof struct {
+	Entry Entry
+	Batch Batch      // zero while Entry is pending
+	Path  [][32]byte // the nodes at merkle.PathPositions(Entry.Index, Batch.Size); nil while pending
+}
+
 // Store is the persistence contract. All methods are safe for concurrent
 // use. "Durable" means: on the backend's stable storage (fsync'd for the
 // embedded store; AOF per the documented settings for Redis).
@@ -147,6 +155,11 @@ type Store interface {
 
 	// Entry returns the entry of fp, or ErrNotFound.
 	Entry(ctx context.Context, fp fingerprint.Fingerprint) (Entry, error)
+
+	// Proof returns the entry of fp and, once it is sealed, its batch and
+	// Merkle path, or ErrNotFound: Entry, Batch and Nodes in one call, which
+	// the embedded store serves from one read transaction.
+	Proof(ctx context.Context, fp fingerprint.Fingerprint) (Proof, error)
 
 	// PendingStats returns the number of pending fingerprints and the
 	// ReceivedAt of the oldest one (zero time when none is pending).

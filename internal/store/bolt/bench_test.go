@@ -213,7 +213,8 @@ func BenchmarkRead(b *testing.B) {
 	size := readSize()
 	ctx := context.Background()
 	s, batch := sealedStore(b, "read", size)
-	proof := func(rng *rand.Rand) error {
+	// threeCalls is a proof read as three calls, as before Store.Proof.
+	threeCalls := func(rng *rand.Rand) error {
 		e, err := s.Entry(ctx, benchFP("read", rng.Uint64N(size)))
 		if err != nil {
 			return err
@@ -251,26 +252,38 @@ func BenchmarkRead(b *testing.B) {
 			}
 		}
 	})
-	b.Run("proof", func(b *testing.B) {
-		rng := rand.New(rand.NewPCG(1, 2))
-		b.ReportAllocs()
-		for b.Loop() {
-			if err := proof(rng); err != nil {
-				b.Fatal(err)
-			}
+	proof := func(rng *rand.Rand) error {
+		p, err := s.Proof(ctx, benchFP("read", rng.Uint64N(size)))
+		if err == nil && len(p.Path) == 0 {
+			err = fmt.Errorf("proof of %x has no path", p.Entry.Fingerprint[:])
 		}
-	})
-	b.Run("proof/parallel", func(b *testing.B) {
-		var seed atomic.Uint64
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			rng := rand.New(rand.NewPCG(seed.Add(1), 2))
-			for pb.Next() {
-				if err := proof(rng); err != nil {
-					b.Error(err)
-					return
+		return err
+	}
+	for _, read := range []struct {
+		name string
+		fn   func(*rand.Rand) error
+	}{{"proof", proof}, {"entry+batch+nodes", threeCalls}} {
+		b.Run(read.name, func(b *testing.B) {
+			rng := rand.New(rand.NewPCG(1, 2))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := read.fn(rng); err != nil {
+					b.Fatal(err)
 				}
 			}
 		})
-	})
+		b.Run(read.name+"/parallel", func(b *testing.B) {
+			var seed atomic.Uint64
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				rng := rand.New(rand.NewPCG(seed.Add(1), 2))
+				for pb.Next() {
+					if err := read.fn(rng); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
 }

@@ -766,23 +766,67 @@ func (s *Store) Entry(ctx context.Context, fp fingerprint.Fingerprint) (store.En
 		s.imu.RLock()
 		defer s.imu.RUnlock()
 		return s.db.View(func(tx *bbolt.Tx) error {
-			fps, starts := tx.Bucket(bucketFP), tx.Bucket(bucketStarts)
-			sealed := getU64(tx.Bucket(bucketMeta), keySealed)
-			if _, ok := s.unindexed[fp]; !ok {
-				v := fps.Get(fp[:])
-				if v == nil {
-					return fmt.Errorf("fingerprint %x: %w", fp[:], store.ErrNotFound)
-				}
-				var err error
-				e, err = decodeEntry(fp, v, sealed, starts)
+			var err error
+			e, err = s.entryIn(tx, fp)
+			return err
+		})
+	})
+	return e, err
+}
+
+// Proof implements store.Store in one read transaction of the main file
+// (and one of the log while fp is unindexed).
+func (s *Store) Proof(ctx context.Context, fp fingerprint.Fingerprint) (store.Proof, error) {
+	var p store.Proof
+	err := s.do(ctx, func() error {
+		s.imu.RLock()
+		defer s.imu.RUnlock()
+		return s.db.View(func(tx *bbolt.Tx) error {
+			e, err := s.entryIn(tx, fp)
+			if err != nil || e.Pending() {
+				p.Entry = e
 				return err
 			}
-			return s.log.View(func(ltx *bbolt.Tx) error {
-				var err error
-				e, _, err = s.known(fp, s.logOf(ltx), fps, sealed, starts)
+			v := tx.Bucket(bucketBatch).Get(u64(e.BatchID))
+			if v == nil {
+				return fmt.Errorf("bolt: batch %d of %x: %w", e.BatchID, fp[:], store.ErrNotFound)
+			}
+			b, err := loadBatch(tx, e.BatchID, v)
+			if err != nil {
 				return err
-			})
+			}
+			pos, err := merkle.PathPositions(e.Index, b.Size)
+			if err != nil {
+				return fmt.Errorf("bolt: batch %d: %w", b.ID, err)
+			}
+			path := make([][32]byte, len(pos))
+			if err := nodesIn(tx, b.ID, pos, path); err != nil {
+				return err
+			}
+			p = store.Proof{Entry: e, Batch: b, Path: path}
+			return nil
 		})
+	})
+	return p, err
+}
+
+// entryIn reads the entry of fp in tx, a read transaction of the main
+// file opened with imu held for reading.
+func (s *Store) entryIn(tx *bbolt.Tx, fp fingerprint.Fingerprint) (store.Entry, error) {
+	fps, starts := tx.Bucket(bucketFP), tx.Bucket(bucketStarts)
+	sealed := getU64(tx.Bucket(bucketMeta), keySealed)
+	if _, ok := s.unindexed[fp]; !ok {
+		v := fps.Get(fp[:])
+		if v == nil {
+			return store.Entry{}, fmt.Errorf("fingerprint %x: %w", fp[:], store.ErrNotFound)
+		}
+		return decodeEntry(fp, v, sealed, starts)
+	}
+	var e store.Entry
+	err := s.log.View(func(ltx *bbolt.Tx) error {
+		var err error
+		e, _, err = s.known(fp, s.logOf(ltx), fps, sealed, starts)
+		return err
 	})
 	return e, err
 }
@@ -962,39 +1006,44 @@ func (s *Store) Nodes(ctx context.Context, id uint64, pos []merkle.Pos) ([][32]b
 		if tx.Bucket(bucketBatch).Get(u64(id)) == nil {
 			return fmt.Errorf("batch %d: %w", id, store.ErrNotFound)
 		}
-		c := tx.Bucket(bucketLevels).Cursor()
-		want := levelKey(id, 0) // the cursor does not keep it: reuse it
-		var k, cur []byte
-		curLevel := -1
-		for i, p := range pos {
-			if p.Level < 0 || p.Level > math.MaxUint8 {
-				return fmt.Errorf("bolt: batch %d has no level %d", id, p.Level)
-			}
-			if p.Level != curLevel {
-				// Positions come level by level, upwards (PathPositions):
-				// step to the next level's key, or seek when that fails.
-				want[8] = byte(p.Level)
-				if k == nil || p.Level != curLevel+1 {
-					k, cur = c.Seek(want)
-				} else {
-					k, cur = c.Next()
-				}
-				if !bytes.Equal(k, want) {
-					return fmt.Errorf("bolt: batch %d has no level %d", id, p.Level)
-				}
-				curLevel = p.Level
-			}
-			if p.Index >= uint64(len(cur)/32) {
-				return fmt.Errorf("bolt: batch %d level %d has no node %d (%d nodes)", id, p.Level, p.Index, len(cur)/32)
-			}
-			copy(out[i][:], cur[32*p.Index:])
-		}
-		return nil
+		return nodesIn(tx, id, pos, out)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// nodesIn reads the nodes of batch id at pos into out (len(pos)) in tx.
+func nodesIn(tx *bbolt.Tx, id uint64, pos []merkle.Pos, out [][32]byte) error {
+	c := tx.Bucket(bucketLevels).Cursor()
+	want := levelKey(id, 0) // the cursor does not keep it: reuse it
+	var k, cur []byte
+	curLevel := -1
+	for i, p := range pos {
+		if p.Level < 0 || p.Level > math.MaxUint8 {
+			return fmt.Errorf("bolt: batch %d has no level %d", id, p.Level)
+		}
+		if p.Level != curLevel {
+			// Positions come level by level, upwards (PathPositions):
+			// step to the next level's key, or seek when that fails.
+			want[8] = byte(p.Level)
+			if k == nil || p.Level != curLevel+1 {
+				k, cur = c.Seek(want)
+			} else {
+				k, cur = c.Next()
+			}
+			if !bytes.Equal(k, want) {
+				return fmt.Errorf("bolt: batch %d has no level %d", id, p.Level)
+			}
+			curLevel = p.Level
+		}
+		if p.Index >= uint64(len(cur)/32) {
+			return fmt.Errorf("bolt: batch %d level %d has no node %d (%d nodes)", id, p.Level, p.Index, len(cur)/32)
+		}
+		copy(out[i][:], cur[32*p.Index:])
+	}
+	return nil
 }
 
 // Unconfirmed implements store.Store. limit <= 0 returns none.

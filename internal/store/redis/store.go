@@ -94,6 +94,28 @@ func (s *Store) Entry(ctx context.Context, fp fingerprint.Fingerprint) (store.En
 	return e, err
 }
 
+// Proof implements store.Store: the entry, then (once sealed) its batch,
+// then its path; three round trips, as the positions need the batch size.
+func (s *Store) Proof(ctx context.Context, fp fingerprint.Fingerprint) (store.Proof, error) {
+	e, err := s.Entry(ctx, fp)
+	if err != nil || e.Pending() {
+		return store.Proof{Entry: e}, err
+	}
+	b, err := s.Batch(ctx, e.BatchID)
+	if err != nil {
+		return store.Proof{}, fmt.Errorf("redis: batch of %x: %w", fp[:], err)
+	}
+	pos, err := merkle.PathPositions(e.Index, b.Size)
+	if err != nil {
+		return store.Proof{}, fmt.Errorf("redis: batch %d: %w", b.ID, err)
+	}
+	path, err := s.Nodes(ctx, b.ID, pos)
+	if err != nil {
+		return store.Proof{}, err
+	}
+	return store.Proof{Entry: e, Batch: b, Path: path}, nil
+}
+
 // PendingStats implements store.Store in O(1), in one script call.
 func (s *Store) PendingStats(ctx context.Context) (count int, oldest time.Time, err error) {
 	err = s.do(ctx, func() error {

@@ -128,6 +128,17 @@ func RunReopen(t *testing.T, open func(t *testing.T, dir string) store.Store) {
 			t.Errorf("after reopen, Entry(%v) = %+v, want %+v", f, got, want[f])
 		}
 	}
+	b1.Anchors = []store.Anchor{a}
+	for _, f := range all {
+		switch e := want[f]; e.BatchID {
+		case 0:
+			checkProof(t, s, e, store.Batch{}, nil)
+		case b1.ID:
+			checkProof(t, s, e, b1, tree1)
+		case b2.ID:
+			checkProof(t, s, e, b2, tree2)
+		}
+	}
 	if got := mustPending(t, s, len(all)); !slices.Equal(got, pendingBefore) {
 		t.Errorf("after reopen, Pending has %d fingerprints, want the same %d as before", len(got), len(pendingBefore))
 	}
@@ -135,9 +146,7 @@ func RunReopen(t *testing.T, open func(t *testing.T, dir string) store.Store) {
 	if err != nil || n != len(pendingBefore) || !oldest.Equal(mustEntry(t, s, pendingBefore[0]).ReceivedAt) {
 		t.Errorf("after reopen, PendingStats = %d, %v, %v; want %d, %v", n, oldest, err, len(pendingBefore), mustEntry(t, s, pendingBefore[0]).ReceivedAt)
 	}
-	got1 := mustBatch(t, s, b1.ID)
-	b1.Anchors = []store.Anchor{a}
-	checkBatch(t, got1, b1)
+	checkBatch(t, mustBatch(t, s, b1.ID), b1)
 	checkBatch(t, mustBatch(t, s, b2.ID), b2)
 	checkNodes(t, s, b1.ID, tree1)
 	checkNodes(t, s, b2.ID, tree2)
@@ -255,6 +264,9 @@ func testEntryNotFound(t *testing.T, s store.Store) {
 	if e, err := s.Entry(context.Background(), fp(t, "unknown")); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Entry(unknown) = %+v, %v; want ErrNotFound", e, err)
 	}
+	if p, err := s.Proof(context.Background(), fp(t, "unknown")); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Proof(unknown) = %+v, %v; want ErrNotFound", p, err)
+	}
 }
 
 func testPendingStats(t *testing.T, s store.Store) {
@@ -327,12 +339,15 @@ func testCommitBatch(t *testing.T, s store.Store) {
 			if !e.ReceivedAt.Equal(at(done+i)) || e.Institution != "x" {
 				t.Errorf("entry %d of batch %d lost its submission data: %+v", i, b.ID, e)
 			}
+			checkProof(t, s, e, b, tree)
 		}
 		done += n
 		for _, f := range all[done:] {
-			if e := mustEntry(t, s, f); !e.Pending() {
+			e := mustEntry(t, s, f)
+			if !e.Pending() {
 				t.Errorf("entry %v not in batch %d is not pending: %+v", f, b.ID, e)
 			}
+			checkProof(t, s, e, store.Batch{}, nil)
 		}
 		if total-done > 0 {
 			checkPendingStats(t, s, total-done, at(done))
@@ -903,6 +918,7 @@ func callAll(ctx context.Context, t *testing.T, s store.Store, fps []fingerprint
 	errs := map[string]error{}
 	_, errs["Submit"] = s.Submit(ctx, []store.Submission{{Fingerprint: fp(t, "b"), Institution: "x", ReceivedAt: at(1)}})
 	_, errs["Entry"] = s.Entry(ctx, fps[0])
+	_, errs["Proof"] = s.Proof(ctx, fps[0])
 	_, _, errs["PendingStats"] = s.PendingStats(ctx)
 	_, errs["Pending"] = s.Pending(ctx, 10)
 	_, errs["CommitBatch"] = s.CommitBatch(ctx, fps, tree, at(2))
@@ -1020,6 +1036,33 @@ func checkUnconfirmed(t *testing.T, s store.Store, chainID uint64, limit int, wa
 	}
 	if !slices.Equal(ids, want) {
 		t.Errorf("Unconfirmed(chain %d, limit %d) = batches %v, want %v", chainID, limit, ids, want)
+	}
+}
+
+// checkProof checks Proof(e.Fingerprint): e with batch b and its path in
+// tree, or e alone while it is pending (tree nil).
+func checkProof(t *testing.T, s store.Store, e store.Entry, b store.Batch, tree *merkle.Tree) {
+	t.Helper()
+	p, err := s.Proof(context.Background(), e.Fingerprint)
+	if err != nil {
+		t.Fatalf("Proof(%v): %v", e.Fingerprint, err)
+	}
+	if !entryEqual(p.Entry, e) {
+		t.Errorf("Proof(%v).Entry = %+v, want %+v", e.Fingerprint, p.Entry, e)
+	}
+	if tree == nil {
+		if p.Batch.ID != 0 || p.Path != nil {
+			t.Errorf("Proof(%v) of a pending entry has batch %d and %d path nodes, want none", e.Fingerprint, p.Batch.ID, len(p.Path))
+		}
+		return
+	}
+	checkBatch(t, p.Batch, b)
+	want, err := tree.Proof(e.Index)
+	if err != nil {
+		t.Fatalf("Proof(%d): %v", e.Index, err)
+	}
+	if !slices.Equal(p.Path, want) {
+		t.Errorf("Proof(%v).Path = %x, want the tree's proof of leaf %d %x", e.Fingerprint, p.Path, e.Index, want)
 	}
 }
 
