@@ -46,7 +46,8 @@ FUZZ_TARGETS := \
 	./internal/attestfile:FuzzParse \
 	./internal/apikeys:FuzzParse \
 	./internal/verify:FuzzVerify \
-	./internal/receipt:FuzzVerify
+	./internal/receipt:FuzzVerify \
+	./internal/server:FuzzStatusJSON
 
 # Go 1.26's fuzz coordinator can fail a target with a bare "context deadline
 # exceeded" when -fuzztime runs out (go.dev/issue/75804, fixed in Go 1.27):

@@ -57,7 +57,7 @@ var keysFile = "# institutions allowed to submit\n\n" + instA + " " + keyA + "\n
 // parts: bolt store, sealer, anchorer on a simulated chain, receipt signer,
 // metrics, and the server behind a real HTTP listener on 127.0.0.1.
 type fixture struct {
-	t        *testing.T
+	t        testing.TB
 	key      *ecdsa.PrivateKey // the anchoring account, funded at genesis
 	sim      *simulated.Backend
 	st       *bolt.Store
@@ -72,7 +72,7 @@ type fixture struct {
 	degraded atomic.Pointer[[]string]
 }
 
-func newFixture(t *testing.T, cfg server.Config) *fixture {
+func newFixture(t testing.TB, cfg server.Config) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	log := slog.New(slog.DiscardHandler)
@@ -151,11 +151,11 @@ func bearer(key string) api.RequestEditorFn {
 }
 
 // fp returns a fingerprint (bare hex) unique to the test and s.
-func fp(t *testing.T, s string) string {
+func fp(t testing.TB, s string) string {
 	return fingerprint.Sum([]byte(t.Name() + "/" + s)).String()
 }
 
-func fps(t *testing.T, n int) []string {
+func fps(t testing.TB, n int) []string {
 	out := make([]string, n)
 	for i := range out {
 		out[i] = fp(t, strings.Repeat("x", i))

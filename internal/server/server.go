@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -23,7 +24,6 @@ import (
 	"github.com/attestd/attestd/internal/apikeys"
 	"github.com/attestd/attestd/internal/crashpoint"
 	"github.com/attestd/attestd/internal/fingerprint"
-	"github.com/attestd/attestd/internal/merkle"
 	"github.com/attestd/attestd/internal/metrics"
 	"github.com/attestd/attestd/internal/proof"
 	"github.com/attestd/attestd/internal/receipt"
@@ -314,40 +314,31 @@ func (s *Server) GetFingerprint(c *gin.Context, text api.FingerprintPath) {
 		s.problem(c, err)
 		return
 	}
-	ctx := c.Request.Context()
-	e, err := s.Store.Entry(ctx, fp)
+	p, err := s.Store.Proof(c.Request.Context(), fp)
 	if err != nil {
 		s.problem(c, err)
 		return
 	}
-	resp := api.FingerprintStatus{Fingerprint: fp.String(), Status: api.Status(store.StatusPending)}
-	if e.Pending() {
-		c.JSON(http.StatusOK, resp)
-		return
+	status, bundle := store.StatusPending, (*proof.Bundle)(nil)
+	if !p.Entry.Pending() {
+		status, bundle = p.Batch.Status(s.chainIDs), s.bundle(p)
 	}
-	b, err := s.Store.Batch(ctx, e.BatchID)
-	if err != nil {
-		s.problem(c, err)
-		return
-	}
-	id := int64(b.ID)
-	resp.BatchID = &id
-	resp.Status = api.Status(b.Status(s.chainIDs))
-	if bundle, err := s.bundle(ctx, e, b); err != nil {
-		s.problem(c, err)
-		return
-	} else if bundle != nil {
-		resp.Proof = apiBundle(bundle)
-	}
-	c.JSON(http.StatusOK, resp)
+	buf := statusBufs.Get().(*[]byte)
+	*buf = appendStatus((*buf)[:0], fp, status, p.Batch.ID, bundle)
+	c.Header("Content-Length", strconv.Itoa(len(*buf)))
+	c.Data(http.StatusOK, "application/json; charset=utf-8", *buf)
+	statusBufs.Put(buf) // the response writer copied it
 }
 
-// bundle assembles the proof of e from O(log n) stored nodes, with the
-// batch's mined anchors on the configured chains; nil while none is mined.
-func (s *Server) bundle(ctx context.Context, e store.Entry, b store.Batch) (*proof.Bundle, error) {
+// statusBufs holds the buffers of GetFingerprint's bodies (about 2 KiB).
+var statusBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+
+// bundle assembles the proof bundle of p, with its batch's mined anchors on
+// the configured chains; nil while none is mined.
+func (s *Server) bundle(p store.Proof) *proof.Bundle {
 	var anchors []proof.Anchor
 	for _, id := range s.chainIDs {
-		a, ok := b.Anchor(id)
+		a, ok := p.Batch.Anchor(id)
 		if !ok || a.State == store.AnchorSigned {
 			continue
 		}
@@ -356,42 +347,16 @@ func (s *Server) bundle(ctx context.Context, e store.Entry, b store.Batch) (*pro
 		})
 	}
 	if len(anchors) == 0 {
-		return nil, nil
+		return nil
 	}
-	pos, err := merkle.PathPositions(e.Index, b.Size)
-	if err != nil {
-		return nil, fmt.Errorf("batch %d: %w", b.ID, err)
-	}
-	nodes, err := s.Store.Nodes(ctx, b.ID, pos)
-	if err != nil {
-		return nil, fmt.Errorf("reading the path of batch %d: %w", b.ID, err)
-	}
-	path := make([]proof.Hash, len(nodes))
-	for i, n := range nodes {
+	path := make([]proof.Hash, len(p.Path))
+	for i, n := range p.Path {
 		path[i] = n
 	}
 	return &proof.Bundle{
-		Version: proof.Version, Fingerprint: e.Fingerprint, BatchID: b.ID,
-		Index: e.Index, Size: b.Size, Root: b.Root, Path: path, Anchors: anchors,
-	}, nil
-}
-
-func apiBundle(b *proof.Bundle) *api.ProofBundle {
-	out := &api.ProofBundle{
-		Version: int64(b.Version), Fingerprint: b.Fingerprint.String(), BatchID: int64(b.BatchID),
-		Index: int64(b.Index), Size: int64(b.Size), Root: b.Root.String(),
-		Path: make([]api.Hash, len(b.Path)), Anchors: make([]api.Anchor, len(b.Anchors)),
+		Version: proof.Version, Fingerprint: p.Entry.Fingerprint, BatchID: p.Batch.ID,
+		Index: p.Entry.Index, Size: p.Batch.Size, Root: p.Batch.Root, Path: path, Anchors: anchors,
 	}
-	for i, h := range b.Path {
-		out.Path[i] = h.String()
-	}
-	for i, a := range b.Anchors {
-		out.Anchors[i] = api.Anchor{
-			ChainID: int64(a.ChainID), TxHash: a.TxHash.Hex(), BlockNumber: int64(a.BlockNumber),
-			BlockHash: a.BlockHash.Hex(), Anchorer: a.Anchorer.Hex(),
-		}
-	}
-	return out
 }
 
 // VerifyProof implements POST /v1/verify, checking against this server's
