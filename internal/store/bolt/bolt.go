@@ -783,13 +783,16 @@ func (s *Store) Proof(ctx context.Context, fp fingerprint.Fingerprint) (store.Pr
 		defer s.imu.RUnlock()
 		return s.db.View(func(tx *bbolt.Tx) error {
 			e, err := s.entryIn(tx, fp)
-			if err != nil || e.Pending() {
-				p.Entry = e
+			if err != nil {
 				return err
 			}
+			if e.Pending() {
+				p.Entry = e
+				return nil
+			}
 			v := tx.Bucket(bucketBatch).Get(u64(e.BatchID))
-			if v == nil {
-				return fmt.Errorf("bolt: batch %d of %x: %w", e.BatchID, fp[:], store.ErrNotFound)
+			if v == nil { // not ErrNotFound: the fingerprint exists
+				return fmt.Errorf("bolt: %x is in batch %d, which is missing", fp[:], e.BatchID)
 			}
 			b, err := loadBatch(tx, e.BatchID, v)
 			if err != nil {

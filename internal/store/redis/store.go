@@ -102,8 +102,11 @@ func (s *Store) Proof(ctx context.Context, fp fingerprint.Fingerprint) (store.Pr
 		return store.Proof{Entry: e}, err
 	}
 	b, err := s.Batch(ctx, e.BatchID)
+	if errors.Is(err, store.ErrNotFound) { // not ErrNotFound: the fingerprint exists
+		return store.Proof{}, fmt.Errorf("redis: %x is in batch %d, which is missing", fp[:], e.BatchID)
+	}
 	if err != nil {
-		return store.Proof{}, fmt.Errorf("redis: batch of %x: %w", fp[:], err)
+		return store.Proof{}, err
 	}
 	pos, err := merkle.PathPositions(e.Index, b.Size)
 	if err != nil {
