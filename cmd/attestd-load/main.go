@@ -29,7 +29,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -120,9 +119,12 @@ func run(args []string, stdout io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, cfg.duration)
 	defer cancel()
 
-	l := newLoader(cfg)
+	l, err := newLoader(cfg)
+	if err != nil {
+		return err
+	}
+	defer l.pool.close()
 	var rep *report
-	var err error
 	switch cfg.mode {
 	case "submit":
 		if cfg.apiKey == "" {
@@ -177,34 +179,37 @@ func fp(runID string, i uint64) string {
 }
 
 type loader struct {
-	cfg    config
-	client *http.Client
-	next   atomic.Int64 // requests handed out
+	cfg  config
+	pool *pool
+	next atomic.Int64 // requests handed out
 
 	began, ended time.Time // of the load (workers)
 }
 
-func newLoader(cfg config) *loader {
-	tr := &http.Transport{
-		Proxy:               nil,
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:        cfg.conns * 2,
-		MaxIdleConnsPerHost: cfg.conns * 2,
-		MaxConnsPerHost:     cfg.conns,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
+func newLoader(cfg config) (*loader, error) {
+	p, err := newPool(cfg.server, cfg.conns+1, cfg.timeout, nil) // confirm: conns pollers and the submitter
+	if err != nil {
+		return nil, err
 	}
-	return &loader{cfg: cfg, client: &http.Client{Transport: tr, Timeout: cfg.timeout}}
+	return &loader{cfg: cfg, pool: p}, nil
 }
 
 // take hands out the next request number, or false once --requests are
 // out or ctx is done.
 func (l *loader) take(ctx context.Context) (int64, bool) {
-	if ctx.Err() != nil {
+	if over(ctx) {
 		return 0, false
 	}
 	k := l.next.Add(1) - 1
 	return k, k < l.cfg.requests
+}
+
+// over reports whether ctx is done or past its deadline: a connection's
+// deadline (set to the run's) can expire a moment before the context's
+// own timer fires.
+func over(ctx context.Context) bool {
+	d, ok := ctx.Deadline()
+	return ctx.Err() != nil || ok && !time.Now().Before(d)
 }
 
 // result of one worker.
@@ -271,7 +276,7 @@ func (l *loader) submit(ctx context.Context) (*report, error) {
 		wg.Go(func() {
 			for {
 				i := next.Add(1) - 1
-				if i >= int64(len(fps)) || cctx.Err() != nil {
+				if i >= int64(len(fps)) || over(cctx) {
 					return
 				}
 				f := fp(l.cfg.runID, fps[i])
@@ -350,7 +355,7 @@ func (l *loader) confirm(ctx context.Context) (*report, error) {
 						mu.Unlock()
 						break
 					}
-					if ctx.Err() != nil {
+					if over(ctx) {
 						mu.Lock()
 						res.status["unconfirmed at the end"]++
 						mu.Unlock()
@@ -408,43 +413,23 @@ func (l *loader) workers(ctx context.Context, fn func(context.Context, *result))
 // do sends one request and returns its status ("202", or "conn" for a
 // transport error), the body when keep is set, and the latency.
 func (l *loader) do(ctx context.Context, method, path string, body []byte, keep bool) (string, []byte, time.Duration) {
-	var rd io.Reader
+	var hdrs []header
 	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, l.cfg.server+path, rd)
-	if err != nil {
-		return "client", nil, 0
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		hdrs = append(hdrs, header{"Content-Type", "application/json"})
 	}
 	if l.cfg.apiKey != "" && method == http.MethodPost {
-		req.Header.Set("Authorization", "Bearer "+l.cfg.apiKey)
+		hdrs = append(hdrs, header{"Authorization", "Bearer " + l.cfg.apiKey})
 	}
 	start := time.Now()
-	resp, err := l.client.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return "cancelled", nil, 0 // the run's bound, not an error
-		}
-		return "conn", nil, time.Since(start)
-	}
-	var out []byte
-	if keep {
-		out, err = io.ReadAll(resp.Body)
-	} else {
-		_, err = io.Copy(io.Discard, resp.Body)
-	}
-	resp.Body.Close()
+	status, out, err := l.pool.do(ctx, method, path, hdrs, body, keep)
 	d := time.Since(start)
 	if err != nil {
-		if ctx.Err() != nil {
-			return "cancelled", nil, 0 // the run's bound cut the body short
+		if over(ctx) {
+			return "cancelled", nil, 0 // the run's bound, not an error
 		}
 		return "conn", nil, d
 	}
-	return strconv.Itoa(resp.StatusCode), out, d
+	return strconv.Itoa(status), out, d
 }
 
 type checkReport struct {
