@@ -8,7 +8,8 @@
 #   cmd/attestd-load/bench.sh full    # make bench-full: 60 s loads, 10M-fingerprint read store, then mem
 #   cmd/attestd-load/bench.sh mem     # row 10 only: 10-minute RSS run, bytes per pending fingerprint
 #   cmd/attestd-load/bench.sh reads   # row 6 only: fill a READ_POP store (default 10M), then read
-#   (environment: READ_POP, FILL_DUR (fill bound, default 60m), READ_DUR, RSS_DUR (default 10m), PENDING_N)
+#   (environment: READ_POP, FILL_DUR (fill bound, default 60m), READ_DUR, READ_WARM (default 10s),
+#    READ_RATES (open-loop rates, default "10000 15000 20000"), RSS_DUR (default 10m), PENDING_N)
 #
 # Needs bin/attestd and bin/attestd-load (make build, go build -o bin/attestd-load ./cmd/attestd-load)
 # and redis-server for the Redis rows (skipped if missing).
@@ -51,6 +52,25 @@ start_attestd() {
 }
 
 load() { echo "## attestd-load ${*//$KEY/\$KEY}"; "$bin/attestd-load" "$@"; echo; }
+# load_cpu ARGS...: load, then the CPU time the last started attestd and the
+# generator spent per answered request.
+load_cpu() {
+	local spid=${pids[-1]} s0 s1 g0 g1 out n rc=0
+	s0=$(awk '{print $14 + $15}' "/proc/$spid/stat")
+	g0=$(awk '{print $16 + $17}' "/proc/$$/stat") # CPU of this shell's finished children
+	echo "## attestd-load ${*//$KEY/\$KEY}"
+	out=$("$bin/attestd-load" "$@") || rc=$?
+	echo "$out"
+	s1=$(awk '{print $14 + $15}' "/proc/$spid/stat")
+	g1=$(awk '{print $16 + $17}' "/proc/$$/stat")
+	n=$(echo "$out" | awk '/^ok requests/ {print $3}')
+	if [ "${n:-0}" -gt 0 ]; then
+		awk -v s=$((s1 - s0)) -v g=$((g1 - g0)) -v n="$n" -v hz="$(getconf CLK_TCK)" \
+			'BEGIN {printf "CPU per answered request: attestd %.1f us, attestd-load %.1f us\n", s / hz * 1e6 / n, g / hz * 1e6 / n}'
+	fi
+	echo
+	return $rc
+}
 
 echo "# $(date -u +%FT%TZ) commit $(git -C "$root" rev-parse --short HEAD) mode $mode"
 echo "# $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2) x $(nproc), load average $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -103,7 +123,18 @@ for _ in $(seq 900); do # until everything is sealed and merged into the index (
 done
 sleep 10
 echo "## store: $(dbsize "$work/reads") bytes, pending $(metric attestd_pending_fingerprints), unindexed $(metric attestd_store_unindexed_fingerprints), load average $(cut -d' ' -f1-3 /proc/loadavg)"
-load read --server "$URL" --conns 64 --run-id reads --population $READ_POP --requests $READ_REQ --duration "${READ_DUR:-$DUR}" --check
+rdur=${READ_DUR:-$DUR}
+# A warm-up first: the first reads of pages the fill wrote cost more (a page
+# fault each); the figures below are for a store that is serving.
+echo "## warm-up (not a figure)"
+load read --server "$URL" --conns 64 --run-id reads --population $READ_POP --requests $READ_REQ --duration "${READ_WARM:-10s}"
+# Closed loop, 64 connections: the most the server answers, and the latency at that load.
+load_cpu read --server "$URL" --conns 64 --run-id reads --population $READ_POP --requests $READ_REQ --duration "$rdur" --check
+# Open loop: the latency at a given load, counted from each request's due time.
+for rate in ${READ_RATES:-10000 15000 20000}; do
+	load_cpu read --server "$URL" --conns 64 --run-id reads --population $READ_POP --rate "$rate" \
+		--requests $((rate * ${rdur%s})) --duration "$((${rdur%s} + 5))s" --check
+done
 fi
 
 # Redis with AOF appendfsync always (what "202 means durable" needs).

@@ -4,6 +4,7 @@
 //
 //	attestd-load submit --api-key K --conns 64 --per-request 1000 --requests 10000 --duration 60s --check
 //	attestd-load read   --run-id R --population 10000000 --conns 64 --requests 1000000 --duration 60s
+//	attestd-load read   --run-id R --population 10000000 --conns 64 --rate 20000 --requests 1200000 --duration 60s
 //	attestd-load confirm --api-key K --requests 200 --rate 20 --duration 2m
 //
 // Fingerprints are SHA-256("attestd-load/" + run-id + "/" + i) for
@@ -16,6 +17,13 @@
 // each one is there. read checks that each 200 names the fingerprint asked
 // for. confirm submits one fingerprint per request at --rate per second and
 // polls each until it is confirmed, reporting the 202→confirmed latency.
+//
+// submit and read are closed loops: each connection sends its next request
+// when the last is answered, so they measure the most the server takes,
+// and the latency at that load. read --rate R is an open loop instead:
+// request k is due at k/R seconds, and its latency counts from then, so a
+// request that waits for a free connection (or behind a stalled server)
+// counts its wait; this is the latency at a given load.
 package main
 
 import (
@@ -85,7 +93,7 @@ func run(args []string, stdout io.Writer) error {
 	fs.StringVar(&cfg.runID, "run-id", "", "names this run's fingerprints (default: random for submit)")
 	fs.Uint64Var(&cfg.start, "start", 0, "index of the first fingerprint (submit, confirm)")
 	fs.Uint64Var(&cfg.population, "population", 0, "read: fingerprints start … start+population-1 of --run-id are read at random")
-	fs.Float64Var(&cfg.rate, "rate", 20, "confirm: submissions per second")
+	fs.Float64Var(&cfg.rate, "rate", 0, "confirm: submissions per second (0: 20); read: requests per second, open loop (0: closed loop)")
 	fs.DurationVar(&cfg.poll, "poll", 50*time.Millisecond, "confirm: status poll interval")
 	fs.BoolVar(&cfg.jsonOut, "json", false, "print the report as JSON")
 	fs.DurationVar(&cfg.timeout, "timeout", 30*time.Second, "per-request timeout")
@@ -107,6 +115,14 @@ func run(args []string, stdout io.Writer) error {
 		return errors.New("--conns must be 1…4096")
 	case cfg.per <= 0 || cfg.per > 10_000:
 		return errors.New("--per-request must be 1…10000")
+	}
+	switch {
+	case cfg.rate < 0:
+		return errors.New("--rate must be >= 0")
+	case cfg.rate > 0 && cfg.mode == "submit":
+		return errors.New("--rate is for read and confirm: submit is a closed loop")
+	case cfg.rate == 0 && cfg.mode == "confirm":
+		cfg.rate = 20
 	}
 	if cfg.runID == "" {
 		if cfg.mode == "read" {
@@ -309,15 +325,30 @@ func (l *loader) read(ctx context.Context) (*report, error) {
 	var seed atomic.Uint64
 	res := l.workers(ctx, func(ctx context.Context, r *result) {
 		rng := rand.New(rand.NewPCG(seed.Add(1), uint64(time.Now().UnixNano())))
+		wait := time.NewTimer(0)
 		for {
-			if _, ok := l.take(ctx); !ok {
+			k, ok := l.take(ctx)
+			if !ok {
 				return
+			}
+			var late time.Duration // open loop: from when request k was due
+			if l.cfg.rate > 0 {
+				due := l.began.Add(time.Duration(float64(k) * float64(time.Second) / l.cfg.rate))
+				if d := time.Until(due); d > 0 {
+					wait.Reset(d)
+					select {
+					case <-ctx.Done():
+						return
+					case <-wait.C:
+					}
+				}
+				late = max(time.Since(due), 0)
 			}
 			f := fp(l.cfg.runID, l.cfg.start+rng.Uint64N(l.cfg.population))
 			status, body, d := l.do(ctx, http.MethodGet, "/v1/fingerprints/"+f, nil, l.cfg.check)
 			r.status[status]++
 			if status == "200" {
-				r.lat = append(r.lat, d)
+				r.lat = append(r.lat, late+d)
 				if l.cfg.check && !bytes.Contains(body, []byte(f)) {
 					r.status["200-wrong-body"]++
 				}
@@ -444,7 +475,8 @@ type report struct {
 	Mode       string           `json:"mode"`
 	Conns      int              `json:"conns"`
 	PerRequest int              `json:"per_request"`
-	Requests   int64            `json:"requests"` // answered with success
+	Rate       float64          `json:"rate,omitempty"` // read: the open loop's requests per second
+	Requests   int64            `json:"requests"`       // answered with success
 	Seconds    float64          `json:"seconds"`
 	ReqPerSec  float64          `json:"req_per_s"`
 	FPPerSec   float64          `json:"fps_per_s,omitempty"`
@@ -481,7 +513,7 @@ func (l *loader) summarizeAt(res []*result, elapsed time.Duration, _ int64) *rep
 		return ms(lat[min(max(i, 0), len(lat)-1)])
 	}
 	rep := &report{
-		Mode: l.cfg.mode, Conns: l.cfg.conns, PerRequest: l.cfg.per, Requests: int64(len(lat)),
+		Mode: l.cfg.mode, Conns: l.cfg.conns, PerRequest: l.cfg.per, Rate: l.cfg.rate, Requests: int64(len(lat)),
 		Seconds: elapsed.Seconds(), Status: status, Errors: map[string]int64{}, RunID: l.cfg.runID,
 		P50ms: pct(0.50), P90ms: pct(0.90), P99ms: pct(0.99), P999ms: pct(0.999),
 	}
@@ -510,7 +542,11 @@ func (r *report) print(w io.Writer, asJSON bool) {
 		fmt.Fprintln(w, string(b))
 		return
 	}
-	fmt.Fprintf(w, "mode %s, run-id %s, %d conns, %d fps/request\n", r.Mode, r.RunID, r.Conns, r.PerRequest)
+	fmt.Fprintf(w, "mode %s, run-id %s, %d conns, %d fps/request", r.Mode, r.RunID, r.Conns, r.PerRequest)
+	if r.Rate > 0 && r.Mode == "read" {
+		fmt.Fprintf(w, ", open loop at %.0f req/s (latency from each request's due time)", r.Rate)
+	}
+	fmt.Fprintln(w)
 	fmt.Fprintf(w, "ok requests %d in %.2fs: %.0f req/s", r.Requests, r.Seconds, r.ReqPerSec)
 	if r.FPPerSec > 0 {
 		fmt.Fprintf(w, ", %.0f fps/s", r.FPPerSec)

@@ -1,9 +1,15 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestRefusesOtherHosts(t *testing.T) {
@@ -28,6 +34,55 @@ func TestBounded(t *testing.T) {
 	} {
 		if err := run(args, io.Discard); err == nil || !strings.Contains(err.Error(), "bounded") {
 			t.Errorf("run %q: %v, want a refusal of an unbounded run", args, err)
+		}
+	}
+}
+
+// TestReadOpenLoop: with --rate, requests go out on schedule whatever the
+// answers, and a request's latency counts from when it was due. The server
+// here takes 20 ms per request on 2 connections (100/s) and is offered
+// 200/s, so the queue grows by 1 request every 10 ms: the last of 100 is
+// due at 0.5 s and answered at about 1 s. A closed loop would show 20 ms.
+func TestReadOpenLoop(t *testing.T) {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(20 * time.Millisecond)
+		fmt.Fprintf(w, `{"fingerprint":%q}`, strings.TrimPrefix(r.URL.Path, "/v1/fingerprints/"))
+	}))
+	defer ts.Close()
+	report := func(args ...string) map[string]any {
+		t.Helper()
+		var out bytes.Buffer
+		args = append([]string{"read", "--server", ts.URL, "--run-id", "r", "--population", "1000", "--conns", "2", "--requests", "100", "--duration", "30s", "--check", "--json"}, args...)
+		if err := run(args, &out); err != nil {
+			t.Fatalf("run %q: %v\n%s", args, err, out.Bytes())
+		}
+		var rep map[string]any
+		if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	closed := report()
+	open := report("--rate", "200")
+	if n := open["requests"].(float64); n != 100 {
+		t.Fatalf("open loop: %v requests answered, want 100", n)
+	}
+	if p := closed["p99_ms"].(float64); p > 200 {
+		t.Errorf("closed loop p99 %.1f ms, want about 20", p)
+	}
+	if p := open["p99_ms"].(float64); p < 300 {
+		t.Errorf("open loop at twice the server's capacity: p99 %.1f ms, want the queue's wait (about 500) counted", p)
+	}
+	if r := open["rate"].(float64); r != 200 {
+		t.Errorf("report rate %v, want 200", r)
+	}
+	for _, args := range [][]string{{"--rate", "-1"}, {"--rate", "10", "--api-key", "k"}} {
+		mode := "read"
+		if len(args) > 2 {
+			mode = "submit"
+		}
+		if err := run(append([]string{mode, "--server", ts.URL, "--run-id", "r", "--population", "1"}, args...), io.Discard); err == nil || !strings.Contains(err.Error(), "rate") {
+			t.Errorf("run %s %q: %v, want a refusal naming --rate", mode, args, err)
 		}
 	}
 }
