@@ -229,11 +229,17 @@ func Open(cfg Config) (*Store, error) {
 	if cfg.Path == "" {
 		return nil, errors.New("bolt: empty path")
 	}
-	db, err := openFile(cfg, cfg.Path)
+	// The index keeps its freelist on disk: without it, bbolt rebuilds it
+	// at open by reading every page (20 s for a cold 1.9 GB index of 10M
+	// fingerprints, against 8 ms with it), and the index commits only on
+	// merges, seals and anchors. The log commits on every ingest group
+	// commit, and sealed segments leave many free pages behind, so it
+	// does not write its freelist; it stays small to scan.
+	db, err := openFile(cfg, cfg.Path, true)
 	if err != nil {
 		return nil, err
 	}
-	log, err := openFile(cfg, cfg.Path+LogSuffix)
+	log, err := openFile(cfg, cfg.Path+LogSuffix, false)
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -270,7 +276,7 @@ func positiveOr[T int | uint | time.Duration](v, def T) T {
 	return def
 }
 
-func openFile(cfg Config, path string) (*bbolt.DB, error) {
+func openFile(cfg Config, path string, syncFreelist bool) (*bbolt.DB, error) {
 	timeout := cfg.LockTimeout
 	if timeout <= 0 {
 		timeout = DefaultLockTimeout
@@ -279,7 +285,7 @@ func openFile(cfg Config, path string) (*bbolt.DB, error) {
 		Timeout:         timeout,
 		NoSync:          cfg.NoSync,
 		FreelistType:    bbolt.FreelistMapType,
-		NoFreelistSync:  true,
+		NoFreelistSync:  !syncFreelist,
 		InitialMmapSize: initialMmapSize,
 	})
 	if errors.Is(err, bolterrors.ErrTimeout) {
