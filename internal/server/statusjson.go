@@ -17,9 +17,9 @@ import (
 // encoding/json writes it (TestStatusJSON and FuzzStatusJSON compare the
 // two, so a change to api/openapi.yaml that this misses fails the tests).
 // It is the hottest response of the service (proof reads, row 6 of
-// docs/benchmarks.md), and writing it straight from the proof, without
-// reflection or a string per hash, halves its cost. batchID 0 means
-// pending (no batch); b is nil until the batch is anchored.
+// docs/benchmarks.md), where encoding/json and a string per hash took 30%
+// of the handler's CPU; this writes it straight from the proof. batchID 0
+// means pending (no batch); b is nil until the batch is anchored.
 //
 // Every string it writes is hex or a status name: nothing needs escaping.
 func appendStatus(dst []byte, fp fingerprint.Fingerprint, status store.Status, batchID uint64, b *proof.Bundle) []byte {
