@@ -27,6 +27,7 @@ func newServeCmd() *cobra.Command {
 		maxFeeGwei          float64
 		chainPasswordFile   string
 		logFormat, logLevel string
+		configFile          string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -36,9 +37,17 @@ func newServeCmd() *cobra.Command {
 With --dev it needs nothing else: an embedded store and an embedded
 go-ethereum dev chain under --data-dir, and a dev API key written to
 <data-dir>/dev-api-key. Without --dev give --chain-rpc, --chain-key-file
-and --api-keys-file.`,
+and --api-keys-file.
+
+--config FILE reads settings from a YAML file that maps flag names to
+values (batch-interval: 1m); flags on the command line win over it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if configFile != "" {
+				if err := applyConfigFile(cmd.Flags(), configFile); err != nil {
+					return err
+				}
+			}
 			log, err := newLogger(cmd.ErrOrStderr(), logFormat, logLevel)
 			if err != nil {
 				return err
@@ -77,6 +86,7 @@ and --api-keys-file.`,
 		},
 	}
 	f := cmd.Flags()
+	f.StringVar(&configFile, "config", "", "YAML file of settings: flag names (without --) to values; the command line wins")
 	f.StringVar(&cfg.Store, "store", "", "a Redis URL (redis://…, rediss://…, redis+sentinel://…, redis+cluster://…) shared by replicas; default: the embedded store in --data-dir")
 	f.StringVar(&cfg.ReplicaID, "replica-id", "", "this replica's name in the leader lease (default hostname-pid)")
 	f.DurationVar(&cfg.LeaseTTL, "lease-ttl", app.DefaultLeaseTTL, "leader lease with a shared store; a dead leader is replaced within two of these")
