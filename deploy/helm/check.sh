@@ -115,6 +115,35 @@ has redis "$(doc "$tmp/redis-3-replicas-values.yaml" Ingress)" 'host: "attestd.e
 # The PrometheusRule's spec is files/alerts.yaml, verbatim.
 doc "$tmp/redis-3-replicas-values.yaml" PrometheusRule | sed -n '/^spec:$/,$p' | tail -n +2 | sed 's/^  //' >"$tmp/rules.yaml"
 diff -u "$chart/files/alerts.yaml" "$tmp/rules.yaml" >/dev/null || fail "redis: the PrometheusRule's spec is not files/alerts.yaml"
+# The Grafana dashboard: a ConfigMap for the sidecar, only when enabled, whose
+# data is files/dashboard.json byte for byte.
+hasnt embedded "$(doc "$tmp/embedded-values.yaml" ConfigMap)" 'grafana_dashboard|dashboard\.json'
+render -f "$chart/ci/embedded-values.yaml" --set metrics.grafanaDashboard.enabled=true >"$tmp/dashboard.out"
+cm=$(doc "$tmp/dashboard.out" ConfigMap)
+count dashboard "$cm" '^kind: ConfigMap$' 1
+has dashboard "$cm" '^  name: t-attestd-dashboard$'
+has dashboard "$cm" '^  namespace: attestd$'
+has dashboard "$cm" '^    grafana_dashboard: "1"$'
+dashboard_data() { doc "$1" ConfigMap | sed -n '/^  attestd\.json: |$/,$p' | tail -n +2 | sed 's/^    //'; }
+dashboard_data "$tmp/dashboard.out" >"$tmp/dashboard.json"
+cmp -s "$chart/files/dashboard.json" "$tmp/dashboard.json" || fail "dashboard: the ConfigMap's attestd.json is not files/dashboard.json"
+cm=$(doc "$tmp/redis-3-replicas-values.yaml" ConfigMap)
+has redis "$cm" '^  namespace: monitoring$'
+has redis "$cm" '^    grafana_dashboard: "1"$'
+has redis "$cm" '^    grafana_folder: "?attestd"?$'
+dashboard_data "$tmp/redis-3-replicas-values.yaml" >"$tmp/dashboard.json"
+cmp -s "$chart/files/dashboard.json" "$tmp/dashboard.json" || fail "redis: the ConfigMap's attestd.json is not files/dashboard.json"
+# Rendering fails when files/dashboard.json is missing or not JSON.
+for broken in missing invalid; do
+  cp -R "$chart" "$tmp/$broken"
+  if [ "$broken" = missing ]; then rm "$tmp/$broken/files/dashboard.json"; else echo '{"panels": [' >"$tmp/$broken/files/dashboard.json"; fi
+  if out=$("$HELM" template t "$tmp/$broken" --namespace attestd --kube-version "$KUBE_VERSION" -f "$chart/ci/embedded-values.yaml" \
+    --set metrics.grafanaDashboard.enabled=true 2>&1 >/dev/null); then
+    fail "rendered the dashboard with files/dashboard.json $broken"
+  elif ! grep -qF 'files/dashboard.json is missing or not a Grafana dashboard' <<<"$out"; then
+    fail "rendering with files/dashboard.json $broken failed without saying so: $out"
+  fi
+done
 
 # Every serve flag the chart renders is one attestd defines (read from the
 # source, so that the check needs no build of attestd).
@@ -143,6 +172,8 @@ refused 'receiptKey.existingSecret' "${r[@]}" --set receiptKey.existingSecret=
 refused 'extraArgs: --dev' "${e[@]}" --set 'extraArgs[0]=--dev'
 refused 'must be larger than shutdownTimeoutSeconds' "${e[@]}" --set terminationGracePeriodSeconds=15
 refused 'tls.enabled needs tls.existingSecret' "${e[@]}" --set tls.enabled=true
+refused '/metrics/grafanaDashboard/namespace' "${e[@]}" --set metrics.grafanaDashboard.namespace=Monitoring
+refused '/metrics/grafanaDashboard/labels' "${e[@]}" --set metrics.grafanaDashboard.labels.a.b=c
 
 if [ "$failures" -gt 0 ]; then
   echo "check.sh: $failures failure(s)" >&2
