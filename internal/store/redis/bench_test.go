@@ -136,4 +136,24 @@ func BenchmarkNodes(b *testing.B) {
 			}
 		})
 	})
+	// Store.Proof: what GET /v1/fingerprints/{fp} reads (entry, batch,
+	// path), from 16 goroutines per core, as a server's connections would.
+	b.Run("Proof/parallel", func(b *testing.B) {
+		var seed atomic.Uint64
+		b.ReportAllocs()
+		b.SetParallelism(16)
+		b.RunParallel(func(pb *testing.PB) {
+			rng := rand.New(rand.NewPCG(seed.Add(1), 2))
+			for pb.Next() {
+				p, err := s.Proof(ctx, benchFP("nodes", rng.Uint64N(size)))
+				if err == nil && len(p.Path) != 20 {
+					err = fmt.Errorf("a path of %d nodes in a 2^20 batch", len(p.Path))
+				}
+				if err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
 }

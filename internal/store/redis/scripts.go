@@ -81,6 +81,27 @@ if not v then return false end
 return locate(KEYS[2], KEYS[3], v)
 `)
 
+// proofScript reads one entry, locates it and sizes its batch, so a proof
+// read can fetch the batch and the path's nodes in one more round trip.
+//
+//	KEYS[1] entries, KEYS[2] sealed, KEYS[3] starts; ARGV[1] fingerprint
+//
+// It replies {entry, batch ID, index, batch size} ({entry, 0, 0, 0} while
+// pending), or nil if the fingerprint is unknown. Batches are consecutive
+// runs of sequence numbers, so a batch's size is the next batch's first
+// sequence number (or sealed + 1 for the last batch) minus its own.
+var proofScript = goredis.NewScript(luaLocate + `
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v then return false end
+local r = locate(KEYS[2], KEYS[3], v)
+if r[2] == 0 then return {v, 0, 0, 0} end
+local first = struct.unpack('>I8', v, 2) - r[3]
+local nxt = redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. string.format('%d', first), '+inf', 'LIMIT', 0, 1, 'WITHSCORES')
+local after = tonumber(redis.call('GET', KEYS[2])) + 1
+if nxt[2] then after = tonumber(nxt[2]) end
+return {v, r[2], r[3], after - first}
+`)
+
 // pendingStatsScript reads the pending count and the oldest pending
 // entry.
 //
@@ -267,6 +288,6 @@ func (s *Store) run(ctx context.Context, script *goredis.Script, keys []string, 
 
 // allScripts are loaded into the server's script cache at Open.
 var allScripts = []*goredis.Script{
-	submitScript, entryScript, pendingStatsScript, commitScript,
+	submitScript, entryScript, proofScript, pendingStatsScript, commitScript,
 	unconfirmedScript, putAnchorScript, campaignScript, resignScript,
 }

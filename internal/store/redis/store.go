@@ -94,29 +94,66 @@ func (s *Store) Entry(ctx context.Context, fp fingerprint.Fingerprint) (store.En
 	return e, err
 }
 
-// Proof implements store.Store: the entry, then (once sealed) its batch,
-// then its path; three round trips, as the positions need the batch size.
+// Proof implements store.Store in two round trips: a script finds the
+// entry, its batch and the batch's size; one pipeline then reads the batch
+// and the path's nodes.
 func (s *Store) Proof(ctx context.Context, fp fingerprint.Fingerprint) (store.Proof, error) {
-	e, err := s.Entry(ctx, fp)
-	if err != nil || e.Pending() {
-		return store.Proof{Entry: e}, err
-	}
-	b, err := s.Batch(ctx, e.BatchID)
-	if errors.Is(err, store.ErrNotFound) { // not ErrNotFound: the fingerprint exists
-		return store.Proof{}, fmt.Errorf("redis: %x is in batch %d, which is missing", fp[:], e.BatchID)
-	}
-	if err != nil {
-		return store.Proof{}, err
-	}
-	pos, err := merkle.PathPositions(e.Index, b.Size)
-	if err != nil {
-		return store.Proof{}, fmt.Errorf("redis: batch %d: %w", b.ID, err)
-	}
-	path, err := s.Nodes(ctx, b.ID, pos)
-	if err != nil {
-		return store.Proof{}, err
-	}
-	return store.Proof{Entry: e, Batch: b, Path: path}, nil
+	var p store.Proof
+	err := s.do(ctx, func() error {
+		r, err := s.run(ctx, proofScript, []string{s.k.entries, s.k.sealed, s.k.starts}, fp[:]).Result()
+		if errors.Is(err, goredis.Nil) {
+			return fmt.Errorf("fingerprint %x: %w", fp[:], store.ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("redis: proof: %w", err)
+		}
+		a, ok := r.([]any)
+		if !ok || len(a) != 4 {
+			return fmt.Errorf("redis: unexpected proof reply %v", r)
+		}
+		e, err := decodeLocated(fp, a[:3])
+		if err != nil {
+			return err
+		}
+		size, ok := a[3].(int64)
+		if !ok || size < 0 {
+			return fmt.Errorf("redis: unexpected proof reply %v", r)
+		}
+		if e.Pending() {
+			p.Entry = e
+			return nil
+		}
+		pos, err := merkle.PathPositions(e.Index, uint64(size))
+		if err != nil {
+			return fmt.Errorf("redis: batch %d: %w", e.BatchID, err)
+		}
+		var batch *goredis.MapStringStringCmd
+		var nodes []*goredis.StringCmd
+		if _, err := s.rdb.Pipelined(ctx, func(pl goredis.Pipeliner) error {
+			batch = pl.HGetAll(ctx, s.k.batchKey(e.BatchID))
+			nodes = s.nodeCmds(ctx, pl, e.BatchID, pos)
+			return nil
+		}); err != nil {
+			return fmt.Errorf("redis: proof: %w", err)
+		}
+		if len(batch.Val()) == 0 { // not ErrNotFound: the fingerprint exists
+			return fmt.Errorf("redis: %x is in batch %d, which is missing", fp[:], e.BatchID)
+		}
+		b, err := decodeBatch(e.BatchID, batch.Val())
+		if err != nil {
+			return err
+		}
+		if b.Size != uint64(size) {
+			return fmt.Errorf("redis: batch %d has %d fingerprints, its sequence numbers say %d", b.ID, b.Size, size)
+		}
+		path, err := readNodes(nodes, b.ID, pos)
+		if err != nil {
+			return err
+		}
+		p = store.Proof{Entry: e, Batch: b, Path: path}
+		return nil
+	})
+	return p, err
 }
 
 // PendingStats implements store.Store in O(1), in one script call.
@@ -366,21 +403,18 @@ func (s *Store) Batches(ctx context.Context, after uint64, limit int) ([]store.B
 // Nodes implements store.Store in one pipelined round trip: the batch's
 // existence and one 32-byte GETRANGE per position.
 func (s *Store) Nodes(ctx context.Context, id uint64, pos []merkle.Pos) ([][32]byte, error) {
-	out := make([][32]byte, len(pos))
+	var out [][32]byte
 	err := s.do(ctx, func() error {
-		for _, p := range pos {
-			if p.Level < 0 || p.Level > math.MaxUint8 || p.Index > math.MaxInt64/32-1 {
-				return fmt.Errorf("redis: batch %d has no node %d on level %d", id, p.Index, p.Level)
+		for _, q := range pos {
+			if q.Level < 0 || q.Level > math.MaxUint8 || q.Index > math.MaxInt64/32-1 {
+				return fmt.Errorf("redis: batch %d has no node %d on level %d", id, q.Index, q.Level)
 			}
 		}
 		var exists *goredis.BoolCmd
-		cmds := make([]*goredis.StringCmd, len(pos))
+		var cmds []*goredis.StringCmd
 		_, err := s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
 			exists = p.HExists(ctx, s.k.batchKey(id), fieldHeader)
-			for i, q := range pos {
-				start := int64(32 * q.Index)
-				cmds[i] = p.GetRange(ctx, s.k.levelKey(id, q.Level), start, start+31)
-			}
+			cmds = s.nodeCmds(ctx, p, id, pos)
 			return nil
 		})
 		if err != nil {
@@ -389,17 +423,35 @@ func (s *Store) Nodes(ctx context.Context, id uint64, pos []merkle.Pos) ([][32]b
 		if !exists.Val() {
 			return fmt.Errorf("batch %d: %w", id, store.ErrNotFound)
 		}
-		for i, c := range cmds {
-			v := c.Val()
-			if len(v) != 32 {
-				return fmt.Errorf("redis: batch %d has no node %d on level %d", id, pos[i].Index, pos[i].Level)
-			}
-			copy(out[i][:], v)
-		}
-		return nil
+		out, err = readNodes(cmds, id, pos)
+		return err
 	})
 	if err != nil {
 		return nil, err
+	}
+	return out, nil
+}
+
+// nodeCmds queues one 32-byte GETRANGE per position of batch id on p
+// (positions within the bounds Nodes checks, as PathPositions gives).
+func (s *Store) nodeCmds(ctx context.Context, p goredis.Pipeliner, id uint64, pos []merkle.Pos) []*goredis.StringCmd {
+	cmds := make([]*goredis.StringCmd, len(pos))
+	for i, q := range pos {
+		start := int64(32 * q.Index)
+		cmds[i] = p.GetRange(ctx, s.k.levelKey(id, q.Level), start, start+31)
+	}
+	return cmds
+}
+
+// readNodes returns the nodes nodeCmds read.
+func readNodes(cmds []*goredis.StringCmd, id uint64, pos []merkle.Pos) ([][32]byte, error) {
+	out := make([][32]byte, len(cmds))
+	for i, c := range cmds {
+		v := c.Val()
+		if len(v) != 32 {
+			return nil, fmt.Errorf("redis: batch %d has no node %d on level %d", id, pos[i].Index, pos[i].Level)
+		}
+		copy(out[i][:], v)
 	}
 	return out, nil
 }
