@@ -768,53 +768,55 @@ func (s *Store) known(fp fingerprint.Fingerprint, lg ingestLog, fps *bbolt.Bucke
 // Entry implements store.Store.
 func (s *Store) Entry(ctx context.Context, fp fingerprint.Fingerprint) (store.Entry, error) {
 	var e store.Entry
-	err := s.do(ctx, func() error {
-		s.imu.RLock()
-		defer s.imu.RUnlock()
-		return s.db.View(func(tx *bbolt.Tx) error {
-			var err error
-			e, err = s.entryIn(tx, fp)
-			return err
-		})
+	err := s.viewEntries(ctx, func(tx *bbolt.Tx) error {
+		var err error
+		e, err = s.entryIn(tx, fp)
+		return err
 	})
 	return e, err
+}
+
+// viewEntries runs fn in a read transaction of the main file opened with
+// imu held for reading, as entryIn needs.
+func (s *Store) viewEntries(ctx context.Context, fn func(*bbolt.Tx) error) error {
+	return s.do(ctx, func() error {
+		s.imu.RLock()
+		defer s.imu.RUnlock()
+		return s.db.View(fn)
+	})
 }
 
 // Proof implements store.Store in one read transaction of the main file
 // (and one of the log while fp is unindexed).
 func (s *Store) Proof(ctx context.Context, fp fingerprint.Fingerprint) (store.Proof, error) {
 	var p store.Proof
-	err := s.do(ctx, func() error {
-		s.imu.RLock()
-		defer s.imu.RUnlock()
-		return s.db.View(func(tx *bbolt.Tx) error {
-			e, err := s.entryIn(tx, fp)
-			if err != nil {
-				return err
-			}
-			if e.Pending() {
-				p.Entry = e
-				return nil
-			}
-			v := tx.Bucket(bucketBatch).Get(u64(e.BatchID))
-			if v == nil { // not ErrNotFound: the fingerprint exists
-				return fmt.Errorf("bolt: %x is in batch %d, which is missing", fp[:], e.BatchID)
-			}
-			b, err := loadBatch(tx, e.BatchID, v)
-			if err != nil {
-				return err
-			}
-			pos, err := merkle.PathPositions(e.Index, b.Size)
-			if err != nil {
-				return fmt.Errorf("bolt: batch %d: %w", b.ID, err)
-			}
-			path := make([][32]byte, len(pos))
-			if err := nodesIn(tx, b.ID, pos, path); err != nil {
-				return err
-			}
-			p = store.Proof{Entry: e, Batch: b, Path: path}
+	err := s.viewEntries(ctx, func(tx *bbolt.Tx) error {
+		e, err := s.entryIn(tx, fp)
+		if err != nil {
+			return err
+		}
+		if e.Pending() {
+			p.Entry = e
 			return nil
-		})
+		}
+		v := tx.Bucket(bucketBatch).Get(u64(e.BatchID))
+		if v == nil { // not ErrNotFound: the fingerprint exists
+			return fmt.Errorf("bolt: %x is in batch %d, which is missing", fp[:], e.BatchID)
+		}
+		b, err := loadBatch(tx, e.BatchID, v)
+		if err != nil {
+			return err
+		}
+		pos, err := merkle.PathPositions(e.Index, b.Size)
+		if err != nil {
+			return fmt.Errorf("bolt: batch %d: %w", b.ID, err)
+		}
+		path := make([][32]byte, len(pos))
+		if err := nodesIn(tx, b.ID, pos, path); err != nil {
+			return err
+		}
+		p = store.Proof{Entry: e, Batch: b, Path: path}
+		return nil
 	})
 	return p, err
 }

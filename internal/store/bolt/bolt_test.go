@@ -210,20 +210,12 @@ func TestMergeAndReload(t *testing.T) {
 // TestMissingLog: a main file whose ingest log is gone is refused, not
 // reopened with a fresh log (whose sequence numbers would collide).
 func TestMissingLog(t *testing.T) {
-	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "attestd.db")
 	s, err := Open(Config{Path: path})
 	if err != nil {
 		t.Fatal(err)
 	}
-	fp := fingerprint.Sum([]byte("x"))
-	if _, err := s.Submit(ctx, []store.Submission{{Fingerprint: fp, Institution: "a"}}); err != nil {
-		t.Fatal(err)
-	}
-	tree, _ := merkle.Build([]fingerprint.Fingerprint{fp})
-	if _, err := s.CommitBatch(ctx, []fingerprint.Fingerprint{fp}, tree, time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	sealOne(t, s, fingerprint.Sum([]byte("x")))
 	s.Close()
 	if err := os.Remove(path + LogSuffix); err != nil {
 		t.Fatal(err)
@@ -236,14 +228,10 @@ func TestMissingLog(t *testing.T) {
 	}
 }
 
-// TestFreelistOnDisk: the index writes its freelist, so opening it never
-// reads every page to rebuild one (20 s for a cold 10M-fingerprint index);
-// the log, committed at every ingest, does not.
-func TestFreelistOnDisk(t *testing.T) {
+// sealOne submits fp and seals it as a batch of its own.
+func sealOne(t *testing.T, s *Store, fp fingerprint.Fingerprint) {
+	t.Helper()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "attestd.db")
-	s := open(t, path, true)
-	fp := fingerprint.Sum([]byte("x"))
 	if _, err := s.Submit(ctx, []store.Submission{{Fingerprint: fp, Institution: "a"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -251,6 +239,15 @@ func TestFreelistOnDisk(t *testing.T) {
 	if _, err := s.CommitBatch(ctx, []fingerprint.Fingerprint{fp}, tree, time.Now()); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestFreelistOnDisk: the index writes its freelist, so opening it never
+// reads every page to rebuild one (20 s for a cold 10M-fingerprint index);
+// the log, committed at every ingest, does not.
+func TestFreelistOnDisk(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "attestd.db")
+	s := open(t, path, true)
+	sealOne(t, s, fingerprint.Sum([]byte("x")))
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
