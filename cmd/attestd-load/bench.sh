@@ -34,6 +34,13 @@ else
 	RSS_DUR=30s; PENDING_N=20000
 fi
 
+# The open loops of the read rows size their request counts from READ_DUR:
+# check it before anything starts.
+case ${READ_DUR:-$DUR} in
+*[0-9]s) ;;
+*) echo "READ_DUR must be whole seconds, e.g. 30s" >&2; exit 2 ;;
+esac
+
 port=18180
 # start_attestd NAME EXTRA-ARGS...: serve --dev on the next port; sets URL and KEY.
 start_attestd() {
