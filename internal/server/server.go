@@ -47,7 +47,7 @@ type Config struct {
 	VerifyTimeout   time.Duration // bound on chain reads per verify request; 0 = DefaultVerifyTimeout
 	RatePerSecond   float64       // submissions per second per institution; 0 = unlimited
 	RateBurst       int           // bucket size for RatePerSecond; 0 = 1
-	MaxPending      int           // refuse submissions (503) while this many are pending; 0 = unlimited
+	MaxPending      int           // refuse submissions (503) while this many are pending; 0 = unlimited (replicas: see pendingView)
 	HeaderTimeout   time.Duration // bound on reading request headers (slow clients); 0 = DefaultHeaderTimeout
 }
 
@@ -96,6 +96,7 @@ type Server struct {
 	chainIDs []uint64
 	engine   *gin.Engine
 	limits   *limiters
+	pending  pendingView
 }
 
 var _ api.ServerInterface = (*Server)(nil)
@@ -244,7 +245,8 @@ func (s *Server) SubmitFingerprints(c *gin.Context) {
 		s.problem(c, err)
 		return
 	}
-	pending, _, err := s.Store.PendingStats(c.Request.Context()) // one O(1) read: backpressure and the sealer's poke
+	ctx := c.Request.Context()
+	pending, err := s.pending.count(ctx, s.Store, func(p int) bool { return s.admit(p, n) == nil })
 	if err != nil {
 		s.problem(c, err)
 		return
@@ -263,7 +265,7 @@ func (s *Server) SubmitFingerprints(c *gin.Context) {
 		}
 		subs[i] = store.Submission{Fingerprint: fp, Institution: inst, ReceivedAt: now}
 	}
-	entries, err := s.Store.Submit(c.Request.Context(), subs)
+	entries, err := s.Store.Submit(ctx, subs)
 	if err != nil {
 		s.problem(c, err)
 		return
@@ -290,7 +292,11 @@ func (s *Server) SubmitFingerprints(c *gin.Context) {
 	}
 	s.Metrics.Received.WithLabelValues("new").Add(float64(fresh))
 	s.Metrics.Received.WithLabelValues("duplicate").Add(float64(n - fresh))
-	s.Sealer.Poke(pending + fresh)
+	s.pending.add(fresh)
+	notFull := func(p int) bool { return p < s.Sealer.MaxSize() }
+	if p, err := s.pending.count(ctx, s.Store, notFull); err == nil {
+		s.Sealer.Poke(p) // a full batch wakes the sealer; a failed read leaves it to the interval
+	}
 	c.JSON(http.StatusAccepted, resp)
 }
 

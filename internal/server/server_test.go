@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,6 +21,7 @@ import (
 	"github.com/attestd/attestd/internal/batch"
 	"github.com/attestd/attestd/internal/receipt"
 	"github.com/attestd/attestd/internal/server"
+	"github.com/attestd/attestd/internal/store"
 )
 
 func TestAuth(t *testing.T) {
@@ -519,5 +521,20 @@ func TestSubmitPokesSealer(t *testing.T) {
 	b, _ := f.batch(1)
 	if b.Size != maxBatch {
 		t.Fatalf("batch 1 has %d fingerprints, want %d", b.Size, maxBatch)
+	}
+
+	// Right after the seal the submit path's view of the pending count
+	// may still say a full batch is waiting: it must not poke the sealer
+	// into sealing the next few fingerprints as a batch of their own.
+	more := fps(t, maxBatch+3)[maxBatch:]
+	for _, fp := range more {
+		f.submit(keyA, fp)
+	}
+	time.Sleep(300 * time.Millisecond) // a poked sealer seals within milliseconds
+	if n, _, err := f.st.PendingStats(context.Background()); err != nil || n != len(more) {
+		t.Fatalf("%d pending (%v), want the %d submitted after the seal", n, err, len(more))
+	}
+	if _, err := f.st.Batch(context.Background(), 2); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("batch 2: %v, want none before the interval", err)
 	}
 }
