@@ -71,6 +71,7 @@ load_cpu() {
 	s1=$(awk '{print $14 + $15}' "/proc/$spid/stat")
 	g1=$(awk '{print $16 + $17}' "/proc/$$/stat")
 	n=$(echo "$out" | awk '/^ok requests/ {print $3}')
+	answered=${n:-0}
 	if [ "${n:-0}" -gt 0 ]; then
 		awk -v s=$((s1 - s0)) -v g=$((g1 - g0)) -v n="$n" -v hz="$(getconf CLK_TCK)" \
 			'BEGIN {printf "CPU per answered request: attestd %.1f us, attestd-load %.1f us\n", s / hz * 1e6 / n, g / hz * 1e6 / n}'
@@ -103,6 +104,8 @@ if [ "$mode" = quick ] || [ "$mode" = full ]; then
 start_attestd bolt --max-pending 0
 load submit --server "$URL" --api-key "$KEY" --conns 32 --per-request 1000 --requests $K_REQ --duration $DUR --check
 load submit --server "$URL" --api-key "$KEY" --conns 64 --per-request 1 --requests $ONE_REQ --duration $DUR --check
+# Once more without --check, for CPU per request (compared with Redis's, row 4R).
+load_cpu submit --server "$URL" --api-key "$KEY" --conns 64 --per-request 1 --requests $ONE_REQ --duration $DUR
 # 202 → confirmed (batch interval 1 s, 1 confirmation, mined on demand).
 start_attestd confirm --batch-interval 1s --chain-poll 200ms
 load confirm --server "$URL" --api-key "$KEY" --requests $CONFIRM_REQ --rate 20 --duration 2m
@@ -144,6 +147,22 @@ for rate in ${READ_RATES:-10000 15000 20000}; do
 done
 fi
 
+# load_redis PORT ARGS...: load_cpu, then Redis's CPU and script calls per
+# answered request (the gap of row 4R).
+load_redis() {
+	local port=$1 c0 c1 e0 e1; shift
+	rcpu() { redis-cli -p "$port" INFO cpu | awk -F: '$1 == "used_cpu_sys" || $1 == "used_cpu_user" {s += $2} END {printf "%.6f", s}'; }
+	revals() { redis-cli -p "$port" INFO commandstats | awk -F'[:=,]' '$1 == "cmdstat_evalsha" {print $3}'; }
+	c0=$(rcpu); e0=$(revals)
+	answered=0
+	load_cpu "$@" || true
+	c1=$(rcpu); e1=$(revals)
+	if [ "$answered" -gt 0 ]; then
+		awk -v c="$(echo "$c1 - $c0" | bc)" -v e=$((${e1:-0} - ${e0:-0})) -v n="$answered" \
+			'BEGIN {printf "Redis per answered request: %.1f us CPU, %.2f EVALSHA\n\n", c * 1e6 / n, e / n}'
+	fi
+}
+
 # Redis with AOF appendfsync always (what "202 means durable" needs).
 if { [ "$mode" = quick ] || [ "$mode" = full ]; } && command -v redis-server >/dev/null; then
 	redis-server --port 16379 --bind 127.0.0.1 --appendonly yes --appendfsync always --save "" \
@@ -153,6 +172,9 @@ if { [ "$mode" = quick ] || [ "$mode" = full ]; } && command -v redis-server >/d
 	start_attestd redis --store redis://127.0.0.1:16379/0 --max-pending 0
 	load submit --server "$URL" --api-key "$KEY" --conns 32 --per-request 1000 --requests $K_REQ --duration $DUR --check
 	load submit --server "$URL" --api-key "$KEY" --conns 64 --per-request 1 --requests $ONE_REQ --duration $DUR --check
+	# Once more without --check (its re-reads would count as the load's CPU):
+	# where each acknowledged submission's CPU goes, attestd and Redis.
+	load_redis 16379 submit --server "$URL" --api-key "$KEY" --conns 64 --per-request 1 --requests $ONE_REQ --duration $DUR
 fi
 
 if [ "$mode" = mem ] || [ "$mode" = full ] || [ "$mode" = quick ]; then
