@@ -1,0 +1,149 @@
+package bolt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/attestd/attestd/internal/store"
+)
+
+// maxCutAttempts bounds Backup's tries at a consistent cut (see cut).
+const maxCutAttempts = 100
+
+// Backup writes a copy of the store into the new directory dir while the
+// store keeps serving: dir/attestd.db and dir/attestd.db.log, both as of
+// one instant. Opening the copy (Open with Config.Path set to
+// dir/attestd.db) gives the store as it was then: every fingerprint
+// acknowledged before Backup was called, every batch and anchor record
+// committed before it. dir must not exist; the copy is written under
+// dir + ".tmp", synced, and renamed to dir last, so dir is either
+// complete or absent.
+//
+// The copy is two bbolt read transactions, so writers are not held up,
+// except that the files cannot grow their memory maps while the copy of
+// their own file is being written (bbolt waits for read transactions to
+// remap): the log is copied first, and it is small.
+func (s *Store) Backup(ctx context.Context, dir string) error {
+	dir = filepath.Clean(dir)
+	if _, err := os.Lstat(dir); err == nil {
+		return fmt.Errorf("bolt: backup: %s already exists", dir)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("bolt: backup: %w", err)
+	}
+	tmp := dir + ".tmp"
+	if err := os.RemoveAll(tmp); err != nil { // left by an interrupted backup
+		return fmt.Errorf("bolt: backup: %w", err)
+	}
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		return fmt.Errorf("bolt: backup: %w", err)
+	}
+	err := s.do(ctx, func() error {
+		mtx, ltx, err := s.cut()
+		if err != nil {
+			return err
+		}
+		defer mtx.Rollback()
+		err = copyTx(ctx, ltx, filepath.Join(tmp, filepath.Base(s.log.Path())))
+		ltx.Rollback() // let the log remap while the index is copied
+		if err != nil {
+			return err
+		}
+		return copyTx(ctx, mtx, filepath.Join(tmp, filepath.Base(s.db.Path())))
+	})
+	if err == nil {
+		err = syncDir(tmp)
+	}
+	if err == nil {
+		err = os.Rename(tmp, dir)
+	}
+	if err == nil {
+		err = syncDir(filepath.Dir(dir))
+	}
+	if err != nil {
+		os.RemoveAll(tmp)
+		if errors.Is(err, store.ErrClosed) || ctx.Err() != nil {
+			return err
+		}
+		return fmt.Errorf("bolt: backup: %w", err)
+	}
+	return nil
+}
+
+// cut opens a read transaction on each file such that the pair is a state
+// the store can open: the log view holds every record the index view
+// still needs, those above min(sealed, indexed). The index view is opened
+// first (the order every two-file transaction keeps, see the package doc),
+// so the index cannot be ahead of the log: a merge or seal committed in
+// between is simply not in the copy, and the log may have more records,
+// which the copy loads as unindexed on open. What can break the pair is
+// the log dropping, in between, segments that only a later index commit
+// made droppable; then cut tries again.
+func (s *Store) cut() (mtx, ltx *bbolt.Tx, err error) {
+	for range maxCutAttempts {
+		if mtx, err = s.db.Begin(false); err != nil {
+			return nil, nil, err
+		}
+		if ltx, err = s.log.Begin(false); err != nil {
+			mtx.Rollback()
+			return nil, nil, err
+		}
+		if s.covers(mtx, ltx) {
+			return mtx, ltx, nil
+		}
+		ltx.Rollback()
+		mtx.Rollback()
+	}
+	return nil, nil, fmt.Errorf("no consistent cut of the two files in %d attempts", maxCutAttempts)
+}
+
+// covers reports whether the log view ltx still holds every record the
+// index view mtx needs: the records are consecutive from the first one
+// not yet dropped to the last, so it is enough that the first needed one
+// is there (or that none is needed).
+func (s *Store) covers(mtx, ltx *bbolt.Tx) bool {
+	meta := mtx.Bucket(bucketMeta)
+	need := min(getU64(meta, keySealed), getU64(meta, keyIndexed)) + 1
+	lg := s.logOf(ltx)
+	return lg.last() < need || lg.get(need) != nil
+}
+
+// copyTx writes tx's view of its file to path and syncs it.
+func copyTx(ctx context.Context, tx *bbolt.Tx, path string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = tx.WriteTo(ctxWriter{ctx, f})
+	if err == nil {
+		err = f.Sync()
+	}
+	return errors.Join(err, f.Close())
+}
+
+// ctxWriter fails writes once ctx is done, so a long copy stops on
+// cancellation.
+type ctxWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (c ctxWriter) Write(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.w.Write(p)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	return errors.Join(d.Sync(), d.Close())
+}
