@@ -15,6 +15,7 @@ import (
 
 	"github.com/attestd/attestd/internal/anchor"
 	"github.com/attestd/attestd/internal/app"
+	"github.com/attestd/attestd/internal/backup"
 	"github.com/attestd/attestd/internal/batch"
 	"github.com/attestd/attestd/internal/devchain"
 	"github.com/attestd/attestd/internal/server"
@@ -114,6 +115,9 @@ values (batch-interval: 1m); flags on the command line win over it.`,
 	f.IntVar(&cfg.HTTP.RateBurst, "rate-burst", 100, "burst of --rate-limit")
 	f.IntVar(&cfg.HTTP.MaxPending, "max-pending", 5_000_000, "refuse submissions with 503 while this many fingerprints wait to be sealed (0: unlimited)")
 	f.Int64Var(&cfg.HTTP.MaxBodyBytes, "max-body", server.DefaultMaxBodyBytes, "request body limit in bytes")
+	f.StringVar(&cfg.Backup.Dir, "backup-dir", "", "embedded store: write a consistent copy of the store here every --backup-every (best on another volume; off when empty)")
+	f.DurationVar(&cfg.Backup.Every, "backup-every", backup.DefaultEvery, "time between backups (with --backup-dir)")
+	f.IntVar(&cfg.Backup.Keep, "backup-keep", backup.DefaultKeep, "backups kept, the newest (with --backup-dir)")
 	f.StringVar(&cfg.ReceiptKeyFile, "receipt-key-file", "", "Ed25519 receipt signing key (PEM; created if absent; default <data-dir>/receipt-key.pem)")
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", app.DefaultShutdownTimeout, "bound on the graceful shutdown")
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")

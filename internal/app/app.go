@@ -27,6 +27,7 @@ import (
 
 	"github.com/attestd/attestd/internal/anchor"
 	"github.com/attestd/attestd/internal/apikeys"
+	"github.com/attestd/attestd/internal/backup"
 	"github.com/attestd/attestd/internal/batch"
 	"github.com/attestd/attestd/internal/devchain"
 	"github.com/attestd/attestd/internal/metrics"
@@ -71,6 +72,10 @@ type Config struct {
 	Batch batch.Config
 	HTTP  server.Config
 
+	// Backup, with the embedded store: a consistent copy into Backup.Dir
+	// every Backup.Every, the newest Backup.Keep kept. Off without a Dir.
+	Backup backup.Config
+
 	// Store selects the backend: "" for the embedded store in DataDir, or a
 	// Redis URL (redis://, rediss://, redis+sentinel://, redis+cluster://;
 	// see docs/redis.md) shared by several replicas.
@@ -100,6 +105,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("chain_rpc", RedactURL(c.ChainRPC)), slog.String("store", RedactURL(c.Store)),
 		slog.Duration("batch_interval", c.Batch.Interval),
 		slog.Int("max_batch_size", c.Batch.MaxSize), slog.Uint64("confirmations", c.Anchor.Confirmations),
+		slog.String("backup_dir", c.Backup.Dir),
 	)
 }
 
@@ -145,6 +151,9 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		host, _ := os.Hostname()
 		cfg.ReplicaID = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
+	if cfg.Backup.Dir != "" && cfg.Store != "" && cfg.Store != "bolt" {
+		return errors.New("--backup-dir is for the embedded store; back Redis up with its own persistence (docs/redis.md)")
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("creating the data dir: %w", err)
 	}
@@ -161,6 +170,13 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return err
 	}
 	closers = append(closers, st.Close)
+	var backups backup.Store
+	if cfg.Backup.Dir != "" {
+		var ok bool
+		if backups, ok = st.(backup.Store); !ok {
+			return fmt.Errorf("--backup-dir: the store %T cannot be backed up", st)
+		}
+	}
 
 	keysDone := make(chan struct{})
 	defer close(keysDone)
@@ -258,6 +274,10 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	runCtx, stopLoops := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Go(func() { pipe.run(runCtx) })
+	if backups != nil {
+		bm := m.RegisterBackups(cmp.Or(cfg.Backup.Every, backup.DefaultEvery))
+		wg.Go(func() { backup.Run(runCtx, cfg.Backup, backups, bm, log) })
+	}
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- hs.Serve(ln) }()
 	if cfg.Listening != nil {

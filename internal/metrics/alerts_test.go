@@ -4,6 +4,7 @@ import (
 	"os"
 	"regexp"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"gopkg.in/yaml.v3"
@@ -30,6 +31,7 @@ func TestAlertRulesUseExportedMetrics(t *testing.T) {
 	}
 	m := New("test")
 	m.RegisterPending(func() (int, float64) { return 0, 0 })
+	m.RegisterBackups(time.Hour) // with --backup-dir
 	// The Redis store's leader gauge lives on the same registry when Redis is used.
 	m.Registry.MustRegister(prometheus.NewGauge(prometheus.GaugeOpts{Name: "attestd_store_leader"}))
 	// Vectors appear in Gather only once they have a child.

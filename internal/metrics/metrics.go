@@ -7,6 +7,7 @@ package metrics
 
 import (
 	"runtime/debug"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -178,4 +179,44 @@ func (c *pendingCollector) Collect(ch chan<- prometheus.Metric) {
 	n, age := c.stats()
 	ch <- prometheus.MustNewConstMetric(pendingDesc, prometheus.GaugeValue, float64(n))
 	ch <- prometheus.MustNewConstMetric(oldestDesc, prometheus.GaugeValue, age)
+}
+
+// Backups are the instruments of scheduled backups of the embedded store,
+// registered by RegisterBackups only when backups are on.
+type Backups struct {
+	LastSuccess prometheus.Gauge   // Unix time the last good copy started
+	Duration    prometheus.Gauge   // seconds the last good copy took
+	Bytes       prometheus.Gauge   // size of the last good copy
+	Failures    prometheus.Counter // copies that failed
+}
+
+// RegisterBackups registers the backup instruments, with
+// attestd_backup_interval_seconds set to every, so that an alert can
+// compare the last success with the schedule.
+func (m *Metrics) RegisterBackups(every time.Duration) *Backups {
+	b := &Backups{
+		LastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "attestd_backup_last_success_timestamp_seconds",
+			Help: "Unix time at which the last successful backup of the embedded store started (0: none yet).",
+		}),
+		Duration: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "attestd_backup_duration_seconds",
+			Help: "How long the last successful backup took.",
+		}),
+		Bytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "attestd_backup_bytes",
+			Help: "Size of the last successful backup.",
+		}),
+		Failures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "attestd_backup_failures_total",
+			Help: "Backups that failed; each is tried again at the next interval.",
+		}),
+	}
+	interval := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "attestd_backup_interval_seconds",
+		Help: "The configured time between backups (--backup-every).",
+	})
+	interval.Set(every.Seconds())
+	m.Registry.MustRegister(b.LastSuccess, b.Duration, b.Bytes, b.Failures, interval)
+	return b
 }

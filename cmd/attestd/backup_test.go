@@ -1,0 +1,101 @@
+package main
+
+import (
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestBackupRestore: serve --backup-dir writes copies while it runs; a
+// copy put in place of the store files brings the service back as it was
+// at that copy: what was stamped before it is proved and verifies, what
+// was stamped after it is unknown.
+func TestBackupRestore(t *testing.T) {
+	dir := t.TempDir()
+	data, backups := filepath.Join(dir, "data"), filepath.Join(dir, "backups")
+	s := serveDev(t, data, "--batch-interval", "1h", "--backup-dir", backups, "--backup-every", "200ms", "--backup-keep", "3")
+
+	stamp := func(s *service, name string) (doc, fp string) {
+		t.Helper()
+		doc = filepath.Join(dir, name)
+		writeFile(t, doc, "report "+name)
+		out := s.mustRun(t, "stamp", doc)
+		return doc, strings.Fields(out)[0]
+	}
+	before, fpBefore := stamp(s, "before.txt")
+	// A copy that starts after the stamp's 202.
+	stamped := time.Now()
+	var copyDir string
+	deadline := time.Now().Add(30 * time.Second)
+	for copyDir == "" {
+		if time.Now().After(deadline) {
+			t.Fatal("no backup within 30 s at one per 200 ms")
+		}
+		s.mu.Lock()
+		for _, l := range s.lines {
+			if l["msg"] != "backup written" {
+				continue
+			}
+			if at, err := time.Parse(time.RFC3339Nano, l["time"].(string)); err == nil && at.After(stamped.Add(time.Second)) {
+				copyDir = l["path"].(string)
+			}
+		}
+		s.mu.Unlock()
+		time.Sleep(50 * time.Millisecond)
+	}
+	_, fpAfter := stamp(s, "after.txt")
+	s.stop(t)
+	if ents, _ := os.ReadDir(backups); len(ents) > 3 {
+		t.Fatalf("%d backups kept, want at most 3", len(ents))
+	}
+
+	// Restore: the copy's two files replace the store's.
+	for _, name := range []string{"attestd.db", "attestd.db.log"} {
+		b, err := os.ReadFile(filepath.Join(copyDir, name))
+		if err != nil {
+			t.Fatalf("the copy %s: %v", copyDir, err)
+		}
+		if err := os.WriteFile(filepath.Join(data, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := serveDev(t, data, "--batch-interval", "1s")
+	for fp, want := range map[string]int{fpBefore: http.StatusOK, fpAfter: http.StatusNotFound} {
+		resp, err := http.Get(r.url + "/v1/fingerprints/" + fp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("GET %s on the restored service: %d, want %d", fp, resp.StatusCode, want)
+		}
+	}
+	r.mustRun(t, "upgrade", "--wait", "--timeout", "60s", before)
+	if out := r.mustRun(t, "verify", before); !strings.Contains(out, "VALID") {
+		t.Fatalf("verify after the restore:\n%s", out)
+	}
+	r.stop(t)
+}
+
+// TestBackupNeedsEmbeddedStore: --backup-dir with Redis is refused at
+// start, with the reason.
+func TestBackupNeedsEmbeddedStore(t *testing.T) {
+	p := start(t, "serve", "--dev", "--data-dir", t.TempDir(), "--listen", "127.0.0.1:0", "--chain-listen", "127.0.0.1:0",
+		"--store", "redis://127.0.0.1:1/0", "--backup-dir", t.TempDir())
+	err := p.cmd.Wait()
+	<-p.done
+	if err == nil {
+		t.Fatal("serve --store redis://… --backup-dir started")
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, l := range p.lines {
+		if msg, _ := l["msg"].(string); strings.Contains(msg, "--backup-dir is for the embedded store") {
+			return
+		}
+	}
+	t.Fatalf("no reason given: %v", p.lines)
+}

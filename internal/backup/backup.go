@@ -1,0 +1,152 @@
+// Package backup copies the embedded store on a schedule into a directory
+// of its own, keeping the newest few copies. Each copy is a directory
+// named attestd-backup-<UTC time> holding the store's two files as of one
+// instant (bolt.Store.Backup); restoring is copying both into an empty
+// data dir.
+package backup
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/attestd/attestd/internal/metrics"
+)
+
+// Defaults of Config.Every and Config.Keep.
+const (
+	DefaultEvery = time.Hour
+	DefaultKeep  = 24
+)
+
+// Prefix starts the name of every copy; the rest is its UTC time to the
+// millisecond (20261121T180000.000Z), so names sort in time order.
+const Prefix = "attestd-backup-"
+
+const nameTime = "20060102T150405.000Z"
+
+// Store is what the scheduler needs of the store: a consistent copy into
+// a new directory.
+type Store interface {
+	Backup(ctx context.Context, dir string) error
+}
+
+// Config configures Run.
+type Config struct {
+	Dir   string        // where the copies go; created if missing. Not the data dir's volume, ideally
+	Every time.Duration // 0 = DefaultEvery
+	Keep  int           // copies kept, the newest; 0 = DefaultKeep
+}
+
+// Run takes a copy every cfg.Every until ctx is done. A failed copy is
+// logged, counted and tried again at the next tick; it never stops the
+// service.
+func Run(ctx context.Context, cfg Config, st Store, m *metrics.Backups, log *slog.Logger) {
+	cfg.Every = cmpOr(cfg.Every, DefaultEvery)
+	cfg.Keep = cmpOr(cfg.Keep, DefaultKeep)
+	t := time.NewTicker(cfg.Every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, err := Take(ctx, cfg, st, m, log); err != nil && ctx.Err() == nil {
+			log.Error("backup failed; trying again at the next interval", "dir", cfg.Dir, "err", err)
+		}
+	}
+}
+
+// Take writes one copy now, then removes the copies beyond cfg.Keep (and
+// what interrupted copies left), and returns the new copy's path.
+func Take(ctx context.Context, cfg Config, st Store, m *metrics.Backups, log *slog.Logger) (string, error) {
+	start := time.Now()
+	path, err := take(ctx, cfg, st, start)
+	if err != nil {
+		if ctx.Err() == nil {
+			m.Failures.Inc()
+		}
+		return "", err
+	}
+	size, err := dirSize(path)
+	if err != nil {
+		m.Failures.Inc()
+		return "", err
+	}
+	took := time.Since(start)
+	m.LastSuccess.Set(float64(start.Unix()))
+	m.Duration.Set(took.Seconds())
+	m.Bytes.Set(float64(size))
+	log.Info("backup written", "path", path, "bytes", size, "took", took)
+	if err := prune(cfg.Dir, cmpOr(cfg.Keep, DefaultKeep)); err != nil {
+		log.Warn("removing old backups", "dir", cfg.Dir, "err", err)
+	}
+	return path, nil
+}
+
+func take(ctx context.Context, cfg Config, st Store, at time.Time) (string, error) {
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return "", err
+	}
+	path := filepath.Join(cfg.Dir, Prefix+at.UTC().Format(nameTime))
+	return path, st.Backup(ctx, path) // refuses an existing path
+}
+
+// prune removes all but the newest keep copies in dir, and the .tmp
+// directories interrupted copies left; it touches nothing else there.
+func prune(dir string, keep int) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	var copies []string
+	var errs []error
+	for _, e := range ents {
+		name := e.Name()
+		if !e.IsDir() || !strings.HasPrefix(name, Prefix) {
+			continue
+		}
+		if strings.HasSuffix(name, ".tmp") {
+			errs = append(errs, os.RemoveAll(filepath.Join(dir, name)))
+			continue
+		}
+		if _, err := time.Parse(nameTime, strings.TrimPrefix(name, Prefix)); err == nil {
+			copies = append(copies, name)
+		}
+	}
+	slices.Sort(copies)
+	for _, name := range copies[:max(len(copies)-keep, 0)] {
+		errs = append(errs, os.RemoveAll(filepath.Join(dir, name)))
+	}
+	return errors.Join(errs...)
+}
+
+func dirSize(dir string) (int64, error) {
+	var n int64
+	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		n += info.Size()
+		return nil
+	})
+	return n, err
+}
+
+func cmpOr[T int | time.Duration](v, def T) T {
+	if v > 0 {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,173 @@
+package backup
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/attestd/attestd/internal/fingerprint"
+	"github.com/attestd/attestd/internal/metrics"
+	"github.com/attestd/attestd/internal/store"
+	"github.com/attestd/attestd/internal/store/bolt"
+)
+
+var quiet = slog.New(slog.DiscardHandler)
+
+func openStore(t *testing.T, dir string) *bolt.Store {
+	t.Helper()
+	st, err := bolt.Open(bolt.Config{Path: filepath.Join(dir, "attestd.db"), NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func submit(t *testing.T, st store.Store, from, n int) []fingerprint.Fingerprint {
+	t.Helper()
+	subs := make([]store.Submission, n)
+	fps := make([]fingerprint.Fingerprint, n)
+	for i := range subs {
+		fps[i] = fingerprint.Sum(fmt.Appendf(nil, "backup test %d", from+i))
+		subs[i] = store.Submission{Fingerprint: fps[i], Institution: "a", ReceivedAt: time.Now()}
+	}
+	if _, err := st.Submit(context.Background(), subs); err != nil {
+		t.Fatal(err)
+	}
+	return fps
+}
+
+func copies(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), Prefix) {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+// TestTake: each copy restores to the store as it was; only the newest
+// Keep copies stay, with what else the directory holds; the metrics say
+// when, how long and how large; a failure is counted.
+func TestTake(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, t.TempDir())
+	m := metrics.New("test").RegisterBackups(time.Hour)
+	cfg := Config{Dir: filepath.Join(t.TempDir(), "backups"), Keep: 2}
+
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(cfg.Dir, "notes.txt")
+	if err := os.WriteFile(other, []byte("not a backup"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(cfg.Dir, Prefix+"20260101T000000.000Z.tmp") // an interrupted copy
+	if err := os.Mkdir(stale, 0o700); err != nil {
+		t.Fatal(err)
+	}
+
+	var paths []string
+	var want [][]fingerprint.Fingerprint
+	for k := range 3 {
+		before := time.Now()
+		fps := submit(t, st, k*10, 10)
+		path, err := Take(ctx, cfg, st, m, quiet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, path)
+		if k > 0 {
+			fps = append(slices.Clone(want[k-1]), fps...)
+		}
+		want = append(want, fps)
+		if last := testutil.ToFloat64(m.LastSuccess); last < float64(before.Unix()) || last > float64(time.Now().Unix()) {
+			t.Fatalf("last success %v, want the time of copy %d", last, k)
+		}
+		size, err := dirSize(path)
+		if err != nil || size == 0 || testutil.ToFloat64(m.Bytes) != float64(size) {
+			t.Fatalf("attestd_backup_bytes %v, want the copy's %d (%v)", testutil.ToFloat64(m.Bytes), size, err)
+		}
+		time.Sleep(2 * time.Millisecond) // names are to the millisecond
+	}
+	if got, wantNames := copies(t, cfg.Dir), []string{filepath.Base(paths[1]), filepath.Base(paths[2])}; !slices.Equal(got, wantNames) {
+		t.Fatalf("copies kept %v, want the newest two %v (and no interrupted one)", got, wantNames)
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Fatalf("pruning touched another file: %v", err)
+	}
+
+	// Restore: the copy's two files in an empty data dir open as the store
+	// as it was when the copy was taken.
+	for _, k := range []int{1, 2} {
+		data := t.TempDir()
+		for _, name := range []string{"attestd.db", "attestd.db" + bolt.LogSuffix} {
+			b, err := os.ReadFile(filepath.Join(paths[k], name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(data, name), b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		restored := openStore(t, data)
+		for _, f := range want[k] {
+			if _, err := restored.Entry(ctx, f); err != nil {
+				t.Fatalf("copy %d: %x: %v", k, f[:8], err)
+			}
+		}
+		if n, _, err := restored.PendingStats(ctx); err != nil || n != len(want[k]) {
+			t.Fatalf("copy %d: %d pending (%v), want %d", k, n, err, len(want[k]))
+		}
+	}
+
+	st.Close()
+	if _, err := Take(ctx, cfg, st, m, quiet); err == nil {
+		t.Fatal("a copy of a closed store succeeded")
+	}
+	if f := testutil.ToFloat64(m.Failures); f != 1 {
+		t.Fatalf("attestd_backup_failures_total %v, want 1", f)
+	}
+}
+
+// TestRun: copies appear on the schedule, and Run returns when its
+// context ends.
+func TestRun(t *testing.T) {
+	st := openStore(t, t.TempDir())
+	submit(t, st, 0, 5)
+	m := metrics.New("test").RegisterBackups(10 * time.Millisecond)
+	cfg := Config{Dir: t.TempDir(), Every: 10 * time.Millisecond, Keep: 3}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { Run(ctx, cfg, st, m, quiet); close(done) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(copies(t, cfg.Dir)) < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d copies after 10 s at one per 10 ms", len(copies(t, cfg.Dir)))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after its context ended")
+	}
+	if n := len(copies(t, cfg.Dir)); n > 3 {
+		t.Fatalf("%d copies kept, want at most 3", n)
+	}
+}
