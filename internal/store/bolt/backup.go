@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 
@@ -113,31 +112,41 @@ func (s *Store) covers(mtx, ltx *bbolt.Tx) bool {
 	return lg.last() < need || lg.get(need) != nil
 }
 
+// syncEvery is how much of a copy is written between syncs: one sync of a
+// whole 2 GB file at the end made the disk busy for seconds at once, and
+// reads that missed the page cache waited behind it.
+const syncEvery = 64 << 20
+
 // copyTx writes tx's view of its file to path and syncs it.
 func copyTx(ctx context.Context, tx *bbolt.Tx, path string) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}
-	_, err = tx.WriteTo(ctxWriter{ctx, f})
+	_, err = tx.WriteTo(&copyWriter{ctx: ctx, f: f})
 	if err == nil {
 		err = f.Sync()
 	}
 	return errors.Join(err, f.Close())
 }
 
-// ctxWriter fails writes once ctx is done, so a long copy stops on
-// cancellation.
-type ctxWriter struct {
-	ctx context.Context
-	w   io.Writer
+// copyWriter writes a copy: it stops once ctx is done, so a long copy ends
+// on cancellation, and syncs every syncEvery bytes.
+type copyWriter struct {
+	ctx      context.Context
+	f        *os.File
+	unsynced int
 }
 
-func (c ctxWriter) Write(p []byte) (int, error) {
+func (c *copyWriter) Write(p []byte) (int, error) {
 	if err := c.ctx.Err(); err != nil {
 		return 0, err
 	}
-	return c.w.Write(p)
+	n, err := c.f.Write(p)
+	if c.unsynced += n; err == nil && c.unsynced >= syncEvery {
+		err, c.unsynced = c.f.Sync(), 0
+	}
+	return n, err
 }
 
 func syncDir(dir string) error {

@@ -2,12 +2,14 @@ package bolt
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -232,6 +234,17 @@ func TestBackupRefuses(t *testing.T) {
 	if err := s.Backup(ctx, filepath.Join(root, "cancelled")); err == nil {
 		t.Fatal("backup with a cancelled context: no error")
 	}
+	// Cancelled in the middle of the copy.
+	for i := range 200 {
+		if _, err := s.Submit(context.Background(), []store.Submission{{Fingerprint: fingerprint.Sum(fmt.Appendf(nil, "refuse %d", i)), Institution: "a"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mid := &cancelAfter{Context: context.Background()}
+	mid.left.Store(3)
+	if err := s.Backup(mid, filepath.Join(root, "mid")); !errors.Is(err, context.Canceled) {
+		t.Fatalf("backup cancelled while copying: %v, want context.Canceled", err)
+	}
 	s.Close()
 	if err := s.Backup(context.Background(), filepath.Join(root, "closed")); err == nil {
 		t.Fatal("backup of a closed store: no error")
@@ -239,4 +252,18 @@ func TestBackupRefuses(t *testing.T) {
 	if ents, _ := os.ReadDir(root); len(ents) != 0 {
 		t.Fatalf("failed backups left %v behind", ents)
 	}
+}
+
+// cancelAfter is a context that reports itself cancelled from its left-th
+// Err call on: a cancellation in the middle of an operation.
+type cancelAfter struct {
+	context.Context
+	left atomic.Int32
+}
+
+func (c *cancelAfter) Err() error {
+	if c.left.Add(-1) < 0 {
+		return context.Canceled
+	}
+	return nil
 }
