@@ -90,6 +90,23 @@ hasnt embedded-claim "$pod" 'volumeClaimTemplates'
 has embedded-claim "$pod" '- --receipt-key-file=/etc/attestd/receipt/receipt-key.pem$'
 has embedded-claim "$pod" 'secretName: "?attestd-receipt-key"?$'
 
+# Backups (embedded): the flags, the volume at their directory, a second claim
+# template, or an existing claim; none by default.
+hasnt embedded "$(cat "$tmp/embedded-values.yaml")" 'backup'
+render -f "$chart/ci/embedded-values.yaml" --set backup.enabled=true --set backup.every=30m --set backup.keep=7 >"$tmp/backup.out"
+pod=$(doc "$tmp/backup.out" StatefulSet)
+has backup "$pod" '- --backup-dir=/var/lib/attestd-backups$'
+has backup "$pod" '- --backup-every=30m$'
+has backup "$pod" '- --backup-keep=7$'
+has backup "$pod" 'mountPath: /var/lib/attestd-backups$'
+count backup "$pod" '^        name: (data|backups)$' 2
+has backup "$pod" 'storage: "?20Gi"?$'
+render -f "$chart/ci/embedded-values.yaml" --set backup.enabled=true --set backup.persistence.existingClaim=attestd-backups >"$tmp/backup-claim.out"
+pod=$(doc "$tmp/backup-claim.out" StatefulSet)
+has backup-claim "$pod" 'claimName: "?attestd-backups"?$'
+count backup-claim "$pod" '^        name: backups$' 0
+has backup-claim "$pod" 'mountPath: /var/lib/attestd-backups$'
+
 # Redis: a Deployment of 3, the password from a Secret, one receipt key for all.
 out=$(cat "$tmp/redis-3-replicas-values.yaml")
 pod=$(doc "$tmp/redis-3-replicas-values.yaml" Deployment)
@@ -174,6 +191,9 @@ refused 'must be larger than shutdownTimeoutSeconds' "${e[@]}" --set termination
 refused 'tls.enabled needs tls.existingSecret' "${e[@]}" --set tls.enabled=true
 refused '/metrics/grafanaDashboard/namespace' "${e[@]}" --set metrics.grafanaDashboard.namespace=Monitoring
 refused '/metrics/grafanaDashboard/labels' "${e[@]}" --set metrics.grafanaDashboard.labels.a.b=c
+refused 'backup.enabled is for store.mode=embedded' "${r[@]}" --set backup.enabled=true
+refused '/backup/every' "${e[@]}" --set backup.enabled=true --set backup.every=hourly
+refused '/backup/keep' "${e[@]}" --set backup.enabled=true --set backup.keep=0
 
 if [ "$failures" -gt 0 ]; then
   echo "check.sh: $failures failure(s)" >&2

@@ -106,6 +106,9 @@ that says what to change. Included by validate.yaml.
 {{- fail "store.mode=redis needs receiptKey.existingSecret: every replica must sign receipts with the same Ed25519 key (see README.md, Kubernetes (Helm))" }}
 {{- end }}
 {{- end }}
+{{- if and $v.backup.enabled (include "attestd.redis" .) }}
+{{- fail "backup.enabled is for store.mode=embedded: back Redis up with its own persistence (docs/redis.md)" }}
+{{- end }}
 {{- if not (or $v.chain.rpc $v.chain.rpcExistingSecret) }}
 {{- fail "chain.rpc is required: the anchoring chain's JSON-RPC URL (or chain.rpcExistingSecret when the URL holds a credential)" }}
 {{- end }}
@@ -180,6 +183,11 @@ The `attestd serve` arguments, as a YAML list. Never --dev.
 {{- $a = append $a (printf "--max-pending=%d" (int64 $v.http.maxPending)) }}
 {{- $a = append $a (printf "--max-body=%d" (int64 $v.http.maxBodyBytes)) }}
 {{- $a = append $a (printf "--shutdown-timeout=%ds" (int $v.shutdownTimeoutSeconds)) }}
+{{- if $v.backup.enabled }}
+{{- $a = append $a "--backup-dir=/var/lib/attestd-backups" }}
+{{- $a = append $a (printf "--backup-every=%s" $v.backup.every) }}
+{{- $a = append $a (printf "--backup-keep=%d" (int64 $v.backup.keep)) }}
+{{- end }}
 {{- range $v.extraArgs }}
 {{- $a = append $a (toString .) }}
 {{- end }}

@@ -89,6 +89,10 @@ spec:
       volumeMounts:
         - name: data
           mountPath: /var/lib/attestd
+        {{- if $v.backup.enabled }}
+        - name: backups
+          mountPath: /var/lib/attestd-backups
+        {{- end }}
         - name: chain-key
           mountPath: /etc/attestd/chain
           readOnly: true
@@ -122,6 +126,11 @@ spec:
     - name: data
       persistentVolumeClaim:
         claimName: {{ $v.persistence.existingClaim | quote }}
+    {{- end }}
+    {{- if and $v.backup.enabled $v.backup.persistence.existingClaim }}
+    - name: backups
+      persistentVolumeClaim:
+        claimName: {{ $v.backup.persistence.existingClaim | quote }}
     {{- end }}
     - name: chain-key
       secret:
