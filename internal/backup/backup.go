@@ -44,13 +44,19 @@ type Config struct {
 	Keep  int           // copies kept, the newest; 0 = DefaultKeep
 }
 
-// Run takes a copy every cfg.Every until ctx is done. A failed copy is
-// logged, counted and tried again at the next tick; it never stops the
-// service.
+// Run takes a copy every cfg.Every until ctx is done. The first is due
+// cfg.Every after the newest copy already in cfg.Dir, at once if there is
+// none, so a restart neither skips a copy nor takes one too many. A failed
+// copy is logged, counted and tried again at the next interval; it never
+// stops the service.
 func Run(ctx context.Context, cfg Config, st Store, m *metrics.Backups, log *slog.Logger) {
 	cfg.Every = cmpOr(cfg.Every, DefaultEvery)
 	cfg.Keep = cmpOr(cfg.Keep, DefaultKeep)
-	t := time.NewTicker(cfg.Every)
+	wait := time.Duration(0)
+	if last, ok := newest(cfg.Dir); ok {
+		wait = time.Until(last.Add(cfg.Every))
+	}
+	t := time.NewTimer(max(wait, 0))
 	defer t.Stop()
 	for {
 		select {
@@ -58,10 +64,21 @@ func Run(ctx context.Context, cfg Config, st Store, m *metrics.Backups, log *slo
 			return
 		case <-t.C:
 		}
+		t.Reset(cfg.Every)
 		if _, err := Take(ctx, cfg, st, m, log); err != nil && ctx.Err() == nil {
 			log.Error("backup failed; trying again at the next interval", "dir", cfg.Dir, "err", err)
 		}
 	}
+}
+
+// newest returns the time of the newest copy in dir, if any.
+func newest(dir string) (time.Time, bool) {
+	names, _ := copies(dir) // a missing dir has none
+	if len(names) == 0 {
+		return time.Time{}, false
+	}
+	t, _ := time.Parse(nameTime, strings.TrimPrefix(names[len(names)-1], Prefix))
+	return t, true
 }
 
 // Take writes one copy now, then removes the copies beyond cfg.Keep (and
@@ -99,30 +116,31 @@ func take(ctx context.Context, cfg Config, st Store, at time.Time) (string, erro
 	return path, st.Backup(ctx, path) // refuses an existing path
 }
 
-// prune removes all but the newest keep copies in dir, and the .tmp
-// directories interrupted copies left; it touches nothing else there.
-func prune(dir string, keep int) error {
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return err
-	}
-	var copies []string
-	var errs []error
+// copies returns the names of the copies in dir, oldest first, and of
+// the .tmp directories interrupted copies left.
+func copies(dir string) (names, tmps []string) {
+	ents, _ := os.ReadDir(dir)
 	for _, e := range ents {
 		name := e.Name()
 		if !e.IsDir() || !strings.HasPrefix(name, Prefix) {
 			continue
 		}
 		if strings.HasSuffix(name, ".tmp") {
-			errs = append(errs, os.RemoveAll(filepath.Join(dir, name)))
-			continue
-		}
-		if _, err := time.Parse(nameTime, strings.TrimPrefix(name, Prefix)); err == nil {
-			copies = append(copies, name)
+			tmps = append(tmps, name)
+		} else if _, err := time.Parse(nameTime, strings.TrimPrefix(name, Prefix)); err == nil {
+			names = append(names, name)
 		}
 	}
-	slices.Sort(copies)
-	for _, name := range copies[:max(len(copies)-keep, 0)] {
+	slices.Sort(names)
+	return names, tmps
+}
+
+// prune removes all but the newest keep copies in dir, and the .tmp
+// directories interrupted copies left; it touches nothing else there.
+func prune(dir string, keep int) error {
+	names, tmps := copies(dir)
+	var errs []error
+	for _, name := range append(tmps, names[:max(len(names)-keep, 0)]...) {
 		errs = append(errs, os.RemoveAll(filepath.Join(dir, name)))
 	}
 	return errors.Join(errs...)

@@ -45,7 +45,7 @@ func submit(t *testing.T, st store.Store, from, n int) []fingerprint.Fingerprint
 	return fps
 }
 
-func copies(t *testing.T, dir string) []string {
+func listed(t *testing.T, dir string) []string {
 	t.Helper()
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -104,7 +104,7 @@ func TestTake(t *testing.T) {
 		}
 		time.Sleep(2 * time.Millisecond) // names are to the millisecond
 	}
-	if got, wantNames := copies(t, cfg.Dir), []string{filepath.Base(paths[1]), filepath.Base(paths[2])}; !slices.Equal(got, wantNames) {
+	if got, wantNames := listed(t, cfg.Dir), []string{filepath.Base(paths[1]), filepath.Base(paths[2])}; !slices.Equal(got, wantNames) {
 		t.Fatalf("copies kept %v, want the newest two %v (and no interrupted one)", got, wantNames)
 	}
 	if _, err := os.Stat(other); err != nil {
@@ -155,9 +155,9 @@ func TestRun(t *testing.T) {
 	done := make(chan struct{})
 	go func() { Run(ctx, cfg, st, m, quiet); close(done) }()
 	deadline := time.Now().Add(10 * time.Second)
-	for len(copies(t, cfg.Dir)) < 3 {
+	for len(listed(t, cfg.Dir)) < 3 {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d copies after 10 s at one per 10 ms", len(copies(t, cfg.Dir)))
+			t.Fatalf("%d copies after 10 s at one per 10 ms", len(listed(t, cfg.Dir)))
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -167,7 +167,42 @@ func TestRun(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run did not return after its context ended")
 	}
-	if n := len(copies(t, cfg.Dir)); n > 3 {
+	if n := len(listed(t, cfg.Dir)); n > 3 {
 		t.Fatalf("%d copies kept, want at most 3", n)
+	}
+}
+
+// TestRunFirstCopy: the first copy is due an interval after the newest
+// one already there: at once with none or an old one, not before with a
+// fresh one.
+func TestRunFirstCopy(t *testing.T) {
+	st := openStore(t, t.TempDir())
+	submit(t, st, 0, 1)
+	for _, c := range []struct {
+		name     string
+		existing time.Duration // age of the copy already there; 0: none
+		want     int           // copies after 300 ms
+	}{
+		{"none", 0, 1},
+		{"old", 2 * time.Hour, 2},
+		{"fresh", time.Minute, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := Config{Dir: t.TempDir(), Every: time.Hour}
+			if c.existing > 0 {
+				if err := st.Backup(context.Background(), filepath.Join(cfg.Dir, Prefix+time.Now().Add(-c.existing).UTC().Format(nameTime))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { Run(ctx, cfg, st, metrics.New("test").RegisterBackups(cfg.Every), quiet); close(done) }()
+			time.Sleep(300 * time.Millisecond)
+			cancel()
+			<-done
+			if got := listed(t, cfg.Dir); len(got) != c.want {
+				t.Fatalf("%d copies after 300 ms (%v), want %d", len(got), got, c.want)
+			}
+		})
 	}
 }
