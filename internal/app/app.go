@@ -176,6 +176,9 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		if backups, ok = st.(backup.Store); !ok {
 			return fmt.Errorf("--backup-dir: the store %T cannot be backed up", st)
 		}
+		if err := backup.Check(cfg.Backup.Dir, cfg.DataDir, log); err != nil {
+			return err
+		}
 	}
 
 	keysDone := make(chan struct{})

@@ -8,6 +8,7 @@ package backup
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -42,6 +43,27 @@ type Config struct {
 	Dir   string        // where the copies go; created if missing. Not the data dir's volume, ideally
 	Every time.Duration // 0 = DefaultEvery
 	Keep  int           // copies kept, the newest; 0 = DefaultKeep
+}
+
+// Check prepares dir for copies at start: it creates it, and fails unless
+// a file can be written there, so a wrong --backup-dir stops the service
+// at once instead of failing an interval later. It warns when dir is on the
+// data dir's file system, where a copy does not survive the loss of the
+// volume.
+func Check(dir, dataDir string, log *slog.Logger) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("--backup-dir: %w", err)
+	}
+	f, err := os.CreateTemp(dir, ".attestd-write-check-*")
+	if err != nil {
+		return fmt.Errorf("--backup-dir: cannot write there: %w", err)
+	}
+	f.Close()
+	os.Remove(f.Name())
+	if sameDevice(dir, dataDir) {
+		log.Warn("--backup-dir is on the same file system as the data dir: the copies do not survive the loss of that volume", "backup_dir", dir, "data_dir", dataDir)
+	}
+	return nil
 }
 
 // Run takes a copy every cfg.Every until ctx is done. The first is due

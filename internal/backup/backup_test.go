@@ -206,3 +206,32 @@ func TestRunFirstCopy(t *testing.T) {
 		})
 	}
 }
+
+// TestCheck: a backup directory is created at start; one that cannot be
+// created or written is an error then; one on the data dir's file system
+// is a warning.
+func TestCheck(t *testing.T) {
+	root := t.TempDir()
+	var logged strings.Builder
+	log := slog.New(slog.NewTextHandler(&logged, nil))
+	dir := filepath.Join(root, "a", "backups")
+	if err := Check(dir, root, log); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("backup dir %v (%v), want a 0700 directory", fi, err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Fatalf("the write check left %v", ents)
+	}
+	if !strings.Contains(logged.String(), "same file system as the data dir") {
+		t.Fatalf("no warning for backups on the data dir's file system: %q", logged.String())
+	}
+	file := filepath.Join(root, "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := Check(filepath.Join(file, "backups"), root, quiet); err == nil || !strings.Contains(err.Error(), "--backup-dir") {
+		t.Fatalf("a backup dir under a file: %v, want an error naming --backup-dir", err)
+	}
+}
