@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 
@@ -175,6 +176,7 @@ func exportedFamilies(t *testing.T) map[string]*dto.MetricFamily {
 	m := New("test")
 	m.RegisterPending(func() (int, float64) { return 0, 0 })
 	m.RegisterUnindexed(func() int { return 0 })
+	m.RegisterBackups(time.Hour) // with --backup-dir
 	rm := redisstore.NewMetrics(m.Registry)
 	rm.Errors.WithLabelValues("timeout")
 	m.Received.WithLabelValues("new")
