@@ -1,8 +1,8 @@
 // Package backup copies the embedded store on a schedule into a directory
 // of its own, keeping the newest few copies. Each copy is a directory
 // named attestd-backup-<UTC time> holding the store's two files as of one
-// instant (bolt.Store.Backup); restoring is copying both into an empty
-// data dir.
+// instant (bolt.Store.Backup); restoring is putting both into the data
+// dir in place of the store's files, with attestd stopped.
 package backup
 
 import (
