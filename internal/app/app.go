@@ -176,7 +176,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		if backups, ok = st.(backup.Store); !ok {
 			return fmt.Errorf("--backup-dir: the store %T cannot be backed up", st)
 		}
-		if err := backup.Check(cfg.Backup.Dir, cfg.DataDir, log); err != nil {
+		if err := backup.Check(cfg.Backup, cfg.DataDir, log); err != nil {
 			return err
 		}
 	}

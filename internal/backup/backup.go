@@ -45,12 +45,17 @@ type Config struct {
 	Keep  int           // copies kept, the newest; 0 = DefaultKeep
 }
 
-// Check prepares dir for copies at start: it creates it, and fails unless
-// a file can be written there, so a wrong --backup-dir stops the service
-// at once instead of failing an interval later. It warns when dir is on the
-// data dir's file system, where a copy does not survive the loss of the
-// volume.
-func Check(dir, dataDir string, log *slog.Logger) error {
+// Check validates cfg and prepares its directory at start: it refuses a
+// negative interval or count, creates the directory, and fails unless a
+// file can be written there, so a wrong setting stops the service at once
+// instead of failing an interval later. It warns when the directory is on
+// the data dir's file system, where a copy does not survive the loss of
+// the volume.
+func Check(cfg Config, dataDir string, log *slog.Logger) error {
+	if cfg.Every < 0 || cfg.Keep < 0 {
+		return fmt.Errorf("--backup-every (%s) and --backup-keep (%d) must not be negative", cfg.Every, cfg.Keep)
+	}
+	dir := cfg.Dir
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("--backup-dir: %w", err)
 	}

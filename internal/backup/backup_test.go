@@ -208,14 +208,14 @@ func TestRunFirstCopy(t *testing.T) {
 }
 
 // TestCheck: a backup directory is created at start; one that cannot be
-// created or written is an error then; one on the data dir's file system
-// is a warning.
+// created or written, or a negative interval or count, is an error then;
+// one on the data dir's file system is a warning.
 func TestCheck(t *testing.T) {
 	root := t.TempDir()
 	var logged strings.Builder
 	log := slog.New(slog.NewTextHandler(&logged, nil))
 	dir := filepath.Join(root, "a", "backups")
-	if err := Check(dir, root, log); err != nil {
+	if err := Check(Config{Dir: dir}, root, log); err != nil {
 		t.Fatal(err)
 	}
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o700 {
@@ -231,7 +231,12 @@ func TestCheck(t *testing.T) {
 	if err := os.WriteFile(file, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := Check(filepath.Join(file, "backups"), root, quiet); err == nil || !strings.Contains(err.Error(), "--backup-dir") {
+	if err := Check(Config{Dir: filepath.Join(file, "backups")}, root, quiet); err == nil || !strings.Contains(err.Error(), "--backup-dir") {
 		t.Fatalf("a backup dir under a file: %v, want an error naming --backup-dir", err)
+	}
+	for _, bad := range []Config{{Dir: dir, Every: -time.Second}, {Dir: dir, Keep: -1}} {
+		if err := Check(bad, root, quiet); err == nil || !strings.Contains(err.Error(), "must not be negative") {
+			t.Fatalf("Check(%+v): %v, want a negative setting refused", bad, err)
+		}
 	}
 }
