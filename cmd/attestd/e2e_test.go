@@ -260,7 +260,7 @@ func TestEndToEnd(t *testing.T) {
 		}
 		f.Proof.Root[0] ^= 1
 		bad := filepath.Join(dir, "tampered.attest")
-		if err := attestfile.Write(bad, f); err != nil {
+		if err := attestfile.Write(bad, f, 0); err != nil {
 			t.Fatal(err)
 		}
 		out, code := s.run(t, "verify", "--proof", bad, doc)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/attestd/attestd/internal/anchor"
 	"github.com/attestd/attestd/internal/app"
@@ -27,6 +28,7 @@ func newServeCmd() *cobra.Command {
 		sink                string
 		maxFeeGwei          float64
 		chainPasswordFile   string
+		redisPasswordFile   string
 		logFormat, logLevel string
 		configFile          string
 	)
@@ -41,9 +43,18 @@ go-ethereum dev chain under --data-dir, and a dev API key written to
 and --api-keys-file.
 
 --config FILE reads settings from a YAML file that maps flag names to
-values (batch-interval: 1m); flags on the command line win over it.`,
+values (batch-interval: 1m); flags on the command line win over it.
+
+Secrets never belong on the command line, where every user of the machine
+sees them (ps): the Redis password goes in ATTESTD_REDIS_PASSWORD or
+--redis-password-file, the keystore password in ATTESTD_CHAIN_PASSWORD or
+--chain-password-file, and an endpoint URL that carries a key (in its path,
+query or user info) in ATTESTD_CHAIN_RPC / ATTESTD_STORE or a --config
+file. serve warns when it finds one on the command line.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			onCommandLine := map[string]bool{} // before --config sets flags too
+			cmd.Flags().Visit(func(f *pflag.Flag) { onCommandLine[f.Name] = true })
 			if configFile != "" {
 				if err := applyConfigFile(cmd.Flags(), configFile); err != nil {
 					return err
@@ -54,9 +65,20 @@ values (batch-interval: 1m); flags on the command line win over it.`,
 				return err
 			}
 			cfg.Log = log
+			if onCommandLine["store"] && urlHoldsSecret(cfg.Store) {
+				log.Warn("the --store URL on the command line carries credentials, visible to other users of this machine (ps): use ATTESTD_STORE, ATTESTD_REDIS_PASSWORD, --redis-password-file or --config")
+			}
+			if onCommandLine["chain-rpc"] && urlHoldsSecret(cfg.ChainRPC) {
+				log.Warn("the --chain-rpc URL on the command line may carry a provider key (path, query or user info), visible to other users of this machine (ps): use ATTESTD_CHAIN_RPC or --config")
+			}
 			// Secrets from files or Kubernetes Secrets often end in a newline.
 			cfg.RedisPassword = strings.TrimRight(os.Getenv("ATTESTD_REDIS_PASSWORD"), "\r\n")
 			cfg.ChainPassword = strings.TrimRight(os.Getenv("ATTESTD_CHAIN_PASSWORD"), "\r\n")
+			if redisPasswordFile != "" {
+				if cfg.RedisPassword, err = readSecretFile("redis-password-file", redisPasswordFile); err != nil {
+					return err
+				}
+			}
 			if chainPasswordFile != "" {
 				pw, err := os.ReadFile(chainPasswordFile)
 				if err != nil {
@@ -88,14 +110,15 @@ values (batch-interval: 1m); flags on the command line win over it.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&configFile, "config", "", "YAML file of settings: flag names (without --) to values; the command line wins")
-	f.StringVar(&cfg.Store, "store", "", "a Redis URL (redis://…, rediss://…, redis+sentinel://…, redis+cluster://…) shared by replicas; default: the embedded store in --data-dir")
+	f.StringVar(&cfg.Store, "store", os.Getenv("ATTESTD_STORE"), "a Redis URL (redis://…, rediss://…, redis+sentinel://…, redis+cluster://…) shared by replicas (env ATTESTD_STORE); default: the embedded store in --data-dir")
+	f.StringVar(&redisPasswordFile, "redis-password-file", "", "file holding the Redis password (or env ATTESTD_REDIS_PASSWORD); overrides the URL's")
 	f.StringVar(&cfg.ReplicaID, "replica-id", "", "this replica's name in the leader lease (default hostname-pid)")
 	f.DurationVar(&cfg.LeaseTTL, "lease-ttl", app.DefaultLeaseTTL, "leader lease with a shared store; a dead leader is replaced within two of these")
 	f.StringVar(&cfg.DataDir, "data-dir", app.DefaultDataDir, "directory for the store, keys and (with --dev) the dev chain")
 	f.StringVar(&cfg.Listen, "listen", app.DefaultListen, "API address")
 	f.BoolVar(&cfg.Dev, "dev", false, "embedded dev chain and dev API key: runs with no other setup")
 	f.StringVar(&cfg.DevChainListen, "chain-listen", devchain.DefaultListen, "JSON-RPC address of the embedded dev chain (with --dev)")
-	f.StringVar(&cfg.ChainRPC, "chain-rpc", "", "JSON-RPC URL of the anchoring chain (without --dev)")
+	f.StringVar(&cfg.ChainRPC, "chain-rpc", os.Getenv("ATTESTD_CHAIN_RPC"), "JSON-RPC URL of the anchoring chain, without --dev (env ATTESTD_CHAIN_RPC: keeps a provider key out of ps)")
 	f.StringVar(&cfg.ChainKeyFile, "chain-key-file", "", "file holding the anchoring account's hex private key (without --dev)")
 	f.StringVar(&cfg.ChainKeystore, "chain-keystore", "", "encrypted go-ethereum keystore file of the anchoring account (password: --chain-password-file or ATTESTD_CHAIN_PASSWORD)")
 	f.StringVar(&chainPasswordFile, "chain-password-file", "", "file holding the --chain-keystore password")

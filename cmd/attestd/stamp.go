@@ -24,6 +24,7 @@ const maxPerRequest = 10_000
 func newStampCmd() *cobra.Command {
 	var (
 		server, apiKey, canon string
+		apiKeyFile, mode      string
 		noBlind, force        bool
 	)
 	cmd := &cobra.Command{
@@ -36,15 +37,25 @@ signed receipt. The document never leaves this machine. Run
 "attestd upgrade FILE" later to add the proof once the batch is anchored.
 
 The .attest file is written (with the nonce) before submitting, so the
-nonce is never lost; an existing one is never overwritten without --force.`,
+nonce is never lost; an existing one is never overwritten without --force.
+It is readable by its owner only (--mode 0600): the nonce in it would let
+a reader confirm a guess about the record from its published fingerprint.
+
+The API key is read from ATTESTD_API_KEY or --api-key-file; --api-key
+works too but shows the key to every user of this machine (ps).`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := fingerprint.ParseCanonicalization(canon)
 			if err != nil {
 				return err
 			}
-			if apiKey == "" {
-				return errors.New("no API key: set ATTESTD_API_KEY or pass --api-key")
+			perm, err := parseMode(mode)
+			if err != nil {
+				return err
+			}
+			apiKey, err := apiKeyFrom(cmd, apiKey, apiKeyFile)
+			if err != nil {
+				return err
 			}
 			if !force {
 				for _, p := range args {
@@ -75,7 +86,7 @@ nonce is never lost; an existing one is never overwritten without --force.`,
 				if h.nonce != nil {
 					f.Blinding = &attestfile.Blinding{Scheme: fingerprint.BlindDomain, Nonce: *h.nonce}
 				}
-				if err := attestfile.Write(attestfile.PathFor(h.path), f); err != nil {
+				if err := attestfile.Write(attestfile.PathFor(h.path), f, perm); err != nil {
 					return err
 				}
 				files[i] = f
@@ -106,7 +117,7 @@ nonce is never lost; an existing one is never overwritten without --force.`,
 					}
 					chunk[i].Receipt = &r
 					path := attestfile.PathFor(args[start+i])
-					if err := attestfile.Write(path, chunk[i]); err != nil {
+					if err := attestfile.Write(path, chunk[i], perm); err != nil {
 						return err
 					}
 					fmt.Fprintf(cmd.OutOrStdout(), "%s  %s (anchored by %s at the latest)\n", r.Fingerprint, path, r.Deadline.Local().Format("15:04:05"))
@@ -117,7 +128,9 @@ nonce is never lost; an existing one is never overwritten without --force.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&server, "server", envDefault("ATTESTD_SERVER", defaultServer), "attestd server URL (env ATTESTD_SERVER)")
-	f.StringVar(&apiKey, "api-key", os.Getenv("ATTESTD_API_KEY"), "API key (env ATTESTD_API_KEY)")
+	f.StringVar(&apiKey, "api-key", "", "API key; visible to other users in ps: prefer ATTESTD_API_KEY or --api-key-file")
+	f.StringVar(&apiKeyFile, "api-key-file", os.Getenv("ATTESTD_API_KEY_FILE"), "file holding the API key (env ATTESTD_API_KEY_FILE)")
+	f.StringVar(&mode, "mode", "0600", "permission bits of new .attest files, octal (they hold the blinding nonce)")
 	f.StringVar(&canon, "canon", "none", "canonicalisation: none or jcs (RFC 8785 JSON)")
 	f.BoolVar(&noBlind, "no-blind", false, "submit the plain SHA-256 (only for high-entropy documents)")
 	f.BoolVar(&force, "force", false, "replace existing .attest files")

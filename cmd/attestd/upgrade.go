@@ -69,7 +69,7 @@ confirmed (or --timeout).`,
 							return fmt.Errorf("%s: the server returned a proof for another fingerprint", path)
 						}
 						f.Proof = b
-						if err := attestfile.Write(path, f); err != nil {
+						if err := attestfile.Write(path, f, 0); err != nil {
 							return err
 						}
 					}

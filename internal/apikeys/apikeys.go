@@ -209,13 +209,21 @@ func Revoke(path, id string) ([]Entry, error) {
 }
 
 // File is a keys file that a running server reloads when it changes.
+//
+// When the file cannot be read or parsed, the last set that loaded stays
+// in force (a server that dropped every key on a typo would lock every
+// institution out) — which means a key revoked in the broken file is still
+// accepted. Health says so, for the attestd_api_keys_reload_failing metric,
+// its alert and /readyz.
 type File struct {
 	path string
 	log  *slog.Logger
 	cur  atomic.Pointer[Set]
 	mu   sync.Mutex
-	mod  time.Time
-	size int64
+	sum  [32]byte // SHA-256 of the content that loaded
+
+	failing atomic.Pointer[error] // the last reload's error; nil when it loaded
+	loaded  atomic.Int64          // Unix time of the last successful read
 }
 
 // OpenFile loads path; call Watch to follow changes.
@@ -236,42 +244,72 @@ func (f *File) Institution(key string) (string, bool) { return f.cur.Load().Inst
 // Set returns the current set.
 func (f *File) Set() *Set { return f.cur.Load() }
 
-// Reload re-reads the file if it changed since the last load and reports
-// whether it did. A file that fails to parse leaves the current keys in
-// force.
+// Reload reads the file and, if its content changed since the last load,
+// parses it and reports true. The file is read every time (it is small),
+// so one that became unreadable is noticed even if its modification time
+// did not change. A file that cannot be read or parsed leaves the current
+// keys in force and is reported by Health until a reload succeeds.
 func (f *File) Reload() (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	fi, err := os.Stat(f.path)
+	changed, err := f.reload()
+	if err != nil {
+		f.failing.Store(&err)
+		return false, err
+	}
+	f.failing.Store(nil)
+	f.loaded.Store(time.Now().Unix())
+	return changed, nil
+}
+
+func (f *File) reload() (bool, error) {
+	data, err := os.ReadFile(f.path)
 	if err != nil {
 		return false, err
 	}
-	if f.cur.Load() != nil && fi.ModTime().Equal(f.mod) && fi.Size() == f.size {
+	sum := sha256.Sum256(data)
+	if f.cur.Load() != nil && sum == f.sum {
 		return false, nil
 	}
-	s, err := Load(f.path)
+	s, err := Parse(data)
 	if err != nil {
-		return false, err
+		return false, fmt.Errorf("%s: %w", f.path, err)
 	}
 	f.cur.Store(s)
-	f.mod, f.size = fi.ModTime(), fi.Size()
+	f.sum = sum
 	return true, nil
 }
 
+// Health reports when the file last loaded and the last reload's error
+// (nil when that reload succeeded).
+func (f *File) Health() (lastLoaded time.Time, lastErr error) {
+	if p := f.failing.Load(); p != nil {
+		lastErr = *p
+	}
+	return time.Unix(f.loaded.Load(), 0), lastErr
+}
+
 // Watch reloads every interval until done is closed, logging changes and
-// errors (never keys).
+// errors (never keys). A failure is logged when it starts or changes, not
+// at every tick, and again when the file loads once more.
 func (f *File) Watch(done <-chan struct{}, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	var lastErr string
 	for {
 		select {
 		case <-done:
 			return
 		case <-t.C:
 			changed, err := f.Reload()
-			if err != nil {
-				f.log.Error("API keys file not reloaded; the previous keys stay in force", "path", f.path, "err", err)
-			} else if changed {
+			switch {
+			case err != nil && err.Error() != lastErr:
+				lastErr = err.Error()
+				f.log.Error("API keys file not reloaded; the previous keys stay in force, including any revoked since", "path", f.path, "err", err)
+			case err == nil && lastErr != "":
+				lastErr = ""
+				f.log.Info("API keys file readable again", "path", f.path, "keys", f.cur.Load().Len())
+			case err == nil && changed:
 				f.log.Info("API keys reloaded", "path", f.path, "keys", f.cur.Load().Len())
 			}
 		}

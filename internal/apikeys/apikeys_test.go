@@ -132,3 +132,88 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// A keys file that cannot be read keeps the last keys in force — revoked
+// ones included — and Health says so until it loads again.
+func TestReloadFailureIsReported(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "api-keys")
+	key, e, err := Add(path, "hospital-a", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := OpenFile(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if at, err := f.Health(); err != nil || at.IsZero() {
+		t.Fatalf("fresh file: health %v, loaded %v", err, at)
+	}
+	// The operator revokes the key, but the file ends up unreadable (here:
+	// moved away and a directory in its place; the tests run as root, for
+	// whom a chmod would not do).
+	if _, err := Revoke(path, e.Hash.ID()); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path, path+".moved"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(path, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Reload(); err == nil {
+		t.Fatal("an unreadable keys file reloaded without error")
+	}
+	if _, ok := f.Institution(key); !ok {
+		t.Fatal("the keys in force were dropped")
+	}
+	if _, err := f.Health(); err == nil {
+		t.Fatal("Health does not report the failed reload")
+	}
+	// Readable again: the revocation takes effect and Health clears.
+	os.Remove(path)
+	if err := os.Rename(path+".moved", path); err != nil {
+		t.Fatal(err)
+	}
+	if changed, err := f.Reload(); err != nil || !changed {
+		t.Fatalf("reload: changed=%v err=%v", changed, err)
+	}
+	if _, ok := f.Institution(key); ok {
+		t.Fatal("revoked key still accepted once the file loaded")
+	}
+	if _, err := f.Health(); err != nil {
+		t.Fatalf("Health still failing: %v", err)
+	}
+}
+
+// A revocation is seen even when the rewritten file has the same size and
+// modification time as before (coarse clocks, copied files, restored
+// times): the content decides, not the metadata.
+func TestReloadSeesSameSizeSameTimeChange(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "api-keys")
+	key, _, err := Add(path, "hospital-a", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := OpenFile(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(path)
+	// Same length, other institution name: the old key no longer maps to hospital-a.
+	changed := strings.Replace(string(data), "hospital-a", "hospital-b", 1)
+	if err := os.WriteFile(path, []byte(changed), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.Chtimes(path, fi.ModTime(), fi.ModTime())
+	if ok, err := f.Reload(); err != nil || !ok {
+		t.Fatalf("reload: changed=%v err=%v", ok, err)
+	}
+	if inst, _ := f.Institution(key); inst != "hospital-b" {
+		t.Fatalf("key maps to %q after the change, want hospital-b", inst)
+	}
+}

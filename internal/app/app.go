@@ -183,9 +183,12 @@ func Run(ctx context.Context, cfg Config) (err error) {
 
 	keysDone := make(chan struct{})
 	defer close(keysDone)
-	keys, err := loadKeys(cfg, log, keysDone)
+	keys, keysFile, err := loadKeys(cfg, log, keysDone)
 	if err != nil {
 		return err
+	}
+	if keysFile != nil {
+		m.RegisterKeysFile(keysFile.Health)
 	}
 	rkPath := cfg.ReceiptKeyFile
 	if rkPath == "" {
@@ -248,6 +251,11 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		Ready: func(ctx context.Context) (notReady, degraded []string) {
 			if _, _, err := st.PendingStats(ctx); err != nil {
 				notReady = append(notReady, "store: unavailable")
+			}
+			if keysFile != nil {
+				if _, err := keysFile.Health(); err != nil {
+					degraded = append(degraded, "api keys: the keys file cannot be read; the keys loaded before stay in force, revoked ones included")
+				}
 			}
 			if err := pipe.anchorErr(); err != nil {
 				degraded = append(degraded, fmt.Sprintf("chain %d: anchoring is failing (see logs and attestd_anchor_failed_total)", anc.ChainID()))
@@ -417,43 +425,43 @@ func LoadKeystore(path, password string) (*ecdsa.PrivateKey, error) {
 }
 
 // loadKeys opens the API keys file (reloaded while running, so keys can
-// be added and revoked without a restart), or in dev mode without one,
-// loads or creates the dev API key.
-func loadKeys(cfg Config, log *slog.Logger, done <-chan struct{}) (server.Keys, error) {
+// be added and revoked without a restart; also returned, for its health),
+// or in dev mode without one, loads or creates the dev API key.
+func loadKeys(cfg Config, log *slog.Logger, done <-chan struct{}) (server.Keys, *apikeys.File, error) {
 	if cfg.APIKeysFile != "" {
 		f, err := apikeys.OpenFile(cfg.APIKeysFile, log)
 		if err != nil {
-			return nil, fmt.Errorf("API keys: %w", err)
+			return nil, nil, fmt.Errorf("API keys: %w", err)
 		}
 		if f.Set().Len() == 0 {
 			log.Warn("the API keys file holds no key: nobody can submit", "path", cfg.APIKeysFile)
 		}
 		log.Info("API keys loaded", "path", cfg.APIKeysFile, "keys", f.Set().Len())
 		go f.Watch(done, KeysReloadInterval)
-		return f, nil
+		return f, f, nil
 	}
 	if !cfg.Dev {
-		return nil, errors.New("no API keys: pass --api-keys-file (create keys with `attestd keys add INSTITUTION`)")
+		return nil, nil, errors.New("no API keys: pass --api-keys-file (create keys with `attestd keys add INSTITUTION`)")
 	}
 	path := filepath.Join(cfg.DataDir, DevAPIKeyFile)
 	data, err := os.ReadFile(path)
 	key := strings.TrimSpace(string(data))
 	if errors.Is(err, os.ErrNotExist) {
 		if key, err = apikeys.Generate(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
-			return nil, fmt.Errorf("writing the dev API key: %w", err)
+			return nil, nil, fmt.Errorf("writing the dev API key: %w", err)
 		}
 	} else if err != nil {
-		return nil, fmt.Errorf("reading the dev API key: %w", err)
+		return nil, nil, fmt.Errorf("reading the dev API key: %w", err)
 	}
 	if cfg.DevKey != nil {
 		cfg.DevKey(key, path)
 	}
 	set, err := apikeys.Parse([]byte(DevInstitution + " " + key))
 	if err != nil {
-		return nil, fmt.Errorf("the dev API key in %s: %w", path, err)
+		return nil, nil, fmt.Errorf("the dev API key in %s: %w", path, err)
 	}
-	return set, nil
+	return set, nil, nil
 }

@@ -313,3 +313,87 @@ func TestRedactingLogger(t *testing.T) {
 		t.Error("a URL without credentials was redacted")
 	}
 }
+
+// TestKeysFileUnreadable: when the keys file can no longer be read, the
+// service keeps the keys it had (so nobody is locked out), says so in
+// /readyz (degraded) and in attestd_api_keys_reload_failing for the alert,
+// and recovers once the file is back.
+func TestKeysFileUnreadable(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a dev chain")
+	}
+	dir := t.TempDir()
+	keysFile := filepath.Join(dir, "api-keys")
+	apiKey, _, err := apikeys.Add(keysFile, "hospital-a", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	urlCh := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Config{
+			DataDir: filepath.Join(dir, "data"), Listen: "127.0.0.1:0", Dev: true, DevChainListen: "127.0.0.1:0",
+			APIKeysFile: keysFile, Log: slog.New(slog.DiscardHandler), Listening: func(u string) { urlCh <- u },
+		})
+	}()
+	var url string
+	select {
+	case url = <-urlCh:
+	case err := <-done:
+		t.Fatalf("Run: %v", err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("the service did not start")
+	}
+	defer func() { cancel(); <-done }()
+	get := func(path string) string {
+		resp, err := http.Get(url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	waitFor := func(what, path, want string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * KeysReloadInterval)
+		for !strings.Contains(get(path), want) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %s never showed %q:\n%s", what, path, want, get(path))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitFor("file readable", "/metrics", "\nattestd_api_keys_reload_failing 0\n")
+
+	if err := os.Rename(keysFile, keysFile+".moved"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(keysFile, 0o700); err != nil { // unreadable as a file, even for root
+		t.Fatal(err)
+	}
+	waitFor("file unreadable", "/metrics", "\nattestd_api_keys_reload_failing 1\n")
+	if body := get("/readyz"); !strings.Contains(body, `"degraded"`) || !strings.Contains(body, "api keys") {
+		t.Fatalf("/readyz while the keys file is unreadable: %s", body)
+	}
+	req, _ := http.NewRequest(http.MethodPost, url+"/v1/fingerprints", strings.NewReader(`{"fingerprints":["`+strings.Repeat("cd", 32)+`"]}`))
+	req.Header.Set("Authorization", "Bearer "+apiKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("a key loaded before was refused (%d) while the file is unreadable", resp.StatusCode)
+	}
+
+	os.Remove(keysFile)
+	if err := os.Rename(keysFile+".moved", keysFile); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("file back", "/metrics", "\nattestd_api_keys_reload_failing 0\n")
+	if body := get("/readyz"); strings.Contains(body, "api keys") {
+		t.Fatalf("/readyz still names the keys file: %s", body)
+	}
+}

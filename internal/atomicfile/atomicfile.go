@@ -8,7 +8,8 @@ import (
 )
 
 // Write writes data to a temporary file beside path with mode perm,
-// fsyncs it and renames it over path.
+// fsyncs it, renames it over path and fsyncs the directory, so the new
+// name survives a power loss too.
 func Write(path string, data []byte, perm os.FileMode) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
 	if err != nil {
@@ -30,5 +31,13 @@ func Write(path string, data []byte, perm os.FileMode) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), path)
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	dir, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	return dir.Sync()
 }

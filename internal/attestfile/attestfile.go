@@ -115,12 +115,26 @@ func (f *File) Nonce() *fingerprint.Nonce {
 	return &f.Blinding.Nonce
 }
 
+// DefaultMode is the permission of a new sidecar: it holds the blinding
+// nonce, which would let anyone who reads it confirm a guess about a short
+// record from its published fingerprint, so only its owner may read it
+// unless told otherwise.
+const DefaultMode os.FileMode = 0o600
+
 // Write stores f at path atomically (temporary file, fsync, rename), so a
 // crash never leaves half a sidecar — the nonce in it is irreplaceable.
-func Write(path string, f *File) error {
+// A new file gets mode perm (DefaultMode when 0); a file that exists keeps
+// its permission bits, so a holder's own chmod survives an upgrade.
+func Write(path string, f *File, perm os.FileMode) error {
 	data, err := json.MarshalIndent(f, "", "  ")
 	if err != nil {
 		return err
 	}
-	return atomicfile.Write(path, append(data, '\n'), 0o644)
+	if perm == 0 {
+		perm = DefaultMode
+	}
+	if fi, err := os.Stat(path); err == nil {
+		perm = fi.Mode().Perm()
+	}
+	return atomicfile.Write(path, append(data, '\n'), perm)
 }

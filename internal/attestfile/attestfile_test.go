@@ -87,7 +87,7 @@ func TestWriteRead(t *testing.T) {
 			if filepath.Base(path) != "doc.pdf.attest" {
 				t.Fatalf("PathFor gave %s", path)
 			}
-			if err := attestfile.Write(path, f); err != nil {
+			if err := attestfile.Write(path, f, 0); err != nil {
 				t.Fatal(err)
 			}
 			got, err := attestfile.Read(path)
@@ -107,8 +107,8 @@ func TestWriteRead(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if fi.Mode().Perm() != 0o644 {
-				t.Fatalf("mode %v, want 0644", fi.Mode().Perm())
+			if fi.Mode().Perm() != 0o600 { // it holds the nonce
+				t.Fatalf("mode %v, want 0600", fi.Mode().Perm())
 			}
 			data, _ := os.ReadFile(path)
 			if !bytes.HasSuffix(data, []byte("}\n")) {
@@ -138,22 +138,31 @@ func checkDir(t *testing.T, dir string, names ...string) {
 func TestWriteReplaces(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "a.attest")
-	// An older sidecar, readable by the owner only, is replaced whole.
-	if err := os.WriteFile(path, bytes.Repeat([]byte("x"), 100000), 0o600); err != nil {
+	// An older sidecar, which its holder made group-readable, is replaced
+	// whole and keeps its mode.
+	if err := os.WriteFile(path, bytes.Repeat([]byte("x"), 100000), 0o640); err != nil {
 		t.Fatal(err)
 	}
 	f := sample()
-	if err := attestfile.Write(path, f); err != nil {
+	if err := attestfile.Write(path, f, 0); err != nil {
 		t.Fatal(err)
 	}
 	got, err := attestfile.Read(path)
 	if err != nil || got.Fingerprint != f.Fingerprint {
 		t.Fatalf("Read after replace: %v, %v", got, err)
 	}
-	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o644 {
-		t.Fatalf("mode %v, want 0644", fi.Mode().Perm())
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o640 {
+		t.Fatalf("mode %v, want the file's own 0640", fi.Mode().Perm())
 	}
 	checkDir(t, dir, "a.attest")
+	// A new file takes the mode asked for.
+	shared := filepath.Join(dir, "b.attest")
+	if err := attestfile.Write(shared, f, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(shared); fi.Mode().Perm() != 0o644 {
+		t.Fatalf("mode %v, want 0644 as asked", fi.Mode().Perm())
+	}
 }
 
 func TestWriteFailureLeavesNothing(t *testing.T) {
@@ -163,12 +172,12 @@ func TestWriteFailureLeavesNothing(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(target, "keep"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := attestfile.Write(target, sample()); err == nil {
+	if err := attestfile.Write(target, sample(), 0); err == nil {
 		t.Fatal("Write over a directory succeeded")
 	}
 	checkDir(t, dir, "d.attest")
 	// A missing directory.
-	if err := attestfile.Write(filepath.Join(dir, "missing", "x.attest"), sample()); err == nil {
+	if err := attestfile.Write(filepath.Join(dir, "missing", "x.attest"), sample(), 0); err == nil {
 		t.Fatal("Write into a missing directory succeeded")
 	}
 	checkDir(t, dir, "d.attest")

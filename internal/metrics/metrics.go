@@ -220,3 +220,37 @@ func (m *Metrics) RegisterBackups(every time.Duration) *Backups {
 	m.Registry.MustRegister(b.LastSuccess, b.Duration, b.Bytes, b.Failures, interval)
 	return b
 }
+
+// RegisterKeysFile exports the health of the API keys file that a running
+// server reloads: attestd_api_keys_reload_failing (1 while the file cannot
+// be read or parsed, so the previous keys — revoked ones included — stay in
+// force) and attestd_api_keys_last_load_timestamp_seconds.
+func (m *Metrics) RegisterKeysFile(health func() (lastLoaded time.Time, err error)) {
+	m.Registry.MustRegister(&keysCollector{health: health})
+}
+
+var (
+	keysFailingDesc = prometheus.NewDesc("attestd_api_keys_reload_failing",
+		"Whether the API keys file cannot be read or parsed (1: the keys loaded before stay in force, including any revoked since).", nil, nil)
+	keysLoadedDesc = prometheus.NewDesc("attestd_api_keys_last_load_timestamp_seconds",
+		"Unix time the API keys file was last read successfully.", nil, nil)
+)
+
+type keysCollector struct {
+	health func() (time.Time, error)
+}
+
+func (c *keysCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- keysFailingDesc
+	ch <- keysLoadedDesc
+}
+
+func (c *keysCollector) Collect(ch chan<- prometheus.Metric) {
+	at, err := c.health()
+	failing := 0.0
+	if err != nil {
+		failing = 1
+	}
+	ch <- prometheus.MustNewConstMetric(keysFailingDesc, prometheus.GaugeValue, failing)
+	ch <- prometheus.MustNewConstMetric(keysLoadedDesc, prometheus.GaugeValue, float64(at.Unix()))
+}

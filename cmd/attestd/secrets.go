@@ -1,0 +1,76 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// Secrets on a command line are visible to every user of the machine
+// (ps, /proc/PID/cmdline). The commands take them from the environment or
+// from files instead, and warn when one is passed as a flag anyway.
+
+// readSecretFile reads a secret from path, without the trailing newline
+// that files and Kubernetes Secrets often end in.
+func readSecretFile(flag, path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("--%s: %w", flag, err)
+	}
+	s := strings.TrimRight(string(data), "\r\n")
+	if s == "" {
+		return "", fmt.Errorf("--%s: %s is empty", flag, path)
+	}
+	return s, nil
+}
+
+// warnCommandLineSecret tells the user, on stderr, that a secret was given
+// on the command line and what to use instead. It never prints the secret.
+func warnCommandLineSecret(cmd *cobra.Command, what, instead string) {
+	fmt.Fprintf(cmd.ErrOrStderr(), "attestd: warning: %s on the command line is visible to other users of this machine (ps); use %s instead\n", what, instead)
+}
+
+// apiKeyFrom picks the API key: --api-key (with a warning), then
+// --api-key-file / ATTESTD_API_KEY_FILE, then ATTESTD_API_KEY.
+func apiKeyFrom(cmd *cobra.Command, flagKey, file string) (string, error) {
+	switch {
+	case cmd.Flags().Changed("api-key"):
+		warnCommandLineSecret(cmd, "--api-key", "ATTESTD_API_KEY or --api-key-file")
+		if flagKey == "" {
+			return "", errors.New("--api-key is empty")
+		}
+		return flagKey, nil
+	case file != "":
+		return readSecretFile("api-key-file", file)
+	case os.Getenv("ATTESTD_API_KEY") != "":
+		return strings.TrimRight(os.Getenv("ATTESTD_API_KEY"), "\r\n"), nil
+	}
+	return "", errors.New("no API key: set ATTESTD_API_KEY or pass --api-key-file")
+}
+
+// parseMode reads octal permission bits such as 0600.
+func parseMode(s string) (os.FileMode, error) {
+	n, err := strconv.ParseUint(s, 8, 32)
+	if err != nil || n > 0o777 || n&0o600 != 0o600 {
+		return 0, fmt.Errorf("--mode: %q is not octal permission bits that let the owner read and write (e.g. 0600, 0640)", s)
+	}
+	return os.FileMode(n), nil
+}
+
+// urlHoldsSecret reports whether an endpoint URL carries what may be a
+// credential: user info, a query, or a path (RPC providers put keys there)
+// other than a Redis database number.
+func urlHoldsSecret(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw != "" // unparsable: assume the worst
+	}
+	path := strings.Trim(u.Path, "/")
+	_, notNumber := strconv.Atoi(path)
+	return u.User != nil || u.RawQuery != "" || path != "" && notNumber != nil
+}
