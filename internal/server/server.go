@@ -166,16 +166,12 @@ func (s *Server) recoverer(c *gin.Context) {
 	c.Next()
 }
 
-// observe records the latency of every request by route template.
+// observe records the latency of every request by route template, with
+// every label from a fixed set (see metrics.ObserveHTTP).
 func (s *Server) observe(c *gin.Context) {
 	start := time.Now()
 	c.Next()
-	route := c.FullPath()
-	if route == "" {
-		route = "unmatched"
-	}
-	class := strconv.Itoa(c.Writer.Status()/100) + "xx"
-	s.Metrics.HTTPDuration.WithLabelValues(route, c.Request.Method, class).Observe(time.Since(start).Seconds())
+	s.Metrics.ObserveHTTP(c.FullPath(), c.Request.Method, c.Writer.Status(), time.Since(start))
 }
 
 const institutionKey = "attestd.institution"
