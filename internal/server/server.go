@@ -125,7 +125,9 @@ func New(cfg Config, d Deps) *Server {
 	gin.SetMode(gin.ReleaseMode)
 	e := gin.New()
 	e.HandleMethodNotAllowed = true
-	e.Use(s.recoverer, s.observe)
+	e.RedirectTrailingSlash = false // "/v1/info/" is a 404 problem, not a 301 with an HTML body
+	e.RedirectFixedPath = false
+	e.Use(s.recoverer, s.observe, s.limitHeaders)
 	e.NoRoute(func(c *gin.Context) { s.problem(c, errNotFoundPath) })
 	e.NoMethod(func(c *gin.Context) { s.problem(c, errMethod) })
 	api.RegisterHandlersWithOptions(e, s, api.GinServerOptions{
@@ -150,6 +152,7 @@ func (s *Server) HTTPServer(addr string) *http.Server {
 		ReadTimeout:       s.cfg.HeaderTimeout + 25*time.Second,
 		WriteTimeout:      s.cfg.VerifyTimeout + 10*time.Second,
 		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    HardMaxHeaderBytes, // limitHeaders answers (problem+json) well below it
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 }
