@@ -16,8 +16,9 @@ import (
 // TestEndpointCredentialsNotPrinted runs the binary with endpoint URLs
 // that carry credentials in the user info, the path and the query, on a
 // loopback port nothing listens on, and looks for them in what it prints
-// when it fails: serve's fatal start-up error (the chain endpoint is asked
-// for its chain ID) and a client command's error (info's server URL).
+// when it fails: serve's fatal start-up error (the chain endpoint, from
+// --chain-rpc or ATTESTD_CHAIN_RPC, is asked for its chain ID) and a client
+// command's error (info's server URL).
 func TestEndpointCredentialsNotPrinted(t *testing.T) {
 	bin := binary(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -38,14 +39,22 @@ func TestEndpointCredentialsNotPrinted(t *testing.T) {
 		t.Fatalf("keys add: %v\n%s", err, out)
 	}
 
-	for name, args := range map[string][]string{
-		"serve": {"serve", "--data-dir", filepath.Join(dir, "data"), "--listen", "127.0.0.1:0", "--log-format", "json",
-			"--chain-rpc", endpoint, "--chain-key-file", keyFile, "--api-keys-file", keysFile},
-		"info": {"info", "--server", endpoint},
+	serve := []string{"serve", "--data-dir", filepath.Join(dir, "data"), "--listen", "127.0.0.1:0", "--log-format", "json",
+		"--chain-key-file", keyFile, "--api-keys-file", keysFile}
+	for _, c := range []struct {
+		name string
+		args []string
+		env  string
+	}{
+		{"serve", append(serve, "--chain-rpc", endpoint), ""},
+		// The endpoint from the environment, out of ps: it is used (the
+		// error names it) and shown redacted as well.
+		{"serve with ATTESTD_CHAIN_RPC", serve, endpoint},
+		{"info", []string{"info", "--server", endpoint}, ""},
 	} {
-		t.Run(name, func(t *testing.T) {
-			cmd := exec.Command(bin, args...)
-			cmd.Env = append(os.Environ(), "ATTESTD_SERVER=", "ATTESTD_RPC=")
+		t.Run(c.name, func(t *testing.T) {
+			cmd := exec.Command(bin, c.args...)
+			cmd.Env = append(os.Environ(), "ATTESTD_SERVER=", "ATTESTD_RPC=", "ATTESTD_CHAIN_RPC="+c.env)
 			out, err := cmd.CombinedOutput()
 			var ee *exec.ExitError
 			if !errors.As(err, &ee) || ee.ExitCode() != exitError {

@@ -57,6 +57,11 @@ values (batch-interval: 1m); flags on the command line win over it.`,
 			// Secrets from files or Kubernetes Secrets often end in a newline.
 			cfg.RedisPassword = strings.TrimRight(os.Getenv("ATTESTD_REDIS_PASSWORD"), "\r\n")
 			cfg.ChainPassword = strings.TrimRight(os.Getenv("ATTESTD_CHAIN_PASSWORD"), "\r\n")
+			if cfg.ChainRPC == "" {
+				// From the environment, a provider key in the URL stays out
+				// of the process's command line (ps, /proc/PID/cmdline).
+				cfg.ChainRPC = strings.TrimSpace(os.Getenv("ATTESTD_CHAIN_RPC"))
+			}
 			if chainPasswordFile != "" {
 				pw, err := os.ReadFile(chainPasswordFile)
 				if err != nil {
@@ -95,7 +100,7 @@ values (batch-interval: 1m); flags on the command line win over it.`,
 	f.StringVar(&cfg.Listen, "listen", app.DefaultListen, "API address")
 	f.BoolVar(&cfg.Dev, "dev", false, "embedded dev chain and dev API key: runs with no other setup")
 	f.StringVar(&cfg.DevChainListen, "chain-listen", devchain.DefaultListen, "JSON-RPC address of the embedded dev chain (with --dev)")
-	f.StringVar(&cfg.ChainRPC, "chain-rpc", "", "JSON-RPC URL of the anchoring chain (without --dev)")
+	f.StringVar(&cfg.ChainRPC, "chain-rpc", "", "JSON-RPC URL of the anchoring chain (without --dev); when it holds a credential, set ATTESTD_CHAIN_RPC instead, which ps does not show")
 	f.StringVar(&cfg.ChainKeyFile, "chain-key-file", "", "file holding the anchoring account's hex private key (without --dev)")
 	f.StringVar(&cfg.ChainKeystore, "chain-keystore", "", "encrypted go-ethereum keystore file of the anchoring account (password: --chain-password-file or ATTESTD_CHAIN_PASSWORD)")
 	f.StringVar(&chainPasswordFile, "chain-password-file", "", "file holding the --chain-keystore password")
