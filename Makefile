@@ -47,6 +47,7 @@ FUZZ_TARGETS := \
 	./internal/apikeys:FuzzParse \
 	./internal/verify:FuzzVerify \
 	./internal/receipt:FuzzVerify \
+	./internal/redact:FuzzText \
 	./internal/server:FuzzStatusJSON
 
 # Go 1.26's fuzz coordinator can fail a target with a bare "context deadline

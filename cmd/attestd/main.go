@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/attestd/attestd/internal/redact"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -37,14 +39,15 @@ func main() {
 	if err == nil {
 		return
 	}
+	// No endpoint credential in what is printed, whichever command failed.
 	var ec *exitCode
 	if errors.As(err, &ec) {
 		if ec.msg != "" {
-			fmt.Fprintln(os.Stderr, "attestd:", ec.msg)
+			fmt.Fprintln(os.Stderr, "attestd:", redact.Text(ec.msg))
 		}
 		os.Exit(ec.code)
 	}
-	fmt.Fprintln(os.Stderr, "attestd:", err)
+	fmt.Fprintln(os.Stderr, "attestd:", redact.Text(err.Error()))
 	os.Exit(exitError)
 }
 

@@ -79,6 +79,15 @@ file. serve warns when it finds one on the command line.`,
 					return err
 				}
 			}
+			// From the environment, a credential in an endpoint URL stays
+			// out of the command line (ps, /proc/PID/cmdline) and out of
+			// --help, which would show a flag default.
+			if cfg.ChainRPC == "" {
+				cfg.ChainRPC = strings.TrimSpace(os.Getenv("ATTESTD_CHAIN_RPC"))
+			}
+			if cfg.Store == "" {
+				cfg.Store = strings.TrimSpace(os.Getenv("ATTESTD_STORE"))
+			}
 			if chainPasswordFile != "" {
 				pw, err := os.ReadFile(chainPasswordFile)
 				if err != nil {
@@ -110,7 +119,7 @@ file. serve warns when it finds one on the command line.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&configFile, "config", "", "YAML file of settings: flag names (without --) to values; the command line wins")
-	f.StringVar(&cfg.Store, "store", os.Getenv("ATTESTD_STORE"), "a Redis URL (redis://…, rediss://…, redis+sentinel://…, redis+cluster://…) shared by replicas (env ATTESTD_STORE); default: the embedded store in --data-dir")
+	f.StringVar(&cfg.Store, "store", "", "a Redis URL (redis://…, rediss://…, redis+sentinel://…, redis+cluster://…) shared by replicas (env ATTESTD_STORE); default: the embedded store in --data-dir")
 	f.StringVar(&redisPasswordFile, "redis-password-file", "", "file holding the Redis password (or env ATTESTD_REDIS_PASSWORD); overrides the URL's")
 	f.StringVar(&cfg.ReplicaID, "replica-id", "", "this replica's name in the leader lease (default hostname-pid)")
 	f.DurationVar(&cfg.LeaseTTL, "lease-ttl", app.DefaultLeaseTTL, "leader lease with a shared store; a dead leader is replaced within two of these")
@@ -118,7 +127,7 @@ file. serve warns when it finds one on the command line.`,
 	f.StringVar(&cfg.Listen, "listen", app.DefaultListen, "API address")
 	f.BoolVar(&cfg.Dev, "dev", false, "embedded dev chain and dev API key: runs with no other setup")
 	f.StringVar(&cfg.DevChainListen, "chain-listen", devchain.DefaultListen, "JSON-RPC address of the embedded dev chain (with --dev)")
-	f.StringVar(&cfg.ChainRPC, "chain-rpc", os.Getenv("ATTESTD_CHAIN_RPC"), "JSON-RPC URL of the anchoring chain, without --dev (env ATTESTD_CHAIN_RPC: keeps a provider key out of ps)")
+	f.StringVar(&cfg.ChainRPC, "chain-rpc", "", "JSON-RPC URL of the anchoring chain (without --dev); when it holds a credential, set ATTESTD_CHAIN_RPC instead, which ps does not show")
 	f.StringVar(&cfg.ChainKeyFile, "chain-key-file", "", "file holding the anchoring account's hex private key (without --dev)")
 	f.StringVar(&cfg.ChainKeystore, "chain-keystore", "", "encrypted go-ethereum keystore file of the anchoring account (password: --chain-password-file or ATTESTD_CHAIN_PASSWORD)")
 	f.StringVar(&chainPasswordFile, "chain-password-file", "", "file holding the --chain-keystore password")

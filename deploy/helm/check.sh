@@ -43,7 +43,7 @@ secure() {
   for re in 'runAsNonRoot: true' 'runAsUser: [1-9][0-9]*$' 'readOnlyRootFilesystem: true' \
     'allowPrivilegeEscalation: false' '^ +- ALL$' 'type: RuntimeDefault' 'automountServiceAccountToken: false' \
     'path: /healthz' 'path: /readyz' '- --listen=:8080$' '- --log-format=json$' 'containerPort: 8080$' \
-    'resources:' 'memory: ' '- --chain-rpc=.+' '- --api-keys-file=/etc/attestd/api-keys/'; do
+    'resources:' 'memory: ' '- --api-keys-file=/etc/attestd/api-keys/'; do
     has "$name" "$pod" "$re"
   done
   hasnt "$name" "$pod" '--dev([^a-z-]|$)'
@@ -72,6 +72,7 @@ has embedded "$pod" '^  replicas: 1$'
 has embedded "$pod" '^  volumeClaimTemplates:$'
 has embedded "$pod" 'storage: "?[0-9]+[GMT]i"?$'
 has embedded "$pod" 'mountPath: /var/lib/attestd$'
+has embedded "$pod" '- --chain-rpc=https://rpc.example.org$'
 hasnt embedded "$pod" '--store='
 hasnt embedded "$pod" '--receipt-key-file'
 has embedded "$pod" '- --chain-key-file=/etc/attestd/chain/anchor.key$'
@@ -117,7 +118,8 @@ has redis "$pod" '^  replicas: 3$'
 has redis "$pod" '- --store=rediss?(\+sentinel|\+cluster)?://'
 grep -A4 -- '- name: ATTESTD_REDIS_PASSWORD$' <<<"$pod" | grep -q 'secretKeyRef:' ||
   fail "redis: ATTESTD_REDIS_PASSWORD does not come from a secretKeyRef"
-has redis "$pod" '- --chain-rpc=\$\(ATTESTD_CHAIN_RPC\)$'
+# The URL may hold a provider key: from the environment, never on the command line.
+hasnt redis "$pod" '--chain-rpc'
 grep -A4 -- '- name: ATTESTD_CHAIN_RPC$' <<<"$pod" | grep -q 'secretKeyRef:' ||
   fail "redis: ATTESTD_CHAIN_RPC (chain.rpcExistingSecret) does not come from a secretKeyRef"
 has redis "$pod" '- --receipt-key-file=/etc/attestd/receipt/'

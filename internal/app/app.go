@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,6 +31,7 @@ import (
 	"github.com/attestd/attestd/internal/devchain"
 	"github.com/attestd/attestd/internal/metrics"
 	"github.com/attestd/attestd/internal/receipt"
+	"github.com/attestd/attestd/internal/redact"
 	"github.com/attestd/attestd/internal/server"
 	"github.com/attestd/attestd/internal/store"
 	"github.com/attestd/attestd/internal/store/bolt"
@@ -112,27 +112,15 @@ func (c Config) LogValue() slog.Value {
 // RedactURL shows an endpoint URL without what may be a credential: the
 // user info, the path and the query (RPC providers put API keys in the
 // path). "https://u:p@rpc.example/v3/KEY" is logged as
-// "https://rpc.example/…".
-func RedactURL(raw string) string {
-	if raw == "" {
-		return ""
-	}
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return "(not shown)"
-	}
-	out := u.Scheme + "://" + u.Host
-	if u.User != nil || strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.Fragment != "" {
-		out += "/…"
-	}
-	return out
-}
+// "https://rpc.example/…". See redact.URL.
+func RedactURL(raw string) string { return redact.URL(raw) }
 
 // Run serves until ctx is cancelled, then shuts down in order: stop HTTP,
 // seal what is pending, give the anchorer one last step to sign and
 // broadcast, close everything. Anchoring state is persisted throughout, so
 // a restart resumes it.
 func Run(ctx context.Context, cfg Config) (err error) {
+	defer func() { err = redact.Error(err) }() // cmd/attestd prints it: no endpoint credential in it
 	log := cfg.Log
 	if log == nil {
 		log = slog.Default()
@@ -246,7 +234,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		Store: st, Keys: keys, Signer: signer, Sealer: sealer, Metrics: m, Log: log,
 		Chains: []server.Chain{{
 			ID: anc.ChainID(), Anchorer: anc.Address(), Sink: anc.Sink(),
-			Confirmations: anc.Confirmations(), Reader: client,
+			Confirmations: anc.Confirmations(), Reader: redact.Chain(client), // its errors reach verify results
 		}},
 		Ready: func(ctx context.Context) (notReady, degraded []string) {
 			if _, _, err := st.PendingStats(ctx); err != nil {

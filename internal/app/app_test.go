@@ -307,10 +307,31 @@ func TestRedactingLogger(t *testing.T) {
 			t.Errorf("log lacks %s:\n%s", want, out)
 		}
 	}
-	// Without a credential in the URL, the handler is not wrapped.
-	h := slog.NewTextHandler(&buf, nil)
-	if redacting(h, "http://127.0.0.1:8545", "") != slog.Handler(h) {
-		t.Error("a URL without credentials was redacted")
+	// The endpoint's own echo of its key (no URL around it) is replaced
+	// too, from the configured URL.
+	buf.Reset()
+	log.Warn("anchoring step failed", "err", errors.New(`401 Unauthorized: {"error":"invalid project id s3cr3tkey"}`))
+	if out := buf.String(); strings.Contains(out, "s3cr3tkey") || !strings.Contains(out, "[redacted]") {
+		t.Errorf("an echoed key was logged: %s", out)
+	}
+	// Without being told the URL, the logger still reduces every URL it
+	// sees by parsing, in the forms an HTTP client prints: the password as
+	// ***, a query key, a quoted URL.
+	buf.Reset()
+	log = slog.New(redacting(slog.NewJSONHandler(&buf, nil)))
+	log.Warn("anchoring step failed; will retry", "err",
+		errors.New(`asking the endpoint for its chain ID: Post "http://user:***@127.0.0.1:1/v3/PATHKEY?apikey=QUERYKEY": connection refused`),
+		"store", "redis://:REDISPW@10.0.0.5:6379/0")
+	out = buf.String()
+	for _, secret := range []string{"user", "PATHKEY", "QUERYKEY", "REDISPW"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("%s was logged: %s", secret, out)
+		}
+	}
+	for _, want := range []string{`Post \"http://127.0.0.1:1/…\": connection refused`, `"store":"redis://10.0.0.5:6379/…"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %s:\n%s", want, out)
+		}
 	}
 }
 

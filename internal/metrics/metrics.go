@@ -6,7 +6,9 @@
 package metrics
 
 import (
+	"net/http"
 	"runtime/debug"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -36,7 +38,7 @@ type Metrics struct {
 	DeadlineMissed *prometheus.CounterVec // stage: seal|anchor (batches)
 
 	VerifyResults *prometheus.CounterVec   // result: valid|invalid
-	HTTPDuration  *prometheus.HistogramVec // route, method, code (class)
+	HTTPDuration  *prometheus.HistogramVec // route, method, code (class); observe with ObserveHTTP
 }
 
 // Reasons an anchor attempt fails, the only values of the reason label.
@@ -47,6 +49,45 @@ const (
 	ReasonNonce    = "nonce"    // the nonce was taken by another transaction
 	ReasonStore    = "store"    // persisting the anchor record failed
 )
+
+// Unmatched is the route label of requests that matched no route, and
+// Other the method or code label of a value outside the fixed set.
+const (
+	Unmatched = "unmatched"
+	Other     = "other"
+)
+
+// ObserveHTTP records one request's latency in HTTPDuration with every
+// label bounded, whatever the client sent: route is the matched route
+// template (gin's FullPath: only registered templates) or "" for
+// Unmatched; the method is one of net/http's nine or Other; the code is
+// the status class, 1xx…5xx, or Other.
+func (m *Metrics) ObserveHTTP(route, method string, status int, d time.Duration) {
+	if route == "" {
+		route = Unmatched
+	}
+	m.HTTPDuration.WithLabelValues(route, Method(method), StatusClass(status)).Observe(d.Seconds())
+}
+
+// Method returns method if it is one of the methods net/http names
+// (RFC 9110 and PATCH), else Other: a client can send any token as a
+// method, and each distinct label value would be a new series.
+func Method(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace:
+		return method
+	}
+	return Other
+}
+
+// StatusClass returns "1xx"…"5xx" for a status code, else Other.
+func StatusClass(status int) string {
+	if status < 100 || status > 599 {
+		return Other
+	}
+	return strconv.Itoa(status/100) + "xx"
+}
 
 // New creates the instruments and registers them, with the Go and process
 // collectors and attestd_build_info, on a new private registry.

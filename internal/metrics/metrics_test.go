@@ -3,6 +3,7 @@ package metrics
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -47,5 +48,56 @@ attestd_oldest_pending_age_seconds 42.5
 	}
 	if got := testutil.ToFloat64(m.Received.WithLabelValues("new")); got != 3 {
 		t.Fatalf("received %v", got)
+	}
+}
+
+// TestObserveHTTPBoundsLabels: ObserveHTTP maps any route, method and
+// status to the fixed label sets.
+func TestObserveHTTPBoundsLabels(t *testing.T) {
+	m := New("v1")
+	for _, c := range []struct {
+		route, method string
+		status        int
+	}{
+		{"/v1/info", "GET", 200}, {"", "GET", 404}, {"/v1/info", "BREW", 405}, {"/v1/info", "get", 404},
+		{"/v1/info", strings.Repeat("X", 1000), 400}, {"/v1/verify", "POST", 999}, {"/v1/verify", "POST", 42},
+	} {
+		m.ObserveHTTP(c.route, c.method, c.status, time.Millisecond)
+	}
+	want := map[[3]string]bool{
+		{"/v1/info", "GET", "2xx"}: true, {"unmatched", "GET", "4xx"}: true, {"/v1/info", "other", "4xx"}: true,
+		{"/v1/verify", "POST", "other"}: true,
+	}
+	mfs, err := m.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[[3]string]bool{}
+	for _, mf := range mfs {
+		if mf.GetName() != "attestd_http_request_duration_seconds" {
+			continue
+		}
+		for _, s := range mf.GetMetric() {
+			var k [3]string
+			for _, l := range s.GetLabel() {
+				switch l.GetName() {
+				case "route":
+					k[0] = l.GetValue()
+				case "method":
+					k[1] = l.GetValue()
+				case "code":
+					k[2] = l.GetValue()
+				}
+			}
+			got[k] = true
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("series %v, want %v", got, want)
+	}
+	for k := range got {
+		if !want[k] {
+			t.Errorf("unexpected series %q", k)
+		}
 	}
 }

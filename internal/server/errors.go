@@ -44,6 +44,10 @@ func (s *Server) problem(c *gin.Context, err error) {
 		status, title = http.StatusNotFound, "Not Found"
 	case errors.Is(err, errMethod):
 		status, title = http.StatusMethodNotAllowed, "Method Not Allowed"
+	case errors.Is(err, errURITooLong):
+		status, title = http.StatusRequestURITooLong, "URI Too Long"
+	case errors.Is(err, errHeadersTooLong):
+		status, title = http.StatusRequestHeaderFieldsTooLarge, "Request Header Fields Too Large"
 	case errors.Is(err, ErrRateLimited):
 		status, title = http.StatusTooManyRequests, "Too Many Requests"
 	case errors.Is(err, ErrNotAccepting):

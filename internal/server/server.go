@@ -125,7 +125,9 @@ func New(cfg Config, d Deps) *Server {
 	gin.SetMode(gin.ReleaseMode)
 	e := gin.New()
 	e.HandleMethodNotAllowed = true
-	e.Use(s.recoverer, s.observe)
+	e.RedirectTrailingSlash = false // "/v1/info/" is a 404 problem, not a 301 with an HTML body
+	e.RedirectFixedPath = false
+	e.Use(s.recoverer, s.observe, s.limitHeaders)
 	e.NoRoute(func(c *gin.Context) { s.problem(c, errNotFoundPath) })
 	e.NoMethod(func(c *gin.Context) { s.problem(c, errMethod) })
 	api.RegisterHandlersWithOptions(e, s, api.GinServerOptions{
@@ -150,6 +152,7 @@ func (s *Server) HTTPServer(addr string) *http.Server {
 		ReadTimeout:       s.cfg.HeaderTimeout + 25*time.Second,
 		WriteTimeout:      s.cfg.VerifyTimeout + 10*time.Second,
 		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    HardMaxHeaderBytes, // limitHeaders answers (problem+json) well below it
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 }
@@ -166,16 +169,12 @@ func (s *Server) recoverer(c *gin.Context) {
 	c.Next()
 }
 
-// observe records the latency of every request by route template.
+// observe records the latency of every request by route template, with
+// every label from a fixed set (see metrics.ObserveHTTP).
 func (s *Server) observe(c *gin.Context) {
 	start := time.Now()
 	c.Next()
-	route := c.FullPath()
-	if route == "" {
-		route = "unmatched"
-	}
-	class := strconv.Itoa(c.Writer.Status()/100) + "xx"
-	s.Metrics.HTTPDuration.WithLabelValues(route, c.Request.Method, class).Observe(time.Since(start).Seconds())
+	s.Metrics.ObserveHTTP(c.FullPath(), c.Request.Method, c.Writer.Status(), time.Since(start))
 }
 
 const institutionKey = "attestd.institution"

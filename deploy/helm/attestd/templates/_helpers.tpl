@@ -144,9 +144,10 @@ The `attestd serve` arguments, as a YAML list. Never --dev.
 {{- $a = append $a (printf "--store=%s" $v.store.redis.url) }}
 {{- $a = append $a (printf "--lease-ttl=%s" $v.store.redis.leaseTTL) }}
 {{- end }}
-{{- if $v.chain.rpcExistingSecret }}
-{{- $a = append $a "--chain-rpc=$(ATTESTD_CHAIN_RPC)" }}
-{{- else }}
+{{- /* With rpcExistingSecret, serve reads ATTESTD_CHAIN_RPC itself: a
+       --chain-rpc=$(ATTESTD_CHAIN_RPC) argument would be expanded into the
+       command line, which ps and /proc/PID/cmdline show. */}}
+{{- if not $v.chain.rpcExistingSecret }}
 {{- $a = append $a (printf "--chain-rpc=%s" $v.chain.rpc) }}
 {{- end }}
 {{- if $v.chain.id }}
