@@ -647,3 +647,31 @@ func TestDeepReorgAfterRestart(t *testing.T) {
 		t.Fatalf("re-anchored: %s in %s (was %s)", rec.State, rec.BlockHash, was.BlockHash)
 	}
 }
+
+// TestFailedStepCountsOnce: a failed step adds one to
+// attestd_anchor_failed_total, under the reason of its failure, and a
+// clean step adds nothing.
+func TestFailedStepCountsOnce(t *testing.T) {
+	e := newEnv(t)
+	e.seal(1)
+	a, err := anchor.New(context.Background(), anchor.Config{Key: e.key, ChainID: 1337, Confirmations: 1}, down{e.sim.Client()}, e.store, e.m, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed := func(reason string) float64 {
+		return testutil.ToFloat64(e.m.AnchorFailed.WithLabelValues("1337", reason))
+	}
+	for i := 1; i <= 3; i++ {
+		if err := a.Step(context.Background()); !errors.Is(err, errDown) {
+			t.Fatalf("step %d: %v, want the endpoint's error", i, err)
+		}
+		if got := failed(metrics.ReasonRPC); got != float64(i) {
+			t.Fatalf("after %d failed steps: %v rpc failures counted", i, got)
+		}
+	}
+	ok := e.anchorer(e.sim.Client(), 1)
+	e.step(ok)
+	if got, store := failed(metrics.ReasonRPC), failed(metrics.ReasonStore); got != 3 || store != 0 {
+		t.Fatalf("a clean step counted failures: rpc %v, store %v", got, store)
+	}
+}
