@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
@@ -110,6 +111,63 @@ func (e *env) step(a *anchor.Anchorer) {
 	}
 }
 
+// commit mines a block once the pool holds every anchor transaction the
+// store says was broadcast (the pool promotes a sent transaction
+// asynchronously: a Commit before that mines a block without it), then
+// waits until the node has indexed it.
+func (e *env) commit() {
+	e.t.Helper()
+	ctx := context.Background()
+	bs, err := e.store.Unconfirmed(ctx, 1337, 1000)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var next uint64
+	for _, b := range bs {
+		if a, ok := b.Anchor(1337); ok && a.State == store.AnchorSigned && !a.BroadcastAt.IsZero() {
+			next = max(next, a.Nonce+1)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n, err := e.sim.Client().PendingNonceAt(ctx, e.from)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if n >= next {
+			break
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("the pool's pending nonce is %d after 10 s, want %d", n, next)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	e.sim.Commit()
+	e.waitIndexed()
+}
+
+// waitIndexed waits until the node's transaction index has caught up: the
+// indexer runs in the background, and until it is done (seen after
+// reorgs on a loaded machine) receipt lookups fail with "transaction
+// indexing is in progress".
+func (e *env) waitIndexed() {
+	e.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		p, err := e.sim.Client().(ethereum.ChainSyncReader).SyncProgress(context.Background())
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if p == nil || p.Done() {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("the node is still indexing after 10 s: %+v", p)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func (e *env) sentTxs() uint64 {
 	e.t.Helper()
 	n, err := e.sim.Client().NonceAt(context.Background(), e.from, nil)
@@ -129,12 +187,12 @@ func TestLifecycle(t *testing.T) {
 	if rec.State != store.AnchorSigned || rec.BroadcastAt.IsZero() || len(rec.RawTx) == 0 {
 		t.Fatalf("after first step: %+v, want signed and broadcast", rec)
 	}
-	e.sim.Commit()
+	e.commit()
 	e.step(a)
 	if rec = e.record(b.ID); rec.State != store.AnchorMined {
 		t.Fatalf("after one block: state %s, want mined (2 confirmations needed)", rec.State)
 	}
-	e.sim.Commit()
+	e.commit()
 	e.step(a)
 	if rec = e.record(b.ID); rec.State != store.AnchorConfirmed {
 		t.Fatalf("after two blocks: state %s, want confirmed", rec.State)
@@ -186,7 +244,7 @@ func TestOneTxPerBatchInOrder(t *testing.T) {
 		ids = append(ids, e.seal(i).ID)
 	}
 	e.step(a)
-	e.sim.Commit()
+	e.commit()
 	e.step(a)
 	for i, id := range ids {
 		rec := e.record(id)
@@ -232,11 +290,11 @@ func TestRestartBetweenSignedAndMined(t *testing.T) {
 			if signed.State != store.AnchorSigned {
 				t.Fatalf("state %s, want signed", signed.State)
 			}
-			e.sim.Commit()
+			e.commit()
 
 			restarted := e.anchorer(e.sim.Client(), 1)
 			e.step(restarted)
-			e.sim.Commit()
+			e.commit()
 			e.step(restarted)
 			rec := e.record(b.ID)
 			if rec.State != store.AnchorConfirmed || rec.TxHash != signed.TxHash {
@@ -248,7 +306,7 @@ func TestRestartBetweenSignedAndMined(t *testing.T) {
 			// A later batch gets the next nonce, not a reused one.
 			b2 := e.seal(2)
 			e.step(restarted)
-			e.sim.Commit()
+			e.commit()
 			e.step(restarted)
 			if rec := e.record(b2.ID); rec.State != store.AnchorConfirmed || rec.Nonce != 1 {
 				t.Fatalf("second batch: %s nonce %d", rec.State, rec.Nonce)
@@ -271,7 +329,7 @@ func TestReorg(t *testing.T) {
 	}
 	b := e.seal(4)
 	e.step(a)
-	e.sim.Commit()
+	e.commit()
 	e.step(a)
 	mined := e.record(b.ID)
 	if mined.State != store.AnchorMined {
@@ -282,8 +340,8 @@ func TestReorg(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.sim.Rollback() // drop the tx the reorg put back in the pool: the fork must not carry it
-	e.sim.Commit()
-	e.sim.Commit()
+	e.commit()
+	e.commit()
 	if _, err := client.TransactionReceipt(ctx, mined.TxHash); err == nil {
 		t.Fatal("the fork still holds the anchor tx; the test does not reorg it out")
 	}
@@ -292,7 +350,7 @@ func TestReorg(t *testing.T) {
 		t.Fatalf("after reorg: %s, want signed", rec.State)
 	}
 	for range 3 {
-		e.sim.Commit()
+		e.commit()
 		e.step(a)
 	}
 	rec := e.record(b.ID)
@@ -370,7 +428,7 @@ func TestEndpointDownThenBack(t *testing.T) {
 
 	back := e.anchorer(e.sim.Client(), 1)
 	e.step(back)
-	e.sim.Commit()
+	e.commit()
 	e.step(back)
 	if rec := e.record(b.ID); rec.State != store.AnchorConfirmed {
 		t.Fatalf("after the endpoint came back: %s", rec.State)
@@ -391,7 +449,7 @@ func TestAnchorDeadlineMissed(t *testing.T) {
 		}
 		e.seal(1)
 		e.step(a)
-		e.sim.Commit()
+		e.commit()
 		e.step(a)
 		if got := testutil.ToFloat64(e.m.DeadlineMissed.WithLabelValues("anchor")); got != tc.missed {
 			t.Fatalf("within %v: missed %v, want %v", tc.within, got, tc.missed)
@@ -418,7 +476,7 @@ func TestStuckTxReplacedWithBumpedFee(t *testing.T) {
 	e.step(capped)
 	stuck := e.record(b.ID)
 	for range 3 {
-		e.sim.Commit()
+		e.commit()
 		e.step(capped)
 	}
 	if rec := e.record(b.ID); rec.State != store.AnchorSigned || rec.TxHash != stuck.TxHash || len(rec.Replaced) != 0 {
@@ -441,7 +499,7 @@ func TestStuckTxReplacedWithBumpedFee(t *testing.T) {
 	if newTx.GasFeeCap().Cmp(oldTx.GasFeeCap()) <= 0 || newTx.GasTipCap().Cmp(oldTx.GasTipCap()) <= 0 || !bytes.Equal(newTx.Data(), oldTx.Data()) {
 		t.Fatalf("replacement fee %v/%v vs %v/%v, same data %v", newTx.GasFeeCap(), newTx.GasTipCap(), oldTx.GasFeeCap(), oldTx.GasTipCap(), bytes.Equal(newTx.Data(), oldTx.Data()))
 	}
-	e.sim.Commit()
+	e.commit()
 	e.step(raised)
 	rec := e.record(b.ID)
 	if rec.State != store.AnchorConfirmed || rec.TxHash != bumped.TxHash {
@@ -479,11 +537,11 @@ func TestNonceTakenByAnotherSender(t *testing.T) {
 	if err := e.sim.Client().SendTransaction(ctx, other); err != nil {
 		t.Fatal(err)
 	}
-	e.sim.Commit()
+	e.commit()
 
 	a := e.anchorer(e.sim.Client(), 1)
 	e.step(a) // finds the nonce spent: re-signs with the next one
-	e.sim.Commit()
+	e.commit()
 	e.step(a)
 	rec := e.record(b.ID)
 	if rec.State != store.AnchorConfirmed || rec.Nonce == signed.Nonce || !slices.Contains(rec.Replaced, signed.TxHash) {
@@ -515,7 +573,7 @@ func TestDeepReorgReanchorsConfirmed(t *testing.T) {
 	a := e.anchorer(client, 1)
 	b := e.seal(5)
 	e.step(a)
-	e.sim.Commit()
+	e.commit()
 	e.step(a)
 	first := e.record(b.ID)
 	if first.State != store.AnchorConfirmed {
@@ -525,9 +583,9 @@ func TestDeepReorgReanchorsConfirmed(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.sim.Rollback()
-	e.sim.Commit()
-	e.sim.Commit()
-	e.sim.Commit()
+	e.commit()
+	e.commit()
+	e.commit()
 	e.step(a)
 	if rec := e.record(b.ID); rec.State != store.AnchorSigned {
 		t.Fatalf("after the deep reorg: %s, want signed again", rec.State)
@@ -535,7 +593,7 @@ func TestDeepReorgReanchorsConfirmed(t *testing.T) {
 	if left, _ := e.store.Unconfirmed(ctx, 1337, 10); len(left) != 1 || left[0].ID != b.ID {
 		t.Fatalf("unconfirmed after the reorg: %+v", left)
 	}
-	e.sim.Commit()
+	e.commit()
 	e.step(a)
 	rec := e.record(b.ID)
 	if rec.State != store.AnchorConfirmed || rec.BlockHash == first.BlockHash {
@@ -563,7 +621,7 @@ func TestDeepReorgAfterRestart(t *testing.T) {
 	}
 	last := e.seal(4)
 	e.step(first)
-	e.sim.Commit()
+	e.commit()
 	e.step(first)
 	for _, id := range append(ids, last.ID) {
 		if rec := e.record(id); rec.State != store.AnchorConfirmed {
@@ -577,15 +635,43 @@ func TestDeepReorgAfterRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.sim.Rollback()
-	e.sim.Commit()
-	e.sim.Commit()
+	e.commit()
+	e.commit()
 	e.step(restarted)
 	if rec := e.record(last.ID); rec.State != store.AnchorSigned {
 		t.Fatalf("after the deep reorg, the restarted anchorer left batch %d %s", last.ID, rec.State)
 	}
-	e.sim.Commit()
+	e.commit()
 	e.step(restarted)
 	if rec := e.record(last.ID); rec.State != store.AnchorConfirmed || rec.BlockHash == was.BlockHash {
 		t.Fatalf("re-anchored: %s in %s (was %s)", rec.State, rec.BlockHash, was.BlockHash)
+	}
+}
+
+// TestFailedStepCountsOnce: a failed step adds one to
+// attestd_anchor_failed_total, under the reason of its failure, and a
+// clean step adds nothing.
+func TestFailedStepCountsOnce(t *testing.T) {
+	e := newEnv(t)
+	e.seal(1)
+	a, err := anchor.New(context.Background(), anchor.Config{Key: e.key, ChainID: 1337, Confirmations: 1}, down{e.sim.Client()}, e.store, e.m, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed := func(reason string) float64 {
+		return testutil.ToFloat64(e.m.AnchorFailed.WithLabelValues("1337", reason))
+	}
+	for i := 1; i <= 3; i++ {
+		if err := a.Step(context.Background()); !errors.Is(err, errDown) {
+			t.Fatalf("step %d: %v, want the endpoint's error", i, err)
+		}
+		if got := failed(metrics.ReasonRPC); got != float64(i) {
+			t.Fatalf("after %d failed steps: %v rpc failures counted", i, got)
+		}
+	}
+	ok := e.anchorer(e.sim.Client(), 1)
+	e.step(ok)
+	if got, store := failed(metrics.ReasonRPC), failed(metrics.ReasonStore); got != 3 || store != 0 {
+		t.Fatalf("a clean step counted failures: rpc %v, store %v", got, store)
 	}
 }

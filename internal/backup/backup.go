@@ -79,11 +79,7 @@ func Check(cfg Config, dataDir string, log *slog.Logger) error {
 func Run(ctx context.Context, cfg Config, st Store, m *metrics.Backups, log *slog.Logger) {
 	cfg.Every = cmpOr(cfg.Every, DefaultEvery)
 	cfg.Keep = cmpOr(cfg.Keep, DefaultKeep)
-	wait := time.Duration(0)
-	if last, ok := newest(cfg.Dir); ok {
-		wait = time.Until(last.Add(cfg.Every))
-	}
-	t := time.NewTimer(max(wait, 0))
+	t := time.NewTimer(firstWait(cfg.Dir, cfg.Every, time.Now()))
 	defer t.Stop()
 	for {
 		select {
@@ -96,6 +92,16 @@ func Run(ctx context.Context, cfg Config, st Store, m *metrics.Backups, log *slo
 			log.Error("backup failed; trying again at the next interval", "dir", cfg.Dir, "err", err)
 		}
 	}
+}
+
+// firstWait is how long after now the first copy is due: every after the
+// newest copy in dir, at once if there is none or it is older than that.
+func firstWait(dir string, every time.Duration, now time.Time) time.Duration {
+	last, ok := newest(dir)
+	if !ok {
+		return 0
+	}
+	return max(last.Add(every).Sub(now), 0)
 }
 
 // newest returns the time of the newest copy in dir, if any.

@@ -178,33 +178,44 @@ func TestRun(t *testing.T) {
 func TestRunFirstCopy(t *testing.T) {
 	st := openStore(t, t.TempDir())
 	submit(t, st, 0, 1)
+	now := time.Now()
 	for _, c := range []struct {
 		name     string
 		existing time.Duration // age of the copy already there; 0: none
-		want     int           // copies after 300 ms
+		want     time.Duration // the wait before the first copy
 	}{
-		{"none", 0, 1},
-		{"old", 2 * time.Hour, 2},
-		{"fresh", time.Minute, 1},
+		{"none", 0, 0},
+		{"old", 2 * time.Hour, 0},
+		{"fresh", time.Minute, 59 * time.Minute},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			cfg := Config{Dir: t.TempDir(), Every: time.Hour}
+			dir := t.TempDir()
 			if c.existing > 0 {
-				if err := st.Backup(context.Background(), filepath.Join(cfg.Dir, Prefix+time.Now().Add(-c.existing).UTC().Format(nameTime))); err != nil {
+				if err := st.Backup(context.Background(), filepath.Join(dir, Prefix+now.Add(-c.existing).UTC().Format(nameTime))); err != nil {
 					t.Fatal(err)
 				}
 			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan struct{})
-			go func() { Run(ctx, cfg, st, metrics.New("test").RegisterBackups(cfg.Every), quiet); close(done) }()
-			time.Sleep(300 * time.Millisecond)
-			cancel()
-			<-done
-			if got := listed(t, cfg.Dir); len(got) != c.want {
-				t.Fatalf("%d copies after 300 ms (%v), want %d", len(got), got, c.want)
+			// Names keep milliseconds: the wait is exact to them.
+			if got := firstWait(dir, time.Hour, now); got < c.want-time.Millisecond || got > c.want {
+				t.Fatalf("first copy due in %v, want %v", got, c.want)
 			}
 		})
 	}
+	// And Run uses it: with none there, a copy is written at once although
+	// the interval is an hour.
+	cfg := Config{Dir: t.TempDir(), Every: time.Hour}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { Run(ctx, cfg, st, metrics.New("test").RegisterBackups(cfg.Every), quiet); close(done) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(listed(t, cfg.Dir)) < 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("no copy within 10 s of starting with an empty directory")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	<-done
 }
 
 // TestCheck: a backup directory is created at start; one that cannot be

@@ -9,7 +9,7 @@ import (
 	"github.com/attestd/attestd/internal/server"
 )
 
-// BenchmarkGetFingerprint is the server side of a proof read (row 6 of
+// BenchmarkGetFingerprint is the server side of a proof read (see
 // docs/benchmarks.md) without the network: GET /v1/fingerprints/{fp} of a
 // confirmed fingerprint through the whole handler chain (routing, metrics,
 // store, proof assembly, JSON), into a reused response writer.

@@ -16,7 +16,7 @@ import (
 // JSON of the generated api.FingerprintStatus, byte for byte as
 // encoding/json writes it (TestStatusJSON and FuzzStatusJSON compare the
 // two, so a change to api/openapi.yaml that this misses fails the tests).
-// It is the hottest response of the service (proof reads, row 6 of
+// It is the hottest response of the service (proof reads; see
 // docs/benchmarks.md), where encoding/json and a string per hash took 30%
 // of the handler's CPU; this writes it straight from the proof. batchID 0
 // means pending (no batch); b is nil until the batch is anchored.
