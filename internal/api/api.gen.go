@@ -488,7 +488,8 @@ type Receipt struct {
 	// Example: a257ddeb415a810b
 	KeyID string `json:"key_id"`
 
-	// ReceivedAt When attestd first durably received this fingerprint. A re-submission returns
+	// ReceivedAt When attestd first durably received this fingerprint from this institution
+	// (each institution has its own). A re-submission by the same institution returns
 	// the original time.
 	//
 	//
@@ -856,8 +857,12 @@ type ClientInterface interface {
 	// receipts). A fingerprint is acknowledged only once it is durably stored.
 	//
 	// Submission is idempotent: submitting a fingerprint that attestd already holds
-	// does not queue it again, and its receipt carries the original `received_at` (and
-	// hence the original `deadline`), so a retried request is always safe.
+	// does not queue it again, and an institution re-submitting its own fingerprint gets
+	// its original `received_at` (and hence the original `deadline`), so a retried
+	// request is always safe. Each institution's receipt states its own submission:
+	// one that submits a fingerprint another institution submitted before gets its own
+	// `received_at` and `deadline`, and the answer (its content and its timing) does not
+	// tell it whether anyone else submitted the fingerprint.
 	//
 	// The status of each fingerprint, and its proof once anchored, is then available at
 	// `GET /v1/fingerprints/{fingerprint}`.
@@ -874,8 +879,12 @@ type ClientInterface interface {
 	// receipts). A fingerprint is acknowledged only once it is durably stored.
 	//
 	// Submission is idempotent: submitting a fingerprint that attestd already holds
-	// does not queue it again, and its receipt carries the original `received_at` (and
-	// hence the original `deadline`), so a retried request is always safe.
+	// does not queue it again, and an institution re-submitting its own fingerprint gets
+	// its original `received_at` (and hence the original `deadline`), so a retried
+	// request is always safe. Each institution's receipt states its own submission:
+	// one that submits a fingerprint another institution submitted before gets its own
+	// `received_at` and `deadline`, and the answer (its content and its timing) does not
+	// tell it whether anyone else submitted the fingerprint.
 	//
 	// The status of each fingerprint, and its proof once anchored, is then available at
 	// `GET /v1/fingerprints/{fingerprint}`.
@@ -911,7 +920,8 @@ type ClientInterface interface {
 	// GetSubmission The caller's own submission of a fingerprint
 	//
 	// Returns the receipt and status of a fingerprint **this institution** submitted,
-	// for its own records and audits. Another institution's submission, and an unknown
+	// for its own records and audits: its own `received_at`, whoever else submitted the
+	// fingerprint. A fingerprint only other institutions submitted, and an unknown
 	// fingerprint, both answer `404`, so the answer reveals nothing about who else
 	// submitted what.
 	//
@@ -1045,8 +1055,12 @@ func (c *Client) GetBatch(ctx context.Context, id BatchIDPath, reqEditors ...Req
 // receipts). A fingerprint is acknowledged only once it is durably stored.
 //
 // Submission is idempotent: submitting a fingerprint that attestd already holds
-// does not queue it again, and its receipt carries the original `received_at` (and
-// hence the original `deadline`), so a retried request is always safe.
+// does not queue it again, and an institution re-submitting its own fingerprint gets
+// its original `received_at` (and hence the original `deadline`), so a retried
+// request is always safe. Each institution's receipt states its own submission:
+// one that submits a fingerprint another institution submitted before gets its own
+// `received_at` and `deadline`, and the answer (its content and its timing) does not
+// tell it whether anyone else submitted the fingerprint.
 //
 // The status of each fingerprint, and its proof once anchored, is then available at
 // `GET /v1/fingerprints/{fingerprint}`.
@@ -1073,8 +1087,12 @@ func (c *Client) SubmitFingerprintsWithBody(ctx context.Context, contentType str
 // receipts). A fingerprint is acknowledged only once it is durably stored.
 //
 // Submission is idempotent: submitting a fingerprint that attestd already holds
-// does not queue it again, and its receipt carries the original `received_at` (and
-// hence the original `deadline`), so a retried request is always safe.
+// does not queue it again, and an institution re-submitting its own fingerprint gets
+// its original `received_at` (and hence the original `deadline`), so a retried
+// request is always safe. Each institution's receipt states its own submission:
+// one that submits a fingerprint another institution submitted before gets its own
+// `received_at` and `deadline`, and the answer (its content and its timing) does not
+// tell it whether anyone else submitted the fingerprint.
 //
 // The status of each fingerprint, and its proof once anchored, is then available at
 // `GET /v1/fingerprints/{fingerprint}`.
@@ -1140,7 +1158,8 @@ func (c *Client) GetInfo(ctx context.Context, reqEditors ...RequestEditorFn) (*h
 // GetSubmission The caller's own submission of a fingerprint
 //
 // Returns the receipt and status of a fingerprint **this institution** submitted,
-// for its own records and audits. Another institution's submission, and an unknown
+// for its own records and audits: its own `received_at`, whoever else submitted the
+// fingerprint. A fingerprint only other institutions submitted, and an unknown
 // fingerprint, both answer `404`, so the answer reveals nothing about who else
 // submitted what.
 //
@@ -1605,8 +1624,12 @@ type ClientWithResponsesInterface interface {
 	// receipts). A fingerprint is acknowledged only once it is durably stored.
 	//
 	// Submission is idempotent: submitting a fingerprint that attestd already holds
-	// does not queue it again, and its receipt carries the original `received_at` (and
-	// hence the original `deadline`), so a retried request is always safe.
+	// does not queue it again, and an institution re-submitting its own fingerprint gets
+	// its original `received_at` (and hence the original `deadline`), so a retried
+	// request is always safe. Each institution's receipt states its own submission:
+	// one that submits a fingerprint another institution submitted before gets its own
+	// `received_at` and `deadline`, and the answer (its content and its timing) does not
+	// tell it whether anyone else submitted the fingerprint.
 	//
 	// The status of each fingerprint, and its proof once anchored, is then available at
 	// `GET /v1/fingerprints/{fingerprint}`.
@@ -1623,8 +1646,12 @@ type ClientWithResponsesInterface interface {
 	// receipts). A fingerprint is acknowledged only once it is durably stored.
 	//
 	// Submission is idempotent: submitting a fingerprint that attestd already holds
-	// does not queue it again, and its receipt carries the original `received_at` (and
-	// hence the original `deadline`), so a retried request is always safe.
+	// does not queue it again, and an institution re-submitting its own fingerprint gets
+	// its original `received_at` (and hence the original `deadline`), so a retried
+	// request is always safe. Each institution's receipt states its own submission:
+	// one that submits a fingerprint another institution submitted before gets its own
+	// `received_at` and `deadline`, and the answer (its content and its timing) does not
+	// tell it whether anyone else submitted the fingerprint.
 	//
 	// The status of each fingerprint, and its proof once anchored, is then available at
 	// `GET /v1/fingerprints/{fingerprint}`.
@@ -1664,7 +1691,8 @@ type ClientWithResponsesInterface interface {
 	// GetSubmissionWithResponse The caller's own submission of a fingerprint
 	//
 	// Returns the receipt and status of a fingerprint **this institution** submitted,
-	// for its own records and audits. Another institution's submission, and an unknown
+	// for its own records and audits: its own `received_at`, whoever else submitted the
+	// fingerprint. A fingerprint only other institutions submitted, and an unknown
 	// fingerprint, both answer `404`, so the answer reveals nothing about who else
 	// submitted what.
 	//
@@ -2343,8 +2371,12 @@ func (c *ClientWithResponses) GetBatchWithResponse(ctx context.Context, id Batch
 // receipts). A fingerprint is acknowledged only once it is durably stored.
 //
 // Submission is idempotent: submitting a fingerprint that attestd already holds
-// does not queue it again, and its receipt carries the original `received_at` (and
-// hence the original `deadline`), so a retried request is always safe.
+// does not queue it again, and an institution re-submitting its own fingerprint gets
+// its original `received_at` (and hence the original `deadline`), so a retried
+// request is always safe. Each institution's receipt states its own submission:
+// one that submits a fingerprint another institution submitted before gets its own
+// `received_at` and `deadline`, and the answer (its content and its timing) does not
+// tell it whether anyone else submitted the fingerprint.
 //
 // The status of each fingerprint, and its proof once anchored, is then available at
 // `GET /v1/fingerprints/{fingerprint}`.
@@ -2367,8 +2399,12 @@ func (c *ClientWithResponses) SubmitFingerprintsWithBodyWithResponse(ctx context
 // receipts). A fingerprint is acknowledged only once it is durably stored.
 //
 // Submission is idempotent: submitting a fingerprint that attestd already holds
-// does not queue it again, and its receipt carries the original `received_at` (and
-// hence the original `deadline`), so a retried request is always safe.
+// does not queue it again, and an institution re-submitting its own fingerprint gets
+// its original `received_at` (and hence the original `deadline`), so a retried
+// request is always safe. Each institution's receipt states its own submission:
+// one that submits a fingerprint another institution submitted before gets its own
+// `received_at` and `deadline`, and the answer (its content and its timing) does not
+// tell it whether anyone else submitted the fingerprint.
 //
 // The status of each fingerprint, and its proof once anchored, is then available at
 // `GET /v1/fingerprints/{fingerprint}`.
@@ -2426,7 +2462,8 @@ func (c *ClientWithResponses) GetInfoWithResponse(ctx context.Context, reqEditor
 // GetSubmissionWithResponse The caller's own submission of a fingerprint
 //
 // Returns the receipt and status of a fingerprint **this institution** submitted,
-// for its own records and audits. Another institution's submission, and an unknown
+// for its own records and audits: its own `received_at`, whoever else submitted the
+// fingerprint. A fingerprint only other institutions submitted, and an unknown
 // fingerprint, both answer `404`, so the answer reveals nothing about who else
 // submitted what.
 //
@@ -3172,154 +3209,156 @@ func RegisterHandlersWithOptions(router gin.IRouter, si ServerInterface, options
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H37cts4lveroDRbFatHtkmRujk19ZU7k3QyfUsn6U7vRPkskDyUMKYANQHaVmf97z7APuI+yVc4AEmQ",
-	"omQ7l+lvtjb/xJJIEDg49/PD4YdeLNYbwYEr2Tv70FsBTSDHP1+ByrfnqYJcf0pAxjnbKCZ476z3GmLB",
-	"E0mUINeUKRJBKnIgKt8yviR0SRknR6+ePSEz3/cGREKsbyS+dzI8CfonvUEPbuh6k0HvLPAGvRx+K1gO",
-	"Se9M5QUMejJewZrqx6YiX1PVO+sxrsZhb9BbM87Wxbp35g16arsB8xMsIe/d3g56b9++PS/UCrhiMVWw",
-	"O/M3KyC0vkLPCp8Gei2FBDPt8WTk9QcETpYnZPE10BzyRWPWPfNl79Dc7fSkyhlf9m719DY0p2tQlsJf",
-	"UxWvXvz1JVWr7olG+gLCEnKEf4EkNAfCi3UEOSQkzcWa+E1yhsNBj+n7N3rUQY/TNdIo6X0cmf1OMj9j",
-	"fAn5Jmdc7Z99Wl80IFSScUgycQ15TCWQFdyQeEVzGmtqkGumVoRyInAAmpGFXNHhaHy2IJscUnbTpL4X",
-	"DtNgEoxpGHgQDmkaz2bJLB6lozgIx0mUhJTSdDoaezSOvbE3ib3hbBKE4YzGo+lk1OskkjPhg9T6txzS",
-	"3lnvT6e17JyaX+WpQxmz5TnIjeAS7I4nr+C3AqTSn2LBFXD8k242meXH000uogzWf/6H1KT8UC9bE1lR",
-	"ljWnKt8F78/INeXqEIUHFWmzrSUpJIbs856l9bzXG/SkoqqQvbPQ0xLGlOF2mpBy4hVD0EgU6izKKL/s",
-	"3d6XPi/N4gxtdnkmNw8hTJI1zTRbQnJGKNEbRSrpGRC1AvK31z/+QCKRbInICSVXNCuAME6YIokAOedc",
-	"KLJGEVIrJkki4mINXJGjVOTEUpVQl0+JWlF8uL61Tc05b5Az1/wK643C54sryI8zwZckY1L1T8jC7NWC",
-	"SLqV5NqOe50LvjyZc02wF1xBzmn2NM9F/nH8UG7WyN2sclzyGvIryIkZ/4tt2zknBYebDcQKEiLNM0E/",
-	"84ToLTV00ItPIGMR5FRBtiVL4JCz+DFupb0rE0s55/qLmBYSLJ1+EOo8jmGjtBr9NLHR20rLsYgsojWT",
-	"kgkuHcYfeUFNS01CFgP5mdMryjIaZfBlBcBSwrJg51xJzpYrRbi4bnIyQw6Tq0LhHYm45oM5FzlhShKp",
-	"tIFmkhT1SjTfpkWW9U/ID0Kt9E1oUlBaSkm8pvbm5DHJtUsw51Q7BbhvxhQRkWoTjx4B42SBnsMxug4L",
-	"vYeDHbfiuPIrukhlrz51PBCk1g9CPRMFTz5NVkIvrPf3B6GIGfOL7eoPgsgiXjXUjMhL2y7JJRfXXHsf",
-	"SHaz/yf6yS/pNhM0eSPEdzRfwieyfrmfqDAzPaDeQsrJkHzPvnYVv+/w/xPzQPJGCGJm8U9R/zhJuIkB",
-	"tJNZicUjSST7HUjG1kwhjax8uuL5aWSKV9p39YNgcoYG5vjVyycEeLIRet+Khhr44zXGOUlgAzwBHm8J",
-	"B0gg0ZxEubyGnBwh31FJKMFlPZK7S+q3dMLJnKPYkT9KyN8I8T3lW+ttyE/leqosu2g/gnGpmCrQ618J",
-	"uWGKZse0YrSRVzKgPHUtQjic1furJUFPkFQz/KIS4U5Zakl0DUFKpSrFWCv5erUdGn3O96r0P2yzf+Y6",
-	"FhM5+x2ST9xpJApfatXK+BXNWELOX74gl7BtOLV+vZONh3/RTbQTQa/WTHNQu7cDUnBjA0ROcrgSl5Cc",
-	"NCn89u3b43ZYe4jM7Sj4FudlJ6tvPk+SHKTcjdvOOXn6y/fa7xAFV4Sa6wZk4d0sCOUJCb126Hb09MXL",
-	"49GIrDGiQGeZZtpxTvqtoO1mSmdpEA8jPwlhlI69iT8dzgIaRqN4nExgms48fxiEOjzbUKW92N5Z7/96",
-	"N++84xk9Ts+Pn73/EHq3/1bvVhlcD3rnPF6JvHNFFH/SzKFyyiU1yQiREmqtcC6EGpA145AQ/QsHozD1",
-	"/De52ECumAngzFD7Gb1kiJLAt4NelIn48mJF5equm77WVz7XF1a3GXHsjq9rUdWCi9fb+IXHWZGAsZzO",
-	"khvb4XvDcPCw/MrAWMcLlnRPSDOCPxoZ2hGWNJ8XBJOO5+0+Q93ci1hvbgylbt1I/V09w3qgFi0bOzKo",
-	"d/R9NRkR/QNiVTPVa7U3laQVC+gt0DzTyWdnc35MFpItOSSLM2L+QFGKckGTmEpFjnQwqfWONt4R9Afo",
-	"/G9Bb6VmUj3fxzgO8ujirNzixFwQUy44i2lmLh2YuD6F69I4YEgleMqWRa6FVP+pN0JbETOw/QoHX1HZ",
-	"vqPmtca9xhYA1wzzrmfWZpgI/68G1cStFUH58x4Zfm2VdWfq7i5RdsXX0sGEP1SBiUeNoKQMskTOOc2B",
-	"bHJA0yp4DG2ZMTqbQ2KW+j9IGwzMes3i/iU0g1QHbF9Fa0dkv4w2qXa9nFGX5sDcboc1IhJoBknJrakb",
-	"FkpUCwz/L9ncMO4ezusQkh85EODap9tA3pB5JL3g5HrFYsy1dssS3DCppH4iU7CW9yd3gfxdelF5Trf6",
-	"8z6OKFPbO8nrB6WiBz1tuu+aYylEhvQXVO1O6e0KjJY080IPGa9uujBDbzg+9oJjP3zjzc6Gk7OR9/ee",
-	"M+eEKjhWbA1d2k2HrnfJboMbjjKgVyD7WslXc2tMaPRgeslKuR6iWLmfLXFAQcBlWMJX47nEHVTc2SkY",
-	"lVrb53wa3aWFzfE7D6S2217miKbDYDaks3CazkYeBOksgFnqT/yEjodBCuPxcBaGXhRPkwkMJymdRMFs",
-	"NAkg9AAmwR7v8/2Hcdjtej7RovWCp6JL3o3cObkdK3eSiM/jX/4zNG/D6O8+6In7sw0mW2qGYEAhCZWk",
-	"8gqac3m47EvGL+9NqP2a3dXnesT2cru42C3zdGx6VWpw5PmMUPL6+fnxcDQmCVvqQPxwUcwt2cx5s2ZT",
-	"lcdOyBOx3hRK+5QKtYTI2VL7PoUssNgTZYwn5X1Uh/U5KMK18Z/zo4Wd0tG8p3lequQUbzi98uc98h//",
-	"YS7Uf5QXlmvr9xf9AZECH1otmPJkzpcFSIkZZhvQEw6a83OgmifMc6zv+Dlreo7YHlkC9f/PneLr7OUh",
-	"19NoOuNrurlcyhPrSllGSgZowze5EOmuhKMSvzhsFlWzeuqYI8K4Eo8JjdBhvV6xDMhiAzxhfLn4VFua",
-	"Npn6PiYVF3mP7IhIvy54ksEnm6BmjdYO1SWhe0zMw0SQHHFhq6WtZEY49YNwFiZ+MAF/HPhRRAPPT0Y0",
-	"ptEYJlE0oXQSxuD701ESjsaj8QjSkZ9Mgsl4MomGTW69k0efA8266uzfsSvgIOUun9VULsMzcdkMw8Tl",
-	"7pNa1D5A325793aFWqg2dkzuFQGuIL+i2YVNNO4O9lxcE5Eq4MRyeMtZzsGVijIEHGh3yY7Z2LOxpz/E",
-	"WSHZFXxfSoIp7tcenChMxr4j3LHhV2lz9+gJ89sBi38vv7r2KTqc6jW9uTBE7PYpz+vqkiUQ0DzbGi3F",
-	"FFmJLLEzXFO+bZC1FQrqfw9WJKgVLsqbuoiEV5AIdQIxF5IryKWOQJrsIwuQ5KiFcvEfHidADGyjLi5h",
-	"u2ff9C/keiUkYJKGqiIHvWXE3moYDjPL997FV+bWb2HbtY12wXvMTVnxigqWJSVxmkroyj/xTrw7pbh8",
-	"TmtjWkSpuHqwT0B3GK9LL5Sp8C7vHhFh4WhCbEK/cht2dUSZ199l7VWxpvw4B5qghwE3m4xyWuaBkHlE",
-	"HBd5DjyGJr2+HGpmR2EzLhXlcadw/vzqBckhBZwhYQlwxVJEzh2c/emVf+qu4PRm+7sbfBY5O66G7QxA",
-	"D3g3z9+8eVm6OLFImo8Ou3UAvTECN5rNXPHzOhNEturSkRBZiVwN2tsqi/Wa5tsyn1UyjB63BcTrgibV",
-	"azZf6KemtMhUq8AzeNDeNKfxmCycoRbkukwh2IvmfEUl4YKsgXI9QARbYfM7DrXbbnBzevfd3JbE468l",
-	"zQ+6Sa5vtrM5T68g35oyYl1cjldQphbpjpdqfHvtAi+1Z4IAFikNugHmvE45GV3zqC5IHxmT0LIFfv9k",
-	"zudcc2gGNNUWrYpYvBvP04GJM4e+SRZQThjnkBMuEiBMzrl7k69vyiBV+n/E0vQXj7WipySDK8hqMGLi",
-	"Jr71WCaJmlGp5tyOTTZUU71KNUOWnpCFDrls5mKhVeWCpOzGIBlWdAMVW1O1whiKzvkV5CxlGCXpzZF2",
-	"EDIvPC+AvxAzDC7PwOHsGAgpIxnwpVqZDLcpZyFSAsOxCkaqDRjNsipQ0Ys2hS5N5Jc2Dc44WezERIs6",
-	"O+7uOZPVYPsT5HvSlDYxgHlKmySxAdAjiWswHFXP9YFJyS6T+zHRF5OE8T8gtsLtvxNa+0gaydgIyUzB",
-	"wiHkwJT/vcbshw9O7m/2YnwlizItzisqVyBLsIEVViNNxUaL/xEXZSmC8WUfL9J7fEKerjdqO+cpgjhV",
-	"DlU5TY9hmOpem16Srb3lD8oQ3yNFa5KypMWveuKfmJrd6w6+7NCMWtJ33ORKaxLBs+0necx7XchmAF7J",
-	"U8mu7fywRVgfygi/Apow3glHqH6ypTzkGqBScGnsreYq7TMgBjeBZU4Tk1ds6iF7T1e8urWDItqkxF3u",
-	"DOmkXICbnxvk1aGyyOGMxIJze9ohh7SQpvZZMfAe/6Tm1t2wHR+GnoqZSm/Q40JdmK8bAX155UfH9DZc",
-	"2SWTTdkh/s7Ur+NLLq4zSJaAaT9TaVQkKXIaZVsTM13pC9u5MnLNsqz0BPQt0ZYsEqBJxjgsyFF1p2Jr",
-	"IH8uI1kbi5A/43bVfgRCTbSj/XjOKaJrICHlcHo7Me9sCuULu4yL8vcLc/2FEopmi76xnjo4hpxcAmzk",
-	"nDNFjqyoL07M/QsiWQIxzfuk4IplpdMn0D1xkXTGcaniR6vXShiWtsZWV2qFgonF7yG/zAC1ycDYejNl",
-	"pLs0TpTRkTyGM4MrwEh1YUwxeZoMRyN/VoewA01gVU8DgUiLS9hesGQx50ebIsqYXJn88eKbp2+IjjMY",
-	"T8WiP0BYuy0cA5TwSz0vq7tpvKoGjmmeM0CaSbLQN1y4bhB+odXBAj0ehqpMezwYZOt7xDVH8MHKne8j",
-	"OedYBDXQfc1POgaLtgoI8FhgXkikZOHw2WKgnacKOKc/lmx1QdVCc1/iMF1/QFKh+ajyyazDaj2p0uN1",
-	"EgOGVeCGxgqnMucZ3YrCJgksw5R7lwMaZ5FvH0mySEQsT5Fdjo1GPlknC3I0L6VPznt9RMVvDTpB6yOM",
-	"C7Wr3OVklevoNlwZ1ZMw0hRtbVlG7fgQtu7JsoxE0HAQQQcBNR7qUDE0uH8x9KP8oWpHu5fqYiVRISFW",
-	"UmE4QmUZzDHkHmQ4i8trLsv+dVwCRLtmb8Sny5wwRyC0pFl9eeSP9yYZ+o+JBGjJXnNOdDiaJAlEoT+i",
-	"U9+L9mSP/XF39thh/j2l75JVU5bLDi2O/Ods2Qk5Jzkc11hUkoMqcm5Pb5gSFM2Q69oBbottxg9im0oA",
-	"uzlgHB6jYtjRgk1FRtYgJV0COdKER8FGXptzZ8i+SSQryhOaJySiEsahcUM2NEG1g2cFw3E4rY84hsaK",
-	"zPk+rS9XqCFUmyxP6K8//VX89Zd/fPf8Evjl18mbm/Hv3wRDfzT79u2P8fPZP3795ue//fzXZ89+Sujk",
-	"udq8eft8+vpl/DQ5vRTZq+9f/039vHz+80/p819vrsNff3r65A39evmXv7ik1bRpsc758d/p8e/e8ezP",
-	"p+8/TMe3f/lLJwfV2ryL8HhcxGprG6dj6MqsHBpz1hGKeA8ORSor0s0A1n6iDnfPsjQmZ5W7FU2j452A",
-	"BWVgMOeMk2ZOwidHeB9dA8mLDKTB1hvViZdq/Y4mrt/a3ne9KElnURDFQQyjIZ1AMvFCb5Qk0dTzvfEo",
-	"HM3Gk+EoCKezmT9Owtif+RBNgmkapX4UTqKGG/kxcRBSrjvAeS6uTSGgYtpryCsCKbEEtYLcrN7y8aOG",
-	"PpD9+0eYD4t9rFF8SPQz3I1+Dk5o+NHRj2uRmlp2UFvlylq4W9CQKJerXRV3wEX/FrZduVR05mI0PMYA",
-	"otdY7moH3CRbipyp1XpfdF+qz+rCEwfvCUbLNoOQ8ssHWE1bfSEsMbOuuFB7lNvDtvOz2klDvovLLuLq",
-	"SQbDpnmpyX2nrWiBlH7/5fufgjeXq+dP/r796cdfN3//hr6YJcmL0Y/P/j37dvXs6vWvv4VsvBzHD1Lg",
-	"YXDbpb9b7FzxY739jbV38d0+ZMTbldYUzSjvyJ45RMXYN/kz/CJjKRg8dAlZONvxNdrYZz2GgSibUiaC",
-	"nxHH4uAoj6zex6yhdu4xTsFIwQFTl16tGa78tDjbTTyaKVN7JKATKPm4EfbNOakjv11EtdoHXZZkRa9g",
-	"L9paD9sGXM95CSrLQeRLypk01a+YcrIWV/pJzuoshSKqQxhRUdGGrnhmtIzG9VKXJhvsSLndqgriVyOm",
-	"DkC86687xOx15TZ2VgkdrfoIg0JyxeB6F3jDHAf/MM7my+dq8zpzco968JdBwdSz6BRgJJXTfaBJ92cu",
-	"skIJGxDsktU1+ruj+PpW3xt4ntcEFZC/FuY4l+1hYU8IoawuQRH4raBZw1Ddy9dpdFvAiuQLc5tvcAtr",
-	"xssv2g7RforKg/Qz3Ry67UNluEwyuw6PujKS5tLu0kgZQW4gr3m82VDD5hhEnrjXPBSZsOsotuhSzbOL",
-	"JhY1vw/I68LKPx7O60ejaBbHUQDTxPPGdDQMvARmUUKHQZrOfEjiySxMwnQ0Dn1vNPamgReF/nQ0nEIY",
-	"juMHw3l/gZyl2ycriC+7d4fTNQLqIb6sEPuiULFYw/2BDG9XW63BUsoybfSQYbhQYCD61BS/8BltEDoG",
-	"N4kAk6rOgCZuuqprRaa/STdYCeLLRxKXVPa7WaMtNak6PS9rS079IJi08hLOpV3PFZedDgMGE6p8OtlQ",
-	"KVtrNKAsO14kRAaU77AmrmpgYW07vGl2ca++O29CkPQ2oj0XGYu3dZmbKWMSu1RhVFXNHwB+fIBtaSs3",
-	"xi8ehMMGk5w1BCurretCKvQ5TohJ/GBZY2AutqfE53zXFzlaNJ69wHx6M1tM8MgutBENHwHsLid9sQ9n",
-	"98Si2aUJGHBRZgUYMVAD07Jrbq3UbSfQWKlJR9umUJYREohZAtKmTS20TxuwcortOF8LiRup3+fA4yH9",
-	"a5nsEIdLxLV0SfcV5AmLlcE2uPzeEQla4MbFPsReeQHm9IxHq/+Siq43d506q1zfOXePo5KX1cG7bGsq",
-	"awvcuMUdOcPpmTe6f84QJVnuQbdYOV/TBFo2VX91b3Pq2owupJ9e1WFdaLbHIDMLnthvbbYFEsuQD9eS",
-	"5tEVFXYZCQ9GxUXO1PY1dkIzyg37m50XanUPH93m0QemQwGVZHFuT9ajMJ0R0y3NQFniS9gaTMviBJFb",
-	"zBQasi2JtnO+ePnja6NVXJdsYQouJktg0/iGt9ykvzHMdhcrZxJ5yTR503QqG7dZMqyU2phz+6wT0Vxm",
-	"xpkktMIrHjeKmniF7SVnun+ckPOqwcSAZDTCFlF6r+e80YTCwCaonqzIsQSHzgTmz00gi56dNPRplW1O",
-	"yrT9nDv1WKv4mzM06J3yCIhNfBoCDUjZXK6BrmZciTl36pFyUOGYTUnIlgQxYD6qyvOYX6/KhCX0CM+w",
-	"0Yb4Y20JdXatgrXXaI/uWotsSIo0ahhsgz/jW8FhznXka90xY6ytd6GNhJ4YnqzOC4l9kerjJ3P+ptEX",
-	"jNleM6LIYwPRygu1QmdelRDJ85cvTOT/jajSj1xBntIYBmQtEsikqS/GGSvRVMx25DqlG7ZA84Hdr6gq",
-	"m/hhOWDOv/rqvNGa8OSrr8iPeuP3CAWi8iSJc0CZoJk8M9i3lnDO+cdJp9GQyLdEGwtanog2ySKzSVzM",
-	"uU2Elb3uSA5XQLPSbDZ6mFTRTCOYt8t3o1C9+PM2EKsdN1BtoNc0a5zZqM5Zzbk55dE/gON1TlKVwZ0k",
-	"NLum2zL/aLJDOVaXqscgYGltp40d1nDChmLY/aymhqnM7wU/z/nRYl+3k7KQUPYssczbczLmPQMC1+72",
-	"BjjdsN5ZLzjxTuw5xhWq89MVHiD5Xf+9hC5/GFsGSbIYet5CMwn2srONADa5QBinFUUtCCfkhTIyhxjX",
-	"ug3RY1JImPPFKaJRfl9Y8aG24FWx0Yukd6anYk+2tBolDj3vQD+YA929dDhw77Yt9tl7uraUq9bbl7Er",
-	"ODG20gCTnbM3uKHoedClRISNMQK99/r60zWonMVyL+W/N7+XZutlLtbaKygkUXCjCNxUyD5bAzmiWVYz",
-	"cQVqWfTPDD5ES4xU2AxosOfkjI126LJCooos0TcdNdy14wQyup3z19/92LdmAlW7GUECzTB9ixFBaR3K",
-	"SNhck1GlmWJAltR8kWpDgp0UGScroIkcGMd7q+WlyJQcGEVr7yTRluSiUNac4FkIbaj3cJMl5t3spGl7",
-	"uskoazJS70/k+dPvXpZG4sKS76JBvkaurEY6oS40mWZ7dnzO/0Te/PvLp4eHW9JiCXN+8Bp/Unsx+5rL",
-	"dkT3eI5AEcuCbQZ2WG1d0a2biY0w3609Rl5QIeGx8GpgdTHldTvDRguro1ZzwgLPjfYHc94G/D0mmaDa",
-	"o8goj/XDNMG/LSLIOSiQlktUTtOUxdZfEgaqN+d2ItIAF8ykzFmfFiTdzAIPqppzCIplGTEiJS06baMM",
-	"JmlrwsyBM4bmYc37OPmIxpciTftnmEZoKFj83eisOV+U0L5FJZl2zYiUMkyu/S4JeHyrdGkygR2vzOT2",
-	"CMQriwn8NO1a4SffNRrk1etmEjNZCIrQs8zEUrr4tQtz6YVJdxnAXV8HI5XeruCN99beNW60g/1x3ZoB",
-	"0GaRI4fGyJ5dU+9jS8GRF3w0cQ6CQKul1vDNz7PWH0rE6mOysJOp2s5u20JfjXSH2bryT21ccPqBJbd7",
-	"Rf+VAf60KnJnGMd0VeUqz77undToeHJnjFAeWOjidtN1pdln+103ZetLTt0+3LfvP1VWqjMP79x2Dg/r",
-	"fuZ2Cfo8HS2aDYRMi5+6c4RpBGH769T9mW7qKXxyFl4TVj8qHJaQ/M9xhtpp6bKvOYuBvIwc+avKl/cW",
-	"P8NXe6ysbctyO+iFhle6Rqp46tTpAY63hHffUjW+RfV0j2c0W0s3FUCrBVGz5ZDrAWC8LWt10C79bURn",
-	"Yh1tvCT7SoH2gJYxhmgGBYdWSqJZ95rzexS+DDK4jhUzZpKV1yzW0baSRF0LU2assXn9k90I08mk2KxU",
-	"eWqayQqsYLpnYvRXF7MRNZDAeiO0pjgr54Y5h90m42VeiWbmsAFm/ua8quv8VkABVf1hUO1TC21NGnjL",
-	"BsyZHOHprxWUB7fqy1zosxSYf1I5ww2o+q/bGFjStIay1z0w2jmmeoImTdNuiCFNMqfuPU3VnFcFhMax",
-	"1g/Op9tFl6Y3lHXdcNuvH6T6WiTbhynsJl+/+xyNSGxOIfAiGs1Gs1EwHnp0PAumMfV8P0yDKIkmfuh7",
-	"02AWeTH1omg8TuI08MJgPEviKIijCYx77++toZrl/T2aKt1b5G++7OB2xwYOH+oSldXtdy4+fS9k3C2K",
-	"fZ6XOzhQ8S5EdwlF60KMNdDS++DKDhD5S0J3Xdyt10C/fh5EqQMKHTo5peHt4OH79snc/j903/zWvs0g",
-	"CGA6G4XJeBrFgR94wWQGFJLxeBjRYJxMA71ZsyDwx9PZcBJ6vp+OJ8MkHo0CGE8P7tvDNYYFtHR1F8+y",
-	"pspAVPDuES97qKtxcMQcOmJ5ZWzx6EtpdmwnTlHaPYuQv7fxRwg2egD2HREf5Xn5d9/S6BGtb/KDu29q",
-	"N+7X9w1nd9/Xbn3+kd5eFcLe6VTWr9Vwq4CotN3637v32nmvPUjDOU3WQMRTXQhzw8oa7dfpSjbt/Z1x",
-	"5nUH4LSJMCVHFbyU/Pd//lcNecQPNTDyv//zv+bcgWn2TSsvLMg4lwk+cAq0jfJT46xgdUJVO3G2rQmp",
-	"e90sc3EtnX549bF3KpuIUJrbrqyPyUZkmUFqzvlC2oP4TLrgUos1Mw9xU1p3Qkt3gaVYDuso9Jjcpm3h",
-	"Zio7KIW1g+so7j2h+bMGZPFhAXr7dVOfFqSX7xSwANWzD25wVAFheVI3KnQaCZuGZ1jRL6CJM8WuAJ/b",
-	"k6karP3rphU+exrhC5Pcmu1h2ffgXS8dh6ORn8bJOPUm02EQR9PJbOLHaTTzw3AcDkcJ9afD6TgKaORD",
-	"OgtG4MVRMqHjWTqe0t6gF8zCcUzHYZpOpsksiOnY92YeDYNJHEXjKEiGMfWScDpNR+ks1r7RaKZXP55G",
-	"w8l4pmkdBlHkeYkXw2Qy8+goiGb+cDSOgokXT6eTaBhOZj4djYIZHadRGk08vSIPpvHMpzDCHORnzLyU",
-	"aZXK+fAdVLMjX/jeO4shb8jaqx3Ef0c3N1fUPvtOV7Mt5+e8J+EB6LwKpH1X0FW97udx1ZS8kHc1kPxX",
-	"ySu9rlZTpgBagP0DqaUSetNp+dGGGjuU0ljh62wMtsLAH5Qw4A63cdwjRORuCmWQatjbrToRVSeABjVQ",
-	"RJoiTdmor+43Yd+BAeUAwBPMrJQOcL/d2sg15nVaBLlZ/2yBXOQX2+9Hkk15Xtyq9Tmvn1k9yJwnti1W",
-	"0Ac6EnndcKUsEg30ujXpI8qT/h5bjH0FPzXPva+L49ir+yN+gq1qW5EW9NUflv1/HzKsth7t5ollj8Nm",
-	"00K/3TLwXeO0nHPM7VBI6h4oe9ihLz3TGuJxVWE87qecTOPIQ2+YeySJ89PJZ9EAHc0/D5WXnDLwA2MA",
-	"t50F1pX2tOb96iucjeOcfvWV0xTANB2ynScsBM/mp4uEKXlCzrkBPzURVfXEB2W7MfsKn1a0GglsJIYv",
-	"41qEXrio+iXbL0tvmtuXNZmXgFyvBIFMwpzX6e3r/Qga5zjVH+RYPyDhYObZyZrNnXJS+23Y4z814P9n",
-	"2dH7Bt+I66BZZmzcNXe48ZDFdd91WUmgAd7sr+U8MfiuHeglkGu6JZRvtbTnCdnQXG1JTLmxtu1D+HN+",
-	"ZBviDWw3vL6B7JdnVxbaLV0YYcI3WjZOLtTN4fYUiQ38/4ZJNTAxryziGPsV2s8RgH17mu2Fs2G8cbCz",
-	"srgDi/nDzi6IuGXSdgjoBraWiYeNyfkMbJ1bEcbnfOfNPMarAC6K5ap1sJO8aPWw0c6iaaLIyhMOpnqF",
-	"eETcikfledBryLJj8zqxur2Qqd9g7QtBJ49LdH2JDegGn2PRaGGgfQuEVMuqB0wNlceqUQn5MLfjqCXh",
-	"8AiTQXvYhhiNAwQl1nbnCEHtRiHBcH3Py5ZAFVI3EzFCORGu9uS7F8RCdK8hIhu61Ffi1vUtUI0nFYC6",
-	"oaLPmsOaFEflVWJjJryi7M3YpYGNEL20eYGPrkLVp4n+N9L/30j///9I/7NvRsf5Nu3k75wFM0es7u0K",
-	"N88B7of6OvZNOGc77z4UeFfp9KGZSfv2ylZespHgvfMEaJUyKc8+vfvQ/ZJ7cVlO23mV5p3D26Gapz/1",
-	"UCnNJGDoYpZgPrsHoNwlmUN6OxnVxlG0fUe/HrKwvdPdWbkfNq1yvVbnDKx7c71U/Hj7YLbEw3v7gEWG",
-	"H92DwJUJt/bTnvB7TCqDnTGpOgz2nKNTVeWxy/PKH18++8hK2BesaHW8DLoZoBqit/xZx0l2T4BqL/m2",
-	"+qntGb+uSx/NV3ZR572riRvPmCNc2K/GspRTGDNM2HgAhrQDM1NZu5ymUWRnTwBJTDPH2H2IzbTtPgB9",
-	"e4NNap6Edk5Qtdt1dz2gQbPdx3TkBIyPXLqfBlhVbLrGLlMGt+9v/18AAAD//w==",
+	"7H37cts4lveroDRbFatHtilRV6emvnJnkk6mb+kk3emdKJ8FkocSxhSgJkDb6qz/3QfYR9wn+QoHAAlS",
+	"lGznMv3N1vY/HUu8AAfnfn7n6EMnFuuN4MCV7Jx96KyAJpDjP1+ByrfnqYJc/5WAjHO2UUzwzlnnNcSC",
+	"J5IoQa4pUySCVORAVL5lfEnokjJOjl49e0Jm/X7QIxJifSPpByeDk7B70ul14IauNxl0zsKg18nht4Ll",
+	"kHTOVF5AryPjFaypfm0q8jVVnbMO42o87PQ6a8bZulh3zoJeR203YL6CJeSd29te5+3bt+eFWgFXLKYK",
+	"dlf+ZgWEVlfoVeHbQO+lkGCWPZ6Mgm6PwMnyhCy+BppDvqitumM+7Bxau12eVDnjy86tXt6G5nQNylL4",
+	"a6ri1Yu/vqRq1b7QSF9AWEKO8F8gCc2B8GIdQQ4JSXOxJv06OYeDXofp+zf6qb0Op2ukUdL5ODL3W8n8",
+	"jPEl5JuccbV/9Wl1UY9QScZDkolryGMqgazghsQrmtNYU4NcM7UilBOBD6AZWcgVHYzGZwuyySFlN3Xq",
+	"B8NBGk7CMR2GAQwHNI1ns2QWj9JRHA7HSZQMKaXpdDQOaBwH42ASB4PZJBwOZzQeTSejTiuRvAUfpNa/",
+	"5ZB2zjp/Oq1k59R8K089ypgjz0FuBJdgTzx5Bb8VIJX+KxZcAcd/0s0ms/x4uslFlMH6z/+QmpQfqm1r",
+	"IivKsvpS5bvw/Rm5plwdonCvJG22tSSFxJB93rG0nnc6vY5UVBWyczYMtIQxZbidJsQtvGQIGolCnUUZ",
+	"5Zed2/vS56XZnKHNLs/k5iWESbKmmWZLSM4IJfqgSCk9PaJWQP72+scfSCSSLRE5oeSKZgUQxglTJBEg",
+	"55wLRdYoQmrFJElEXKyBK3KUipxYqhLq8ylRK4ov17c2qTnnNXLmml9hvVH4fnEF+XEm+JJkTKruCVmY",
+	"s1oQSbeSXNvnXueCL0/mXBPsBVeQc5o9zXORfxw/uMMa+YflnkteQ34FOTHP/2LHds5JweFmA7GChEjz",
+	"TtDvPCH6SA0d9OYTyFgEOVWQbckSOOQsfoxHae/KxFLOuf4gpoUES6cfhDqPY9gorUY/TWz0sVL3LCKL",
+	"aM2kZIJLj/FHQVjRUpOQxUB+5vSKsoxGGXxZAbCUsCzYulaSs+VKES6u65zMkMPkqlB4RyKueW/ORU6Y",
+	"kkQqbaCZJEW1E823aZFl3RPyg1ArfROaFJQWJ4nX1N6cPCa5dgnmnGqnAM/NmCIiUm3i0SNgnCzQczhG",
+	"12Ghz7C341Ycl35FG6ns1aeeB4LU+kGoZ6LgyafJyjAYVuf7g1DEPPOLneoPgsgiXtXUjMidbZfkkotr",
+	"rr0PJLs5/xP95pd0mwmavBHiO5ov4RNZ350nKsxMP1AfIeVkQL5nX/uKv+/x/xPzQvJGCGJW8U9R/7hI",
+	"uIkBtJNZisUjSST7HUjG1kwhjax8+uL5aWSKV9p37Yfh5AwNzPGrl08I8GQj9LkVNTXwx2uMc5LABngC",
+	"PN4SDpBAojmJcnkNOTlCvqOSUILbeiR3t9Rt6ISTOUexI3+UkL8R4nvKt9bbkJ/K9VRZdtF+BONSMVWg",
+	"178ScsMUzY5pyWijwDGgPPUtwnAwq85XS4JeIClX+EUlwl+y1JLoG4KUSuXEWCv5arctGn3O96r0P+yw",
+	"f+Y6FhM5+x2STzxpJApfatXK+BXNWELOX74gl7CtObX96iRrL/+ih2gXgl6tWWavcm97pODGBoic5HAl",
+	"LiE5qVP47du3x82w9hCZm1HwLa7LLlbffJ4kOUi5G7edc/L0l++13yEKrgg11/XIIrhZEMoTMgyaodvR",
+	"0xcvj0cjssaIAp1lmmnHOek2grabKZ2lYTyI+skQRuk4mPSng1lIh9EoHicTmKazoD8Ihzo821ClvdjO",
+	"Wef/BjfvguMZPU7Pj5+9/zAMbv+tOi0XXPc65zxeibx1RxS/0syhcsolNckIkRJqrXAuhOqRNeOQEP0N",
+	"B6Mw9fo3udhArpgJ4Myj9jO6YwhH4NteJ8pEfHmxonJ1101f6yuf6wvL24w4tsfXlahqwcXrbfzC46xI",
+	"wFhOb8u14+gHg2HvYfmVnrGOFyxpX5BmhP5oZGhHWFJ/XxhOWt63+w51cy9ivbkxlLr1I/V31QqrBzVo",
+	"WTuRXnWi78vFiOgfEKuKqV6rvakkrVhAH4HmmVY+O5vzY7KQbMkhWZwR8w8UpSgXNImpVORIB5Na72jj",
+	"HUG3h87/FvRRaibV632Mz0EeXZy5I07MBTHlgrOYZubSnonrU7h2xgFDKsFTtixyLaT6n/ogtBUxD7Yf",
+	"4cNXVDbvqHitdq+xBcA1w7zrmL0ZJsL/lw/VxK0Ugft6jwy/tsq6NXV3lyj74mvpYMIfqsDEo0ZQUgZZ",
+	"Iuec5kA2OaBpFTyGpswYnc0hMVv9H6QNema/ZnP/EppBqgO2r6S1J7JfRpuUp+5W1KY5MLfbYo2IBJpB",
+	"4rg19cNCiWqB4f8dmxvG3cN5LULyIwcCXPt0G8hrMo+kF5xcr1iMudZ2WYIbJpXUb2QK1vL+5C6Qv50X",
+	"led0q//exxEutb2TvH5QKrrX0ab7rjU6ITKkv6Bqd0lvV2C0pFkXesh4dd2FGQSD8XEQHveHb4LZ2WBy",
+	"Ngr+3vHWnFAFx4qtoU276dD1LtmtccNRBvQKZFcr+XJttQWNHkwvWSrXQxRz59kQBxQE3IYlfPk8n7i9",
+	"kjtbBaNUa/ucT6O7tLB5fueB1HbTyxzRdBDOBnQ2nKazUQBhOgthlvYn/YSOB2EK4/FgNhwGUTxNJjCY",
+	"pHQShbPRJIRhADAJ93if7z+Mh+2u5xMtWi94Ktrk3cidl9uxcieJ+Dz+5T9D89aM/u6Lnvhf22CyoWYI",
+	"BhSSUElKr6C+lofLvmT88t6E2q/ZfX2un9jcbhsX+2WelkMvSw2ePJ8RSl4/Pz8ejMYkYUsdiB8uivkl",
+	"mzmv12zK8tgJeSLWm0Jpn1KhlhA5W2rfp5AFFnuijPHE3Ud1WJ+DIlwb/zk/WtglHc07muelSk7xhtOr",
+	"/rxD/uM/zIX6H+5Ct7dud9HtESnwpeWGKU/mfFmAlJhhtgE94aA5PweqecK8x/qOn7Om54ntkSVQ9//c",
+	"Kb7eWR5yPY2mM76mn8ulPLGulGWkpIc2fJMLke5KOCrxi8NmUdWrp545Iowr8ZjQCB3W6xXLgCw2wBPG",
+	"l4tPtaVpnanvY1Jxk/fIjoj064InGXyyCarXaO2j2iR0j4l5mAiSIy5stbSRzBhO++FwNkz64QT647Af",
+	"RTQM+smIxjQawySKJpROhjH0+9NRMhyNR+MRpKN+Mgkn48kkGtS59U4efQ40a6uzf8eugIOUu3xWUdmF",
+	"Z+KyHoaJy903Nah9gL7t9u7tCrVQZeyY3CsCXEF+RbMLm2jcfdhzcU1EqoATy+ENZzkHXypcCNjT7pJ9",
+	"Zu3MxoH+I84Kya7geycJprhfeXCiMBn7lnDHhl/O5u7RE+a7Axb/Xn515VO0ONVrenNhiNjuU55X1SVL",
+	"IKB5tjVaiimyElliV7imfFsjayMU1P89WJGgVrhwN7URCa8gEeoEYi4kV5BLHYHU2UcWIMlRA+XSf3ic",
+	"ADGwjbq4hO2ec9PfkOuVkIBJGqqKHPSREXurYTjMLN/7FF+ZW7+Fbdsx2g3vMTeu4hUVLEsccepK6Kp/",
+	"EpwEd0qxe0/jYBpEKbm6t09AdxivTS+4VHibd4+IsOFoQmxCv3QbdnWEy+vvsvaqWFN+nANN0MOAm01G",
+	"OXV5IGQeEcdFngOPoU6vL4ea2VHYjEtFedwqnD+/ekFySAFXSFgCXLEUkXMHV3961T/1d3B6s/3dDz6L",
+	"nB2Xj20NQA94N8/fvHnpXJxYJPVXD9t1AL0xAjeazXzxC1oTRLbq0pIQWYlc9ZrHKov1muZbl89yDKOf",
+	"2wDitUGTqj2bD/RbU1pkqlHg6T3obOrLeEwW3qMW5NqlEOxFc76iknBB1kC5fkAEW2HzOx61m25wfXn3",
+	"PdyGxOO3juYH3STfN9s5nKdXkG9NGbEqLscrcKlFuuOlGt9eu8BL7ZkggEVKg26AOa9STkbXPKoK0kfG",
+	"JDRsQb97Mudzrjk0A5pqi1ZGLMFNEOjAxFtD1yQLKCeMc8gJFwkQJufcv6mvb8ogVfr/iKXpLh5rRU9J",
+	"BleQVWDExE9862eZJGpGpZpz+2yyoZrqZaoZsvSELHTIZTMXC60qFyRlNwbJsKIbKNmaqhXGUHTOryBn",
+	"KcMoSR+OtA8h8yIIQvgLMY/B7Rk4nH0GQspIBnypVibDbcpZiJTAcKyEkWoDRrOsDFT0pk2hSxP5pU2D",
+	"M04WOzHRosqO+2fOZPmw/QnyPWlKmxjAPKVNktgA6JHEPRiOqtb6wKRkm8n9mOiLScL4HxBb4fHfCa19",
+	"JI1kbIRkpmDhEbJnyv9BbfWDByf3N3sxvpJFmRbnFZUrkA5sYIXVSFOx0eJ/xIUrRTC+7OJF+oxPyNP1",
+	"Rm3nPEUQp8qhLKfpZximutehO7I1j/xBGeJ7pGhNUpY0+FUv/BNTs3vdwZctmlFL+o6bXGpNIni2/SSP",
+	"ea8LWQ/AS3ly7NrMD1uE9aGM8CugCeOtcITyK1vKQ64BKgWXxt5qrtI+A2JwE1jmNDF5xboesve0xatb",
+	"+1BEmzjc5c4jvZQLcPN1jbw6VBY5nJFYcG67HXJIC2lqnyUD7/FPKm7dDdvxZeipmKV0eh0u1IX5uBbQ",
+	"uys/Oqa34coumWzKDvF3pn4dX3JxnUGyBEz7mUqjIkmR0yjbmpjpSl/YzJWRa5ZlzhPQt0RbskiAJhnj",
+	"sCBH5Z2KrYH82UWyNhYhf8bjqvwIhJpoR/vxnFNE10BC3OP0cWLe2RTKF3YbF+77C3P9hRKKZouusZ46",
+	"OIacXAJs5JwzRY6sqC9OzP0LIlkCMc27pOCKZc7pE+ie+Eg647iU8aPVaw6Gpa2x1ZVaoWBi8XvILzNA",
+	"bdIztt4sGekujRNldCSP4czgCjBSXRhTTJ4mg9GoP6tC2J4msKqWgUCkxSVsL1iymPOjTRFlTK5M/njx",
+	"zdM3RMcZjKdi0e0hrN0WjgEc/FKvy+puGq/KB8c0zxkgzSRZ6BsufDcIP9DqYIEeD0NVpj0eDLL1PeKa",
+	"I/hg5a/3kZxzLIIa6L7mJx2DRVsFBHgsMC8kUrLw+GzR085TCZzTfzq2uqBqobkv8Ziu2yOp0HxU+mTW",
+	"YbWelPN4vcSAYRW4obHCpcx5RreisEkCyzDu7HJA4yzy7SNJFomI5Smyy7HRyCfrZEGO5k765LzTRVT8",
+	"1qATtD7CuFC7ym1OlttHu+HKqF6EkaZoa8syaseHsHVPlmUkgpqDCDoIqPBQh4qh4f2LoR/lD5Un2r5V",
+	"HyuJCgmxkgrDESpdMMeQe5DhLC6vvi37r2MHEG1bvRGfNnPCPIHQkmb15VF/vDfJ0H1MJEBD9uprooPR",
+	"JEkgGvZHdNoPoj3Z4/64PXvsMf+e0rdj1ZTlskWLI//5irzqE/CIPudHWOCpwWw14Y1sd0/IOcnhuEKw",
+	"OtUk6bp+ejmoIue2F8QUtGiGPNwMlxtMOH4QE5bi3M5P4+ExqpkdnVpXi2QNUtIlkCN9jLgf5Nw59x7Z",
+	"NWlpRXlC84REVMJ4aJyaDU1QiWHn4XA8nFYNk0Njk+Z8nw2RK9Q3qkmWJ/TXn/4q/vrLP757fgn88uvk",
+	"zc3492/CQX80+/btj/Hz2T9+/ebnv/3812fPfkro5LnavHn7fPr6Zfw0Ob0U2avvX/9N/bx8/vNP6fNf",
+	"b66Hv/709Mkb+vXyL3/xSatp02DE8+O/0+Pfg+PZn0/ff5iOb//yl1Z+rGxDG+Gx+cTqfhv1YyDMrFQb",
+	"49gS2AQPDmxKm9TOANYao0XwO2Nqi7Omwgq6sRhe+IMS1Ztzxkk9w9EnRyXv50UG0iD1jSLGS7W1QIPZ",
+	"bRzvu06UpLMojOIwhtGATiCZBMNglCTRNOgH49FwNBtPBqNwOJ3N+uNkGPdnfYgm4TSN0n40nEQ1p/Rj",
+	"oiqkXHu49Fxcm7JCybTXkJcEUmIJagW52b3l40c17SK7949XHxZJWRP7kFhqsBtLHVzQ4KNjKd++1XV2",
+	"r7Lxpe3xj6AmUT5X+yrugMP/LWzbMrPoGsZoxow5RR/UnWoLeCVbipyp1XpfrsCpz/LCEw89CkbL1kMa",
+	"9+EDbLCt5RCWmFWXXKj90+1hS/xZra4h38VlG3H1IsNB3bxU5L7TVjQgT7//8v1P4ZvL1fMnf9/+9OOv",
+	"m79/Q1/MkuTF6Mdn/559u3p29frX34ZsvBzHD1Lgw/C2TX832Lnkx+r4a3tv47t9OIu3K60p6jHjke1g",
+	"RMXYNdk4/CBjKRh0tQNAnO14Lk0ktX6GATybwihCqREV46Eyj6zexxykDhUw6sG4w4NmOx/ZPM79tTjb",
+	"TWOaJVPbYNAKu3xcCyLnnFRx5C4+W+0DQkuyolewF7utH9uEb8+5g6jlIPIl5UyaWlpMOVmLK/0mb3eW",
+	"QhHVAZEoqWgDYexAdbG93urS5JY9KbdHVQIGK/zVAcB49XGLmL0u3cnWmqOnVR+hG0quGFzvwniYFy4c",
+	"Ru18+cxvXuVh7lFd/jKYmmoVrQKMpPJmGdTp/szHaShhw4tdsvpGf/cpfX1rP+gFQVCHKJC/FqY5zE7E",
+	"sP1GKKtLUAR+K2hWM1T38nVqsxuwvvnC3NY3KIg14+6DpkO0n6LyIP3MbIh2+1AaLpMar8KmtvymubS9",
+	"0OLi0Q3kFY/Xx3PYjIXIE/+ah+Icdh3FBl3KdbbRxGLw98GCfZD6x4OD+9EomsVxFMI0CYIxHQ3CIIFZ",
+	"lNBBmKazPiTxZDZMhuloPOwHo3EwDYNo2J+OBlMYDsfxg8HBv0DO0u2TFcSX7afD6Rrh+RBflvh/UahY",
+	"rOH+sIi3q63WYCllmTZ6yDBcKDCAf2pKafiOJqQdg5tEgEl8Z0ATP/nVtiMzLaUd+gTx5SOJW3LTc9Zo",
+	"S03iT6/L2pLTfhhOGlkO79K294rLVocBgwnl3k42VMrGHg3Eyz4vEiIDyndYE3fVsyC5Hd40p7hX353X",
+	"AU36GNGei4zF26pozpQxiW2qMCpr8A+AUj7AtjSVG+MXD0J1g0n1GoK52u26kAp9jhNi0khYJOmZi23P",
+	"+Zzv+iJHi9q7F5idr+eeCTYAQxMf8REwcbfoi32ovScWGy9NwICbMjvAiIEa0Jfdc2On/nCC2k5NctuO",
+	"mLKMkEDMEpA2CWuBgtqAuSU243wtJH6kfp/2yUP61zLZIQ6XiJJpk+4ryBMWK4OU8Pm9JRK0MJCLffg/",
+	"dwHm9IxHq/8lFV1v7uphK13fOfebW8nLso0v25o63QIPbnFHznB6FozunzNESZZ7sDJWztc0gYZN1R/d",
+	"25z6NqMNN6h3dVgXmuMxOM+CJ/ZTm22BxDLkw7WkeXVJhV1GwjaruMiZ2r7GuWpGueG0tPNCre7ho9us",
+	"fM/MO6CSLM5tnz4K0xkxs9cMMCa+hK1ByCxOEAfGTNki25JoO+eLlz++NlrFd8kWpnxjsgS2KGB4y09C",
+	"G8NsT7F0JpGXzMg4TSc3Bs6SYaXUxkwBYK34aJdnZ5LQEv14XCuR4hV2Mp2ZJXJCzstxFT2S0QgHTumz",
+	"nvNGrh1nxOnFihwLeuhMYP7cBLLo2UlDn0YR6MQVAebcq+5axV9focECuYYSm/g0BOoRN6quhtVmXIk5",
+	"96qbsleiok2ByRYYMWA+Kov9mF8vi44OyIQdcbQm/lipQp1dqWDtNdpGYGuRDUmRRjWDbdBsfCs4zLmO",
+	"fK07Zoy19S60kdALwz7tvJA4ZalqZpnzN7UpY8xOrhFFHhvAV16oFTrzygEuz1++MJH/N6JMP3IFeUpj",
+	"6JG1SCCTploZZ8xhs5id73VKN2yB5gNnaVHlRgJiOWDOv/rqvDbo8OSrr8iP+uD3CAVi/CSJc0CZoJk8",
+	"M0i6hnDO+cdJp9GQyLdEGwvq+qtNssgcEhdzbhNhbnIeyeEKaObMZm0iShnN1IJ5u30/CtWbP2/Cuppx",
+	"A9UGek2zWgdI2bU156ZnpHsAFez1ZbngThKaXdOtyz+a7FCO1aXyNQh/Wttl47w2XLChGM5Sq6hh6vx7",
+	"odRzfrTYNzvFFRLcBBTLvB0vY94xkHLtbm+A0w3rnHXCk+DEdkWuUJ2frrAd5Xf97yW0+cM4gEiSxSAI",
+	"FppJcDKeHSuwyQWCQq0oakE4IS+UkTlEzFZDjR6TQsKcL04R2/L7wooPtQWvko1eJJ0zvRTbJ9MYuzgI",
+	"ggPTZQ7MCtPhwL2HwNh375kB43atjy9jV3BibKWBOXudPHig6HnQpUS8jjECnff6+tM1qJzFci/lvzff",
+	"O7P1Mhdr7RUUkii4UQRuSpygrYEc0SyrmLiEyCy6ZwZtoiVGKhwt1NvTh2OjHbosca0iS/RNRzV37TiB",
+	"jG7n/PV3P3atmUDVbp4ggWaYvsWIwFkHFwmbazKqNFP0yJKaD1JtSHAuI+NkBTSRPeN4b7W8FJmSPaNo",
+	"7Z0k2pJcFMqaE+ys0IZ6DzdZYt7NTpq2p5uMsjojdf5Enj/97qUzEheWfBc18tVyZRVuCnWhyTTbTvQ5",
+	"/xN58+8vnx5+3JIWS5jzg9f0J5UXs29UbUt0j10JilgWbDKwx2rrkm7tTGyE+W7tMQrCElePhVcD0osp",
+	"r4Yj1gZiHTVGHRbYhdrtzXkTPviYZIJqjyKjPNYv0wT/togg56BAWi5ROU1TFlt/SRjg35zbhUgDaDCL",
+	"Mp1DDYC7WQW2vZquBsWyjBiRkhbrtlEG4bQ1YWbPe4bmYc37uPiIxpciTbtnmEaoKVj83uisOV84oOCi",
+	"lEy7Z8RdGSbXfpcEbAZzLk0mcH6WWdwegXhlEYafpl1LNOa72ri9at9MYiYLQRF6lZlYSh8Nd2EuvTDp",
+	"LgPf6+pgpNTbJVjy3tq7QqG2sD/uWzMA2ixy5NEY2bNt6V0cUDgKwo8mzkFIabnVCgz6efb6g8O/PiYL",
+	"u5hyiO22KfTlk+4wW1f9UxsXnH5gye1e0X9lgD+NitwZxjFtVbnSs68mMdXmp9wZI7j2hzZuNzNc6lO7",
+	"37VTtrrk1J/qffv+U2Wl7KB45w+HeNgsNX/m0OeZj1EfR2QGBlVzKMxYCTutp5r2dFMt4ZOz8Jqw+lXD",
+	"gQP4f46ObG9AzL5RLwbyMvLkryxf3lv8DF/tsbJ2yMttrzM0vNL2pJKnTr2J4njL8O5byjG6qJ7u8Y76",
+	"oOq6AmgMNKoPMPI9AIy3ZaUOmqW/jWhNrKONl2RfKdC2exljiGZQcGikJOp1rzm/R+HL4IyrWDFjJll5",
+	"zWIdbStJ1LUwZcYKm4f4xmZzVJVJsVkp14PNZAlWMLM4MfqritmIGkhgvRFaU5y5tWHOYXdkucsr0cy0",
+	"LmDmb87Lus5vBRRQ1h96VZecj7k89t5hMZu1N+mNG3R3Ccms4arJkX7sClyjWHWVD7WWAjNUKmf6MLyB",
+	"7zZMljQFiyyvpx7ccaJiKVGlnv93Nuf69D3or9zpPzDph/Ycgv0VCzxf+/Q5r++wDhyvrI+buKtvczNP",
+	"nCwotsaWJ3cYc64gQ7DEtc3YmswTgUyCt5xmfs71E1SDSJqpuV75TpPdak4lkSYHVg0Ap2rOy7pLrbf4",
+	"g/fX7aLNQJqF+tGL/dEEkOprkWwfZufq6uDd55gGY1MxYRDRaDaajcLxIKDjWTiNadDvD9MwSqJJf9gP",
+	"puEsCmIaRNF4nMRpGAzD8SyJozCOJjDuvL+3Yq+jIvYo+HQvNqL+ixO3O67D4KGepAMFvPObBPbi9v1a",
+	"4uf5hQ0Pr98Gq3cIvjagXQ2yvg/l7eG3vyTi2YcrBzXQ8OcB4npY2oGXihvc9h5+bp/M7f9Dz63fOLcZ",
+	"hCFMZ6NhMp5GcdgPg3AyAwrJeDyIaDhOpqE+rFkY9sfT2WAyDPr9dDwZJPFoFMJ4evDcHq4xLA6obcR7",
+	"ltVVBoKpd/vsbGddrXvHtFewvPRRsP/IWS87DlU4d8E2FtzbZ0LkOjpO9oc6Psph7d99S21Qt76pH959",
+	"U/PXE/R9g9nd9zXnz3+kk1xG/nf64tVvm/jFU1Taftn03Xsd81SOt+GcOmsgUKyqH/rReAWSbPXA6/b+",
+	"zvD8ugWnWwfmkqMSlUv++z//q0KK4h8VnvS///O/5txDt3bNPDWsY3mXCd7z6tq1ql2tYbNsE9a+r50t",
+	"Q6qBQ8tcXEtvKGE1e4DKOpCW5nY07mOyEVlmAK5zvpB2GgKTPibXQvTMS/xM4J2I3F08LlYRW+pjJiVs",
+	"5+iZghhKoeezV4p7T0bjWQ3p+bC8RvM3vz4tt+F+2MHies8++DFliR/mSTUt0pvmbKbOIRCigDo8F0cz",
+	"fG5Pppxy96+bjfns2ZcvTHJrtgdu+MS7Tjoejkb9NE7GaTCZDsI4mk5mk36cRrP+cDgeDkYJ7U8H03EU",
+	"0qgP6SwcQRBHyYSOZ+l4Sju9TjgbjmM6HqbpZJrMwpiO+8EsoMNwEkfROAqTQUyDZDidpqN0FmvfaDTT",
+	"ux9Po8FkPNO0HoZRFARJEMNkMgvoKIxm/cFoHIWTIJ5OJ9FgOJn16WgUzug4jdJoEugdBTCNZ30KI0zd",
+	"fsaElctGlc5H3wODe/KFPz5oofc1WXu10yjRMlLPF7XPftLlat36vB+reACoscS23xV0lb+59LicDF/I",
+	"u6Z4/quk416Xu3EpgEafw4GMnEMstVp+tKHGDqU0xsSKhaQY1IgSBhPjT+97hEDmTaEMwA8H7JWNZFXe",
+	"rFfha6SpbblpidXQD/tDJOAeADwx2SbrAHeb86V8Y16lRZCb9dcW/0Z+sUOXJNm4pn2r1ue8emf5ItPU",
+	"befcoA90JPJq6o2rrfX0vjXpI8qT7h5bjMMdP7U8sG+U5jiohlR+gq1qWpEGYrg/cEOYH/JYbT2aEyzd",
+	"oMn65Mh+c27ju1qTodcdeCgk9fvwHtYrp1daIWOuSmjM/ZSTmd556Gf+HknifXXyWTRAywTWQ1U5r3r+",
+	"wBjAnymC5bg985G/+qo5J+Crr7zJDGbyk0vmGuSiTesXCVPyrPyulontaTcbneHdrGktXG0m5U0SvpkF",
+	"lrVZESY5bn+WqRH8RgKHw2G6dzEMhotyBrb90Dnn3P4Al/lhl+uVwJXOebXU6/04Jq+p7Q/y0x+QvzDr",
+	"bOX0+sEfSG7/U/MH/yyzfN9YHtE1NMuMyazVNA4ZcP/3S0uBNvCn/RW1JwZltwOABXJNt4TyrVYeeUI2",
+	"NFdbElNujHdzFMKcH9khhz074bBrGidcB9FCe7m2QoK/UlrrH6kG/u0p1ZsmjBsmVc+E0LKIY5xBaf+O",
+	"AOwv4tkhIhvGa+21pQHvWeQlTutB3DOTdk5DO7zY5TE2JoXUs2gDRRif851fWzJOCnBRLFeN9lryojGX",
+	"SPueZjAmc30mpoaIqFA8ikeuK/casuzY/ERcNTLKlMiwQoXQn8eux8EhNNpbAHAM5MIALBcIbJflXJ+q",
+	"YQErcw54Y27HpzrCYSOZwdzYsSS1Ng6HeN5p5Ki8MiQY7u+5G/NU4qUzESOgFkGDT757QSxQ+hoisqFL",
+	"fSUeXdfCBXlSwthrKvqs/liTMSmdVBy2hVe4eZttGtgI0UubZvjoolbV0/W/iYP/TRz8/584+OyH0dJl",
+	"qGOGnY480+h2b8+63o25H3Dt2Tfhddje3Zp5VyX2oYlO+4ukjTRnLV98Zx9umYFxHWjvPthW3EYDv7h0",
+	"y/Z+HvXOx9tH1Xtw9aNSmknASMhswfztt6H5WzKtkjsJ2lpD4L4GvIdsbO9yd3beH9atcrVXrxPZv7na",
+	"Kv55+2C2xBbKffAuw49+O3Zpwq39tH2Wj0lpsDMmVYvBnnN0qsq0uOsa//hq3EcW1r5ggazlB77r8a4h",
+	"esOf9Zxkvw9Xe8m35VdNz/h1VUmp/wwb9X5LN6lHjdoDwalBlqW8OpthwtoLMELumZXKyuU0wz9bJzNI",
+	"YgZ0xv5LbOJu9wXo2xuEWL0f3etja45gb3tBjWa7r2lJMRgf2bmfBt5WbNqe7TIQt+9v/18AAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

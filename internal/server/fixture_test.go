@@ -354,3 +354,18 @@ func noInstitution(t *testing.T, what string, body []byte) {
 		}
 	}
 }
+
+// clock is a settable clock for server.Config.Now: it stands still until
+// advanced.
+type clock struct{ ns atomic.Int64 }
+
+// newClock starts at the present (so that the sealer, on the real clock,
+// finds deadlines in the future), with a nanosecond part.
+func newClock() *clock {
+	c := &clock{}
+	c.ns.Store(time.Now().Truncate(time.Second).Add(123456789).UnixNano())
+	return c
+}
+
+func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()).UTC() }
+func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }

@@ -49,6 +49,9 @@ type Config struct {
 	RateBurst       int           // bucket size for RatePerSecond; 0 = 1
 	MaxPending      int           // refuse submissions (503) while this many are pending; 0 = unlimited (replicas: see pendingView)
 	HeaderTimeout   time.Duration // bound on reading request headers (slow clients); 0 = DefaultHeaderTimeout
+	// Now is the clock that stamps submissions' received times; nil =
+	// time.Now (tests inject one).
+	Now func() time.Time
 }
 
 // Keys authenticates submitters: it maps a presented API key to its
@@ -114,6 +117,9 @@ func New(cfg Config, d Deps) *Server {
 	}
 	if cfg.HeaderTimeout == 0 {
 		cfg.HeaderTimeout = DefaultHeaderTimeout
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	s := &Server{cfg: cfg, Deps: d, log: d.Log, limits: newLimiters(cfg.RatePerSecond, cfg.RateBurst)}
 	if s.log == nil {
@@ -254,7 +260,7 @@ func (s *Server) SubmitFingerprints(c *gin.Context) {
 		s.problem(c, err)
 		return
 	}
-	now := time.Now().UTC()
+	now := s.cfg.Now().UTC()
 	subs := make([]store.Submission, n)
 	for i, text := range req.Fingerprints {
 		fp, err := fingerprint.Parse(text)
@@ -264,21 +270,23 @@ func (s *Server) SubmitFingerprints(c *gin.Context) {
 		}
 		subs[i] = store.Submission{Fingerprint: fp, Institution: inst, ReceivedAt: now}
 	}
-	entries, err := s.Store.Submit(ctx, subs)
+	records, err := s.Store.Submit(ctx, subs)
 	if err != nil {
 		s.problem(c, err)
 		return
 	}
 	crashpoint.Hit(crashpoint.Acknowledged)
+	// Each receipt states this institution's own record: its first
+	// submission of the fingerprint, never another institution's time.
+	// Whether the fingerprint was new to the store (New) goes only into the
+	// global metrics, never into the response.
 	fresh := 0
-	counted := map[fingerprint.Fingerprint]bool{} // a new fingerprint listed twice is new once
 	facts := make([]receipt.Facts, n)
-	for i, e := range entries {
-		if e.ReceivedAt.Equal(now) && e.Institution == inst && !counted[e.Fingerprint] {
-			counted[e.Fingerprint] = true
+	for i, r := range records {
+		if r.New { // a new fingerprint listed twice is New once
 			fresh++
 		}
-		facts[i] = receipt.Facts{Fingerprint: e.Fingerprint, Institution: inst, ReceivedAt: e.ReceivedAt, Deadline: s.Sealer.Deadline(e.ReceivedAt)}
+		facts[i] = receipt.Facts{Fingerprint: r.Fingerprint, Institution: inst, ReceivedAt: r.ReceivedAt, Deadline: s.Sealer.Deadline(r.ReceivedAt)}
 	}
 	receipts, err := s.Signer.Sign(facts...) // one signature for the request
 	if err != nil {

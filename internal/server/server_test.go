@@ -380,7 +380,8 @@ func toReceipt(t *testing.T, r api.Receipt) receipt.Receipt {
 }
 
 func TestSubmitIdempotent(t *testing.T) {
-	f := newFixture(t, server.Config{})
+	clk := newClock()
+	f := newFixture(t, server.Config{Now: clk.Now})
 	ctx := context.Background()
 	pub := ed25519.PublicKey(f.info().ReceiptKeys[0].PublicKey)
 	list := fps(t, 3)
@@ -415,8 +416,14 @@ func TestSubmitIdempotent(t *testing.T) {
 		// second listing is a duplicate.
 		{"new fingerprint listed twice", keyA, instA, []string{fp(t, "twice"), fp(t, "twice")}, 5, 9, 5},
 	}
+	// Each institution's first receipt of each fingerprint.
+	firsts := map[string]map[string]api.Receipt{instA: {}, instB: {}}
+	for _, r := range first.Receipts {
+		firsts[instA][r.Fingerprint] = r
+	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			clk.Advance(time.Second) // every step at a time of its own
 			resp := f.submit(c.key, c.list...)
 			for i, r := range resp.Receipts {
 				if r.Institution != c.inst {
@@ -425,13 +432,23 @@ func TestSubmitIdempotent(t *testing.T) {
 				if err := receipt.Verify(toReceipt(t, r), pub); err != nil {
 					t.Fatalf("receipt %d: %v", i, err)
 				}
-				for j, orig := range first.Receipts {
+				fpText := strings.TrimPrefix(r.Fingerprint, "sha256:")
+				orig, seen := firsts[c.inst][fpText]
+				if !seen {
+					// The institution's first submission: its own time, now.
+					if !r.ReceivedAt.Equal(clk.Now()) {
+						t.Fatalf("receipt %d: %s's first submission received %v, want now (%v)", i, c.inst, r.ReceivedAt, clk.Now())
+					}
+					firsts[c.inst][fpText] = r
+					continue
+				}
+				if !r.ReceivedAt.Equal(orig.ReceivedAt) || !r.Deadline.Equal(orig.Deadline) {
+					t.Fatalf("receipt %d: received %v deadline %v, want %s's original %v %v",
+						i, r.ReceivedAt, r.Deadline, c.inst, orig.ReceivedAt, orig.Deadline)
+				}
+				for _, orig := range first.Receipts {
 					if orig.Fingerprint != r.Fingerprint {
 						continue
-					}
-					if !r.ReceivedAt.Equal(orig.ReceivedAt) || !r.Deadline.Equal(orig.Deadline) {
-						t.Fatalf("receipt %d: received %v deadline %v, want the original %v %v (receipt %d)",
-							i, r.ReceivedAt, r.Deadline, orig.ReceivedAt, orig.Deadline, j)
 					}
 					if c.inst == instA && slices.Equal(c.list, list) && !reflect.DeepEqual(r, orig) {
 						t.Fatalf("receipt %d: resubmitting the same request gave\n%+v\nnot the same receipt\n%+v", i, r, orig)
@@ -457,11 +474,12 @@ func TestSubmitIdempotent(t *testing.T) {
 		t.Fatalf("entry %+v %v, want the first submitter %s", e, err, instA)
 	}
 	// A re-submission after sealing is idempotent too: no new pending entry,
-	// same received_at.
+	// same received_at (the submitter's own).
 	f.seal()
+	clk.Advance(time.Second)
 	again := f.submit(keyB, list[2])
-	if !again.Receipts[0].ReceivedAt.Equal(first.Receipts[2].ReceivedAt) || pending() != 0 {
-		t.Fatalf("after sealing: received %v (want %v), pending %d", again.Receipts[0].ReceivedAt, first.Receipts[2].ReceivedAt, pending())
+	if want := firsts[instB][list[2]].ReceivedAt; !again.Receipts[0].ReceivedAt.Equal(want) || pending() != 0 {
+		t.Fatalf("after sealing: received %v (want %s's first %v), pending %d", again.Receipts[0].ReceivedAt, instB, want, pending())
 	}
 	if st, _ := f.status(list[2]); st.Status != "sealed" {
 		t.Fatalf("a re-submitted sealed fingerprint is %s, want still sealed", st.Status)

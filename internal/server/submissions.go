@@ -14,9 +14,10 @@ import (
 )
 
 // GetSubmission implements GET /v1/submissions/{fingerprint}: the calling
-// institution's own submission, with its receipt. Someone else's
-// submission answers exactly as an unknown fingerprint does (404), so the
-// endpoint reveals nothing across tenants.
+// institution's own submission, with its receipt (its own received time,
+// whoever submitted the fingerprint first). A fingerprint the institution
+// never submitted answers exactly as an unknown fingerprint does (404), so
+// the endpoint reveals nothing across tenants.
 func (s *Server) GetSubmission(c *gin.Context, text api.FingerprintPath) {
 	fp, err := fingerprint.Parse(text)
 	if err != nil {
@@ -26,8 +27,8 @@ func (s *Server) GetSubmission(c *gin.Context, text api.FingerprintPath) {
 	ctx := c.Request.Context()
 	inst := c.GetString(institutionKey)
 	notFound := fmt.Errorf("fingerprint %s: %w", fp, store.ErrNotFound) // the same for unknown and not yours
-	e, err := s.Store.Entry(ctx, fp)
-	if errors.Is(err, store.ErrNotFound) || err == nil && e.Institution != inst {
+	rec, e, err := s.Store.Submission(ctx, fp, inst)
+	if errors.Is(err, store.ErrNotFound) {
 		s.problem(c, notFound)
 		return
 	}
@@ -35,7 +36,7 @@ func (s *Server) GetSubmission(c *gin.Context, text api.FingerprintPath) {
 		s.problem(c, err)
 		return
 	}
-	rs, err := s.Signer.Sign(receipt.Facts{Fingerprint: fp, Institution: inst, ReceivedAt: e.ReceivedAt, Deadline: s.Sealer.Deadline(e.ReceivedAt)})
+	rs, err := s.Signer.Sign(receipt.Facts{Fingerprint: fp, Institution: inst, ReceivedAt: rec.ReceivedAt, Deadline: s.Sealer.Deadline(rec.ReceivedAt)})
 	if err != nil {
 		s.problem(c, err)
 		return

@@ -60,6 +60,22 @@ type Entry struct {
 // Pending reports whether the entry is still waiting for a batch.
 func (e Entry) Pending() bool { return e.BatchID == 0 }
 
+// Record is one institution's submission of a fingerprint: what that
+// institution's receipt says. Every (fingerprint, institution) pair has its
+// own record, kept durably from the institution's first submission; the
+// entry's first submitter's record is the entry itself. A record never
+// tells anything about another institution's submission of the same
+// fingerprint.
+type Record struct {
+	Fingerprint fingerprint.Fingerprint
+	Institution string
+	ReceivedAt  time.Time // this institution's first submission; re-submission keeps it
+	// New (from Submit only) is set on the one submission that created the
+	// fingerprint's entry: false for a fingerprint the store knew, and for
+	// every later duplicate in the same call.
+	New bool
+}
+
 // AnchorState is the state of one anchor transaction.
 type AnchorState string
 
@@ -147,14 +163,23 @@ type Proof struct {
 // embedded store; AOF per the documented settings for Redis).
 type Store interface {
 	// Submit records every submission's fingerprint as pending unless the
-	// store already knows it, and returns one Entry per submission in order:
-	// the new entry, or the existing one unchanged (idempotent). It returns
-	// only once the new entries are durable. Duplicates inside subs are
-	// allowed and yield the same entry.
-	Submit(ctx context.Context, subs []Submission) ([]Entry, error)
+	// store already knows it, and the submitting institution's record of it
+	// unless that institution submitted it before. It returns one Record
+	// per submission in order: the institution's own, with its first
+	// ReceivedAt (idempotent per institution; an institution that is not
+	// the first submitter gets a record of its own, never the first one's
+	// time). It returns only once the new entries and records are durable,
+	// written atomically with each other. Duplicates inside subs are
+	// allowed: the same (fingerprint, institution) yields the same record.
+	Submit(ctx context.Context, subs []Submission) ([]Record, error)
 
 	// Entry returns the entry of fp, or ErrNotFound.
 	Entry(ctx context.Context, fp fingerprint.Fingerprint) (Entry, error)
+
+	// Submission returns institution's record of fp and fp's entry, or
+	// ErrNotFound, alike whether fp is unknown or institution never
+	// submitted it. The record's New is false.
+	Submission(ctx context.Context, fp fingerprint.Fingerprint, institution string) (Record, Entry, error)
 
 	// Proof returns the entry of fp and, once it is sealed, its batch and
 	// Merkle path, or ErrNotFound: Entry, Batch and Nodes in one call, which

@@ -32,7 +32,7 @@
 // rebuilds it on open (etcd's setting).
 //
 //	file  bucket   key                 value
-//	main  meta     "version"           format version (8), currently 3
+//	main  meta     "version"           format version (8), currently 4
 //	               "sealed"            last sequence number in a batch (8)
 //	               "indexed"           every log record up to this sequence number is in fp (8)
 //	               "lowconf/" chain(8) lowest batch ID that may not be confirmed on chain
@@ -45,6 +45,17 @@
 //	main  anchor   ID(8) chain(8)      anchor record, JSON (fee as a decimal string)
 //	log   log      segment(8)          a bucket of 2^16 records: seq(8) -> fingerprint(32) | its fp entry;
 //	                                   the log bucket's sequence is the last seq handed out (see ingestLog)
+//	log   subs     fingerprint(32) institution
+//	                                   record: version(1)=1 | received(8): the first submission of the
+//	                                   fingerprint by an institution other than its entry's (since format 4)
+//
+// Each institution that submits a fingerprint has its own record (its first
+// received time, which its receipts state): the entry's institution's is the
+// entry, every other one's is in subs. The committer writes a new entry and
+// the new subs records of a group commit in one transaction of the log, so
+// they are durable together. Subs records are never deleted: they stay in the
+// log file, and there are only as many as there are re-submissions of a
+// fingerprint by another institution.
 //
 // An entry never changes after Submit: its batch and index are derived from
 // its sequence number. Batches are prefixes of the pending queue, which is
@@ -164,7 +175,7 @@ type Config struct {
 	segmentShift uint // tests: log segments of 2^segmentShift records; 0 = default
 }
 
-const formatVersion = 3
+const formatVersion = 4
 
 var (
 	bucketMeta    = []byte("meta")
@@ -175,6 +186,7 @@ var (
 	bucketLevels  = []byte("levels")
 	bucketAnchor  = []byte("anchor")
 	bucketLog     = []byte("log")
+	bucketSubs    = []byte("subs") // in the log file
 
 	keyVersion = []byte("version")
 	keyPending = []byte("pending") // format 1 and 2 only
@@ -326,13 +338,26 @@ func (s *Store) init() error {
 		return err
 	}
 	if err := s.log.Update(func(tx *bbolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists(bucketLog)
+		if _, err := tx.CreateBucketIfNotExists(bucketLog); err != nil {
+			return err
+		}
+		_, err := tx.CreateBucketIfNotExists(bucketSubs)
 		return err
 	}); err != nil {
 		return err
 	}
 	if version == 2 {
 		if err := s.migrate2(); err != nil {
+			return err
+		}
+		version = 3
+	}
+	if version == 3 {
+		// Format 4 adds the log's subs bucket, created (and synced) above:
+		// a format 3 store has no record but its entries.
+		if err := s.db.Update(func(tx *bbolt.Tx) error {
+			return tx.Bucket(bucketMeta).Put(keyVersion, u64(4))
+		}); err != nil {
 			return err
 		}
 	}
@@ -450,7 +475,7 @@ func (s *Store) migrate2() error {
 		if err := meta.Put(keyIndexed, u64(last)); err != nil {
 			return err
 		}
-		return meta.Put(keyVersion, u64(formatVersion))
+		return meta.Put(keyVersion, u64(3))
 	})
 }
 
@@ -496,8 +521,10 @@ func (s *Store) update(ctx context.Context, fn func(*bbolt.Tx) error) error {
 
 // Submit implements store.Store. A submission with a zero ReceivedAt is
 // recorded as received now. Times are kept to the nanosecond and returned in
-// UTC.
-func (s *Store) Submit(ctx context.Context, subs []store.Submission) ([]store.Entry, error) {
+// UTC. Every call waits for a group commit (an fsync of the log), whether or
+// not it writes anything: a submitter's latency does not depend on what the
+// store knew.
+func (s *Store) Submit(ctx context.Context, subs []store.Submission) ([]store.Record, error) {
 	now := time.Now()
 	// Keys and values handed to Put must stay valid until the commit; build
 	// them once, outside the transaction (which may run more than once).
@@ -521,7 +548,7 @@ func (s *Store) Submit(ctx context.Context, subs []store.Submission) ([]store.En
 	}
 	err := s.do(ctx, func() error {
 		if len(subs) == 0 {
-			r.out = []store.Entry{}
+			r.out = []store.Record{}
 			return nil
 		}
 		s.qmu.Lock()
@@ -547,7 +574,7 @@ type submitReq struct {
 	subs  []store.Submission
 	recs  [][]byte // log records: fingerprint | entry (format 2); apply writes the seq
 	news  []store.Entry
-	out   []store.Entry
+	out   []store.Record
 	added []uint64 // sequence numbers of the new entries, by subs index (0: not new)
 	err   error
 	done  chan struct{} // closed once out/err are set
@@ -701,9 +728,11 @@ func (s *Store) noteAdded(reqs []*submitReq) {
 	}
 }
 
-// applyAll appends the new entries of reqs to the log, and deletes log
-// records that are sealed and indexed. Known fingerprints are looked up in
-// the unindexed map and then in the main file's index.
+// applyAll appends the new entries of reqs to the log, puts the new records
+// of institutions that are not their fingerprint's first submitter in the
+// log's subs bucket, and deletes log records that are sealed and indexed.
+// Known fingerprints are looked up in the unindexed map and then in the
+// main file's index.
 func (s *Store) applyAll(tx *bbolt.Tx, reqs []*submitReq) error {
 	lg := s.logOf(tx)
 	// Drop the log segments that are sealed and indexed.
@@ -717,34 +746,91 @@ func (s *Store) applyAll(tx *bbolt.Tx, reqs []*submitReq) error {
 		return err
 	}
 	defer mtx.Rollback()
-	fps, starts := mtx.Bucket(bucketFP), mtx.Bucket(bucketStarts)
-	sealed := getU64(mtx.Bucket(bucketMeta), keySealed)
+	fps := mtx.Bucket(bucketFP)
+	subsB := tx.Bucket(bucketSubs)
 	type local struct{ r, i int }
 	here := map[fingerprint.Fingerprint]local{} // new in this transaction
 	for ri, r := range reqs {
-		r.out = make([]store.Entry, len(r.subs))
+		r.out = make([]store.Record, len(r.subs))
 		r.added = make([]uint64, len(r.subs))
 		for i, sub := range r.subs {
 			fp := sub.Fingerprint
+			var first store.Entry // the fingerprint's entry; batch and index are not needed
 			if l, ok := here[fp]; ok {
-				r.out[i] = reqs[l.r].out[l.i]
-				continue
-			}
-			if e, ok, err := s.known(fp, lg, fps, sealed, starts); err != nil {
+				first = reqs[l.r].news[l.i]
+			} else if e, ok, err := s.known(fp, lg, fps, 0, nil); err != nil {
 				return err
 			} else if ok {
-				r.out[i] = e
+				first = e
+			} else {
+				seq, err := lg.append(r.recs[i])
+				if err != nil {
+					return err
+				}
+				e := r.news[i]
+				r.out[i] = store.Record{Fingerprint: fp, Institution: e.Institution, ReceivedAt: e.ReceivedAt, New: true}
+				r.added[i] = seq
+				here[fp] = local{ri, i}
 				continue
 			}
-			seq, err := lg.append(r.recs[i])
+			rec, err := ownRecord(subsB, first, sub.Institution, r.news[i].ReceivedAt)
 			if err != nil {
 				return err
 			}
-			r.out[i], r.added[i] = r.news[i], seq
-			here[fp] = local{ri, i}
+			r.out[i] = rec
 		}
 	}
 	return nil
+}
+
+// ownRecord returns institution's record of the fingerprint whose entry
+// is first: the entry's time if institution is its first submitter, else
+// its record in subs, which it puts there (received at recv) if it is
+// missing.
+func ownRecord(subs *bbolt.Bucket, first store.Entry, institution string, recv time.Time) (store.Record, error) {
+	rec := store.Record{Fingerprint: first.Fingerprint, Institution: institution, ReceivedAt: first.ReceivedAt}
+	if first.Institution == institution {
+		return rec, nil
+	}
+	key := subKey(first.Fingerprint, institution)
+	if v := subs.Get(key); v != nil {
+		t, err := decodeSub(first.Fingerprint, v)
+		rec.ReceivedAt = t
+		return rec, err
+	}
+	rec.ReceivedAt = recv
+	// key and the value are fresh slices, untouched until the commit.
+	return rec, subs.Put(key, encodeSub(recv))
+}
+
+// Submission implements store.Store: the entry from the main file (or the
+// log while unindexed), and a record that is not the entry from the log's
+// subs bucket.
+func (s *Store) Submission(ctx context.Context, fp fingerprint.Fingerprint, institution string) (store.Record, store.Entry, error) {
+	var rec store.Record
+	var e store.Entry
+	err := s.viewEntries(ctx, func(tx *bbolt.Tx) error {
+		var err error
+		if e, err = s.entryIn(tx, fp); err != nil {
+			return err
+		}
+		rec = store.Record{Fingerprint: fp, Institution: institution, ReceivedAt: e.ReceivedAt}
+		if e.Institution == institution {
+			return nil
+		}
+		return s.log.View(func(ltx *bbolt.Tx) error {
+			v := ltx.Bucket(bucketSubs).Get(subKey(fp, institution))
+			if v == nil {
+				return fmt.Errorf("fingerprint %x: %w", fp[:], store.ErrNotFound)
+			}
+			rec.ReceivedAt, err = decodeSub(fp, v)
+			return err
+		})
+	})
+	if err != nil {
+		return store.Record{}, store.Entry{}, err
+	}
+	return rec, e, nil
 }
 
 // known looks fp up in the unindexed map (with its record in lg) and
@@ -1304,6 +1390,25 @@ func decodeEntry(fp fingerprint.Fingerprint, v []byte, sealed uint64, starts *bb
 		}, nil
 	}
 	return store.Entry{}, fmt.Errorf("bolt: bad entry for %x", fp[:])
+}
+
+// subVersion is the first byte of a subs record.
+const subVersion = 1
+
+func subKey(fp fingerprint.Fingerprint, institution string) []byte {
+	k := make([]byte, 0, 32+len(institution))
+	return append(append(k, fp[:]...), institution...)
+}
+
+func encodeSub(recv time.Time) []byte {
+	return binary.BigEndian.AppendUint64(append(make([]byte, 0, 9), subVersion), uint64(encodeTime(recv)))
+}
+
+func decodeSub(fp fingerprint.Fingerprint, v []byte) (time.Time, error) {
+	if len(v) != 9 || v[0] != subVersion {
+		return time.Time{}, fmt.Errorf("bolt: bad submission record for %x", fp[:])
+	}
+	return decodeTime(int64(binary.BigEndian.Uint64(v[1:]))), nil
 }
 
 const headerLen = 8 + 32 + 8

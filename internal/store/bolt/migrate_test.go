@@ -83,8 +83,11 @@ func TestMigrateFormat1(t *testing.T) {
 		t.Errorf("PendingStats = %d, %v, %v", n, oldest, err)
 	}
 	es, err := s.Submit(ctx, []store.Submission{{Fingerprint: fp(4), Institution: "x"}, {Fingerprint: fp(0), Institution: "x"}})
-	if err != nil || es[1].BatchID != 1 || es[1].Institution != "inst" {
+	if err != nil || !es[0].New || es[1].New {
 		t.Fatalf("Submit after migration = %+v, %v", es, err)
+	}
+	if rec, e, err := s.Submission(ctx, fp(0), "inst"); err != nil || e.BatchID != 1 || !rec.ReceivedAt.Equal(recv) {
+		t.Fatalf("Submission after migration = %+v, %+v, %v", rec, e, err)
 	}
 	pend, err := s.Pending(ctx, 10)
 	if err != nil || len(pend) != 3 {
@@ -106,5 +109,62 @@ func TestMigrateFormat1(t *testing.T) {
 	}
 	if e, _ := s.Entry(ctx, fp(1)); e.BatchID != 1 || e.Index != 1 {
 		t.Errorf("format 1 entry after a new seal = %+v", e)
+	}
+}
+
+// TestMigrateFormat3 opens a format 3 store (format 4 without the log's
+// subs bucket, so its only records are its entries): it opens as format 4,
+// its entries are their submitters' records, and another institution's
+// record is kept from then on, across a reopen.
+func TestMigrateFormat3(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "attestd.db")
+	recv, later := time.Unix(1700000000, 123).UTC(), time.Unix(1700000001, 456).UTC()
+	fp := fingerprint.Sum([]byte("format 3"))
+	s := open(t, path, true)
+	if _, err := s.Submit(ctx, []store.Submission{{Fingerprint: fp, Institution: "A", ReceivedAt: recv}}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	// Make it format 3.
+	for _, f := range []struct {
+		path string
+		fn   func(*bbolt.Tx) error
+	}{
+		{path, func(tx *bbolt.Tx) error { return tx.Bucket(bucketMeta).Put(keyVersion, u64(3)) }},
+		{path + LogSuffix, func(tx *bbolt.Tx) error { return tx.DeleteBucket(bucketSubs) }},
+	} {
+		db, err := bbolt.Open(f.path, 0o600, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Update(f.fn); err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+	}
+
+	s = open(t, path, true)
+	if err := s.db.View(func(tx *bbolt.Tx) error {
+		if v := getU64(tx.Bucket(bucketMeta), keyVersion); v != formatVersion {
+			t.Errorf("format %d after opening a format 3 store, want %d", v, formatVersion)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if rec, _, err := s.Submission(ctx, fp, "A"); err != nil || !rec.ReceivedAt.Equal(recv) {
+		t.Fatalf("Submission(A) after migration = %+v, %v; want received %v", rec, err, recv)
+	}
+	recs, err := s.Submit(ctx, []store.Submission{{Fingerprint: fp, Institution: "B", ReceivedAt: later}})
+	if err != nil || !recs[0].ReceivedAt.Equal(later) || recs[0].New {
+		t.Fatalf("B's Submit after migration = %+v, %v; want its own time %v", recs, err, later)
+	}
+	s.Close()
+	s = open(t, path, true)
+	for inst, want := range map[string]time.Time{"A": recv, "B": later} {
+		if rec, _, err := s.Submission(ctx, fp, inst); err != nil || !rec.ReceivedAt.Equal(want) {
+			t.Errorf("Submission(%s) after reopen = %+v, %v; want received %v", inst, rec, err, want)
+		}
 	}
 }

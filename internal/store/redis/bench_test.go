@@ -157,3 +157,55 @@ func BenchmarkNodes(b *testing.B) {
 		})
 	})
 }
+
+// BenchmarkSubmitFirst compares an institution's first submission of
+// fingerprints nobody submitted ("new") with its first submission of
+// fingerprints another institution submitted before ("other"): both write
+// (entries, or the submitter's own records in subs) and wait for the AOF,
+// so that a submitter's latency does not tell it whether someone else
+// submitted a fingerprint. The two kinds of call alternate; each one's
+// mean latency is reported.
+func BenchmarkSubmitFirst(b *testing.B) {
+	srv := redistest.Start(b)
+	for _, per := range []int{1, 100} {
+		b.Run(fmt.Sprintf("fps=%d/serial", per), func(b *testing.B) {
+			s := open(b, Config{URL: srv.URL(), Prefix: newPrefix()})
+			ctx := context.Background()
+			calls := uint64(b.N/2 + 1)
+			subs := make([]store.Submission, 0, 20_000)
+			for i := range calls * uint64(per) {
+				subs = append(subs, store.Submission{Fingerprint: benchFP(b.Name()+"/other", i), Institution: "someone else", ReceivedAt: time.Now()})
+				if len(subs) == cap(subs) || i == calls*uint64(per)-1 {
+					if _, err := s.Submit(ctx, subs); err != nil {
+						b.Fatal(err)
+					}
+					subs = subs[:0]
+				}
+			}
+			var lat [2]time.Duration
+			var n [2]int
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				kind, run := i%2, b.Name()+"/new"
+				if kind == 1 {
+					run = b.Name() + "/other"
+				}
+				subs := make([]store.Submission, per)
+				now := time.Now()
+				for j := range subs {
+					subs[j] = store.Submission{Fingerprint: benchFP(run, uint64((i/2)*per+j)), Institution: "bench", ReceivedAt: now}
+				}
+				start := time.Now()
+				recs, err := s.Submit(ctx, subs)
+				lat[kind] += time.Since(start)
+				n[kind]++
+				if err != nil || recs[0].New != (kind == 0) || !recs[0].ReceivedAt.Equal(now) {
+					b.Fatalf("Submit = %+v, %v", recs[0], err)
+				}
+			}
+			b.ReportMetric(float64(lat[0].Microseconds())/float64(max(n[0], 1)), "new-µs/call")
+			b.ReportMetric(float64(lat[1].Microseconds())/float64(max(n[1], 1)), "other-µs/call")
+		})
+	}
+}

@@ -21,6 +21,7 @@ type keys struct {
 	seq     string // the last batch ID
 	pending string // list of pending fingerprints, oldest first
 	entries string // hash fingerprint → entry
+	subs    string // hash fingerprint | institution → record of an institution that is not the entry's
 	fpseq   string // the last fingerprint sequence number given out
 	sealed  string // the last fingerprint sequence number in a batch
 	starts  string // sorted set: batch ID scored by its first sequence number
@@ -38,6 +39,7 @@ func newKeys(prefix string) keys {
 		seq:     base + "seq",
 		pending: base + "pending",
 		entries: base + "entries",
+		subs:    base + "subs",
 		fpseq:   base + "fpseq",
 		sealed:  base + "sealed",
 		starts:  base + "starts",
@@ -142,6 +144,41 @@ func decodeLocated(fp fingerprint.Fingerprint, r any) (store.Entry, error) {
 	e, err := decodeEntry(fp, v)
 	e.BatchID, e.Index = uint64(id), uint64(idx)
 	return e, err
+}
+
+// A subs record is version(1)=1 | received(8): the first submission of a
+// fingerprint by an institution other than its entry's. It never changes.
+const subVersion = 1
+
+// decodeReceived decodes a received(8) time.
+func decodeReceived(fp fingerprint.Fingerprint, v string) (time.Time, error) {
+	if len(v) != 8 {
+		return time.Time{}, fmt.Errorf("redis: bad received time for %x", fp[:])
+	}
+	return decodeTime(int64(binary.BigEndian.Uint64([]byte(v)))), nil
+}
+
+// decodeSubmission decodes submissionScript's reply for institution.
+func decodeSubmission(fp fingerprint.Fingerprint, institution string, r any) (store.Record, store.Entry, error) {
+	a, ok := r.([]any)
+	if !ok || len(a) != 3 && len(a) != 4 {
+		return store.Record{}, store.Entry{}, fmt.Errorf("redis: unexpected submission reply %v", r)
+	}
+	e, err := decodeLocated(fp, a[:3])
+	if err != nil {
+		return store.Record{}, store.Entry{}, err
+	}
+	rec := store.Record{Fingerprint: fp, Institution: institution, ReceivedAt: e.ReceivedAt}
+	if len(a) == 4 {
+		v, ok := a[3].(string)
+		if !ok || len(v) != 9 || v[0] != subVersion {
+			return store.Record{}, store.Entry{}, fmt.Errorf("redis: bad submission record for %x", fp[:])
+		}
+		if rec.ReceivedAt, err = decodeReceived(fp, v[1:]); err != nil {
+			return store.Record{}, store.Entry{}, err
+		}
+	}
+	return rec, e, nil
 }
 
 // A batch header is size(8) | root(32) | sealed(8).

@@ -142,7 +142,13 @@ func TestReopenAfterCrash(t *testing.T) {
 				}
 				i := int(next.Add(1))
 				sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-				_, err := s.Submit(sctx, []store.Submission{{Fingerprint: fp(i), Institution: "x", ReceivedAt: time.Unix(0, int64(i+1))}})
+				// With a new fingerprint, another institution's first
+				// submission of a known one: its record is acknowledged
+				// with the entry.
+				_, err := s.Submit(sctx, []store.Submission{
+					{Fingerprint: fp(i), Institution: "x", ReceivedAt: time.Unix(0, int64(i+1))},
+					{Fingerprint: fp(i % 10), Institution: fmt.Sprint("y", i), ReceivedAt: time.Unix(0, int64(i+1))},
+				})
 				cancel()
 				if err == nil {
 					mu.Lock()
@@ -171,6 +177,12 @@ func TestReopenAfterCrash(t *testing.T) {
 		}
 		if !e.Pending() || !e.ReceivedAt.Equal(time.Unix(0, int64(i+1))) {
 			t.Errorf("after restart, entry %d = %+v", i, e)
+		}
+	}
+	for _, i := range acked {
+		rec, _, err := s.Submission(ctx, fp(i%10), fmt.Sprint("y", i))
+		if err != nil || !rec.ReceivedAt.Equal(time.Unix(0, int64(i+1))) {
+			t.Errorf("after kill and restart, the acknowledged record of y%d = %+v, %v", i, rec, err)
 		}
 	}
 	for i := range 4 {

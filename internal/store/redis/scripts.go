@@ -35,29 +35,40 @@ local function locate(ksealed, kstarts, v)
 end
 `
 
-// submitScript records new fingerprints.
+// submitScript records new fingerprints, and the records of institutions
+// that submit a known fingerprint for the first time.
 //
-//	KEYS[1] entries, KEYS[2] pending, KEYS[3] fpseq, KEYS[4] sealed,
-//	KEYS[5] starts
+//	KEYS[1] entries, KEYS[2] pending, KEYS[3] fpseq, KEYS[4] subs
 //	ARGV[1] the fingerprints, 32 bytes each, concatenated
 //	ARGV[1+i] received(8) | institution of fingerprint i
 //
 // A new fingerprint gets the next sequence number, its entry and a place
-// at the tail of the pending list. The reply has one element per
-// fingerprint: 0 if it was new, else {entry, batch ID, index}. A
-// fingerprint repeated in ARGV is new the first time and existing after.
-var submitScript = goredis.NewScript(luaLocate + `
+// at the tail of the pending list. A known one whose entry names another
+// institution gets that institution's record in subs (fingerprint |
+// institution → 1 | received), unless it is there already. The reply has
+// one element per fingerprint: 0 if the entry is new, 1 if the record is
+// new (both: received as sent), else the received(8) of the institution's
+// record (its entry's or its subs record's). A fingerprint repeated in
+// ARGV is new the first time and existing after.
+var submitScript = goredis.NewScript(`
 local fps = ARGV[1]
 local seq = tonumber(redis.call('GET', KEYS[3]) or '0')
 local out, new = {}, {}
 for i = 1, #fps / 32 do
-	local fp = string.sub(fps, 32*i - 31, 32*i)
-	if redis.call('HSETNX', KEYS[1], fp, '\1' .. struct.pack('>I8', seq + 1) .. ARGV[i + 1]) == 1 then
+	local fp, arg = string.sub(fps, 32*i - 31, 32*i), ARGV[i + 1]
+	if redis.call('HSETNX', KEYS[1], fp, '\1' .. struct.pack('>I8', seq + 1) .. arg) == 1 then
 		seq = seq + 1
 		new[#new + 1] = fp
 		out[i] = 0
 	else
-		out[i] = locate(KEYS[4], KEYS[5], redis.call('HGET', KEYS[1], fp))
+		local v, inst = redis.call('HGET', KEYS[1], fp), string.sub(arg, 9)
+		if string.sub(v, 18) == inst then
+			out[i] = string.sub(v, 10, 17)
+		elseif redis.call('HSETNX', KEYS[4], fp .. inst, '\1' .. string.sub(arg, 1, 8)) == 1 then
+			out[i] = 1
+		else
+			out[i] = string.sub(redis.call('HGET', KEYS[4], fp .. inst), 2, 9)
+		end
 	end
 end
 if #new > 0 then
@@ -79,6 +90,27 @@ var entryScript = goredis.NewScript(luaLocate + `
 local v = redis.call('HGET', KEYS[1], ARGV[1])
 if not v then return false end
 return locate(KEYS[2], KEYS[3], v)
+`)
+
+// submissionScript reads one institution's record of a fingerprint, with
+// the located entry.
+//
+//	KEYS[1] entries, KEYS[2] sealed, KEYS[3] starts, KEYS[4] subs
+//	ARGV[1] fingerprint, ARGV[2] institution
+//
+// It replies {entry, batch ID, index} if the entry is the institution's,
+// {entry, batch ID, index, subs record} if the institution has a record
+// in subs, or nil if the fingerprint is unknown or the institution never
+// submitted it.
+var submissionScript = goredis.NewScript(luaLocate + `
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v then return false end
+local r = locate(KEYS[2], KEYS[3], v)
+if string.sub(v, 18) == ARGV[2] then return r end
+local own = redis.call('HGET', KEYS[4], ARGV[1] .. ARGV[2])
+if not own then return false end
+r[4] = own
+return r
 `)
 
 // proofScript reads one entry, locates it and sizes its batch, so a proof
@@ -288,6 +320,6 @@ func (s *Store) run(ctx context.Context, script *goredis.Script, keys []string, 
 
 // allScripts are loaded into the server's script cache at Open.
 var allScripts = []*goredis.Script{
-	submitScript, entryScript, proofScript, pendingStatsScript, commitScript,
+	submitScript, entryScript, submissionScript, proofScript, pendingStatsScript, commitScript,
 	unconfirmedScript, putAnchorScript, campaignScript, resignScript,
 }

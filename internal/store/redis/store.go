@@ -20,9 +20,9 @@ import (
 // Submit implements store.Store in one script call. A submission with a
 // zero ReceivedAt is recorded as received now. Times are kept to the
 // nanosecond and returned in UTC. The reply comes after the server has
-// written the new entries to its AOF (fsync'd with appendfsync always; see
-// Durability).
-func (s *Store) Submit(ctx context.Context, subs []store.Submission) ([]store.Entry, error) {
+// written the new entries and records to its AOF (fsync'd with
+// appendfsync always; see Durability).
+func (s *Store) Submit(ctx context.Context, subs []store.Submission) ([]store.Record, error) {
 	now := time.Now()
 	blob := make([]byte, 32*len(subs))
 	args := make([]any, 1+len(subs))
@@ -41,30 +41,35 @@ func (s *Store) Submit(ctx context.Context, subs []store.Submission) ([]store.En
 		args[1+i] = encodeNewEntry(news[i])
 	}
 	args[0] = blob
-	var out []store.Entry
+	var out []store.Record
 	err := s.do(ctx, func() error {
 		if len(subs) == 0 {
-			out = []store.Entry{}
+			out = []store.Record{}
 			return nil
 		}
-		res, err := s.run(ctx, submitScript, []string{s.k.entries, s.k.pending, s.k.fpseq, s.k.sealed, s.k.starts}, args...).Slice()
+		res, err := s.run(ctx, submitScript, []string{s.k.entries, s.k.pending, s.k.fpseq, s.k.subs}, args...).Slice()
 		if err != nil {
 			return fmt.Errorf("redis: submit: %w", err)
 		}
 		if len(res) != len(subs) {
 			return fmt.Errorf("redis: submit: %d results for %d submissions", len(res), len(subs))
 		}
-		out = make([]store.Entry, len(subs))
+		out = make([]store.Record, len(subs))
 		for i, r := range res {
+			e := news[i]
+			out[i] = store.Record{Fingerprint: e.Fingerprint, Institution: e.Institution, ReceivedAt: e.ReceivedAt}
 			switch r := r.(type) {
 			case int64:
-				out[i] = news[i]
-			case []any:
-				e, err := decodeLocated(subs[i].Fingerprint, r)
+				if r != 0 && r != 1 {
+					return fmt.Errorf("redis: submit: unexpected result %d", r)
+				}
+				out[i].New = r == 0
+			case string:
+				t, err := decodeReceived(e.Fingerprint, r)
 				if err != nil {
 					return err
 				}
-				out[i] = e
+				out[i].ReceivedAt = t
 			default:
 				return fmt.Errorf("redis: submit: unexpected result %T", r)
 			}
@@ -92,6 +97,24 @@ func (s *Store) Entry(ctx context.Context, fp fingerprint.Fingerprint) (store.En
 		return err
 	})
 	return e, err
+}
+
+// Submission implements store.Store in one script call.
+func (s *Store) Submission(ctx context.Context, fp fingerprint.Fingerprint, institution string) (store.Record, store.Entry, error) {
+	var rec store.Record
+	var e store.Entry
+	err := s.do(ctx, func() error {
+		r, err := s.run(ctx, submissionScript, []string{s.k.entries, s.k.sealed, s.k.starts, s.k.subs}, fp[:], institution).Result()
+		if errors.Is(err, goredis.Nil) {
+			return fmt.Errorf("fingerprint %x: %w", fp[:], store.ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("redis: submission: %w", err)
+		}
+		rec, e, err = decodeSubmission(fp, institution, r)
+		return err
+	})
+	return rec, e, err
 }
 
 // Proof implements store.Store in two round trips: a script finds the

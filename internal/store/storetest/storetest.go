@@ -51,6 +51,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"SubmitNew", testSubmitNew},
 		{"SubmitDuplicate", testSubmitDuplicate},
 		{"SubmitDuplicatesInOneCall", testSubmitDuplicatesInOneCall},
+		{"SubmitOwnRecords", testSubmitOwnRecords},
+		{"SubmissionPrivacy", testSubmissionPrivacy},
 		{"SubmitEmpty", testSubmitEmpty},
 		{"EntryNotFound", testEntryNotFound},
 		{"PendingStats", testPendingStats},
@@ -112,6 +114,18 @@ func RunReopen(t *testing.T, open func(t *testing.T, dir string) store.Store) {
 	b2, tree2 := seal(t, s, 7, at(1001))
 	a := testAnchor(b1.ID, 1, store.AnchorMined)
 	mustPutAnchor(t, s, a, "")
+	// Another institution's records, of sealed and pending fingerprints,
+	// some in the same call as a new fingerprint.
+	other := func(i int) time.Time { return at(5000 + i) }
+	late := fp(t, "reopen", "late")
+	for i := 0; i < len(all); i += 3 {
+		subs := []store.Submission{{Fingerprint: all[i], Institution: "other", ReceivedAt: other(i)}}
+		if i == 99 {
+			subs = append(subs, store.Submission{Fingerprint: late, Institution: "other", ReceivedAt: other(i)})
+		}
+		mustSubmit(t, s, subs...)
+	}
+	all = append(all, late)
 	want := map[fingerprint.Fingerprint]store.Entry{}
 	for _, f := range all {
 		want[f] = mustEntry(t, s, f)
@@ -128,6 +142,22 @@ func RunReopen(t *testing.T, open func(t *testing.T, dir string) store.Store) {
 			t.Errorf("after reopen, Entry(%v) = %+v, want %+v", f, got, want[f])
 		}
 	}
+	// Every institution's record survived, and re-submission still finds it.
+	for i, f := range all[:len(all)-1] {
+		checkSubmission(t, s, f, fmt.Sprint("inst", i/per), at(i), want[f])
+		if i%3 != 0 {
+			if rec, _, err := s.Submission(ctx, f, "other"); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("after reopen, Submission(%v, other) = %+v, %v; want ErrNotFound", f, rec, err)
+			}
+			continue
+		}
+		checkSubmission(t, s, f, "other", other(i), want[f])
+		got := mustSubmit(t, s, store.Submission{Fingerprint: f, Institution: "other", ReceivedAt: at(9000)})
+		if w := (store.Record{Fingerprint: f, Institution: "other", ReceivedAt: other(i)}); !recordEqual(got[0], w) {
+			t.Errorf("after reopen, re-submission by another institution = %+v, want its first %+v", got[0], w)
+		}
+	}
+	checkSubmission(t, s, late, "other", other(99), want[late])
 	b1.Anchors = []store.Anchor{a}
 	for _, f := range all {
 		switch e := want[f]; e.BatchID {
@@ -170,19 +200,17 @@ func testSubmitNew(t *testing.T, s store.Store) {
 		t.Fatalf("Submit: %v", err)
 	}
 	if len(got) != len(subs) {
-		t.Fatalf("Submit returned %d entries for %d submissions", len(got), len(subs))
+		t.Fatalf("Submit returned %d records for %d submissions", len(got), len(subs))
 	}
 	for i, sub := range subs {
 		want := store.Entry{Fingerprint: sub.Fingerprint, Institution: sub.Institution, ReceivedAt: sub.ReceivedAt}
-		if !entryEqual(got[i], want) {
-			t.Errorf("Submit entry %d = %+v, want %+v", i, got[i], want)
+		if rec := own(sub, sub.ReceivedAt, true); !recordEqual(got[i], rec) {
+			t.Errorf("Submit record %d = %+v, want %+v", i, got[i], rec)
 		}
-		if !got[i].Pending() {
-			t.Errorf("Submit entry %d is not pending", i)
+		if e := mustEntry(t, s, sub.Fingerprint); !entryEqual(e, want) || !e.Pending() {
+			t.Errorf("Entry(%v) = %+v, want %+v (pending)", sub.Fingerprint, e, want)
 		}
-		if e := mustEntry(t, s, sub.Fingerprint); !entryEqual(e, want) {
-			t.Errorf("Entry(%v) = %+v, want %+v", sub.Fingerprint, e, want)
-		}
+		checkSubmission(t, s, sub.Fingerprint, sub.Institution, sub.ReceivedAt, want)
 	}
 	checkPendingStats(t, s, 3, at(0))
 }
@@ -200,10 +228,12 @@ func testSubmitDuplicate(t *testing.T, s store.Store) {
 	if err != nil {
 		t.Fatalf("Submit: %v", err)
 	}
-	if !entryEqual(got[0], first) {
-		t.Errorf("re-submission returned %+v, want the first entry %+v", got[0], first)
+	// Another institution's submission of a known fingerprint is its own:
+	// its own time, not the first submitter's.
+	if want := (store.Record{Fingerprint: a, Institution: "second", ReceivedAt: at(5)}); !recordEqual(got[0], want) {
+		t.Errorf("another institution's submission of a known fingerprint returned %+v, want its own %+v", got[0], want)
 	}
-	if want := (store.Entry{Fingerprint: b, Institution: "second", ReceivedAt: at(5)}); !entryEqual(got[1], want) {
+	if want := (store.Record{Fingerprint: b, Institution: "second", ReceivedAt: at(5), New: true}); !recordEqual(got[1], want) {
 		t.Errorf("new submission returned %+v, want %+v", got[1], want)
 	}
 	if e := mustEntry(t, s, a); !entryEqual(e, first) {
@@ -214,17 +244,36 @@ func testSubmitDuplicate(t *testing.T, s store.Store) {
 		t.Errorf("Pending = %v, want [a b]", got)
 	}
 
-	// Re-submitting a sealed fingerprint returns its sealed entry.
+	// Re-submission is idempotent for each institution.
+	got = mustSubmit(t, s,
+		store.Submission{Fingerprint: a, Institution: "first", ReceivedAt: at(7)},
+		store.Submission{Fingerprint: a, Institution: "second", ReceivedAt: at(7)},
+		store.Submission{Fingerprint: b, Institution: "second", ReceivedAt: at(7)},
+	)
+	for i, want := range []store.Record{
+		{Fingerprint: a, Institution: "first", ReceivedAt: at(0)},
+		{Fingerprint: a, Institution: "second", ReceivedAt: at(5)},
+		{Fingerprint: b, Institution: "second", ReceivedAt: at(5)},
+	} {
+		if !recordEqual(got[i], want) {
+			t.Errorf("re-submission %d returned %+v, want the institution's first %+v", i, got[i], want)
+		}
+	}
+	checkSubmission(t, s, a, "first", at(0), first)
+	checkSubmission(t, s, a, "second", at(5), first)
+
+	// Re-submitting a sealed fingerprint: a third institution gets its own
+	// record, and reads it back with the sealed entry.
 	seal(t, s, 2, at(10))
-	got, err = s.Submit(ctx, []store.Submission{{Fingerprint: a, Institution: "third", ReceivedAt: at(20)}})
-	if err != nil {
-		t.Fatalf("Submit: %v", err)
+	got = mustSubmit(t, s, store.Submission{Fingerprint: a, Institution: "third", ReceivedAt: at(20)})
+	if want := (store.Record{Fingerprint: a, Institution: "third", ReceivedAt: at(20)}); !recordEqual(got[0], want) {
+		t.Errorf("re-submission of a sealed fingerprint returned %+v, want %+v", got[0], want)
 	}
 	want := first
 	want.BatchID, want.Index = 1, 0
-	if !entryEqual(got[0], want) {
-		t.Errorf("re-submission of a sealed fingerprint returned %+v, want %+v", got[0], want)
-	}
+	checkSubmission(t, s, a, "third", at(20), want)
+	checkSubmission(t, s, a, "second", at(5), want)
+	checkSubmission(t, s, a, "first", at(0), want)
 	checkPendingStats(t, s, 0, time.Time{})
 }
 
@@ -236,19 +285,144 @@ func testSubmitDuplicatesInOneCall(t *testing.T, s store.Store) {
 		{Fingerprint: a, Institution: "two", ReceivedAt: at(1)},
 		{Fingerprint: b, Institution: "two", ReceivedAt: at(1)},
 		{Fingerprint: a, Institution: "three", ReceivedAt: at(2)},
+		{Fingerprint: a, Institution: "two", ReceivedAt: at(3)},
+		{Fingerprint: b, Institution: "two", ReceivedAt: at(3)},
+		{Fingerprint: a, Institution: "one", ReceivedAt: at(3)},
 	})
 	if err != nil {
 		t.Fatalf("Submit: %v", err)
 	}
-	wantA := store.Entry{Fingerprint: a, Institution: "one", ReceivedAt: at(0)}
-	for _, i := range []int{0, 1, 3} {
-		if !entryEqual(got[i], wantA) {
-			t.Errorf("entry %d = %+v, want %+v", i, got[i], wantA)
+	// Each (fingerprint, institution) has its first time in the call; only
+	// the submission that created an entry is New.
+	for i, want := range []store.Record{
+		{Fingerprint: a, Institution: "one", ReceivedAt: at(0), New: true},
+		{Fingerprint: a, Institution: "two", ReceivedAt: at(1)},
+		{Fingerprint: b, Institution: "two", ReceivedAt: at(1), New: true},
+		{Fingerprint: a, Institution: "three", ReceivedAt: at(2)},
+		{Fingerprint: a, Institution: "two", ReceivedAt: at(1)},
+		{Fingerprint: b, Institution: "two", ReceivedAt: at(1)},
+		{Fingerprint: a, Institution: "one", ReceivedAt: at(0)},
+	} {
+		if !recordEqual(got[i], want) {
+			t.Errorf("record %d = %+v, want %+v", i, got[i], want)
 		}
 	}
+	wantA := store.Entry{Fingerprint: a, Institution: "one", ReceivedAt: at(0)}
+	if e := mustEntry(t, s, a); !entryEqual(e, wantA) {
+		t.Errorf("Entry(a) = %+v, want %+v", e, wantA)
+	}
+	checkSubmission(t, s, a, "two", at(1), wantA)
+	checkSubmission(t, s, a, "three", at(2), wantA)
 	checkPendingStats(t, s, 2, at(0))
 	if got := mustPending(t, s, 10); !slices.Equal(got, []fingerprint.Fingerprint{a, b}) {
 		t.Errorf("Pending = %v, want [a b]", got)
+	}
+}
+
+// testSubmitOwnRecords: several institutions submit the same fingerprints
+// in separate calls, in both orders, before and after sealing; each always
+// gets back its own first time, and the entry (first submitter, first
+// time, batch) never changes.
+func testSubmitOwnRecords(t *testing.T, s store.Store) {
+	a, b := fp(t, "a"), fp(t, "b")
+	insts := []string{"hospital-a", "lab-b", "clinic-c"}
+	// Round i: insts[i] submits a at 10i ms, insts[n-1-i] submits b at
+	// 10i+1 ms, each in a call of its own.
+	n := len(insts)
+	recvA := func(inst int) time.Time { return at(10 * inst) }
+	recvB := func(inst int) time.Time { return at(10*(n-1-inst) + 1) }
+	for i := range n {
+		for _, sub := range []struct {
+			f    fingerprint.Fingerprint
+			inst int
+			recv time.Time
+		}{{a, i, recvA(i)}, {b, n - 1 - i, recvB(n - 1 - i)}} {
+			got := mustSubmit(t, s, store.Submission{Fingerprint: sub.f, Institution: insts[sub.inst], ReceivedAt: sub.recv})
+			if want := (store.Record{Fingerprint: sub.f, Institution: insts[sub.inst], ReceivedAt: sub.recv, New: i == 0}); !recordEqual(got[0], want) {
+				t.Errorf("first submission of %v by %s = %+v, want %+v", sub.f, insts[sub.inst], got[0], want)
+			}
+		}
+	}
+	entryA := store.Entry{Fingerprint: a, Institution: insts[0], ReceivedAt: recvA(0)}
+	entryB := store.Entry{Fingerprint: b, Institution: insts[n-1], ReceivedAt: recvB(n - 1)}
+	check := func(when string, ea, eb store.Entry) {
+		t.Helper()
+		if e := mustEntry(t, s, a); !entryEqual(e, ea) {
+			t.Errorf("%s: Entry(a) = %+v, want %+v", when, e, ea)
+		}
+		if e := mustEntry(t, s, b); !entryEqual(e, eb) {
+			t.Errorf("%s: Entry(b) = %+v, want %+v", when, e, eb)
+		}
+		for i, inst := range insts {
+			checkSubmission(t, s, a, inst, recvA(i), ea)
+			checkSubmission(t, s, b, inst, recvB(i), eb)
+		}
+		// Re-submission by each, at a later time, changes nothing.
+		for i, inst := range insts {
+			got := mustSubmit(t, s,
+				store.Submission{Fingerprint: a, Institution: inst, ReceivedAt: at(1000)},
+				store.Submission{Fingerprint: b, Institution: inst, ReceivedAt: at(1000)},
+			)
+			if want := (store.Record{Fingerprint: a, Institution: inst, ReceivedAt: recvA(i)}); !recordEqual(got[0], want) {
+				t.Errorf("%s: re-submission of a by %s = %+v, want %+v", when, inst, got[0], want)
+			}
+			if want := (store.Record{Fingerprint: b, Institution: inst, ReceivedAt: recvB(i)}); !recordEqual(got[1], want) {
+				t.Errorf("%s: re-submission of b by %s = %+v, want %+v", when, inst, got[1], want)
+			}
+		}
+	}
+	check("pending", entryA, entryB)
+	checkPendingStats(t, s, 2, recvA(0))
+	seal(t, s, 2, at(500))
+	entryA.BatchID, entryA.Index = 1, 0
+	entryB.BatchID, entryB.Index = 1, 1
+	check("sealed", entryA, entryB)
+	checkPendingStats(t, s, 0, time.Time{})
+}
+
+// testSubmissionPrivacy: a record says nothing of another institution's
+// submission. An institution that never submitted a fingerprint gets the
+// same ErrNotFound as for an unknown one; another institution's first
+// submission of a known fingerprint returns exactly what it would for a
+// fingerprint nobody had submitted (but New), and leaves the entry and
+// the pending queue alone.
+func testSubmissionPrivacy(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	known, fresh, unknown := fp(t, "known"), fp(t, "fresh"), fp(t, "unknown")
+	mustSubmit(t, s, store.Submission{Fingerprint: known, Institution: "A", ReceivedAt: at(0)})
+	for _, q := range []struct {
+		f    fingerprint.Fingerprint
+		inst string
+	}{{known, "B"}, {known, ""}, {known, "a"}, {known, "A "}, {unknown, "A"}, {unknown, "B"}} {
+		if rec, e, err := s.Submission(ctx, q.f, q.inst); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("Submission(%v, %q) = %+v, %+v, %v; want ErrNotFound", q.f, q.inst, rec, e, err)
+		}
+	}
+
+	got := mustSubmit(t, s,
+		store.Submission{Fingerprint: known, Institution: "B", ReceivedAt: at(1500)},
+		store.Submission{Fingerprint: fresh, Institution: "B", ReceivedAt: at(1500)},
+	)
+	wantKnown := store.Record{Fingerprint: known, Institution: "B", ReceivedAt: at(1500)}
+	wantFresh := wantKnown
+	wantFresh.Fingerprint, wantFresh.New = fresh, true
+	if !recordEqual(got[0], wantKnown) || !recordEqual(got[1], wantFresh) {
+		t.Errorf("B's records = %+v; want %+v and %+v: nothing of A's submission", got, wantKnown, wantFresh)
+	}
+	entry := store.Entry{Fingerprint: known, Institution: "A", ReceivedAt: at(0)}
+	if e := mustEntry(t, s, known); !entryEqual(e, entry) {
+		t.Errorf("B's submission changed the entry: %+v, want %+v", e, entry)
+	}
+	checkSubmission(t, s, known, "A", at(0), entry)
+	checkSubmission(t, s, known, "B", at(1500), entry)
+	// B's record is not a fingerprint: the queue holds known once.
+	checkPendingStats(t, s, 2, at(0))
+	if p := mustPending(t, s, 10); !slices.Equal(p, []fingerprint.Fingerprint{known, fresh}) {
+		t.Errorf("Pending = %v, want [known fresh]", p)
+	}
+	// Institution names are compared exactly, as bytes.
+	if rec, _, err := s.Submission(ctx, known, "b"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Submission(known, %q) = %+v, %v; want ErrNotFound", "b", rec, err)
 	}
 }
 
@@ -442,7 +616,7 @@ func testConcurrentSubmit(t *testing.T, s store.Store) {
 	const workers, calls, per, stride = 16, 10, 5, 25
 	distinct := (workers-1)*stride + calls*per
 	var mu sync.Mutex
-	seen := map[fingerprint.Fingerprint][]store.Entry{}
+	seen := map[fingerprint.Fingerprint][]store.Record{}
 	var wg sync.WaitGroup
 	errs := make(chan error, workers)
 	for w := range workers {
@@ -462,12 +636,13 @@ func testConcurrentSubmit(t *testing.T, s store.Store) {
 					return
 				}
 				if len(got) != per {
-					errs <- fmt.Errorf("Submit returned %d entries for %d submissions", len(got), per)
+					errs <- fmt.Errorf("Submit returned %d records for %d submissions", len(got), per)
 					return
 				}
 				for j, e := range got {
-					if e.Fingerprint != subs[j].Fingerprint {
-						errs <- fmt.Errorf("entry %d is for %v, submitted %v", j, e.Fingerprint, subs[j].Fingerprint)
+					// Each worker is its own institution: its own time.
+					if want := own(subs[j], subs[j].ReceivedAt, e.New); !recordEqual(e, want) {
+						errs <- fmt.Errorf("record %d is %+v, want %+v", j, e, want)
 						return
 					}
 				}
@@ -488,14 +663,22 @@ func testConcurrentSubmit(t *testing.T, s store.Store) {
 	if len(seen) != distinct {
 		t.Fatalf("%d distinct fingerprints acknowledged, want %d", len(seen), distinct)
 	}
-	// Every submitter of a fingerprint got the same (first) entry, and it
-	// is the stored one.
+	// Exactly one submitter of a fingerprint created it, and the entry is
+	// its; every submitter reads its own record back.
 	for f, es := range seen {
 		stored := mustEntry(t, s, f)
+		news := 0
 		for _, e := range es {
-			if !entryEqual(e, stored) {
-				t.Errorf("fingerprint %v: a submitter got %+v, the store has %+v", f, e, stored)
+			if e.New {
+				news++
+				if e.Institution != stored.Institution || !e.ReceivedAt.Equal(stored.ReceivedAt) {
+					t.Errorf("fingerprint %v: the new record %+v is not the entry %+v", f, e, stored)
+				}
 			}
+			checkSubmission(t, s, f, e.Institution, e.ReceivedAt, stored)
+		}
+		if news != 1 {
+			t.Errorf("fingerprint %v: %d submissions were new, want 1", f, news)
 		}
 	}
 	n, _, err := s.PendingStats(ctx)
@@ -918,6 +1101,7 @@ func callAll(ctx context.Context, t *testing.T, s store.Store, fps []fingerprint
 	errs := map[string]error{}
 	_, errs["Submit"] = s.Submit(ctx, []store.Submission{{Fingerprint: fp(t, "b"), Institution: "x", ReceivedAt: at(1)}})
 	_, errs["Entry"] = s.Entry(ctx, fps[0])
+	_, _, errs["Submission"] = s.Submission(ctx, fps[0], "x")
 	_, errs["Proof"] = s.Proof(ctx, fps[0])
 	_, _, errs["PendingStats"] = s.PendingStats(ctx)
 	_, errs["Pending"] = s.Pending(ctx, 10)
@@ -961,7 +1145,7 @@ func seal(t *testing.T, s store.Store, n int, sealedAt time.Time) (store.Batch, 
 	return b, tree
 }
 
-func mustSubmit(t *testing.T, s store.Store, subs ...store.Submission) []store.Entry {
+func mustSubmit(t *testing.T, s store.Store, subs ...store.Submission) []store.Record {
 	t.Helper()
 	es, err := s.Submit(context.Background(), subs)
 	if err != nil {
@@ -1166,6 +1350,32 @@ func checkAnchors(t *testing.T, b store.Batch, want ...store.Anchor) {
 		if diff := anchorDiff(b.Anchors[i], want[i]); diff != "" {
 			t.Errorf("batch %d anchor %d: %s", b.ID, i, diff)
 		}
+	}
+}
+
+// own is the record sub's institution should get, received at recv.
+func own(sub store.Submission, recv time.Time, isNew bool) store.Record {
+	return store.Record{Fingerprint: sub.Fingerprint, Institution: sub.Institution, ReceivedAt: recv, New: isNew}
+}
+
+func recordEqual(a, b store.Record) bool {
+	return a.Fingerprint == b.Fingerprint && a.Institution == b.Institution && a.ReceivedAt.Equal(b.ReceivedAt) && a.New == b.New
+}
+
+// checkSubmission checks that Submission(f, inst) is inst's own record,
+// received at recv, with the entry want.
+func checkSubmission(t *testing.T, s store.Store, f fingerprint.Fingerprint, inst string, recv time.Time, want store.Entry) {
+	t.Helper()
+	rec, e, err := s.Submission(context.Background(), f, inst)
+	if err != nil {
+		t.Errorf("Submission(%v, %q): %v", f, inst, err)
+		return
+	}
+	if w := (store.Record{Fingerprint: f, Institution: inst, ReceivedAt: recv}); !recordEqual(rec, w) {
+		t.Errorf("Submission(%v, %q) record = %+v, want %+v", f, inst, rec, w)
+	}
+	if !entryEqual(e, want) {
+		t.Errorf("Submission(%v, %q) entry = %+v, want %+v", f, inst, e, want)
 	}
 }
 
