@@ -122,6 +122,48 @@ func (e Status) Valid() bool {
 	}
 }
 
+// Defines values for VerifyCheckState.
+const (
+	VerifyCheckStateFailed    VerifyCheckState = "failed"
+	VerifyCheckStateOk        VerifyCheckState = "ok"
+	VerifyCheckStateUndecided VerifyCheckState = "undecided"
+)
+
+// Valid indicates whether the value is a known member of the VerifyCheckState enum.
+func (e VerifyCheckState) Valid() bool {
+	switch e {
+	case VerifyCheckStateFailed:
+		return true
+	case VerifyCheckStateOk:
+		return true
+	case VerifyCheckStateUndecided:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for VerifyResultVerdict.
+const (
+	VerifyResultVerdictInvalid   VerifyResultVerdict = "invalid"
+	VerifyResultVerdictUndecided VerifyResultVerdict = "undecided"
+	VerifyResultVerdictValid     VerifyResultVerdict = "valid"
+)
+
+// Valid indicates whether the value is a known member of the VerifyResultVerdict enum.
+func (e VerifyResultVerdict) Valid() bool {
+	switch e {
+	case VerifyResultVerdictInvalid:
+		return true
+	case VerifyResultVerdictUndecided:
+		return true
+	case VerifyResultVerdictValid:
+		return true
+	default:
+		return false
+	}
+}
+
 // Address An EVM account address, `0x` and 40 hex characters (EIP-55 mixed case allowed).
 //
 // Example: 0x8a9f3c2b1d4e5f60718293a4b5c6d7e8f9012345
@@ -622,21 +664,34 @@ type TxHash = string
 
 // VerifyCheck One named check and its outcome.
 type VerifyCheck struct {
-	// Detail Why it failed, or a note on what was checked.
+	// Detail Why it failed or could not be checked, or a note on what was checked.
 	//
 	// Example: path does not lead to the root
 	Detail *string `json:"detail,omitempty"`
 
-	// Name The check's name, e.g. `merkle_path` or `anchor/1337`.
+	// Name The check's name, e.g. `merkle_path` or `anchor[1337].sender`.
 	//
 	// Example: merkle_path
 	Name string `json:"name"`
 
-	// Ok Whether the check passed.
+	// Ok Whether the check passed (`state` is `ok`).
 	//
 	// Example: true
 	Ok bool `json:"ok"`
+
+	// State `ok`: checked and it holds. `failed`: checked and the evidence is false.
+	// `undecided`: it could not be checked (yet).
+	//
+	//
+	// Example: ok
+	State VerifyCheckState `json:"state"`
 }
+
+// VerifyCheckState `ok`: checked and it holds. `failed`: checked and the evidence is false.
+// `undecided`: it could not be checked (yet).
+//
+// Example: ok
+type VerifyCheckState string
 
 // VerifyRequest A proof bundle and the policy to check it against.
 type VerifyRequest struct {
@@ -688,11 +743,26 @@ type VerifyResult struct {
 	// Checks Every check made, in the order made.
 	Checks []VerifyCheck `json:"checks"`
 
-	// Valid Whether the proof holds under the requested policy.
+	// Valid Whether the proof holds under the requested policy (`verdict` is `valid`).
 	//
 	// Example: true
 	Valid bool `json:"valid"`
+
+	// Verdict `valid`: every check passed. `invalid`: some evidence is false (a check's
+	// `state` is `failed`). `undecided`: nothing is false, but some check could not
+	// be made (`state` `undecided`), e.g. not enough confirmations yet.
+	//
+	//
+	// Example: valid
+	Verdict VerifyResultVerdict `json:"verdict"`
 }
+
+// VerifyResultVerdict `valid`: every check passed. `invalid`: some evidence is false (a check's
+// `state` is `failed`). `undecided`: nothing is false, but some check could not
+// be made (`state` `undecided`), e.g. not enough confirmations yet.
+//
+// Example: valid
+type VerifyResultVerdict string
 
 // BatchIDPath defines model for BatchIDPath.
 type BatchIDPath = int64
@@ -720,14 +790,17 @@ type NotFound = Problem
 // PayloadTooLarge An RFC 9457 problem document.
 type PayloadTooLarge = Problem
 
-// ServiceUnavailable An RFC 9457 problem document.
-type ServiceUnavailable = Problem
-
 // TooManyRequests An RFC 9457 problem document.
 type TooManyRequests = Problem
 
 // Unauthorized An RFC 9457 problem document.
 type Unauthorized = Problem
+
+// VerifyRateLimited An RFC 9457 problem document.
+type VerifyRateLimited = Problem
+
+// VerifyUndecided An RFC 9457 problem document.
+type VerifyUndecided = Problem
 
 // bearerAuthContextKey is the context key for bearerAuth security scheme
 type bearerAuthContextKey string
@@ -927,9 +1000,23 @@ type ClientInterface interface {
 	// a canonical block with enough confirmations. If `fingerprint` is given it must equal
 	// the bundle's.
 	//
-	// A well-formed request always gets `200`; `valid` says whether the proof holds and
-	// `checks` names every check made, so a failing proof says exactly what failed. The
-	// attested time is the timestamp of the anchoring block.
+	// The server pins its own anchoring address on each of its chains: a proof anchored
+	// by any other account is `invalid` here, whatever the bundle names.
+	//
+	// A well-formed request that could be decided gets `200`. `verdict` is `valid` (every
+	// check passed), `invalid` (some evidence is false: the checks whose `state` is
+	// `failed` say what) or `undecided` (nothing is false, but something could not be
+	// checked from what the bundle holds: no anchor yet, not enough confirmations yet, a
+	// chain this server has no endpoint for). `valid` is `verdict == valid`. `checks`
+	// names every check made. The attested time is the timestamp of the anchoring block.
+	//
+	// When the server could not decide because its own chain endpoint did not answer (or
+	// answered with an error), it answers `503` with `Retry-After` instead: "could not
+	// check" is never reported as "false".
+	//
+	// The endpoint is public and each request reads the chain, so it is rate limited per
+	// client address (`429` with `Retry-After`; `serve --verify-rate`, `--verify-burst`),
+	// and chain reads are cached briefly per anchor.
 	//
 	// Hash the document locally (the CLI or the web page do this) and send only the
 	// fingerprint: the document never needs to leave the verifier.
@@ -948,9 +1035,23 @@ type ClientInterface interface {
 	// a canonical block with enough confirmations. If `fingerprint` is given it must equal
 	// the bundle's.
 	//
-	// A well-formed request always gets `200`; `valid` says whether the proof holds and
-	// `checks` names every check made, so a failing proof says exactly what failed. The
-	// attested time is the timestamp of the anchoring block.
+	// The server pins its own anchoring address on each of its chains: a proof anchored
+	// by any other account is `invalid` here, whatever the bundle names.
+	//
+	// A well-formed request that could be decided gets `200`. `verdict` is `valid` (every
+	// check passed), `invalid` (some evidence is false: the checks whose `state` is
+	// `failed` say what) or `undecided` (nothing is false, but something could not be
+	// checked from what the bundle holds: no anchor yet, not enough confirmations yet, a
+	// chain this server has no endpoint for). `valid` is `verdict == valid`. `checks`
+	// names every check made. The attested time is the timestamp of the anchoring block.
+	//
+	// When the server could not decide because its own chain endpoint did not answer (or
+	// answered with an error), it answers `503` with `Retry-After` instead: "could not
+	// check" is never reported as "false".
+	//
+	// The endpoint is public and each request reads the chain, so it is rate limited per
+	// client address (`429` with `Retry-After`; `serve --verify-rate`, `--verify-burst`),
+	// and chain reads are cached briefly per anchor.
 	//
 	// Hash the document locally (the CLI or the web page do this) and send only the
 	// fingerprint: the document never needs to leave the verifier.
@@ -1166,9 +1267,23 @@ func (c *Client) GetSubmission(ctx context.Context, fingerprint FingerprintPath,
 // a canonical block with enough confirmations. If `fingerprint` is given it must equal
 // the bundle's.
 //
-// A well-formed request always gets `200`; `valid` says whether the proof holds and
-// `checks` names every check made, so a failing proof says exactly what failed. The
-// attested time is the timestamp of the anchoring block.
+// The server pins its own anchoring address on each of its chains: a proof anchored
+// by any other account is `invalid` here, whatever the bundle names.
+//
+// A well-formed request that could be decided gets `200`. `verdict` is `valid` (every
+// check passed), `invalid` (some evidence is false: the checks whose `state` is
+// `failed` say what) or `undecided` (nothing is false, but something could not be
+// checked from what the bundle holds: no anchor yet, not enough confirmations yet, a
+// chain this server has no endpoint for). `valid` is `verdict == valid`. `checks`
+// names every check made. The attested time is the timestamp of the anchoring block.
+//
+// When the server could not decide because its own chain endpoint did not answer (or
+// answered with an error), it answers `503` with `Retry-After` instead: "could not
+// check" is never reported as "false".
+//
+// The endpoint is public and each request reads the chain, so it is rate limited per
+// client address (`429` with `Retry-After`; `serve --verify-rate`, `--verify-burst`),
+// and chain reads are cached briefly per anchor.
 //
 // Hash the document locally (the CLI or the web page do this) and send only the
 // fingerprint: the document never needs to leave the verifier.
@@ -1197,9 +1312,23 @@ func (c *Client) VerifyProofWithBody(ctx context.Context, contentType string, bo
 // a canonical block with enough confirmations. If `fingerprint` is given it must equal
 // the bundle's.
 //
-// A well-formed request always gets `200`; `valid` says whether the proof holds and
-// `checks` names every check made, so a failing proof says exactly what failed. The
-// attested time is the timestamp of the anchoring block.
+// The server pins its own anchoring address on each of its chains: a proof anchored
+// by any other account is `invalid` here, whatever the bundle names.
+//
+// A well-formed request that could be decided gets `200`. `verdict` is `valid` (every
+// check passed), `invalid` (some evidence is false: the checks whose `state` is
+// `failed` say what) or `undecided` (nothing is false, but something could not be
+// checked from what the bundle holds: no anchor yet, not enough confirmations yet, a
+// chain this server has no endpoint for). `valid` is `verdict == valid`. `checks`
+// names every check made. The attested time is the timestamp of the anchoring block.
+//
+// When the server could not decide because its own chain endpoint did not answer (or
+// answered with an error), it answers `503` with `Retry-After` instead: "could not
+// check" is never reported as "false".
+//
+// The endpoint is public and each request reads the chain, so it is rate limited per
+// client address (`429` with `Retry-After`; `serve --verify-rate`, `--verify-burst`),
+// and chain reads are cached briefly per anchor.
 //
 // Hash the document locally (the CLI or the web page do this) and send only the
 // fingerprint: the document never needs to leave the verifier.
@@ -1682,9 +1811,23 @@ type ClientWithResponsesInterface interface {
 	// a canonical block with enough confirmations. If `fingerprint` is given it must equal
 	// the bundle's.
 	//
-	// A well-formed request always gets `200`; `valid` says whether the proof holds and
-	// `checks` names every check made, so a failing proof says exactly what failed. The
-	// attested time is the timestamp of the anchoring block.
+	// The server pins its own anchoring address on each of its chains: a proof anchored
+	// by any other account is `invalid` here, whatever the bundle names.
+	//
+	// A well-formed request that could be decided gets `200`. `verdict` is `valid` (every
+	// check passed), `invalid` (some evidence is false: the checks whose `state` is
+	// `failed` say what) or `undecided` (nothing is false, but something could not be
+	// checked from what the bundle holds: no anchor yet, not enough confirmations yet, a
+	// chain this server has no endpoint for). `valid` is `verdict == valid`. `checks`
+	// names every check made. The attested time is the timestamp of the anchoring block.
+	//
+	// When the server could not decide because its own chain endpoint did not answer (or
+	// answered with an error), it answers `503` with `Retry-After` instead: "could not
+	// check" is never reported as "false".
+	//
+	// The endpoint is public and each request reads the chain, so it is rate limited per
+	// client address (`429` with `Retry-After`; `serve --verify-rate`, `--verify-burst`),
+	// and chain reads are cached briefly per anchor.
 	//
 	// Hash the document locally (the CLI or the web page do this) and send only the
 	// fingerprint: the document never needs to leave the verifier.
@@ -1703,9 +1846,23 @@ type ClientWithResponsesInterface interface {
 	// a canonical block with enough confirmations. If `fingerprint` is given it must equal
 	// the bundle's.
 	//
-	// A well-formed request always gets `200`; `valid` says whether the proof holds and
-	// `checks` names every check made, so a failing proof says exactly what failed. The
-	// attested time is the timestamp of the anchoring block.
+	// The server pins its own anchoring address on each of its chains: a proof anchored
+	// by any other account is `invalid` here, whatever the bundle names.
+	//
+	// A well-formed request that could be decided gets `200`. `verdict` is `valid` (every
+	// check passed), `invalid` (some evidence is false: the checks whose `state` is
+	// `failed` say what) or `undecided` (nothing is false, but something could not be
+	// checked from what the bundle holds: no anchor yet, not enough confirmations yet, a
+	// chain this server has no endpoint for). `valid` is `verdict == valid`. `checks`
+	// names every check made. The attested time is the timestamp of the anchoring block.
+	//
+	// When the server could not decide because its own chain endpoint did not answer (or
+	// answered with an error), it answers `503` with `Retry-After` instead: "could not
+	// check" is never reported as "false".
+	//
+	// The endpoint is public and each request reads the chain, so it is rate limited per
+	// client address (`429` with `Retry-After`; `serve --verify-rate`, `--verify-burst`),
+	// and chain reads are cached briefly per anchor.
 	//
 	// Hash the document locally (the CLI or the web page do this) and send only the
 	// fingerprint: the document never needs to leave the verifier.
@@ -2191,6 +2348,11 @@ func (r GetSubmissionResponse) ContentType() string {
 	return ""
 }
 
+// VerifyProofResponse429Headers the declared response headers of an HTTP 429 response for VerifyProof
+type VerifyProofResponse429Headers struct {
+	RetryAfter int64
+}
+
 // VerifyProofResponse503Headers the declared response headers of an HTTP 503 response for VerifyProof
 type VerifyProofResponse503Headers struct {
 	RetryAfter int64
@@ -2205,10 +2367,14 @@ type VerifyProofResponse struct {
 	ApplicationProblemJSON400 *BadRequest
 	// ApplicationProblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationProblemJSON413 *PayloadTooLarge
+	// ApplicationProblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationProblemJSON429 *VerifyRateLimited
 	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationProblemJSON500 *InternalError
 	// ApplicationProblemJSON503 the response for an HTTP 503 `application/problem+json` response
-	ApplicationProblemJSON503 *ServiceUnavailable
+	ApplicationProblemJSON503 *VerifyUndecided
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *VerifyProofResponse429Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
 	Headers503 *VerifyProofResponse503Headers
 }
@@ -2228,13 +2394,18 @@ func (r VerifyProofResponse) GetApplicationProblemJSON413() *PayloadTooLarge {
 	return r.ApplicationProblemJSON413
 }
 
+// GetApplicationProblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r VerifyProofResponse) GetApplicationProblemJSON429() *VerifyRateLimited {
+	return r.ApplicationProblemJSON429
+}
+
 // GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
 func (r VerifyProofResponse) GetApplicationProblemJSON500() *InternalError {
 	return r.ApplicationProblemJSON500
 }
 
 // GetApplicationProblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
-func (r VerifyProofResponse) GetApplicationProblemJSON503() *ServiceUnavailable {
+func (r VerifyProofResponse) GetApplicationProblemJSON503() *VerifyUndecided {
 	return r.ApplicationProblemJSON503
 }
 
@@ -2450,9 +2621,23 @@ func (c *ClientWithResponses) GetSubmissionWithResponse(ctx context.Context, fin
 // a canonical block with enough confirmations. If `fingerprint` is given it must equal
 // the bundle's.
 //
-// A well-formed request always gets `200`; `valid` says whether the proof holds and
-// `checks` names every check made, so a failing proof says exactly what failed. The
-// attested time is the timestamp of the anchoring block.
+// The server pins its own anchoring address on each of its chains: a proof anchored
+// by any other account is `invalid` here, whatever the bundle names.
+//
+// A well-formed request that could be decided gets `200`. `verdict` is `valid` (every
+// check passed), `invalid` (some evidence is false: the checks whose `state` is
+// `failed` say what) or `undecided` (nothing is false, but something could not be
+// checked from what the bundle holds: no anchor yet, not enough confirmations yet, a
+// chain this server has no endpoint for). `valid` is `verdict == valid`. `checks`
+// names every check made. The attested time is the timestamp of the anchoring block.
+//
+// When the server could not decide because its own chain endpoint did not answer (or
+// answered with an error), it answers `503` with `Retry-After` instead: "could not
+// check" is never reported as "false".
+//
+// The endpoint is public and each request reads the chain, so it is rate limited per
+// client address (`429` with `Retry-After`; `serve --verify-rate`, `--verify-burst`),
+// and chain reads are cached briefly per anchor.
 //
 // Hash the document locally (the CLI or the web page do this) and send only the
 // fingerprint: the document never needs to leave the verifier.
@@ -2477,9 +2662,23 @@ func (c *ClientWithResponses) VerifyProofWithBodyWithResponse(ctx context.Contex
 // a canonical block with enough confirmations. If `fingerprint` is given it must equal
 // the bundle's.
 //
-// A well-formed request always gets `200`; `valid` says whether the proof holds and
-// `checks` names every check made, so a failing proof says exactly what failed. The
-// attested time is the timestamp of the anchoring block.
+// The server pins its own anchoring address on each of its chains: a proof anchored
+// by any other account is `invalid` here, whatever the bundle names.
+//
+// A well-formed request that could be decided gets `200`. `verdict` is `valid` (every
+// check passed), `invalid` (some evidence is false: the checks whose `state` is
+// `failed` say what) or `undecided` (nothing is false, but something could not be
+// checked from what the bundle holds: no anchor yet, not enough confirmations yet, a
+// chain this server has no endpoint for). `valid` is `verdict == valid`. `checks`
+// names every check made. The attested time is the timestamp of the anchoring block.
+//
+// When the server could not decide because its own chain endpoint did not answer (or
+// answered with an error), it answers `503` with `Retry-After` instead: "could not
+// check" is never reported as "false".
+//
+// The endpoint is public and each request reads the chain, so it is rate limited per
+// client address (`429` with `Retry-After`; `serve --verify-rate`, `--verify-burst`),
+// and chain reads are cached briefly per anchor.
 //
 // Hash the document locally (the CLI or the web page do this) and send only the
 // fingerprint: the document never needs to leave the verifier.
@@ -2900,6 +3099,13 @@ func ParseVerifyProofResponse(rsp *http.Response) (*VerifyProofResponse, error) 
 		}
 		response.ApplicationProblemJSON413 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest VerifyRateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -2908,7 +3114,7 @@ func ParseVerifyProofResponse(rsp *http.Response) (*VerifyProofResponse, error) 
 		response.ApplicationProblemJSON500 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
-		var dest ServiceUnavailable
+		var dest VerifyUndecided
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -2917,6 +3123,16 @@ func ParseVerifyProofResponse(rsp *http.Response) (*VerifyProofResponse, error) 
 	}
 
 	switch {
+	case rsp.StatusCode == 429:
+		var headers VerifyProofResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 503:
 		var headers VerifyProofResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -3172,154 +3388,166 @@ func RegisterHandlersWithOptions(router gin.IRouter, si ServerInterface, options
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H37cts4lveroDRbFatHtkmRujk19ZU7k3QyfUsn6U7vRPkskDyUMKYANQHaVmf97z7APuI+yVc4AEmQ",
-	"omQ7l+lvtjb/xJJIEDg49/PD4YdeLNYbwYEr2Tv70FsBTSDHP1+ByrfnqYJcf0pAxjnbKCZ476z3GmLB",
-	"E0mUINeUKRJBKnIgKt8yviR0SRknR6+ePSEz3/cGREKsbyS+dzI8CfonvUEPbuh6k0HvLPAGvRx+K1gO",
-	"Se9M5QUMejJewZrqx6YiX1PVO+sxrsZhb9BbM87Wxbp35g16arsB8xMsIe/d3g56b9++PS/UCrhiMVWw",
-	"O/M3KyC0vkLPCp8Gei2FBDPt8WTk9QcETpYnZPE10BzyRWPWPfNl79Dc7fSkyhlf9m719DY0p2tQlsJf",
-	"UxWvXvz1JVWr7olG+gLCEnKEf4EkNAfCi3UEOSQkzcWa+E1yhsNBj+n7N3rUQY/TNdIo6X0cmf1OMj9j",
-	"fAn5Jmdc7Z99Wl80IFSScUgycQ15TCWQFdyQeEVzGmtqkGumVoRyInAAmpGFXNHhaHy2IJscUnbTpL4X",
-	"DtNgEoxpGHgQDmkaz2bJLB6lozgIx0mUhJTSdDoaezSOvbE3ib3hbBKE4YzGo+lk1OskkjPhg9T6txzS",
-	"3lnvT6e17JyaX+WpQxmz5TnIjeAS7I4nr+C3AqTSn2LBFXD8k242meXH000uogzWf/6H1KT8UC9bE1lR",
-	"ljWnKt8F78/INeXqEIUHFWmzrSUpJIbs856l9bzXG/SkoqqQvbPQ0xLGlOF2mpBy4hVD0EgU6izKKL/s",
-	"3d6XPi/N4gxtdnkmNw8hTJI1zTRbQnJGKNEbRSrpGRC1AvK31z/+QCKRbInICSVXNCuAME6YIokAOedc",
-	"KLJGEVIrJkki4mINXJGjVOTEUpVQl0+JWlF8uL61Tc05b5Az1/wK643C54sryI8zwZckY1L1T8jC7NWC",
-	"SLqV5NqOe50LvjyZc02wF1xBzmn2NM9F/nH8UG7WyN2sclzyGvIryIkZ/4tt2zknBYebDcQKEiLNM0E/",
-	"84ToLTV00ItPIGMR5FRBtiVL4JCz+DFupb0rE0s55/qLmBYSLJ1+EOo8jmGjtBr9NLHR20rLsYgsojWT",
-	"kgkuHcYfeUFNS01CFgP5mdMryjIaZfBlBcBSwrJg51xJzpYrRbi4bnIyQw6Tq0LhHYm45oM5FzlhShKp",
-	"tIFmkhT1SjTfpkWW9U/ID0Kt9E1oUlBaSkm8pvbm5DHJtUsw51Q7BbhvxhQRkWoTjx4B42SBnsMxug4L",
-	"vYeDHbfiuPIrukhlrz51PBCk1g9CPRMFTz5NVkIvrPf3B6GIGfOL7eoPgsgiXjXUjMhL2y7JJRfXXHsf",
-	"SHaz/yf6yS/pNhM0eSPEdzRfwieyfrmfqDAzPaDeQsrJkHzPvnYVv+/w/xPzQPJGCGJm8U9R/zhJuIkB",
-	"tJNZicUjSST7HUjG1kwhjax8uuL5aWSKV9p39YNgcoYG5vjVyycEeLIRet+Khhr44zXGOUlgAzwBHm8J",
-	"B0gg0ZxEubyGnBwh31FJKMFlPZK7S+q3dMLJnKPYkT9KyN8I8T3lW+ttyE/leqosu2g/gnGpmCrQ618J",
-	"uWGKZse0YrSRVzKgPHUtQjic1furJUFPkFQz/KIS4U5Zakl0DUFKpSrFWCv5erUdGn3O96r0P2yzf+Y6",
-	"FhM5+x2ST9xpJApfatXK+BXNWELOX74gl7BtOLV+vZONh3/RTbQTQa/WTHNQu7cDUnBjA0ROcrgSl5Cc",
-	"NCn89u3b43ZYe4jM7Sj4FudlJ6tvPk+SHKTcjdvOOXn6y/fa7xAFV4Sa6wZk4d0sCOUJCb126Hb09MXL",
-	"49GIrDGiQGeZZtpxTvqtoO1mSmdpEA8jPwlhlI69iT8dzgIaRqN4nExgms48fxiEOjzbUKW92N5Z7/96",
-	"N++84xk9Ts+Pn73/EHq3/1bvVhlcD3rnPF6JvHNFFH/SzKFyyiU1yQiREmqtcC6EGpA145AQ/QsHozD1",
-	"/De52ECumAngzFD7Gb1kiJLAt4NelIn48mJF5equm77WVz7XF1a3GXHsjq9rUdWCi9fb+IXHWZGAsZzO",
-	"khvb4XvDcPCw/MrAWMcLlnRPSDOCPxoZ2hGWNJ8XBJOO5+0+Q93ci1hvbgylbt1I/V09w3qgFi0bOzKo",
-	"d/R9NRkR/QNiVTPVa7U3laQVC+gt0DzTyWdnc35MFpItOSSLM2L+QFGKckGTmEpFjnQwqfWONt4R9Afo",
-	"/G9Bb6VmUj3fxzgO8ujirNzixFwQUy44i2lmLh2YuD6F69I4YEgleMqWRa6FVP+pN0JbETOw/QoHX1HZ",
-	"vqPmtca9xhYA1wzzrmfWZpgI/68G1cStFUH58x4Zfm2VdWfq7i5RdsXX0sGEP1SBiUeNoKQMskTOOc2B",
-	"bHJA0yp4DG2ZMTqbQ2KW+j9IGwzMes3i/iU0g1QHbF9Fa0dkv4w2qXa9nFGX5sDcboc1IhJoBknJrakb",
-	"FkpUCwz/L9ncMO4ezusQkh85EODap9tA3pB5JL3g5HrFYsy1dssS3DCppH4iU7CW9yd3gfxdelF5Trf6",
-	"8z6OKFPbO8nrB6WiBz1tuu+aYylEhvQXVO1O6e0KjJY080IPGa9uujBDbzg+9oJjP3zjzc6Gk7OR9/ee",
-	"M+eEKjhWbA1d2k2HrnfJboMbjjKgVyD7WslXc2tMaPRgeslKuR6iWLmfLXFAQcBlWMJX47nEHVTc2SkY",
-	"lVrb53wa3aWFzfE7D6S2217miKbDYDaks3CazkYeBOksgFnqT/yEjodBCuPxcBaGXhRPkwkMJymdRMFs",
-	"NAkg9AAmwR7v8/2Hcdjtej7RovWCp6JL3o3cObkdK3eSiM/jX/4zNG/D6O8+6In7sw0mW2qGYEAhCZWk",
-	"8gqac3m47EvGL+9NqP2a3dXnesT2cru42C3zdGx6VWpw5PmMUPL6+fnxcDQmCVvqQPxwUcwt2cx5s2ZT",
-	"lcdOyBOx3hRK+5QKtYTI2VL7PoUssNgTZYwn5X1Uh/U5KMK18Z/zo4Wd0tG8p3lequQUbzi98uc98h//",
-	"YS7Uf5QXlmvr9xf9AZECH1otmPJkzpcFSIkZZhvQEw6a83OgmifMc6zv+Dlreo7YHlkC9f/PneLr7OUh",
-	"19NoOuNrurlcyhPrSllGSgZowze5EOmuhKMSvzhsFlWzeuqYI8K4Eo8JjdBhvV6xDMhiAzxhfLn4VFua",
-	"Npn6PiYVF3mP7IhIvy54ksEnm6BmjdYO1SWhe0zMw0SQHHFhq6WtZEY49YNwFiZ+MAF/HPhRRAPPT0Y0",
-	"ptEYJlE0oXQSxuD701ESjsaj8QjSkZ9Mgsl4MomGTW69k0efA8266uzfsSvgIOUun9VULsMzcdkMw8Tl",
-	"7pNa1D5A325793aFWqg2dkzuFQGuIL+i2YVNNO4O9lxcE5Eq4MRyeMtZzsGVijIEHGh3yY7Z2LOxpz/E",
-	"WSHZFXxfSoIp7tcenChMxr4j3LHhV2lz9+gJ89sBi38vv7r2KTqc6jW9uTBE7PYpz+vqkiUQ0DzbGi3F",
-	"FFmJLLEzXFO+bZC1FQrqfw9WJKgVLsqbuoiEV5AIdQIxF5IryKWOQJrsIwuQ5KiFcvEfHidADGyjLi5h",
-	"u2ff9C/keiUkYJKGqiIHvWXE3moYDjPL997FV+bWb2HbtY12wXvMTVnxigqWJSVxmkroyj/xTrw7pbh8",
-	"TmtjWkSpuHqwT0B3GK9LL5Sp8C7vHhFh4WhCbEK/cht2dUSZ199l7VWxpvw4B5qghwE3m4xyWuaBkHlE",
-	"HBd5DjyGJr2+HGpmR2EzLhXlcadw/vzqBckhBZwhYQlwxVJEzh2c/emVf+qu4PRm+7sbfBY5O66G7QxA",
-	"D3g3z9+8eVm6OLFImo8Ou3UAvTECN5rNXPHzOhNEturSkRBZiVwN2tsqi/Wa5tsyn1UyjB63BcTrgibV",
-	"azZf6KemtMhUq8AzeNDeNKfxmCycoRbkukwh2IvmfEUl4YKsgXI9QARbYfM7DrXbbnBzevfd3JbE468l",
-	"zQ+6Sa5vtrM5T68g35oyYl1cjldQphbpjpdqfHvtAi+1Z4IAFikNugHmvE45GV3zqC5IHxmT0LIFfv9k",
-	"zudcc2gGNNUWrYpYvBvP04GJM4e+SRZQThjnkBMuEiBMzrl7k69vyiBV+n/E0vQXj7WipySDK8hqMGLi",
-	"Jr71WCaJmlGp5tyOTTZUU71KNUOWnpCFDrls5mKhVeWCpOzGIBlWdAMVW1O1whiKzvkV5CxlGCXpzZF2",
-	"EDIvPC+AvxAzDC7PwOHsGAgpIxnwpVqZDLcpZyFSAsOxCkaqDRjNsipQ0Ys2hS5N5Jc2Dc44WezERIs6",
-	"O+7uOZPVYPsT5HvSlDYxgHlKmySxAdAjiWswHFXP9YFJyS6T+zHRF5OE8T8gtsLtvxNa+0gaydgIyUzB",
-	"wiHkwJT/vcbshw9O7m/2YnwlizItzisqVyBLsIEVViNNxUaL/xEXZSmC8WUfL9J7fEKerjdqO+cpgjhV",
-	"DlU5TY9hmOpem16Srb3lD8oQ3yNFa5KypMWveuKfmJrd6w6+7NCMWtJ33ORKaxLBs+0necx7XchmAF7J",
-	"U8mu7fywRVgfygi/Apow3glHqH6ypTzkGqBScGnsreYq7TMgBjeBZU4Tk1ds6iF7T1e8urWDItqkxF3u",
-	"DOmkXICbnxvk1aGyyOGMxIJze9ohh7SQpvZZMfAe/6Tm1t2wHR+GnoqZSm/Q40JdmK8bAX155UfH9DZc",
-	"2SWTTdkh/s7Ur+NLLq4zSJaAaT9TaVQkKXIaZVsTM13pC9u5MnLNsqz0BPQt0ZYsEqBJxjgsyFF1p2Jr",
-	"IH8uI1kbi5A/43bVfgRCTbSj/XjOKaJrICHlcHo7Me9sCuULu4yL8vcLc/2FEopmi76xnjo4hpxcAmzk",
-	"nDNFjqyoL07M/QsiWQIxzfuk4IplpdMn0D1xkXTGcaniR6vXShiWtsZWV2qFgonF7yG/zAC1ycDYejNl",
-	"pLs0TpTRkTyGM4MrwEh1YUwxeZoMRyN/VoewA01gVU8DgUiLS9hesGQx50ebIsqYXJn88eKbp2+IjjMY",
-	"T8WiP0BYuy0cA5TwSz0vq7tpvKoGjmmeM0CaSbLQN1y4bhB+odXBAj0ehqpMezwYZOt7xDVH8MHKne8j",
-	"OedYBDXQfc1POgaLtgoI8FhgXkikZOHw2WKgnacKOKc/lmx1QdVCc1/iMF1/QFKh+ajyyazDaj2p0uN1",
-	"EgOGVeCGxgqnMucZ3YrCJgksw5R7lwMaZ5FvH0mySEQsT5Fdjo1GPlknC3I0L6VPznt9RMVvDTpB6yOM",
-	"C7Wr3OVklevoNlwZ1ZMw0hRtbVlG7fgQtu7JsoxE0HAQQQcBNR7qUDE0uH8x9KP8oWpHu5fqYiVRISFW",
-	"UmE4QmUZzDHkHmQ4i8trLsv+dVwCRLtmb8Sny5wwRyC0pFl9eeSP9yYZ+o+JBGjJXnNOdDiaJAlEoT+i",
-	"U9+L9mSP/XF39thh/j2l75JVU5bLDi2O/Ods2Qk5Jzkc11hUkoMqcm5Pb5gSFM2Q69oBbottxg9im0oA",
-	"uzlgHB6jYtjRgk1FRtYgJV0COdKER8FGXptzZ8i+SSQryhOaJySiEsahcUM2NEG1g2cFw3E4rY84hsaK",
-	"zPk+rS9XqCFUmyxP6K8//VX89Zd/fPf8Evjl18mbm/Hv3wRDfzT79u2P8fPZP3795ue//fzXZ89+Sujk",
-	"udq8eft8+vpl/DQ5vRTZq+9f/039vHz+80/p819vrsNff3r65A39evmXv7ik1bRpsc758d/p8e/e8ezP",
-	"p+8/TMe3f/lLJwfV2ryL8HhcxGprG6dj6MqsHBpz1hGKeA8ORSor0s0A1n6iDnfPsjQmZ5W7FU2j452A",
-	"BWVgMOeMk2ZOwidHeB9dA8mLDKTB1hvViZdq/Y4mrt/a3ne9KElnURDFQQyjIZ1AMvFCb5Qk0dTzvfEo",
-	"HM3Gk+EoCKezmT9Owtif+RBNgmkapX4UTqKGG/kxcRBSrjvAeS6uTSGgYtpryCsCKbEEtYLcrN7y8aOG",
-	"PpD9+0eYD4t9rFF8SPQz3I1+Dk5o+NHRj2uRmlp2UFvlylq4W9CQKJerXRV3wEX/FrZduVR05mI0PMYA",
-	"otdY7moH3CRbipyp1XpfdF+qz+rCEwfvCUbLNoOQ8ssHWE1bfSEsMbOuuFB7lNvDtvOz2klDvovLLuLq",
-	"SQbDpnmpyX2nrWiBlH7/5fufgjeXq+dP/r796cdfN3//hr6YJcmL0Y/P/j37dvXs6vWvv4VsvBzHD1Lg",
-	"YXDbpb9b7FzxY739jbV38d0+ZMTbldYUzSjvyJ45RMXYN/kz/CJjKRg8dAlZONvxNdrYZz2GgSibUiaC",
-	"nxHH4uAoj6zex6yhdu4xTsFIwQFTl16tGa78tDjbTTyaKVN7JKATKPm4EfbNOakjv11EtdoHXZZkRa9g",
-	"L9paD9sGXM95CSrLQeRLypk01a+YcrIWV/pJzuoshSKqQxhRUdGGrnhmtIzG9VKXJhvsSLndqgriVyOm",
-	"DkC86687xOx15TZ2VgkdrfoIg0JyxeB6F3jDHAf/MM7my+dq8zpzco968JdBwdSz6BRgJJXTfaBJ92cu",
-	"skIJGxDsktU1+ruj+PpW3xt4ntcEFZC/FuY4l+1hYU8IoawuQRH4raBZw1Ddy9dpdFvAiuQLc5tvcAtr",
-	"xssv2g7RforKg/Qz3Ry67UNluEwyuw6PujKS5tLu0kgZQW4gr3m82VDD5hhEnrjXPBSZsOsotuhSzbOL",
-	"JhY1vw/I68LKPx7O60ejaBbHUQDTxPPGdDQMvARmUUKHQZrOfEjiySxMwnQ0Dn1vNPamgReF/nQ0nEIY",
-	"juMHw3l/gZyl2ycriC+7d4fTNQLqIb6sEPuiULFYw/2BDG9XW63BUsoybfSQYbhQYCD61BS/8BltEDoG",
-	"N4kAk6rOgCZuuqprRaa/STdYCeLLRxKXVPa7WaMtNak6PS9rS079IJi08hLOpV3PFZedDgMGE6p8OtlQ",
-	"KVtrNKAsO14kRAaU77AmrmpgYW07vGl2ca++O29CkPQ2oj0XGYu3dZmbKWMSu1RhVFXNHwB+fIBtaSs3",
-	"xi8ehMMGk5w1BCurretCKvQ5TohJ/GBZY2AutqfE53zXFzlaNJ69wHx6M1tM8MgutBENHwHsLid9sQ9n",
-	"98Si2aUJGHBRZgUYMVAD07Jrbq3UbSfQWKlJR9umUJYREohZAtKmTS20TxuwcortOF8LiRup3+fA4yH9",
-	"a5nsEIdLxLV0SfcV5AmLlcE2uPzeEQla4MbFPsReeQHm9IxHq/+Siq43d506q1zfOXePo5KX1cG7bGsq",
-	"awvcuMUdOcPpmTe6f84QJVnuQbdYOV/TBFo2VX91b3Pq2owupJ9e1WFdaLbHIDMLnthvbbYFEsuQD9eS",
-	"5tEVFXYZCQ9GxUXO1PY1dkIzyg37m50XanUPH93m0QemQwGVZHFuT9ajMJ0R0y3NQFniS9gaTMviBJFb",
-	"zBQasi2JtnO+ePnja6NVXJdsYQouJktg0/iGt9ykvzHMdhcrZxJ5yTR503QqG7dZMqyU2phz+6wT0Vxm",
-	"xpkktMIrHjeKmniF7SVnun+ckPOqwcSAZDTCFlF6r+e80YTCwCaonqzIsQSHzgTmz00gi56dNPRplW1O",
-	"yrT9nDv1WKv4mzM06J3yCIhNfBoCDUjZXK6BrmZciTl36pFyUOGYTUnIlgQxYD6qyvOYX6/KhCX0CM+w",
-	"0Yb4Y20JdXatgrXXaI/uWotsSIo0ahhsgz/jW8FhznXka90xY6ytd6GNhJ4YnqzOC4l9kerjJ3P+ptEX",
-	"jNleM6LIYwPRygu1QmdelRDJ85cvTOT/jajSj1xBntIYBmQtEsikqS/GGSvRVMx25DqlG7ZA84Hdr6gq",
-	"m/hhOWDOv/rqvNGa8OSrr8iPeuP3CAWi8iSJc0CZoJk8M9i3lnDO+cdJp9GQyLdEGwtanog2ySKzSVzM",
-	"uU2Elb3uSA5XQLPSbDZ6mFTRTCOYt8t3o1C9+PM2EKsdN1BtoNc0a5zZqM5Zzbk55dE/gON1TlKVwZ0k",
-	"NLum2zL/aLJDOVaXqscgYGltp40d1nDChmLY/aymhqnM7wU/z/nRYl+3k7KQUPYssczbczLmPQMC1+72",
-	"BjjdsN5ZLzjxTuw5xhWq89MVHiD5Xf+9hC5/GFsGSbIYet5CMwn2srONADa5QBinFUUtCCfkhTIyhxjX",
-	"ug3RY1JImPPFKaJRfl9Y8aG24FWx0Yukd6anYk+2tBolDj3vQD+YA929dDhw77Yt9tl7uraUq9bbl7Er",
-	"ODG20gCTnbM3uKHoedClRISNMQK99/r60zWonMVyL+W/N7+XZutlLtbaKygkUXCjCNxUyD5bAzmiWVYz",
-	"cQVqWfTPDD5ES4xU2AxosOfkjI126LJCooos0TcdNdy14wQyup3z19/92LdmAlW7GUECzTB9ixFBaR3K",
-	"SNhck1GlmWJAltR8kWpDgp0UGScroIkcGMd7q+WlyJQcGEVr7yTRluSiUNac4FkIbaj3cJMl5t3spGl7",
-	"uskoazJS70/k+dPvXpZG4sKS76JBvkaurEY6oS40mWZ7dnzO/0Te/PvLp4eHW9JiCXN+8Bp/Unsx+5rL",
-	"dkT3eI5AEcuCbQZ2WG1d0a2biY0w3609Rl5QIeGx8GpgdTHldTvDRguro1ZzwgLPjfYHc94G/D0mmaDa",
-	"o8goj/XDNMG/LSLIOSiQlktUTtOUxdZfEgaqN+d2ItIAF8ykzFmfFiTdzAIPqppzCIplGTEiJS06baMM",
-	"JmlrwsyBM4bmYc37OPmIxpciTftnmEZoKFj83eisOV+U0L5FJZl2zYiUMkyu/S4JeHyrdGkygR2vzOT2",
-	"CMQriwn8NO1a4SffNRrk1etmEjNZCIrQs8zEUrr4tQtz6YVJdxnAXV8HI5XeruCN99beNW60g/1x3ZoB",
-	"0GaRI4fGyJ5dU+9jS8GRF3w0cQ6CQKul1vDNz7PWH0rE6mOysJOp2s5u20JfjXSH2bryT21ccPqBJbd7",
-	"Rf+VAf60KnJnGMd0VeUqz77undToeHJnjFAeWOjidtN1pdln+103ZetLTt0+3LfvP1VWqjMP79x2Dg/r",
-	"fuZ2Cfo8HS2aDYRMi5+6c4RpBGH769T9mW7qKXxyFl4TVj8qHJaQ/M9xhtpp6bKvOYuBvIwc+avKl/cW",
-	"P8NXe6ysbctyO+iFhle6Rqp46tTpAY63hHffUjW+RfV0j2c0W0s3FUCrBVGz5ZDrAWC8LWt10C79bURn",
-	"Yh1tvCT7SoH2gJYxhmgGBYdWSqJZ95rzexS+DDK4jhUzZpKV1yzW0baSRF0LU2assXn9k90I08mk2KxU",
-	"eWqayQqsYLpnYvRXF7MRNZDAeiO0pjgr54Y5h90m42VeiWbmsAFm/ua8quv8VkABVf1hUO1TC21NGnjL",
-	"BsyZHOHprxWUB7fqy1zosxSYf1I5ww2o+q/bGFjStIay1z0w2jmmeoImTdNuiCFNMqfuPU3VnFcFhMax",
-	"1g/Op9tFl6Y3lHXdcNuvH6T6WiTbhynsJl+/+xyNSGxOIfAiGs1Gs1EwHnp0PAumMfV8P0yDKIkmfuh7",
-	"02AWeTH1omg8TuI08MJgPEviKIijCYx77++toZrl/T2aKt1b5G++7OB2xwYOH+oSldXtdy4+fS9k3C2K",
-	"fZ6XOzhQ8S5EdwlF60KMNdDS++DKDhD5S0J3Xdyt10C/fh5EqQMKHTo5peHt4OH79snc/j903/zWvs0g",
-	"CGA6G4XJeBrFgR94wWQGFJLxeBjRYJxMA71ZsyDwx9PZcBJ6vp+OJ8MkHo0CGE8P7tvDNYYFtHR1F8+y",
-	"pspAVPDuES97qKtxcMQcOmJ5ZWzx6EtpdmwnTlHaPYuQv7fxRwg2egD2HREf5Xn5d9/S6BGtb/KDu29q",
-	"N+7X9w1nd9/Xbn3+kd5eFcLe6VTWr9Vwq4CotN3637v32nmvPUjDOU3WQMRTXQhzw8oa7dfpSjbt/Z1x",
-	"5nUH4LSJMCVHFbyU/Pd//lcNecQPNTDyv//zv+bcgWn2TSsvLMg4lwk+cAq0jfJT46xgdUJVO3G2rQmp",
-	"e90sc3EtnX549bF3KpuIUJrbrqyPyUZkmUFqzvlC2oP4TLrgUos1Mw9xU1p3Qkt3gaVYDuso9Jjcpm3h",
-	"Zio7KIW1g+so7j2h+bMGZPFhAXr7dVOfFqSX7xSwANWzD25wVAFheVI3KnQaCZuGZ1jRL6CJM8WuAJ/b",
-	"k6karP3rphU+exrhC5Pcmu1h2ffgXS8dh6ORn8bJOPUm02EQR9PJbOLHaTTzw3AcDkcJ9afD6TgKaORD",
-	"OgtG4MVRMqHjWTqe0t6gF8zCcUzHYZpOpsksiOnY92YeDYNJHEXjKEiGMfWScDpNR+ks1r7RaKZXP55G",
-	"w8l4pmkdBlHkeYkXw2Qy8+goiGb+cDSOgokXT6eTaBhOZj4djYIZHadRGk08vSIPpvHMpzDCHORnzLyU",
-	"aZXK+fAdVLMjX/jeO4shb8jaqx3Ef0c3N1fUPvtOV7Mt5+e8J+EB6LwKpH1X0FW97udx1ZS8kHc1kPxX",
-	"ySu9rlZTpgBagP0DqaUSetNp+dGGGjuU0ljh62wMtsLAH5Qw4A63cdwjRORuCmWQatjbrToRVSeABjVQ",
-	"RJoiTdmor+43Yd+BAeUAwBPMrJQOcL/d2sg15nVaBLlZ/2yBXOQX2+9Hkk15Xtyq9Tmvn1k9yJwnti1W",
-	"0Ac6EnndcKUsEg30ujXpI8qT/h5bjH0FPzXPva+L49ir+yN+gq1qW5EW9NUflv1/HzKsth7t5ollj8Nm",
-	"00K/3TLwXeO0nHPM7VBI6h4oe9ihLz3TGuJxVWE87qecTOPIQ2+YeySJ89PJZ9EAHc0/D5WXnDLwA2MA",
-	"t50F1pX2tOb96iucjeOcfvWV0xTANB2ynScsBM/mp4uEKXlCzrkBPzURVfXEB2W7MfsKn1a0GglsJIYv",
-	"41qEXrio+iXbL0tvmtuXNZmXgFyvBIFMwpzX6e3r/Qga5zjVH+RYPyDhYObZyZrNnXJS+23Y4z814P9n",
-	"2dH7Bt+I66BZZmzcNXe48ZDFdd91WUmgAd7sr+U8MfiuHeglkGu6JZRvtbTnCdnQXG1JTLmxtu1D+HN+",
-	"ZBviDWw3vL6B7JdnVxbaLV0YYcI3WjZOLtTN4fYUiQ38/4ZJNTAxryziGPsV2s8RgH17mu2Fs2G8cbCz",
-	"srgDi/nDzi6IuGXSdgjoBraWiYeNyfkMbJ1bEcbnfOfNPMarAC6K5ap1sJO8aPWw0c6iaaLIyhMOpnqF",
-	"eETcikfledBryLJj8zqxur2Qqd9g7QtBJ49LdH2JDegGn2PRaGGgfQuEVMuqB0wNlceqUQn5MLfjqCXh",
-	"8AiTQXvYhhiNAwQl1nbnCEHtRiHBcH3Py5ZAFVI3EzFCORGu9uS7F8RCdK8hIhu61Ffi1vUtUI0nFYC6",
-	"oaLPmsOaFEflVWJjJryi7M3YpYGNEL20eYGPrkLVp4n+N9L/30j///9I/7NvRsf5Nu3k75wFM0es7u0K",
-	"N88B7of6OvZNOGc77z4UeFfp9KGZSfv2ylZespHgvfMEaJUyKc8+vfvQ/ZJ7cVlO23mV5p3D26Gapz/1",
-	"UCnNJGDoYpZgPrsHoNwlmUN6OxnVxlG0fUe/HrKwvdPdWbkfNq1yvVbnDKx7c71U/Hj7YLbEw3v7gEWG",
-	"H92DwJUJt/bTnvB7TCqDnTGpOgz2nKNTVeWxy/PKH18++8hK2BesaHW8DLoZoBqit/xZx0l2T4BqL/m2",
-	"+qntGb+uSx/NV3ZR572riRvPmCNc2K/GspRTGDNM2HgAhrQDM1NZu5ymUWRnTwBJTDPH2H2IzbTtPgB9",
-	"e4NNap6Edk5Qtdt1dz2gQbPdx3TkBIyPXLqfBlhVbLrGLlMGt+9v/18AAAD//w==",
+	"7H3rdtvIkf+r9GH2HIsTSALvonzm/I/G8cRO5uKxPfFsTP/FBlAgEYHdDLopieP1132AfcR9kj1d1Q00",
+	"QJCSfJkke9ZfTJG4NKrrXr8qvO/EcrWWAoRWnfP3nSXwBAr8+BJ0sb1INRTmrwRUXGRrnUnROe+8gliK",
+	"RDEt2Q3PNIsglQUwXWwzsWB8wTPBjl5++4RNe70wYApicyLrhSf9k0H3pBN04Jav1jl0zgdh0Cng75us",
+	"gKRzrosNBB0VL2HFzW1TWay47px3MqHHw07QWWUiW21WnfMw6OjtGugnWEDR+fAh6Lx58+Zio5cgdBZz",
+	"Dbsrf70ExqsjzKrwbmCeZaOAlj2ejMJuwOBkccLm3wAvoJjXVt2hLzuH1m6Xp3SRiUXng1nemhd8BdpS",
+	"+Buu4+XzP7zgetm+0MgcwLKEHeEnUIwXwMRmFUEBCUsLuWK9OjmH/aCTmfPX5qpBR/AV0ijpfByZe61k",
+	"/jYTCyjWRSb0/tWn1UEB44qNhyyXN1DEXAFbwi2Ll7zgsaEGu8n0knHBJF6A52yulrw/Gp/P2bqANLut",
+	"Uz8c9tPBZDDmw0EIwz5P4+k0mcajdBQPhuMkSoac8/RsNA55HIfjcBKH/elkMBxOeTw6m4w6rUTyFnyQ",
+	"Wv9WQNo57/zutJKdU/pVnXqUoS0vQK2lUGB3PHkJf9+A0uavWAoNAj/y9Tq3/Hi6LmSUw+r3f1OGlO+r",
+	"xzZE1jzL60tVbwfvztkNF/oQhYOStPnWkhQSIvusY2k963SCjtJcb1TnfBgaCcs0cTtPmFt4yRA8kht9",
+	"HuVcXHU+3Jc+L+jhiDa7PFPQTVim2Irnhi0hOWecmY1ipfQETC+B/enVjz+wSCZbJgvG2TXPN8AywTLN",
+	"EglqJoTUbIUipJeZYomMNysQmh2lsmCWqoz7fMr0kuPNzalNas5EjZyF4VdYrTXeX15DcZxLsWB5pnT3",
+	"hM1pr+ZM8a1iN/a6N4UUi5OZMAR7LjQUgudPi0IWH8cPbrNG/ma567JXUFxDwej6X2zbLgTbCLhdQ6wh",
+	"YYruCeaeJ8xsKdHBPHwCeRZBwTXkW7YAAUUWP8attGflcqFmwnwR840CS6cfpL6IY1hro0Y/TWzMtnJ3",
+	"LaY20SpTKpNCeYw/CgcVLQ0JsxjYz4Jf8yznUQ5fVgAsJSwLtq6VFdliqZmQN3VOzpDD1HKj8YxE3ohg",
+	"JmTBMq2Y0sZAZ4ptqicxfJtu8rx7wn6QemlOQpOC0uIk8Ybbk5PHrDAuwUxw4xTgvpEpYjI1Jh49gkyw",
+	"OXoOx+g6zM0eBjtuxXHpV7SRyh596nkgSK0fpP5WbkTyabIyDIfV/v4gNaNrfrFd/UEytYmXNTUjC2fb",
+	"FbsS8kYY7wPJTvt/Yu78gm9zyZPXUn7HiwV8Iuu7/USFmZsLmi3kgvXZ99k3vuLvefz/hG7IXkvJaBW/",
+	"ifrHRcJtDGCczFIsHimmsl+B5dkq00ij11J+z8XW2ib1qTTi2l7cWJ1MKJ3pDfqIS6nWmeb5MS+XNQrd",
+	"ctWprz+G/WlFP0M3s0BWrvCL0s9fsjL75quNlCvtNt2ohOppW+R/JvYqAPaPkv+fhfHcZZH9Cskn7jQS",
+	"RSyMIGbimudZwi5ePGdXsK25QL1qJ2s3/6KbaBeCPhAtM6icoYBtBGkMWbACruUVJCd1Cr958+a4GQQd",
+	"InMzZsJl/QWKLN2+5Bq+I3n4rKKFqo4nSQFKVQLFrvGm/2xilSkW55mRJrdiFK3GYmviVVNZVsRe/mON",
+	"J23ozyKBOEs+eTtjuckTdFHoeuf4RPHSBP4gkrU0Vi5FHzleyuJtbzCYvDsp1jFLMjqPC3UDxWPzGTWP",
+	"UTOpscQs5bkCp2tyrjHM/qfyznaf3uhTE48cv3zxpEEASxUtWWQoBPEVJIYKFJ8QGSiaMJ9cUGZiC/Kh",
+	"f2gnkGWoShnPxG/JUCVF8TIXJBi7eYALwZ7+5Xvjx8pNJUABm4e3c8ZFwoZhMxVw9PT5i+PRiK0wQsXg",
+	"i+cmEEu6jSTA7RmfpoO4H/WSIYzScTjpnfWnAz6MRvE4mcBZOg17/cHQhPtrrk1U1Dnv/P/w9m14POXH",
+	"6cXxt+/eD8MP/1YxjUvWBJ0LZNzWJyKeNnuiCy4Up+SWTBm3Xl0hpQ7YKhOQMPOLsKJh1r8u5BoKnVFC",
+	"gC61n/iOLx2BPwSdKJfx1eWSq+VdJ31jjnxmDixPIxZpz9dU7GNkGY+38bCI800C5Il5j1zbjl7YHwYP",
+	"y9cFHaTKZZa0L8gwQm80sgKUJfX7DQaTlvvt3kPf3otYr2+JUh/8zM/baoXVhRq0rO1IUO3ou3IxMvob",
+	"xLpiqld6b2rSqDkwW2B4ppXPzmfimM1VthCQzM8ZfUBRigrJk5grzY6MOjHqj7RON0BdtQWzlYZJzXof",
+	"43WQR+fnbosTOiDmQoos5jkdGpBKSuHGt2+xFGm22BiNhR/NRhg/ky5sv8KLL7lqnlHxWu1c0k8gDMO8",
+	"7dCzERPh/+VFDXErReB+3iPDr6zpaE0F3yXKvvhaOlA4zTVQfoMEJc0gT9RM8ALYugD0EKSIoSkz5NUJ",
+	"SOhR/xdpg4Celx7uX0IzKH3AOy5p7Ynsl9Em5a67FbVpDqwVtFgjpoDnkDhuTf00g0K1kOH/js2Jcfdw",
+	"XouQ/CiAgTCOxhodn0rmkfRSsJtlFqO/0i5LcJsprcwdMw0rdX9yb5C/nTNXFHxr/t7HEa5UslMMeVBp",
+	"I+gY033XGp0QEekvud5d0pslkJakdWEMjUfXXZh+2B8fh4Pj3vB1OD3vT85H4V873poTruFYZyto024q",
+	"+xXukt0aNxzlwK9BdY2SL9dWW9DowfRSpXI9RDG3nw1xQEHAx7CEL6/nEzcoubNVMEq1ts/5JN1lhM3z",
+	"Ow+USppe5oin/cG0z6fDs3Q6CmGQTgcwTXuTXsLH/UEK43F/OhyGUXyWTKA/SfkkGkxHkwEMQ4DJYI/3",
+	"+e79eNjuej4xovVcpLJN3m00UeUKrdwpJj+Pf/lbaN6a0d+90RP/ZxvhNNQMw4BCMa5Y6RXU1/Jw2VeZ",
+	"uLo3ofZrdl+fmys2H7eNi/2yYcuml6UrT57PGWevnl0c90djlmQLUPqOIqtfApyJeg2wLLeesCdytd5o",
+	"41Nq1BKyyBbG99moDRYPozwTSRmmmlCzAM2EMf4zcTS3SzqadQzPK52c4gmn171Zh/3Hf9CB5oM70D1b",
+	"tzvvBkxJvGn5wFwkM7HYgFJYsbApCybAcH4B3PAE3cf6jp+zRuyJ7ZElUPf/3Sm+3l4ecj1J05Gv6dcG",
+	"uEisK2UZKQnQhq8LKdNdCUclfnnYLOp6Nd4zRywTWj5mPEKH9WaZ5cDmaxBJJhbzT7WlaZ2p72NS8SHv",
+	"kaSR6TcbkeTwySaoXvO3l2qT0D0m5mEiyI6EtNX3RjJjeNYbDKfDpDeYQG886EURH4S9ZMRjHo1hEkUT",
+	"zifDGHq9s1EyHI1H4xGko14yGUzGk0nUr3PrnTz6DHjehtv4LrsGAUrt8llFZReeyat6GCavdu/UoPYB",
+	"+rbbuzdL1EKVscvUXhEQGoprnl/a5NfuxZ7JGyZTDYJZDm84ywX4UuFCwMC4S/aatT0bh+aPON+o7Bq+",
+	"d5JAYJHKg5Mbykq2hDs2/HI2d4+eoN8OWPx7+dWVT9HiVK/47SURsd2nvKiqlZZAwIt8S1oq02wp88Su",
+	"cMXFtkbWRiho/j1YkaBWuHQntREJj2AR6gRGB7JrKJSJQOrsozag2FEDNdV7eJwAMWRrfXkF2z37Zn5h",
+	"N0upAJM0XG8KMFvG7KnEcFh7uvcuvqRT/wzbtm20D7zH3LhyRLTJ8sQRp66Ernsn4Ul4pxS7+zQ2pkGU",
+	"kquDfQK6w3htesFl5Nu8e0QYDkcTZksWpduwqyNc5WKXtZebFRfHBfAEPQy4XedccJcHQuaRcbwpChAx",
+	"1On15VBYOwo7E0pzEbcK588vn7MCUsAVsiwBobMUkZgHV3963Tv1n+D0dvurH3xuiuy4vGxrAHrAu3n2",
+	"+vUL5+LEMqnfetiuA/gtCdxoOvXFL2xNENkaUEtCZCkLHTS3VW1WK15sXT7LMYy5bgPY2QZ1q56ZvjB3",
+	"Tfkm1406U/Cgvakv4zGbe5easxuXQrAHzcSSKyYkWwEX5gIRbKXN73jUbrrB9eXdd3MbEo+/OpofdJN8",
+	"32xnc55eQ7GlapYAMEGEllQSo9Qi3/FSybc3LvDCeCYIiFKK0DIwE1XKiXTNo6oId0QmoWELet2TmZgJ",
+	"w6E58NRYtDJiCW/D0AQm3hq6lCzggmVCQMGETIBlaib8k3rmpBxSbf5HbFZ3/tgoes5yuIa8ArcmfuLb",
+	"XIuSqDlXeibstdmaZ2UVMNMK8vSEzU3IZTMXc6Mq5yzNbqnMvORrKNma6yXGUHwmsD6dYZRkNkfZi7DZ",
+	"JgwH8DWjy+DjEbzSXgMhiiwHsdBLynBTOQuRNxiOlbBkY8B4npeBinloKnQZIr+wafBMsPlOTDSvsuP+",
+	"nmeqvNj+BPmeNKVNDGCe0iZJbAD0SOEzEEdVa31gUrLN5H5M9JUplol/QGyF238nVPuRIslYS5VRwcIj",
+	"ZEAAobC2+v6Dk/vrvZhxlUW5EeclV0tQDo5khZWkabM24n8kpCtFZGLRxYPMHp+wp6u13s4E1d51AWU5",
+	"zVyDmOpem+7I1tzyB2WI75GipaQsa/CrWfgnpmb3uoMvWjSjkfQdN7nUmkyKfPtJHvNeF7IegJfy5Ni1",
+	"mR+2iP1DGeGXwJNMtMIRyp9sKQ+5BriSQpG9NVxlfAbEdCewKHhCecW6HrLntMWrW3tRxNM4HO/OJb2U",
+	"Cwj6uUZeEyrLAs5ZLIWw3TMFpBtFtc+Sgff4JxW37obteDP0VGgpnaAjpL6kr2sBvTvyo2N6G67sksmm",
+	"7BDPSfXr+ErImxySBWDajyqNmiWbgkf5lmKma3NgM1fGbrI8d56AOSXasnkCPMkzAXN2VJ6psxWw37tI",
+	"1sYi7Pe4XZUfgVAT42g/ngmO+DtImLuc2U7MO1OhfG4f49L9fknHX2qpeT7vkvU0wTEU7ApgrWYi0+zI",
+	"ivr8hM6fM5UlEPOiyzZCZ7lz+iS6JyWyqXRcyvjR6jUH1DTW2OpKo1Awsfg9FFc5oDYJyNbTkpHuipwo",
+	"0pEihnPCFWCkOidTzJ4m/dGoN61C2MAQWFfLQKji/Aq2l1kyn4mj9SbKM7Wk/PH8j09fMxNnZCKV826A",
+	"bRK2cAzg4LxmXVZ383hZXjjmRZEB0kyxuTnh0neD8AujDubo8WQWkZdRkG3OkTcCwQdLf72P1ExgEZRa",
+	"QQw/mRgs2mpgIGKJeSGZsrnHZ/PAOE8ltNb86djqkuu54b7EY7puwFJp+Kj0yazDaj0p5/F6iQFiFbjl",
+	"scalzETOt3JjkwSWYdzeFYDGWRbbR4rNExmrU2SXY9LIJ6tkzo5mTvrUrNPFLostoROMPsK40LjKbU6W",
+	"e452w5VzswiSpmhryzJ6x4ewdc8sz1kENQcRTBBQ4aEOFUMH9y+GfpQ/VO5o+6P6aGpUSIim1hiOcOWC",
+	"uQy5BxnOInfrj2U/HTsIedvqSXzazEnmCYSRNKsvj3rjvUmG7mOmABqyV18T748mSQLRsDfiZ70w2pM9",
+	"7o3bs8ce8+8pfTtWTbNCtWhx5D9vy07YBSvguEKrswL0phC2G4hKUDxHrmsGuA22GT+IbUoBbOeA8fAY",
+	"FcOOFqwrMrYCpfgC2JEhPAo28tpMeJfsUiJZc5HwImERVzAekhuy5gmqHew9HY6HZ1XL7JCsyEzs0/pq",
+	"iRpCN8nyhP/y0x/kH/7yt++eXYG4+iZ5fTv+9Y+Dfm80/fObH+Nn07/98sef//TzH7799qeET57p9es3",
+	"z85evYifJqdXMn/5/as/6Z8Xz37+KX32y+3N8Jefnj55zb9ZfP21T1pDmwbrXBz/lR//Gh5Pf3/67v3Z",
+	"+MPXX7dyUKXN2wiP7UdWW9s4HUPXzMohmbOWUCR8cChSWpF2BrD2E3W43xtVW5xV7lY0Scd7AQvKQDAT",
+	"mWD1nESPHeF5fAWs2OSA1WwHPMNDjX5HE9dtbO/bTpSk02gQxYMYRn0+gWQSDsNRkkRnYS8cj4aj6XjS",
+	"Hw2GZ9Npb5wM4960B9FkcJZGaS8aTqKaG/kxcRBSrj3AeSZvqBBQMu0NFCWBtFyAXkJBT2/5+FFNH6ju",
+	"/SPMh8U+1ig+JPrp70Y/BxfU/+jox7dIdS0bVFa5tBb+FtQkyudqX8UdcNH/DNu2XCo6czEaHjKA6DW6",
+	"XW2Bm+QLWWR6udoX3Tv1WR544uE9gbRsPQhxXz7AatrqC8sSWnXJhcaj3B62nZ/VThL5Lq/aiGsWOejX",
+	"zUtF7jttRQOk9Otfvv9p8Ppq+ezJX7c//fjL+q9/5M+nSfJ89OO3/57/efnt9atf/j7Mxotx/CAFPhx8",
+	"aNPfDXYu+bHa/tqzt/HdPmTEm6XRFPUo78j2sKJi7FL+DL/IsxQID+0gC+c7vkYT+2yuQRBlKmUi+Blx",
+	"LB6O8sjqfcwaGuce4xSMFDwwtfNq6XLur/n5buKRlsxtS0ArUPJxLeybCVZFfruIar0PuqzYkl/DXrS1",
+	"uWwTcD0TDlRWgCwWXGSKql8xF2wlr82dvKezFIq4CWFkSUUbumIPsovGzaMuKBvsSbndqhLiVyGmDkC8",
+	"q69bxOxV6Ta2Vgk9rfoIg0J2ncHNLvAm8xz8wzibL5+rLarMyT3qwV8GBVOtolWAkVTeNIs63b/1kRVa",
+	"2oBgl6y+0d+9Ss+c2guDMAzroAL2hw01rNmZKLZDCGV1AZrB3zc8rxmqe/k6tekdWJF8Tqf1CLewyoT7",
+	"oukQ7aeoOkg/mg7Sbh9Kw0XJ7Co8astI0qHtpREXQa6hqHi8PqDF5hhkkfjHPBSZsOsoNuhSrrONJhY1",
+	"vw/I68PKPx7O24tG0TSOowGcJWE45qP+IExgGiW8P0jTaQ+SeDIdJsN0NB72wtE4PBuE0bB3NuqfwXA4",
+	"jh8M56XOyydLiK/ad0fwFQLqIb4qEftyo2O5gvsDGd4st0aDpTwzZkz6TYpV3yGNLTFfAkH3ORXF7M91",
+	"UmHQk0igFHYOPPHTWG1PSnN02kFMEF89Uviobq7SCm0spfDMuua1XlEFItmZuuSd0nZ/edXqUGCwod0q",
+	"2JpjUvdojmlATHTO5dW87voRjMveIZIyBy5qPSP1u5gLnJfdnbSJBIs6YXPak8bvZj1wnSWEC1C2qXMm",
+	"5hvXoms8E926jexoC7pbN6uIvqM7dYJOeZEHQ/RwDwM6cn87im0P36f9L+qALPe8a5ln8bYq+meaHIQ2",
+	"wxCVGIIHQEEfYGmbqj4Tlw9CpQOlqolwrva82iiNHtgJozQYFnkCOhidrEdqJnY9s6N57d5zrC7Uc+cM",
+	"W7Shie/4CJi7W/TlPtThE4vtVxQ+4UPRE2D8xAm0Zp+58aR+53vtSSk5b0euWUYgHlU2iWyBjsacuyU2",
+	"sx6oGjyLdJ/2z0PWyDLZIQ5XiPJp02nXUCRZrAnp4fN7S1xsYSyX+/CL7gDMcJJ/bz4pzVfru3rwykBg",
+	"JvzmXPaibEPMt1RnnOPGze/IoJ6dh6P7Z1BRktUerI+V8xVPoOFhmK/u7Vz4FrQN92ie6rDmp+0hnKrR",
+	"jQXzck+QOIY8mttNJatA5LqfYbAntpgGusp5WfiobBACe9zPSq5aLAI74s54zoRvsaxR6Z6wmsVw4xTc",
+	"+QGLNpquTXcu7clMRIDbUFlC70pu+qExPCDkZrGsB44mAK4bINqFoGOfaL8Rcj/fCTJFegbl8ZbTdoUV",
+	"W/HiTZHp7Suc5UgGBCc0Xmz08h5Roa3cBDTagys2v7DTXvBxzxnNeyTwVHwFW0JRzU8QK5hRaSvfsmg7",
+	"E/MXP74ize0HAXMq8VFeyhaOSH79MhO5glZSyvAF6UxjKg3TudGTlgxLrdc0sCJrxdC7WkymGC8Rsse1",
+	"MjoeYadh0kyNE3ZRDj0KWM4jHHJn5GkmaoORCKjDzWJlgUVfdF+xYkOpE4wlFNGnUSg8cYWimfAQANa4",
+	"1ldIeDHXdGRT7USggLnxmDU8fya0nAmvAq6CEjlPsmiL0JiiOSoBIVjRKQvTDuyGXZO8pmKxmol2sTJz",
+	"Jk6xzeLW6yGSIo1qThEhHsVWCpiJmAsXAJBD5M1TMQvDXv5io3CyW9XwNBOva5MNMzstS26KmECBxUYv",
+	"MXzUDpR78eI55Zr+KMuEt9BQpDyGgK1kArmiirademN8kczOFDzl62yOJhrn93HtxpBiAWomvvrqojZc",
+	"9eSrr9iPZuP3CAXiQBWLC0CZ4Lk6J7RlQzhn4uOkk6wQ8i0zBpm7HnxKT9ImCTkTNvXqpnWyAq6B5841",
+	"qc3VKuPnWvrIPr6f9zAPf9GE/jUjVW505IrntS6hsrNvJqivqHsAOe717rl0gmI8v+Fbl/GmfGSB9czy",
+	"NgiRW9ll44xIXDBRDGfPVNQgLMheuP1MHM33TRBypSs3s8cyb8er0XSo7cAEcGsQfJ11zjuDk/DEds4u",
+	"UZ2fLrFl6VfzeQFtMQfOz1Fs3g/DuWESnMZpR0+sCxnT5CYURSMIJ+y5JplDVHUCaxNxinj7mG0UzMT8",
+	"FPFPv86t+HBr70o2ep50zs1SbC9VY9RrPwwPzFg6MJ/QhF73nldk771nXJF7arN9eXYNJ2QrCQrvdXvh",
+	"hqJ3xxcKMV1kBDrvzPGnK9BFFqu9lP+efndm60UhV8bz2iim4VYzuC2xpLbqdsTzvGLiEkY1754TIslI",
+	"jNI4oC7Y06tlI0q+KLHPMk/MSUc1l/g4gZxvZ+LVdz92rZlA1U5XUMBzLBigS+Osg8u90DE514YpArbg",
+	"9EVqDAnOgs0EWwJPVFDNAjPRggpI0dozWbRlhdxoa06w+8YY6j3cZIl5NzsZ2p6uc57VGanzO/bs6Xcv",
+	"nJG4tOS7rJGvlp2tsHUiKWsbdlrBTPyOvf73F08PX27BNwuYiYPH9CaVF7NvPHZL3gg7VzSzLNhkYI/V",
+	"ViXd2pmYhPlu7TEKB2XvBZb6CcgZc1ENZK2NVTxqjFfdYKdyN5iJJsT0McslNx5FzkVsbmYI/udNBIUA",
+	"DcpyiS54mmax9ZckgUNnwi5EEVSGFkXdZY0mCFoFtkZT54vO8pyRSCmLh1xrQsFtKZQPvGsYHja8j4uP",
+	"eHwl07SLmSheU7D4O+msmZg7MOm8lEz7zIjNIyY3fpcCbBh0Lk0ucQojLW6PQLy0KNRP064lYte26rPe",
+	"YDA5954bA6YMweeI4snlQvmIyUs69JLiLoJ4dk0wUurtElB7b+1dIZVb2B+f2zAA2ix25NEY2bNt6V0c",
+	"ijoKBx9NnIOw4/JRK8Dw53nWHxxG+jGb28WUg7O3TaEvr3SH2brundq44PR9lnzYK/ovCWrWqAHTTL+2",
+	"OnDp2VfTumozdu6MEVyLTBu305yf+psC3rZTtjrk1H+TwId3nyorZZfNW3+AyMPm7flzqT7PDJX6yCoa",
+	"KlXNKqHRIzY7X00Eu62W8Ml1H0NYc6th3zWBfI6ufW+I0L5xQASyGnnyVxbM7y1+xFd7rKwdBPQh6AyJ",
+	"V9quVPLUqfcWAzxlePcp5ehuVE/3uEd9OH5dATSGXtWHXPkeAMbbqlIHzWLzWrYWL9DGK7av+GxbAskY",
+	"ohmUAhopiXqldSbuUWolLHoVK+YZJYRvsthE21oxfSOpsF2hQbsnuxGml0mxWSnXp5+pEh5DE50x+qvg",
+	"E4hTSWC1lkZTnLu1Yc5h9zUJLq/Ec2pvwezqTJQVw79vYANljSco96mB72c1hG8NWM+OsN9wCa5VsDrM",
+	"B9srifknXWS4AeUbJGwMrHhaNU9UU1eaOaZqgZSmaY5gUZTMqabncz0TZZGm1kj93vvrw7xN0xNlfTfc",
+	"vnEElP5GJtuHKew6X7/9HKNvbE5hEEY8mo6mo8G4H/LxdHAW87DXG6aDKIkmvWEvPBtMozDmYRSNx0mc",
+	"DsLhYDxN4mgQRxMYd97dW0PVASV7NFW6F1ZSf13Lhx0b2H+oS+TwFG/9joi9TQp+4fHzvJ7Ga05o6yFw",
+	"4Mc2jGINn78PIO9B378kWNxHeoc1vPXnwTB7MOS+l1Pqfwgevm+fzO3/S/et19i3KQwGcDYdDZPxWRQP",
+	"eoNwMJkCh2Q87kd8ME7OBmazpoNBb3w27U+GYa+Xjif9JB6NBjA+O7hvD9cYFkLV9m6aPK+rDMSh7zYV",
+	"2jbCWqsStbllRWlssdnKmR07+1U6u2d7Mu5t/BH0jx6AfcvNR3levbtPqb23wJzUG9x9UvPVI+a8/vTu",
+	"85qv4/hIb68MYe90KqsXA/lVQFTafv3v7TvjvFceJHFOnTUQY1cVwvywssKXtrqSdXt/Z5x50wJxrmOa",
+	"2VEJaGb//Z//VYFs8Y8Kivvf//lfM+EBg7s0PA4LMt5hUgReEbxWfqp1p5Y90caJs4N0WDVdaVHIG+VN",
+	"YKwGLXBVxyDzws4BfszWMs8JG2zL1xtF9etq1RbdSDfxU1p3gpl3ocxYDmsp9FBu0w4NpMoOSmHl4HqK",
+	"e09o/m0NJPuwAL35wrxPC9Lde24sJPr8vR8cldBrkVSjMb3R1TRiD8vqG6gjm3EOxef2ZMqRfv+6aYXP",
+	"nkb4wiS3ZrvvJm287aTj4WjUS+NknIaTs/4gjs4m00kvTqNpbzgcD/ujhPfO+mfjaMCjHqTTwQjCOEom",
+	"fDxNx2e8E3QG0+E45uNhmk7Okukg5uNeOA35cDCJo2gcDZJ+zMNkeHaWjtJpbHyj0dQ8/fgs6k/GU0Pr",
+	"4SCKwjAJY5hMpiEfDaJprz8aR4NJGJ+dTaL+cDLt8dFoMOXjNEqjSWieKISzeNrjMMIc5GfMvLi0Sul8",
+	"9DwcvSdf+OZO27VQk7WXOz0mLfMDfVH77Dtdrtatz3szxwMQkGVbwF1BV/nCssflGPyNumtk6b9KXulV",
+	"+TQuBdBoETmQWnLQm1bLjzaU7FDKY60Yd9gKgj9oSeAOf1ThI8SArzea0IA4TbDswasSQEEFFFFUpHGj",
+	"IasJJ/atK+AuACLBzIpzgLvNYVq+Ma/SIsjN5mcCy52wv9gJU4qt3YQCq9ZnorpneSPqYLdDfdAHOpJF",
+	"NeLHFYkC89yG9BEXSXePLcZJlp+a5943N3QcVhM5P8FWNa1IA17c67uJ0w+5rLEezXGdbqpmfUxmrzmk",
+	"8m2tP9NrrDwUkvotjA9rMzQrrSAe1yXG437KiUaVHnoL0yPFvJ9OPosGaBk3e6i85JWBHxgD+ANUsK60",
+	"Zxj0V1/hajzn9KuvvDEUNObKzjqxEDybn94kmVYn7EIQ+KmOqKoWHrgBd/a1co1oNZI4ug7fUTUfhsN5",
+	"OaHbfum8aYc7pdfO3Cwlg1zBTFTp7Zv9CBqvge8f5Fg/IOFA69z3prh2pFgT9vibBvy/lR29b/CNuA6e",
+	"52TjboTHjYcsrv+23lICCXizv5bzhPBdO9BLYDd8y7jYGmkvErbmhd6ymAuyts2xDzNxZEcwBnb+Ypfa",
+	"IlxX1Ny4pXMSJnwnb607pBpHuKdITC0Wt5nSAcW8ahPHOCHT/h0B2Dd62ulL60zUWolLixtYzB/OEkLE",
+	"babsTIp2YKtLPKwp5xPYOrdmmZiJnXdBkVfRhgg/Yc8bU5OMs0hjOzPXRULVK8Qj4lY8UlVlhjTumhwZ",
+	"4gxvLpd99aIrp9uiO5np83KDnf85ExFtL2k/9/65TFWIe3RBAlRL4Ia5WP4QfAWuNfoG8vyY3r1Z1pbQ",
+	"jSIgfQS2iyWhGh2CY05YWx8BO0LU8Uz4LQDdwFvRUXsPwHnVvOYmSledADPhWgGY4lt8nC5201VYfhyW",
+	"uKcrgL73m8zs+hyw92Zp3wNhaYPZznMmpEsDbUEHB9sEAsYdXM43rXaarf+yxO5JSSskm22w+fprZhtX",
+	"2JyoMJ8J3KNaTwW2lLCdbhoHit7pp6mYCzkb97t8b8+eNz2yCPDV5CWHNl55WX+7pXFwjV/d9mLHblDD",
+	"VBHsDOG8/gsb0Z4AT87ZrON1buADzzo4XtAmtdayQEyyYrMO7vGsU4pWubx6PqxUUgi2BG7ftWzh6zRT",
+	"LfPfEwwJWxvnvvE61KP5sD9tW/1jNifw0vExKepjcy2jQ8svok2h9LwbWMS5nUNglsILYybiJSQsKjJI",
+	"c3oFle06M4/2zI12K/HvuYwRII0g0CffPWcW+H4DEVvzhTkSebBr4Z8iKdsSao7Pef2yROMyVsMBe3iE",
+	"m7Hb5tfQA76w2baPru1WfZD/lz/7v/zZP3/+7LNvRktnrgmdd7pYqTn03gFmvYN5P4De8xql16N/dzvz",
+	"XYCEh+b7XV9dPdtfK5vc2bFfJiJd1+bb97ZpvzECRF65TkcHqcOuBO8N0GVB6ZFqu2+Z1qnBhqSfJUrc",
+	"quwK6s39ZgXkq5RLsN3tmFggUtgDyt7LkkhmOzf+u673kczNjVXWyMPa+TFbuINiu+s9TLFBzTU6Ut2A",
+	"9fplkICtm0yB1jkk5Dbh650NQ5VvwbZ3rg1KqMtGK+EqShyinXeU31TrU44av3cqSLX25n3txB/Nch9J",
+	"bhct3d8+Bn5khUPgTIS6E4Ps2QcaWHGvpfWGB1nhARu9e59qg+m3an+dZDxYRWIL/D7oKOlGf4iI78Pr",
+	"qk/+cem8I7Rx13cPZgI90rJS6WagfDxA4ktiHSx1uIbvyDf+wmiH5gv865lL+rWR6PCyJ/74hc473Ez7",
+	"UzNl8qqqidffHsqrzk4scZWJLurtxTZ5y7ceYoIYv3YDzHUGtFJV5SJoZnXreCLFaK507N/ElmB2b4BJ",
+	"HwKt1seQeK21zTeHtN2gRrPd27Qkiyl5cmMHD1D4tFm3Xdvlkj+8+/A/AQAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -285,6 +285,9 @@ func checkAnchor(ctx context.Context, r *Result, b *proof.Bundle, id uint64, c C
 		return zero, r.undecided(name(CheckTx), false, "transaction %s is not mined yet: try again later", a.TxHash.Hex()), false
 	}
 	rc, err := c.TransactionReceipt(ctx, a.TxHash)
+	if f, ok := c.(Refresher); ok && err == nil && (rc.BlockHash != a.BlockHash || rc.BlockNumber.Uint64() != a.BlockNumber) {
+		rc, err = f.Refresh().TransactionReceipt(ctx, a.TxHash) // a cached receipt may predate a reorg
+	}
 	switch {
 	case errors.Is(err, ethereum.NotFound):
 		// Between the two reads the tx was reorged out, or the node is
@@ -333,6 +336,9 @@ func checkAnchor(ctx context.Context, r *Result, b *proof.Bundle, id uint64, c C
 	}
 
 	hdr, err := c.HeaderByNumber(ctx, rc.BlockNumber)
+	if f, ok := c.(Refresher); ok && err == nil && hdr.Hash() != rc.BlockHash {
+		hdr, err = f.Refresh().HeaderByNumber(ctx, rc.BlockNumber)
+	}
 	if err != nil {
 		return zero, r.undecided(name(CheckCanonical), true, "could not read block %d from the endpoint: %v", rc.BlockNumber, err), pinned
 	}
@@ -340,13 +346,19 @@ func checkAnchor(ctx context.Context, r *Result, b *proof.Bundle, id uint64, c C
 		return zero, false, pinned
 	}
 	head, err := c.HeaderByNumber(ctx, nil)
+	depth := func() uint64 {
+		if n := rc.BlockNumber.Uint64(); head.Number.Uint64() >= n {
+			return head.Number.Uint64() - n + 1
+		}
+		return 0
+	}
+	if f, ok := c.(Refresher); ok && err == nil && depth() < minConf {
+		head, err = f.Refresh().HeaderByNumber(ctx, nil) // a cached head may be behind
+	}
 	if err != nil {
 		return zero, r.undecided(name(CheckConfirmed), true, "could not read the chain head from the endpoint: %v", err), pinned
 	}
-	var conf uint64
-	if n := rc.BlockNumber.Uint64(); head.Number.Uint64() >= n {
-		conf = head.Number.Uint64() - n + 1
-	}
+	conf := depth()
 	if conf < minConf {
 		return zero, r.undecided(name(CheckConfirmed), false, "%d confirmation(s), %d required: not settled yet, try again later", conf, minConf), pinned
 	}
