@@ -484,6 +484,10 @@ func (s *Server) VerifyProof(c *gin.Context) {
 	out := api.VerifyResult{Verdict: api.VerifyResultVerdict(res.Verdict), Valid: res.Valid, Checks: make([]api.VerifyCheck, len(res.Checks))}
 	for i, ch := range res.Checks {
 		out.Checks[i] = api.VerifyCheck{Name: ch.Name, Ok: ch.OK, State: api.VerifyCheckState(ch.State)}
+		if ch.Unavailable { // the endpoint's error names the endpoint: log it, do not show it
+			s.log.WarnContext(c.Request.Context(), "verify could not read the chain", "check", ch.Name, "detail", ch.Detail)
+			ch.Detail = "could not check: this server's chain endpoint did not answer"
+		}
 		if ch.Detail != "" {
 			d := ch.Detail
 			out.Checks[i].Detail = &d

@@ -13,13 +13,16 @@ import (
 
 // Cache lifetimes of NewCachedChain. A mined transaction's content is fixed
 // by its hash, so it is kept long; what a reorg can change (its receipt,
-// the canonical header at a height) briefly; the head about a second.
+// the canonical header at a height) briefly; the head about a second. A
+// reorg that removes an anchor is therefore seen up to CacheReceiptTTL
+// late; one that moves it, or a head that moved on, is seen at once
+// (Verify refreshes before reporting such a mismatch).
 const (
 	DefaultCacheEntries = 4096
 	CacheChainIDTTL     = 10 * time.Minute
 	CacheTxTTL          = 10 * time.Minute
-	CacheReceiptTTL     = 5 * time.Second
-	CacheHeaderTTL      = 5 * time.Second
+	CacheReceiptTTL     = 2 * time.Second
+	CacheHeaderTTL      = 2 * time.Second
 	CacheHeadTTL        = time.Second
 )
 

@@ -338,6 +338,11 @@ func TestVerifyPendingAndReorg(t *testing.T) {
 	if r := Verify(ctx, mined, &fps[1], e.chains(), pins); !r.Valid {
 		t.Fatalf("mined bundle invalid: %+v", r.Checks)
 	}
+	// A cache as the server has, filled with this answer.
+	cached := map[uint64]Chain{simChainID: NewCachedChain(e.client(), 0)}
+	if r := Verify(ctx, mined, &fps[1], cached, pins); !r.Valid {
+		t.Fatalf("mined bundle invalid through the cache: %+v", r.Checks)
+	}
 
 	// A longer fork from the parent without the tx.
 	must(e.sim.Fork(parent.Hash()))
@@ -361,6 +366,11 @@ func TestVerifyPendingAndReorg(t *testing.T) {
 	}
 	if r := Verify(ctx, again, &fps[1], e.chains(), pins); !r.Valid {
 		t.Fatalf("re-fetched bundle invalid: %+v", r.Checks)
+	}
+	// The cache still holds the receipt in the old block and the old head:
+	// they are refreshed, not reported as a mismatch.
+	if r := Verify(ctx, again, &fps[1], cached, pins); !r.Valid {
+		t.Fatalf("re-fetched bundle invalid through the cache: %+v", r.Checks)
 	}
 	// The old bundle names a block the tx is no longer in.
 	wantFailed(t, Verify(ctx, mined, &fps[1], e.chains(), pins), "anchor[1337].tx")
