@@ -218,6 +218,21 @@ func runCLI(t *testing.T, env []string, args ...string) (string, int) {
 	return string(out), 0
 }
 
+// pins are the ATTESTD_ANCHORER and ATTESTD_RECEIPT_KEY settings s
+// publishes (attestd info --export), as environment entries.
+func (s *service) pins(t *testing.T) []string {
+	t.Helper()
+	var env []string
+	for _, line := range strings.Split(strings.TrimSpace(s.mustRun(t, "info", "--export")), "\n") {
+		kv, ok := strings.CutPrefix(line, "export ")
+		if !ok || !strings.HasPrefix(kv, "ATTESTD_") {
+			t.Fatalf("info --export line %q", line)
+		}
+		env = append(env, kv)
+	}
+	return env
+}
+
 func (s *service) mustRun(t *testing.T, args ...string) string {
 	t.Helper()
 	out, code := s.run(t, args...)
