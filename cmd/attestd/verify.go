@@ -200,7 +200,7 @@ func report(out io.Writer, doc string, res verify.Result, asJSON bool) error {
 		}
 		when := res.AttestedAt.Format("2006-01-02 15:04:05 MST")
 		if res.ExistenceOnly {
-			fmt.Fprintf(out, "VALID (existence only): %s existed as of %s. No issuer was pinned (--any-issuer): this does not show who attested it.\n", doc, when)
+			fmt.Fprintf(out, "VALID (existence only): %s existed as of %s. The anchoring address was not pinned (--any-issuer): this does not show who attested it.\n", doc, when)
 		} else {
 			fmt.Fprintf(out, "VALID: %s is attested by the pinned issuer as of %s\n", doc, when)
 		}
