@@ -49,7 +49,8 @@ accepts any issuer; a VALID result then proves only that the fingerprint
 existed at that time, not who attested it.
 
 The verdict is printed last on stdout, one line:
-  VALID      every check passed against the pinned issuer
+  VALID      every check passed against the pinned issuer (with
+             --any-issuer: "VALID (existence only)")
   INVALID    some evidence is false (each false check is marked FAIL)
   UNDECIDED  nothing is false, but something could not be checked (marked ??):
              the endpoint is unreachable, no proof yet, not enough
