@@ -3,10 +3,13 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -183,8 +186,27 @@ func serveDev(t *testing.T, dataDir string, extra ...string) *service {
 // run runs the CLI against s and returns its combined output and exit code.
 func (s *service) run(t *testing.T, args ...string) (string, int) {
 	t.Helper()
+	return s.runEnv(t, nil, args...)
+}
+
+// runEnv is run with extra environment variables (pins, for verify).
+func (s *service) runEnv(t *testing.T, env []string, args ...string) (string, int) {
+	t.Helper()
+	return runCLI(t, append([]string{"ATTESTD_SERVER=" + s.url, "ATTESTD_API_KEY=" + s.apiKey, "ATTESTD_RPC=" + s.rpc}, env...), args...)
+}
+
+// runCLI runs the binary with env added to a clean copy of the process's
+// (no ATTESTD_ pins leak in from outside) and returns its combined output
+// and exit code.
+func runCLI(t *testing.T, env []string, args ...string) (string, int) {
+	t.Helper()
 	cmd := exec.Command(binary(t), args...)
-	cmd.Env = append(os.Environ(), "ATTESTD_SERVER="+s.url, "ATTESTD_API_KEY="+s.apiKey, "ATTESTD_RPC="+s.rpc)
+	for _, e := range os.Environ() {
+		if !strings.HasPrefix(e, "ATTESTD_") {
+			cmd.Env = append(cmd.Env, e)
+		}
+	}
+	cmd.Env = append(cmd.Env, env...)
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
@@ -194,6 +216,21 @@ func (s *service) run(t *testing.T, args ...string) (string, int) {
 		t.Fatal(err)
 	}
 	return string(out), 0
+}
+
+// pins are the ATTESTD_ANCHORER and ATTESTD_RECEIPT_KEY settings s
+// publishes (attestd info --export), as environment entries.
+func (s *service) pins(t *testing.T) []string {
+	t.Helper()
+	var env []string
+	for _, line := range strings.Split(strings.TrimSpace(s.mustRun(t, "info", "--export")), "\n") {
+		kv, ok := strings.CutPrefix(line, "export ")
+		if !ok || !strings.HasPrefix(kv, "ATTESTD_") {
+			t.Fatalf("info --export line %q", line)
+		}
+		env = append(env, kv)
+	}
+	return env
 }
 
 func (s *service) mustRun(t *testing.T, args ...string) string {
@@ -228,27 +265,94 @@ func TestEndToEnd(t *testing.T) {
 	}
 	s.mustRun(t, "upgrade", "--wait", "--timeout", "60s", doc, json+".attest")
 
-	out := s.mustRun(t, "verify", doc)
-	if !strings.Contains(out, "VALID") {
-		t.Fatalf("verify output:\n%s", out)
+	// Nothing pinned: UNDECIDED (3), saying how to pin.
+	out, code := s.run(t, "verify", doc)
+	if code != exitUndecided || !strings.Contains(out, "UNDECIDED") || !strings.Contains(out, "--anchorer") ||
+		!strings.Contains(out, "--receipt-key") || strings.Contains(out, "VALID:") {
+		t.Fatalf("verify without pins: exit %d, want 3 (UNDECIDED) naming --anchorer and --receipt-key:\n%s", code, out)
 	}
-	// Pinned to the anchorer the server publishes, with the receipt checked.
+	// The README's walkthrough: the pins from attestd info --export, by eval.
+	export := s.mustRun(t, "info", "--export")
+	m := regexp.MustCompile(`^export ATTESTD_ANCHORER=(0x[0-9a-fA-F]{40})\nexport ATTESTD_RECEIPT_KEY=([A-Za-z0-9+/]{43}=)\n$`).FindStringSubmatch(export)
+	if m == nil {
+		t.Fatalf("info --export:\n%s", export)
+	}
+	anchorer, pub := m[1], m[2]
 	info := s.mustRun(t, "info")
-	anchorer := regexp.MustCompile(`"anchorer": "(0x[0-9a-fA-F]{40})"`).FindStringSubmatch(info)
-	pub := regexp.MustCompile(`"public_key": "([^"]+)"`).FindStringSubmatch(info)
-	if anchorer == nil || pub == nil {
-		t.Fatalf("info output:\n%s", info)
+	if !strings.Contains(info, `"anchorer": "`+anchorer+`"`) || !strings.Contains(info, `"public_key": "`+pub+`"`) {
+		t.Fatalf("info --export printed %s, %s; info says:\n%s", anchorer, pub, info)
 	}
-	s.mustRun(t, "verify", "--anchorer", anchorer[1], "--receipt-key", pub[1], doc)
+	sh := exec.Command("sh", "-c", `eval "$("$0" info --export)" && "$0" verify "$1"`, binary(t), doc)
+	sh.Env = append(os.Environ(), "ATTESTD_SERVER="+s.url, "ATTESTD_RPC="+s.rpc)
+	if o, err := sh.CombinedOutput(); err != nil || !strings.Contains(string(o), "VALID: ") || !strings.Contains(string(o), "ok   receipt") {
+		t.Fatalf("eval \"$(attestd info --export)\" && attestd verify: %v\n%s", err, o)
+	}
+	pins := []string{"ATTESTD_ANCHORER=" + anchorer, "ATTESTD_RECEIPT_KEY=" + pub}
+	verifyPinned := func(args ...string) (string, int) {
+		t.Helper()
+		return s.runEnv(t, pins, append([]string{"verify"}, args...)...)
+	}
+	mustVerify := func(args ...string) string {
+		t.Helper()
+		out, code := verifyPinned(args...)
+		if code != 0 || !strings.Contains(out, "VALID: ") {
+			t.Fatalf("attestd verify %s: exit %d\n%s", strings.Join(args, " "), code, out)
+		}
+		return out
+	}
+	mustVerify(doc)
+	// The same pins as flags.
+	s.mustRun(t, "verify", "--anchorer", anchorer, "--receipt-key", pub, doc)
+	if out, code := verifyPinned("--json", doc); code != 0 || !strings.Contains(out, `"verdict": "valid"`) || !strings.Contains(out, `"state": "ok"`) {
+		t.Fatalf("verify --json: exit %d\n%s", code, out)
+	}
 
 	// The JSON record verifies after re-formatting (canonical form), not after a content change.
 	writeFile(t, json, "{\n  \"valueQuantity\": {\"unit\": \"%\", \"value\": 6.1},\n  \"status\": \"final\",\n  \"resourceType\": \"Observation\"\n}\n")
-	s.mustRun(t, "verify", json)
+	mustVerify(json)
 
+	t.Run("receipt key", func(t *testing.T) {
+		// Anchorer pinned, receipt present, no receipt key: not VALID.
+		out, code := s.run(t, "verify", "--anchorer", anchorer, doc)
+		if code != exitUndecided || !strings.Contains(out, "??   receipt") {
+			t.Fatalf("no receipt key: exit %d, want 3 with the receipt undecided:\n%s", code, out)
+		}
+		out, code = s.run(t, "verify", "--anchorer", anchorer, "--any-issuer", doc)
+		if code != 0 || !strings.Contains(out, "VALID: ") {
+			t.Fatalf("no receipt key, --any-issuer: exit %d, want 0:\n%s", code, out)
+		}
+		// Another key: the receipt is false evidence.
+		other := base64.StdEncoding.EncodeToString(make([]byte, ed25519.PublicKeySize))
+		out, code = s.run(t, "verify", "--anchorer", anchorer, "--receipt-key", other, doc)
+		if code != exitInvalid || !strings.Contains(out, "FAIL receipt") || !strings.Contains(out, "INVALID") {
+			t.Fatalf("wrong receipt key: exit %d, want 1 naming the receipt:\n%s", code, out)
+		}
+	})
+	t.Run("no proof yet", func(t *testing.T) {
+		early := filepath.Join(dir, "early.txt")
+		writeFile(t, early, "not upgraded yet\n")
+		s.mustRun(t, "stamp", early)
+		out, code := verifyPinned(early)
+		if code != exitUndecided || !strings.Contains(out, "UNDECIDED") || !strings.Contains(out, "attestd upgrade") {
+			t.Fatalf("verify before upgrade: exit %d, want 3 saying to upgrade:\n%s", code, out)
+		}
+	})
+	t.Run("endpoint unreachable", func(t *testing.T) {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		closed := "http://" + l.Addr().String()
+		l.Close() // nothing listens there now
+		out, code := verifyPinned("--rpc", closed, doc)
+		if code != exitUndecided || !strings.Contains(out, "UNDECIDED") || !strings.Contains(out, "??   anchor[1337].rpc") || strings.Contains(out, "INVALID") {
+			t.Fatalf("endpoint down: exit %d, want 3 (UNDECIDED, not INVALID):\n%s", code, out)
+		}
+	})
 	t.Run("changed document", func(t *testing.T) {
 		changed := filepath.Join(dir, "changed.txt")
 		writeFile(t, changed, "HbA1c 7.1 %\n")
-		out, code := s.run(t, "verify", "--proof", doc+".attest", changed)
+		out, code := verifyPinned("--proof", doc+".attest", changed)
 		if code != exitInvalid || !strings.Contains(out, "FAIL fingerprint") {
 			t.Fatalf("exit %d, want 1 naming the fingerprint check:\n%s", code, out)
 		}
@@ -263,7 +367,9 @@ func TestEndToEnd(t *testing.T) {
 		if err := attestfile.Write(bad, f, 0); err != nil {
 			t.Fatal(err)
 		}
-		out, code := s.run(t, "verify", "--proof", bad, doc)
+		// The receipt is for the original: the fingerprint check is what
+		// matters here.
+		out, code := verifyPinned("--proof", bad, doc)
 		if code != exitInvalid || !strings.Contains(out, "FAIL merkle_path") {
 			t.Fatalf("exit %d, want 1 naming merkle_path:\n%s", code, out)
 		}
@@ -272,7 +378,7 @@ func TestEndToEnd(t *testing.T) {
 		// Another dev chain: same chain ID, but the anchor tx is not on it.
 		other := start(t, "devchain", "--data-dir", filepath.Join(dir, "other"), "--listen", "127.0.0.1:0", "--log-format", "json")
 		started := other.waitLog(t, "dev chain started", 60*time.Second)
-		out, code := s.run(t, "verify", "--rpc", started["rpc"].(string), doc)
+		out, code := verifyPinned("--rpc", started["rpc"].(string), doc)
 		if code != exitInvalid || !strings.Contains(out, "FAIL anchor[1337].tx") {
 			t.Fatalf("exit %d, want 1 naming anchor[1337].tx:\n%s", code, out)
 		}
@@ -307,8 +413,8 @@ func TestShutdownSealsAndRestartResumes(t *testing.T) {
 
 	s2 := serveDev(t, data, "--batch-interval", "1h")
 	s2.mustRun(t, "upgrade", "--wait", "--timeout", "60s", doc)
-	out := s2.mustRun(t, "verify", doc)
-	if !strings.Contains(out, "VALID") {
+	out := s2.mustRun(t, "verify", "--any-issuer", doc)
+	if !strings.Contains(out, "VALID (existence only)") {
 		t.Fatalf("verify:\n%s", out)
 	}
 	// Exactly one anchor transaction was ever signed for batch 1.

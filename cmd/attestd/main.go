@@ -18,11 +18,13 @@ import (
 // version is set at build time with -ldflags "-X main.version=…".
 var version = "dev"
 
-// Exit codes: 0 success / valid, 1 invalid (verify) or not done (upgrade
-// without --wait), 2 usage or I/O error.
+// Exit codes: 0 success / valid, 1 invalid (verify: some evidence is
+// false) or not done (upgrade without --wait), 2 usage or I/O error,
+// 3 undecided (verify: could not check something).
 const (
-	exitInvalid = 1
-	exitError   = 2
+	exitInvalid   = 1
+	exitError     = 2
+	exitUndecided = 3
 )
 
 // exitCode carries a non-zero exit status that is not a usage error.

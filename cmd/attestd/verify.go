@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -18,25 +19,46 @@ import (
 	"github.com/attestd/attestd/internal/verify"
 )
 
+// checkReceipt is the name of the receipt check in verify's output.
+const checkReceipt = "receipt"
+
 func newVerifyCmd() *cobra.Command {
 	var (
 		proofPath, rpcURL, anchorer, receiptKey string
 		requireChains                           []uint
 		minConf                                 uint64
-		asJSON                                  bool
+		asJSON, anyIssuer                       bool
 	)
 	cmd := &cobra.Command{
 		Use:   "verify FILE",
-		Short: "Check a document against its proof and the chain; exit 0 valid, 1 invalid",
+		Short: "Check a document against its proof and the chain: VALID, INVALID or UNDECIDED",
 		Long: `Recompute FILE's fingerprint (with the nonce and canonicalisation from its
 .attest file), check the Merkle path to the root, and read the anchor
 transaction from --rpc: it must exist, have succeeded, come from the
-anchoring address (pin it with --anchorer), carry this root, size and batch,
-and sit in a canonical block with --min-confirmations. Nothing is sent to
+issuer's anchoring address, carry this root, size and batch, and sit in a
+canonical block with --min-confirmations. The receipt in the .attest file,
+if any, must be signed by the issuer's receipt key. Nothing is sent to
 attestd; only the chain's JSON-RPC endpoint is asked.
 
-Exit status: 0 valid, 1 invalid (each failed check is named), 2 usage or
-I/O error.`,
+Pin the issuer: take its anchoring address and receipt key from what it
+publishes (attestd info --server URL --export prints them as lines for
+eval) and give them as --anchorer and --receipt-key, or as
+ATTESTD_ANCHORER and ATTESTD_RECEIPT_KEY. Without a pin a proof is never
+VALID: anyone can anchor a root of their own choosing. --any-issuer
+accepts any issuer; a VALID result then proves only that the fingerprint
+existed at that time, not who attested it.
+
+The verdict is printed last on stdout, one line:
+  VALID      every check passed against the pinned issuer (with
+             --any-issuer: "VALID (existence only)")
+  INVALID    some evidence is false (each false check is marked FAIL)
+  UNDECIDED  nothing is false, but something could not be checked (marked ??):
+             the endpoint is unreachable, no proof yet, not enough
+             confirmations yet, or the issuer is not pinned
+
+Exit status: 0 valid, 1 invalid (some evidence is false), 2 usage error or
+unreadable input, 3 undecided (could not decide; try again later, or pin
+the issuer).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			doc := args[0]
@@ -47,7 +69,6 @@ I/O error.`,
 			if err != nil {
 				return err
 			}
-			pins := map[uint64]common.Address{}
 			var pin *common.Address
 			if anchorer != "" {
 				if !common.IsHexAddress(anchorer) {
@@ -60,7 +81,7 @@ I/O error.`,
 			if receiptKey != "" {
 				b, err := base64.StdEncoding.DecodeString(receiptKey)
 				if err != nil || len(b) != ed25519.PublicKeySize {
-					return errors.New("--receipt-key: want the base64 Ed25519 public key from /v1/info")
+					return errors.New("--receipt-key: want the base64 Ed25519 public key from attestd info")
 				}
 				pub = b
 			}
@@ -70,8 +91,10 @@ I/O error.`,
 			}
 			out := cmd.OutOrStdout()
 			if f.Proof == nil {
-				fmt.Fprintf(out, "no proof in %s yet: run \"attestd upgrade %s\" once the batch is anchored\n", proofPath, doc)
-				return &exitCode{code: exitInvalid}
+				res := verify.Result{}
+				res.Add(verify.Check{Name: verify.CheckChains, State: verify.StateUndecided,
+					Detail: fmt.Sprintf("no proof in %s yet: run \"attestd upgrade %s\" once the batch is anchored", proofPath, doc)})
+				return report(out, doc, res, asJSON)
 			}
 			ctx := cmd.Context()
 			client, err := ethclient.DialContext(ctx, rpcURL)
@@ -79,6 +102,7 @@ I/O error.`,
 				return fmt.Errorf("--rpc: %w", err)
 			}
 			defer client.Close()
+			pins := map[uint64]common.Address{}
 			chains := map[uint64]verify.Chain{}
 			if id, err := client.ChainID(ctx); err == nil && id.IsUint64() {
 				chains[id.Uint64()] = client
@@ -89,60 +113,108 @@ I/O error.`,
 				fmt.Fprintf(cmd.ErrOrStderr(), "attestd: the endpoint %s did not answer: %v\n", rpcURL, err)
 				for _, a := range f.Proof.Anchors { // report it per chain as a named check
 					chains[a.ChainID] = client
+					if pin != nil {
+						pins[a.ChainID] = *pin
+					}
 				}
 			}
-			policy := verify.Policy{MinConfirmations: minConf, Anchorers: pins}
+			policy := verify.Policy{MinConfirmations: minConf, Anchorers: pins, AnyIssuer: anyIssuer}
 			for _, id := range requireChains {
 				policy.RequiredChains = append(policy.RequiredChains, uint64(id))
 			}
 			res := verify.Verify(ctx, f.Proof, &fp, chains, policy)
-			if pub != nil {
-				c := verify.Check{Name: "receipt", OK: true, Detail: "signed by key " + receipt.KeyID(pub)}
-				if f.Receipt == nil {
-					c.OK, c.Detail = false, "the .attest file holds no receipt"
-				} else if err := receipt.Verify(*f.Receipt, pub); err != nil {
-					c.OK, c.Detail = false, err.Error()
-				}
-				res.Checks = append(res.Checks, c)
-				if !c.OK {
-					res.Valid = false
-				}
+			if c, ok := receiptCheck(f, pub, anyIssuer); ok {
+				res.Add(c)
 			}
-			if asJSON {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(res); err != nil {
-					return err
-				}
-			} else {
-				for _, c := range res.Checks {
-					mark := "ok  "
-					if !c.OK {
-						mark = "FAIL"
-					}
-					fmt.Fprintf(out, "%s %-28s %s\n", mark, c.Name, c.Detail)
-				}
-				if res.Valid {
-					fmt.Fprintf(out, "VALID: %s is attested as of %s\n", doc, res.AttestedAt.Format("2006-01-02 15:04:05 MST"))
-				}
-			}
-			if !res.Valid {
-				var names []string
-				for _, c := range res.Failed() {
-					names = append(names, c.Name)
-				}
-				return &exitCode{code: exitInvalid, msg: "INVALID: failed " + strings.Join(names, ", ")}
-			}
-			return nil
+			return report(out, doc, res, asJSON)
 		},
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&proofPath, "proof", "", "the .attest file (default FILE.attest)")
 	fl.StringVar(&rpcURL, "rpc", envDefault("ATTESTD_RPC", defaultRPC), "JSON-RPC endpoint of the anchoring chain (env ATTESTD_RPC)")
-	fl.StringVar(&anchorer, "anchorer", envDefault("ATTESTD_ANCHORER", ""), "pin the anchoring address published by the issuer (env ATTESTD_ANCHORER)")
-	fl.StringVar(&receiptKey, "receipt-key", "", "also check the receipt against this base64 Ed25519 key (from /v1/info)")
+	fl.StringVar(&anchorer, "anchorer", envDefault("ATTESTD_ANCHORER", ""), "pin the issuer's anchoring address, from its attestd info (env ATTESTD_ANCHORER)")
+	fl.StringVar(&receiptKey, "receipt-key", envDefault("ATTESTD_RECEIPT_KEY", ""), "pin the issuer's base64 Ed25519 receipt key, from its attestd info (env ATTESTD_RECEIPT_KEY)")
+	fl.BoolVar(&anyIssuer, "any-issuer", false, "accept any issuer: VALID then proves only existence at that time, not who attested it")
 	fl.UintSliceVar(&requireChains, "require-chain", nil, "chain IDs that must be anchored (default: the --rpc endpoint's)")
 	fl.Uint64Var(&minConf, "min-confirmations", 1, "blocks required on top of and including the anchor's")
-	fl.BoolVar(&asJSON, "json", false, "print the result as JSON")
+	fl.BoolVar(&asJSON, "json", false, "print the result as JSON (with its verdict); the exit status is the same")
 	return cmd
+}
+
+// receiptCheck checks the .attest file's receipt against the pinned key.
+// It returns false when there is nothing to report: no receipt and no key.
+func receiptCheck(f *attestfile.File, pub ed25519.PublicKey, anyIssuer bool) (verify.Check, bool) {
+	c := verify.Check{Name: checkReceipt}
+	switch {
+	case f.Receipt == nil && pub == nil:
+		return c, false
+	case f.Receipt == nil:
+		c.State, c.Detail = verify.StateUndecided, "the .attest file holds no receipt to check against --receipt-key; verify without a receipt key to rely on the chain alone"
+	case pub != nil:
+		if err := receipt.Verify(*f.Receipt, pub); err != nil {
+			c.State, c.Detail = verify.StateFailed, "the receipt was not signed by the pinned receipt key: "+err.Error()
+		} else {
+			c.State, c.Detail = verify.StateOK, "signed by the pinned receipt key "+receipt.KeyID(pub)
+		}
+	case anyIssuer:
+		c.State, c.Detail = verify.StateOK, fmt.Sprintf("not checked: the receipt names key %s, but no receipt key is pinned (--any-issuer)", f.Receipt.KeyID)
+	default:
+		c.State, c.Detail = verify.StateUndecided, fmt.Sprintf("the receipt names key %s, but nothing says that key is the issuer's: pin the receipt key the issuer publishes (attestd info) with --receipt-key or ATTESTD_RECEIPT_KEY, or accept any issuer with --any-issuer", f.Receipt.KeyID)
+	}
+	return c, true
+}
+
+// report prints res (the checks, then the verdict line) and returns the
+// exit status as an error: nil for valid.
+func report(out io.Writer, doc string, res verify.Result, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(res); err != nil {
+			return err
+		}
+	} else {
+		for _, c := range res.Checks {
+			mark := "ok  "
+			switch c.State {
+			case verify.StateFailed:
+				mark = "FAIL"
+			case verify.StateUndecided:
+				mark = "??  "
+			}
+			fmt.Fprintf(out, "%s %-28s %s\n", mark, c.Name, c.Detail)
+		}
+	}
+	names := func(st verify.State) string {
+		var n []string
+		for _, c := range res.Checks {
+			if c.State == st {
+				n = append(n, c.Name)
+			}
+		}
+		return strings.Join(n, ", ")
+	}
+	switch res.Verdict {
+	case verify.VerdictValid:
+		if asJSON {
+			return nil
+		}
+		when := res.AttestedAt.Format("2006-01-02 15:04:05 MST")
+		if res.ExistenceOnly {
+			fmt.Fprintf(out, "VALID (existence only): %s existed as of %s. The anchoring address was not pinned (--any-issuer): this does not show who attested it.\n", doc, when)
+		} else {
+			fmt.Fprintf(out, "VALID: %s is attested by the pinned issuer as of %s\n", doc, when)
+		}
+		return nil
+	case verify.VerdictInvalid:
+		if !asJSON {
+			fmt.Fprintf(out, "INVALID: some evidence is false (%s)\n", names(verify.StateFailed))
+		}
+		return &exitCode{code: exitInvalid}
+	default:
+		if !asJSON {
+			fmt.Fprintf(out, "UNDECIDED: could not check %s; nothing checked was false. See the lines marked ?? for what to do.\n", names(verify.StateUndecided))
+		}
+		return &exitCode{code: exitUndecided}
+	}
 }

@@ -122,6 +122,48 @@ func (e Status) Valid() bool {
 	}
 }
 
+// Defines values for VerifyCheckState.
+const (
+	VerifyCheckStateFailed    VerifyCheckState = "failed"
+	VerifyCheckStateOk        VerifyCheckState = "ok"
+	VerifyCheckStateUndecided VerifyCheckState = "undecided"
+)
+
+// Valid indicates whether the value is a known member of the VerifyCheckState enum.
+func (e VerifyCheckState) Valid() bool {
+	switch e {
+	case VerifyCheckStateFailed:
+		return true
+	case VerifyCheckStateOk:
+		return true
+	case VerifyCheckStateUndecided:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for VerifyResultVerdict.
+const (
+	VerifyResultVerdictInvalid   VerifyResultVerdict = "invalid"
+	VerifyResultVerdictUndecided VerifyResultVerdict = "undecided"
+	VerifyResultVerdictValid     VerifyResultVerdict = "valid"
+)
+
+// Valid indicates whether the value is a known member of the VerifyResultVerdict enum.
+func (e VerifyResultVerdict) Valid() bool {
+	switch e {
+	case VerifyResultVerdictInvalid:
+		return true
+	case VerifyResultVerdictUndecided:
+		return true
+	case VerifyResultVerdictValid:
+		return true
+	default:
+		return false
+	}
+}
+
 // Address An EVM account address, `0x` and 40 hex characters (EIP-55 mixed case allowed).
 //
 // Example: 0x8a9f3c2b1d4e5f60718293a4b5c6d7e8f9012345
@@ -623,21 +665,34 @@ type TxHash = string
 
 // VerifyCheck One named check and its outcome.
 type VerifyCheck struct {
-	// Detail Why it failed, or a note on what was checked.
+	// Detail Why it failed or could not be checked, or a note on what was checked.
 	//
 	// Example: path does not lead to the root
 	Detail *string `json:"detail,omitempty"`
 
-	// Name The check's name, e.g. `merkle_path` or `anchor/1337`.
+	// Name The check's name, e.g. `merkle_path` or `anchor[1337].sender`.
 	//
 	// Example: merkle_path
 	Name string `json:"name"`
 
-	// Ok Whether the check passed.
+	// Ok Whether the check passed (`state` is `ok`).
 	//
 	// Example: true
 	Ok bool `json:"ok"`
+
+	// State `ok`: checked and it holds. `failed`: checked and the evidence is false.
+	// `undecided`: it could not be checked (yet).
+	//
+	//
+	// Example: ok
+	State VerifyCheckState `json:"state"`
 }
+
+// VerifyCheckState `ok`: checked and it holds. `failed`: checked and the evidence is false.
+// `undecided`: it could not be checked (yet).
+//
+// Example: ok
+type VerifyCheckState string
 
 // VerifyRequest A proof bundle and the policy to check it against.
 type VerifyRequest struct {
@@ -689,11 +744,26 @@ type VerifyResult struct {
 	// Checks Every check made, in the order made.
 	Checks []VerifyCheck `json:"checks"`
 
-	// Valid Whether the proof holds under the requested policy.
+	// Valid Whether the proof holds under the requested policy (`verdict` is `valid`).
 	//
 	// Example: true
 	Valid bool `json:"valid"`
+
+	// Verdict `valid`: every check passed. `invalid`: some evidence is false (a check's
+	// `state` is `failed`). `undecided`: nothing is false, but some check could not
+	// be made (`state` `undecided`), e.g. not enough confirmations yet.
+	//
+	//
+	// Example: valid
+	Verdict VerifyResultVerdict `json:"verdict"`
 }
+
+// VerifyResultVerdict `valid`: every check passed. `invalid`: some evidence is false (a check's
+// `state` is `failed`). `undecided`: nothing is false, but some check could not
+// be made (`state` `undecided`), e.g. not enough confirmations yet.
+//
+// Example: valid
+type VerifyResultVerdict string
 
 // BatchIDPath defines model for BatchIDPath.
 type BatchIDPath = int64
@@ -721,14 +791,17 @@ type NotFound = Problem
 // PayloadTooLarge An RFC 9457 problem document.
 type PayloadTooLarge = Problem
 
-// ServiceUnavailable An RFC 9457 problem document.
-type ServiceUnavailable = Problem
-
 // TooManyRequests An RFC 9457 problem document.
 type TooManyRequests = Problem
 
 // Unauthorized An RFC 9457 problem document.
 type Unauthorized = Problem
+
+// VerifyRateLimited An RFC 9457 problem document.
+type VerifyRateLimited = Problem
+
+// VerifyUndecided An RFC 9457 problem document.
+type VerifyUndecided = Problem
 
 // bearerAuthContextKey is the context key for bearerAuth security scheme
 type bearerAuthContextKey string
@@ -937,9 +1010,23 @@ type ClientInterface interface {
 	// a canonical block with enough confirmations. If `fingerprint` is given it must equal
 	// the bundle's.
 	//
-	// A well-formed request always gets `200`; `valid` says whether the proof holds and
-	// `checks` names every check made, so a failing proof says exactly what failed. The
-	// attested time is the timestamp of the anchoring block.
+	// The server pins its own anchoring address on each of its chains: a proof anchored
+	// by any other account is `invalid` here, whatever the bundle names.
+	//
+	// A well-formed request that could be decided gets `200`. `verdict` is `valid` (every
+	// check passed), `invalid` (some evidence is false: the checks whose `state` is
+	// `failed` say what) or `undecided` (nothing is false, but something could not be
+	// checked from what the bundle holds: no anchor yet, not enough confirmations yet, a
+	// chain this server has no endpoint for). `valid` is `verdict == valid`. `checks`
+	// names every check made. The attested time is the timestamp of the anchoring block.
+	//
+	// When the server could not decide because its own chain endpoint did not answer (or
+	// answered with an error), it answers `503` with `Retry-After` instead: "could not
+	// check" is never reported as "false".
+	//
+	// The endpoint is public and each request reads the chain, so it is rate limited per
+	// client address (`429` with `Retry-After`; `serve --verify-rate`, `--verify-burst`),
+	// and chain reads are cached briefly per anchor.
 	//
 	// Hash the document locally (the CLI or the web page do this) and send only the
 	// fingerprint: the document never needs to leave the verifier.
@@ -958,9 +1045,23 @@ type ClientInterface interface {
 	// a canonical block with enough confirmations. If `fingerprint` is given it must equal
 	// the bundle's.
 	//
-	// A well-formed request always gets `200`; `valid` says whether the proof holds and
-	// `checks` names every check made, so a failing proof says exactly what failed. The
-	// attested time is the timestamp of the anchoring block.
+	// The server pins its own anchoring address on each of its chains: a proof anchored
+	// by any other account is `invalid` here, whatever the bundle names.
+	//
+	// A well-formed request that could be decided gets `200`. `verdict` is `valid` (every
+	// check passed), `invalid` (some evidence is false: the checks whose `state` is
+	// `failed` say what) or `undecided` (nothing is false, but something could not be
+	// checked from what the bundle holds: no anchor yet, not enough confirmations yet, a
+	// chain this server has no endpoint for). `valid` is `verdict == valid`. `checks`
+	// names every check made. The attested time is the timestamp of the anchoring block.
+	//
+	// When the server could not decide because its own chain endpoint did not answer (or
+	// answered with an error), it answers `503` with `Retry-After` instead: "could not
+	// check" is never reported as "false".
+	//
+	// The endpoint is public and each request reads the chain, so it is rate limited per
+	// client address (`429` with `Retry-After`; `serve --verify-rate`, `--verify-burst`),
+	// and chain reads are cached briefly per anchor.
 	//
 	// Hash the document locally (the CLI or the web page do this) and send only the
 	// fingerprint: the document never needs to leave the verifier.
@@ -1185,9 +1286,23 @@ func (c *Client) GetSubmission(ctx context.Context, fingerprint FingerprintPath,
 // a canonical block with enough confirmations. If `fingerprint` is given it must equal
 // the bundle's.
 //
-// A well-formed request always gets `200`; `valid` says whether the proof holds and
-// `checks` names every check made, so a failing proof says exactly what failed. The
-// attested time is the timestamp of the anchoring block.
+// The server pins its own anchoring address on each of its chains: a proof anchored
+// by any other account is `invalid` here, whatever the bundle names.
+//
+// A well-formed request that could be decided gets `200`. `verdict` is `valid` (every
+// check passed), `invalid` (some evidence is false: the checks whose `state` is
+// `failed` say what) or `undecided` (nothing is false, but something could not be
+// checked from what the bundle holds: no anchor yet, not enough confirmations yet, a
+// chain this server has no endpoint for). `valid` is `verdict == valid`. `checks`
+// names every check made. The attested time is the timestamp of the anchoring block.
+//
+// When the server could not decide because its own chain endpoint did not answer (or
+// answered with an error), it answers `503` with `Retry-After` instead: "could not
+// check" is never reported as "false".
+//
+// The endpoint is public and each request reads the chain, so it is rate limited per
+// client address (`429` with `Retry-After`; `serve --verify-rate`, `--verify-burst`),
+// and chain reads are cached briefly per anchor.
 //
 // Hash the document locally (the CLI or the web page do this) and send only the
 // fingerprint: the document never needs to leave the verifier.
@@ -1216,9 +1331,23 @@ func (c *Client) VerifyProofWithBody(ctx context.Context, contentType string, bo
 // a canonical block with enough confirmations. If `fingerprint` is given it must equal
 // the bundle's.
 //
-// A well-formed request always gets `200`; `valid` says whether the proof holds and
-// `checks` names every check made, so a failing proof says exactly what failed. The
-// attested time is the timestamp of the anchoring block.
+// The server pins its own anchoring address on each of its chains: a proof anchored
+// by any other account is `invalid` here, whatever the bundle names.
+//
+// A well-formed request that could be decided gets `200`. `verdict` is `valid` (every
+// check passed), `invalid` (some evidence is false: the checks whose `state` is
+// `failed` say what) or `undecided` (nothing is false, but something could not be
+// checked from what the bundle holds: no anchor yet, not enough confirmations yet, a
+// chain this server has no endpoint for). `valid` is `verdict == valid`. `checks`
+// names every check made. The attested time is the timestamp of the anchoring block.
+//
+// When the server could not decide because its own chain endpoint did not answer (or
+// answered with an error), it answers `503` with `Retry-After` instead: "could not
+// check" is never reported as "false".
+//
+// The endpoint is public and each request reads the chain, so it is rate limited per
+// client address (`429` with `Retry-After`; `serve --verify-rate`, `--verify-burst`),
+// and chain reads are cached briefly per anchor.
 //
 // Hash the document locally (the CLI or the web page do this) and send only the
 // fingerprint: the document never needs to leave the verifier.
@@ -1710,9 +1839,23 @@ type ClientWithResponsesInterface interface {
 	// a canonical block with enough confirmations. If `fingerprint` is given it must equal
 	// the bundle's.
 	//
-	// A well-formed request always gets `200`; `valid` says whether the proof holds and
-	// `checks` names every check made, so a failing proof says exactly what failed. The
-	// attested time is the timestamp of the anchoring block.
+	// The server pins its own anchoring address on each of its chains: a proof anchored
+	// by any other account is `invalid` here, whatever the bundle names.
+	//
+	// A well-formed request that could be decided gets `200`. `verdict` is `valid` (every
+	// check passed), `invalid` (some evidence is false: the checks whose `state` is
+	// `failed` say what) or `undecided` (nothing is false, but something could not be
+	// checked from what the bundle holds: no anchor yet, not enough confirmations yet, a
+	// chain this server has no endpoint for). `valid` is `verdict == valid`. `checks`
+	// names every check made. The attested time is the timestamp of the anchoring block.
+	//
+	// When the server could not decide because its own chain endpoint did not answer (or
+	// answered with an error), it answers `503` with `Retry-After` instead: "could not
+	// check" is never reported as "false".
+	//
+	// The endpoint is public and each request reads the chain, so it is rate limited per
+	// client address (`429` with `Retry-After`; `serve --verify-rate`, `--verify-burst`),
+	// and chain reads are cached briefly per anchor.
 	//
 	// Hash the document locally (the CLI or the web page do this) and send only the
 	// fingerprint: the document never needs to leave the verifier.
@@ -1731,9 +1874,23 @@ type ClientWithResponsesInterface interface {
 	// a canonical block with enough confirmations. If `fingerprint` is given it must equal
 	// the bundle's.
 	//
-	// A well-formed request always gets `200`; `valid` says whether the proof holds and
-	// `checks` names every check made, so a failing proof says exactly what failed. The
-	// attested time is the timestamp of the anchoring block.
+	// The server pins its own anchoring address on each of its chains: a proof anchored
+	// by any other account is `invalid` here, whatever the bundle names.
+	//
+	// A well-formed request that could be decided gets `200`. `verdict` is `valid` (every
+	// check passed), `invalid` (some evidence is false: the checks whose `state` is
+	// `failed` say what) or `undecided` (nothing is false, but something could not be
+	// checked from what the bundle holds: no anchor yet, not enough confirmations yet, a
+	// chain this server has no endpoint for). `valid` is `verdict == valid`. `checks`
+	// names every check made. The attested time is the timestamp of the anchoring block.
+	//
+	// When the server could not decide because its own chain endpoint did not answer (or
+	// answered with an error), it answers `503` with `Retry-After` instead: "could not
+	// check" is never reported as "false".
+	//
+	// The endpoint is public and each request reads the chain, so it is rate limited per
+	// client address (`429` with `Retry-After`; `serve --verify-rate`, `--verify-burst`),
+	// and chain reads are cached briefly per anchor.
 	//
 	// Hash the document locally (the CLI or the web page do this) and send only the
 	// fingerprint: the document never needs to leave the verifier.
@@ -2219,6 +2376,11 @@ func (r GetSubmissionResponse) ContentType() string {
 	return ""
 }
 
+// VerifyProofResponse429Headers the declared response headers of an HTTP 429 response for VerifyProof
+type VerifyProofResponse429Headers struct {
+	RetryAfter int64
+}
+
 // VerifyProofResponse503Headers the declared response headers of an HTTP 503 response for VerifyProof
 type VerifyProofResponse503Headers struct {
 	RetryAfter int64
@@ -2233,10 +2395,14 @@ type VerifyProofResponse struct {
 	ApplicationProblemJSON400 *BadRequest
 	// ApplicationProblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationProblemJSON413 *PayloadTooLarge
+	// ApplicationProblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationProblemJSON429 *VerifyRateLimited
 	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationProblemJSON500 *InternalError
 	// ApplicationProblemJSON503 the response for an HTTP 503 `application/problem+json` response
-	ApplicationProblemJSON503 *ServiceUnavailable
+	ApplicationProblemJSON503 *VerifyUndecided
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *VerifyProofResponse429Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
 	Headers503 *VerifyProofResponse503Headers
 }
@@ -2256,13 +2422,18 @@ func (r VerifyProofResponse) GetApplicationProblemJSON413() *PayloadTooLarge {
 	return r.ApplicationProblemJSON413
 }
 
+// GetApplicationProblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r VerifyProofResponse) GetApplicationProblemJSON429() *VerifyRateLimited {
+	return r.ApplicationProblemJSON429
+}
+
 // GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
 func (r VerifyProofResponse) GetApplicationProblemJSON500() *InternalError {
 	return r.ApplicationProblemJSON500
 }
 
 // GetApplicationProblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
-func (r VerifyProofResponse) GetApplicationProblemJSON503() *ServiceUnavailable {
+func (r VerifyProofResponse) GetApplicationProblemJSON503() *VerifyUndecided {
 	return r.ApplicationProblemJSON503
 }
 
@@ -2487,9 +2658,23 @@ func (c *ClientWithResponses) GetSubmissionWithResponse(ctx context.Context, fin
 // a canonical block with enough confirmations. If `fingerprint` is given it must equal
 // the bundle's.
 //
-// A well-formed request always gets `200`; `valid` says whether the proof holds and
-// `checks` names every check made, so a failing proof says exactly what failed. The
-// attested time is the timestamp of the anchoring block.
+// The server pins its own anchoring address on each of its chains: a proof anchored
+// by any other account is `invalid` here, whatever the bundle names.
+//
+// A well-formed request that could be decided gets `200`. `verdict` is `valid` (every
+// check passed), `invalid` (some evidence is false: the checks whose `state` is
+// `failed` say what) or `undecided` (nothing is false, but something could not be
+// checked from what the bundle holds: no anchor yet, not enough confirmations yet, a
+// chain this server has no endpoint for). `valid` is `verdict == valid`. `checks`
+// names every check made. The attested time is the timestamp of the anchoring block.
+//
+// When the server could not decide because its own chain endpoint did not answer (or
+// answered with an error), it answers `503` with `Retry-After` instead: "could not
+// check" is never reported as "false".
+//
+// The endpoint is public and each request reads the chain, so it is rate limited per
+// client address (`429` with `Retry-After`; `serve --verify-rate`, `--verify-burst`),
+// and chain reads are cached briefly per anchor.
 //
 // Hash the document locally (the CLI or the web page do this) and send only the
 // fingerprint: the document never needs to leave the verifier.
@@ -2514,9 +2699,23 @@ func (c *ClientWithResponses) VerifyProofWithBodyWithResponse(ctx context.Contex
 // a canonical block with enough confirmations. If `fingerprint` is given it must equal
 // the bundle's.
 //
-// A well-formed request always gets `200`; `valid` says whether the proof holds and
-// `checks` names every check made, so a failing proof says exactly what failed. The
-// attested time is the timestamp of the anchoring block.
+// The server pins its own anchoring address on each of its chains: a proof anchored
+// by any other account is `invalid` here, whatever the bundle names.
+//
+// A well-formed request that could be decided gets `200`. `verdict` is `valid` (every
+// check passed), `invalid` (some evidence is false: the checks whose `state` is
+// `failed` say what) or `undecided` (nothing is false, but something could not be
+// checked from what the bundle holds: no anchor yet, not enough confirmations yet, a
+// chain this server has no endpoint for). `valid` is `verdict == valid`. `checks`
+// names every check made. The attested time is the timestamp of the anchoring block.
+//
+// When the server could not decide because its own chain endpoint did not answer (or
+// answered with an error), it answers `503` with `Retry-After` instead: "could not
+// check" is never reported as "false".
+//
+// The endpoint is public and each request reads the chain, so it is rate limited per
+// client address (`429` with `Retry-After`; `serve --verify-rate`, `--verify-burst`),
+// and chain reads are cached briefly per anchor.
 //
 // Hash the document locally (the CLI or the web page do this) and send only the
 // fingerprint: the document never needs to leave the verifier.
@@ -2937,6 +3136,13 @@ func ParseVerifyProofResponse(rsp *http.Response) (*VerifyProofResponse, error) 
 		}
 		response.ApplicationProblemJSON413 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest VerifyRateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -2945,7 +3151,7 @@ func ParseVerifyProofResponse(rsp *http.Response) (*VerifyProofResponse, error) 
 		response.ApplicationProblemJSON500 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
-		var dest ServiceUnavailable
+		var dest VerifyUndecided
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -2954,6 +3160,16 @@ func ParseVerifyProofResponse(rsp *http.Response) (*VerifyProofResponse, error) 
 	}
 
 	switch {
+	case rsp.StatusCode == 429:
+		var headers VerifyProofResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 503:
 		var headers VerifyProofResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -3209,156 +3425,169 @@ func RegisterHandlersWithOptions(router gin.IRouter, si ServerInterface, options
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H37cts4lveroDRbFatHtilRV6emvnJnkk6mb+kk3emdKJ8FkocSxhSgJkDb6qz/3QfYR9wn+QoHAAlS",
-	"lGznMv3N1vY/HUu8AAfnfn7n6EMnFuuN4MCV7Jx96KyAJpDjP1+ByrfnqYJc/5WAjHO2UUzwzlnnNcSC",
-	"J5IoQa4pUySCVORAVL5lfEnokjJOjl49e0Jm/X7QIxJifSPpByeDk7B70ul14IauNxl0zsKg18nht4Ll",
-	"kHTOVF5AryPjFaypfm0q8jVVnbMO42o87PQ6a8bZulh3zoJeR203YL6CJeSd29te5+3bt+eFWgFXLKYK",
-	"dlf+ZgWEVlfoVeHbQO+lkGCWPZ6Mgm6PwMnyhCy+BppDvqitumM+7Bxau12eVDnjy86tXt6G5nQNylL4",
-	"a6ri1Yu/vqRq1b7QSF9AWEKO8F8gCc2B8GIdQQ4JSXOxJv06OYeDXofp+zf6qb0Op2ukUdL5ODL3W8n8",
-	"jPEl5JuccbV/9Wl1UY9QScZDkolryGMqgazghsQrmtNYU4NcM7UilBOBD6AZWcgVHYzGZwuyySFlN3Xq",
-	"B8NBGk7CMR2GAQwHNI1ns2QWj9JRHA7HSZQMKaXpdDQOaBwH42ASB4PZJBwOZzQeTSejTiuRvAUfpNa/",
-	"5ZB2zjp/Oq1k59R8K089ypgjz0FuBJdgTzx5Bb8VIJX+KxZcAcd/0s0ms/x4uslFlMH6z/+QmpQfqm1r",
-	"IivKsvpS5bvw/Rm5plwdonCvJG22tSSFxJB93rG0nnc6vY5UVBWyczYMtIQxZbidJsQtvGQIGolCnUUZ",
-	"5Zed2/vS56XZnKHNLs/k5iWESbKmmWZLSM4IJfqgSCk9PaJWQP72+scfSCSSLRE5oeSKZgUQxglTJBEg",
-	"55wLRdYoQmrFJElEXKyBK3KUipxYqhLq8ylRK4ov17c2qTnnNXLmml9hvVH4fnEF+XEm+JJkTKruCVmY",
-	"s1oQSbeSXNvnXueCL0/mXBPsBVeQc5o9zXORfxw/uMMa+YflnkteQ34FOTHP/2LHds5JweFmA7GChEjz",
-	"TtDvPCH6SA0d9OYTyFgEOVWQbckSOOQsfoxHae/KxFLOuf4gpoUES6cfhDqPY9gorUY/TWz0sVL3LCKL",
-	"aM2kZIJLj/FHQVjRUpOQxUB+5vSKsoxGGXxZAbCUsCzYulaSs+VKES6u65zMkMPkqlB4RyKueW/ORU6Y",
-	"kkQqbaCZJEW1E823aZFl3RPyg1ArfROaFJQWJ4nX1N6cPCa5dgnmnGqnAM/NmCIiUm3i0SNgnCzQczhG",
-	"12Ghz7C341Ycl35FG6ns1aeeB4LU+kGoZ6LgyafJyjAYVuf7g1DEPPOLneoPgsgiXtXUjMidbZfkkotr",
-	"rr0PJLs5/xP95pd0mwmavBHiO5ov4RNZ350nKsxMP1AfIeVkQL5nX/uKv+/x/xPzQvJGCGJW8U9R/7hI",
-	"uIkBtJNZisUjSST7HUjG1kwhjax8+uL5aWSKV9p37Yfh5AwNzPGrl08I8GQj9LkVNTXwx2uMc5LABngC",
-	"PN4SDpBAojmJcnkNOTlCvqOSUILbeiR3t9Rt6ISTOUexI3+UkL8R4nvKt9bbkJ/K9VRZdtF+BONSMVWg",
-	"178ScsMUzY5pyWijwDGgPPUtwnAwq85XS4JeIClX+EUlwl+y1JLoG4KUSuXEWCv5arctGn3O96r0P+yw",
-	"f+Y6FhM5+x2STzxpJApfatXK+BXNWELOX74gl7CtObX96iRrL/+ih2gXgl6tWWavcm97pODGBoic5HAl",
-	"LiE5qVP47du3x82w9hCZm1HwLa7LLlbffJ4kOUi5G7edc/L0l++13yEKrgg11/XIIrhZEMoTMgyaodvR",
-	"0xcvj0cjssaIAp1lmmnHOek2grabKZ2lYTyI+skQRuk4mPSng1lIh9EoHicTmKazoD8Ihzo821ClvdjO",
-	"Wef/BjfvguMZPU7Pj5+9/zAMbv+tOi0XXPc65zxeibx1RxS/0syhcsolNckIkRJqrXAuhOqRNeOQEP0N",
-	"B6Mw9fo3udhArpgJ4Myj9jO6YwhH4NteJ8pEfHmxonJ1101f6yuf6wvL24w4tsfXlahqwcXrbfzC46xI",
-	"wFhOb8u14+gHg2HvYfmVnrGOFyxpX5BmhP5oZGhHWFJ/XxhOWt63+w51cy9ivbkxlLr1I/V31QqrBzVo",
-	"WTuRXnWi78vFiOgfEKuKqV6rvakkrVhAH4HmmVY+O5vzY7KQbMkhWZwR8w8UpSgXNImpVORIB5Na72jj",
-	"HUG3h87/FvRRaibV632Mz0EeXZy5I07MBTHlgrOYZubSnonrU7h2xgFDKsFTtixyLaT6n/ogtBUxD7Yf",
-	"4cNXVDbvqHitdq+xBcA1w7zrmL0ZJsL/lw/VxK0Ugft6jwy/tsq6NXV3lyj74mvpYMIfqsDEo0ZQUgZZ",
-	"Iuec5kA2OaBpFTyGpswYnc0hMVv9H6QNema/ZnP/EppBqgO2r6S1J7JfRpuUp+5W1KY5MLfbYo2IBJpB",
-	"4rg19cNCiWqB4f8dmxvG3cN5LULyIwcCXPt0G8hrMo+kF5xcr1iMudZ2WYIbJpXUb2QK1vL+5C6Qv50X",
-	"led0q//exxEutb2TvH5QKrrX0ab7rjU6ITKkv6Bqd0lvV2C0pFkXesh4dd2FGQSD8XEQHveHb4LZ2WBy",
-	"Ngr+3vHWnFAFx4qtoU276dD1LtmtccNRBvQKZFcr+XJttQWNHkwvWSrXQxRz59kQBxQE3IYlfPk8n7i9",
-	"kjtbBaNUa/ucT6O7tLB5fueB1HbTyxzRdBDOBnQ2nKazUQBhOgthlvYn/YSOB2EK4/FgNhwGUTxNJjCY",
-	"pHQShbPRJIRhADAJ93if7z+Mh+2u5xMtWi94Ktrk3cidl9uxcieJ+Dz+5T9D89aM/u6Lnvhf22CyoWYI",
-	"BhSSUElKr6C+lofLvmT88t6E2q/ZfX2un9jcbhsX+2WelkMvSw2ePJ8RSl4/Pz8ejMYkYUsdiB8uivkl",
-	"mzmv12zK8tgJeSLWm0Jpn1KhlhA5W2rfp5AFFnuijPHE3Ud1WJ+DIlwb/zk/WtglHc07muelSk7xhtOr",
-	"/rxD/uM/zIX6H+5Ct7dud9HtESnwpeWGKU/mfFmAlJhhtgE94aA5PweqecK8x/qOn7Om54ntkSVQ9//c",
-	"Kb7eWR5yPY2mM76mn8ulPLGulGWkpIc2fJMLke5KOCrxi8NmUdWrp545Iowr8ZjQCB3W6xXLgCw2wBPG",
-	"l4tPtaVpnanvY1Jxk/fIjoj064InGXyyCarXaO2j2iR0j4l5mAiSIy5stbSRzBhO++FwNkz64QT647Af",
-	"RTQM+smIxjQawySKJpROhjH0+9NRMhyNR+MRpKN+Mgkn48kkGtS59U4efQ40a6uzf8eugIOUu3xWUdmF",
-	"Z+KyHoaJy903Nah9gL7t9u7tCrVQZeyY3CsCXEF+RbMLm2jcfdhzcU1EqoATy+ENZzkHXypcCNjT7pJ9",
-	"Zu3MxoH+I84Kya7geycJprhfeXCiMBn7lnDHhl/O5u7RE+a7Axb/Xn515VO0ONVrenNhiNjuU55X1SVL",
-	"IKB5tjVaiimyElliV7imfFsjayMU1P89WJGgVrhwN7URCa8gEeoEYi4kV5BLHYHU2UcWIMlRA+XSf3ic",
-	"ADGwjbq4hO2ec9PfkOuVkIBJGqqKHPSREXurYTjMLN/7FF+ZW7+Fbdsx2g3vMTeu4hUVLEsccepK6Kp/",
-	"EpwEd0qxe0/jYBpEKbm6t09AdxivTS+4VHibd4+IsOFoQmxCv3QbdnWEy+vvsvaqWFN+nANN0MOAm01G",
-	"OXV5IGQeEcdFngOPoU6vL4ea2VHYjEtFedwqnD+/ekFySAFXSFgCXLEUkXMHV3961T/1d3B6s/3dDz6L",
-	"nB2Xj20NQA94N8/fvHnpXJxYJPVXD9t1AL0xAjeazXzxC1oTRLbq0pIQWYlc9ZrHKov1muZbl89yDKOf",
-	"2wDitUGTqj2bD/RbU1pkqlHg6T3obOrLeEwW3qMW5NqlEOxFc76iknBB1kC5fkAEW2HzOx61m25wfXn3",
-	"PdyGxOO3juYH3STfN9s5nKdXkG9NGbEqLscrcKlFuuOlGt9eu8BL7ZkggEVKg26AOa9STkbXPKoK0kfG",
-	"JDRsQb97Mudzrjk0A5pqi1ZGLMFNEOjAxFtD1yQLKCeMc8gJFwkQJufcv6mvb8ogVfr/iKXpLh5rRU9J",
-	"BleQVWDExE9862eZJGpGpZpz+2yyoZrqZaoZsvSELHTIZTMXC60qFyRlNwbJsKIbKNmaqhXGUHTOryBn",
-	"KcMoSR+OtA8h8yIIQvgLMY/B7Rk4nH0GQspIBnypVibDbcpZiJTAcKyEkWoDRrOsDFT0pk2hSxP5pU2D",
-	"M04WOzHRosqO+2fOZPmw/QnyPWlKmxjAPKVNktgA6JHEPRiOqtb6wKRkm8n9mOiLScL4HxBb4fHfCa19",
-	"JI1kbIRkpmDhEbJnyv9BbfWDByf3N3sxvpJFmRbnFZUrkA5sYIXVSFOx0eJ/xIUrRTC+7OJF+oxPyNP1",
-	"Rm3nPEUQp8qhLKfpZximutehO7I1j/xBGeJ7pGhNUpY0+FUv/BNTs3vdwZctmlFL+o6bXGpNIni2/SSP",
-	"ea8LWQ/AS3ly7NrMD1uE9aGM8CugCeOtcITyK1vKQ64BKgWXxt5qrtI+A2JwE1jmNDF5xboesve0xatb",
-	"+1BEmzjc5c4jvZQLcPN1jbw6VBY5nJFYcG67HXJIC2lqnyUD7/FPKm7dDdvxZeipmKV0eh0u1IX5uBbQ",
-	"uys/Oqa34coumWzKDvF3pn4dX3JxnUGyBEz7mUqjIkmR0yjbmpjpSl/YzJWRa5ZlzhPQt0RbskiAJhnj",
-	"sCBH5Z2KrYH82UWyNhYhf8bjqvwIhJpoR/vxnFNE10BC3OP0cWLe2RTKF3YbF+77C3P9hRKKZouusZ46",
-	"OIacXAJs5JwzRY6sqC9OzP0LIlkCMc27pOCKZc7pE+ie+Eg647iU8aPVaw6Gpa2x1ZVaoWBi8XvILzNA",
-	"bdIztt4sGekujRNldCSP4czgCjBSXRhTTJ4mg9GoP6tC2J4msKqWgUCkxSVsL1iymPOjTRFlTK5M/njx",
-	"zdM3RMcZjKdi0e0hrN0WjgEc/FKvy+puGq/KB8c0zxkgzSRZ6BsufDcIP9DqYIEeD0NVpj0eDLL1PeKa",
-	"I/hg5a/3kZxzLIIa6L7mJx2DRVsFBHgsMC8kUrLw+GzR085TCZzTfzq2uqBqobkv8Ziu2yOp0HxU+mTW",
-	"YbWelPN4vcSAYRW4obHCpcx5RreisEkCyzDu7HJA4yzy7SNJFomI5Smyy7HRyCfrZEGO5k765LzTRVT8",
-	"1qATtD7CuFC7ym1OlttHu+HKqF6EkaZoa8syaseHsHVPlmUkgpqDCDoIqPBQh4qh4f2LoR/lD5Un2r5V",
-	"HyuJCgmxkgrDESpdMMeQe5DhLC6vvi37r2MHEG1bvRGfNnPCPIHQkmb15VF/vDfJ0H1MJEBD9uprooPR",
-	"JEkgGvZHdNoPoj3Z4/64PXvsMf+e0rdj1ZTlskWLI//5irzqE/CIPudHWOCpwWw14Y1sd0/IOcnhuEKw",
-	"OtUk6bp+ejmoIue2F8QUtGiGPNwMlxtMOH4QE5bi3M5P4+ExqpkdnVpXi2QNUtIlkCN9jLgf5Nw59x7Z",
-	"NWlpRXlC84REVMJ4aJyaDU1QiWHn4XA8nFYNk0Njk+Z8nw2RK9Q3qkmWJ/TXn/4q/vrLP757fgn88uvk",
-	"zc3492/CQX80+/btj/Hz2T9+/ebnv/3812fPfkro5LnavHn7fPr6Zfw0Ob0U2avvX/9N/bx8/vNP6fNf",
-	"b66Hv/709Mkb+vXyL3/xSatp02DE8+O/0+Pfg+PZn0/ff5iOb//yl1Z+rGxDG+Gx+cTqfhv1YyDMrFQb",
-	"49gS2AQPDmxKm9TOANYao0XwO2Nqi7Omwgq6sRhe+IMS1Ztzxkk9w9EnRyXv50UG0iD1jSLGS7W1QIPZ",
-	"bRzvu06UpLMojOIwhtGATiCZBMNglCTRNOgH49FwNBtPBqNwOJ3N+uNkGPdnfYgm4TSN0n40nEQ1p/Rj",
-	"oiqkXHu49Fxcm7JCybTXkJcEUmIJagW52b3l40c17SK7949XHxZJWRP7kFhqsBtLHVzQ4KNjKd++1XV2",
-	"r7Lxpe3xj6AmUT5X+yrugMP/LWzbMrPoGsZoxow5RR/UnWoLeCVbipyp1XpfrsCpz/LCEw89CkbL1kMa",
-	"9+EDbLCt5RCWmFWXXKj90+1hS/xZra4h38VlG3H1IsNB3bxU5L7TVjQgT7//8v1P4ZvL1fMnf9/+9OOv",
-	"m79/Q1/MkuTF6Mdn/559u3p29frX34ZsvBzHD1Lgw/C2TX832Lnkx+r4a3tv47t9OIu3K60p6jHjke1g",
-	"RMXYNdk4/CBjKRh0tQNAnO14Lk0ktX6GATybwihCqREV46Eyj6zexxykDhUw6sG4w4NmOx/ZPM79tTjb",
-	"TWOaJVPbYNAKu3xcCyLnnFRx5C4+W+0DQkuyolewF7utH9uEb8+5g6jlIPIl5UyaWlpMOVmLK/0mb3eW",
-	"QhHVAZEoqWgDYexAdbG93urS5JY9KbdHVQIGK/zVAcB49XGLmL0u3cnWmqOnVR+hG0quGFzvwniYFy4c",
-	"Ru18+cxvXuVh7lFd/jKYmmoVrQKMpPJmGdTp/szHaShhw4tdsvpGf/cpfX1rP+gFQVCHKJC/FqY5zE7E",
-	"sP1GKKtLUAR+K2hWM1T38nVqsxuwvvnC3NY3KIg14+6DpkO0n6LyIP3MbIh2+1AaLpMar8KmtvymubS9",
-	"0OLi0Q3kFY/Xx3PYjIXIE/+ah+Icdh3FBl3KdbbRxGLw98GCfZD6x4OD+9EomsVxFMI0CYIxHQ3CIIFZ",
-	"lNBBmKazPiTxZDZMhuloPOwHo3EwDYNo2J+OBlMYDsfxg8HBv0DO0u2TFcSX7afD6Rrh+RBflvh/UahY",
-	"rOH+sIi3q63WYCllmTZ6yDBcKDCAf2pKafiOJqQdg5tEgEl8Z0ATP/nVtiMzLaUd+gTx5SOJW3LTc9Zo",
-	"S03iT6/L2pLTfhhOGlkO79K294rLVocBgwnl3k42VMrGHg3Eyz4vEiIDyndYE3fVsyC5Hd40p7hX353X",
-	"AU36GNGei4zF26pozpQxiW2qMCpr8A+AUj7AtjSVG+MXD0J1g0n1GoK52u26kAp9jhNi0khYJOmZi23P",
-	"+Zzv+iJHi9q7F5idr+eeCTYAQxMf8REwcbfoi32ovScWGy9NwICbMjvAiIEa0Jfdc2On/nCC2k5NctuO",
-	"mLKMkEDMEpA2CWuBgtqAuSU243wtJH6kfp/2yUP61zLZIQ6XiJJpk+4ryBMWK4OU8Pm9JRK0MJCLffg/",
-	"dwHm9IxHq/8lFV1v7uphK13fOfebW8nLso0v25o63QIPbnFHznB6FozunzNESZZ7sDJWztc0gYZN1R/d",
-	"25z6NqMNN6h3dVgXmuMxOM+CJ/ZTm22BxDLkw7WkeXVJhV1GwjaruMiZ2r7GuWpGueG0tPNCre7ho9us",
-	"fM/MO6CSLM5tnz4K0xkxs9cMMCa+hK1ByCxOEAfGTNki25JoO+eLlz++NlrFd8kWpnxjsgS2KGB4y09C",
-	"G8NsT7F0JpGXzMg4TSc3Bs6SYaXUxkwBYK34aJdnZ5LQEv14XCuR4hV2Mp2ZJXJCzstxFT2S0QgHTumz",
-	"nvNGrh1nxOnFihwLeuhMYP7cBLLo2UlDn0YR6MQVAebcq+5axV9focECuYYSm/g0BOoRN6quhtVmXIk5",
-	"96qbsleiok2ByRYYMWA+Kov9mF8vi44OyIQdcbQm/lipQp1dqWDtNdpGYGuRDUmRRjWDbdBsfCs4zLmO",
-	"fK07Zoy19S60kdALwz7tvJA4ZalqZpnzN7UpY8xOrhFFHhvAV16oFTrzygEuz1++MJH/N6JMP3IFeUpj",
-	"6JG1SCCTploZZ8xhs5id73VKN2yB5gNnaVHlRgJiOWDOv/rqvDbo8OSrr8iP+uD3CAVi/CSJc0CZoJk8",
-	"M0i6hnDO+cdJp9GQyLdEGwvq+qtNssgcEhdzbhNhbnIeyeEKaObMZm0iShnN1IJ5u30/CtWbP2/Cuppx",
-	"A9UGek2zWgdI2bU156ZnpHsAFez1ZbngThKaXdOtyz+a7FCO1aXyNQh/Wttl47w2XLChGM5Sq6hh6vx7",
-	"odRzfrTYNzvFFRLcBBTLvB0vY94xkHLtbm+A0w3rnHXCk+DEdkWuUJ2frrAd5Xf97yW0+cM4gEiSxSAI",
-	"FppJcDKeHSuwyQWCQq0oakE4IS+UkTlEzFZDjR6TQsKcL04R2/L7wooPtQWvko1eJJ0zvRTbJ9MYuzgI",
-	"ggPTZQ7MCtPhwL2HwNh375kB43atjy9jV3BibKWBOXudPHig6HnQpUS8jjECnff6+tM1qJzFci/lvzff",
-	"O7P1Mhdr7RUUkii4UQRuSpygrYEc0SyrmLiEyCy6ZwZtoiVGKhwt1NvTh2OjHbosca0iS/RNRzV37TiB",
-	"jG7n/PV3P3atmUDVbp4ggWaYvsWIwFkHFwmbazKqNFP0yJKaD1JtSHAuI+NkBTSRPeN4b7W8FJmSPaNo",
-	"7Z0k2pJcFMqaE+ys0IZ6DzdZYt7NTpq2p5uMsjojdf5Enj/97qUzEheWfBc18tVyZRVuCnWhyTTbTvQ5",
-	"/xN58+8vnx5+3JIWS5jzg9f0J5UXs29UbUt0j10JilgWbDKwx2rrkm7tTGyE+W7tMQrCElePhVcD0osp",
-	"r4Yj1gZiHTVGHRbYhdrtzXkTPviYZIJqjyKjPNYv0wT/togg56BAWi5ROU1TFlt/SRjg35zbhUgDaDCL",
-	"Mp1DDYC7WQW2vZquBsWyjBiRkhbrtlEG4bQ1YWbPe4bmYc37uPiIxpciTbtnmEaoKVj83uisOV84oOCi",
-	"lEy7Z8RdGSbXfpcEbAZzLk0mcH6WWdwegXhlEYafpl1LNOa72ri9at9MYiYLQRF6lZlYSh8Nd2EuvTDp",
-	"LgPf6+pgpNTbJVjy3tq7QqG2sD/uWzMA2ixy5NEY2bNt6V0cUDgKwo8mzkFIabnVCgz6efb6g8O/PiYL",
-	"u5hyiO22KfTlk+4wW1f9UxsXnH5gye1e0X9lgD+NitwZxjFtVbnSs68mMdXmp9wZI7j2hzZuNzNc6lO7",
-	"37VTtrrk1J/qffv+U2Wl7KB45w+HeNgsNX/m0OeZj1EfR2QGBlVzKMxYCTutp5r2dFMt4ZOz8Jqw+lXD",
-	"gQP4f46ObG9AzL5RLwbyMvLkryxf3lv8DF/tsbJ2yMttrzM0vNL2pJKnTr2J4njL8O5byjG6qJ7u8Y76",
-	"oOq6AmgMNKoPMPI9AIy3ZaUOmqW/jWhNrKONl2RfKdC2exljiGZQcGikJOp1rzm/R+HL4IyrWDFjJll5",
-	"zWIdbStJ1LUwZcYKm4f4xmZzVJVJsVkp14PNZAlWMLM4MfqritmIGkhgvRFaU5y5tWHOYXdkucsr0cy0",
-	"LmDmb87Lus5vBRRQ1h96VZecj7k89t5hMZu1N+mNG3R3Ccms4arJkX7sClyjWHWVD7WWAjNUKmf6MLyB",
-	"7zZMljQFiyyvpx7ccaJiKVGlnv93Nuf69D3or9zpPzDph/Ycgv0VCzxf+/Q5r++wDhyvrI+buKtvczNP",
-	"nCwotsaWJ3cYc64gQ7DEtc3YmswTgUyCt5xmfs71E1SDSJqpuV75TpPdak4lkSYHVg0Ap2rOy7pLrbf4",
-	"g/fX7aLNQJqF+tGL/dEEkOprkWwfZufq6uDd55gGY1MxYRDRaDaajcLxIKDjWTiNadDvD9MwSqJJf9gP",
-	"puEsCmIaRNF4nMRpGAzD8SyJozCOJjDuvL+3Yq+jIvYo+HQvNqL+ixO3O67D4KGepAMFvPObBPbi9v1a",
-	"4uf5hQ0Pr98Gq3cIvjagXQ2yvg/l7eG3vyTi2YcrBzXQ8OcB4npY2oGXihvc9h5+bp/M7f9Dz63fOLcZ",
-	"hCFMZ6NhMp5GcdgPg3AyAwrJeDyIaDhOpqE+rFkY9sfT2WAyDPr9dDwZJPFoFMJ4evDcHq4xLA6obcR7",
-	"ltVVBoKpd/vsbGddrXvHtFewvPRRsP/IWS87DlU4d8E2FtzbZ0LkOjpO9oc6Psph7d99S21Qt76pH959",
-	"U/PXE/R9g9nd9zXnz3+kk1xG/nf64tVvm/jFU1Taftn03Xsd81SOt+GcOmsgUKyqH/rReAWSbPXA6/b+",
-	"zvD8ugWnWwfmkqMSlUv++z//q0KK4h8VnvS///O/5txDt3bNPDWsY3mXCd7z6tq1ql2tYbNsE9a+r50t",
-	"Q6qBQ8tcXEtvKGE1e4DKOpCW5nY07mOyEVlmAK5zvpB2GgKTPibXQvTMS/xM4J2I3F08LlYRW+pjJiVs",
-	"5+iZghhKoeezV4p7T0bjWQ3p+bC8RvM3vz4tt+F+2MHies8++DFliR/mSTUt0pvmbKbOIRCigDo8F0cz",
-	"fG5Pppxy96+bjfns2ZcvTHJrtgdu+MS7Tjoejkb9NE7GaTCZDsI4mk5mk36cRrP+cDgeDkYJ7U8H03EU",
-	"0qgP6SwcQRBHyYSOZ+l4Sju9TjgbjmM6HqbpZJrMwpiO+8EsoMNwEkfROAqTQUyDZDidpqN0FmvfaDTT",
-	"ux9Po8FkPNO0HoZRFARJEMNkMgvoKIxm/cFoHIWTIJ5OJ9FgOJn16WgUzug4jdJoEugdBTCNZ30KI0zd",
-	"fsaElctGlc5H3wODe/KFPz5oofc1WXu10yjRMlLPF7XPftLlat36vB+reACoscS23xV0lb+59LicDF/I",
-	"u6Z4/quk416Xu3EpgEafw4GMnEMstVp+tKHGDqU0xsSKhaQY1IgSBhPjT+97hEDmTaEMwA8H7JWNZFXe",
-	"rFfha6SpbblpidXQD/tDJOAeADwx2SbrAHeb86V8Y16lRZCb9dcW/0Z+sUOXJNm4pn2r1ue8emf5ItPU",
-	"befcoA90JPJq6o2rrfX0vjXpI8qT7h5bjMMdP7U8sG+U5jiohlR+gq1qWpEGYrg/cEOYH/JYbT2aEyzd",
-	"oMn65Mh+c27ju1qTodcdeCgk9fvwHtYrp1daIWOuSmjM/ZSTmd556Gf+HknifXXyWTRAywTWQ1U5r3r+",
-	"wBjAnymC5bg985G/+qo5J+Crr7zJDGbyk0vmGuSiTesXCVPyrPyulontaTcbneHdrGktXG0m5U0SvpkF",
-	"lrVZESY5bn+WqRH8RgKHw2G6dzEMhotyBrb90Dnn3P4Al/lhl+uVwJXOebXU6/04Jq+p7Q/y0x+QvzDr",
-	"bOX0+sEfSG7/U/MH/yyzfN9YHtE1NMuMyazVNA4ZcP/3S0uBNvCn/RW1JwZltwOABXJNt4TyrVYeeUI2",
-	"NFdbElNujHdzFMKcH9khhz074bBrGidcB9FCe7m2QoK/UlrrH6kG/u0p1ZsmjBsmVc+E0LKIY5xBaf+O",
-	"AOwv4tkhIhvGa+21pQHvWeQlTutB3DOTdk5DO7zY5TE2JoXUs2gDRRif851fWzJOCnBRLFeN9lryojGX",
-	"SPueZjAmc30mpoaIqFA8ikeuK/casuzY/ERcNTLKlMiwQoXQn8eux8EhNNpbAHAM5MIALBcIbJflXJ+q",
-	"YQErcw54Y27HpzrCYSOZwdzYsSS1Ng6HeN5p5Ki8MiQY7u+5G/NU4qUzESOgFkGDT757QSxQ+hoisqFL",
-	"fSUeXdfCBXlSwthrKvqs/liTMSmdVBy2hVe4eZttGtgI0UubZvjoolbV0/W/iYP/TRz8/584+OyH0dJl",
-	"qGOGnY480+h2b8+63o25H3Dt2Tfhddje3Zp5VyX2oYlO+4ukjTRnLV98Zx9umYFxHWjvPthW3EYDv7h0",
-	"y/Z+HvXOx9tH1Xtw9aNSmknASMhswfztt6H5WzKtkjsJ2lpD4L4GvIdsbO9yd3beH9atcrVXrxPZv7na",
-	"Kv55+2C2xBbKffAuw49+O3Zpwq39tH2Wj0lpsDMmVYvBnnN0qsq0uOsa//hq3EcW1r5ggazlB77r8a4h",
-	"esOf9Zxkvw9Xe8m35VdNz/h1VUmp/wwb9X5LN6lHjdoDwalBlqW8OpthwtoLMELumZXKyuU0wz9bJzNI",
-	"YgZ0xv5LbOJu9wXo2xuEWL0f3etja45gb3tBjWa7r2lJMRgf2bmfBt5WbNqe7TIQt+9v/18AAAD//w==",
+	"7H3rcts4lv+roDRbFamHtqm7pVTXv9yZ9CQzfUkn6UnvhPlbIAlKGFOAhoBsq7P5ug+wj7hPsoVzABKk",
+	"KNnOpWdma/tLOxJFAgfnfn7n8H0nkeuNFExo1Zm/76wYTVkBf75kuthdZJoV5l8pU0nBN5pL0Zl3XrFE",
+	"ilQRLckN5ZrELJMFI7rYcbEkdEm5IN2X3z4hs34/DIhiifkh6Yeng9Nh77QTdNgtXW9y1pkPw6BTsL9v",
+	"ecHSzlwXWxZ0VLJia2oem8liTXVn3uFCT0adoLPmgq+36848DDp6t2H4FVuyovPhQ9B58+bNxVavmNA8",
+	"oZrtr/z1ihFaXWFWBU9jZi9bxXDZk+k47AWEnS5PyeIbRgtWLGqr7uCHnWNrt8tTuuBi2flglrehBV0z",
+	"bSn8DdXJ6vkfXlC9al9obC4gPCVd+IspQgtGxHYds4KlJCvkmvTr5BwNgg43v9+YuwYdQddAo7TzcWTu",
+	"t5L5Wy6WrNgUXOjDq8+qiwJCFZmMSC5vWJFQxciK3ZJkRQuaGGqQG65XhAoi4QY0Jwu1ooPxZL4gm4Jl",
+	"/LZO/XA0yIbT4YSOhiEbDWiWzGbpLBln42Q4mqRxOqKUZufjSUiTJJyE0yQczKbD0WhGk/H5dNxpJZK3",
+	"4KPU+reCZZ1553dnleyc4bfqzKMMHnnB1EYKxeyJpy/Z37dMafOvRArNBPxJN5vc8uPZppBxzta//5sy",
+	"pHxfbdsQWVOe15eq3g7fzckNFfoYhYOStPnOkpSlSPaoY2kddTpBR2mqt6ozH4VGwrhGbqcpcQsvGYLG",
+	"cqvncU7FVefDfenzAjeHtNnnmQIfQrgia5obtmTpnFBiDoqU0hMQvWLkT69+/IHEMt0RWRBKrmm+ZYQL",
+	"wjVJJVOREFKTNYiQXnFFUpls10xo0s1kQSxVCfX5lOgVhYebnzapGYkaOQvDr2y90fB8ec2Kk1yKJcm5",
+	"0r1TssCzWhBFd4rc2PveFFIsTyNhCPZcaFYImj8tCll8HD+4wxr7h+XuS16x4poVBO//xY7tQpCtYLcb",
+	"lmiWEoXPZOaZp8QcKdLBbD5lOY9ZQTXLd2TJBCt48hiO0v4ql0sVCfNBQreKWTr9IPVFkrCNNmr008TG",
+	"HCt19yJqG6+5UlwK5TH+OBxWtDQk5AkjPwt6TXlO45x9WQGwlLAs2LpWUvDlShMhb+qczIHD1Gqr4Rep",
+	"vBFBJGRBuFZEaWOguSLbaieGb7NtnvdOyQ9Sr8yPwKSAtDhJvKH2x+ljUhiXIBLUOAVwbmiKiMyMiQeP",
+	"gAuyAM/hBFyHhTnDYM+tOCn9ijZS2avPPA8EqPWD1N/KrUg/TVZG4ag63x+kJnjPL3aqP0iitsmqpmZk",
+	"4Wy7IldC3gjjfQDZ8fxPzZNf0F0uafpayu9osWSfyPruPEFh5uaG5gipIAPyPf/GV/x9j/+f4APJaykJ",
+	"ruI3Uf+wSHabMGaczFIsHimi+K+M5HzNNdDotZTfU7Gztkl9Ko2otjc3VocLpbnego+4kmrDNc1PaLms",
+	"ceiWq858/TEazCr6GbqZBZJyhV+Ufv6SlTk3X21kVGl36EYlVLttkf9IHFQA5B8l/z8L47nLgv/K0k88",
+	"aSCKWBpB5OKa5jwlFy+ekyu2q7lA/eokaw//oodoFwI+EC4zqJyhgGwFagxZkIJdyyuWntYp/ObNm5Nm",
+	"EHSMzM2YCZb1F1bwbPeSavYdysNnFS1QdTRNC6ZUJVDkGh76zyZWXJEk50aa3IpBtBqLrYlXTWVZEXv5",
+	"jzWeeKA/i5QlPP3k40zkNk/BRcH7zWFHycoE/kykG2msXAY+crKSxdv+cDh9d1psEpJy/B0V6oYVj83f",
+	"oHmMmsmMJSYZzRVzuianGsLsfyrvbH/3Rp+aeOTk5YsnDQJYqmhJYkMhllyx1FAB4xMkA0YT5i8XlJnY",
+	"An3oH9oJZBmqUsaR+C0ZqqQo3OYCBWM/D3AhyNO/fG/8WLmtBCggi/B2QahIyShspgK6T5+/OBmPyRoi",
+	"VAi+aG4CsbTXSALcntNZNkwGcT8dsXE2Caf988FsSEfxOJmkU3aezcL+YDgy4f6GahMVdead/x/evg1P",
+	"ZvQkuzj59t37Ufjh3yqmccmaoHMBjNu6I+Rpcya6oEJRTG7JjFDr1RVS6oCsuWApMd8IKxpm/ZtCblih",
+	"OSYE8FaHie/40hH4Q9CJc5lcXa6oWt31o2/Mlc/MheXPkEXa8zUV+xhZhuttPCySfJsy9MS8LdeOox8O",
+	"RsHD8nVBB6hyydP2BRlG6I/HVoB4Wn/ecDhted7+M/TtvYj1+hYp9cHP/LytVljdqEHL2okE1Ym+Kxcj",
+	"47+xRFdM9UofTE0aNcfMERieaeWzeSROyELxpWDpYk7wDxCluJA0TajSpGvUiVF/qHV6AeiqHTNHaZjU",
+	"rPcx3Ad4dDF3R5ziBQkVUvCE5nhpgCopYze+fUukyPhyazQW/GkOwviZeGP7Edx8RVXzFxWv1X6L+okJ",
+	"wzBvO7g3ZCL4f3lTQ9xKEbivD8jwK2s6WlPBd4myL76WDhhOU80wv4GCknGWpyoStGBkUzDwEKRIWFNm",
+	"0KsTLMWt/i/SBgHuFzf3L6EZlD7iHZe09kT2y2iT8tTdito0B9QKWqwRUYzmLHXcmvlpBgVqgcP/HZsj",
+	"4x7gvBYh+VEwwoRxNDbg+FQyD6SXgtyseAL+SrsssVuutDJP5Jqt1f3JvQX+ds5cUdCd+fchjnClkr1i",
+	"yINKG0HHmO671uiECEl/SfX+kt6sGGpJXBfE0HB13YUZhIPJSTg86Y9eh7P5YDofh3/teGtOqWYnmq9Z",
+	"m3ZT/Fd2l+zWuKGbM3rNVM8o+XJttQWNH0wvVSrXYxRz59kQBxAE2IYlfHk/n7hByZ2tglGqtUPOJ+ou",
+	"I2ye33mkVNL0Msc0GwxnAzobnWezcciG2WzIZll/2k/pZDDM2GQymI1GYZycp1M2mGZ0Gg9n4+mQjULG",
+	"psMD3ue795NRu+v5xIjWc5HJNnm30USVK7Ryp4j8PP7lb6F5a0Z//0FP/K9thNNQMwQCCkWoIqVXUF/L",
+	"w2VfcXF1b0Id1uy+Pjd3bG63jYv9smHLoZelK0+e54SSV88uTgbjCUn5kil9R5HVLwFGol4DLMutp+SJ",
+	"XG+22viUGrSELPjS+D5btYXiYZxzkZZhqgk1C6aJMMY/Et2FXVI36hieVzo9gx+cXfejDvmP/8ALzR/u",
+	"Qre3Xm/RC4iS8NByw1SkkVhumVJQsbApCyKY4fyCUcMT+BzrO37OGrEntl1LoN7/u1N8vbM85nqipkNf",
+	"068NUJFaV8oyUhqADd8UUmb7Eg5K/PK4WdT1arxnjggXWj4mNAaH9WbFc0YWGyZSLpaLT7WlWZ2p72NS",
+	"YZP3SNLI7JutSHP2ySaoXvO3t2qT0AMm5mEiSLpC2up7I5kxOu8PR7NR2h9OWX8y7McxHYb9dEwTGk/Y",
+	"NI6nlE5HCev3z8fpaDwZT8YsG/fT6XA6mU7jQZ1b7+TRZ4zmbbiN7/g1E0ypfT6rqOzCM3lVD8Pk1f6T",
+	"GtQ+Qt92e/dmBVqoMnZcHRQBoVlxTfNLm/zav9kzeUNkppkglsMbznLBfKlwIWBg3CV7z9qZTULzjyTf",
+	"Kn7NvneSgGCRyoOTW8xKtoQ7NvxyNveAnsDvjlj8e/nVlU/R4lSv6e0lErHdp7yoqpWWQIwW+Q61FNdk",
+	"JfPUrnBNxa5G1kYoaP57sCIBrXDpftRGJLiCxKATCF5IrlmhTARSZx+1ZYp0G6ip/sPjBJYwvtGXV2x3",
+	"4NzMN+RmJRWDJA3V24KZIyP2p8hwUHu69ym+xJ/+me3ajtFu+IC5ceWIeMvz1BGnroSu+6fhaXinFLvn",
+	"NA6mQZSSq4NDArrHeG16wWXk27x7QBiOxlNiSxal27CvI1zlYp+1V9s1FScFoyl4GOx2k1NBXR4ImEcm",
+	"ybYomEhYnV5fDoW1p7C5UJqKpFU4f375nBQsY7BCwlMmNM8AiXl09WfX/TN/B2e3u1/94HNb8JPytq0B",
+	"6BHv5tnr1y+ci5PItP7oUbsOoLcocOPZzBe/sDVBZGtALQmRlSx00DxWtV2vabFz+SzHMOa+DWBnG9St",
+	"2jN+YJ6a0W2uG3Wm4EFnU1/GY7LwbrUgNy6FYC+KxIoqIiRZMyrMDWK2kza/41G76QbXl3ffw21IPHzr",
+	"aH7UTfJ9s73DeXrNih1WswRjJojQEktimFqke14q+vbGBV4azwQAUUohWoZFoko5oa55VBXhumgSGrag",
+	"3zuNRCQMh+aMZsailRFLeBuGJjDx1tDDZAEVhAvBCiJkyghXkfB/1Dc/ylmmzf8Bm9VbPDaKnpKcXbO8",
+	"AremfuLb3AuTqDlVOhL23mRDeVkF5FqxPDslCxNy2czFwqjKBcn4LZaZV3TDSramegUxFI0E1Kc5REnm",
+	"cJS9CYm2YThkXxO8DWwP4ZX2HgBRJDkTS73CDDeWswB5A+FYCUs2BozmeRmomE1jocsQ+YVNg3NBFnsx",
+	"0aLKjvtnzlV5s8MJ8gNpSpsYgDylTZLYAOiRgj0gR1VrfWBSss3kfkz0xRXh4h8QW8Hx3wnVfqRQMjZS",
+	"cSxYeIQMECAU1lY/eHByf3MQM654nBtxXlG1YsrBkaywojRtN0b8u0K6UgQXyx5cZM74lDxdb/QuElh7",
+	"1wUry2nmHshU9zp0R7bmkT8oQ3yPFC0mZUmDX83CPzE1e9AdfNGiGY2k77nJpdYkUuS7T/KYD7qQ9QC8",
+	"lCfHrs38sEXsH8sIv2Q05aIVjlB+ZUt5wDWMKikU2lvDVcZnAEx3ypYFTTGvWNdD9jdt8erO3hTwNA7H",
+	"u3dLL+XCBH5dI68JlWXB5iSRQtjumYJlW4W1z5KBD/gnFbfuh+3wMPBUcCmdoCOkvsSPawG9u/KjY3ob",
+	"ruyTyabsAM+J9evkSsibnKVLBmk/rDRqkm4LGuc7jJmuzYXNXBm54XnuPAHzk3hHFimjac4FW5Bu+UvN",
+	"14z83kWyNhYhv4fjqvwIgJoYR/txJCjg71hK3O3McULeGQvlC7uNS/f9JV5/qaWm+aKH1tMEx6wgV4xt",
+	"VCS4Jl0r6otT/P2CKJ6yhBY9shWa587pk+CelMim0nEp40er1xxQ01hjqyuNQoHE4vesuMoZaJMAbT0u",
+	"Geiu0IlCHSkSNkdcAUSqCzTF5Gk6GI/7syqEDQyBdbUMgCourtjukqeLSHQ32zjnaoX548Ufn74mJs7g",
+	"IpOLXgBtErZwzJiD85p1Wd1Nk1V544QWBWdAM0UW5geXvhsEHxh1sACPh1tEHscg2/xG3ggAH6z89T5S",
+	"kYAiKLaCGH4yMVi804wwkUjIC8mMLDw+WwTGeSqhteafjq0uqV4Y7ks9pusFJJOGj0qfzDqs1pNyHq+X",
+	"GEBWYbc00bCUSOR0J7c2SWAZxp1dwcA4y2L3SJFFKhN1Buxyghr5dJ0uSDdy0qeiTg+6LHaITjD6COJC",
+	"4yq3OVluH+2GK6dmEShN8c6WZfSeD2HrnjzPScxqDiIzQUCFhzpWDB3evxj6Uf5QeaLtW/XR1KCQAE2t",
+	"IRyhygVzHLgHGM4id+vbsn+dOAh52+pRfNrMCfcEwkia1Zfd/uRgkqH3mCjGGrJXXxMdjKdpyuJRf0zP",
+	"+2F8IHvcn7Rnjz3mP1D6dqya8UK1aHHgP1+RV30nHtEj0YUCTw2IbwiPst07JRekYCcVxt2pJkXX9dMr",
+	"mN4WwvYWYUGL5sDDzXC5wYSTBzFhKc7t/DQZnYCa2dOpdbVI1kwpumSka44R9gOcGwnvlj1MS2sqUlqk",
+	"JKaKTUbo1GxoCkoMOllHk9F51YA7QpsUiUM2RK1A3+gmWZ7QX376g/zDX/723bMrJq6+SV/fTn7943DQ",
+	"H8/+/ObH5Nnsb7/88ec//fyHb7/9KaXTZ3rz+s2z81cvkqfp2ZXMX37/6k/65+Wzn3/Knv1yezP65aen",
+	"T17Tb5Zff+2T1tCmwYgXJ3+lJ7+GJ7Pfn717fz758PXXrfxY2YY2wkMzk9X9NuqHQJhbqUbj2BLYhA8O",
+	"bEqb1M4A1hqDRfA7rWqLs6bCCjpaDC/8AYkKIsEFqWc4+qRb8n6xzRnUxh2MDS411gIMZq9xvG87cZrN",
+	"4mGcDBM2HtApS6fhKBynaXwe9sPJeDSeTaaD8XB0Ppv1J+ko6c/6LJ4Oz7M468ejaVxzSj8mqgLKtYdL",
+	"z+QNlhVKpr1hRUkgLZdMr1iBu7d8/KimXVTv/vHqwyIpa2IfEksN9mOpowsafHQs5du3us4OKhtf2h7/",
+	"CGoS5XO1r+KOOPx/Zru2zCy4hgmYMTSn4IO6U20Br+RLWXC9Wh/KFTj1WV546qFHGWrZekjjPnyADba1",
+	"HMJTXHXJhcY/3R23xJ/V6iL5Lq/aiGsWORzUzUtF7jttRQPy9Otfvv9p+Ppq9ezJX3c//fjL5q9/pM9n",
+	"afp8/OO3/57/efXt9atf/j7ik+UkeZACHw0/tOnvBjuX/Fgdf23vbXx3CGfxZmU0RT1m7NqOWFCMPczG",
+	"wQc5zxiiqx0AYr7nuTSR1OYeCHjGwihAqQEV46Eyu1bvQw7ShAoQ9UDc4UGznY+Mt3P/Wsz305i4ZGob",
+	"DFphl49rQWQkSBVH7uOz9SEgtCIres0OYrfNbZvw7Ug4iFrBZLGkgiuspSVUkLW8Nk/ydmcpFFMTEMmS",
+	"ijYQho5mF9ubrS4xt+xJuT2qEjBY4a+OAMarj1vE7FXpTrbWHD2t+gjcUHLN2c0+jId74cJx1M6Xz/wW",
+	"VR7mHtXlL4OpqVbRKsBAKm82Rp3u3/o4DS1teLFPVt/o79+lb37aD4MwDOsQBfKHLba/2Qkrtt8IZHXJ",
+	"NGF/39K8Zqju5evUZoFAffM5/qyPKIg1F+6DpkN0mKLqKP1w1ki7fSgNF6bGq7CpLb+Jl7YXWlw8umFF",
+	"xeP1cS82YyGL1L/moTiHfUexQZdynW00sRj8Q7BgH6T+8eDgfjyOZ0kSD9l5GoYTOh4Mw5TN4pQOhlk2",
+	"67M0mc5G6SgbT0b9cDwJz4dhPOqfjwfnbDSaJA8GB2Mf55MVS67aT0fQNcDzWXJV4v/lVidyze4Pi3iz",
+	"2hkNllFuzJj0Wx6rLkYcgmI+ZNgIQLHEZr+ukwqCnlQyTIjnjKZ+UqxtpziVpx0SxZKrRwq26qY0rcHG",
+	"YkLQrGtR6zxVTKR7M5y8n7Q9X161OhQQbGi3CrKhkCLuLiCpCGnThbxa1F0/BIXZJ8RS5oyKWgdK/Snm",
+	"BvOyVxQPEUFWp2SBZ9L43qyHXfMUUQbKtohGYrF1Db/GM9Gtx0i6O6Z7dbMKWD58UifolDd5MOAPzjDA",
+	"Kw83t9hm80Pa/6IO73L73cicJ7sKQsA1OghthiEuEQkPAJY+wNI2VT0Xlw/CuDNMfCPhXCV7vVUaPLBT",
+	"gkk1KBkFeDE4WY9UJPY9s+6i9uwF1CrqmXgCDd+siRb5CNC8W/TlIQzjE9spoDB8gk3hDiB+ogiBs3tu",
+	"7NTvo6/tFFP9doCbZQTkUWVT0hY2acy5W2Iz6wGqwbNI92kmPWaNLJMd43AFmKE2nXbNipQnGnEjPr+3",
+	"xMUWFHN5CA3pLoAMJ/r35i+l6XpzV0dfGQhEwm/1JS/KpsZ8h1XLBRzc4o4M6vk8HN8/gwqSrA4gh6yc",
+	"r2nKGh6G+ejezoVvQdtQlGZXxzU/Hg+iXo1uLIiXe2KpY8juwh4qWgUk1/0Mg/1hi2nAu8zLMkplgwAm",
+	"5L5Wct1iEUiXOuMZCd9iWaPSOyU1i+GGM7jfByTearw3Prm0J5GIGRxDZQm9O7lZisbwMCG3y1U9cDQB",
+	"cN0A4SkEHbujw0bIfX0nZBXoGZTXW07bF1Zo7Eu2Bde7VzAZEg0IzHu82OrVPaJCWwcKcFAIVWRxYWfH",
+	"wHbnBKdHIhQruWI7xGQtTgF5yLFQlu9IvIvE4sWPr1Bz+0HAAguGmJeyZSiUX7/sga6glZQyfAE649BL",
+	"w3RukKUlw0rrDY6/4K2IfFfZ4YrQEm97UivKwxV2tiZO6DglF+UIpYDkNIaReUaeItGo7sCUS7NYWUAJ",
+	"GdxXqNhg6gRiCYX0aZQdT13ZKRIensAa1/oKEX3mWphsqh0JFBA3bLPWHcCFlpHw6ukqKHH4KIu2pA0p",
+	"mm4JL4GKTlnmdtA56MGkNRULtVGwi5WZM3GKbT23Xg+SFGhUc4oQPyl2UrBIJFS4AAAdIm86i1kYTAYo",
+	"tgrmxFXtU5F4XZuTyO3sLbktEoQYFlu9gvBRO4jvxYvnmGv6oywT3kKzIqMJC8hapixXWB+3M3SML8Lt",
+	"hMIzuuELMNEwDZBqN9QUClCR+Oqri9qo1tOvviI/moM/IBSAKlUkKRjIBM3VHLGbDeGMxMdJJ1oh4Fti",
+	"DDJ1Hf2YnsRDEjISNvXqZn+Sgl0zmjvXpDalq4yfa+kju30/72E2f9EEEjYjVWp05JrmtZ6jsk8wEtil",
+	"1DuCQ/c6AV06QRGa39Cdy3hjPrKAemb5GADcre2yYeIkLBgpBpNsKmogsuQgeD8S3cWheUSudOUmAFnm",
+	"7Xg1mg42MZgAbsME3fDOvDM8DU9tH+4K1PnZChqgfjV/L1lbzAHTeBRZDMJwYZgEZnvaQRabQiY4BwpE",
+	"0QjCKXmuUeYAo52yjYk4RbJ7TLaKRWJxBmiqXxdWfKi1dyUbPU87c7MU25nVGBw7CMMjE5uOTDs0ode9",
+	"px/ZZx8YfuR2bY4v59fsFG0lAuu93jE4UPDu6FIBQgyNQOeduf5szXTBE3WQ8t/j985svSjk2nheW0U0",
+	"u9WE3ZbIVFt169I8r5i4BGUtenPENxmJURrG3QUHOr9sREmXJZJa5qn5UbfmEp+kLKe7SLz67seeNROg",
+	"2vEOitEcCgbg0jjr4HIveE1OtWGKgCwpfpAZQwKTZbkgK0ZTFVSTxUy0oAJUtPaXJN6RQm61NSfQy2MM",
+	"9QFussS8m50Mbc82OeV1Rur8jjx7+t0LZyQuLfkua+SrZWcrpJ5Iy9qGnX0Qid+R1//+4unx2y3pdski",
+	"cfSa/rTyYg4N227JG0EfjCaWBZsM7LHauqRbOxOjMN+tPcbhsOzkgFI/wkITKqrxrrUhjd3GsNYt9D33",
+	"gkg0AauPSS6p8ShyKhLzMEPwP29jVgimmbJcoguaZTyx/pJEqGkk7EIUQmhwUdir1mipwFVAozX20Wie",
+	"5wRFSll05UYjpm6HoXzg3cPwsOF9WHxMkyuZZT3IRNGagoXvUWdFYuGgqYtSMu2eAemHTG78LsWg/dC5",
+	"NLmEmY64uAMC8dJiWj9Nu5b4X9v4T/rD4XTu7RsCJg5QdkDx5HKpfPzlJV56iXEXAkZ7Jhgp9XYJz723",
+	"9q5wzy3sD/s2DAA2i3Q9GgN7ti29ByNWx+Hwo4lzFMRcbrWCH3+evf7gENePycIuphzDvWsKfXmnO8zW",
+	"df/MxgVn73n64aDov0SoWaMGjBMC2+rApWdfzf6qTey5M0ZwDTdt3I5Tg+rvHXjbTtnqkjP/vQQf3n2q",
+	"rJQ9O2/9cSQPm97nT7n6PBNZ6gOwcERVNfkEB5nY7Hw1X+y2WsIn130MYc2jRgPXUvI5ZgB4I4kODRdC",
+	"kNXYk7+yYH5v8UO+OmBl7VihD0FnhLzSdqeSp868dyLAT0Z3/6QcBA7q6R7PqI/aryuAxgit+sgs3wOA",
+	"eFtV6qBZbN7I1uIF2HhFDhWfbYMhGkMwg1KwRkqiXmmNxD1KrYhsr2LFnGNC+IYnJtrWiugbiYXtCg0K",
+	"iNpmO16VSbFZKdf1z1UJj8H50BD9VfAJwKmkbL2RRlPM3dog57D/0gWXV6I5NstAdjUSZcXw71u2ZWWN",
+	"J6j6Mn2U74n3DIsSrj3JbBz7CUoQcA3JT7rmtivmWhOrq3xwv5KQodIFN4fhvbLChsmKZsz2MtRTD+44",
+	"QbGUOGbP/5tHwpy+BzZXex0vmH5ozyHY9/DA+dq7R6K+w3qrQmV97CBa8D/dlB0nC5qvocnOHUYkNMsB",
+	"nnNjs+KYeSIsV8xbTjM/5zpYqtE3zdRcUD4Ts1vNOTgKc2DVKwyojkRZ26p1s7/3/vVh0WYgcaF+9GJf",
+	"+8KU/kamu4fZubo6ePs55g/ZVMwwjGk8G8/Gw8kgpJPZ8DyhYb8/yoZxGk/7o354PpzFYULDOJ5M0iQb",
+	"hqPhZJYm8TCJp2zSeXdvxV7H4RxQ8NlBNE79nTkf9lyHwUM9SQdDeeu3pRzsFPHrtZ/nHUFeh0hbI4fD",
+	"jLZBO2tNEof6CryOgS+JsfcB8mENpv55oN8eenvgpeIGH4KHn9snc/v/0nPrN85txoZDdj4bj9LJeZwM",
+	"+8NwOJ0xytLJZBDT4SQ9H5rDmg2H/cn5bDAdhf1+NpkO0mQ8HrLJ+dFze7jGsMizthcE5XldZQB8f7+z",
+	"0/Zy1vrFsKGHF6WPAh1vznrZAbzSuQu2leXePhP0SoDjZF819FEOa//un9ReHmF+1B/e/aPm+1/M7waz",
+	"u3/XfCfKRzrJZeR/py9evZ3JL56C0vbLpm/fmZincryRc+qsAdDEqn7oR+MVLLfVA6/b+zvD85sWZHgd",
+	"Ck66JQ6c/Pd//leFTYZ/VAjm//7P/4qEh6fu4QQ/qGN5l0kReNiBWtWu1iJcNqYb39dOMyLViKtlIW+U",
+	"NwazmnZBVR26TQs7jPkx2cg8R0i1rfpvFZb9q1VbUCg+xM8E3okB30eAQxWxpT6GKWE7uRELYiCFns9e",
+	"Ke4DGY1va9jih+U1mm8t/LTchnvZkEWSz9/7MWWJWBdpNZ/Umx+Ocw4BjbBldUA4DAP53J5MOVfxXzcb",
+	"89mzL1+Y5NZsD9y4k7edbDIaj/tZkk6ycHo+GCbx+XQ27SdZPOuPRpPRYJzS/vngfBIPadxn2Ww4ZmES",
+	"p1M6mWWTc9oJOsPZaJLQySjLpufpbJjQST+chXQ0nCZxPImH6SChYTo6P8/G2SwxvtF4ZnY/OY8H08nM",
+	"0Ho0jOMwTMOETaezkI6H8aw/GE/i4TRMzs+n8WA0nfXpeDyc0UkWZ/E0NDsK2Xky61M2htTtZ0xYuWxU",
+	"6Xz0vfYDT77g9am22aMmay/3WnNahjj6ovbZT7pcrVuf93qUBwBHy26Ku4Ku8q1xj8t3EWzVXXNj/1XS",
+	"ca/K3bgUQKOz5khGziGWWi0/2FC0QxlNILFiISmIGtESMTH+vMhHAJ3fbDWCKGGkY9m6WOXNggpfo7C2",
+	"5eZzVmNm7KtvmLsBEylmm6wD3GtONPONeZUWAW42XyPG8JT8xY75UmTjxkRYtR6J6pnlg3CMgJ2sBD5Q",
+	"VxbVnCVXWwvMvg3pYyrS3gFbDONEP7U8cGh46ySsxqJ+gq1qWpEGKrs/cGO/H3JbYz2aM1PdaNP6rNJ+",
+	"c1Lo21pbq9ePeiwk9Ts/H9adaVZaIWOuS2jM/ZQTzos99iqsR4p4X51+Fg3QMvP3WFXOq54/MAbwp9hA",
+	"Oe7ARO6vvmpOpvjqK28WCM4ac8lcRC7atP425VrNy+9qmdjAuNngDO9nTWvhajMpj0n4ZhZY1aaTYHLc",
+	"viqwEfzGEsYRQrp3MQpHi3Lquv3QOecO/YuvErpZSVhpJKql3hzGMXltlP8gP/0B+Qtc56G3/7Xn2pvJ",
+	"7d80f/BbmeX7xvKArqF5jiazVtM4ZsD9NzCXAo3wp8MVtSeIstsDwDJyQ3eEip1RHkVKNrTQO5JQgca7",
+	"OXwjEl07VjOwMzV72JzietMWxsu1FRJ4z3KtR6caMXmgVI+NLrdc6QBDaLVNEph6av8dM2bf0mrH1my4",
+	"qDV0lwY8sMhLmA8FuGeu7GSQdnixy2NsMIUUWLSBJlxEYu/9XuiktOHyT8nzxiQs43viKFbuenmwhgio",
+	"UDiKR6oq9KAC36BfhJzhzVqzr9N0oAYLfUCrPy8P2LmzkYjxeFH3uXcKclX1PYBHE4BaYm6kjuUPQdfM",
+	"NajfsDw/wfeplpNvwCvDdoaY2V6iFCtpAFE6JW3dHKQL2O9I+I0YvcBbUbe9E2NetRC6KeFVP0YkXEMG",
+	"UXQH2+lBT2PVUQEDMA/0ZuDnfqufXZ+DV9+s7Ls9LG0geTonQrqs0o7p4GizRkCoAy36ltpOKPZfgNk7",
+	"LWkFZLNtTl9/TWz7EFkgFRaRgDOqdbZAYw/Z62ly0PS9rqaKuYCz4bzLdzEdeHsniRm8br7k0MZrTOtv",
+	"LDX+snHT217W2QtqyDYE/wGo2n8JJ9gTRtM5iTpe/wxsOOrAyEibI9vIApDhikQdOOOoU4pWubx6eq1U",
+	"UgB5ZdS+P9s2EeCcPO6/+5mlZGNihcYrbruL0WDWtvrHZIEQspMTVNQn5l5Gh5YfxNtC6UUvsLh/Ow3C",
+	"LIUWxkwkK5aSuOAsy/G1Yrb3z2ztmRvXV3Yh5DIBmDpAcZ9895zY9oMbFpMNXZorgQd7FoQr0rI5pOb4",
+	"zOu3RRqXoR8MTYQr3NzkNr8GN/jCJu8+ulRcdaP+Xzru/9Jx//zpuM9+GC390SYS3+slxhbde8er9T7y",
+	"w20MntcovUkJdzeV34VveGj5wHU31osHtSrMnXMTyrym6519+96OTmgMYpFXrt/UARuhN8R7q3dZn3qk",
+	"2p5bZolq4C3pJ51Styq7gvqIBbMC9FXKJdgZA5CnQFLYC8oO2JJI5ji3/vvLD5HMzQJW1sizjfNjduwO",
+	"iu2v9zjFhjXXqKt6AekPyiABGmiJYlrnLEW3CV7ZbRiqfLO5fXJtXEVdNloJV1HiGO28q/zWZp9y2H6/",
+	"V5CqNZkfaur+aJb7SHK7aOn+9jHwIysYxWci1L0Y5MA54NiQey2tPzrKCg846P3nVAeM31Xn6yTjwSoS",
+	"BhEcAvCibvRHufg+vK6mFTwunXcAmO777kEkwCMtC59uEs3H4y2+JHTCUodq9h36xl8YPIHP+7kmpJVs",
+	"4reNRIeXPfGHYHTewWHar5opk1dVib3+Rlha9ddCxcxLJxonGoYVWL71ABjI+LUHQOo0wJWqKheBc8hb",
+	"h0QpgrPCE/8htqKz/wBI+iB0uD4Mxmtwbr4Npu0BNZrtP6Yl94zJEwd0xfBpu2m7t0tNf3j34X8CAAD/",
+	"/w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

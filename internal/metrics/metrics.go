@@ -37,7 +37,7 @@ type Metrics struct {
 
 	DeadlineMissed *prometheus.CounterVec // stage: seal|anchor (batches)
 
-	VerifyResults *prometheus.CounterVec   // result: valid|invalid
+	VerifyResults *prometheus.CounterVec   // result: valid|invalid|undecided
 	HTTPDuration  *prometheus.HistogramVec // route, method, code (class); observe with ObserveHTTP
 }
 
@@ -156,7 +156,7 @@ func New(version string) *Metrics {
 		}, []string{"stage"}),
 		VerifyResults: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "attestd_verify_results_total",
-			Help: "POST /v1/verify verdicts.",
+			Help: "POST /v1/verify verdicts: valid, invalid (some evidence is false), undecided (could not be checked; with the chain endpoint failing, answered 503).",
 		}, []string{"result"}),
 		HTTPDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "attestd_http_request_duration_seconds",

@@ -19,6 +19,7 @@ var (
 	ErrBadRequest   = errors.New("bad request")        // 400
 	ErrUnauthorized = errors.New("unauthorized")       // 401
 	ErrNotAccepting = errors.New("not accepting")      // 503, with Retry-After
+	ErrUndecided    = errors.New("could not decide")   // 503, with Retry-After: a verify whose chain reads failed
 	errNotFoundPath = errors.New("no such route")      // 404
 	errMethod       = errors.New("method not allowed") // 405
 )
@@ -50,7 +51,7 @@ func (s *Server) problem(c *gin.Context, err error) {
 		status, title = http.StatusRequestHeaderFieldsTooLarge, "Request Header Fields Too Large"
 	case errors.Is(err, ErrRateLimited):
 		status, title = http.StatusTooManyRequests, "Too Many Requests"
-	case errors.Is(err, ErrNotAccepting):
+	case errors.Is(err, ErrNotAccepting), errors.Is(err, ErrUndecided):
 		status, title = http.StatusServiceUnavailable, "Service Unavailable"
 		c.Header("Retry-After", "5")
 	}
@@ -59,7 +60,7 @@ func (s *Server) problem(c *gin.Context, err error) {
 		c.Header("Retry-After", ra.seconds())
 	}
 	detail := err.Error()
-	if status >= 500 && !errors.Is(err, ErrNotAccepting) {
+	if status >= 500 && !errors.Is(err, ErrNotAccepting) && !errors.Is(err, ErrUndecided) {
 		s.log.ErrorContext(c.Request.Context(), "request failed", "route", c.FullPath(), "err", err)
 		detail = "the server could not complete the request; it has been logged"
 	} else {

@@ -212,7 +212,8 @@ func flipHex(s string, skip int) string {
 
 // TestVerifyTampered: a confirmed proof verifies; each single change to it
 // (or to the request's policy) gets 200 with valid=false and names the
-// failing check.
+// failing check: verdict invalid, or undecided for what the server cannot
+// check (an unknown chain, no anchor, too few confirmations).
 func TestVerifyTampered(t *testing.T) {
 	f := newFixture(t, server.Config{})
 	list := fps(t, 3)
@@ -253,6 +254,7 @@ func TestVerifyTampered(t *testing.T) {
 		{"required chain missing", func(_ *api.ProofBundle, r *api.VerifyRequest) { r.RequiredChains = []int64{chainID, 5} }, []string{"anchor[5].tx"}},
 		{"too few confirmations", func(_ *api.ProofBundle, r *api.VerifyRequest) { n := int64(100); r.MinConfirmations = &n }, []string{anchorCheck("confirmations")}},
 	}
+	undecided := map[string]bool{"unknown chain": true, "no anchors": true, "required chain missing": true, "too few confirmations": true}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			b := cloneBundle(t, orig)
@@ -270,6 +272,20 @@ func TestVerifyTampered(t *testing.T) {
 			if out.Valid || out.AttestedAt != nil {
 				t.Fatalf("tampered bundle judged valid: %s", body)
 			}
+			// What the server cannot check from this bundle is undecided,
+			// not false; everything else is false evidence.
+			want := api.VerifyResultVerdictInvalid
+			if undecided[c.name] {
+				want = api.VerifyResultVerdictUndecided
+			}
+			if out.Verdict != want {
+				t.Fatalf("verdict %s, want %s: %s", out.Verdict, want, body)
+			}
+			for _, ch := range out.Checks {
+				if ch.Ok != (ch.State == api.VerifyCheckStateOk) {
+					t.Fatalf("check %q: ok %v, state %s", ch.Name, ch.Ok, ch.State)
+				}
+			}
 			for _, name := range c.failed {
 				if !failed(out, name) {
 					t.Fatalf("check %q did not fail: %s", name, body)
@@ -282,8 +298,11 @@ func TestVerifyTampered(t *testing.T) {
 			}
 		})
 	}
-	if got := testutil.ToFloat64(f.m.VerifyResults.WithLabelValues("invalid")); got != float64(len(cases)-1) {
-		t.Fatalf("verify results invalid = %v, want %d", got, len(cases)-1)
+	if got := testutil.ToFloat64(f.m.VerifyResults.WithLabelValues("invalid")); got != float64(len(cases)-1-len(undecided)) {
+		t.Fatalf("verify results invalid = %v, want %d", got, len(cases)-1-len(undecided))
+	}
+	if got := testutil.ToFloat64(f.m.VerifyResults.WithLabelValues("undecided")); got != float64(len(undecided)) {
+		t.Fatalf("verify results undecided = %v, want %d", got, len(undecided))
 	}
 }
 
@@ -405,15 +424,20 @@ func TestVerifyRejectsImpostorAnchor(t *testing.T) {
 		ChainID: chainID, TxHash: r.TxHash.Hex(), BlockNumber: r.BlockNumber.Int64(),
 		BlockHash: r.BlockHash.Hex(), Anchorer: addr.Hex(),
 	}
-	// Unpinned, the forged bundle is indistinguishable on chain...
-	res := verify.Verify(context.Background(), toBundle(t, &forged), nil,
-		map[uint64]verify.Chain{chainID: f.sim.Client()}, verify.Policy{})
-	if !res.Valid {
-		t.Fatalf("the impostor's anchor does not even pass unpinned: %+v", res.Failed())
+	// Unpinned, the forged bundle is indistinguishable on chain: every
+	// check holds but the sender's, which nothing pins (undecided)...
+	chains := map[uint64]verify.Chain{chainID: f.sim.Client()}
+	res := verify.Verify(context.Background(), toBundle(t, &forged), nil, chains, verify.Policy{})
+	if res.Verdict != verify.VerdictUndecided || len(res.Failed()) != 1 || res.Failed()[0].Name != fmt.Sprintf("anchor[%d].sender", chainID) {
+		t.Fatalf("the impostor's anchor unpinned: %s, %+v", res.Verdict, res.Failed())
+	}
+	// ...and with AnyIssuer valid, as existence only.
+	if res := verify.Verify(context.Background(), toBundle(t, &forged), nil, chains, verify.Policy{AnyIssuer: true}); !res.Valid || !res.ExistenceOnly {
+		t.Fatalf("the impostor's anchor with AnyIssuer: %s, %+v", res.Verdict, res.Failed())
 	}
 	// ...but the server pins its own anchoring address.
 	out, body := f.verify(api.VerifyRequest{Bundle: forged})
-	if out.Valid || !failed(out, fmt.Sprintf("anchor[%d].sender", chainID)) {
+	if out.Valid || out.Verdict != api.VerifyResultVerdictInvalid || !failed(out, fmt.Sprintf("anchor[%d].sender", chainID)) {
 		t.Fatalf("POST /v1/verify accepted an anchor by %s, not the server's %s: %s", addr.Hex(), f.anc.Address().Hex(), body)
 	}
 	out, body = f.verify(api.VerifyRequest{Bundle: *st.Proof})

@@ -37,6 +37,15 @@ const (
 	DefaultMaxFingerprints = 10_000
 	DefaultVerifyTimeout   = 20 * time.Second
 	DefaultHeaderTimeout   = 5 * time.Second
+	// POST /v1/verify is public and reads the chain: per client address,
+	// DefaultVerifyRate requests a second with bursts of DefaultVerifyBurst,
+	// in a table of at most DefaultVerifyClients addresses.
+	DefaultVerifyRate    = 5.0
+	DefaultVerifyBurst   = 30
+	DefaultVerifyClients = 10_000
+	// DefaultVerifyRetryAfter is the Retry-After of a 503 from POST
+	// /v1/verify when the chain endpoint did not answer.
+	DefaultVerifyRetryAfter = 5 * time.Second
 )
 
 // Config configures the HTTP API.
@@ -49,6 +58,9 @@ type Config struct {
 	RateBurst       int           // bucket size for RatePerSecond; 0 = 1
 	MaxPending      int           // refuse submissions (503) while this many are pending; 0 = unlimited (replicas: see pendingView)
 	HeaderTimeout   time.Duration // bound on reading request headers (slow clients); 0 = DefaultHeaderTimeout
+	VerifyRate      float64       // POST /v1/verify requests per second per client address; 0 = DefaultVerifyRate, < 0 = unlimited
+	VerifyBurst     int           // bucket size for VerifyRate; 0 = DefaultVerifyBurst
+	VerifyClients   int           // client addresses the verify limiter remembers; 0 = DefaultVerifyClients
 	// Now is the clock that stamps submissions' received times; nil =
 	// time.Now (tests inject one).
 	Now func() time.Time
@@ -100,6 +112,10 @@ type Server struct {
 	engine   *gin.Engine
 	limits   *limiters
 	pending  pendingView
+	// verifyLimits limits POST /v1/verify per client address; readers are
+	// the chains' Readers behind a cache, by chain ID.
+	verifyLimits *clientLimiters
+	readers      map[uint64]verify.Chain
 }
 
 var _ api.ServerInterface = (*Server)(nil)
@@ -121,12 +137,26 @@ func New(cfg Config, d Deps) *Server {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Server{cfg: cfg, Deps: d, log: d.Log, limits: newLimiters(cfg.RatePerSecond, cfg.RateBurst)}
+	if cfg.VerifyRate == 0 {
+		cfg.VerifyRate = DefaultVerifyRate
+	}
+	if cfg.VerifyBurst == 0 {
+		cfg.VerifyBurst = DefaultVerifyBurst
+	}
+	if cfg.VerifyClients == 0 {
+		cfg.VerifyClients = DefaultVerifyClients
+	}
+	s := &Server{cfg: cfg, Deps: d, log: d.Log, limits: newLimiters(cfg.RatePerSecond, cfg.RateBurst),
+		verifyLimits: newClientLimiters(cfg.VerifyRate, cfg.VerifyBurst, cfg.VerifyClients),
+		readers:      map[uint64]verify.Chain{}}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
 	for _, c := range d.Chains {
 		s.chainIDs = append(s.chainIDs, c.ID)
+		if c.Reader != nil {
+			s.readers[c.ID] = verify.NewCachedChain(c.Reader, 0)
+		}
 	}
 	gin.SetMode(gin.ReleaseMode)
 	e := gin.New()
@@ -375,6 +405,10 @@ func (s *Server) bundle(p store.Proof) *proof.Bundle {
 // VerifyProof implements POST /v1/verify, checking against this server's
 // own chain endpoints and its own anchoring addresses as pins.
 func (s *Server) VerifyProof(c *gin.Context) {
+	if err := s.verifyLimits.allow(c.Request.RemoteAddr); err != nil {
+		s.problem(c, err)
+		return
+	}
 	var req api.VerifyRequest
 	if err := decode(c, &req); err != nil {
 		s.problem(c, err)
@@ -402,7 +436,9 @@ func (s *Server) VerifyProof(c *gin.Context) {
 	p := verify.Policy{Anchorers: map[uint64]common.Address{}}
 	chains := map[uint64]verify.Chain{}
 	for _, ch := range s.Chains {
-		chains[ch.ID] = ch.Reader
+		if r, ok := s.readers[ch.ID]; ok {
+			chains[ch.ID] = r
+		}
 		p.Anchorers[ch.ID] = ch.Anchorer
 	}
 	for _, id := range req.RequiredChains {
@@ -436,9 +472,29 @@ func (s *Server) VerifyProof(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), s.cfg.VerifyTimeout)
 	defer cancel()
 	res := verify.Verify(ctx, b, doc, chains, p)
-	out := api.VerifyResult{Valid: res.Valid, Checks: make([]api.VerifyCheck, len(res.Checks))}
+	if res.Verdict == verify.VerdictUndecided && res.Unavailable() {
+		// Our own endpoint failed us: that is no answer about the proof.
+		var names []string
+		for _, ch := range res.Checks {
+			if ch.State == verify.StateUndecided && ch.Unavailable {
+				names = append(names, ch.Name)
+				s.log.WarnContext(c.Request.Context(), "verify could not read the chain", "check", ch.Name, "detail", ch.Detail)
+			}
+		}
+		s.Metrics.VerifyResults.WithLabelValues(string(verify.VerdictUndecided)).Inc()
+		s.problem(c, &retryAfter{
+			err:   fmt.Errorf("%w: the chain endpoint for %s did not answer; nothing was found false; retry later", ErrUndecided, strings.Join(names, ", ")),
+			after: DefaultVerifyRetryAfter,
+		})
+		return
+	}
+	out := api.VerifyResult{Verdict: api.VerifyResultVerdict(res.Verdict), Valid: res.Valid, Checks: make([]api.VerifyCheck, len(res.Checks))}
 	for i, ch := range res.Checks {
-		out.Checks[i] = api.VerifyCheck{Name: ch.Name, Ok: ch.OK}
+		out.Checks[i] = api.VerifyCheck{Name: ch.Name, Ok: ch.OK, State: api.VerifyCheckState(ch.State)}
+		if ch.Unavailable { // the endpoint's error names the endpoint: log it, do not show it
+			s.log.WarnContext(c.Request.Context(), "verify could not read the chain", "check", ch.Name, "detail", ch.Detail)
+			ch.Detail = "could not check: this server's chain endpoint did not answer"
+		}
 		if ch.Detail != "" {
 			d := ch.Detail
 			out.Checks[i].Detail = &d
@@ -447,10 +503,8 @@ func (s *Server) VerifyProof(c *gin.Context) {
 	if res.Valid {
 		t := res.AttestedAt
 		out.AttestedAt = &t
-		s.Metrics.VerifyResults.WithLabelValues("valid").Inc()
-	} else {
-		s.Metrics.VerifyResults.WithLabelValues("invalid").Inc()
 	}
+	s.Metrics.VerifyResults.WithLabelValues(string(res.Verdict)).Inc()
 	c.JSON(http.StatusOK, out)
 }
 

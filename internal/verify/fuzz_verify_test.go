@@ -1,7 +1,9 @@
 package verify
 
 // FuzzVerify mutates the JSON of real, anchored bundles and checks that
-// Verify accepts exactly the bundles that are true on the chain.
+// Verify accepts exactly the bundles that are true on the chain, with the
+// issuer pinned; that nothing is ever valid unpinned (without AnyIssuer);
+// and that a valid verdict always has every check ok.
 //
 // The fuzz engine runs the target in worker processes, each with its own
 // simulated chain (sharedFixture, built once per process and kept open for
@@ -122,7 +124,14 @@ func FuzzVerify(f *testing.F) {
 		if err != nil {
 			return
 		}
-		r := Verify(context.Background(), st.swapped(b), nil, st.fx.env.chains(), fuzzPolicy)
+		ctx := context.Background()
+		r := Verify(ctx, st.swapped(b), nil, st.fx.env.chains(), fuzzPolicy)
+		consistent(t, r)
+		if u := Verify(ctx, st.swapped(b), nil, st.fx.env.chains(), Policy{}); u.Valid || u.Verdict == VerdictValid {
+			t.Fatalf("Verify accepted a bundle with no issuer pinned:\n%s\nchecks %+v", data, u.Checks)
+		} else if r.Valid && u.Verdict != VerdictUndecided {
+			t.Fatalf("a bundle valid when pinned is %s unpinned, want undecided: %+v", u.Verdict, u.Checks)
+		}
 		switch truth := st.isTrue(b); {
 		case r.Valid && !truth:
 			t.Fatalf("Verify accepted a bundle that is not true on the chain:\n%s\nchecks %+v", data, r.Checks)
@@ -130,6 +139,37 @@ func FuzzVerify(f *testing.F) {
 			t.Fatalf("Verify rejected a true bundle (is the fixture not the same in every process?):\n%s\nfailed %+v", data, r.Failed())
 		}
 	})
+}
+
+// consistent fails t unless r's verdict follows from its checks: valid
+// only with every check ok, invalid iff one failed.
+func consistent(t *testing.T, r Result) {
+	t.Helper()
+	failed, undecided := 0, 0
+	for _, c := range r.Checks {
+		switch c.State {
+		case StateFailed:
+			failed++
+		case StateUndecided:
+			undecided++
+		case StateOK:
+		default:
+			t.Fatalf("check %s has state %q", c.Name, c.State)
+		}
+		if c.OK != (c.State == StateOK) {
+			t.Fatalf("check %s: OK %v, state %s", c.Name, c.OK, c.State)
+		}
+	}
+	want := VerdictValid
+	switch {
+	case failed > 0:
+		want = VerdictInvalid
+	case undecided > 0 || len(r.Checks) == 0:
+		want = VerdictUndecided
+	}
+	if r.Verdict != want || r.Valid != (want == VerdictValid) || (!r.Valid && !r.AttestedAt.IsZero()) {
+		t.Fatalf("verdict %s (valid %v, attested %v) from checks %+v", r.Verdict, r.Valid, r.AttestedAt, r.Checks)
+	}
 }
 
 // TestFuzzFixtureIsDeterministic builds the fixture on a second chain and

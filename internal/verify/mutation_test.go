@@ -19,6 +19,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/ethereum/go-ethereum/common"
+
 	"github.com/attestd/attestd/internal/proof"
 )
 
@@ -60,6 +62,9 @@ func otherDigits(c byte, short bool) []byte {
 	return []byte{digits[i^1], digits[i^2], digits[i^4], digits[i^8]}
 }
 
+// mutationPolicy pins the fixture's anchoring account.
+var mutationPolicy = Policy{Anchorers: map[uint64]common.Address{simChainID: anchorAddr}}
+
 // mustReject parses data and verifies it; it fails t if the result is
 // valid or lacks a failure of the named check (a parse error is a
 // rejection too, but parseOK says whether one is acceptable).
@@ -72,7 +77,8 @@ func mustReject(t *testing.T, fx *chainFixture, what string, data []byte, parseO
 		}
 		return false, Result{}
 	}
-	r = Verify(context.Background(), b, nil, fx.env.chains(), Policy{})
+	// Pinned: unpinned, nothing is ever valid, which would make this vacuous.
+	r = Verify(context.Background(), b, nil, fx.env.chains(), mutationPolicy)
 	if r.Valid {
 		t.Errorf("%s: verifies", what)
 		return true, r
@@ -99,7 +105,7 @@ func TestMutationHexDigits(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if r := Verify(context.Background(), b, nil, fx.env.chains(), Policy{}); !r.Valid {
+			if r := Verify(context.Background(), b, nil, fx.env.chains(), mutationPolicy); !r.Valid {
 				t.Fatalf("baseline invalid: %+v", r.Checks)
 			}
 			for _, f := range hexFields(v.bundle) {
@@ -192,7 +198,7 @@ func TestMutationNumbers(t *testing.T) {
 				m.Version = ver
 				data, _ := json.Marshal(m)
 				mustReject(t, fx, fmt.Sprintf("version %d", ver), data, true, "")
-				if r := Verify(context.Background(), m, nil, fx.env.chains(), Policy{}); r.Valid || !slices.Equal(failedNames(r), []string{CheckFormat}) {
+				if r := Verify(context.Background(), m, nil, fx.env.chains(), mutationPolicy); r.Valid || !slices.Equal(failedNames(r), []string{CheckFormat}) {
 					t.Errorf("version %d: failed %v, want format", ver, failedNames(r))
 				}
 			}

@@ -9,7 +9,15 @@
 // succeeded, was sent by the pinned anchoring address, carries exactly this
 // root, size and batch id, and sits in a canonical block with at least the
 // required confirmations. The attested time is that block's timestamp.
-// Every failed check is named in the Result.
+//
+// The verdict has three values. Every check is ok, failed (some evidence is
+// false) or undecided (it could not be checked: the endpoint is unreachable
+// or erroring, there is no anchor yet, not enough confirmations yet, or the
+// issuer is not pinned). One failed check makes the verdict invalid; else
+// one undecided check makes it undecided; valid needs every check ok.
+// Without a pinned anchoring address a bundle is never valid, unless the
+// policy says AnyIssuer — and then the result says it proves existence
+// only, not who attested it.
 package verify
 
 import (
@@ -45,39 +53,128 @@ type Policy struct {
 	RequiredChains []uint64
 	// MinConfirmations is the depth an anchor's block needs (≥1; 0 means 1).
 	MinConfirmations uint64
-	// Anchorers pins the anchoring address per chain. A chain without a pin
-	// accepts the address the bundle names, and the check says so.
+	// Anchorers pins the anchoring address per chain: the address the
+	// issuer publishes (`attestd info`). On a chain without a pin the
+	// sender check is undecided (the verdict cannot be valid) unless
+	// AnyIssuer is set.
 	Anchorers map[uint64]common.Address
+	// AnyIssuer accepts an unpinned chain's sender when it is the address
+	// the bundle names. Such a result proves only that the fingerprint
+	// existed at the attested time, not who attested it (ExistenceOnly).
+	AnyIssuer bool
 }
 
-// Check is one named test and its outcome.
+// State is a check's outcome.
+type State string
+
+const (
+	StateOK        State = "ok"        // checked, and it holds
+	StateFailed    State = "failed"    // checked, and the evidence is false
+	StateUndecided State = "undecided" // could not be checked (yet)
+)
+
+// Verdict is the outcome of a whole verification.
+type Verdict string
+
+const (
+	VerdictValid     Verdict = "valid"     // every check ok, against pins the verifier trusts (or AnyIssuer)
+	VerdictInvalid   Verdict = "invalid"   // some evidence is false
+	VerdictUndecided Verdict = "undecided" // nothing is false, but something could not be checked
+)
+
+// Check is one named test and its outcome. OK is State == StateOK (kept
+// for readers of the older JSON).
 type Check struct {
 	Name   string `json:"name"`
 	OK     bool   `json:"ok"`
+	State  State  `json:"state"`
 	Detail string `json:"detail,omitempty"`
+	// Unavailable marks an undecided check whose cause is the endpoint
+	// (unreachable, erroring): asking again later may decide it.
+	Unavailable bool `json:"-"`
 }
 
-// Result is the verdict. Valid is true iff every check passed.
+// Result is the verdict. Valid is Verdict == VerdictValid.
 type Result struct {
-	Valid      bool      `json:"valid"`
-	Checks     []Check   `json:"checks"`
-	AttestedAt time.Time `json:"attested_at,omitzero"` // the earliest required anchor's block time
+	Verdict Verdict `json:"verdict"`
+	Valid   bool    `json:"valid"`
+	// ExistenceOnly: valid without a pinned issuer (Policy.AnyIssuer). It
+	// proves the fingerprint existed at AttestedAt, not who attested it.
+	ExistenceOnly bool      `json:"existence_only,omitempty"`
+	Checks        []Check   `json:"checks"`
+	AttestedAt    time.Time `json:"attested_at,omitzero"` // the earliest required anchor's block time
 }
 
-// Failed returns the checks that did not pass.
+// Failed returns the checks that did not pass (failed or undecided).
 func (r Result) Failed() []Check {
 	var out []Check
 	for _, c := range r.Checks {
-		if !c.OK {
+		if c.State != StateOK {
 			out = append(out, c)
 		}
 	}
 	return out
 }
 
+// Unavailable reports whether an undecided check was caused by the chain
+// endpoint (unreachable or erroring) rather than by the bundle.
+func (r Result) Unavailable() bool {
+	for _, c := range r.Checks {
+		if c.State == StateUndecided && c.Unavailable {
+			return true
+		}
+	}
+	return false
+}
+
+// Add appends c (its OK field is set from its State) and updates the
+// verdict: a check can only make it worse.
+func (r *Result) Add(c Check) {
+	c.OK = c.State == StateOK
+	r.Checks = append(r.Checks, c)
+	r.settle()
+}
+
+// settle derives the verdict from the checks.
+func (r *Result) settle() {
+	r.Verdict = VerdictValid
+	for _, c := range r.Checks {
+		switch c.State {
+		case StateFailed:
+			r.Verdict = VerdictInvalid
+		case StateUndecided:
+			if r.Verdict == VerdictValid {
+				r.Verdict = VerdictUndecided
+			}
+		case StateOK:
+		default: // a check without a state is no evidence of anything
+			r.Verdict = VerdictInvalid
+		}
+	}
+	if len(r.Checks) == 0 {
+		r.Verdict = VerdictUndecided
+	}
+	r.Valid = r.Verdict == VerdictValid
+	if !r.Valid {
+		r.AttestedAt = time.Time{}
+		r.ExistenceOnly = false
+	}
+}
+
 func (r *Result) add(name string, ok bool, format string, args ...any) bool {
-	r.Checks = append(r.Checks, Check{Name: name, OK: ok, Detail: fmt.Sprintf(format, args...)})
+	st := StateFailed
+	if ok {
+		st = StateOK
+	}
+	r.Checks = append(r.Checks, Check{Name: name, OK: ok, State: st, Detail: fmt.Sprintf(format, args...)})
 	return ok
+}
+
+// undecided records a check that could not be made; unavailable says the
+// endpoint is the cause.
+func (r *Result) undecided(name string, unavailable bool, format string, args ...any) bool {
+	r.Checks = append(r.Checks, Check{Name: name, State: StateUndecided, Detail: fmt.Sprintf(format, args...), Unavailable: unavailable})
+	return false
 }
 
 // Check names, stable for scripts and the API. Per-chain checks are
@@ -99,17 +196,21 @@ const (
 // Verify checks b. doc is the fingerprint the verifier recomputed from the
 // document (nil when only the bundle is checked). chains maps chain ID to
 // an endpoint for that chain.
-func Verify(ctx context.Context, b *proof.Bundle, doc *fingerprint.Fingerprint, chains map[uint64]Chain, p Policy) Result {
-	var r Result
+func Verify(ctx context.Context, b *proof.Bundle, doc *fingerprint.Fingerprint, chains map[uint64]Chain, p Policy) (r Result) {
+	defer r.settle() // on the named result: it runs after every return below
 	if err := b.Check(); err != nil {
-		r.add(CheckFormat, false, "%v", err)
+		r.add(CheckFormat, false, "the proof is malformed: %v", err)
 		return r
 	}
 	if doc != nil {
-		r.add(CheckFingerprint, *doc == b.Fingerprint, "document %s, bundle %s", doc, b.Fingerprint)
+		if *doc == b.Fingerprint {
+			r.add(CheckFingerprint, true, "the document's fingerprint is the one the proof is for (%s)", doc)
+		} else {
+			r.add(CheckFingerprint, false, "the document is not the one the proof is for: its fingerprint is %s, the proof's %s", doc, b.Fingerprint)
+		}
 	}
 	if err := VerifyPath(b.Fingerprint, b.Index, b.Size, b.PathHashes(), b.Root); err != nil {
-		r.add(CheckMerklePath, false, "%v", err)
+		r.add(CheckMerklePath, false, "the proof's path does not lead from the fingerprint to the anchored root: %v", err)
 	} else {
 		r.add(CheckMerklePath, true, "leaf %d of %d leads to root %s", b.Index, b.Size, b.Root)
 	}
@@ -124,23 +225,22 @@ func Verify(ctx context.Context, b *proof.Bundle, doc *fingerprint.Fingerprint, 
 	}
 	switch {
 	case len(b.Anchors) == 0:
-		r.add(CheckChains, false, "the bundle has no anchor yet")
+		r.undecided(CheckChains, false, "the proof has no anchor yet: run \"attestd upgrade\" once its batch is anchored")
 	case len(required) == 0:
-		r.add(CheckChains, false, "no endpoint for any chain the bundle is anchored on (%v)", anchorChains(b))
+		r.undecided(CheckChains, false, "no endpoint for any chain the proof is anchored on (%v): give one with --rpc", anchorChains(b))
 	default:
 		r.add(CheckChains, true, "checking chain(s) %v", required)
 	}
 	minConf := max(p.MinConfirmations, 1)
+	var unpinned bool
 	for _, id := range required {
-		t, ok := checkAnchor(ctx, &r, b, id, chains[id], p.Anchorers, minConf)
+		t, ok, pinned := checkAnchor(ctx, &r, b, id, chains[id], p, minConf)
 		if ok && (r.AttestedAt.IsZero() || t.Before(r.AttestedAt)) {
 			r.AttestedAt = t
 		}
+		unpinned = unpinned || (ok && !pinned)
 	}
-	r.Valid = len(r.Failed()) == 0
-	if !r.Valid {
-		r.AttestedAt = time.Time{}
-	}
+	r.ExistenceOnly = unpinned
 	return r
 }
 
@@ -153,91 +253,118 @@ func anchorChains(b *proof.Bundle) []uint64 {
 	return ids
 }
 
-// checkAnchor runs the per-chain checks, stopping at the first that fails
-// (the later ones would only repeat it). It returns the block time.
-func checkAnchor(ctx context.Context, r *Result, b *proof.Bundle, id uint64, c Chain, pins map[uint64]common.Address, minConf uint64) (time.Time, bool) {
+// checkAnchor runs the per-chain checks, stopping at the first that does
+// not pass (the later ones would only repeat it). It returns the block
+// time, whether every check passed, and whether the sender was pinned.
+func checkAnchor(ctx context.Context, r *Result, b *proof.Bundle, id uint64, c Chain, p Policy, minConf uint64) (time.Time, bool, bool) {
+	var zero time.Time
 	name := func(check string) string { return fmt.Sprintf("anchor[%d].%s", id, check) }
 	a, ok := b.Anchor(id)
 	if !ok {
-		r.add(name(CheckTx), false, "the bundle has no anchor on required chain %d", id)
-		return time.Time{}, false
+		return zero, r.undecided(name(CheckTx), false, "the proof has no anchor on required chain %d (yet)", id), false
 	}
 	if c == nil {
-		r.add(name(CheckRPC), false, "no JSON-RPC endpoint given for chain %d", id)
-		return time.Time{}, false
+		return zero, r.undecided(name(CheckRPC), false, "no JSON-RPC endpoint given for chain %d: nothing could be checked there", id), false
 	}
 	got, err := c.ChainID(ctx)
 	if err != nil {
-		r.add(name(CheckRPC), false, "endpoint unreachable: %v", err)
-		return time.Time{}, false
+		return zero, r.undecided(name(CheckRPC), true, "could not check: the chain endpoint did not answer (%v)", err), false
 	}
 	if !got.IsUint64() || got.Uint64() != id {
-		r.add(name(CheckRPC), false, "endpoint serves chain %s, the anchor is on chain %d", got, id)
-		return time.Time{}, false
+		return zero, r.undecided(name(CheckRPC), false, "could not check: the endpoint serves chain %s, the anchor is on chain %d", got, id), false
 	}
 	r.add(name(CheckRPC), true, "endpoint serves chain %d", id)
 
 	tx, pending, err := c.TransactionByHash(ctx, a.TxHash)
 	switch {
 	case errors.Is(err, ethereum.NotFound):
-		return time.Time{}, r.add(name(CheckTx), false, "transaction %s not found on chain %d", a.TxHash.Hex(), id)
+		return zero, r.add(name(CheckTx), false, "the anchoring transaction %s does not exist on chain %d", a.TxHash.Hex(), id), false
 	case err != nil:
-		return time.Time{}, r.add(name(CheckTx), false, "reading transaction %s: %v", a.TxHash.Hex(), err)
+		return zero, r.undecided(name(CheckTx), true, "could not read transaction %s from the endpoint: %v", a.TxHash.Hex(), err), false
 	case pending:
-		return time.Time{}, r.add(name(CheckTx), false, "transaction %s is not mined yet", a.TxHash.Hex())
+		return zero, r.undecided(name(CheckTx), false, "transaction %s is not mined yet: try again later", a.TxHash.Hex()), false
 	}
 	rc, err := c.TransactionReceipt(ctx, a.TxHash)
-	if err != nil {
-		return time.Time{}, r.add(name(CheckTx), false, "reading the receipt of %s: %v", a.TxHash.Hex(), err)
+	if f, ok := c.(Refresher); ok && err == nil && (rc.BlockHash != a.BlockHash || rc.BlockNumber.Uint64() != a.BlockNumber) {
+		rc, err = f.Refresh().TransactionReceipt(ctx, a.TxHash) // a cached receipt may predate a reorg
+	}
+	switch {
+	case errors.Is(err, ethereum.NotFound):
+		// Between the two reads the tx was reorged out, or the node is
+		// still indexing: not evidence either way.
+		return zero, r.undecided(name(CheckTx), true, "the endpoint has no receipt for transaction %s yet: try again later", a.TxHash.Hex()), false
+	case err != nil:
+		return zero, r.undecided(name(CheckTx), true, "could not read the receipt of %s from the endpoint: %v", a.TxHash.Hex(), err), false
 	}
 	if rc.BlockHash != a.BlockHash || rc.BlockNumber.Uint64() != a.BlockNumber {
-		return time.Time{}, r.add(name(CheckTx), false, "the bundle places %s in block %d (%s), the chain in block %d (%s): fetch the proof again",
-			a.TxHash.Hex(), a.BlockNumber, a.BlockHash.Hex(), rc.BlockNumber, rc.BlockHash.Hex())
+		return zero, r.add(name(CheckTx), false, "the proof places %s in block %d (%s), the chain in block %d (%s): fetch the proof again",
+			a.TxHash.Hex(), a.BlockNumber, a.BlockHash.Hex(), rc.BlockNumber, rc.BlockHash.Hex()), false
 	}
 	r.add(name(CheckTx), true, "transaction %s in block %d", a.TxHash.Hex(), rc.BlockNumber)
-	if !r.add(name(CheckStatus), rc.Status == types.ReceiptStatusSuccessful, "receipt status %d", rc.Status) {
-		return time.Time{}, false
+	if !r.add(name(CheckStatus), rc.Status == types.ReceiptStatusSuccessful, "receipt status %d (1 is success)", rc.Status) {
+		return zero, false, false
 	}
 
 	sender, err := types.Sender(types.LatestSignerForChainID(got), tx)
 	if err != nil {
-		return time.Time{}, r.add(name(CheckSender), false, "recovering the sender: %v", err)
+		return zero, r.add(name(CheckSender), false, "recovering the sender: %v", err), false
 	}
-	if pin, ok := pins[id]; ok {
-		if !r.add(name(CheckSender), sender == pin && a.Anchorer == pin, "sent by %s, pinned anchorer %s, bundle names %s", sender.Hex(), pin.Hex(), a.Anchorer.Hex()) {
-			return time.Time{}, false
+	pin, pinned := p.Anchorers[id]
+	switch {
+	case pinned:
+		if !r.add(name(CheckSender), sender == pin && a.Anchorer == pin,
+			"sent by %s; the pinned issuer's anchoring address is %s; the proof names %s", sender.Hex(), pin.Hex(), a.Anchorer.Hex()) {
+			return zero, false, true
 		}
-	} else if !r.add(name(CheckSender), sender == a.Anchorer, "sent by %s, the anchorer the bundle names (not pinned: pin the issuer's published address)", sender.Hex()) {
-		return time.Time{}, false
+	case sender != a.Anchorer:
+		return zero, r.add(name(CheckSender), false, "sent by %s, not by %s as the proof says", sender.Hex(), a.Anchorer.Hex()), false
+	case p.AnyIssuer:
+		r.add(name(CheckSender), true, "sent by %s, the address the proof names; the issuer is not pinned (--any-issuer): this proves only that the fingerprint existed then, not who attested it", sender.Hex())
+	default:
+		r.undecided(name(CheckSender), false, "sent by %s, but nothing says that address is the issuer's: pin the anchoring address the issuer publishes (`attestd info`) with --anchorer or ATTESTD_ANCHORER, or accept any issuer with --any-issuer (existence only)", sender.Hex())
+		// The later checks still run: false evidence there is INVALID.
 	}
 
 	pl, err := proof.DecodePayload(tx.Data())
 	if err != nil {
-		return time.Time{}, r.add(name(CheckPayload), false, "%v", err)
+		return zero, r.add(name(CheckPayload), false, "the transaction carries no attestd anchor: %v", err), pinned
 	}
 	if !r.add(name(CheckPayload), pl.Root == b.Root && pl.Size == b.Size && pl.BatchID == b.BatchID,
-		"on chain: batch %d, size %d, root %x; bundle: batch %d, size %d, root %s",
+		"on chain: batch %d, size %d, root %x; proof: batch %d, size %d, root %s",
 		pl.BatchID, pl.Size, pl.Root, b.BatchID, b.Size, b.Root) {
-		return time.Time{}, false
+		return zero, false, pinned
 	}
 
 	hdr, err := c.HeaderByNumber(ctx, rc.BlockNumber)
+	if f, ok := c.(Refresher); ok && err == nil && hdr.Hash() != rc.BlockHash {
+		hdr, err = f.Refresh().HeaderByNumber(ctx, rc.BlockNumber)
+	}
 	if err != nil {
-		return time.Time{}, r.add(name(CheckCanonical), false, "reading block %d: %v", rc.BlockNumber, err)
+		return zero, r.undecided(name(CheckCanonical), true, "could not read block %d from the endpoint: %v", rc.BlockNumber, err), pinned
 	}
 	if !r.add(name(CheckCanonical), hdr.Hash() == rc.BlockHash, "canonical block %d is %s, receipt says %s", rc.BlockNumber, hdr.Hash().Hex(), rc.BlockHash.Hex()) {
-		return time.Time{}, false
+		return zero, false, pinned
 	}
 	head, err := c.HeaderByNumber(ctx, nil)
+	depth := func() uint64 {
+		if n := rc.BlockNumber.Uint64(); head.Number.Uint64() >= n {
+			return head.Number.Uint64() - n + 1
+		}
+		return 0
+	}
+	if f, ok := c.(Refresher); ok && err == nil && depth() < minConf {
+		head, err = f.Refresh().HeaderByNumber(ctx, nil) // a cached head may be behind
+	}
 	if err != nil {
-		return time.Time{}, r.add(name(CheckConfirmed), false, "reading the chain head: %v", err)
+		return zero, r.undecided(name(CheckConfirmed), true, "could not read the chain head from the endpoint: %v", err), pinned
 	}
-	var conf uint64
-	if n := rc.BlockNumber.Uint64(); head.Number.Uint64() >= n {
-		conf = head.Number.Uint64() - n + 1
+	conf := depth()
+	if conf < minConf {
+		return zero, r.undecided(name(CheckConfirmed), false, "%d confirmation(s), %d required: not settled yet, try again later", conf, minConf), pinned
 	}
-	if !r.add(name(CheckConfirmed), conf >= minConf, "%d confirmation(s), %d required", conf, minConf) {
-		return time.Time{}, false
+	r.add(name(CheckConfirmed), true, "%d confirmation(s), %d required", conf, minConf)
+	if !pinned && !p.AnyIssuer {
+		return zero, false, false
 	}
-	return time.Unix(int64(hdr.Time), 0).UTC(), true
+	return time.Unix(int64(hdr.Time), 0).UTC(), true, pinned
 }

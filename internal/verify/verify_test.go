@@ -45,14 +45,51 @@ func allChecks(withDoc bool) []string {
 }
 
 // wantFailed fails t unless r is invalid with exactly the named checks
-// failed, and no attested time.
+// not passed, all of them failed, and no attested time.
 func wantFailed(t *testing.T, r Result, names ...string) {
 	t.Helper()
-	if r.Valid || !r.AttestedAt.IsZero() {
-		t.Errorf("Valid %v, AttestedAt %v; want invalid and no time", r.Valid, r.AttestedAt)
+	wantVerdict(t, r, names, nil)
+}
+
+// wantVerdict fails t unless exactly the checks failed and undecided are
+// in those states (in order, each list) and the verdict follows from
+// them: invalid with a failed check, else undecided with an undecided one,
+// else valid. Only a valid result has an attested time.
+func wantVerdict(t *testing.T, r Result, failed, undecided []string) {
+	t.Helper()
+	var gotF, gotU []string
+	for _, c := range r.Checks {
+		switch c.State {
+		case StateFailed:
+			gotF = append(gotF, c.Name)
+		case StateUndecided:
+			gotU = append(gotU, c.Name)
+		case StateOK:
+		default:
+			t.Errorf("check %s has state %q", c.Name, c.State)
+		}
+		if c.OK != (c.State == StateOK) {
+			t.Errorf("check %s: OK %v with state %s", c.Name, c.OK, c.State)
+		}
+		if c.State != StateOK && c.Detail == "" {
+			t.Errorf("check %s (%s) says nothing about why", c.Name, c.State)
+		}
 	}
-	if got := failedNames(r); !slices.Equal(got, names) {
-		t.Errorf("failed checks %v, want %v; result %+v", got, names, r.Checks)
+	if !slices.Equal(gotF, failed) || !slices.Equal(gotU, undecided) {
+		t.Errorf("failed %v, undecided %v; want failed %v, undecided %v; checks %+v", gotF, gotU, failed, undecided, r.Checks)
+	}
+	want := VerdictValid
+	switch {
+	case len(failed) > 0:
+		want = VerdictInvalid
+	case len(undecided) > 0:
+		want = VerdictUndecided
+	}
+	if r.Verdict != want || r.Valid != (want == VerdictValid) {
+		t.Errorf("verdict %q (valid %v), want %q", r.Verdict, r.Valid, want)
+	}
+	if want != VerdictValid && (!r.AttestedAt.IsZero() || r.ExistenceOnly) {
+		t.Errorf("a %s result with attested time %v, existence only %v", r.Verdict, r.AttestedAt, r.ExistenceOnly)
 	}
 }
 
@@ -67,13 +104,17 @@ func TestVerifyValid(t *testing.T) {
 				doc  *fingerprint.Fingerprint
 				p    Policy
 			}{
-				{"bundle only, nothing pinned", nil, Policy{}},
+				{"bundle only, pinned", nil, Policy{Anchorers: map[uint64]common.Address{simChainID: anchorAddr}}},
 				{"with the document, pinned", &fp, Policy{Anchorers: map[uint64]common.Address{simChainID: anchorAddr}}},
-				{"required chain, depth reached", &fp, Policy{RequiredChains: []uint64{simChainID}, MinConfirmations: v.depth}},
+				{"required chain, depth reached", &fp, Policy{RequiredChains: []uint64{simChainID}, MinConfirmations: v.depth, Anchorers: map[uint64]common.Address{simChainID: anchorAddr}}},
+				{"any issuer", &fp, Policy{AnyIssuer: true}},
 			} {
 				r := Verify(ctx, v.bundle, tc.doc, fx.env.chains(), tc.p)
-				if !r.Valid || len(r.Failed()) != 0 {
-					t.Fatalf("%s: invalid: %+v", tc.name, r.Checks)
+				if !r.Valid || r.Verdict != VerdictValid || len(r.Failed()) != 0 {
+					t.Fatalf("%s: not valid: %+v", tc.name, r.Checks)
+				}
+				if r.ExistenceOnly != tc.p.AnyIssuer {
+					t.Errorf("%s: existence only %v", tc.name, r.ExistenceOnly)
 				}
 				if !r.AttestedAt.Equal(v.time) || r.AttestedAt.Location() != time.UTC {
 					t.Errorf("%s: AttestedAt %v, want the block time %v (UTC)", tc.name, r.AttestedAt, v.time)
@@ -82,6 +123,10 @@ func TestVerifyValid(t *testing.T) {
 					t.Errorf("%s: checks %v, want %v", tc.name, got, want)
 				}
 			}
+			// Nothing pinned and no --any-issuer: every check holds, but
+			// nothing ties the sender to an issuer the verifier trusts.
+			r := Verify(ctx, v.bundle, &fp, fx.env.chains(), Policy{})
+			wantVerdict(t, r, nil, []string{"anchor[1337].sender"})
 		})
 	}
 }
@@ -163,79 +208,92 @@ func TestVerifyFailuresAreNamed(t *testing.T) {
 	malformed := cloneBundle(b)
 	malformed.Index = malformed.Size
 
+	anyIssuer := Policy{AnyIssuer: true}
+	sender := []string{"anchor[1337].sender"}
+	noTx := cloneBundle(b)
+	noTx.Anchors[0].TxHash[0] ^= 1
+
 	for _, tc := range []struct {
-		name   string
-		b      *proof.Bundle
-		doc    *fingerprint.Fingerprint
-		chains map[uint64]Chain
-		p      Policy
-		want   []string
+		name      string
+		b         *proof.Bundle
+		doc       *fingerprint.Fingerprint
+		chains    map[uint64]Chain
+		p         Policy
+		want      []string // failed: the evidence is false
+		undecided []string // could not be checked
+		existence bool     // valid, existence only
 	}{
-		{"another document", b, &otherFP, chains, pinned, []string{CheckFingerprint}},
-		{"malformed bundle", malformed, nil, chains, Policy{}, []string{CheckFormat}},
-		{"endpoint of another chain", b, nil, map[uint64]Chain{simChainID: chainIDChain{real, 5, nil}}, Policy{}, []string{"anchor[1337].rpc"}},
-		{"endpoint down", b, nil, map[uint64]Chain{simChainID: chainIDChain{real, 0, down}}, Policy{}, []string{"anchor[1337].rpc"}},
-		{"tx read fails", b, nil, map[uint64]Chain{simChainID: txChain{real, down, nil}}, Policy{}, []string{"anchor[1337].tx"}},
-		{"receipt read fails", b, nil, map[uint64]Chain{simChainID: txChain{real, nil, down}}, Policy{}, []string{"anchor[1337].tx"}},
-		{"another pinned anchorer", b, nil, chains, Policy{Anchorers: map[uint64]common.Address{simChainID: otherAddr}}, []string{"anchor[1337].sender"}},
-		{"bundle names another anchorer, pinned", func() *proof.Bundle {
+		{name: "another document", b: b, doc: &otherFP, chains: chains, p: pinned, want: []string{CheckFingerprint}},
+		{name: "malformed bundle", b: malformed, chains: chains, p: pinned, want: []string{CheckFormat}},
+		{name: "endpoint of another chain", b: b, chains: map[uint64]Chain{simChainID: chainIDChain{real, 5, nil}}, p: pinned, undecided: []string{"anchor[1337].rpc"}},
+		{name: "endpoint down", b: b, chains: map[uint64]Chain{simChainID: chainIDChain{real, 0, down}}, p: pinned, undecided: []string{"anchor[1337].rpc"}},
+		{name: "endpoint down, document false", b: b, doc: &otherFP, chains: map[uint64]Chain{simChainID: chainIDChain{real, 0, down}}, p: pinned, want: []string{CheckFingerprint}, undecided: []string{"anchor[1337].rpc"}},
+		{name: "tx read fails", b: b, chains: map[uint64]Chain{simChainID: txChain{real, down, nil}}, p: pinned, undecided: []string{"anchor[1337].tx"}},
+		{name: "receipt read fails", b: b, chains: map[uint64]Chain{simChainID: txChain{real, nil, down}}, p: pinned, undecided: []string{"anchor[1337].tx"}},
+		{name: "tx does not exist", b: noTx, chains: chains, p: pinned, want: []string{"anchor[1337].tx"}},
+		{name: "another pinned anchorer", b: b, chains: chains, p: Policy{Anchorers: map[uint64]common.Address{simChainID: otherAddr}}, want: sender},
+		{name: "bundle names another anchorer, pinned", b: func() *proof.Bundle {
 			w := cloneBundle(b)
 			w.Anchors[0].Anchorer = otherAddr
 			return w
-		}(), nil, chains, pinned, []string{"anchor[1337].sender"}},
-		{"pinned on another chain only", b, nil, chains, Policy{Anchorers: map[uint64]common.Address{5: otherAddr}}, nil},
-		{"min confirmations above depth", b, nil, chains, Policy{MinConfirmations: v.depth + 1}, []string{"anchor[1337].confirmations"}},
-		{"head behind the block", b, nil, map[uint64]Chain{simChainID: headerChain{Chain: real, head: int64(block) - 1}}, Policy{}, []string{"anchor[1337].confirmations"}},
-		{"head unreadable", b, nil, map[uint64]Chain{simChainID: headerChain{Chain: real, err: func(n *big.Int) error {
+		}(), chains: chains, p: pinned, want: sender},
+		{name: "pinned on another chain only", b: b, chains: chains, p: Policy{Anchorers: map[uint64]common.Address{5: otherAddr}}, undecided: sender},
+		{name: "pinned on another chain only, any issuer", b: b, chains: chains, p: Policy{Anchorers: map[uint64]common.Address{5: otherAddr}, AnyIssuer: true}, existence: true},
+		{name: "pinned and any issuer: the pin decides", b: fx.wrong["payload from another account"], chains: chains, p: Policy{Anchorers: pinned.Anchorers, AnyIssuer: true}, want: sender},
+		{name: "min confirmations above depth", b: b, chains: chains, p: Policy{MinConfirmations: v.depth + 1, Anchorers: pinned.Anchorers}, undecided: []string{"anchor[1337].confirmations"}},
+		{name: "head behind the block", b: b, chains: map[uint64]Chain{simChainID: headerChain{Chain: real, head: int64(block) - 1}}, p: pinned, undecided: []string{"anchor[1337].confirmations"}},
+		{name: "head unreadable", b: b, chains: map[uint64]Chain{simChainID: headerChain{Chain: real, err: func(n *big.Int) error {
 			if n == nil {
 				return down
 			}
 			return nil
-		}}}, Policy{}, []string{"anchor[1337].confirmations"}},
-		{"block is not canonical", b, nil, map[uint64]Chain{simChainID: headerChain{Chain: real, number: block, edit: func(h *types.Header) *types.Header {
+		}}}, p: pinned, undecided: []string{"anchor[1337].confirmations"}},
+		{name: "block is not canonical", b: b, chains: map[uint64]Chain{simChainID: headerChain{Chain: real, number: block, edit: func(h *types.Header) *types.Header {
 			h.Extra = []byte("fork")
 			return h
-		}}}, Policy{}, []string{"anchor[1337].canonical"}},
-		{"block unreadable", b, nil, map[uint64]Chain{simChainID: headerChain{Chain: real, err: func(n *big.Int) error {
+		}}}, p: pinned, want: []string{"anchor[1337].canonical"}},
+		{name: "block unreadable", b: b, chains: map[uint64]Chain{simChainID: headerChain{Chain: real, err: func(n *big.Int) error {
 			if n != nil {
 				return down
 			}
 			return nil
-		}}}, Policy{}, []string{"anchor[1337].canonical"}},
-		{"no endpoint at all", b, nil, map[uint64]Chain{}, Policy{}, []string{CheckChains}},
-		{"endpoint for another chain only", b, nil, map[uint64]Chain{5: real}, Policy{}, []string{CheckChains}},
-		{"required chain without endpoint", b, nil, map[uint64]Chain{}, Policy{RequiredChains: []uint64{simChainID}}, []string{"anchor[1337].rpc"}},
-		{"required chain not anchored", b, nil, map[uint64]Chain{5: real, simChainID: real}, Policy{RequiredChains: []uint64{simChainID, 5}}, []string{"anchor[5].tx"}},
-		{"no anchor yet", noAnchor, nil, chains, Policy{}, []string{CheckChains}},
-		{"anchorer's tx with another root", fx.wrong["payload with another root"], nil, chains, pinned, []string{"anchor[1337].payload"}},
-		{"anchorer's tx with another size", fx.wrong["payload with another size"], nil, chains, pinned, []string{"anchor[1337].payload"}},
-		{"anchorer's tx with another batch id", fx.wrong["payload with another batch id"], nil, chains, pinned, []string{"anchor[1337].payload"}},
-		{"anchorer's tx without a payload", fx.wrong["calldata that is no payload"], nil, chains, pinned, []string{"anchor[1337].payload"}},
-		{"anchorer's tx with payload version 2", fx.wrong["payload version 2"], nil, chains, pinned, []string{"anchor[1337].payload"}},
-		{"anchorer's tx reverted", fx.wrong["payload to a reverting contract"], nil, chains, pinned, []string{"anchor[1337].status"}},
-		{"another account's tx, pinned", fx.wrong["payload from another account"], nil, chains, pinned, []string{"anchor[1337].sender"}},
-		// Unpinned, the verifier accepts the anchorer the bundle names, as
-		// documented (and says so in the check's detail): the same root
-		// anchored by anyone verifies. Pinning is what ties it to an issuer.
-		{"another account's tx, not pinned", fx.wrong["payload from another account"], nil, chains, Policy{}, nil},
-		{"another account's tx named as the anchorer's", func() *proof.Bundle {
+		}}}, p: pinned, undecided: []string{"anchor[1337].canonical"}},
+		{name: "no endpoint at all", b: b, chains: map[uint64]Chain{}, p: pinned, undecided: []string{CheckChains}},
+		{name: "endpoint for another chain only", b: b, chains: map[uint64]Chain{5: real}, p: pinned, undecided: []string{CheckChains}},
+		{name: "required chain without endpoint", b: b, chains: map[uint64]Chain{}, p: Policy{RequiredChains: []uint64{simChainID}, Anchorers: pinned.Anchorers}, undecided: []string{"anchor[1337].rpc"}},
+		{name: "required chain not anchored", b: b, chains: map[uint64]Chain{5: real, simChainID: real}, p: Policy{RequiredChains: []uint64{simChainID, 5}, Anchorers: pinned.Anchorers}, undecided: []string{"anchor[5].tx"}},
+		{name: "no anchor yet", b: noAnchor, chains: chains, p: pinned, undecided: []string{CheckChains}},
+		{name: "anchorer's tx with another root", b: fx.wrong["payload with another root"], chains: chains, p: pinned, want: []string{"anchor[1337].payload"}},
+		{name: "anchorer's tx with another size", b: fx.wrong["payload with another size"], chains: chains, p: pinned, want: []string{"anchor[1337].payload"}},
+		{name: "anchorer's tx with another batch id", b: fx.wrong["payload with another batch id"], chains: chains, p: pinned, want: []string{"anchor[1337].payload"}},
+		{name: "anchorer's tx without a payload", b: fx.wrong["calldata that is no payload"], chains: chains, p: pinned, want: []string{"anchor[1337].payload"}},
+		{name: "anchorer's tx with payload version 2", b: fx.wrong["payload version 2"], chains: chains, p: pinned, want: []string{"anchor[1337].payload"}},
+		{name: "anchorer's tx reverted", b: fx.wrong["payload to a reverting contract"], chains: chains, p: pinned, want: []string{"anchor[1337].status"}},
+		// Not pinned, a false payload is still false: invalid, not undecided.
+		{name: "another root, not pinned", b: fx.wrong["payload with another root"], chains: chains, p: Policy{}, want: []string{"anchor[1337].payload"}, undecided: sender},
+		// An impostor (another funded account) anchored the same root in
+		// its own transaction, and the bundle names it as the anchorer.
+		{name: "another account's tx, pinned", b: fx.wrong["payload from another account"], chains: chains, p: pinned, want: sender},
+		{name: "another account's tx, not pinned", b: fx.wrong["payload from another account"], chains: chains, p: Policy{}, undecided: sender},
+		{name: "another account's tx, any issuer", b: fx.wrong["payload from another account"], chains: chains, p: anyIssuer, existence: true},
+		{name: "another account's tx named as the anchorer's", b: func() *proof.Bundle {
 			w := cloneBundle(fx.wrong["payload from another account"])
 			w.Anchors[0].Anchorer = anchorAddr
 			return w
-		}(), nil, chains, Policy{}, []string{"anchor[1337].sender"}},
+		}(), chains: chains, p: anyIssuer, want: sender},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.b == nil {
 				t.Fatal("fixture bundle missing")
 			}
 			r := Verify(ctx, tc.b, tc.doc, tc.chains, tc.p)
-			if tc.want == nil {
-				if !r.Valid || len(r.Failed()) != 0 {
-					t.Fatalf("want valid, got %+v", r.Checks)
-				}
-				return
+			wantVerdict(t, r, tc.want, tc.undecided)
+			if r.ExistenceOnly != tc.existence {
+				t.Errorf("existence only %v, want %v", r.ExistenceOnly, tc.existence)
 			}
-			wantFailed(t, r, tc.want...)
+			if r.Valid && r.AttestedAt.IsZero() {
+				t.Error("valid without an attested time")
+			}
 		})
 	}
 }
@@ -270,14 +328,20 @@ func TestVerifyPendingAndReorg(t *testing.T) {
 	if _, isPending, err := e.client().TransactionByHash(ctx, pending.Anchors[0].TxHash); err != nil || !isPending {
 		t.Fatalf("the anchor tx is not pending: %v, %v", isPending, err)
 	}
-	wantFailed(t, Verify(ctx, pending, nil, e.chains(), Policy{}), "anchor[1337].tx")
+	pins := Policy{Anchorers: map[uint64]common.Address{simChainID: anchorAddr}}
+	wantVerdict(t, Verify(ctx, pending, nil, e.chains(), pins), nil, []string{"anchor[1337].tx"})
 
 	must(e.commit())
 	must(e.step())
 	mined, err := e.bundle(fps[1])
 	must(err)
-	if r := Verify(ctx, mined, &fps[1], e.chains(), Policy{Anchorers: map[uint64]common.Address{simChainID: anchorAddr}}); !r.Valid {
+	if r := Verify(ctx, mined, &fps[1], e.chains(), pins); !r.Valid {
 		t.Fatalf("mined bundle invalid: %+v", r.Checks)
+	}
+	// A cache as the server has, filled with this answer.
+	cached := map[uint64]Chain{simChainID: NewCachedChain(e.client(), 0)}
+	if r := Verify(ctx, mined, &fps[1], cached, pins); !r.Valid {
+		t.Fatalf("mined bundle invalid through the cache: %+v", r.Checks)
 	}
 
 	// A longer fork from the parent without the tx.
@@ -288,7 +352,7 @@ func TestVerifyPendingAndReorg(t *testing.T) {
 	if _, err := e.client().TransactionReceipt(ctx, mined.Anchors[0].TxHash); err == nil {
 		t.Fatal("the fork still holds the anchor tx; the test does not reorg it out")
 	}
-	wantFailed(t, Verify(ctx, mined, &fps[1], e.chains(), Policy{}), "anchor[1337].tx")
+	wantFailed(t, Verify(ctx, mined, &fps[1], e.chains(), pins), "anchor[1337].tx")
 
 	// The anchorer re-broadcasts the same tx; it lands in another block.
 	must(e.step())
@@ -300,9 +364,14 @@ func TestVerifyPendingAndReorg(t *testing.T) {
 	if again.Anchors[0].TxHash != mined.Anchors[0].TxHash || again.Anchors[0].BlockHash == mined.Anchors[0].BlockHash {
 		t.Fatalf("after the reorg: anchor %+v, before %+v", again.Anchors[0], mined.Anchors[0])
 	}
-	if r := Verify(ctx, again, &fps[1], e.chains(), Policy{}); !r.Valid {
+	if r := Verify(ctx, again, &fps[1], e.chains(), pins); !r.Valid {
 		t.Fatalf("re-fetched bundle invalid: %+v", r.Checks)
 	}
+	// The cache still holds the receipt in the old block and the old head:
+	// they are refreshed, not reported as a mismatch.
+	if r := Verify(ctx, again, &fps[1], cached, pins); !r.Valid {
+		t.Fatalf("re-fetched bundle invalid through the cache: %+v", r.Checks)
+	}
 	// The old bundle names a block the tx is no longer in.
-	wantFailed(t, Verify(ctx, mined, &fps[1], e.chains(), Policy{}), "anchor[1337].tx")
+	wantFailed(t, Verify(ctx, mined, &fps[1], e.chains(), pins), "anchor[1337].tx")
 }
