@@ -264,6 +264,13 @@ func (s *Server) SubmitFingerprints(c *gin.Context) {
 			s.problem(c, fmt.Errorf("fingerprints[%d]: %w", i, err))
 			return
 		}
+		if fp.IsZero() {
+			// No document hashes to it, and proof bundles refuse it
+			// (all-zero is what a missing value decodes to): anchoring
+			// it would promise a proof that can never verify.
+			s.problem(c, fmt.Errorf("%w: fingerprints[%d]: the all-zero fingerprint is refused (it is no document's SHA-256, and its proof could never verify)", ErrBadRequest, i))
+			return
+		}
 		subs[i] = store.Submission{Fingerprint: fp, Institution: inst, ReceivedAt: now}
 	}
 	entries, err := s.Store.Submit(ctx, subs)

@@ -48,3 +48,32 @@ func TestAmbiguousBodies(t *testing.T) {
 		t.Fatalf("%d fingerprints pending after refused submissions, want 0", n)
 	}
 }
+
+// TestSubmitRefusesZeroFingerprint: the all-zero fingerprint is no
+// document's SHA-256 and a proof bundle carrying it is refused by every
+// verifier, so it is refused at submission, naming its index, and the
+// request stores nothing.
+func TestSubmitRefusesZeroFingerprint(t *testing.T) {
+	f := newFixture(t, server.Config{})
+	zero := strings.Repeat("0", 64)
+	for _, body := range []string{
+		fpList(fp(t, "a"), zero),
+		fpList(fp(t, "a"), fp(t, "b"), "sha256:"+zero),
+	} {
+		hdr := http.Header{"Content-Type": {"application/json"}, "Authorization": {"Bearer " + keyA}}
+		resp, data := f.do("POST", "/v1/fingerprints", hdr, strings.NewReader(body))
+		detail := checkProblem(t, resp, data, http.StatusBadRequest, "/v1/fingerprints")
+		idx := "fingerprints[1]"
+		if strings.Contains(body, "sha256:") {
+			idx = "fingerprints[2]"
+		}
+		for _, want := range []string{idx, "all-zero"} {
+			if !strings.Contains(detail, want) {
+				t.Errorf("detail %q does not contain %s", detail, want)
+			}
+		}
+	}
+	if n, _, _ := f.st.PendingStats(context.Background()); n != 0 {
+		t.Fatalf("%d fingerprints pending after refused submissions, want 0", n)
+	}
+}
