@@ -77,7 +77,7 @@ func Check(data []byte) error {
 			return syntaxError(err)
 		}
 		depth := dec.StackDepth()
-		switch kind := tok.Kind(); kind {
+		switch tok.Kind() {
 		case '{':
 			open = append(open, map[string]string{})
 		case '[':
