@@ -39,6 +39,8 @@ test-short:
 FUZZ_TARGETS := \
 	./internal/fingerprint:FuzzParse \
 	./internal/fingerprint:FuzzNonce \
+	./internal/fingerprint:FuzzCanonicalize \
+	./internal/strictjson:FuzzUnmarshal \
 	./internal/merkle:FuzzPathPositions \
 	./internal/verify:FuzzRootFromPath \
 	./internal/proof:FuzzParse \
@@ -48,7 +50,8 @@ FUZZ_TARGETS := \
 	./internal/verify:FuzzVerify \
 	./internal/receipt:FuzzVerify \
 	./internal/redact:FuzzText \
-	./internal/server:FuzzStatusJSON
+	./internal/server:FuzzStatusJSON \
+	./internal/server:FuzzDecode
 
 # Go 1.26's fuzz coordinator can fail a target with a bare "context deadline
 # exceeded" when -fuzztime runs out (go.dev/issue/75804, fixed in Go 1.27):

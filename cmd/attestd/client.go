@@ -1,14 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"mime"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/attestd/attestd/internal/api"
+	"github.com/attestd/attestd/internal/strictjson"
 )
 
 const (
@@ -19,7 +23,7 @@ const (
 // newClient returns an API client for server, adding the bearer key to
 // every request when one is set.
 func newClient(server, apiKey string) (*api.ClientWithResponses, error) {
-	opts := []api.ClientOption{api.WithHTTPClient(&http.Client{Timeout: 60 * time.Second})}
+	opts := []api.ClientOption{api.WithHTTPClient(strictResponses{&http.Client{Timeout: 60 * time.Second}})}
 	if apiKey != "" {
 		opts = append(opts, api.WithRequestEditorFn(func(_ context.Context, req *http.Request) error {
 			req.Header.Set("Authorization", "Bearer "+apiKey)
@@ -27,6 +31,35 @@ func newClient(server, apiKey string) (*api.ClientWithResponses, error) {
 		}))
 	}
 	return api.NewClientWithResponses(strings.TrimRight(server, "/"), opts...)
+}
+
+// strictResponses hands the generated client a JSON response only once
+// internal/strictjson.Check has found it to be one JSON value without
+// duplicate or case-variant member names: the generated code decodes with
+// encoding/json, which would take the last of two "proof"s or "receipts".
+// Unknown fields are left to the generated code, which ignores them, so a
+// newer server may add some.
+type strictResponses struct{ next api.HttpRequestDoer }
+
+func (s strictResponses) Do(req *http.Request) (*http.Response, error) {
+	resp, err := s.next.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if mt != "application/json" && mt != "application/problem+json" {
+		return resp, nil
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	if err := strictjson.Check(body); err != nil {
+		return nil, fmt.Errorf("%s %s: HTTP %d with a malformed JSON body: %w", req.Method, req.URL.Path, resp.StatusCode, err)
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	return resp, nil
 }
 
 // problemError renders a non-2xx response, problem+json or not, as an error.

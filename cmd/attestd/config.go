@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/spf13/pflag"
@@ -18,18 +20,36 @@ import (
 //	batch-interval: 1m
 //	max-batch-size: 100000
 //
-// The command line wins over the file. An unknown name, a value the flag
-// refuses, a name given twice or anything but a flat mapping of scalars is
-// an error naming the file and line. The file holds no secrets: the flags
+// The command line wins over the file. An unknown name (names are
+// case-sensitive), a value the flag refuses, a name given twice (however
+// quoted), anything but a flat mapping of scalars, or a second YAML
+// document is an error naming the file and line. The file holds no secrets: the flags
 // that take one name a file holding it.
 func applyConfigFile(fs *pflag.FlagSet, path string) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("--config: %w", err)
 	}
+	// A Decoder, not yaml.Unmarshal: Unmarshal reads the first document
+	// and ignores the rest, so "store: a\n---\nstore: b" would set the
+	// store another YAML reader takes to be b.
+	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
+	if err := dec.Decode(&doc); err != nil && err != io.EOF {
 		return fmt.Errorf("--config %s: %w", path, err)
+	}
+	for {
+		var more yaml.Node
+		err := dec.Decode(&more)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("--config %s: %w", path, err)
+		}
+		if len(more.Content) > 0 && more.Content[0].Tag != "!!null" { // an empty document holds nothing
+			return fmt.Errorf("--config %s: line %d: a second YAML document; the file must hold one mapping", path, more.Content[0].Line)
+		}
 	}
 	if len(doc.Content) == 0 {
 		return nil // empty file

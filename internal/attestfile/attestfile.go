@@ -6,7 +6,6 @@
 package attestfile
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 	"github.com/attestd/attestd/internal/fingerprint"
 	"github.com/attestd/attestd/internal/proof"
 	"github.com/attestd/attestd/internal/receipt"
+	"github.com/attestd/attestd/internal/strictjson"
 )
 
 // Version is the sidecar format.
@@ -52,20 +52,17 @@ type File struct {
 // PathFor is the sidecar path of a document.
 func PathFor(doc string) string { return doc + Ext }
 
-// Parse decodes a sidecar strictly (unknown fields and trailing data are
-// errors) and checks that its parts agree with each other.
+// Parse decodes a sidecar strictly (what internal/strictjson refuses —
+// duplicate or case-variant member names, unknown fields, trailing data —
+// is an error, in the receipt and proof inside it too) and checks that its
+// parts agree with each other.
 func Parse(data []byte) (*File, error) {
 	if len(data) > MaxSize {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrInvalid, len(data), MaxSize)
 	}
 	var f File
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&f); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("%w: trailing data", ErrInvalid)
+	if err := strictjson.Unmarshal(data, &f); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	switch {
 	case f.Version != Version:

@@ -20,6 +20,8 @@ import (
 	"github.com/attestd/attestd/internal/fingerprint"
 	"github.com/attestd/attestd/internal/proof"
 	"github.com/attestd/attestd/internal/receipt"
+	"github.com/attestd/attestd/internal/strictjson"
+	"github.com/attestd/attestd/internal/strictjson/jsonref"
 )
 
 func signer() *receipt.Signer {
@@ -303,6 +305,15 @@ func FuzzParse(f *testing.F) {
 	f.Add(pretty)
 	f.Add(encode(f, &attestfile.File{Version: 1, Canonicalization: fingerprint.CanonJCS}))
 	f.Add([]byte(`{"version":1,"fingerprint":"sha256:0000000000000000000000000000000000000000000000000000000000000000","canonicalization":"none","receipt":{"version":1,"fingerprint":"0000000000000000000000000000000000000000000000000000000000000000","institution":"x","received_at":"2025-01-01T01:00:00+01:00","deadline":"2025-01-01T00:00:00Z","key_id":"","signature":"AAAA"}}`))
+	// The attacks of TestParseRejectsAmbiguousNames: a second proof under
+	// "PROOF" or "proof", a second root inside the proof.
+	good := encode(f, full)
+	other := sample()
+	other.Proof.Root = proof.Hash{9}
+	f.Add(append(bytes.Clone(good[:len(good)-1]), `,"PROOF":`+string(encode(f, other.Proof))+`}`...))
+	f.Add(append(bytes.Clone(good[:len(good)-1]), `,"proof":`+string(encode(f, other.Proof))+`}`...))
+	f.Add(bytes.Replace(good, []byte(`"proof":{`), []byte(`"proof":{"root":"`+strings.Repeat("09", 32)+`",`), 1))
+	f.Add(bytes.Replace(good, []byte(`"receipt":{`), []byte(`"receipt":{"Institution":"x",`), 1))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		file, err := attestfile.Parse(data)
 		if err != nil {
@@ -310,6 +321,11 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("Parse error %v does not wrap ErrInvalid", err)
 			}
 			return
+		}
+		// What Parse accepts has one reading: an encoding/json-based
+		// reference finds no duplicate names, even case-insensitively.
+		if err := jsonref.Check(data, true); err != nil {
+			t.Fatalf("Parse accepted %q, which the reference refuses: %v", data, err)
 		}
 		if file.Receipt != nil && file.Receipt.Fingerprint != file.Fingerprint || file.Proof != nil && file.Proof.Fingerprint != file.Fingerprint {
 			t.Fatalf("Parse accepted parts for another fingerprint: %+v", file)
@@ -334,4 +350,50 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("encoding is not stable:\n%s\n%s", enc, enc2)
 		}
 	})
+}
+
+// TestParseRejectsAmbiguousNames: a sidecar that encoding/json reads one
+// way (the last of two members, "PROOF" for "proof") and other parsers
+// another way is refused, naming the member: one .attest, one proof.
+func TestParseRejectsAmbiguousNames(t *testing.T) {
+	good := encode(t, sample())
+	other := sample()
+	other.Proof.Root = proof.Hash{9}
+	otherProof := encode(t, other.Proof)
+	// put inserts member text right after the first occurrence of at.
+	put := func(at, member string) []byte {
+		i := bytes.Index(good, []byte(at))
+		if i < 0 {
+			t.Fatalf("%s not in %s", at, good)
+		}
+		i += len(at)
+		return append(append(bytes.Clone(good[:i]), member...), good[i:]...)
+	}
+	for _, tc := range []struct {
+		name string
+		data []byte
+		want error
+		says []string
+	}{
+		{"proof and PROOF", append(bytes.Clone(good[:len(good)-1]), `,"PROOF":`+string(otherProof)+`}`...), strictjson.ErrCaseVariant, []string{`"proof"`, `"PROOF"`}},
+		{"proof twice", append(bytes.Clone(good[:len(good)-1]), `,"proof":`+string(otherProof)+`}`...), strictjson.ErrDuplicateName, []string{`"proof"`}},
+		{"Proof alone", bytes.Replace(good, []byte(`"proof":`), []byte(`"Proof":`), 1), strictjson.ErrUnknownField, []string{`"Proof"`}},
+		{"root twice in the proof", put(`"proof":{`, `"root":"`+strings.Repeat("09", 32)+`",`), strictjson.ErrDuplicateName, []string{`"root"`, "/proof"}},
+		{"signature twice in the receipt", put(`"receipt":{`, `"signature":"AAAA",`), strictjson.ErrDuplicateName, []string{`"signature"`, "/receipt"}},
+		{"Institution in the receipt", put(`"receipt":{`, `"Institution":"Someone Else",`), strictjson.ErrCaseVariant, []string{`"Institution"`, "/receipt"}},
+		{"nonce twice", put(`"blinding":{`, `"nonce":"`+strings.Repeat("00", 32)+`",`), strictjson.ErrDuplicateName, []string{`"nonce"`, "/blinding"}},
+		{"canonicalization twice", put(`{`, `"canonicalization":"jcs",`), strictjson.ErrDuplicateName, []string{`"canonicalization"`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, err := attestfile.Parse(tc.data)
+			if !errors.Is(err, attestfile.ErrInvalid) || !errors.Is(err, tc.want) {
+				t.Fatalf("Parse(%s) = %+v, %v; want ErrInvalid and %v", tc.data, f, err, tc.want)
+			}
+			for _, s := range tc.says {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("error %q does not name %s", err, s)
+				}
+			}
+		})
+	}
 }

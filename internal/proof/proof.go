@@ -6,17 +6,15 @@
 package proof
 
 import (
-	"bytes"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/attestd/attestd/internal/fingerprint"
+	"github.com/attestd/attestd/internal/strictjson"
 )
 
 // Version is the proof bundle format this package reads and writes.
@@ -101,23 +99,19 @@ func (b *Bundle) Anchor(chainID uint64) (Anchor, bool) {
 	return Anchor{}, false
 }
 
-// Parse decodes a bundle strictly: unknown fields, trailing data, a wrong
-// version, a batch id of 0, a size of 0, an index outside the tree, more
-// than 64 path entries or MaxAnchors anchors, or two anchors on one chain
-// are errors wrapping ErrInvalid. Parse checks form, not truth: that is
+// Parse decodes a bundle strictly: what internal/strictjson refuses
+// (duplicate or case-variant member names, unknown fields, trailing data),
+// a wrong version, a batch id of 0, a size of 0, an index outside the
+// tree, more than 64 path entries or MaxAnchors anchors, or two anchors on
+// one chain are errors wrapping ErrInvalid. Parse checks form, not truth: that is
 // internal/verify's job.
 func Parse(data []byte) (*Bundle, error) {
 	if len(data) > MaxBundleSize {
 		return nil, fmt.Errorf("%w: bundle is %d bytes, limit %d", ErrInvalid, len(data), MaxBundleSize)
 	}
 	var b Bundle
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&b); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("%w: trailing data after the bundle", ErrInvalid)
+	if err := strictjson.Unmarshal(data, &b); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	if err := b.Check(); err != nil {
 		return nil, err

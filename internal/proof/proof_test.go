@@ -13,6 +13,8 @@ import (
 
 	"github.com/attestd/attestd/internal/fingerprint"
 	"github.com/attestd/attestd/internal/proof"
+	"github.com/attestd/attestd/internal/strictjson"
+	"github.com/attestd/attestd/internal/strictjson/jsonref"
 )
 
 // TestPayloadLayout checks Encode byte by byte against payloads assembled
@@ -346,6 +348,11 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{"version":1,"fingerprint":"ffbdae224c6dd5613260c6720f6c65d3121523227d69e38f934fd1bef2296578","batch_id":1,"index":0,"size":1,"root":"2f87b3b438f6d5fadb42720db9e09de4243e984ecf32fa11db889cf1dafce510","path":["ffbdae224c6dd5613260c6720f6c65d3121523227d69e38f934fd1bef2296578"],"anchors":[{"chain_id":1337,"tx_hash":"0x6a7def97c33de94baa7eb18d4610ce0292d4b469485dbe1e3552c174016b0bd4","block_number":2,"block_hash":"0x7f96bb0164381a3108257b84d1acb375955f437a124996b62e2d09b87dd9e345","anchorer":"0xc3DB4c1e067c7e42e36799fE510840ec3D14c137"}]}`))
 	f.Add([]byte(`{"version":1,"batch_id":1,"size":1,"path":null,"anchors":null}`))
 	f.Add([]byte(`{}`))
+	// The attacks of TestParseRejectsAmbiguousNames.
+	good := mustJSON(f, validBundle())
+	f.Add(append([]byte(`{"root":"`+strings.Repeat("cd", 32)+`",`), good[1:]...))
+	f.Add(append([]byte(`{"ROOT":"`+strings.Repeat("cd", 32)+`",`), good[1:]...))
+	f.Add(bytes.Replace(good, []byte(`"anchors":[{`), []byte(`"anchors":[{"TX_HASH":"0x`+strings.Repeat("cd", 32)+`",`), 1))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		b, err := proof.Parse(data)
 		if err != nil {
@@ -353,6 +360,11 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("Parse error %v does not wrap ErrInvalid", err)
 			}
 			return
+		}
+		// What Parse accepts has one reading: an encoding/json-based
+		// reference finds no duplicate names, even case-insensitively.
+		if err := jsonref.Check(data, true); err != nil {
+			t.Fatalf("Parse accepted %q, which the reference refuses: %v", data, err)
 		}
 		if err := b.Check(); err != nil {
 			t.Fatalf("Parse accepted a bundle Check rejects: %v", err)
@@ -419,5 +431,47 @@ func TestParseRejectsMissingValues(t *testing.T) {
 		if _, err := proof.Parse(mustJSON(t, m)); !errors.Is(err, proof.ErrInvalid) {
 			t.Errorf("%s: Parse = %v, want ErrInvalid", name, err)
 		}
+	}
+}
+
+// TestParseRejectsAmbiguousNames: a bundle that encoding/json reads one
+// way (the last of two "root"s, or "ROOT" for "root") and other parsers
+// another is refused, naming the member.
+func TestParseRejectsAmbiguousNames(t *testing.T) {
+	good := mustJSON(t, validBundle())
+	other := strings.Repeat("cd", 32)
+	// put inserts member text right after the first occurrence of at.
+	put := func(at, member string) []byte {
+		i := bytes.Index(good, []byte(at))
+		if i < 0 {
+			t.Fatalf("%s not in %s", at, good)
+		}
+		i += len(at)
+		return append(append(bytes.Clone(good[:i]), member...), good[i:]...)
+	}
+	for _, tc := range []struct {
+		name string
+		data []byte
+		want error
+		says []string
+	}{
+		{"root twice", put(`{`, `"root":"`+other+`",`), strictjson.ErrDuplicateName, []string{`"root"`}},
+		{"ROOT before root", put(`{`, `"ROOT":"`+other+`",`), strictjson.ErrCaseVariant, []string{`"ROOT"`, `"root"`}},
+		{"Root alone", bytes.Replace(good, []byte(`"root"`), []byte(`"Root"`), 1), strictjson.ErrUnknownField, []string{`"Root"`}},
+		{"anchors twice", put(`{`, `"anchors":[],`), strictjson.ErrDuplicateName, []string{`"anchors"`}},
+		{"tx_hash twice in an anchor", put(`"anchors":[{`, `"tx_hash":"0x`+other+`",`), strictjson.ErrDuplicateName, []string{`"tx_hash"`, "/anchors/0"}},
+		{"TX_HASH in an anchor", put(`"anchors":[{`, `"TX_HASH":"0x`+other+`",`), strictjson.ErrCaseVariant, []string{`"TX_HASH"`, "/anchors/0"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := proof.Parse(tc.data)
+			if !errors.Is(err, proof.ErrInvalid) || !errors.Is(err, tc.want) {
+				t.Fatalf("Parse(%s) = %+v, %v; want ErrInvalid and %v", tc.data, b, err, tc.want)
+			}
+			for _, s := range tc.says {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("error %q does not name %s", err, s)
+				}
+			}
+		})
 	}
 }

@@ -4,7 +4,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -28,6 +27,7 @@ import (
 	"github.com/attestd/attestd/internal/proof"
 	"github.com/attestd/attestd/internal/receipt"
 	"github.com/attestd/attestd/internal/store"
+	"github.com/attestd/attestd/internal/strictjson"
 	"github.com/attestd/attestd/internal/verify"
 )
 
@@ -251,14 +251,15 @@ func decode(c *gin.Context, v any) error {
 	if err != nil {
 		return err // *http.MaxBytesError when over the limit
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%w: malformed JSON body: %v", ErrBadRequest, err)
-	}
-	// dec.More is false before a stray ']' or '}': only EOF ends the body.
-	if _, err := dec.Token(); err != io.EOF {
-		return fmt.Errorf("%w: trailing data after the JSON body", ErrBadRequest)
+	return decodeBody(body, v)
+}
+
+// decodeBody decodes body into v with internal/strictjson: duplicate or
+// case-variant member names, unknown fields, trailing data and invalid
+// UTF-8 are a 400 naming the member.
+func decodeBody(body []byte, v any) error {
+	if err := strictjson.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("%w: malformed JSON body: %w", ErrBadRequest, err)
 	}
 	return nil
 }
@@ -296,6 +297,13 @@ func (s *Server) SubmitFingerprints(c *gin.Context) {
 		fp, err := fingerprint.Parse(text)
 		if err != nil {
 			s.problem(c, fmt.Errorf("fingerprints[%d]: %w", i, err))
+			return
+		}
+		if fp.IsZero() {
+			// No document hashes to it, and proof bundles refuse it
+			// (all-zero is what a missing value decodes to): anchoring
+			// it would promise a proof that can never verify.
+			s.problem(c, fmt.Errorf("%w: fingerprints[%d]: the all-zero fingerprint is refused (it is no document's SHA-256, and its proof could never verify)", ErrBadRequest, i))
 			return
 		}
 		subs[i] = store.Submission{Fingerprint: fp, Institution: inst, ReceivedAt: now}
