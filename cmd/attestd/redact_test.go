@@ -10,7 +10,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/attestd/attestd/internal/attestfile"
+	"github.com/attestd/attestd/internal/fingerprint"
+	"github.com/attestd/attestd/internal/merkle"
+	"github.com/attestd/attestd/internal/proof"
 )
 
 // TestEndpointCredentialsNotPrinted runs the binary with endpoint URLs
@@ -71,5 +77,62 @@ func TestEndpointCredentialsNotPrinted(t *testing.T) {
 				t.Errorf("the error does not name the endpoint as http://%s/…: %s", addr, last)
 			}
 		})
+	}
+}
+
+// TestVerifyDoesNotPrintEndpointCredentials: verify against an endpoint
+// that is down, whose URL holds keys in user info, path and query, is
+// UNDECIDED and names the endpoint by scheme and host only.
+func TestVerifyDoesNotPrintEndpointCredentials(t *testing.T) {
+	bin := binary(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	const user, pathKey, query = "USERPW8", "PATHKEY8", "QUERYKEY8"
+	endpoint := "http://user:" + user + "@" + addr + "/v3/" + pathKey + "?apikey=" + query
+
+	dir := t.TempDir()
+	doc := filepath.Join(dir, "report.txt")
+	writeFile(t, doc, "lab result: negative\n")
+	fp, _, err := fingerprint.HashDocument(doc, fingerprint.CanonNone, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree, err := merkle.Build([]fingerprint.Fingerprint{fp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes, err := tree.Proof(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := make([]proof.Hash, len(nodes))
+	for i, n := range nodes {
+		path[i] = n
+	}
+	b := &proof.Bundle{
+		Version: proof.Version, Fingerprint: fp, BatchID: 1, Index: 0, Size: 1, Root: tree.Root, Path: path,
+		Anchors: []proof.Anchor{{ChainID: 1337, TxHash: common.Hash{1}, BlockNumber: 1, BlockHash: common.Hash{2}, Anchorer: common.Address{3}}},
+	}
+	if err := attestfile.Write(attestfile.PathFor(doc), &attestfile.File{Version: attestfile.Version, Fingerprint: fp, Canonicalization: fingerprint.CanonNone, Proof: b}, 0); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "verify", doc, "--rpc", endpoint, "--any-issuer")
+	cmd.Env = append(os.Environ(), "ATTESTD_RPC=", "ATTESTD_ANCHORER=", "ATTESTD_RECEIPT_KEY=")
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 3 {
+		t.Fatalf("want exit 3 (undecided), got %v:\n%s", err, out)
+	}
+	for _, s := range []string{user, pathKey, query, "user:"} {
+		if strings.Contains(string(out), s) {
+			t.Errorf("verify shows %q:\n%s", s, out)
+		}
+	}
+	if !strings.Contains(string(out), "http://"+addr) {
+		t.Errorf("verify does not name the endpoint as http://%s:\n%s", addr, out)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/attestd/attestd/internal/attestfile"
 	"github.com/attestd/attestd/internal/fingerprint"
 	"github.com/attestd/attestd/internal/receipt"
+	"github.com/attestd/attestd/internal/redact"
 	"github.com/attestd/attestd/internal/verify"
 )
 
@@ -102,17 +103,20 @@ the issuer).`,
 				return fmt.Errorf("--rpc: %w", err)
 			}
 			defer client.Close()
+			// Its errors name no more of the URL than scheme and host: the
+			// output gets pasted into tickets and e-mails.
+			reader := redact.Chain(client)
 			pins := map[uint64]common.Address{}
 			chains := map[uint64]verify.Chain{}
-			if id, err := client.ChainID(ctx); err == nil && id.IsUint64() {
-				chains[id.Uint64()] = client
+			if id, err := reader.ChainID(ctx); err == nil && id.IsUint64() {
+				chains[id.Uint64()] = reader
 				if pin != nil {
 					pins[id.Uint64()] = *pin
 				}
 			} else if err != nil {
-				fmt.Fprintf(cmd.ErrOrStderr(), "attestd: the endpoint %s did not answer: %v\n", rpcURL, err)
+				fmt.Fprintf(cmd.ErrOrStderr(), "attestd: the endpoint %s did not answer: %v\n", redact.URL(rpcURL), err)
 				for _, a := range f.Proof.Anchors { // report it per chain as a named check
-					chains[a.ChainID] = client
+					chains[a.ChainID] = reader
 					if pin != nil {
 						pins[a.ChainID] = *pin
 					}
