@@ -32,6 +32,7 @@ func TestAlertRulesUseExportedMetrics(t *testing.T) {
 	m := New("test")
 	m.RegisterPending(func() (int, float64) { return 0, 0 })
 	m.RegisterBackups(time.Hour) // with --backup-dir
+	m.RegisterStoreUp(func() error { return nil })
 	// The Redis store's leader gauge lives on the same registry when Redis is used.
 	m.Registry.MustRegister(prometheus.NewGauge(prometheus.GaugeOpts{Name: "attestd_store_leader"}))
 	// Vectors appear in Gather only once they have a child.

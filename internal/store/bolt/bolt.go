@@ -198,6 +198,8 @@ type Store struct {
 	logger     *slog.Logger
 	segShift   uint // see ingestLog
 
+	health health // outcome of the last writes (see Health)
+
 	// imu guards unindexed: the logged fingerprints not yet in the fp
 	// bucket, by sequence number (see the package doc on concurrency).
 	imu       sync.RWMutex
@@ -491,7 +493,7 @@ func (s *Store) view(ctx context.Context, fn func(*bbolt.Tx) error) error {
 }
 
 func (s *Store) update(ctx context.Context, fn func(*bbolt.Tx) error) error {
-	return s.do(ctx, func() error { return s.db.Update(fn) })
+	return s.do(ctx, func() error { return s.write(fileIndex, fn) })
 }
 
 // Submit implements store.Store. A submission with a zero ReceivedAt is
@@ -656,11 +658,15 @@ func (s *Store) linger(want int, d time.Duration) {
 // commit writes reqs in one transaction of the log. If it fails, each
 // request is committed alone, so one bad request does not fail the others.
 // The new fingerprints join the unindexed map once their commit is durable.
+//
+// A failed commit (store.ErrUnavailable: the file system refused the
+// write or its fsync) fails every request at once: retrying them one by
+// one would only fail again, and none of them is acknowledged.
 func (s *Store) commit(reqs []*submitReq) {
-	err := s.log.Update(func(tx *bbolt.Tx) error { return s.applyAll(tx, reqs) })
-	if err != nil && len(reqs) > 1 {
+	err := s.write(fileLog, func(tx *bbolt.Tx) error { return s.applyAll(tx, reqs) })
+	if err != nil && len(reqs) > 1 && !errors.Is(err, store.ErrUnavailable) {
 		for _, r := range reqs {
-			r.err = s.log.Update(func(tx *bbolt.Tx) error { return s.applyAll(tx, []*submitReq{r}) })
+			r.err = s.write(fileLog, func(tx *bbolt.Tx) error { return s.applyAll(tx, []*submitReq{r}) })
 			if r.err == nil {
 				s.noteAdded([]*submitReq{r})
 			}
@@ -929,7 +935,7 @@ func (s *Store) CommitBatch(ctx context.Context, fps []fingerprint.Fingerprint, 
 			return err
 		}
 		last = first + uint64(len(fps)) - 1
-		return s.db.Update(func(tx *bbolt.Tx) error {
+		return s.write(fileIndex, func(tx *bbolt.Tx) error {
 			meta := tx.Bucket(bucketMeta)
 			if sealed := getU64(meta, keySealed); sealed != first-1 {
 				return fmt.Errorf("%w: sealed through %d meanwhile, not %d", store.ErrConflict, sealed, first-1)

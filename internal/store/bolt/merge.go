@@ -96,7 +96,7 @@ func (s *Store) merge() error {
 			return err
 		}
 		last := len(round) == 0
-		err = s.db.Update(func(tx *bbolt.Tx) error {
+		err = s.write(fileIndex, func(tx *bbolt.Tx) error {
 			fps := tx.Bucket(bucketFP)
 			for i, p := range chunk {
 				if err := fps.Put(p.fp[:], vals[i]); err != nil {

@@ -1,0 +1,170 @@
+package bolt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/attestd/attestd/internal/store"
+)
+
+// The store's two files, as health indexes.
+const (
+	fileIndex = iota // Config.Path
+	fileLog          // Config.Path + LogSuffix
+	numFiles
+)
+
+// probeEvery bounds how often Health probes a failing file with a write.
+const probeEvery = time.Second
+
+// health is the outcome of the store's last writes, per file. A failed
+// commit marks its file failing until a later commit of that file (a
+// Submit, a seal, a merge, an anchor write or Health's probe) succeeds.
+//
+// A commit whose meta page was written but which still failed (the fsync
+// after it) is worse: bbolt has rolled its free pages back, but the new
+// state is what this process now reads, and nobody knows whether the disk
+// has it. Going on would build acknowledged commits on pages that may
+// never reach the disk (Linux drops dirty pages whose writeback failed, and
+// a later fsync succeeds). The store then refuses every write until it is
+// reopened (fatal); Close leaves the unclean-shutdown marker in place, so
+// the next Open checks both files.
+type health struct {
+	mu     sync.Mutex
+	failed [numFiles]error
+	since  [numFiles]time.Time
+	probed [numFiles]time.Time
+	fatal  error
+}
+
+// commitTx commits tx; tests replace it to fail commits.
+var commitTx = (*bbolt.Tx).Commit
+
+func (s *Store) file(f int) *bbolt.DB {
+	if f == fileLog {
+		return s.log
+	}
+	return s.db
+}
+
+// write runs fn in a read-write transaction of file f and commits it, like
+// bbolt's Update. fn's own errors come back as they are; a failed commit
+// (nothing of it is durable, and nothing of it may be acknowledged) comes
+// back wrapping store.ErrUnavailable and marks f failing.
+func (s *Store) write(f int, fn func(*bbolt.Tx) error) error {
+	if err := s.health.refusal(); err != nil {
+		return err
+	}
+	db := s.file(f)
+	tx, err := db.Begin(true)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }() // after a commit: ErrTxClosed, ignored
+	if err := fn(tx); err != nil {
+		return err
+	}
+	id := tx.ID()
+	if err := commitTx(tx); err != nil {
+		err = fmt.Errorf("bolt: committing to %s failed, nothing was acknowledged: %w", db.Path(), err)
+		s.health.fail(f, err, visible(db, id))
+		s.logger.Error("bolt: a write failed; the store reports unavailable until writes succeed again", "file", db.Path(), "err", err)
+		return store.Unavailable(err)
+	}
+	s.health.ok(f)
+	return nil
+}
+
+// visible reports whether the transaction id is what readers of db now
+// see: its meta page was written.
+func visible(db *bbolt.DB, id int) bool {
+	v, err := db.Begin(false)
+	if err != nil {
+		return true // cannot tell: assume the worst
+	}
+	defer func() { _ = v.Rollback() }()
+	return v.ID() >= id
+}
+
+func (h *health) refusal() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.fatal
+}
+
+func (h *health) fail(f int, err error, fatal bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.failed[f] == nil {
+		h.since[f] = time.Now()
+	}
+	h.failed[f] = err
+	if fatal && h.fatal == nil {
+		h.fatal = store.Unavailable(fmt.Errorf("%w; the store may not have the state this process sees and refuses writes: restart attestd once the disk is sound (the next start checks both files)", err))
+	}
+}
+
+func (h *health) ok(f int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.failed[f] = nil
+}
+
+// Health implements store.HealthChecker: nil while the last commit of
+// each file succeeded; otherwise each failing file is probed with a small
+// write (at most every probeEvery), and the files still failing are named.
+func (s *Store) Health(ctx context.Context) error {
+	var errs []error
+	for f := range numFiles {
+		s.health.mu.Lock()
+		failed, since, due := s.health.failed[f], s.health.since[f], time.Since(s.health.probed[f]) >= probeEvery
+		if failed != nil && due && s.health.fatal == nil {
+			s.health.probed[f] = time.Now()
+		}
+		fatal := s.health.fatal
+		s.health.mu.Unlock()
+		switch {
+		case fatal != nil:
+			return fatal
+		case failed == nil:
+			continue
+		case due:
+			if err := s.probe(ctx, f); err == nil {
+				continue
+			} else if !errors.Is(err, store.ErrUnavailable) {
+				errs = append(errs, err)
+				continue
+			}
+			s.health.mu.Lock()
+			failed = s.health.failed[f]
+			s.health.mu.Unlock()
+			if failed == nil {
+				continue
+			}
+		}
+		errs = append(errs, fmt.Errorf("%w since %s: %w", store.ErrUnavailable, since.UTC().Format(time.RFC3339), failed))
+	}
+	return errors.Join(errs...)
+}
+
+// probe writes to file f without changing anything: it rewrites a
+// bucket's sequence with its value, which dirties a page and the meta.
+func (s *Store) probe(ctx context.Context, f int) error {
+	return s.do(ctx, func() error {
+		return s.write(f, func(tx *bbolt.Tx) error {
+			b := tx.Bucket(bucketMeta)
+			if f == fileLog {
+				b = tx.Bucket(bucketLog)
+			}
+			if b == nil {
+				return errors.New("bolt: probe: missing bucket")
+			}
+			return b.SetSequence(b.Sequence())
+		})
+	})
+}
