@@ -216,10 +216,11 @@ type Store struct {
 	stop  chan struct{} // closed by Close
 	done  chan struct{} // closed when the committer has returned
 
-	mergeWake chan struct{} // capacity 1
-	mergeDone chan struct{} // closed when the merger has returned
-	merged    chan struct{} // capacity 1: the merger indexed a chunk
-	stallAt   int           // commits wait while this many are unindexed
+	mergeWake chan struct{}         // capacity 1
+	mergeDone chan struct{}         // closed when the merger has returned
+	merged    chan struct{}         // capacity 1: the merger indexed a chunk, or failed
+	mergeErr  atomic.Pointer[error] // the last merge's failure; nil after a success
+	stallAt   int                   // commits wait while this many are unindexed
 }
 
 var _ store.Store = (*Store)(nil)
@@ -594,7 +595,13 @@ func (s *Store) committer() {
 			if len(reqs) == 0 {
 				break
 			}
-			s.waitMerger()
+			if err := s.waitMerger(); err != nil {
+				for _, r := range reqs {
+					r.err = err
+					close(r.done)
+				}
+				continue
+			}
 			start := time.Now()
 			s.commit(reqs)
 			last, lastDur = len(reqs), time.Since(start)
@@ -604,9 +611,15 @@ func (s *Store) committer() {
 
 // waitMerger holds the next commit back while the merger is behind, with
 // twice MergeAt fingerprints unindexed (a write stall, as LSM stores do):
-// the map's memory stays bounded, and submitters wait instead.
-func (s *Store) waitMerger() {
+// the map's memory stays bounded, and submitters wait instead. While the
+// merger fails (the index cannot be written: a full disk), it does not
+// wait for it: it returns an error wrapping store.ErrUnavailable, which
+// fails the commit's requests.
+func (s *Store) waitMerger() error {
 	for s.Unindexed() >= s.stallAt {
+		if p := s.mergeErr.Load(); p != nil {
+			return store.Unavailable(fmt.Errorf("bolt: %d fingerprints wait to be merged into the index, and merging fails: %w", s.Unindexed(), *p))
+		}
 		select {
 		case s.mergeWake <- struct{}{}:
 		default:
@@ -614,9 +627,10 @@ func (s *Store) waitMerger() {
 		select {
 		case <-s.merged:
 		case <-s.stop:
-			return
+			return nil
 		}
 	}
+	return nil
 }
 
 // Unindexed reports how many fingerprints wait to be merged into the index.

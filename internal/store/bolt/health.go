@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -152,10 +153,22 @@ func (s *Store) Health(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// probe writes to file f without changing anything: it rewrites a
-// bucket's sequence with its value, which dirties a page and the meta.
+// probeSpace is how much the probe writes beside the store's files: a
+// commit into bbolt's free pages may succeed on a full file system, where
+// the next larger commit fails, so the probe also asks for fresh space.
+const probeSpace = 1 << 20
+
+// probe checks that file f's file system takes probeSpace bytes (written,
+// synced and removed again) and that f takes a commit that changes
+// nothing: a bucket's sequence rewritten with its value, which dirties a
+// page and the meta.
 func (s *Store) probe(ctx context.Context, f int) error {
 	return s.do(ctx, func() error {
+		if err := probeFS(s.file(f).Path() + ".probe"); err != nil {
+			err = store.Unavailable(fmt.Errorf("bolt: probing the file system: %w", err))
+			s.health.fail(f, err, false)
+			return err
+		}
 		return s.write(f, func(tx *bbolt.Tx) error {
 			b := tx.Bucket(bucketMeta)
 			if f == fileLog {
@@ -167,4 +180,18 @@ func (s *Store) probe(ctx context.Context, f int) error {
 			return b.SetSequence(b.Sequence())
 		})
 	})
+}
+
+// probeFS writes probeSpace bytes to path, syncs and removes it.
+func probeFS(path string) error {
+	fh, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(path)
+	_, err = fh.Write(make([]byte, probeSpace))
+	if err == nil {
+		err = fh.Sync()
+	}
+	return errors.Join(err, fh.Close())
 }

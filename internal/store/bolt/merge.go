@@ -34,8 +34,16 @@ func (s *Store) merger() {
 		}
 		if err := s.merge(); err != nil {
 			// The fingerprints stay in the map and the log: nothing is
-			// lost, and the next round tries again.
+			// lost, and the next round tries again. A stalled committer
+			// is told (see waitMerger).
 			s.logger.Error("bolt: merging into the index failed; retrying later", "err", err)
+			s.mergeErr.Store(&err)
+			select {
+			case s.merged <- struct{}{}:
+			default:
+			}
+		} else {
+			s.mergeErr.Store(nil)
 		}
 	}
 }
