@@ -62,6 +62,15 @@
 // reorg). A scan therefore only walks the batches confirmed out of order
 // above the mark, besides the ones it returns.
 //
+// # Failures
+//
+// A commit that fails (a full, read-only or failing file system) is not
+// acknowledged and answers store.ErrUnavailable; Health reports the store
+// unavailable until writes succeed again (see health). The file
+// Path + UncleanSuffix exists while the store is open: found at Open, it
+// means the last run did not close the store, and both files are checked
+// in full before use. Damaged files make Open fail with ErrCorrupt.
+//
 // # Concurrency
 //
 // imu guards the map of unindexed fingerprints. The merger removes keys
@@ -83,6 +92,7 @@ import (
 	"log/slog"
 	"math"
 	"math/big"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -199,6 +209,7 @@ type Store struct {
 	segShift   uint // see ingestLog
 
 	health health // outcome of the last writes (see Health)
+	path   string // Config.Path
 
 	// imu guards unindexed: the logged fingerprints not yet in the fp
 	// bucket, by sequence number (see the package doc on concurrency).
@@ -238,17 +249,30 @@ func Open(cfg Config) (*Store, error) {
 	// merges, seals and anchors. The log commits on every ingest group
 	// commit, and sealed segments leave many free pages behind, so it
 	// does not write its freelist; it stays small to scan.
-	db, err := openFile(cfg, cfg.Path, true)
+	//
+	// After a crash (the unclean-shutdown marker is there; see
+	// markUnclean) both files are checked in full before they are opened
+	// for writing; the log, small and scanned by bbolt at every open
+	// anyway, is always walked first (see openGuarded).
+	_, err := os.Stat(cfg.Path + UncleanSuffix)
+	unclean := err == nil
+	db, err := openGuarded(cfg, cfg.Path, true, false, unclean)
 	if err != nil {
 		return nil, err
 	}
-	log, err := openFile(cfg, cfg.Path+LogSuffix, false)
+	log, err := openGuarded(cfg, cfg.Path+LogSuffix, false, true, unclean)
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
+	// Both locks are held: this process owns the marker now.
+	if _, err := markUnclean(cfg.Path); err != nil {
+		db.Close()
+		log.Close()
+		return nil, fmt.Errorf("bolt: open %s: %w", cfg.Path, err)
+	}
 	s := &Store{
-		db: db, log: log, delay: max(cfg.MaxBatchDelay, 0),
+		db: db, log: log, path: cfg.Path, delay: max(cfg.MaxBatchDelay, 0),
 		mergeAt:    positiveOr(cfg.MergeAt, DefaultMergeAt),
 		mergeEvery: positiveOr(cfg.MergeEvery, DefaultMergeEvery),
 		logger:     cfg.Log,
@@ -261,7 +285,7 @@ func Open(cfg Config) (*Store, error) {
 	if s.logger == nil {
 		s.logger = slog.Default()
 	}
-	if err := s.init(); err != nil {
+	if err := guard(cfg.Path+" (or its log)", s.init); err != nil {
 		db.Close()
 		log.Close()
 		return nil, fmt.Errorf("bolt: open %s: %w", cfg.Path, err)
@@ -473,7 +497,13 @@ func (s *Store) Close() error {
 	close(s.stop)
 	<-s.done
 	<-s.mergeDone
-	return errors.Join(s.log.Close(), s.db.Close())
+	err := errors.Join(s.log.Close(), s.db.Close())
+	if err == nil && s.health.refusal() == nil {
+		// Clean: the next Open skips the full check. After an uncertain
+		// commit the marker stays, so that it runs.
+		err = markClean(s.path)
+	}
+	return err
 }
 
 // do runs fn with the store open and ctx not yet cancelled.

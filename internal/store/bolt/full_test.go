@@ -198,6 +198,9 @@ func TestCommitFailsAfterMeta(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := os.Stat(path + UncleanSuffix); err != nil {
+		t.Fatalf("the unclean marker after closing a store with an uncertain commit: %v; want it kept, so the next Open checks the files", err)
+	}
 	s, err = Open(Config{Path: path})
 	if err != nil {
 		t.Fatal(err)
