@@ -69,7 +69,10 @@ func TestStoreUnavailable(t *testing.T) {
 					r.Header.Set("Content-Type", "application/json")
 					return r
 				}(),
-				func() *http.Request { r, _ := http.NewRequest(http.MethodGet, ts.URL+"/v1/fingerprints/"+fp(t, "x"), nil); return r }(),
+				func() *http.Request {
+					r, _ := http.NewRequest(http.MethodGet, ts.URL+"/v1/fingerprints/"+fp(t, "x"), nil)
+					return r
+				}(),
 			} {
 				resp, err := http.DefaultClient.Do(req)
 				if err != nil {
