@@ -1839,6 +1839,11 @@ func (r GetReadyResponse) ContentType() string {
 	return ""
 }
 
+// GetBatchResponse503Headers the declared response headers of an HTTP 503 response for GetBatch
+type GetBatchResponse503Headers struct {
+	RetryAfter int64
+}
+
 type GetBatchResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -1850,6 +1855,10 @@ type GetBatchResponse struct {
 	ApplicationProblemJSON404 *NotFound
 	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationProblemJSON500 *InternalError
+	// ApplicationProblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationProblemJSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetBatchResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -1870,6 +1879,11 @@ func (r GetBatchResponse) GetApplicationProblemJSON404() *NotFound {
 // GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
 func (r GetBatchResponse) GetApplicationProblemJSON500() *InternalError {
 	return r.ApplicationProblemJSON500
+}
+
+// GetApplicationProblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetBatchResponse) GetApplicationProblemJSON503() *ServiceUnavailable {
+	return r.ApplicationProblemJSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -2005,6 +2019,11 @@ func (r SubmitFingerprintsResponse) ContentType() string {
 	return ""
 }
 
+// GetFingerprintResponse503Headers the declared response headers of an HTTP 503 response for GetFingerprint
+type GetFingerprintResponse503Headers struct {
+	RetryAfter int64
+}
+
 type GetFingerprintResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -2016,6 +2035,10 @@ type GetFingerprintResponse struct {
 	ApplicationProblemJSON404 *NotFound
 	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationProblemJSON500 *InternalError
+	// ApplicationProblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationProblemJSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetFingerprintResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -2036,6 +2059,11 @@ func (r GetFingerprintResponse) GetApplicationProblemJSON404() *NotFound {
 // GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
 func (r GetFingerprintResponse) GetApplicationProblemJSON500() *InternalError {
 	return r.ApplicationProblemJSON500
+}
+
+// GetApplicationProblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetFingerprintResponse) GetApplicationProblemJSON503() *ServiceUnavailable {
+	return r.ApplicationProblemJSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -2120,6 +2148,11 @@ type GetSubmissionResponse401Headers struct {
 	WWWAuthenticate string
 }
 
+// GetSubmissionResponse503Headers the declared response headers of an HTTP 503 response for GetSubmission
+type GetSubmissionResponse503Headers struct {
+	RetryAfter int64
+}
+
 type GetSubmissionResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -2133,8 +2166,12 @@ type GetSubmissionResponse struct {
 	ApplicationProblemJSON404 *NotFound
 	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationProblemJSON500 *InternalError
+	// ApplicationProblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationProblemJSON503 *ServiceUnavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetSubmissionResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetSubmissionResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -2160,6 +2197,11 @@ func (r GetSubmissionResponse) GetApplicationProblemJSON404() *NotFound {
 // GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
 func (r GetSubmissionResponse) GetApplicationProblemJSON500() *InternalError {
 	return r.ApplicationProblemJSON500
+}
+
+// GetApplicationProblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetSubmissionResponse) GetApplicationProblemJSON503() *ServiceUnavailable {
+	return r.ApplicationProblemJSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -2612,6 +2654,26 @@ func ParseGetBatchResponse(rsp *http.Response) (*GetBatchResponse, error) {
 		}
 		response.ApplicationProblemJSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers GetBatchResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -2760,6 +2822,26 @@ func ParseGetFingerprintResponse(rsp *http.Response) (*GetFingerprintResponse, e
 		}
 		response.ApplicationProblemJSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers GetFingerprintResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -2847,6 +2929,13 @@ func ParseGetSubmissionResponse(rsp *http.Response) (*GetSubmissionResponse, err
 		}
 		response.ApplicationProblemJSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON503 = &dest
+
 	}
 
 	switch {
@@ -2860,6 +2949,16 @@ func ParseGetSubmissionResponse(rsp *http.Response) (*GetSubmissionResponse, err
 			headers.WWWAuthenticate = value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetSubmissionResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -3172,154 +3271,155 @@ func RegisterHandlersWithOptions(router gin.IRouter, si ServerInterface, options
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H37cts4lveroDRbFatHtkmRujk19ZU7k3QyfUsn6U7vRPkskDyUMKYANQHaVmf97z7APuI+yVc4AEmQ",
-	"omQ7l+lvtjb/xJJIEDg49/PD4YdeLNYbwYEr2Tv70FsBTSDHP1+ByrfnqYJcf0pAxjnbKCZ476z3GmLB",
-	"E0mUINeUKRJBKnIgKt8yviR0SRknR6+ePSEz3/cGREKsbyS+dzI8CfonvUEPbuh6k0HvLPAGvRx+K1gO",
-	"Se9M5QUMejJewZrqx6YiX1PVO+sxrsZhb9BbM87Wxbp35g16arsB8xMsIe/d3g56b9++PS/UCrhiMVWw",
-	"O/M3KyC0vkLPCp8Gei2FBDPt8WTk9QcETpYnZPE10BzyRWPWPfNl79Dc7fSkyhlf9m719DY0p2tQlsJf",
-	"UxWvXvz1JVWr7olG+gLCEnKEf4EkNAfCi3UEOSQkzcWa+E1yhsNBj+n7N3rUQY/TNdIo6X0cmf1OMj9j",
-	"fAn5Jmdc7Z99Wl80IFSScUgycQ15TCWQFdyQeEVzGmtqkGumVoRyInAAmpGFXNHhaHy2IJscUnbTpL4X",
-	"DtNgEoxpGHgQDmkaz2bJLB6lozgIx0mUhJTSdDoaezSOvbE3ib3hbBKE4YzGo+lk1OskkjPhg9T6txzS",
-	"3lnvT6e17JyaX+WpQxmz5TnIjeAS7I4nr+C3AqTSn2LBFXD8k242meXH000uogzWf/6H1KT8UC9bE1lR",
-	"ljWnKt8F78/INeXqEIUHFWmzrSUpJIbs856l9bzXG/SkoqqQvbPQ0xLGlOF2mpBy4hVD0EgU6izKKL/s",
-	"3d6XPi/N4gxtdnkmNw8hTJI1zTRbQnJGKNEbRSrpGRC1AvK31z/+QCKRbInICSVXNCuAME6YIokAOedc",
-	"KLJGEVIrJkki4mINXJGjVOTEUpVQl0+JWlF8uL61Tc05b5Az1/wK643C54sryI8zwZckY1L1T8jC7NWC",
-	"SLqV5NqOe50LvjyZc02wF1xBzmn2NM9F/nH8UG7WyN2sclzyGvIryIkZ/4tt2zknBYebDcQKEiLNM0E/",
-	"84ToLTV00ItPIGMR5FRBtiVL4JCz+DFupb0rE0s55/qLmBYSLJ1+EOo8jmGjtBr9NLHR20rLsYgsojWT",
-	"kgkuHcYfeUFNS01CFgP5mdMryjIaZfBlBcBSwrJg51xJzpYrRbi4bnIyQw6Tq0LhHYm45oM5FzlhShKp",
-	"tIFmkhT1SjTfpkWW9U/ID0Kt9E1oUlBaSkm8pvbm5DHJtUsw51Q7BbhvxhQRkWoTjx4B42SBnsMxug4L",
-	"vYeDHbfiuPIrukhlrz51PBCk1g9CPRMFTz5NVkIvrPf3B6GIGfOL7eoPgsgiXjXUjMhL2y7JJRfXXHsf",
-	"SHaz/yf6yS/pNhM0eSPEdzRfwieyfrmfqDAzPaDeQsrJkHzPvnYVv+/w/xPzQPJGCGJm8U9R/zhJuIkB",
-	"tJNZicUjSST7HUjG1kwhjax8uuL5aWSKV9p39YNgcoYG5vjVyycEeLIRet+Khhr44zXGOUlgAzwBHm8J",
-	"B0gg0ZxEubyGnBwh31FJKMFlPZK7S+q3dMLJnKPYkT9KyN8I8T3lW+ttyE/leqosu2g/gnGpmCrQ618J",
-	"uWGKZse0YrSRVzKgPHUtQjic1furJUFPkFQz/KIS4U5Zakl0DUFKpSrFWCv5erUdGn3O96r0P2yzf+Y6",
-	"FhM5+x2ST9xpJApfatXK+BXNWELOX74gl7BtOLV+vZONh3/RTbQTQa/WTHNQu7cDUnBjA0ROcrgSl5Cc",
-	"NCn89u3b43ZYe4jM7Sj4FudlJ6tvPk+SHKTcjdvOOXn6y/fa7xAFV4Sa6wZk4d0sCOUJCb126Hb09MXL",
-	"49GIrDGiQGeZZtpxTvqtoO1mSmdpEA8jPwlhlI69iT8dzgIaRqN4nExgms48fxiEOjzbUKW92N5Z7/96",
-	"N++84xk9Ts+Pn73/EHq3/1bvVhlcD3rnPF6JvHNFFH/SzKFyyiU1yQiREmqtcC6EGpA145AQ/QsHozD1",
-	"/De52ECumAngzFD7Gb1kiJLAt4NelIn48mJF5equm77WVz7XF1a3GXHsjq9rUdWCi9fb+IXHWZGAsZzO",
-	"khvb4XvDcPCw/MrAWMcLlnRPSDOCPxoZ2hGWNJ8XBJOO5+0+Q93ci1hvbgylbt1I/V09w3qgFi0bOzKo",
-	"d/R9NRkR/QNiVTPVa7U3laQVC+gt0DzTyWdnc35MFpItOSSLM2L+QFGKckGTmEpFjnQwqfWONt4R9Afo",
-	"/G9Bb6VmUj3fxzgO8ujirNzixFwQUy44i2lmLh2YuD6F69I4YEgleMqWRa6FVP+pN0JbETOw/QoHX1HZ",
-	"vqPmtca9xhYA1wzzrmfWZpgI/68G1cStFUH58x4Zfm2VdWfq7i5RdsXX0sGEP1SBiUeNoKQMskTOOc2B",
-	"bHJA0yp4DG2ZMTqbQ2KW+j9IGwzMes3i/iU0g1QHbF9Fa0dkv4w2qXa9nFGX5sDcboc1IhJoBknJrakb",
-	"FkpUCwz/L9ncMO4ezusQkh85EODap9tA3pB5JL3g5HrFYsy1dssS3DCppH4iU7CW9yd3gfxdelF5Trf6",
-	"8z6OKFPbO8nrB6WiBz1tuu+aYylEhvQXVO1O6e0KjJY080IPGa9uujBDbzg+9oJjP3zjzc6Gk7OR9/ee",
-	"M+eEKjhWbA1d2k2HrnfJboMbjjKgVyD7WslXc2tMaPRgeslKuR6iWLmfLXFAQcBlWMJX47nEHVTc2SkY",
-	"lVrb53wa3aWFzfE7D6S2217miKbDYDaks3CazkYeBOksgFnqT/yEjodBCuPxcBaGXhRPkwkMJymdRMFs",
-	"NAkg9AAmwR7v8/2Hcdjtej7RovWCp6JL3o3cObkdK3eSiM/jX/4zNG/D6O8+6In7sw0mW2qGYEAhCZWk",
-	"8gqac3m47EvGL+9NqP2a3dXnesT2cru42C3zdGx6VWpw5PmMUPL6+fnxcDQmCVvqQPxwUcwt2cx5s2ZT",
-	"lcdOyBOx3hRK+5QKtYTI2VL7PoUssNgTZYwn5X1Uh/U5KMK18Z/zo4Wd0tG8p3lequQUbzi98uc98h//",
-	"YS7Uf5QXlmvr9xf9AZECH1otmPJkzpcFSIkZZhvQEw6a83OgmifMc6zv+Dlreo7YHlkC9f/PneLr7OUh",
-	"19NoOuNrurlcyhPrSllGSgZowze5EOmuhKMSvzhsFlWzeuqYI8K4Eo8JjdBhvV6xDMhiAzxhfLn4VFua",
-	"Npn6PiYVF3mP7IhIvy54ksEnm6BmjdYO1SWhe0zMw0SQHHFhq6WtZEY49YNwFiZ+MAF/HPhRRAPPT0Y0",
-	"ptEYJlE0oXQSxuD701ESjsaj8QjSkZ9Mgsl4MomGTW69k0efA8266uzfsSvgIOUun9VULsMzcdkMw8Tl",
-	"7pNa1D5A325793aFWqg2dkzuFQGuIL+i2YVNNO4O9lxcE5Eq4MRyeMtZzsGVijIEHGh3yY7Z2LOxpz/E",
-	"WSHZFXxfSoIp7tcenChMxr4j3LHhV2lz9+gJ89sBi38vv7r2KTqc6jW9uTBE7PYpz+vqkiUQ0DzbGi3F",
-	"FFmJLLEzXFO+bZC1FQrqfw9WJKgVLsqbuoiEV5AIdQIxF5IryKWOQJrsIwuQ5KiFcvEfHidADGyjLi5h",
-	"u2ff9C/keiUkYJKGqiIHvWXE3moYDjPL997FV+bWb2HbtY12wXvMTVnxigqWJSVxmkroyj/xTrw7pbh8",
-	"TmtjWkSpuHqwT0B3GK9LL5Sp8C7vHhFh4WhCbEK/cht2dUSZ199l7VWxpvw4B5qghwE3m4xyWuaBkHlE",
-	"HBd5DjyGJr2+HGpmR2EzLhXlcadw/vzqBckhBZwhYQlwxVJEzh2c/emVf+qu4PRm+7sbfBY5O66G7QxA",
-	"D3g3z9+8eVm6OLFImo8Ou3UAvTECN5rNXPHzOhNEturSkRBZiVwN2tsqi/Wa5tsyn1UyjB63BcTrgibV",
-	"azZf6KemtMhUq8AzeNDeNKfxmCycoRbkukwh2IvmfEUl4YKsgXI9QARbYfM7DrXbbnBzevfd3JbE468l",
-	"zQ+6Sa5vtrM5T68g35oyYl1cjldQphbpjpdqfHvtAi+1Z4IAFikNugHmvE45GV3zqC5IHxmT0LIFfv9k",
-	"zudcc2gGNNUWrYpYvBvP04GJM4e+SRZQThjnkBMuEiBMzrl7k69vyiBV+n/E0vQXj7WipySDK8hqMGLi",
-	"Jr71WCaJmlGp5tyOTTZUU71KNUOWnpCFDrls5mKhVeWCpOzGIBlWdAMVW1O1whiKzvkV5CxlGCXpzZF2",
-	"EDIvPC+AvxAzDC7PwOHsGAgpIxnwpVqZDLcpZyFSAsOxCkaqDRjNsipQ0Ys2hS5N5Jc2Dc44WezERIs6",
-	"O+7uOZPVYPsT5HvSlDYxgHlKmySxAdAjiWswHFXP9YFJyS6T+zHRF5OE8T8gtsLtvxNa+0gaydgIyUzB",
-	"wiHkwJT/vcbshw9O7m/2YnwlizItzisqVyBLsIEVViNNxUaL/xEXZSmC8WUfL9J7fEKerjdqO+cpgjhV",
-	"DlU5TY9hmOpem16Srb3lD8oQ3yNFa5KypMWveuKfmJrd6w6+7NCMWtJ33ORKaxLBs+0necx7XchmAF7J",
-	"U8mu7fywRVgfygi/Apow3glHqH6ypTzkGqBScGnsreYq7TMgBjeBZU4Tk1ds6iF7T1e8urWDItqkxF3u",
-	"DOmkXICbnxvk1aGyyOGMxIJze9ohh7SQpvZZMfAe/6Tm1t2wHR+GnoqZSm/Q40JdmK8bAX155UfH9DZc",
-	"2SWTTdkh/s7Ur+NLLq4zSJaAaT9TaVQkKXIaZVsTM13pC9u5MnLNsqz0BPQt0ZYsEqBJxjgsyFF1p2Jr",
-	"IH8uI1kbi5A/43bVfgRCTbSj/XjOKaJrICHlcHo7Me9sCuULu4yL8vcLc/2FEopmi76xnjo4hpxcAmzk",
-	"nDNFjqyoL07M/QsiWQIxzfuk4IplpdMn0D1xkXTGcaniR6vXShiWtsZWV2qFgonF7yG/zAC1ycDYejNl",
-	"pLs0TpTRkTyGM4MrwEh1YUwxeZoMRyN/VoewA01gVU8DgUiLS9hesGQx50ebIsqYXJn88eKbp2+IjjMY",
-	"T8WiP0BYuy0cA5TwSz0vq7tpvKoGjmmeM0CaSbLQN1y4bhB+odXBAj0ehqpMezwYZOt7xDVH8MHKne8j",
-	"OedYBDXQfc1POgaLtgoI8FhgXkikZOHw2WKgnacKOKc/lmx1QdVCc1/iMF1/QFKh+ajyyazDaj2p0uN1",
-	"EgOGVeCGxgqnMucZ3YrCJgksw5R7lwMaZ5FvH0mySEQsT5Fdjo1GPlknC3I0L6VPznt9RMVvDTpB6yOM",
-	"C7Wr3OVklevoNlwZ1ZMw0hRtbVlG7fgQtu7JsoxE0HAQQQcBNR7qUDE0uH8x9KP8oWpHu5fqYiVRISFW",
-	"UmE4QmUZzDHkHmQ4i8trLsv+dVwCRLtmb8Sny5wwRyC0pFl9eeSP9yYZ+o+JBGjJXnNOdDiaJAlEoT+i",
-	"U9+L9mSP/XF39thh/j2l75JVU5bLDi2O/Ods2Qk5Jzkc11hUkoMqcm5Pb5gSFM2Q69oBbottxg9im0oA",
-	"uzlgHB6jYtjRgk1FRtYgJV0COdKER8FGXptzZ8i+SSQryhOaJySiEsahcUM2NEG1g2cFw3E4rY84hsaK",
-	"zPk+rS9XqCFUmyxP6K8//VX89Zd/fPf8Evjl18mbm/Hv3wRDfzT79u2P8fPZP3795ue//fzXZ89+Sujk",
-	"udq8eft8+vpl/DQ5vRTZq+9f/039vHz+80/p819vrsNff3r65A39evmXv7ik1bRpsc758d/p8e/e8ezP",
-	"p+8/TMe3f/lLJwfV2ryL8HhcxGprG6dj6MqsHBpz1hGKeA8ORSor0s0A1n6iDnfPsjQmZ5W7FU2j452A",
-	"BWVgMOeMk2ZOwidHeB9dA8mLDKTB1hvViZdq/Y4mrt/a3ne9KElnURDFQQyjIZ1AMvFCb5Qk0dTzvfEo",
-	"HM3Gk+EoCKezmT9Owtif+RBNgmkapX4UTqKGG/kxcRBSrjvAeS6uTSGgYtpryCsCKbEEtYLcrN7y8aOG",
-	"PpD9+0eYD4t9rFF8SPQz3I1+Dk5o+NHRj2uRmlp2UFvlylq4W9CQKJerXRV3wEX/FrZduVR05mI0PMYA",
-	"otdY7moH3CRbipyp1XpfdF+qz+rCEwfvCUbLNoOQ8ssHWE1bfSEsMbOuuFB7lNvDtvOz2klDvovLLuLq",
-	"SQbDpnmpyX2nrWiBlH7/5fufgjeXq+dP/r796cdfN3//hr6YJcmL0Y/P/j37dvXs6vWvv4VsvBzHD1Lg",
-	"YXDbpb9b7FzxY739jbV38d0+ZMTbldYUzSjvyJ45RMXYN/kz/CJjKRg8dAlZONvxNdrYZz2GgSibUiaC",
-	"nxHH4uAoj6zex6yhdu4xTsFIwQFTl16tGa78tDjbTTyaKVN7JKATKPm4EfbNOakjv11EtdoHXZZkRa9g",
-	"L9paD9sGXM95CSrLQeRLypk01a+YcrIWV/pJzuoshSKqQxhRUdGGrnhmtIzG9VKXJhvsSLndqgriVyOm",
-	"DkC86687xOx15TZ2VgkdrfoIg0JyxeB6F3jDHAf/MM7my+dq8zpzco968JdBwdSz6BRgJJXTfaBJ92cu",
-	"skIJGxDsktU1+ruj+PpW3xt4ntcEFZC/FuY4l+1hYU8IoawuQRH4raBZw1Ddy9dpdFvAiuQLc5tvcAtr",
-	"xssv2g7RforKg/Qz3Ry67UNluEwyuw6PujKS5tLu0kgZQW4gr3m82VDD5hhEnrjXPBSZsOsotuhSzbOL",
-	"JhY1vw/I68LKPx7O60ejaBbHUQDTxPPGdDQMvARmUUKHQZrOfEjiySxMwnQ0Dn1vNPamgReF/nQ0nEIY",
-	"juMHw3l/gZyl2ycriC+7d4fTNQLqIb6sEPuiULFYw/2BDG9XW63BUsoybfSQYbhQYCD61BS/8BltEDoG",
-	"N4kAk6rOgCZuuqprRaa/STdYCeLLRxKXVPa7WaMtNak6PS9rS079IJi08hLOpV3PFZedDgMGE6p8OtlQ",
-	"KVtrNKAsO14kRAaU77AmrmpgYW07vGl2ca++O29CkPQ2oj0XGYu3dZmbKWMSu1RhVFXNHwB+fIBtaSs3",
-	"xi8ehMMGk5w1BCurretCKvQ5TohJ/GBZY2AutqfE53zXFzlaNJ69wHx6M1tM8MgutBENHwHsLid9sQ9n",
-	"98Si2aUJGHBRZgUYMVAD07Jrbq3UbSfQWKlJR9umUJYREohZAtKmTS20TxuwcortOF8LiRup3+fA4yH9",
-	"a5nsEIdLxLV0SfcV5AmLlcE2uPzeEQla4MbFPsReeQHm9IxHq/+Siq43d506q1zfOXePo5KX1cG7bGsq",
-	"awvcuMUdOcPpmTe6f84QJVnuQbdYOV/TBFo2VX91b3Pq2owupJ9e1WFdaLbHIDMLnthvbbYFEsuQD9eS",
-	"5tEVFXYZCQ9GxUXO1PY1dkIzyg37m50XanUPH93m0QemQwGVZHFuT9ajMJ0R0y3NQFniS9gaTMviBJFb",
-	"zBQasi2JtnO+ePnja6NVXJdsYQouJktg0/iGt9ykvzHMdhcrZxJ5yTR503QqG7dZMqyU2phz+6wT0Vxm",
-	"xpkktMIrHjeKmniF7SVnun+ckPOqwcSAZDTCFlF6r+e80YTCwCaonqzIsQSHzgTmz00gi56dNPRplW1O",
-	"yrT9nDv1WKv4mzM06J3yCIhNfBoCDUjZXK6BrmZciTl36pFyUOGYTUnIlgQxYD6qyvOYX6/KhCX0CM+w",
-	"0Yb4Y20JdXatgrXXaI/uWotsSIo0ahhsgz/jW8FhznXka90xY6ytd6GNhJ4YnqzOC4l9kerjJ3P+ptEX",
-	"jNleM6LIYwPRygu1QmdelRDJ85cvTOT/jajSj1xBntIYBmQtEsikqS/GGSvRVMx25DqlG7ZA84Hdr6gq",
-	"m/hhOWDOv/rqvNGa8OSrr8iPeuP3CAWi8iSJc0CZoJk8M9i3lnDO+cdJp9GQyLdEGwtanog2ySKzSVzM",
-	"uU2Elb3uSA5XQLPSbDZ6mFTRTCOYt8t3o1C9+PM2EKsdN1BtoNc0a5zZqM5Zzbk55dE/gON1TlKVwZ0k",
-	"NLum2zL/aLJDOVaXqscgYGltp40d1nDChmLY/aymhqnM7wU/z/nRYl+3k7KQUPYssczbczLmPQMC1+72",
-	"BjjdsN5ZLzjxTuw5xhWq89MVHiD5Xf+9hC5/GFsGSbIYet5CMwn2srONADa5QBinFUUtCCfkhTIyhxjX",
-	"ug3RY1JImPPFKaJRfl9Y8aG24FWx0Yukd6anYk+2tBolDj3vQD+YA929dDhw77Yt9tl7uraUq9bbl7Er",
-	"ODG20gCTnbM3uKHoedClRISNMQK99/r60zWonMVyL+W/N7+XZutlLtbaKygkUXCjCNxUyD5bAzmiWVYz",
-	"cQVqWfTPDD5ES4xU2AxosOfkjI126LJCooos0TcdNdy14wQyup3z19/92LdmAlW7GUECzTB9ixFBaR3K",
-	"SNhck1GlmWJAltR8kWpDgp0UGScroIkcGMd7q+WlyJQcGEVr7yTRluSiUNac4FkIbaj3cJMl5t3spGl7",
-	"uskoazJS70/k+dPvXpZG4sKS76JBvkaurEY6oS40mWZ7dnzO/0Te/PvLp4eHW9JiCXN+8Bp/Unsx+5rL",
-	"dkT3eI5AEcuCbQZ2WG1d0a2biY0w3609Rl5QIeGx8GpgdTHldTvDRguro1ZzwgLPjfYHc94G/D0mmaDa",
-	"o8goj/XDNMG/LSLIOSiQlktUTtOUxdZfEgaqN+d2ItIAF8ykzFmfFiTdzAIPqppzCIplGTEiJS06baMM",
-	"JmlrwsyBM4bmYc37OPmIxpciTftnmEZoKFj83eisOV+U0L5FJZl2zYiUMkyu/S4JeHyrdGkygR2vzOT2",
-	"CMQriwn8NO1a4SffNRrk1etmEjNZCIrQs8zEUrr4tQtz6YVJdxnAXV8HI5XeruCN99beNW60g/1x3ZoB",
-	"0GaRI4fGyJ5dU+9jS8GRF3w0cQ6CQKul1vDNz7PWH0rE6mOysJOp2s5u20JfjXSH2bryT21ccPqBJbd7",
-	"Rf+VAf60KnJnGMd0VeUqz77undToeHJnjFAeWOjidtN1pdln+103ZetLTt0+3LfvP1VWqjMP79x2Dg/r",
-	"fuZ2Cfo8HS2aDYRMi5+6c4RpBGH769T9mW7qKXxyFl4TVj8qHJaQ/M9xhtpp6bKvOYuBvIwc+avKl/cW",
-	"P8NXe6ysbctyO+iFhle6Rqp46tTpAY63hHffUjW+RfV0j2c0W0s3FUCrBVGz5ZDrAWC8LWt10C79bURn",
-	"Yh1tvCT7SoH2gJYxhmgGBYdWSqJZ95rzexS+DDK4jhUzZpKV1yzW0baSRF0LU2assXn9k90I08mk2KxU",
-	"eWqayQqsYLpnYvRXF7MRNZDAeiO0pjgr54Y5h90m42VeiWbmsAFm/ua8quv8VkABVf1hUO1TC21NGnjL",
-	"BsyZHOHprxWUB7fqy1zosxSYf1I5ww2o+q/bGFjStIay1z0w2jmmeoImTdNuiCFNMqfuPU3VnFcFhMax",
-	"1g/Op9tFl6Y3lHXdcNuvH6T6WiTbhynsJl+/+xyNSGxOIfAiGs1Gs1EwHnp0PAumMfV8P0yDKIkmfuh7",
-	"02AWeTH1omg8TuI08MJgPEviKIijCYx77++toZrl/T2aKt1b5G++7OB2xwYOH+oSldXtdy4+fS9k3C2K",
-	"fZ6XOzhQ8S5EdwlF60KMNdDS++DKDhD5S0J3Xdyt10C/fh5EqQMKHTo5peHt4OH79snc/j903/zWvs0g",
-	"CGA6G4XJeBrFgR94wWQGFJLxeBjRYJxMA71ZsyDwx9PZcBJ6vp+OJ8MkHo0CGE8P7tvDNYYFtHR1F8+y",
-	"pspAVPDuES97qKtxcMQcOmJ5ZWzx6EtpdmwnTlHaPYuQv7fxRwg2egD2HREf5Xn5d9/S6BGtb/KDu29q",
-	"N+7X9w1nd9/Xbn3+kd5eFcLe6VTWr9Vwq4CotN3637v32nmvPUjDOU3WQMRTXQhzw8oa7dfpSjbt/Z1x",
-	"5nUH4LSJMCVHFbyU/Pd//lcNecQPNTDyv//zv+bcgWn2TSsvLMg4lwk+cAq0jfJT46xgdUJVO3G2rQmp",
-	"e90sc3EtnX549bF3KpuIUJrbrqyPyUZkmUFqzvlC2oP4TLrgUos1Mw9xU1p3Qkt3gaVYDuso9Jjcpm3h",
-	"Zio7KIW1g+so7j2h+bMGZPFhAXr7dVOfFqSX7xSwANWzD25wVAFheVI3KnQaCZuGZ1jRL6CJM8WuAJ/b",
-	"k6karP3rphU+exrhC5Pcmu1h2ffgXS8dh6ORn8bJOPUm02EQR9PJbOLHaTTzw3AcDkcJ9afD6TgKaORD",
-	"OgtG4MVRMqHjWTqe0t6gF8zCcUzHYZpOpsksiOnY92YeDYNJHEXjKEiGMfWScDpNR+ks1r7RaKZXP55G",
-	"w8l4pmkdBlHkeYkXw2Qy8+goiGb+cDSOgokXT6eTaBhOZj4djYIZHadRGk08vSIPpvHMpzDCHORnzLyU",
-	"aZXK+fAdVLMjX/jeO4shb8jaqx3Ef0c3N1fUPvtOV7Mt5+e8J+EB6LwKpH1X0FW97udx1ZS8kHc1kPxX",
-	"ySu9rlZTpgBagP0DqaUSetNp+dGGGjuU0ljh62wMtsLAH5Qw4A63cdwjRORuCmWQatjbrToRVSeABjVQ",
-	"RJoiTdmor+43Yd+BAeUAwBPMrJQOcL/d2sg15nVaBLlZ/2yBXOQX2+9Hkk15Xtyq9Tmvn1k9yJwnti1W",
-	"0Ac6EnndcKUsEg30ujXpI8qT/h5bjH0FPzXPva+L49ir+yN+gq1qW5EW9NUflv1/HzKsth7t5ollj8Nm",
-	"00K/3TLwXeO0nHPM7VBI6h4oe9ihLz3TGuJxVWE87qecTOPIQ2+YeySJ89PJZ9EAHc0/D5WXnDLwA2MA",
-	"t50F1pX2tOb96iucjeOcfvWV0xTANB2ynScsBM/mp4uEKXlCzrkBPzURVfXEB2W7MfsKn1a0GglsJIYv",
-	"41qEXrio+iXbL0tvmtuXNZmXgFyvBIFMwpzX6e3r/Qga5zjVH+RYPyDhYObZyZrNnXJS+23Y4z814P9n",
-	"2dH7Bt+I66BZZmzcNXe48ZDFdd91WUmgAd7sr+U8MfiuHeglkGu6JZRvtbTnCdnQXG1JTLmxtu1D+HN+",
-	"ZBviDWw3vL6B7JdnVxbaLV0YYcI3WjZOLtTN4fYUiQ38/4ZJNTAxryziGPsV2s8RgH17mu2Fs2G8cbCz",
-	"srgDi/nDzi6IuGXSdgjoBraWiYeNyfkMbJ1bEcbnfOfNPMarAC6K5ap1sJO8aPWw0c6iaaLIyhMOpnqF",
-	"eETcikfledBryLJj8zqxur2Qqd9g7QtBJ49LdH2JDegGn2PRaGGgfQuEVMuqB0wNlceqUQn5MLfjqCXh",
-	"8AiTQXvYhhiNAwQl1nbnCEHtRiHBcH3Py5ZAFVI3EzFCORGu9uS7F8RCdK8hIhu61Ffi1vUtUI0nFYC6",
-	"oaLPmsOaFEflVWJjJryi7M3YpYGNEL20eYGPrkLVp4n+N9L/30j///9I/7NvRsf5Nu3k75wFM0es7u0K",
-	"N88B7of6OvZNOGc77z4UeFfp9KGZSfv2ylZespHgvfMEaJUyKc8+vfvQ/ZJ7cVlO23mV5p3D26Gapz/1",
-	"UCnNJGDoYpZgPrsHoNwlmUN6OxnVxlG0fUe/HrKwvdPdWbkfNq1yvVbnDKx7c71U/Hj7YLbEw3v7gEWG",
-	"H92DwJUJt/bTnvB7TCqDnTGpOgz2nKNTVeWxy/PKH18++8hK2BesaHW8DLoZoBqit/xZx0l2T4BqL/m2",
-	"+qntGb+uSx/NV3ZR572riRvPmCNc2K/GspRTGDNM2HgAhrQDM1NZu5ymUWRnTwBJTDPH2H2IzbTtPgB9",
-	"e4NNap6Edk5Qtdt1dz2gQbPdx3TkBIyPXLqfBlhVbLrGLlMGt+9v/18AAAD//w==",
+	"7L3tcts4ljd+KyjNVsXqkW1SpN6cmvqXO5N0Mv2WTtKd3onyt0DyUMKYAtQEaFud9de9gL3EvZKncACS",
+	"IEXJdl6mn9ln8yWWRILAwXk/Pxx+6MVivREcuJK9sw+9FdAEcvzzFah8e54qyPWnBGScs41igvfOeq8h",
+	"FjyRRAlyTZkiEaQiB6LyLeNLQpeUcXL06tkTMvN9b0AkxPpG4nsnw5Ogf9Ib9OCGrjcZ9M4Cb9DL4beC",
+	"5ZD0zlRewKAn4xWsqX5sKvI1Vb2zHuNqHPYGvTXjbF2se2feoKe2GzA/wRLy3u3toPf27dvzQq2AKxZT",
+	"Bbszf7MCQusr9KzwaaDXUkgw0x5PRl5/QOBkeUIWXwPNIV80Zt0zX/YOzd1OT6qc8WXvVk9vQ3O6BmUp",
+	"/DVV8erFX19SteqeaKQvICwhR/gXSEJzILxYR5BDQtJcrInfJGc4HPSYvn+jRx30OF0jjZLex5HZ7yTz",
+	"M8aXkG9yxtX+2af1RQNCJRmHJBPXkMdUAlnBDYlXNKexpga5ZmpFKCcCB6AZWcgVHY7GZwuyySFlN03q",
+	"e+EwDSbBmIaBB+GQpvFslsziUTqKg3CcRElIKU2no7FH49gbe5PYG84mQRjOaDyaTka9TiI5Ez5IrX/L",
+	"Ie2d9f50WsvOqflVnjqUMVueg9wILsHuePIKfitAKv0pFlwBxz/pZpNZfjzd5CLKYP3nf0hNyg/1sjWR",
+	"FWVZc6ryXfD+jFxTrg5ReFCRNttakkJiyD7vWVrPe71BTyqqCtk7Cz0tYUwZbqcJKSdeMQSNRKHOoozy",
+	"y97tfenz0izO0GaXZ3LzEMIkWdNMsyUkZ4QSvVGkkp4BUSsgf3v94w8kEsmWiJxQckWzAgjjhCmSCJBz",
+	"zoUiaxQhtWKSJCIu1sAVOUpFTixVCXX5lKgVxYfrW9vUnPMGOXPNr7DeKHy+uIL8OBN8STImVf+ELMxe",
+	"LYikW0mu7bjXueDLkznXBHvBFeScZk/zXOQfxw/lZo3czSrHJa8hv4KcmPG/2Ladc1JwuNlArCAh0jwT",
+	"9DNPiN5SQwe9+AQyFkFOFWRbsgQOOYsf41bauzKxlHOuv4hpIcHS6QehzuMYNkqr0U8TG72ttByLyCJa",
+	"MymZ4NJh/JEX1LTUJGQxkJ85vaIso1EGX1YALCUsC3bOleRsuVKEi+smJzPkMLkqFN6RiGs+mHORE6Yk",
+	"kUobaCZJUa9E821aZFn/hPwg1ErfhCYFpaWUxGtqb04ek1y7BHNOtVOA+2ZMERGpNvHoETBOFug5HKPr",
+	"sNB7ONhxK44rv6KLVPbqU8cDQWr9INQzUfDk02Ql9MJ6f38Qipgxv9iu/iCILOJVQ82IvLTtklxycc21",
+	"94FkN/t/op/8km4zQZM3QnxH8yV8IuuX+4kKM9MD6i2knAzJ9+xrV/H7Dv8/MQ8kb4QgZhb/FPWPk4Sb",
+	"GEA7mZVYPJJEst+BZGzNFNLIyqcrnp9GpnilfVc/CCZnaGCOX718QoAnG6H3rWiogT9eY5yTBDbAE+Dx",
+	"lnCABBLNSZTLa8jJEfIdlYQSXNYjubskNGRIYS3jZ3P+ChLUEjnQeKVnX10B6wgS/QS89JEkCZOXJKUs",
+	"Y3zZb+mWEz2Syrfkj1IWb4T4nvKt9Vrkp0oPVZbttD/CuFRMFRg9rITcMEWzY1ox7MgrGVmeupYlHM5q",
+	"PtESpSdIqhl+Uclypyy1RLsGJaVSlepAG4t6tR2WYc73moY/bLN/5jqmEzn7HZJP3GkkCl9qpmf8imYs",
+	"IecvX5BL2DacY7/eycbDv+gm2omgd2ymOajd5AEpuLElIic5XIlLSE6aFH779u1xOzw+ROZ2NH2L87KT",
+	"1TefJ0kOUu7Gf+ecPP3le+2/iIIrQs11A7LwbhaE8oSEXjsEPHr64uXxaETWGJmg000z7YAn/VbwdzOl",
+	"szSIh5GfhDBKx97Enw5nAQ2jUTxOJjBNZ54/DEId5m2o0t5w76z3/3s377zjGT1Oz4+fvf8Qerf/Vu9W",
+	"GaQPeuc8Xom8c0UUf9LMoXLKJTVJDZESaq15LoQakDXjkBD9CwejePX8N7nYQK6YCQTNUPsZvWSIksC3",
+	"g16UifjyYkXl6q6bvtZXPtcXVrcZceyO02tR1YKL19s4iMdZkYCxwM6SG9vhe8Nw8LA8zcBY2QuWdE9I",
+	"M4I/GhnaEZY0nxcEk47n7T5D3dyLWG9uDKVu3Yj/XT3DeqAWLRs7Mqh39H01GRH9A2JVM9VrtTclpRUL",
+	"6C3QPNPJZ2dzfkwWki05JIszYv5AUYpyQZOYSkWOdFCq9Y52AiLoDzCI2ILeSs2ker6PcRzk0cVZucWJ",
+	"uSCmXHAW08xcOjD5gRSuS+OAoZngKVsWuRZS/afeCG1FzMD2Kxx8RWX7jprXGvcaWwBcM8y7nlmbYSL8",
+	"vxpUE7dWBOXPe2T4tVXWnSnAu0TZFV9LBxNGUQUmrjWCkjLIEjnnNAeyyQFNq+AxtGXG6GwOiVnq/yBt",
+	"MDDrNYv7l9AMUh2wfRWtHZH9Mtqk2vVyRl2aA3PEHdaISKAZJCW3pm54KVEtMPy/ZHPDuHs4r0NIfuRA",
+	"gGufbgN5Q+aR9IKT6xWLMWfbLUtww6SS+olMwVren9wF8nfpReU53erP+ziiTJHvJMEflNIe9LTpvmuO",
+	"pRAZ0l9QtTultyswWtLMCz1kvLrpwgy94fjYC4798I03OxtOzkbe33vOnBOq4FixNXRpNx0C3yW7DW44",
+	"yoBegexrJV/NrTGh0YPpJSvleohi5X62xAEFAZdhCV+N5xJ3UHFnp2BUam2f82l0lxY2x+88kCJve5kj",
+	"mg6D2ZDOwmk6G3kQpLMAZqk/8RM6HgYpjMfDWRh6UTxNJjCcpHQSBbPRJIDQA5gEe7zP9x/GYbfr+USL",
+	"1gueii55N3Ln5Iis3EkiPo9/+c/QvA2jv/ugJ+7PNphsqRmCAYUkVJLKK2jO5eGyLxm/vDeh9mt2V5/r",
+	"EdvL7eJit1zUselVycKR5zNCyevn58fD0ZgkbKkD8cPFNbf0M+fN2k9VZjshT8R6UyjtUyrUEiJnS+37",
+	"FLLAolGUMZ6U91Ed1uegCNfGf86PFnZKR/Oe5nmpklO84fTKn/fIf/yHuVD/UV5Yrq3fX/QHRAp8aLVg",
+	"ypM5XxYgJWaqbUBPOGjOx9wUsc+xvuPnrA06YntkCdT//+4UX2cvD7meRtMZX9PNCVOeWFfKMlIyQBu+",
+	"yYVIdyUclfjFYbOomlVYxxwRxpV4TGiEDuv1imVAFhvgCePLxafa0rTJ1PcxqbjIe2RHRPp1wZMMPtkE",
+	"NWu9dqguCd1jYh4mguSIC1t1bSUzwqkfhLMw8YMJ+OPAjyIaeH4yojGNxjCJogmlkzAG35+OknA0Ho1H",
+	"kI78ZBJMxpNJNGxy6508+hxo1lWv/45dAQcpd/mspnIZnonLZhgmLnef1KL2Afp227u3K9RCtbFjcq8I",
+	"cAX5Fc0ubKJxd7Dn4pqIVAEnlsNbznIOrlSUIeBAu0t2zMaejT39Ic4Kya7g+1ISDEig9uBEYTL/HeGO",
+	"Db9Km7tHT5jfDlj8e/nVtU/R4VSv6c2FIWK3T3leV6ksgYDm2dZoKabISmSJneGa8m2DrK1QUP97sCJB",
+	"rXBR3tRFJLyCRKgTiLmQXEEudQTSZB9ZgCRHLbSM//A4AWJgG3VxCds9+6Z/IdcrIQGTNFQVOegtI/ZW",
+	"w3CYWb73Lr4yt34L265ttAveY27KyllUsCwpidNUQlf+iXfi3SnF5XNaG9MiSsXVg30CusN4XXqhTIV3",
+	"efeILAtHE2IT+pXbsKsjyrz+LmuvijXlxznQBD0MuNlklNMyD4TMI+K4yHPgMTTp9eXQNzsKm3GpKI87",
+	"hfPnVy9IDingDAlLgCuWIgLv4OxPr/xTdwWnN9vf3eCzyNlxNWxnAHrAu3n+5s3L0sWJRdJ8dNitA+iN",
+	"EbjRbOaKn9eZILJVl46EyErkatDeVlms1zTflvmskmH0uC1AXxfEqV6z+UI/NaVFploFnsGD9qY5jcdk",
+	"4Qy1INdlCsFeNOcrKgkXZA2U6wEi2Aqb33Go3XaDm9O77+a2JB5/LWl+0E1yfbOdzXl6BfnWlBHrInW8",
+	"gjK1SHe8VOPbaxd4qT0TBMJIaVASMOd1ysnomkd1YfvImISWLfD7J3M+55pDM6CptmhVxOLdeJ4OTJw5",
+	"9E2ygHLCOIeccJEAYXLO3Zt8fVMGqdL/Iyanv3isFT0lGVxBVoMaEzfxrccySdSMSjXndmyyoZrqVaoZ",
+	"svSELHTIZTMXC60qFyRlN6Zev6IbqNiaqhXGUHTOryBnKcMoSW+OtIOQeeF5AfyFmGFweQZWZ8dAaBrJ",
+	"gC/VymS4TTkLERcYjlVwVG3AaJZVgYpetCl0aSK/tGlwxsliJyZa1Nlxd8+ZrAbbnyDfk6a0iQHMU9ok",
+	"iQ2AHklcg+Goeq4PTEp2mdyPib6YJIz/AbEVbv+dEN1H0kjGRkhmChYOIQem/O81Zj98cHJ/sxcrLFmU",
+	"aXFeUbkCWYINrLAaaSo2WvyPuChLEYg6UZZPT8jT9UZt5zxFMKjKoSqn6TEMU91r00uytbf8QRnie6Ro",
+	"TVKWtPhVT/wTU7N73cGXHZpRS/qOm1xpTSJ4tv0kj3mvC9kMwCt5Ktm1nR+2SO1DGeFXQBPGO+EI1U+2",
+	"lIdcA1QKLo291VylfQbE8iawzGli8opNPWTv6YpXt3ZQRJuU+M2dIZ2UC3Dzc4O8OlQWOZyRWHBuT03k",
+	"kBbS1D4rBt7jn9Tcuhu248PQUzFT6Q16XKgL83UjoC+v/OiY3oYru2SyKTvE8Zn6dXzJxXUGyRIw7Wcq",
+	"jYokRU6jbGtipit9YTtXRq5ZlpWegL4l2pJFAjTJGIcFOaruVGwN5M9lJGtjEfJn3K7aj0CoiXa0H885",
+	"RXQNJKQcTm8n5p1NoXxhl3FR/n5hrr9QQtFs0TfWUwfHkJNLgI2cc6bIkRX1xYm5f0EkSyCmeZ8UXLGs",
+	"dPoEuicuks44LlX8aPVaCcPS1tjqSq1QMLH4PeSXGaA2GRhbb6aMdJfGiTI6ksdwZnAFGKkujCkmT5Ph",
+	"aOTP6hB2oAms6mkgEGlxCdsLlizm/GhTRBmTK5M/Xnzz9A3RcQbjqVj0BwiPt4VjgBLGqedldTeNV9XA",
+	"Mc1zBkgzSRb6hgvXDcIvtDpYoMfDUJVpjweDbH2PuOYIPli5830k5xyLoOYIgOYnHYNFWwUEeCwwLyRS",
+	"snD4bDHQzlMFnNMfS7a6oGqhuS9xmK4/IKnQfFT5ZNZhtZ5U6fE6iQHDKnBDY4VTmfOMbkVhkwSWYcq9",
+	"ywGNs8i3jyRZJCKWp8gux0Yjn6yTBTmal9In570+ouu3Bp2g9RHGhdpV7nKyynV0G66M6kkYaYq2tiyj",
+	"dnwIW/dkWUYiaDiIoIOAGg91qBga3L8Y+lH+ULWj3Ut1sZKokBArqTAcobIM5hhyDzKcxeU1l2X/Oi4B",
+	"ol2zN+LTZU6YIxBa0qy+PPLHe5MM/cdEArRkrzknOhxNkgSi0B/Rqe9Fe7LH/rg7e+ww/57Sd8mqKctl",
+	"hxZH/nO27ISckxyOaywqyUEVObenQEwJimbIde0At8U24wexTSWA3RwwDo9RMexowaYiI2uQki6BHGnC",
+	"o2Ajr825M2TfJJIV5QnNExJRCePQuCEbmqDawTOH4Tic1kclQ2NF5nyf1pcr1BCqTZYn9Nef/ir++ss/",
+	"vnt+Cfzy6+TNzfj3b4KhP5p9+/bH+PnsH79+8/Pffv7rs2c/JXTyXG3evH0+ff0yfpqcXors1fev/6Z+",
+	"Xj7/+af0+a831+GvPz198oZ+vfzLX1zSatq0WOf8+O/0+HfvePbn0/cfpuPbv/ylk4Nqbd5FeDx2YrW1",
+	"jdMxdGVWDo056whFvAeHIpUV6WYAaz9Rh7tnYhqTs8rdiqbR8U7AgjIwmHPGSTMn4ZMjvI+ugeRFBtJg",
+	"9I3qxEu1fkcT129t77telKSzKIjiIIbRkE4gmXihN0qSaOr53ngUjmbjyXAUhNPZzB8nYezPfIgmwTSN",
+	"Uj8KJ1HDjfyYOAgp1x3gPBfXphBQMe015BWBlFiCWkFuVm/5+FFDH8j+/SPMh8U+1ig+JPoZ7kY/Byc0",
+	"/Ojox7VITS07qK1yZS3cLWhIlMvVroo74KJ/C9uuXCo6czEaHmMA0Wssd7UDbpItRc7Uar0vui/VZ3Xh",
+	"iYP3BKNlm0FI+eUDrKatvhCWmFlXXKg9yu1h2/lZ7aQh38VlF3H1JINh07zU5L7TVrRASr//8v1PwZvL",
+	"1fMnf9/+9OOvm79/Q1/MkuTF6Mdn/559u3p29frX30I2Xo7jBynwMLjt0t8tdq74sd7+xtq7+G4fMuLt",
+	"SmuKZpR3ZM8uomLsm/wZfpGxFAweuoQsnO34Gm3ssx7DQJRNKRPBz4hjcXCUR1bvY9ZQO/cYp2Ck4ICp",
+	"S6/WDFd+WpztJh7NlKk9EtAJlHzcCPvmnNSR3y6iWu2DLkuyolewF22th20Drue8BJXlIPIl5Uya6ldM",
+	"OVmLK/0kZ3WWQhHVIYyoqGhDVzx7WkbjeqlLkw12pNxuVQXxqxFTByDe9dcdYva6chs7q4SOVn2EQSG5",
+	"YnC9C7xhjoN/GGfz5XO1eZ05uUc9+MugYOpZdAowksrpYtCk+zMXWaGEDQh2yeoa/d1RfH2r7w08z2uC",
+	"CshfC3Ocy/bCsCeEUFaXoAj8VtCsYaju5es0ujZgRfKFuc03uIU14+UXbYdoP0XlQfqZrhDd9qEyXCaZ",
+	"XYdHXRlJc2l3aaSMIDeQ1zzebMxhcwwiT9xrHopM2HUUW3Sp5tlFE4ua3wfkdWHlHw/n9aNRNIvjKIBp",
+	"4nljOhoGXgKzKKHDIE1nPiTxZBYmYToah743GnvTwItCfzoaTiEMx/GD4by/QM7S7ZMVxJfdu8PpGgH1",
+	"EF9WiH1RqFis4f5AhrerrdZgKWWZNnrIMFwoMBB9aopf+Iw2CB2Dm0SASVVnQBM3XdW1ItMnpRusBPHl",
+	"I4lLKvvmrNGWmlSdnpe1Jad+EExaeQnn0q7nistOhwGDCVU+nWyolK01GlCWHS8SIgPKd1gTVzWwsLYd",
+	"3jS7uFffnTchSHob0Z6LjMXbuszNlDGJXaowqqrmDwA/PsC2tJUb4xcPwmGDSc4agpXV1nUhFfocJ8Qk",
+	"frCsMTAX29Pmc77rixwtGs9eYD69mS0meGQX2oiGjwB2l5O+2Ieze2LR7NIEDLgoswKMGKiBadk1t1bq",
+	"tiVorNSko21zKcsICcQsAWnTphbapw1YOcV2nK+FxI3U73Pg8ZD+tUx2iMMl4lq6pPsK8oTFymAbXH7v",
+	"iAQtcONiH2KvvABzesaj1X9JRdebu06dVa7vnLvHUcnL6uBdtjWVtQVu3OKOnOH0zBvdP2eIkiz3oFus",
+	"nK9pAi2bqr+6tzl1bUYX0k+v6rAuNNtjkJkFT+y3NtsCiWXIh2tJ8+iKCruMhAej4iJnavsaO6oZ5YZ9",
+	"0s4LtbqHj27z6APToYBKsji3J+tRmM6I6bpmoCzxJWwNpmVxgsgtZgoN2ZZE2zlfvPzxtdEqrku2MAUX",
+	"kyWwaXzDW27S3xhmu4uVM4m8ZJrFaTqVDeAsGVZKbcy5fdaJaC4z40wSWuEVjxtFTbzC9qQzXUROyHnV",
+	"YGJAMhphqym913PeaEJhYBNUT1bkWIJDZwLz5yaQRc9OGvq0yjYnZdp+zp16rFX8zRka9E55BMQmPg2B",
+	"BqRsUtdAVzOuxJw79Ug5qHDMpiRkS4IYMB9V5XnMr1dlwhJ6hGfYaEP8sbaEOrtWwdprtEd3rUU2JEUa",
+	"NQy2wZ/xreAw5zryte6YMdbWu9BGQk8MT1bnhcT+SvXxkzl/0+gvxmzPGlHksYFo5YVaoTOvSojk+csX",
+	"JvL/RlTpR64gT2kMA7IWCWTS1BfjjJVoKmY7e53SDVug+cAuWlSVzQCxHDDnX3113mhxePLVV+RHvfF7",
+	"hAJReZLEOaBM0EyeGexbSzjn/OOk02hI5FuijQUtT0SbZJHZJC7m3CbCyp55JIcroFlpNhs9TKpophHM",
+	"2+W7Uahe/HkbiNWOG6g20GuaNc5sVOes5tyc8ugfwPE6J6nK4E4Sml3TbZl/NNmhHKtL1WMQsLS208ZO",
+	"bThhQzHsolZTw1Tm94Kf5/xosa/bSVlIKHuWWObtORnzngGBa3d7A5xuWO+sF5x4J/Yc4wrV+ekKD5D8",
+	"rv9eQpc/jK2HJFkMPW+hmQR74tlGAJtcIIzTiqIWhBPyQhmZQ4xr3c7oMSkkzPniFNEovy+s+FBb8KrY",
+	"6EXSO9NTsSdbWg0Xh553oB/MgS5hOhy4d9sW++w9XVvKVevty9gVnBhbaYDJztkb3FD0POhSIsLGGIHe",
+	"e3396RpUzmK5l/Lfm99Ls/UyF2vtFRSSKLhRBG4qZJ+tgRzRLKuZuAK1LPpnBh+iJUYqbAY02HNyxkY7",
+	"dFkhUUWW6JuOGu7acQIZ3c756+9+7FszgardjCCBZpi+xYigtA5lJGyuyajSTDEgS2q+SLUhwY6MjJMV",
+	"0EQOjOO91fJSZEoOjKK1d5JoS3JRKGtO8CyENtR7uMkS82520rQ93WSUNRmp9yfy/Ol3L0sjcWHJd9Eg",
+	"XyNXViOdUBeaTLM9Oz7nfyJv/v3l08PDLWmxhDk/eI0/qb2YfU1qO6J7PEegiGXBNgM7rLau6NbNxEaY",
+	"79YeIy+okPBYeDWwupjyui1io4XVUavJYYHnRvuDOW8D/h6TTFDtUWSUx/phmuDfFhHkHBRIyyUqp2nK",
+	"YusvCQPVm3M7EWmAC2ZS5qxPC5JOmk3UiFQsy4gRKWnRaRtlMElbE2YOnDE0D2vex8lHNL4Uado/wzRC",
+	"Q8Hi70ZnzfmihPYtKsm0a0aklGFy7XdJwONbpUuTCex4ZSa3RyBeWUzgp2nXCj/5rtFor143k2VDOYOp",
+	"yMRSuvi1C3PphUl3GcBdXwcjld6u4I331t41brSD/XHdmgHQZpEjh8bInl1T72NrwpEXfDRxDoJAq6XW",
+	"8M3Ps9YfSsTqY7Kwk6na127bQl+NdIfZuvJPbVxw+oElt3tF/5UB/rQqcmcYx3RV5SrPvu6d1Oh4cmeM",
+	"UB5Y6OJ203Wl2a/7XTdl60tO3X7et+8/VVaqMw/v3HYOD+t+5nYJ+jwdLZoNhEyLn7pzhGkEYfvr1P2Z",
+	"buopfHIWXhNWPyoclpD8z3GG2mnpsq85i4G8jBz5q8qX9xY/w1d7rKxty3I76IWGV7pGqnjq1OkljreE",
+	"d99SNdBF9XSPZzRbVNdK7fBdHU1Zm7qj1b2o2a3IdR4wVJe1JmlXDTeiMyeP7oEk+6qI9myXsaNoQQWH",
+	"VjajWTKb83vUzAyouA4zM2bynNcs1oG6kkRdC1OhrGF9/ZPd4NRJwtiEVnngmskK52Aab2LgWNfBEXCQ",
+	"wHojtJI5K+eG6YrdPudlSopm5pwCJg3nvCoJ/VZAAVXpYlDtUwuoTRpQzQZCmhzhwbEVlGe+6stc1LQU",
+	"mLpSOcMNqFrA2/BZ0rRGwdftM9rpqXqCJsPT7qUhTR6obn9N1ZxXtYfGidgPzqfbRZeRMJR1PXj7ygCQ",
+	"6muRbB+m65t8/e5z9DCx6YjAi2g0G81GwXjo0fEsmMbU8/0wDaIkmvih702DWeTF1Iui8TiJ08ALg/Es",
+	"iaMgjiYw7r2/t3JrIgP2KLl0Lz6g+b6F2x3zOXyoN1UWxt+50Pa9aHO3nvZ53i/hoMy7wOAliq0LbNYA",
+	"Wu9DOjsY5i+J+nUhu14DOPt5wKgOnnTopKOGt4OH79snc/v/0H3zW/s2gyCA6WwUJuNpFAd+4AWTGVBI",
+	"xuNhRINxMg30Zs2CwB9PZ8NJ6Pl+Op4Mk3g0CmA8PbhvD9cYFgvT1eA8y5oqAwHFu6fD7HmwxpkTc16J",
+	"5ZWxxVMzpdmxTTxFafcsuP7exh/R2+gB2NdUfJTT5t99S6O9tL7Jv4cL1n53gL5vOLv7vnbX9C/rKDbe",
+	"7OEWEFFpu6XDd++13197kIZzmqyBYKm6huZGpDVQsNOVbNr7O0PU6w6sahOcSo4qZCr57//8rxotiR9q",
+	"TOV//+d/zbmD8OybLmBYy3EuE3zg1HYblavGMcPqcKt24mxHFFK3yVnm4lo6rfTqE/NUNsGkNLcNXR+T",
+	"jcgyA/Kc84W0Z/iZdHGpFqZmHuJmw+5Epe5iUrGS1lEjMmlR2/3NFIVQCmsH11Hce6L6Zw2048Ni+/Yb",
+	"rz4tvi9fR2CxrWcf3OCowtDypO5x6PQgNr3SEAxQQBOiig0FPrcnU/Vm+9fNSHz2DMQXJrk128OyZcK7",
+	"XjoORyM/jZNx6k2mwyCOppPZxI/TaOaH4TgcjhLqT4fTcRTQyId0FozAi6NkQsezdDylvUEvmIXjmI7D",
+	"NJ1Mk1kQ07HvzTwaBpM4isZRkAxj6iXhdJqO0lmsfaPRTK9+PI2Gk/FM0zoMosjzEi+GyWTm0VEQzfzh",
+	"aBwFEy+eTifRMJzMfDoaBTM6TqM0mnh6RR5M45lPYYTpy8+YtCkzMpXz4TuAaEe+8NV7Fn7ekLVXO4cF",
+	"OhrBuaL22Xe6mm05P+cVCw8A9lX47ruCruqNQ4+rfuaFvKv35P8DKanXFSHK7EHrmMCBrFQJ+Ol0GtD8",
+	"GhOW0ljhy3gMosOALpQwkBK3Xd0jxAFvCmXwcdhRrjqHVeeOBjU8RZrSUNkesO5yYd+8AeUAwBNMypS+",
+	"c7/dUMn1A+qMCgqC/tnCx8gvtsuQJJvylLq1CHNeP7N6kDnFbBu7oPt0JPK6zUtZmhrodWvSR5Qn/T1m",
+	"HLsZfmp2fV/vyLFXd2X8BDPXNkAtwK0/LLsOP2RYbXjaLRvLzorNVol+u1Hhu8YZPedw3aFo1j3G9rCj",
+	"ZnqmNbDkqkKW3E+vmXaVh96P90gS56eTj1UeDQ3Q0XL0UFHLKT4/MHxwm2hgNWtPQ+CvvsLZOH7tV185",
+	"rQhMqyPb78IC/2xqu0iYkifknBvIVRPHVU98UDY5sy8OagW6kcD2ZfgqsUXohYuqS7P9snTEuX1FlHn1",
+	"yPVKEMgkzHmdGb/ej9txDnH9QT75A3IVZp6drNncKacq0AZb/lNzBf8CJvi+IT8CUWiWGfN4zR1GPmSs",
+	"3Zd8VsJrkEL7K0hPDCBtBysK5JpuCeVbrSjyhGxorrYkptwY6nbXgDk/sh38BrZ9X9+cMSgP2yy0M7ww",
+	"coiv8mwctai72e2papvzCjdMqoGJtGURx9hg0X6OAOzr3mzzng3jjZOolbEeWJAitqJBiDCTtqVBNxK3",
+	"THdsTKZpYAvzijA+5zuvEjIOCXBRLFetk6jkRavpjnZRTddHVh7JMDUzBFDiVjwqD7BeQ5Ydm/ef1f2Q",
+	"TNUIK26IknlcHgcowQzdaHksVS0MFnGBGHBZNa2psf1YqyoxKuZ2HLUkHJ65MvAU28GjceKhBAfvnHmo",
+	"PTAkGK7vednDqIIWZyJG7Cni655896J8N+M1RGRDl/pK3Lq+RdbxpEJ8N7T7WXNYk1ipHFLsJIVXlM0k",
+	"u5S3EaKXNhvx0bWv+vjT/+YX/je/8H9/fuGzb0bHgTwdH+wcXjNnwu7tRTcPLu7HJjv2TTiHUe8+xXhX",
+	"wfah+VD7us1WNrSRVr7zyGqVqCkPa7370P12f3FZTtt59+edw9uhmsdV9VApzSRg1GOWYD67J7bcJZlT",
+	"hTt53MbZuX1n1R6ysL3T3Vm5Hzatcr1W59Cue3O9VPx4+2C2xNOG+5BQhh/dk8uVCbf20x5JfEwqg50x",
+	"qToM9pyjU1Vlz8sD1h9ftPvI+tsfmd0yRG/5s46T7B5Z1V7ybfVT2zN+XRdcmu8Yo86LYhM3FDJnzrDB",
+	"jmUppxxnmLDxAIyGB2amsnY5TWfLziYGkpjuk7H7EJuk230A+vYGEdU8uu0c+Wr3F+96QINmu4/pSCcY",
+	"H7l0Pw2cq9h0jV1mG27f3/6fAAAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
