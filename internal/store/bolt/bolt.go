@@ -641,14 +641,22 @@ func (s *Store) committer() {
 
 // waitMerger holds the next commit back while the merger is behind, with
 // twice MergeAt fingerprints unindexed (a write stall, as LSM stores do):
-// the map's memory stays bounded, and submitters wait instead. While the
-// merger fails (the index cannot be written: a full disk), it does not
-// wait for it: it returns an error wrapping store.ErrUnavailable, which
-// fails the commit's requests.
+// the map's memory stays bounded, and submitters wait instead. When the
+// merger fails (the index cannot be written: a full disk), it gives it one
+// more round and then stops waiting: it returns an error wrapping
+// store.ErrUnavailable, which fails the commit's requests.
 func (s *Store) waitMerger() error {
+	retried := false
 	for s.Unindexed() >= s.stallAt {
 		if p := s.mergeErr.Load(); p != nil {
-			return store.Unavailable(fmt.Errorf("bolt: %d fingerprints wait to be merged into the index, and merging fails: %w", s.Unindexed(), *p))
+			if retried {
+				return store.Unavailable(fmt.Errorf("bolt: %d fingerprints wait to be merged into the index, and merging fails: %w", s.Unindexed(), *p))
+			}
+			retried = true
+			select { // a signal from before this round
+			case <-s.merged:
+			default:
+			}
 		}
 		select {
 		case s.mergeWake <- struct{}{}:

@@ -42,8 +42,6 @@ func (s *Store) merger() {
 			case s.merged <- struct{}{}:
 			default:
 			}
-		} else {
-			s.mergeErr.Store(nil)
 		}
 	}
 }
@@ -140,6 +138,7 @@ func (s *Store) merge() error {
 			s.unindexed = m
 		}
 		s.imu.Unlock()
+		s.mergeErr.Store(nil) // before the signal: see waitMerger
 		select {
 		case s.merged <- struct{}{}:
 		default:
