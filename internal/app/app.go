@@ -258,7 +258,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 				// Reads succeed on a full disk: readiness needs the writes.
 				notReady = append(notReady, "store: writes are failing ("+storeCause(err)+"; see the logs and attestd_store_up)")
 			}
-			if err := sealer.Err(); errors.Is(err, store.ErrUnavailable) {
+			if err := pipe.sealErr(); errors.Is(err, store.ErrUnavailable) {
 				notReady = append(notReady, "sealing: the store cannot commit batches ("+storeCause(err)+"; see attestd_seal_failures_total)")
 			} else if err != nil {
 				degraded = append(degraded, "sealing is failing (see the logs and attestd_seal_failures_total)")

@@ -118,6 +118,7 @@ func (s *Sealer) Poke(n int) {
 
 // Run seals every Interval (and on a full batch) until ctx is done.
 func (s *Sealer) Run(ctx context.Context) error {
+	s.lastErr.Store(nil) // a new term (see Err) starts clean
 	t := time.NewTicker(s.cfg.Interval)
 	defer t.Stop()
 	var retry <-chan time.Time // after a failure: sooner than the next tick

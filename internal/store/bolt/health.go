@@ -73,11 +73,16 @@ func (s *Store) write(f int, fn func(*bbolt.Tx) error) error {
 	id := tx.ID()
 	if err := commitTx(tx); err != nil {
 		err = fmt.Errorf("bolt: committing to %s failed, nothing was acknowledged: %w", db.Path(), err)
-		s.health.fail(f, err, visible(db, id))
-		s.logger.Error("bolt: a write failed; the store reports unavailable until writes succeed again", "file", db.Path(), "err", err)
+		if s.health.fail(f, err, visible(db, id)) {
+			s.logger.Error("bolt: a write failed; the store reports unavailable until writes succeed again", "file", db.Path(), "err", err)
+		} else {
+			s.logger.Debug("bolt: a write failed again", "file", db.Path(), "err", err)
+		}
 		return store.Unavailable(err)
 	}
-	s.health.ok(f)
+	if s.health.ok(f) {
+		s.logger.Info("bolt: writes succeed again", "file", db.Path())
+	}
 	return nil
 }
 
@@ -98,22 +103,31 @@ func (h *health) refusal() error {
 	return h.fatal
 }
 
-func (h *health) fail(f int, err error, fatal bool) {
+// fail records err for file f and reports whether f was healthy before
+// (or the store became fatal now).
+func (h *health) fail(f int, err error, fatal bool) (changed bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.failed[f] == nil {
 		h.since[f] = time.Now()
+		changed = true
 	}
 	h.failed[f] = err
 	if fatal && h.fatal == nil {
 		h.fatal = store.Unavailable(fmt.Errorf("%w; the store may not have the state this process sees and refuses writes: restart attestd once the disk is sound (the next start checks both files)", err))
+		changed = true
 	}
+	return changed
 }
 
-func (h *health) ok(f int) {
+// ok records a successful commit of file f and reports whether f was
+// failing before.
+func (h *health) ok(f int) (changed bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	changed = h.failed[f] != nil
 	h.failed[f] = nil
+	return changed
 }
 
 // Health implements store.HealthChecker: nil while the last commit of
