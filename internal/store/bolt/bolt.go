@@ -327,6 +327,9 @@ func openFile(cfg Config, path string, syncFreelist bool) (*bbolt.DB, error) {
 // init creates the buckets, upgrades older formats and loads the
 // unindexed fingerprints from the log.
 func (s *Store) init() error {
+	if err := s.checkLostIndex(); err != nil {
+		return err
+	}
 	version := uint64(0)
 	err := s.db.Update(func(tx *bbolt.Tx) error {
 		for _, name := range [][]byte{bucketMeta, bucketFP, bucketStarts, bucketBatch, bucketLevels, bucketAnchor} {
@@ -386,6 +389,31 @@ func (s *Store) init() error {
 			return nil
 		})
 	})
+}
+
+// checkLostIndex refuses a new (empty) index beside a log that has handed
+// out sequence numbers: the index was lost (deleted, or truncated to
+// nothing, which bbolt takes for a new file), and opening would forget
+// every batch. It runs before init writes anything.
+func (s *Store) checkLostIndex() error {
+	fresh, last := false, uint64(0)
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketMeta)
+		fresh = b == nil || b.Get(keyVersion) == nil
+		return nil
+	})
+	if err == nil && fresh {
+		err = s.log.View(func(ltx *bbolt.Tx) error {
+			if b := ltx.Bucket(bucketLog); b != nil {
+				last = b.Sequence()
+			}
+			return nil
+		})
+	}
+	if err == nil && fresh && last > 0 {
+		err = corrupt(s.db.Path(), fmt.Sprintf("it is empty or was missing, but the ingest log %s has handed out %d sequence numbers", s.log.Path(), last))
+	}
+	return err
 }
 
 // migrate1 upgrades a format 1 store in place to format 2: every pending

@@ -112,6 +112,16 @@ func TestOpenCorrupt(t *testing.T) {
 	}{
 		{"index truncated", "", false, truncateHalf},
 		{"log truncated", LogSuffix, false, truncateHalf},
+		{"index truncated to nothing", "", false, func(t *testing.T, f string) {
+			if err := os.Truncate(f, 0); err != nil { // bbolt would take it for a new file
+				t.Fatal(err)
+			}
+		}},
+		{"index missing", "", false, func(t *testing.T, f string) {
+			if err := os.Remove(f); err != nil {
+				t.Fatal(err)
+			}
+		}},
 		{"index meta pages", "", false, func(t *testing.T, f string) {
 			overwrite(t, f, 0, garbage(2*4096))
 		}},
