@@ -791,6 +791,9 @@ type NotFound = Problem
 // PayloadTooLarge An RFC 9457 problem document.
 type PayloadTooLarge = Problem
 
+// ServiceUnavailable An RFC 9457 problem document.
+type ServiceUnavailable = Problem
+
 // TooManyRequests An RFC 9457 problem document.
 type TooManyRequests = Problem
 
@@ -2024,6 +2027,11 @@ func (r GetReadyResponse) ContentType() string {
 	return ""
 }
 
+// GetBatchResponse503Headers the declared response headers of an HTTP 503 response for GetBatch
+type GetBatchResponse503Headers struct {
+	RetryAfter int64
+}
+
 type GetBatchResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -2035,6 +2043,10 @@ type GetBatchResponse struct {
 	ApplicationProblemJSON404 *NotFound
 	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationProblemJSON500 *InternalError
+	// ApplicationProblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationProblemJSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetBatchResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -2055,6 +2067,11 @@ func (r GetBatchResponse) GetApplicationProblemJSON404() *NotFound {
 // GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
 func (r GetBatchResponse) GetApplicationProblemJSON500() *InternalError {
 	return r.ApplicationProblemJSON500
+}
+
+// GetApplicationProblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetBatchResponse) GetApplicationProblemJSON503() *ServiceUnavailable {
+	return r.ApplicationProblemJSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -2190,6 +2207,11 @@ func (r SubmitFingerprintsResponse) ContentType() string {
 	return ""
 }
 
+// GetFingerprintResponse503Headers the declared response headers of an HTTP 503 response for GetFingerprint
+type GetFingerprintResponse503Headers struct {
+	RetryAfter int64
+}
+
 type GetFingerprintResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -2201,6 +2223,10 @@ type GetFingerprintResponse struct {
 	ApplicationProblemJSON404 *NotFound
 	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationProblemJSON500 *InternalError
+	// ApplicationProblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationProblemJSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetFingerprintResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -2221,6 +2247,11 @@ func (r GetFingerprintResponse) GetApplicationProblemJSON404() *NotFound {
 // GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
 func (r GetFingerprintResponse) GetApplicationProblemJSON500() *InternalError {
 	return r.ApplicationProblemJSON500
+}
+
+// GetApplicationProblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetFingerprintResponse) GetApplicationProblemJSON503() *ServiceUnavailable {
+	return r.ApplicationProblemJSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -2305,6 +2336,11 @@ type GetSubmissionResponse401Headers struct {
 	WWWAuthenticate string
 }
 
+// GetSubmissionResponse503Headers the declared response headers of an HTTP 503 response for GetSubmission
+type GetSubmissionResponse503Headers struct {
+	RetryAfter int64
+}
+
 type GetSubmissionResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -2318,8 +2354,12 @@ type GetSubmissionResponse struct {
 	ApplicationProblemJSON404 *NotFound
 	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationProblemJSON500 *InternalError
+	// ApplicationProblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationProblemJSON503 *ServiceUnavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetSubmissionResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetSubmissionResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -2345,6 +2385,11 @@ func (r GetSubmissionResponse) GetApplicationProblemJSON404() *NotFound {
 // GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
 func (r GetSubmissionResponse) GetApplicationProblemJSON500() *InternalError {
 	return r.ApplicationProblemJSON500
+}
+
+// GetApplicationProblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetSubmissionResponse) GetApplicationProblemJSON503() *ServiceUnavailable {
+	return r.ApplicationProblemJSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -2848,6 +2893,26 @@ func ParseGetBatchResponse(rsp *http.Response) (*GetBatchResponse, error) {
 		}
 		response.ApplicationProblemJSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers GetBatchResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -2996,6 +3061,26 @@ func ParseGetFingerprintResponse(rsp *http.Response) (*GetFingerprintResponse, e
 		}
 		response.ApplicationProblemJSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers GetFingerprintResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -3083,6 +3168,13 @@ func ParseGetSubmissionResponse(rsp *http.Response) (*GetSubmissionResponse, err
 		}
 		response.ApplicationProblemJSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON503 = &dest
+
 	}
 
 	switch {
@@ -3096,6 +3188,16 @@ func ParseGetSubmissionResponse(rsp *http.Response) (*GetSubmissionResponse, err
 			headers.WWWAuthenticate = value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetSubmissionResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -3425,169 +3527,170 @@ func RegisterHandlersWithOptions(router gin.IRouter, si ServerInterface, options
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3rcts4lv+roDRbFamHtqm7pVTXv9yZ9CQzfUkn6UnvhPlbIAlKGFOAhoBsq7P5ug+wj7hPsoVzABKk",
-	"KNnOpWdma/tLOxJFAgfnfn7n8H0nkeuNFExo1Zm/76wYTVkBf75kuthdZJoV5l8pU0nBN5pL0Zl3XrFE",
-	"ilQRLckN5ZrELJMFI7rYcbEkdEm5IN2X3z4hs34/DIhiifkh6Yeng9Nh77QTdNgtXW9y1pkPw6BTsL9v",
-	"ecHSzlwXWxZ0VLJia2oem8liTXVn3uFCT0adoLPmgq+36848DDp6t2H4FVuyovPhQ9B58+bNxVavmNA8",
-	"oZrtr/z1ihFaXWFWBU9jZi9bxXDZk+k47AWEnS5PyeIbRgtWLGqr7uCHnWNrt8tTuuBi2flglrehBV0z",
-	"bSn8DdXJ6vkfXlC9al9obC4gPCVd+IspQgtGxHYds4KlJCvkmvTr5BwNgg43v9+YuwYdQddAo7TzcWTu",
-	"t5L5Wy6WrNgUXOjDq8+qiwJCFZmMSC5vWJFQxciK3ZJkRQuaGGqQG65XhAoi4QY0Jwu1ooPxZL4gm4Jl",
-	"/LZO/XA0yIbT4YSOhiEbDWiWzGbpLBln42Q4mqRxOqKUZufjSUiTJJyE0yQczKbD0WhGk/H5dNxpJZK3",
-	"4KPU+reCZZ1553dnleyc4bfqzKMMHnnB1EYKxeyJpy/Z37dMafOvRArNBPxJN5vc8uPZppBxzta//5sy",
-	"pHxfbdsQWVOe15eq3g7fzckNFfoYhYOStPnOkpSlSPaoY2kddTpBR2mqt6ozH4VGwrhGbqcpcQsvGYLG",
-	"cqvncU7FVefDfenzAjeHtNnnmQIfQrgia5obtmTpnFBiDoqU0hMQvWLkT69+/IHEMt0RWRBKrmm+ZYQL",
-	"wjVJJVOREFKTNYiQXnFFUpls10xo0s1kQSxVCfX5lOgVhYebnzapGYkaOQvDr2y90fB8ec2Kk1yKJcm5",
-	"0r1TssCzWhBFd4rc2PveFFIsTyNhCPZcaFYImj8tCll8HD+4wxr7h+XuS16x4poVBO//xY7tQpCtYLcb",
-	"lmiWEoXPZOaZp8QcKdLBbD5lOY9ZQTXLd2TJBCt48hiO0v4ql0sVCfNBQreKWTr9IPVFkrCNNmr008TG",
-	"HCt19yJqG6+5UlwK5TH+OBxWtDQk5AkjPwt6TXlO45x9WQGwlLAs2LpWUvDlShMhb+qczIHD1Gqr4Rep",
-	"vBFBJGRBuFZEaWOguSLbaieGb7NtnvdOyQ9Sr8yPwKSAtDhJvKH2x+ljUhiXIBLUOAVwbmiKiMyMiQeP",
-	"gAuyAM/hBFyHhTnDYM+tOCn9ijZS2avPPA8EqPWD1N/KrUg/TVZG4ag63x+kJnjPL3aqP0iitsmqpmZk",
-	"4Wy7IldC3gjjfQDZ8fxPzZNf0F0uafpayu9osWSfyPruPEFh5uaG5gipIAPyPf/GV/x9j/+f4APJaykJ",
-	"ruI3Uf+wSHabMGaczFIsHimi+K+M5HzNNdDotZTfU7Gztkl9Ko2otjc3VocLpbnego+4kmrDNc1PaLms",
-	"ceiWq858/TEazCr6GbqZBZJyhV+Ufv6SlTk3X21kVGl36EYlVLttkf9IHFQA5B8l/z8L47nLgv/K0k88",
-	"aSCKWBpB5OKa5jwlFy+ekyu2q7lA/eokaw//oodoFwI+EC4zqJyhgGwFagxZkIJdyyuWntYp/ObNm5Nm",
-	"EHSMzM2YCZb1F1bwbPeSavYdysNnFS1QdTRNC6ZUJVDkGh76zyZWXJEk50aa3IpBtBqLrYlXTWVZEXv5",
-	"jzWeeKA/i5QlPP3k40zkNk/BRcH7zWFHycoE/kykG2msXAY+crKSxdv+cDh9d1psEpJy/B0V6oYVj83f",
-	"oHmMmsmMJSYZzRVzuianGsLsfyrvbH/3Rp+aeOTk5YsnDQJYqmhJYkMhllyx1FAB4xMkA0YT5i8XlJnY",
-	"An3oH9oJZBmqUsaR+C0ZqqQo3OYCBWM/D3AhyNO/fG/8WLmtBCggi/B2QahIyShspgK6T5+/OBmPyRoi",
-	"VAi+aG4CsbTXSALcntNZNkwGcT8dsXE2Caf988FsSEfxOJmkU3aezcL+YDgy4f6GahMVdead/x/evg1P",
-	"ZvQkuzj59t37Ufjh3yqmccmaoHMBjNu6I+Rpcya6oEJRTG7JjFDr1RVS6oCsuWApMd8IKxpm/ZtCblih",
-	"OSYE8FaHie/40hH4Q9CJc5lcXa6oWt31o2/Mlc/MheXPkEXa8zUV+xhZhuttPCySfJsy9MS8LdeOox8O",
-	"RsHD8nVBB6hyydP2BRlG6I/HVoB4Wn/ecDhted7+M/TtvYj1+hYp9cHP/LytVljdqEHL2okE1Ym+Kxcj",
-	"47+xRFdM9UofTE0aNcfMERieaeWzeSROyELxpWDpYk7wDxCluJA0TajSpGvUiVF/qHV6AeiqHTNHaZjU",
-	"rPcx3Ad4dDF3R5ziBQkVUvCE5nhpgCopYze+fUukyPhyazQW/GkOwviZeGP7Edx8RVXzFxWv1X6L+okJ",
-	"wzBvO7g3ZCL4f3lTQ9xKEbivD8jwK2s6WlPBd4myL76WDhhOU80wv4GCknGWpyoStGBkUzDwEKRIWFNm",
-	"0KsTLMWt/i/SBgHuFzf3L6EZlD7iHZe09kT2y2iT8tTdito0B9QKWqwRUYzmLHXcmvlpBgVqgcP/HZsj",
-	"4x7gvBYh+VEwwoRxNDbg+FQyD6SXgtyseAL+SrsssVuutDJP5Jqt1f3JvQX+ds5cUdCd+fchjnClkr1i",
-	"yINKG0HHmO671uiECEl/SfX+kt6sGGpJXBfE0HB13YUZhIPJSTg86Y9eh7P5YDofh3/teGtOqWYnmq9Z",
-	"m3ZT/Fd2l+zWuKGbM3rNVM8o+XJttQWNH0wvVSrXYxRz59kQBxAE2IYlfHk/n7hByZ2tglGqtUPOJ+ou",
-	"I2ye33mkVNL0Msc0GwxnAzobnWezcciG2WzIZll/2k/pZDDM2GQymI1GYZycp1M2mGZ0Gg9n4+mQjULG",
-	"psMD3ue795NRu+v5xIjWc5HJNnm30USVK7Ryp4j8PP7lb6F5a0Z//0FP/K9thNNQMwQCCkWoIqVXUF/L",
-	"w2VfcXF1b0Id1uy+Pjd3bG63jYv9smHLoZelK0+e54SSV88uTgbjCUn5kil9R5HVLwFGol4DLMutp+SJ",
-	"XG+22viUGrSELPjS+D5btYXiYZxzkZZhqgk1C6aJMMY/Et2FXVI36hieVzo9gx+cXfejDvmP/8ALzR/u",
-	"Qre3Xm/RC4iS8NByw1SkkVhumVJQsbApCyKY4fyCUcMT+BzrO37OGrEntl1LoN7/u1N8vbM85nqipkNf",
-	"068NUJFaV8oyUhqADd8UUmb7Eg5K/PK4WdT1arxnjggXWj4mNAaH9WbFc0YWGyZSLpaLT7WlWZ2p72NS",
-	"YZP3SNLI7JutSHP2ySaoXvO3t2qT0AMm5mEiSLpC2up7I5kxOu8PR7NR2h9OWX8y7McxHYb9dEwTGk/Y",
-	"NI6nlE5HCev3z8fpaDwZT8YsG/fT6XA6mU7jQZ1b7+TRZ4zmbbiN7/g1E0ypfT6rqOzCM3lVD8Pk1f6T",
-	"GtQ+Qt92e/dmBVqoMnZcHRQBoVlxTfNLm/zav9kzeUNkppkglsMbznLBfKlwIWBg3CV7z9qZTULzjyTf",
-	"Kn7NvneSgGCRyoOTW8xKtoQ7NvxyNveAnsDvjlj8e/nVlU/R4lSv6e0lErHdp7yoqpWWQIwW+Q61FNdk",
-	"JfPUrnBNxa5G1kYoaP57sCIBrXDpftRGJLiCxKATCF5IrlmhTARSZx+1ZYp0G6ip/sPjBJYwvtGXV2x3",
-	"4NzMN+RmJRWDJA3V24KZIyP2p8hwUHu69ym+xJ/+me3ajtFu+IC5ceWIeMvz1BGnroSu+6fhaXinFLvn",
-	"NA6mQZSSq4NDArrHeG16wWXk27x7QBiOxlNiSxal27CvI1zlYp+1V9s1FScFoyl4GOx2k1NBXR4ImEcm",
-	"ybYomEhYnV5fDoW1p7C5UJqKpFU4f375nBQsY7BCwlMmNM8AiXl09WfX/TN/B2e3u1/94HNb8JPytq0B",
-	"6BHv5tnr1y+ci5PItP7oUbsOoLcocOPZzBe/sDVBZGtALQmRlSx00DxWtV2vabFz+SzHMOa+DWBnG9St",
-	"2jN+YJ6a0W2uG3Wm4EFnU1/GY7LwbrUgNy6FYC+KxIoqIiRZMyrMDWK2kza/41G76QbXl3ffw21IPHzr",
-	"aH7UTfJ9s73DeXrNih1WswRjJojQEktimFqke14q+vbGBV4azwQAUUohWoZFoko5oa55VBXhumgSGrag",
-	"3zuNRCQMh+aMZsailRFLeBuGJjDx1tDDZAEVhAvBCiJkyghXkfB/1Dc/ylmmzf8Bm9VbPDaKnpKcXbO8",
-	"AremfuLb3AuTqDlVOhL23mRDeVkF5FqxPDslCxNy2czFwqjKBcn4LZaZV3TDSramegUxFI0E1Kc5REnm",
-	"cJS9CYm2YThkXxO8DWwP4ZX2HgBRJDkTS73CDDeWswB5A+FYCUs2BozmeRmomE1jocsQ+YVNg3NBFnsx",
-	"0aLKjvtnzlV5s8MJ8gNpSpsYgDylTZLYAOiRgj0gR1VrfWBSss3kfkz0xRXh4h8QW8Hx3wnVfqRQMjZS",
-	"cSxYeIQMECAU1lY/eHByf3MQM654nBtxXlG1YsrBkaywojRtN0b8u0K6UgQXyx5cZM74lDxdb/QuElh7",
-	"1wUry2nmHshU9zp0R7bmkT8oQ3yPFC0mZUmDX83CPzE1e9AdfNGiGY2k77nJpdYkUuS7T/KYD7qQ9QC8",
-	"lCfHrs38sEXsH8sIv2Q05aIVjlB+ZUt5wDWMKikU2lvDVcZnAEx3ypYFTTGvWNdD9jdt8erO3hTwNA7H",
-	"u3dLL+XCBH5dI68JlWXB5iSRQtjumYJlW4W1z5KBD/gnFbfuh+3wMPBUcCmdoCOkvsSPawG9u/KjY3ob",
-	"ruyTyabsAM+J9evkSsibnKVLBmk/rDRqkm4LGuc7jJmuzYXNXBm54XnuPAHzk3hHFimjac4FW5Bu+UvN",
-	"14z83kWyNhYhv4fjqvwIgJoYR/txJCjg71hK3O3McULeGQvlC7uNS/f9JV5/qaWm+aKH1tMEx6wgV4xt",
-	"VCS4Jl0r6otT/P2CKJ6yhBY9shWa587pk+CelMim0nEp40er1xxQ01hjqyuNQoHE4vesuMoZaJMAbT0u",
-	"Geiu0IlCHSkSNkdcAUSqCzTF5Gk6GI/7syqEDQyBdbUMgCourtjukqeLSHQ32zjnaoX548Ufn74mJs7g",
-	"IpOLXgBtErZwzJiD85p1Wd1Nk1V544QWBWdAM0UW5geXvhsEHxh1sACPh1tEHscg2/xG3ggAH6z89T5S",
-	"kYAiKLaCGH4yMVi804wwkUjIC8mMLDw+WwTGeSqhteafjq0uqV4Y7ks9pusFJJOGj0qfzDqs1pNyHq+X",
-	"GEBWYbc00bCUSOR0J7c2SWAZxp1dwcA4y2L3SJFFKhN1Buxyghr5dJ0uSDdy0qeiTg+6LHaITjD6COJC",
-	"4yq3OVluH+2GK6dmEShN8c6WZfSeD2HrnjzPScxqDiIzQUCFhzpWDB3evxj6Uf5QeaLtW/XR1KCQAE2t",
-	"IRyhygVzHLgHGM4id+vbsn+dOAh52+pRfNrMCfcEwkia1Zfd/uRgkqH3mCjGGrJXXxMdjKdpyuJRf0zP",
-	"+2F8IHvcn7Rnjz3mP1D6dqya8UK1aHHgP1+RV30nHtEj0YUCTw2IbwiPst07JRekYCcVxt2pJkXX9dMr",
-	"mN4WwvYWYUGL5sDDzXC5wYSTBzFhKc7t/DQZnYCa2dOpdbVI1kwpumSka44R9gOcGwnvlj1MS2sqUlqk",
-	"JKaKTUbo1GxoCkoMOllHk9F51YA7QpsUiUM2RK1A3+gmWZ7QX376g/zDX/723bMrJq6+SV/fTn7943DQ",
-	"H8/+/ObH5Nnsb7/88ec//fyHb7/9KaXTZ3rz+s2z81cvkqfp2ZXMX37/6k/65+Wzn3/Knv1yezP65aen",
-	"T17Tb5Zff+2T1tCmwYgXJ3+lJ7+GJ7Pfn717fz758PXXrfxY2YY2wkMzk9X9NuqHQJhbqUbj2BLYhA8O",
-	"bEqb1M4A1hqDRfA7rWqLs6bCCjpaDC/8AYkKIsEFqWc4+qRb8n6xzRnUxh2MDS411gIMZq9xvG87cZrN",
-	"4mGcDBM2HtApS6fhKBynaXwe9sPJeDSeTaaD8XB0Ppv1J+ko6c/6LJ4Oz7M468ejaVxzSj8mqgLKtYdL",
-	"z+QNlhVKpr1hRUkgLZdMr1iBu7d8/KimXVTv/vHqwyIpa2IfEksN9mOpowsafHQs5du3us4OKhtf2h7/",
-	"CGoS5XO1r+KOOPx/Zru2zCy4hgmYMTSn4IO6U20Br+RLWXC9Wh/KFTj1WV546qFHGWrZekjjPnyADba1",
-	"HMJTXHXJhcY/3R23xJ/V6iL5Lq/aiGsWORzUzUtF7jttRQPy9Otfvv9p+Ppq9ezJX3c//fjL5q9/pM9n",
-	"afp8/OO3/57/efXt9atf/j7ik+UkeZACHw0/tOnvBjuX/Fgdf23vbXx3CGfxZmU0RT1m7NqOWFCMPczG",
-	"wQc5zxiiqx0AYr7nuTSR1OYeCHjGwihAqQEV46Eyu1bvQw7ShAoQ9UDc4UGznY+Mt3P/Wsz305i4ZGob",
-	"DFphl49rQWQkSBVH7uOz9SEgtCIres0OYrfNbZvw7Ug4iFrBZLGkgiuspSVUkLW8Nk/ydmcpFFMTEMmS",
-	"ijYQho5mF9ubrS4xt+xJuT2qEjBY4a+OAMarj1vE7FXpTrbWHD2t+gjcUHLN2c0+jId74cJx1M6Xz/wW",
-	"VR7mHtXlL4OpqVbRKsBAKm82Rp3u3/o4DS1teLFPVt/o79+lb37aD4MwDOsQBfKHLba/2Qkrtt8IZHXJ",
-	"NGF/39K8Zqju5evUZoFAffM5/qyPKIg1F+6DpkN0mKLqKP1w1ki7fSgNF6bGq7CpLb+Jl7YXWlw8umFF",
-	"xeP1cS82YyGL1L/moTiHfUexQZdynW00sRj8Q7BgH6T+8eDgfjyOZ0kSD9l5GoYTOh4Mw5TN4pQOhlk2",
-	"67M0mc5G6SgbT0b9cDwJz4dhPOqfjwfnbDSaJA8GB2Mf55MVS67aT0fQNcDzWXJV4v/lVidyze4Pi3iz",
-	"2hkNllFuzJj0Wx6rLkYcgmI+ZNgIQLHEZr+ukwqCnlQyTIjnjKZ+UqxtpziVpx0SxZKrRwq26qY0rcHG",
-	"YkLQrGtR6zxVTKR7M5y8n7Q9X161OhQQbGi3CrKhkCLuLiCpCGnThbxa1F0/BIXZJ8RS5oyKWgdK/Snm",
-	"BvOyVxQPEUFWp2SBZ9L43qyHXfMUUQbKtohGYrF1Db/GM9Gtx0i6O6Z7dbMKWD58UifolDd5MOAPzjDA",
-	"Kw83t9hm80Pa/6IO73L73cicJ7sKQsA1OghthiEuEQkPAJY+wNI2VT0Xlw/CuDNMfCPhXCV7vVUaPLBT",
-	"gkk1KBkFeDE4WY9UJPY9s+6i9uwF1CrqmXgCDd+siRb5CNC8W/TlIQzjE9spoDB8gk3hDiB+ogiBs3tu",
-	"7NTvo6/tFFP9doCbZQTkUWVT0hY2acy5W2Iz6wGqwbNI92kmPWaNLJMd43AFmKE2nXbNipQnGnEjPr+3",
-	"xMUWFHN5CA3pLoAMJ/r35i+l6XpzV0dfGQhEwm/1JS/KpsZ8h1XLBRzc4o4M6vk8HN8/gwqSrA4gh6yc",
-	"r2nKGh6G+ejezoVvQdtQlGZXxzU/Hg+iXo1uLIiXe2KpY8juwh4qWgUk1/0Mg/1hi2nAu8zLMkplgwAm",
-	"5L5Wct1iEUiXOuMZCd9iWaPSOyU1i+GGM7jfByTearw3Prm0J5GIGRxDZQm9O7lZisbwMCG3y1U9cDQB",
-	"cN0A4SkEHbujw0bIfX0nZBXoGZTXW07bF1Zo7Eu2Bde7VzAZEg0IzHu82OrVPaJCWwcKcFAIVWRxYWfH",
-	"wHbnBKdHIhQruWI7xGQtTgF5yLFQlu9IvIvE4sWPr1Bz+0HAAguGmJeyZSiUX7/sga6glZQyfAE649BL",
-	"w3RukKUlw0rrDY6/4K2IfFfZ4YrQEm97UivKwxV2tiZO6DglF+UIpYDkNIaReUaeItGo7sCUS7NYWUAJ",
-	"GdxXqNhg6gRiCYX0aZQdT13ZKRIensAa1/oKEX3mWphsqh0JFBA3bLPWHcCFlpHw6ukqKHH4KIu2pA0p",
-	"mm4JL4GKTlnmdtA56MGkNRULtVGwi5WZM3GKbT23Xg+SFGhUc4oQPyl2UrBIJFS4AAAdIm86i1kYTAYo",
-	"tgrmxFXtU5F4XZuTyO3sLbktEoQYFlu9gvBRO4jvxYvnmGv6oywT3kKzIqMJC8hapixXWB+3M3SML8Lt",
-	"hMIzuuELMNEwDZBqN9QUClCR+Oqri9qo1tOvviI/moM/IBSAKlUkKRjIBM3VHLGbDeGMxMdJJ1oh4Fti",
-	"DDJ1Hf2YnsRDEjISNvXqZn+Sgl0zmjvXpDalq4yfa+kju30/72E2f9EEEjYjVWp05JrmtZ6jsk8wEtil",
-	"1DuCQ/c6AV06QRGa39Cdy3hjPrKAemb5GADcre2yYeIkLBgpBpNsKmogsuQgeD8S3cWheUSudOUmAFnm",
-	"7Xg1mg42MZgAbsME3fDOvDM8DU9tH+4K1PnZChqgfjV/L1lbzAHTeBRZDMJwYZgEZnvaQRabQiY4BwpE",
-	"0QjCKXmuUeYAo52yjYk4RbJ7TLaKRWJxBmiqXxdWfKi1dyUbPU87c7MU25nVGBw7CMMjE5uOTDs0ode9",
-	"px/ZZx8YfuR2bY4v59fsFG0lAuu93jE4UPDu6FIBQgyNQOeduf5szXTBE3WQ8t/j985svSjk2nheW0U0",
-	"u9WE3ZbIVFt169I8r5i4BGUtenPENxmJURrG3QUHOr9sREmXJZJa5qn5UbfmEp+kLKe7SLz67seeNROg",
-	"2vEOitEcCgbg0jjr4HIveE1OtWGKgCwpfpAZQwKTZbkgK0ZTFVSTxUy0oAJUtPaXJN6RQm61NSfQy2MM",
-	"9QFussS8m50Mbc82OeV1Rur8jjx7+t0LZyQuLfkua+SrZWcrpJ5Iy9qGnX0Qid+R1//+4unx2y3pdski",
-	"cfSa/rTyYg4N227JG0EfjCaWBZsM7LHauqRbOxOjMN+tPcbhsOzkgFI/wkITKqrxrrUhjd3GsNYt9D33",
-	"gkg0AauPSS6p8ShyKhLzMEPwP29jVgimmbJcoguaZTyx/pJEqGkk7EIUQmhwUdir1mipwFVAozX20Wie",
-	"5wRFSll05UYjpm6HoXzg3cPwsOF9WHxMkyuZZT3IRNGagoXvUWdFYuGgqYtSMu2eAemHTG78LsWg/dC5",
-	"NLmEmY64uAMC8dJiWj9Nu5b4X9v4T/rD4XTu7RsCJg5QdkDx5HKpfPzlJV56iXEXAkZ7Jhgp9XYJz723",
-	"9q5wzy3sD/s2DAA2i3Q9GgN7ti29ByNWx+Hwo4lzFMRcbrWCH3+evf7gENePycIuphzDvWsKfXmnO8zW",
-	"df/MxgVn73n64aDov0SoWaMGjBMC2+rApWdfzf6qTey5M0ZwDTdt3I5Tg+rvHXjbTtnqkjP/vQQf3n2q",
-	"rJQ9O2/9cSQPm97nT7n6PBNZ6gOwcERVNfkEB5nY7Hw1X+y2WsIn130MYc2jRgPXUvI5ZgB4I4kODRdC",
-	"kNXYk7+yYH5v8UO+OmBl7VihD0FnhLzSdqeSp868dyLAT0Z3/6QcBA7q6R7PqI/aryuAxgit+sgs3wOA",
-	"eFtV6qBZbN7I1uIF2HhFDhWfbYMhGkMwg1KwRkqiXmmNxD1KrYhsr2LFnGNC+IYnJtrWiugbiYXtCg0K",
-	"iNpmO16VSbFZKdf1z1UJj8H50BD9VfAJwKmkbL2RRlPM3dog57D/0gWXV6I5NstAdjUSZcXw71u2ZWWN",
-	"J6j6Mn2U74n3DIsSrj3JbBz7CUoQcA3JT7rmtivmWhOrq3xwv5KQodIFN4fhvbLChsmKZsz2MtRTD+44",
-	"QbGUOGbP/5tHwpy+BzZXex0vmH5ozyHY9/DA+dq7R6K+w3qrQmV97CBa8D/dlB0nC5qvocnOHUYkNMsB",
-	"nnNjs+KYeSIsV8xbTjM/5zpYqtE3zdRcUD4Ts1vNOTgKc2DVKwyojkRZ26p1s7/3/vVh0WYgcaF+9GJf",
-	"+8KU/kamu4fZubo6ePs55g/ZVMwwjGk8G8/Gw8kgpJPZ8DyhYb8/yoZxGk/7o354PpzFYULDOJ5M0iQb",
-	"hqPhZJYm8TCJp2zSeXdvxV7H4RxQ8NlBNE79nTkf9lyHwUM9SQdDeeu3pRzsFPHrtZ/nHUFeh0hbI4fD",
-	"jLZBO2tNEof6CryOgS+JsfcB8mENpv55oN8eenvgpeIGH4KHn9snc/v/0nPrN85txoZDdj4bj9LJeZwM",
-	"+8NwOJ0xytLJZBDT4SQ9H5rDmg2H/cn5bDAdhf1+NpkO0mQ8HrLJ+dFze7jGsMizthcE5XldZQB8f7+z",
-	"0/Zy1vrFsKGHF6WPAh1vznrZAbzSuQu2leXePhP0SoDjZF819FEOa//un9ReHmF+1B/e/aPm+1/M7waz",
-	"u3/XfCfKRzrJZeR/py9evZ3JL56C0vbLpm/fmZincryRc+qsAdDEqn7oR+MVLLfVA6/b+zvD85sWZHgd",
-	"Ck66JQ6c/Pd//leFTYZ/VAjm//7P/4qEh6fu4QQ/qGN5l0kReNiBWtWu1iJcNqYb39dOMyLViKtlIW+U",
-	"NwazmnZBVR26TQs7jPkx2cg8R0i1rfpvFZb9q1VbUCg+xM8E3okB30eAQxWxpT6GKWE7uRELYiCFns9e",
-	"Ke4DGY1va9jih+U1mm8t/LTchnvZkEWSz9/7MWWJWBdpNZ/Umx+Ocw4BjbBldUA4DAP53J5MOVfxXzcb",
-	"89mzL1+Y5NZsD9y4k7edbDIaj/tZkk6ycHo+GCbx+XQ27SdZPOuPRpPRYJzS/vngfBIPadxn2Ww4ZmES",
-	"p1M6mWWTc9oJOsPZaJLQySjLpufpbJjQST+chXQ0nCZxPImH6SChYTo6P8/G2SwxvtF4ZnY/OY8H08nM",
-	"0Ho0jOMwTMOETaezkI6H8aw/GE/i4TRMzs+n8WA0nfXpeDyc0UkWZ/E0NDsK2Xky61M2htTtZ0xYuWxU",
-	"6Xz0vfYDT77g9am22aMmay/3WnNahjj6ovbZT7pcrVuf93qUBwBHy26Ku4Ku8q1xj8t3EWzVXXNj/1XS",
-	"ca/K3bgUQKOz5khGziGWWi0/2FC0QxlNILFiISmIGtESMTH+vMhHAJ3fbDWCKGGkY9m6WOXNggpfo7C2",
-	"5eZzVmNm7KtvmLsBEylmm6wD3GtONPONeZUWAW42XyPG8JT8xY75UmTjxkRYtR6J6pnlg3CMgJ2sBD5Q",
-	"VxbVnCVXWwvMvg3pYyrS3gFbDONEP7U8cGh46ySsxqJ+gq1qWpEGKrs/cGO/H3JbYz2aM1PdaNP6rNJ+",
-	"c1Lo21pbq9ePeiwk9Ts/H9adaVZaIWOuS2jM/ZQTzos99iqsR4p4X51+Fg3QMvP3WFXOq54/MAbwp9hA",
-	"Oe7ARO6vvmpOpvjqK28WCM4ac8lcRC7atP425VrNy+9qmdjAuNngDO9nTWvhajMpj0n4ZhZY1aaTYHLc",
-	"viqwEfzGEsYRQrp3MQpHi3Lquv3QOecO/YuvErpZSVhpJKql3hzGMXltlP8gP/0B+Qtc56G3/7Xn2pvJ",
-	"7d80f/BbmeX7xvKArqF5jiazVtM4ZsD9NzCXAo3wp8MVtSeIstsDwDJyQ3eEip1RHkVKNrTQO5JQgca7",
-	"OXwjEl07VjOwMzV72JzietMWxsu1FRJ4z3KtR6caMXmgVI+NLrdc6QBDaLVNEph6av8dM2bf0mrH1my4",
-	"qDV0lwY8sMhLmA8FuGeu7GSQdnixy2NsMIUUWLSBJlxEYu/9XuiktOHyT8nzxiQs43viKFbuenmwhgio",
-	"UDiKR6oq9KAC36BfhJzhzVqzr9N0oAYLfUCrPy8P2LmzkYjxeFH3uXcKclX1PYBHE4BaYm6kjuUPQdfM",
-	"NajfsDw/wfeplpNvwCvDdoaY2V6iFCtpAFE6JW3dHKQL2O9I+I0YvcBbUbe9E2NetRC6KeFVP0YkXEMG",
-	"UXQH2+lBT2PVUQEDMA/0ZuDnfqufXZ+DV9+s7Ls9LG0geTonQrqs0o7p4GizRkCoAy36ltpOKPZfgNk7",
-	"LWkFZLNtTl9/TWz7EFkgFRaRgDOqdbZAYw/Z62ly0PS9rqaKuYCz4bzLdzEdeHsniRm8br7k0MZrTOtv",
-	"LDX+snHT217W2QtqyDYE/wGo2n8JJ9gTRtM5iTpe/wxsOOrAyEibI9vIApDhikQdOOOoU4pWubx6eq1U",
-	"UgB5ZdS+P9s2EeCcPO6/+5mlZGNihcYrbruL0WDWtvrHZIEQspMTVNQn5l5Gh5YfxNtC6UUvsLh/Ow3C",
-	"LIUWxkwkK5aSuOAsy/G1Yrb3z2ztmRvXV3Yh5DIBmDpAcZ9895zY9oMbFpMNXZorgQd7FoQr0rI5pOb4",
-	"zOu3RRqXoR8MTYQr3NzkNr8GN/jCJu8+ulRcdaP+Xzru/9Jx//zpuM9+GC390SYS3+slxhbde8er9T7y",
-	"w20MntcovUkJdzeV34VveGj5wHU31osHtSrMnXMTyrym6519+96OTmgMYpFXrt/UARuhN8R7q3dZn3qk",
-	"2p5bZolq4C3pJ51Styq7gvqIBbMC9FXKJdgZA5CnQFLYC8oO2JJI5ji3/vvLD5HMzQJW1sizjfNjduwO",
-	"iu2v9zjFhjXXqKt6AekPyiABGmiJYlrnLEW3CV7ZbRiqfLO5fXJtXEVdNloJV1HiGO28q/zWZp9y2H6/",
-	"V5CqNZkfaur+aJb7SHK7aOn+9jHwIysYxWci1L0Y5MA54NiQey2tPzrKCg846P3nVAeM31Xn6yTjwSoS",
-	"BhEcAvCibvRHufg+vK6mFTwunXcAmO777kEkwCMtC59uEs3H4y2+JHTCUodq9h36xl8YPIHP+7kmpJVs",
-	"4reNRIeXPfGHYHTewWHar5opk1dVib3+Rlha9ddCxcxLJxonGoYVWL71ABjI+LUHQOo0wJWqKheBc8hb",
-	"h0QpgrPCE/8htqKz/wBI+iB0uD4Mxmtwbr4Npu0BNZrtP6Yl94zJEwd0xfBpu2m7t0tNf3j34X8CAAD/",
-	"/w==",
+	"7H3rcttIku6rVHA2wmQPJIF3kY6OE2qPe+yZvrht97h3DB+xACRIjMACB1WUxPb67z7APuI+yYnKrAIK",
+	"IEhJvkzP7Nn+07KES1VW3vPLxPtOlK83uQChZGf+vrMCHkOBP74EVewuEgWF/lcMMirSjUpz0Zl3XkGU",
+	"i1gylbMbnioWQpIXwFSxS8WS8SVPBeu+/PYJm/X7vsckRPpG1vdPB6fD3mnH68AtX28y6MyHvtcp4O/b",
+	"tIC4M1fFFryOjFaw5vq1SV6suerMO6lQk1HH66xTka63687c9zpqtwH6Eyyh6Hz44HXevHlzsVUrECqN",
+	"uIL9lb9eAePVFXpV+DbQe9lKoGVPpmO/5zE4XZ6yxTfACygWtVV36JedY2s3y5OqSMWy80Evb8MLvgZl",
+	"KPwNV9Hq+R9ecLVqX2ioL2BpzLr4E0jGC2Biuw6hgJglRb5m/To5RwOvk+r7N/qpXkfwNdIo7nwcmfut",
+	"ZP42FUsoNkUq1OHVJ9VFHuOSTUYsy2+giLgEtoJbFq14wSNNDXaTqhXjguX4AJ6xhVzxwXgyX7BNAUl6",
+	"W6e+Pxokw+lwwkdDH0YDnkSzWTyLxsk4Go4mcRiPOOfJ+Xji8yjyJ/408gez6XA0mvFofD4dd1qJ5Cz4",
+	"KLX+rYCkM+/87qySnTP6qzxzKENHXoDc5EKCOfH4Jfx9C1Lpf0W5UCDwR77ZZIYfzzZFHmaw/v3fpCbl",
+	"+2rbmsiKp1l9qfLt8N2c3XChjlHYK0mb7QxJISayBx1D66DT8TpScbWVnfnI1xKWKuJ2HjO78JIheJhv",
+	"1TzMuLjqfLgvfV7Q5og2+zxT0EtYKtmaZ5otIZ4zzvRBsVJ6PKZWwP706scfWJjHO5YXjLNrnm2BpYKl",
+	"isU5yECIXLE1ipBapZLFebRdg1Csm+QFM1Rl3OVTplYcX65vbVIzEDVyFppfYb1R+P78GoqTLBdLlqVS",
+	"9U7Zgs5qwSTfSXZjnntT5GJ5GghNsOdCQSF49rQo8uLj+MEe1tg9LPtc9gqKaygYPf+LHduFYFsBtxuI",
+	"FMRM0jtBv/OU6SMlOujNx5ClIRRcQbZjSxBQpNFjPEpzV5YvZSD0LyK+lWDo9EOuLqIINkqr0U8TG32s",
+	"3D6LyW24TqVMcyEdxh/7w4qWmoRpBOxnwa95mvEwgy8rAIYShgVb18qKdLlSTOQ3dU5OkcPkaqvwjji/",
+	"EV4g8oKlSjKptIFOJdtWO9F8m2yzrHfKfsjVSt+EJgWlxUriDTc3x49ZoV2CQHDtFOC5kSlieaJNPHoE",
+	"qWAL9BxO0HVY6DP09tyKk9KvaCOVufrM8UCQWj/k6tt8K+JPk5WRP6rO94dcMXrmFzvVH3Imt9Gqpmby",
+	"wtp2ya5EfiO094Fkp/M/1W9+wXdZzuPXef4dL5bwiaxvzxMVZqYfqI+QCzZg36ffuIq/7/D/E3ohe53n",
+	"jFbxD1H/uEi4jQC0k1mKxSPJZPorsCxdpwppZOTTFc9PI1O00r5rfzicztHAnLx88YSBiDe5PrdtTQ38",
+	"9hrjgsWwARGDiHZMAMQQa07iQt5AwbrId1wyznBbj+T+ltCQIYW1jM8D8RJi1BIF8GilV19eAesQYv0G",
+	"vPSRZHEqr1jC0ywVy15Dt5zqJ6lix34rZfE6z7/nYme8Fvmp0sOVYTvtj6RCqlRtMXpY5XKTKp6d8JJh",
+	"x75lZHnmWpbRYFbxiZYovUBWrvCLSpa7ZKkl2jUoCZfKqgNtLKrdtliGQBw0Db/ZYf8sdEyXF+mvEH/i",
+	"SSNRxFIzfSqueZbG7OLFc3YFu5pz3K9OsvbyL3qIZiHoHdMyvcpN9thWkC3JC1bAdX4F8Wmdwm/evDlp",
+	"hsfHyNyMpnFZf4EiTXYvuYLvSB4+q2ihEeRxXICUlUCxa3zpP5tYpZJFWaqlya4YRaux2Jp41YyZEbGX",
+	"v61bRQf6s4ghSuNPPs4o32YxOq/0vDnuiMxqaUcTjJ6iVV681ab23WmxiVic0n1kvR7rn1HzaDWTaB+N",
+	"JTyTYHVNxhUmYP6p/Pb93Wt9uu9IIAEMVVTOQk0hiK4g1lSgyNUYcaSU/smG6zrqpOjqh3YCGYaqlHEg",
+	"/pEMVVIUH3NBgrGfIboQ7OlfvtcRTr6tBMhjC/92wbiI2chvJom6T5+/OBmP2RpzFxiW80yH6HGvkR66",
+	"PeezZBgNwn48gnEy8af988FsyEfhOJrEUzhPZn5/MByNO15nw5WOlzvzzv/1b9/6JzN+klycfPvu/cj/",
+	"8G8V09g0nte5QMZt3RHxtD4TVXAhOaU984Rx4+8Xea48tk4FxEz/RRjR0OvfFPkGCpVSqogedZj4li8t",
+	"gT94nTDLo6vLFZeru276Rl/5TF9Y3kYs0p7Jq9hHyzJebzIlIsq2MZCP7my5dhx9fzDyHpbJ9cgPv0zj",
+	"9gVpRuiPx0aA0rj+vuFw2vK+/Xeo23sR6/UtUeqDmxN8W62welCDlrUT8aoTfVcuJg//BpGqmOqVOpi0",
+	"1moO9BFonmnls3kgTthCpksB8WLO6AcUpbDIeRxxqVhXqxOt/kjr9DzUVTvQR6mZVK/3MT4HeXQxt0cc",
+	"0wURF7lII57RpR6ppARuXPsW5SJJl1utsfBHfRDaz6QHm1/hw1dcNu+oeK12L+knEJph3nZob8RE+P/y",
+	"oZq4lSKwfz4gw6+M6WgtEtwlyq74GjpQooUroMwXCUqSQhbLQPAC2KYA9BByEUFTZsirExDTVv8HaQOP",
+	"9kub+5fQDFId8Y5LWjsi+2W0SXnqdkVtmgOrSC3WiEngGcSWWxM3ASVRLaT4f8vmxLgHOK9FSH4UwEBo",
+	"R2ODjk8l80j6XLCbVRqhv9IuS3CbSiX1G1MFa3l/cm+Rv60zVxR8p/99iCNsEW2vTPagopfX0ab7rjVa",
+	"ISLSX3K1v6Q3KyAtSevCGBqvrrswA38wOfGHJ/3Ra382H0znY/+vHWfNMVdwotI1tGk3mf4Kd8lujRu6",
+	"GfBrkD2t5Mu11RY0fjC9ZKlcj1HMnmdDHFAQcBuG8OXzXOJ6JXe2Ckap1g45n6S7tLA5fueRIlrTyxzz",
+	"ZDCcDfhsdJ7Mxj4Mk9kQZkl/2o/5ZDBMYDIZzEYjP4zO4ykMpgmfhsPZeDqEkQ8wHR7wPt+9n4zaXc8n",
+	"WrSeiyRvk3cTTVRZZCN3kuWfx7/8R2jemtHff9ET988mwmmoGYYBhWRcstIrqK/l4bIvU3F1b0Id1uyu",
+	"PtdPbG63jYvdgnLLoZdFTUee54yzV88uTgbjCYvTJUh1R/ndLQ4Hol4dLgvxp+xJvt5slfYpFWqJvEiX",
+	"2vfZyi2WlcMsFXEZpupQswDFhDb+geguzJK6QUfzvFTxGd5wdt0POuw//oMu1D/YC+3eer1Fz2Myx5eW",
+	"G+YiDsRyC1JiLcukLJgAzfmYvWbmPcZ3/JzoAUdsu4ZAvf9zp/g6Z3nM9SRNR76mWzXiIjaulGGk2EMb",
+	"vinyPNmXcFTil8fNoqrjNBxzxFKh8seMh+iw3qzSDNhiAyJOxXLxqbY0qTP1fUwqbvIeSZo8+WYr4gw+",
+	"2QTV0SDmUW0SesDEPEwEWVfkBpfRSGaMzvvD0WwU94dT6E+G/TDkQ78fj3nEwwlMw3DK+XQUQb9/Po5H",
+	"48l4MoZk3I+nw+lkOg0HdW69k0efAc/aED3fpdcgQMp9PquobMOz/KoehuVX+29qUPsIfdvt3ZsVaqHK",
+	"2KXyoAgIBcU1zy5N8mv/Yc/yG5YnCgQzHN5wlgtwpcKGgJ52l8wza2c28fU/omwr02v43koCwYgqDy7f",
+	"UlayJdwx4Ze1uQf0BP3tiMW/l19d+RQtTvWa314SEdt9youqjm0IBLzIdqSlUsVWeRabFa652NXI2ggF",
+	"9X8PViSoFS7tTW1EwitYiDqB0YXsGgqpI5A6+8gtSNZt4On6D48TIIJ0oy6vYHfg3PRf2M0ql4BJGq62",
+	"BegjY+ZWYjisPd37FF/SrX+GXdsxmg0fMDe2HBFu0yy2xKkroev+qX/q3ynF9j2Ng2kQpeRq75CA7jFe",
+	"m16wGfk27x6xp6PxlJmSRek27OsIW7nYZ+3Vds3FSQE8Rg8DbjcZF9zmgZB58ijaFgWICOr0+nL4vD2F",
+	"nQqpuIhahfPnl89ZAQngClkag1Bpghjdo6s/u+6fuTs4u9396gaf2yI9KR/bGoAe8W6evX79wro4UR7X",
+	"Xz1q1wH8lgRuPJu54ue3JohMDaglIbLKC+U1j1Vu12te7Gw+yzKMfm4D8tsGgqz2TL/Qb034NlONOpP3",
+	"oLOpL+MxWziPWrAbm0IwFwVixSUTOVsDF/oBIexyk99xqN10g+vLu+/hNiQe/2ppftRNcn2zvcN5eg3F",
+	"jqpZFYwFS2KUWuR7Xir59toFXmrPBKFyUhKOCgJRpZxI1zyqinBdMgkNW9DvnQYiEJpDM+CJtmhlxOLf",
+	"+r4OTJw19ChZwAVLhYCCiTwGlspAuDf19U0ZJEr/H1F7vcVjreg5y+Aasgr2HLuJb/0sSqJmXKpAmGez",
+	"DU/LKmCqJGTJKVvokMtkLhZaVS5Ykt5SmXnFN1CyNVcrjKF4ILA+nWKUpA9HmoewYOv7Q/ia0WNwewS8",
+	"Nc9A8CrLQCzVijLcVM5CTBaGYyVgXRswnmVloKI3TYUuTeQXJg2eCrbYi4kWVXbcPfNUlg87nCA/kKY0",
+	"iQHMU5okiQmAHkncA3FUtdYHJiXbTO7HRF+pZKn4DWIrPP47QfyPJEnGJpcpFSwcQnoEEPJrqx88OLm/",
+	"OdhNINMw0+K84nIF0sKRjLCSNG03Wvy7IrelCMSlKcOnp+zpeqN2gaDauyqgLKfpZxBT3evQLdmaR/6g",
+	"DPE9UrSUlGUNftUL/8TU7EF38EWLZtSSvucml1qT5SLbfZLHfNCFrAfgpTxZdm3mh00vx7GM8EvgcSpa",
+	"4Qjln0wpD7kGuMyFJHuruUr7DIj2j2FZ8JjyinU9ZO5pi1d35qGIp7EI771HOikXEPTnGnl1qJwXMGdR",
+	"LoTpqyog2UqqfZYMfMA/qbh1P2zHl6GnQkvpeB2Rq0v6dS2gt1d+dExvwpV9MpmUHSJ9qX4dXYn8JoN4",
+	"CZj2o0qjYvG24GG2o5jpWl/YzJWxmzTLrCegbwl3bBEDj7NUwIJ1yztVugb2exvJmliE/R6Pq/IjEGqi",
+	"He3HgeCIv4OY2cfp48S8MxXKF2Ybl/bvl3T9pcoVzxY9sp46OIaCXQFsZCBSxbpG1BendP+CyTSGiBc9",
+	"thUqzazTl6N74mJtyXEp40ej1yxQU1tjoyu1QsHE4vdQXGWA2sQjW09LRrpLcqJIR4oI5oQrwEh1QaaY",
+	"PY0H43F/VoWwniawqpaBUMXFFewu03gRiO5mG2apXFH+ePHHp6+ZjjNSkeSLnocNNKZwDGCB3npdRnfz",
+	"aFU+OOJFkQLSTLKFvuHSdYPwF1odLNDjSQ0iL6UgW9+T3wgEH6zc9T6SgcAiKDUJaX7SMVi4U8BARDnm",
+	"hfKELRw+W3jaeSqhtfqflq0uuVpo7osdput5LMk1H5U+mXFYjSdlPV4nMUCsArc8UriUQGR8l29NksAw",
+	"jD27AtA458XukWSLOI/kGbLLCWnk03W8YN3ASp8MOj3sv9kROkHrI4wLtavc5mTZfbQbrozrRZA0hTtT",
+	"llF7PoSpe6ZZxkKoOYigg4AKD3WsGDq8fzH0o/yh8kTbt+qiqVEhIZpaYTjCpQ3mUuQeZDiD3K1vy/x0",
+	"YiHkbasn8WkzJ6kjEFrSjL7s9icHkwy9x0wCNGSvviY+GE/jGMJRf8zP+354IHvcn7Rnjx3mP1D6tqya",
+	"pIVs0eLIf64irzqSHKIHoosFnhoQXxOeZLt3yi5YAScVxt2qJsnX9dMrQG0LYbrOqKDFM+ThZrjcYMLJ",
+	"g5iwFOd2fpqMTlDN7OnUulpka5CSL4F19THifpBzA+E8skdpacVFzIuYhVzCZEROzYbHqMSwx3k0GZ1X",
+	"rdkjskmBOGRD5Ar1jWqS5Qn/5ac/5H/4y9++e3YF4uqb+PXt5Nc/Dgf98ezPb36Mns3+9ssff/7Tz3/4",
+	"9tufYj59pjav3zw7f/UiehqfXeXZy+9f/Un9vHz280/Js19ub0a//PT0yWv+zfLrr13Sato0GPHi5K/8",
+	"5Ff/ZPb7s3fvzycfvv66lR8r29BGeGxzM7rfRP0YCKdGqsk4tgQ2/oMDm9ImtTOAscZoEdwevNrijKkw",
+	"gk4Wwwl/UKK8QKSC1TMcfdYteb/YZiCpJ4gUMV6qrQUazF7jeN92wjiZhcMwGkYwHvApxFN/5I/jODz3",
+	"+/5kPBrPJtPBeDg6n836k3gU9Wd9CKfD8yRM+uFoGtac0o+JqpBy7eHSs/yGygol095AURJI5UtQKyho",
+	"94aPH9W0i+zdP159WCRlTOxDYqnBfix1dEGDj46lXPtW19leZeNL2+MeQU2iXK52VdwRh//PsGvLzKJr",
+	"GKEZI3OKPqg91RbwSrbMi1St1odyBVZ9lheeOuhRIC1bD2nsLx9gg00th6UxrbrkQu2f7o5b4s9qdYl8",
+	"l1dtxNWLHA7q5qUi9522ogF5+vUv3/80fH21evbkr7uffvxl89c/8uezOH4+/vHbf8/+vPr2+tUvfx+l",
+	"k+UkepACHw0/tOnvBjuX/Fgdf23vbXx3CGfxZqU1RT1m7JpeaVSMPcrG4S+yNAFCV1sAxHzPc2kiqfUz",
+	"CPBMhVGEUiMqxkFldo3exxykDhUw6sG4w4FmWx+ZHmf/tZjvpzFpydw0GLTCLh/XgshAsCqO3Mdnq0NA",
+	"aMlW/BoOYrf1Y5vw7UBYiFoBebHkIpVUS4u4YOv8Wr/J2Z2hUMh1QJSXVDSBMPa629heb3VJuWVHys1R",
+	"lYDBCn91BDBe/bpFzF6V7mRrzdHRqo/QDWXXKdzsw3hSJ1w4jtr58pnfosrD3KO6/GUwNdUqWgUYSeVM",
+	"TanT/VsXp6FyE17sk9U1+vtP6etb+77n+34dosD+sKX2NzN7x/QboawuQTH4+5ZnNUN1L1+nNiUG65vP",
+	"6bY+oSDWqbC/aDpEhykqj9KPptC024fScFFqvAqb2vKbdGl7ocXGoxsoKh6vDwIyGYu8iN1rHopz2HcU",
+	"G3Qp19lGE4PBPwQLdkHqHw8O7ofjcBZF4RDOY9+f8PFg6McwC2M+GCbJrA9xNJ2N4lEynoz6/njinw/9",
+	"cNQ/Hw/OYTSaRA8GB1Mf55MVRFftpyP4GuH5EF2V+P98q6J8DfeHRbxZ7bQGS3iqzVjutjxWXYw0Hkf/",
+	"EqgRgFOJzfy5TioMeuIcKCGeAY/dpFjbTmleUzskCqKrRxK3aud3rdHGUkJQr2tR6zyVIOK96V7OLW3v",
+	"z69aHQoMNpRdBdtwTBF3F5hUxLTpIr9a1F0/AoWZN4R5ngEXtQ6U+lv0A+ZlrygdIoGsTtmCzqTxd5zc",
+	"cJ3GhDKQpkU0EIutbfjVnolqPUbW3YHq1c0qYvnoTR2vUz7kwYA/PEOPrjzc3GKazQ9p/4s6vMvud5Nn",
+	"abSrIASpIgehzTCEJSLhAcDSB1japqpPxeWDMO5AiW8inK1kr7dSoQd2yiiphiUjjy42sz4Cse+ZdRe1",
+	"dy+wVlHPxDNs+IYmWuQjQPN20ZeHMIxPTKeApPAJN0U7wPiJEwTO7LmxU7ePvrZTSvWb0X6GEYhHpUlJ",
+	"G9ikNud2ic2sB6oGxyLdp5n0mDUyTHaMwyVihtp02jUUcRopwo24/N4SFxtQzOUhNKS9ADOc5N/rn6Ti",
+	"681dHX1lIBAIt9WXvSibGrMdVS0XeHCLOzKo53N/fP8MKkqyPIAcMnK+5jE0PAz9q3s7F64FbUNR6l0d",
+	"1/x0PIR61bqxYE7uCWLLkN2FOVSyCkSu+xkGc2OLaaCnzMsySmWDECZk/yzzdYtFYF1ujWcgXItljErv",
+	"lNUshh3OYO/3WLhV9Gx6c2lPAhECHkNlCZ0n2Smb2vCAyLfLVT1w1AFw3QDRKXgds6PDRsj++U7IKtLT",
+	"K683nLYvrNjYF22LVO1e4cxQMiA4CfRiq1b3iApNHcijQSFcssWFmR2D250zmitKUKzoCnaEyVqcIvIw",
+	"pUJZtmPhLhCLFz++Is3tBgELKhhSXsqUoUh+3bIHuYJGUsrwBelM41A109kRp4YMK6U2NP4ibUXk28pO",
+	"Khkv8bYntaI8XmGmrtKEjlN2UY5Q8ljGQxymqOUpEI3qDs4/1YvNCywho/uKFRtKnWAsIYk+jbLjqS07",
+	"BcLBExjjWl8hoc9sC5NJtROBPGbHsNa6A1Kh8kA49XTplTh8kkVT0sYUTbeEl2BFpyxzW+gc9mDymorF",
+	"2ijaxcrM6TjFtJ4br4dIijSqOUWEnxS7XEAgIi5sAEAOkTOdRS8MJwMUW4kTBKv2qUC8rk3QTM1Utnxb",
+	"RAQxLLZqheGjshDfixfPKdf0x7xMeAsFRcIj8Ng6jyGTVB83M3S0L5Ka2ZVnfJMu0ETjnEiu7LhbLEAF",
+	"4quvLmpDfE+/+or9qA/+gFAgqlSyqACUCZ7JOWE3G8IZiI+TTrJCyLdMG2RuO/opPUmHJPJAmNSrnQrL",
+	"CrgGnlnXpDalq4yfa+kjs30376E3f9EEEjYjVa515JpntZ6jsk8wENSl1DuCQ3c6AW06QTKe3fCdzXhT",
+	"PrLAemb5GgTcrc2ycRYpLpgohpNsKmoQsuQgeD8Q3cWheUS2dGUnABnm7Tg1mg41MegAbgOCb9LOvDM8",
+	"9U9NH+4K1fnZChugftU/L6Et5sBpPJItBr6/0EyCU1/NIItNkUc0BwpFUQvCKXuuSOYQo10N7HvMthIC",
+	"sThDNNWvCyM+3Ni7ko2ex525XorpzGqMFB74/pGJTUfmYOrQ697Tj8y7Dww/srvWx5el13BKtpKA9U7v",
+	"GB4oend8KREhRkag805ff7YGVaSRPEj57+nv1my9KPK19ry2kim4VQxuS2Sqqbp1eZZVTFyCsha9OeGb",
+	"tMRIhePuvAOdXyai5MsSSZ1nsb6pW3OJT2LI+C4Qr777sWfMBKp2eoIEnmHBAF0aax1s7oWuybjSTOGx",
+	"JadfJNqQ4MzhVLAV8Fh61WQxHS1IjxStuZOFO1bkW2XMCfbyaEN9gJsMMe9mJ03bs03G0zojdX7Hnj39",
+	"7oU1EpeGfJc18tWysxVST8RlbcPMPgjE79jrf3/x9Pjjlny7hEAcvaY/rbyYQ2PYW/JG2AejmGHBJgM7",
+	"rLYu6dbOxCTMd2uPsT8sOzmw1E+w0IiLavBvbUhjtzHGd4t9zz0vEE3A6mOW5Vx7FBkXkX6ZJviftyEU",
+	"AhRIwyWq4EmSRsZfyglqGgizEEkQGloU9ao1WipYfUwokyrNMkYiJQ26cqMIU7ejUN5znqF5WPM+Lj7k",
+	"0VWeJD3MRPGagsW/k84KxMJCUxelZJo9I9KPmFz7XRKw/dC6NFmOMx1pcQcE4qXBtH6adi3xv29ro2Sr",
+	"fWPAhCNTCcWT5Uvp4i8v6dJLirsIMNrTwUipt0t47r21d4V7bmF/3LdmALRZrOvQGNmzbek9HL479ocf",
+	"TZyjIOZyqxX8+PPs9QeLuH7MFmYx5YD2XVPoyyfdYbau+2cmLjh7n8YfDor+S4KaNWrANCGwrQ5cevbV",
+	"7K/axJ47YwTbcNPG7TQ1qP5FirftlK0uOXO/WPHh3afKStmz89YdR/Kw6X3ulKvPM5GlPgCLRlRVk09o",
+	"kInJzlfzxW6rJXxy3UcTVr9qNLAtJZ9jBoAzkujQcCECWY0d+SsL5vcWP+KrA1bWjBX64HVGxCttTyp5",
+	"6sz5WgbeMrr7lnJEPKqne7yj/hGGSqkdv6tl7HhddzSmb9WnbbnOA4bqstIkzTr1Jm+te6B7INmhurXp",
+	"TSQ7ihY0F9DIZtSLtIG4R5WWQPFVmJmllEu+SSMdqCvJ1E1ONfEKSIpg3GYnX5WEMQktOzAglSWyhkZL",
+	"Y+BYIS8Q4hLDepNrJTO3a8N0xf6XPGxKimfUZ4OJ2UCUxca/b2ELZXnIq1o6XYDwifMOAzCuvUlvnFoR",
+	"SvxwrQmAdfVjV2C7Gqur3L4AmWNySxWpPgznOygmwpY8AdMGUc9a2ONEnVRCoB3XcR4IffoOTl3uNctQ",
+	"5qI9/WA+7oTna54eiPoO610OleGyg+j1bXZAj5UFla6xP88eRiAUZIjsuTEJdUpaMcgkOMtppvZs80s1",
+	"NaeZ1fPKd1JirDlCR1L6rPouBleBKMtitUb4986/PizabCst1A18zLeEQKpv8nj3MBNZVwdvP8foIpPF",
+	"GfohD2fj2Xg4Gfh8MhueR9zv90fJMIzDaX/U98+Hs9CPuB+Gk0kcJUN/NJzM4igcRuEUJp1397YJdQjP",
+	"AduQHATy1D/E9GHP6xg81Am1CJa3bkfLwSYTt9T7eT485TSXtPWAWLhpGyq01l9xqCXBaTb4kvB8F1vv",
+	"1xDunwc17gC/B04Wb/DBe/i5fTK3/w89t37j3GYwHML5bDyKJ+dhNOwP/eF0BhziyWQQ8uEkPh/qw5oN",
+	"h/3J+WwwHfn9fjKZDuJoPB7C5PzouT1cYxjQWtuXT7KsrjIQ+b/fFGraQGutZtQLlBalj4LNctZ6mdm9",
+	"uXUXTBfMvX0mbLNAx8l8v+qjfN3+3bfUvjuhb+rfw3NtflRI3zeY3X1f83MqX9a/rn3yy627otJ2K65v",
+	"3+lwqXK8iXPqrIGoxqr06AbyFaK31QOv2/s7I/ubFlB5HUXOuiWEnP33f/5XBWvGf1Tg5//+z/8KhAPF",
+	"7tHwPyyBOZflwnNgB7WCX627uOxp176vGYTEqulYyyK/kc4EzWpQBpd11DcvzBznx2yTZxmhsQ1gYCsJ",
+	"MVCt2uBJ6SVuEvFO+Pg+eBwLkC2lNcomm6GPVEtDKXR89kpxH0iGfFuDJT8sJdL8FOanpUXsd4oMCH3+",
+	"3o0pS7C7iKvRps7ocRqRiECGLdSx5DhH5HN7MuVIxn/dRM5nT9x8YZIbsz2wk1LedpLJaDzuJ1E8Sfzp",
+	"+WAYhefT2bQfJeGsPxpNRoNxzPvng/NJOORhH5LZcAx+FMZTPpklk3Pe8TrD2WgS8ckoSabn8WwY8Unf",
+	"n/l8NJxGYTgJh/Eg4n48Oj9Pxsks0r7ReKZ3PzkPB9PJTNN6NAxD34/9CKbTmc/Hw3DWH4wn4XDqR+fn",
+	"03Awms76fDwezvgkCZNw6usd+XAezfocxpj1/Yy5LpvIKp2PvtO54MgXfpPX9InUZO3lXldPy/xHV9Q+",
+	"+0mXq7Xrc76s8gDMadmIcVfQVX6K8HH5GYOtvGvk7P8HmbxXJSFs9qDRz3MkmWdxUq1OA5pfMmEJjzAn",
+	"Y4AwhFVROSFx3CmVjxCwv9kqgm7iIMmyYbJKuXkVqkdSRc1OBa2G25gP7oB9AIiYElXGd+4156i5fkCV",
+	"UUFB0H8mZOMp+4sZLibZxg6nMBYhENU7yxfR8AIzzwndp25eVNOdbEXP0/vWpA+5iHsHzDgOMf3UosSh",
+	"kbETvxrG+glmrmmAGljw/sAOG3/IY7XhaU5qtQNV6xNS+835pG9rzbROF+yxaNbtN31YT6heaYXHuS4B",
+	"OffTazSl9tgHuB5J5vzp9GOVR00DtEwaPlYLdGr2Dwwf3Nk5WAQ8MAf8q6+a8zC++sqZQEITzmwemPCS",
+	"piKwjVMl5+XfaklcT3vo6EfvJ1xrkW4zn0/5+2YCWdZmolBe3XygsBE3hzkOQcRM8WLkjxblrHfzS+vX",
+	"W8wxfcDoZpXjSgNRLfXmMHrKad78jVz8B6Q+aJ2HvjnYnqZv5sX/oamHfwGLft8MAsKBeJaRta1VUo7Z",
+	"fvdj4qUuILzW4TreE4IF7iF2gd3wHeNip/VOEbMNL9SORVyQ3W9OCwlE18wB9cwQ0B5109hmuoX2rU1d",
+	"Bj8ZXmsqqmZiHsAWUGfObSqVR4G73EYRjmk1/w4BzGdlzZydTSpqHeil7fcMVBQHWiFQO5VmlEk7Htpm",
+	"TzaUuPIMPEKxVARi74Nk5N+0NRKcsueN0V3a46XZsaltPqLKJcJY8Sgeyaq8RLp/Qy4VcYYzHM58/9Oi",
+	"MAxWgxyGeXnA1okOREjHS2rTfgQxlVWjBjpDHmo0sDOADH8IvgbbUX8DWXZCH4AtR/WgQ0f9FyGY5qeY",
+	"6neIqTplbe0nrItg9UC4nSM9z1lRt711ZF71PNqx5lUDSSBsBwmTfIfb6WETZtUCghM7DzST0O/d3kSz",
+	"PosHv1mZj5EY2mDKds5EbnNZO1De0e4Sj3GLsnSNvBmp7H6xs3da0grJZvqyvv6amX4ntiAqLAKBZ1Rr",
+	"xcFOJLbXhGWx9HttWBVzIWfjeZcfjzrwuVEWQsS3EkoObXx3tf6JVe1qaw+/7euiPa8GxSO0IqLA3a+G",
+	"oikCHs9Z0HEafnDDQQdnXJrM3CYvEMouWdDBMw46pWiVy6sn9UolhRhd4OZT8KbrgQb7pe7HqiFmGx1m",
+	"NL7J212MBrO21T9mC8K8nZyQoj7Rz9I6tPxFuC2kWvQ806hgxlfopfBCm4loBTELixSSjL6DZpoV9dae",
+	"2fmCZdtElkeIq0fs8JPvntsvq99AyDZ8qa9EHuwZ1LCIy26Wms80rz+WaFxGjTjlEa+wg57bXCLa4AuT",
+	"MvzoAnXVPvu/ScD/TQL+8ycBP/thtDR06yB+r/mZeorvHerWG98P9104XmPujHa4uwv+LlTFQ4sWth2z",
+	"XrKo1X7uHPRQZlNts+/b92bWQ2NyTH5lG2QtEhObWZzPkJdVsUey7b1lgqkGGcvdfFVsV2VWUJ8JoVdA",
+	"vkq5BDMUAVMcRApzQdmyWxJJH+fW/eD6IZLZ4cXSGHnYWD9mB3dQbH+9xyk2rLlGXdnzWH9QBgnY8csk",
+	"KJVBTG4TfmNcM1T5KXbz5tp8jbpstBKuosQx2jlXub3YLuVoXsBeGazWFX+oC/2jWe4jyW2jpfvbR8+N",
+	"rHB2oI5Q92KQA+dAc07utbT+6CgrPOCg999THTD9rTpfKxkPVpE4OeEQ4ph0ozt7xvXhVTVe4XHpvCOs",
+	"dd939wKBHmlZbrWjcz4e5fElARuGOlzBd+Qbf+G0C73v55qQVrJJf20kOpzsiTu1o/MOD9P8qZkyeVUV",
+	"9uufsOVVQzDW6ZxMpHaicbqC4VsH9kGMX3sBZl09WqmschE0OL11qpVkNNw8cl9iikH7L8CkDwGW69Nr",
+	"nI7s5udr2l5Qo9n+a1rS1pQ8sfBaCp+2m7Zn26z2h3cf/l8AAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

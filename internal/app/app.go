@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/ethereum/go-ethereum/accounts/keystore"
@@ -194,6 +195,11 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 	closers = append(closers, closeChain)
 
+	m.RegisterStoreUp(func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		return storeHealth(ctx, st)
+	})
 	if u, ok := st.(interface{ Unindexed() int }); ok {
 		m.RegisterUnindexed(u.Unindexed)
 	}
@@ -238,7 +244,15 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		}},
 		Ready: func(ctx context.Context) (notReady, degraded []string) {
 			if _, _, err := st.PendingStats(ctx); err != nil {
-				notReady = append(notReady, "store: unavailable")
+				notReady = append(notReady, "store: unavailable ("+storeCause(err)+")")
+			} else if err := storeHealth(ctx, st); err != nil {
+				// Reads succeed on a full disk: readiness needs the writes.
+				notReady = append(notReady, "store: writes are failing ("+storeCause(err)+"; see the logs and attestd_store_up)")
+			}
+			if err := pipe.sealErr(); errors.Is(err, store.ErrUnavailable) {
+				notReady = append(notReady, "sealing: the store cannot commit batches ("+storeCause(err)+"; see attestd_seal_failures_total)")
+			} else if err != nil {
+				degraded = append(degraded, "sealing is failing (see the logs and attestd_seal_failures_total)")
 			}
 			if keysFile != nil {
 				if _, err := keysFile.Health(); err != nil {
@@ -452,4 +466,30 @@ func loadKeys(cfg Config, log *slog.Logger, done <-chan struct{}) (server.Keys, 
 		return nil, nil, fmt.Errorf("the dev API key in %s: %w", path, err)
 	}
 	return set, nil, nil
+}
+
+// storeHealth is the store's write health (store.HealthChecker), or nil
+// for a store that does not report it.
+func storeHealth(ctx context.Context, st store.Store) error {
+	if hc, ok := st.(store.HealthChecker); ok {
+		return hc.Health(ctx)
+	}
+	return nil
+}
+
+// storeCause names the cause of a store failure for /readyz, which is
+// public: an OS error (such as "no space left on device") or the kind of a
+// Redis failure, never a file path or an address (those are in the logs).
+func storeCause(err error) string {
+	var errno syscall.Errno
+	switch {
+	case errors.As(err, &errno):
+		return errno.Error()
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	}
+	if kind := redisstore.ErrorKind(err); kind != "" && kind != "other" {
+		return "redis: " + kind
+	}
+	return "see the logs"
 }

@@ -45,6 +45,15 @@ func (p *pipeline) anchorErr() error {
 	return nil
 }
 
+// sealErr is the sealer's last error while this replica leads (nil when
+// not leading: the sealer does not run then).
+func (p *pipeline) sealErr() error {
+	if p.leading.Load() {
+		return p.sealer.Err()
+	}
+	return nil
+}
+
 // run works until ctx is done.
 func (p *pipeline) run(ctx context.Context) {
 	if p.elector == nil {

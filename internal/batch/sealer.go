@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/attestd/attestd/internal/crashpoint"
@@ -56,6 +57,22 @@ type Sealer struct {
 	onSealed func(store.Batch) // called after each durable commit
 	poke     chan struct{}
 	now      func() time.Time
+	lastErr  atomic.Pointer[error] // the last SealOne's failure; nil after a success
+}
+
+// retryMin is the first wait before Run retries a failed seal; it doubles
+// up to the Interval.
+const retryMin = 100 * time.Millisecond
+
+// Err returns the error of the last seal attempt if it failed (nil once
+// one succeeds), for readiness: a store that cannot commit batches breaks
+// the receipts' promise. Fencing (this replica lost the lease) is not a
+// failure.
+func (s *Sealer) Err() error {
+	if p := s.lastErr.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // New returns a sealer; onSealed (may be nil) is told of every sealed batch,
@@ -101,17 +118,26 @@ func (s *Sealer) Poke(n int) {
 
 // Run seals every Interval (and on a full batch) until ctx is done.
 func (s *Sealer) Run(ctx context.Context) error {
+	s.lastErr.Store(nil) // a new term (see Err) starts clean
 	t := time.NewTicker(s.cfg.Interval)
 	defer t.Stop()
+	var retry <-chan time.Time // after a failure: sooner than the next tick
+	backoff := time.Duration(0)
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
 		case <-s.poke:
+		case <-retry:
 		}
+		retry = nil
 		if _, err := s.SealAll(ctx); err != nil && ctx.Err() == nil {
-			s.log.ErrorContext(ctx, "sealing failed; will retry", "err", err)
+			backoff = min(max(2*backoff, retryMin), s.cfg.Interval)
+			s.log.ErrorContext(ctx, "sealing failed; will retry", "err", err, "retry_in", backoff)
+			retry = time.After(backoff)
+		} else {
+			backoff = 0
 		}
 	}
 }
@@ -132,6 +158,19 @@ func (s *Sealer) SealAll(ctx context.Context) ([]store.Batch, error) {
 // SealOne seals up to MaxSize of the oldest pending fingerprints into one
 // batch; it returns nil, nil when nothing is pending.
 func (s *Sealer) SealOne(ctx context.Context) (*store.Batch, error) {
+	b, err := s.sealOne(ctx)
+	switch {
+	case err == nil:
+		s.lastErr.Store(nil)
+	case ctx.Err() != nil, errors.Is(err, store.ErrFenced):
+	default:
+		s.lastErr.Store(&err)
+		s.m.SealFailures.Inc()
+	}
+	return b, err
+}
+
+func (s *Sealer) sealOne(ctx context.Context) (*store.Batch, error) {
 	start := time.Now()
 	n, oldest, err := s.store.PendingStats(ctx)
 	if err != nil {

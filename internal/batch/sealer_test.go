@@ -170,6 +170,7 @@ type countingStore struct {
 	store.Store
 	pendingCalls atomic.Int64
 	failPending  int64
+	err          error // the failure; nil means errInjected
 }
 
 var errInjected = errors.New("injected store failure")
@@ -177,6 +178,9 @@ var errInjected = errors.New("injected store failure")
 // PendingStats starts every sealing attempt, so its calls count them.
 func (c *countingStore) PendingStats(ctx context.Context) (int, time.Time, error) {
 	if n := c.pendingCalls.Add(1); n <= c.failPending {
+		if c.err != nil {
+			return 0, time.Time{}, c.err
+		}
 		return 0, time.Time{}, errInjected
 	}
 	return c.Store.PendingStats(ctx)
@@ -582,5 +586,40 @@ func TestSealDeadlineMissed(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(m.DeadlineMissed.WithLabelValues("seal")); got != 1 {
 		t.Fatalf("late: missed = %v, want 1", got)
+	}
+}
+
+// TestSealFailureIsReported: a failed seal is counted in
+// attestd_seal_failures_total and reported by Err (with its cause, here
+// store.ErrUnavailable) until a seal succeeds; Run retries it long before
+// the next interval, so sealing resumes soon after the store does.
+func TestSealFailureIsReported(t *testing.T) {
+	st := openStore(t)
+	unavailable := store.Unavailable(errInjected)
+	cs := &countingStore{Store: st, failPending: 3, err: unavailable}
+	m := metrics.New("test")
+	s := New(Config{Interval: time.Hour, MaxSize: 100}, cs, m, quiet, nil)
+	fps := makeFPs(t, "fp", 4)
+	submit(t, st, fps)
+
+	if _, err := s.SealOne(context.Background()); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("SealOne with an unavailable store: %v", err)
+	}
+	if err := s.Err(); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("Err after a failed seal: %v, want store.ErrUnavailable", err)
+	}
+	if n := testutil.ToFloat64(m.SealFailures); n != 1 {
+		t.Fatalf("attestd_seal_failures_total = %v, want 1", n)
+	}
+	// The next seal fails in Run too; then Run retries (with the interval
+	// an hour away) until the store answers.
+	s.Poke(100)
+	run(t, s)
+	wait(t, "a seal after the store recovers", func() bool { return pendingCount(t, st) == 0 })
+	if err := s.Err(); err != nil {
+		t.Fatalf("Err after a successful seal: %v", err)
+	}
+	if n := testutil.ToFloat64(m.SealFailures); n != 3 {
+		t.Fatalf("attestd_seal_failures_total = %v, want 3", n)
 	}
 }

@@ -33,6 +33,7 @@ func TestAlertRulesUseExportedMetrics(t *testing.T) {
 	m.RegisterPending(func() (int, float64) { return 0, 0 })
 	m.RegisterBackups(time.Hour)                                             // with --backup-dir
 	m.RegisterKeysFile(func() (time.Time, error) { return time.Now(), nil }) // with --api-keys-file
+	m.RegisterStoreUp(func() error { return nil })
 	// The Redis store's leader gauge lives on the same registry when Redis is used.
 	m.Registry.MustRegister(prometheus.NewGauge(prometheus.GaugeOpts{Name: "attestd_store_leader"}))
 	// Vectors appear in Gather only once they have a child.

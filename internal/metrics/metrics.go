@@ -24,6 +24,7 @@ type Metrics struct {
 	SealDuration  prometheus.Histogram
 	BatchSize     prometheus.Histogram
 	BatchesSealed prometheus.Counter
+	SealFailures  prometheus.Counter
 
 	AnchorSubmitted *prometheus.CounterVec   // chain
 	AnchorConfirmed *prometheus.CounterVec   // chain
@@ -113,6 +114,10 @@ func New(version string) *Metrics {
 			Name: "attestd_batches_sealed_total",
 			Help: "Batches sealed.",
 		}),
+		SealFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "attestd_seal_failures_total",
+			Help: "Seal attempts that failed (reading the pending queue or committing the batch); they are retried.",
+		}),
 		AnchorSubmitted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "attestd_anchor_submitted_total",
 			Help: "Anchor transactions signed, persisted and broadcast (re-broadcasts not counted).",
@@ -174,7 +179,7 @@ func New(version string) *Metrics {
 	}
 	buildInfo.WithLabelValues(version, goVersion).Set(1)
 	reg.MustRegister(
-		m.Received, m.SealDuration, m.BatchSize, m.BatchesSealed,
+		m.Received, m.SealDuration, m.BatchSize, m.BatchesSealed, m.SealFailures,
 		m.AnchorSubmitted, m.AnchorConfirmed, m.AnchorFailed, m.AnchorReplaced, m.AnchorLatency,
 		m.Reorgs, m.GasUsed, m.FeesPaid, m.ChainHead,
 		m.DeadlineMissed, m.VerifyResults, m.HTTPDuration, buildInfo,
@@ -198,6 +203,20 @@ func (m *Metrics) RegisterUnindexed(n func() int) {
 		Name: "attestd_store_unindexed_fingerprints",
 		Help: "Fingerprints in the embedded store's ingest log not yet merged into its index (ingest waits above twice the merge threshold).",
 	}, func() float64 { return float64(n()) }))
+}
+
+// RegisterStoreUp exports attestd_store_up: 1 while the store takes
+// writes (up reports nil), else 0 — read at scrape time.
+func (m *Metrics) RegisterStoreUp(up func() error) {
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "attestd_store_up",
+		Help: "1 while the store takes writes, 0 while they fail (a full or failing disk, Redis unreachable, read only or unable to persist); /readyz says why.",
+	}, func() float64 {
+		if up() != nil {
+			return 0
+		}
+		return 1
+	}))
 }
 
 var (

@@ -26,6 +26,13 @@ var (
 
 const problemJSON = "application/problem+json"
 
+// storeRetryAfter is the Retry-After of a 503 for an unavailable store.
+const storeRetryAfter = "5"
+
+// errStoreUnavailable is the detail a client sees when the store cannot
+// take a request.
+var errStoreUnavailable = errors.New("the store is unavailable (see /readyz); nothing was recorded by this request: retry after " + storeRetryAfter + " seconds")
+
 // problem turns err into an RFC 9457 response. Client errors carry our own
 // detail text; server errors carry a generic one and the detail goes to
 // the log only.
@@ -41,6 +48,14 @@ func (s *Server) problem(c *gin.Context, err error) {
 	case errors.Is(err, ErrUnauthorized):
 		status, title = http.StatusUnauthorized, "Unauthorized"
 		c.Header("WWW-Authenticate", `Bearer realm="attestd"`)
+	case errors.Is(err, store.ErrUnavailable):
+		// A full disk, an I/O error, Redis down or read only: nothing was
+		// recorded, and a retry may succeed. The cause (a file path, a
+		// Redis address) goes to the log only.
+		status, title = http.StatusServiceUnavailable, "Service Unavailable"
+		c.Header("Retry-After", storeRetryAfter)
+		s.log.WarnContext(c.Request.Context(), "store unavailable", "route", c.FullPath(), "err", err)
+		err = errStoreUnavailable
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, errNotFoundPath):
 		status, title = http.StatusNotFound, "Not Found"
 	case errors.Is(err, errMethod):
@@ -60,7 +75,7 @@ func (s *Server) problem(c *gin.Context, err error) {
 		c.Header("Retry-After", ra.seconds())
 	}
 	detail := err.Error()
-	if status >= 500 && !errors.Is(err, ErrNotAccepting) && !errors.Is(err, ErrUndecided) {
+	if status >= 500 && !errors.Is(err, ErrNotAccepting) && !errors.Is(err, ErrUndecided) && err != errStoreUnavailable {
 		s.log.ErrorContext(c.Request.Context(), "request failed", "route", c.FullPath(), "err", err)
 		detail = "the server could not complete the request; it has been logged"
 	} else {

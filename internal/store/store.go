@@ -20,7 +20,8 @@ import (
 )
 
 // Sentinel errors. Callers act on them with errors.Is; the HTTP layer maps
-// ErrNotFound to 404, everything else to 500.
+// ErrNotFound to 404, ErrUnavailable to 503 with Retry-After, everything
+// else to 500.
 var (
 	// ErrNotFound: the fingerprint, batch or anchor is unknown.
 	ErrNotFound = errors.New("not found")
@@ -29,7 +30,38 @@ var (
 	ErrConflict = errors.New("conflict")
 	// ErrClosed: the store was closed.
 	ErrClosed = errors.New("store closed")
+	// ErrUnavailable: the store's backend cannot take the operation now —
+	// the embedded store could not commit to its file system (full, read
+	// only, I/O errors), or Redis is unreachable, timing out, loading,
+	// read only, out of memory or failing to persist. Nothing of the
+	// operation was acknowledged; it may succeed when retried later.
+	ErrUnavailable = errors.New("store unavailable")
 )
+
+// Unavailable wraps err (if not nil) so that it also matches
+// ErrUnavailable, keeping err's message and chain.
+func Unavailable(err error) error {
+	if err == nil || errors.Is(err, ErrUnavailable) {
+		return err
+	}
+	return unavailableError{err}
+}
+
+type unavailableError struct{ err error }
+
+func (e unavailableError) Error() string   { return e.err.Error() }
+func (e unavailableError) Unwrap() []error { return []error{ErrUnavailable, e.err} }
+
+// HealthChecker is implemented by stores that know whether they can take
+// writes. Reads may succeed while writes fail (a full disk, a read-only
+// Redis replica), so readiness asks this instead of reading.
+type HealthChecker interface {
+	// Health returns nil while the store takes writes, or an error wrapping
+	// ErrUnavailable saying why not (from its last failed write, until a
+	// later write or a probe of the backend succeeds). While failing it
+	// probes the backend at most about once a second.
+	Health(ctx context.Context) error
+}
 
 // Status is the life-cycle state of a fingerprint and of its batch.
 type Status string

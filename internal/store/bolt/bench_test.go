@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/metrics"
@@ -336,6 +337,37 @@ func BenchmarkSubmitFirst(b *testing.B) {
 			}
 			b.ReportMetric(float64(lat[0].Microseconds())/float64(max(n[0], 1)), "new-µs/call")
 			b.ReportMetric(float64(lat[1].Microseconds())/float64(max(n[1], 1)), "other-µs/call")
+		})
+	}
+}
+
+// BenchmarkOpen measures Open of a store of readSize() sealed and merged
+// fingerprints after a clean Close, and after an unclean shutdown (the
+// marker left behind), when both files are walked and tx.Check'd.
+func BenchmarkOpen(b *testing.B) {
+	s, _ := sealedStore(b, "open", readSize())
+	path := s.path
+	if err := s.Close(); err != nil {
+		b.Fatal(err)
+	}
+	for _, unclean := range []bool{false, true} {
+		b.Run(map[bool]string{false: "clean", true: "unclean"}[unclean], func(b *testing.B) {
+			for b.Loop() {
+				if unclean {
+					if err := os.WriteFile(path+UncleanSuffix, nil, 0o600); err != nil {
+						b.Fatal(err)
+					}
+				}
+				s, err := Open(Config{Path: path, NoSync: true})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := s.Close(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			fi, _ := os.Stat(path)
+			b.ReportMetric(float64(fi.Size())/(1<<20), "index-MiB")
 		})
 	}
 }

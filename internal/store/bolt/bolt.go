@@ -73,6 +73,15 @@
 // reorg). A scan therefore only walks the batches confirmed out of order
 // above the mark, besides the ones it returns.
 //
+// # Failures
+//
+// A commit that fails (a full, read-only or failing file system) is not
+// acknowledged and answers store.ErrUnavailable; Health reports the store
+// unavailable until writes succeed again (see health). The file
+// Path + UncleanSuffix exists while the store is open: found at Open, it
+// means the last run did not close the store, and both files are checked
+// in full before use. Damaged files make Open fail with ErrCorrupt.
+//
 // # Concurrency
 //
 // imu guards the map of unindexed fingerprints. The merger removes keys
@@ -94,6 +103,7 @@ import (
 	"log/slog"
 	"math"
 	"math/big"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -210,6 +220,9 @@ type Store struct {
 	logger     *slog.Logger
 	segShift   uint // see ingestLog
 
+	health health // outcome of the last writes (see Health)
+	path   string // Config.Path
+
 	// imu guards unindexed: the logged fingerprints not yet in the fp
 	// bucket, by sequence number (see the package doc on concurrency).
 	imu       sync.RWMutex
@@ -226,10 +239,11 @@ type Store struct {
 	stop  chan struct{} // closed by Close
 	done  chan struct{} // closed when the committer has returned
 
-	mergeWake chan struct{} // capacity 1
-	mergeDone chan struct{} // closed when the merger has returned
-	merged    chan struct{} // capacity 1: the merger indexed a chunk
-	stallAt   int           // commits wait while this many are unindexed
+	mergeWake chan struct{}         // capacity 1
+	mergeDone chan struct{}         // closed when the merger has returned
+	merged    chan struct{}         // capacity 1: the merger indexed a chunk, or failed
+	mergeErr  atomic.Pointer[error] // the last merge's failure; nil after a success
+	stallAt   int                   // commits wait while this many are unindexed
 }
 
 var _ store.Store = (*Store)(nil)
@@ -247,17 +261,30 @@ func Open(cfg Config) (*Store, error) {
 	// merges, seals and anchors. The log commits on every ingest group
 	// commit, and sealed segments leave many free pages behind, so it
 	// does not write its freelist; it stays small to scan.
-	db, err := openFile(cfg, cfg.Path, true)
+	//
+	// After a crash (the unclean-shutdown marker is there; see
+	// markUnclean) both files are checked in full before they are opened
+	// for writing; the log, small and scanned by bbolt at every open
+	// anyway, is always walked first (see openGuarded).
+	_, err := os.Stat(cfg.Path + UncleanSuffix)
+	unclean := err == nil
+	db, err := openGuarded(cfg, cfg.Path, true, false, unclean)
 	if err != nil {
 		return nil, err
 	}
-	log, err := openFile(cfg, cfg.Path+LogSuffix, false)
+	log, err := openGuarded(cfg, cfg.Path+LogSuffix, false, true, unclean)
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
+	// Both locks are held: this process owns the marker now.
+	if _, err := markUnclean(cfg.Path); err != nil {
+		db.Close()
+		log.Close()
+		return nil, fmt.Errorf("bolt: open %s: %w", cfg.Path, err)
+	}
 	s := &Store{
-		db: db, log: log, delay: max(cfg.MaxBatchDelay, 0),
+		db: db, log: log, path: cfg.Path, delay: max(cfg.MaxBatchDelay, 0),
 		mergeAt:    positiveOr(cfg.MergeAt, DefaultMergeAt),
 		mergeEvery: positiveOr(cfg.MergeEvery, DefaultMergeEvery),
 		logger:     cfg.Log,
@@ -270,7 +297,7 @@ func Open(cfg Config) (*Store, error) {
 	if s.logger == nil {
 		s.logger = slog.Default()
 	}
-	if err := s.init(); err != nil {
+	if err := guard(cfg.Path+" (or its log)", s.init); err != nil {
 		db.Close()
 		log.Close()
 		return nil, fmt.Errorf("bolt: open %s: %w", cfg.Path, err)
@@ -312,6 +339,9 @@ func openFile(cfg Config, path string, syncFreelist bool) (*bbolt.DB, error) {
 // init creates the buckets, upgrades older formats and loads the
 // unindexed fingerprints from the log.
 func (s *Store) init() error {
+	if err := s.checkLostIndex(); err != nil {
+		return err
+	}
 	version := uint64(0)
 	err := s.db.Update(func(tx *bbolt.Tx) error {
 		for _, name := range [][]byte{bucketMeta, bucketFP, bucketStarts, bucketBatch, bucketLevels, bucketAnchor} {
@@ -384,6 +414,31 @@ func (s *Store) init() error {
 			return nil
 		})
 	})
+}
+
+// checkLostIndex refuses a new (empty) index beside a log that has handed
+// out sequence numbers: the index was lost (deleted, or truncated to
+// nothing, which bbolt takes for a new file), and opening would forget
+// every batch. It runs before init writes anything.
+func (s *Store) checkLostIndex() error {
+	fresh, last := false, uint64(0)
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketMeta)
+		fresh = b == nil || b.Get(keyVersion) == nil
+		return nil
+	})
+	if err == nil && fresh {
+		err = s.log.View(func(ltx *bbolt.Tx) error {
+			if b := ltx.Bucket(bucketLog); b != nil {
+				last = b.Sequence()
+			}
+			return nil
+		})
+	}
+	if err == nil && fresh && last > 0 {
+		err = corrupt(s.db.Path(), fmt.Sprintf("it is empty or was missing, but the ingest log %s has handed out %d sequence numbers", s.log.Path(), last))
+	}
+	return err
 }
 
 // migrate1 upgrades a format 1 store in place to format 2: every pending
@@ -495,7 +550,13 @@ func (s *Store) Close() error {
 	close(s.stop)
 	<-s.done
 	<-s.mergeDone
-	return errors.Join(s.log.Close(), s.db.Close())
+	err := errors.Join(s.log.Close(), s.db.Close())
+	if err == nil && s.health.refusal() == nil {
+		// Clean: the next Open skips the full check. After an uncertain
+		// commit the marker stays, so that it runs.
+		err = markClean(s.path)
+	}
+	return err
 }
 
 // do runs fn with the store open and ctx not yet cancelled.
@@ -516,7 +577,7 @@ func (s *Store) view(ctx context.Context, fn func(*bbolt.Tx) error) error {
 }
 
 func (s *Store) update(ctx context.Context, fn func(*bbolt.Tx) error) error {
-	return s.do(ctx, func() error { return s.db.Update(fn) })
+	return s.do(ctx, func() error { return s.write(fileIndex, fn) })
 }
 
 // Submit implements store.Store. A submission with a zero ReceivedAt is
@@ -619,7 +680,13 @@ func (s *Store) committer() {
 			if len(reqs) == 0 {
 				break
 			}
-			s.waitMerger()
+			if err := s.waitMerger(); err != nil {
+				for _, r := range reqs {
+					r.err = err
+					close(r.done)
+				}
+				continue
+			}
 			start := time.Now()
 			s.commit(reqs)
 			last, lastDur = len(reqs), time.Since(start)
@@ -629,9 +696,23 @@ func (s *Store) committer() {
 
 // waitMerger holds the next commit back while the merger is behind, with
 // twice MergeAt fingerprints unindexed (a write stall, as LSM stores do):
-// the map's memory stays bounded, and submitters wait instead.
-func (s *Store) waitMerger() {
+// the map's memory stays bounded, and submitters wait instead. When the
+// merger fails (the index cannot be written: a full disk), it gives it one
+// more round and then stops waiting: it returns an error wrapping
+// store.ErrUnavailable, which fails the commit's requests.
+func (s *Store) waitMerger() error {
+	retried := false
 	for s.Unindexed() >= s.stallAt {
+		if p := s.mergeErr.Load(); p != nil {
+			if retried {
+				return store.Unavailable(fmt.Errorf("bolt: %d fingerprints wait to be merged into the index, and merging fails: %w", s.Unindexed(), *p))
+			}
+			retried = true
+			select { // a signal from before this round
+			case <-s.merged:
+			default:
+			}
+		}
 		select {
 		case s.mergeWake <- struct{}{}:
 		default:
@@ -639,9 +720,10 @@ func (s *Store) waitMerger() {
 		select {
 		case <-s.merged:
 		case <-s.stop:
-			return
+			return nil
 		}
 	}
+	return nil
 }
 
 // Unindexed reports how many fingerprints wait to be merged into the index.
@@ -683,11 +765,15 @@ func (s *Store) linger(want int, d time.Duration) {
 // commit writes reqs in one transaction of the log. If it fails, each
 // request is committed alone, so one bad request does not fail the others.
 // The new fingerprints join the unindexed map once their commit is durable.
+//
+// A failed commit (store.ErrUnavailable: the file system refused the
+// write or its fsync) fails every request at once: retrying them one by
+// one would only fail again, and none of them is acknowledged.
 func (s *Store) commit(reqs []*submitReq) {
-	err := s.log.Update(func(tx *bbolt.Tx) error { return s.applyAll(tx, reqs) })
-	if err != nil && len(reqs) > 1 {
+	err := s.write(fileLog, func(tx *bbolt.Tx) error { return s.applyAll(tx, reqs) })
+	if err != nil && len(reqs) > 1 && !errors.Is(err, store.ErrUnavailable) {
 		for _, r := range reqs {
-			r.err = s.log.Update(func(tx *bbolt.Tx) error { return s.applyAll(tx, []*submitReq{r}) })
+			r.err = s.write(fileLog, func(tx *bbolt.Tx) error { return s.applyAll(tx, []*submitReq{r}) })
 			if r.err == nil {
 				s.noteAdded([]*submitReq{r})
 			}
@@ -1015,7 +1101,7 @@ func (s *Store) CommitBatch(ctx context.Context, fps []fingerprint.Fingerprint, 
 			return err
 		}
 		last = first + uint64(len(fps)) - 1
-		return s.db.Update(func(tx *bbolt.Tx) error {
+		return s.write(fileIndex, func(tx *bbolt.Tx) error {
 			meta := tx.Bucket(bucketMeta)
 			if sealed := getU64(meta, keySealed); sealed != first-1 {
 				return fmt.Errorf("%w: sealed through %d meanwhile, not %d", store.ErrConflict, sealed, first-1)

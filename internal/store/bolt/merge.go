@@ -34,8 +34,14 @@ func (s *Store) merger() {
 		}
 		if err := s.merge(); err != nil {
 			// The fingerprints stay in the map and the log: nothing is
-			// lost, and the next round tries again.
+			// lost, and the next round tries again. A stalled committer
+			// is told (see waitMerger).
 			s.logger.Error("bolt: merging into the index failed; retrying later", "err", err)
+			s.mergeErr.Store(&err)
+			select {
+			case s.merged <- struct{}{}:
+			default:
+			}
 		}
 	}
 }
@@ -96,7 +102,7 @@ func (s *Store) merge() error {
 			return err
 		}
 		last := len(round) == 0
-		err = s.db.Update(func(tx *bbolt.Tx) error {
+		err = s.write(fileIndex, func(tx *bbolt.Tx) error {
 			fps := tx.Bucket(bucketFP)
 			for i, p := range chunk {
 				if err := fps.Put(p.fp[:], vals[i]); err != nil {
@@ -132,6 +138,7 @@ func (s *Store) merge() error {
 			s.unindexed = m
 		}
 		s.imu.Unlock()
+		s.mergeErr.Store(nil) // before the signal: see waitMerger
 		select {
 		case s.merged <- struct{}{}:
 		default:

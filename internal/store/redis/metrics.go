@@ -3,8 +3,10 @@ package redis
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	goredis "github.com/redis/go-redis/v9"
@@ -115,4 +117,53 @@ func ErrorKind(err error) string {
 		return "connection"
 	}
 	return "other"
+}
+
+// unavailable wraps err with store.ErrUnavailable when its kind says Redis
+// cannot serve now but may later: unreachable, timing out, loading, read
+// only (a failover), out of memory, busy with a script, a cluster without
+// a master, refused credentials (a rotation under way), or an error reply
+// saying it cannot persist (MISCONF: an RDB/AOF write failed, e.g. a full
+// disk) or lacks the replicas it needs (NOREPLICAS). Other errors come back
+// as they are.
+func unavailable(err error) error {
+	switch ErrorKind(err) {
+	case "", "other":
+		return err
+	case "server":
+		if !goredis.HasErrorPrefix(err, "MISCONF") && !goredis.HasErrorPrefix(err, "NOREPLICAS") {
+			return err
+		}
+	}
+	return store.Unavailable(err)
+}
+
+// healthProbeEvery bounds how often Health writes to Redis.
+const healthProbeEvery = time.Second
+
+// Health implements store.HealthChecker with a write that changes nothing
+// (the version key set to its value, only if it exists): it fails while
+// Redis cannot be reached or cannot take writes (read only, MISCONF, OOM,
+// loading), where a read would succeed. The outcome is kept for
+// healthProbeEvery.
+func (s *Store) Health(ctx context.Context) error {
+	s.healthMu.Lock()
+	defer s.healthMu.Unlock()
+	if !s.probedAt.IsZero() && time.Since(s.probedAt) < healthProbeEvery {
+		return s.probedErr
+	}
+	err := s.do(ctx, func() error {
+		err := s.rdb.SetXX(ctx, s.k.version, formatVersion, 0).Err()
+		if err != nil {
+			return fmt.Errorf("redis: writing: %w", err)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, store.ErrUnavailable) && !errors.Is(err, store.ErrClosed) && ctx.Err() == nil {
+		err = store.Unavailable(err)
+	}
+	if ctx.Err() == nil {
+		s.probedAt, s.probedErr = time.Now(), err
+	}
+	return err
 }

@@ -135,6 +135,10 @@ type Store struct {
 	leaseMu sync.Mutex
 	lease   string // "replicaID/token" of the lease this store holds; "" if none
 	token   uint64
+
+	healthMu  sync.Mutex
+	probedAt  time.Time // last Health probe
+	probedErr error     // its outcome
 }
 
 var (
@@ -235,7 +239,7 @@ func (s *Store) do(ctx context.Context, fn func() error) error {
 	}
 	err := fn()
 	s.metrics.redisError(err)
-	return err
+	return unavailable(err)
 }
 
 // clientOptions holds the go-redis options of one of the three kinds of
