@@ -101,9 +101,6 @@ func (s *Sealer) Deadline(received time.Time) time.Time {
 	return received.Add(s.cfg.Interval + s.cfg.AnchorWithin)
 }
 
-// AnchorWithin is the configured anchoring allowance after sealing.
-func (s *Sealer) AnchorWithin() time.Duration { return s.cfg.AnchorWithin }
-
 // Poke tells the sealer that pending grew to n; it seals at once when a
 // full batch is waiting.
 func (s *Sealer) Poke(n int) {

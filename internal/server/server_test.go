@@ -333,7 +333,7 @@ func TestSubmit(t *testing.T) {
 		if !r.ReceivedAt.Equal(resp.Receipts[0].ReceivedAt) {
 			t.Fatalf("receipt %d received_at %v differs from receipt 0's %v in one request", i, r.ReceivedAt, resp.Receipts[0].ReceivedAt)
 		}
-		if d := r.Deadline.Sub(r.ReceivedAt); d != wantInterval+batch.DefaultAnchorWithin || d != f.sealer.Interval()+f.sealer.AnchorWithin() {
+		if d := r.Deadline.Sub(r.ReceivedAt); d != wantInterval+batch.DefaultAnchorWithin {
 			t.Fatalf("receipt %d: deadline - received = %v, want batch interval %v + anchoring allowance %v", i, d, wantInterval, batch.DefaultAnchorWithin)
 		}
 		rc := toReceipt(t, r)
