@@ -85,9 +85,12 @@ bench-full: build
 	$(GO) test -run '^$$' -bench 'BenchmarkSeal' -benchmem -benchtime 3x -timeout 30m ./internal/store/bolt
 	cmd/attestd-load/bench.sh full
 
+# vet, gofmt, and no dead code: deadcode (pinned by the tool directive in
+# go.mod) lists every function that no main program or test reaches.
 lint:
 	$(GO) vet ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$($(GO) tool deadcode -test ./...) || exit 1; if [ -n "$$out" ]; then echo "dead code:"; echo "$$out"; exit 1; fi
 
 # Regenerate the API code from api/openapi.yaml (the drift test in
 # internal/api fails when this was forgotten).

@@ -45,6 +45,38 @@ type Client interface {
 	TransactionReceipt(ctx context.Context, txHash common.Hash) (*types.Receipt, error)
 }
 
+// Store is what the anchorer needs of the store. Every store.Store backend
+// implements it (see store.Store for the full contract); the anchorer
+// relies on this much of it:
+//
+//   - PutAnchor is durable when it returns nil. The anchorer writes the
+//     signed raw transaction before its first broadcast, so after a crash
+//     it re-broadcasts the same transaction instead of anchoring twice.
+//   - PutAnchor is a compare-and-swap on the record's state: prev is the
+//     state the anchorer last read ("" for a new record), and any other
+//     stored state refuses the write with store.ErrConflict; a replica
+//     that lost the leader lease is refused with store.ErrFenced. Nothing
+//     is written then, and the anchorer's next step reads afresh.
+//   - Unconfirmed returns, ascending by ID, the batches whose anchor on
+//     the chain is missing or not yet confirmed, each with its anchor
+//     records; a batch leaves the list once PutAnchor wrote it confirmed.
+//   - Batch IDs are dense (1 … n, in sealing order): Batch returns
+//     store.ErrNotFound for every ID past the newest, and Batches returns
+//     those after an ID in ascending order. The anchorer finds the newest
+//     batches after a restart that way.
+//   - The methods are safe for concurrent use with the sealer and the
+//     API, and with the anchorers of other chains on the same store.
+type Store interface {
+	Unconfirmed(ctx context.Context, chainID uint64, limit int) ([]store.Batch, error)
+	PutAnchor(ctx context.Context, a store.Anchor, prev store.AnchorState) error
+	Batch(ctx context.Context, id uint64) (store.Batch, error)
+	Batches(ctx context.Context, after uint64, limit int) ([]store.Batch, error)
+}
+
+// The store layer's contract implements the anchorer's: a change of either
+// that breaks this breaks the build here.
+var _ Store = store.Store(nil)
+
 // Defaults for Config's zero values.
 const (
 	DefaultConfirmations    = 12
@@ -114,7 +146,7 @@ func (c *Config) setDefaults() {
 type Anchorer struct {
 	cfg     Config
 	client  Client
-	store   store.Store
+	store   Store
 	m       *metrics.Metrics
 	log     *slog.Logger
 	chainID *big.Int
@@ -147,7 +179,7 @@ type recentAnchor struct {
 
 // New returns an anchorer for cfg.ChainID, or, when that is 0, for the
 // chain the endpoint says it serves.
-func New(ctx context.Context, cfg Config, client Client, st store.Store, m *metrics.Metrics, log *slog.Logger) (*Anchorer, error) {
+func New(ctx context.Context, cfg Config, client Client, st Store, m *metrics.Metrics, log *slog.Logger) (*Anchorer, error) {
 	if cfg.Key == nil {
 		return nil, errors.New("anchor: no anchoring key configured")
 	}

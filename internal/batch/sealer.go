@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/attestd/attestd/internal/crashpoint"
+	"github.com/attestd/attestd/internal/fingerprint"
 	"github.com/attestd/attestd/internal/merkle"
 	"github.com/attestd/attestd/internal/metrics"
 	"github.com/attestd/attestd/internal/store"
@@ -47,11 +48,41 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// Store is what the sealer needs of the store. Every store.Store backend
+// implements it (see store.Store for the full contract); the sealer relies
+// on this much of it:
+//
+//   - PendingStats is cheap (O(1)); the oldest ReceivedAt it returns is
+//     what a late seal is measured against.
+//   - Pending only reads: it returns the oldest pending fingerprints in
+//     acceptance order, and the sealer builds its tree of exactly that
+//     slice.
+//   - CommitBatch is all or nothing and durable when it returns nil: the
+//     batch, its tree levels and every fingerprint's batch and index, and
+//     their removal from the pending queue. onSealed (which wakes the
+//     anchorers) runs only after that.
+//   - CommitBatch fails with store.ErrConflict, having written nothing,
+//     when fps is no longer the pending queue's prefix (another sealer won
+//     the race), and with store.ErrFenced when this replica lost the
+//     leader lease; the sealer then reads the queue afresh next time
+//     rather than retrying the same slice.
+//   - The methods are safe for concurrent use with the API's Submit: a
+//     submission landing during a seal stays pending for the next batch.
+type Store interface {
+	PendingStats(ctx context.Context) (count int, oldest time.Time, err error)
+	Pending(ctx context.Context, max int) ([]fingerprint.Fingerprint, error)
+	CommitBatch(ctx context.Context, fps []fingerprint.Fingerprint, tree *merkle.Tree, sealedAt time.Time) (store.Batch, error)
+}
+
+// The store layer's contract implements the sealer's: a change of either
+// that breaks this breaks the build here.
+var _ Store = store.Store(nil)
+
 // Sealer turns the pending queue into batches. Run it in one goroutine;
 // Poke is safe from any.
 type Sealer struct {
 	cfg      Config
-	store    store.Store
+	store    Store
 	m        *metrics.Metrics
 	log      *slog.Logger
 	onSealed func(store.Batch) // called after each durable commit
@@ -77,7 +108,7 @@ func (s *Sealer) Err() error {
 
 // New returns a sealer; onSealed (may be nil) is told of every sealed batch,
 // e.g. to wake the anchorers.
-func New(cfg Config, st store.Store, m *metrics.Metrics, log *slog.Logger, onSealed func(store.Batch)) *Sealer {
+func New(cfg Config, st Store, m *metrics.Metrics, log *slog.Logger, onSealed func(store.Batch)) *Sealer {
 	cfg.setDefaults()
 	if log == nil {
 		log = slog.Default()
@@ -100,9 +131,6 @@ func (s *Sealer) MaxSize() int { return s.cfg.MaxSize }
 func (s *Sealer) Deadline(received time.Time) time.Time {
 	return received.Add(s.cfg.Interval + s.cfg.AnchorWithin)
 }
-
-// AnchorWithin is the configured anchoring allowance after sealing.
-func (s *Sealer) AnchorWithin() time.Duration { return s.cfg.AnchorWithin }
 
 // Poke tells the sealer that pending grew to n; it seals at once when a
 // full batch is waiting.

@@ -356,13 +356,6 @@ type nodeHasher struct {
 
 var nodePrefixBytes = [1]byte{nodePrefix}
 
-// newNodeHasher returns a node hasher without a slab.
-func newNodeHasher() hash.Hash {
-	h := &nodeHasher{Hash: sha256.New()}
-	h.Hash.Write(nodePrefixBytes[:])
-	return h
-}
-
 // Reset resets the hash and writes the node prefix again.
 func (h *nodeHasher) Reset() {
 	h.Hash.Reset()

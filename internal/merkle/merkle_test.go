@@ -304,7 +304,7 @@ func TestLibraryHashSlices(t *testing.T) {
 		t.Errorf("CalculateHash = %x (cap %d), %v; want LeafHash with cap %d", h, cap(h), err, slot)
 	}
 	l, r := LeafHash(testFP(1)), LeafHash(testFP(2))
-	hs := newNodeHasher()
+	hs := &nodeHasher{Hash: sha256.New()} // no slab: Sum(nil) takes fresh slots
 	hs.Write([]byte("garbage"))
 	hs.Reset()
 	hs.Write(append(l[:], r[:]...))

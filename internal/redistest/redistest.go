@@ -105,9 +105,6 @@ func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.It
 // URL returns the server's URL, database 0: redis://127.0.0.1:PORT/0.
 func (s *Server) URL() string { return "redis://" + s.Addr() + "/0" }
 
-// Dir returns the server's working directory (its AOF lives under it).
-func (s *Server) Dir() string { return s.dir }
-
 // Kill kills the server with SIGKILL, as a crash would: it gets no chance
 // to flush anything, so what survives is what it had fsync'd. It waits for
 // the process to exit.

@@ -91,7 +91,7 @@ type Chain struct {
 
 // Deps are the parts the server uses.
 type Deps struct {
-	Store   store.Store
+	Store   Store
 	Keys    Keys
 	Signer  *receipt.Signer
 	Sealer  Sealer

@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -333,7 +334,7 @@ func TestSubmit(t *testing.T) {
 		if !r.ReceivedAt.Equal(resp.Receipts[0].ReceivedAt) {
 			t.Fatalf("receipt %d received_at %v differs from receipt 0's %v in one request", i, r.ReceivedAt, resp.Receipts[0].ReceivedAt)
 		}
-		if d := r.Deadline.Sub(r.ReceivedAt); d != wantInterval+batch.DefaultAnchorWithin || d != f.sealer.Interval()+f.sealer.AnchorWithin() {
+		if d := r.Deadline.Sub(r.ReceivedAt); d != wantInterval+batch.DefaultAnchorWithin {
 			t.Fatalf("receipt %d: deadline - received = %v, want batch interval %v + anchoring allowance %v", i, d, wantInterval, batch.DefaultAnchorWithin)
 		}
 		rc := toReceipt(t, r)
@@ -508,10 +509,37 @@ func TestSubmitMaxFingerprints(t *testing.T) {
 	}
 }
 
+// pokeRecorder is a sealer whose Poke calls are recorded: the argument
+// of each is what the submit path believed was pending.
+type pokeRecorder struct {
+	*batch.Sealer
+	mu    sync.Mutex
+	pokes []int
+}
+
+func (r *pokeRecorder) Poke(pending int) {
+	r.mu.Lock()
+	r.pokes = append(r.pokes, pending)
+	r.mu.Unlock()
+	r.Sealer.Poke(pending)
+}
+
+// take returns the pokes recorded since the last take.
+func (r *pokeRecorder) take() []int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.pokes
+	r.pokes = nil
+	return p
+}
+
 // TestSubmitPokesSealer: a submission that fills a batch wakes the running
-// sealer long before its interval.
+// sealer long before its interval; after the seal, submissions do not
+// tell it a full batch is waiting.
 func TestSubmitPokesSealer(t *testing.T) {
 	f := newFixture(t, server.Config{})
+	rec := &pokeRecorder{Sealer: f.sealer}
+	f.srv.Sealer = rec // before the first request
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- f.sealer.Run(ctx) }()
@@ -540,15 +568,24 @@ func TestSubmitPokesSealer(t *testing.T) {
 	if b.Size != maxBatch {
 		t.Fatalf("batch 1 has %d fingerprints, want %d", b.Size, maxBatch)
 	}
+	if p := rec.take(); !slices.Contains(p, maxBatch) {
+		t.Fatalf("the submissions poked the sealer with %v, never with the full batch's %d", p, maxBatch)
+	}
 
 	// Right after the seal the submit path's view of the pending count
 	// may still say a full batch is waiting: it must not poke the sealer
 	// into sealing the next few fingerprints as a batch of their own.
+	// Each submission pokes before its 202, so once they are answered
+	// every poke that could wake the sealer has happened.
 	more := fps(t, maxBatch+3)[maxBatch:]
 	for _, fp := range more {
 		f.submit(keyA, fp)
 	}
-	time.Sleep(300 * time.Millisecond) // a poked sealer seals within milliseconds
+	for _, p := range rec.take() {
+		if p >= maxBatch {
+			t.Fatalf("after the seal a submission poked the sealer with %d pending (a full batch is %d); %d are", p, maxBatch, len(more))
+		}
+	}
 	if n, _, err := f.st.PendingStats(context.Background()); err != nil || n != len(more) {
 		t.Fatalf("%d pending (%v), want the %d submitted after the seal", n, err, len(more))
 	}

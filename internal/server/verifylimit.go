@@ -87,10 +87,3 @@ func (l *clientLimiters) allow(remoteAddr string) error {
 	}
 	return nil
 }
-
-// size is the number of addresses in the table.
-func (l *clientLimiters) size() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.lru.Len()
-}

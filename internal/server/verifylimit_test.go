@@ -15,7 +15,7 @@ func TestClientLimitersBounded(t *testing.T) {
 		if err := l.allow(fmt.Sprintf("10.0.%d.%d:4242", i/256, i%256)); err != nil {
 			t.Fatalf("address %d: first request refused: %v", i, err)
 		}
-		if n := l.size(); n > 4 {
+		if n := l.lru.Len(); n > 4 {
 			t.Fatalf("%d addresses in a table of 4", n)
 		}
 	}

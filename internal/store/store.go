@@ -63,6 +63,19 @@ type HealthChecker interface {
 	Health(ctx context.Context) error
 }
 
+// Unindexer is implemented by stores that acknowledge submissions into a
+// log and merge them into their index behind (the embedded store), so that
+// the backlog can be watched (attestd_store_unindexed_fingerprints).
+type Unindexer interface {
+	// Unindexed returns how many acknowledged fingerprints wait to be
+	// merged into the index. It is cheap and safe to call at any time,
+	// concurrently with everything else. Unindexed fingerprints are
+	// durable and readable all the same; past the store's bound on the
+	// backlog, Submit waits for the merge (or fails with ErrUnavailable
+	// while merging fails) rather than losing anything.
+	Unindexed() int
+}
+
 // Status is the life-cycle state of a fingerprint and of its batch.
 type Status string
 
@@ -193,6 +206,14 @@ type Proof struct {
 // Store is the persistence contract. All methods are safe for concurrent
 // use. "Durable" means: on the backend's stable storage (fsync'd for the
 // embedded store; AOF per the documented settings for Redis).
+//
+// No service component takes Store whole: each declares the part it uses
+// and the guarantees it relies on (server.Store, batch.Store,
+// anchor.Store) and asserts there that Store implements it, so a change
+// here that breaks a user breaks the build beside that user's contract.
+// Store is the union the backends implement and storetest checks.
+// Optional capabilities are separate interfaces: HealthChecker, Unindexer,
+// Elector.
 type Store interface {
 	// Submit records every submission's fingerprint as pending unless the
 	// store already knows it, and the submitting institution's record of it

@@ -246,7 +246,11 @@ type Store struct {
 	stallAt   int                   // commits wait while this many are unindexed
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store         = (*Store)(nil)
+	_ store.HealthChecker = (*Store)(nil)
+	_ store.Unindexer     = (*Store)(nil)
+)
 
 // Open opens (creating if needed) the store at cfg.Path. If another process
 // holds the file, it fails after cfg.LockTimeout with an error wrapping

@@ -142,8 +142,9 @@ type Store struct {
 }
 
 var (
-	_ store.Store   = (*Store)(nil)
-	_ store.Elector = (*Store)(nil)
+	_ store.Store         = (*Store)(nil)
+	_ store.Elector       = (*Store)(nil)
+	_ store.HealthChecker = (*Store)(nil)
 )
 
 // defaultStageAbove: trees up to 1 MiB (about 16k leaves) go to the commit

@@ -125,15 +125,22 @@ func TestReopenAfterCrash(t *testing.T) {
 	}
 
 	// Submitters keep going while the server dies; whatever was
-	// acknowledged must survive.
+	// acknowledged must survive. The kill comes once they have had 20
+	// submissions acknowledged, and they stop once each has seen one fail
+	// after it.
+	const submitters, ackedBeforeKill = 4, 20
 	var mu sync.Mutex
 	var acked []int
 	var next atomic.Int64
 	next.Store(10)
 	stop := make(chan struct{})
+	ackedSome := make(chan struct{})           // closed at the ackedBeforeKill-th acknowledgement
+	var killed atomic.Bool                     // set once the server is dead
+	sawDead := make(chan struct{}, submitters) // each submitter's first failure after the kill
 	var wg sync.WaitGroup
-	for range 4 {
+	for range submitters {
 		wg.Go(func() {
+			reported := false
 			for {
 				select {
 				case <-stop:
@@ -150,20 +157,51 @@ func TestReopenAfterCrash(t *testing.T) {
 					{Fingerprint: fp(i % 10), Institution: fmt.Sprint("y", i), ReceivedAt: time.Unix(0, int64(i+1))},
 				})
 				cancel()
-				if err == nil {
+				switch {
+				case err == nil:
 					mu.Lock()
-					acked = append(acked, i)
+					if acked = append(acked, i); len(acked) == ackedBeforeKill {
+						close(ackedSome)
+					}
 					mu.Unlock()
+				case killed.Load() && !reported:
+					reported = true
+					sawDead <- struct{}{}
 				}
 			}
 		})
 	}
-	time.Sleep(100 * time.Millisecond)
+	within := func(ch <-chan struct{}, what string) {
+		t.Helper()
+		select {
+		case <-ch:
+		case <-time.After(20 * time.Second):
+			close(stop)
+			wg.Wait()
+			t.Fatalf("not within 20 s: %s", what)
+		}
+	}
+	within(ackedSome, fmt.Sprint(ackedBeforeKill, " acknowledged submissions"))
 	srv.Kill()
-	time.Sleep(50 * time.Millisecond)
+	killed.Store(true)
+	for range submitters {
+		within(sawDead, "every submitter sees the server dead")
+	}
 	close(stop)
 	wg.Wait()
 	srv.Restart()
+	// The client dials again by itself, within about a second of the
+	// server's return (a pool whose dials failed probes once a second).
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		_, _, err := s.PendingStats(ctx)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the store does not answer 10 s after the restart: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 
 	mu.Lock()
 	defer mu.Unlock()
@@ -505,9 +543,19 @@ func TestMetrics(t *testing.T) {
 	if got := testutil.ToFloat64(m.Leader); got != 1 {
 		t.Errorf("leader gauge = %v after winning, want 1", got)
 	}
-	time.Sleep(300 * time.Millisecond)
-	if leader, _, _ := b.Campaign(ctx, "B", time.Minute); !leader {
-		t.Fatal("B did not take over")
+	// B takes over once A's lease has expired on the server's clock.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		leader, _, err := b.Campaign(ctx, "B", time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if leader {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("B did not take over within 10 s of a 200 ms lease")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	if leader, _, _ := a.Campaign(ctx, "A", time.Minute); leader {
 		t.Fatal("A still leads")

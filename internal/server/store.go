@@ -1,0 +1,42 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"github.com/attestd/attestd/internal/fingerprint"
+	"github.com/attestd/attestd/internal/store"
+)
+
+// Store is what the API needs of the store: the submit path and the three
+// reads. Every store.Store backend implements it (see store.Store for the
+// full contract); the server relies on this much of it:
+//
+//   - All methods are safe for concurrent use: every request calls the
+//     store from its own goroutine.
+//   - Submit returns only once the new entries and records are durable,
+//     written atomically with each other. A 202 promises the fingerprint
+//     will be anchored whatever crashes after, so the handler answers
+//     only after Submit returned nil; a failed Submit must have
+//     acknowledged nothing (the client retries).
+//   - Errors are the store's sentinels: ErrNotFound (unknown fingerprint
+//     or batch; Submission also for another institution's fingerprint)
+//     becomes 404, ErrUnavailable 503 with Retry-After, anything else
+//     500 (see errors.go). The server never matches on an error's text.
+//   - Proof returns the entry and, once it is sealed, its batch and Merkle
+//     path in one call; a sealed batch never changes, so the path is the
+//     one of that batch's root and the handler builds the bundle from it
+//     without another read.
+//   - PendingStats is cheap (O(1)): the submit path reads it for
+//     admission and the sealer's size trigger, at most every pendingTTL.
+type Store interface {
+	Submit(ctx context.Context, subs []store.Submission) ([]store.Record, error)
+	Submission(ctx context.Context, fp fingerprint.Fingerprint, institution string) (store.Record, store.Entry, error)
+	Proof(ctx context.Context, fp fingerprint.Fingerprint) (store.Proof, error)
+	Batch(ctx context.Context, id uint64) (store.Batch, error)
+	PendingStats(ctx context.Context) (count int, oldest time.Time, err error)
+}
+
+// The store layer's contract implements the server's: a change of either
+// that breaks this breaks the build here.
+var _ Store = store.Store(nil)
