@@ -17,6 +17,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/attestd/attestd/internal/proof"
+	"github.com/attestd/attestd/internal/receipt"
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/gin-gonic/gin"
 	"github.com/oapi-codegen/runtime"
@@ -170,32 +172,7 @@ func (e VerifyResultVerdict) Valid() bool {
 type Address = string
 
 // Anchor An anchoring transaction of a batch root, mined on one chain.
-type Anchor struct {
-	// Anchorer An EVM account address, `0x` and 40 hex characters (EIP-55 mixed case allowed).
-	//
-	// Example: 0x8a9f3c2b1d4e5f60718293a4b5c6d7e8f9012345
-	Anchorer Address `json:"anchorer"`
-
-	// BlockHash An EVM block hash, `0x` and 64 lowercase hex characters.
-	//
-	// Example: 0x5af2392a948f950e3f93e9f171da623fe6629440bc8d7e27fa7b39573e40ee73
-	BlockHash BlockHash `json:"block_hash"`
-
-	// BlockNumber The number of the block that includes the transaction.
-	//
-	// Example: 1024
-	BlockNumber int64 `json:"block_number"`
-
-	// ChainID The EIP-155 chain id.
-	//
-	// Example: 1337
-	ChainID int64 `json:"chain_id"`
-
-	// TxHash An EVM transaction hash, `0x` and 64 lowercase hex characters.
-	//
-	// Example: 0x1b5b9ccb3e8d006a5230de9bda23ff91edc794d4f56410560830b418528e446c
-	TxHash TxHash `json:"tx_hash"`
-}
+type Anchor = proof.Anchor
 
 // AnchorState The state of one anchoring transaction:
 // - `signed`: signed and broadcast (or about to be), not yet in a block;
@@ -443,44 +420,7 @@ type Problem struct {
 // batch id are all anchored on chain.
 //
 // Present in `FingerprintStatus` once the fingerprint is anchored.
-type ProofBundle struct {
-	// Anchors One anchor per chain the batch's root was anchored on.
-	Anchors []Anchor `json:"anchors"`
-
-	// BatchID The batch the fingerprint is in.
-	//
-	// Example: 42
-	BatchID int64 `json:"batch_id"`
-
-	// Fingerprint A SHA-256 digest as 64 lowercase hex characters (no prefix).
-	//
-	// Example: 4813494d137e1631bba301d5acab6e7bb7aa74ce1185d456565ef51d737677b2
-	Fingerprint Hash `json:"fingerprint"`
-
-	// Index The fingerprint's leaf position in the batch, from 0.
-	//
-	// Example: 2
-	Index int64 `json:"index"`
-
-	// Path The sibling hashes from the leaf level up to (not including) the root. Empty
-	// for a tree of one leaf.
-	Path []Hash `json:"path"`
-
-	// Root A SHA-256 digest as 64 lowercase hex characters (no prefix).
-	//
-	// Example: 4813494d137e1631bba301d5acab6e7bb7aa74ce1185d456565ef51d737677b2
-	Root Hash `json:"root"`
-
-	// Size The number of leaves in the batch's tree.
-	//
-	// Example: 5
-	Size int64 `json:"size"`
-
-	// Version Proof format version. This server issues version 1 only.
-	//
-	// Example: 1
-	Version int64 `json:"version"`
-}
+type ProofBundle = proof.Bundle
 
 // Readiness Readiness, with the reasons when not ready or degraded.
 type Readiness struct {
@@ -509,65 +449,7 @@ type ReadinessStatus string
 // and `deadline`), follow the path to the root, check the signature. The exact byte
 // layouts are in the attestd repository's `docs/proof-format.md` ("Receipts"); they
 // are not this JSON.
-type Receipt struct {
-	// Deadline The latest time by which the fingerprint's batch will be anchored on every chain.
-	//
-	// Example: 2026-03-14T09:27:53Z
-	Deadline time.Time `json:"deadline"`
-
-	// Fingerprint A SHA-256 digest as 64 lowercase hex characters (no prefix).
-	//
-	// Example: 4813494d137e1631bba301d5acab6e7bb7aa74ce1185d456565ef51d737677b2
-	Fingerprint Hash `json:"fingerprint"`
-
-	// Institution The institution that submitted, as identified by its API key.
-	//
-	// Example: example-hospital
-	Institution string `json:"institution"`
-
-	// KeyID Which receipt key signed (16 lowercase hex characters); see `GET /v1/info`.
-	//
-	// Example: a257ddeb415a810b
-	KeyID string `json:"key_id"`
-
-	// ReceivedAt When attestd first durably received this fingerprint from this institution
-	// (each institution has its own). A re-submission by the same institution returns
-	// the original time.
-	//
-	//
-	// Example: 2026-03-14T09:26:53Z
-	ReceivedAt time.Time `json:"received_at"`
-
-	// Signature The 64-byte Ed25519 signature over the tree message (see the schema
-	// description), in standard base64 with padding (RFC 4648, section 4). The
-	// receipts of one request share it.
-	//
-	//
-	// Example: CaXQDoDVjLHkenkBdTx6zG32159KWOcH9jXGUJUDFFQda7HtpTWH8SPcEd/kolRMSJtUgHUQfHXxw4XQECTaBg==
-	Signature []byte `json:"signature"`
-
-	// TreeIndex This receipt's leaf index in that tree, from 0.
-	//
-	// Example: 0
-	TreeIndex int64 `json:"tree_index"`
-
-	// TreePath The Merkle path from this receipt's leaf to the signed root, leaf level first,
-	// in proof format v1 (the same rules as a batch proof's `path`).
-	//
-	//
-	// Example: ["bdf9b3bc3ce52a7ed70405ddb80106545967253489916d4c191eb738fbf1b47b"]
-	TreePath []Hash `json:"tree_path"`
-
-	// TreeSize How many receipts were signed together (the request's fingerprints).
-	//
-	// Example: 2
-	TreeSize int64 `json:"tree_size"`
-
-	// Version Receipt format version. This server issues version 2 only.
-	//
-	// Example: 2
-	Version int64 `json:"version"`
-}
+type Receipt = receipt.Receipt
 
 // ReceiptKey A public key that signs receipts.
 type ReceiptKey struct {
@@ -3425,169 +3307,170 @@ func RegisterHandlersWithOptions(router gin.IRouter, si ServerInterface, options
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3rcts4lv+roDRbFamHtqm7pVTXv9yZ9CQzfUkn6UnvhPlbIAlKGFOAhoBsq7P5ug+wj7hPsoVzABKk",
-	"KNnOpWdma/tLOxJFAgfnfn7n8H0nkeuNFExo1Zm/76wYTVkBf75kuthdZJoV5l8pU0nBN5pL0Zl3XrFE",
-	"ilQRLckN5ZrELJMFI7rYcbEkdEm5IN2X3z4hs34/DIhiifkh6Yeng9Nh77QTdNgtXW9y1pkPw6BTsL9v",
-	"ecHSzlwXWxZ0VLJia2oem8liTXVn3uFCT0adoLPmgq+36848DDp6t2H4FVuyovPhQ9B58+bNxVavmNA8",
-	"oZrtr/z1ihFaXWFWBU9jZi9bxXDZk+k47AWEnS5PyeIbRgtWLGqr7uCHnWNrt8tTuuBi2flglrehBV0z",
-	"bSn8DdXJ6vkfXlC9al9obC4gPCVd+IspQgtGxHYds4KlJCvkmvTr5BwNgg43v9+YuwYdQddAo7TzcWTu",
-	"t5L5Wy6WrNgUXOjDq8+qiwJCFZmMSC5vWJFQxciK3ZJkRQuaGGqQG65XhAoi4QY0Jwu1ooPxZL4gm4Jl",
-	"/LZO/XA0yIbT4YSOhiEbDWiWzGbpLBln42Q4mqRxOqKUZufjSUiTJJyE0yQczKbD0WhGk/H5dNxpJZK3",
-	"4KPU+reCZZ1553dnleyc4bfqzKMMHnnB1EYKxeyJpy/Z37dMafOvRArNBPxJN5vc8uPZppBxzta//5sy",
-	"pHxfbdsQWVOe15eq3g7fzckNFfoYhYOStPnOkpSlSPaoY2kddTpBR2mqt6ozH4VGwrhGbqcpcQsvGYLG",
-	"cqvncU7FVefDfenzAjeHtNnnmQIfQrgia5obtmTpnFBiDoqU0hMQvWLkT69+/IHEMt0RWRBKrmm+ZYQL",
-	"wjVJJVOREFKTNYiQXnFFUpls10xo0s1kQSxVCfX5lOgVhYebnzapGYkaOQvDr2y90fB8ec2Kk1yKJcm5",
-	"0r1TssCzWhBFd4rc2PveFFIsTyNhCPZcaFYImj8tCll8HD+4wxr7h+XuS16x4poVBO//xY7tQpCtYLcb",
-	"lmiWEoXPZOaZp8QcKdLBbD5lOY9ZQTXLd2TJBCt48hiO0v4ql0sVCfNBQreKWTr9IPVFkrCNNmr008TG",
-	"HCt19yJqG6+5UlwK5TH+OBxWtDQk5AkjPwt6TXlO45x9WQGwlLAs2LpWUvDlShMhb+qczIHD1Gqr4Rep",
-	"vBFBJGRBuFZEaWOguSLbaieGb7NtnvdOyQ9Sr8yPwKSAtDhJvKH2x+ljUhiXIBLUOAVwbmiKiMyMiQeP",
-	"gAuyAM/hBFyHhTnDYM+tOCn9ijZS2avPPA8EqPWD1N/KrUg/TVZG4ag63x+kJnjPL3aqP0iitsmqpmZk",
-	"4Wy7IldC3gjjfQDZ8fxPzZNf0F0uafpayu9osWSfyPruPEFh5uaG5gipIAPyPf/GV/x9j/+f4APJaykJ",
-	"ruI3Uf+wSHabMGaczFIsHimi+K+M5HzNNdDotZTfU7Gztkl9Ko2otjc3VocLpbnego+4kmrDNc1PaLms",
-	"ceiWq858/TEazCr6GbqZBZJyhV+Ufv6SlTk3X21kVGl36EYlVLttkf9IHFQA5B8l/z8L47nLgv/K0k88",
-	"aSCKWBpB5OKa5jwlFy+ekyu2q7lA/eokaw//oodoFwI+EC4zqJyhgGwFagxZkIJdyyuWntYp/ObNm5Nm",
-	"EHSMzM2YCZb1F1bwbPeSavYdysNnFS1QdTRNC6ZUJVDkGh76zyZWXJEk50aa3IpBtBqLrYlXTWVZEXv5",
-	"jzWeeKA/i5QlPP3k40zkNk/BRcH7zWFHycoE/kykG2msXAY+crKSxdv+cDh9d1psEpJy/B0V6oYVj83f",
-	"oHmMmsmMJSYZzRVzuianGsLsfyrvbH/3Rp+aeOTk5YsnDQJYqmhJYkMhllyx1FAB4xMkA0YT5i8XlJnY",
-	"An3oH9oJZBmqUsaR+C0ZqqQo3OYCBWM/D3AhyNO/fG/8WLmtBCggi/B2QahIyShspgK6T5+/OBmPyRoi",
-	"VAi+aG4CsbTXSALcntNZNkwGcT8dsXE2Caf988FsSEfxOJmkU3aezcL+YDgy4f6GahMVdead/x/evg1P",
-	"ZvQkuzj59t37Ufjh3yqmccmaoHMBjNu6I+Rpcya6oEJRTG7JjFDr1RVS6oCsuWApMd8IKxpm/ZtCblih",
-	"OSYE8FaHie/40hH4Q9CJc5lcXa6oWt31o2/Mlc/MheXPkEXa8zUV+xhZhuttPCySfJsy9MS8LdeOox8O",
-	"RsHD8nVBB6hyydP2BRlG6I/HVoB4Wn/ecDhted7+M/TtvYj1+hYp9cHP/LytVljdqEHL2okE1Ym+Kxcj",
-	"47+xRFdM9UofTE0aNcfMERieaeWzeSROyELxpWDpYk7wDxCluJA0TajSpGvUiVF/qHV6AeiqHTNHaZjU",
-	"rPcx3Ad4dDF3R5ziBQkVUvCE5nhpgCopYze+fUukyPhyazQW/GkOwviZeGP7Edx8RVXzFxWv1X6L+okJ",
-	"wzBvO7g3ZCL4f3lTQ9xKEbivD8jwK2s6WlPBd4myL76WDhhOU80wv4GCknGWpyoStGBkUzDwEKRIWFNm",
-	"0KsTLMWt/i/SBgHuFzf3L6EZlD7iHZe09kT2y2iT8tTdito0B9QKWqwRUYzmLHXcmvlpBgVqgcP/HZsj",
-	"4x7gvBYh+VEwwoRxNDbg+FQyD6SXgtyseAL+SrsssVuutDJP5Jqt1f3JvQX+ds5cUdCd+fchjnClkr1i",
-	"yINKG0HHmO671uiECEl/SfX+kt6sGGpJXBfE0HB13YUZhIPJSTg86Y9eh7P5YDofh3/teGtOqWYnmq9Z",
-	"m3ZT/Fd2l+zWuKGbM3rNVM8o+XJttQWNH0wvVSrXYxRz59kQBxAE2IYlfHk/n7hByZ2tglGqtUPOJ+ou",
-	"I2ye33mkVNL0Msc0GwxnAzobnWezcciG2WzIZll/2k/pZDDM2GQymI1GYZycp1M2mGZ0Gg9n4+mQjULG",
-	"psMD3ue795NRu+v5xIjWc5HJNnm30USVK7Ryp4j8PP7lb6F5a0Z//0FP/K9thNNQMwQCCkWoIqVXUF/L",
-	"w2VfcXF1b0Id1uy+Pjd3bG63jYv9smHLoZelK0+e54SSV88uTgbjCUn5kil9R5HVLwFGol4DLMutp+SJ",
-	"XG+22viUGrSELPjS+D5btYXiYZxzkZZhqgk1C6aJMMY/Et2FXVI36hieVzo9gx+cXfejDvmP/8ALzR/u",
-	"Qre3Xm/RC4iS8NByw1SkkVhumVJQsbApCyKY4fyCUcMT+BzrO37OGrEntl1LoN7/u1N8vbM85nqipkNf",
-	"068NUJFaV8oyUhqADd8UUmb7Eg5K/PK4WdT1arxnjggXWj4mNAaH9WbFc0YWGyZSLpaLT7WlWZ2p72NS",
-	"YZP3SNLI7JutSHP2ySaoXvO3t2qT0AMm5mEiSLpC2up7I5kxOu8PR7NR2h9OWX8y7McxHYb9dEwTGk/Y",
-	"NI6nlE5HCev3z8fpaDwZT8YsG/fT6XA6mU7jQZ1b7+TRZ4zmbbiN7/g1E0ypfT6rqOzCM3lVD8Pk1f6T",
-	"GtQ+Qt92e/dmBVqoMnZcHRQBoVlxTfNLm/zav9kzeUNkppkglsMbznLBfKlwIWBg3CV7z9qZTULzjyTf",
-	"Kn7NvneSgGCRyoOTW8xKtoQ7NvxyNveAnsDvjlj8e/nVlU/R4lSv6e0lErHdp7yoqpWWQIwW+Q61FNdk",
-	"JfPUrnBNxa5G1kYoaP57sCIBrXDpftRGJLiCxKATCF5IrlmhTARSZx+1ZYp0G6ip/sPjBJYwvtGXV2x3",
-	"4NzMN+RmJRWDJA3V24KZIyP2p8hwUHu69ym+xJ/+me3ajtFu+IC5ceWIeMvz1BGnroSu+6fhaXinFLvn",
-	"NA6mQZSSq4NDArrHeG16wWXk27x7QBiOxlNiSxal27CvI1zlYp+1V9s1FScFoyl4GOx2k1NBXR4ImEcm",
-	"ybYomEhYnV5fDoW1p7C5UJqKpFU4f375nBQsY7BCwlMmNM8AiXl09WfX/TN/B2e3u1/94HNb8JPytq0B",
-	"6BHv5tnr1y+ci5PItP7oUbsOoLcocOPZzBe/sDVBZGtALQmRlSx00DxWtV2vabFz+SzHMOa+DWBnG9St",
-	"2jN+YJ6a0W2uG3Wm4EFnU1/GY7LwbrUgNy6FYC+KxIoqIiRZMyrMDWK2kza/41G76QbXl3ffw21IPHzr",
-	"aH7UTfJ9s73DeXrNih1WswRjJojQEktimFqke14q+vbGBV4azwQAUUohWoZFoko5oa55VBXhumgSGrag",
-	"3zuNRCQMh+aMZsailRFLeBuGJjDx1tDDZAEVhAvBCiJkyghXkfB/1Dc/ylmmzf8Bm9VbPDaKnpKcXbO8",
-	"AremfuLb3AuTqDlVOhL23mRDeVkF5FqxPDslCxNy2czFwqjKBcn4LZaZV3TDSramegUxFI0E1Kc5REnm",
-	"cJS9CYm2YThkXxO8DWwP4ZX2HgBRJDkTS73CDDeWswB5A+FYCUs2BozmeRmomE1jocsQ+YVNg3NBFnsx",
-	"0aLKjvtnzlV5s8MJ8gNpSpsYgDylTZLYAOiRgj0gR1VrfWBSss3kfkz0xRXh4h8QW8Hx3wnVfqRQMjZS",
-	"cSxYeIQMECAU1lY/eHByf3MQM654nBtxXlG1YsrBkaywojRtN0b8u0K6UgQXyx5cZM74lDxdb/QuElh7",
-	"1wUry2nmHshU9zp0R7bmkT8oQ3yPFC0mZUmDX83CPzE1e9AdfNGiGY2k77nJpdYkUuS7T/KYD7qQ9QC8",
-	"lCfHrs38sEXsH8sIv2Q05aIVjlB+ZUt5wDWMKikU2lvDVcZnAEx3ypYFTTGvWNdD9jdt8erO3hTwNA7H",
-	"u3dLL+XCBH5dI68JlWXB5iSRQtjumYJlW4W1z5KBD/gnFbfuh+3wMPBUcCmdoCOkvsSPawG9u/KjY3ob",
-	"ruyTyabsAM+J9evkSsibnKVLBmk/rDRqkm4LGuc7jJmuzYXNXBm54XnuPAHzk3hHFimjac4FW5Bu+UvN",
-	"14z83kWyNhYhv4fjqvwIgJoYR/txJCjg71hK3O3McULeGQvlC7uNS/f9JV5/qaWm+aKH1tMEx6wgV4xt",
-	"VCS4Jl0r6otT/P2CKJ6yhBY9shWa587pk+CelMim0nEp40er1xxQ01hjqyuNQoHE4vesuMoZaJMAbT0u",
-	"Geiu0IlCHSkSNkdcAUSqCzTF5Gk6GI/7syqEDQyBdbUMgCourtjukqeLSHQ32zjnaoX548Ufn74mJs7g",
-	"IpOLXgBtErZwzJiD85p1Wd1Nk1V544QWBWdAM0UW5geXvhsEHxh1sACPh1tEHscg2/xG3ggAH6z89T5S",
-	"kYAiKLaCGH4yMVi804wwkUjIC8mMLDw+WwTGeSqhteafjq0uqV4Y7ks9pusFJJOGj0qfzDqs1pNyHq+X",
-	"GEBWYbc00bCUSOR0J7c2SWAZxp1dwcA4y2L3SJFFKhN1Buxyghr5dJ0uSDdy0qeiTg+6LHaITjD6COJC",
-	"4yq3OVluH+2GK6dmEShN8c6WZfSeD2HrnjzPScxqDiIzQUCFhzpWDB3evxj6Uf5QeaLtW/XR1KCQAE2t",
-	"IRyhygVzHLgHGM4id+vbsn+dOAh52+pRfNrMCfcEwkia1Zfd/uRgkqH3mCjGGrJXXxMdjKdpyuJRf0zP",
-	"+2F8IHvcn7Rnjz3mP1D6dqya8UK1aHHgP1+RV30nHtEj0YUCTw2IbwiPst07JRekYCcVxt2pJkXX9dMr",
-	"mN4WwvYWYUGL5sDDzXC5wYSTBzFhKc7t/DQZnYCa2dOpdbVI1kwpumSka44R9gOcGwnvlj1MS2sqUlqk",
-	"JKaKTUbo1GxoCkoMOllHk9F51YA7QpsUiUM2RK1A3+gmWZ7QX376g/zDX/723bMrJq6+SV/fTn7943DQ",
-	"H8/+/ObH5Nnsb7/88ec//fyHb7/9KaXTZ3rz+s2z81cvkqfp2ZXMX37/6k/65+Wzn3/Knv1yezP65aen",
-	"T17Tb5Zff+2T1tCmwYgXJ3+lJ7+GJ7Pfn717fz758PXXrfxY2YY2wkMzk9X9NuqHQJhbqUbj2BLYhA8O",
-	"bEqb1M4A1hqDRfA7rWqLs6bCCjpaDC/8AYkKIsEFqWc4+qRb8n6xzRnUxh2MDS411gIMZq9xvG87cZrN",
-	"4mGcDBM2HtApS6fhKBynaXwe9sPJeDSeTaaD8XB0Ppv1J+ko6c/6LJ4Oz7M468ejaVxzSj8mqgLKtYdL",
-	"z+QNlhVKpr1hRUkgLZdMr1iBu7d8/KimXVTv/vHqwyIpa2IfEksN9mOpowsafHQs5du3us4OKhtf2h7/",
-	"CGoS5XO1r+KOOPx/Zru2zCy4hgmYMTSn4IO6U20Br+RLWXC9Wh/KFTj1WV546qFHGWrZekjjPnyADba1",
-	"HMJTXHXJhcY/3R23xJ/V6iL5Lq/aiGsWORzUzUtF7jttRQPy9Otfvv9p+Ppq9ezJX3c//fjL5q9/pM9n",
-	"afp8/OO3/57/efXt9atf/j7ik+UkeZACHw0/tOnvBjuX/Fgdf23vbXx3CGfxZmU0RT1m7NqOWFCMPczG",
-	"wQc5zxiiqx0AYr7nuTSR1OYeCHjGwihAqQEV46Eyu1bvQw7ShAoQ9UDc4UGznY+Mt3P/Wsz305i4ZGob",
-	"DFphl49rQWQkSBVH7uOz9SEgtCIres0OYrfNbZvw7Ug4iFrBZLGkgiuspSVUkLW8Nk/ydmcpFFMTEMmS",
-	"ijYQho5mF9ubrS4xt+xJuT2qEjBY4a+OAMarj1vE7FXpTrbWHD2t+gjcUHLN2c0+jId74cJx1M6Xz/wW",
-	"VR7mHtXlL4OpqVbRKsBAKm82Rp3u3/o4DS1teLFPVt/o79+lb37aD4MwDOsQBfKHLba/2Qkrtt8IZHXJ",
-	"NGF/39K8Zqju5evUZoFAffM5/qyPKIg1F+6DpkN0mKLqKP1w1ki7fSgNF6bGq7CpLb+Jl7YXWlw8umFF",
-	"xeP1cS82YyGL1L/moTiHfUexQZdynW00sRj8Q7BgH6T+8eDgfjyOZ0kSD9l5GoYTOh4Mw5TN4pQOhlk2",
-	"67M0mc5G6SgbT0b9cDwJz4dhPOqfjwfnbDSaJA8GB2Mf55MVS67aT0fQNcDzWXJV4v/lVidyze4Pi3iz",
-	"2hkNllFuzJj0Wx6rLkYcgmI+ZNgIQLHEZr+ukwqCnlQyTIjnjKZ+UqxtpziVpx0SxZKrRwq26qY0rcHG",
-	"YkLQrGtR6zxVTKR7M5y8n7Q9X161OhQQbGi3CrKhkCLuLiCpCGnThbxa1F0/BIXZJ8RS5oyKWgdK/Snm",
-	"BvOyVxQPEUFWp2SBZ9L43qyHXfMUUQbKtohGYrF1Db/GM9Gtx0i6O6Z7dbMKWD58UifolDd5MOAPzjDA",
-	"Kw83t9hm80Pa/6IO73L73cicJ7sKQsA1OghthiEuEQkPAJY+wNI2VT0Xlw/CuDNMfCPhXCV7vVUaPLBT",
-	"gkk1KBkFeDE4WY9UJPY9s+6i9uwF1CrqmXgCDd+siRb5CNC8W/TlIQzjE9spoDB8gk3hDiB+ogiBs3tu",
-	"7NTvo6/tFFP9doCbZQTkUWVT0hY2acy5W2Iz6wGqwbNI92kmPWaNLJMd43AFmKE2nXbNipQnGnEjPr+3",
-	"xMUWFHN5CA3pLoAMJ/r35i+l6XpzV0dfGQhEwm/1JS/KpsZ8h1XLBRzc4o4M6vk8HN8/gwqSrA4gh6yc",
-	"r2nKGh6G+ejezoVvQdtQlGZXxzU/Hg+iXo1uLIiXe2KpY8juwh4qWgUk1/0Mg/1hi2nAu8zLMkplgwAm",
-	"5L5Wct1iEUiXOuMZCd9iWaPSOyU1i+GGM7jfByTearw3Prm0J5GIGRxDZQm9O7lZisbwMCG3y1U9cDQB",
-	"cN0A4SkEHbujw0bIfX0nZBXoGZTXW07bF1Zo7Eu2Bde7VzAZEg0IzHu82OrVPaJCWwcKcFAIVWRxYWfH",
-	"wHbnBKdHIhQruWI7xGQtTgF5yLFQlu9IvIvE4sWPr1Bz+0HAAguGmJeyZSiUX7/sga6glZQyfAE649BL",
-	"w3RukKUlw0rrDY6/4K2IfFfZ4YrQEm97UivKwxV2tiZO6DglF+UIpYDkNIaReUaeItGo7sCUS7NYWUAJ",
-	"GdxXqNhg6gRiCYX0aZQdT13ZKRIensAa1/oKEX3mWphsqh0JFBA3bLPWHcCFlpHw6ukqKHH4KIu2pA0p",
-	"mm4JL4GKTlnmdtA56MGkNRULtVGwi5WZM3GKbT23Xg+SFGhUc4oQPyl2UrBIJFS4AAAdIm86i1kYTAYo",
-	"tgrmxFXtU5F4XZuTyO3sLbktEoQYFlu9gvBRO4jvxYvnmGv6oywT3kKzIqMJC8hapixXWB+3M3SML8Lt",
-	"hMIzuuELMNEwDZBqN9QUClCR+Oqri9qo1tOvviI/moM/IBSAKlUkKRjIBM3VHLGbDeGMxMdJJ1oh4Fti",
-	"DDJ1Hf2YnsRDEjISNvXqZn+Sgl0zmjvXpDalq4yfa+kju30/72E2f9EEEjYjVWp05JrmtZ6jsk8wEtil",
-	"1DuCQ/c6AV06QRGa39Cdy3hjPrKAemb5GADcre2yYeIkLBgpBpNsKmogsuQgeD8S3cWheUSudOUmAFnm",
-	"7Xg1mg42MZgAbsME3fDOvDM8DU9tH+4K1PnZChqgfjV/L1lbzAHTeBRZDMJwYZgEZnvaQRabQiY4BwpE",
-	"0QjCKXmuUeYAo52yjYk4RbJ7TLaKRWJxBmiqXxdWfKi1dyUbPU87c7MU25nVGBw7CMMjE5uOTDs0ode9",
-	"px/ZZx8YfuR2bY4v59fsFG0lAuu93jE4UPDu6FIBQgyNQOeduf5szXTBE3WQ8t/j985svSjk2nheW0U0",
-	"u9WE3ZbIVFt169I8r5i4BGUtenPENxmJURrG3QUHOr9sREmXJZJa5qn5UbfmEp+kLKe7SLz67seeNROg",
-	"2vEOitEcCgbg0jjr4HIveE1OtWGKgCwpfpAZQwKTZbkgK0ZTFVSTxUy0oAJUtPaXJN6RQm61NSfQy2MM",
-	"9QFussS8m50Mbc82OeV1Rur8jjx7+t0LZyQuLfkua+SrZWcrpJ5Iy9qGnX0Qid+R1//+4unx2y3pdski",
-	"cfSa/rTyYg4N227JG0EfjCaWBZsM7LHauqRbOxOjMN+tPcbhsOzkgFI/wkITKqrxrrUhjd3GsNYt9D33",
-	"gkg0AauPSS6p8ShyKhLzMEPwP29jVgimmbJcoguaZTyx/pJEqGkk7EIUQmhwUdir1mipwFVAozX20Wie",
-	"5wRFSll05UYjpm6HoXzg3cPwsOF9WHxMkyuZZT3IRNGagoXvUWdFYuGgqYtSMu2eAemHTG78LsWg/dC5",
-	"NLmEmY64uAMC8dJiWj9Nu5b4X9v4T/rD4XTu7RsCJg5QdkDx5HKpfPzlJV56iXEXAkZ7Jhgp9XYJz723",
-	"9q5wzy3sD/s2DAA2i3Q9GgN7ti29ByNWx+Hwo4lzFMRcbrWCH3+evf7gENePycIuphzDvWsKfXmnO8zW",
-	"df/MxgVn73n64aDov0SoWaMGjBMC2+rApWdfzf6qTey5M0ZwDTdt3I5Tg+rvHXjbTtnqkjP/vQQf3n2q",
-	"rJQ9O2/9cSQPm97nT7n6PBNZ6gOwcERVNfkEB5nY7Hw1X+y2WsIn130MYc2jRgPXUvI5ZgB4I4kODRdC",
-	"kNXYk7+yYH5v8UO+OmBl7VihD0FnhLzSdqeSp868dyLAT0Z3/6QcBA7q6R7PqI/aryuAxgit+sgs3wOA",
-	"eFtV6qBZbN7I1uIF2HhFDhWfbYMhGkMwg1KwRkqiXmmNxD1KrYhsr2LFnGNC+IYnJtrWiugbiYXtCg0K",
-	"iNpmO16VSbFZKdf1z1UJj8H50BD9VfAJwKmkbL2RRlPM3dog57D/0gWXV6I5NstAdjUSZcXw71u2ZWWN",
-	"J6j6Mn2U74n3DIsSrj3JbBz7CUoQcA3JT7rmtivmWhOrq3xwv5KQodIFN4fhvbLChsmKZsz2MtRTD+44",
-	"QbGUOGbP/5tHwpy+BzZXex0vmH5ozyHY9/DA+dq7R6K+w3qrQmV97CBa8D/dlB0nC5qvocnOHUYkNMsB",
-	"nnNjs+KYeSIsV8xbTjM/5zpYqtE3zdRcUD4Ts1vNOTgKc2DVKwyojkRZ26p1s7/3/vVh0WYgcaF+9GJf",
-	"+8KU/kamu4fZubo6ePs55g/ZVMwwjGk8G8/Gw8kgpJPZ8DyhYb8/yoZxGk/7o354PpzFYULDOJ5M0iQb",
-	"hqPhZJYm8TCJp2zSeXdvxV7H4RxQ8NlBNE79nTkf9lyHwUM9SQdDeeu3pRzsFPHrtZ/nHUFeh0hbI4fD",
-	"jLZBO2tNEof6CryOgS+JsfcB8mENpv55oN8eenvgpeIGH4KHn9snc/v/0nPrN85txoZDdj4bj9LJeZwM",
-	"+8NwOJ0xytLJZBDT4SQ9H5rDmg2H/cn5bDAdhf1+NpkO0mQ8HrLJ+dFze7jGsMizthcE5XldZQB8f7+z",
-	"0/Zy1vrFsKGHF6WPAh1vznrZAbzSuQu2leXePhP0SoDjZF819FEOa//un9ReHmF+1B/e/aPm+1/M7waz",
-	"u3/XfCfKRzrJZeR/py9evZ3JL56C0vbLpm/fmZincryRc+qsAdDEqn7oR+MVLLfVA6/b+zvD85sWZHgd",
-	"Ck66JQ6c/Pd//leFTYZ/VAjm//7P/4qEh6fu4QQ/qGN5l0kReNiBWtWu1iJcNqYb39dOMyLViKtlIW+U",
-	"NwazmnZBVR26TQs7jPkx2cg8R0i1rfpvFZb9q1VbUCg+xM8E3okB30eAQxWxpT6GKWE7uRELYiCFns9e",
-	"Ke4DGY1va9jih+U1mm8t/LTchnvZkEWSz9/7MWWJWBdpNZ/Umx+Ocw4BjbBldUA4DAP53J5MOVfxXzcb",
-	"89mzL1+Y5NZsD9y4k7edbDIaj/tZkk6ycHo+GCbx+XQ27SdZPOuPRpPRYJzS/vngfBIPadxn2Ww4ZmES",
-	"p1M6mWWTc9oJOsPZaJLQySjLpufpbJjQST+chXQ0nCZxPImH6SChYTo6P8/G2SwxvtF4ZnY/OY8H08nM",
-	"0Ho0jOMwTMOETaezkI6H8aw/GE/i4TRMzs+n8WA0nfXpeDyc0UkWZ/E0NDsK2Xky61M2htTtZ0xYuWxU",
-	"6Xz0vfYDT77g9am22aMmay/3WnNahjj6ovbZT7pcrVuf93qUBwBHy26Ku4Ku8q1xj8t3EWzVXXNj/1XS",
-	"ca/K3bgUQKOz5khGziGWWi0/2FC0QxlNILFiISmIGtESMTH+vMhHAJ3fbDWCKGGkY9m6WOXNggpfo7C2",
-	"5eZzVmNm7KtvmLsBEylmm6wD3GtONPONeZUWAW42XyPG8JT8xY75UmTjxkRYtR6J6pnlg3CMgJ2sBD5Q",
-	"VxbVnCVXWwvMvg3pYyrS3gFbDONEP7U8cGh46ySsxqJ+gq1qWpEGKrs/cGO/H3JbYz2aM1PdaNP6rNJ+",
-	"c1Lo21pbq9ePeiwk9Ts/H9adaVZaIWOuS2jM/ZQTzos99iqsR4p4X51+Fg3QMvP3WFXOq54/MAbwp9hA",
-	"Oe7ARO6vvmpOpvjqK28WCM4ac8lcRC7atP425VrNy+9qmdjAuNngDO9nTWvhajMpj0n4ZhZY1aaTYHLc",
-	"viqwEfzGEsYRQrp3MQpHi3Lquv3QOecO/YuvErpZSVhpJKql3hzGMXltlP8gP/0B+Qtc56G3/7Xn2pvJ",
-	"7d80f/BbmeX7xvKArqF5jiazVtM4ZsD9NzCXAo3wp8MVtSeIstsDwDJyQ3eEip1RHkVKNrTQO5JQgca7",
-	"OXwjEl07VjOwMzV72JzietMWxsu1FRJ4z3KtR6caMXmgVI+NLrdc6QBDaLVNEph6av8dM2bf0mrH1my4",
-	"qDV0lwY8sMhLmA8FuGeu7GSQdnixy2NsMIUUWLSBJlxEYu/9XuiktOHyT8nzxiQs43viKFbuenmwhgio",
-	"UDiKR6oq9KAC36BfhJzhzVqzr9N0oAYLfUCrPy8P2LmzkYjxeFH3uXcKclX1PYBHE4BaYm6kjuUPQdfM",
-	"NajfsDw/wfeplpNvwCvDdoaY2V6iFCtpAFE6JW3dHKQL2O9I+I0YvcBbUbe9E2NetRC6KeFVP0YkXEMG",
-	"UXQH2+lBT2PVUQEDMA/0ZuDnfqufXZ+DV9+s7Ls9LG0geTonQrqs0o7p4GizRkCoAy36ltpOKPZfgNk7",
-	"LWkFZLNtTl9/TWz7EFkgFRaRgDOqdbZAYw/Z62ly0PS9rqaKuYCz4bzLdzEdeHsniRm8br7k0MZrTOtv",
-	"LDX+snHT217W2QtqyDYE/wGo2n8JJ9gTRtM5iTpe/wxsOOrAyEibI9vIApDhikQdOOOoU4pWubx6eq1U",
-	"UgB5ZdS+P9s2EeCcPO6/+5mlZGNihcYrbruL0WDWtvrHZIEQspMTVNQn5l5Gh5YfxNtC6UUvsLh/Ow3C",
-	"LIUWxkwkK5aSuOAsy/G1Yrb3z2ztmRvXV3Yh5DIBmDpAcZ9895zY9oMbFpMNXZorgQd7FoQr0rI5pOb4",
-	"zOu3RRqXoR8MTYQr3NzkNr8GN/jCJu8+ulRcdaP+Xzru/9Jx//zpuM9+GC390SYS3+slxhbde8er9T7y",
-	"w20MntcovUkJdzeV34VveGj5wHU31osHtSrMnXMTyrym6519+96OTmgMYpFXrt/UARuhN8R7q3dZn3qk",
-	"2p5bZolq4C3pJ51Styq7gvqIBbMC9FXKJdgZA5CnQFLYC8oO2JJI5ji3/vvLD5HMzQJW1sizjfNjduwO",
-	"iu2v9zjFhjXXqKt6AekPyiABGmiJYlrnLEW3CV7ZbRiqfLO5fXJtXEVdNloJV1HiGO28q/zWZp9y2H6/",
-	"V5CqNZkfaur+aJb7SHK7aOn+9jHwIysYxWci1L0Y5MA54NiQey2tPzrKCg846P3nVAeM31Xn6yTjwSoS",
-	"BhEcAvCibvRHufg+vK6mFTwunXcAmO777kEkwCMtC59uEs3H4y2+JHTCUodq9h36xl8YPIHP+7kmpJVs",
-	"4reNRIeXPfGHYHTewWHar5opk1dVib3+Rlha9ddCxcxLJxonGoYVWL71ABjI+LUHQOo0wJWqKheBc8hb",
-	"h0QpgrPCE/8htqKz/wBI+iB0uD4Mxmtwbr4Npu0BNZrtP6Yl94zJEwd0xfBpu2m7t0tNf3j34X8CAAD/",
-	"/w==",
+	"7H3rktu4lf+roJStsjRhq6l7S66pf/U4ntjJXDy2J56N6X8LJEEJaQpQCKi7NV5/3QfYR9wn2cI5AAlS",
+	"VF98mSRb6y9WSyQIHByc6+8cvu8kcrOVggmtOov3nTWjKSvg40umi/15pllh/kqZSgq+1VyKzqLziiVS",
+	"pIpoSa4p1yRmmSwY0cWeixWhK8oF6b789gmZDwZhQBRLzI1kEPaH/VGv3wk67IZutjnrLEZh0CnY33e8",
+	"YGlnoYsdCzoqWbMNNY/NZLGhurPocKGn407Q2XDBN7tNZxEGHb3fMvyJrVjR+fAh6Lx58+Z8p9dMaJ5Q",
+	"zQ5n/nrNCK2uMLOCpzGzlp1iOO3pbBL2AsL6qz5ZfsNowYplbdYd/LJz29zt9JQuuFh1PpjpbWlBN0xb",
+	"Cn9DdbJ+/ocXVK/bJxqbCwhPSRc+MUVowYjYbWJWsJRkhdyQQZ2c42HQ4eb+rRk16Ai6ARqlnY8j86CV",
+	"zN9ysWLFtuBCH599Vl0UEKrIdExyec2KhCpG1uyGJGta0MRQg1xzvSZUEAkD0Jws1ZoOJ9PFkmwLlvGb",
+	"OvXD8TAbzUZTOh6FbDykWTKfp/Nkkk2S0XiaxumYUpqdTaYhTZJwGs6ScDifjcbjOU0mZ7NJp5VI3oRv",
+	"pda/FSzrLDq/O63Ozin+qk49yuCWF0xtpVDM7nj6kv19x5Q2fyVSaCbgI91uc8uPp9tCxjnb/P5vypDy",
+	"fbVsQ2RNeV6fqno7ercg11To2ygclKTN95akLEWyRx1L66jTCTpKU71TncU4NCeMa+R2mhI38ZIhaCx3",
+	"ehHnVFx2PtyXPi9wcUibQ54p8CGEK7KhuWFLli4IJWajSHl6AqLXjPzp1Y8/kFimeyILQskVzXeMcEG4",
+	"JqlkKhJCarKBI6TXXJFUJrsNE5p0M1kQS1VCfT4lek3h4ebWJjUjUSNnYfiVbbYani+vWHGSS7EiOVe6",
+	"1ydL3KslUXSvyLUd97qQYtWPhCHYc6FZIWj+tChk8XH84DZr4m+WG5e8YsUVKwiO/8W27VyQnWA3W5Zo",
+	"lhKFz2TmmX1ithTpYBafspzHrKCa5XuyYoIVPHkMW2nvyuVKRcJ8kdCdYpZOP0h9niRsq40Y/bRjY7aV",
+	"urGI2sUbrhSXQnmMPwlHFS0NCXnCyM+CXlGe0zhnX/YAWEpYFmydKyn4aq2JkNd1TubAYWq903BHKq9F",
+	"EAlZEK4VUdooaK7IrlqJ4dtsl+e9PvlB6rW5CVQKnBZ3Eq+pvTl9TApjEkSCGqMA9g1VEZGZUfFgEXBB",
+	"lmA5nIDpsDR7GByYFSelXdFGKnv1qWeBALV+kPpbuRPpp52VcTiu9vcHqQmO+cV29QdJ1C5Z18SMLJxu",
+	"V+RSyGthrA8gO+5/3zz5Bd3nkqavpfyOFiv2iazv9hMEZm4GNFtIBRmS7/k3vuAfePz/BB9IXktJcBa/",
+	"ifiHSbKbhDFjZJbH4pEiiv/KSM43XAONXkv5PRV7q5vUp9KIaju40TpcKM31DmzEtVRbrml+QstpTUI3",
+	"XXXqy4/xcF7Rz9DNTJCUM/yi9POnrMy++WIjo0q7TTcioVpty/mPxFEBQP5R5/9nYSx3WfBfWfqJOw1E",
+	"EStzELm4ojlPyfmL5+SS7Wsm0KDaydrDv+gm2omADYTTDCpjKCA7gRJDFqRgV/KSpf06hd+8eXPSdIJu",
+	"I3PTZ4Jp/YUVPNu/pJp9h+fhsx4tEHU0TQumVHWgyBU89J/tWHFFkpyb0+RmDEerMdna8aqJLHvEXv5j",
+	"lSdu6M8iZQlPP3k7E7nLUzBRcLwFrChZG8efiXQrjZbLwEZO1rJ4OxiNZu/6xTYhKcf7qFDXrHhsPoPk",
+	"MWImM5qYZDRXzMmanGpws/+prLPD1Rt5avyRk5cvnjQIYKmiJYkNhVhyyVJDBfRPkAzoTZhPzikzvgXa",
+	"0D+0E8gyVCWMI/FbMlRJURjmHA/GYRzgXJCnf/ne2LFyVx2ggCzDmyWhIiXjsBkK6D59/uJkMiEb8FDB",
+	"+aK5ccTSXiMIcHNG59koGcaDdMwm2TScDc6G8xEdx5Nkms7YWTYPB8PR2Lj7W6qNV9RZdP5/ePM2PJnT",
+	"k+z85Nt378fhh3+rmMYFa4LOOTBu64qQp82e6IIKRTG4JTNCrVVXSKkDsuGCpcT8IuzRMPPfFnLLCs0x",
+	"IIBDHSe+40tH4A9BJ85lcnmxpmp9103fmCufmQvL25BF2uM1FfuYswzXW39YJPkuZWiJeUuubccgHI6D",
+	"h8Xrgg5Q5YKn7RMyjDCYTOwB4mn9eaPRrOV5h8/QN/ci1usbpNQHP/LztpphNVCDlrUdCaodfVdORsZ/",
+	"Y4nuBJ2bk5U8sV9uCymzvuUy76cTvtnKAoQyRKcWnRXX613cT+Tm1DCx0mn5P7eu/imMBpPHEV/po9FP",
+	"I0mZ2WXDlq2svIjECVkqvhIsXS4IfoDTGheSpglVmnSNxDISFgVbLwBxuGeGW8w5MCR5DOPAMVguHBel",
+	"eEFChRQ8oTleGqDUy9i1r0ITKTK+2hmhCB/NXhtTFge2X8Hga6qad1TsXLsXRSAThiffdnBtyKfwfzmo",
+	"2b9K1rifj4iJV1Y7tUab75IWvoSwdECPnWqGIRQ8ixlneaoiQQtGtgUDI0SKhDWPJRqOgqW41P9FAifA",
+	"9eLi/iWEj9K3GOAlrb0j+2UEVrnrbkYHwulDgOmIFoVHFKM5Sx23Zn4kQ4FY4PC/Y3Nk3COc13JIfhSM",
+	"MGFsmS3YVtWZB9JLQa7XPAGTqP0ssRuutDJP5Jpt1P3JvQP+dvZiUdC9+fsYR7hszEG+5UHZk6BjrIO7",
+	"5ugOEZL+gurDKb1ZM5SSOC9w0+HqupU0DIfTk3B0Mhi/DueL4WwxCf/a8eacUs1ONN+wNumm+K/srrNb",
+	"44ZuzugVUz0j5Mu51SY0eTC9VClcb6OY28/GcYCDAMuwhC/H84kblNzZejBKsXbMvkXZZQ6bZ9reko1p",
+	"GrITmg1H8yGdj8+y+SRko2w+YvNsMBukdDocZWw6Hc7H4zBOztIZG84yOotH88lsxMYhY7PREQP33fvp",
+	"uN26fWKO1nORybbzbh2WKhxpz50i8vOYsL+F5K0p/cMHPfF/tk5UQ8wQ8FkUoYqUVkF9Lg8/+4qLy3sT",
+	"6rhk9+W5GbG53DYu9jOTLZteZse887wglLx6dn4ynExJyldM6TvyuH6WMRL1NGOZ0e2TJ3Kz3WljU2qQ",
+	"ErLgK2P77NQO8pNxzkVaesLGmy2YJsIo/0h0l3ZK3ajj7GC44fRqEHXIf/wHXmg+uAvd2nq9ZS8gSsJD",
+	"ywVTkUZitWNKQVLERkWIYIbzC0YNT+BzrO34OdPQ3rHtWgL1/t+dx9fby9tMT5R0aGv66QcqUmtKWUZK",
+	"A9Dh6JMcnHAQ4he3q0VdT/h76ohwoeVjQmMwWK/XPGdkuWUi5WK1/FRdmtWZ+j4qFV2lu+NAMvtmJ9Kc",
+	"fbIKqsMK7FBtJ/SIinnYESRdIW2CvxEvGZ8NRuP5OB2MZmwwHQ3imI7CQTqhCY2nbBbHM0pn44QNBmeT",
+	"dDyZTqYTlk0G6Ww0m85m8bDOrXfy6DNG8zZoyHf8igmm1CGfVVR27pm8rLth8vLwSQ1q30Lfdn33Zg1S",
+	"qFJ2XB09AsbdvqL5hY2vHQ72TF4TmWkmiOXwhrFcMP9UOBcwMOaSHbO2Z9PQ/JHkO8Wv2PfuJCAepbLg",
+	"5A4Dny3ujnW/nM49Iifwt1s0/r3s6sqmaDGqN/TmAonYblOeVwlRSyBGi3yPUoprspZ5ame4oWJfI2vD",
+	"FTT/HixIQCpcuJvaiARXkBhkAsELyRUrlPFA6uyjdkyRbgOYNXi4n8ASxrf64pLtj+yb+YVcr6ViEKSh",
+	"elcws2XE3ooMB+mte+/iS7z1z2zfto12wUfUjct4xDuep444dSF0NeiH/fDOU+ye09iYBlFKrg6OHdAD",
+	"xmuTCy7o32bdA4hxPJkRmxUpzYZDGeGSI4esvd5tqDgpGE3BwmA325wK6uJAwDwySXZFwUTC6vT6ckCv",
+	"A4HNhdJUJK2H8+eXz0nBMgYzJDxlQvMMwJ63zv70anDqr+D0Zv+r73zuCn5SDtvqgN5i3Tx7/fqFM3ES",
+	"mdYfPW6XAfQGD9xkPvePX9gaILJpppaAyFoWOmhuq9ptNrTYu3iWYxgzbgM72oamq9aMX5inZnSX60Yq",
+	"K3jQ3tSn8ZgsvaGW5NqFEOxFkVhTRYQkG0aFGSBme2njOx61m2ZwfXr33dzGiYdfHc1vNZN82+xgc55e",
+	"sWKPCTPBmHEitMSsG4YW6YGVira9MYFXxjIBzJVSCMhhkahCTihrHlV5vi6qhIYuGPT6kYiE4dCc0cxo",
+	"tNJjCW/C0Dgm3hx6GCyggnAhWEGETBnhKhL+TQNzU84ybf4H+Fdv+dgIekpydsXyCj+b+oFvMxYGUXOq",
+	"dCTs2GRLeZlo5FqxPOuTpXG5bORiaUTlkmT8BjPZa7plJVtTvQYfikYCUuAcvCSzOcoOQqJdGI7Y1wSH",
+	"geUhgtOOAShIkjOx0muMcGPGDMA94I6VyGejwGiel46KWTTm0gyRX9gwOBdkeeATLavouL/nXJWDHQ+Q",
+	"HwlT2sAAxCltkMQ6QI8UrAE5qprrA4OSbSr3Y7wvrggX/wDfCrb/TjT4I4UnYysVx4SFR8gAMUhhbfbD",
+	"Bwf3t0dh6YrHuTnOa6rWTDnEkz2seJp2W3P8u0K6VAQXqx5cZPa4T55utnofCUzv64KV6TQzBjLVvTbd",
+	"ka255Q+KEN8jRItBWdLgVzPxTwzNHjUHX7RIRnPSD8zkUmoSKfL9J1nMR03IugNenifHrs34sC0KOBoR",
+	"bsvjWnX0GfO4LxlNuWgFVZQ/2WwhMCajSgqFKt0wrjFLAJmeslVBUwxd1kWdvafNJd7bQQEV5NDIB0N6",
+	"UR0m8OfaDhpvXBZsQRIphK0BKli2U5heLc/IEROoOhCHkQF4GBhDOJVO0BFSX+DXtZiBu/KjwwbWIzok",
+	"k909QKViijy5FPI6Z+mKQWQRk5mapLuCxvke3bIrc2EzHEeueZ47Y8PcEu/JMmU0zblgS9It79R8w8jv",
+	"nbNs3R3ye9iuylQBwIyx5R9HggKKkKXEDWe2E0LbmItf2mVcuN8v8PoLLTXNlz1U0Mb/ZgW5ZGyrIsE1",
+	"6Vppsuzj/UuieMoSWvTITmieO7tSggVU4rNK26h0Ua3odHBTo/CtODYyC2KX37PiMmcgsAI0J3DKQHeF",
+	"dhqKYZGwBUIXwBleorYnT9PhZDKYV15yYAisq2kA4HJ5yfYXPF1GorvdxTlXawxRL//49DUxrgwXmVz2",
+	"Aij2sLlpxhwo2czLqgearMuBE1oUnAHNFFmaGy58Swu+MAJiCUYVt7hCjn68uUdeC8A3rP35PlKRgDwr",
+	"FrQYfjJuXrzXjDCRSAg9yYwsPT5bBsY+KwHC5k/HVhdULw33pR7T9QKSScNHpdlnbWJrrDmj2os9IKuw",
+	"G5pomEokcrqXOxuHsAzj9q5goP9lsX+kyDKViULpd4JCv79Jl6QbudOnok4PakX2CIAw8ghcT2ONt9lx",
+	"bh3tujGnZhJ4muK9zfzoAzPFplZ5npOY1WxQZvyMCtV1W751dP9860eZXOWOti/Vx4SDQAJMuAaPhyrn",
+	"L3LgHmA4iz+uL8t+OnFA+LbZ4/FpUyfcOxDmpFl52R1Mj8Yxeo+JYqxx9upzosPJLE1ZPB5M6NkgjI8E",
+	"qAfT9gC1x/xHsuuOVTNeqBYpDvznC/KqesYjeiS6kEOqlRMYwuPZ7vXJOSnYSYXUd6JJ0U199wqmd4Ww",
+	"FVKYM6M58HDTI28w4fRBTFge53Z+mo5PQMwcyNS6WCQbphRdMdI12wjrAc6NhDdkDyPfmoqUFimJqWLT",
+	"MRo1W5qCEIN63PF0fFaVEY9RJ0XimA5Ra5A3ukmWJ/SXn/4g//CXv3337JKJy2/S1zfTX/84Gg4m8z+/",
+	"+TF5Nv/bL3/8+U8//+Hbb39K6eyZ3r5+8+zs1YvkaXp6KfOX37/6k/559eznn7Jnv9xcj3/56emT1/Sb",
+	"1ddf+6Q1tGkw4vnJX+nJr+HJ/Pen796fTT98/XUrP1a6oY3wUJJlZb8NLICvze2pRuXY4juFD/adSp3U",
+	"zgBWG4NG8OvFapOzqsIedNQYnocFJyqIBBekHkQZkG7J+8UuZ5B+d0g5uNRoC1CYvcb2vu3EaTaPR3Ey",
+	"SthkSGcsnYXjcJKm8Vk4CKeT8WQ+nQ0no/HZfD6YpuNkMB+weDY6y+JsEI9ncc0o/RjHDSjX7pE9k9eY",
+	"uSiZ9poVJYG0XDG9ZgWu3vLxo5p0Ub37u8QPc9asin2IuzY8dNdundDwo901X7/VZXZQ6fhS9/hbUDtR",
+	"Plf7Iu4O785uVt/5AJ/s4NkBrYtXplpagsxggiagLlFtg63ruKcFh5OvZMH1enMs7OHEdHlh3wPCMpTm",
+	"ddfJffkAXW/TUoSnOOuS240dvL9d439W7Y7ku7hsI66Z5GhYV2MVue/USQ301q9/+f6n0evL9bMnf93/",
+	"9OMv27/+kT6fp+nzyY/f/nv+5/W3V69++fuYT1fT5EGKYjz60KYnGsem5Ptq+2trb3Noj0FG3qyNRKr7",
+	"pl1bPwwCuIeBRfgi5xlDoLjDciwOLKQmKNyMgdhtzPECKhwAPh7AtGv1C4RTjUsC3hX4Nx7K3NniOJz7",
+	"a7k4jMjilKktx2hFkD6uOauRIJW/egg118cw3Yqs6RU7CkM3wzaR6JFwaLuCyWJFBVeYFkyoIBt5ZZ7k",
+	"rc5SKKbG8ZIlFa3DDfXfLoZglrrCMLl3yu1WldjHCkp2C/a9+rrlmL0qzdbW9KknvR+BuUuuOLs+RCRx",
+	"zy25HYD05YPYRRXvuUei/MvAg6pZtB5gIJXXSaRO9299yImW1o05JKtvXByOMjC3DsIgDMM62oL8YYfF",
+	"grYfja3OgrO6Ypqwv+9oXlNU97Kpap1TIFX7HG8bIKBjw4X7oml4HaeoupV+2JmlXT+Uiguj/JV71hZH",
+	"xUvbc0bO792youLxenMcGxmRRepf81DIxqFB2qBLOc82mthygmMIZx9v//E450E8iedJEo/YWRqGUzoZ",
+	"jsKUzeOUDkdZNh+wNJnNx+k4m0zHg3AyDc9GYTwenE2GZ2w8niYPxjlj1euTNUsu23dH0A1UGrDksixl",
+	"kDudyA27P8LjzXpvJFhGuVFj0i8QrWo+sWWM+ZJhTQPFbKH9uU4qcK5SyTDwnjOa+sG3tpViD6N2dBdL",
+	"Lh8pWKrrabUBHYuBRzOvZa1OVzGRHnS88m5pe768bDUowKnRbhZkSyEU3V1C8BLCs0t5uaybfohvs0+I",
+	"pcwZFbVimvpTzACLsrIWNxHxYn2yxD1p/G7mw654ioAJZQtqI7HcufJoY5no1m0k3T3TvbpaBVgiPqkT",
+	"dMpBHoxdhD0M8MrjdTq2NP+Y9D+vI9Xcercy58m+QkNwjQZCm2KIS3DFAzCyD9C0TVHPxcWD4PoMA+xI",
+	"OJeU3+yUBgusTzB4B6mpAC8GI+uRisShZdZd1p69hJxIPeJPoDyeNYEvH4H/d5O+OAbHfGKLHhS6T7Ao",
+	"XAH4TxTRfHbNjZX6XQdqK8WUgm13ZxkBeVTZ0LdFgBp17qbYjK6AaPA00n1Kb2/TRpbJbuNwBfCnNpl2",
+	"xYqUJxohMD6/t/jFFt9zcQzY6S6ASCra9+aT0nSzvas4sXQEIuEXRpMXZX1mvsfs6BI2bnlHpPZsEU7u",
+	"H6mFk6yOgKDsOd/QlDUsDPPVvY0LX4O2AULNqm6X/Lg9COA1srEgXoyLpY4hu0u7qagVkFz3Uwz2xhbV",
+	"gKMsynRNpYMA8eR+VnLTohFIlzrlGQlfY1ml0uuTmsZwrSzc/QGJdxrHxieX+iQSMYNtqDShN5LrPGkU",
+	"DxNyt1rXHUfjANcVEO5C0LErOq6E3M93om+BnkF5veW0w8MKNYrJruB6/wr6aKICge6Y5zu9vodXaPNN",
+	"AbZVoYosz22nHVjugmCvTUSVJZdsj/CyZR9AlBwTcvmexPtILF/8+Aolt+8ELDExiXEpm+7C8+unV9AU",
+	"tCeldF+Aztgi1DCda/tpybDWeovNQnhrcYHLIHFFaAkdPqkl/+EK24kU+5n0yXnZcCogOY2hwaA5T5Fo",
+	"ZJGgJ6iZrCwgVQ3mK2SGMHQCvoRC+jTSm32X3oqEh1uwyrU+QwTSuWosG9JHAgXEtSatFTpwoWUkvLy9",
+	"CsqSAjyLNnUOIZpuCWOBzFGZTncoQCgnpTURCzlY0IuVmjN+iq2it1YPkhRoVDOKEAoq9lKwSCRUOAcA",
+	"DSKvl42ZGDQ5KHYKuupVlWCReF3rKsltpzK5KxJESxY7vQb3UTu08vmL5xhr+qMsA+tCsyKjCQvIRqYs",
+	"V5iHtx2HjC1Sxo7pli9BRUPvRKpdC1hIdEXiq6/Oa41t+199RX40G3/kUABAVpGkYHAmaK4WCENtHM5I",
+	"fNzpRC0EfEuMQqauOQGGJ3GThIyEDb26TqmkYFeM5s40qfU0K/3nWvjILt+Pe5jFnzcxkU1PlRoZuaF5",
+	"rXyqLHmMBBZc9W6B1HtFjS6coAjNr+neRbwxHllA3rR8DGAHN3ba0J8TJowUg74/FTUQwXK0DiES3eWx",
+	"7k0uReb6JVnm7Xi5oA7WYxgHbssE3fLOojPqh31bUrwGcX66hlquX83nFWvzOaB3kSLLYRguDZNAJ1Tb",
+	"k2NbyAS7ZsFRNAehT55rPHMAN0/Z1nicItk/JjvFIrE8BdTWr0t7fKjVdyUbPU87CzMVW2TWaLM7DMNb",
+	"+lvd0hvSuF737hVln32kVZRbtdm+nF+xPupKrBHwyuBgQ8G6oysFSDRUAp135vrTDdMFT9RRyn+Pvzu1",
+	"9aKQG2N57RTR7EYTdlOCbG12r0vzvGLiEvy17C0QR2VOjNLQHDA4UsRmPUq6KkHhMk/NTd2aSXySspzu",
+	"I/Hqux97Vk2AaMcRFKM5JAzApHHawcVe8JqcasMUAVlR/CIzigT68HJB1oymKqj6sBlvQQUoaO2dJN6T",
+	"Qu60VSdQlmQU9RFussS8m50MbU+3OeV1Rur8jjx7+t0LpyQuLPkuauSrRWcrRKBIy9yGbeMQid+R1//+",
+	"4untw63obsUices1g1llxRxrTd4SN4KSHk0sCzYZ2GO1TUm3dibGw3y39JiEo7IoBSAFCD9NqKia4dZa",
+	"WnYbrW13UMLdCyLRBMY+JrmkxqLIqUjMwwzB/7yLWSGYZspyiS5olvHE2ksSIa2RsBNRCNXBSWHZXaM6",
+	"BGcBNeNYEqR5nhM8UsqiOLcasXt7dOUDbwzDw4b3YfIxTS5llvUgEkVrAhZ+R5kViaWDwC7Lk2nXDIhC",
+	"ZHJjdykGlZTOpMkldMDEyR05EC8tdvbTpGuJM7Y9DMhgNJotvHWDw8QBlQ9ooVyulI/zvMBLL9DvQmBq",
+	"zzgjpdwuYcD3lt4VvrqF/WHdhgFAZ5GuR2Ngz7ap96Ah7SQcfTRxbgVLl0utYM6fZ60/OGT3Y7K0kymb",
+	"lu+bh74c6Q61dTU4tX7B6Xuefjh69F8ipK2RA8Z+im154NKyr9qY1ZoP3ekjuNqhNm7HBkj1tzS8bads",
+	"dcmp/xaHD+8+9ayU5Udv/c4qD+t16Dfs+jzNZeq9vLDbVtXEBXuy2Oh81SrtpprCJ+d9DGHNo8ZDVx3z",
+	"OdoZeN2VjvVJQjDXxDt/ZcL83scP+eqIlrUdkj4EnTHySttIJU+dem+QgFvGd99Stk0H8XSPZ9RfTFAX",
+	"AI1uYPXuX74FAP62qsRBM9m8la3JC9DxihxLPttaSVSGoAalYI2QRD3TGol7pFoRQV/5ijnHgPA1T4y3",
+	"rRXR1xIT2xXqFJC7zcrCKpJio1KugQFXJTwGu2mD91fBJwCnkrLNVhpJsXBzg5jD4SsqXFyJ5liUA9HV",
+	"SJQZw7/v2I6VOZ6gKjH10cQn3jMsGrn2JLNwrFsowca1igHSNcOumauyrK7yiwiUhAiVLrjZDO8FH9ZN",
+	"VjRjtmaiHnpw2wmCpcRLe/bfIhJm9z1QuzqorMHwQ3sMwb61CPbXjh6J+grrJRGV9rFte8H+dA2D3FnQ",
+	"fAP1gm4zIqFZDvCcaxsVx8gTYbli3nSa8TlXKVN18WmG5oLymRjdarb0URgDq174QHUkytxWrTD/vffX",
+	"h2WbgsSJ+t6LfUkOU/obme4fpufq4uDt52ilZEMxozCm8Xwyn4ymw5BO56OzhIaDwTgbxWk8G4wH4dlo",
+	"HocJDeN4Ok2TbBSOR9N5msSjJJ6xaefdvQV7HYdzRMBnR9E49TcMfTgwHYYPtSQdDOWtX/5ytCLFz9d+",
+	"njcqeZUobQUjDjPaBu2sFWMcq1/wKhO+JJbfB+KHNTj854GYeyjxoReKG34IHr5vn8zt/0v3bdDYtzkb",
+	"jdjZfDJOp2dxMhqMwtFszihLp9NhTEfT9GxkNms+Gg2mZ/PhbBwOBtl0NkyTyWTEpme37tvDJYZFnrW9",
+	"TinP6yIDygQOK0htzWitLg0Lh3hR2ihQWee0l+0lLJ25YEtm7m0zQU0GGE72xUwfZbAO7r6l9qoNc9Ng",
+	"dPdNzbflmPuG87vva75B5iON5NLzv9MWr95l5SdPQWj7adO374zPUxneyDl11gBoYpU/9L3xCpbbaoHX",
+	"9f2d7vl1CzK8DgUn3RIHTv77P/+rwibDHxWC+b//878i4eGpe9iMEPJY3mVSBB52oJa1q5UilwXwxva1",
+	"jZlI1a1rVchr5XX0rBp3UFWHbtPC9pV+TLYyzxFSbbP+O4Vp/2rWFhSKD/EjgXdiwA8R4JBFbMmPYUjY",
+	"NqHEhBicQs9mrwT3kYjGtzVs8cPiGs13PH5abMO9mskiyRfvfZ+yRKyLtGq16rVCx64IgEbYsTogHPqa",
+	"fG5LpmwR+a8bjfns0ZcvTHKrtoeuc8vbTjYdTyaDLEmnWTg7G46S+Gw2nw2SLJ4PxuPpeDhJ6eBseDaN",
+	"RzQesGw+mrAwidMZnc6z6RntBJ3RfDxN6HScZbOzdD5K6HQQzkM6Hs2SOJ7Go3SY0DAdn51lk2yeGNto",
+	"Mjern57Fw9l0bmg9HsVxGKZhwmazeUgno3g+GE6m8WgWJmdns3g4ns0HdDIZzek0i7N4FpoVhewsmQ8o",
+	"m0Do9jMGrFw0qjQ+Bl75gXe+4GWzttijdtZeHpTmtPSj9I/aZ9/pcrZuft7LZB4AHC2rKe5yusp37D0u",
+	"X6uwU3e1wP1XCce9KlfjQgCNyppbInIOsdSq+UGHoh7KaAKBFQtJQdSIloiJ8VtfPgLo/HanEUQJ3SnL",
+	"0sUqbhZU+BqFuS3XarRqZ2NfFMTcAEykGG2yBnCv2ZzNV+ZVWAS42fyMGMM++YvtWKbI1rWjsGI9EtUz",
+	"ywdhuwLbJApsoK4sqpZRLrcWmHUb0sdUpL0juhg6o35qeuBYH9ppWHV4/QRd1dQiDVT2YOg6mD9kWKM9",
+	"mu1fXZfWetvVQbPp6dtaWatXj3qbS+pXfj6sOtPMtELGXJXQmPsJJ2x9e9uLwx4p4v3U/ywSoKV98W1Z",
+	"OS97/kAfwO+WA+m4I83Fv/qq2QHjq6+8niPYNs0FcxG5aMP6u5RrtSh/q0ViA2NmgzF8GDWtuavNoDwG",
+	"4ZtRYFXrgoLBcftixYbzG0vorAjh3uU4HC/LBvL2S2ecO/QvvhXpei1hppGopnp9HMfklVH+g+z0B8Qv",
+	"cJ7H3pXYHmtvBrd/0/jBb6WW7+vLA7qG5jmqzFpO4zYF7r+vujzQCH86nlF7gii7AwAsI9d0T6jYG+FR",
+	"pGRLC70nCRWovJtNPiLRtR1CA9setIfFKa42bWmsXJshgbdS12p0qm6ZR1L1WOhyw5UO0IVWuySBBq72",
+	"75gx+05b2x5ny0WtoLtU4IFFXkIfKsA9c2U7kLTDi10cY4shpMCiDTThIhIHrypDI6UNl98nzxsdt4zt",
+	"iV1luavlwRwioEJhKx6pKtGDAnyLdhFyhtfTzb581IEaLPQBtf6i3GBnzkYixu1F2efewMhVVfcAFk0A",
+	"Yom51j2WPwTdMFegfs3y/ATfPlt22AGrDMsZYmZriVLMpAFEqU/aqjlIF7DfkfALMXqBN6NueyXGoioh",
+	"dA3Pq3qMSLiCDKLoHpbTg5rGqqICenkeqc3A7/1SPzs/B6++XtvXlFjaQPB0QYR0UaU908GtxRoBoQ60",
+	"6Gtq22zZf11or1/SCshmy5y+/prY8iGyRCosIwF7VKtsgcIeclDT5KDpB1VNFXMBZ8N+l6+VOvKuUxIz",
+	"eDl/yaGNl77W3+9q7GVjpre92rQX1JBtCP4DULX/ylLQJ4ymCxJ1vPoZWHDUgdaUNka2lQUgwxWJOrDH",
+	"Uac8WuX06uG1UkgB5JVR+7ZxW0SA/fi4/6ZslpKt8RUaLwTuLsfDedvsH5MlQshOTlBQn5ixjAwtv4h3",
+	"hdLLXmBx/7YbhJkKLYyaSNYsJXHBWZbjG9Js7Z9Z2jPXFrCsQshlAjB1gOI++e45seUH1ywmW7oyVwIP",
+	"9iwIV6RlcUjN8FnUh0Ual64fNGeEK1wL6Da7Bhf4wgbvPjpVXFWj/l847v/Ccf/84bjPvhkt9dHGEz+o",
+	"JcYS3Xv7q/U68uNlDJ7VKL1OCXcXld+Fb3ho+sBVN9aTB7UszJ19E8q4pqudffvetk5oNGKRl67e1AEb",
+	"oTbEewd6mZ96pNqeW0aJauAt6QedUjcrO4N6iwUzA7RVyinYHgMQp0BS2AvKCtiSSGY7d/7b3o+RzPUc",
+	"VlbJs62zY/bsDoodzvd2io1qplFX9QIyGJZOAhTQEsW0zlmKZhO84NwwVPkeePvkWruK+tloJVxFidto",
+	"513llzb7lMPy+4OEVK3I/FhR90ez3EeS23lL99ePge9ZQcs/46Ee+CBH9gHbhtxraoPxrazwgI0+fE61",
+	"wfhbtb/uZDxYREIjgmMAXpSNfisX34bXVbeCx6XxDgDTQ9s9iARYpGXi03Wi+Xi8xZeETljqUM2+Q9v4",
+	"C4Mn8Hk/1w5pdTbx10agw4ue+E0wOu9gM+1PzZDJqyrFXn+5La3qayFj5oUTjRENzQos33oADGT82gMg",
+	"dBrgTFUVi8B+561NohTBnuSJ/xCb0Tl8AAR9EDpcbwbjFTg3X2zT9oAazQ4f0xJ7xuCJA7qi+7Tbto3t",
+	"QtMf3n34nwAAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -320,8 +320,8 @@ func checkProblem(t *testing.T, resp *http.Response, body []byte, status int, pa
 	return *typed.Detail
 }
 
-// toBundle converts the API's proof bundle to the proof package's via JSON,
-// with the strict parser a holder would use.
+// toBundle reads a served bundle as a holder does: its JSON, with the
+// strict parser (proof.Parse) of a .attest file.
 func toBundle(t *testing.T, b *api.ProofBundle) *proof.Bundle {
 	t.Helper()
 	raw, err := json.Marshal(b)

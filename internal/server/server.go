@@ -5,7 +5,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -331,10 +330,7 @@ func (s *Server) SubmitFingerprints(c *gin.Context) {
 		s.problem(c, err)
 		return
 	}
-	resp := api.SubmitResponse{Receipts: make([]api.Receipt, n)}
-	for i, r := range receipts {
-		resp.Receipts[i] = apiReceipt(r)
-	}
+	resp := api.SubmitResponse{Receipts: receipts}
 	s.Metrics.Received.WithLabelValues("new").Add(float64(fresh))
 	s.Metrics.Received.WithLabelValues("duplicate").Add(float64(n - fresh))
 	s.pending.add(fresh)
@@ -343,18 +339,6 @@ func (s *Server) SubmitFingerprints(c *gin.Context) {
 		s.Sealer.Poke(p) // a full batch wakes the sealer; a failed read leaves it to the interval
 	}
 	c.JSON(http.StatusAccepted, resp)
-}
-
-func apiReceipt(r receipt.Receipt) api.Receipt {
-	path := make([]string, len(r.TreePath))
-	for i, h := range r.TreePath {
-		path[i] = h.String()
-	}
-	return api.Receipt{
-		Version: int64(r.Version), Fingerprint: r.Fingerprint.String(), Institution: r.Institution,
-		ReceivedAt: r.ReceivedAt, Deadline: r.Deadline, KeyID: r.KeyID,
-		TreeSize: int64(r.TreeSize), TreeIndex: int64(r.TreeIndex), TreePath: path, Signature: r.Signature,
-	}
 }
 
 // GetFingerprint implements GET /v1/fingerprints/{fingerprint}. It never
@@ -370,12 +354,14 @@ func (s *Server) GetFingerprint(c *gin.Context, text api.FingerprintPath) {
 		s.problem(c, err)
 		return
 	}
-	status, bundle := store.StatusPending, (*proof.Bundle)(nil)
+	// text is the fingerprint, valid: its 64 hex characters are the body's.
+	st := api.FingerprintStatus{Fingerprint: strings.TrimPrefix(text, "sha256:"), Status: api.Status(store.StatusPending)}
 	if !p.Entry.Pending() {
-		status, bundle = p.Batch.Status(s.chainIDs), s.bundle(p)
+		id := int64(p.Batch.ID)
+		st.BatchID, st.Status, st.Proof = &id, api.Status(p.Batch.Status(s.chainIDs)), s.bundle(p)
 	}
 	buf := statusBufs.Get().(*[]byte)
-	*buf = appendStatus((*buf)[:0], fp, status, p.Batch.ID, bundle)
+	*buf = appendStatus((*buf)[:0], &st)
 	c.Header("Content-Length", strconv.Itoa(len(*buf)))
 	c.Data(http.StatusOK, "application/json; charset=utf-8", *buf)
 	statusBufs.Put(buf) // the response writer copied it
@@ -422,13 +408,10 @@ func (s *Server) VerifyProof(c *gin.Context) {
 		s.problem(c, err)
 		return
 	}
-	raw, err := json.Marshal(req.Bundle)
-	if err != nil {
-		s.problem(c, err)
-		return
-	}
-	b, err := proof.Parse(raw)
-	if err != nil {
+	// decode read the bundle with proof's own types, as strictly as
+	// proof.Parse does; Check adds proof.Parse's checks of its form.
+	b := &req.Bundle
+	if err := b.Check(); err != nil {
 		s.problem(c, err)
 		return
 	}
