@@ -17,9 +17,6 @@ import (
 	"github.com/attestd/attestd/internal/receipt"
 )
 
-// maxPerRequest is the API's limit on fingerprints per submission.
-const maxPerRequest = 10_000
-
 func newStampCmd() *cobra.Command {
 	var (
 		server, apiKey, canon string
@@ -90,8 +87,8 @@ works too but shows the key to every user of this machine (ps).`,
 				}
 				files[i] = f
 			}
-			for start := 0; start < len(files); start += maxPerRequest {
-				chunk := files[start:min(start+maxPerRequest, len(files))]
+			for start := 0; start < len(files); start += api.MaxFingerprintsPerRequest {
+				chunk := files[start:min(start+api.MaxFingerprintsPerRequest, len(files))]
 				req := api.SubmitRequest{Fingerprints: make([]api.Fingerprint, len(chunk))}
 				for i, f := range chunk {
 					req.Fingerprints[i] = f.Fingerprint.String()

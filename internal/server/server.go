@@ -32,10 +32,9 @@ import (
 
 // Defaults for Config's zero values.
 const (
-	DefaultMaxBodyBytes    = 2 << 20 // 10,000 fingerprints as JSON are ~700 KB
-	DefaultMaxFingerprints = 10_000
-	DefaultVerifyTimeout   = 20 * time.Second
-	DefaultHeaderTimeout   = 5 * time.Second
+	DefaultMaxBodyBytes  = 2 << 20 // api.MaxFingerprintsPerRequest (10,000) fingerprints as JSON are ~700 KB
+	DefaultVerifyTimeout = 20 * time.Second
+	DefaultHeaderTimeout = 5 * time.Second
 	// POST /v1/verify is public and reads the chain: per client address,
 	// DefaultVerifyRate requests a second with bursts of DefaultVerifyBurst,
 	// in a table of at most DefaultVerifyClients addresses.
@@ -49,17 +48,16 @@ const (
 
 // Config configures the HTTP API.
 type Config struct {
-	Version         string
-	MaxBodyBytes    int64         // 0 = DefaultMaxBodyBytes
-	MaxFingerprints int           // per submission; 0 = DefaultMaxFingerprints
-	VerifyTimeout   time.Duration // bound on chain reads per verify request; 0 = DefaultVerifyTimeout
-	RatePerSecond   float64       // submissions per second per institution; 0 = unlimited
-	RateBurst       int           // bucket size for RatePerSecond; 0 = 1
-	MaxPending      int           // refuse submissions (503) while this many are pending; 0 = unlimited (replicas: see pendingView)
-	HeaderTimeout   time.Duration // bound on reading request headers (slow clients); 0 = DefaultHeaderTimeout
-	VerifyRate      float64       // POST /v1/verify requests per second per client address; 0 = DefaultVerifyRate, < 0 = unlimited
-	VerifyBurst     int           // bucket size for VerifyRate; 0 = DefaultVerifyBurst
-	VerifyClients   int           // client addresses the verify limiter remembers; 0 = DefaultVerifyClients
+	Version       string
+	MaxBodyBytes  int64         // 0 = DefaultMaxBodyBytes
+	VerifyTimeout time.Duration // bound on chain reads per verify request; 0 = DefaultVerifyTimeout
+	RatePerSecond float64       // submissions per second per institution; 0 = unlimited
+	RateBurst     int           // bucket size for RatePerSecond; 0 = 1
+	MaxPending    int           // refuse submissions (503) while this many are pending; 0 = unlimited (replicas: see pendingView)
+	HeaderTimeout time.Duration // bound on reading request headers (slow clients); 0 = DefaultHeaderTimeout
+	VerifyRate    float64       // POST /v1/verify requests per second per client address; 0 = DefaultVerifyRate, < 0 = unlimited
+	VerifyBurst   int           // bucket size for VerifyRate; 0 = DefaultVerifyBurst
+	VerifyClients int           // client addresses the verify limiter remembers; 0 = DefaultVerifyClients
 	// Now is the clock that stamps submissions' received times; nil =
 	// time.Now (tests inject one).
 	Now func() time.Time
@@ -123,9 +121,6 @@ var _ api.ServerInterface = (*Server)(nil)
 func New(cfg Config, d Deps) *Server {
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
-	}
-	if cfg.MaxFingerprints == 0 {
-		cfg.MaxFingerprints = DefaultMaxFingerprints
 	}
 	if cfg.VerifyTimeout == 0 {
 		cfg.VerifyTimeout = DefaultVerifyTimeout
@@ -271,8 +266,8 @@ func (s *Server) SubmitFingerprints(c *gin.Context) {
 		return
 	}
 	n := len(req.Fingerprints)
-	if n == 0 || n > s.cfg.MaxFingerprints {
-		s.problem(c, fmt.Errorf("%w: send 1 to %d fingerprints, got %d", ErrBadRequest, s.cfg.MaxFingerprints, n))
+	if n == 0 || n > api.MaxFingerprintsPerRequest {
+		s.problem(c, fmt.Errorf("%w: send 1 to %d fingerprints, got %d", ErrBadRequest, api.MaxFingerprintsPerRequest, n))
 		return
 	}
 	inst := c.GetString(institutionKey)

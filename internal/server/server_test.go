@@ -493,7 +493,7 @@ func TestSubmitMaxFingerprints(t *testing.T) {
 		t.Skip("10,000 receipts")
 	}
 	f := newFixture(t, server.Config{})
-	list := make([]string, server.DefaultMaxFingerprints)
+	list := make([]string, api.MaxFingerprintsPerRequest)
 	for i := range list {
 		list[i] = fp(t, fmt.Sprint(i))
 	}
