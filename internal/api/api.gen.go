@@ -232,7 +232,7 @@ type Batch struct {
 
 	// Root A SHA-256 digest as 64 lowercase hex characters (no prefix).
 	//
-	// Example: 4813494d137e1631bba301d5acab6e7bb7aa74ce1185d456565ef51d737677b2
+	// Example: 338c3546c78840a14700c9f9624089619b58e56703da890dcf7107d08e7d74e2
 	Root Hash `json:"root"`
 
 	// SealedAt When the batch was sealed.
@@ -294,7 +294,7 @@ type ChainInfo struct {
 // (`SHA-256("attestd/blind/v1" || nonce || SHA-256(document))`), so the document and
 // guessable content never reach attestd.
 //
-// Example: 042f3736a430e42afc99d9c5f5c346dbd4aaaf8560acc0607c02973449ac5875
+// Example: 3d6bf92bc3712c45fb1a2959254d1aa3061357825cf5e2f1c43f7a2d909809f5
 type Fingerprint = string
 
 // FingerprintStatus The status of a fingerprint and, once anchored, its proof.
@@ -306,7 +306,7 @@ type FingerprintStatus struct {
 
 	// Fingerprint A SHA-256 digest as 64 lowercase hex characters (no prefix).
 	//
-	// Example: 4813494d137e1631bba301d5acab6e7bb7aa74ce1185d456565ef51d737677b2
+	// Example: 338c3546c78840a14700c9f9624089619b58e56703da890dcf7107d08e7d74e2
 	Fingerprint Hash `json:"fingerprint"`
 
 	// Proof Everything needed to check that a fingerprint was attested, given access to the
@@ -339,7 +339,7 @@ type FingerprintStatus struct {
 
 // Hash A SHA-256 digest as 64 lowercase hex characters (no prefix).
 //
-// Example: 4813494d137e1631bba301d5acab6e7bb7aa74ce1185d456565ef51d737677b2
+// Example: 338c3546c78840a14700c9f9624089619b58e56703da890dcf7107d08e7d74e2
 type Hash = string
 
 // Health Liveness.
@@ -460,12 +460,12 @@ type ReceiptKey struct {
 
 	// KeyID The key id that receipts carry (16 lowercase hex characters).
 	//
-	// Example: a257ddeb415a810b
+	// Example: 0d441f457e0cfec4
 	KeyID string `json:"key_id"`
 
 	// PublicKey The 32-byte Ed25519 public key, in standard base64 with padding.
 	//
-	// Example: 0zVMQ3TkhHCZyQOXpZGaI9ddI5OFYlKhFvSXq4i6g6c=
+	// Example: dd09AINnUuF2vki0vnm2WAJGUoMMTjCzldLNZ2v3hT4=
 	PublicKey []byte `json:"public_key"`
 }
 
@@ -494,7 +494,7 @@ type Submission struct {
 
 	// Fingerprint A SHA-256 digest as 64 lowercase hex characters (no prefix).
 	//
-	// Example: 4813494d137e1631bba301d5acab6e7bb7aa74ce1185d456565ef51d737677b2
+	// Example: 338c3546c78840a14700c9f9624089619b58e56703da890dcf7107d08e7d74e2
 	Fingerprint Hash `json:"fingerprint"`
 
 	// Receipt attestd's signed acknowledgement that it durably received a fingerprint and will
@@ -596,7 +596,7 @@ type VerifyRequest struct {
 	// guessable content never reach attestd.
 	//
 	//
-	// Example: 042f3736a430e42afc99d9c5f5c346dbd4aaaf8560acc0607c02973449ac5875
+	// Example: 3d6bf92bc3712c45fb1a2959254d1aa3061357825cf5e2f1c43f7a2d909809f5
 	Fingerprint *Fingerprint `json:"fingerprint,omitempty"`
 
 	// MinConfirmations Confirmations each required anchor must have. When absent, each chain's
@@ -655,11 +655,14 @@ type BatchIDPath = int64
 // (`SHA-256("attestd/blind/v1" || nonce || SHA-256(document))`), so the document and
 // guessable content never reach attestd.
 //
-// Example: 042f3736a430e42afc99d9c5f5c346dbd4aaaf8560acc0607c02973449ac5875
+// Example: 3d6bf92bc3712c45fb1a2959254d1aa3061357825cf5e2f1c43f7a2d909809f5
 type FingerprintPath = Fingerprint
 
 // BadRequest An RFC 9457 problem document.
 type BadRequest = Problem
+
+// HeaderFieldsTooLarge An RFC 9457 problem document.
+type HeaderFieldsTooLarge = Problem
 
 // InternalError An RFC 9457 problem document.
 type InternalError = Problem
@@ -673,8 +676,14 @@ type NotFound = Problem
 // PayloadTooLarge An RFC 9457 problem document.
 type PayloadTooLarge = Problem
 
+// StoreUnavailable An RFC 9457 problem document.
+type StoreUnavailable = Problem
+
 // TooManyRequests An RFC 9457 problem document.
 type TooManyRequests = Problem
+
+// URITooLong An RFC 9457 problem document.
+type URITooLong = Problem
 
 // Unauthorized An RFC 9457 problem document.
 type Unauthorized = Problem
@@ -1788,11 +1797,25 @@ type GetHealthResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *Health
+	// ApplicationProblemJSON414 the response for an HTTP 414 `application/problem+json` response
+	ApplicationProblemJSON414 *URITooLong
+	// ApplicationProblemJSON431 the response for an HTTP 431 `application/problem+json` response
+	ApplicationProblemJSON431 *HeaderFieldsTooLarge
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r GetHealthResponse) GetJSON200() *Health {
 	return r.JSON200
+}
+
+// GetApplicationProblemJSON414 returns the response for an HTTP 414 `application/problem+json` response
+func (r GetHealthResponse) GetApplicationProblemJSON414() *URITooLong {
+	return r.ApplicationProblemJSON414
+}
+
+// GetApplicationProblemJSON431 returns the response for an HTTP 431 `application/problem+json` response
+func (r GetHealthResponse) GetApplicationProblemJSON431() *HeaderFieldsTooLarge {
+	return r.ApplicationProblemJSON431
 }
 
 // GetBody returns the raw response body bytes
@@ -1827,6 +1850,20 @@ func (r GetHealthResponse) ContentType() string {
 type GetMetricsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
+	// ApplicationProblemJSON414 the response for an HTTP 414 `application/problem+json` response
+	ApplicationProblemJSON414 *URITooLong
+	// ApplicationProblemJSON431 the response for an HTTP 431 `application/problem+json` response
+	ApplicationProblemJSON431 *HeaderFieldsTooLarge
+}
+
+// GetApplicationProblemJSON414 returns the response for an HTTP 414 `application/problem+json` response
+func (r GetMetricsResponse) GetApplicationProblemJSON414() *URITooLong {
+	return r.ApplicationProblemJSON414
+}
+
+// GetApplicationProblemJSON431 returns the response for an HTTP 431 `application/problem+json` response
+func (r GetMetricsResponse) GetApplicationProblemJSON431() *HeaderFieldsTooLarge {
+	return r.ApplicationProblemJSON431
 }
 
 // GetBody returns the raw response body bytes
@@ -1863,6 +1900,10 @@ type GetReadyResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *Readiness
+	// ApplicationProblemJSON414 the response for an HTTP 414 `application/problem+json` response
+	ApplicationProblemJSON414 *URITooLong
+	// ApplicationProblemJSON431 the response for an HTTP 431 `application/problem+json` response
+	ApplicationProblemJSON431 *HeaderFieldsTooLarge
 	// JSON503 the response for an HTTP 503 `application/json` response
 	JSON503 *Readiness
 }
@@ -1870,6 +1911,16 @@ type GetReadyResponse struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r GetReadyResponse) GetJSON200() *Readiness {
 	return r.JSON200
+}
+
+// GetApplicationProblemJSON414 returns the response for an HTTP 414 `application/problem+json` response
+func (r GetReadyResponse) GetApplicationProblemJSON414() *URITooLong {
+	return r.ApplicationProblemJSON414
+}
+
+// GetApplicationProblemJSON431 returns the response for an HTTP 431 `application/problem+json` response
+func (r GetReadyResponse) GetApplicationProblemJSON431() *HeaderFieldsTooLarge {
+	return r.ApplicationProblemJSON431
 }
 
 // GetJSON503 returns the response for an HTTP 503 `application/json` response
@@ -1906,6 +1957,11 @@ func (r GetReadyResponse) ContentType() string {
 	return ""
 }
 
+// GetBatchResponse503Headers the declared response headers of an HTTP 503 response for GetBatch
+type GetBatchResponse503Headers struct {
+	RetryAfter int64
+}
+
 type GetBatchResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -1915,8 +1971,16 @@ type GetBatchResponse struct {
 	ApplicationProblemJSON400 *BadRequest
 	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationProblemJSON404 *NotFound
+	// ApplicationProblemJSON414 the response for an HTTP 414 `application/problem+json` response
+	ApplicationProblemJSON414 *URITooLong
+	// ApplicationProblemJSON431 the response for an HTTP 431 `application/problem+json` response
+	ApplicationProblemJSON431 *HeaderFieldsTooLarge
 	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationProblemJSON500 *InternalError
+	// ApplicationProblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationProblemJSON503 *StoreUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetBatchResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -1934,9 +1998,24 @@ func (r GetBatchResponse) GetApplicationProblemJSON404() *NotFound {
 	return r.ApplicationProblemJSON404
 }
 
+// GetApplicationProblemJSON414 returns the response for an HTTP 414 `application/problem+json` response
+func (r GetBatchResponse) GetApplicationProblemJSON414() *URITooLong {
+	return r.ApplicationProblemJSON414
+}
+
+// GetApplicationProblemJSON431 returns the response for an HTTP 431 `application/problem+json` response
+func (r GetBatchResponse) GetApplicationProblemJSON431() *HeaderFieldsTooLarge {
+	return r.ApplicationProblemJSON431
+}
+
 // GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
 func (r GetBatchResponse) GetApplicationProblemJSON500() *InternalError {
 	return r.ApplicationProblemJSON500
+}
+
+// GetApplicationProblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetBatchResponse) GetApplicationProblemJSON503() *StoreUnavailable {
+	return r.ApplicationProblemJSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -1994,8 +2073,12 @@ type SubmitFingerprintsResponse struct {
 	ApplicationProblemJSON401 *Unauthorized
 	// ApplicationProblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationProblemJSON413 *PayloadTooLarge
+	// ApplicationProblemJSON414 the response for an HTTP 414 `application/problem+json` response
+	ApplicationProblemJSON414 *URITooLong
 	// ApplicationProblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationProblemJSON429 *TooManyRequests
+	// ApplicationProblemJSON431 the response for an HTTP 431 `application/problem+json` response
+	ApplicationProblemJSON431 *HeaderFieldsTooLarge
 	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationProblemJSON500 *InternalError
 	// ApplicationProblemJSON503 the response for an HTTP 503 `application/problem+json` response
@@ -2028,9 +2111,19 @@ func (r SubmitFingerprintsResponse) GetApplicationProblemJSON413() *PayloadTooLa
 	return r.ApplicationProblemJSON413
 }
 
+// GetApplicationProblemJSON414 returns the response for an HTTP 414 `application/problem+json` response
+func (r SubmitFingerprintsResponse) GetApplicationProblemJSON414() *URITooLong {
+	return r.ApplicationProblemJSON414
+}
+
 // GetApplicationProblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
 func (r SubmitFingerprintsResponse) GetApplicationProblemJSON429() *TooManyRequests {
 	return r.ApplicationProblemJSON429
+}
+
+// GetApplicationProblemJSON431 returns the response for an HTTP 431 `application/problem+json` response
+func (r SubmitFingerprintsResponse) GetApplicationProblemJSON431() *HeaderFieldsTooLarge {
+	return r.ApplicationProblemJSON431
 }
 
 // GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -2072,6 +2165,11 @@ func (r SubmitFingerprintsResponse) ContentType() string {
 	return ""
 }
 
+// GetFingerprintResponse503Headers the declared response headers of an HTTP 503 response for GetFingerprint
+type GetFingerprintResponse503Headers struct {
+	RetryAfter int64
+}
+
 type GetFingerprintResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -2081,8 +2179,16 @@ type GetFingerprintResponse struct {
 	ApplicationProblemJSON400 *BadRequest
 	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationProblemJSON404 *NotFound
+	// ApplicationProblemJSON414 the response for an HTTP 414 `application/problem+json` response
+	ApplicationProblemJSON414 *URITooLong
+	// ApplicationProblemJSON431 the response for an HTTP 431 `application/problem+json` response
+	ApplicationProblemJSON431 *HeaderFieldsTooLarge
 	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationProblemJSON500 *InternalError
+	// ApplicationProblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationProblemJSON503 *StoreUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetFingerprintResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -2100,9 +2206,24 @@ func (r GetFingerprintResponse) GetApplicationProblemJSON404() *NotFound {
 	return r.ApplicationProblemJSON404
 }
 
+// GetApplicationProblemJSON414 returns the response for an HTTP 414 `application/problem+json` response
+func (r GetFingerprintResponse) GetApplicationProblemJSON414() *URITooLong {
+	return r.ApplicationProblemJSON414
+}
+
+// GetApplicationProblemJSON431 returns the response for an HTTP 431 `application/problem+json` response
+func (r GetFingerprintResponse) GetApplicationProblemJSON431() *HeaderFieldsTooLarge {
+	return r.ApplicationProblemJSON431
+}
+
 // GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
 func (r GetFingerprintResponse) GetApplicationProblemJSON500() *InternalError {
 	return r.ApplicationProblemJSON500
+}
+
+// GetApplicationProblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetFingerprintResponse) GetApplicationProblemJSON503() *StoreUnavailable {
+	return r.ApplicationProblemJSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -2139,6 +2260,10 @@ type GetInfoResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *Info
+	// ApplicationProblemJSON414 the response for an HTTP 414 `application/problem+json` response
+	ApplicationProblemJSON414 *URITooLong
+	// ApplicationProblemJSON431 the response for an HTTP 431 `application/problem+json` response
+	ApplicationProblemJSON431 *HeaderFieldsTooLarge
 	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationProblemJSON500 *InternalError
 }
@@ -2146,6 +2271,16 @@ type GetInfoResponse struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r GetInfoResponse) GetJSON200() *Info {
 	return r.JSON200
+}
+
+// GetApplicationProblemJSON414 returns the response for an HTTP 414 `application/problem+json` response
+func (r GetInfoResponse) GetApplicationProblemJSON414() *URITooLong {
+	return r.ApplicationProblemJSON414
+}
+
+// GetApplicationProblemJSON431 returns the response for an HTTP 431 `application/problem+json` response
+func (r GetInfoResponse) GetApplicationProblemJSON431() *HeaderFieldsTooLarge {
+	return r.ApplicationProblemJSON431
 }
 
 // GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -2187,6 +2322,11 @@ type GetSubmissionResponse401Headers struct {
 	WWWAuthenticate string
 }
 
+// GetSubmissionResponse503Headers the declared response headers of an HTTP 503 response for GetSubmission
+type GetSubmissionResponse503Headers struct {
+	RetryAfter int64
+}
+
 type GetSubmissionResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -2198,10 +2338,18 @@ type GetSubmissionResponse struct {
 	ApplicationProblemJSON401 *Unauthorized
 	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationProblemJSON404 *NotFound
+	// ApplicationProblemJSON414 the response for an HTTP 414 `application/problem+json` response
+	ApplicationProblemJSON414 *URITooLong
+	// ApplicationProblemJSON431 the response for an HTTP 431 `application/problem+json` response
+	ApplicationProblemJSON431 *HeaderFieldsTooLarge
 	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationProblemJSON500 *InternalError
+	// ApplicationProblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationProblemJSON503 *StoreUnavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetSubmissionResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetSubmissionResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -2224,9 +2372,24 @@ func (r GetSubmissionResponse) GetApplicationProblemJSON404() *NotFound {
 	return r.ApplicationProblemJSON404
 }
 
+// GetApplicationProblemJSON414 returns the response for an HTTP 414 `application/problem+json` response
+func (r GetSubmissionResponse) GetApplicationProblemJSON414() *URITooLong {
+	return r.ApplicationProblemJSON414
+}
+
+// GetApplicationProblemJSON431 returns the response for an HTTP 431 `application/problem+json` response
+func (r GetSubmissionResponse) GetApplicationProblemJSON431() *HeaderFieldsTooLarge {
+	return r.ApplicationProblemJSON431
+}
+
 // GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
 func (r GetSubmissionResponse) GetApplicationProblemJSON500() *InternalError {
 	return r.ApplicationProblemJSON500
+}
+
+// GetApplicationProblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetSubmissionResponse) GetApplicationProblemJSON503() *StoreUnavailable {
+	return r.ApplicationProblemJSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -2277,8 +2440,12 @@ type VerifyProofResponse struct {
 	ApplicationProblemJSON400 *BadRequest
 	// ApplicationProblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationProblemJSON413 *PayloadTooLarge
+	// ApplicationProblemJSON414 the response for an HTTP 414 `application/problem+json` response
+	ApplicationProblemJSON414 *URITooLong
 	// ApplicationProblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationProblemJSON429 *VerifyRateLimited
+	// ApplicationProblemJSON431 the response for an HTTP 431 `application/problem+json` response
+	ApplicationProblemJSON431 *HeaderFieldsTooLarge
 	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationProblemJSON500 *InternalError
 	// ApplicationProblemJSON503 the response for an HTTP 503 `application/problem+json` response
@@ -2304,9 +2471,19 @@ func (r VerifyProofResponse) GetApplicationProblemJSON413() *PayloadTooLarge {
 	return r.ApplicationProblemJSON413
 }
 
+// GetApplicationProblemJSON414 returns the response for an HTTP 414 `application/problem+json` response
+func (r VerifyProofResponse) GetApplicationProblemJSON414() *URITooLong {
+	return r.ApplicationProblemJSON414
+}
+
 // GetApplicationProblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
 func (r VerifyProofResponse) GetApplicationProblemJSON429() *VerifyRateLimited {
 	return r.ApplicationProblemJSON429
+}
+
+// GetApplicationProblemJSON431 returns the response for an HTTP 431 `application/problem+json` response
+func (r VerifyProofResponse) GetApplicationProblemJSON431() *HeaderFieldsTooLarge {
+	return r.ApplicationProblemJSON431
 }
 
 // GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -2634,6 +2811,20 @@ func ParseGetHealthResponse(rsp *http.Response) (*GetHealthResponse, error) {
 		}
 		response.JSON200 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 414:
+		var dest URITooLong
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON414 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 431:
+		var dest HeaderFieldsTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON431 = &dest
+
 	}
 
 	return response, nil
@@ -2650,6 +2841,23 @@ func ParseGetMetricsResponse(rsp *http.Response) (*GetMetricsResponse, error) {
 	response := &GetMetricsResponse{
 		Body:         bodyBytes,
 		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 414:
+		var dest URITooLong
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON414 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 431:
+		var dest HeaderFieldsTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON431 = &dest
+
 	}
 
 	return response, nil
@@ -2675,6 +2883,20 @@ func ParseGetReadyResponse(rsp *http.Response) (*GetReadyResponse, error) {
 			return nil, err
 		}
 		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 414:
+		var dest URITooLong
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON414 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 431:
+		var dest HeaderFieldsTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON431 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
 		var dest Readiness
@@ -2723,6 +2945,20 @@ func ParseGetBatchResponse(rsp *http.Response) (*GetBatchResponse, error) {
 		}
 		response.ApplicationProblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 414:
+		var dest URITooLong
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON414 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 431:
+		var dest HeaderFieldsTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON431 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -2730,6 +2966,26 @@ func ParseGetBatchResponse(rsp *http.Response) (*GetBatchResponse, error) {
 		}
 		response.ApplicationProblemJSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest StoreUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers GetBatchResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -2777,12 +3033,26 @@ func ParseSubmitFingerprintsResponse(rsp *http.Response) (*SubmitFingerprintsRes
 		}
 		response.ApplicationProblemJSON413 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 414:
+		var dest URITooLong
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON414 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest TooManyRequests
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.ApplicationProblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 431:
+		var dest HeaderFieldsTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON431 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
@@ -2871,6 +3141,20 @@ func ParseGetFingerprintResponse(rsp *http.Response) (*GetFingerprintResponse, e
 		}
 		response.ApplicationProblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 414:
+		var dest URITooLong
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON414 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 431:
+		var dest HeaderFieldsTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON431 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -2878,6 +3162,26 @@ func ParseGetFingerprintResponse(rsp *http.Response) (*GetFingerprintResponse, e
 		}
 		response.ApplicationProblemJSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest StoreUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers GetFingerprintResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -2903,6 +3207,20 @@ func ParseGetInfoResponse(rsp *http.Response) (*GetInfoResponse, error) {
 			return nil, err
 		}
 		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 414:
+		var dest URITooLong
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON414 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 431:
+		var dest HeaderFieldsTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON431 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
@@ -2958,12 +3276,33 @@ func ParseGetSubmissionResponse(rsp *http.Response) (*GetSubmissionResponse, err
 		}
 		response.ApplicationProblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 414:
+		var dest URITooLong
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON414 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 431:
+		var dest HeaderFieldsTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON431 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.ApplicationProblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest StoreUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON503 = &dest
 
 	}
 
@@ -2978,6 +3317,16 @@ func ParseGetSubmissionResponse(rsp *http.Response) (*GetSubmissionResponse, err
 			headers.WWWAuthenticate = value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetSubmissionResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -3018,12 +3367,26 @@ func ParseVerifyProofResponse(rsp *http.Response) (*VerifyProofResponse, error) 
 		}
 		response.ApplicationProblemJSON413 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 414:
+		var dest URITooLong
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON414 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest VerifyRateLimited
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.ApplicationProblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 431:
+		var dest HeaderFieldsTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON431 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
@@ -3307,170 +3670,189 @@ func RegisterHandlersWithOptions(router gin.IRouter, si ServerInterface, options
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3rktu4lf+roJStsjRhq6l7S66pf/U4ntjJXDy2J56N6X8LJEEJaQpQCKi7NV5/3QfYR9wn2cI5AAlS",
-	"VF98mSRb6y9WSyQIHByc6+8cvu8kcrOVggmtOov3nTWjKSvg40umi/15pllh/kqZSgq+1VyKzqLziiVS",
-	"pIpoSa4p1yRmmSwY0cWeixWhK8oF6b789gmZDwZhQBRLzI1kEPaH/VGv3wk67IZutjnrLEZh0CnY33e8",
-	"YGlnoYsdCzoqWbMNNY/NZLGhurPocKGn407Q2XDBN7tNZxEGHb3fMvyJrVjR+fAh6Lx58+Z8p9dMaJ5Q",
-	"zQ5n/nrNCK2uMLOCpzGzlp1iOO3pbBL2AsL6qz5ZfsNowYplbdYd/LJz29zt9JQuuFh1PpjpbWlBN0xb",
-	"Cn9DdbJ+/ocXVK/bJxqbCwhPSRc+MUVowYjYbWJWsJRkhdyQQZ2c42HQ4eb+rRk16Ai6ARqlnY8j86CV",
-	"zN9ysWLFtuBCH599Vl0UEKrIdExyec2KhCpG1uyGJGta0MRQg1xzvSZUEAkD0Jws1ZoOJ9PFkmwLlvGb",
-	"OvXD8TAbzUZTOh6FbDykWTKfp/Nkkk2S0XiaxumYUpqdTaYhTZJwGs6ScDifjcbjOU0mZ7NJp5VI3oRv",
-	"pda/FSzrLDq/O63Ozin+qk49yuCWF0xtpVDM7nj6kv19x5Q2fyVSaCbgI91uc8uPp9tCxjnb/P5vypDy",
-	"fbVsQ2RNeV6fqno7ercg11To2ygclKTN95akLEWyRx1L66jTCTpKU71TncU4NCeMa+R2mhI38ZIhaCx3",
-	"ehHnVFx2PtyXPi9wcUibQ54p8CGEK7KhuWFLli4IJWajSHl6AqLXjPzp1Y8/kFimeyILQskVzXeMcEG4",
-	"JqlkKhJCarKBI6TXXJFUJrsNE5p0M1kQS1VCfT4lek3h4ebWJjUjUSNnYfiVbbYani+vWHGSS7EiOVe6",
-	"1ydL3KslUXSvyLUd97qQYtWPhCHYc6FZIWj+tChk8XH84DZr4m+WG5e8YsUVKwiO/8W27VyQnWA3W5Zo",
-	"lhKFz2TmmX1ithTpYBafspzHrKCa5XuyYoIVPHkMW2nvyuVKRcJ8kdCdYpZOP0h9niRsq40Y/bRjY7aV",
-	"urGI2sUbrhSXQnmMPwlHFS0NCXnCyM+CXlGe0zhnX/YAWEpYFmydKyn4aq2JkNd1TubAYWq903BHKq9F",
-	"EAlZEK4VUdooaK7IrlqJ4dtsl+e9PvlB6rW5CVQKnBZ3Eq+pvTl9TApjEkSCGqMA9g1VEZGZUfFgEXBB",
-	"lmA5nIDpsDR7GByYFSelXdFGKnv1qWeBALV+kPpbuRPpp52VcTiu9vcHqQmO+cV29QdJ1C5Z18SMLJxu",
-	"V+RSyGthrA8gO+5/3zz5Bd3nkqavpfyOFiv2iazv9hMEZm4GNFtIBRmS7/k3vuAfePz/BB9IXktJcBa/",
-	"ifiHSbKbhDFjZJbH4pEiiv/KSM43XAONXkv5PRV7q5vUp9KIaju40TpcKM31DmzEtVRbrml+QstpTUI3",
-	"XXXqy4/xcF7Rz9DNTJCUM/yi9POnrMy++WIjo0q7TTcioVpty/mPxFEBQP5R5/9nYSx3WfBfWfqJOw1E",
-	"EStzELm4ojlPyfmL5+SS7Wsm0KDaydrDv+gm2omADYTTDCpjKCA7gRJDFqRgV/KSpf06hd+8eXPSdIJu",
-	"I3PTZ4Jp/YUVPNu/pJp9h+fhsx4tEHU0TQumVHWgyBU89J/tWHFFkpyb0+RmDEerMdna8aqJLHvEXv5j",
-	"lSdu6M8iZQlPP3k7E7nLUzBRcLwFrChZG8efiXQrjZbLwEZO1rJ4OxiNZu/6xTYhKcf7qFDXrHhsPoPk",
-	"MWImM5qYZDRXzMmanGpws/+prLPD1Rt5avyRk5cvnjQIYKmiJYkNhVhyyVJDBfRPkAzoTZhPzikzvgXa",
-	"0D+0E8gyVCWMI/FbMlRJURjmHA/GYRzgXJCnf/ne2LFyVx2ggCzDmyWhIiXjsBkK6D59/uJkMiEb8FDB",
-	"+aK5ccTSXiMIcHNG59koGcaDdMwm2TScDc6G8xEdx5Nkms7YWTYPB8PR2Lj7W6qNV9RZdP5/ePM2PJnT",
-	"k+z85Nt378fhh3+rmMYFa4LOOTBu64qQp82e6IIKRTG4JTNCrVVXSKkDsuGCpcT8IuzRMPPfFnLLCs0x",
-	"IIBDHSe+40tH4A9BJ85lcnmxpmp9103fmCufmQvL25BF2uM1FfuYswzXW39YJPkuZWiJeUuubccgHI6D",
-	"h8Xrgg5Q5YKn7RMyjDCYTOwB4mn9eaPRrOV5h8/QN/ci1usbpNQHP/LztpphNVCDlrUdCaodfVdORsZ/",
-	"Y4nuBJ2bk5U8sV9uCymzvuUy76cTvtnKAoQyRKcWnRXX613cT+Tm1DCx0mn5P7eu/imMBpPHEV/po9FP",
-	"I0mZ2WXDlq2svIjECVkqvhIsXS4IfoDTGheSpglVmnSNxDISFgVbLwBxuGeGW8w5MCR5DOPAMVguHBel",
-	"eEFChRQ8oTleGqDUy9i1r0ITKTK+2hmhCB/NXhtTFge2X8Hga6qad1TsXLsXRSAThiffdnBtyKfwfzmo",
-	"2b9K1rifj4iJV1Y7tUab75IWvoSwdECPnWqGIRQ8ixlneaoiQQtGtgUDI0SKhDWPJRqOgqW41P9FAifA",
-	"9eLi/iWEj9K3GOAlrb0j+2UEVrnrbkYHwulDgOmIFoVHFKM5Sx23Zn4kQ4FY4PC/Y3Nk3COc13JIfhSM",
-	"MGFsmS3YVtWZB9JLQa7XPAGTqP0ssRuutDJP5Jpt1P3JvQP+dvZiUdC9+fsYR7hszEG+5UHZk6BjrIO7",
-	"5ugOEZL+gurDKb1ZM5SSOC9w0+HqupU0DIfTk3B0Mhi/DueL4WwxCf/a8eacUs1ONN+wNumm+K/srrNb",
-	"44ZuzugVUz0j5Mu51SY0eTC9VClcb6OY28/GcYCDAMuwhC/H84kblNzZejBKsXbMvkXZZQ6bZ9reko1p",
-	"GrITmg1H8yGdj8+y+SRko2w+YvNsMBukdDocZWw6Hc7H4zBOztIZG84yOotH88lsxMYhY7PREQP33fvp",
-	"uN26fWKO1nORybbzbh2WKhxpz50i8vOYsL+F5K0p/cMHPfF/tk5UQ8wQ8FkUoYqUVkF9Lg8/+4qLy3sT",
-	"6rhk9+W5GbG53DYu9jOTLZteZse887wglLx6dn4ynExJyldM6TvyuH6WMRL1NGOZ0e2TJ3Kz3WljU2qQ",
-	"ErLgK2P77NQO8pNxzkVaesLGmy2YJsIo/0h0l3ZK3ajj7GC44fRqEHXIf/wHXmg+uAvd2nq9ZS8gSsJD",
-	"ywVTkUZitWNKQVLERkWIYIbzC0YNT+BzrO34OdPQ3rHtWgL1/t+dx9fby9tMT5R0aGv66QcqUmtKWUZK",
-	"A9Dh6JMcnHAQ4he3q0VdT/h76ohwoeVjQmMwWK/XPGdkuWUi5WK1/FRdmtWZ+j4qFV2lu+NAMvtmJ9Kc",
-	"fbIKqsMK7FBtJ/SIinnYESRdIW2CvxEvGZ8NRuP5OB2MZmwwHQ3imI7CQTqhCY2nbBbHM0pn44QNBmeT",
-	"dDyZTqYTlk0G6Ww0m85m8bDOrXfy6DNG8zZoyHf8igmm1CGfVVR27pm8rLth8vLwSQ1q30Lfdn33Zg1S",
-	"qFJ2XB09AsbdvqL5hY2vHQ72TF4TmWkmiOXwhrFcMP9UOBcwMOaSHbO2Z9PQ/JHkO8Wv2PfuJCAepbLg",
-	"5A4Dny3ujnW/nM49Iifwt1s0/r3s6sqmaDGqN/TmAonYblOeVwlRSyBGi3yPUoprspZ5ame4oWJfI2vD",
-	"FTT/HixIQCpcuJvaiARXkBhkAsELyRUrlPFA6uyjdkyRbgOYNXi4n8ASxrf64pLtj+yb+YVcr6ViEKSh",
-	"elcws2XE3ooMB+mte+/iS7z1z2zfto12wUfUjct4xDuep444dSF0NeiH/fDOU+ye09iYBlFKrg6OHdAD",
-	"xmuTCy7o32bdA4hxPJkRmxUpzYZDGeGSI4esvd5tqDgpGE3BwmA325wK6uJAwDwySXZFwUTC6vT6ckCv",
-	"A4HNhdJUJK2H8+eXz0nBMgYzJDxlQvMMwJ63zv70anDqr+D0Zv+r73zuCn5SDtvqgN5i3Tx7/fqFM3ES",
-	"mdYfPW6XAfQGD9xkPvePX9gaILJpppaAyFoWOmhuq9ptNrTYu3iWYxgzbgM72oamq9aMX5inZnSX60Yq",
-	"K3jQ3tSn8ZgsvaGW5NqFEOxFkVhTRYQkG0aFGSBme2njOx61m2ZwfXr33dzGiYdfHc1vNZN82+xgc55e",
-	"sWKPCTPBmHEitMSsG4YW6YGVira9MYFXxjIBzJVSCMhhkahCTihrHlV5vi6qhIYuGPT6kYiE4dCc0cxo",
-	"tNJjCW/C0Dgm3hx6GCyggnAhWEGETBnhKhL+TQNzU84ybf4H+Fdv+dgIekpydsXyCj+b+oFvMxYGUXOq",
-	"dCTs2GRLeZlo5FqxPOuTpXG5bORiaUTlkmT8BjPZa7plJVtTvQYfikYCUuAcvCSzOcoOQqJdGI7Y1wSH",
-	"geUhgtOOAShIkjOx0muMcGPGDMA94I6VyGejwGiel46KWTTm0gyRX9gwOBdkeeATLavouL/nXJWDHQ+Q",
-	"HwlT2sAAxCltkMQ6QI8UrAE5qprrA4OSbSr3Y7wvrggX/wDfCrb/TjT4I4UnYysVx4SFR8gAMUhhbfbD",
-	"Bwf3t0dh6YrHuTnOa6rWTDnEkz2seJp2W3P8u0K6VAQXqx5cZPa4T55utnofCUzv64KV6TQzBjLVvTbd",
-	"ka255Q+KEN8jRItBWdLgVzPxTwzNHjUHX7RIRnPSD8zkUmoSKfL9J1nMR03IugNenifHrs34sC0KOBoR",
-	"bsvjWnX0GfO4LxlNuWgFVZQ/2WwhMCajSgqFKt0wrjFLAJmeslVBUwxd1kWdvafNJd7bQQEV5NDIB0N6",
-	"UR0m8OfaDhpvXBZsQRIphK0BKli2U5heLc/IEROoOhCHkQF4GBhDOJVO0BFSX+DXtZiBu/KjwwbWIzok",
-	"k909QKViijy5FPI6Z+mKQWQRk5mapLuCxvke3bIrc2EzHEeueZ47Y8PcEu/JMmU0zblgS9It79R8w8jv",
-	"nbNs3R3ye9iuylQBwIyx5R9HggKKkKXEDWe2E0LbmItf2mVcuN8v8PoLLTXNlz1U0Mb/ZgW5ZGyrIsE1",
-	"6Vppsuzj/UuieMoSWvTITmieO7tSggVU4rNK26h0Ua3odHBTo/CtODYyC2KX37PiMmcgsAI0J3DKQHeF",
-	"dhqKYZGwBUIXwBleorYnT9PhZDKYV15yYAisq2kA4HJ5yfYXPF1GorvdxTlXawxRL//49DUxrgwXmVz2",
-	"Aij2sLlpxhwo2czLqgearMuBE1oUnAHNFFmaGy58Swu+MAJiCUYVt7hCjn68uUdeC8A3rP35PlKRgDwr",
-	"FrQYfjJuXrzXjDCRSAg9yYwsPT5bBsY+KwHC5k/HVhdULw33pR7T9QKSScNHpdlnbWJrrDmj2os9IKuw",
-	"G5pomEokcrqXOxuHsAzj9q5goP9lsX+kyDKViULpd4JCv79Jl6QbudOnok4PakX2CIAw8ghcT2ONt9lx",
-	"bh3tujGnZhJ4muK9zfzoAzPFplZ5npOY1WxQZvyMCtV1W751dP9860eZXOWOti/Vx4SDQAJMuAaPhyrn",
-	"L3LgHmA4iz+uL8t+OnFA+LbZ4/FpUyfcOxDmpFl52R1Mj8Yxeo+JYqxx9upzosPJLE1ZPB5M6NkgjI8E",
-	"qAfT9gC1x/xHsuuOVTNeqBYpDvznC/KqesYjeiS6kEOqlRMYwuPZ7vXJOSnYSYXUd6JJ0U199wqmd4Ww",
-	"FVKYM6M58HDTI28w4fRBTFge53Z+mo5PQMwcyNS6WCQbphRdMdI12wjrAc6NhDdkDyPfmoqUFimJqWLT",
-	"MRo1W5qCEIN63PF0fFaVEY9RJ0XimA5Ra5A3ukmWJ/SXn/4g//CXv3337JKJy2/S1zfTX/84Gg4m8z+/",
-	"+TF5Nv/bL3/8+U8//+Hbb39K6eyZ3r5+8+zs1YvkaXp6KfOX37/6k/559eznn7Jnv9xcj3/56emT1/Sb",
-	"1ddf+6Q1tGkw4vnJX+nJr+HJ/Pen796fTT98/XUrP1a6oY3wUJJlZb8NLICvze2pRuXY4juFD/adSp3U",
-	"zgBWG4NG8OvFapOzqsIedNQYnocFJyqIBBekHkQZkG7J+8UuZ5B+d0g5uNRoC1CYvcb2vu3EaTaPR3Ey",
-	"SthkSGcsnYXjcJKm8Vk4CKeT8WQ+nQ0no/HZfD6YpuNkMB+weDY6y+JsEI9ncc0o/RjHDSjX7pE9k9eY",
-	"uSiZ9poVJYG0XDG9ZgWu3vLxo5p0Ub37u8QPc9asin2IuzY8dNdundDwo901X7/VZXZQ6fhS9/hbUDtR",
-	"Plf7Iu4O785uVt/5AJ/s4NkBrYtXplpagsxggiagLlFtg63ruKcFh5OvZMH1enMs7OHEdHlh3wPCMpTm",
-	"ddfJffkAXW/TUoSnOOuS240dvL9d439W7Y7ku7hsI66Z5GhYV2MVue/USQ301q9/+f6n0evL9bMnf93/",
-	"9OMv27/+kT6fp+nzyY/f/nv+5/W3V69++fuYT1fT5EGKYjz60KYnGsem5Ptq+2trb3Noj0FG3qyNRKr7",
-	"pl1bPwwCuIeBRfgi5xlDoLjDciwOLKQmKNyMgdhtzPECKhwAPh7AtGv1C4RTjUsC3hX4Nx7K3NniOJz7",
-	"a7k4jMjilKktx2hFkD6uOauRIJW/egg118cw3Yqs6RU7CkM3wzaR6JFwaLuCyWJFBVeYFkyoIBt5ZZ7k",
-	"rc5SKKbG8ZIlFa3DDfXfLoZglrrCMLl3yu1WldjHCkp2C/a9+rrlmL0qzdbW9KknvR+BuUuuOLs+RCRx",
-	"zy25HYD05YPYRRXvuUei/MvAg6pZtB5gIJXXSaRO9299yImW1o05JKtvXByOMjC3DsIgDMM62oL8YYfF",
-	"grYfja3OgrO6Ypqwv+9oXlNU97Kpap1TIFX7HG8bIKBjw4X7oml4HaeoupV+2JmlXT+Uiguj/JV71hZH",
-	"xUvbc0bO792youLxenMcGxmRRepf81DIxqFB2qBLOc82mthygmMIZx9v//E450E8iedJEo/YWRqGUzoZ",
-	"jsKUzeOUDkdZNh+wNJnNx+k4m0zHg3AyDc9GYTwenE2GZ2w8niYPxjlj1euTNUsu23dH0A1UGrDksixl",
-	"kDudyA27P8LjzXpvJFhGuVFj0i8QrWo+sWWM+ZJhTQPFbKH9uU4qcK5SyTDwnjOa+sG3tpViD6N2dBdL",
-	"Lh8pWKrrabUBHYuBRzOvZa1OVzGRHnS88m5pe768bDUowKnRbhZkSyEU3V1C8BLCs0t5uaybfohvs0+I",
-	"pcwZFbVimvpTzACLsrIWNxHxYn2yxD1p/G7mw654ioAJZQtqI7HcufJoY5no1m0k3T3TvbpaBVgiPqkT",
-	"dMpBHoxdhD0M8MrjdTq2NP+Y9D+vI9Xcercy58m+QkNwjQZCm2KIS3DFAzCyD9C0TVHPxcWD4PoMA+xI",
-	"OJeU3+yUBgusTzB4B6mpAC8GI+uRisShZdZd1p69hJxIPeJPoDyeNYEvH4H/d5O+OAbHfGKLHhS6T7Ao",
-	"XAH4TxTRfHbNjZX6XQdqK8WUgm13ZxkBeVTZ0LdFgBp17qbYjK6AaPA00n1Kb2/TRpbJbuNwBfCnNpl2",
-	"xYqUJxohMD6/t/jFFt9zcQzY6S6ASCra9+aT0nSzvas4sXQEIuEXRpMXZX1mvsfs6BI2bnlHpPZsEU7u",
-	"H6mFk6yOgKDsOd/QlDUsDPPVvY0LX4O2AULNqm6X/Lg9COA1srEgXoyLpY4hu0u7qagVkFz3Uwz2xhbV",
-	"gKMsynRNpYMA8eR+VnLTohFIlzrlGQlfY1ml0uuTmsZwrSzc/QGJdxrHxieX+iQSMYNtqDShN5LrPGkU",
-	"DxNyt1rXHUfjANcVEO5C0LErOq6E3M93om+BnkF5veW0w8MKNYrJruB6/wr6aKICge6Y5zu9vodXaPNN",
-	"AbZVoYosz22nHVjugmCvTUSVJZdsj/CyZR9AlBwTcvmexPtILF/8+Aolt+8ELDExiXEpm+7C8+unV9AU",
-	"tCeldF+Aztgi1DCda/tpybDWeovNQnhrcYHLIHFFaAkdPqkl/+EK24kU+5n0yXnZcCogOY2hwaA5T5Fo",
-	"ZJGgJ6iZrCwgVQ3mK2SGMHQCvoRC+jTSm32X3oqEh1uwyrU+QwTSuWosG9JHAgXEtSatFTpwoWUkvLy9",
-	"CsqSAjyLNnUOIZpuCWOBzFGZTncoQCgnpTURCzlY0IuVmjN+iq2it1YPkhRoVDOKEAoq9lKwSCRUOAcA",
-	"DSKvl42ZGDQ5KHYKuupVlWCReF3rKsltpzK5KxJESxY7vQb3UTu08vmL5xhr+qMsA+tCsyKjCQvIRqYs",
-	"V5iHtx2HjC1Sxo7pli9BRUPvRKpdC1hIdEXiq6/Oa41t+199RX40G3/kUABAVpGkYHAmaK4WCENtHM5I",
-	"fNzpRC0EfEuMQqauOQGGJ3GThIyEDb26TqmkYFeM5s40qfU0K/3nWvjILt+Pe5jFnzcxkU1PlRoZuaF5",
-	"rXyqLHmMBBZc9W6B1HtFjS6coAjNr+neRbwxHllA3rR8DGAHN3ba0J8TJowUg74/FTUQwXK0DiES3eWx",
-	"7k0uReb6JVnm7Xi5oA7WYxgHbssE3fLOojPqh31bUrwGcX66hlquX83nFWvzOaB3kSLLYRguDZNAJ1Tb",
-	"k2NbyAS7ZsFRNAehT55rPHMAN0/Z1nicItk/JjvFIrE8BdTWr0t7fKjVdyUbPU87CzMVW2TWaLM7DMNb",
-	"+lvd0hvSuF737hVln32kVZRbtdm+nF+xPupKrBHwyuBgQ8G6oysFSDRUAp135vrTDdMFT9RRyn+Pvzu1",
-	"9aKQG2N57RTR7EYTdlOCbG12r0vzvGLiEvy17C0QR2VOjNLQHDA4UsRmPUq6KkHhMk/NTd2aSXySspzu",
-	"I/Hqux97Vk2AaMcRFKM5JAzApHHawcVe8JqcasMUAVlR/CIzigT68HJB1oymKqj6sBlvQQUoaO2dJN6T",
-	"Qu60VSdQlmQU9RFussS8m50MbU+3OeV1Rur8jjx7+t0LpyQuLPkuauSrRWcrRKBIy9yGbeMQid+R1//+",
-	"4untw63obsUices1g1llxRxrTd4SN4KSHk0sCzYZ2GO1TUm3dibGw3y39JiEo7IoBSAFCD9NqKia4dZa",
-	"WnYbrW13UMLdCyLRBMY+JrmkxqLIqUjMwwzB/7yLWSGYZspyiS5olvHE2ksSIa2RsBNRCNXBSWHZXaM6",
-	"BGcBNeNYEqR5nhM8UsqiOLcasXt7dOUDbwzDw4b3YfIxTS5llvUgEkVrAhZ+R5kViaWDwC7Lk2nXDIhC",
-	"ZHJjdykGlZTOpMkldMDEyR05EC8tdvbTpGuJM7Y9DMhgNJotvHWDw8QBlQ9ooVyulI/zvMBLL9DvQmBq",
-	"zzgjpdwuYcD3lt4VvrqF/WHdhgFAZ5GuR2Ngz7ap96Ah7SQcfTRxbgVLl0utYM6fZ60/OGT3Y7K0kymb",
-	"lu+bh74c6Q61dTU4tX7B6Xuefjh69F8ipK2RA8Z+im154NKyr9qY1ZoP3ekjuNqhNm7HBkj1tzS8bads",
-	"dcmp/xaHD+8+9ayU5Udv/c4qD+t16Dfs+jzNZeq9vLDbVtXEBXuy2Oh81SrtpprCJ+d9DGHNo8ZDVx3z",
-	"OdoZeN2VjvVJQjDXxDt/ZcL83scP+eqIlrUdkj4EnTHySttIJU+dem+QgFvGd99Stk0H8XSPZ9RfTFAX",
-	"AI1uYPXuX74FAP62qsRBM9m8la3JC9DxihxLPttaSVSGoAalYI2QRD3TGol7pFoRQV/5ijnHgPA1T4y3",
-	"rRXR1xIT2xXqFJC7zcrCKpJio1KugQFXJTwGu2mD91fBJwCnkrLNVhpJsXBzg5jD4SsqXFyJ5liUA9HV",
-	"SJQZw7/v2I6VOZ6gKjH10cQn3jMsGrn2JLNwrFsowca1igHSNcOumauyrK7yiwiUhAiVLrjZDO8FH9ZN",
-	"VjRjtmaiHnpw2wmCpcRLe/bfIhJm9z1QuzqorMHwQ3sMwb61CPbXjh6J+grrJRGV9rFte8H+dA2D3FnQ",
-	"fAP1gm4zIqFZDvCcaxsVx8gTYbli3nSa8TlXKVN18WmG5oLymRjdarb0URgDq174QHUkytxWrTD/vffX",
-	"h2WbgsSJ+t6LfUkOU/obme4fpufq4uDt52ilZEMxozCm8Xwyn4ymw5BO56OzhIaDwTgbxWk8G4wH4dlo",
-	"HocJDeN4Ok2TbBSOR9N5msSjJJ6xaefdvQV7HYdzRMBnR9E49TcMfTgwHYYPtSQdDOWtX/5ytCLFz9d+",
-	"njcqeZUobQUjDjPaBu2sFWMcq1/wKhO+JJbfB+KHNTj854GYeyjxoReKG34IHr5vn8zt/0v3bdDYtzkb",
-	"jdjZfDJOp2dxMhqMwtFszihLp9NhTEfT9GxkNms+Gg2mZ/PhbBwOBtl0NkyTyWTEpme37tvDJYZFnrW9",
-	"TinP6yIDygQOK0htzWitLg0Lh3hR2ihQWee0l+0lLJ25YEtm7m0zQU0GGE72xUwfZbAO7r6l9qoNc9Ng",
-	"dPdNzbflmPuG87vva75B5iON5NLzv9MWr95l5SdPQWj7adO374zPUxneyDl11gBoYpU/9L3xCpbbaoHX",
-	"9f2d7vl1CzK8DgUn3RIHTv77P/+rwibDHxWC+b//878i4eGpe9iMEPJY3mVSBB52oJa1q5UilwXwxva1",
-	"jZlI1a1rVchr5XX0rBp3UFWHbtPC9pV+TLYyzxFSbbP+O4Vp/2rWFhSKD/EjgXdiwA8R4JBFbMmPYUjY",
-	"NqHEhBicQs9mrwT3kYjGtzVs8cPiGs13PH5abMO9mskiyRfvfZ+yRKyLtGq16rVCx64IgEbYsTogHPqa",
-	"fG5LpmwR+a8bjfns0ZcvTHKrtoeuc8vbTjYdTyaDLEmnWTg7G46S+Gw2nw2SLJ4PxuPpeDhJ6eBseDaN",
-	"RzQesGw+mrAwidMZnc6z6RntBJ3RfDxN6HScZbOzdD5K6HQQzkM6Hs2SOJ7Go3SY0DAdn51lk2yeGNto",
-	"Mjern57Fw9l0bmg9HsVxGKZhwmazeUgno3g+GE6m8WgWJmdns3g4ns0HdDIZzek0i7N4FpoVhewsmQ8o",
-	"m0Do9jMGrFw0qjQ+Bl75gXe+4GWzttijdtZeHpTmtPSj9I/aZ9/pcrZuft7LZB4AHC2rKe5yusp37D0u",
-	"X6uwU3e1wP1XCce9KlfjQgCNyppbInIOsdSq+UGHoh7KaAKBFQtJQdSIloiJ8VtfPgLo/HanEUQJ3SnL",
-	"0sUqbhZU+BqFuS3XarRqZ2NfFMTcAEykGG2yBnCv2ZzNV+ZVWAS42fyMGMM++YvtWKbI1rWjsGI9EtUz",
-	"ywdhuwLbJApsoK4sqpZRLrcWmHUb0sdUpL0juhg6o35qeuBYH9ppWHV4/QRd1dQiDVT2YOg6mD9kWKM9",
-	"mu1fXZfWetvVQbPp6dtaWatXj3qbS+pXfj6sOtPMtELGXJXQmPsJJ2x9e9uLwx4p4v3U/ywSoKV98W1Z",
-	"OS97/kAfwO+WA+m4I83Fv/qq2QHjq6+8niPYNs0FcxG5aMP6u5RrtSh/q0ViA2NmgzF8GDWtuavNoDwG",
-	"4ZtRYFXrgoLBcftixYbzG0vorAjh3uU4HC/LBvL2S2ecO/QvvhXpei1hppGopnp9HMfklVH+g+z0B8Qv",
-	"cJ7H3pXYHmtvBrd/0/jBb6WW7+vLA7qG5jmqzFpO4zYF7r+vujzQCH86nlF7gii7AwAsI9d0T6jYG+FR",
-	"pGRLC70nCRWovJtNPiLRtR1CA9setIfFKa42bWmsXJshgbdS12p0qm6ZR1L1WOhyw5UO0IVWuySBBq72",
-	"75gx+05b2x5ny0WtoLtU4IFFXkIfKsA9c2U7kLTDi10cY4shpMCiDTThIhIHrypDI6UNl98nzxsdt4zt",
-	"iV1luavlwRwioEJhKx6pKtGDAnyLdhFyhtfTzb581IEaLPQBtf6i3GBnzkYixu1F2efewMhVVfcAFk0A",
-	"Yom51j2WPwTdMFegfs3y/ATfPlt22AGrDMsZYmZriVLMpAFEqU/aqjlIF7DfkfALMXqBN6NueyXGoioh",
-	"dA3Pq3qMSLiCDKLoHpbTg5rGqqICenkeqc3A7/1SPzs/B6++XtvXlFjaQPB0QYR0UaU908GtxRoBoQ60",
-	"6Gtq22zZf11or1/SCshmy5y+/prY8iGyRCosIwF7VKtsgcIeclDT5KDpB1VNFXMBZ8N+l6+VOvKuUxIz",
-	"eDl/yaGNl77W3+9q7GVjpre92rQX1JBtCP4DULX/ylLQJ4ymCxJ1vPoZWHDUgdaUNka2lQUgwxWJOrDH",
-	"Uac8WuX06uG1UkgB5JVR+7ZxW0SA/fi4/6ZslpKt8RUaLwTuLsfDedvsH5MlQshOTlBQn5ixjAwtv4h3",
-	"hdLLXmBx/7YbhJkKLYyaSNYsJXHBWZbjG9Js7Z9Z2jPXFrCsQshlAjB1gOI++e45seUH1ywmW7oyVwIP",
-	"9iwIV6RlcUjN8FnUh0Ual64fNGeEK1wL6Da7Bhf4wgbvPjpVXFWj/l847v/Ccf/84bjPvhkt9dHGEz+o",
-	"JcYS3Xv7q/U68uNlDJ7VKL1OCXcXld+Fb3ho+sBVN9aTB7UszJ19E8q4pqudffvetk5oNGKRl67e1AEb",
-	"oTbEewd6mZ96pNqeW0aJauAt6QedUjcrO4N6iwUzA7RVyinYHgMQp0BS2AvKCtiSSGY7d/7b3o+RzPUc",
-	"VlbJs62zY/bsDoodzvd2io1qplFX9QIyGJZOAhTQEsW0zlmKZhO84NwwVPkeePvkWruK+tloJVxFidto",
-	"513llzb7lMPy+4OEVK3I/FhR90ez3EeS23lL99ePge9ZQcs/46Ee+CBH9gHbhtxraoPxrazwgI0+fE61",
-	"wfhbtb/uZDxYREIjgmMAXpSNfisX34bXVbeCx6XxDgDTQ9s9iARYpGXi03Wi+Xi8xZeETljqUM2+Q9v4",
-	"C4Mn8Hk/1w5pdTbx10agw4ue+E0wOu9gM+1PzZDJqyrFXn+5La3qayFj5oUTjRENzQos33oADGT82gMg",
-	"dBrgTFUVi8B+561NohTBnuSJ/xCb0Tl8AAR9EDpcbwbjFTg3X2zT9oAazQ4f0xJ7xuCJA7qi+7Tbto3t",
-	"QtMf3n34nwAAAP//",
+	"7L37ktu2kj/+KijtVllKODPU/eJK/WriOIlzcby2c3wSy78RSIISMhSgENDMyFn/uw+wj7hP8i10AyRI",
+	"UXPx2EnOKeefjEUSBBp9x6ebf7Riud5IwYRWrdkfrRWjCcvhz+dM57vTVLPc/CthKs75RnMpWrPWCxZL",
+	"kSiiJbmkXJOIpTJnROc7LpaELikXpP3860dk2u2GAVEsNg+SbnjcO+53jltBi13R9SZjrVk/DFo5+33L",
+	"c5a0ZjrfsqCl4hVbU/PaVOZrqluzFhd6NGgFrTUXfL1dt2Zh0NK7DcNLbMny1rt3QevVq1enW71iQvOY",
+	"arY/85crRmh5h5kVvI2ZtWwVw2mPxsOwExB2vDwmiy8ZzVm+qMy6hT+2rpu7nZ7SORfL1jszvQ3N6Zpp",
+	"S+EvqY5XT756RvWqeaKRuYHwhLThL6YIzRkR23XEcpaQNJdr0q2Sc9ALWtw8vzGjBi1B10CjpPV+ZO42",
+	"kvlrLpYs3+Rc6MOzT8ubAkIVGQ1IJi9ZHlPFyIpdkXhFcxobapBLrleECiJhAJqRhVrR3nA0W5BNzlJ+",
+	"VaV+PxlF6bQXxf1xtxcPhmnUpb3pcNobDpIupf1w1O0Px5PeME6HrJd240E/HdNeMg2nk3CaDluNRPIm",
+	"fC21/jNnaWvW+o+TUnZO8Ko68SiDW54ztZFCMbvjyXP2+5Ypbf4VS6GZgD/pZpNZfjzZ5DLK2Prz35Qh",
+	"5R/lsg2RNeVZdarqdf/NjFxSoa+jcFCQNttZkrIEyT5vWVrPW62gpTTVW9WaDUIjYVwjt9OEuIkXDEEj",
+	"udWzKKPivPXutvR5hotD2uzzTI4vIVyRNc0MW7JkRigxG0UK6QmIXjHy3YufnpJIJjsic0LJBc22jHBB",
+	"uCaJZGouhNRkDSKkV1yRRMbbNROatFOZE0tVQn0+JXpF4eXm0To156JCztzwK1tvNLxfXrD8KJNiSTKu",
+	"dAdnCJNbUUX0pSRrZsRWEZkSKRgxPDcXMoc/FL444WnKciJFtjMLMS/GFxG1jdZcayP03my5IjTLyFuW",
+	"S0XaQs5FscYVVUZfaEm4kT6REK4V2eRSpiSW2ywhgl2wnFywnKe7zjFZIG8tiKI7RS6RDnNxmUuxPJ4L",
+	"s8PfgnH4mrMsUS+l/IHmS3ZPPnb7jXaHpDA20VKSzIw+AzK6mzIuGCyleveKXjAyDru9Pol2mqmAUE3W",
+	"UmkyGg77I5+n+92Spy0/E1wVwWWRl1ISXNifwucHlqTlkukVy0HfG65iueEQYXjye/7lsZnHE6FZLmj2",
+	"OM9l/n7b4Ogy9GXdjUtesNxwCI7/0ahxKshWsKsNiw13K3wnM+88JoZSyCqG1ROW8YjlVLNsR5ZMsJzH",
+	"D4FB7FOZXKq5MD/EdKuY5dqnUp/GMdtoY4Xvx61GK1A3FsqkUlwK5fHYMOyXtDQk5DEjPwt6QXlGo+wj",
+	"85WlhNVgjXMlOV+uNBHycmZUJVdErbYa7krkpQhA+tZU7ObCtzLAisbZMzdqSSLzMpqxBDSUUS5KGx+Q",
+	"K7ItV3tMnkq9Mo8YZ8VsDlcF819S+1DykOTG2yTUuJuwpejkGGWprK/JBVmAT3oETunCbG+w57AeFR5r",
+	"ExXt3SeebwuEfCr113IrkvuJ0SAclFv/VGqCY360DX8qidrGq4pJkLnzGhU5F/JSmL0CqiNrgOp4RneZ",
+	"pMkH0uG+igaLx65ixhJFeuF03B32UCv7arjb31fD8GSh+P8c7VuZbalIHiii+FtGMr7mGgj2wnCpL8T3",
+	"p1iTtDgxyKiG2OLvpFMeNAt4QJQE0lGhLllOYgpuV2SITBOjZY7J81K2UT3/ucL9UsofqdhZRlP39Vio",
+	"tpxhPFMulOZ6C3GkvftoJdWGa5oVnDUMHcepk4oc9KblthrHw0yTFPP8qJvqT1wZh9G3EClV2nkcRrOX",
+	"a67qc1Asc/H30+c/P39ilJu8t8X/+fkTVEpSLKvOqDZqCvxsMg7DsHuj79n1jIMZFjxNM8M/RdXZ6bYh",
+	"kDIO5+9blu86RpoP+Jc/C7rVK5nztyy5JxWBscQSHAVxQTOekNNnT8g521UCTs85r7z8oxLITgQiTpxm",
+	"UIaeAdkKtKIyJzm7kOcsOa5y6atXr47qKafrWLWeoYJp/QOisOdUsx9Qs3xQJQXmnyZJzpQqlZIN/f5u",
+	"qokrEmfcaCQ3Y1BPtclWVFTFcls1BRphLv4qBYQb+rNIWMyTe2+nDdilJjgeaqJ4RbkgTCQbaTy/FDIS",
+	"8Urmr7v9/vjNcb6JScLxObTOD83foL2Nqk6Nd0pSmqm/teNB9ldvbNJ3L356evT82aMaASxVMECJVyw+",
+	"Z4mhAmaDrJMClDJ/uRQYFS7kfNpMoIoTY6g/F38mQxUUhWFOUTD2s66ngjz+x48m7JPbUoACsgivFqD0",
+	"B2E98dp+/OTZ0XBI1pAPhFQXzTJ5yZJqXrkVXk3oNO3HvaibDNgwHYXj7qQ37dNBNIxHyZhN0mnY7fUH",
+	"w1bQ2lCtWW6m9P+HV6/Doyk9Sk+Pvn7zxyB8958l07jUeNA6BcZtXBHyNESdORWK4lGCTAm1kU4upQ7I",
+	"mguWEHNFWNEw89/kcsNyzTH9ikMdJr7jS0fgd0ErymR8fraianXTQ1+aO781NxaPIYs0Z8dL9oFMobnf",
+	"Zh9FnG0ThgGJt+TKdnTD3iC42+lI0AKqnPGkeUKGEbrDoRUgnlTf1++PG963/w59dStivbxCSr3z8+yv",
+	"yxmWA9VoWdmRoNzRN8VkZPQbi3UraF0dLeWR/RESn8eWy7xLR3y9kTkoZTgLmLWWXK+20XEs1yeGiZVO",
+	"iv9zmxk7gdFg8jjiC33wrMloUuZyvo2sPJuLI7JQfClYspgR/AOkNcolTWKqNGkbjWU0LCq2TgDqcMcM",
+	"txg5MCR5COOAGCxmjosSvCGmQgoe0wxvDVDrpezSN6GxFClfbo1ShD/NXptwAAe2P8HgkNKuPlGyc+VZ",
+	"VIFMGJ583cK1IZ/C/4tBzf6VusZdPqAmXljr1Hi2d5O28DWEpQMmr6hmmHFEWcRM7FzQnJFNzsAJkSJm",
+	"dbFEx1GwBJf6b6RwAlwvLu5fQvkofY0DXtDaE9mPo7CKXXcz2lNO7wI8/G0weDar6rg1JdUkrD3IKdkc",
+	"GfcA5zUIyU+CESaML7MB36qUeSC9FORyxWNwiZpliV1xpZV5I9dsrW5P7i3wt/MX85zuzL8PcYQ7+947",
+	"3b7TWXXQMt7BTXN0QoSkP6N6f0qvVgy1JM4LUh1wd9VL6oW90VHYP+oOXobTWW88G4a/trw5J1SzI83X",
+	"rEm7Kf6W3SS7FW5oZ4xeMNUxSr6YW2VCwzvTSxXK9TqKuf2siQMIAizDEr4YzyduUHBno2AUau2Qf4u6",
+	"ywib59pec/Zdd2SHNO31pz06HUzS6TBk/XTaZ9O0O+4mdNTrp2w06k0HgzCKJ8mY9cYpHUf96XDcZ4OQ",
+	"sXH/gIP75o/RoNm7fWRE64lIZZO824ClTNFbuVNEfhgX9s/QvBWjv/+iR/5lG0TV1AyBmEURqkjhFVTn",
+	"cnfZV1yc35pQhzW7r8/NiPXlNnGxjwNp2PTinN6T5xmh5MW3p0e94YgkfMmUvgE142M65qIK6ijwM8fk",
+	"kVxvttr4lBq0hMz50vg+W7UFNEiUcZEUkbCJZnOmiTDGfy7aCzul9rzl/GB44OSiO2+R//5vvNH84W50",
+	"a+t0Fp3ieKBYMBXJXCy3TCkaZeBCavMzohFyRg1P4Hus7/ghQT+e2LYtgTr/343i6+3lda4najr0Nf0j",
+	"OSoS60pZRkqCEoyxL+GgxM+uN4u6Cq/yzBHhQsuHhEbgsF6ueMbIYsNEwsVycV9bmlaZ+jYmFUOlm/NA",
+	"Mv1yK5KM3dsEVUFcdqgmCT1gYu4mgqQtpIVT1fIl/f4k7g8Ho3g8mQxC2h2MwzCeptNRbxBOpqPuNBpO",
+	"2HA0DvsJnUzDJE7H3XCchBM2TsYD1qty6408+i2jWRMQ7wd+wQRTap/PSiq78EyeV8Mweb7/phq1r6Fv",
+	"s717tQItVBo7rg6KgAm3L2h2ZvNr+4N9Ky+JTDUTxHI42UMseFLhQsDAuEt2zMqejULzjzjbKn7BfnSS",
+	"gOi/0oOTW0x8NoQ7NvxyNveAnsBr11j8W/nVpU/R4FSv6dUZErHZpzwtQQKWQIzm2Q61FNdkJQGFtAIY",
+	"nthVyFoLBc1/d1YkoBXO3ENNREKkWgQ6geCN5ILlykQgVfZRW6ZIuwaD7d49TmAx4xt9ds52B/bNXCGX",
+	"K6kYJGmo3ubMbBmxjyLDwfHWrXfxOT76Pds1baNd8AFz4048oi3PEkecqhK66B6Hx+GNUuzeU9uYGlEK",
+	"rg4OCege4zXpBZf0b/LuATI+GI6JPRUp3IZ9HeEOR/ZZe7VdU3GUM5qAh8GuNhkV1OWBgHlkHG/znImY",
+	"Ven18WC1ewqbC6WpiBuF8+fnT0jOUgYzJDxhQvMUoPXXzv7konvir+DkavfWDz63OT8qhm0MQK/xbr59",
+	"+fKZc3FimVRfPWjWAfQKBW44nfriFzYmiOwxU0NCZCVzHdS3VW3Xa5rvXD7LMYwZt4bUb8Iul2vGH8xb",
+	"U7rNdO0oK7jT3lSn8ZAsvKEW5NKlEOxNc7GiighJ1owKM0DEdtLmdzxq193g6vRuu7k1iYerjubXukm+",
+	"b7a3OY8vWL7DAzPBmAkitMRTN0wt0j0vFX174wIvjWcCEEWlEKTG5qJMOaGueVCe87XRJNRsQbdzPBdz",
+	"YTg0YzQ1Fq2IWMKrMDSBiTeHDiYLqCBcCJYTIRMGOGf/oa55KGOpNv8HtGRn8dAoekoydsGysloh8RPf",
+	"ZixMomZU6bmwY5MN5cVBI9eKZekxWZiQy2YuFkZVLkjKr/Ake0U3rGBrqlcQQ9G5gCNwDlGS2RxlByHz",
+	"bRj22RcEh4HlIV7ejgEQbpIxsdQrzHDjiRlg3CAcK+pMjAGjWVYEKmbReJZmiPzMpsG5IIu9mGhRZsfr",
+	"EHU72OEE+YE0pU0MQJ7SJklsAPRAwRqQo8q53jEp2WRy3yf64opw8RfEVrD9N9bePFAoGRupOB5YeIQM",
+	"EMcVVmbfu3Nyf3OwCOhHlp9njo9hHihCKc+VnsFRzIqqFWwyXolYJi8RamXYdC4WCdvoVduwa2cBuWsO",
+	"Hh/hqZMdrkg3ICxTyIAR15bfjQzAPeSIdBdGVzym6PeCqPEoA1wSCgoIrETqXNId2W4CIvMAgAVOrO1N",
+	"qdMFc3GNMghQC6IiAMknbYRc7+uEzjF5AWKuc1YcGALBjJUoJVq6/D2CQMwdDxSRlwLoaOV7m9laMS4Q",
+	"cWlTKiRnwAYy3z1QZJHIWOFh5hFu+PE6saiFW4mRY8Q1vXqC948GwCr2X919+bpTOv4W+XDMgJOacjA0",
+	"vGce/KDv/azBDBmy78UkhYmCgp57hScH/fVqtqNQXk431JPxtt7tYPq96dDc2v4PeGj+nNGEi0YES3HJ",
+	"Hs0i4pIqKRT6T0JqQBZD0VXCljlNME9ctSv2mab8w84OChAsVymxN6SXQmMCL1d28HULkK4zEkshbHlr",
+	"ztKtwrPsQnwO+JulQOynYeBl4HniVFpBS0h9hj9XEjTuzvfO0djwc59MdvcACY94hPhcyMuMJUsGaVw8",
+	"OdYk2eY0ynYYA1+YG+u5T3LJs8x5duaRaEcWCaNJxgVbkHbxpOZrRj53mQkbW5LPLbrc+YWATjKB08O5",
+	"oADZZAlxw5nthHMEBD4s7DLO3PUzvP9MS02zRQe15UpmCcvJOWMbNRdck7bVJotjfH5BFE9YTPMO2QrN",
+	"M+fES3A3y1oX54gW+QCrrh0G1yhkq7ONzgIjYu2jUVhYpuc0taG7QqcYLYKI2QxxIpB5WKBrRR4nveGw",
+	"Oy1TEoEhsC6nAejWxTnbnfFkMRftzTbKuFrhecDim8cviYkbuUjlohNAHaMFAjDmCiHMvIwGOSZgPd3A",
+	"Mc2NKTY0U2RhHjjz3Vr4wSiIBXiw3II4OSZNzDPyUszQ/HvzfaDmAg61sVbT8JOJqaOdNoYvlom12AuP",
+	"zxaBcYYLRLv5p2OrM6oXhvsSj+k6xqZnzs0Ay4oBiPWMXQTjJXqQVdgVjTVMZS4yupNb7cwsuaOVJe25",
+	"kz41b3Wgjm2HaBOjjyDON6FPk9Ps1tFsGzOqAfBtpCna2WM2vecT2nNsnhmPq+LwMxPUlRC6Q4fb/fFs",
+	"2L/94fZ7+bfFjjYv1S9iAIVUlMlCwbkNzjlwDzCcBXtXl1Wv22iaPYpPkznhnkAYSbP6st0dHUwadR4S",
+	"xVhN9mqH1Mlg0E0HwzEL45TFgwOnAd1R82mAx/wHoAyOVcEP39fiwH++Ii/KPXyiz0UbDuz8fTDeqpXt",
+	"zjE5JTk7KktLnGpSdF3dvZzpbS5s9SYeUNIMeLie/qghLEZ3YsJCnJv5aTQ4AjWzp1OrapGsmVJ0yUjb",
+	"bCOsBzh3LrwhO3jMoKlIaJ6QiCo2GqBTs6EJKDFoNTEYDSZlh4wB2qS5OGRD1Ar0ja6T5ZfLyc+rt9+f",
+	"/BZ/E/fyk5fRL8+m7OJpuNl9/1yr0ZqNfvnum8cXb9kPahDpn7rfXYz01dvvzv/Z/+cPP/8S97///uTH",
+	"p199fpmuhrvN86vVT5r99mj5xRc+aQ1taox4evQrPXobHk0/P3nzx2T07osvGvmxtA1NhIeSUKv7bRYH",
+	"EhvcSjUax4ZANbxzoFrYpBujVY/ja5OzpsIKOlqMemQbzAUXpJqx6pJ2wfs2QlMFLBFuNdYCDGantr2v",
+	"W0m3P+wl0zCcjPuTdBSNKAu7tNsdDQZsPI2nw4RNB2F/QifTyWjaTaNJb9CfTLsDNhwmLBxWnNLbKN+6",
+	"nwqUa47IvpWXeExUMO0lywsCFbXsba986kFFu6jO7fMPdwvWrIm9S7jW2w/Xrp1Q773DNd++VXV2UNr4",
+	"wvb4W1CRKJ+rfRV3Q3RnN+vYxQD3DvDsgDbEK861GjL64ILGYC7RbIOv67inAfSULWXO9Wp94CSsUNPF",
+	"jcce6pihNq+GTu7HO9h6ewZIeIKzLrjd+MG76y3+B7XuSL6z8ybimkn2e1UzVpL7RptUnWeShNPTJ0/F",
+	"z9uvexfnPLwQ696r0++++Vn++OPL3x69zZIfnv7au+ivXg7uZCgG/XdNdqImNgXfl9tfWXtTQHsIn/Nq",
+	"ZTRSNTZt274FoIA7mMWFHzKeMkTlO+DMbM9DqiPwzRgIlMcDdYDgA5rKQ/O2rX2B3LUJSSC6gvjGg/Q7",
+	"XxyHc/9azPbT3zhlamtfGuG6DyvB6lyQMl7dx/XrQwB622TlEObfDFuH/c+FgzbmTOZLKrjCM9iYCrKW",
+	"F+ZN3uoshSJqAi9ZUNEG3Byb0RRRCnQYq9YW2K0qgKYlbu+aQoPy5wYxe1G4rY1n1Z72tgnYC84u9+Ff",
+	"3AtLrkd7ffwTg7zM99wClfBxsFjlLBoFGEjlNcmq0v1rH9+jpQ1j9snqOxf7o3TNo90wCMOwCm0hX22x",
+	"MtOmz20pHMjqkmnCft/SrGKobuVTVZqC+enyLqJnrsmYH6aoupZ+2HSs2T4Uhiste0spBx6p51Hx1uYD",
+	"Ohf3blje3KEqcJkRmSf+PXfFx+w7pDW6FPNsoomt3TgEJ/eLG94fVN6NhtE0jqM+myRhOKLDXj9M2DRK",
+	"aK+fptMuS+LxdJAM0uFo0A2Ho3DSD6NBdzLsTdhgMIrvDCrHEuNHKxafN++OoGso62DxeVE3Irc6lmt2",
+	"ezjNq9XOaLCUcmPGpF+NWxbY2iZlQmqGBSQUj2bt5SqpILhKJMPEe8Zo4iffmlaK7fmaoXQsPn+gYKmu",
+	"XeMabCwmHs28FpWiaMVEstfM0Xuk6f3yvNGhgKBGu1mQDYVUdHsByUtIzy7k+aLq+iGY0L4hkjJjVFQq",
+	"l6pvMQPMijJm3EQE5x2TBe5J7bqZD7vgCaJTlK1enovF1tWiL6DtU9M2kvaO6U7VrAIGFN/UClrFIHcG",
+	"isIeBnjn4aIo2wfhkPY/rcIC3Xo3MuPxroSecI0OQpNhiAokyx0AyXewtHVVz8XZnWojGCbYkXAOAbHe",
+	"Kg0e2DHB5B0cTQV4MzhZD9Rc7Htm7UXl3Qs4E6lm/An0ImB1lNF7FFu4SZ8dwr4+shUmttkhLApXAPET",
+	"ReikXXNtpX6Lh8pK8UjBdnK1jIA8qmzq28JtjTl3U6xnV0A1eBbpNnXO11kjy2TXcbgCrFmTTrtgecJj",
+	"jXgjn98b4mILpjo7hKJ1N0AmFf1785fSdL25qRK0CATmwq9CJ8+KYthsh6ejC9i4xQ2Z2sksHN4+UwuS",
+	"rA4gzqycr2nCah6G+enWzoVvQZvQt2ZV12t+3B5ESxvdmPstgljiGLK9sJuKVgHJdTvDYB9sMA04yqw4",
+	"riltEMDL3GUl1w0WgbSpM55z4Vssa1Q6x6RiMVzfEPd8QKKtxrHxzYU9mYuIwTaUltAbyTVVNoaHCbld",
+	"rqqBowmAqwYIdyFo2RUdNkLu8o1QZ6BnUNxvOW1fWKEgNN7mXO9eQItoNCDQ+Pl0q1e3iArteVOAPWyo",
+	"IotT29YIljsj2EYaIXzxOdshlm9xDIhVjgdy2Y5Eu7lYPPvpBWpuPwhY4MEk5qXscRfKr3+8gq6glZQi",
+	"fAE6Y/drw3Suo7Ulw0rrDXZm4Y2VHO4EiStCC5z2UeXwH+6wTbaxecwxOSXunC0gGY2gd66Rp7monSJB",
+	"u2szWZnDUTW4r3AyhKkTiCUU0qd2vHnsjrfmwsMtWONanSGiFl3pm03pI4EC4rpuV6pKuNByLrxzexUU",
+	"9Rsoi/boHFI07QLGAidHxXG6g1xC7S6tqFg4gwW7WJo5E6fYlgXW60GSAo0qThHibsVOCjYXMRUuAECH",
+	"yGscZCYGHSXyrYKmnmXZ3Vy8rDRMdnA5uc1jhKbmW70qcHEAVj599gRzTd/IIrEuNMtTGrOArGXCMoXn",
+	"8La9k/FFitwx3fAFmGjo60q1624OB11z8dlnp5We7ceffUZ+Mht/QCgAjaxInDOQCZqpGWJ+a8I5F+8n",
+	"nWiFgG+JMcjUdYLA9CRukpBzYVOvrgk4ydkFo5lzTSpN+Ir4uZI+ssv38x5m8ad1AGo9UqVGR65pVqlV",
+	"K+pL5wKr2zrX1C94FaQunaAIzS7pzmW8MR+Zw7lp8Zq5MAbeTht6B8OEkWLQZKmkBiJYDhZ9zEV7cahV",
+	"1gLOV427YqH3yrI+imC5KUYElvzCJnQHYbiwaY+yfTiKaHOLbtJezAE9N28tiL7kMesYlQWPQOfuuSAH",
+	"m3dXHgYIyrz1/KefXs5bZvoopwTQrTOyobky7064oksE/JihkVGgYwnURwOUBrq+0rK9uJBEcbHMmCsl",
+	"OCY/wlJsc3GaM0jRUsWOFBOKa35h4Uauv51bOmiXnHLAxSZUU+s4A7KNaCmPLR0Hjo4In6noizK650r7",
+	"+0ThF+MYmYdQ6wIB3RtVRtWKtBcuQDlZdFyXYoTpJTyHTtFuGkM3jf2ByZrplUyumxs8CzrGDNYt1lTr",
+	"mrjfIRGJtxj0u/VHXEdvs6wDTb0bGi7CBIZhf2Flz28jVhaOXNuJFdvagyvsmL9kTmjGavg255oRrjuz",
+	"Sis47NqJi4JOcOYCNIODEkGaWhiGawVnTUXLO3ltYanZu6AlN0zQDW/NWv3j8Nh2S1iB83SygjLVt+bv",
+	"JWuK8KEtmyKLnhFUis0piW03tMlljA0BwfAZs3NMnmi0cCAFCdswYTzd3UOyVWwuFieAkXy7sMaKWu+y",
+	"INGTpDUzU7H1s7XvNfTC8JrWfde0gm7JO7TBs+8+0AXPrRqa/fMLBs05B93BoVGLBZx4XVDNI/3uzY80",
+	"tvgHTxjLrbyKYlDXELvRpQKcKbp4rTfm/pM10zmP1cGd/hGvO6f0WS6NuLKtIppdacKuinoFe3bfpllW",
+	"mqgC2mkUBKAkjT1UGnrVBgfqgW2+iC6L+hqZJeahdiXgPUpYRndz8eKHnzrWCQTHDUdQjGZwHAgS5nw/",
+	"l1nFe4zoiHgXkCXFH1LjJsIHJLgAtaCCsqWl2mZGsYMbZZ8k0Y7kcqutswgVnkYfHuBeS8yb2dfQ9mST",
+	"UV5l3NZ/kG8f//DMuYBnlnxnFfJVzl5KvK9IipNL2xFnLv6DvPzl2ePrh1vS7ZLNxbX3dMdljHLomzoN",
+	"WWGojtTEsuBfLTAea6+LfWoWGlRWN2tHtBRoFgCghGB223wb2/5XOjq3aw36t9B9oxPY8hUPZv+QZJKa",
+	"+CSjInYewffbiOWCaaYsV+qcpimPbfQlESA/F3YiCoF/OCmsmK4V9uEsoN0HVnNqnmUERVhZTPhGIxJ4",
+	"h4nBwBvDyIyRNZh8RONzmaboKNCKAYHrqJOhjggB9YtCE9g1g1OFQmWiOMWgCN4FSJmE5sU4uQMC+Nwi",
+	"8e9nPYqqBdt+hnT7/fHMWzekX9BTAuxhJpfKR42f4a1nmMVBmHun9aY8xi2LCm5tncpqjQZxg3UbBgCb",
+	"TNoejYE9m6be+QsEMmgNw/57b8a1pR4FacsijQ9D26euLuUhWdjJFF/n2R3XlEwx0g1m+aJ7YrMaJ3/w",
+	"5N1BVfMcAbk1BAu23m1CsRR5ibLjZaVP3Y0ZDldm2iRd2Cuv+vm0182ULW858T+v9u7NfWWzqFR97Tfh",
+	"ultbXL+344fpQ1Zt+4iNGct+X9i+y54tll01r8op3PvU2hDWvGrQc7V9H6LzjdeI71BLPYSiDj35K+A+",
+	"txY/5KsDXoRtpmf0DvLK9XrH+7QbPHIL7VZ8deYvUYe3WFP1E1OlEr3+qb2PpVQ1Va3DZbWjpe8aQVpT",
+	"lXqrjunZyMYzYnB+FDmE8bH1/+glgH8gBatlfquAlsp3kA4hWrBQqUzJ2XQEZIzIkmn8Bhzgh0pwPxRI",
+	"1Kvly4S1Tf67pjxcFShEjNchyVai1AAOmLD1RhqVNnNzw7zL3kfuXPqeZlj7CIdYc1GkR37fsi0rjtKD",
+	"sm2CX7Rx5L3DFn1U3mQWjuVhRU1HpTCLtPHbZ65zQHmXX6ulJORXdM7NZnifCLTZSMhPYGlaNcPrthM0",
+	"YFGW4jnGs7kwu+/VDqm9AkbM8janau13T2F/7ehzUV1htfKsNJO2FT045q4JnpMFzdfGTypyVXOhWQYo",
+	"yEt7+IgJfqx4L6dTPwZxBYllZ7r6CUj904D1NnUKjxrKJBPVc1FACCrNZv7w/vVu0WTJcaJ+GGk/s8mU",
+	"/lImu7sZ5Ko6eP0h2gPajHc/jGg0HU6H/VEvpKNpfxLTsNsdpP0oicbdQTec9KdRGNMwikajJE774aA/",
+	"miZx1I+jMRu13tzaAlXhjgcsUXoQ9Fj9Rum7PR+nd1eX16H9XvtVhgcL/3xYzIf5JqtX8NdUl+eg+U0I",
+	"+krN26EyMa8A7GOWTPn1TmGl6ujDVPJ4xTg9Lwfbexe8x77dl9v/TfetW9u38XA4TEZJt9dNaZxMaJRG",
+	"w8FwMk7i6XAQhXGPjgejZNIPh9NpSqP+KOlNhmm/2+/FaTKko2v37e4awwJ8m76omWVVlQHVWPuF+rY0",
+	"v1L+i/WZPC98FChgdtbL9seXzl2wlYm39pmg9A0cJ/ttzvfyrG/h9VY+HwXe9S381vpXEd/TK+9Nb36k",
+	"/km6v7E3X/l8qo+JASPho2FevzHBYOnoI6dWWRHOykpYiJ+mKKstGj3+qn9xY97isqHgp1rhQ9pFeQ/5",
+	"v//537LkBP5RFqb83//871x4ZTIdbOgL8ATvNikCDxJWAWNUOkwUfU3KjzWjWOGDy1xeKq8rdtn8iqpq",
+	"RQ7N7bcZHpKNzDKslLFgrq1CNFc5a3dYCy/xU7I3lvbsF/YAOKQB9oBnAbaRM+IcQOq9GKE0FAdSPV9X",
+	"SkbulvCpf5X+fkkf96FIWyA0+8OPYYtCJJGU7cq9z4lgsxsAmW1Ztc4HeoN9aM+paLP8r5um+uBpqY9M",
+	"cusm9Fz3s9etxFAo7bNh2J+y/jTuh0kYpnFvwtJRkrJeSkfjOJ4O+v1pEvUm/V4vmrL+aDzo0UkcJjGU",
+	"/fZSFqfdqD9i8YhFaTKNUhYNpnTYT8eTwWA6TodhMuxNpslkNO5OxqOkN+yOp93htJdEZl6jNO53wzAZ",
+	"hWHa640iOkyTsB/200kv6k+iiVldOOlHab8X0ilLBywahaMkMSRh4Qj8yw+YyXNpusLZ6XpVZZ58GZ3v",
+	"avgqsvZ8r+KyoaezL2offKeL2br5eR9ku0M9QFEkd1OQV3y7+WHxaaKtuqmN/Kc85QfOU74oyO5yI7XK",
+	"zmtSlQ4x2+iigLFHg5nSGDJOFhKJqEUtEZPp97l+AKVbm61GED+0oi5K58uEYlDiOxWehrq+4mU7NftV",
+	"QOYGYCLBNJyNDDr1Tqy+11Hmi0DszGXEuB+Tf9j2pIpsXDska3/monxn8SJsl6PQjwJnrS1z13SDFaex",
+	"gVm3IX1ERdI54DRAG/T7HvAcajo/Cst27vcwqnVzV6sK6vbc50ruMqwxc/Ve764le7XHerfe4fx1pa2C",
+	"1w/huljd7zxwt+4AZqYlVuyiAIvdTotin/sbPk/uXTr+V1FVFY3T8G2E685xPXzHHYMjvzscHOAe+HLJ",
+	"Z5/VOz599pnXYwugvkVWHZH69nxlm3CtZsW1Sko8MPEHRAn76etK3qB+OoKnIfV0vKp0/cJTCotqrWUh",
+	"IgmdWiHvDgjW+sfrXdTioJH4ycXLlYSZzkU51cvDSEKvbcBfG8D8CWFH7veP/DdPFw/yp9//+vvn65PB",
+	"87f//Gr324unXz1+tTp/+2X+JR+8/W3Dnv/X5Jff/pl/3R2IIU0ev+Xf/DRahXKcffX79L9Go19/fZo8",
+	"eZTyZ1+efsl1/MPFSTc5vbwxXfyB047darq40RO/UyoSOf3Qp7ybj83q51R/airwk8db83hvm88DaCXN",
+	"MvRGK+eo1/nGnpkqbRdiXw+f4j9CSPdebRM25qZiZ+xknpANzfWOxFSgX1zv3zYXbdtpP7CtwjtYd+za",
+	"DixMpGtPZY0xq5Zfl13nD+CYsIb5CqocII2mtnEMH0Kw/44YFGoJ7Tofbrio9OopfOPAFtVAi1EoaePK",
+	"NpdrrhxzucwNpq0DC8XS0PN775O/6P83lVwekye1Zqom/sSvM3BXpo24BSj4ga14oMrDZfRVNhhyIGd4",
+	"7XrtR/wd4sviwtChnhUb7ELauYhwe9HMuy+Zc1WWtEKwEIAFZq4ro+UPqHaxvYcuWZZBv1WAddhyDuNg",
+	"YaVqxGyZeIKn94AXPSZNhbqkDTVFc+HX2HYCb0bt5iLbWdkdwn04qCy1nQtXa0sU3cFyoLLIK5Yl7cNl",
+	"t/i738XBzs9Vzl2u7Of+LG3gwGZGhHSZ5R3TwbV1uAGhDrHuO6W24Mj/7H7nuKAVkM1WsH/xBbGV4WSB",
+	"VFjMBVYksVoZN6bAK+Xqrupwr2C9ZC7gbNjvV9USGY8wSEwSsZhuFSs4FNdVLCLheLdDZUgTtMLfxYcR",
+	"BVavdYIKzPhQzY4xfIwmMzJveaXRsOB5C8qZbJ58I3Mo+lNk3oI9nrcK0SqmV02xF0oK6h0YTVQZ9rtW",
+	"y0Z5UM1Ixtcc6qJMGG7TDE4m24tBb9o0+4dkgXjeoyNU1EdmLKNDix+iba70ohPYkk7b6MtMhebGTMQr",
+	"lpAo5yzN8EvDtq2DWdq3ruNzUZSVyRgqEKEO49EPT4itZLpkEdnQpbkTeLBjKzBEUtT9Vnz8WXVYpHGR",
+	"VYG+23CH+5RKkwuPC3xmE/jvDU8pG418Ssl/Ssn//VPyH3wzGlrfdHsNbWKw+8qtg45qi6DDNXOe1yi9",
+	"Jlg39wu6CVN11yNE17iieoBYOYnFolWqCM00WJw218bG2kLRDFV82SSr4x93uE4pr8smXi1fC1Zb7Tqr",
+	"irBH7zMGxvtt33fbzcSwW1et9588dy1OHBodCiRrU3ZNkBtahBWJ4QqQVfp5ZuzFPCM3NhizM6x2/TIz",
+	"RB+rmKJte1WZJlC7KGNqqw5B/i2HLT6SePOaC/tuK1rLop9yuEr3snwT346YXoxyf9VtIg0MIoyZODA1",
+	"fXWrmfmQ3K0iXfiOk8K4SanOgcGL1pE3v8AFW+HV5HSa9h/1vgTz+rUzr6d75vWhH5hBM2gT4O6HMFzd",
+	"fVCQLnR5b//sISJA67pbEcF9tm1mo8VBz37ubRhg2c59zchDXNpHG/8ACWyseysa1ANgw7u4h/f1noIS",
+	"WE53H2LAA6stVnCr9XYHlRCurToB6faKZMahd1Qs9KH3vCm6YVkVWbSlKsybMcRlZ6ZrjJ37EJCy4Rnb",
+	"uAh0x/RNhg367PdMJDgszeIH5rh9u3ADo30yCZ9MwieT8Mkk/O1MQv9aiwAtYIhiWmcswYSfzncYCmHz",
+	"lzvYjJrrXFqC62yHd5ffb9G3HNgTdA9OWel8eajT5L9JZPTJ5n2yeZ9s3ieb98nm/X3CILxWWjIXA905",
+	"jQl9oA91IMD8pd9J3z9n02Wz6IfFARsUnu+frwVzAadGRYGC+xDA+9dh/c1KqixBqWY/4JHX3xmIgZP9",
+	"ueL+lF4PXq2BHzxEhd/zvPUGmMdeqsMoXpSlN5UyrDYt26kCkt5D00mR7aA3tZUTrzALBa3yArBIAc5U",
+	"lfgE/Lxt4zdBFMFP0Mb+SyyAev8Fj5yjUYOC+P1sa72lGl9Qodn+axqglwiocAX3eKS63TSN7ZCZ7968",
+	"+38BAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
