@@ -49,6 +49,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/attestd/attestd/internal/api"
 )
 
 type config struct {
@@ -113,8 +115,8 @@ func run(args []string, stdout io.Writer) error {
 		return errors.New("--requests and --duration must both be > 0: every run is bounded")
 	case cfg.conns <= 0 || cfg.conns > 4096:
 		return errors.New("--conns must be 1…4096")
-	case cfg.per <= 0 || cfg.per > 10_000:
-		return errors.New("--per-request must be 1…10000")
+	case cfg.per <= 0 || cfg.per > api.MaxFingerprintsPerRequest:
+		return fmt.Errorf("--per-request must be 1…%d", api.MaxFingerprintsPerRequest)
 	}
 	switch {
 	case cfg.rate < 0:

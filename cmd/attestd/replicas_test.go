@@ -330,7 +330,7 @@ func (l *load) submit(ctx context.Context, client *http.Client, n int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for i, r := range sr.Receipts {
-		if r.Fingerprint != fps[i] {
+		if r.Fingerprint.String() != fps[i] {
 			l.failures["receipt for another fingerprint"]++
 			continue
 		}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -17,9 +16,6 @@ import (
 	"github.com/attestd/attestd/internal/fingerprint"
 	"github.com/attestd/attestd/internal/receipt"
 )
-
-// maxPerRequest is the API's limit on fingerprints per submission.
-const maxPerRequest = 10_000
 
 func newStampCmd() *cobra.Command {
 	var (
@@ -91,8 +87,8 @@ works too but shows the key to every user of this machine (ps).`,
 				}
 				files[i] = f
 			}
-			for start := 0; start < len(files); start += maxPerRequest {
-				chunk := files[start:min(start+maxPerRequest, len(files))]
+			for start := 0; start < len(files); start += api.MaxFingerprintsPerRequest {
+				chunk := files[start:min(start+api.MaxFingerprintsPerRequest, len(files))]
 				req := api.SubmitRequest{Fingerprints: make([]api.Fingerprint, len(chunk))}
 				for i, f := range chunk {
 					req.Fingerprints[i] = f.Fingerprint.String()
@@ -104,11 +100,7 @@ works too but shows the key to every user of this machine (ps).`,
 				if resp.StatusCode() != http.StatusAccepted || resp.JSON202 == nil || len(resp.JSON202.Receipts) != len(chunk) {
 					return problemError("submitting", resp.StatusCode(), resp.Body)
 				}
-				for i, ar := range resp.JSON202.Receipts {
-					r, err := fromAPIReceipt(ar)
-					if err != nil {
-						return err
-					}
+				for i, r := range resp.JSON202.Receipts {
 					if r.Fingerprint != chunk[i].Fingerprint {
 						return fmt.Errorf("the server returned a receipt for %s, expected %s", r.Fingerprint, chunk[i].Fingerprint)
 					}
@@ -152,18 +144,4 @@ func receiptKey(ctx context.Context, client *api.ClientWithResponses) (ed25519.P
 		}
 	}
 	return nil, errors.New("the server publishes no Ed25519 receipt key")
-}
-
-func fromAPIReceipt(ar api.Receipt) (receipt.Receipt, error) {
-	// The JSON shapes are the same by construction (api/openapi.yaml
-	// documents receipt.Receipt); a round trip keeps one source of truth.
-	data, err := json.Marshal(ar)
-	if err != nil {
-		return receipt.Receipt{}, err
-	}
-	var r receipt.Receipt
-	if err := json.Unmarshal(data, &r); err != nil {
-		return receipt.Receipt{}, fmt.Errorf("the server's receipt: %w", err)
-	}
-	return r, nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -173,6 +175,68 @@ func TestClientRefusesAmbiguousResponses(t *testing.T) {
 			}
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("GetInfo: %v, %+v; want an error containing %s", err, resp, tc.want)
+			}
+		})
+	}
+}
+
+// TestUpgradeChecksTheServersProof runs the binary against a server whose
+// proof is well-formed JSON of the right shape but not a bundle that
+// proof.Parse would accept (version 2, batch 0, an index outside the
+// tree, all-zero root) or is for another fingerprint: upgrade refuses it
+// and leaves the .attest without a proof; a good one is stored.
+func TestUpgradeChecksTheServersProof(t *testing.T) {
+	dir := t.TempDir()
+	fp := fingerprint.Sum([]byte("TestUpgradeChecksTheServersProof"))
+	good := proof.Bundle{
+		Version: proof.Version, Fingerprint: fp, BatchID: 1, Index: 0, Size: 1, Root: proof.Hash{7}, Path: []proof.Hash{{8}},
+		Anchors: []proof.Anchor{{ChainID: 1337, TxHash: common.Hash{1}, BlockNumber: 1, BlockHash: common.Hash{2}, Anchorer: common.Address{3}}},
+	}
+	for _, tc := range []struct {
+		name string
+		mod  func(b *proof.Bundle)
+		want string // in the output; "" = stored
+	}{
+		{"good", func(*proof.Bundle) {}, ""},
+		{"version 2", func(b *proof.Bundle) { b.Version = 2 }, "unsupported version 2"},
+		{"batch 0", func(b *proof.Bundle) { b.BatchID = 0 }, "batch_id must be at least 1"},
+		{"index outside", func(b *proof.Bundle) { b.Index = 1 }, "outside a tree of size 1"},
+		{"all-zero root", func(b *proof.Bundle) { b.Root = proof.Hash{} }, "all-zero"},
+		{"another fingerprint", func(b *proof.Bundle) { b.Fingerprint = fingerprint.Sum([]byte("other")) }, "a proof for another fingerprint"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := good
+			b.Anchors = slices.Clone(good.Anchors)
+			tc.mod(&b)
+			body, err := json.Marshal(map[string]any{"fingerprint": fp.String(), "status": "confirmed", "batch_id": 1, "proof": b})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				w.Write(body)
+			}))
+			defer ts.Close()
+			if !strings.HasPrefix(ts.URL, "http://127.0.0.1:") {
+				t.Fatalf("test server at %s, want 127.0.0.1", ts.URL)
+			}
+			path := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+attestfile.Ext)
+			if err := attestfile.Write(path, &attestfile.File{Version: attestfile.Version, Fingerprint: fp, Canonicalization: fingerprint.CanonNone}, 0); err != nil {
+				t.Fatal(err)
+			}
+			out, code := runCLI(t, nil, "upgrade", "--server", ts.URL, path)
+			f, err := attestfile.Read(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.want == "" {
+				if code != 0 || f.Proof == nil || f.Proof.Root != good.Root {
+					t.Fatalf("upgrade: exit %d, proof %+v\n%s", code, f.Proof, out)
+				}
+				return
+			}
+			if code == 0 || !strings.Contains(out, tc.want) || f.Proof != nil {
+				t.Fatalf("upgrade: exit %d, proof stored %v; want a failure saying %q\n%s", code, f.Proof != nil, tc.want, out)
 			}
 		})
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -10,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/attestd/attestd/internal/attestfile"
-	"github.com/attestd/attestd/internal/proof"
 )
 
 func newUpgradeCmd() *cobra.Command {
@@ -56,13 +54,11 @@ confirmed (or --timeout).`,
 						return fmt.Errorf("%s: %w", path, problemError("fetching the proof", resp.StatusCode(), resp.Body))
 					}
 					st := resp.JSON200
-					if st.Proof != nil {
-						raw, err := json.Marshal(st.Proof)
-						if err != nil {
-							return err
-						}
-						b, err := proof.Parse(raw)
-						if err != nil {
+					if b := st.Proof; b != nil {
+						// The client decoded it as proof.Bundle (after
+						// strictResponses refused duplicate or case-variant
+						// names); Check is the rest of proof.Parse.
+						if err := b.Check(); err != nil {
 							return fmt.Errorf("%s: the server's proof: %w", path, err)
 						}
 						if b.Fingerprint != f.Fingerprint {

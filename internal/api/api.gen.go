@@ -17,6 +17,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/attestd/attestd/internal/proof"
+	"github.com/attestd/attestd/internal/receipt"
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/gin-gonic/gin"
 	"github.com/oapi-codegen/runtime"
@@ -170,32 +172,7 @@ func (e VerifyResultVerdict) Valid() bool {
 type Address = string
 
 // Anchor An anchoring transaction of a batch root, mined on one chain.
-type Anchor struct {
-	// Anchorer An EVM account address, `0x` and 40 hex characters (EIP-55 mixed case allowed).
-	//
-	// Example: 0x8a9f3c2b1d4e5f60718293a4b5c6d7e8f9012345
-	Anchorer Address `json:"anchorer"`
-
-	// BlockHash An EVM block hash, `0x` and 64 lowercase hex characters.
-	//
-	// Example: 0x5af2392a948f950e3f93e9f171da623fe6629440bc8d7e27fa7b39573e40ee73
-	BlockHash BlockHash `json:"block_hash"`
-
-	// BlockNumber The number of the block that includes the transaction.
-	//
-	// Example: 1024
-	BlockNumber int64 `json:"block_number"`
-
-	// ChainID The EIP-155 chain id.
-	//
-	// Example: 1337
-	ChainID int64 `json:"chain_id"`
-
-	// TxHash An EVM transaction hash, `0x` and 64 lowercase hex characters.
-	//
-	// Example: 0x1b5b9ccb3e8d006a5230de9bda23ff91edc794d4f56410560830b418528e446c
-	TxHash TxHash `json:"tx_hash"`
-}
+type Anchor = proof.Anchor
 
 // AnchorState The state of one anchoring transaction:
 // - `signed`: signed and broadcast (or about to be), not yet in a block;
@@ -255,7 +232,7 @@ type Batch struct {
 
 	// Root A SHA-256 digest as 64 lowercase hex characters (no prefix).
 	//
-	// Example: 4813494d137e1631bba301d5acab6e7bb7aa74ce1185d456565ef51d737677b2
+	// Example: 338c3546c78840a14700c9f9624089619b58e56703da890dcf7107d08e7d74e2
 	Root Hash `json:"root"`
 
 	// SealedAt When the batch was sealed.
@@ -317,7 +294,7 @@ type ChainInfo struct {
 // (`SHA-256("attestd/blind/v1" || nonce || SHA-256(document))`), so the document and
 // guessable content never reach attestd.
 //
-// Example: 042f3736a430e42afc99d9c5f5c346dbd4aaaf8560acc0607c02973449ac5875
+// Example: 3d6bf92bc3712c45fb1a2959254d1aa3061357825cf5e2f1c43f7a2d909809f5
 type Fingerprint = string
 
 // FingerprintStatus The status of a fingerprint and, once anchored, its proof.
@@ -329,7 +306,7 @@ type FingerprintStatus struct {
 
 	// Fingerprint A SHA-256 digest as 64 lowercase hex characters (no prefix).
 	//
-	// Example: 4813494d137e1631bba301d5acab6e7bb7aa74ce1185d456565ef51d737677b2
+	// Example: 338c3546c78840a14700c9f9624089619b58e56703da890dcf7107d08e7d74e2
 	Fingerprint Hash `json:"fingerprint"`
 
 	// Proof Everything needed to check that a fingerprint was attested, given access to the
@@ -362,7 +339,7 @@ type FingerprintStatus struct {
 
 // Hash A SHA-256 digest as 64 lowercase hex characters (no prefix).
 //
-// Example: 4813494d137e1631bba301d5acab6e7bb7aa74ce1185d456565ef51d737677b2
+// Example: 338c3546c78840a14700c9f9624089619b58e56703da890dcf7107d08e7d74e2
 type Hash = string
 
 // Health Liveness.
@@ -407,7 +384,7 @@ type Info struct {
 type Problem struct {
 	// Detail A human-readable explanation of this occurrence.
 	//
-	// Example: fingerprints[3]: want 64 lowercase hex characters, optionally prefixed with "sha256:"
+	// Example: fingerprints[3]: invalid fingerprint: wrong length: got 63 hex digits, want 64
 	Detail *string `json:"detail,omitempty"`
 
 	// Instance A URI reference identifying this occurrence.
@@ -443,44 +420,7 @@ type Problem struct {
 // batch id are all anchored on chain.
 //
 // Present in `FingerprintStatus` once the fingerprint is anchored.
-type ProofBundle struct {
-	// Anchors One anchor per chain the batch's root was anchored on.
-	Anchors []Anchor `json:"anchors"`
-
-	// BatchID The batch the fingerprint is in.
-	//
-	// Example: 42
-	BatchID int64 `json:"batch_id"`
-
-	// Fingerprint A SHA-256 digest as 64 lowercase hex characters (no prefix).
-	//
-	// Example: 4813494d137e1631bba301d5acab6e7bb7aa74ce1185d456565ef51d737677b2
-	Fingerprint Hash `json:"fingerprint"`
-
-	// Index The fingerprint's leaf position in the batch, from 0.
-	//
-	// Example: 2
-	Index int64 `json:"index"`
-
-	// Path The sibling hashes from the leaf level up to (not including) the root. Empty
-	// for a tree of one leaf.
-	Path []Hash `json:"path"`
-
-	// Root A SHA-256 digest as 64 lowercase hex characters (no prefix).
-	//
-	// Example: 4813494d137e1631bba301d5acab6e7bb7aa74ce1185d456565ef51d737677b2
-	Root Hash `json:"root"`
-
-	// Size The number of leaves in the batch's tree.
-	//
-	// Example: 5
-	Size int64 `json:"size"`
-
-	// Version Proof format version. This server issues version 1 only.
-	//
-	// Example: 1
-	Version int64 `json:"version"`
-}
+type ProofBundle = proof.Bundle
 
 // Readiness Readiness, with the reasons when not ready or degraded.
 type Readiness struct {
@@ -509,65 +449,7 @@ type ReadinessStatus string
 // and `deadline`), follow the path to the root, check the signature. The exact byte
 // layouts are in the attestd repository's `docs/proof-format.md` ("Receipts"); they
 // are not this JSON.
-type Receipt struct {
-	// Deadline The latest time by which the fingerprint's batch will be anchored on every chain.
-	//
-	// Example: 2026-03-14T09:27:53Z
-	Deadline time.Time `json:"deadline"`
-
-	// Fingerprint A SHA-256 digest as 64 lowercase hex characters (no prefix).
-	//
-	// Example: 4813494d137e1631bba301d5acab6e7bb7aa74ce1185d456565ef51d737677b2
-	Fingerprint Hash `json:"fingerprint"`
-
-	// Institution The institution that submitted, as identified by its API key.
-	//
-	// Example: example-hospital
-	Institution string `json:"institution"`
-
-	// KeyID Which receipt key signed (16 lowercase hex characters); see `GET /v1/info`.
-	//
-	// Example: a257ddeb415a810b
-	KeyID string `json:"key_id"`
-
-	// ReceivedAt When attestd first durably received this fingerprint from this institution
-	// (each institution has its own). A re-submission by the same institution returns
-	// the original time.
-	//
-	//
-	// Example: 2026-03-14T09:26:53Z
-	ReceivedAt time.Time `json:"received_at"`
-
-	// Signature The 64-byte Ed25519 signature over the tree message (see the schema
-	// description), in standard base64 with padding (RFC 4648, section 4). The
-	// receipts of one request share it.
-	//
-	//
-	// Example: CaXQDoDVjLHkenkBdTx6zG32159KWOcH9jXGUJUDFFQda7HtpTWH8SPcEd/kolRMSJtUgHUQfHXxw4XQECTaBg==
-	Signature []byte `json:"signature"`
-
-	// TreeIndex This receipt's leaf index in that tree, from 0.
-	//
-	// Example: 0
-	TreeIndex int64 `json:"tree_index"`
-
-	// TreePath The Merkle path from this receipt's leaf to the signed root, leaf level first,
-	// in proof format v1 (the same rules as a batch proof's `path`).
-	//
-	//
-	// Example: ["bdf9b3bc3ce52a7ed70405ddb80106545967253489916d4c191eb738fbf1b47b"]
-	TreePath []Hash `json:"tree_path"`
-
-	// TreeSize How many receipts were signed together (the request's fingerprints).
-	//
-	// Example: 2
-	TreeSize int64 `json:"tree_size"`
-
-	// Version Receipt format version. This server issues version 2 only.
-	//
-	// Example: 2
-	Version int64 `json:"version"`
-}
+type Receipt = receipt.Receipt
 
 // ReceiptKey A public key that signs receipts.
 type ReceiptKey struct {
@@ -578,12 +460,12 @@ type ReceiptKey struct {
 
 	// KeyID The key id that receipts carry (16 lowercase hex characters).
 	//
-	// Example: a257ddeb415a810b
+	// Example: 0d441f457e0cfec4
 	KeyID string `json:"key_id"`
 
 	// PublicKey The 32-byte Ed25519 public key, in standard base64 with padding.
 	//
-	// Example: 0zVMQ3TkhHCZyQOXpZGaI9ddI5OFYlKhFvSXq4i6g6c=
+	// Example: dd09AINnUuF2vki0vnm2WAJGUoMMTjCzldLNZ2v3hT4=
 	PublicKey []byte `json:"public_key"`
 }
 
@@ -612,7 +494,7 @@ type Submission struct {
 
 	// Fingerprint A SHA-256 digest as 64 lowercase hex characters (no prefix).
 	//
-	// Example: 4813494d137e1631bba301d5acab6e7bb7aa74ce1185d456565ef51d737677b2
+	// Example: 338c3546c78840a14700c9f9624089619b58e56703da890dcf7107d08e7d74e2
 	Fingerprint Hash `json:"fingerprint"`
 
 	// Receipt attestd's signed acknowledgement that it durably received a fingerprint and will
@@ -667,7 +549,7 @@ type TxHash = string
 type VerifyCheck struct {
 	// Detail Why it failed or could not be checked, or a note on what was checked.
 	//
-	// Example: path does not lead to the root
+	// Example: the proof's path does not lead from the fingerprint to the anchored root: path does not lead to the root
 	Detail *string `json:"detail,omitempty"`
 
 	// Name The check's name, e.g. `merkle_path` or `anchor[1337].sender`.
@@ -714,7 +596,7 @@ type VerifyRequest struct {
 	// guessable content never reach attestd.
 	//
 	//
-	// Example: 042f3736a430e42afc99d9c5f5c346dbd4aaaf8560acc0607c02973449ac5875
+	// Example: 3d6bf92bc3712c45fb1a2959254d1aa3061357825cf5e2f1c43f7a2d909809f5
 	Fingerprint *Fingerprint `json:"fingerprint,omitempty"`
 
 	// MinConfirmations Confirmations each required anchor must have. When absent, each chain's
@@ -773,11 +655,14 @@ type BatchIDPath = int64
 // (`SHA-256("attestd/blind/v1" || nonce || SHA-256(document))`), so the document and
 // guessable content never reach attestd.
 //
-// Example: 042f3736a430e42afc99d9c5f5c346dbd4aaaf8560acc0607c02973449ac5875
+// Example: 3d6bf92bc3712c45fb1a2959254d1aa3061357825cf5e2f1c43f7a2d909809f5
 type FingerprintPath = Fingerprint
 
 // BadRequest An RFC 9457 problem document.
 type BadRequest = Problem
+
+// HeaderFieldsTooLarge An RFC 9457 problem document.
+type HeaderFieldsTooLarge = Problem
 
 // InternalError An RFC 9457 problem document.
 type InternalError = Problem
@@ -791,11 +676,14 @@ type NotFound = Problem
 // PayloadTooLarge An RFC 9457 problem document.
 type PayloadTooLarge = Problem
 
-// ServiceUnavailable An RFC 9457 problem document.
-type ServiceUnavailable = Problem
+// StoreUnavailable An RFC 9457 problem document.
+type StoreUnavailable = Problem
 
 // TooManyRequests An RFC 9457 problem document.
 type TooManyRequests = Problem
+
+// URITooLong An RFC 9457 problem document.
+type URITooLong = Problem
 
 // Unauthorized An RFC 9457 problem document.
 type Unauthorized = Problem
@@ -1909,11 +1797,25 @@ type GetHealthResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *Health
+	// ApplicationProblemJSON414 the response for an HTTP 414 `application/problem+json` response
+	ApplicationProblemJSON414 *URITooLong
+	// ApplicationProblemJSON431 the response for an HTTP 431 `application/problem+json` response
+	ApplicationProblemJSON431 *HeaderFieldsTooLarge
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r GetHealthResponse) GetJSON200() *Health {
 	return r.JSON200
+}
+
+// GetApplicationProblemJSON414 returns the response for an HTTP 414 `application/problem+json` response
+func (r GetHealthResponse) GetApplicationProblemJSON414() *URITooLong {
+	return r.ApplicationProblemJSON414
+}
+
+// GetApplicationProblemJSON431 returns the response for an HTTP 431 `application/problem+json` response
+func (r GetHealthResponse) GetApplicationProblemJSON431() *HeaderFieldsTooLarge {
+	return r.ApplicationProblemJSON431
 }
 
 // GetBody returns the raw response body bytes
@@ -1948,6 +1850,20 @@ func (r GetHealthResponse) ContentType() string {
 type GetMetricsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
+	// ApplicationProblemJSON414 the response for an HTTP 414 `application/problem+json` response
+	ApplicationProblemJSON414 *URITooLong
+	// ApplicationProblemJSON431 the response for an HTTP 431 `application/problem+json` response
+	ApplicationProblemJSON431 *HeaderFieldsTooLarge
+}
+
+// GetApplicationProblemJSON414 returns the response for an HTTP 414 `application/problem+json` response
+func (r GetMetricsResponse) GetApplicationProblemJSON414() *URITooLong {
+	return r.ApplicationProblemJSON414
+}
+
+// GetApplicationProblemJSON431 returns the response for an HTTP 431 `application/problem+json` response
+func (r GetMetricsResponse) GetApplicationProblemJSON431() *HeaderFieldsTooLarge {
+	return r.ApplicationProblemJSON431
 }
 
 // GetBody returns the raw response body bytes
@@ -1984,6 +1900,10 @@ type GetReadyResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *Readiness
+	// ApplicationProblemJSON414 the response for an HTTP 414 `application/problem+json` response
+	ApplicationProblemJSON414 *URITooLong
+	// ApplicationProblemJSON431 the response for an HTTP 431 `application/problem+json` response
+	ApplicationProblemJSON431 *HeaderFieldsTooLarge
 	// JSON503 the response for an HTTP 503 `application/json` response
 	JSON503 *Readiness
 }
@@ -1991,6 +1911,16 @@ type GetReadyResponse struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r GetReadyResponse) GetJSON200() *Readiness {
 	return r.JSON200
+}
+
+// GetApplicationProblemJSON414 returns the response for an HTTP 414 `application/problem+json` response
+func (r GetReadyResponse) GetApplicationProblemJSON414() *URITooLong {
+	return r.ApplicationProblemJSON414
+}
+
+// GetApplicationProblemJSON431 returns the response for an HTTP 431 `application/problem+json` response
+func (r GetReadyResponse) GetApplicationProblemJSON431() *HeaderFieldsTooLarge {
+	return r.ApplicationProblemJSON431
 }
 
 // GetJSON503 returns the response for an HTTP 503 `application/json` response
@@ -2041,10 +1971,14 @@ type GetBatchResponse struct {
 	ApplicationProblemJSON400 *BadRequest
 	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationProblemJSON404 *NotFound
+	// ApplicationProblemJSON414 the response for an HTTP 414 `application/problem+json` response
+	ApplicationProblemJSON414 *URITooLong
+	// ApplicationProblemJSON431 the response for an HTTP 431 `application/problem+json` response
+	ApplicationProblemJSON431 *HeaderFieldsTooLarge
 	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationProblemJSON500 *InternalError
 	// ApplicationProblemJSON503 the response for an HTTP 503 `application/problem+json` response
-	ApplicationProblemJSON503 *ServiceUnavailable
+	ApplicationProblemJSON503 *StoreUnavailable
 	// Headers503 the parsed response headers for an HTTP 503 response
 	Headers503 *GetBatchResponse503Headers
 }
@@ -2064,13 +1998,23 @@ func (r GetBatchResponse) GetApplicationProblemJSON404() *NotFound {
 	return r.ApplicationProblemJSON404
 }
 
+// GetApplicationProblemJSON414 returns the response for an HTTP 414 `application/problem+json` response
+func (r GetBatchResponse) GetApplicationProblemJSON414() *URITooLong {
+	return r.ApplicationProblemJSON414
+}
+
+// GetApplicationProblemJSON431 returns the response for an HTTP 431 `application/problem+json` response
+func (r GetBatchResponse) GetApplicationProblemJSON431() *HeaderFieldsTooLarge {
+	return r.ApplicationProblemJSON431
+}
+
 // GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
 func (r GetBatchResponse) GetApplicationProblemJSON500() *InternalError {
 	return r.ApplicationProblemJSON500
 }
 
 // GetApplicationProblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
-func (r GetBatchResponse) GetApplicationProblemJSON503() *ServiceUnavailable {
+func (r GetBatchResponse) GetApplicationProblemJSON503() *StoreUnavailable {
 	return r.ApplicationProblemJSON503
 }
 
@@ -2129,8 +2073,12 @@ type SubmitFingerprintsResponse struct {
 	ApplicationProblemJSON401 *Unauthorized
 	// ApplicationProblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationProblemJSON413 *PayloadTooLarge
+	// ApplicationProblemJSON414 the response for an HTTP 414 `application/problem+json` response
+	ApplicationProblemJSON414 *URITooLong
 	// ApplicationProblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationProblemJSON429 *TooManyRequests
+	// ApplicationProblemJSON431 the response for an HTTP 431 `application/problem+json` response
+	ApplicationProblemJSON431 *HeaderFieldsTooLarge
 	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationProblemJSON500 *InternalError
 	// ApplicationProblemJSON503 the response for an HTTP 503 `application/problem+json` response
@@ -2163,9 +2111,19 @@ func (r SubmitFingerprintsResponse) GetApplicationProblemJSON413() *PayloadTooLa
 	return r.ApplicationProblemJSON413
 }
 
+// GetApplicationProblemJSON414 returns the response for an HTTP 414 `application/problem+json` response
+func (r SubmitFingerprintsResponse) GetApplicationProblemJSON414() *URITooLong {
+	return r.ApplicationProblemJSON414
+}
+
 // GetApplicationProblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
 func (r SubmitFingerprintsResponse) GetApplicationProblemJSON429() *TooManyRequests {
 	return r.ApplicationProblemJSON429
+}
+
+// GetApplicationProblemJSON431 returns the response for an HTTP 431 `application/problem+json` response
+func (r SubmitFingerprintsResponse) GetApplicationProblemJSON431() *HeaderFieldsTooLarge {
+	return r.ApplicationProblemJSON431
 }
 
 // GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -2221,10 +2179,14 @@ type GetFingerprintResponse struct {
 	ApplicationProblemJSON400 *BadRequest
 	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationProblemJSON404 *NotFound
+	// ApplicationProblemJSON414 the response for an HTTP 414 `application/problem+json` response
+	ApplicationProblemJSON414 *URITooLong
+	// ApplicationProblemJSON431 the response for an HTTP 431 `application/problem+json` response
+	ApplicationProblemJSON431 *HeaderFieldsTooLarge
 	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationProblemJSON500 *InternalError
 	// ApplicationProblemJSON503 the response for an HTTP 503 `application/problem+json` response
-	ApplicationProblemJSON503 *ServiceUnavailable
+	ApplicationProblemJSON503 *StoreUnavailable
 	// Headers503 the parsed response headers for an HTTP 503 response
 	Headers503 *GetFingerprintResponse503Headers
 }
@@ -2244,13 +2206,23 @@ func (r GetFingerprintResponse) GetApplicationProblemJSON404() *NotFound {
 	return r.ApplicationProblemJSON404
 }
 
+// GetApplicationProblemJSON414 returns the response for an HTTP 414 `application/problem+json` response
+func (r GetFingerprintResponse) GetApplicationProblemJSON414() *URITooLong {
+	return r.ApplicationProblemJSON414
+}
+
+// GetApplicationProblemJSON431 returns the response for an HTTP 431 `application/problem+json` response
+func (r GetFingerprintResponse) GetApplicationProblemJSON431() *HeaderFieldsTooLarge {
+	return r.ApplicationProblemJSON431
+}
+
 // GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
 func (r GetFingerprintResponse) GetApplicationProblemJSON500() *InternalError {
 	return r.ApplicationProblemJSON500
 }
 
 // GetApplicationProblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
-func (r GetFingerprintResponse) GetApplicationProblemJSON503() *ServiceUnavailable {
+func (r GetFingerprintResponse) GetApplicationProblemJSON503() *StoreUnavailable {
 	return r.ApplicationProblemJSON503
 }
 
@@ -2288,6 +2260,10 @@ type GetInfoResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *Info
+	// ApplicationProblemJSON414 the response for an HTTP 414 `application/problem+json` response
+	ApplicationProblemJSON414 *URITooLong
+	// ApplicationProblemJSON431 the response for an HTTP 431 `application/problem+json` response
+	ApplicationProblemJSON431 *HeaderFieldsTooLarge
 	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationProblemJSON500 *InternalError
 }
@@ -2295,6 +2271,16 @@ type GetInfoResponse struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r GetInfoResponse) GetJSON200() *Info {
 	return r.JSON200
+}
+
+// GetApplicationProblemJSON414 returns the response for an HTTP 414 `application/problem+json` response
+func (r GetInfoResponse) GetApplicationProblemJSON414() *URITooLong {
+	return r.ApplicationProblemJSON414
+}
+
+// GetApplicationProblemJSON431 returns the response for an HTTP 431 `application/problem+json` response
+func (r GetInfoResponse) GetApplicationProblemJSON431() *HeaderFieldsTooLarge {
+	return r.ApplicationProblemJSON431
 }
 
 // GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -2352,10 +2338,14 @@ type GetSubmissionResponse struct {
 	ApplicationProblemJSON401 *Unauthorized
 	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationProblemJSON404 *NotFound
+	// ApplicationProblemJSON414 the response for an HTTP 414 `application/problem+json` response
+	ApplicationProblemJSON414 *URITooLong
+	// ApplicationProblemJSON431 the response for an HTTP 431 `application/problem+json` response
+	ApplicationProblemJSON431 *HeaderFieldsTooLarge
 	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationProblemJSON500 *InternalError
 	// ApplicationProblemJSON503 the response for an HTTP 503 `application/problem+json` response
-	ApplicationProblemJSON503 *ServiceUnavailable
+	ApplicationProblemJSON503 *StoreUnavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetSubmissionResponse401Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -2382,13 +2372,23 @@ func (r GetSubmissionResponse) GetApplicationProblemJSON404() *NotFound {
 	return r.ApplicationProblemJSON404
 }
 
+// GetApplicationProblemJSON414 returns the response for an HTTP 414 `application/problem+json` response
+func (r GetSubmissionResponse) GetApplicationProblemJSON414() *URITooLong {
+	return r.ApplicationProblemJSON414
+}
+
+// GetApplicationProblemJSON431 returns the response for an HTTP 431 `application/problem+json` response
+func (r GetSubmissionResponse) GetApplicationProblemJSON431() *HeaderFieldsTooLarge {
+	return r.ApplicationProblemJSON431
+}
+
 // GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
 func (r GetSubmissionResponse) GetApplicationProblemJSON500() *InternalError {
 	return r.ApplicationProblemJSON500
 }
 
 // GetApplicationProblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
-func (r GetSubmissionResponse) GetApplicationProblemJSON503() *ServiceUnavailable {
+func (r GetSubmissionResponse) GetApplicationProblemJSON503() *StoreUnavailable {
 	return r.ApplicationProblemJSON503
 }
 
@@ -2440,8 +2440,12 @@ type VerifyProofResponse struct {
 	ApplicationProblemJSON400 *BadRequest
 	// ApplicationProblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationProblemJSON413 *PayloadTooLarge
+	// ApplicationProblemJSON414 the response for an HTTP 414 `application/problem+json` response
+	ApplicationProblemJSON414 *URITooLong
 	// ApplicationProblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationProblemJSON429 *VerifyRateLimited
+	// ApplicationProblemJSON431 the response for an HTTP 431 `application/problem+json` response
+	ApplicationProblemJSON431 *HeaderFieldsTooLarge
 	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationProblemJSON500 *InternalError
 	// ApplicationProblemJSON503 the response for an HTTP 503 `application/problem+json` response
@@ -2467,9 +2471,19 @@ func (r VerifyProofResponse) GetApplicationProblemJSON413() *PayloadTooLarge {
 	return r.ApplicationProblemJSON413
 }
 
+// GetApplicationProblemJSON414 returns the response for an HTTP 414 `application/problem+json` response
+func (r VerifyProofResponse) GetApplicationProblemJSON414() *URITooLong {
+	return r.ApplicationProblemJSON414
+}
+
 // GetApplicationProblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
 func (r VerifyProofResponse) GetApplicationProblemJSON429() *VerifyRateLimited {
 	return r.ApplicationProblemJSON429
+}
+
+// GetApplicationProblemJSON431 returns the response for an HTTP 431 `application/problem+json` response
+func (r VerifyProofResponse) GetApplicationProblemJSON431() *HeaderFieldsTooLarge {
+	return r.ApplicationProblemJSON431
 }
 
 // GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -2797,6 +2811,20 @@ func ParseGetHealthResponse(rsp *http.Response) (*GetHealthResponse, error) {
 		}
 		response.JSON200 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 414:
+		var dest URITooLong
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON414 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 431:
+		var dest HeaderFieldsTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON431 = &dest
+
 	}
 
 	return response, nil
@@ -2813,6 +2841,23 @@ func ParseGetMetricsResponse(rsp *http.Response) (*GetMetricsResponse, error) {
 	response := &GetMetricsResponse{
 		Body:         bodyBytes,
 		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 414:
+		var dest URITooLong
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON414 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 431:
+		var dest HeaderFieldsTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON431 = &dest
+
 	}
 
 	return response, nil
@@ -2838,6 +2883,20 @@ func ParseGetReadyResponse(rsp *http.Response) (*GetReadyResponse, error) {
 			return nil, err
 		}
 		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 414:
+		var dest URITooLong
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON414 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 431:
+		var dest HeaderFieldsTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON431 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
 		var dest Readiness
@@ -2886,6 +2945,20 @@ func ParseGetBatchResponse(rsp *http.Response) (*GetBatchResponse, error) {
 		}
 		response.ApplicationProblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 414:
+		var dest URITooLong
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON414 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 431:
+		var dest HeaderFieldsTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON431 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -2894,7 +2967,7 @@ func ParseGetBatchResponse(rsp *http.Response) (*GetBatchResponse, error) {
 		response.ApplicationProblemJSON500 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
-		var dest ServiceUnavailable
+		var dest StoreUnavailable
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -2960,12 +3033,26 @@ func ParseSubmitFingerprintsResponse(rsp *http.Response) (*SubmitFingerprintsRes
 		}
 		response.ApplicationProblemJSON413 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 414:
+		var dest URITooLong
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON414 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest TooManyRequests
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.ApplicationProblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 431:
+		var dest HeaderFieldsTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON431 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
@@ -3054,6 +3141,20 @@ func ParseGetFingerprintResponse(rsp *http.Response) (*GetFingerprintResponse, e
 		}
 		response.ApplicationProblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 414:
+		var dest URITooLong
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON414 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 431:
+		var dest HeaderFieldsTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON431 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -3062,7 +3163,7 @@ func ParseGetFingerprintResponse(rsp *http.Response) (*GetFingerprintResponse, e
 		response.ApplicationProblemJSON500 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
-		var dest ServiceUnavailable
+		var dest StoreUnavailable
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -3106,6 +3207,20 @@ func ParseGetInfoResponse(rsp *http.Response) (*GetInfoResponse, error) {
 			return nil, err
 		}
 		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 414:
+		var dest URITooLong
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON414 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 431:
+		var dest HeaderFieldsTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON431 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
@@ -3161,6 +3276,20 @@ func ParseGetSubmissionResponse(rsp *http.Response) (*GetSubmissionResponse, err
 		}
 		response.ApplicationProblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 414:
+		var dest URITooLong
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON414 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 431:
+		var dest HeaderFieldsTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON431 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -3169,7 +3298,7 @@ func ParseGetSubmissionResponse(rsp *http.Response) (*GetSubmissionResponse, err
 		response.ApplicationProblemJSON500 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
-		var dest ServiceUnavailable
+		var dest StoreUnavailable
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -3238,12 +3367,26 @@ func ParseVerifyProofResponse(rsp *http.Response) (*VerifyProofResponse, error) 
 		}
 		response.ApplicationProblemJSON413 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 414:
+		var dest URITooLong
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON414 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest VerifyRateLimited
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.ApplicationProblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 431:
+		var dest HeaderFieldsTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON431 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
@@ -3527,170 +3670,190 @@ func RegisterHandlersWithOptions(router gin.IRouter, si ServerInterface, options
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3rcttIku6rVHA2wmQPJIF3kY6OE2qPe+yZvrht97h3DB+xACRIjMACB1WUxPb67z7APuI+yYnKrAIK",
-	"IEhJvkzP7Nn+07KES1VW3vPLxPtOlK83uQChZGf+vrMCHkOBP74EVewuEgWF/lcMMirSjUpz0Zl3XkGU",
-	"i1gylbMbnioWQpIXwFSxS8WS8SVPBeu+/PYJm/X7vsckRPpG1vdPB6fD3mnH68AtX28y6MyHvtcp4O/b",
-	"tIC4M1fFFryOjFaw5vq1SV6suerMO6lQk1HH66xTka63687c9zpqtwH6Eyyh6Hz44HXevHlzsVUrECqN",
-	"uIL9lb9eAePVFXpV+DbQe9lKoGVPpmO/5zE4XZ6yxTfACygWtVV36JedY2s3y5OqSMWy80Evb8MLvgZl",
-	"KPwNV9Hq+R9ecLVqX2ioL2BpzLr4E0jGC2Biuw6hgJglRb5m/To5RwOvk+r7N/qpXkfwNdIo7nwcmfut",
-	"ZP42FUsoNkUq1OHVJ9VFHuOSTUYsy2+giLgEtoJbFq14wSNNDXaTqhXjguX4AJ6xhVzxwXgyX7BNAUl6",
-	"W6e+Pxokw+lwwkdDH0YDnkSzWTyLxsk4Go4mcRiPOOfJ+Xji8yjyJ/408gez6XA0mvFofD4dd1qJ5Cz4",
-	"KLX+rYCkM+/87qySnTP6qzxzKENHXoDc5EKCOfH4Jfx9C1Lpf0W5UCDwR77ZZIYfzzZFHmaw/v3fpCbl",
-	"+2rbmsiKp1l9qfLt8N2c3XChjlHYK0mb7QxJISayBx1D66DT8TpScbWVnfnI1xKWKuJ2HjO78JIheJhv",
-	"1TzMuLjqfLgvfV7Q5og2+zxT0EtYKtmaZ5otIZ4zzvRBsVJ6PKZWwP706scfWJjHO5YXjLNrnm2BpYKl",
-	"isU5yECIXLE1ipBapZLFebRdg1Csm+QFM1Rl3OVTplYcX65vbVIzEDVyFppfYb1R+P78GoqTLBdLlqVS",
-	"9U7Zgs5qwSTfSXZjnntT5GJ5GghNsOdCQSF49rQo8uLj+MEe1tg9LPtc9gqKaygYPf+LHduFYFsBtxuI",
-	"FMRM0jtBv/OU6SMlOujNx5ClIRRcQbZjSxBQpNFjPEpzV5YvZSD0LyK+lWDo9EOuLqIINkqr0U8TG32s",
-	"3D6LyW24TqVMcyEdxh/7w4qWmoRpBOxnwa95mvEwgy8rAIYShgVb18qKdLlSTOQ3dU5OkcPkaqvwjji/",
-	"EV4g8oKlSjKptIFOJdtWO9F8m2yzrHfKfsjVSt+EJgWlxUriDTc3x49ZoV2CQHDtFOC5kSlieaJNPHoE",
-	"qWAL9BxO0HVY6DP09tyKk9KvaCOVufrM8UCQWj/k6tt8K+JPk5WRP6rO94dcMXrmFzvVH3Imt9Gqpmby",
-	"wtp2ya5EfiO094Fkp/M/1W9+wXdZzuPXef4dL5bwiaxvzxMVZqYfqI+QCzZg36ffuIq/7/D/E3ohe53n",
-	"jFbxD1H/uEi4jQC0k1mKxSPJZPorsCxdpwppZOTTFc9PI1O00r5rfzicztHAnLx88YSBiDe5PrdtTQ38",
-	"9hrjgsWwARGDiHZMAMQQa07iQt5AwbrId1wyznBbj+T+ltCQIYW1jM8D8RJi1BIF8GilV19eAesQYv0G",
-	"vPSRZHEqr1jC0ywVy15Dt5zqJ6lix34rZfE6z7/nYme8Fvmp0sOVYTvtj6RCqlRtMXpY5XKTKp6d8JJh",
-	"x75lZHnmWpbRYFbxiZYovUBWrvCLSpa7ZKkl2jUoCZfKqgNtLKrdtliGQBw0Db/ZYf8sdEyXF+mvEH/i",
-	"SSNRxFIzfSqueZbG7OLFc3YFu5pz3K9OsvbyL3qIZiHoHdMyvcpN9thWkC3JC1bAdX4F8Wmdwm/evDlp",
-	"hsfHyNyMpnFZf4EiTXYvuYLvSB4+q2ihEeRxXICUlUCxa3zpP5tYpZJFWaqlya4YRaux2Jp41YyZEbGX",
-	"v61bRQf6s4ghSuNPPs4o32YxOq/0vDnuiMxqaUcTjJ6iVV681ab23WmxiVic0n1kvR7rn1HzaDWTaB+N",
-	"JTyTYHVNxhUmYP6p/Pb93Wt9uu9IIAEMVVTOQk0hiK4g1lSgyNUYcaSU/smG6zrqpOjqh3YCGYaqlHEg",
-	"/pEMVVIUH3NBgrGfIboQ7OlfvtcRTr6tBMhjC/92wbiI2chvJom6T5+/OBmP2RpzFxiW80yH6HGvkR66",
-	"PeezZBgNwn48gnEy8af988FsyEfhOJrEUzhPZn5/MByNO15nw5WOlzvzzv/1b9/6JzN+klycfPvu/cj/",
-	"8G8V09g0nte5QMZt3RHxtD4TVXAhOaU984Rx4+8Xea48tk4FxEz/RRjR0OvfFPkGCpVSqogedZj4li8t",
-	"gT94nTDLo6vLFZeru276Rl/5TF9Y3kYs0p7Jq9hHyzJebzIlIsq2MZCP7my5dhx9fzDyHpbJ9cgPv0zj",
-	"9gVpRuiPx0aA0rj+vuFw2vK+/Xeo23sR6/UtUeqDmxN8W62welCDlrUT8aoTfVcuJg//BpGqmOqVOpi0",
-	"1moO9BFonmnls3kgTthCpksB8WLO6AcUpbDIeRxxqVhXqxOt/kjr9DzUVTvQR6mZVK/3MT4HeXQxt0cc",
-	"0wURF7lII57RpR6ppARuXPsW5SJJl1utsfBHfRDaz6QHm1/hw1dcNu+oeK12L+knEJph3nZob8RE+P/y",
-	"oZq4lSKwfz4gw6+M6WgtEtwlyq74GjpQooUroMwXCUqSQhbLQPAC2KYA9BByEUFTZsirExDTVv8HaQOP",
-	"9kub+5fQDFId8Y5LWjsi+2W0SXnqdkVtmgOrSC3WiEngGcSWWxM3ASVRLaT4f8vmxLgHOK9FSH4UwEBo",
-	"R2ODjk8l80j6XLCbVRqhv9IuS3CbSiX1G1MFa3l/cm+Rv60zVxR8p/99iCNsEW2vTPagopfX0ab7rjVa",
-	"ISLSX3K1v6Q3KyAtSevCGBqvrrswA38wOfGHJ/3Ra382H0znY/+vHWfNMVdwotI1tGk3mf4Kd8lujRu6",
-	"GfBrkD2t5Mu11RY0fjC9ZKlcj1HMnmdDHFAQcBuG8OXzXOJ6JXe2Ckap1g45n6S7tLA5fueRIlrTyxzz",
-	"ZDCcDfhsdJ7Mxj4Mk9kQZkl/2o/5ZDBMYDIZzEYjP4zO4ykMpgmfhsPZeDqEkQ8wHR7wPt+9n4zaXc8n",
-	"WrSeiyRvk3cTTVRZZCN3kuWfx7/8R2jemtHff9ET988mwmmoGYYBhWRcstIrqK/l4bIvU3F1b0Id1uyu",
-	"PtdPbG63jYvdgnLLoZdFTUee54yzV88uTgbjCYvTJUh1R/ndLQ4Hol4dLgvxp+xJvt5slfYpFWqJvEiX",
-	"2vfZyi2WlcMsFXEZpupQswDFhDb+geguzJK6QUfzvFTxGd5wdt0POuw//oMu1D/YC+3eer1Fz2Myx5eW",
-	"G+YiDsRyC1JiLcukLJgAzfmYvWbmPcZ3/JzoAUdsu4ZAvf9zp/g6Z3nM9SRNR76mWzXiIjaulGGk2EMb",
-	"vinyPNmXcFTil8fNoqrjNBxzxFKh8seMh+iw3qzSDNhiAyJOxXLxqbY0qTP1fUwqbvIeSZo8+WYr4gw+",
-	"2QTV0SDmUW0SesDEPEwEWVfkBpfRSGaMzvvD0WwU94dT6E+G/TDkQ78fj3nEwwlMw3DK+XQUQb9/Po5H",
-	"48l4MoZk3I+nw+lkOg0HdW69k0efAc/aED3fpdcgQMp9PquobMOz/KoehuVX+29qUPsIfdvt3ZsVaqHK",
-	"2KXyoAgIBcU1zy5N8mv/Yc/yG5YnCgQzHN5wlgtwpcKGgJ52l8wza2c28fU/omwr02v43koCwYgqDy7f",
-	"UlayJdwx4Ze1uQf0BP3tiMW/l19d+RQtTvWa314SEdt9youqjm0IBLzIdqSlUsVWeRabFa652NXI2ggF",
-	"9X8PViSoFS7tTW1EwitYiDqB0YXsGgqpI5A6+8gtSNZt4On6D48TIIJ0oy6vYHfg3PRf2M0ql4BJGq62",
-	"BegjY+ZWYjisPd37FF/SrX+GXdsxmg0fMDe2HBFu0yy2xKkroev+qX/q3ynF9j2Ng2kQpeRq75CA7jFe",
-	"m16wGfk27x6xp6PxlJmSRek27OsIW7nYZ+3Vds3FSQE8Rg8DbjcZF9zmgZB58ijaFgWICOr0+nL4vD2F",
-	"nQqpuIhahfPnl89ZAQngClkag1Bpghjdo6s/u+6fuTs4u9396gaf2yI9KR/bGoAe8W6evX79wro4UR7X",
-	"Xz1q1wH8lgRuPJu54ue3JohMDaglIbLKC+U1j1Vu12te7Gw+yzKMfm4D8tsGgqz2TL/Qb034NlONOpP3",
-	"oLOpL+MxWziPWrAbm0IwFwVixSUTOVsDF/oBIexyk99xqN10g+vLu+/hNiQe/2ppftRNcn2zvcN5eg3F",
-	"jqpZFYwFS2KUWuR7Xir59toFXmrPBKFyUhKOCgJRpZxI1zyqinBdMgkNW9DvnQYiEJpDM+CJtmhlxOLf",
-	"+r4OTJw19ChZwAVLhYCCiTwGlspAuDf19U0ZJEr/H1F7vcVjreg5y+Aasgr2HLuJb/0sSqJmXKpAmGez",
-	"DU/LKmCqJGTJKVvokMtkLhZaVS5Ykt5SmXnFN1CyNVcrjKF4ILA+nWKUpA9HmoewYOv7Q/ia0WNwewS8",
-	"Nc9A8CrLQCzVijLcVM5CTBaGYyVgXRswnmVloKI3TYUuTeQXJg2eCrbYi4kWVXbcPfNUlg87nCA/kKY0",
-	"iQHMU5okiQmAHkncA3FUtdYHJiXbTO7HRF+pZKn4DWIrPP47QfyPJEnGJpcpFSwcQnoEEPJrqx88OLm/",
-	"OdhNINMw0+K84nIF0sKRjLCSNG03Wvy7IrelCMSlKcOnp+zpeqN2gaDauyqgLKfpZxBT3evQLdmaR/6g",
-	"DPE9UrSUlGUNftUL/8TU7EF38EWLZtSSvucml1qT5SLbfZLHfNCFrAfgpTxZdm3mh00vx7GM8EvgcSpa",
-	"4Qjln0wpD7kGuMyFJHuruUr7DIj2j2FZ8JjyinU9ZO5pi1d35qGIp7EI771HOikXEPTnGnl1qJwXMGdR",
-	"LoTpqyog2UqqfZYMfMA/qbh1P2zHl6GnQkvpeB2Rq0v6dS2gt1d+dExvwpV9MpmUHSJ9qX4dXYn8JoN4",
-	"CZj2o0qjYvG24GG2o5jpWl/YzJWxmzTLrCegbwl3bBEDj7NUwIJ1yztVugb2exvJmliE/R6Pq/IjEGqi",
-	"He3HgeCIv4OY2cfp48S8MxXKF2Ybl/bvl3T9pcoVzxY9sp46OIaCXQFsZCBSxbpG1BendP+CyTSGiBc9",
-	"thUqzazTl6N74mJtyXEp40ej1yxQU1tjoyu1QsHE4vdQXGWA2sQjW09LRrpLcqJIR4oI5oQrwEh1QaaY",
-	"PY0H43F/VoWwniawqpaBUMXFFewu03gRiO5mG2apXFH+ePHHp6+ZjjNSkeSLnocNNKZwDGCB3npdRnfz",
-	"aFU+OOJFkQLSTLKFvuHSdYPwF1odLNDjSQ0iL6UgW9+T3wgEH6zc9T6SgcAiKDUJaX7SMVi4U8BARDnm",
-	"hfKELRw+W3jaeSqhtfqflq0uuVpo7osdput5LMk1H5U+mXFYjSdlPV4nMUCsArc8UriUQGR8l29NksAw",
-	"jD27AtA458XukWSLOI/kGbLLCWnk03W8YN3ASp8MOj3sv9kROkHrI4wLtavc5mTZfbQbrozrRZA0hTtT",
-	"llF7PoSpe6ZZxkKoOYigg4AKD3WsGDq8fzH0o/yh8kTbt+qiqVEhIZpaYTjCpQ3mUuQeZDiD3K1vy/x0",
-	"YiHkbasn8WkzJ6kjEFrSjL7s9icHkwy9x0wCNGSvviY+GE/jGMJRf8zP+354IHvcn7Rnjx3mP1D6tqya",
-	"pIVs0eLIf64irzqSHKIHoosFnhoQXxOeZLt3yi5YAScVxt2qJsnX9dMrQG0LYbrOqKDFM+ThZrjcYMLJ",
-	"g5iwFOd2fpqMTlDN7OnUulpka5CSL4F19THifpBzA+E8skdpacVFzIuYhVzCZEROzYbHqMSwx3k0GZ1X",
-	"rdkjskmBOGRD5Ar1jWqS5Qn/5ac/5H/4y9++e3YF4uqb+PXt5Nc/Dgf98ezPb36Mns3+9ssff/7Tz3/4",
-	"9tufYj59pjav3zw7f/UiehqfXeXZy+9f/Un9vHz280/Js19ub0a//PT0yWv+zfLrr13Sato0GPHi5K/8",
-	"5Ff/ZPb7s3fvzycfvv66lR8r29BGeGxzM7rfRP0YCKdGqsk4tgQ2/oMDm9ImtTOAscZoEdwevNrijKkw",
-	"gk4Wwwl/UKK8QKSC1TMcfdYteb/YZiCpJ4gUMV6qrQUazF7jeN92wjiZhcMwGkYwHvApxFN/5I/jODz3",
-	"+/5kPBrPJtPBeDg6n836k3gU9Wd9CKfD8yRM+uFoGtac0o+JqpBy7eHSs/yGygol095AURJI5UtQKyho",
-	"94aPH9W0i+zdP159WCRlTOxDYqnBfix1dEGDj46lXPtW19leZeNL2+MeQU2iXK52VdwRh//PsGvLzKJr",
-	"GKEZI3OKPqg91RbwSrbMi1St1odyBVZ9lheeOuhRIC1bD2nsLx9gg00th6UxrbrkQu2f7o5b4s9qdYl8",
-	"l1dtxNWLHA7q5qUi9522ogF5+vUv3/80fH21evbkr7uffvxl89c/8uezOH4+/vHbf8/+vPr2+tUvfx+l",
-	"k+UkepACHw0/tOnvBjuX/Fgdf23vbXx3CGfxZqU1RT1m7JpeaVSMPcrG4S+yNAFCV1sAxHzPc2kiqfUz",
-	"CPBMhVGEUiMqxkFldo3exxykDhUw6sG4w4FmWx+ZHmf/tZjvpzFpydw0GLTCLh/XgshAsCqO3Mdnq0NA",
-	"aMlW/BoOYrf1Y5vw7UBYiFoBebHkIpVUS4u4YOv8Wr/J2Z2hUMh1QJSXVDSBMPa629heb3VJuWVHys1R",
-	"lYDBCn91BDBe/bpFzF6V7mRrzdHRqo/QDWXXKdzsw3hSJ1w4jtr58pnfosrD3KO6/GUwNdUqWgUYSeVM",
-	"TanT/VsXp6FyE17sk9U1+vtP6etb+77n+34dosD+sKX2NzN7x/QboawuQTH4+5ZnNUN1L1+nNiUG65vP",
-	"6bY+oSDWqbC/aDpEhykqj9KPptC024fScFFqvAqb2vKbdGl7ocXGoxsoKh6vDwIyGYu8iN1rHopz2HcU",
-	"G3Qp19lGE4PBPwQLdkHqHw8O7ofjcBZF4RDOY9+f8PFg6McwC2M+GCbJrA9xNJ2N4lEynoz6/njinw/9",
-	"cNQ/Hw/OYTSaRA8GB1Mf55MVRFftpyP4GuH5EF2V+P98q6J8DfeHRbxZ7bQGS3iqzVjutjxWXYw0Hkf/",
-	"EqgRgFOJzfy5TioMeuIcKCGeAY/dpFjbTmleUzskCqKrRxK3aud3rdHGUkJQr2tR6zyVIOK96V7OLW3v",
-	"z69aHQoMNpRdBdtwTBF3F5hUxLTpIr9a1F0/AoWZN4R5ngEXtQ6U+lv0A+ZlrygdIoGsTtmCzqTxd5zc",
-	"cJ3GhDKQpkU0EIutbfjVnolqPUbW3YHq1c0qYvnoTR2vUz7kwYA/PEOPrjzc3GKazQ9p/4s6vMvud5Nn",
-	"abSrIASpIgehzTCEJSLhAcDSB1japqpPxeWDMO5AiW8inK1kr7dSoQd2yiiphiUjjy42sz4Cse+ZdRe1",
-	"dy+wVlHPxDNs+IYmWuQjQPN20ZeHMIxPTKeApPAJN0U7wPiJEwTO7LmxU7ePvrZTSvWb0X6GEYhHpUlJ",
-	"G9ikNud2ic2sB6oGxyLdp5n0mDUyTHaMwyVihtp02jUUcRopwo24/N4SFxtQzOUhNKS9ADOc5N/rn6Ti",
-	"681dHX1lIBAIt9WXvSibGrMdVS0XeHCLOzKo53N/fP8MKkqyPIAcMnK+5jE0PAz9q3s7F64FbUNR6l0d",
-	"1/x0PIR61bqxYE7uCWLLkN2FOVSyCkSu+xkGc2OLaaCnzMsySmWDECZk/yzzdYtFYF1ujWcgXItljErv",
-	"lNUshh3OYO/3WLhV9Gx6c2lPAhECHkNlCZ0n2Smb2vCAyLfLVT1w1AFw3QDRKXgds6PDRsj++U7IKtLT",
-	"K683nLYvrNjYF22LVO1e4cxQMiA4CfRiq1b3iApNHcijQSFcssWFmR2D250zmitKUKzoCnaEyVqcIvIw",
-	"pUJZtmPhLhCLFz++Is3tBgELKhhSXsqUoUh+3bIHuYJGUsrwBelM41A109kRp4YMK6U2NP4ibUXk28pO",
-	"Khkv8bYntaI8XmGmrtKEjlN2UY5Q8ljGQxymqOUpEI3qDs4/1YvNCywho/uKFRtKnWAsIYk+jbLjqS07",
-	"BcLBExjjWl8hoc9sC5NJtROBPGbHsNa6A1Kh8kA49XTplTh8kkVT0sYUTbeEl2BFpyxzW+gc9mDymorF",
-	"2ijaxcrM6TjFtJ4br4dIijSqOUWEnxS7XEAgIi5sAEAOkTOdRS8MJwMUW4kTBKv2qUC8rk3QTM1Utnxb",
-	"RAQxLLZqheGjshDfixfPKdf0x7xMeAsFRcIj8Ng6jyGTVB83M3S0L5Ka2ZVnfJMu0ETjnEiu7LhbLEAF",
-	"4quvLmpDfE+/+or9qA/+gFAgqlSyqACUCZ7JOWE3G8IZiI+TTrJCyLdMG2RuO/opPUmHJPJAmNSrnQrL",
-	"CrgGnlnXpDalq4yfa+kjs30376E3f9EEEjYjVa515JpntZ6jsk8wENSl1DuCQ3c6AW06QTKe3fCdzXhT",
-	"PrLAemb5GgTcrc2ycRYpLpgohpNsKmoQsuQgeD8Q3cWheUS2dGUnABnm7Tg1mg41MegAbgOCb9LOvDM8",
-	"9U9NH+4K1fnZChugftU/L6Et5sBpPJItBr6/0EyCU1/NIItNkUc0BwpFUQvCKXuuSOYQo10N7HvMthIC",
-	"sThDNNWvCyM+3Ni7ko2ex525XorpzGqMFB74/pGJTUfmYOrQ697Tj8y7Dww/srvWx5el13BKtpKA9U7v",
-	"GB4oend8KREhRkag805ff7YGVaSRPEj57+nv1my9KPK19ry2kim4VQxuS2Sqqbp1eZZVTFyCsha9OeGb",
-	"tMRIhePuvAOdXyai5MsSSZ1nsb6pW3OJT2LI+C4Qr777sWfMBKp2eoIEnmHBAF0aax1s7oWuybjSTOGx",
-	"JadfJNqQ4MzhVLAV8Fh61WQxHS1IjxStuZOFO1bkW2XMCfbyaEN9gJsMMe9mJ03bs03G0zojdX7Hnj39",
-	"7oU1EpeGfJc18tWysxVST8RlbcPMPgjE79jrf3/x9Pjjlny7hEAcvaY/rbyYQ2PYW/JG2AejmGHBJgM7",
-	"rLYu6dbOxCTMd2uPsT8sOzmw1E+w0IiLavBvbUhjtzHGd4t9zz0vEE3A6mOW5Vx7FBkXkX6ZJviftyEU",
-	"AhRIwyWq4EmSRsZfyglqGgizEEkQGloU9ao1WipYfUwokyrNMkYiJQ26cqMIU7ejUN5znqF5WPM+Lj7k",
-	"0VWeJD3MRPGagsW/k84KxMJCUxelZJo9I9KPmFz7XRKw/dC6NFmOMx1pcQcE4qXBtH6adi3xv29ro2Sr",
-	"fWPAhCNTCcWT5Uvp4i8v6dJLirsIMNrTwUipt0t47r21d4V7bmF/3LdmALRZrOvQGNmzbek9HL479ocf",
-	"TZyjIOZyqxX8+PPs9QeLuH7MFmYx5YD2XVPoyyfdYbau+2cmLjh7n8YfDor+S4KaNWrANCGwrQ5cevbV",
-	"7K/axJ47YwTbcNPG7TQ1qP5FirftlK0uOXO/WPHh3afKStmz89YdR/Kw6X3ulKvPM5GlPgCLRlRVk09o",
-	"kInJzlfzxW6rJXxy3UcTVr9qNLAtJZ9jBoAzkujQcCECWY0d+SsL5vcWP+KrA1bWjBX64HVGxCttTyp5",
-	"6sz5WgbeMrr7lnJEPKqne7yj/hGGSqkdv6tl7HhddzSmb9WnbbnOA4bqstIkzTr1Jm+te6B7INmhurXp",
-	"TSQ7ihY0F9DIZtSLtIG4R5WWQPFVmJmllEu+SSMdqCvJ1E1ONfEKSIpg3GYnX5WEMQktOzAglSWyhkZL",
-	"Y+BYIS8Q4hLDepNrJTO3a8N0xf6XPGxKimfUZ4OJ2UCUxca/b2ELZXnIq1o6XYDwifMOAzCuvUlvnFoR",
-	"SvxwrQmAdfVjV2C7Gqur3L4AmWNySxWpPgznOygmwpY8AdMGUc9a2ONEnVRCoB3XcR4IffoOTl3uNctQ",
-	"5qI9/WA+7oTna54eiPoO610OleGyg+j1bXZAj5UFla6xP88eRiAUZIjsuTEJdUpaMcgkOMtppvZs80s1",
-	"NaeZ1fPKd1JirDlCR1L6rPouBleBKMtitUb4986/PizabCst1A18zLeEQKpv8nj3MBNZVwdvP8foIpPF",
-	"GfohD2fj2Xg4Gfh8MhueR9zv90fJMIzDaX/U98+Hs9CPuB+Gk0kcJUN/NJzM4igcRuEUJp1397YJdQjP",
-	"AduQHATy1D/E9GHP6xg81Am1CJa3bkfLwSYTt9T7eT485TSXtPWAWLhpGyq01l9xqCXBaTb4kvB8F1vv",
-	"1xDunwc17gC/B04Wb/DBe/i5fTK3/w89t37j3GYwHML5bDyKJ+dhNOwP/eF0BhziyWQQ8uEkPh/qw5oN",
-	"h/3J+WwwHfn9fjKZDuJoPB7C5PzouT1cYxjQWtuXT7KsrjIQ+b/fFGraQGutZtQLlBalj4LNctZ6mdm9",
-	"uXUXTBfMvX0mbLNAx8l8v+qjfN3+3bfUvjuhb+rfw3NtflRI3zeY3X1f83MqX9a/rn3yy627otJ2K65v",
-	"3+lwqXK8iXPqrIGoxqr06AbyFaK31QOv2/s7I/ubFlB5HUXOuiWEnP33f/5XBWvGf1Tg5//+z/8KhAPF",
-	"7tHwPyyBOZflwnNgB7WCX627uOxp176vGYTEqulYyyK/kc4EzWpQBpd11DcvzBznx2yTZxmhsQ1gYCsJ",
-	"MVCt2uBJ6SVuEvFO+Pg+eBwLkC2lNcomm6GPVEtDKXR89kpxH0iGfFuDJT8sJdL8FOanpUXsd4oMCH3+",
-	"3o0pS7C7iKvRps7ocRqRiECGLdSx5DhH5HN7MuVIxn/dRM5nT9x8YZIbsz2wk1LedpLJaDzuJ1E8Sfzp",
-	"+WAYhefT2bQfJeGsPxpNRoNxzPvng/NJOORhH5LZcAx+FMZTPpklk3Pe8TrD2WgS8ckoSabn8WwY8Unf",
-	"n/l8NJxGYTgJh/Eg4n48Oj9Pxsks0r7ReKZ3PzkPB9PJTNN6NAxD34/9CKbTmc/Hw3DWH4wn4XDqR+fn",
-	"03Awms76fDwezvgkCZNw6usd+XAezfocxpj1/Yy5LpvIKp2PvtO54MgXfpPX9InUZO3lXldPy/xHV9Q+",
-	"+0mXq7Xrc76s8gDMadmIcVfQVX6K8HH5GYOtvGvk7P8HmbxXJSFs9qDRz3MkmWdxUq1OA5pfMmEJjzAn",
-	"Y4AwhFVROSFx3CmVjxCwv9kqgm7iIMmyYbJKuXkVqkdSRc1OBa2G25gP7oB9AIiYElXGd+4156i5fkCV",
-	"UUFB0H8mZOMp+4sZLibZxg6nMBYhENU7yxfR8AIzzwndp25eVNOdbEXP0/vWpA+5iHsHzDgOMf3UosSh",
-	"kbETvxrG+glmrmmAGljw/sAOG3/IY7XhaU5qtQNV6xNS+835pG9rzbROF+yxaNbtN31YT6heaYXHuS4B",
-	"OffTazSl9tgHuB5J5vzp9GOVR00DtEwaPlYLdGr2Dwwf3Nk5WAQ8MAf8q6+a8zC++sqZQEITzmwemPCS",
-	"piKwjVMl5+XfaklcT3vo6EfvJ1xrkW4zn0/5+2YCWdZmolBe3XygsBE3hzkOQcRM8WLkjxblrHfzS+vX",
-	"W8wxfcDoZpXjSgNRLfXmMHrKad78jVz8B6Q+aJ2HvjnYnqZv5sX/oamHfwGLft8MAsKBeJaRta1VUo7Z",
-	"fvdj4qUuILzW4TreE4IF7iF2gd3wHeNip/VOEbMNL9SORVyQ3W9OCwlE18wB9cwQ0B5109hmuoX2rU1d",
-	"Bj8ZXmsqqmZiHsAWUGfObSqVR4G73EYRjmk1/w4BzGdlzZydTSpqHeil7fcMVBQHWiFQO5VmlEk7Htpm",
-	"TzaUuPIMPEKxVARi74Nk5N+0NRKcsueN0V3a46XZsaltPqLKJcJY8Sgeyaq8RLp/Qy4VcYYzHM58/9Oi",
-	"MAxWgxyGeXnA1okOREjHS2rTfgQxlVWjBjpDHmo0sDOADH8IvgbbUX8DWXZCH4AtR/WgQ0f9FyGY5qeY",
-	"6neIqTplbe0nrItg9UC4nSM9z1lRt711ZF71PNqx5lUDSSBsBwmTfIfb6WETZtUCghM7DzST0O/d3kSz",
-	"PosHv1mZj5EY2mDKds5EbnNZO1De0e4Sj3GLsnSNvBmp7H6xs3da0grJZvqyvv6amX4ntiAqLAKBZ1Rr",
-	"xcFOJLbXhGWx9HttWBVzIWfjeZcfjzrwuVEWQsS3EkoObXx3tf6JVe1qaw+/7euiPa8GxSO0IqLA3a+G",
-	"oikCHs9Z0HEafnDDQQdnXJrM3CYvEMouWdDBMw46pWiVy6sn9UolhRhd4OZT8KbrgQb7pe7HqiFmGx1m",
-	"NL7J212MBrO21T9mC8K8nZyQoj7Rz9I6tPxFuC2kWvQ806hgxlfopfBCm4loBTELixSSjL6DZpoV9dae",
-	"2fmCZdtElkeIq0fs8JPvntsvq99AyDZ8qa9EHuwZ1LCIy26Wms80rz+WaFxGjTjlEa+wg57bXCLa4AuT",
-	"MvzoAnXVPvu/ScD/TQL+8ycBP/thtDR06yB+r/mZeorvHerWG98P9104XmPujHa4uwv+LlTFQ4sWth2z",
-	"XrKo1X7uHPRQZlNts+/b92bWQ2NyTH5lG2QtEhObWZzPkJdVsUey7b1lgqkGGcvdfFVsV2VWUJ8JoVdA",
-	"vkq5BDMUAVMcRApzQdmyWxJJH+fW/eD6IZLZ4cXSGHnYWD9mB3dQbH+9xyk2rLlGXdnzWH9QBgnY8csk",
-	"KJVBTG4TfmNcM1T5KXbz5tp8jbpstBKuosQx2jlXub3YLuVoXsBeGazWFX+oC/2jWe4jyW2jpfvbR8+N",
-	"rHB2oI5Q92KQA+dAc07utbT+6CgrPOCg999THTD9rTpfKxkPVpE4OeEQ4ph0ozt7xvXhVTVe4XHpvCOs",
-	"dd939wKBHmlZbrWjcz4e5fElARuGOlzBd+Qbf+G0C73v55qQVrJJf20kOpzsiTu1o/MOD9P8qZkyeVUV",
-	"9uufsOVVQzDW6ZxMpHaicbqC4VsH9kGMX3sBZl09WqmschE0OL11qpVkNNw8cl9iikH7L8CkDwGW69Nr",
-	"nI7s5udr2l5Qo9n+a1rS1pQ8sfBaCp+2m7Zn26z2h3cf/l8AAAD//w==",
+	"7L3pkts2lz98KyjNVFnKw1ZT++JKvdVxnMRZHI/tjJ/E8muBJCghTQEKAXW3nPHXuYC5xLmSf+EcgAQp",
+	"qhe3s8xTzpe0RRIEDs6O3zn8vRXLzVYKJrRqzX9vrRlNWA5/Pmc635+lmuXmXwlTcc63mkvRmrdesFiK",
+	"RBEtySXlmkQslTkjOt9zsSJ0Rbkg7edfPSKzXi8MiGKxeZD0wm6/O+h0W0GLXdHNNmOt+SAMWjn7bcdz",
+	"lrTmOt+xoKXiNdtQ89pU5huqW/MWF3o8bAWtDRd8s9u05mHQ0vstw0tsxfLW+/dB69WrV2c7vWZC85hq",
+	"djjzl2tGaHmHmRW8jZm17BTDaY8no7ATENZddcnyC0Zzli8rs27hj63r5m6np3TOxar13kxvS3O6YdpS",
+	"+Auq4/WTL59RvW6eaGRuIDwhbfiLKUJzRsRuE7GcJSTN5Yb0quQc9oMWN89vzahBS9AN0ChpfRiZe41k",
+	"/oqLFcu3ORf6+OzT8qaAUEXGQ5LJS5bHVDGyZlckXtOcxoYa5JLrNaGCSBiAZmSp1rQ/Gs+XZJuzlF9V",
+	"qT9IxlE660fxYNLrx8NRGvVofzaa9UfDpEfpIBz3BqPJtD+K0xHrp714OEgntJ/Mwtk0nKWjViORvAlf",
+	"S61/z1namrf+7bSUnVO8qk49yuCW50xtpVDM7njynP22Y0qbf8VSaCbgT7rdZpYfT7e5jDK2+cevypDy",
+	"93LZhsia8qw6VfV68GZOuLigGU98os/JZS7FimRMrPR6TlZSk/EAKJ/wFdcqIJdUaAIbrjTVO9WaD0Mj",
+	"WFwjk9OEuPkWfEAjudPzKKPivPX+tmR5hmtCkhyySo4vIVyRDc0MN7JkTigx+0MKoQmIXjPy7Ysfn5JI",
+	"Jnsic0LJBc12jHBBuCaJZGohhNRkA5Kj11yRRMa7DROatFOZE0tMQn1KEb2m8HLzaJ1NF6Lk0wDeKQjb",
+	"bDW8X16w/CQDKnOlOzhDmNyaKqIvJdkwI62KyJRIwYhhtYWQOfyh8MUJT1OWEymyvVmIeTG+iKhdtOFa",
+	"s8q+monSLCPvWC4VaQu5EMUa11QZNaEl4UboREK4VmSbS5mSWO6yhAh2wXJywXKe7jtdskSWWhJF94pc",
+	"Ih0WAjinuxBmh78Bm/AVZ1miXkr5Pc1X7J7s6/YbzQ1JYWyipSSZGX0OZHQ3ZVwwWEr17jW9YGQS9voD",
+	"Eu01UwGhmmyk0mQ8Gg3GPk8PeiVPW34muCqCyyIvpSS4sD+Fz48sScsV02uWg5o3XMVywyHC8OR3/Iuu",
+	"mccToVkuaPY4z2X+Ydvg6DLyZd2NS16w3HAIjv+HUeNMkJ1gV1sWG+5W+E5m3tklhlLIKobVE5bxiOVU",
+	"s2xPVkywnMcPgUHsU5lcqYUwP8R0p5jl2qdSn8Ux22pjfO/HrUYrUDfWnPRC858vkWiXjSdk3B8tSWQm",
+	"RzOWkHbGN1zbZzoPSW68KqLWMtfZ3uPRUTgo98JsAY8Z+UnQC8ozGmV/MF9aSloNWKwV9Y9SXApFcr5a",
+	"ayLk5dyoWq6IWu803JXISxGA9G6o2C/ErSgDGs4oJ6WN68gV2ZWr7ZKnUq/NI8bHMZvLVSE8l9Q+lDhy",
+	"UuOlAkugb2SUrbIuKhdkCa7sCfiyS8MewYGfe1I4uk1UtHefei4xEPKp1F/JnUg+njEn9/Vs5rCDKczK",
+	"t+rDkrueSk2+sjf8QTz1VBK1i9cVqyVz588qci7kpTDsABuL3Afa7RndZ5ImH8nM+FYEjDK7ihlLFOmH",
+	"s0lv1EfD4dOpNzi0FPBkYZv+HANRmW2p6x4oovg7RkCpAMFeGEHw9cT9KdYkkKStGCOnOaPJ/l3noWEy",
+	"EE8jizmLZZ6whER74gvqvCKdIyeRfzOl96BZAwVESSA8FeqS5SSm4FdGZotoYtRglzwvl4f258/VPi+l",
+	"/IGKvWVTdV+XjGrLV8b15kJprncQH9u7T9ZSbbmmWcGXo9BttTqtSFF/Vm6r8azMNEkxzz90U/2JK+MR",
+	"+yYspUo7l8qYnnLNVYMDbLwQfz+D89PzJ0Y1ynu7ND89f4IqTRqPxteT2ig5CCTIJAzD3o3Odc8zLWZY",
+	"cKXNDP8URWmn24ZI0XjUv+1Yvu8YaT7iQP8k6E6vZc7fsfsa7p031JzsBJq1s2dPyDnbV8yvF4BU3v+H",
+	"0shOBKJqIwJiFZThdVDMV+YkZxfynCXdKqO+evXqpJ5Nu45b68k3mNZ/QqT5nGr2PSqXj6qnwN7QJMmZ",
+	"UqVesuHt3007cUXijBul5GYMGqo22YqWqph+q6lAKSzEX6WDcEN/EgmLeXLv7bRJCakJjofKKF5TLggT",
+	"yVYa1zGFrEu8lvnr3mAwedPNtzFJOD6HBrrqkoD/S1KaKeZUdkY15Gv/VgHX4eqNWfr2xY9PT54/e1Qj",
+	"gKUKBlHxmsXnLDFUwIyX9VOAUuYvlhRJVRtWP20mUMWPMdRfiD+ToQqKwjBnKBiHCeUzQR7/5w8mNJW7",
+	"UoACsgyvlqD3h2E9p9x+/OTZyWhENvyKJZBVIzTL5CVLqinzVng1pbN0EPejXjJko3QcTnrT/mxAh9Eo",
+	"HicTNk1nYa8/GI5aQWtLtWa5mdL/H169Dk9m9CQ9O/nqze/D8P2/l0zjsv5B6wwYt3FFyNMQGedUKIqn",
+	"JDIl1IZKuZQ6IBsuWELMFWFFw8x/m8styzXHzDIOdZz4ji8dgd8HrSiT8fnbNVXrmx76wtz5jbmxeAxZ",
+	"pDnxX7IPZEPN/TbDKuJslzCMaLwlV7ajF/aHwd0OfoIWUOUtT5onZBihNxpZAeJJ9X2DwaThfYfv0Fe3",
+	"ItbLK6TUe/8I4XU5w3KgGi0rOxKUO/qmmIyMfmWxbgWtq5OVPLE/QnK3a7nMu3TCN1uZg1KGY455a8X1",
+	"ehd1Y7k5NUysdFL8n9vs3ymMBpPHEV/oo8doRpMyl9duZOX5QpyQpeIrwZLlnOAfIK1RLmkSU6VJ22gs",
+	"o2FRsXUCUId7ZrjFyIEhyUMYB8RgOXdclOANMRVS8JhmeGuAWi9ll74JjaVI+WpnlCL8afbaRAQ4sP0J",
+	"Boe0ffWJkp0rz6IKZMLw5OsWrg35FP5fDGr2r9Q17vIRNfHCWqfGY8ubtIWvISwdMMFGNcOsKsoiZpsX",
+	"guaMbHMGTogUMauLJTqOgiW41H8hhRPgenFx/yeUj9LXOOAFrT2R/WMUVrHrbkYHyul9gOfaDQbP5cQt",
+	"t6a1FLo9rCrZHBn3COc1CMmPghEmjC+zBd+qlHkgvRTkcs1jcImaZYldcaWVeSPXbKNuT+4d8LfzF/Oc",
+	"7s2/j3GEO9Y/OLi/0zF80DLewU1zdEKEpH9L9eGUXq0ZakmcF2Q74O6ql9QP++OTcHDSG74MZ/P+ZD4K",
+	"f2l5c06oZieab1iTdlP8HbtJdivc0M4YvWCqY5R8MbfKhEZ3ppcqlOt1FHP7WRMHEARYhiV8MZ5P3KDg",
+	"zkbBKNTaMf8WdZcRNs+1vQY4UXdkRzTtD2Z9OhtO09koZIN0NmCztDfpJXTcH6RsPO7PhsMwiqfJhPUn",
+	"KZ1Eg9loMmDDkLHJ4IiD++b38bDZu31kROuJSGWTvNuApczxW7lTRH4cF/bP0LwVo3/4okf+ZRtE1dQM",
+	"gZhFEapI4RVU53J32VdcnN+aUMc1u6/PzYj15TZxsQ9xadj0AotQgaJQ8uKbs5P+aEwSvmJK3wAICgok",
+	"ULZfCIQAuYi2gAZ1ySO52e608Sk1aAmZ85XxfXZqZ54kUcZFUkTCJprNmSbCGP+FaC/tlNqLlvOD4YHT",
+	"i96iRf7rv/BG84e70a2t01l2ihOCYsFUJAux2jGl4MjEZkUs4iJn1PAEvsf6jh8Tz+SJbdsSqPP/3Si+",
+	"3l5e53qipkNf0z/ToyKxrpRlpCQoASeHEg5K/O31ZlFXkWOeOSJcaPmQ0Agc1ss1zxhZbplIuFgt72tL",
+	"0ypT38akYqh0cx5Ipl/sRJKxe5ugKj7NDtUkoUdMzN1EkLSFtOC7Wr5kMJjGg9FwHE+m02FIe8NJGMaz",
+	"dDbuD8PpbNybRaMpG40n4SCh01mYxOmkF06ScMomyWTI+lVuvZFHv2E0a8IYfs8vmGBKHfJZSWUXnsnz",
+	"ahgmzw/fVKP2NfRttnev1qCFSmPH1VERMOH2Bc3eujPRg8G+kZdEppoJYjn8EG/iSYULAQPjLtkxK3s2",
+	"Ds0/4myn+AX7wUkCAhtLD07uMPHZEO7Y8MvZ3CN6Aq9dY/Fv5VeXPkWDU72hV2+RiM0+5VmJMrAEYjTP",
+	"9qiluCZrCUirNUANxb5C1looaP67syIBrfDWPdREJETjRaATCN5ILliuTARSZR+1Y4q0awjf3t3jBBYz",
+	"vtVvz9n+yL6ZK+RyLRWDJA3Vu5yZLSP2UWQ4QJjeehef46PfsX3TNtoFHzE37sQj2vEsccSpKqGLXjfs",
+	"hjdKsXtPbWNqRCm4OjgmoAeM16QXXNK/ybsHNPxwNCH2VKRwGw51hDscOWTt9W5DxUnOaAIeBrvaZlRQ",
+	"lwcC5pFxvMtzJmJWpddHRwwf6GkulKYibpTJn54/ITlLGUyM8IQJzVMoFrh20qcXvVN/4qdX+3d+zLnL",
+	"+UkxbGPceY1T883Ll8+cZxPLpPrqYbPo0yuUs9Fs5ktd2JgXsqdLDXmQtcx1UN9NtdtsaL53aSzHJ2bc",
+	"Wu1BEyy7XDP+YN6a0l2maydYwZ32pjqNh2TpDbUkly5zYG9aiDVVREiyYVSYASK2lzat41G77v1Wp3fb",
+	"za0JOlx1NL/WO/JdsoPNeXzB8j2ekwnGTOygJR62YUaRHjin6NIbz3dlHBJATyqF4Da2EGWmCVXMg/J4",
+	"r42WoGYCep3uQiyE4dCM0dQYsiJQCa/C0MQj3hw6mCOggnAhWE6ETBhAuP2HeuahjKXa/B+AnJ3lQ6Pf",
+	"KcnYBcvK+ovEz3ebsTB3mlGlF8KOTbaUF+eLXCuWpV2yNJGWTVgsjYZckpRf4QH2mm5ZwdZUryF0ogsB",
+	"J98cgiOzOcoOQha7MBywzwkOA8vDUgA7hq+lMLGNB2WAjYMorKicMXaLZlkRn5hF4xGaIfIzm/3mgiwP",
+	"QqFlmRSvo+/tYMfz4keykzYfAOlJmxuxcc8DBWtAjirnesdcZJOl/ZCgiyvCxV8QUsH231hN9EChZGyl",
+	"4nhO4REyQARXWJl9/845/e3RsqYfWH6eOT6GeaAIpTxXeg4nMGuq1rDJeCVimbxEkJVh04VYJmyr123D",
+	"rp0lpKw5OHqEp052uCK9gLBMIQNGXFt+NzIA95AT0lsaXfGYorsLosajzOgaKyggsBKpc0n3ZLcNiMwD",
+	"wBM4sbY3pU4XLMQ1yiBALYiKACSftBENfqgTOl3yAsRc56w4JwSCGStRSrR0aXvEfpg7HigiLwXQ0cr3",
+	"LrPVb1wg1tJmUkjOgA1kvn+gyDKRscIzzBPc8O4msWCFW4mRY8QNvXqC94+HwCr2X71D+bpTFv4WaXBM",
+	"fJOacjA0vGf6+6jL/azBDBmyH4QihYmCWqV7RSVH3fRqkqNQXk431HPwtoLvaNa96azc2v6PeFb+nNGE",
+	"i0bgSnHJnsgi1pIqKRT6T0JqwBRDPVnCVjlNMD1ctSv2maa0w94OCsgrV8RxMKSXOWMCL1d28HULMK5z",
+	"EkshbMFuztKdwiPsQnyO+JulQBxmX+Bl4HniVFpBS0j9Fn+u5GXcnR+cmrFR5yGZ7O4Bgh5hCPG5kJcZ",
+	"S1YMsrd4YKxJsstplO0x9L0wN9ZTnuSSZ5nz7Mwj0Z4sE0aTjAu2JO3iSc03jPzDJSRsSEn+YXHlzi8E",
+	"UJIJnB4uBAWkJkuIG85sJxwfIN5haZfx1l1/i/e/1VLTbNlBbbmWWcJycs7YVi0E16Rttcmyi88vieIJ",
+	"i2neITuheeaceAnuZlmG4xzRIg1g1bVD3xqFbHW20VlgRKx9NAoLKxCdpjZ0V+gUo0UQMZsjPAQSDkt0",
+	"rcjjpD8a9WZlJiLAyoJiGgBqXZ6z/VueLBeivd1FGVdrPAZYfv34JTFxIxepXHYCKNG05/+MuQIKMy+j",
+	"QboErKcbOKa5McWGZooszQNvfbcWfjAKYgkeLLfYTY65EvOMvBRzNP/efB+ohYCzbCxDNfx0BeUS2hi+",
+	"WCbWYi89PlsGxhkusOzmn46t3lK9NNyXeEzXMTY9c24GWFYMQKxn7CIYL7+DrMKuaKxhKguR0b3caWdm",
+	"yR2tLGkvnPSpRasDJXp7BJkYfQRxvgl9mpxmt45m25hRDVBvI03R3p6u6QOf0B5f88x4XBWHn5mgrkTO",
+	"HTvTHkzmo8Htz7Q/yL8tdrR5qX75AiikogIYSuhtcM6x2MYwnMV4V5dVr9homj2KT5M54Z5AGEmz+rLd",
+	"Gx89K+g8JIqxmuzVzqaT4bCXDkcTFsYpi4dHDgF64+ZDAI/5jyAYHKuCH36oxYH/fEVeFHr4RF+INpzT",
+	"+ftgvFUr250uOSM5OymLSpxqUnRT3b2c6V0ubGEqnkvSDHi4nv6oASvGd2LCQpyb+Wk8PAE1c6BTq2qR",
+	"bJhSdGXLvGA9wLkL4Q3ZwdMFTUVC84REVLHxEJ2aLU1AiUHzjOF4OC17fgzRJi3EMRui1qBvdJ0sP19O",
+	"f1q/++701/jruJ+fvox+fjZjF0/D7f6751qNN2z887dfP754x75Xw0j/2Pv2Yqyv3n17/s/BP7//6ed4",
+	"8N13pz88/fIfl+l6tN8+v1r/qNmvj1aff+6T1tCmxohnJ7/Qk3fhyewfp29+n47ff/55Iz+WtqGJ8FAE",
+	"Z3W/zeJAYoNbqUbj2BCohncOVAubdGO06nF8bXLWVFhBR4tRj2yDheCCVDNWPdIueN9GaKpAI8KtxlqA",
+	"wezUtvd1K+kNRv1kFobTyWCajqMxZWGP9nrj4ZBNZvFslLDZMBxM6XQ2Hc96aTTtDwfTWW/IRqOEhaOK",
+	"U3ob5Vv3U4FyzRHZN/IST4cKpr1keUGgoky/7RVOPahoF9W5ff7hbsGaNbF3Cdf6h+HatRPqf3C45tu3",
+	"qs4OShtf2B5/CyoS5XO1r+JuiO7sZnVdDHDvAM8OaEO84jirIaMPLmgM5hLNNvi6jnsasE7ZSuZcrzdH",
+	"DsAKNV3c2PXAxgy1eTV0cj/ewdbboz/CE5x1we3GD95fb/E/qnVH8r09byKumeSgXzVjJblvtEnVeSZJ",
+	"ODt78lT8tPuqf3HOwwux6b86+/brn+QPP7z89dG7LPn+6S/9i8H65fBOhmI4eN9kJ2piU/B9uf2VtTcF",
+	"tMdgOa/WRiNVY9O2bakACriDWVz4IeMpQzC+w8vMDzykOvDejIH4eDxHB+Q9gKg8EG/b2hfIXZuQBKIr",
+	"iG88JL/zxXE496/l/DD9jVOmtuSlEaX7sBKsLgQp49VDOL8+hpu3/WOOQf3NsHW0/0I4RGPOZL6igis8",
+	"eo2pIBt5Yd7krc5SKKIm8JIFFW3AzbHPThGlQM+0akmB3aoCX1rC9a6pLyh/bhCzF4Xb2nhE7Wlvm4C9",
+	"4OzyEPXFvbDkepDXH39ikJf5nluAEf4YCFY5i0YBBlJ5bb+qdP/Kh/VoacOYQ7L6zsXhKD3zaC8M6o1p",
+	"uuTLHRZk2vS5rYADWV0xTdhvO5pVDNWtfKpKmzM/Xd5D0Mw1GfPjFFXX0g/bqDXbh8JwpWXbLOUwI/U8",
+	"Kt7afEDn4t4ty5ubbwUuMyLzxL/nrrCYQ4e0Rpdink00sSUbx1Dkfk3Dh2PJe9EomsVxNGDTJAzHdNQf",
+	"hAmbRQntD9J01mNJPJkNk2E6Gg974WgcTgdhNOxNR/0pGw7H8Z2x5FhZ/GjN4vPm3RF0A9UcLD4vykXk",
+	"Tsdyw26Ponm13hsNllJuzJj0i3DLulrbf01IzbBuhOLRrL1cJVVhjx4oDLQSyTAJnzGauLCresKqpWeb",
+	"bNA1b3raS+M10QxbFzZj8Vh8/kAB0Vwryw1Ya0xhmhUuK1XVionkoNGl90jT++V5o2sC4ZF2syBbCknt",
+	"9hLSoJDoXcrzZdWJRDSifUMkZcaoqJQ+Vd9iBpgXddDIDoju65Il7m7tupkPu+AJ4lyULX9eiOXOFbMv",
+	"obdVE0OQ9p7pTtVAA4gU39QKWsUgd0aawh4GeOfxqirbSOGYHTmr4grdercy4/G+BLFwja5Gk4mJCkzM",
+	"HRDNd7DZdaPBxds7FVcwTNUj4RyWYrNTGny5LsE0IBxyBXgzuGsP1EIc+njtZeXdSzhdqZ4dEGhmwOp4",
+	"pQ+o1nCTfnsMPPvIlqjYjpCwKFwBRGIUsZd2zbWV+j0iKivFwwnb5dYyAvKoskl0i9c1joGbYj1PA6rB",
+	"s223KZS+zq5ZJruOwxWg1pp02gXLEx5rRC75/N4QYVtY1ttjMFx3A+RkMVIwfylNN9ubSkmLkGIh/DJ2",
+	"8qyops32eM66hI1b3pDznc7D0e1zviDJ6gh2zcr5hias5quYn27tpvi2uAm+a1Z1vebH7UG4tdGNud9m",
+	"iCWOIdtLu6loFZBctzMM9sEG04CjzIuDn9IGAVDNXVZy02ARSJs647kQvsWyRqXTJRWL4RqPuOcDEu00",
+	"jo1vLuzJQkQMtqG0hN5IruG0MTxMyN1qXQ1BTShdNUC4C0HLrui4EXKXb8RKAz2D4n7LaYfCChWl8S7n",
+	"ev8C2mejAYGm2Gc7vb5FfGlPrgJsgkMVWZ7Zvkiw3DnBFtsIBozP2R5RgcsuYF85Hu1lexLtF2L57McX",
+	"qLn9cGKJR5yY4bIHZyi//kENOpVWUopACOiMncEN07lu35YMa6232NqFN5aCuLMorggtgN4nFRgB3GEb",
+	"kGP3mS45I+7ELiAZjaDBsJGnhaidR0ErcNt4jwBsQdkzJkzCQFSikD41z7PrDsoWwkNAWONanSHiH13t",
+	"nD0cQAIFxHUkr5SlcKHlQngIABUUBSAoi/YQHpI97QIQA2dQxcG8A29C8S+tqFg4zQW7WJo5E/HYngfW",
+	"60GSAo0qThEieMVeCrYQMRUulECHyOs8ZCYGLSnynYLOpWXd3kK8rHSVdsA7uctjBLnmO70uEHYAez57",
+	"9gSzVl/LIkUvNMtTGrOAbGTCMoUn+rY/lPFFiiw03fIlmGhofku16/wOR2YL8dlnZ5V+9t3PPiM/mo0/",
+	"IhSAa1YkzhnIBM3UHNHDNeFciA+TTrRCwLfEGGTqWklgohM3SciFsElc1yCd5OyC0cy5JpVGfkUkXklE",
+	"2eX7GRSz+LM6lLUe81KjIzc0qxS7FQWqC4HlcR2/BpUcLUF1iQlFaHZJ9y53jpnNHE5gi9cshDHwdtrQ",
+	"YBkmjBSDLk0lNRALc7RqZCHay2O9tpZwUmvcFQviV5b1UQTLTTEisOIXNjU8DMOlTaCUPdZRRJv7mJP2",
+	"cgE4vEVrSfQlj1nHqCx4BNqbLwQ52uG88jCAWRat5z/++HLRMtNHOSWAkzVhca7MuxOu6AqhQ2ZoZBRo",
+	"eQIF1gDKgb6ztOzBLiRRXKwy5ooSuuQHWIrtwE5zBsleqtiJYkJxzS8scMk1yHNLB+2SUw4I24Rqah1n",
+	"wMgRLWXX0nHo6IhAnIq+KKN7rrS/TxR+MY6ReQi1LhDQvVFlVK1Je+kClNNlx7ViRsBfwnNop+2mMXLT",
+	"OByYbJhey+S6ucGzoGPMYL1iTbXOi4ddFpF4y+GgV3/EtT03yzrS+byhaSNMYBQOllb2/D5kZQnKtd1c",
+	"sfc/uMKO+UvmhIauhm9zrhnhujOv9JLDzp+4KGglZy5ANzmoMaSpBXS4XnLWVLS8M9wW1qq9D1pyywTd",
+	"8ta8NeiGXdtuYQ3O0+ka6lzfmb9XrCnCh75uiiz7RlApNrgktl/RNpcxdhQEw2fMTpc80WjhQAoStmXC",
+	"eLr7h2Sn2EIsbTvfpTVW1HqXBYmeJK25mYotwK19y6Ifhtf0/rum7XxL3qGPnn33kTZ6btXwRQR+waDB",
+	"57A3PDZqsYBTr5OqeWTQu/mRxu8ggCeMhVteSTKoa4jd6EoBYhVdvNYbc//phumcx+roTv+A151T+iyX",
+	"RlzZThHNrjRhV0Xlg0UBtGmWlSaqAIkaBQF4S2MPlYZ+t8GRgmKbL6KrolJHZol5qF0JeE8SltH9Qrz4",
+	"/seOdQLBccMRFKMZHCyChDnfz+Vo8R4jOiLeB2RF8YfUuInwlQ0uQC2ooOyJqXaZUezgRtknSbQnudxp",
+	"6yxCiajRh0e41xLzZvY1tD3dZpRXGbf1b+Sbx98/cy7gW0u+txXyVU5xSuSwSIozUNtSZyH+jbz8+dnj",
+	"64db0d2KLcS19/QmZYxy7HtDDVlhqLPUxLLgXy0wHmtvin1qFhpUVjdrR7QUaBYA6oSweNvAG79tUOkK",
+	"3a59hWAH7Ts6gS2E8QD7D0kmqYlPMipi5xF8t4tYLphmynKlzmma8thGXxKh9gthJ6IQQoiTwpLrWokg",
+	"zgL6hWBdqOZZRlCElUWXbzViiveYGAy8MYzMGFmDyUc0Ppdpio4CrRgQuI46GSqSEJq/LDSBXTM4VShU",
+	"JopTDKroXYCUSQWpD5jcEQF8bjH997MeRf2D7V9DeoPBZO6tG9Iv6CkBijGTK+Xjz9/irW8xi4OA+U7r",
+	"TXkgXJYn3No6lXUfDeIG6zYMADaZtD0aA3s2Tb3zFwhk0BqFgw/ejGuLRgrSluUeH4e2T12Fy0OytJMp",
+	"PmG079aUTDHSDWb5ondqsxqnv/Pk/VFV8xyhvTUsDPbubcLDFHmJsmVmpdHdjRkOV7DaJF3YbK/6abnX",
+	"zZQtbzn1Pz33/s19ZbOoeX3td/G6W19dvznkx2lkVu0biZ0dy4Zh2P/Lni2WbTmvyinc+/zbENa8ath3",
+	"VYIfo3WO18nvWE8+BLWOPPkrgEO3Fj/kqyNehO3GZ/QO8sr1esf77B08cgvtVnxa5y9Rh7dYU/U7XKUS",
+	"vf6pg8+1VDVVrUVmtSWm7xpBWlOVequODtrKxjNicH4UOYYWsp0E0EsA/0AKVsv8VqExlY89HcPGYMlT",
+	"mZKz6QjIGJEV0/ihPEAilWUCUGpRr7svE9Y2+e+6+nBV4BkxXockW4l3A2BhwjZbaVTa3M0N8y4HXwJ0",
+	"6XuaYRUlHGItRJEe+W3Hdqw4Sg/KBgx++ceJ9w5bPlJ5k1k4FpoV1SGVEi/Sxg/EuR4E5V1+1ZeSkF/R",
+	"OTeb4X1H0WYjIT+BRW7VDK/bTtCARYGL5xjPF8LsvleFpA5KITHL25yqtd+Ehf21oy9EdYXVGrbSTNpe",
+	"9uCYuy56ThY03xg/qchVLYRmGeApL+3hIyb4sXa+nE79GMSVNpat7eonIPXvJ9b73Ck8aiiTTFQvRAEh",
+	"qLSt+d371/tlkyXHifphpP0EKVP6C5ns72aQq+rg9cfoL2gz3oMwotFsNBsNxv2QjmeDaUzDXm+YDqIk",
+	"mvSGvXA6mEVhTMMoGo+TOB2Ew8F4lsTRII4mbNx6c2sLVAVOHrFE6VH4ZPX7re8PfJz+XV1ehxt87dcr",
+	"Hi0h9GExH+d7tV7pYFOFnwP5N2HxK9VzxwrOvFKyP7L4yq+cCiv1Sx+nJsgr6+l7Odj+++AD9u2+3P4v",
+	"um+92r5NRqNRMk56/V5K42RKozQaDUfTSRLPRsMojPt0Mhwn00E4ms1SGg3GSX86Sge9QT9OkxEdX7tv",
+	"d9cYFirc9NnRLKuqDKjrOiz5t0X+lUJirPTkeeGjQCm0s162wb507oKtcby1zwRFdOA42Q+YfpBnfQuv",
+	"t/L9KfCub+G31r/L+IFeeX928yP1z9r9jb35yjdmfUwMGAkfDfP6jQkGS0cfObXKinBWVsJC/DRFWbfR",
+	"6PFX/Ysb8xaXDaVD1Voh0i4Khcj//vf/lMUr8I+yxOV///t/FsIruOlgR2CAJ3i3SRF4kLAKGKPSq6Lo",
+	"kFJ+0RrFCh9c5fJSeW21yzZaVFVre2huP+7wkGxllmHNjQVz7RSiucpZu8NaeImfkr2xSOiwRAjAIQ2w",
+	"BzwLsJ2gEecAUu/FCKWhOJLq+apSfHK3hE/9i/33S/q4j03aUqP5734MW5Q0iaTsd+59jwTb5gDIbMeq",
+	"FUPQZexje05Fn+b/u2mqj56W+oNJbt2Evuuj9rqVGAqlAzYKBzM2mMWDMAnDNO5PWTpOUtZP6XgSx7Ph",
+	"YDBLov500O9HMzYYT4Z9Oo3DJIYC4n7K4rQXDcYsHrMoTWZRyqLhjI4G6WQ6HM4m6ShMRv3pLJmOJ73p",
+	"ZJz0R73JrDea9ZPIzGucxoNeGCbjMEz7/XFER2kSDsJBOu1Hg2k0NasLp4MoHfRDOmPpkEXjcJwkhiQs",
+	"HIN/+REzeS5NVzg7Pa8+zZMvo/NdNWBF1p4f1G42NIX2Re2j73QxWzc/74tud6gHKMrtbgryiq9HPyy+",
+	"bbRTN/Wh/5Sn/Mh5yhcF2V1upFYjek2q0iFmG10UMPZoMFMaQ8bJQiIRtaglYjL9RtkPoAhsu9MI4ode",
+	"1kURfplQDEp8p8LTUNeYvGzMZj8ryNwATCSYhrORQafe09X3Osp8EYiduYwY9y75T9voVJGta6xk7c9C",
+	"lO8sXoSNdxT6UeCstWVe1pG509jArNuQPqIi6RxxGqCP+n0PeI51rR+HZT/4exjVurmrVQX1+u57J3cZ",
+	"1pi5erN419O92qS9V2+R/rrSoMHrrHBdrO73MLhbnwEz0xIrdlGAxW6nRbFR/g2fOPcudf+vqKqKxmn4",
+	"uMJ157gevuOOwZHfZw4OcI98+uSzz+q9oz77zOvWBVDfIquOSH17vrJLuFbz4lolJR6Y+AOihMP0dSVv",
+	"UD8dwdOQejpeVfqH4SmFRbXWshCRhJ6vkHcHBGv9A/guanHQSPxm4+VawkwXopzq5XEkodeA4K8NYP6E",
+	"sCP3O1H+i6eLh/nT73757R+b0+Hzd//8cv/ri6dfPn61Pn/3Rf4FH777dcue/8f051//mX/VG4oRTR6/",
+	"41//OF6HcpJ9+dvsP8bjX355mjx5lPJnX5x9wXX8/cVpLzm7vDFd/JHTjr1qurjRE79TKhI5/di3wJuP",
+	"zernVH9qKvCTx1vzeG+bzwNoJc0y9EYr56jX+caemSptF2Jfj5/iP0JI90FtE7b4pmJv7GSekC3N9Z7E",
+	"VKBfXO8EtxBt27M/sE3HO1h37NoOLE2ka09ljTGrll+X/euP4JiwhvkKqhwgjaZ2cQyfVLD/jhgUagnt",
+	"eihuuah0/Sl848AW1UCzUihp48q2qWuuHHO5zC2mrQMLxdLQPfzgm8Ho/zeVXHbJk1pbVhN/4nceuCvT",
+	"RtwCFPzAVjxQ5eEy+ipbDDmQM7zGv7i6AvFlcWHoUM+LDXYh7UJEuL1o5t2n0LkqS1ohWAjAAjPX39Hy",
+	"B1S72C5GlyzLoHMrwDpsOYdxsLBSNWK2TDzB03vAi3ZJU6EuaUNN0UL4NbadwJtRu7nIdl52h3BfHipL",
+	"bRfC1doSRfewHKgs8oplSft42S3+7ndxsPNzlXOXa/u9QEsbOLCZEyFdZnnPdHBtHW5AqEOs+06pLTjy",
+	"v9vf6Ra0ArLZCvbPPye2MpwskQrLhcCKJFYr48YUeKVc3VUdHhSsl8wFnA37/apaIuMRBolJIhbTnWIF",
+	"h+K6ikUkHO92qAxpglb4u/iyosDqtU5QgRkfq9kxho/RZE4WLa80Gha8aEE5k82Tb2UORX+KLFqwx4tW",
+	"IVrF9Kop9kJJQb0Do4kqw37XtNkoD6oZyfiGQ12UCcNtmsHJZHs57M+aZv+QLBHPe3KCivrEjGV0aPFD",
+	"tMuVXnYCW9JpW4aZqdDcmIl4zRIS5ZylGX6q2LZ1MEv7xvWOLoqyMhlDBSLUYTz6/gmxlUyXLCJbujJ3",
+	"Ag92bAWGSIq634qPP68OizQusirQwRvucB9laXLhcYHPbAL/g+EpZaORTyn5Tyn5v39K/qNvRkPrm16/",
+	"oU0Mdl+5ddBRbRF0vGbO8xql107r5n5BN2Gq7nqE6BpXVA8QKyexWLRKFaGZBovT5trYWFsomqGKL5tk",
+	"dfzjDtcp5XXZDqzla8Fq015nVRH26H0QwXi/7ftuu5kYduuqdRGU567FiUOjQ4Fkbcp/UoMxO8Nq1y8z",
+	"Q/SxiinatleVaQK1izKmtuoQ5N9y2OIrizevubDvtqK1LPoph6t0L8u38e2I6cUo91fdJtLAIMKYiSNT",
+	"01e3mpkPyd0p0oMvQimMm5TqHBm8aEJ58wtcsBVeTc9m6eBR/wswr18583p2YF4f+oEZtJU2Ae5hCMPV",
+	"3QcF6UKX9/bPHiMCtK67FRHcB+DmNloc9u2H40YBlu3c14w8xKX9YeMfIYGNdW9Fg3oAbHgX9/C+3lNQ",
+	"Asvp/mMMeGS1xQputd7esBLCtVUnIL1+kcw49o6KhT72njdFNyyrIou2VIV5M4a47Mx0jbFznxRSNjxj",
+	"WxeB7pm+ybBBx/6+iQRHpVn8yBx3aBduYLRPJuGTSfhkEj6ZhL+dSRhcaxGgBQxRTOuMJZjw0/keQyFs",
+	"/nIHm1FznUtLcJ3t8O7y+y36lgN7gh7AKSudL491mvwXiYw+2bxPNu+Tzftk8z7ZvL9PGITXSkvmYqA7",
+	"pzGhD/SxDgSYv/R78vvnbLpsFv2wOGCDwvPD87VgIeDUqChQcJ8U+PA6rL9ZSZUlKNXsezzy+jsDMXCy",
+	"P1Xcn9Lrwas18IOHqPB7nrfeAPPYS3UYxYuy9KZShtWmZTtVQNJ7aDopsj30prZy4hVmoaBVXgAWKcCZ",
+	"qhKfgB/Kbfy6iCL4MdvYf4kFUB++4JFzNGpQEL+fba23VOMLKjQ7fE0D9BIBFa7gHo9Ud9umsR0y8/2b",
+	"9/8vAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -255,3 +255,28 @@ func (noContent) GetFingerprint(c *gin.Context, _ FingerprintPath) { c.Status(ht
 func (noContent) GetInfo(c *gin.Context)                           { c.Status(http.StatusNoContent) }
 func (noContent) VerifyProof(c *gin.Context)                       { c.Status(http.StatusNoContent) }
 func (noContent) GetSubmission(c *gin.Context, _ FingerprintPath)  { c.Status(http.StatusNoContent) }
+
+// TestSpecMaxFingerprints: the spec's limit on fingerprints per submission
+// (SubmitRequest's maxItems, and the prose) is MaxFingerprintsPerRequest, the
+// one the server enforces and the CLI splits by.
+func TestSpecMaxFingerprints(t *testing.T) {
+	doc := loadSpec(t)
+	list := doc.Components.Schemas["SubmitRequest"].Value.Properties["fingerprints"].Value
+	if list.MaxItems == nil {
+		t.Errorf("SubmitRequest.fingerprints has no maxItems, want MaxFingerprintsPerRequest = %d", MaxFingerprintsPerRequest)
+	} else if *list.MaxItems != MaxFingerprintsPerRequest {
+		t.Errorf("SubmitRequest.fingerprints maxItems = %d, want MaxFingerprintsPerRequest = %d", *list.MaxItems, MaxFingerprintsPerRequest)
+	}
+	if list.MinItems != 1 {
+		t.Errorf("SubmitRequest.fingerprints minItems = %d, want 1", list.MinItems)
+	}
+	prose := fmt.Sprintf("1 to %d,%03d fingerprints", MaxFingerprintsPerRequest/1000, MaxFingerprintsPerRequest%1000)
+	for what, text := range map[string]string{
+		"SubmitRequest.fingerprints": list.Description,
+		"submitFingerprints":         doc.Paths.Find("/v1/fingerprints").Post.Description,
+	} {
+		if !strings.Contains(text, prose) {
+			t.Errorf("the description of %s does not say %q", what, prose)
+		}
+	}
+}

@@ -133,6 +133,10 @@ func newFixture(t testing.TB, cfg server.Config) *fixture {
 	})
 	f.ts = httptest.NewServer(f.srv.Handler())
 	t.Cleanup(f.ts.Close)
+	// Every response the tests get through f.ts.Client() (the generated
+	// client and f.do) is checked against api/openapi.yaml.
+	hc := f.ts.Client()
+	hc.Transport = specTransport{t: t, next: hc.Transport}
 	if !strings.HasPrefix(f.ts.URL, "http://127.0.0.1:") {
 		t.Fatalf("test server at %s, want 127.0.0.1", f.ts.URL)
 	}
@@ -320,8 +324,8 @@ func checkProblem(t *testing.T, resp *http.Response, body []byte, status int, pa
 	return *typed.Detail
 }
 
-// toBundle converts the API's proof bundle to the proof package's via JSON,
-// with the strict parser a holder would use.
+// toBundle reads a served bundle as a holder does: its JSON, with the
+// strict parser (proof.Parse) of a .attest file.
 func toBundle(t *testing.T, b *api.ProofBundle) *proof.Bundle {
 	t.Helper()
 	raw, err := json.Marshal(b)

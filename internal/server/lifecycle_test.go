@@ -61,8 +61,8 @@ func TestLifecycle(t *testing.T) {
 			if string(st.Status) != want || st.BatchID == nil || *st.BatchID != int64(b.ID) || (st.Proof != nil) != wantProof {
 				t.Fatalf("%s: fingerprint %d: %+v, want %s in batch %d, proof %v", stage, i, st, want, b.ID, wantProof)
 			}
-			if st.Proof != nil && (st.Proof.Index != int64(i) || st.Proof.Size != 3 || st.Proof.BatchID != int64(b.ID) ||
-				st.Proof.Root != hex.EncodeToString(b.Root[:]) || st.Proof.Fingerprint != h || len(st.Proof.Path) != 2) {
+			if st.Proof != nil && (st.Proof.Index != uint64(i) || st.Proof.Size != 3 || st.Proof.BatchID != b.ID ||
+				st.Proof.Root != proof.Hash(b.Root) || st.Proof.Fingerprint != mustFP(t, h) || len(st.Proof.Path) != 2) {
 				t.Fatalf("%s: fingerprint %d: proof %+v", stage, i, st.Proof)
 			}
 			out = append(out, st)
@@ -106,12 +106,12 @@ func TestLifecycle(t *testing.T) {
 	anchored := checkStatus("mined", "anchored", true)
 	minedBatch := checkBatch("mined", "anchored", "mined")
 	a := anchored[0].Proof.Anchors
-	if len(a) != 1 || a[0].ChainID != chainID || a[0].TxHash != minedBatch.Anchors[0].TxHash ||
-		a[0].BlockNumber != *minedBatch.Anchors[0].BlockNumber || a[0].BlockHash != *minedBatch.Anchors[0].BlockHash ||
-		a[0].Anchorer != f.anc.Address().Hex() {
+	if len(a) != 1 || a[0].ChainID != chainID || a[0].TxHash.Hex() != minedBatch.Anchors[0].TxHash ||
+		int64(a[0].BlockNumber) != *minedBatch.Anchors[0].BlockNumber || a[0].BlockHash.Hex() != *minedBatch.Anchors[0].BlockHash ||
+		a[0].Anchorer != f.anc.Address() {
 		t.Fatalf("proof anchors %+v, batch anchors %+v", a, minedBatch.Anchors)
 	}
-	hdr, err := f.sim.Client().HeaderByNumber(ctx, big.NewInt(a[0].BlockNumber))
+	hdr, err := f.sim.Client().HeaderByNumber(ctx, new(big.Int).SetUint64(a[0].BlockNumber))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,16 +199,8 @@ func cloneBundle(t *testing.T, b api.ProofBundle) api.ProofBundle {
 	return out
 }
 
-// flipHex changes the first hex digit after skip characters of s.
-func flipHex(s string, skip int) string {
-	b := []byte(s)
-	if b[skip] == '0' {
-		b[skip] = '1'
-	} else {
-		b[skip] = '0'
-	}
-	return string(b)
-}
+// flip changes one bit of byte i of h.
+func flip[H ~[32]byte](h *H, i int) { (*h)[i] ^= 1 }
 
 // TestVerifyTampered: a confirmed proof verifies; each single change to it
 // (or to the request's policy) gets 200 with valid=false and names the
@@ -226,6 +218,7 @@ func TestVerifyTampered(t *testing.T) {
 	}
 	orig := *st.Proof
 	other := fp(t, "other")
+	otherFP := mustFP(t, other)
 	anchorCheck := func(c string) string { return fmt.Sprintf("anchor[%d].%s", chainID, c) }
 
 	cases := []struct {
@@ -234,20 +227,20 @@ func TestVerifyTampered(t *testing.T) {
 		failed []string // checks that must fail; none = valid
 	}{
 		{"untampered", func(*api.ProofBundle, *api.VerifyRequest) {}, nil},
-		{"root first byte", func(b *api.ProofBundle, _ *api.VerifyRequest) { b.Root = flipHex(b.Root, 0) }, []string{"merkle_path", anchorCheck("payload")}},
-		{"root last byte", func(b *api.ProofBundle, _ *api.VerifyRequest) { b.Root = flipHex(b.Root, 63) }, []string{"merkle_path", anchorCheck("payload")}},
-		{"path hash", func(b *api.ProofBundle, _ *api.VerifyRequest) { b.Path[1] = flipHex(b.Path[1], 10) }, []string{"merkle_path"}},
+		{"root first byte", func(b *api.ProofBundle, _ *api.VerifyRequest) { flip(&b.Root, 0) }, []string{"merkle_path", anchorCheck("payload")}},
+		{"root last byte", func(b *api.ProofBundle, _ *api.VerifyRequest) { flip(&b.Root, 31) }, []string{"merkle_path", anchorCheck("payload")}},
+		{"path hash", func(b *api.ProofBundle, _ *api.VerifyRequest) { flip(&b.Path[1], 5) }, []string{"merkle_path"}},
 		{"path dropped", func(b *api.ProofBundle, _ *api.VerifyRequest) { b.Path = b.Path[:1] }, []string{"merkle_path"}},
 		{"index", func(b *api.ProofBundle, _ *api.VerifyRequest) { b.Index = 1 }, []string{"merkle_path"}},
-		{"bundle fingerprint", func(b *api.ProofBundle, _ *api.VerifyRequest) { b.Fingerprint = other }, []string{"merkle_path"}},
+		{"bundle fingerprint", func(b *api.ProofBundle, _ *api.VerifyRequest) { b.Fingerprint = otherFP }, []string{"merkle_path"}},
 		{"document fingerprint", func(_ *api.ProofBundle, r *api.VerifyRequest) { r.Fingerprint = &other }, []string{"fingerprint"}},
 		{"size", func(b *api.ProofBundle, _ *api.VerifyRequest) { b.Size = 4 }, []string{anchorCheck("payload")}},
 		{"batch id", func(b *api.ProofBundle, _ *api.VerifyRequest) { b.BatchID = 2 }, []string{anchorCheck("payload")}},
-		{"tx hash", func(b *api.ProofBundle, _ *api.VerifyRequest) { b.Anchors[0].TxHash = "0x" + other }, []string{anchorCheck("tx")}},
-		{"block hash", func(b *api.ProofBundle, _ *api.VerifyRequest) { b.Anchors[0].BlockHash = "0x" + other }, []string{anchorCheck("tx")}},
+		{"tx hash", func(b *api.ProofBundle, _ *api.VerifyRequest) { b.Anchors[0].TxHash = common.Hash(otherFP) }, []string{anchorCheck("tx")}},
+		{"block hash", func(b *api.ProofBundle, _ *api.VerifyRequest) { b.Anchors[0].BlockHash = common.Hash(otherFP) }, []string{anchorCheck("tx")}},
 		{"block number", func(b *api.ProofBundle, _ *api.VerifyRequest) { b.Anchors[0].BlockNumber++ }, []string{anchorCheck("tx")}},
 		{"anchorer", func(b *api.ProofBundle, _ *api.VerifyRequest) {
-			b.Anchors[0].Anchorer = "0x8a9f3c2b1d4e5f60718293a4b5c6d7e8f9012345"
+			b.Anchors[0].Anchorer = common.HexToAddress("0x8a9f3c2b1d4e5f60718293a4b5c6d7e8f9012345")
 		}, []string{anchorCheck("sender")}},
 		{"unknown chain", func(b *api.ProofBundle, _ *api.VerifyRequest) { b.Anchors[0].ChainID = 5 }, []string{"chains"}},
 		{"no anchors", func(b *api.ProofBundle, _ *api.VerifyRequest) { b.Anchors = nil }, []string{"chains"}},
@@ -420,9 +413,9 @@ func TestVerifyRejectsImpostorAnchor(t *testing.T) {
 	}
 
 	forged := cloneBundle(t, *st.Proof)
-	forged.Anchors[0] = api.Anchor{
-		ChainID: chainID, TxHash: r.TxHash.Hex(), BlockNumber: r.BlockNumber.Int64(),
-		BlockHash: r.BlockHash.Hex(), Anchorer: addr.Hex(),
+	forged.Anchors[0] = proof.Anchor{
+		ChainID: chainID, TxHash: r.TxHash, BlockNumber: r.BlockNumber.Uint64(),
+		BlockHash: r.BlockHash, Anchorer: addr,
 	}
 	// Unpinned, the forged bundle is indistinguishable on chain: every
 	// check holds but the sender's, which nothing pins (undecided)...

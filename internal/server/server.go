@@ -5,7 +5,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -33,10 +32,9 @@ import (
 
 // Defaults for Config's zero values.
 const (
-	DefaultMaxBodyBytes    = 2 << 20 // 10,000 fingerprints as JSON are ~700 KB
-	DefaultMaxFingerprints = 10_000
-	DefaultVerifyTimeout   = 20 * time.Second
-	DefaultHeaderTimeout   = 5 * time.Second
+	DefaultMaxBodyBytes  = 2 << 20 // api.MaxFingerprintsPerRequest (10,000) fingerprints as JSON are ~700 KB
+	DefaultVerifyTimeout = 20 * time.Second
+	DefaultHeaderTimeout = 5 * time.Second
 	// POST /v1/verify is public and reads the chain: per client address,
 	// DefaultVerifyRate requests a second with bursts of DefaultVerifyBurst,
 	// in a table of at most DefaultVerifyClients addresses.
@@ -50,17 +48,16 @@ const (
 
 // Config configures the HTTP API.
 type Config struct {
-	Version         string
-	MaxBodyBytes    int64         // 0 = DefaultMaxBodyBytes
-	MaxFingerprints int           // per submission; 0 = DefaultMaxFingerprints
-	VerifyTimeout   time.Duration // bound on chain reads per verify request; 0 = DefaultVerifyTimeout
-	RatePerSecond   float64       // submissions per second per institution; 0 = unlimited
-	RateBurst       int           // bucket size for RatePerSecond; 0 = 1
-	MaxPending      int           // refuse submissions (503) while this many are pending; 0 = unlimited (replicas: see pendingView)
-	HeaderTimeout   time.Duration // bound on reading request headers (slow clients); 0 = DefaultHeaderTimeout
-	VerifyRate      float64       // POST /v1/verify requests per second per client address; 0 = DefaultVerifyRate, < 0 = unlimited
-	VerifyBurst     int           // bucket size for VerifyRate; 0 = DefaultVerifyBurst
-	VerifyClients   int           // client addresses the verify limiter remembers; 0 = DefaultVerifyClients
+	Version       string
+	MaxBodyBytes  int64         // 0 = DefaultMaxBodyBytes
+	VerifyTimeout time.Duration // bound on chain reads per verify request; 0 = DefaultVerifyTimeout
+	RatePerSecond float64       // submissions per second per institution; 0 = unlimited
+	RateBurst     int           // bucket size for RatePerSecond; 0 = 1
+	MaxPending    int           // refuse submissions (503) while this many are pending; 0 = unlimited (replicas: see pendingView)
+	HeaderTimeout time.Duration // bound on reading request headers (slow clients); 0 = DefaultHeaderTimeout
+	VerifyRate    float64       // POST /v1/verify requests per second per client address; 0 = DefaultVerifyRate, < 0 = unlimited
+	VerifyBurst   int           // bucket size for VerifyRate; 0 = DefaultVerifyBurst
+	VerifyClients int           // client addresses the verify limiter remembers; 0 = DefaultVerifyClients
 	// Now is the clock that stamps submissions' received times; nil =
 	// time.Now (tests inject one).
 	Now func() time.Time
@@ -124,9 +121,6 @@ var _ api.ServerInterface = (*Server)(nil)
 func New(cfg Config, d Deps) *Server {
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
-	}
-	if cfg.MaxFingerprints == 0 {
-		cfg.MaxFingerprints = DefaultMaxFingerprints
 	}
 	if cfg.VerifyTimeout == 0 {
 		cfg.VerifyTimeout = DefaultVerifyTimeout
@@ -272,8 +266,8 @@ func (s *Server) SubmitFingerprints(c *gin.Context) {
 		return
 	}
 	n := len(req.Fingerprints)
-	if n == 0 || n > s.cfg.MaxFingerprints {
-		s.problem(c, fmt.Errorf("%w: send 1 to %d fingerprints, got %d", ErrBadRequest, s.cfg.MaxFingerprints, n))
+	if n == 0 || n > api.MaxFingerprintsPerRequest {
+		s.problem(c, fmt.Errorf("%w: send 1 to %d fingerprints, got %d", ErrBadRequest, api.MaxFingerprintsPerRequest, n))
 		return
 	}
 	inst := c.GetString(institutionKey)
@@ -331,10 +325,7 @@ func (s *Server) SubmitFingerprints(c *gin.Context) {
 		s.problem(c, err)
 		return
 	}
-	resp := api.SubmitResponse{Receipts: make([]api.Receipt, n)}
-	for i, r := range receipts {
-		resp.Receipts[i] = apiReceipt(r)
-	}
+	resp := api.SubmitResponse{Receipts: receipts}
 	s.Metrics.Received.WithLabelValues("new").Add(float64(fresh))
 	s.Metrics.Received.WithLabelValues("duplicate").Add(float64(n - fresh))
 	s.pending.add(fresh)
@@ -343,18 +334,6 @@ func (s *Server) SubmitFingerprints(c *gin.Context) {
 		s.Sealer.Poke(p) // a full batch wakes the sealer; a failed read leaves it to the interval
 	}
 	c.JSON(http.StatusAccepted, resp)
-}
-
-func apiReceipt(r receipt.Receipt) api.Receipt {
-	path := make([]string, len(r.TreePath))
-	for i, h := range r.TreePath {
-		path[i] = h.String()
-	}
-	return api.Receipt{
-		Version: int64(r.Version), Fingerprint: r.Fingerprint.String(), Institution: r.Institution,
-		ReceivedAt: r.ReceivedAt, Deadline: r.Deadline, KeyID: r.KeyID,
-		TreeSize: int64(r.TreeSize), TreeIndex: int64(r.TreeIndex), TreePath: path, Signature: r.Signature,
-	}
 }
 
 // GetFingerprint implements GET /v1/fingerprints/{fingerprint}. It never
@@ -370,12 +349,14 @@ func (s *Server) GetFingerprint(c *gin.Context, text api.FingerprintPath) {
 		s.problem(c, err)
 		return
 	}
-	status, bundle := store.StatusPending, (*proof.Bundle)(nil)
+	// text is the fingerprint, valid: its 64 hex characters are the body's.
+	st := api.FingerprintStatus{Fingerprint: strings.TrimPrefix(text, "sha256:"), Status: api.Status(store.StatusPending)}
 	if !p.Entry.Pending() {
-		status, bundle = p.Batch.Status(s.chainIDs), s.bundle(p)
+		id := int64(p.Batch.ID)
+		st.BatchID, st.Status, st.Proof = &id, api.Status(p.Batch.Status(s.chainIDs)), s.bundle(p)
 	}
 	buf := statusBufs.Get().(*[]byte)
-	*buf = appendStatus((*buf)[:0], fp, status, p.Batch.ID, bundle)
+	*buf = appendStatus((*buf)[:0], &st)
 	c.Header("Content-Length", strconv.Itoa(len(*buf)))
 	c.Data(http.StatusOK, "application/json; charset=utf-8", *buf)
 	statusBufs.Put(buf) // the response writer copied it
@@ -422,13 +403,10 @@ func (s *Server) VerifyProof(c *gin.Context) {
 		s.problem(c, err)
 		return
 	}
-	raw, err := json.Marshal(req.Bundle)
-	if err != nil {
-		s.problem(c, err)
-		return
-	}
-	b, err := proof.Parse(raw)
-	if err != nil {
+	// decode read the bundle with proof's own types, as strictly as
+	// proof.Parse does; Check adds proof.Parse's checks of its form.
+	b := &req.Bundle
+	if err := b.Check(); err != nil {
 		s.problem(c, err)
 		return
 	}

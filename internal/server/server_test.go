@@ -222,7 +222,7 @@ func TestMalformedRequests(t *testing.T) {
 		{"verify uppercase path", "POST", "/v1/verify", verifyBody(t, func(_, b map[string]any) { b["path"] = []string{strings.ToUpper(good)} }), 400, []string{"invalid proof"}, nil},
 		{"verify bad tx hash", "POST", "/v1/verify", verifyBody(t, func(_, b map[string]any) {
 			b["anchors"].([]any)[0].(map[string]any)["tx_hash"] = "0x12"
-		}), 400, []string{"invalid proof"}, nil},
+		}), 400, []string{"/bundle/anchors/0/tx_hash"}, nil},
 		{"verify two anchors on one chain", "POST", "/v1/verify", verifyBody(t, func(_, b map[string]any) {
 			a := b["anchors"].([]any)
 			b["anchors"] = append(a, a[0])
@@ -322,10 +322,10 @@ func TestSubmit(t *testing.T) {
 	after := time.Now()
 
 	for i, r := range resp.Receipts {
-		if r.Fingerprint != list[i] {
+		if r.Fingerprint.String() != list[i] {
 			t.Fatalf("receipt %d is for %s, want %s (order must follow the request)", i, r.Fingerprint, list[i])
 		}
-		if r.Institution != instA || r.Version != receipt.Version || r.KeyID != receipt.KeyID(pub) || r.TreeSize != int64(len(list)) || r.TreeIndex != int64(i) {
+		if r.Institution != instA || r.Version != receipt.Version || r.KeyID != receipt.KeyID(pub) || r.TreeSize != uint64(len(list)) || r.TreeIndex != uint64(i) {
 			t.Fatalf("receipt %d: %+v", i, r)
 		}
 		if r.ReceivedAt.Before(before) || r.ReceivedAt.After(after) {
@@ -420,7 +420,7 @@ func TestSubmitIdempotent(t *testing.T) {
 	// Each institution's first receipt of each fingerprint.
 	firsts := map[string]map[string]api.Receipt{instA: {}, instB: {}}
 	for _, r := range first.Receipts {
-		firsts[instA][r.Fingerprint] = r
+		firsts[instA][r.Fingerprint.String()] = r
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -433,7 +433,7 @@ func TestSubmitIdempotent(t *testing.T) {
 				if err := receipt.Verify(toReceipt(t, r), pub); err != nil {
 					t.Fatalf("receipt %d: %v", i, err)
 				}
-				fpText := strings.TrimPrefix(r.Fingerprint, "sha256:")
+				fpText := r.Fingerprint.String()
 				orig, seen := firsts[c.inst][fpText]
 				if !seen {
 					// The institution's first submission: its own time, now.
@@ -494,13 +494,13 @@ func TestSubmitMaxFingerprints(t *testing.T) {
 		t.Skip("10,000 receipts")
 	}
 	f := newFixture(t, server.Config{})
-	list := make([]string, server.DefaultMaxFingerprints)
+	list := make([]string, api.MaxFingerprintsPerRequest)
 	for i := range list {
 		list[i] = fp(t, fmt.Sprint(i))
 	}
 	resp := f.submit(keyA, list...)
 	for i, r := range resp.Receipts {
-		if r.Fingerprint != list[i] {
+		if r.Fingerprint.String() != list[i] {
 			t.Fatalf("receipt %d for %s, want %s", i, r.Fingerprint, list[i])
 		}
 	}

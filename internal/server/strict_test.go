@@ -31,6 +31,8 @@ func TestAmbiguousBodies(t *testing.T) {
 		{"bundle and BUNDLE", ver, `{"bundle":` + bundle + `,"BUNDLE":` + bundle + `}`, []string{"differ only in case", `"bundle"`, `"BUNDLE"`}},
 		{"Bundle", ver, `{"Bundle":` + bundle + `}`, []string{"unknown field", `"Bundle"`}},
 		{"root twice in the bundle", ver, strings.Replace(vb, `{"bundle":{`, `{"bundle":{"root":"`+a+`",`, 1), []string{"duplicate", `"root"`, "/bundle"}},
+		{"root and ROOT in the bundle", ver, strings.Replace(vb, `{"bundle":{`, `{"bundle":{"ROOT":"`+a+`",`, 1), []string{"differ only in case", `"root"`, `"ROOT"`, "/bundle"}},
+		{"tx_hash twice in an anchor", ver, strings.Replace(vb, `"anchors":[{`, `"anchors":[{"tx_hash":"0x`+a+`",`, 1), []string{"duplicate", `"tx_hash"`, "/bundle/anchors/0"}},
 		{"fingerprint twice", ver, strings.Replace(vb, `{"bundle":`, `{"fingerprint":"`+a+`","fingerprint":"`+b+`","bundle":`, 1), []string{"duplicate", `"fingerprint"`}},
 	} {
 		t.Run(c.name, func(t *testing.T) {

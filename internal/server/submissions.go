@@ -44,7 +44,7 @@ func (s *Server) GetSubmission(c *gin.Context, text api.FingerprintPath) {
 	out := api.Submission{
 		Fingerprint: fp.String(),
 		Status:      api.Status(store.StatusPending),
-		Receipt:     apiReceipt(rs[0]),
+		Receipt:     rs[0],
 	}
 	if !e.Pending() {
 		b, err := s.Store.Batch(ctx, e.BatchID)
