@@ -25,6 +25,7 @@ import (
 func newServeCmd() *cobra.Command {
 	var (
 		cfg                 app.Config
+		chain               app.ChainConfig // the one chain the flags configure
 		sink                string
 		maxFeeGwei          float64
 		chainPasswordFile   string
@@ -68,12 +69,12 @@ file. serve warns when it finds one on the command line.`,
 			if onCommandLine["store"] && urlHoldsSecret(cfg.Store) {
 				log.Warn("the --store URL on the command line carries credentials, visible to other users of this machine (ps): use ATTESTD_STORE, ATTESTD_REDIS_PASSWORD, --redis-password-file or --config")
 			}
-			if onCommandLine["chain-rpc"] && urlHoldsSecret(cfg.ChainRPC) {
+			if onCommandLine["chain-rpc"] && urlHoldsSecret(chain.RPC) {
 				log.Warn("the --chain-rpc URL on the command line may carry a provider key (path, query or user info), visible to other users of this machine (ps): use ATTESTD_CHAIN_RPC or --config")
 			}
 			// Secrets from files or Kubernetes Secrets often end in a newline.
 			cfg.RedisPassword = strings.TrimRight(os.Getenv("ATTESTD_REDIS_PASSWORD"), "\r\n")
-			cfg.ChainPassword = strings.TrimRight(os.Getenv("ATTESTD_CHAIN_PASSWORD"), "\r\n")
+			chain.Password = strings.TrimRight(os.Getenv("ATTESTD_CHAIN_PASSWORD"), "\r\n")
 			if redisPasswordFile != "" {
 				if cfg.RedisPassword, err = readSecretFile("redis-password-file", redisPasswordFile); err != nil {
 					return err
@@ -82,8 +83,8 @@ file. serve warns when it finds one on the command line.`,
 			// From the environment, a credential in an endpoint URL stays
 			// out of the command line (ps, /proc/PID/cmdline) and out of
 			// --help, which would show a flag default.
-			if cfg.ChainRPC == "" {
-				cfg.ChainRPC = strings.TrimSpace(os.Getenv("ATTESTD_CHAIN_RPC"))
+			if chain.RPC == "" {
+				chain.RPC = strings.TrimSpace(os.Getenv("ATTESTD_CHAIN_RPC"))
 			}
 			if cfg.Store == "" {
 				cfg.Store = strings.TrimSpace(os.Getenv("ATTESTD_STORE"))
@@ -93,28 +94,34 @@ file. serve warns when it finds one on the command line.`,
 				if err != nil {
 					return fmt.Errorf("--chain-password-file: %w", err)
 				}
-				cfg.ChainPassword = strings.TrimRight(string(pw), "\r\n")
+				chain.Password = strings.TrimRight(string(pw), "\r\n")
 			}
 			cfg.HTTP.Version = version
 			if cfg.Dev && !cmd.Flags().Changed("confirmations") {
-				cfg.Anchor.Confirmations = 1 // the dev chain mines on demand: no blocks come on top by themselves
+				chain.Anchor.Confirmations = 1 // the dev chain mines on demand: no blocks come on top by themselves
 			}
 			if sink != "" {
 				if !common.IsHexAddress(sink) {
 					return fmt.Errorf("--sink: %q is not an address", sink)
 				}
-				cfg.Anchor.Sink = common.HexToAddress(sink)
+				chain.Anchor.Sink = common.HexToAddress(sink)
 			}
 			if maxFeeGwei > 0 {
 				wei, _ := new(big.Float).Mul(big.NewFloat(maxFeeGwei), big.NewFloat(1e9)).Int(nil)
-				cfg.Anchor.MaxFeePerGas = wei
+				chain.Anchor.MaxFeePerGas = wei
 			}
 			cfg.DevKey = func(key, path string) {
 				fmt.Fprintf(cmd.OutOrStdout(), "dev API key (also in %s):\n  export ATTESTD_API_KEY=%s\n", path, key)
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return app.Run(ctx, cfg)
+			chain.Dev = cfg.Dev
+			cfg.Chains = []app.ChainConfig{chain}
+			svc, err := app.New(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			return svc.Run(ctx)
 		},
 	}
 	f := cmd.Flags()
@@ -126,16 +133,16 @@ file. serve warns when it finds one on the command line.`,
 	f.StringVar(&cfg.DataDir, "data-dir", app.DefaultDataDir, "directory for the store, keys and (with --dev) the dev chain")
 	f.StringVar(&cfg.Listen, "listen", app.DefaultListen, "API address")
 	f.BoolVar(&cfg.Dev, "dev", false, "embedded dev chain and dev API key: runs with no other setup")
-	f.StringVar(&cfg.DevChainListen, "chain-listen", devchain.DefaultListen, "JSON-RPC address of the embedded dev chain (with --dev)")
-	f.StringVar(&cfg.ChainRPC, "chain-rpc", "", "JSON-RPC URL of the anchoring chain (without --dev); when it holds a credential, set ATTESTD_CHAIN_RPC instead, which ps does not show")
-	f.StringVar(&cfg.ChainKeyFile, "chain-key-file", "", "file holding the anchoring account's hex private key (without --dev)")
-	f.StringVar(&cfg.ChainKeystore, "chain-keystore", "", "encrypted go-ethereum keystore file of the anchoring account (password: --chain-password-file or ATTESTD_CHAIN_PASSWORD)")
+	f.StringVar(&chain.DevListen, "chain-listen", devchain.DefaultListen, "JSON-RPC address of the embedded dev chain (with --dev)")
+	f.StringVar(&chain.RPC, "chain-rpc", "", "JSON-RPC URL of the anchoring chain (without --dev); when it holds a credential, set ATTESTD_CHAIN_RPC instead, which ps does not show")
+	f.StringVar(&chain.KeyFile, "chain-key-file", "", "file holding the anchoring account's hex private key (without --dev)")
+	f.StringVar(&chain.Keystore, "chain-keystore", "", "encrypted go-ethereum keystore file of the anchoring account (password: --chain-password-file or ATTESTD_CHAIN_PASSWORD)")
 	f.StringVar(&chainPasswordFile, "chain-password-file", "", "file holding the --chain-keystore password")
-	f.Uint64Var(&cfg.Anchor.ChainID, "chain-id", 0, "the anchoring chain's ID; set it to start while the endpoint is down (default: ask the endpoint)")
+	f.Uint64Var(&chain.Anchor.ChainID, "chain-id", 0, "the anchoring chain's ID; set it to start while the endpoint is down (default: ask the endpoint)")
 	f.StringVar(&sink, "sink", "", "address anchor transactions are sent to (default: the anchoring account itself)")
-	f.Uint64Var(&cfg.Anchor.Confirmations, "confirmations", anchor.DefaultConfirmations, "blocks (including the anchor's) before a batch is confirmed; 1 with --dev unless set")
+	f.Uint64Var(&chain.Anchor.Confirmations, "confirmations", anchor.DefaultConfirmations, "blocks (including the anchor's) before a batch is confirmed; 1 with --dev unless set")
 	f.Float64Var(&maxFeeGwei, "max-fee", 500, "cap on the fee per gas, in gwei")
-	f.DurationVar(&cfg.Anchor.PollInterval, "chain-poll", time.Second, "how often the anchorer looks at the chain")
+	f.DurationVar(&chain.Anchor.PollInterval, "chain-poll", time.Second, "how often the anchorer looks at the chain")
 	f.DurationVar(&cfg.Batch.Interval, "batch-interval", batch.DefaultInterval, "seal a batch at least this often")
 	f.DurationVar(&cfg.Batch.AnchorWithin, "anchor-within", batch.DefaultAnchorWithin, "promise anchoring within this long after sealing; receipts' deadline is received + batch interval + this")
 	f.IntVar(&cfg.Batch.MaxSize, "max-batch-size", batch.DefaultMaxSize, "seal as soon as this many fingerprints are pending")
