@@ -2,13 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/big"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/spf13/cobra"
@@ -115,11 +115,18 @@ file. serve warns when it finds one on the command line.`,
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			// The flags say 0 for no limit; app.Config says a negative value.
+			if cfg.HTTP.RatePerSecond == 0 {
+				cfg.HTTP.RatePerSecond = -1
+			}
+			if cfg.HTTP.MaxPending == 0 {
+				cfg.HTTP.MaxPending = -1
+			}
 			chain.Dev = cfg.Dev
 			cfg.Chains = []app.ChainConfig{chain}
 			svc, err := app.New(ctx, cfg)
 			if err != nil {
-				return err
+				return flagError(err)
 			}
 			return svc.Run(ctx)
 		},
@@ -141,8 +148,8 @@ file. serve warns when it finds one on the command line.`,
 	f.Uint64Var(&chain.Anchor.ChainID, "chain-id", 0, "the anchoring chain's ID; set it to start while the endpoint is down (default: ask the endpoint)")
 	f.StringVar(&sink, "sink", "", "address anchor transactions are sent to (default: the anchoring account itself)")
 	f.Uint64Var(&chain.Anchor.Confirmations, "confirmations", anchor.DefaultConfirmations, "blocks (including the anchor's) before a batch is confirmed; 1 with --dev unless set")
-	f.Float64Var(&maxFeeGwei, "max-fee", 500, "cap on the fee per gas, in gwei")
-	f.DurationVar(&chain.Anchor.PollInterval, "chain-poll", time.Second, "how often the anchorer looks at the chain")
+	f.Float64Var(&maxFeeGwei, "max-fee", defaultMaxFeeGwei(), "cap on the fee per gas, in gwei")
+	f.DurationVar(&chain.Anchor.PollInterval, "chain-poll", anchor.DefaultPollInterval, "how often the anchorer looks at the chain")
 	f.DurationVar(&cfg.Batch.Interval, "batch-interval", batch.DefaultInterval, "seal a batch at least this often")
 	f.DurationVar(&cfg.Batch.AnchorWithin, "anchor-within", batch.DefaultAnchorWithin, "promise anchoring within this long after sealing; receipts' deadline is received + batch interval + this")
 	f.IntVar(&cfg.Batch.MaxSize, "max-batch-size", batch.DefaultMaxSize, "seal as soon as this many fingerprints are pending")
@@ -150,11 +157,11 @@ file. serve warns when it finds one on the command line.`,
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "serve HTTPS with this PEM certificate (with --tls-key)")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "the PEM private key of --tls-cert")
 	f.StringVar(&cfg.ClientCA, "client-ca", "", "with TLS: CA certificates (PEM) whose client certificates authenticate institutions by CommonName")
-	f.Float64Var(&cfg.HTTP.RatePerSecond, "rate-limit", 50, "submissions per second per institution (0: unlimited)")
-	f.IntVar(&cfg.HTTP.RateBurst, "rate-burst", 100, "burst of --rate-limit")
+	f.Float64Var(&cfg.HTTP.RatePerSecond, "rate-limit", server.DefaultRatePerSecond, "submissions per second per institution (0: unlimited)")
+	f.IntVar(&cfg.HTTP.RateBurst, "rate-burst", server.DefaultRateBurst, "burst of --rate-limit")
 	f.Float64Var(&cfg.HTTP.VerifyRate, "verify-rate", server.DefaultVerifyRate, "POST /v1/verify requests per second per client address (IPv6: per /64); 429 beyond; negative: unlimited")
 	f.IntVar(&cfg.HTTP.VerifyBurst, "verify-burst", server.DefaultVerifyBurst, "burst of --verify-rate")
-	f.IntVar(&cfg.HTTP.MaxPending, "max-pending", 5_000_000, "refuse submissions with 503 while this many fingerprints wait to be sealed (0: unlimited)")
+	f.IntVar(&cfg.HTTP.MaxPending, "max-pending", server.DefaultMaxPending, "refuse submissions with 503 while this many fingerprints wait to be sealed (0: unlimited)")
 	f.Int64Var(&cfg.HTTP.MaxBodyBytes, "max-body", server.DefaultMaxBodyBytes, "request body limit in bytes")
 	f.StringVar(&cfg.Backup.Dir, "backup-dir", "", "embedded store: write a consistent copy of the store here every --backup-every (best on another volume; off when empty)")
 	f.DurationVar(&cfg.Backup.Every, "backup-every", backup.DefaultEvery, "time between backups (with --backup-dir)")
@@ -164,6 +171,42 @@ file. serve warns when it finds one on the command line.`,
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	return cmd
+}
+
+// defaultMaxFeeGwei is anchor.DefaultMaxFeePerGas in gwei, the unit of
+// --max-fee.
+func defaultMaxFeeGwei() float64 {
+	gwei, _ := new(big.Float).Quo(new(big.Float).SetInt(anchor.DefaultMaxFeePerGas), big.NewFloat(1e9)).Float64()
+	return gwei
+}
+
+// flagError says an app.ConfigError in the words of serve's flags.
+func flagError(err error) error {
+	var ce *app.ConfigError
+	if !errors.As(err, &ce) {
+		return err
+	}
+	switch ce.Field {
+	case "Chains", "Chains[0].RPC":
+		return errors.New("no chain: pass --dev for the embedded dev chain, or --chain-rpc and --chain-key-file")
+	case "Chains[0].KeyFile":
+		return errors.New("--chain-rpc needs the anchoring key: --chain-keystore (encrypted) or --chain-key-file (hex)")
+	case "APIKeysFile":
+		return errors.New("no API keys: pass --api-keys-file (create keys with `attestd keys add INSTITUTION`)")
+	case "TLSCert", "TLSKey":
+		return errors.New("TLS needs both --tls-cert and --tls-key")
+	}
+	if flag, ok := configFlags[ce.Field]; ok {
+		return fmt.Errorf("%s: %w", flag, ce.Err)
+	}
+	return err
+}
+
+// configFlags maps app.Config fields to the serve flags that set them.
+var configFlags = map[string]string{
+	"Store":      "--store",
+	"Backup.Dir": "--backup-dir",
+	"Backup":     "--backup-dir, --backup-every, --backup-keep",
 }
 
 func newDevchainCmd() *cobra.Command {

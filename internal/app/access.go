@@ -18,7 +18,7 @@ import (
 // CA pool for mTLS (client certificates optional: API keys still work).
 func tlsConfig(cfg Config) (*tls.Config, error) {
 	if cfg.TLSCert == "" || cfg.TLSKey == "" {
-		return nil, errors.New("TLS needs both --tls-cert and --tls-key")
+		return nil, &ConfigError{"TLSCert", errors.New("TLS needs both a certificate and its key (TLSCert, TLSKey)")}
 	}
 	cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
 	if err != nil {
@@ -57,7 +57,7 @@ func loadKeys(cfg Config, log *slog.Logger, done <-chan struct{}) (server.Keys, 
 		return f, f, nil
 	}
 	if !cfg.Dev {
-		return nil, nil, errors.New("no API keys: pass --api-keys-file (create keys with `attestd keys add INSTITUTION`)")
+		return nil, nil, &ConfigError{"APIKeysFile", errors.New("no API keys: name a keys file (see internal/apikeys), or run Dev")}
 	}
 	path := filepath.Join(cfg.DataDir, DevAPIKeyFile)
 	data, err := os.ReadFile(path)

@@ -65,24 +65,12 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 		urls = append(urls, c.RPC)
 	}
 	log = slog.New(redacting(log.Handler(), urls...))
-	if cfg.Listen == "" {
-		cfg.Listen = DefaultListen
-	}
-	if cfg.ShutdownTimeout == 0 {
-		cfg.ShutdownTimeout = DefaultShutdownTimeout
-	}
-	if cfg.LeaseTTL == 0 {
-		cfg.LeaseTTL = DefaultLeaseTTL
-	}
-	if cfg.ReplicaID == "" {
-		host, _ := os.Hostname()
-		cfg.ReplicaID = fmt.Sprintf("%s-%d", host, os.Getpid())
-	}
+	cfg = cfg.withDefaults()
 	if cfg.Backup.Dir != "" && cfg.Store != "" && cfg.Store != "bolt" {
-		return nil, errors.New("--backup-dir is for the embedded store; back Redis up with its own persistence (docs/redis.md)")
+		return nil, &ConfigError{"Backup.Dir", errors.New("backups are for the embedded store; back Redis up with its own persistence (docs/redis.md)")}
 	}
 	if len(cfg.Chains) == 0 {
-		return nil, errors.New("no chain: pass --dev for the embedded dev chain, or --chain-rpc and --chain-key-file")
+		return nil, &ConfigError{"Chains", errors.New("no chain configured")}
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating the data dir: %w", err)
@@ -104,10 +92,10 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 	if cfg.Backup.Dir != "" {
 		var ok bool
 		if s.backups, ok = st.(backup.Store); !ok {
-			return nil, fmt.Errorf("--backup-dir: the store %T cannot be backed up", st)
+			return nil, &ConfigError{"Backup.Dir", fmt.Errorf("the store %T cannot be backed up", st)}
 		}
 		if err := backup.Check(cfg.Backup, cfg.DataDir, log); err != nil {
-			return nil, err
+			return nil, &ConfigError{"Backup", err}
 		}
 	}
 
@@ -160,23 +148,22 @@ func (s *Service) openChains(ctx context.Context) ([]server.Chain, error) {
 	for i, cc := range cfg.Chains {
 		if cc.Dev && cc.Client == nil {
 			if devChains++; devChains > 1 {
-				return nil, errors.New("only one chain can be the embedded dev chain")
+				return nil, &ConfigError{fmt.Sprintf("Chains[%d].Dev", i), errors.New("only one chain can be the embedded dev chain")}
 			}
 		}
 		client, acfg, closeChain, err := openChain(ctx, cc, cfg.DataDir, log)
+		if ce := (*ConfigError)(nil); errors.As(err, &ce) {
+			ce.Field = fmt.Sprintf("Chains[%d].%s", i, ce.Field)
+		} else if err != nil && len(cfg.Chains) > 1 {
+			err = fmt.Errorf("chain %d of %d: %w", i+1, len(cfg.Chains), err)
+		}
 		if err != nil {
-			if len(cfg.Chains) > 1 {
-				err = fmt.Errorf("chain %d of %d: %w", i+1, len(cfg.Chains), err)
-			}
 			return nil, err
 		}
 		s.closers = append(s.closers, closeChain)
-		if acfg.AnchorWithin == 0 {
-			acfg.AnchorWithin = cmp.Or(cfg.Batch.AnchorWithin, batch.DefaultAnchorWithin)
-		}
 		for _, c := range s.pipe.chains {
 			if c.id() == acfg.ChainID {
-				return nil, fmt.Errorf("chain %d is configured twice", acfg.ChainID)
+				return nil, &ConfigError{fmt.Sprintf("Chains[%d]", i), fmt.Errorf("chain %d is configured twice", acfg.ChainID)}
 			}
 		}
 		c := &chain{cfg: acfg, client: client}

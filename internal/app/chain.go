@@ -39,7 +39,7 @@ func openChain(ctx context.Context, cc ChainConfig, dataDir string, log *slog.Lo
 		}
 		acfg.ChainID = ch.ChainID().Uint64()
 	case cc.RPC == "":
-		return nil, acfg, nil, errors.New("no chain: pass --dev for the embedded dev chain, or --chain-rpc and --chain-key-file")
+		return nil, acfg, nil, &ConfigError{"RPC", errors.New("no endpoint: set Client, Dev or RPC")}
 	}
 	if acfg.Key == nil {
 		switch {
@@ -48,7 +48,7 @@ func openChain(ctx context.Context, cc ChainConfig, dataDir string, log *slog.Lo
 		case cc.KeyFile != "":
 			acfg.Key, err = LoadHexKey(cc.KeyFile)
 		default:
-			err = errors.New("--chain-rpc needs the anchoring key: --chain-keystore (encrypted) or --chain-key-file (hex)")
+			err = &ConfigError{"KeyFile", errors.New("no anchoring key: set Keystore (encrypted), KeyFile (hex) or Anchor.Key")}
 		}
 		if err != nil {
 			return nil, acfg, nil, errors.Join(err, closeFn())

@@ -1,8 +1,12 @@
 package app
 
 import (
+	"cmp"
 	"context"
+	"fmt"
 	"log/slog"
+	"os"
+	"slices"
 	"strconv"
 	"time"
 
@@ -41,7 +45,11 @@ type Config struct {
 	Chains []ChainConfig
 
 	Batch batch.Config
-	HTTP  server.Config
+	// HTTP configures the API. Its submission limits take the server's
+	// defaults when zero — RatePerSecond DefaultRatePerSecond, RateBurst
+	// DefaultRateBurst, MaxPending DefaultMaxPending — and a negative
+	// RatePerSecond or MaxPending asks for no limit.
+	HTTP server.Config
 
 	// Backup, with the embedded store: a consistent copy into Backup.Dir
 	// every Backup.Every, the newest Backup.Keep kept. Off without a Dir.
@@ -99,6 +107,40 @@ type ChainConfig struct {
 	// Batch.AnchorWithin.
 	Anchor anchor.Config
 }
+
+// withDefaults fills in what c leaves zero: the service's own settings
+// and the defaults that the parts leave unlimited on their own (a
+// negative limit stays, meaning unlimited). The parts apply the rest of
+// their Default* constants themselves.
+func (c Config) withDefaults() Config {
+	c.Listen = cmp.Or(c.Listen, DefaultListen)
+	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, DefaultShutdownTimeout)
+	c.LeaseTTL = cmp.Or(c.LeaseTTL, DefaultLeaseTTL)
+	if c.ReplicaID == "" {
+		host, _ := os.Hostname()
+		c.ReplicaID = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	c.HTTP.RatePerSecond = cmp.Or(c.HTTP.RatePerSecond, server.DefaultRatePerSecond)
+	c.HTTP.RateBurst = cmp.Or(c.HTTP.RateBurst, server.DefaultRateBurst)
+	c.HTTP.MaxPending = cmp.Or(c.HTTP.MaxPending, server.DefaultMaxPending)
+	c.Chains = slices.Clone(c.Chains)
+	for i := range c.Chains {
+		a := &c.Chains[i].Anchor
+		a.AnchorWithin = cmp.Or(a.AnchorWithin, c.Batch.AnchorWithin, batch.DefaultAnchorWithin)
+	}
+	return c
+}
+
+// A ConfigError is a Config that cannot work. Field names the Config
+// field at fault as Go spells it ("Store", "Chains[0].KeyFile");
+// cmd/attestd says which of its flags sets it.
+type ConfigError struct {
+	Field string
+	Err   error
+}
+
+func (e *ConfigError) Error() string { return e.Field + ": " + e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
 
 // ChainClient is what the service needs of a chain endpoint: the
 // anchorer's calls and the verifier's reads. *ethclient.Client and the

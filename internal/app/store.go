@@ -49,7 +49,7 @@ func openStore(ctx context.Context, cfg Config, m *metrics.Metrics, log *slog.Lo
 		return bolt.Open(bolt.Config{Path: filepath.Join(cfg.DataDir, StoreFile), Log: log})
 	}
 	if !strings.HasPrefix(cfg.Store, "redis") && !strings.HasPrefix(cfg.Store, "unix://") {
-		return nil, fmt.Errorf("--store: want a redis:// (rediss://, redis+sentinel://, redis+cluster://) URL or nothing for the embedded store")
+		return nil, &ConfigError{"Store", errors.New("want a redis:// (rediss://, redis+sentinel://, redis+cluster://) URL or nothing for the embedded store")}
 	}
 	rc := redisstore.Config{URL: cfg.Store, Password: cfg.RedisPassword, Metrics: redisstore.NewMetrics(m.Registry)}
 	st, err := redisstore.Open(ctx, rc)

@@ -97,6 +97,14 @@ func newFixture(t testing.TB, cfg server.Config) *fixture {
 	receiptKey := filepath.Join(dir, "receipt-key.pem")
 	f := &fixture{t: t, key: key, sim: sim, st: st}
 	cfg.Version = testVersion
+	// A zero limit is unlimited to the server, as these tests expect;
+	// app.New would take the service's defaults for it.
+	if cfg.RatePerSecond == 0 {
+		cfg.RatePerSecond = -1
+	}
+	if cfg.MaxPending == 0 {
+		cfg.MaxPending = -1
+	}
 	f.svc, err = app.New(context.Background(), app.Config{
 		DataDir: dir, Listen: "127.0.0.1:0",
 		OpenStore:   func(context.Context) (store.Store, error) { return st, nil },
