@@ -259,8 +259,7 @@ func (s *Service) Metrics() *metrics.Metrics { return s.m }
 func (s *Service) Anchorer(chainID uint64) *anchor.Anchorer {
 	for _, c := range s.pipe.chains {
 		if c.id() == chainID {
-			a, _ := s.pipe.anchorer(c) // cannot fail: New made one
-			return a
+			return c.cur.Load() // New made the first
 		}
 	}
 	return nil

@@ -55,14 +55,6 @@ func (p *pipeline) newAnchorer(c *chain) (*anchor.Anchorer, error) {
 	return a, nil
 }
 
-// anchorer is c's current anchorer, made if there is none yet.
-func (p *pipeline) anchorer(c *chain) (*anchor.Anchorer, error) {
-	if a := c.cur.Load(); a != nil {
-		return a, nil
-	}
-	return p.newAnchorer(c)
-}
-
 // wake tells the running anchorers a batch was sealed.
 func (p *pipeline) wake() {
 	for _, c := range p.chains {
