@@ -94,3 +94,32 @@ func TestConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestNewLeavesNothingOpen: a New that fails after opening the store, and
+// Close on a Service never run, release it: the next New on the same data
+// dir gets the embedded store's lock.
+func TestNewLeavesNothingOpen(t *testing.T) {
+	sim := newSimChain(t, 1337)
+	dir := t.TempDir()
+	cfg := Config{
+		DataDir: filepath.Join(dir, "data"), Listen: "127.0.0.1:0", Dev: true, Log: slog.New(slog.DiscardHandler),
+		Chains: []ChainConfig{{Client: sim, Anchor: anchor.Config{Key: sim.key}}},
+	}
+	bad := cfg
+	bad.TLSCert = filepath.Join(dir, "cert.pem") // fails at the listener, the last step
+	if _, err := New(context.Background(), bad); err == nil {
+		t.Fatal("New accepted a certificate without its key")
+	}
+	svc, err := New(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("New after a failed New: %v", err)
+	}
+	if err := svc.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	svc, err = New(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("New after Close: %v", err)
+	}
+	svc.Close()
+}
