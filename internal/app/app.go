@@ -1,6 +1,9 @@
 // Package app assembles attestd's service from its parts: store, sealer,
-// anchorers, receipts and the HTTP API. cmd/attestd turns flags into a
-// Config; tests build one directly.
+// one anchorer per chain, receipts and the HTTP API. New builds a Service
+// from a Config (and fails there if anything cannot start); Run serves it.
+// cmd/attestd turns flags into a Config; tests build one directly, with
+// injected parts where they need them (Config.OpenStore,
+// ChainConfig.Client). See docs/architecture.md.
 package app
 
 import (
