@@ -94,7 +94,7 @@ func TestBackupNeedsEmbeddedStore(t *testing.T) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, l := range p.lines {
-		if msg, _ := l["msg"].(string); strings.Contains(msg, "--backup-dir is for the embedded store") {
+		if msg, _ := l["msg"].(string); strings.Contains(msg, "--backup-dir: backups are for the embedded store") {
 			return
 		}
 	}

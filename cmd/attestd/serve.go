@@ -2,13 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/big"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/spf13/cobra"
@@ -25,6 +25,7 @@ import (
 func newServeCmd() *cobra.Command {
 	var (
 		cfg                 app.Config
+		chain               app.ChainConfig // the one chain the flags configure
 		sink                string
 		maxFeeGwei          float64
 		chainPasswordFile   string
@@ -68,12 +69,12 @@ file. serve warns when it finds one on the command line.`,
 			if onCommandLine["store"] && urlHoldsSecret(cfg.Store) {
 				log.Warn("the --store URL on the command line carries credentials, visible to other users of this machine (ps): use ATTESTD_STORE, ATTESTD_REDIS_PASSWORD, --redis-password-file or --config")
 			}
-			if onCommandLine["chain-rpc"] && urlHoldsSecret(cfg.ChainRPC) {
+			if onCommandLine["chain-rpc"] && urlHoldsSecret(chain.RPC) {
 				log.Warn("the --chain-rpc URL on the command line may carry a provider key (path, query or user info), visible to other users of this machine (ps): use ATTESTD_CHAIN_RPC or --config")
 			}
 			// Secrets from files or Kubernetes Secrets often end in a newline.
 			cfg.RedisPassword = strings.TrimRight(os.Getenv("ATTESTD_REDIS_PASSWORD"), "\r\n")
-			cfg.ChainPassword = strings.TrimRight(os.Getenv("ATTESTD_CHAIN_PASSWORD"), "\r\n")
+			chain.Password = strings.TrimRight(os.Getenv("ATTESTD_CHAIN_PASSWORD"), "\r\n")
 			if redisPasswordFile != "" {
 				if cfg.RedisPassword, err = readSecretFile("redis-password-file", redisPasswordFile); err != nil {
 					return err
@@ -82,8 +83,8 @@ file. serve warns when it finds one on the command line.`,
 			// From the environment, a credential in an endpoint URL stays
 			// out of the command line (ps, /proc/PID/cmdline) and out of
 			// --help, which would show a flag default.
-			if cfg.ChainRPC == "" {
-				cfg.ChainRPC = strings.TrimSpace(os.Getenv("ATTESTD_CHAIN_RPC"))
+			if chain.RPC == "" {
+				chain.RPC = strings.TrimSpace(os.Getenv("ATTESTD_CHAIN_RPC"))
 			}
 			if cfg.Store == "" {
 				cfg.Store = strings.TrimSpace(os.Getenv("ATTESTD_STORE"))
@@ -93,28 +94,41 @@ file. serve warns when it finds one on the command line.`,
 				if err != nil {
 					return fmt.Errorf("--chain-password-file: %w", err)
 				}
-				cfg.ChainPassword = strings.TrimRight(string(pw), "\r\n")
+				chain.Password = strings.TrimRight(string(pw), "\r\n")
 			}
 			cfg.HTTP.Version = version
 			if cfg.Dev && !cmd.Flags().Changed("confirmations") {
-				cfg.Anchor.Confirmations = 1 // the dev chain mines on demand: no blocks come on top by themselves
+				chain.Anchor.Confirmations = 1 // the dev chain mines on demand: no blocks come on top by themselves
 			}
 			if sink != "" {
 				if !common.IsHexAddress(sink) {
 					return fmt.Errorf("--sink: %q is not an address", sink)
 				}
-				cfg.Anchor.Sink = common.HexToAddress(sink)
+				chain.Anchor.Sink = common.HexToAddress(sink)
 			}
 			if maxFeeGwei > 0 {
 				wei, _ := new(big.Float).Mul(big.NewFloat(maxFeeGwei), big.NewFloat(1e9)).Int(nil)
-				cfg.Anchor.MaxFeePerGas = wei
+				chain.Anchor.MaxFeePerGas = wei
 			}
 			cfg.DevKey = func(key, path string) {
 				fmt.Fprintf(cmd.OutOrStdout(), "dev API key (also in %s):\n  export ATTESTD_API_KEY=%s\n", path, key)
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return app.Run(ctx, cfg)
+			// The flags say 0 for no limit; app.Config says a negative value.
+			if cfg.HTTP.RatePerSecond == 0 {
+				cfg.HTTP.RatePerSecond = -1
+			}
+			if cfg.HTTP.MaxPending == 0 {
+				cfg.HTTP.MaxPending = -1
+			}
+			chain.Dev = cfg.Dev
+			cfg.Chains = []app.ChainConfig{chain}
+			svc, err := app.New(ctx, cfg)
+			if err != nil {
+				return flagError(err)
+			}
+			return svc.Run(ctx)
 		},
 	}
 	f := cmd.Flags()
@@ -126,16 +140,16 @@ file. serve warns when it finds one on the command line.`,
 	f.StringVar(&cfg.DataDir, "data-dir", app.DefaultDataDir, "directory for the store, keys and (with --dev) the dev chain")
 	f.StringVar(&cfg.Listen, "listen", app.DefaultListen, "API address")
 	f.BoolVar(&cfg.Dev, "dev", false, "embedded dev chain and dev API key: runs with no other setup")
-	f.StringVar(&cfg.DevChainListen, "chain-listen", devchain.DefaultListen, "JSON-RPC address of the embedded dev chain (with --dev)")
-	f.StringVar(&cfg.ChainRPC, "chain-rpc", "", "JSON-RPC URL of the anchoring chain (without --dev); when it holds a credential, set ATTESTD_CHAIN_RPC instead, which ps does not show")
-	f.StringVar(&cfg.ChainKeyFile, "chain-key-file", "", "file holding the anchoring account's hex private key (without --dev)")
-	f.StringVar(&cfg.ChainKeystore, "chain-keystore", "", "encrypted go-ethereum keystore file of the anchoring account (password: --chain-password-file or ATTESTD_CHAIN_PASSWORD)")
+	f.StringVar(&chain.DevListen, "chain-listen", devchain.DefaultListen, "JSON-RPC address of the embedded dev chain (with --dev)")
+	f.StringVar(&chain.RPC, "chain-rpc", "", "JSON-RPC URL of the anchoring chain (without --dev); when it holds a credential, set ATTESTD_CHAIN_RPC instead, which ps does not show")
+	f.StringVar(&chain.KeyFile, "chain-key-file", "", "file holding the anchoring account's hex private key (without --dev)")
+	f.StringVar(&chain.Keystore, "chain-keystore", "", "encrypted go-ethereum keystore file of the anchoring account (password: --chain-password-file or ATTESTD_CHAIN_PASSWORD)")
 	f.StringVar(&chainPasswordFile, "chain-password-file", "", "file holding the --chain-keystore password")
-	f.Uint64Var(&cfg.Anchor.ChainID, "chain-id", 0, "the anchoring chain's ID; set it to start while the endpoint is down (default: ask the endpoint)")
+	f.Uint64Var(&chain.Anchor.ChainID, "chain-id", 0, "the anchoring chain's ID; set it to start while the endpoint is down (default: ask the endpoint)")
 	f.StringVar(&sink, "sink", "", "address anchor transactions are sent to (default: the anchoring account itself)")
-	f.Uint64Var(&cfg.Anchor.Confirmations, "confirmations", anchor.DefaultConfirmations, "blocks (including the anchor's) before a batch is confirmed; 1 with --dev unless set")
-	f.Float64Var(&maxFeeGwei, "max-fee", 500, "cap on the fee per gas, in gwei")
-	f.DurationVar(&cfg.Anchor.PollInterval, "chain-poll", time.Second, "how often the anchorer looks at the chain")
+	f.Uint64Var(&chain.Anchor.Confirmations, "confirmations", anchor.DefaultConfirmations, "blocks (including the anchor's) before a batch is confirmed; 1 with --dev unless set")
+	f.Float64Var(&maxFeeGwei, "max-fee", defaultMaxFeeGwei(), "cap on the fee per gas, in gwei")
+	f.DurationVar(&chain.Anchor.PollInterval, "chain-poll", anchor.DefaultPollInterval, "how often the anchorer looks at the chain")
 	f.DurationVar(&cfg.Batch.Interval, "batch-interval", batch.DefaultInterval, "seal a batch at least this often")
 	f.DurationVar(&cfg.Batch.AnchorWithin, "anchor-within", batch.DefaultAnchorWithin, "promise anchoring within this long after sealing; receipts' deadline is received + batch interval + this")
 	f.IntVar(&cfg.Batch.MaxSize, "max-batch-size", batch.DefaultMaxSize, "seal as soon as this many fingerprints are pending")
@@ -143,11 +157,11 @@ file. serve warns when it finds one on the command line.`,
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "serve HTTPS with this PEM certificate (with --tls-key)")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "the PEM private key of --tls-cert")
 	f.StringVar(&cfg.ClientCA, "client-ca", "", "with TLS: CA certificates (PEM) whose client certificates authenticate institutions by CommonName")
-	f.Float64Var(&cfg.HTTP.RatePerSecond, "rate-limit", 50, "submissions per second per institution (0: unlimited)")
-	f.IntVar(&cfg.HTTP.RateBurst, "rate-burst", 100, "burst of --rate-limit")
+	f.Float64Var(&cfg.HTTP.RatePerSecond, "rate-limit", server.DefaultRatePerSecond, "submissions per second per institution (0: unlimited)")
+	f.IntVar(&cfg.HTTP.RateBurst, "rate-burst", server.DefaultRateBurst, "burst of --rate-limit")
 	f.Float64Var(&cfg.HTTP.VerifyRate, "verify-rate", server.DefaultVerifyRate, "POST /v1/verify requests per second per client address (IPv6: per /64); 429 beyond; negative: unlimited")
 	f.IntVar(&cfg.HTTP.VerifyBurst, "verify-burst", server.DefaultVerifyBurst, "burst of --verify-rate")
-	f.IntVar(&cfg.HTTP.MaxPending, "max-pending", 5_000_000, "refuse submissions with 503 while this many fingerprints wait to be sealed (0: unlimited)")
+	f.IntVar(&cfg.HTTP.MaxPending, "max-pending", server.DefaultMaxPending, "refuse submissions with 503 while this many fingerprints wait to be sealed (0: unlimited)")
 	f.Int64Var(&cfg.HTTP.MaxBodyBytes, "max-body", server.DefaultMaxBodyBytes, "request body limit in bytes")
 	f.StringVar(&cfg.Backup.Dir, "backup-dir", "", "embedded store: write a consistent copy of the store here every --backup-every (best on another volume; off when empty)")
 	f.DurationVar(&cfg.Backup.Every, "backup-every", backup.DefaultEvery, "time between backups (with --backup-dir)")
@@ -157,6 +171,42 @@ file. serve warns when it finds one on the command line.`,
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	return cmd
+}
+
+// defaultMaxFeeGwei is anchor.DefaultMaxFeePerGas in gwei, the unit of
+// --max-fee.
+func defaultMaxFeeGwei() float64 {
+	gwei, _ := new(big.Float).Quo(new(big.Float).SetInt(anchor.DefaultMaxFeePerGas), big.NewFloat(1e9)).Float64()
+	return gwei
+}
+
+// flagError says an app.ConfigError in the words of serve's flags.
+func flagError(err error) error {
+	var ce *app.ConfigError
+	if !errors.As(err, &ce) {
+		return err
+	}
+	switch ce.Field {
+	case "Chains", "Chains[0].RPC":
+		return errors.New("no chain: pass --dev for the embedded dev chain, or --chain-rpc and --chain-key-file")
+	case "Chains[0].KeyFile":
+		return errors.New("--chain-rpc needs the anchoring key: --chain-keystore (encrypted) or --chain-key-file (hex)")
+	case "APIKeysFile":
+		return errors.New("no API keys: pass --api-keys-file (create keys with `attestd keys add INSTITUTION`)")
+	case "TLSCert", "TLSKey":
+		return errors.New("TLS needs both --tls-cert and --tls-key")
+	}
+	if flag, ok := configFlags[ce.Field]; ok {
+		return fmt.Errorf("%s: %w", flag, ce.Err)
+	}
+	return err
+}
+
+// configFlags maps app.Config fields to the serve flags that set them.
+var configFlags = map[string]string{
+	"Store":      "--store",
+	"Backup.Dir": "--backup-dir",
+	"Backup":     "--backup-dir, --backup-every, --backup-keep",
 }
 
 func newDevchainCmd() *cobra.Command {

@@ -80,7 +80,7 @@ var _ Store = store.Store(nil)
 // Defaults for Config's zero values.
 const (
 	DefaultConfirmations    = 12
-	DefaultPollInterval     = 2 * time.Second
+	DefaultPollInterval     = time.Second // what serve and the Helm chart have always used
 	DefaultRebroadcastAfter = 30 * time.Second
 	DefaultBatchLimit       = 64
 	DefaultStuckAfter       = 3 * time.Minute

@@ -116,26 +116,15 @@ func TestSecretsNeverShown(t *testing.T) {
 
 	var logs syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
-	urlCh := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, Config{
-			DataDir: filepath.Join(dir, "data"), Listen: "127.0.0.1:0",
-			ChainRPC: chain.RPCURL(), ChainKeyFile: filepath.Join(dir, "chain", devchain.KeyFile),
-			APIKeysFile: keysFile, Batch: batch.Config{Interval: 100 * time.Millisecond},
-			Anchor:    anchor.Config{Confirmations: 1, PollInterval: 50 * time.Millisecond},
-			Log:       slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-			Listening: func(u string) { urlCh <- u },
-		})
-	}()
-	var url string
-	select {
-	case url = <-urlCh:
-	case err := <-done:
-		t.Fatalf("Run: %v", err)
-	case <-time.After(60 * time.Second):
-		t.Fatal("the service did not start")
-	}
+	url, done := start(t, ctx, Config{
+		DataDir: filepath.Join(dir, "data"), Listen: "127.0.0.1:0",
+		Chains: []ChainConfig{{
+			RPC: chain.RPCURL(), KeyFile: filepath.Join(dir, "chain", devchain.KeyFile),
+			Anchor: anchor.Config{Confirmations: 1, PollInterval: 50 * time.Millisecond},
+		}},
+		APIKeysFile: keysFile, Batch: batch.Config{Interval: 100 * time.Millisecond},
+		Log: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	})
 
 	get := func(path string, hdr ...string) string {
 		req, _ := http.NewRequest(http.MethodGet, url+path, nil)
@@ -201,23 +190,10 @@ func TestServeTLS(t *testing.T) {
 	os.WriteFile(keyFile, keyPEM, 0o600)
 
 	ctx, cancel := context.WithCancel(context.Background())
-	urlCh := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, Config{
-			DataDir: filepath.Join(dir, "data"), Listen: "127.0.0.1:0", Dev: true, DevChainListen: "127.0.0.1:0",
-			TLSCert: certFile, TLSKey: keyFile,
-			Log: slog.New(slog.DiscardHandler), Listening: func(u string) { urlCh <- u },
-		})
-	}()
-	var url string
-	select {
-	case url = <-urlCh:
-	case err := <-done:
-		t.Fatalf("Run: %v", err)
-	case <-time.After(60 * time.Second):
-		t.Fatal("the service did not start")
-	}
+	url, done := start(t, ctx, Config{
+		DataDir: filepath.Join(dir, "data"), Listen: "127.0.0.1:0", Dev: true, Chains: devChain(),
+		TLSCert: certFile, TLSKey: keyFile, Log: slog.New(slog.DiscardHandler),
+	})
 	defer func() { cancel(); <-done }()
 	if !strings.HasPrefix(url, "https://127.0.0.1:") {
 		t.Fatalf("serving at %s, want https", url)
@@ -350,22 +326,10 @@ func TestKeysFileUnreadable(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	urlCh := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, Config{
-			DataDir: filepath.Join(dir, "data"), Listen: "127.0.0.1:0", Dev: true, DevChainListen: "127.0.0.1:0",
-			APIKeysFile: keysFile, Log: slog.New(slog.DiscardHandler), Listening: func(u string) { urlCh <- u },
-		})
-	}()
-	var url string
-	select {
-	case url = <-urlCh:
-	case err := <-done:
-		t.Fatalf("Run: %v", err)
-	case <-time.After(60 * time.Second):
-		t.Fatal("the service did not start")
-	}
+	url, done := start(t, ctx, Config{
+		DataDir: filepath.Join(dir, "data"), Listen: "127.0.0.1:0", Dev: true, Chains: devChain(),
+		APIKeysFile: keysFile, Log: slog.New(slog.DiscardHandler),
+	})
 	defer func() { cancel(); <-done }()
 	get := func(path string) string {
 		resp, err := http.Get(url + path)
@@ -418,3 +382,19 @@ func TestKeysFileUnreadable(t *testing.T) {
 		t.Fatalf("/readyz still names the keys file: %s", body)
 	}
 }
+
+// start builds the service with New and runs it with ctx; done receives
+// Run's result.
+func start(t *testing.T, ctx context.Context, cfg Config) (url string, done <-chan error) {
+	t.Helper()
+	svc, err := New(ctx, cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	ch := make(chan error, 1)
+	go func() { ch <- svc.Run(ctx) }()
+	return svc.URL(), ch
+}
+
+// devChain is the one embedded dev chain, on a free port.
+func devChain() []ChainConfig { return []ChainConfig{{Dev: true, DevListen: "127.0.0.1:0"}} }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -96,8 +97,8 @@ func TestEndpointCredentialsNeverShown(t *testing.T) {
 	}
 	cfg := Config{
 		DataDir: filepath.Join(dir, "data"), Listen: "127.0.0.1:0",
-		ChainRPC: rpc, ChainKeyFile: keyFile, APIKeysFile: keysFile,
-		Anchor: anchor.Config{PollInterval: 20 * time.Millisecond},
+		Chains:      []ChainConfig{{RPC: rpc, KeyFile: keyFile, Anchor: anchor.Config{PollInterval: 20 * time.Millisecond}}},
+		APIKeysFile: keysFile,
 	}
 
 	t.Run("start-up error", func(t *testing.T) {
@@ -105,13 +106,13 @@ func TestEndpointCredentialsNeverShown(t *testing.T) {
 		c := cfg
 		c.DataDir = filepath.Join(dir, "data-fatal")
 		c.Log = slog.New(slog.DiscardHandler)
-		err := Run(context.Background(), c)
+		_, err := New(context.Background(), c)
 		if err == nil {
-			t.Fatal("Run started with the chain endpoint down")
+			t.Fatal("New started with the chain endpoint down")
 		}
-		assertNoEndpointSecret(t, "Run's error", err.Error())
+		assertNoEndpointSecret(t, "New's error", err.Error())
 		if !strings.Contains(err.Error(), redacted) {
-			t.Errorf("Run's error does not name the endpoint as %s: %v", redacted, err)
+			t.Errorf("New's error does not name the endpoint as %s: %v", redacted, err)
 		}
 	})
 
@@ -119,24 +120,14 @@ func TestEndpointCredentialsNeverShown(t *testing.T) {
 		var logs syncBuffer
 		warned := make(chan struct{})
 		c := cfg
-		c.Anchor.ChainID = 1337 // start while the endpoint is down
+		c.Chains = slices.Clone(cfg.Chains)
+		c.Chains[0].Anchor.ChainID = 1337 // start while the endpoint is down
 		c.Log = slog.New(signalHandler{
 			Handler: slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}),
 			msg:     "anchoring step failed; will retry", once: new(sync.Once), seen: warned,
 		})
 		ctx, cancel := context.WithCancel(context.Background())
-		urlCh := make(chan string, 1)
-		done := make(chan error, 1)
-		c.Listening = func(u string) { urlCh <- u }
-		go func() { done <- Run(ctx, c) }()
-		var base string
-		select {
-		case base = <-urlCh:
-		case err := <-done:
-			t.Fatalf("Run: %v", err)
-		case <-time.After(30 * time.Second):
-			t.Fatal("the service did not start")
-		}
+		base, done := start(t, ctx, c)
 		stopped := false
 		stop := func() {
 			if !stopped {

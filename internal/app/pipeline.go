@@ -9,37 +9,65 @@ import (
 
 	"github.com/attestd/attestd/internal/anchor"
 	"github.com/attestd/attestd/internal/batch"
+	"github.com/attestd/attestd/internal/metrics"
 	"github.com/attestd/attestd/internal/store"
 )
 
-// pipeline runs the sealer and the anchorer: always with the embedded
-// store (its file lock makes the process the only writer), and only while
-// this replica holds the lease with a shared store. Every seal and anchor
-// write is fenced by the store, so a replica that lost its lease without
-// noticing yet cannot commit; the campaign loop notices within ttl/3 and
-// stops the work.
+// pipeline runs the sealer and one anchorer per chain: always with the
+// embedded store (its file lock makes the process the only writer), and
+// only while this replica holds the lease with a shared store. Every seal
+// and anchor write is fenced by the store, so a replica that lost its
+// lease without noticing yet cannot commit; the campaign loop notices
+// within ttl/3 and stops the work.
 type pipeline struct {
-	sealer      *batch.Sealer
-	newAnchorer func() (*anchor.Anchorer, error)
-	elector     store.Elector // nil: always the leader
-	replicaID   string
-	ttl         time.Duration
-	log         *slog.Logger
+	sealer    *batch.Sealer
+	chains    []*chain
+	store     store.Store
+	m         *metrics.Metrics
+	elector   store.Elector // nil: always the leader
+	replicaID string
+	ttl       time.Duration
+	log       *slog.Logger
 
-	cur     atomic.Pointer[anchor.Anchorer] // the running term's anchorer
 	leading atomic.Bool
 }
 
-// wake tells the running anchorer a batch was sealed.
+// chain is one anchoring chain: its settled anchor config (key and chain
+// ID known) and endpoint, and the anchorer of the running term.
+type chain struct {
+	cfg    anchor.Config
+	client anchor.Client
+	cur    atomic.Pointer[anchor.Anchorer]
+	terms  int // terms run (by pipeline.run's goroutine)
+}
+
+func (c *chain) id() uint64 { return c.cfg.ChainID }
+
+// newAnchorer returns a fresh anchorer for c (its nonce comes from the
+// chain and the store, not from an earlier term) and makes it c's current
+// one. With the chain ID settled it asks nothing of the endpoint.
+func (p *pipeline) newAnchorer(c *chain) (*anchor.Anchorer, error) {
+	a, err := anchor.New(context.Background(), c.cfg, c.client, p.store, p.m, p.log)
+	if err != nil {
+		return nil, err
+	}
+	c.cur.Store(a)
+	return a, nil
+}
+
+// wake tells the running anchorers a batch was sealed.
 func (p *pipeline) wake() {
-	if a := p.cur.Load(); a != nil {
-		a.Wake()
+	for _, c := range p.chains {
+		if a := c.cur.Load(); a != nil {
+			a.Wake()
+		}
 	}
 }
 
-// anchorErr is the running anchorer's last error (nil when not leading).
-func (p *pipeline) anchorErr() error {
-	if a := p.cur.Load(); a != nil && p.leading.Load() {
+// anchorErr is chain c's running anchorer's last error (nil when not
+// leading).
+func (p *pipeline) anchorErr(c *chain) error {
+	if a := c.cur.Load(); a != nil && p.leading.Load() {
 		return a.Err()
 	}
 	return nil
@@ -101,24 +129,28 @@ func (p *pipeline) run(ctx context.Context) {
 	}
 }
 
-// term seals and anchors until ctx is done, with a fresh anchorer (its
-// nonce comes from the chain and the store, not from an earlier term).
+// term seals and anchors until ctx is done, with a fresh anchorer per
+// chain (the one New made, for the first term), each in its own loop: a
+// chain whose endpoint fails holds up no other.
 func (p *pipeline) term(ctx context.Context) {
-	anc, err := p.newAnchorer()
-	if err != nil {
-		p.log.ErrorContext(ctx, "cannot anchor", "err", err)
-		<-ctx.Done()
-		return
-	}
-	p.cur.Store(anc)
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = p.sealer.Run(ctx) })
-	wg.Go(func() { _ = anc.Run(ctx) })
+	for _, c := range p.chains {
+		anc, err := c.cur.Load(), error(nil)
+		if c.terms++; c.terms > 1 || anc == nil {
+			anc, err = p.newAnchorer(c)
+		}
+		if err != nil {
+			p.log.ErrorContext(ctx, "cannot anchor", "chain", c.id(), "err", err)
+			continue
+		}
+		wg.Go(func() { _ = anc.Run(ctx) })
+	}
 	wg.Wait()
 }
 
-// flush seals what is pending and gives the anchorer one step to sign and
-// broadcast it — only if this replica leads. Used at shutdown.
+// flush seals what is pending and gives each chain's anchorer one step to
+// sign and broadcast it — only if this replica leads. Used at shutdown.
 func (p *pipeline) flush(ctx context.Context) {
 	if !p.leading.Load() {
 		return
@@ -132,11 +164,17 @@ func (p *pipeline) flush(ctx context.Context) {
 	if len(bs) == 0 {
 		return
 	}
-	anc, err := p.newAnchorer()
-	if err == nil {
-		err = anc.Step(ctx)
+	var wg sync.WaitGroup
+	for _, c := range p.chains {
+		wg.Go(func() {
+			anc, err := p.newAnchorer(c)
+			if err == nil {
+				err = anc.Step(ctx)
+			}
+			if err != nil {
+				p.log.Warn("final anchoring step failed; it resumes at the next start", "chain", c.id(), "err", err)
+			}
+		})
 	}
-	if err != nil {
-		p.log.Warn("final anchoring step failed; it resumes at the next start", "err", err)
-	}
+	wg.Wait()
 }

@@ -33,7 +33,7 @@ type service struct {
 	url    string
 	apiKey string
 	cancel context.CancelFunc
-	done   chan error
+	done   <-chan error
 	logs   *syncBuffer
 }
 
@@ -50,24 +50,17 @@ func startService(t *testing.T, cfg Config) *service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &service{t: t, apiKey: apiKey, done: make(chan error, 1), logs: &syncBuffer{}}
+	s := &service{t: t, apiKey: apiKey, logs: &syncBuffer{}}
 	cfg.Listen = "127.0.0.1:0"
-	cfg.ChainRPC, cfg.ChainKeyFile = chain.RPCURL(), filepath.Join(dir, "chain", devchain.KeyFile)
+	cfg.Chains = []ChainConfig{{
+		RPC: chain.RPCURL(), KeyFile: filepath.Join(dir, "chain", devchain.KeyFile),
+		Anchor: anchor.Config{Confirmations: 1, PollInterval: 50 * time.Millisecond},
+	}}
 	cfg.APIKeysFile = keysFile
-	cfg.Anchor = anchor.Config{Confirmations: 1, PollInterval: 50 * time.Millisecond}
 	cfg.Log = slog.New(slog.NewTextHandler(s.logs, nil))
-	urlCh := make(chan string, 1)
-	cfg.Listening = func(u string) { urlCh <- u }
 	var ctx context.Context
 	ctx, s.cancel = context.WithCancel(context.Background())
-	go func() { s.done <- Run(ctx, cfg) }()
-	select {
-	case s.url = <-urlCh:
-	case err := <-s.done:
-		t.Fatalf("Run: %v", err)
-	case <-time.After(60 * time.Second):
-		t.Fatal("the service did not start")
-	}
+	s.url, s.done = start(t, ctx, cfg)
 	t.Cleanup(func() {
 		if s.cancel != nil {
 			s.stop()

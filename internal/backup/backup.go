@@ -53,20 +53,20 @@ type Config struct {
 // the volume.
 func Check(cfg Config, dataDir string, log *slog.Logger) error {
 	if cfg.Every < 0 || cfg.Keep < 0 {
-		return fmt.Errorf("--backup-every (%s) and --backup-keep (%d) must not be negative", cfg.Every, cfg.Keep)
+		return fmt.Errorf("backup: the interval (%s) and the number of copies kept (%d) must not be negative", cfg.Every, cfg.Keep)
 	}
 	dir := cfg.Dir
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("--backup-dir: %w", err)
+		return fmt.Errorf("backup: the directory: %w", err)
 	}
 	f, err := os.CreateTemp(dir, ".attestd-write-check-*")
 	if err != nil {
-		return fmt.Errorf("--backup-dir: cannot write there: %w", err)
+		return fmt.Errorf("backup: cannot write in the directory: %w", err)
 	}
 	f.Close()
 	os.Remove(f.Name())
 	if sameDevice(dir, dataDir) {
-		log.Warn("--backup-dir is on the same file system as the data dir: the copies do not survive the loss of that volume", "backup_dir", dir, "data_dir", dataDir)
+		log.Warn("the backup dir is on the same file system as the data dir: the copies do not survive the loss of that volume", "backup_dir", dir, "data_dir", dataDir)
 	}
 	return nil
 }

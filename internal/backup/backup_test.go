@@ -242,8 +242,8 @@ func TestCheck(t *testing.T) {
 	if err := os.WriteFile(file, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := Check(Config{Dir: filepath.Join(file, "backups")}, root, quiet); err == nil || !strings.Contains(err.Error(), "--backup-dir") {
-		t.Fatalf("a backup dir under a file: %v, want an error naming --backup-dir", err)
+	if err := Check(Config{Dir: filepath.Join(file, "backups")}, root, quiet); err == nil || !strings.Contains(err.Error(), "backup: the directory") {
+		t.Fatalf("a backup dir under a file: %v, want an error naming the backup directory", err)
 	}
 	for _, bad := range []Config{{Dir: dir, Every: -time.Second}, {Dir: dir, Keep: -1}} {
 		if err := Check(bad, root, quiet); err == nil || !strings.Contains(err.Error(), "must not be negative") {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
-	"crypto/ed25519"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -12,6 +11,7 @@ import (
 	"mime"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -24,7 +24,7 @@ import (
 
 	"github.com/attestd/attestd/internal/anchor"
 	"github.com/attestd/attestd/internal/api"
-	"github.com/attestd/attestd/internal/apikeys"
+	"github.com/attestd/attestd/internal/app"
 	"github.com/attestd/attestd/internal/batch"
 	"github.com/attestd/attestd/internal/fingerprint"
 	"github.com/attestd/attestd/internal/metrics"
@@ -53,13 +53,15 @@ const (
 
 var keysFile = "# institutions allowed to submit\n\n" + instA + " " + keyA + "\n" + instB + " " + keyB + "\n"
 
-// fixture is the service assembled as internal/app assembles it, from real
-// parts: bolt store, sealer, anchorer on a simulated chain, receipt signer,
-// metrics, and the server behind a real HTTP listener on 127.0.0.1.
+// fixture is the service as internal/app assembles it (app.New, never
+// run: tests seal and step by hand), from real parts: bolt store, sealer,
+// anchorer on a simulated chain, receipt signer, metrics, and the server
+// behind a real HTTP listener on 127.0.0.1.
 type fixture struct {
 	t        testing.TB
 	key      *ecdsa.PrivateKey // the anchoring account, funded at genesis
 	sim      *simulated.Backend
+	svc      *app.Service
 	st       *bolt.Store
 	m        *metrics.Metrics
 	sealer   *batch.Sealer
@@ -74,8 +76,7 @@ type fixture struct {
 
 func newFixture(t testing.TB, cfg server.Config) *fixture {
 	t.Helper()
-	ctx := context.Background()
-	log := slog.New(slog.DiscardHandler)
+	dir := t.TempDir()
 
 	key, err := crypto.GenerateKey()
 	if err != nil {
@@ -85,42 +86,36 @@ func newFixture(t testing.TB, cfg server.Config) *fixture {
 	sim := simulated.NewBackend(types.GenesisAlloc{from: {Balance: new(big.Int).Lsh(big.NewInt(1), 100)}})
 	t.Cleanup(func() { sim.Close() })
 
-	st, err := bolt.Open(bolt.Config{Path: filepath.Join(t.TempDir(), "attestd.db"), NoSync: true})
+	st, err := bolt.Open(bolt.Config{Path: filepath.Join(dir, "attestd.db"), NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
-
-	m := metrics.New(testVersion)
-	m.RegisterPending(func() (int, float64) { // as internal/app does
-		n, oldest, err := st.PendingStats(context.Background())
-		if err != nil || n == 0 {
-			return n, 0
-		}
-		return n, time.Since(oldest).Seconds()
-	})
-
-	anc, err := anchor.New(ctx, anchor.Config{Key: key, Confirmations: confirmations, RebroadcastAfter: time.Hour}, sim.Client(), st, m, log)
-	if err != nil {
+	keysPath := filepath.Join(dir, "api-keys")
+	if err := os.WriteFile(keysPath, []byte(keysFile), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	sealer := batch.New(batch.Config{Interval: interval, MaxSize: maxBatch}, st, m, log, func(store.Batch) { anc.Wake() })
-	keys, err := apikeys.Parse([]byte(keysFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, priv, err := ed25519.GenerateKey(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &fixture{t: t, key: key, sim: sim, st: st, m: m, sealer: sealer, anc: anc, signer: receipt.NewSigner(priv)}
+	receiptKey := filepath.Join(dir, "receipt-key.pem")
+	f := &fixture{t: t, key: key, sim: sim, st: st}
 	cfg.Version = testVersion
-	f.srv = server.New(cfg, server.Deps{
-		Store: st, Keys: keys, Signer: f.signer, Sealer: sealer, Metrics: m, Log: log,
-		Chains: []server.Chain{{
-			ID: anc.ChainID(), Anchorer: anc.Address(), Sink: anc.Sink(),
-			Confirmations: anc.Confirmations(), Reader: sim.Client(),
+	// A zero limit is unlimited to the server, as these tests expect;
+	// app.New would take the service's defaults for it.
+	if cfg.RatePerSecond == 0 {
+		cfg.RatePerSecond = -1
+	}
+	if cfg.MaxPending == 0 {
+		cfg.MaxPending = -1
+	}
+	f.svc, err = app.New(context.Background(), app.Config{
+		DataDir: dir, Listen: "127.0.0.1:0",
+		OpenStore:   func(context.Context) (store.Store, error) { return st, nil },
+		APIKeysFile: keysPath, ReceiptKeyFile: receiptKey,
+		Chains: []app.ChainConfig{{
+			Client: sim.Client(),
+			Anchor: anchor.Config{Key: key, Confirmations: confirmations, RebroadcastAfter: time.Hour},
 		}},
+		Batch: batch.Config{Interval: interval, MaxSize: maxBatch},
+		HTTP:  cfg,
+		Log:   slog.New(slog.DiscardHandler),
 		Ready: func(context.Context) (notReady, degraded []string) {
 			if r := f.notReady.Load(); r != nil {
 				notReady = *r
@@ -131,6 +126,17 @@ func newFixture(t testing.TB, cfg server.Config) *fixture {
 			return notReady, degraded
 		},
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.svc.Close() })
+	f.m, f.sealer, f.srv, f.anc = f.svc.Metrics(), f.svc.Sealer(), f.svc.Server(), f.svc.Anchorer(chainID)
+	rk, err := receipt.LoadOrCreateKey(receiptKey) // the key app.New created
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.signer = receipt.NewSigner(rk)
+
 	f.ts = httptest.NewServer(f.srv.Handler())
 	t.Cleanup(f.ts.Close)
 	// Every response the tests get through f.ts.Client() (the generated

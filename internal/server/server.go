@@ -41,6 +41,14 @@ const (
 	DefaultVerifyRate    = 5.0
 	DefaultVerifyBurst   = 30
 	DefaultVerifyClients = 10_000
+	// DefaultRatePerSecond submissions a second per institution with
+	// bursts of DefaultRateBurst, and DefaultMaxPending fingerprints
+	// waiting to be sealed before submissions are refused: internal/app
+	// applies them to a zero Config (the server itself leaves a zero
+	// limit unlimited).
+	DefaultRatePerSecond = 50.0
+	DefaultRateBurst     = 100
+	DefaultMaxPending    = 5_000_000
 	// DefaultVerifyRetryAfter is the Retry-After of a 503 from POST
 	// /v1/verify when the chain endpoint did not answer.
 	DefaultVerifyRetryAfter = 5 * time.Second
@@ -51,9 +59,9 @@ type Config struct {
 	Version       string
 	MaxBodyBytes  int64         // 0 = DefaultMaxBodyBytes
 	VerifyTimeout time.Duration // bound on chain reads per verify request; 0 = DefaultVerifyTimeout
-	RatePerSecond float64       // submissions per second per institution; 0 = unlimited
-	RateBurst     int           // bucket size for RatePerSecond; 0 = 1
-	MaxPending    int           // refuse submissions (503) while this many are pending; 0 = unlimited (replicas: see pendingView)
+	RatePerSecond float64       // submissions per second per institution; <= 0 = unlimited (internal/app: 0 = DefaultRatePerSecond)
+	RateBurst     int           // bucket size for RatePerSecond; 0 = 1 (internal/app: 0 = DefaultRateBurst)
+	MaxPending    int           // refuse submissions (503) while this many are pending; <= 0 = unlimited (internal/app: 0 = DefaultMaxPending; replicas: see pendingView)
 	HeaderTimeout time.Duration // bound on reading request headers (slow clients); 0 = DefaultHeaderTimeout
 	VerifyRate    float64       // POST /v1/verify requests per second per client address; 0 = DefaultVerifyRate, < 0 = unlimited
 	VerifyBurst   int           // bucket size for VerifyRate; 0 = DefaultVerifyBurst
