@@ -214,8 +214,9 @@ type Store interface {
 	Submission(ctx context.Context, fp fingerprint.Fingerprint, institution string) (Record, Entry, error)
 
 	// Proof returns the entry of fp and, once it is sealed, its batch and
-	// Merkle path, or ErrNotFound: Entry, Batch and Nodes in one call, which
-	// the embedded store serves from one read transaction.
+	// Merkle path (the stored nodes at merkle.PathPositions, never a
+	// rebuilt tree), or ErrNotFound: the entry, its batch and its path in
+	// one call, which the embedded store serves from one read transaction.
 	Proof(ctx context.Context, fp fingerprint.Fingerprint) (Proof, error)
 
 	// PendingStats returns the number of pending fingerprints and the
@@ -241,10 +242,9 @@ type Store interface {
 	// Batches returns up to limit batches with ID > after, ascending.
 	Batches(ctx context.Context, after uint64, limit int) ([]Batch, error)
 
-	// Nodes reads the stored tree nodes of batch id at the given positions
-	// (see merkle.PathPositions), one hash per position, in order. It never
-	// rebuilds the tree.
-	Nodes(ctx context.Context, id uint64, pos []merkle.Pos) ([][32]byte, error)
+	// LatestBatch returns the ID of the newest sealed batch, 0 if none is.
+	// Batch IDs are dense: every ID from 1 to it names a batch.
+	LatestBatch(ctx context.Context) (uint64, error)
 
 	// Unconfirmed returns up to limit batches, ascending by ID, whose anchor
 	// on chainID is missing or not yet confirmed.
@@ -268,12 +268,12 @@ var ErrFenced = errors.New("fenced: not the leader")
 // A replica campaigns at start-up and then every ttl/3 or more often: it
 // keeps the lease while its renewals arrive, and when the leader dies its
 // lease expires within ttl, after which the next campaign of another replica
-// wins (so a takeover happens within two lease periods). Single-process
+// wins (so a takeover happens within two lease periods). Closing the
+// leader's store gives the lease up, so that another replica's next
+// campaign wins at once (a graceful shutdown). Single-process
 // backends (the embedded store, whose file lock is its lease) do not
 // implement Elector.
 type Elector interface {
 	// Campaign acquires the lease for ttl if it is free or already ours, or renews it. It returns whether this replica now leads and its fencing token (it increases every time leadership changes hands). While a store is not leading, CommitBatch and PutAnchor fail with ErrFenced; the check and the write are atomic on the server.
 	Campaign(ctx context.Context, replicaID string, ttl time.Duration) (leader bool, token uint64, err error)
-	// Resign gives the lease up if held (graceful shutdown), so another replica takes over at once.
-	Resign(ctx context.Context, replicaID string) error
 }

@@ -259,10 +259,11 @@ func (e *chainEnv) settleSent() error {
 // fields), which the server never hands out.
 func (e *chainEnv) bundle(fp fingerprint.Fingerprint) (*proof.Bundle, error) {
 	ctx := context.Background()
-	entry, err := e.store.Entry(ctx, fp)
+	p, err := e.store.Proof(ctx, fp)
 	if err != nil {
 		return nil, err
 	}
+	entry := p.Entry
 	b, err := e.store.Batch(ctx, entry.BatchID)
 	if err != nil {
 		return nil, err
@@ -271,16 +272,8 @@ func (e *chainEnv) bundle(fp fingerprint.Fingerprint) (*proof.Bundle, error) {
 	if !ok {
 		return nil, fmt.Errorf("batch %d has no anchor record", b.ID)
 	}
-	pos, err := merkle.PathPositions(entry.Index, b.Size)
-	if err != nil {
-		return nil, err
-	}
-	nodes, err := e.store.Nodes(ctx, b.ID, pos)
-	if err != nil {
-		return nil, err
-	}
-	path := make([]proof.Hash, len(nodes))
-	for i, n := range nodes {
+	path := make([]proof.Hash, len(p.Path))
+	for i, n := range p.Path {
 		path[i] = n
 	}
 	return &proof.Bundle{

@@ -21,8 +21,8 @@
 //   - CommitBatch and PutAnchor are each one transaction on the main file
 //     that checks its precondition (the pending prefix, the anchor's
 //     previous state) and writes everything or nothing.
-//   - Reads are View transactions on bbolt's mmap: Nodes slices a stored
-//     Merkle level in place and copies out only the 32-byte hashes asked for.
+//   - Reads are View transactions on bbolt's mmap: a proof read slices the
+//     stored Merkle levels in place and copies out only its path's hashes.
 //
 // # Layout
 //
@@ -121,11 +121,6 @@ import (
 // another process before it gives up with ErrInUse.
 const DefaultLockTimeout = time.Second
 
-// DefaultMaxBatchDelay is the default Config.MaxBatchDelay: none. The
-// committer starts a commit as soon as the previous one is durable, so
-// Submits that arrive during a commit share the next one.
-const DefaultMaxBatchDelay = 0
-
 // Defaults of Config.MergeAt and Config.MergeEvery. A million unindexed
 // fingerprints take about 60 MB of memory and a second to reload on open.
 const (
@@ -167,11 +162,6 @@ type Config struct {
 	// LockTimeout bounds the wait for the file lock; 0 means
 	// DefaultLockTimeout.
 	LockTimeout time.Duration
-	// MaxBatchDelay is how long the committer waits, once a Submit
-	// arrives on an idle store, for others to share its commit; 0 (the
-	// default) means not at all. Under load it does not matter: Submits
-	// that arrive during a commit share the next one.
-	MaxBatchDelay time.Duration
 	// MergeAt starts a merge into the index once this many fingerprints
 	// are unindexed; 0 means DefaultMergeAt. Larger merges rewrite fewer
 	// index pages per fingerprint and keep more in memory.
@@ -214,7 +204,6 @@ type Store struct {
 	db     *bbolt.DB // main file: index, batches, anchors
 	log    *bbolt.DB // ingest log
 
-	delay      time.Duration // Config.MaxBatchDelay
 	mergeAt    int
 	mergeEvery time.Duration
 	logger     *slog.Logger
@@ -284,7 +273,7 @@ func Open(cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("bolt: open %s: %w", cfg.Path, err)
 	}
 	s := &Store{
-		db: db, log: log, path: cfg.Path, delay: max(cfg.MaxBatchDelay, 0),
+		db: db, log: log, path: cfg.Path,
 		mergeAt:    positiveOr(cfg.MergeAt, DefaultMergeAt),
 		mergeEvery: positiveOr(cfg.MergeEvery, DefaultMergeEvery),
 		logger:     cfg.Log,
@@ -659,9 +648,6 @@ func (s *Store) committer() {
 		case <-s.stop:
 			return
 		case <-s.wake:
-		}
-		if s.delay > 0 {
-			time.Sleep(s.delay)
 		}
 		for {
 			s.linger(last, min(lastDur/4, maxLinger))
@@ -1180,21 +1166,15 @@ func (s *Store) Batches(ctx context.Context, after uint64, limit int) ([]store.B
 	return out, nil
 }
 
-// Nodes implements store.Store: one cursor walks the batch's levels (its
-// keys are consecutive), and a 32-byte copy per position comes out of the
-// mmap'd level.
-func (s *Store) Nodes(ctx context.Context, id uint64, pos []merkle.Pos) ([][32]byte, error) {
-	out := make([][32]byte, len(pos))
+// LatestBatch implements store.Store: the batch bucket's sequence is the
+// last batch ID handed out, in the transaction that wrote that batch.
+func (s *Store) LatestBatch(ctx context.Context) (uint64, error) {
+	var last uint64
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
-		if tx.Bucket(bucketBatch).Get(u64(id)) == nil {
-			return fmt.Errorf("batch %d: %w", id, store.ErrNotFound)
-		}
-		return nodesIn(tx, id, pos, out)
+		last = tx.Bucket(bucketBatch).Sequence()
+		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	return last, err
 }
 
 // nodesIn reads the nodes of batch id at pos into out (len(pos)) in tx.

@@ -247,17 +247,16 @@ func TestLargeBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, i := range []uint64{0, 1, 12345, size - 2, size - 1} {
-		pos, _ := merkle.PathPositions(i, size)
-		got, err := s.Nodes(ctx, b.ID, pos)
+		p, err := s.Proof(ctx, fps[i])
 		if err != nil {
 			t.Fatal(err)
 		}
 		want, _ := tree.Proof(i)
-		if !slices.Equal(got, want) {
-			t.Errorf("leaf %d: Nodes differ from the proof", i)
+		if !slices.Equal(p.Path, want) {
+			t.Errorf("leaf %d: the stored path differs from the proof", i)
 		}
-		if e, err := s.Entry(ctx, fps[i]); err != nil || e.BatchID != b.ID || e.Index != i {
-			t.Errorf("entry %d = %+v, %v", i, e, err)
+		if e := p.Entry; e.BatchID != b.ID || e.Index != i {
+			t.Errorf("entry %d = %+v", i, e)
 		}
 	}
 	for l, level := range tree.Levels {
@@ -302,8 +301,11 @@ func TestStagedNotVisible(t *testing.T) {
 	if bs, err := s.Batches(ctx, 0, 10); err != nil || len(bs) != 0 {
 		t.Errorf("Batches with only staged levels = %v, %v; want none", bs, err)
 	}
-	if _, err := s.Nodes(ctx, 1, []merkle.Pos{{Level: 0, Index: 0}}); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("Nodes of the staged batch: %v, want ErrNotFound", err)
+	if _, err := s.Batch(ctx, 1); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Batch of the staged batch: %v, want ErrNotFound", err)
+	}
+	if p, err := s.Proof(ctx, fps[0]); err != nil || !p.Entry.Pending() {
+		t.Errorf("Proof of a fingerprint of the staged batch = %+v, %v; want it pending", p, err)
 	}
 	s.rdb.Del(ctx, staged...)
 

@@ -423,40 +423,28 @@ func (s *Store) Batches(ctx context.Context, after uint64, limit int) ([]store.B
 	return out, nil
 }
 
-// Nodes implements store.Store in one pipelined round trip: the batch's
-// existence and one 32-byte GETRANGE per position.
-func (s *Store) Nodes(ctx context.Context, id uint64, pos []merkle.Pos) ([][32]byte, error) {
-	var out [][32]byte
+// LatestBatch implements store.Store: batch IDs are 1 … seq.
+func (s *Store) LatestBatch(ctx context.Context) (uint64, error) {
+	var last uint64
 	err := s.do(ctx, func() error {
-		for _, q := range pos {
-			if q.Level < 0 || q.Level > math.MaxUint8 || q.Index > math.MaxInt64/32-1 {
-				return fmt.Errorf("redis: batch %d has no node %d on level %d", id, q.Index, q.Level)
-			}
-		}
-		var exists *goredis.BoolCmd
-		var cmds []*goredis.StringCmd
-		_, err := s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
-			exists = p.HExists(ctx, s.k.batchKey(id), fieldHeader)
-			cmds = s.nodeCmds(ctx, p, id, pos)
+		var err error
+		last, err = s.rdb.Get(ctx, s.k.seq).Uint64()
+		if errors.Is(err, goredis.Nil) {
 			return nil
-		})
+		}
 		if err != nil {
-			return fmt.Errorf("redis: nodes: %w", err)
+			return fmt.Errorf("redis: latest batch: %w", err)
 		}
-		if !exists.Val() {
-			return fmt.Errorf("batch %d: %w", id, store.ErrNotFound)
-		}
-		out, err = readNodes(cmds, id, pos)
-		return err
+		return nil
 	})
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
-	return out, nil
+	return last, nil
 }
 
 // nodeCmds queues one 32-byte GETRANGE per position of batch id on p
-// (positions within the bounds Nodes checks, as PathPositions gives).
+// (positions as PathPositions gives them).
 func (s *Store) nodeCmds(ctx context.Context, p goredis.Pipeliner, id uint64, pos []merkle.Pos) []*goredis.StringCmd {
 	cmds := make([]*goredis.StringCmd, len(pos))
 	for i, q := range pos {

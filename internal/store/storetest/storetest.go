@@ -178,8 +178,7 @@ func RunReopen(t *testing.T, open func(t *testing.T, dir string) store.Store) {
 	}
 	checkBatch(t, mustBatch(t, s, b1.ID), b1)
 	checkBatch(t, mustBatch(t, s, b2.ID), b2)
-	checkNodes(t, s, b1.ID, tree1)
-	checkNodes(t, s, b2.ID, tree2)
+	checkLatest(t, s, b2.ID)
 	checkUnconfirmed(t, s, 1, 10, b1.ID, b2.ID)
 
 	b3, _ := seal(t, s, 1, at(1002))
@@ -495,7 +494,7 @@ func testCommitBatch(t *testing.T, s store.Store) {
 		mustSubmit(t, s, store.Submission{Fingerprint: f, Institution: "x", ReceivedAt: at(i)})
 	}
 
-	trees := map[uint64]*merkle.Tree{}
+	checkLatest(t, s, 0)
 	done := 0
 	for k, n := range sizes {
 		b, tree := seal(t, s, n, at(1000+k))
@@ -505,6 +504,7 @@ func testCommitBatch(t *testing.T, s store.Store) {
 				k+1, b.ID, b.Size, b.Root, b.SealedAt, b.Anchors, wantID, n, tree.Root, at(1000+k))
 		}
 		checkBatch(t, mustBatch(t, s, b.ID), b)
+		checkLatest(t, s, b.ID)
 		for i := range n {
 			e := mustEntry(t, s, all[done+i])
 			if e.BatchID != b.ID || e.Index != uint64(i) || e.Pending() {
@@ -528,10 +528,6 @@ func testCommitBatch(t *testing.T, s store.Store) {
 		} else {
 			checkPendingStats(t, s, 0, time.Time{})
 		}
-		trees[b.ID] = tree
-	}
-	for id, tree := range trees {
-		checkNodes(t, s, id, tree)
 	}
 
 	if _, err := s.Batch(ctx, uint64(len(sizes)+1)); !errors.Is(err, store.ErrNotFound) {
@@ -539,12 +535,6 @@ func testCommitBatch(t *testing.T, s store.Store) {
 	}
 	if _, err := s.Batch(ctx, 0); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Batch(0) error = %v, want ErrNotFound", err)
-	}
-	if _, err := s.Nodes(ctx, uint64(len(sizes)+1), []merkle.Pos{{Level: 0, Index: 0}}); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("Nodes(unknown batch) error = %v, want ErrNotFound", err)
-	}
-	if got, err := s.Nodes(ctx, 1, nil); err != nil || len(got) != 0 {
-		t.Errorf("Nodes(1, no positions) = %v, %v; want none, nil", got, err)
 	}
 }
 
@@ -1108,7 +1098,7 @@ func callAll(ctx context.Context, t *testing.T, s store.Store, fps []fingerprint
 	_, errs["CommitBatch"] = s.CommitBatch(ctx, fps, tree, at(2))
 	_, errs["Batch"] = s.Batch(ctx, 1)
 	_, errs["Batches"] = s.Batches(ctx, 0, 10)
-	_, errs["Nodes"] = s.Nodes(ctx, 1, []merkle.Pos{{Level: 0, Index: 0}})
+	_, errs["LatestBatch"] = s.LatestBatch(ctx)
 	_, errs["Unconfirmed"] = s.Unconfirmed(ctx, 1, 10)
 	errs["PutAnchor"] = s.PutAnchor(ctx, testAnchor(1, 1, store.AnchorSigned), "")
 	return errs
@@ -1250,42 +1240,11 @@ func checkProof(t *testing.T, s store.Store, e store.Entry, b store.Batch, tree 
 	}
 }
 
-// checkNodes checks that the stored nodes at every leaf's path positions
-// are the tree's proof, and that every stored node equals the tree's.
-func checkNodes(t *testing.T, s store.Store, id uint64, tree *merkle.Tree) {
+// checkLatest checks that LatestBatch is want.
+func checkLatest(t *testing.T, s store.Store, want uint64) {
 	t.Helper()
-	ctx := context.Background()
-	for i := range tree.Size {
-		pos, err := merkle.PathPositions(i, tree.Size)
-		if err != nil {
-			t.Fatalf("PathPositions(%d, %d): %v", i, tree.Size, err)
-		}
-		want, err := tree.Proof(i)
-		if err != nil {
-			t.Fatalf("Proof(%d): %v", i, err)
-		}
-		got, err := s.Nodes(ctx, id, pos)
-		if err != nil {
-			t.Fatalf("Nodes(batch %d, leaf %d): %v", id, i, err)
-		}
-		if !slices.Equal(got, want) {
-			t.Errorf("batch %d leaf %d: Nodes = %x, want proof %x", id, i, got, want)
-		}
-	}
-	var pos []merkle.Pos
-	var want [][32]byte
-	for l, level := range tree.Levels {
-		for j := range uint64(len(level) / 32) {
-			pos = append(pos, merkle.Pos{Level: l, Index: j})
-			want = append(want, [32]byte(level[32*j:]))
-		}
-	}
-	got, err := s.Nodes(ctx, id, pos)
-	if err != nil {
-		t.Fatalf("Nodes(batch %d, all nodes): %v", id, err)
-	}
-	if !slices.Equal(got, want) {
-		t.Errorf("batch %d: stored nodes differ from the tree's", id)
+	if got, err := s.LatestBatch(context.Background()); err != nil || got != want {
+		t.Errorf("LatestBatch = %d, %v; want %d", got, err, want)
 	}
 }
 
