@@ -49,7 +49,7 @@ func submit(t *testing.T, st store.Store, fps []fingerprint.Fingerprint) {
 	for i, fp := range fps {
 		subs[i] = store.Submission{Fingerprint: fp, Institution: "lab", ReceivedAt: time.Now()}
 	}
-	if _, err := st.Submit(context.Background(), subs); err != nil {
+	if _, _, err := st.Submit(context.Background(), subs, 0); err != nil {
 		t.Fatal(err)
 	}
 }

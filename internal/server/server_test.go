@@ -541,9 +541,9 @@ func TestSubmitPokesSealer(t *testing.T) {
 		t.Fatalf("batch 1 has %d fingerprints, want %d", b.Size, maxBatch)
 	}
 
-	// Right after the seal the submit path's view of the pending count
-	// may still say a full batch is waiting: it must not poke the sealer
-	// into sealing the next few fingerprints as a batch of their own.
+	// The count the sealer is poked with is the store's right after each
+	// submission: after the seal, the next few fingerprints must not poke
+	// the sealer into sealing them as a batch of their own.
 	more := fps(t, maxBatch+3)[maxBatch:]
 	for _, fp := range more {
 		f.submit(keyA, fp)

@@ -20,8 +20,8 @@ import (
 )
 
 // Sentinel errors. Callers act on them with errors.Is; the HTTP layer maps
-// ErrNotFound to 404, ErrUnavailable to 503 with Retry-After, everything
-// else to 500.
+// ErrNotFound to 404, ErrUnavailable and ErrFull to 503 with Retry-After,
+// everything else to 500.
 var (
 	// ErrNotFound: the fingerprint, batch or anchor is unknown.
 	ErrNotFound = errors.New("not found")
@@ -36,6 +36,10 @@ var (
 	// read only, out of memory or failing to persist. Nothing of the
 	// operation was acknowledged; it may succeed when retried later.
 	ErrUnavailable = errors.New("store unavailable")
+	// ErrFull: admitting a submission's new fingerprints would take the
+	// number pending past the bound the caller gave Submit; nothing of the
+	// submission was written. It may succeed once a batch is sealed.
+	ErrFull = errors.New("too many fingerprints waiting to be sealed")
 )
 
 // Unavailable wraps err (if not nil) so that it also matches
@@ -203,7 +207,16 @@ type Store interface {
 	// time). It returns only once the new entries and records are durable,
 	// written atomically with each other. Duplicates inside subs are
 	// allowed: the same (fingerprint, institution) yields the same record.
-	Submit(ctx context.Context, subs []Submission) ([]Record, error)
+	//
+	// With maxPending > 0, Submit refuses, with an error wrapping ErrFull
+	// and without writing anything, a submission whose new fingerprints
+	// (those the store does not know, each counted once) would take the
+	// number pending past maxPending; a submission without a new
+	// fingerprint is never refused. The check and the writes are atomic:
+	// concurrent submitters, on every replica of a shared backend, never
+	// take the count past the bound. pending is the number pending right
+	// after the submission, for the caller to tell when a batch is full.
+	Submit(ctx context.Context, subs []Submission, maxPending int) (recs []Record, pending int, err error)
 
 	// Entry returns the entry of fp, or ErrNotFound.
 	Entry(ctx context.Context, fp fingerprint.Fingerprint) (Entry, error)

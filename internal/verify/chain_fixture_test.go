@@ -131,7 +131,7 @@ func (e *chainEnv) seal(n int) (store.Batch, []fingerprint.Fingerprint, error) {
 			ReceivedAt:  fixtureTime.Add(time.Duration(e.seq) * time.Second),
 		}
 	}
-	if _, err := e.store.Submit(ctx, subs); err != nil {
+	if _, _, err := e.store.Submit(ctx, subs, 0); err != nil {
 		return store.Batch{}, nil, err
 	}
 	fps, err := e.store.Pending(ctx, n)

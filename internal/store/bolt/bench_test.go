@@ -37,7 +37,7 @@ func fill(b *testing.B, s *Store, run string, n uint64) {
 	for i := range n {
 		subs = append(subs, store.Submission{Fingerprint: benchFP(run, i), Institution: "bench", ReceivedAt: now})
 		if len(subs) == chunk || i == n-1 {
-			if _, err := s.Submit(ctx, subs); err != nil {
+			if _, _, err := s.Submit(ctx, subs, 0); err != nil {
 				b.Fatal(err)
 			}
 			subs = subs[:0]
@@ -55,7 +55,7 @@ func BenchmarkSubmit(b *testing.B) {
 		b.ReportAllocs()
 		for i := uint64(0); b.Loop(); i++ {
 			subs := []store.Submission{{Fingerprint: benchFP(b.Name(), i), Institution: "bench", ReceivedAt: time.Now()}}
-			if _, err := s.Submit(ctx, subs); err != nil {
+			if _, _, err := s.Submit(ctx, subs, 0); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -77,7 +77,7 @@ func BenchmarkSubmit(b *testing.B) {
 					for j := range subs {
 						subs[j] = store.Submission{Fingerprint: benchFP(b.Name(), base+uint64(j)), Institution: "bench", ReceivedAt: now}
 					}
-					if _, err := s.Submit(ctx, subs); err != nil {
+					if _, _, err := s.Submit(ctx, subs, 0); err != nil {
 						b.Error(err)
 						return
 					}
@@ -277,7 +277,7 @@ func BenchmarkSubmitFirst(b *testing.B) {
 			for i := range calls * uint64(per) {
 				subs = append(subs, store.Submission{Fingerprint: benchFP(b.Name()+"/other", i), Institution: "someone else", ReceivedAt: time.Now()})
 				if len(subs) == cap(subs) || i == calls*uint64(per)-1 {
-					if _, err := s.Submit(ctx, subs); err != nil {
+					if _, _, err := s.Submit(ctx, subs, 0); err != nil {
 						b.Fatal(err)
 					}
 					subs = subs[:0]
@@ -298,7 +298,7 @@ func BenchmarkSubmitFirst(b *testing.B) {
 					subs[j] = store.Submission{Fingerprint: benchFP(run, uint64((i/2)*per+j)), Institution: "bench", ReceivedAt: now}
 				}
 				start := time.Now()
-				recs, err := s.Submit(ctx, subs)
+				recs, _, err := s.Submit(ctx, subs, 0)
 				lat[kind] += time.Since(start)
 				n[kind]++
 				if err != nil || recs[0].New != (kind == 0) || !recs[0].ReceivedAt.Equal(now) {

@@ -20,11 +20,16 @@ const maxCommitFingerprints = 256 << 10
 // UTC. Every call waits for a group commit (an fsync of the log), whether or
 // not it writes anything: a submitter's latency does not depend on what the
 // store knew.
-func (s *Store) Submit(ctx context.Context, subs []store.Submission) ([]store.Record, error) {
+//
+// The committer checks maxPending against the count in the transaction
+// that writes the submission, after the submissions before it in the same
+// group commit: the log's sequence minus the last sealed one.
+func (s *Store) Submit(ctx context.Context, subs []store.Submission, maxPending int) ([]store.Record, int, error) {
 	now := time.Now()
 	// Keys and values handed to Put must stay valid until the commit; build
 	// them once, outside the transaction (which may run more than once).
 	r := &submitReq{
+		max:  maxPending,
 		subs: subs,
 		recs: make([][]byte, len(subs)),
 		news: make([]store.Entry, len(subs)),
@@ -45,7 +50,10 @@ func (s *Store) Submit(ctx context.Context, subs []store.Submission) ([]store.Re
 	err := s.do(ctx, func() error {
 		if len(subs) == 0 {
 			r.out = []store.Record{}
-			return nil
+			return s.log.View(func(ltx *bbolt.Tx) error {
+				r.pending = int(s.logOf(ltx).last() - min(s.sealed.Load(), s.logOf(ltx).last()))
+				return nil
+			})
 		}
 		s.qmu.Lock()
 		s.queue = append(s.queue, r)
@@ -60,20 +68,22 @@ func (s *Store) Submit(ctx context.Context, subs []store.Submission) ([]store.Re
 		return r.err
 	})
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return r.out, nil
+	return r.out, r.pending, nil
 }
 
 // submitReq is one Submit waiting for the committer.
 type submitReq struct {
-	subs  []store.Submission
-	recs  [][]byte // log records: fingerprint | entry; apply writes the seq
-	news  []store.Entry
-	out   []store.Record
-	added []uint64 // sequence numbers of the new entries, by subs index (0: not new)
-	err   error
-	done  chan struct{} // closed once out/err are set
+	max     int // Submit's maxPending
+	subs    []store.Submission
+	recs    [][]byte // log records: fingerprint | entry; apply writes the seq
+	news    []store.Entry
+	out     []store.Record
+	added   []uint64 // sequence numbers of the new entries, by subs index (0: not new)
+	pending int      // pending after the commit (before it, if refused)
+	err     error
+	done    chan struct{} // closed once out/err are set
 }
 
 // committer runs group commits until Close: each takes everything queued
@@ -205,8 +215,9 @@ func (s *Store) commit(reqs []*submitReq) {
 	err := s.write(fileLog, func(tx *bbolt.Tx) error { return s.applyAll(tx, reqs) })
 	if err != nil && len(reqs) > 1 && !errors.Is(err, store.ErrUnavailable) {
 		for _, r := range reqs {
-			r.err = s.write(fileLog, func(tx *bbolt.Tx) error { return s.applyAll(tx, []*submitReq{r}) })
-			if r.err == nil {
+			if err := s.write(fileLog, func(tx *bbolt.Tx) error { return s.applyAll(tx, []*submitReq{r}) }); err != nil {
+				r.err = err
+			} else {
 				s.noteAdded([]*submitReq{r})
 			}
 			close(r.done)
@@ -217,7 +228,9 @@ func (s *Store) commit(reqs []*submitReq) {
 		s.noteAdded(reqs)
 	}
 	for _, r := range reqs {
-		r.err = err
+		if err != nil {
+			r.err = err
+		}
 		close(r.done)
 	}
 }
@@ -250,7 +263,10 @@ func (s *Store) noteAdded(reqs []*submitReq) {
 // of institutions that are not their fingerprint's first submitter in the
 // log's subs bucket, and deletes log records that are sealed and indexed.
 // Known fingerprints are looked up in the unindexed map and then in the
-// main file's index.
+// main file's index. A request whose new fingerprints would take the
+// pending count past its max writes nothing and gets ErrFull. Each
+// request's err is set here (nil unless refused): applyAll may run again,
+// for fewer requests, after a failed transaction.
 func (s *Store) applyAll(tx *bbolt.Tx, reqs []*submitReq) error {
 	lg := s.logOf(tx)
 	// Drop the log segments that are sealed and indexed.
@@ -266,30 +282,71 @@ func (s *Store) applyAll(tx *bbolt.Tx, reqs []*submitReq) error {
 	defer mtx.Rollback()
 	fps := mtx.Bucket(bucketFP)
 	subsB := tx.Bucket(bucketSubs)
+	// The count of pending fingerprints: the log's sequence (this
+	// transaction's appends included) minus the last sealed one as of mtx,
+	// which is the same or older than the mirror s.sealed, never newer.
+	sealed := getU64(mtx.Bucket(bucketMeta), keySealed)
+	pending := func() int { return int(lg.last() - min(sealed, lg.last())) }
 	type local struct{ r, i int }
 	here := map[fingerprint.Fingerprint]local{} // new in this transaction
 	for ri, r := range reqs {
 		r.out = make([]store.Record, len(r.subs))
 		r.added = make([]uint64, len(r.subs))
+		r.err = nil
+		// First the fingerprints' entries: known (in firsts, made when
+		// needed), or new in this transaction (earlier in r included); the
+		// ones new in r go into here under their first index in r.
+		var firsts []store.Entry
+		fresh := 0
+		isNew := func(i int) bool {
+			l, ok := here[r.subs[i].Fingerprint]
+			return ok && l == local{ri, i}
+		}
 		for i, sub := range r.subs {
 			fp := sub.Fingerprint
-			var first store.Entry // the fingerprint's entry; batch and index are not needed
-			if l, ok := here[fp]; ok {
-				first = reqs[l.r].news[l.i]
-			} else if e, ok, err := s.known(fp, lg, fps, 0, nil); err != nil {
+			if _, ok := here[fp]; ok {
+				continue
+			}
+			e, ok, err := s.known(fp, lg, fps, 0, nil)
+			switch {
+			case err != nil:
 				return err
-			} else if ok {
-				first = e
-			} else {
+			case ok:
+				if firsts == nil {
+					firsts = make([]store.Entry, len(r.subs))
+				}
+				firsts[i] = e
+			default:
+				here[fp] = local{ri, i}
+				fresh++
+			}
+		}
+		if n := pending(); r.max > 0 && fresh > 0 && n+fresh > r.max {
+			for i := range r.subs {
+				if isNew(i) {
+					delete(here, r.subs[i].Fingerprint)
+				}
+			}
+			r.out, r.pending = nil, n
+			r.err = fmt.Errorf("%w: %d fingerprints are waiting to be sealed, and %d new ones would pass the limit of %d", store.ErrFull, n, fresh, r.max)
+			continue
+		}
+		for i, sub := range r.subs {
+			if isNew(i) {
 				seq, err := lg.append(r.recs[i])
 				if err != nil {
 					return err
 				}
 				e := r.news[i]
-				r.out[i] = store.Record{Fingerprint: fp, Institution: e.Institution, ReceivedAt: e.ReceivedAt, New: true}
+				r.out[i] = store.Record{Fingerprint: sub.Fingerprint, Institution: e.Institution, ReceivedAt: e.ReceivedAt, New: true}
 				r.added[i] = seq
-				here[fp] = local{ri, i}
 				continue
+			}
+			var first store.Entry
+			if l, ok := here[sub.Fingerprint]; ok {
+				first = reqs[l.r].news[l.i]
+			} else {
+				first = firsts[i]
 			}
 			rec, err := ownRecord(subsB, first, sub.Institution, r.news[i].ReceivedAt)
 			if err != nil {
@@ -297,6 +354,7 @@ func (s *Store) applyAll(tx *bbolt.Tx, reqs []*submitReq) error {
 			}
 			r.out[i] = rec
 		}
+		r.pending = pending()
 	}
 	return nil
 }

@@ -31,7 +31,7 @@ func BenchmarkSubmit(b *testing.B) {
 		b.ReportAllocs()
 		for i := uint64(0); b.Loop(); i++ {
 			subs := []store.Submission{{Fingerprint: benchFP(b.Name(), i), Institution: "bench", ReceivedAt: time.Now()}}
-			if _, err := s.Submit(ctx, subs); err != nil {
+			if _, _, err := s.Submit(ctx, subs, 0); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -53,7 +53,7 @@ func BenchmarkSubmit(b *testing.B) {
 					for j := range subs {
 						subs[j] = store.Submission{Fingerprint: benchFP(b.Name(), base+uint64(j)), Institution: "bench", ReceivedAt: now}
 					}
-					if _, err := s.Submit(ctx, subs); err != nil {
+					if _, _, err := s.Submit(ctx, subs, 0); err != nil {
 						b.Error(err)
 						return
 					}
@@ -81,7 +81,7 @@ func BenchmarkNodes(b *testing.B) {
 	for i := range uint64(size) {
 		subs = append(subs, store.Submission{Fingerprint: benchFP("nodes", i), Institution: "bench", ReceivedAt: now})
 		if len(subs) == chunk || i == size-1 {
-			if _, err := s.Submit(ctx, subs); err != nil {
+			if _, _, err := s.Submit(ctx, subs, 0); err != nil {
 				b.Fatal(err)
 			}
 			subs = subs[:0]
@@ -152,7 +152,7 @@ func BenchmarkSubmitFirst(b *testing.B) {
 			for i := range calls * uint64(per) {
 				subs = append(subs, store.Submission{Fingerprint: benchFP(b.Name()+"/other", i), Institution: "someone else", ReceivedAt: time.Now()})
 				if len(subs) == cap(subs) || i == calls*uint64(per)-1 {
-					if _, err := s.Submit(ctx, subs); err != nil {
+					if _, _, err := s.Submit(ctx, subs, 0); err != nil {
 						b.Fatal(err)
 					}
 					subs = subs[:0]
@@ -173,7 +173,7 @@ func BenchmarkSubmitFirst(b *testing.B) {
 					subs[j] = store.Submission{Fingerprint: benchFP(run, uint64((i/2)*per+j)), Institution: "bench", ReceivedAt: now}
 				}
 				start := time.Now()
-				recs, err := s.Submit(ctx, subs)
+				recs, _, err := s.Submit(ctx, subs, 0)
 				lat[kind] += time.Since(start)
 				n[kind]++
 				if err != nil || recs[0].New != (kind == 0) || !recs[0].ReceivedAt.Equal(now) {

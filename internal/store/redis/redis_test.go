@@ -103,7 +103,7 @@ func TestReopenAfterCrash(t *testing.T) {
 	fp := func(i int) fingerprint.Fingerprint { return fingerprint.Sum(fmt.Append(nil, "crash", i)) }
 
 	for i := range 10 {
-		if _, err := s.Submit(ctx, []store.Submission{{Fingerprint: fp(i), Institution: "x", ReceivedAt: time.Unix(0, int64(i+1))}}); err != nil {
+		if _, _, err := s.Submit(ctx, []store.Submission{{Fingerprint: fp(i), Institution: "x", ReceivedAt: time.Unix(0, int64(i+1))}}, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -145,10 +145,10 @@ func TestReopenAfterCrash(t *testing.T) {
 				// With a new fingerprint, another institution's first
 				// submission of a known one: its record is acknowledged
 				// with the entry.
-				_, err := s.Submit(sctx, []store.Submission{
+				_, _, err := s.Submit(sctx, []store.Submission{
 					{Fingerprint: fp(i), Institution: "x", ReceivedAt: time.Unix(0, int64(i+1))},
 					{Fingerprint: fp(i % 10), Institution: fmt.Sprint("y", i), ReceivedAt: time.Unix(0, int64(i+1))},
-				})
+				}, 0)
 				cancel()
 				if err == nil {
 					mu.Lock()
@@ -237,7 +237,7 @@ func TestLargeBatch(t *testing.T) {
 	for i := range subs {
 		subs[i] = store.Submission{Fingerprint: fingerprint.Sum(fmt.Append(nil, "large", i)), Institution: "x", ReceivedAt: time.Unix(1, 0)}
 	}
-	if _, err := s.Submit(ctx, subs); err != nil {
+	if _, _, err := s.Submit(ctx, subs, 0); err != nil {
 		t.Fatal(err)
 	}
 	fps := mustPending(t, s, size)
@@ -284,7 +284,7 @@ func TestStagedNotVisible(t *testing.T) {
 	for i := range 5 {
 		subs = append(subs, store.Submission{Fingerprint: fingerprint.Sum(fmt.Append(nil, "staged", i)), ReceivedAt: time.Unix(1, 0)})
 	}
-	if _, err := s.Submit(ctx, subs); err != nil {
+	if _, _, err := s.Submit(ctx, subs, 0); err != nil {
 		t.Fatal(err)
 	}
 	fps := mustPending(t, s, 5)
@@ -325,7 +325,7 @@ func TestCommitRetry(t *testing.T) {
 	srv := redistest.Start(t)
 	s := openLeader(t, srv.URL())
 	sub := store.Submission{Fingerprint: fingerprint.Sum([]byte("retry")), ReceivedAt: time.Unix(1, 0)}
-	if _, err := s.Submit(ctx, []store.Submission{sub}); err != nil {
+	if _, _, err := s.Submit(ctx, []store.Submission{sub}, 0); err != nil {
 		t.Fatal(err)
 	}
 	fps := mustPending(t, s, 1)

@@ -35,6 +35,7 @@ func RunFencing(t *testing.T, newReplicas func(t *testing.T, n int) []Replica) {
 		{"Close", 2, testClose},
 		{"ConcurrentCampaigns", 8, testConcurrentCampaigns},
 		{"Takeover", 3, testTakeover},
+		{"SubmitBound", 4, testSubmitBoundReplicas},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -335,4 +336,14 @@ func mustCampaign(t *testing.T, r Replica, id string, ttl time.Duration, wantLea
 		t.Errorf("Campaign(%s) leads with token 0", id)
 	}
 	return token
+}
+
+// testSubmitBoundReplicas: submitters on several replicas never take the
+// shared pending count past the bound.
+func testSubmitBoundReplicas(t *testing.T, rs []Replica) {
+	stores := make([]store.Store, len(rs))
+	for i, r := range rs {
+		stores[i] = r
+	}
+	checkBoundConcurrent(t, stores)
 }

@@ -54,6 +54,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"SubmitOwnRecords", testSubmitOwnRecords},
 		{"SubmissionPrivacy", testSubmissionPrivacy},
 		{"SubmitEmpty", testSubmitEmpty},
+		{"SubmitBound", testSubmitBound},
+		{"SubmitBoundConcurrent", testSubmitBoundConcurrent},
 		{"EntryNotFound", testEntryNotFound},
 		{"PendingStats", testPendingStats},
 		{"PendingOrder", testPendingOrder},
@@ -97,7 +99,7 @@ func RunReopen(t *testing.T, open func(t *testing.T, dir string) store.Store) {
 	for w := range workers {
 		wg.Go(func() {
 			for i := w * per; i < (w+1)*per; i++ {
-				if _, err := s.Submit(ctx, []store.Submission{{Fingerprint: all[i], Institution: fmt.Sprint("inst", w), ReceivedAt: at(i)}}); err != nil {
+				if _, _, err := s.Submit(ctx, []store.Submission{{Fingerprint: all[i], Institution: fmt.Sprint("inst", w), ReceivedAt: at(i)}}, 0); err != nil {
 					errs <- err
 					return
 				}
@@ -194,7 +196,7 @@ func testSubmitNew(t *testing.T, s store.Store) {
 		{Fingerprint: fp(t, "b"), Institution: "lab-b", ReceivedAt: at(1)},
 		{Fingerprint: fp(t, "c"), Institution: "", ReceivedAt: at(2)},
 	}
-	got, err := s.Submit(ctx, subs)
+	got, _, err := s.Submit(ctx, subs, 0)
 	if err != nil {
 		t.Fatalf("Submit: %v", err)
 	}
@@ -220,10 +222,10 @@ func testSubmitDuplicate(t *testing.T, s store.Store) {
 	first := store.Entry{Fingerprint: a, Institution: "first", ReceivedAt: at(0)}
 	mustSubmit(t, s, store.Submission{Fingerprint: a, Institution: "first", ReceivedAt: at(0)})
 
-	got, err := s.Submit(ctx, []store.Submission{
+	got, _, err := s.Submit(ctx, []store.Submission{
 		{Fingerprint: a, Institution: "second", ReceivedAt: at(5)},
 		{Fingerprint: b, Institution: "second", ReceivedAt: at(5)},
-	})
+	}, 0)
 	if err != nil {
 		t.Fatalf("Submit: %v", err)
 	}
@@ -279,7 +281,7 @@ func testSubmitDuplicate(t *testing.T, s store.Store) {
 func testSubmitDuplicatesInOneCall(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	a, b := fp(t, "a"), fp(t, "b")
-	got, err := s.Submit(ctx, []store.Submission{
+	got, _, err := s.Submit(ctx, []store.Submission{
 		{Fingerprint: a, Institution: "one", ReceivedAt: at(0)},
 		{Fingerprint: a, Institution: "two", ReceivedAt: at(1)},
 		{Fingerprint: b, Institution: "two", ReceivedAt: at(1)},
@@ -287,7 +289,7 @@ func testSubmitDuplicatesInOneCall(t *testing.T, s store.Store) {
 		{Fingerprint: a, Institution: "two", ReceivedAt: at(3)},
 		{Fingerprint: b, Institution: "two", ReceivedAt: at(3)},
 		{Fingerprint: a, Institution: "one", ReceivedAt: at(3)},
-	})
+	}, 0)
 	if err != nil {
 		t.Fatalf("Submit: %v", err)
 	}
@@ -426,7 +428,7 @@ func testSubmissionPrivacy(t *testing.T, s store.Store) {
 }
 
 func testSubmitEmpty(t *testing.T, s store.Store) {
-	got, err := s.Submit(context.Background(), nil)
+	got, _, err := s.Submit(context.Background(), nil, 0)
 	if err != nil || len(got) != 0 {
 		t.Errorf("Submit(nil) = %v, %v; want no entries, nil", got, err)
 	}
@@ -620,7 +622,7 @@ func testConcurrentSubmit(t *testing.T, s store.Store) {
 						ReceivedAt:  at(w*1000 + c),
 					}
 				}
-				got, err := s.Submit(ctx, subs)
+				got, _, err := s.Submit(ctx, subs, 0)
 				if err != nil {
 					errs <- err
 					return
@@ -794,7 +796,7 @@ func testSealWhileSubmitting(t *testing.T, s store.Store) {
 				for j := range per {
 					batch = append(batch, store.Submission{Fingerprint: fp(t, "", (w*calls+c)*per+j), Institution: "x", ReceivedAt: time.Now()})
 				}
-				if _, err := s.Submit(ctx, batch); err != nil {
+				if _, _, err := s.Submit(ctx, batch, 0); err != nil {
 					errs <- err
 					return
 				}
@@ -1089,7 +1091,7 @@ func testCancelled(t *testing.T, s store.Store) {
 // tree, and returns the errors by method name.
 func callAll(ctx context.Context, t *testing.T, s store.Store, fps []fingerprint.Fingerprint, tree *merkle.Tree) map[string]error {
 	errs := map[string]error{}
-	_, errs["Submit"] = s.Submit(ctx, []store.Submission{{Fingerprint: fp(t, "b"), Institution: "x", ReceivedAt: at(1)}})
+	_, _, errs["Submit"] = s.Submit(ctx, []store.Submission{{Fingerprint: fp(t, "b"), Institution: "x", ReceivedAt: at(1)}}, 0)
 	_, errs["Entry"] = s.Entry(ctx, fps[0])
 	_, _, errs["Submission"] = s.Submission(ctx, fps[0], "x")
 	_, errs["Proof"] = s.Proof(ctx, fps[0])
@@ -1137,7 +1139,7 @@ func seal(t *testing.T, s store.Store, n int, sealedAt time.Time) (store.Batch, 
 
 func mustSubmit(t *testing.T, s store.Store, subs ...store.Submission) []store.Record {
 	t.Helper()
-	es, err := s.Submit(context.Background(), subs)
+	es, _, err := s.Submit(context.Background(), subs, 0)
 	if err != nil {
 		t.Fatalf("Submit: %v", err)
 	}
