@@ -3,8 +3,8 @@ package verify
 // A real chain for the verifier's tests: go-ethereum's simulated backend,
 // batches sealed into the bolt store with merkle.Build, anchored by
 // anchor.Anchorer, and proof bundles assembled from the store the way
-// internal/server does (merkle.PathPositions + Store.Nodes + the anchor
-// record). Nothing here fakes the chain; the few Chain wrappers in
+// internal/server does (Store.Proof and the anchor record). Nothing here
+// fakes the chain; the few Chain wrappers in
 // verify_test.go only distort what a real endpoint answers.
 
 import (

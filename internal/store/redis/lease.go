@@ -27,7 +27,7 @@ const (
 // lease key holds exactly that value. So once the lease has expired — even
 // before this replica notices — its writes cannot commit. Every replica
 // must use its own replicaID; a restarted replica waits like the others
-// for its previous lease to expire (or Resign it when shutting down).
+// for its previous lease to expire (its predecessor gives it up by closing its Store).
 //
 // Campaign at least every ttl/3: a renewal must reach the server before
 // the TTL runs out, and the replicas that are not leading take over within
