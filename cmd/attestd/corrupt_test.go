@@ -65,7 +65,7 @@ func TestServeRefusesCorruptStore(t *testing.T) {
 			for i := range subs {
 				subs[i] = store.Submission{Fingerprint: fingerprint.Sum([]byte{byte(i), byte(i >> 8)}), Institution: "dev"}
 			}
-			if _, err := st.Submit(context.Background(), subs); err != nil {
+			if _, _, err := st.Submit(context.Background(), subs, 0); err != nil {
 				t.Fatal(err)
 			}
 			if err := st.Close(); err != nil {

@@ -904,7 +904,7 @@ func TestReplicasLeaderShutdown(t *testing.T) {
 	if _, ok := leader.findLog("batch sealed", stoppedAt); !ok {
 		t.Errorf("the leader did not seal the pending fingerprints when it shut down")
 	}
-	// Resign deleted the lease: the other replica wins at its next
+	// Close deleted the lease: the other replica wins at its next
 	// campaign, within TTL/3 (plus the slack of TestReplicasLeaderKilled).
 	_, leadAt := waitLeader(t, []*replica{other}, stoppedAt, 2*replicaLeaseTTL+10*time.Second)
 	t.Logf("%s leads %s after %s was stopped", other.id, leadAt.Sub(stoppedAt).Round(time.Millisecond), leader.id)

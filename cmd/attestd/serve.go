@@ -161,7 +161,7 @@ file. serve warns when it finds one on the command line.`,
 	f.IntVar(&cfg.HTTP.RateBurst, "rate-burst", server.DefaultRateBurst, "burst of --rate-limit")
 	f.Float64Var(&cfg.HTTP.VerifyRate, "verify-rate", server.DefaultVerifyRate, "POST /v1/verify requests per second per client address (IPv6: per /64); 429 beyond; negative: unlimited")
 	f.IntVar(&cfg.HTTP.VerifyBurst, "verify-burst", server.DefaultVerifyBurst, "burst of --verify-rate")
-	f.IntVar(&cfg.HTTP.MaxPending, "max-pending", server.DefaultMaxPending, "refuse submissions with 503 while this many fingerprints wait to be sealed (0: unlimited)")
+	f.IntVar(&cfg.HTTP.MaxPending, "max-pending", server.DefaultMaxPending, "refuse with 503 a submission whose new fingerprints would take the number waiting to be sealed past this (0: unlimited)")
 	f.Int64Var(&cfg.HTTP.MaxBodyBytes, "max-body", server.DefaultMaxBodyBytes, "request body limit in bytes")
 	f.StringVar(&cfg.Backup.Dir, "backup-dir", "", "embedded store: write a consistent copy of the store here every --backup-every (best on another volume; off when empty)")
 	f.DurationVar(&cfg.Backup.Every, "backup-every", backup.DefaultEvery, "time between backups (with --backup-dir)")

@@ -60,16 +60,15 @@ type Client interface {
 //   - Unconfirmed returns, ascending by ID, the batches whose anchor on
 //     the chain is missing or not yet confirmed, each with its anchor
 //     records; a batch leaves the list once PutAnchor wrote it confirmed.
-//   - Batch IDs are dense (1 … n, in sealing order): Batch returns
-//     store.ErrNotFound for every ID past the newest, and Batches returns
-//     those after an ID in ascending order. The anchorer finds the newest
-//     batches after a restart that way.
+//   - Batch IDs are dense (1 … n, in sealing order): LatestBatch says n,
+//     and Batches returns those after an ID in ascending order. The
+//     anchorer finds the newest batches after a restart that way.
 //   - The methods are safe for concurrent use with the sealer and the
 //     API, and with the anchorers of other chains on the same store.
 type Store interface {
 	Unconfirmed(ctx context.Context, chainID uint64, limit int) ([]store.Batch, error)
 	PutAnchor(ctx context.Context, a store.Anchor, prev store.AnchorState) error
-	Batch(ctx context.Context, id uint64) (store.Batch, error)
+	LatestBatch(ctx context.Context) (uint64, error)
 	Batches(ctx context.Context, after uint64, limit int) ([]store.Batch, error)
 }
 

@@ -73,7 +73,7 @@ func (e *env) seal(n int) store.Batch {
 	for i := range subs {
 		subs[i] = store.Submission{Fingerprint: fingerprint.Sum([]byte(e.t.Name() + time.Now().String() + string(rune(i)))), Institution: "lab", ReceivedAt: time.Now()}
 	}
-	if _, err := e.store.Submit(ctx, subs); err != nil {
+	if _, _, err := e.store.Submit(ctx, subs, 0); err != nil {
 		e.t.Fatal(err)
 	}
 	fps, err := e.store.Pending(ctx, n)

@@ -216,43 +216,15 @@ const recentScan = 256
 
 // loadRecent seeds the watch list after a (re)start from the newest
 // batches in the store: their anchors on this chain that are confirmed in
-// a block within ReorgWindow of the head. Batch IDs are dense (1…n), so
-// the newest one is found with O(log n) lookups.
+// a block within ReorgWindow of the head.
 func (a *Anchorer) loadRecent(ctx context.Context, head *types.Header) error {
-	exists := func(id uint64) (bool, error) {
-		_, err := a.store.Batch(ctx, id)
-		if errors.Is(err, store.ErrNotFound) {
-			return false, nil
-		}
-		return err == nil, err
-	}
-	// Exponential probe, then binary search for the last existing ID.
-	lo, hi := uint64(0), uint64(1)
-	for {
-		ok, err := exists(hi)
-		if err != nil {
-			return fmt.Errorf("finding the newest batch: %w", err)
-		}
-		if !ok {
-			break
-		}
-		lo, hi = hi, hi*2
-	}
-	for hi-lo > 1 {
-		mid := lo + (hi-lo)/2
-		ok, err := exists(mid)
-		if err != nil {
-			return fmt.Errorf("finding the newest batch: %w", err)
-		}
-		if ok {
-			lo = mid
-		} else {
-			hi = mid
-		}
+	last, err := a.store.LatestBatch(ctx)
+	if err != nil {
+		return fmt.Errorf("finding the newest batch: %w", err)
 	}
 	after := uint64(0)
-	if lo > recentScan {
-		after = lo - recentScan
+	if last > recentScan {
+		after = last - recentScan
 	}
 	bs, err := a.store.Batches(ctx, after, recentScan)
 	if err != nil {

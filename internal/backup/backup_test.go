@@ -39,7 +39,7 @@ func submit(t *testing.T, st store.Store, from, n int) []fingerprint.Fingerprint
 		fps[i] = fingerprint.Sum(fmt.Appendf(nil, "backup test %d", from+i))
 		subs[i] = store.Submission{Fingerprint: fps[i], Institution: "a", ReceivedAt: time.Now()}
 	}
-	if _, err := st.Submit(context.Background(), subs); err != nil {
+	if _, _, err := st.Submit(context.Background(), subs, 0); err != nil {
 		t.Fatal(err)
 	}
 	return fps

@@ -49,7 +49,7 @@ func submit(t *testing.T, st store.Store, fps []fingerprint.Fingerprint) {
 	for i, fp := range fps {
 		subs[i] = store.Submission{Fingerprint: fp, Institution: "lab", ReceivedAt: time.Now()}
 	}
-	if _, err := st.Submit(context.Background(), subs); err != nil {
+	if _, _, err := st.Submit(context.Background(), subs, 0); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -109,15 +109,11 @@ func checkPartition(t *testing.T, st store.Store, fps []fingerprint.Fingerprint,
 			t.Fatalf("batch %d index %d holds both %s and %s", e.BatchID, e.Index, prev, fp)
 		}
 		seen[key] = fp
-		pos, err := merkle.PathPositions(e.Index, b.Size)
+		p, err := st.Proof(ctx, fp)
 		if err != nil {
 			t.Fatal(err)
 		}
-		path, err := st.Nodes(ctx, b.ID, pos)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := verify.VerifyPath(fp, e.Index, b.Size, path, b.Root); err != nil {
+		if err := verify.VerifyPath(fp, e.Index, b.Size, p.Path, b.Root); err != nil {
 			t.Fatalf("fingerprint %s is not at index %d of batch %d: %v", fp, e.Index, b.ID, err)
 		}
 	}

@@ -2,8 +2,13 @@ package server_test
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/attestd/attestd/internal/server"
@@ -58,4 +63,39 @@ func (w *discardWriter) reset() {
 	clear(w.header)
 	w.status = 0
 	w.body.Reset()
+}
+
+// BenchmarkSubmitFingerprints is the server side of row 4 of
+// docs/benchmarks.md without the network: POST /v1/fingerprints of one new
+// fingerprint from 16 submitters per core through the whole handler chain
+// (authentication, admission against MaxPending, the store's group commit
+// (not fsync'd here), receipt signing, JSON), while the sealer runs and
+// seals each full batch it is poked about.
+func BenchmarkSubmitFingerprints(b *testing.B) {
+	f := newFixture(b, server.Config{MaxPending: 5_000_000})
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { f.sealer.Run(ctx) })
+	defer wg.Wait()
+	defer cancel()
+	h := f.srv.Handler()
+	var next atomic.Uint64
+	b.SetParallelism(16)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			body := fmt.Sprintf(`{"fingerprints":["%s"]}`, fp(b, fmt.Sprint(next.Add(1))))
+			req := httptest.NewRequest(http.MethodPost, "/v1/fingerprints", strings.NewReader(body))
+			req.Header.Set("Authorization", "Bearer "+keyA)
+			req.Header.Set("Content-Type", "application/json")
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			if w.Code != http.StatusAccepted {
+				b.Errorf("POST: %d %s", w.Code, w.Body.Bytes())
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
 }

@@ -14,11 +14,12 @@ import (
 )
 
 // Errors the handlers return; problem maps each to its HTTP status. This is
-// the one place where errors become responses.
+// the one place where errors become responses. Of the store's errors,
+// store.ErrNotFound becomes 404, store.ErrUnavailable and store.ErrFull
+// 503 with Retry-After.
 var (
 	ErrBadRequest   = errors.New("bad request")        // 400
 	ErrUnauthorized = errors.New("unauthorized")       // 401
-	ErrNotAccepting = errors.New("not accepting")      // 503, with Retry-After
 	ErrUndecided    = errors.New("could not decide")   // 503, with Retry-After: a verify whose chain reads failed
 	errNotFoundPath = errors.New("no such route")      // 404
 	errMethod       = errors.New("method not allowed") // 405
@@ -66,7 +67,9 @@ func (s *Server) problem(c *gin.Context, err error) {
 		status, title = http.StatusRequestHeaderFieldsTooLarge, "Request Header Fields Too Large"
 	case errors.Is(err, ErrRateLimited):
 		status, title = http.StatusTooManyRequests, "Too Many Requests"
-	case errors.Is(err, ErrNotAccepting), errors.Is(err, ErrUndecided):
+	case errors.Is(err, store.ErrFull), errors.Is(err, ErrUndecided):
+		// store.ErrFull: the pending queue is at Config.MaxPending until
+		// the next seal; nothing was recorded.
 		status, title = http.StatusServiceUnavailable, "Service Unavailable"
 		c.Header("Retry-After", "5")
 	}
@@ -75,7 +78,7 @@ func (s *Server) problem(c *gin.Context, err error) {
 		c.Header("Retry-After", ra.seconds())
 	}
 	detail := err.Error()
-	if status >= 500 && !errors.Is(err, ErrNotAccepting) && !errors.Is(err, ErrUndecided) && err != errStoreUnavailable {
+	if status >= 500 && !errors.Is(err, store.ErrFull) && !errors.Is(err, ErrUndecided) && err != errStoreUnavailable {
 		s.log.ErrorContext(c.Request.Context(), "request failed", "route", c.FullPath(), "err", err)
 		detail = "the server could not complete the request; it has been logged"
 	} else {

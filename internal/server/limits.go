@@ -63,16 +63,3 @@ func (l *limiters) allow(inst string) error {
 	}
 	return nil
 }
-
-// admit refuses a submission of n fingerprints when the pending queue
-// (pending long) would grow past max: backpressure instead of unbounded
-// growth.
-func (s *Server) admit(pending, n int) error {
-	if s.cfg.MaxPending > 0 && pending+n > s.cfg.MaxPending {
-		return &retryAfter{
-			err:   fmt.Errorf("%w: %d fingerprints are waiting to be sealed (limit %d); retry shortly", ErrNotAccepting, pending, s.cfg.MaxPending),
-			after: 5 * time.Second,
-		}
-	}
-	return nil
-}

@@ -76,6 +76,9 @@ func TestRateLimitPerInstitution(t *testing.T) {
 	f.submit(keyB, list[3])
 }
 
+// TestPendingBound: past MaxPending a submission with a new fingerprint
+// is refused with 503 and Retry-After and records nothing; one without is
+// accepted; a seal makes room.
 func TestPendingBound(t *testing.T) {
 	f := newFixture(t, server.Config{MaxPending: 5})
 	list := fps(t, 7)
@@ -85,6 +88,14 @@ func TestPendingBound(t *testing.T) {
 		t.Fatalf("past the pending bound: %d Retry-After=%q, want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
 	f.requireUnknown(list[5])
+	// Re-submissions of known fingerprints are never refused by the bound,
+	// by their submitter or by another institution.
+	f.submit(keyA, list[:5]...)
+	f.submit(keyB, list[0])
+	if resp := rawSubmit(t, f.ts.Client(), f.ts.URL, keyB, list[1], list[6]); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("a known and a new fingerprint past the bound: %d, want 503", resp.StatusCode)
+	}
+	f.requireUnknown(list[6])
 	if _, err := f.sealer.SealOne(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -61,7 +61,7 @@ type Config struct {
 	VerifyTimeout time.Duration // bound on chain reads per verify request; 0 = DefaultVerifyTimeout
 	RatePerSecond float64       // submissions per second per institution; <= 0 = unlimited (internal/app: 0 = DefaultRatePerSecond)
 	RateBurst     int           // bucket size for RatePerSecond; 0 = 1 (internal/app: 0 = DefaultRateBurst)
-	MaxPending    int           // refuse submissions (503) while this many are pending; <= 0 = unlimited (internal/app: 0 = DefaultMaxPending; replicas: see pendingView)
+	MaxPending    int           // refuse submissions (503) whose new fingerprints would take the pending count past this; <= 0 = unlimited (internal/app: 0 = DefaultMaxPending)
 	HeaderTimeout time.Duration // bound on reading request headers (slow clients); 0 = DefaultHeaderTimeout
 	VerifyRate    float64       // POST /v1/verify requests per second per client address; 0 = DefaultVerifyRate, < 0 = unlimited
 	VerifyBurst   int           // bucket size for VerifyRate; 0 = DefaultVerifyBurst
@@ -116,7 +116,6 @@ type Server struct {
 	chainIDs []uint64
 	engine   *gin.Engine
 	limits   *limiters
-	pending  pendingView
 	// verifyLimits limits POST /v1/verify per client address; readers are
 	// the chains' Readers behind a cache, by chain ID.
 	verifyLimits *clientLimiters
@@ -284,15 +283,6 @@ func (s *Server) SubmitFingerprints(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	pending, err := s.pending.count(ctx, s.Store, func(p int) bool { return s.admit(p, n) == nil })
-	if err != nil {
-		s.problem(c, err)
-		return
-	}
-	if err := s.admit(pending, n); err != nil {
-		s.problem(c, err)
-		return
-	}
 	now := s.cfg.Now().UTC()
 	subs := make([]store.Submission, n)
 	for i, text := range req.Fingerprints {
@@ -310,7 +300,9 @@ func (s *Server) SubmitFingerprints(c *gin.Context) {
 		}
 		subs[i] = store.Submission{Fingerprint: fp, Institution: inst, ReceivedAt: now}
 	}
-	records, err := s.Store.Submit(ctx, subs)
+	// The store refuses (store.ErrFull: 503) what would take the pending
+	// count past MaxPending, atomically, across replicas too.
+	records, pending, err := s.Store.Submit(ctx, subs, s.cfg.MaxPending)
 	if err != nil {
 		s.problem(c, err)
 		return
@@ -336,11 +328,7 @@ func (s *Server) SubmitFingerprints(c *gin.Context) {
 	resp := api.SubmitResponse{Receipts: receipts}
 	s.Metrics.Received.WithLabelValues("new").Add(float64(fresh))
 	s.Metrics.Received.WithLabelValues("duplicate").Add(float64(n - fresh))
-	s.pending.add(fresh)
-	notFull := func(p int) bool { return p < s.Sealer.MaxSize() }
-	if p, err := s.pending.count(ctx, s.Store, notFull); err == nil {
-		s.Sealer.Poke(p) // a full batch wakes the sealer; a failed read leaves it to the interval
-	}
+	s.Sealer.Poke(pending) // a full batch wakes the sealer
 	c.JSON(http.StatusAccepted, resp)
 }
 

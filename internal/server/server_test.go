@@ -572,11 +572,11 @@ func TestSubmitPokesSealer(t *testing.T) {
 		t.Fatalf("the submissions poked the sealer with %v, never with the full batch's %d", p, maxBatch)
 	}
 
-	// Right after the seal the submit path's view of the pending count
-	// may still say a full batch is waiting: it must not poke the sealer
-	// into sealing the next few fingerprints as a batch of their own.
-	// Each submission pokes before its 202, so once they are answered
-	// every poke that could wake the sealer has happened.
+	// The count the sealer is poked with is the store's right after each
+	// submission: after the seal, the next few fingerprints must not poke
+	// the sealer into sealing them as a batch of their own. Each
+	// submission pokes before its 202, so once they are answered every
+	// poke that could wake the sealer has happened.
 	more := fps(t, maxBatch+3)[maxBatch:]
 	for _, fp := range more {
 		f.submit(keyA, fp)

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"time"
 
 	"github.com/attestd/attestd/internal/fingerprint"
 	"github.com/attestd/attestd/internal/store"
@@ -18,23 +17,23 @@ import (
 //     written atomically with each other. A 202 promises the fingerprint
 //     will be anchored whatever crashes after, so the handler answers
 //     only after Submit returned nil; a failed Submit must have
-//     acknowledged nothing (the client retries).
+//     acknowledged nothing (the client retries). It enforces maxPending
+//     atomically (ErrFull when the new fingerprints would pass it, with
+//     nothing written) and returns the pending count, which wakes the
+//     sealer when a batch is full.
 //   - Errors are the store's sentinels: ErrNotFound (unknown fingerprint
 //     or batch; Submission also for another institution's fingerprint)
-//     becomes 404, ErrUnavailable 503 with Retry-After, anything else
+//     becomes 404, ErrUnavailable and ErrFull 503 with Retry-After, anything else
 //     500 (see errors.go). The server never matches on an error's text.
 //   - Proof returns the entry and, once it is sealed, its batch and Merkle
 //     path in one call; a sealed batch never changes, so the path is the
 //     one of that batch's root and the handler builds the bundle from it
 //     without another read.
-//   - PendingStats is cheap (O(1)): the submit path reads it for
-//     admission and the sealer's size trigger, at most every pendingTTL.
 type Store interface {
-	Submit(ctx context.Context, subs []store.Submission) ([]store.Record, error)
+	Submit(ctx context.Context, subs []store.Submission, maxPending int) ([]store.Record, int, error)
 	Submission(ctx context.Context, fp fingerprint.Fingerprint, institution string) (store.Record, store.Entry, error)
 	Proof(ctx context.Context, fp fingerprint.Fingerprint) (store.Proof, error)
 	Batch(ctx context.Context, id uint64) (store.Batch, error)
-	PendingStats(ctx context.Context) (count int, oldest time.Time, err error)
 }
 
 // The store layer's contract implements the server's: a change of either

@@ -26,8 +26,8 @@ type unavailableStore struct {
 	err error
 }
 
-func (s unavailableStore) Submit(context.Context, []store.Submission) ([]store.Record, error) {
-	return nil, s.err
+func (s unavailableStore) Submit(context.Context, []store.Submission, int) ([]store.Record, int, error) {
+	return nil, 0, s.err
 }
 
 func (s unavailableStore) Proof(context.Context, fingerprint.Fingerprint) (store.Proof, error) {

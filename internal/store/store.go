@@ -20,8 +20,8 @@ import (
 )
 
 // Sentinel errors. Callers act on them with errors.Is; the HTTP layer maps
-// ErrNotFound to 404, ErrUnavailable to 503 with Retry-After, everything
-// else to 500.
+// ErrNotFound to 404, ErrUnavailable and ErrFull to 503 with Retry-After,
+// everything else to 500.
 var (
 	// ErrNotFound: the fingerprint, batch or anchor is unknown.
 	ErrNotFound = errors.New("not found")
@@ -36,6 +36,10 @@ var (
 	// read only, out of memory or failing to persist. Nothing of the
 	// operation was acknowledged; it may succeed when retried later.
 	ErrUnavailable = errors.New("store unavailable")
+	// ErrFull: admitting a submission's new fingerprints would take the
+	// number pending past the bound the caller gave Submit; nothing of the
+	// submission was written. It may succeed once a batch is sealed.
+	ErrFull = errors.New("too many fingerprints waiting to be sealed")
 )
 
 // Unavailable wraps err (if not nil) so that it also matches
@@ -224,7 +228,16 @@ type Store interface {
 	// time). It returns only once the new entries and records are durable,
 	// written atomically with each other. Duplicates inside subs are
 	// allowed: the same (fingerprint, institution) yields the same record.
-	Submit(ctx context.Context, subs []Submission) ([]Record, error)
+	//
+	// With maxPending > 0, Submit refuses, with an error wrapping ErrFull
+	// and without writing anything, a submission whose new fingerprints
+	// (those the store does not know, each counted once) would take the
+	// number pending past maxPending; a submission without a new
+	// fingerprint is never refused. The check and the writes are atomic:
+	// concurrent submitters, on every replica of a shared backend, never
+	// take the count past the bound. pending is the number pending right
+	// after the submission, for the caller to tell when a batch is full.
+	Submit(ctx context.Context, subs []Submission, maxPending int) (recs []Record, pending int, err error)
 
 	// Entry returns the entry of fp, or ErrNotFound.
 	Entry(ctx context.Context, fp fingerprint.Fingerprint) (Entry, error)
@@ -235,8 +248,9 @@ type Store interface {
 	Submission(ctx context.Context, fp fingerprint.Fingerprint, institution string) (Record, Entry, error)
 
 	// Proof returns the entry of fp and, once it is sealed, its batch and
-	// Merkle path, or ErrNotFound: Entry, Batch and Nodes in one call, which
-	// the embedded store serves from one read transaction.
+	// Merkle path (the stored nodes at merkle.PathPositions, never a
+	// rebuilt tree), or ErrNotFound: the entry, its batch and its path in
+	// one call, which the embedded store serves from one read transaction.
 	Proof(ctx context.Context, fp fingerprint.Fingerprint) (Proof, error)
 
 	// PendingStats returns the number of pending fingerprints and the
@@ -262,10 +276,9 @@ type Store interface {
 	// Batches returns up to limit batches with ID > after, ascending.
 	Batches(ctx context.Context, after uint64, limit int) ([]Batch, error)
 
-	// Nodes reads the stored tree nodes of batch id at the given positions
-	// (see merkle.PathPositions), one hash per position, in order. It never
-	// rebuilds the tree.
-	Nodes(ctx context.Context, id uint64, pos []merkle.Pos) ([][32]byte, error)
+	// LatestBatch returns the ID of the newest sealed batch, 0 if none is.
+	// Batch IDs are dense: every ID from 1 to it names a batch.
+	LatestBatch(ctx context.Context) (uint64, error)
 
 	// Unconfirmed returns up to limit batches, ascending by ID, whose anchor
 	// on chainID is missing or not yet confirmed.
@@ -289,12 +302,12 @@ var ErrFenced = errors.New("fenced: not the leader")
 // A replica campaigns at start-up and then every ttl/3 or more often: it
 // keeps the lease while its renewals arrive, and when the leader dies its
 // lease expires within ttl, after which the next campaign of another replica
-// wins (so a takeover happens within two lease periods). Single-process
+// wins (so a takeover happens within two lease periods). Closing the
+// leader's store gives the lease up, so that another replica's next
+// campaign wins at once (a graceful shutdown). Single-process
 // backends (the embedded store, whose file lock is its lease) do not
 // implement Elector.
 type Elector interface {
 	// Campaign acquires the lease for ttl if it is free or already ours, or renews it. It returns whether this replica now leads and its fencing token (it increases every time leadership changes hands). While a store is not leading, CommitBatch and PutAnchor fail with ErrFenced; the check and the write are atomic on the server.
 	Campaign(ctx context.Context, replicaID string, ttl time.Duration) (leader bool, token uint64, err error)
-	// Resign gives the lease up if held (graceful shutdown), so another replica takes over at once.
-	Resign(ctx context.Context, replicaID string) error
 }

@@ -3,8 +3,8 @@ package verify
 // A real chain for the verifier's tests: go-ethereum's simulated backend,
 // batches sealed into the bolt store with merkle.Build, anchored by
 // anchor.Anchorer, and proof bundles assembled from the store the way
-// internal/server does (merkle.PathPositions + Store.Nodes + the anchor
-// record). Nothing here fakes the chain; the few Chain wrappers in
+// internal/server does (Store.Proof and the anchor record). Nothing here
+// fakes the chain; the few Chain wrappers in
 // verify_test.go only distort what a real endpoint answers.
 
 import (
@@ -131,7 +131,7 @@ func (e *chainEnv) seal(n int) (store.Batch, []fingerprint.Fingerprint, error) {
 			ReceivedAt:  fixtureTime.Add(time.Duration(e.seq) * time.Second),
 		}
 	}
-	if _, err := e.store.Submit(ctx, subs); err != nil {
+	if _, _, err := e.store.Submit(ctx, subs, 0); err != nil {
 		return store.Batch{}, nil, err
 	}
 	fps, err := e.store.Pending(ctx, n)
@@ -259,10 +259,11 @@ func (e *chainEnv) settleSent() error {
 // fields), which the server never hands out.
 func (e *chainEnv) bundle(fp fingerprint.Fingerprint) (*proof.Bundle, error) {
 	ctx := context.Background()
-	entry, err := e.store.Entry(ctx, fp)
+	p, err := e.store.Proof(ctx, fp)
 	if err != nil {
 		return nil, err
 	}
+	entry := p.Entry
 	b, err := e.store.Batch(ctx, entry.BatchID)
 	if err != nil {
 		return nil, err
@@ -271,16 +272,8 @@ func (e *chainEnv) bundle(fp fingerprint.Fingerprint) (*proof.Bundle, error) {
 	if !ok {
 		return nil, fmt.Errorf("batch %d has no anchor record", b.ID)
 	}
-	pos, err := merkle.PathPositions(entry.Index, b.Size)
-	if err != nil {
-		return nil, err
-	}
-	nodes, err := e.store.Nodes(ctx, b.ID, pos)
-	if err != nil {
-		return nil, err
-	}
-	path := make([]proof.Hash, len(nodes))
-	for i, n := range nodes {
+	path := make([]proof.Hash, len(p.Path))
+	for i, n := range p.Path {
 		path[i] = n
 	}
 	return &proof.Bundle{

@@ -47,7 +47,7 @@ func TestBackup(t *testing.T) {
 				for j := range subs {
 					subs[j] = store.Submission{Fingerprint: fingerprint.Sum(fmt.Appendf(nil, "backup %d/%d/%d", g, i, j)), Institution: "a", ReceivedAt: time.Now()}
 				}
-				if _, err := s.Submit(ctx, subs); err != nil {
+				if _, _, err := s.Submit(ctx, subs, 0); err != nil {
 					t.Error(err)
 					return
 				}
@@ -176,7 +176,7 @@ func TestBackupCut(t *testing.T) {
 			fps[i] = fingerprint.Sum(fmt.Appendf(nil, "cut %d", from+i))
 			subs[i] = store.Submission{Fingerprint: fps[i], Institution: "a"}
 		}
-		if _, err := s.Submit(ctx, subs); err != nil {
+		if _, _, err := s.Submit(ctx, subs, 0); err != nil {
 			t.Fatal(err)
 		}
 		return fps
@@ -236,7 +236,7 @@ func TestBackupRefuses(t *testing.T) {
 	}
 	// Cancelled in the middle of the copy.
 	for i := range 200 {
-		if _, err := s.Submit(context.Background(), []store.Submission{{Fingerprint: fingerprint.Sum(fmt.Appendf(nil, "refuse %d", i)), Institution: "a"}}); err != nil {
+		if _, _, err := s.Submit(context.Background(), []store.Submission{{Fingerprint: fingerprint.Sum(fmt.Appendf(nil, "refuse %d", i)), Institution: "a"}}, 0); err != nil {
 			t.Fatal(err)
 		}
 	}

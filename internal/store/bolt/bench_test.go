@@ -37,7 +37,7 @@ func fill(b *testing.B, s *Store, run string, n uint64) {
 	for i := range n {
 		subs = append(subs, store.Submission{Fingerprint: benchFP(run, i), Institution: "bench", ReceivedAt: now})
 		if len(subs) == chunk || i == n-1 {
-			if _, err := s.Submit(ctx, subs); err != nil {
+			if _, _, err := s.Submit(ctx, subs, 0); err != nil {
 				b.Fatal(err)
 			}
 			subs = subs[:0]
@@ -55,7 +55,7 @@ func BenchmarkSubmit(b *testing.B) {
 		b.ReportAllocs()
 		for i := uint64(0); b.Loop(); i++ {
 			subs := []store.Submission{{Fingerprint: benchFP(b.Name(), i), Institution: "bench", ReceivedAt: time.Now()}}
-			if _, err := s.Submit(ctx, subs); err != nil {
+			if _, _, err := s.Submit(ctx, subs, 0); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -77,7 +77,7 @@ func BenchmarkSubmit(b *testing.B) {
 					for j := range subs {
 						subs[j] = store.Submission{Fingerprint: benchFP(b.Name(), base+uint64(j)), Institution: "bench", ReceivedAt: now}
 					}
-					if _, err := s.Submit(ctx, subs); err != nil {
+					if _, _, err := s.Submit(ctx, subs, 0); err != nil {
 						b.Error(err)
 						return
 					}
@@ -208,47 +208,17 @@ func sealedStore(b *testing.B, run string, n uint64) (*Store, store.Batch) {
 }
 
 // BenchmarkRead measures the store side of GET /v1/fingerprints/{fp} on a
-// sealed batch: Entry (fingerprint → batch, index), Batch (header and
-// anchors) and Nodes (the path), one goroutine and all cores.
+// sealed batch: Proof (fingerprint → batch, index, then the batch's
+// header and anchors and the path), one goroutine and all cores.
 func BenchmarkRead(b *testing.B) {
 	size := readSize()
 	ctx := context.Background()
-	s, batch := sealedStore(b, "read", size)
-	// threeCalls is a proof read as three calls, as before Store.Proof.
-	threeCalls := func(rng *rand.Rand) error {
-		e, err := s.Entry(ctx, benchFP("read", rng.Uint64N(size)))
-		if err != nil {
-			return err
-		}
-		bt, err := s.Batch(ctx, e.BatchID)
-		if err != nil {
-			return err
-		}
-		pos, err := merkle.PathPositions(e.Index, bt.Size)
-		if err != nil {
-			return err
-		}
-		_, err = s.Nodes(ctx, batch.ID, pos)
-		return err
-	}
+	s, _ := sealedStore(b, "read", size)
 	b.Run("entry", func(b *testing.B) {
 		rng := rand.New(rand.NewPCG(1, 2))
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, err := s.Entry(ctx, benchFP("read", rng.Uint64N(size))); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("nodes", func(b *testing.B) {
-		rng := rand.New(rand.NewPCG(1, 2))
-		b.ReportAllocs()
-		for b.Loop() {
-			pos, err := merkle.PathPositions(rng.Uint64N(size), size)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if _, err := s.Nodes(ctx, batch.ID, pos); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -263,7 +233,7 @@ func BenchmarkRead(b *testing.B) {
 	for _, read := range []struct {
 		name string
 		fn   func(*rand.Rand) error
-	}{{"proof", proof}, {"entry+batch+nodes", threeCalls}} {
+	}{{"proof", proof}} {
 		b.Run(read.name, func(b *testing.B) {
 			rng := rand.New(rand.NewPCG(1, 2))
 			b.ReportAllocs()
@@ -307,7 +277,7 @@ func BenchmarkSubmitFirst(b *testing.B) {
 			for i := range calls * uint64(per) {
 				subs = append(subs, store.Submission{Fingerprint: benchFP(b.Name()+"/other", i), Institution: "someone else", ReceivedAt: time.Now()})
 				if len(subs) == cap(subs) || i == calls*uint64(per)-1 {
-					if _, err := s.Submit(ctx, subs); err != nil {
+					if _, _, err := s.Submit(ctx, subs, 0); err != nil {
 						b.Fatal(err)
 					}
 					subs = subs[:0]
@@ -328,7 +298,7 @@ func BenchmarkSubmitFirst(b *testing.B) {
 					subs[j] = store.Submission{Fingerprint: benchFP(run, uint64((i/2)*per+j)), Institution: "bench", ReceivedAt: now}
 				}
 				start := time.Now()
-				recs, err := s.Submit(ctx, subs)
+				recs, _, err := s.Submit(ctx, subs, 0)
 				lat[kind] += time.Since(start)
 				n[kind]++
 				if err != nil || recs[0].New != (kind == 0) || !recs[0].ReceivedAt.Equal(now) {

@@ -86,7 +86,7 @@ func TestMergeAndReload(t *testing.T) {
 		for j := range subs {
 			subs[j] = store.Submission{Fingerprint: fps[i+j], Institution: fmt.Sprint("inst", j%3)}
 		}
-		es, err := s.Submit(ctx, subs)
+		es, _, err := s.Submit(ctx, subs, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -128,7 +128,7 @@ func TestMergeAndReload(t *testing.T) {
 		for fp := range want {
 			subs = append(subs, store.Submission{Fingerprint: fp, Institution: "someone else"})
 		}
-		es, err := s.Submit(ctx, subs)
+		es, _, err := s.Submit(ctx, subs, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -189,7 +189,7 @@ func TestMergeAndReload(t *testing.T) {
 	// Commits (check re-submits) delete the log segments that are sealed
 	// and indexed: sequence numbers 1…300 are, and segments of 16 records
 	// end at 15, 31, … 287, 303.
-	if _, err := s.Submit(ctx, []store.Submission{{Fingerprint: fps[0], Institution: "x"}}); err != nil {
+	if _, _, err := s.Submit(ctx, []store.Submission{{Fingerprint: fps[0], Institution: "x"}}, 0); err != nil {
 		t.Fatal(err)
 	}
 	if recs, first := logRecords(s); recs != n-287 || first != 288 {
@@ -237,7 +237,7 @@ func TestMissingLog(t *testing.T) {
 func sealOne(t *testing.T, s *Store, fp fingerprint.Fingerprint) {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := s.Submit(ctx, []store.Submission{{Fingerprint: fp, Institution: "a"}}); err != nil {
+	if _, _, err := s.Submit(ctx, []store.Submission{{Fingerprint: fp, Institution: "a"}}, 0); err != nil {
 		t.Fatal(err)
 	}
 	tree, _ := merkle.Build([]fingerprint.Fingerprint{fp})
@@ -354,7 +354,7 @@ func TestCommitBatchRejectsForeignTree(t *testing.T) {
 	ctx := context.Background()
 	s := open(t, filepath.Join(t.TempDir(), "attestd.db"), true)
 	a, b := fingerprint.Sum([]byte("a")), fingerprint.Sum([]byte("b"))
-	if _, err := s.Submit(ctx, []store.Submission{{Fingerprint: a, ReceivedAt: time.Now()}, {Fingerprint: b, ReceivedAt: time.Now()}}); err != nil {
+	if _, _, err := s.Submit(ctx, []store.Submission{{Fingerprint: a, ReceivedAt: time.Now()}, {Fingerprint: b, ReceivedAt: time.Now()}}, 0); err != nil {
 		t.Fatal(err)
 	}
 	fps := []fingerprint.Fingerprint{a, b}
@@ -391,7 +391,7 @@ func TestCommitBatchRejectsForeignTree(t *testing.T) {
 func TestSubmitZeroTime(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "attestd.db"), true)
 	before := time.Now()
-	es, err := s.Submit(context.Background(), []store.Submission{{Fingerprint: fingerprint.Sum([]byte("x"))}})
+	es, _, err := s.Submit(context.Background(), []store.Submission{{Fingerprint: fingerprint.Sum([]byte("x"))}}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -419,7 +419,7 @@ func TestMergeTriggers(t *testing.T) {
 			for i := range subs {
 				subs[i] = store.Submission{Fingerprint: fingerprint.Sum([]byte(fmt.Sprint(tc.name, i))), Institution: "a"}
 			}
-			if _, err := s.Submit(ctx, subs); err != nil {
+			if _, _, err := s.Submit(ctx, subs, 0); err != nil {
 				t.Fatal(err)
 			}
 			deadline := time.Now().Add(10 * time.Second)
@@ -444,7 +444,7 @@ func TestMergeTriggers(t *testing.T) {
 	}
 	t.Run("below both", func(t *testing.T) {
 		s := openCfg(t, Config{Path: filepath.Join(t.TempDir(), "attestd.db"), NoSync: true, MergeAt: 1 << 30, MergeEvery: time.Hour})
-		if _, err := s.Submit(ctx, []store.Submission{{Fingerprint: fingerprint.Sum([]byte("x")), Institution: "a"}}); err != nil {
+		if _, _, err := s.Submit(ctx, []store.Submission{{Fingerprint: fingerprint.Sum([]byte("x")), Institution: "a"}}, 0); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -485,7 +485,7 @@ func TestWriteStall(t *testing.T) {
 		for i := range subs {
 			subs[i] = store.Submission{Fingerprint: fingerprint.Sum([]byte(fmt.Sprint("stall", round, i))), Institution: "a"}
 		}
-		_, err := s.Submit(ctx, subs)
+		_, _, err := s.Submit(ctx, subs, 0)
 		return err
 	}
 	tx, err := s.db.Begin(true) // holds the index's write lock: no merge can commit

@@ -23,7 +23,7 @@ func writeStore(t *testing.T, dir string) string {
 		t.Fatal(err)
 	}
 	for i := range 5 {
-		if _, err := s.Submit(ctx, subsOf(string(rune('a'+i)), 1000)); err != nil {
+		if _, _, err := s.Submit(ctx, subsOf(string(rune('a'+i)), 1000), 0); err != nil {
 			t.Fatal(err)
 		}
 		if i < 4 {
@@ -35,7 +35,7 @@ func writeStore(t *testing.T, dir string) string {
 	if err := s.merge(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Submit(ctx, subsOf("unmerged", 300)); err != nil {
+	if _, _, err := s.Submit(ctx, subsOf("unmerged", 300), 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {

@@ -74,7 +74,7 @@ func TestFullDisk(t *testing.T) {
 
 	acked := map[fingerprint.Fingerprint]bool{}
 	submit := func(subs []store.Submission) error {
-		es, err := s.Submit(ctx, subs)
+		es, _, err := s.Submit(ctx, subs, 0)
 		if err == nil {
 			for _, e := range es {
 				acked[e.Fingerprint] = true
@@ -171,7 +171,7 @@ func TestCommitFailsAfterMeta(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { s.Close() }()
-	if _, err := s.Submit(ctx, subsOf("ok", 10)); err != nil {
+	if _, _, err := s.Submit(ctx, subsOf("ok", 10), 0); err != nil {
 		t.Fatal(err)
 	}
 	commitTx = func(tx *bbolt.Tx) error {
@@ -182,11 +182,11 @@ func TestCommitFailsAfterMeta(t *testing.T) {
 	}
 	defer func() { commitTx = (*bbolt.Tx).Commit }()
 	failed := subsOf("fsync failed", 10)
-	if _, err := s.Submit(ctx, failed); !errors.Is(err, store.ErrUnavailable) || !errors.Is(err, syscall.EIO) {
+	if _, _, err := s.Submit(ctx, failed, 0); !errors.Is(err, store.ErrUnavailable) || !errors.Is(err, syscall.EIO) {
 		t.Fatalf("Submit whose fsync failed: %v, want store.ErrUnavailable wrapping EIO", err)
 	}
 	commitTx = (*bbolt.Tx).Commit
-	if _, err := s.Submit(ctx, subsOf("after", 1)); !errors.Is(err, store.ErrUnavailable) {
+	if _, _, err := s.Submit(ctx, subsOf("after", 1), 0); !errors.Is(err, store.ErrUnavailable) {
 		t.Fatalf("Submit after an uncertain commit: %v, want it refused with store.ErrUnavailable", err)
 	}
 	if _, err := sealAll(ctx, s); !errors.Is(err, store.ErrUnavailable) {
@@ -213,7 +213,7 @@ func TestCommitFailsAfterMeta(t *testing.T) {
 	if n, _, err := s.PendingStats(ctx); err != nil || n != 20 {
 		t.Fatalf("pending after reopening = %d, %v; want 20", n, err)
 	}
-	if _, err := s.Submit(ctx, failed); err != nil {
+	if _, _, err := s.Submit(ctx, failed, 0); err != nil {
 		t.Fatal(err)
 	}
 	if b, err := sealAll(ctx, s); err != nil || b.Size != 20 {

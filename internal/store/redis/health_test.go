@@ -23,7 +23,7 @@ func TestUnavailable(t *testing.T) {
 	srv := redistest.Start(t)
 	s := open(t, Config{URL: srv.URL(), Prefix: newPrefix()})
 	sub := []store.Submission{{Fingerprint: fingerprint.Sum([]byte("health")), Institution: "i"}}
-	if _, err := s.Submit(ctx, sub); err != nil {
+	if _, _, err := s.Submit(ctx, sub, 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Health(ctx); err != nil {
@@ -46,7 +46,7 @@ func TestUnavailable(t *testing.T) {
 	}
 	unavailable := func(err error) bool { return errors.Is(err, store.ErrUnavailable) }
 	waitHealth(unavailable, "ErrUnavailable while writes are refused")
-	if _, err := s.Submit(ctx, []store.Submission{{Fingerprint: fingerprint.Sum([]byte("refused")), Institution: "i"}}); !unavailable(err) {
+	if _, _, err := s.Submit(ctx, []store.Submission{{Fingerprint: fingerprint.Sum([]byte("refused")), Institution: "i"}}, 0); !unavailable(err) {
 		t.Fatalf("Submit while writes are refused: %v, want ErrUnavailable", err)
 	}
 	if _, err := s.Entry(ctx, sub[0].Fingerprint); err != nil {
@@ -58,7 +58,7 @@ func TestUnavailable(t *testing.T) {
 	waitHealth(func(err error) bool { return err == nil }, "nil once writes work")
 
 	srv.Kill()
-	if _, err := s.Submit(ctx, sub); !unavailable(err) {
+	if _, _, err := s.Submit(ctx, sub, 0); !unavailable(err) {
 		t.Fatalf("Submit with Redis down: %v, want ErrUnavailable", err)
 	}
 	if _, err := s.Entry(ctx, sub[0].Fingerprint); !unavailable(err) {

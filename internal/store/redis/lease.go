@@ -27,7 +27,7 @@ const (
 // lease key holds exactly that value. So once the lease has expired — even
 // before this replica notices — its writes cannot commit. Every replica
 // must use its own replicaID; a restarted replica waits like the others
-// for its previous lease to expire (or Resign it when shutting down).
+// for its previous lease to expire (its predecessor gives it up by closing its Store).
 //
 // Campaign at least every ttl/3: a renewal must reach the server before
 // the TTL runs out, and the replicas that are not leading take over within
@@ -74,37 +74,6 @@ func (s *Store) Campaign(ctx context.Context, replicaID string, ttl time.Duratio
 		return false, 0, err
 	}
 	return leader, token, nil
-}
-
-// Resign implements store.Elector: it deletes the lease if it is the one
-// this Store holds, so the next Campaign of another replica wins at once.
-// This Store leads no more either way.
-func (s *Store) Resign(ctx context.Context, replicaID string) error {
-	return s.do(ctx, func() error {
-		s.leaseMu.Lock()
-		defer s.leaseMu.Unlock()
-		if s.lease == "" {
-			return nil
-		}
-		mine := s.lease
-		if mine != fmt.Sprintf("%s/%d", replicaID, s.token) {
-			return fmt.Errorf("redis: resign: this store's lease is not replica %q's", replicaID)
-		}
-		if err := s.run(ctx, resignScript, []string{s.k.lease}, mine).Err(); err != nil {
-			return fmt.Errorf("redis: resign: %w", err)
-		}
-		s.setLeaseLocked("", 0, EventResigned)
-		return nil
-	})
-}
-
-// Leader reports whether this Store holds the lease as far as it knows: it
-// won or renewed it and has not been fenced since. The lease may have
-// expired on the server meanwhile; the writes check that.
-func (s *Store) Leader() (leader bool, token uint64) {
-	s.leaseMu.Lock()
-	defer s.leaseMu.Unlock()
-	return s.lease != "", s.token
 }
 
 // heldLease returns the lease value to send with a write ("" for none).

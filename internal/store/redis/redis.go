@@ -19,7 +19,7 @@
 //     large tree's levels are staged first under private keys (with a TTL)
 //     and renamed into place by the script, so a crash never leaves half a
 //     batch visible.
-//   - Proof reads (Nodes) are one pipelined round trip of GETRANGEs of 32
+//   - Proof reads are one pipelined round trip of GETRANGEs of 32
 //     bytes, one per level.
 //
 // The store needs the lease for CommitBatch and PutAnchor: a Store that has

@@ -103,7 +103,7 @@ func TestReopenAfterCrash(t *testing.T) {
 	fp := func(i int) fingerprint.Fingerprint { return fingerprint.Sum(fmt.Append(nil, "crash", i)) }
 
 	for i := range 10 {
-		if _, err := s.Submit(ctx, []store.Submission{{Fingerprint: fp(i), Institution: "x", ReceivedAt: time.Unix(0, int64(i+1))}}); err != nil {
+		if _, _, err := s.Submit(ctx, []store.Submission{{Fingerprint: fp(i), Institution: "x", ReceivedAt: time.Unix(0, int64(i+1))}}, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -152,10 +152,10 @@ func TestReopenAfterCrash(t *testing.T) {
 				// With a new fingerprint, another institution's first
 				// submission of a known one: its record is acknowledged
 				// with the entry.
-				_, err := s.Submit(sctx, []store.Submission{
+				_, _, err := s.Submit(sctx, []store.Submission{
 					{Fingerprint: fp(i), Institution: "x", ReceivedAt: time.Unix(0, int64(i+1))},
 					{Fingerprint: fp(i % 10), Institution: fmt.Sprint("y", i), ReceivedAt: time.Unix(0, int64(i+1))},
-				})
+				}, 0)
 				cancel()
 				switch {
 				case err == nil:
@@ -275,7 +275,7 @@ func TestLargeBatch(t *testing.T) {
 	for i := range subs {
 		subs[i] = store.Submission{Fingerprint: fingerprint.Sum(fmt.Append(nil, "large", i)), Institution: "x", ReceivedAt: time.Unix(1, 0)}
 	}
-	if _, err := s.Submit(ctx, subs); err != nil {
+	if _, _, err := s.Submit(ctx, subs, 0); err != nil {
 		t.Fatal(err)
 	}
 	fps := mustPending(t, s, size)
@@ -285,17 +285,16 @@ func TestLargeBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, i := range []uint64{0, 1, 12345, size - 2, size - 1} {
-		pos, _ := merkle.PathPositions(i, size)
-		got, err := s.Nodes(ctx, b.ID, pos)
+		p, err := s.Proof(ctx, fps[i])
 		if err != nil {
 			t.Fatal(err)
 		}
 		want, _ := tree.Proof(i)
-		if !slices.Equal(got, want) {
-			t.Errorf("leaf %d: Nodes differ from the proof", i)
+		if !slices.Equal(p.Path, want) {
+			t.Errorf("leaf %d: the stored path differs from the proof", i)
 		}
-		if e, err := s.Entry(ctx, fps[i]); err != nil || e.BatchID != b.ID || e.Index != i {
-			t.Errorf("entry %d = %+v, %v", i, e, err)
+		if e := p.Entry; e.BatchID != b.ID || e.Index != i {
+			t.Errorf("entry %d = %+v", i, e)
 		}
 	}
 	for l, level := range tree.Levels {
@@ -323,7 +322,7 @@ func TestStagedNotVisible(t *testing.T) {
 	for i := range 5 {
 		subs = append(subs, store.Submission{Fingerprint: fingerprint.Sum(fmt.Append(nil, "staged", i)), ReceivedAt: time.Unix(1, 0)})
 	}
-	if _, err := s.Submit(ctx, subs); err != nil {
+	if _, _, err := s.Submit(ctx, subs, 0); err != nil {
 		t.Fatal(err)
 	}
 	fps := mustPending(t, s, 5)
@@ -340,8 +339,11 @@ func TestStagedNotVisible(t *testing.T) {
 	if bs, err := s.Batches(ctx, 0, 10); err != nil || len(bs) != 0 {
 		t.Errorf("Batches with only staged levels = %v, %v; want none", bs, err)
 	}
-	if _, err := s.Nodes(ctx, 1, []merkle.Pos{{Level: 0, Index: 0}}); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("Nodes of the staged batch: %v, want ErrNotFound", err)
+	if _, err := s.Batch(ctx, 1); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Batch of the staged batch: %v, want ErrNotFound", err)
+	}
+	if p, err := s.Proof(ctx, fps[0]); err != nil || !p.Entry.Pending() {
+		t.Errorf("Proof of a fingerprint of the staged batch = %+v, %v; want it pending", p, err)
 	}
 	s.rdb.Del(ctx, staged...)
 
@@ -361,7 +363,7 @@ func TestCommitRetry(t *testing.T) {
 	srv := redistest.Start(t)
 	s := openLeader(t, srv.URL())
 	sub := store.Submission{Fingerprint: fingerprint.Sum([]byte("retry")), ReceivedAt: time.Unix(1, 0)}
-	if _, err := s.Submit(ctx, []store.Submission{sub}); err != nil {
+	if _, _, err := s.Submit(ctx, []store.Submission{sub}, 0); err != nil {
 		t.Fatal(err)
 	}
 	fps := mustPending(t, s, 1)

@@ -20,6 +20,7 @@ const (
 	scriptFenced   = 2 // the caller does not hold the lease
 	scriptNotFound = 3 // the batch does not exist
 	scriptStaging  = 4 // staged levels are missing or short
+	scriptFull     = 5 // the new fingerprints would pass the pending bound
 )
 
 // luaLocate is the Lua function locate(sealedKey, startsKey, entry) that
@@ -36,26 +37,44 @@ end
 `
 
 // submitScript records new fingerprints, and the records of institutions
-// that submit a known fingerprint for the first time.
+// that submit a known fingerprint for the first time, unless the new ones
+// would take the pending count past a bound.
 //
 //	KEYS[1] entries, KEYS[2] pending, KEYS[3] fpseq, KEYS[4] subs
-//	ARGV[1] the fingerprints, 32 bytes each, concatenated
-//	ARGV[1+i] received(8) | institution of fingerprint i
+//	ARGV[1] the bound on the pending count (0: none)
+//	ARGV[2] the fingerprints, 32 bytes each, concatenated
+//	ARGV[2+i] received(8) | institution of fingerprint i
 //
-// A new fingerprint gets the next sequence number, its entry and a place
-// at the tail of the pending list. A known one whose entry names another
-// institution gets that institution's record in subs (fingerprint |
-// institution → 1 | received), unless it is there already. The reply has
-// one element per fingerprint: 0 if the entry is new, 1 if the record is
-// new (both: received as sent), else the received(8) of the institution's
-// record (its entry's or its subs record's). A fingerprint repeated in
-// ARGV is new the first time and existing after.
+// With a bound, it first counts the distinct fingerprints it does not
+// know; if there are any and they would take the pending list's length
+// past the bound, it writes nothing and replies {scriptFull, pending,
+// new}. Otherwise a new fingerprint gets the next sequence number, its
+// entry and a place at the tail of the pending list. A known one whose
+// entry names another institution gets that institution's record in subs
+// (fingerprint | institution → 1 | received), unless it is there already.
+// The reply is {scriptOK, pending after, results}, with one result per
+// fingerprint: 0 if the entry is new, 1 if the record is new (both:
+// received as sent), else the received(8) of the institution's record
+// (its entry's or its subs record's). A fingerprint repeated in ARGV is
+// new the first time and existing after.
 var submitScript = goredis.NewScript(`
-local fps = ARGV[1]
+local bound, fps = tonumber(ARGV[1]), ARGV[2]
+if bound > 0 then
+	local fresh, seen = 0, {}
+	for i = 1, #fps / 32 do
+		local fp = string.sub(fps, 32*i - 31, 32*i)
+		if not seen[fp] then
+			seen[fp] = true
+			if redis.call('HEXISTS', KEYS[1], fp) == 0 then fresh = fresh + 1 end
+		end
+	end
+	local n = redis.call('LLEN', KEYS[2])
+	if fresh > 0 and n + fresh > bound then return {5, n, fresh} end
+end
 local seq = tonumber(redis.call('GET', KEYS[3]) or '0')
 local out, new = {}, {}
 for i = 1, #fps / 32 do
-	local fp, arg = string.sub(fps, 32*i - 31, 32*i), ARGV[i + 1]
+	local fp, arg = string.sub(fps, 32*i - 31, 32*i), ARGV[i + 2]
 	if redis.call('HSETNX', KEYS[1], fp, '\1' .. struct.pack('>I8', seq + 1) .. arg) == 1 then
 		seq = seq + 1
 		new[#new + 1] = fp
@@ -71,13 +90,16 @@ for i = 1, #fps / 32 do
 		end
 	end
 end
+local n = 0
 if #new > 0 then
 	redis.call('SET', KEYS[3], string.format('%d', seq))
 	for j = 1, #new, 1000 do
-		redis.call('RPUSH', KEYS[2], unpack(new, j, math.min(j + 999, #new)))
+		n = redis.call('RPUSH', KEYS[2], unpack(new, j, math.min(j + 999, #new)))
 	end
+else
+	n = redis.call('LLEN', KEYS[2])
 end
-return out
+return {0, n, out}
 `)
 
 // entryScript reads one entry and locates it.

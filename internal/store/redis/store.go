@@ -17,15 +17,16 @@ import (
 	"github.com/attestd/attestd/internal/store"
 )
 
-// Submit implements store.Store in one script call. A submission with a
-// zero ReceivedAt is recorded as received now. Times are kept to the
-// nanosecond and returned in UTC. The reply comes after the server has
-// written the new entries and records to its AOF (fsync'd with
+// Submit implements store.Store in one script call, which checks
+// maxPending against the pending list's length and writes atomically. A
+// submission with a zero ReceivedAt is recorded as received now. Times are
+// kept to the nanosecond and returned in UTC. The reply comes after the
+// server has written the new entries and records to its AOF (fsync'd with
 // appendfsync always; see Durability).
-func (s *Store) Submit(ctx context.Context, subs []store.Submission) ([]store.Record, error) {
+func (s *Store) Submit(ctx context.Context, subs []store.Submission, maxPending int) ([]store.Record, int, error) {
 	now := time.Now()
 	blob := make([]byte, 32*len(subs))
-	args := make([]any, 1+len(subs))
+	args := make([]any, 2+len(subs))
 	news := make([]store.Entry, len(subs))
 	for i, sub := range subs {
 		copy(blob[32*i:], sub.Fingerprint[:])
@@ -38,18 +39,32 @@ func (s *Store) Submit(ctx context.Context, subs []store.Submission) ([]store.Re
 			Institution: sub.Institution,
 			ReceivedAt:  decodeTime(encodeTime(recv)),
 		}
-		args[1+i] = encodeNewEntry(news[i])
+		args[2+i] = encodeNewEntry(news[i])
 	}
-	args[0] = blob
+	args[0], args[1] = max(maxPending, 0), blob
 	var out []store.Record
+	pending := 0
 	err := s.do(ctx, func() error {
 		if len(subs) == 0 {
 			out = []store.Record{}
+			n, err := s.rdb.LLen(ctx, s.k.pending).Result()
+			if err != nil {
+				return fmt.Errorf("redis: submit: %w", err)
+			}
+			pending = int(n)
 			return nil
 		}
-		res, err := s.run(ctx, submitScript, []string{s.k.entries, s.k.pending, s.k.fpseq, s.k.subs}, args...).Slice()
+		reply, err := s.run(ctx, submitScript, []string{s.k.entries, s.k.pending, s.k.fpseq, s.k.subs}, args...).Slice()
 		if err != nil {
 			return fmt.Errorf("redis: submit: %w", err)
+		}
+		code, n, res, err := submitReply(reply)
+		if err != nil {
+			return err
+		}
+		pending = n
+		if code == scriptFull {
+			return fmt.Errorf("%w: %d fingerprints are waiting to be sealed, and %d new ones would pass the limit of %d", store.ErrFull, n, res[0], maxPending)
 		}
 		if len(res) != len(subs) {
 			return fmt.Errorf("redis: submit: %d results for %d submissions", len(res), len(subs))
@@ -77,9 +92,29 @@ func (s *Store) Submit(ctx context.Context, subs []store.Submission) ([]store.Re
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return out, nil
+	return out, pending, nil
+}
+
+// submitReply splits submitScript's reply: its status code, the pending
+// count, and the results (scriptOK) or the number of new fingerprints
+// (scriptFull).
+func submitReply(reply []any) (code int64, pending int, res []any, err error) {
+	if len(reply) == 3 {
+		code, _ = reply[0].(int64)
+		n, ok := reply[1].(int64)
+		switch {
+		case !ok:
+		case code == scriptOK:
+			if res, ok = reply[2].([]any); ok {
+				return code, int(n), res, nil
+			}
+		case code == scriptFull:
+			return code, int(n), reply[2:], nil
+		}
+	}
+	return 0, 0, nil, fmt.Errorf("redis: submit: unexpected script reply %v", reply)
 }
 
 // Entry implements store.Store.
@@ -423,40 +458,28 @@ func (s *Store) Batches(ctx context.Context, after uint64, limit int) ([]store.B
 	return out, nil
 }
 
-// Nodes implements store.Store in one pipelined round trip: the batch's
-// existence and one 32-byte GETRANGE per position.
-func (s *Store) Nodes(ctx context.Context, id uint64, pos []merkle.Pos) ([][32]byte, error) {
-	var out [][32]byte
+// LatestBatch implements store.Store: batch IDs are 1 … seq.
+func (s *Store) LatestBatch(ctx context.Context) (uint64, error) {
+	var last uint64
 	err := s.do(ctx, func() error {
-		for _, q := range pos {
-			if q.Level < 0 || q.Level > math.MaxUint8 || q.Index > math.MaxInt64/32-1 {
-				return fmt.Errorf("redis: batch %d has no node %d on level %d", id, q.Index, q.Level)
-			}
-		}
-		var exists *goredis.BoolCmd
-		var cmds []*goredis.StringCmd
-		_, err := s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
-			exists = p.HExists(ctx, s.k.batchKey(id), fieldHeader)
-			cmds = s.nodeCmds(ctx, p, id, pos)
+		var err error
+		last, err = s.rdb.Get(ctx, s.k.seq).Uint64()
+		if errors.Is(err, goredis.Nil) {
 			return nil
-		})
+		}
 		if err != nil {
-			return fmt.Errorf("redis: nodes: %w", err)
+			return fmt.Errorf("redis: latest batch: %w", err)
 		}
-		if !exists.Val() {
-			return fmt.Errorf("batch %d: %w", id, store.ErrNotFound)
-		}
-		out, err = readNodes(cmds, id, pos)
-		return err
+		return nil
 	})
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
-	return out, nil
+	return last, nil
 }
 
 // nodeCmds queues one 32-byte GETRANGE per position of batch id on p
-// (positions within the bounds Nodes checks, as PathPositions gives).
+// (positions as PathPositions gives them).
 func (s *Store) nodeCmds(ctx context.Context, p goredis.Pipeliner, id uint64, pos []merkle.Pos) []*goredis.StringCmd {
 	cmds := make([]*goredis.StringCmd, len(pos))
 	for i, q := range pos {

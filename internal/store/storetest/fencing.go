@@ -32,9 +32,10 @@ func RunFencing(t *testing.T, newReplicas func(t *testing.T, n int) []Replica) {
 		{"NotLeading", 1, testNotLeading},
 		{"LeaseExpiry", 2, testLeaseExpiry},
 		{"Renew", 2, testRenew},
-		{"Resign", 2, testResign},
+		{"Close", 2, testClose},
 		{"ConcurrentCampaigns", 8, testConcurrentCampaigns},
 		{"Takeover", 3, testTakeover},
+		{"SubmitBound", 4, testSubmitBoundReplicas},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -58,14 +59,7 @@ func testNotLeading(t *testing.T, rs []Replica) {
 		t.Errorf("Batches after a fenced commit = %+v, want none", got)
 	}
 	mustCampaign(t, r, "a", time.Minute, true)
-	b, _ := seal(t, r, 1, at(2))
-	if err := r.Resign(ctx, "a"); err != nil {
-		t.Fatalf("Resign: %v", err)
-	}
-	if err := r.PutAnchor(ctx, testAnchor(b.ID, 1, store.AnchorSigned), ""); !errors.Is(err, store.ErrFenced) {
-		t.Errorf("PutAnchor after Resign: error %v, want ErrFenced", err)
-	}
-	checkAnchors(t, mustBatch(t, r, b.ID))
+	seal(t, r, 1, at(2))
 }
 
 // testLeaseExpiry: once A's lease has expired, A cannot write, whether or
@@ -157,9 +151,9 @@ func testRenew(t *testing.T, rs []Replica) {
 	seal(t, a, 1, at(1))
 }
 
-// testResign: after the leader resigns, another replica wins at once.
-func testResign(t *testing.T, rs []Replica) {
-	ctx := context.Background()
+// testClose: after the leader closes its store, another replica wins at
+// once.
+func testClose(t *testing.T, rs []Replica) {
 	a, b := rs[0], rs[1]
 	tokA := mustCampaign(t, a, "A", time.Minute, true)
 	mustSubmit(t, a, store.Submission{Fingerprint: fp(t, "a"), Institution: "x", ReceivedAt: at(0)},
@@ -169,24 +163,19 @@ func testResign(t *testing.T, rs []Replica) {
 	mustPutAnchor(t, a, signed, "")
 	mustCampaign(t, b, "B", time.Minute, false)
 
-	if err := a.Resign(ctx, "A"); err != nil {
-		t.Fatalf("Resign: %v", err)
+	if err := a.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
 	}
 	tokB := mustCampaign(t, b, "B", time.Minute, true)
 	if tokB <= tokA {
 		t.Errorf("B's token %d is not above A's %d", tokB, tokA)
 	}
-	checkFenced(t, a, b1.ID, signed)
-	if err := a.Resign(ctx, "A"); err != nil {
-		t.Errorf("a second Resign: %v", err)
-	}
-	// A's Resign did not release B's lease.
-	mustCampaign(t, a, "A", time.Minute, false)
+	mustPutAnchor(t, b, testAnchor(b1.ID, 1, store.AnchorMined), store.AnchorSigned)
 	seal(t, b, 1, at(3))
 }
 
 // testConcurrentCampaigns: of replicas campaigning at once, exactly one
-// leads; when it resigns, exactly one of the others takes over.
+// leads; when it closes its store, exactly one of the others takes over.
 func testConcurrentCampaigns(t *testing.T, rs []Replica) {
 	ctx := context.Background()
 	resigned := map[int]bool{}
@@ -227,8 +216,8 @@ func testConcurrentCampaigns(t *testing.T, rs []Replica) {
 			t.Errorf("round %d: token %d, not above the previous %d", round, tokens[won], lastToken)
 		}
 		lastToken = tokens[won]
-		if err := rs[won].Resign(ctx, fmt.Sprint("replica-", won)); err != nil {
-			t.Fatalf("Resign: %v", err)
+		if err := rs[won].Close(); err != nil {
+			t.Fatalf("Close: %v", err)
 		}
 		resigned[won] = true
 	}
@@ -347,4 +336,14 @@ func mustCampaign(t *testing.T, r Replica, id string, ttl time.Duration, wantLea
 		t.Errorf("Campaign(%s) leads with token 0", id)
 	}
 	return token
+}
+
+// testSubmitBoundReplicas: submitters on several replicas never take the
+// shared pending count past the bound.
+func testSubmitBoundReplicas(t *testing.T, rs []Replica) {
+	stores := make([]store.Store, len(rs))
+	for i, r := range rs {
+		stores[i] = r
+	}
+	checkBoundConcurrent(t, stores)
 }
