@@ -254,6 +254,16 @@ func (l *List) IssuerFor(chainID uint64, anchorer common.Address) (*Entry, *Chai
 	return nil, nil
 }
 
+// AnchoringIssuer is IssuerFor in the form internal/verify asks for
+// (verify.IssuerList).
+func (l *List) AnchoringIssuer(chainID uint64, anchorer common.Address) (string, common.Address, bool) {
+	e, c := l.IssuerFor(chainID, anchorer)
+	if e == nil {
+		return "", common.Address{}, false
+	}
+	return e.Name, c.Sink, true
+}
+
 // KeyAt returns e's receipt key valid at t (at most one is: validity
 // periods do not overlap), or nil.
 func (e *Entry) KeyAt(t time.Time) *Key {

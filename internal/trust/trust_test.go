@@ -13,6 +13,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/attestd/attestd/internal/strictjson"
+	"github.com/attestd/attestd/internal/verify"
 )
 
 func key(seed byte) string {
@@ -259,3 +260,5 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+var _ verify.IssuerList = (*List)(nil)
