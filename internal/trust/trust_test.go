@@ -262,3 +262,26 @@ func FuzzParse(f *testing.F) {
 }
 
 var _ verify.IssuerList = (*List)(nil)
+
+// TestDocExample: the example in docs/trust-list.md is a list Parse
+// accepts, with the rotation it describes.
+func TestDocExample(t *testing.T) {
+	md, err := os.ReadFile("../../docs/trust-list.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(md)
+	start := strings.Index(s, "```json\n")
+	if start < 0 {
+		t.Fatal("no ```json block")
+	}
+	s = s[start+len("```json\n"):]
+	l, err := Parse([]byte(s[:strings.Index(s, "```")]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := l.Find("Taipei Attest")
+	if e == nil || e.KeyAt(time.Date(2026, 6, 30, 0, 0, 0, 0, time.UTC)) == e.KeyAt(time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Fatalf("the example: %+v", l)
+	}
+}
