@@ -148,6 +148,16 @@ func TestVerifyTrust(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A list with both: the impostor as an issuer of its own.
+	if err := list.Add(trust.Entry{Name: "Impostor Attest", Jurisdiction: "ZZ", ReceiptKeys: []trust.Key{{PublicKey: impSigner.PublicKey(), ValidFrom: rotated}},
+		Chains: []trust.Chain{{ChainID: id, Anchorer: imp, Sink: sink}}}); err != nil {
+		t.Fatal(err)
+	}
+	both := filepath.Join(dir, "both.json")
+	if err := list.Save(both); err != nil {
+		t.Fatal(err)
+	}
+
 	doc := func(name string) string { return filepath.Join(dir, name) }
 	anchoredDoc(t, ec, id, issuerKey, sink, doc("current.txt"), "lab result 1\n", curKey, "Taipei-General", now.Add(-time.Hour))
 	anchoredDoc(t, ec, id, issuerKey, sink, doc("old.txt"), "lab result 2\n", oldKey, "Taipei-General", rotated.Add(-time.Hour))
@@ -189,6 +199,12 @@ func TestVerifyTrust(t *testing.T) {
 			[]string{"INVALID", "FAIL " + name("sender"), "not an issuer in your trust list", "FAIL receipt"}, notValid},
 		{"impostor's replay with the issuer's receipt", []string{"ATTESTD_TRUST=" + trusted}, nil, "forged2.txt", exitInvalid,
 			[]string{"INVALID", "FAIL " + name("sender"), "not an issuer in your trust list"}, notValid},
+		// Baseline: listed, the impostor is an issuer like any other —
+		// the list decides, and the verdict names who it is.
+		{"impostor listed", nil, []string{"--trust", both}, "forged.txt", 0,
+			[]string{"VALID: attested ", "by Impostor Attest (ZZ), submitted by Impostor-Clinic"}, []string{"Taipei Attest"}},
+		{"one issuer's receipt on another's anchor", nil, []string{"--trust", both}, "forged2.txt", exitInvalid,
+			[]string{"INVALID", "ok   " + name("sender"), "FAIL receipt", `signed by "Taipei Attest", but the anchor is "Impostor Attest"'s`}, notValid},
 		{"unknown issuer", nil, []string{"--trust", unknown}, "current.txt", exitInvalid,
 			[]string{"INVALID", "FAIL " + name("sender"), "not an issuer in your trust list", "FAIL receipt"}, notValid},
 		{"any issuer overrides the list", []string{"ATTESTD_TRUST=" + unknown}, []string{"--any-issuer"}, "forged.txt", 0,
