@@ -105,18 +105,7 @@ func TestVerifyTrust(t *testing.T) {
 	}
 	imp := crypto.PubkeyToAddress(impKey.PublicKey)
 	sendAndWait(t, ec, issuerKey, imp, new(big.Int).Lsh(big.NewInt(1), 60), nil)
-	// The receipt can be visible before the transaction pool sees the new
-	// balance (TestVerifyImpostor has failed so under load): wait for it.
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		bal, err := ec.PendingBalanceAt(context.Background(), imp)
-		if err == nil && bal.Sign() > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the impostor is not funded after 30s: %v, %v", bal, err)
-		}
-		time.Sleep(20 * time.Millisecond) // polling for the pool's state
-	}
+	waitFunded(t, ec, imp)
 
 	// The issuer's receipt keys: old valid for a day until yesterday,
 	// current since then.
@@ -292,5 +281,22 @@ func TestWalkthroughTrustList(t *testing.T) {
 	out, code = s.runEnv(t, []string{"ATTESTD_TRUST=" + list}, "verify", "--any-issuer", doc)
 	if code != 0 || !strings.Contains(out, "VALID (existence only)") {
 		t.Fatalf("verify --any-issuer: exit %d\n%s", code, out)
+	}
+}
+
+// waitFunded waits until the transaction pool sees a balance at addr: the
+// receipt of the funding transaction can be visible before the pool's
+// state is (TestVerifyImpostor failed so under load, "insufficient funds").
+func waitFunded(t *testing.T, ec *ethclient.Client, addr common.Address) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		bal, err := ec.PendingBalanceAt(context.Background(), addr)
+		if err == nil && bal.Sign() > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is not funded after 30s: %v, %v", addr.Hex(), bal, err)
+		}
+		time.Sleep(20 * time.Millisecond) // polling for the pool's state
 	}
 }
