@@ -51,7 +51,8 @@ FUZZ_TARGETS := \
 	./internal/receipt:FuzzVerify \
 	./internal/redact:FuzzText \
 	./internal/server:FuzzStatusJSON \
-	./internal/server:FuzzDecode
+	./internal/server:FuzzDecode \
+	./internal/trust:FuzzParse
 
 # Go 1.26's fuzz coordinator can fail a target with a bare "context deadline
 # exceeded" when -fuzztime runs out (go.dev/issue/75804, fixed in Go 1.27):

@@ -51,6 +51,7 @@ func TestVerifyImpostor(t *testing.T) {
 	imp := crypto.PubkeyToAddress(impKey.PublicKey)
 	// The issuer's account funds the impostor (anyone can get ether).
 	sendAndWait(t, ec, chain.Key(), imp, new(big.Int).Lsh(big.NewInt(1), 60), nil)
+	waitFunded(t, ec, imp)
 
 	doc := filepath.Join(dir, "forged-discharge-summary.txt")
 	writeFile(t, doc, "Patient fit to fly. Signed, nobody.\n")

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/spf13/cobra"
@@ -15,8 +16,9 @@ import (
 
 func newInfoCmd() *cobra.Command {
 	var (
-		server string
-		export bool
+		server                            string
+		export, entry                     bool
+		name, jurisdiction, contact, from string
 	)
 	cmd := &cobra.Command{
 		Use:   "info",
@@ -28,7 +30,14 @@ func newInfoCmd() *cobra.Command {
   eval "$(attestd info --export)"
 sets ATTESTD_ANCHORER and ATTESTD_RECEIPT_KEY. Take them from a server you
 trust to be the issuer (or from what the issuer publishes): verify trusts
-whatever they name.`,
+whatever they name.
+
+--trust-entry prints instead the server's entry for a trust list
+(docs/trust-list.md), for attestd trust add: its receipt key and, per
+chain, its anchoring address and sink, with the --name, --jurisdiction
+and --contact you give. /v1/info does not say since when the key signs:
+--valid-from says it (default: now; receipts dated earlier will not
+verify against the entry).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			client, err := newClient(server, "")
@@ -41,6 +50,24 @@ whatever they name.`,
 			}
 			if resp.JSON200 == nil {
 				return problemError("info", resp.StatusCode(), resp.Body)
+			}
+			if entry {
+				validFrom := time.Now()
+				if from != "" {
+					if validFrom, err = time.Parse(time.RFC3339, from); err != nil {
+						return fmt.Errorf("--valid-from: want an RFC 3339 time, like 2026-01-02T15:04:05Z: %w", err)
+					}
+				}
+				e, err := trustEntry(resp.JSON200, name, jurisdiction, contact, validFrom)
+				if err != nil {
+					return err
+				}
+				b, err := entryJSON(e)
+				if err != nil {
+					return err
+				}
+				_, err = cmd.OutOrStdout().Write(b)
+				return err
 			}
 			if export {
 				lines, err := exportLines(resp.JSON200)
@@ -57,6 +84,12 @@ whatever they name.`,
 	}
 	cmd.Flags().StringVar(&server, "server", envDefault("ATTESTD_SERVER", defaultServer), "attestd server URL (env ATTESTD_SERVER)")
 	cmd.Flags().BoolVar(&export, "export", false, `print "export ATTESTD_ANCHORER=… ATTESTD_RECEIPT_KEY=…" lines for eval, the pins verify needs`)
+	cmd.Flags().BoolVar(&entry, "trust-entry", false, "print the server's trust list entry, for attestd trust add")
+	cmd.Flags().StringVar(&name, "name", "", "with --trust-entry: the issuer's display name")
+	cmd.Flags().StringVar(&jurisdiction, "jurisdiction", "", "with --trust-entry: the issuer's jurisdiction (e.g. TW)")
+	cmd.Flags().StringVar(&contact, "contact", "", "with --trust-entry: where the issuer can be reached")
+	cmd.Flags().StringVar(&from, "valid-from", "", "with --trust-entry: since when the receipt key signs, RFC 3339 (default now)")
+	cmd.MarkFlagsMutuallyExclusive("trust-entry", "export")
 	return cmd
 }
 

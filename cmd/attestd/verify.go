@@ -17,6 +17,7 @@ import (
 	"github.com/attestd/attestd/internal/fingerprint"
 	"github.com/attestd/attestd/internal/receipt"
 	"github.com/attestd/attestd/internal/redact"
+	"github.com/attestd/attestd/internal/trust"
 	"github.com/attestd/attestd/internal/verify"
 )
 
@@ -26,6 +27,7 @@ const checkReceipt = "receipt"
 func newVerifyCmd() *cobra.Command {
 	var (
 		proofPath, rpcURL, anchorer, receiptKey string
+		trustFile                               string
 		requireChains                           []uint
 		minConf                                 uint64
 		asJSON, anyIssuer                       bool
@@ -41,13 +43,22 @@ canonical block with --min-confirmations. The receipt in the .attest file,
 if any, must be signed by the issuer's receipt key. Nothing is sent to
 attestd; only the chain's JSON-RPC endpoint is asked.
 
-Pin the issuer: take its anchoring address and receipt key from what it
+Pin the issuer. The normal way is a trust list (docs/trust-list.md):
+--trust FILE or ATTESTD_TRUST names the issuers you trust, each with its
+receipt keys (and when each was valid) and, per chain, the address it
+anchors from and the sink it anchors to. The anchor must then be sent by
+a listed issuer's address to that issuer's sink, and the receipt signed
+by that issuer's key valid at the receipt's received time; the verdict
+names the issuer and the submitting institution. Edit a list with
+attestd trust add|remove|list.
+
+For one issuer, take its anchoring address and receipt key from what it
 publishes (attestd info --server URL --export prints them as lines for
 eval) and give them as --anchorer and --receipt-key, or as
 ATTESTD_ANCHORER and ATTESTD_RECEIPT_KEY. Without a pin a proof is never
 VALID: anyone can anchor a root of their own choosing. --any-issuer
-accepts any issuer; a VALID result then proves only that the fingerprint
-existed at that time, not who attested it.
+accepts any issuer (and ignores --trust); a VALID result then proves only
+that the fingerprint existed at that time, not who attested it.
 
 The verdict is printed last on stdout, one line:
   VALID      every check passed against the pinned issuer (with
@@ -69,6 +80,15 @@ the issuer).`,
 			f, err := attestfile.Read(proofPath)
 			if err != nil {
 				return err
+			}
+			var list *trust.List
+			if trustFile != "" && !anyIssuer {
+				if anchorer != "" || receiptKey != "" {
+					return errors.New("give either --trust (ATTESTD_TRUST) or --anchorer and --receipt-key (ATTESTD_ANCHORER, ATTESTD_RECEIPT_KEY), not both")
+				}
+				if list, err = trust.Load(trustFile); err != nil {
+					return fmt.Errorf("--trust: %w", err)
+				}
 			}
 			var pin *common.Address
 			if anchorer != "" {
@@ -95,7 +115,7 @@ the issuer).`,
 				res := verify.Result{}
 				res.Add(verify.Check{Name: verify.CheckChains, State: verify.StateUndecided,
 					Detail: fmt.Sprintf("no proof in %s yet: run \"attestd upgrade %s\" once the batch is anchored", proofPath, doc)})
-				return report(out, doc, res, asJSON)
+				return report(out, doc, res, "", asJSON)
 			}
 			ctx := cmd.Context()
 			client, err := ethclient.DialContext(ctx, rpcURL)
@@ -123,14 +143,24 @@ the issuer).`,
 				}
 			}
 			policy := verify.Policy{MinConfirmations: minConf, Anchorers: pins, AnyIssuer: anyIssuer}
+			if list != nil {
+				policy.Issuers = list
+			}
 			for _, id := range requireChains {
 				policy.RequiredChains = append(policy.RequiredChains, uint64(id))
 			}
 			res := verify.Verify(ctx, f.Proof, &fp, chains, policy)
+			if list != nil {
+				c, ok := trustReceiptCheck(f, list, res.Issuer)
+				if ok {
+					res.Add(c)
+				}
+				return report(out, doc, res, attestedBy(res, list, f), asJSON)
+			}
 			if c, ok := receiptCheck(f, pub, anyIssuer); ok {
 				res.Add(c)
 			}
-			return report(out, doc, res, asJSON)
+			return report(out, doc, res, "", asJSON)
 		},
 	}
 	fl := cmd.Flags()
@@ -138,6 +168,7 @@ the issuer).`,
 	fl.StringVar(&rpcURL, "rpc", envDefault("ATTESTD_RPC", defaultRPC), "JSON-RPC endpoint of the anchoring chain (env ATTESTD_RPC)")
 	fl.StringVar(&anchorer, "anchorer", envDefault("ATTESTD_ANCHORER", ""), "pin the issuer's anchoring address, from its attestd info (env ATTESTD_ANCHORER)")
 	fl.StringVar(&receiptKey, "receipt-key", envDefault("ATTESTD_RECEIPT_KEY", ""), "pin the issuer's base64 Ed25519 receipt key, from its attestd info (env ATTESTD_RECEIPT_KEY)")
+	fl.StringVar(&trustFile, "trust", envDefault("ATTESTD_TRUST", ""), "the issuers you trust: a trust list (docs/trust-list.md; env ATTESTD_TRUST)")
 	fl.BoolVar(&anyIssuer, "any-issuer", false, "accept any issuer: VALID then proves only existence at that time, not who attested it")
 	fl.UintSliceVar(&requireChains, "require-chain", nil, "chain IDs that must be anchored (default: the --rpc endpoint's)")
 	fl.Uint64Var(&minConf, "min-confirmations", 1, "blocks required on top of and including the anchor's")
@@ -170,7 +201,9 @@ func receiptCheck(f *attestfile.File, pub ed25519.PublicKey, anyIssuer bool) (ve
 
 // report prints res (the checks, then the verdict line) and returns the
 // exit status as an error: nil for valid.
-func report(out io.Writer, doc string, res verify.Result, asJSON bool) error {
+// by, when not empty, says who attested it (a trust list's issuer and the
+// institution): the VALID line is then "VALID: attested <time> <by>".
+func report(out io.Writer, doc string, res verify.Result, by string, asJSON bool) error {
 	if asJSON {
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
@@ -204,7 +237,9 @@ func report(out io.Writer, doc string, res verify.Result, asJSON bool) error {
 			return nil
 		}
 		when := res.AttestedAt.Format("2006-01-02 15:04:05 MST")
-		if res.ExistenceOnly {
+		if by != "" && !res.ExistenceOnly {
+			fmt.Fprintf(out, "VALID: attested %s %s\n", when, by)
+		} else if res.ExistenceOnly {
 			fmt.Fprintf(out, "VALID (existence only): %s existed as of %s. The anchoring address was not pinned (--any-issuer): this does not show who attested it.\n", doc, when)
 		} else {
 			fmt.Fprintf(out, "VALID: %s is attested by the pinned issuer as of %s\n", doc, when)
@@ -221,4 +256,55 @@ func report(out io.Writer, doc string, res verify.Result, asJSON bool) error {
 		}
 		return &exitCode{code: exitUndecided}
 	}
+}
+
+// trustReceiptCheck checks the .attest file's receipt against a trust
+// list: signed by a listed issuer's key, dated (received time) within that
+// key's validity, and — when the chain named one — by the issuer that
+// anchored it. It returns false when there is no receipt.
+func trustReceiptCheck(f *attestfile.File, list *trust.List, anchoredBy string) (verify.Check, bool) {
+	c := verify.Check{Name: checkReceipt}
+	if f.Receipt == nil {
+		return c, false
+	}
+	r := *f.Receipt
+	var owner *trust.Entry
+	var key *trust.Key
+	for i := range list.Issuers {
+		for j, k := range list.Issuers[i].ReceiptKeys {
+			if receipt.KeyID(k.PublicKey) == r.KeyID && receipt.Verify(r, k.PublicKey) == nil {
+				owner, key = &list.Issuers[i], &list.Issuers[i].ReceiptKeys[j]
+			}
+		}
+	}
+	received := r.ReceivedAt.UTC().Format("2006-01-02 15:04:05 MST")
+	switch {
+	case owner == nil:
+		c.State, c.Detail = verify.StateFailed, fmt.Sprintf("the receipt is not signed by any receipt key in your trust list (it names key %s)", r.KeyID)
+	case !key.ValidAt(r.ReceivedAt):
+		c.State, c.Detail = verify.StateFailed, fmt.Sprintf("the receipt is dated %s, outside the validity of %q's key %s (%s): that key did not vouch for receipts then", received, owner.Name, r.KeyID, key.Period())
+	case anchoredBy != "" && owner.Name != anchoredBy:
+		c.State, c.Detail = verify.StateFailed, fmt.Sprintf("the receipt is signed by %q, but the anchor is %q's", owner.Name, anchoredBy)
+	default:
+		c.State, c.Detail = verify.StateOK, fmt.Sprintf("signed by %q's receipt key %s (valid %s); received %s from %s", owner.Name, r.KeyID, key.Period(), received, r.Institution)
+	}
+	return c, true
+}
+
+// attestedBy is the end of a trust-list VALID line: "by <issuer>
+// (<jurisdiction>), submitted by <institution>"; "" unless res is valid
+// and names its issuer.
+func attestedBy(res verify.Result, list *trust.List, f *attestfile.File) string {
+	if !res.Valid || res.Issuer == "" {
+		return ""
+	}
+	e := list.Find(res.Issuer)
+	if e == nil {
+		return ""
+	}
+	inst := "an institution the .attest file does not name (it holds no receipt)"
+	if f.Receipt != nil {
+		inst = f.Receipt.Institution
+	}
+	return fmt.Sprintf("by %s (%s), submitted by %s", e.Name, e.Jurisdiction, inst)
 }

@@ -9,6 +9,7 @@ package app
 import (
 	"cmp"
 	"context"
+	"crypto/ed25519"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -30,6 +31,7 @@ import (
 	"github.com/attestd/attestd/internal/redact"
 	"github.com/attestd/attestd/internal/server"
 	"github.com/attestd/attestd/internal/store"
+	"github.com/attestd/attestd/internal/trust"
 )
 
 // Service is attestd assembled: store, keys, receipt signer, chains,
@@ -127,6 +129,15 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 	chains, err := s.openChains(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Dev { // the README walkthrough's trust list: verify --trust <data-dir>/trust.json
+		var tc []trust.Chain
+		for _, c := range chains {
+			tc = append(tc, trust.Chain{ChainID: c.ID, Anchorer: c.Anchorer, Sink: c.Sink})
+		}
+		if err := trust.WriteDev(filepath.Join(cfg.DataDir, trust.DevFile), rk.Public().(ed25519.PublicKey), rkPath, tc); err != nil {
+			return nil, err
+		}
 	}
 	registerStoreMetrics(s.m, st)
 	s.pipe.sealer = batch.New(cfg.Batch, st, s.m, log, func(store.Batch) { s.pipe.wake() })

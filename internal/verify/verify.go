@@ -17,7 +17,9 @@
 // one undecided check makes it undecided; valid needs every check ok.
 // Without a pinned anchoring address a bundle is never valid, unless the
 // policy says AnyIssuer — and then the result says it proves existence
-// only, not who attested it.
+// only, not who attested it. With a trust list (Policy.Issuers) the sender
+// must be a listed issuer's anchoring address for the chain and the
+// recipient that issuer's sink; the result names the issuer.
 package verify
 
 import (
@@ -62,6 +64,19 @@ type Policy struct {
 	// the bundle names. Such a result proves only that the fingerprint
 	// existed at the attested time, not who attested it (ExistenceOnly).
 	AnyIssuer bool
+	// Issuers, when set, is the verifier's trust list: on every required
+	// chain the anchor must be sent from an issuer's anchoring address for
+	// that chain to that issuer's sink. It takes the place of Anchorers and
+	// AnyIssuer; the result names the issuer (Result.Issuer).
+	Issuers IssuerList
+}
+
+// IssuerList is what the verifier asks of a trust list (internal/trust).
+type IssuerList interface {
+	// AnchoringIssuer returns the issuer that anchors on chain chainID
+	// from sender, and the sink it anchors to; ok is false when no issuer
+	// in the list does.
+	AnchoringIssuer(chainID uint64, sender common.Address) (issuer string, sink common.Address, ok bool)
 }
 
 // State is a check's outcome.
@@ -103,6 +118,9 @@ type Result struct {
 	ExistenceOnly bool      `json:"existence_only,omitempty"`
 	Checks        []Check   `json:"checks"`
 	AttestedAt    time.Time `json:"attested_at,omitzero"` // the earliest required anchor's block time
+	// Issuer is the trust list's issuer that anchored it (Policy.Issuers),
+	// set only when valid.
+	Issuer string `json:"issuer,omitempty"`
 }
 
 // Failed returns the checks that did not pass (failed or undecided).
@@ -158,6 +176,7 @@ func (r *Result) settle() {
 	if !r.Valid {
 		r.AttestedAt = time.Time{}
 		r.ExistenceOnly = false
+		r.Issuer = ""
 	}
 }
 
@@ -188,6 +207,8 @@ const (
 	CheckTx          = "tx"            // the transaction exists and is mined
 	CheckStatus      = "status"        // it succeeded
 	CheckSender      = "sender"        // sent by the (pinned) anchoring address
+	CheckRecipient   = "recipient"     // sent to the issuer's published sink (with a trust list)
+	CheckIssuer      = "issuer"        // the required chains name one issuer of the trust list
 	CheckPayload     = "payload"       // its calldata carries this root, size and batch id
 	CheckCanonical   = "canonical"     // its block is on the canonical chain
 	CheckConfirmed   = "confirmations" // with enough blocks on top
@@ -310,7 +331,32 @@ func checkAnchor(ctx context.Context, r *Result, b *proof.Bundle, id uint64, c C
 		return zero, r.add(name(CheckSender), false, "recovering the sender: %v", err), false
 	}
 	pin, pinned := p.Anchorers[id]
+	var issuer string
+	var sink common.Address
+	if p.Issuers != nil {
+		var known bool
+		if issuer, sink, known = p.Issuers.AnchoringIssuer(id, sender); !known {
+			return zero, r.add(name(CheckSender), false, "sent by %s, which is not an issuer in your trust list for chain %d: whoever sent it, the trust list does not vouch for them", sender.Hex(), id), false
+		}
+		pin, pinned = sender, true
+	}
 	switch {
+	case issuer != "":
+		if !r.add(name(CheckSender), a.Anchorer == sender, "sent by %s, the anchoring address of %q in your trust list; the proof names %s", sender.Hex(), issuer, a.Anchorer.Hex()) {
+			return zero, false, true
+		}
+		to := "no recipient (a contract creation)"
+		if tx.To() != nil {
+			to = tx.To().Hex()
+		}
+		if !r.add(name(CheckRecipient), tx.To() != nil && *tx.To() == sink, "sent to %s; %q anchors to %s", to, issuer, sink.Hex()) {
+			return zero, false, true
+		}
+		if r.Issuer == "" {
+			r.Issuer = issuer
+		} else if r.Issuer != issuer {
+			return zero, r.add(CheckIssuer, false, "the anchors name different issuers: %q on one chain, %q on chain %d", r.Issuer, issuer, id), true
+		}
 	case pinned:
 		if !r.add(name(CheckSender), sender == pin && a.Anchorer == pin,
 			"sent by %s; the pinned issuer's anchoring address is %s; the proof names %s", sender.Hex(), pin.Hex(), a.Anchorer.Hex()) {
