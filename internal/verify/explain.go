@@ -9,7 +9,7 @@ var plain = map[string]string{
 	CheckFingerprint: "Is this document the one the proof was made for?",
 	CheckMerklePath:  "Does the proof connect this document to the batch that was published?",
 	CheckChains:      "Is the proof published on a chain this check can read?",
-	CheckPolicy:      "Does at least one chain confirm the proof, as the policy \"any\" asks?",
+	CheckPolicy:      "Does at least one chain confirm the proof?",
 	CheckRPC:         "Did the chain's server answer, for the right chain?",
 	CheckTx:          "Does the publishing transaction exist on the chain, where the proof says?",
 	CheckStatus:      "Did the publishing transaction succeed?",

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -353,6 +354,35 @@ func TestExplainEveryCheck(t *testing.T) {
 		"anchor[1]." + CheckPayload, "anchor[1]." + CheckCanonical, "anchor[1]." + CheckConfirmed, "anchor[1]." + CheckAgree} {
 		if Explain(n) == "" {
 			t.Errorf("%s has no explanation", n)
+		}
+	}
+}
+
+// TestCheckNamesDocumented: docs/proof-format.md lists every check name
+// Explain knows (its "Check names" table), and each with the same
+// question.
+func TestCheckNamesDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/proof-format.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, ok := strings.Cut(string(doc), "### Check names")
+	if !ok {
+		t.Fatal("docs/proof-format.md has no \"### Check names\"")
+	}
+	for name, q := range plain {
+		row := "| `" + name + "` |"
+		if name != CheckFormat && name != CheckFingerprint && name != CheckMerklePath && name != CheckChains && name != CheckPolicy {
+			row = "| `anchor[<id>]." + name + "` |"
+		}
+		i := strings.Index(table, row)
+		if i < 0 {
+			t.Errorf("the check names table has no row %s", row)
+			continue
+		}
+		line, _, _ := strings.Cut(table[i:], "\n")
+		if !strings.Contains(line, q) {
+			t.Errorf("row %s does not ask %q", line, q)
 		}
 	}
 }
