@@ -299,11 +299,11 @@ func Verify(ctx context.Context, b *proof.Bundle, doc *fingerprint.Fingerprint, 
 	minConf := max(p.MinConfirmations, 1)
 	var unpinned bool
 	var passed []uint64
-	var per []Result
-	for _, id := range required {
-		var cr Result
-		t, ok, pinned := checkAnchor(ctx, &cr, b, id, chains[id], p, minConf)
-		per = append(per, cr)
+	// starts[i] is the index of required[i]'s first check in r.Checks.
+	starts := make([]int, len(required)+1)
+	for i, id := range required {
+		starts[i] = len(r.Checks)
+		t, ok, pinned := checkAnchor(ctx, &r, b, id, chains[id], p, minConf)
 		if ok {
 			passed = append(passed, id)
 			if r.AttestedAt.IsZero() || t.Before(r.AttestedAt) {
@@ -312,13 +312,17 @@ func Verify(ctx context.Context, b *proof.Bundle, doc *fingerprint.Fingerprint, 
 			unpinned = unpinned || !pinned
 		}
 	}
-	for i, cr := range per {
-		for _, c := range cr.Checks {
-			// Under RequireAny, once one chain checked out the others'
-			// undecided checks are not needed (their failed ones still
-			// count: none may be false).
-			c.Optional = anyMode && len(passed) > 0 && !slices.Contains(passed, required[i])
-			r.Checks = append(r.Checks, c)
+	starts[len(required)] = len(r.Checks)
+	if anyMode && len(passed) > 0 {
+		// Under RequireAny, once one chain checked out the others'
+		// undecided checks are not needed (their failed ones still
+		// count: none may be false).
+		for i, id := range required {
+			if !slices.Contains(passed, id) {
+				for j := starts[i]; j < starts[i+1]; j++ {
+					r.Checks[j].Optional = true
+				}
+			}
 		}
 	}
 	if anyMode {
