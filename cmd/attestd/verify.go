@@ -382,6 +382,11 @@ func verdictLine(doc string, res verify.Result) string {
 	case verify.VerdictInvalid:
 		return fmt.Sprintf("INVALID: some evidence is false (%s). Do not rely on this proof for %s.", names(verify.StateFailed), doc)
 	default:
+		for _, c := range res.Checks {
+			if c.State == verify.StateUndecided && !c.Optional && strings.HasSuffix(c.Name, "."+verify.CheckAgree) {
+				return fmt.Sprintf("UNDECIDED: the chain servers you gave disagree (%s): nothing checked was false, but this proof cannot be relied on until they agree. See the lines marked UNDECIDED.", names(verify.StateUndecided))
+			}
+		}
 		return fmt.Sprintf("UNDECIDED: could not check %s; nothing checked was false. See the lines marked UNDECIDED for what to do.", names(verify.StateUndecided))
 	}
 }

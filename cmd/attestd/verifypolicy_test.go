@@ -97,7 +97,7 @@ func testVerifyEndpoints(t *testing.T, s *service, pins []string, doc string) {
 	}{
 		{"two endpoints that agree", nil, []string{"--rpc", s.rpc, "--rpc", s.rpc}, 0, "VALID: ", []string{"ok         anchor[1337].endpoints_agree"}},
 		{"ATTESTD_RPC with two endpoints", []string{"ATTESTD_RPC=" + s.rpc + "," + s.rpc}, nil, 0, "VALID: ", []string{"ok         anchor[1337].endpoints_agree"}},
-		{"an endpoint lying about the receipt", nil, []string{"--rpc", s.rpc, "--rpc", receiptLiar}, exitUndecided, "UNDECIDED: ",
+		{"an endpoint lying about the receipt", nil, []string{"--rpc", s.rpc, "--rpc", receiptLiar}, exitUndecided, "UNDECIDED: the chain servers you gave disagree",
 			[]string{"UNDECIDED  anchor[1337].endpoints_agree", "disagree about the receipt", badHash}},
 		{"an endpoint lying about the block hash", nil, []string{"--rpc", headerLiar, "--rpc", s.rpc}, exitUndecided, "UNDECIDED: ",
 			[]string{"UNDECIDED  anchor[1337].endpoints_agree", "disagree about block"}},
