@@ -48,6 +48,7 @@ FUZZ_TARGETS := \
 	./internal/attestfile:FuzzParse \
 	./internal/apikeys:FuzzParse \
 	./internal/verify:FuzzVerify \
+	./internal/verify:FuzzParseRequire \
 	./internal/receipt:FuzzVerify \
 	./internal/redact:FuzzText \
 	./internal/server:FuzzStatusJSON \

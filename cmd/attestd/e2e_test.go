@@ -284,7 +284,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	sh := exec.Command("sh", "-c", `eval "$("$0" info --export)" && "$0" verify "$1"`, binary(t), doc)
 	sh.Env = append(os.Environ(), "ATTESTD_SERVER="+s.url, "ATTESTD_RPC="+s.rpc)
-	if o, err := sh.CombinedOutput(); err != nil || !strings.Contains(string(o), "VALID: ") || !strings.Contains(string(o), "ok   receipt") {
+	if o, err := sh.CombinedOutput(); err != nil || !strings.Contains(string(o), "VALID: ") || !strings.Contains(string(o), "ok         receipt") {
 		t.Fatalf("eval \"$(attestd info --export)\" && attestd verify: %v\n%s", err, o)
 	}
 	pins := []string{"ATTESTD_ANCHORER=" + anchorer, "ATTESTD_RECEIPT_KEY=" + pub}
@@ -311,10 +311,11 @@ func TestEndToEnd(t *testing.T) {
 	writeFile(t, json, "{\n  \"valueQuantity\": {\"unit\": \"%\", \"value\": 6.1},\n  \"status\": \"final\",\n  \"resourceType\": \"Observation\"\n}\n")
 	mustVerify(json)
 
+	t.Run("endpoints and policy", func(t *testing.T) { testVerifyEndpoints(t, s, pins, doc) })
 	t.Run("receipt key", func(t *testing.T) {
 		// Anchorer pinned, receipt present, no receipt key: not VALID.
 		out, code := s.run(t, "verify", "--anchorer", anchorer, doc)
-		if code != exitUndecided || !strings.Contains(out, "??   receipt") {
+		if code != exitUndecided || !strings.Contains(out, "UNDECIDED  receipt") {
 			t.Fatalf("no receipt key: exit %d, want 3 with the receipt undecided:\n%s", code, out)
 		}
 		out, code = s.run(t, "verify", "--anchorer", anchorer, "--any-issuer", doc)
@@ -324,7 +325,7 @@ func TestEndToEnd(t *testing.T) {
 		// Another key: the receipt is false evidence.
 		other := base64.StdEncoding.EncodeToString(make([]byte, ed25519.PublicKeySize))
 		out, code = s.run(t, "verify", "--anchorer", anchorer, "--receipt-key", other, doc)
-		if code != exitInvalid || !strings.Contains(out, "FAIL receipt") || !strings.Contains(out, "INVALID") {
+		if code != exitInvalid || !strings.Contains(out, "FAILED     receipt") || !strings.Contains(out, "INVALID") {
 			t.Fatalf("wrong receipt key: exit %d, want 1 naming the receipt:\n%s", code, out)
 		}
 	})
@@ -345,7 +346,7 @@ func TestEndToEnd(t *testing.T) {
 		closed := "http://" + l.Addr().String()
 		l.Close() // nothing listens there now
 		out, code := verifyPinned("--rpc", closed, doc)
-		if code != exitUndecided || !strings.Contains(out, "UNDECIDED") || !strings.Contains(out, "??   anchor[1337].rpc") || strings.Contains(out, "INVALID") {
+		if code != exitUndecided || !strings.Contains(out, "UNDECIDED") || !strings.Contains(out, "UNDECIDED  anchor[1337].rpc") || strings.Contains(out, "INVALID") {
 			t.Fatalf("endpoint down: exit %d, want 3 (UNDECIDED, not INVALID):\n%s", code, out)
 		}
 	})
@@ -353,7 +354,7 @@ func TestEndToEnd(t *testing.T) {
 		changed := filepath.Join(dir, "changed.txt")
 		writeFile(t, changed, "HbA1c 7.1 %\n")
 		out, code := verifyPinned("--proof", doc+".attest", changed)
-		if code != exitInvalid || !strings.Contains(out, "FAIL fingerprint") {
+		if code != exitInvalid || !strings.Contains(out, "FAILED     fingerprint") {
 			t.Fatalf("exit %d, want 1 naming the fingerprint check:\n%s", code, out)
 		}
 	})
@@ -370,7 +371,7 @@ func TestEndToEnd(t *testing.T) {
 		// The receipt is for the original: the fingerprint check is what
 		// matters here.
 		out, code := verifyPinned("--proof", bad, doc)
-		if code != exitInvalid || !strings.Contains(out, "FAIL merkle_path") {
+		if code != exitInvalid || !strings.Contains(out, "FAILED     merkle_path") {
 			t.Fatalf("exit %d, want 1 naming merkle_path:\n%s", code, out)
 		}
 	})
@@ -379,7 +380,7 @@ func TestEndToEnd(t *testing.T) {
 		other := start(t, "devchain", "--data-dir", filepath.Join(dir, "other"), "--listen", "127.0.0.1:0", "--log-format", "json")
 		started := other.waitLog(t, "dev chain started", 60*time.Second)
 		out, code := verifyPinned("--rpc", started["rpc"].(string), doc)
-		if code != exitInvalid || !strings.Contains(out, "FAIL anchor[1337].tx") {
+		if code != exitInvalid || !strings.Contains(out, "FAILED     anchor[1337].tx") {
 			t.Fatalf("exit %d, want 1 naming anchor[1337].tx:\n%s", code, out)
 		}
 		other.stop(t)

@@ -124,23 +124,23 @@ func TestVerifyImpostor(t *testing.T) {
 	}{
 		// What the README walkthrough did before: no pins. Not VALID.
 		{"no pins", nil, nil, exitUndecided,
-			[]string{"UNDECIDED", "??   " + sender, "--anchorer", "attestd info", "??   receipt"}, notValid},
+			[]string{"UNDECIDED", "UNDECIDED  " + sender, "--anchorer", "attestd info", "UNDECIDED  receipt"}, notValid},
 		// The issuer's published address pinned: the impostor is caught.
 		{"issuer pinned", nil, []string{"--anchorer", issuer.Hex()}, exitInvalid,
-			[]string{"INVALID", "FAIL " + sender, issuer.Hex()}, notValid},
+			[]string{"INVALID", "FAILED     " + sender, issuer.Hex()}, notValid},
 		{"issuer pinned by the environment", []string{"ATTESTD_ANCHORER=" + issuer.Hex(), "ATTESTD_RECEIPT_KEY=" + issuerReceiptKey}, nil, exitInvalid,
-			[]string{"INVALID", "FAIL " + sender, "FAIL receipt"}, notValid},
+			[]string{"INVALID", "FAILED     " + sender, "FAILED     receipt"}, notValid},
 		// Explicitly any issuer: VALID, saying it proves existence only.
 		{"any issuer", nil, []string{"--any-issuer"}, 0,
 			[]string{"VALID (existence only)", "does not show who attested it"}, nil},
 		// The baseline: pinned to the impostor's own address and key, the
 		// evidence does hold — so the failures above are the pins' doing.
 		{"pinned to the impostor itself", nil, []string{"--anchorer", imp.Hex(), "--receipt-key", impReceiptKey}, 0,
-			[]string{"VALID: ", "ok   " + sender, "ok   receipt"}, []string{"existence only"}},
+			[]string{"VALID: ", "ok         " + sender, "ok         receipt"}, []string{"existence only"}},
 		{"right anchorer, no receipt key", nil, []string{"--anchorer", imp.Hex()}, exitUndecided,
-			[]string{"UNDECIDED", "??   receipt", "--receipt-key"}, notValid},
+			[]string{"UNDECIDED", "UNDECIDED  receipt", "--receipt-key"}, notValid},
 		{"right anchorer, wrong receipt key", nil, []string{"--anchorer", imp.Hex(), "--receipt-key", issuerReceiptKey}, exitInvalid,
-			[]string{"INVALID", "FAIL receipt"}, notValid},
+			[]string{"INVALID", "FAILED     receipt"}, notValid},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, code := runCLI(t, append(append([]string{}, env...), tc.env...), append(append([]string{"verify"}, tc.args...), doc)...)

@@ -1,13 +1,16 @@
 package main
 
 import (
+	"context"
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"strings"
+	"sync"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/ethclient"
@@ -15,6 +18,7 @@ import (
 
 	"github.com/attestd/attestd/internal/attestfile"
 	"github.com/attestd/attestd/internal/fingerprint"
+	"github.com/attestd/attestd/internal/proof"
 	"github.com/attestd/attestd/internal/receipt"
 	"github.com/attestd/attestd/internal/redact"
 	"github.com/attestd/attestd/internal/trust"
@@ -24,24 +28,31 @@ import (
 // checkReceipt is the name of the receipt check in verify's output.
 const checkReceipt = "receipt"
 
-func newVerifyCmd() *cobra.Command {
-	var (
-		proofPath, rpcURL, anchorer, receiptKey string
-		trustFile                               string
-		requireChains                           []uint
-		minConf                                 uint64
-		asJSON, anyIssuer                       bool
-	)
-	cmd := &cobra.Command{
-		Use:   "verify FILE",
-		Short: "Check a document against its proof and the chain: VALID, INVALID or UNDECIDED",
-		Long: `Recompute FILE's fingerprint (with the nonce and canonicalisation from its
-.attest file), check the Merkle path to the root, and read the anchor
-transaction from --rpc: it must exist, have succeeded, come from the
-issuer's anchoring address, carry this root, size and batch, and sit in a
-canonical block with --min-confirmations. The receipt in the .attest file,
-if any, must be signed by the issuer's receipt key. Nothing is sent to
-attestd; only the chain's JSON-RPC endpoint is asked.
+// verifyHelp is verify's --help text: what it checks, the policy, the
+// verdict and the exit status.
+const verifyHelp = `Recompute FILE's fingerprint (with the nonce and canonicalisation from its
+.attest file), check the Merkle path to the root, and read each anchor
+transaction from the chain endpoints given with --rpc: it must exist, have
+succeeded, come from the issuer's anchoring address, carry this root, size
+and batch, and sit in a canonical block with --min-confirmations. The
+receipt in the .attest file, if any, must be signed by the issuer's
+receipt key. Nothing is sent to attestd; only the chain endpoints are asked.
+
+Endpoints: --rpc URL is repeatable (or ATTESTD_RPC=URL,URL,...). Each
+endpoint is asked which chain it serves; nothing is assumed. Several
+endpoints for one chain are cross-checked: every answer used (the
+transaction, its receipt, the block at its height, the head) must be the
+same from each, or the check anchor[<id>].endpoints_agree is UNDECIDED —
+one of them is wrong and nothing says which.
+
+Policy (--require):
+  (default)  every chain the proof is anchored on that you gave an
+             endpoint for must check out, and there must be at least one
+  all        every chain the proof is anchored on must check out; an
+             anchor on a chain you gave no endpoint for is UNDECIDED
+  any        at least one chain's anchor must fully check out, and none
+             may be false
+  ID[,ID..]  each of these chains must check out
 
 Pin the issuer. The normal way is a trust list (docs/trust-list.md):
 --trust FILE or ATTESTD_TRUST names the issuers you trust, each with its
@@ -60,20 +71,65 @@ VALID: anyone can anchor a root of their own choosing. --any-issuer
 accepts any issuer (and ignores --trust); a VALID result then proves only
 that the fingerprint existed at that time, not who attested it.
 
-The verdict is printed last on stdout, one line:
+The verdict is the first line on stdout, then each check with its state
+and what it asks, in plain words:
   VALID      every check passed against the pinned issuer (with
              --any-issuer: "VALID (existence only)")
-  INVALID    some evidence is false (each false check is marked FAIL)
-  UNDECIDED  nothing is false, but something could not be checked (marked ??):
-             the endpoint is unreachable, no proof yet, not enough
-             confirmations yet, or the issuer is not pinned
+  INVALID    some evidence is false (each false check is marked FAILED)
+  UNDECIDED  nothing is false, but something could not be checked (marked
+             UNDECIDED): an endpoint is unreachable, there is no proof
+             yet, not enough confirmations yet, a required chain has no
+             endpoint, the endpoints disagree, or the issuer is not pinned
+--json prints the same result as JSON (verdict, then the checks with
+their state); the exit status is the same.
 
-Exit status: 0 valid, 1 invalid (some evidence is false), 2 usage error or
-unreadable input, 3 undecided (could not decide; try again later, or pin
-the issuer).`,
-		Args: cobra.ExactArgs(1),
+Exit status:
+  0  VALID
+  1  INVALID: some evidence is false
+  2  usage error, or an unreadable document or .attest file
+  3  UNDECIDED: could not decide; try again later, give an endpoint, or
+     pin the issuer`
+
+func newVerifyCmd() *cobra.Command {
+	var (
+		proofPath, anchorer, receiptKey, require string
+		trustFile                                string
+		rpcURLs                                  []string
+		requireChains                            []uint
+		minConf                                  uint64
+		asJSON, anyIssuer                        bool
+	)
+	cmd := &cobra.Command{
+		Use:   "verify FILE",
+		Short: "Check a document against its proof and the chain: VALID, INVALID or UNDECIDED",
+		Long:  verifyHelp,
+		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			doc := args[0]
+			mode, named, err := verify.ParseRequire(require)
+			if err != nil {
+				return fmt.Errorf("--require: %w", err)
+			}
+			if len(requireChains) > 0 {
+				if cmd.Flags().Changed("require") {
+					return errors.New("--require-chain and --require: give one (--require ID,ID)")
+				}
+				for _, id := range requireChains {
+					named = append(named, uint64(id))
+				}
+			}
+			urls := rpcURLs
+			if !cmd.Flags().Changed("rpc") {
+				urls = nil
+				for u := range strings.SplitSeq(envDefault("ATTESTD_RPC", defaultRPC), ",") {
+					if u = strings.TrimSpace(u); u != "" {
+						urls = append(urls, u)
+					}
+				}
+			}
+			if len(urls) == 0 {
+				return errors.New("--rpc: give at least one chain endpoint")
+			}
 			if proofPath == "" {
 				proofPath = attestfile.PathFor(doc)
 			}
@@ -118,41 +174,31 @@ the issuer).`,
 				return report(out, doc, res, "", asJSON)
 			}
 			ctx := cmd.Context()
-			client, err := ethclient.DialContext(ctx, rpcURL)
+			eps, err := dialEndpoints(ctx, urls, cmd.ErrOrStderr())
 			if err != nil {
-				return fmt.Errorf("--rpc: %w", err)
+				return err
 			}
-			defer client.Close()
-			// Its errors name no more of the URL than scheme and host: the
-			// output gets pasted into tickets and e-mails.
-			reader := redact.Chain(client)
+			defer eps.close()
+			chains, extra := eps.chains(f.Proof)
 			pins := map[uint64]common.Address{}
-			chains := map[uint64]verify.Chain{}
-			if id, err := reader.ChainID(ctx); err == nil && id.IsUint64() {
-				chains[id.Uint64()] = reader
-				if pin != nil {
-					pins[id.Uint64()] = *pin
+			if pin != nil {
+				for id := range chains {
+					pins[id] = *pin
 				}
-			} else if err != nil {
-				fmt.Fprintf(cmd.ErrOrStderr(), "attestd: the endpoint %s did not answer: %v\n", redact.URL(rpcURL), err)
-				for _, a := range f.Proof.Anchors { // report it per chain as a named check
-					chains[a.ChainID] = reader
-					if pin != nil {
-						pins[a.ChainID] = *pin
-					}
+				for _, a := range f.Proof.Anchors {
+					pins[a.ChainID] = *pin
 				}
 			}
-			policy := verify.Policy{MinConfirmations: minConf, Anchorers: pins, AnyIssuer: anyIssuer}
+			policy := verify.Policy{Require: mode, RequiredChains: named, MinConfirmations: minConf, Anchorers: pins, AnyIssuer: anyIssuer}
 			if list != nil {
 				policy.Issuers = list
 			}
-			for _, id := range requireChains {
-				policy.RequiredChains = append(policy.RequiredChains, uint64(id))
-			}
 			res := verify.Verify(ctx, f.Proof, &fp, chains, policy)
+			for _, c := range extra {
+				res.Add(c)
+			}
 			if list != nil {
-				c, ok := trustReceiptCheck(f, list, res.Issuer)
-				if ok {
+				if c, ok := trustReceiptCheck(f, list, res.Issuer); ok {
 					res.Add(c)
 				}
 				return report(out, doc, res, attestedBy(res, list, f), asJSON)
@@ -165,15 +211,115 @@ the issuer).`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&proofPath, "proof", "", "the .attest file (default FILE.attest)")
-	fl.StringVar(&rpcURL, "rpc", envDefault("ATTESTD_RPC", defaultRPC), "JSON-RPC endpoint of the anchoring chain (env ATTESTD_RPC)")
+	fl.StringArrayVar(&rpcURLs, "rpc", nil, "JSON-RPC endpoint of a chain; repeat for several chains or to cross-check one (env ATTESTD_RPC, comma-separated; default "+defaultRPC+")")
+	fl.StringVar(&require, "require", "", "which chains must check out: all, any, or chain IDs separated by commas (default: every anchored chain with an endpoint, at least one)")
 	fl.StringVar(&anchorer, "anchorer", envDefault("ATTESTD_ANCHORER", ""), "pin the issuer's anchoring address, from its attestd info (env ATTESTD_ANCHORER)")
 	fl.StringVar(&receiptKey, "receipt-key", envDefault("ATTESTD_RECEIPT_KEY", ""), "pin the issuer's base64 Ed25519 receipt key, from its attestd info (env ATTESTD_RECEIPT_KEY)")
 	fl.StringVar(&trustFile, "trust", envDefault("ATTESTD_TRUST", ""), "the issuers you trust: a trust list (docs/trust-list.md; env ATTESTD_TRUST)")
 	fl.BoolVar(&anyIssuer, "any-issuer", false, "accept any issuer: VALID then proves only existence at that time, not who attested it")
-	fl.UintSliceVar(&requireChains, "require-chain", nil, "chain IDs that must be anchored (default: the --rpc endpoint's)")
+	fl.UintSliceVar(&requireChains, "require-chain", nil, "chain IDs that must be anchored (the same as --require ID,ID)")
+	_ = fl.MarkDeprecated("require-chain", "use --require ID[,ID...]")
 	fl.Uint64Var(&minConf, "min-confirmations", 1, "blocks required on top of and including the anchor's")
 	fl.BoolVar(&asJSON, "json", false, "print the result as JSON (with its verdict); the exit status is the same")
 	return cmd
+}
+
+// endpoints are verify's chain endpoints, each asked for its chain id.
+type endpoints struct {
+	clients []*ethclient.Client
+	byChain map[uint64][]verify.Endpoint
+	down    []verify.Endpoint // did not say which chain they serve
+	order   []uint64          // chain ids in the order first seen
+}
+
+// dialEndpoints dials every URL and asks each its chain id (at once). A
+// URL that cannot be dialled is a usage error; one that does not answer
+// is kept in down and reported as a check.
+func dialEndpoints(ctx context.Context, urls []string, stderr io.Writer) (*endpoints, error) {
+	e := &endpoints{byChain: map[uint64][]verify.Endpoint{}}
+	readers := make([]verify.Endpoint, len(urls))
+	for i, u := range urls {
+		c, err := ethclient.DialContext(ctx, u)
+		if err != nil {
+			e.close()
+			return nil, fmt.Errorf("--rpc %s: %w", redact.URL(u), err)
+		}
+		e.clients = append(e.clients, c)
+		// Its errors name no more of the URL than scheme and host: the
+		// output gets pasted into tickets and e-mails.
+		readers[i] = verify.Endpoint{Name: redact.URL(u), Chain: redact.Chain(c)}
+	}
+	ids := make([]*big.Int, len(urls))
+	errs := make([]error, len(urls))
+	var wg sync.WaitGroup
+	for i, r := range readers {
+		wg.Go(func() { ids[i], errs[i] = r.Chain.ChainID(ctx) })
+	}
+	wg.Wait()
+	for i, r := range readers {
+		switch {
+		case errs[i] != nil:
+			fmt.Fprintf(stderr, "attestd: the endpoint %s did not answer: %v\n", r.Name, errs[i])
+			e.down = append(e.down, verify.Endpoint{Name: r.Name, Chain: r.Chain})
+		case !ids[i].IsUint64():
+			e.down = append(e.down, verify.Endpoint{Name: r.Name, Chain: r.Chain})
+		default:
+			id := ids[i].Uint64()
+			if _, ok := e.byChain[id]; !ok {
+				e.order = append(e.order, id)
+			}
+			e.byChain[id] = append(e.byChain[id], r)
+		}
+	}
+	return e, nil
+}
+
+func (e *endpoints) close() {
+	for _, c := range e.clients {
+		c.Close()
+	}
+}
+
+// chains returns the verifier's chain map for b: one endpoint as it is,
+// several for one chain cross-checked. An endpoint that did not say which
+// chain it serves stands in for each chain b anchors on that has no other
+// endpoint (so that chain's checks say it did not answer); when there is
+// no such chain it may have been meant to cross-check one, and it is
+// returned as an undecided rpc check, so the verdict cannot be VALID.
+func (e *endpoints) chains(b *proof.Bundle) (map[uint64]verify.Chain, []verify.Check) {
+	out := map[uint64]verify.Chain{}
+	for _, id := range e.order {
+		eps := e.byChain[id]
+		if len(eps) == 1 {
+			out[id] = eps[0].Chain
+		} else {
+			out[id] = verify.NewCrossChecked(eps...)
+		}
+	}
+	if len(e.down) == 0 {
+		return out, nil
+	}
+	used := false
+	for _, a := range b.Anchors {
+		if _, ok := out[a.ChainID]; ok {
+			continue
+		}
+		used = true
+		if len(e.down) == 1 {
+			out[a.ChainID] = e.down[0].Chain
+		} else {
+			out[a.ChainID] = verify.NewCrossChecked(e.down...)
+		}
+	}
+	if used {
+		return out, nil
+	}
+	var names []string
+	for _, d := range e.down {
+		names = append(names, d.Name)
+	}
+	return out, []verify.Check{{Name: verify.CheckRPC, State: verify.StateUndecided, Unavailable: true,
+		Detail: fmt.Sprintf("could not check: the endpoint(s) %s did not say which chain they serve, so what they would say was not compared with the others", strings.Join(names, ", "))}}
 }
 
 // receiptCheck checks the .attest file's receipt against the pinned key.
@@ -199,33 +345,61 @@ func receiptCheck(f *attestfile.File, pub ed25519.PublicKey, anyIssuer bool) (ve
 	return c, true
 }
 
-// report prints res (the checks, then the verdict line) and returns the
-// exit status as an error: nil for valid.
+// report prints res — the verdict line first, then each check with its
+// state, the question it answers and what was found — and returns the
+// exit status as an error: nil for valid. With asJSON it prints res as
+// JSON instead (its verdict first).
+//
 // by, when not empty, says who attested it (a trust list's issuer and the
 // institution): the VALID line is then "VALID: attested <time> <by>".
 func report(out io.Writer, doc string, res verify.Result, by string, asJSON bool) error {
+	var code error
+	switch res.Verdict {
+	case verify.VerdictValid:
+	case verify.VerdictInvalid:
+		code = &exitCode{code: exitInvalid}
+	default:
+		code = &exitCode{code: exitUndecided}
+	}
 	if asJSON {
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(res); err != nil {
 			return err
 		}
-	} else {
-		for _, c := range res.Checks {
-			mark := "ok  "
-			switch c.State {
-			case verify.StateFailed:
-				mark = "FAIL"
-			case verify.StateUndecided:
-				mark = "??  "
+		return code
+	}
+	fmt.Fprintln(out, verdictLine(doc, res, by))
+	fmt.Fprintln(out)
+	for _, c := range res.Checks {
+		mark := "ok"
+		switch c.State {
+		case verify.StateFailed:
+			mark = "FAILED"
+		case verify.StateUndecided:
+			mark = "UNDECIDED"
+			if c.Optional {
+				mark = "not needed"
 			}
-			fmt.Fprintf(out, "%s %-28s %s\n", mark, c.Name, c.Detail)
+		}
+		q := verify.Explain(c.Name)
+		if c.Name == checkReceipt {
+			q = "Was the receipt signed by the issuer's receipt key?"
+		}
+		fmt.Fprintf(out, "  %-10s %s  %s\n", mark, c.Name, q)
+		if c.Detail != "" {
+			fmt.Fprintf(out, "  %-10s %s\n", "", c.Detail)
 		}
 	}
+	return code
+}
+
+// verdictLine is the first line of verify's output.
+func verdictLine(doc string, res verify.Result, by string) string {
 	names := func(st verify.State) string {
 		var n []string
 		for _, c := range res.Checks {
-			if c.State == st {
+			if c.State == st && !c.Optional {
 				n = append(n, c.Name)
 			}
 		}
@@ -233,28 +407,23 @@ func report(out io.Writer, doc string, res verify.Result, by string, asJSON bool
 	}
 	switch res.Verdict {
 	case verify.VerdictValid:
-		if asJSON {
-			return nil
-		}
 		when := res.AttestedAt.Format("2006-01-02 15:04:05 MST")
 		if by != "" && !res.ExistenceOnly {
-			fmt.Fprintf(out, "VALID: attested %s %s\n", when, by)
-		} else if res.ExistenceOnly {
-			fmt.Fprintf(out, "VALID (existence only): %s existed as of %s. The anchoring address was not pinned (--any-issuer): this does not show who attested it.\n", doc, when)
-		} else {
-			fmt.Fprintf(out, "VALID: %s is attested by the pinned issuer as of %s\n", doc, when)
+			return fmt.Sprintf("VALID: attested %s %s", when, by)
 		}
-		return nil
+		if res.ExistenceOnly {
+			return fmt.Sprintf("VALID (existence only): %s existed as of %s. The anchoring address was not pinned (--any-issuer): this does not show who attested it.", doc, when)
+		}
+		return fmt.Sprintf("VALID: %s is attested by the pinned issuer as of %s", doc, when)
 	case verify.VerdictInvalid:
-		if !asJSON {
-			fmt.Fprintf(out, "INVALID: some evidence is false (%s)\n", names(verify.StateFailed))
-		}
-		return &exitCode{code: exitInvalid}
+		return fmt.Sprintf("INVALID: some evidence is false (%s). Do not rely on this proof for %s.", names(verify.StateFailed), doc)
 	default:
-		if !asJSON {
-			fmt.Fprintf(out, "UNDECIDED: could not check %s; nothing checked was false. See the lines marked ?? for what to do.\n", names(verify.StateUndecided))
+		for _, c := range res.Checks {
+			if c.State == verify.StateUndecided && !c.Optional && strings.HasSuffix(c.Name, "."+verify.CheckAgree) {
+				return fmt.Sprintf("UNDECIDED: the chain servers you gave disagree (%s): nothing checked was false, but this proof cannot be relied on until they agree. See the lines marked UNDECIDED.", names(verify.StateUndecided))
+			}
 		}
-		return &exitCode{code: exitUndecided}
+		return fmt.Sprintf("UNDECIDED: could not check %s; nothing checked was false. See the lines marked UNDECIDED for what to do.", names(verify.StateUndecided))
 	}
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/ed25519"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -78,5 +79,22 @@ func TestExportLines(t *testing.T) {
 	info.Chains = nil
 	if _, err := exportLines(info); err == nil {
 		t.Fatal("nothing to pin, exported")
+	}
+}
+
+// TestVerifyHelpExitCodes: verify --help lists each exit status with the
+// value main exits with.
+func TestVerifyHelpExitCodes(t *testing.T) {
+	help := newVerifyCmd().Long
+	for _, want := range []string{
+		"  0  VALID",
+		fmt.Sprintf("  %d  INVALID", exitInvalid),
+		fmt.Sprintf("  %d  usage error", exitError),
+		fmt.Sprintf("  %d  UNDECIDED", exitUndecided),
+		"--require", "cross-checked", "endpoints_agree",
+	} {
+		if !strings.Contains(help, want) {
+			t.Errorf("verify --help lacks %q", want)
+		}
 	}
 }

@@ -145,6 +145,24 @@ func (e VerifyCheckState) Valid() bool {
 	}
 }
 
+// Defines values for VerifyRequestRequire0.
+const (
+	VerifyRequestRequire0All VerifyRequestRequire0 = "all"
+	VerifyRequestRequire0Any VerifyRequestRequire0 = "any"
+)
+
+// Valid indicates whether the value is a known member of the VerifyRequestRequire0 enum.
+func (e VerifyRequestRequire0) Valid() bool {
+	switch e {
+	case VerifyRequestRequire0All:
+		return true
+	case VerifyRequestRequire0Any:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for VerifyResultVerdict.
 const (
 	VerifyResultVerdictInvalid   VerifyResultVerdict = "invalid"
@@ -552,7 +570,9 @@ type VerifyCheck struct {
 	// Example: the proof's path does not lead from the fingerprint to the anchored root: path does not lead to the root
 	Detail *string `json:"detail,omitempty"`
 
-	// Name The check's name, e.g. `merkle_path` or `anchor[1337].sender`.
+	// Name The check's name, e.g. `merkle_path` or `anchor[1337].sender`; every name and
+	// what it means is listed in docs/proof-format.md ("Check names").
+	//
 	//
 	// Example: merkle_path
 	Name string `json:"name"`
@@ -561,6 +581,14 @@ type VerifyCheck struct {
 	//
 	// Example: true
 	Ok bool `json:"ok"`
+
+	// Optional True for a check the policy does not need (`require: any`, on a chain other than
+	// the one that checked out): when `undecided` it does not hold back the verdict; when
+	// `failed` the verdict is still `invalid`. Absent means false.
+	//
+	//
+	// Example: true
+	Optional *bool `json:"optional,omitempty"`
 
 	// State `ok`: checked and it holds. `failed`: checked and the evidence is false.
 	// `undecided`: it could not be checked (yet).
@@ -606,12 +634,43 @@ type VerifyRequest struct {
 	// Example: 12
 	MinConfirmations *int64 `json:"min_confirmations,omitempty"`
 
-	// RequiredChains Chain ids that must each carry a valid anchor. When absent, the server's
-	// configured verification policy decides which chains are required.
+	// Require Which chains' anchors must check out, of the chains this server has an endpoint
+	// for: `all` (every chain the bundle is anchored on; an anchor on a chain the server
+	// has no endpoint for is `undecided`), `any` (at least one chain's anchor fully
+	// checks out and none is false; the other chains' undecided checks are marked
+	// `optional`), or a list of chain ids (each must check out). When absent: every
+	// chain the bundle is anchored on that the server has an endpoint for, and at least
+	// one. Not together with `required_chains`.
+	//
+	//
+	// Example: any
+	Require *VerifyRequest_Require `json:"require,omitempty"`
+
+	// RequiredChains Chain ids that must each carry a valid anchor: the same as `require` with a list
+	// (kept for older clients). Not together with `require`.
 	//
 	//
 	// Example: [1337]
 	RequiredChains []int64 `json:"required_chains,omitempty"`
+}
+
+// VerifyRequestRequire0 defines model for VerifyRequest.Require.0.
+type VerifyRequestRequire0 string
+
+// VerifyRequestRequire1 defines model for VerifyRequest.Require.1.
+type VerifyRequestRequire1 = []int64
+
+// VerifyRequest_Require Which chains' anchors must check out, of the chains this server has an endpoint
+// for: `all` (every chain the bundle is anchored on; an anchor on a chain the server
+// has no endpoint for is `undecided`), `any` (at least one chain's anchor fully
+// checks out and none is false; the other chains' undecided checks are marked
+// `optional`), or a list of chain ids (each must check out). When absent: every
+// chain the bundle is anchored on that the server has an endpoint for, and at least
+// one. Not together with `required_chains`.
+//
+// Example: any
+type VerifyRequest_Require struct {
+	union json.RawMessage
 }
 
 // VerifyResult The verdict on a proof bundle.
@@ -702,6 +761,68 @@ type SubmitFingerprintsJSONRequestBody = SubmitRequest
 
 // VerifyProofJSONRequestBody defines body for VerifyProof for application/json ContentType.
 type VerifyProofJSONRequestBody = VerifyRequest
+
+// AsVerifyRequestRequire0 returns the union data inside the VerifyRequest_Require as a VerifyRequestRequire0
+func (t VerifyRequest_Require) AsVerifyRequestRequire0() (VerifyRequestRequire0, error) {
+	var body VerifyRequestRequire0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromVerifyRequestRequire0 overwrites any union data inside the VerifyRequest_Require as the provided VerifyRequestRequire0
+func (t *VerifyRequest_Require) FromVerifyRequestRequire0(v VerifyRequestRequire0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeVerifyRequestRequire0 performs a merge with any union data inside the VerifyRequest_Require, using the provided VerifyRequestRequire0
+func (t *VerifyRequest_Require) MergeVerifyRequestRequire0(v VerifyRequestRequire0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsVerifyRequestRequire1 returns the union data inside the VerifyRequest_Require as a VerifyRequestRequire1
+func (t VerifyRequest_Require) AsVerifyRequestRequire1() (VerifyRequestRequire1, error) {
+	var body VerifyRequestRequire1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromVerifyRequestRequire1 overwrites any union data inside the VerifyRequest_Require as the provided VerifyRequestRequire1
+func (t *VerifyRequest_Require) FromVerifyRequestRequire1(v VerifyRequestRequire1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeVerifyRequestRequire1 performs a merge with any union data inside the VerifyRequest_Require, using the provided VerifyRequestRequire1
+func (t *VerifyRequest_Require) MergeVerifyRequestRequire1(v VerifyRequestRequire1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t VerifyRequest_Require) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *VerifyRequest_Require) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
@@ -3670,190 +3791,195 @@ func RegisterHandlersWithOptions(router gin.IRouter, si ServerInterface, options
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L3pkts2lz98KyjNVFnKw1ZT++JKvdVxnMRZHI/tjJ/E8muBJCghTQEKAXW3nPHXuYC5xLmSf+EcgAQp",
-	"qhe3s8xTzpe0RRIEDs6O3zn8vRXLzVYKJrRqzX9vrRlNWA5/Pmc635+lmuXmXwlTcc63mkvRmrdesFiK",
-	"RBEtySXlmkQslTkjOt9zsSJ0Rbkg7edfPSKzXi8MiGKxeZD0wm6/O+h0W0GLXdHNNmOt+SAMWjn7bcdz",
-	"lrTmOt+xoKXiNdtQ89pU5huqW/MWF3o8bAWtDRd8s9u05mHQ0vstw0tsxfLW+/dB69WrV2c7vWZC85hq",
-	"djjzl2tGaHmHmRW8jZm17BTDaY8no7ATENZddcnyC0Zzli8rs27hj63r5m6np3TOxar13kxvS3O6YdpS",
-	"+Auq4/WTL59RvW6eaGRuIDwhbfiLKUJzRsRuE7GcJSTN5Yb0quQc9oMWN89vzahBS9AN0ChpfRiZe41k",
-	"/oqLFcu3ORf6+OzT8qaAUEXGQ5LJS5bHVDGyZlckXtOcxoYa5JLrNaGCSBiAZmSp1rQ/Gs+XZJuzlF9V",
-	"qT9IxlE660fxYNLrx8NRGvVofzaa9UfDpEfpIBz3BqPJtD+K0xHrp714OEgntJ/Mwtk0nKWjViORvAlf",
-	"S61/z1namrf+7bSUnVO8qk49yuCW50xtpVDM7njynP22Y0qbf8VSaCbgT7rdZpYfT7e5jDK2+cevypDy",
-	"93LZhsia8qw6VfV68GZOuLigGU98os/JZS7FimRMrPR6TlZSk/EAKJ/wFdcqIJdUaAIbrjTVO9WaD0Mj",
-	"WFwjk9OEuPkWfEAjudPzKKPivPX+tmR5hmtCkhyySo4vIVyRDc0MN7JkTigx+0MKoQmIXjPy7Ysfn5JI",
-	"Jnsic0LJBc12jHBBuCaJZGohhNRkA5Kj11yRRMa7DROatFOZE0tMQn1KEb2m8HLzaJ1NF6Lk0wDeKQjb",
-	"bDW8X16w/CQDKnOlOzhDmNyaKqIvJdkwI62KyJRIwYhhtYWQOfyh8MUJT1OWEymyvVmIeTG+iKhdtOFa",
-	"s8q+monSLCPvWC4VaQu5EMUa11QZNaEl4UboREK4VmSbS5mSWO6yhAh2wXJywXKe7jtdskSWWhJF94pc",
-	"Ih0WAjinuxBmh78Bm/AVZ1miXkr5Pc1X7J7s6/YbzQ1JYWyipSSZGX0OZHQ3ZVwwWEr17jW9YGQS9voD",
-	"Eu01UwGhmmyk0mQ8Gg3GPk8PeiVPW34muCqCyyIvpSS4sD+Fz48sScsV02uWg5o3XMVywyHC8OR3/Iuu",
-	"mccToVkuaPY4z2X+Ydvg6DLyZd2NS16w3HAIjv+HUeNMkJ1gV1sWG+5W+E5m3tklhlLIKobVE5bxiOVU",
-	"s2xPVkywnMcPgUHsU5lcqYUwP8R0p5jl2qdSn8Ux22pjfO/HrUYrUDfWnPRC858vkWiXjSdk3B8tSWQm",
-	"RzOWkHbGN1zbZzoPSW68KqLWMtfZ3uPRUTgo98JsAY8Z+UnQC8ozGmV/MF9aSloNWKwV9Y9SXApFcr5a",
-	"ayLk5dyoWq6IWu803JXISxGA9G6o2C/ErSgDGs4oJ6WN68gV2ZWr7ZKnUq/NI8bHMZvLVSE8l9Q+lDhy",
-	"UuOlAkugb2SUrbIuKhdkCa7sCfiyS8MewYGfe1I4uk1UtHefei4xEPKp1F/JnUg+njEn9/Vs5rCDKczK",
-	"t+rDkrueSk2+sjf8QTz1VBK1i9cVqyVz588qci7kpTDsABuL3Afa7RndZ5ImH8nM+FYEjDK7ihlLFOmH",
-	"s0lv1EfD4dOpNzi0FPBkYZv+HANRmW2p6x4oovg7RkCpAMFeGEHw9cT9KdYkkKStGCOnOaPJ/l3noWEy",
-	"EE8jizmLZZ6whER74gvqvCKdIyeRfzOl96BZAwVESSA8FeqS5SSm4FdGZotoYtRglzwvl4f258/VPi+l",
-	"/IGKvWVTdV+XjGrLV8b15kJprncQH9u7T9ZSbbmmWcGXo9BttTqtSFF/Vm6r8azMNEkxzz90U/2JK+MR",
-	"+yYspUo7l8qYnnLNVYMDbLwQfz+D89PzJ0Y1ynu7ND89f4IqTRqPxteT2ig5CCTIJAzD3o3Odc8zLWZY",
-	"cKXNDP8URWmn24ZI0XjUv+1Yvu8YaT7iQP8k6E6vZc7fsfsa7p031JzsBJq1s2dPyDnbV8yvF4BU3v+H",
-	"0shOBKJqIwJiFZThdVDMV+YkZxfynCXdKqO+evXqpJ5Nu45b68k3mNZ/QqT5nGr2PSqXj6qnwN7QJMmZ",
-	"UqVesuHt3007cUXijBul5GYMGqo22YqWqph+q6lAKSzEX6WDcEN/EgmLeXLv7bRJCakJjofKKF5TLggT",
-	"yVYa1zGFrEu8lvnr3mAwedPNtzFJOD6HBrrqkoD/S1KaKeZUdkY15Gv/VgHX4eqNWfr2xY9PT54/e1Qj",
-	"gKUKBlHxmsXnLDFUwIyX9VOAUuYvlhRJVRtWP20mUMWPMdRfiD+ToQqKwjBnKBiHCeUzQR7/5w8mNJW7",
-	"UoACsgyvlqD3h2E9p9x+/OTZyWhENvyKJZBVIzTL5CVLqinzVng1pbN0EPejXjJko3QcTnrT/mxAh9Eo",
-	"HicTNk1nYa8/GI5aQWtLtWa5mdL/H169Dk9m9CQ9O/nqze/D8P2/l0zjsv5B6wwYt3FFyNMQGedUKIqn",
-	"JDIl1IZKuZQ6IBsuWELMFWFFw8x/m8styzXHzDIOdZz4ji8dgd8HrSiT8fnbNVXrmx76wtz5jbmxeAxZ",
-	"pDnxX7IPZEPN/TbDKuJslzCMaLwlV7ajF/aHwd0OfoIWUOUtT5onZBihNxpZAeJJ9X2DwaThfYfv0Fe3",
-	"ItbLK6TUe/8I4XU5w3KgGi0rOxKUO/qmmIyMfmWxbgWtq5OVPLE/QnK3a7nMu3TCN1uZg1KGY455a8X1",
-	"ehd1Y7k5NUysdFL8n9vs3ymMBpPHEV/oo8doRpMyl9duZOX5QpyQpeIrwZLlnOAfIK1RLmkSU6VJ22gs",
-	"o2FRsXUCUId7ZrjFyIEhyUMYB8RgOXdclOANMRVS8JhmeGuAWi9ll74JjaVI+WpnlCL8afbaRAQ4sP0J",
-	"Boe0ffWJkp0rz6IKZMLw5OsWrg35FP5fDGr2r9Q17vIRNfHCWqfGY8ubtIWvISwdMMFGNcOsKsoiZpsX",
-	"guaMbHMGTogUMauLJTqOgiW41H8hhRPgenFx/yeUj9LXOOAFrT2R/WMUVrHrbkYHyul9gOfaDQbP5cQt",
-	"t6a1FLo9rCrZHBn3COc1CMmPghEmjC+zBd+qlHkgvRTkcs1jcImaZYldcaWVeSPXbKNuT+4d8LfzF/Oc",
-	"7s2/j3GEO9Y/OLi/0zF80DLewU1zdEKEpH9L9eGUXq0ZakmcF2Q74O6ql9QP++OTcHDSG74MZ/P+ZD4K",
-	"f2l5c06oZieab1iTdlP8HbtJdivc0M4YvWCqY5R8MbfKhEZ3ppcqlOt1FHP7WRMHEARYhiV8MZ5P3KDg",
-	"zkbBKNTaMf8WdZcRNs+1vQY4UXdkRzTtD2Z9OhtO09koZIN0NmCztDfpJXTcH6RsPO7PhsMwiqfJhPUn",
-	"KZ1Eg9loMmDDkLHJ4IiD++b38bDZu31kROuJSGWTvNuApczxW7lTRH4cF/bP0LwVo3/4okf+ZRtE1dQM",
-	"gZhFEapI4RVU53J32VdcnN+aUMc1u6/PzYj15TZxsQ9xadj0AotQgaJQ8uKbs5P+aEwSvmJK3wAICgok",
-	"ULZfCIQAuYi2gAZ1ySO52e608Sk1aAmZ85XxfXZqZ54kUcZFUkTCJprNmSbCGP+FaC/tlNqLlvOD4YHT",
-	"i96iRf7rv/BG84e70a2t01l2ihOCYsFUJAux2jGl4MjEZkUs4iJn1PAEvsf6jh8Tz+SJbdsSqPP/3Si+",
-	"3l5e53qipkNf0z/ToyKxrpRlpCQoASeHEg5K/O31ZlFXkWOeOSJcaPmQ0Agc1ss1zxhZbplIuFgt72tL",
-	"0ypT38akYqh0cx5Ipl/sRJKxe5ugKj7NDtUkoUdMzN1EkLSFtOC7Wr5kMJjGg9FwHE+m02FIe8NJGMaz",
-	"dDbuD8PpbNybRaMpG40n4SCh01mYxOmkF06ScMomyWTI+lVuvZFHv2E0a8IYfs8vmGBKHfJZSWUXnsnz",
-	"ahgmzw/fVKP2NfRttnev1qCFSmPH1VERMOH2Bc3eujPRg8G+kZdEppoJYjn8EG/iSYULAQPjLtkxK3s2",
-	"Ds0/4myn+AX7wUkCAhtLD07uMPHZEO7Y8MvZ3CN6Aq9dY/Fv5VeXPkWDU72hV2+RiM0+5VmJMrAEYjTP",
-	"9qiluCZrCUirNUANxb5C1looaP67syIBrfDWPdREJETjRaATCN5ILliuTARSZR+1Y4q0awjf3t3jBBYz",
-	"vtVvz9n+yL6ZK+RyLRWDJA3Vu5yZLSP2UWQ4QJjeehef46PfsX3TNtoFHzE37sQj2vEsccSpKqGLXjfs",
-	"hjdKsXtPbWNqRCm4OjgmoAeM16QXXNK/ybsHNPxwNCH2VKRwGw51hDscOWTt9W5DxUnOaAIeBrvaZlRQ",
-	"lwcC5pFxvMtzJmJWpddHRwwf6GkulKYibpTJn54/ITlLGUyM8IQJzVMoFrh20qcXvVN/4qdX+3d+zLnL",
-	"+UkxbGPceY1T883Ll8+cZxPLpPrqYbPo0yuUs9Fs5ktd2JgXsqdLDXmQtcx1UN9NtdtsaL53aSzHJ2bc",
-	"Wu1BEyy7XDP+YN6a0l2maydYwZ32pjqNh2TpDbUkly5zYG9aiDVVREiyYVSYASK2lzat41G77v1Wp3fb",
-	"za0JOlx1NL/WO/JdsoPNeXzB8j2ekwnGTOygJR62YUaRHjin6NIbz3dlHBJATyqF4Da2EGWmCVXMg/J4",
-	"r42WoGYCep3uQiyE4dCM0dQYsiJQCa/C0MQj3hw6mCOggnAhWE6ETBhAuP2HeuahjKXa/B+AnJ3lQ6Pf",
-	"KcnYBcvK+ovEz3ebsTB3mlGlF8KOTbaUF+eLXCuWpV2yNJGWTVgsjYZckpRf4QH2mm5ZwdZUryF0ogsB",
-	"J98cgiOzOcoOQha7MBywzwkOA8vDUgA7hq+lMLGNB2WAjYMorKicMXaLZlkRn5hF4xGaIfIzm/3mgiwP",
-	"QqFlmRSvo+/tYMfz4keykzYfAOlJmxuxcc8DBWtAjirnesdcZJOl/ZCgiyvCxV8QUsH231hN9EChZGyl",
-	"4nhO4REyQARXWJl9/845/e3RsqYfWH6eOT6GeaAIpTxXeg4nMGuq1rDJeCVimbxEkJVh04VYJmyr123D",
-	"rp0lpKw5OHqEp052uCK9gLBMIQNGXFt+NzIA95AT0lsaXfGYorsLosajzOgaKyggsBKpc0n3ZLcNiMwD",
-	"wBM4sbY3pU4XLMQ1yiBALYiKACSftBENfqgTOl3yAsRc56w4JwSCGStRSrR0aXvEfpg7HigiLwXQ0cr3",
-	"LrPVb1wg1tJmUkjOgA1kvn+gyDKRscIzzBPc8O4msWCFW4mRY8QNvXqC94+HwCr2X71D+bpTFv4WaXBM",
-	"fJOacjA0vGf6+6jL/azBDBmyH4QihYmCWqV7RSVH3fRqkqNQXk431HPwtoLvaNa96azc2v6PeFb+nNGE",
-	"i0bgSnHJnsgi1pIqKRT6T0JqwBRDPVnCVjlNMD1ctSv2maa0w94OCsgrV8RxMKSXOWMCL1d28HULMK5z",
-	"EkshbMFuztKdwiPsQnyO+JulQBxmX+Bl4HniVFpBS0j9Fn+u5GXcnR+cmrFR5yGZ7O4Bgh5hCPG5kJcZ",
-	"S1YMsrd4YKxJsstplO0x9L0wN9ZTnuSSZ5nz7Mwj0Z4sE0aTjAu2JO3iSc03jPzDJSRsSEn+YXHlzi8E",
-	"UJIJnB4uBAWkJkuIG85sJxwfIN5haZfx1l1/i/e/1VLTbNlBbbmWWcJycs7YVi0E16Rttcmyi88vieIJ",
-	"i2neITuheeaceAnuZlmG4xzRIg1g1bVD3xqFbHW20VlgRKx9NAoLKxCdpjZ0V+gUo0UQMZsjPAQSDkt0",
-	"rcjjpD8a9WZlJiLAyoJiGgBqXZ6z/VueLBeivd1FGVdrPAZYfv34JTFxIxepXHYCKNG05/+MuQIKMy+j",
-	"QboErKcbOKa5McWGZooszQNvfbcWfjAKYgkeLLfYTY65EvOMvBRzNP/efB+ohYCzbCxDNfx0BeUS2hi+",
-	"WCbWYi89PlsGxhkusOzmn46t3lK9NNyXeEzXMTY9c24GWFYMQKxn7CIYL7+DrMKuaKxhKguR0b3caWdm",
-	"yR2tLGkvnPSpRasDJXp7BJkYfQRxvgl9mpxmt45m25hRDVBvI03R3p6u6QOf0B5f88x4XBWHn5mgrkTO",
-	"HTvTHkzmo8Htz7Q/yL8tdrR5qX75AiikogIYSuhtcM6x2MYwnMV4V5dVr9homj2KT5M54Z5AGEmz+rLd",
-	"Gx89K+g8JIqxmuzVzqaT4bCXDkcTFsYpi4dHDgF64+ZDAI/5jyAYHKuCH36oxYH/fEVeFHr4RF+INpzT",
-	"+ftgvFUr250uOSM5OymLSpxqUnRT3b2c6V0ubGEqnkvSDHi4nv6oASvGd2LCQpyb+Wk8PAE1c6BTq2qR",
-	"bJhSdGXLvGA9wLkL4Q3ZwdMFTUVC84REVLHxEJ2aLU1AiUHzjOF4OC17fgzRJi3EMRui1qBvdJ0sP19O",
-	"f1q/++701/jruJ+fvox+fjZjF0/D7f6751qNN2z887dfP754x75Xw0j/2Pv2Yqyv3n17/s/BP7//6ed4",
-	"8N13pz88/fIfl+l6tN8+v1r/qNmvj1aff+6T1tCmxohnJ7/Qk3fhyewfp29+n47ff/55Iz+WtqGJ8FAE",
-	"Z3W/zeJAYoNbqUbj2BCohncOVAubdGO06nF8bXLWVFhBR4tRj2yDheCCVDNWPdIueN9GaKpAI8KtxlqA",
-	"wezUtvd1K+kNRv1kFobTyWCajqMxZWGP9nrj4ZBNZvFslLDZMBxM6XQ2Hc96aTTtDwfTWW/IRqOEhaOK",
-	"U3ob5Vv3U4FyzRHZN/IST4cKpr1keUGgoky/7RVOPahoF9W5ff7hbsGaNbF3Cdf6h+HatRPqf3C45tu3",
-	"qs4OShtf2B5/CyoS5XO1r+JuiO7sZnVdDHDvAM8OaEO84jirIaMPLmgM5hLNNvi6jnsasE7ZSuZcrzdH",
-	"DsAKNV3c2PXAxgy1eTV0cj/ewdbboz/CE5x1we3GD95fb/E/qnVH8r09byKumeSgXzVjJblvtEnVeSZJ",
-	"ODt78lT8tPuqf3HOwwux6b86+/brn+QPP7z89dG7LPn+6S/9i8H65fBOhmI4eN9kJ2piU/B9uf2VtTcF",
-	"tMdgOa/WRiNVY9O2bakACriDWVz4IeMpQzC+w8vMDzykOvDejIH4eDxHB+Q9gKg8EG/b2hfIXZuQBKIr",
-	"iG88JL/zxXE496/l/DD9jVOmtuSlEaX7sBKsLgQp49VDOL8+hpu3/WOOQf3NsHW0/0I4RGPOZL6igis8",
-	"eo2pIBt5Yd7krc5SKKIm8JIFFW3AzbHPThGlQM+0akmB3aoCX1rC9a6pLyh/bhCzF4Xb2nhE7Wlvm4C9",
-	"4OzyEPXFvbDkepDXH39ikJf5nluAEf4YCFY5i0YBBlJ5bb+qdP/Kh/VoacOYQ7L6zsXhKD3zaC8M6o1p",
-	"uuTLHRZk2vS5rYADWV0xTdhvO5pVDNWtfKpKmzM/Xd5D0Mw1GfPjFFXX0g/bqDXbh8JwpWXbLOUwI/U8",
-	"Kt7afEDn4t4ty5ubbwUuMyLzxL/nrrCYQ4e0Rpdink00sSUbx1Dkfk3Dh2PJe9EomsVxNGDTJAzHdNQf",
-	"hAmbRQntD9J01mNJPJkNk2E6Gg974WgcTgdhNOxNR/0pGw7H8Z2x5FhZ/GjN4vPm3RF0A9UcLD4vykXk",
-	"Tsdyw26Ponm13hsNllJuzJj0i3DLulrbf01IzbBuhOLRrL1cJVVhjx4oDLQSyTAJnzGauLCresKqpWeb",
-	"bNA1b3raS+M10QxbFzZj8Vh8/kAB0Vwryw1Ya0xhmhUuK1XVionkoNGl90jT++V5o2sC4ZF2syBbCknt",
-	"9hLSoJDoXcrzZdWJRDSifUMkZcaoqJQ+Vd9iBpgXddDIDoju65Il7m7tupkPu+AJ4lyULX9eiOXOFbMv",
-	"obdVE0OQ9p7pTtVAA4gU39QKWsUgd0aawh4GeOfxqirbSOGYHTmr4grdercy4/G+BLFwja5Gk4mJCkzM",
-	"HRDNd7DZdaPBxds7FVcwTNUj4RyWYrNTGny5LsE0IBxyBXgzuGsP1EIc+njtZeXdSzhdqZ4dEGhmwOp4",
-	"pQ+o1nCTfnsMPPvIlqjYjpCwKFwBRGIUsZd2zbWV+j0iKivFwwnb5dYyAvKoskl0i9c1joGbYj1PA6rB",
-	"s223KZS+zq5ZJruOwxWg1pp02gXLEx5rRC75/N4QYVtY1ttjMFx3A+RkMVIwfylNN9ubSkmLkGIh/DJ2",
-	"8qyops32eM66hI1b3pDznc7D0e1zviDJ6gh2zcr5hias5quYn27tpvi2uAm+a1Z1vebH7UG4tdGNud9m",
-	"iCWOIdtLu6loFZBctzMM9sEG04CjzIuDn9IGAVDNXVZy02ARSJs647kQvsWyRqXTJRWL4RqPuOcDEu00",
-	"jo1vLuzJQkQMtqG0hN5IruG0MTxMyN1qXQ1BTShdNUC4C0HLrui4EXKXb8RKAz2D4n7LaYfCChWl8S7n",
-	"ev8C2mejAYGm2Gc7vb5FfGlPrgJsgkMVWZ7Zvkiw3DnBFtsIBozP2R5RgcsuYF85Hu1lexLtF2L57McX",
-	"qLn9cGKJR5yY4bIHZyi//kENOpVWUopACOiMncEN07lu35YMa6232NqFN5aCuLMorggtgN4nFRgB3GEb",
-	"kGP3mS45I+7ELiAZjaDBsJGnhaidR0ErcNt4jwBsQdkzJkzCQFSikD41z7PrDsoWwkNAWONanSHiH13t",
-	"nD0cQAIFxHUkr5SlcKHlQngIABUUBSAoi/YQHpI97QIQA2dQxcG8A29C8S+tqFg4zQW7WJo5E/HYngfW",
-	"60GSAo0qThEieMVeCrYQMRUulECHyOs8ZCYGLSnynYLOpWXd3kK8rHSVdsA7uctjBLnmO70uEHYAez57",
-	"9gSzVl/LIkUvNMtTGrOAbGTCMoUn+rY/lPFFiiw03fIlmGhofku16/wOR2YL8dlnZ5V+9t3PPiM/mo0/",
-	"IhSAa1YkzhnIBM3UHNHDNeFciA+TTrRCwLfEGGTqWklgohM3SciFsElc1yCd5OyC0cy5JpVGfkUkXklE",
-	"2eX7GRSz+LM6lLUe81KjIzc0qxS7FQWqC4HlcR2/BpUcLUF1iQlFaHZJ9y53jpnNHE5gi9cshDHwdtrQ",
-	"YBkmjBSDLk0lNRALc7RqZCHay2O9tpZwUmvcFQviV5b1UQTLTTEisOIXNjU8DMOlTaCUPdZRRJv7mJP2",
-	"cgE4vEVrSfQlj1nHqCx4BNqbLwQ52uG88jCAWRat5z/++HLRMtNHOSWAkzVhca7MuxOu6AqhQ2ZoZBRo",
-	"eQIF1gDKgb6ztOzBLiRRXKwy5ooSuuQHWIrtwE5zBsleqtiJYkJxzS8scMk1yHNLB+2SUw4I24Rqah1n",
-	"wMgRLWXX0nHo6IhAnIq+KKN7rrS/TxR+MY6ReQi1LhDQvVFlVK1Je+kClNNlx7ViRsBfwnNop+2mMXLT",
-	"OByYbJhey+S6ucGzoGPMYL1iTbXOi4ddFpF4y+GgV3/EtT03yzrS+byhaSNMYBQOllb2/D5kZQnKtd1c",
-	"sfc/uMKO+UvmhIauhm9zrhnhujOv9JLDzp+4KGglZy5ANzmoMaSpBXS4XnLWVLS8M9wW1qq9D1pyywTd",
-	"8ta8NeiGXdtuYQ3O0+ka6lzfmb9XrCnCh75uiiz7RlApNrgktl/RNpcxdhQEw2fMTpc80WjhQAoStmXC",
-	"eLr7h2Sn2EIsbTvfpTVW1HqXBYmeJK25mYotwK19y6Ifhtf0/rum7XxL3qGPnn33kTZ6btXwRQR+waDB",
-	"57A3PDZqsYBTr5OqeWTQu/mRxu8ggCeMhVteSTKoa4jd6EoBYhVdvNYbc//phumcx+roTv+A151T+iyX",
-	"RlzZThHNrjRhV0Xlg0UBtGmWlSaqAIkaBQF4S2MPlYZ+t8GRgmKbL6KrolJHZol5qF0JeE8SltH9Qrz4",
-	"/seOdQLBccMRFKMZHCyChDnfz+Vo8R4jOiLeB2RF8YfUuInwlQ0uQC2ooOyJqXaZUezgRtknSbQnudxp",
-	"6yxCiajRh0e41xLzZvY1tD3dZpRXGbf1b+Sbx98/cy7gW0u+txXyVU5xSuSwSIozUNtSZyH+jbz8+dnj",
-	"64db0d2KLcS19/QmZYxy7HtDDVlhqLPUxLLgXy0wHmtvin1qFhpUVjdrR7QUaBYA6oSweNvAG79tUOkK",
-	"3a59hWAH7Ts6gS2E8QD7D0kmqYlPMipi5xF8t4tYLphmynKlzmma8thGXxKh9gthJ6IQQoiTwpLrWokg",
-	"zgL6hWBdqOZZRlCElUWXbzViiveYGAy8MYzMGFmDyUc0Ppdpio4CrRgQuI46GSqSEJq/LDSBXTM4VShU",
-	"JopTDKroXYCUSQWpD5jcEQF8bjH997MeRf2D7V9DeoPBZO6tG9Iv6CkBijGTK+Xjz9/irW8xi4OA+U7r",
-	"TXkgXJYn3No6lXUfDeIG6zYMADaZtD0aA3s2Tb3zFwhk0BqFgw/ejGuLRgrSluUeH4e2T12Fy0OytJMp",
-	"PmG079aUTDHSDWb5ondqsxqnv/Pk/VFV8xyhvTUsDPbubcLDFHmJsmVmpdHdjRkOV7DaJF3YbK/6abnX",
-	"zZQtbzn1Pz33/s19ZbOoeX3td/G6W19dvznkx2lkVu0biZ0dy4Zh2P/Lni2WbTmvyinc+/zbENa8ath3",
-	"VYIfo3WO18nvWE8+BLWOPPkrgEO3Fj/kqyNehO3GZ/QO8sr1esf77B08cgvtVnxa5y9Rh7dYU/U7XKUS",
-	"vf6pg8+1VDVVrUVmtSWm7xpBWlOVequODtrKxjNicH4UOYYWsp0E0EsA/0AKVsv8VqExlY89HcPGYMlT",
-	"mZKz6QjIGJEV0/ihPEAilWUCUGpRr7svE9Y2+e+6+nBV4BkxXockW4l3A2BhwjZbaVTa3M0N8y4HXwJ0",
-	"6XuaYRUlHGItRJEe+W3Hdqw4Sg/KBgx++ceJ9w5bPlJ5k1k4FpoV1SGVEi/Sxg/EuR4E5V1+1ZeSkF/R",
-	"OTeb4X1H0WYjIT+BRW7VDK/bTtCARYGL5xjPF8LsvleFpA5KITHL25yqtd+Ehf21oy9EdYXVGrbSTNpe",
-	"9uCYuy56ThY03xg/qchVLYRmGeApL+3hIyb4sXa+nE79GMSVNpat7eonIPXvJ9b73Ck8aiiTTFQvRAEh",
-	"qLSt+d371/tlkyXHifphpP0EKVP6C5ns72aQq+rg9cfoL2gz3oMwotFsNBsNxv2QjmeDaUzDXm+YDqIk",
-	"mvSGvXA6mEVhTMMoGo+TOB2Ew8F4lsTRII4mbNx6c2sLVAVOHrFE6VH4ZPX7re8PfJz+XV1ehxt87dcr",
-	"Hi0h9GExH+d7tV7pYFOFnwP5N2HxK9VzxwrOvFKyP7L4yq+cCiv1Sx+nJsgr6+l7Odj+++AD9u2+3P4v",
-	"um+92r5NRqNRMk56/V5K42RKozQaDUfTSRLPRsMojPt0Mhwn00E4ms1SGg3GSX86Sge9QT9OkxEdX7tv",
-	"d9cYFirc9NnRLKuqDKjrOiz5t0X+lUJirPTkeeGjQCm0s162wb507oKtcby1zwRFdOA42Q+YfpBnfQuv",
-	"t/L9KfCub+G31r/L+IFeeX928yP1z9r9jb35yjdmfUwMGAkfDfP6jQkGS0cfObXKinBWVsJC/DRFWbfR",
-	"6PFX/Ysb8xaXDaVD1Voh0i4Khcj//vf/lMUr8I+yxOV///t/FsIruOlgR2CAJ3i3SRF4kLAKGKPSq6Lo",
-	"kFJ+0RrFCh9c5fJSeW21yzZaVFVre2huP+7wkGxllmHNjQVz7RSiucpZu8NaeImfkr2xSOiwRAjAIQ2w",
-	"BzwLsJ2gEecAUu/FCKWhOJLq+apSfHK3hE/9i/33S/q4j03aUqP5734MW5Q0iaTsd+59jwTb5gDIbMeq",
-	"FUPQZexje05Fn+b/u2mqj56W+oNJbt2Evuuj9rqVGAqlAzYKBzM2mMWDMAnDNO5PWTpOUtZP6XgSx7Ph",
-	"YDBLov500O9HMzYYT4Z9Oo3DJIYC4n7K4rQXDcYsHrMoTWZRyqLhjI4G6WQ6HM4m6ShMRv3pLJmOJ73p",
-	"ZJz0R73JrDea9ZPIzGucxoNeGCbjMEz7/XFER2kSDsJBOu1Hg2k0NasLp4MoHfRDOmPpkEXjcJwkhiQs",
-	"HIN/+REzeS5NVzg7Pa8+zZMvo/NdNWBF1p4f1G42NIX2Re2j73QxWzc/74tud6gHKMrtbgryiq9HPyy+",
-	"bbRTN/Wh/5Sn/Mh5yhcF2V1upFYjek2q0iFmG10UMPZoMFMaQ8bJQiIRtaglYjL9RtkPoAhsu9MI4ode",
-	"1kURfplQDEp8p8LTUNeYvGzMZj8ryNwATCSYhrORQafe09X3Osp8EYiduYwY9y75T9voVJGta6xk7c9C",
-	"lO8sXoSNdxT6UeCstWVe1pG509jArNuQPqIi6RxxGqCP+n0PeI51rR+HZT/4exjVurmrVQX1+u57J3cZ",
-	"1pi5erN419O92qS9V2+R/rrSoMHrrHBdrO73MLhbnwEz0xIrdlGAxW6nRbFR/g2fOPcudf+vqKqKxmn4",
-	"uMJ157gevuOOwZHfZw4OcI98+uSzz+q9oz77zOvWBVDfIquOSH17vrJLuFbz4lolJR6Y+AOihMP0dSVv",
-	"UD8dwdOQejpeVfqH4SmFRbXWshCRhJ6vkHcHBGv9A/guanHQSPxm4+VawkwXopzq5XEkodeA4K8NYP6E",
-	"sCP3O1H+i6eLh/nT73757R+b0+Hzd//8cv/ri6dfPn61Pn/3Rf4FH777dcue/8f051//mX/VG4oRTR6/",
-	"41//OF6HcpJ9+dvsP8bjX355mjx5lPJnX5x9wXX8/cVpLzm7vDFd/JHTjr1qurjRE79TKhI5/di3wJuP",
-	"zernVH9qKvCTx1vzeG+bzwNoJc0y9EYr56jX+caemSptF2Jfj5/iP0JI90FtE7b4pmJv7GSekC3N9Z7E",
-	"VKBfXO8EtxBt27M/sE3HO1h37NoOLE2ka09ljTGrll+X/euP4JiwhvkKqhwgjaZ2cQyfVLD/jhgUagnt",
-	"eihuuah0/Sl848AW1UCzUihp48q2qWuuHHO5zC2mrQMLxdLQPfzgm8Ho/zeVXHbJk1pbVhN/4nceuCvT",
-	"RtwCFPzAVjxQ5eEy+ipbDDmQM7zGv7i6AvFlcWHoUM+LDXYh7UJEuL1o5t2n0LkqS1ohWAjAAjPX39Hy",
-	"B1S72C5GlyzLoHMrwDpsOYdxsLBSNWK2TDzB03vAi3ZJU6EuaUNN0UL4NbadwJtRu7nIdl52h3BfHipL",
-	"bRfC1doSRfewHKgs8oplSft42S3+7ndxsPNzlXOXa/u9QEsbOLCZEyFdZnnPdHBtHW5AqEOs+06pLTjy",
-	"v9vf6Ra0ArLZCvbPPye2MpwskQrLhcCKJFYr48YUeKVc3VUdHhSsl8wFnA37/apaIuMRBolJIhbTnWIF",
-	"h+K6ikUkHO92qAxpglb4u/iyosDqtU5QgRkfq9kxho/RZE4WLa80Gha8aEE5k82Tb2UORX+KLFqwx4tW",
-	"IVrF9Kop9kJJQb0Do4kqw37XtNkoD6oZyfiGQ12UCcNtmsHJZHs57M+aZv+QLBHPe3KCivrEjGV0aPFD",
-	"tMuVXnYCW9JpW4aZqdDcmIl4zRIS5ZylGX6q2LZ1MEv7xvWOLoqyMhlDBSLUYTz6/gmxlUyXLCJbujJ3",
-	"Ag92bAWGSIq634qPP68OizQusirQwRvucB9laXLhcYHPbAL/g+EpZaORTyn5Tyn5v39K/qNvRkPrm16/",
-	"oU0Mdl+5ddBRbRF0vGbO8xql107r5n5BN2Gq7nqE6BpXVA8QKyexWLRKFaGZBovT5trYWFsomqGKL5tk",
-	"dfzjDtcp5XXZDqzla8Fq015nVRH26H0QwXi/7ftuu5kYduuqdRGU567FiUOjQ4Fkbcp/UoMxO8Nq1y8z",
-	"Q/SxiinatleVaQK1izKmtuoQ5N9y2OIrizevubDvtqK1LPoph6t0L8u38e2I6cUo91fdJtLAIMKYiSNT",
-	"01e3mpkPyd0p0oMvQimMm5TqHBm8aEJ58wtcsBVeTc9m6eBR/wswr18583p2YF4f+oEZtJU2Ae5hCMPV",
-	"3QcF6UKX9/bPHiMCtK67FRHcB+DmNloc9u2H40YBlu3c14w8xKX9YeMfIYGNdW9Fg3oAbHgX9/C+3lNQ",
-	"Asvp/mMMeGS1xQputd7esBLCtVUnIL1+kcw49o6KhT72njdFNyyrIou2VIV5M4a47Mx0jbFznxRSNjxj",
-	"WxeB7pm+ybBBx/6+iQRHpVn8yBx3aBduYLRPJuGTSfhkEj6ZhL+dSRhcaxGgBQxRTOuMJZjw0/keQyFs",
-	"/nIHm1FznUtLcJ3t8O7y+y36lgN7gh7AKSudL491mvwXiYw+2bxPNu+Tzftk8z7ZvL9PGITXSkvmYqA7",
-	"pzGhD/SxDgSYv/R78vvnbLpsFv2wOGCDwvPD87VgIeDUqChQcJ8U+PA6rL9ZSZUlKNXsezzy+jsDMXCy",
-	"P1Xcn9Lrwas18IOHqPB7nrfeAPPYS3UYxYuy9KZShtWmZTtVQNJ7aDopsj30prZy4hVmoaBVXgAWKcCZ",
-	"qhKfgB/Kbfy6iCL4MdvYf4kFUB++4JFzNGpQEL+fba23VOMLKjQ7fE0D9BIBFa7gHo9Ud9umsR0y8/2b",
-	"9/8vAAD//w==",
+	"7L3pktu2ljj+KijNVFlK2GpqX1ypf3UcJ3EW22M71zex/G9BJCghTQEKAXW3nPHXeYB5xHmSX+EcgAQp",
+	"St1td5Z7y/mStkhiOTj7ht8bkVxvpGBCq8b098aK0Zhl8OcLprPdWaJZZv4VMxVlfKO5FI1p4yWLpIgV",
+	"0ZJcUa7JgiUyY0RnOy6WhC4pF6T54utHZNLphAFRLDIfkk7Y7rZ7rXYjaLBrut6krDHthUEjY79tecbi",
+	"xlRnWxY0VLRia2qmTWS2proxbXChh/1G0FhzwdfbdWMaBg292zB8xJYsa7x/HzRev359ttUrJjSPqGb7",
+	"K3+1YoQWb5hVwWzM7GWrGC57OBqErYCw9rJN5l8ymrFsXlp1A39sHFu7XZ7SGRfLxnuzvA3N6JppC+Ev",
+	"qY5WT756TvWqfqEL8wLhMWnCX0wRmjEitusFy1hMkkyuSacMzn43aHDz/caMGjQEXQOM4saHgblTC+av",
+	"uViybJNxoQ+vPileCghVZNgnqbxiWUQVIyt2TaIVzWhkoEGuuF4RKoiEAWhK5mpFu4PhdE42GUv4dRn6",
+	"vXi4SCbdRdQbdbpRf5AsOrQ7GUy6g37cobQXDju9wWjcHUTJgHWTTtTvJSPajSfhZBxOkkGjFkjego9C",
+	"6z8zljSmjf84LWjnFJ+qUw8yeOQZUxspFLMnHr9gv22Z0uZfkRSaCfiTbjapxcfTTSYXKVt//qsyoPy9",
+	"2LYBsqY8LS9Vvem9nRIuLmnKYx/oU3KVSbEkKRNLvZqSpdRk2APIx3zJtQrIFRWawIErTfVWNab90BAW",
+	"14jkNCZuvTke0IXc6ukipeKi8f62YHmOe0KQ7KNKhpMQrsiapgYbWTwllJjzITnRBESvGPnu5bOnZCHj",
+	"HZEZoeSSpltGuCBck1gyNRNCarIGytErrkgso+2aCU2aicyIBSahPqSIXlGY3HxaRdOZKPA0gDkFYeuN",
+	"hvnlJctOUoAyV7qFK4TFragi+kqSNTPUqohMiBSMGFSbCZnBHwonjnmSsIxIke7MRszEOBFR28Waa81K",
+	"52oWStOUvGOZVKQp5Ezke1xRZdiEloQbohMx4VqRTSZlQiK5TWMi2CXLyCXLeLJrtckcUWpOFN0pcoVw",
+	"mAnAnPZMmBP+FmTC15ylsXol5Q80W7KPRF933ihuSAJjEy0lSc3oUwCjeynlgsFWym+v6CUjo7DT7ZHF",
+	"TjMVEKrJWipNhoNBb+jjdK9T4LTFZ4K7Irgt8kpKghv7U/D8wJa0XDK9YhmweYNVLDMYIgxOfs+/bJt1",
+	"PBGaZYKmj7NMZh92DA4uA5/W3bjkJcsMhuD4fxg0zgTZCna9YZHBboVzMjNnmxhIIaoYVI9Zyhcso5ql",
+	"O7JkgmU8eggIYr9K5VLNhPkholvFLNY+lfosithGG+H7cdhquAJ1Y01JJzT/+RSJctloQkb90ZIszOJo",
+	"ymLSTPmaa/tN6yHJjFZF1EpmOt15ODoIe8VZmCPgESM/CXpJeUoX6R+MlxaSlgPme0X+oxSXQpGML1ea",
+	"CHk1NayWK6JWWw1vxfJKBEC9ayp2M3EryACHM8xJaaM6ckW2xW7b5KnUK/OJ0XHM4XKVE88VtR/FDpzU",
+	"aKmAEqgbGWarrIrKBZmDKnsCuuzcoEewp+ee5IpuHRTt26eeSgyAfCr113Ir4vsT5uRjNZspnGACq/Kl",
+	"er/ArqdSk6/tC38QTj2VRG2jVUlqyczps4pcCHklDDrAwSL2AXd7TneppPE9iRlfioBQZtcRY7Ei3XAy",
+	"6gy6KDh8OHV6+5ICvsxl058jIEqrLXjdA0UUf8cIMBUA2EtDCD6f+HiI1REkaSrGyGnGaLx713pokAzI",
+	"09BixiKZxSwmix3xCXVaos6Bo8i/GdN7UM+BAqIkAJ4KdcUyElHQKxfmiGhs2GCbvCi2h/Lnz+U+r6T8",
+	"kYqdRVP1sSoZ1RavjOrNhdJcb8E+tm+frKTacE3THC8HoTtqdVqiou6kOFajWZllknydf+ih+gtXRiP2",
+	"RVhClXYqlRE9xZ7LAgfQeCb+fgLnpxdPDGuUH63S/PTiCbI0aTQan09qw+TAkCCjMAw7NyrXHU+0mGFB",
+	"lTYr/FMYpV1uEyxFo1H/tmXZrmWo+YAC/ZOgW72SGX/HPlZwb72hpmQrUKydPX9CLtiuJH49A6Q0/x8K",
+	"I7sQsKoNCYhlUJjXQb5emZGMXcoLFrfLiPr69euTqjftGLZWnW+wrH+ApfmCavYDMpd75VMgb2gcZ0yp",
+	"gi9Z8/bvxp24IlHKDVNyKwYOVVlsiUuVRL/lVMAUZuKv4kF4oD+JmEU8/ujjtE4JqQmOh8woWlEuCBPx",
+	"RhrVMQGvS7SS2ZtOrzd62842EYk5focCuqySgP5LEpoq5lh2SjX4a/9WBtf+7o1Y+u7ls6cnL54/qgDA",
+	"QgWNqGjFogsWGyigx8vqKQAp8xeLc6eqNauf1gOopMcY6M/En4lQOURhmDMkjH2H8pkgj//xozFN5bYg",
+	"oIDMw+s58P1+WPUpNx8/eX4yGJA1v2YxeNUITVN5xeKyy7wRXo/pJOlF3UUn7rNBMgxHnXF30qP9xSAa",
+	"xiM2TiZhp9vrDxpBY0O1ZplZ0v8fXr8JTyb0JDk7+frt7/3w/X8WSOO8/kHjDBC3dkeI02AZZ1QoilES",
+	"mRBqTaVMSh2QNRcsJuaJsKRh1r/J5IZlmqNnGYc6DHyHlw7A74PGIpXRxfmKqtVNH31p3vzWvJh/hihS",
+	"7/gv0Ae8oeZ962EVUbqNGVo03pZLx9EJu/3gboGfoAFQOedx/YIMInQGA0tAPC7P1+uNaubbn0Nf3wpY",
+	"r64RUu/9EMKbYoXFQBVYlk4kKE70bb4YufiVRboRNK5PlvLE/gjO3bbFMu/RCV9vZAZMGcIc08aS69V2",
+	"0Y7k+tQgsdJx/n9uvX+nMBosHkd8qQ+G0QwnZc6vXYvK05k4IXPFl4LF8ynBP4BaF5mkcUSVJk3DsQyH",
+	"RcbWCoAd7pjBFkMHBiQPYRwgg/nUYVGML0RUSMEjmuKrAXK9hF35IjSSIuHLrWGK8Kc5a2MR4MD2Jxgc",
+	"3PblLwp0Ln2LLJAJg5NvGrg3xFP4fz6oOb+C17jHB9jESyudasOWN3ELn0NYOKCDjWqGXlWkRfQ2zwTN",
+	"GNlkDJQQKSJWJUtUHAWLcav/RgwnwP3i5v4lmI/SRxTwHNYeyf4xDCs/dbeiPeb0PsC4do3Acz5xi61J",
+	"xYVug1UFmiPiHsC8GiJ5JhhhwugyG9CtCpoH0EtBrlY8ApWonpbYNVdamRm5Zmt1e3BvAb+dvphldGf+",
+	"fQgjXFh/L3B/pzB80DDawU1rdESEoD+nen9Jr1cMuSSuC7wd8HZZS+qG3eFJ2Dvp9F+Fk2l3NB2EvzS8",
+	"NcdUsxPN16yOuyn+jt1EuyVsaKaMXjLVMkw+X1tpQYM7w0vlzPUYxNx5VsgBCAG2YQGfj+cDN8ixs5Yw",
+	"crZ2SL9F3mWIzVNtjyROVBXZAU26vUmXTvrjZDIIWS+Z9Ngk6Yw6MR12ewkbDruTfj9cRON4xLqjhI4W",
+	"vclg1GP9kLFR74CC+/b3Yb9eu31kSOuJSGQdvVuDpfDxW7pTRN6PCvtncN6S0N+f6JH/2BpRFTZDwGZR",
+	"hCqSawXltdyd9hUXF7cG1GHO7vNzM2J1u3VY7Ke41Bx6notQSkWh5OW3ZyfdwZDEfMmUviEhKMgzgdLd",
+	"TGAKkLNo89SgNnkk15utNjqlBi4hM740us9Wbc2XZJFyEeeWsLFmM6aJMMJ/Jppzu6TmrOH0YPjg9LIz",
+	"a5D//m980fzhXnR7a7XmrTxCkG+YingmllumFIRMrFfEZlxkjBqcwHms7nif+Uwe2TYtgFr/343k653l",
+	"MdUTOR3qmn5Mj4rYqlIWkeKgSDjZp3Bg4ufHxaIuZ4554ohwoeVDQhegsF6teMrIfMNEzMVy/rGyNCkj",
+	"9W1EKppKN/uBZPLlVsQp+2gRVM5Ps0PVUegBEXM3EiRNIW3yXcVf0uuNo96gP4xG43E/pJ3+KAyjSTIZ",
+	"dvvheDLsTBaDMRsMR2EvpuNJGEfJqBOO4nDMRvGoz7plbL0RR79lNK3LMfyBXzLBlNrHswLKzjyTF2Uz",
+	"TF7sz1SB9hH41su71yvgQoWw4+ogCRhz+5Km5y4mujfYt/KKyEQzQSyG7+ebeFThTMDAqEt2zNKZDUPz",
+	"jyjdKn7JfnSUgImNhQYnt+j4rDF3rPnlZO4BPoHPjkj8W+nVhU5Ro1Sv6fU5ArFepzwrsgwsgBjN0h1y",
+	"Ka7JSkKm1QpSDcWuBNaKKWj+uzMjAa5w7j6qAxJm4y2AJxB8kVyyTBkLpIw+assUaVYyfDt3txNYxPhG",
+	"n1+w3YFzM0/I1UoqBk4aqrcZM0dG7KeIcJBheutTfIGffs92dcdoN3xA3LiIx2LL09gBp8yELjvtsB3e",
+	"SMVunsrBVICSY3VwiED3EK+OLzinf512D9nw/cGI2KhIrjbs8wgXHNlH7dV2TcVJxmgMGga73qRUUOcH",
+	"AuSRUbTNMiYiVobXvWcM7/FpLpSmIqqlyZ9ePCEZSxgsjPCYCc0TKBY4uujTy86pv/DT69073+bcZvwk",
+	"H7bW7jyi1Hz76tVzp9lEMi5P3a8nfXqNdDaYTHyqC2v9Qja6VOMHWclMB9XTVNv1mmY758ZyeGLGrdQe",
+	"1KVlF3vGH8ysCd2muhLBCu50NuVlPCRzb6g5uXKeA/vSTKyoIkKSNaPCDLBgO2ndOh60q9pveXm3PdwK",
+	"ocNTB/Oj2pGvku0dzuNLlu0wTiYYM7aDlhhsQ48i3VNOUaU3mu/SKCSQPakUJrexmSg8TchiHhThvSZK",
+	"gooI6LTaMzETBkNTRhMjyHJDJbwOQ2OPeGtooY+ACsKFYBkRMmaQwu1/1DEfpSzR5v+QyNmaPzT8nZKU",
+	"XbK0qL+IfX+3GQt9pylVeibs2GRDeR5f5FqxNGmTubG0rMNibjjknCT8GgPYK7phOVpTvQLTic4ERL45",
+	"GEfmcJQdhMy2YdhjXxAcBraHpQB2DJ9LoWMbA2WQGwdWWF45Y+QWTdPcPjGbxhCaAfJz6/3mgsz3TKF5",
+	"4RSvZt/bwQ77xQ94J60/ANyT1jdi7Z4HCvaAGFWs9Y6+yDpJ+yFGF1eEi7/ApILjv7Ga6IFCythIxTFO",
+	"4QEywAyusLT67p19+puDZU0/suwidXgM60ASSnim9BQiMCuqVnDI+GTBUnmFSVYGTWdiHrONXjUNurbm",
+	"4LLmoOgRnjja4Yp0AsJShQi44Nriu6EBeIeckM7c8IrHFNVdIDW+SA2vsYQCBCsROld0R7abgMgsgHwC",
+	"R9b2pcTxgpk4wgwC5ILICIDySROzwfd5QqtNXgKZ64zlcUIAmJESBUVL57bH3A/zxgNF5JUAOFr63qa2",
+	"+o0LzLW0nhSSMUADme0eKDKPZaQwhnmCB95exzZZ4VZk5BBxTa+f4PvDPqCK/Vdnn77u5IW/hRscHd+k",
+	"whwMDD/S/X1Q5X5eI4YM2PdMkVxEQa3SR1klB9X0spMjZ16ON1R98LaC76DXvS5WbmX/PcbKXzAac1Gb",
+	"uJI/shFZzLWkSgqF+pOQGnKKoZ4sZsuMxugeLssV+02d22FnB4XMK1fEsTek5zljAh+XTvBNA3JcpySS",
+	"QtiC3YwlW4Uh7Jx8DuibBUHse19gMtA8cSmNoCGkPsefS34Z9+YHu2as1bkPJnt6kEGPaQjRhZBXKYuX",
+	"DLy3GDDWJN5mdJHu0PS9NC9WXZ7kiqep0+zMJ4sdmceMxikXbE6a+Zearxn53DkkrElJPrd55U4vhKQk",
+	"Yzg9nAkKmZosJm44c5wQPsB8h7ndxrl7fo7vn2upaTpvIbdcyTRmGblgbKNmgmvStNxk3sbv50TxmEU0",
+	"a5Gt0Dx1SrwEdbMow3GKaO4GsOzaZd8ahmx5tuFZIESsfDQMCysQHac2cFeoFKNEEBGbYnoIOBzmqFqR",
+	"x3F3MOhMCk9EgJUF+TIgqXV+wXbnPJ7PRHOzXaRcrTAMMP/m8Sti7EYuEjlvBVCiaeP/jLkCCrMuw0Ha",
+	"BKSnGziimRHFBmaKzM0H575aCz8YBjEHDZbb3E2OvhLzjbwSUxT/3nofqJmAWDaWoRp8uoZyCW0EXyRj",
+	"K7HnHp7NA6MM57ns5p8Orc6pnhvsiz2kaxmZnjo1AyQrGiBWM3YWjOffQVRh1zTSsJSZSOlObrUTs+SO",
+	"UpY0Z4761KzRghK9HSaZGH4Edr4xfeqUZrePetmYUg2p3oaaFjsbXdN7OqENX/PUaFwlhZ8Zo67InDsU",
+	"0+6NpoPe7WPaH6Tf5idav1W/fAEYUl4BDCX01jjnWGxjEM7meJe3Va3YqFs9kk+dOOEeQRhKs/yy2Rke",
+	"jBW0HhLFWIX2KrHpuN/vJP3BiIVRwqL+gSBAZ1gfBPCQ/0AGg0NV0MP3uTjgn8/I80IPH+gz0YQ4nX8O",
+	"Rlu1tN1qkzOSsZOiqMSxJkXX5dPLmN5mwhamYlySpoDDVfdHJbFieCckzMm5Hp+G/RNgM3s8tcwWyZop",
+	"RZe2zAv2A5g7E96QLYwuaCpimsVkQRUb9lGp2dAYmBg0z+gP++Oi50cfZdJMHJIhagX8RlfB8vPV+KfV",
+	"u+9Pf42+ibrZ6avFz88n7PJpuNl9/0Kr4ZoNf/7um8eX79gPqr/QzzrfXQ719bvvLv7Z++cPP/0c9b7/",
+	"/vTHp199fpWsBrvNi+vVM81+fbT84gsftAY2FUQ8O/mFnrwLTyafn779fTx8/8UXtfhYyIY6wEMRnOX9",
+	"1osDjg1uqRqFY42hGt7ZUM1l0o3WqofxlcVZUWEJHSVG1bINZoILUvZYdUgzx31roak8GxFeNdICBGar",
+	"crxvGnGnN+jGkzAcj3rjZLgYUhZ2aKcz7PfZaBJNBjGb9MPemI4n4+GkkyzG3X5vPOn02WAQs3BQUkpv",
+	"w3yreipArt4i+1ZeYXQoR9orluUAysv0m17h1IMSd1Gt2/sf7masWRF7F3Otu2+uHV1Q94PNNV++lXl2",
+	"UMj4XPb4R1CiKB+rfRZ3g3VnD6vtbICPNvDsgNbEy8NZNR59UEEjEJcotkHXddhTk+uULmXG9Wp9IACW",
+	"s+n8xbaXbMyQm5dNJ/fjHWS9Df0RHuOqc2w3evDuuMS/V+mO4Du/qAOuWWSvWxZjBbhvlEnldcZxODl7",
+	"8lT8tP26e3nBw0ux7r4+++6bn+SPP7769dG7NP7h6S/dy97qVf9OgqLfe18nJypkk+N9cfylvdcZtIfS",
+	"cl6vDEcq26ZN21IBGHALvbjwQ8oThsn4Ll9muqchVRPvzRiYH49xdMi8hyQqL4m3aeUL+K6NSQLWFdg3",
+	"Xia/08VxOPev+XTf/Y1LprbkpTZL92HJWJ0JUtir++n8+lDevO0fcyjV3wxbzfafCZfRmDGZLangCkOv",
+	"ERVkLS/NTN7uLIQW1BheMoeiNbg59tnJrRTomVYuKbBHleeXFul6R+oLip9ryOxlrrbWhqg97m0dsJec",
+	"Xe1nfXHPLDme5PXHRwyywt9zi2SEPyYFq1hFLQEDqLy2X2W4f+2n9WhpzZh9sPrKxf4oHfNpJwyqjWna",
+	"5KstFmRa97mtgANaXTJN2G9bmpYE1a10qlKbM99d3sGkmSMe88MQVUfhh23U6uVDLriSom2WcjkjVT8q",
+	"vlofoHN274Zl9c23AucZkVnsv3PXtJh9hbQCl3yddTCxJRuHssj9moYPzyXvLAaLSRQtemwch+GQDrq9",
+	"MGaTRUy7vSSZdFgcjSb9uJ8Mhv1OOBiG41646HfGg+6Y9fvD6M655FhZ/GjFoov60xF0DdUcLLrIy0Xk",
+	"VkdyzW6fRfN6tTMcLKHciDHpF+EWdbW2/5qQmmHdCMXQrH1cBlUujx4oNLRiydAJnzIaO7OrHGHV0pNN",
+	"1uia1n3tufHqYIatC+tz8Vh08UAB0FwryzVIa3Rhmh3OS1XViomYZfOH1l9mPsRo+pV1ja8ZFQpaK3Bl",
+	"HdJ1rkDSnDXgFLHJ3axRNf4a3jrqNiUvavUdsLm02xrZUPCUN+fgWwXv8VxezMuaKaY42hkWUqaMQnsw",
+	"l15eA7tsy/KCa+c13ciUR7viaASDmS3BTgkVu3mACRW22MgultpwpRQMdWxXuC23ujXFWMx864rp566L",
+	"IUyykmls9YcVM9ZczCP9EL6ZiTki8Nx/BkmPmqcpmdvsrnmbnGHUB88OK77Lp3EIRKq+9NPAeJpvA8kQ",
+	"syrbxC2q/NyskF3yGPOLikV4+4aeYnWESJo7pltlxQiSd3GmRtDIB7lzhi/QToBvHq5msw0sDsnvs3I+",
+	"p9uvRZg8eYhrVPHqRPsiz0W6Qyb5HXSlqrDm4vxORS0MQyQIOJfDst4qDTp0m6D7FdAswJeBBh6omdjX",
+	"rZvz0txziGqVYzYEmkiwap7YB1TJ2EUf8nK7jCyXowx7wvOSWx24LIqarGbIYCg6VMxEIrMpmdM0nZOm",
+	"F25ACwdRg5cyex569UEe3ygafuTJdKUuEIbJFWTTCgwL381Jk4K4ULqoAH7gpiPJFqpoYGMgMAFLhRQF",
+	"NaJRhUzLQSWfhtgvjf64ptkFi2di7hgohNgMszQyAYqkbbWVIuhKLwO1VUKXKYoaaLF6DFjWa1o0zqjA",
+	"34DGBRsRDjOzPeh5UbjrsHrIIfI57nO+l40odoYpCPYsaUzfFEFsmqZggflmei6yfi+Uvzui6K0zTd56",
+	"3Ov8UBL+oxz4ADGAPVIkeHQo5nBb0E6LyAVVOWDmrlrKHOhMNC8YehsJBpWxg41qHYNtFaaoXwRHYFTj",
+	"1z6mHFuOeYxdK0h9rVOMnLAEqvOZd42bzuZ2nh/K5XcvQGAH4Wn+UpquNzfVo+d+iZnwe2GQ53lJfrqz",
+	"CoKV5ccDR+NpOLh94Ahp+kACrKXXNY1ZxeAxP93a1vEV+roaALOr45oeHg/WbBh+lPm9yljsxGxzbg8V",
+	"tUAE1+0UQfthjZ6Do0zz6HGhc7YL/WpKlFzXqDekSZ0GPhO+hmo1pFablNQf173IfR+QxVbj2DhzrhzN",
+	"xILBMRSab1kigKpvtCgm5Ha5KvuxyI7psjaFpxA07I4Oa1Tu8Y0FFwDPIH/fYto+sUJZerTNuN69hB78",
+	"qA1BZ/2zrV7dwkllw98BdtIyXOzMNleD7U4J9unHjOLogu0wtXjehgR6jtIl3ZHFbibmz5+9RDXE90nM",
+	"MU8C3eQ2+o7060d70TK1lJJ7UwDOeL2AQTp3ZYAFw0rrDfaH4rX1ZC6gbURhXi1yUspFgjfsLQbYwqpN",
+	"zogL+wckpQvoUm7oaSYqQW24T8B27yRg4CkbqEZPLrg2FMKnYr62XbR9Jrw0KqsplleISdSuANdGGBFA",
+	"AXHXGpRq27jQcia8NCIV5Boa0qLN5AGPcTPPqoNAdp7d4zLAoYMALbFYSAkBoVhop4//8aNrnGJVeAQp",
+	"wKik4WMZgNhJwWYiosL5I1C799qXmYVBX5tsq6D9cVH8OxOvSq3pXfau3GYRZspnW73K03ShduLs+RPU",
+	"0r6ReZxPaJYlNGIBWcuYpQrTgmyTOaNY56EsuuFzUOCggzbV7voIiLvPxGefnZUuxWh/9hl5Zg7+AFGA",
+	"AaxIlDGgCZqqKZYgVIhzJj6MOlEKoT5qBDJ1/WgwWhJYDXYmbCTI3bJAMnbJaKpsklCpG2juzit5s+32",
+	"fTes2fxZNR++6jijhkeuaVqqmM2r3GcCa2xbfiE7OVjH7rybitD0iu5cAA7DIxmkceTTgK2xtsuGLu2w",
+	"YIQYtHoroIEJdQdLz2aiOT/UsG8O6R5GXbGVQMqiPpJgcSiGBJb80saX+mE4t96T4qIGJNH6yxBIcz6D",
+	"ZN5ZY070FY9Yy7As+ATdR4IcvCah9DFkxM0aL549ezVrmOUjnRJItp+SDc2UmTvmii4x/9AMjYgCVhN0",
+	"aYDMPmheTYuLHIQkiotlylxlU5v8CFux1zjQjEHEiCp2ophQXPNLm/3oumy6rQN3ySiHNP2YagpUaRNt",
+	"iZaybeHYd3DEbL4SvyhchFxp/5yoc83BR8h1AYBuRpVStSLNubO2T+ct188ds4ZjnkFPfreMgVvG/sBk",
+	"zfRKxsfWhjartoN18j1V2rfut2pF4M37vU71E3d3gtnWgesTajq/wgIGYc9aN6VmhkUd29GW0HiBCKjC",
+	"DvkL5ISu0AZvM64Z4bo1LTWkxPbBuCnoR2keQEtK8NnRxDrlXENKKyoaXiJIAwtewXfJBN3wxrTRa4dt",
+	"27NlBcrT6QqK5d+Zv5eszl0FzSEVmXcNoVLskkts07NNJiNsSwqCz4idNnminf0vpKElJoymu3tItorN",
+	"xNz2BJ9bYUWtdpmD6EncmJql2Cr+yoU43TA80kD0yN0VDXmHZpx27gO9ON2u4VoVfsmgS3C/0z80ar6B",
+	"U68ds/mk17n5k9rLVEATxupPr68BsGuw3ehSQdo7qniNt+b90zXTGY/UwZP+EZ87pfR5Jg25sq0iml1r",
+	"wq7z8imbStSkaVqIqDzT3DAISNo28lBpaJodHOhKYJ2fdJmX+8k0Nh81SwbvScxSupuJlz88a1klEBQ3",
+	"HEExmkJ2AlBYkDvJMNCD7xjSEdEuIEuKPyRGTXR+JMMWVFA01lXb1DB2UKPsl2SxI5ncaqssQp254YcH",
+	"sNcC82b0NbA93aSUlxG38R/k28c/PHcq4LkF33kJfKVQcFF+IOI8kcL25ZqJ/yCvfn7++PhwS7pdspk4",
+	"+k5nVNgohy4tqwktQbG2JhYF/2qC8VB7nZ9TPdEgs7qZO6KkQLEA+ZJYW2NvAcALUkqt5ZuVq0y20AOo",
+	"FdhqOq/q5yFJJTX2SUpF5DSC77cLlgmmmbJYqTOaJDyy1pfEep2ZsAtRmIeMi8K+DZU6Y1wFNB3C4nII",
+	"CyEJK1uistFYmLBDr2DgjWFoxtAaLH5BowuZJKgo0JIAgefIk6GsEet75jknsHsGpQqJylhxikErDmcg",
+	"pVKB6wMWd4AAX9jCoI+THnkRlW2CRTq93mjq7RvcL6gpQSp0KpfKL2I5x1fP0YuDVTetxtsiq6Socbq1",
+	"dCqKx2rIDfZtEABkMml6MAb0rFt66y8gyKAxCHsffBhHK89y0BY1Y/cD26euTO4hmdvF5Peg7doVJpOP",
+	"dINYvuycWq/G6e88fn+Q1bzA+oBKQh02AK9Lqsv9EkXf3VK3zBs9HK7qvY66sGNn+X7KN/WQLV459e+v",
+	"fP/2Y2kzL5x/47cCvFtzbr/D7P10Qyw3n8X2sEXXQWwiaAPlRW/f62IJH51EYwBrpup3XanxffTf8tqB",
+	"HmrsiZnxA4/+8uzDW5Mf4tUBLcK29DR8B3HlON/x7s6ET27B3fL7uf4SdniLPZUv8yuY6PGv9u58KnOq",
+	"Sp/dcl9dXzUCt6Yq+FY1xXAjaxMeQPlR5FDKoW1HgloC6AdSsIrnt5xfV7ox7lCCHdZNFi45644AjxFZ",
+	"Mo23bUI6Y1FrBPVa1eYdhcPaOv9dazCu8qRotNfByVYkzUJ2cszWG6khdm3Xhn6XvetEnfuepliKDUGs",
+	"mcjdI79t2ZbleSFB0cXFryE78eawNWilmczGsVo1LzEr1YmSJt4y6RqZFG/5paNKgn9FZ9wchncZq/VG",
+	"gn8CK2XLHl53nMAB8yo5TzGeQhzeL2VUe/XU6OWtd9Xai6XhfO3oM1HeYbkQthCT9kIMUMxdK05HC5qv",
+	"jZ6U+6pmQrMUkrKvbPARHfzYgKNYTjUM4uqji/6Y1QhI9RLWarNMhaGGwslE9Uzk+TCl3le/e/96P6+T",
+	"5LhQ34y09xgzpb+U8e5uArnMDt7cR5NS6/HuhQu6mAwmg96wG9LhpDeOaNjp9JPeIl6MOv1OOO5NFmFE",
+	"w8ViOIyjpBf2e8NJHC160WLEho23t5ZA5ezrA5IoOZiDXb4E+v2ejtO9q8rrko/f+EXPB+uQ/Ryv+7n0",
+	"2qs/risTdpVCdQU9pRLcQ1WrXj3qH1nB6ZdfhqUiyPspLPRqA7ueD7b7PviAc/tYbP83PbdO5dxGg8Eg",
+	"HsadbiehUTymi2Qx6A/GoziaDPqLMOrSUX8Yj3vhYDJJ6KI3jLvjQdLr9LpREg/o8Oi53Z1j2HqDuruL",
+	"07TMMqA4dL9viO0UUupGgOXiPMt1FOin4KSXvaVDOnXBFkrfWmeCXC5QnOwtyB+kWd9C6y1dYgfa9S30",
+	"1urlrh+olXcnN39SvRvzb6zNly6q9nNiQEj42TBv3hpjsFD0EVPLqAixsiItxHdTFMVftRp/Wb+40W9x",
+	"VVN/WC44JM282pD83//8b1EBB/8o6uT+73/+dya8qr0WthWH9ATvNSkCLyWslIxRaniTt1kqrsVHssIP",
+	"l5m8Ul7ubdGLj6pygSCkuxqT/iHZyDTFwj2bzLVVmM1VrNoFa2ES3yV7Y6Xhfp0hJIfUpD1gLMC2k8c8",
+	"B6B6z0YoBMUBV8/XpQq2uzl8vG/vwenjbqy19YrT330bNq+LFHFxaYJ3qRH23oIksy0rlx1Cq8L71pzy",
+	"Zu//um6qe3dL/cEgt2pC1zVjfNOIDYSSHhuEvQnrTaJeGIdhEnXHLBnGCesmdDiKokm/15vEi+641+0u",
+	"Jqw3HPW7dByFcQRdCLoJi5LOojdk0ZAtkniySNiiP6GDXjIa9/uTUTII40F3PInHw1FnPBrG3UFnNOkM",
+	"Jt14YdY1TKJeJwzjYRgm3e5wQQdJHPbCXjLuLnrjxdjsLhz3FkmvG9IJS/psMQyHcWxAwsIh6Jf36Mlz",
+	"brpc2el4Ra4efRme70qKS7T2Yq8AvKazvE9q937S+Wrd+rxrIe9Q3JLX7N5k5OVX0D/ML0jbqpsus/jk",
+	"p7xnP+XLHOzON1IpND/iqnQZs7UqCgh7FJgJjcDjZFMiMWtRS8zJ9Ct6HkBhzGarMYkfGuLnnTwKh2Lg",
+	"FwRx7d1uUHR3tHeTMjcAEzG64axl0Ko2hva1jsJfBGRnHmOOe5v8w3ZLVmTjurNZ+TMTxZz5RNi9S6Ee",
+	"BcpaU2ZFMaqLxgZQEGQ0Kiri1gGlAS5j+NgAz6GrL4ZhcanERwjVqrirlLh1uu7SpLsMa8Rc9cYJdzFE",
+	"+aaHTvWehTelLi9ee5ZjtrrfCOVuzUrMSotcscs8Wex2XBRv2zh2V/EDRbxH7X8VVlXiODU3tByL43r5",
+	"HXc0jvxmlRDAPXB/0mefVRvQffaZ1/IPUn1zrzpm6tv4yjbmWk3zZyWXeGDsD7AS9t3XJb9BNTqC0ZCq",
+	"O16VmhBilMJmtVa8EAsJjaPB7w4ZrPkdWfZHZ7W41Ei8+PVqJWGlM1Es9epwJqHXxeSvNWD+BLMj89vZ",
+	"/pu7i/vZ0+9/+e3z9Wn/xbt/frX79eXTrx6/Xl28+zL7kvff/bphL/5r/POv/8y+7vTFgMaP3/Fvng1X",
+	"oRylX/02+a/h8JdfnsZPHiX8+ZdnX3Id/XB52onPrm50F9+z27FTdhfXauJ3ckUiptfy5jLrOBKn+lNd",
+	"gZ803orGe1t/HqRW0jRFbbQURz2mG3tiqpBdmPt6OIr/yJZ0V91peE8AFTsjJ7OYbGimdySiAvXiajvJ",
+	"mWjaiz8Ce3NBC4uOXe+SubF0bVTWCLNyL4Gi7PtAHhMWMF9DlQO40dQ2iuBeFvvvBYNCLaFdI9YNF6XW",
+	"YbluHNiiGuh4DCVtXNlel/WVY86XuUG3dWBTsTRcQbB38Tjq/3Ull23ypNLb2difeFkMdzXamLdQFMA/",
+	"UEVwGXWVDZociBle93DcXZ7xZfPCUKGe5gfsTNqZWODxopinEVS9gC/TlbSCsRCABGauSazFD6h2sa3Q",
+	"rliaQs8XSOuw5RzQ4QQqVReMuPYBEL2HfNE2qSvUtR0TbIcCW2PbCrwVNeuLbKdFNxh3fVlRauu1SFF0",
+	"B9uByiK/20rzcNkt/u63JLHrc5VzV64lgYUNBGymREjnWd4xHRytww0ILToflHtLVNo+tNo5rABstoL9",
+	"iy+I6/IyRyjMZwIrkliljBtd4KVydVd1uFewXiAXYDac9+tyiYwHGAQmWbCIbhXLMRT3lW8i5vi2y8qQ",
+	"xmiFv/PrWQVWr7WCUprxoZodI/gYjadk1vBKo2HDswaUM1k/+UZmUPSnyKwBZzxr5KSVL6/sYs+ZFNQ7",
+	"MBqrwux3nd8N86CakZSvOdRFGTPcuhkcTTbn/e6kbvUPyRzzeU9OkFGfmLEMD81/WGwzpeetwJZ02r6D",
+	"Zik0M2IiWrGYLDLOkhTvO8dTg6196xrQ50VZqYygAhHqMB798ITYSqYrtiAbujRvAg62bAWGiPO635KO",
+	"Py0PizDOvSpwDYBrSAS+ijoVHjf43DrwPzg9peia88kl/8kl//d3yd/7YdT0cep0a3rEYPeVWxsd5X5X",
+	"h2vmPK1Rej35bm5+dVNO1V1DiK5xRTmAWIrEYtEqVYSmGiROk2sjY22haIosvui01/LDHa5Typuip2DD",
+	"54Llzt9OqmLao3eritF+mx977GZh2PKv0opUXrgWJy4bHQokK0v+k7oU2hWWu/yZFaKOlS/R9nArLROg",
+	"nZcxNVWLIP4Ww+ZXtd6851y+24rWouinGK7UAjHbRLcDpmejfDzrNpYGGhFGTBxYmr6+1cr8lNytIh24",
+	"Vk6h3aRU68DgeSfbmydwxlZ4PT6bJL1H3S9BvH7txOvZnnh96Btm0Js+e6BqTBiu7j4oUBeqvLf/9hAQ",
+	"oP/lrYDgbpGcWmux37W3Tw4CLNv5WDHyELf2h41/AATW1r0VDKoGsMFdPMOP1Z6CIrGc7u5jwAO7zXdw",
+	"q/12+iUTrqlaAel0c2fGoTlKEvrQPG/zbliWReZtqXLxZgRx0ZnpiLBz95Ipa56xjbNAd0zfJNjg2o+u",
+	"sQQHhVi8Z4zblws3INonkfBJJHwSCZ9Ewt9OJPSOSgRoAUMU0zplMTr8dLZDUwibv9xBZlRU50ISHJMd",
+	"3lt+v0VfcmBD0L10ylLny0OdJv9NLKNPMu+TzPsk8z7JvE8y7+9jBuGzQpI5G+jObkzoA32oAwH6L/2L",
+	"Pfw4W+nWBRdgg8Lz/fhaMBMQNcoLFNy9JB9eh/U3K6myAKWa/YAhr79zIgYu9qeS+lNoPfi0kvzgZVRg",
+	"9Apdzo23gDz2UTWN4mVRelMqw2rSop0qZNJ72XRSpDvoTW3pxCvMQkIrTQASKcCVqiI/AW/brr2iSBG8",
+	"ETvyJ7EJ1PsTPHKKRiUVxO9nW+ktVTtBCWb709SkXmJChSu4x5DqdlM3tsvMfP/2/f8LAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

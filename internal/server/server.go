@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -387,6 +388,42 @@ func (s *Server) bundle(p store.Proof) *proof.Bundle {
 	}
 }
 
+// requirePolicy sets p's Require and RequiredChains from the request's
+// require (all, any, or chain ids) or its older required_chains.
+func requirePolicy(req *api.VerifyRequest, p *verify.Policy) error {
+	ids, field := req.RequiredChains, "required_chains"
+	if req.Require != nil {
+		field = "require"
+		if len(req.RequiredChains) > 0 {
+			return fmt.Errorf("%w: give require or required_chains, not both", ErrBadRequest)
+		}
+		if mode, err := req.Require.AsVerifyRequestRequire0(); err == nil {
+			switch mode {
+			case api.VerifyRequestRequire0All:
+				p.Require = verify.RequireAll
+			case api.VerifyRequestRequire0Any:
+				p.Require = verify.RequireAny
+			default:
+				return fmt.Errorf("%w: require is %q; want \"all\", \"any\" or a list of chain ids", ErrBadRequest, mode)
+			}
+			return nil
+		}
+		var err error
+		if ids, err = req.Require.AsVerifyRequestRequire1(); err != nil || len(ids) == 0 {
+			return fmt.Errorf("%w: require must be \"all\", \"any\" or a non-empty list of chain ids", ErrBadRequest)
+		}
+	}
+	for _, id := range ids {
+		if id <= 0 {
+			return fmt.Errorf("%w: %s holds %d", ErrBadRequest, field, id)
+		}
+		if !slices.Contains(p.RequiredChains, uint64(id)) {
+			p.RequiredChains = append(p.RequiredChains, uint64(id))
+		}
+	}
+	return nil
+}
+
 // VerifyProof implements POST /v1/verify, checking against this server's
 // own chain endpoints and its own anchoring addresses as pins.
 func (s *Server) VerifyProof(c *gin.Context) {
@@ -423,12 +460,9 @@ func (s *Server) VerifyProof(c *gin.Context) {
 		}
 		p.Anchorers[ch.ID] = ch.Anchorer
 	}
-	for _, id := range req.RequiredChains {
-		if id <= 0 {
-			s.problem(c, fmt.Errorf("%w: required_chains holds %d", ErrBadRequest, id))
-			return
-		}
-		p.RequiredChains = append(p.RequiredChains, uint64(id))
+	if err := requirePolicy(&req, &p); err != nil {
+		s.problem(c, err)
+		return
 	}
 	if req.MinConfirmations != nil {
 		if *req.MinConfirmations < 1 {
@@ -473,6 +507,9 @@ func (s *Server) VerifyProof(c *gin.Context) {
 	out := api.VerifyResult{Verdict: api.VerifyResultVerdict(res.Verdict), Valid: res.Valid, Checks: make([]api.VerifyCheck, len(res.Checks))}
 	for i, ch := range res.Checks {
 		out.Checks[i] = api.VerifyCheck{Name: ch.Name, Ok: ch.OK, State: api.VerifyCheckState(ch.State)}
+		if ch.Optional {
+			out.Checks[i].Optional = &ch.Optional
+		}
 		if ch.Unavailable { // the endpoint's error names the endpoint: log it, do not show it
 			s.log.WarnContext(c.Request.Context(), "verify could not read the chain", "check", ch.Name, "detail", ch.Detail)
 			ch.Detail = "could not check: this server's chain endpoint did not answer"

@@ -229,6 +229,13 @@ func TestMalformedRequests(t *testing.T) {
 		}), 400, []string{"two anchors"}, nil},
 		{"verify bad fingerprint", "POST", "/v1/verify", verifyBody(t, func(r, _ map[string]any) { r["fingerprint"] = "0x" + good }), 400, []string{"0x"}, nil},
 		{"verify required chain 0", "POST", "/v1/verify", verifyBody(t, func(r, _ map[string]any) { r["required_chains"] = []int{0} }), 400, []string{"required_chains"}, nil},
+		{"verify require ALL", "POST", "/v1/verify", verifyBody(t, func(r, _ map[string]any) { r["require"] = "ALL" }), 400, []string{"require"}, nil},
+		{"verify require a number", "POST", "/v1/verify", verifyBody(t, func(r, _ map[string]any) { r["require"] = 1337 }), 400, []string{"require"}, nil},
+		{"verify require empty", "POST", "/v1/verify", verifyBody(t, func(r, _ map[string]any) { r["require"] = []int{} }), 400, []string{"require"}, nil},
+		{"verify require chain 0", "POST", "/v1/verify", verifyBody(t, func(r, _ map[string]any) { r["require"] = []int{0} }), 400, []string{"require"}, nil},
+		{"verify require and required_chains", "POST", "/v1/verify", verifyBody(t, func(r, _ map[string]any) {
+			r["require"], r["required_chains"] = "any", []int{1337}
+		}), 400, []string{"not both"}, nil},
 		{"verify min_confirmations 0", "POST", "/v1/verify", verifyBody(t, func(r, _ map[string]any) { r["min_confirmations"] = 0 }), 400, []string{"min_confirmations"}, nil},
 	}
 	for _, c := range cases {

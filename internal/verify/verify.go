@@ -20,6 +20,11 @@
 // only, not who attested it. With a trust list (Policy.Issuers) the sender
 // must be a listed issuer's anchoring address for the chain and the
 // recipient that issuer's sink; the result names the issuer.
+//
+// Which chains are required is Policy.Require (default, all, any) or a
+// list of chain ids. Several endpoints of one chain are read as one Chain
+// through NewCrossChecked: every answer must agree, and a disagreement is
+// the undecided check "anchor[<id>].endpoints_agree", never valid.
 package verify
 
 import (
@@ -28,6 +33,8 @@ import (
 	"fmt"
 	"math/big"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ethereum/go-ethereum"
@@ -47,11 +54,54 @@ type Chain interface {
 	HeaderByNumber(ctx context.Context, number *big.Int) (*types.Header, error)
 }
 
+// Require says which chains' anchors must check out (Policy.Require).
+type Require string
+
+const (
+	// RequireDefault: every chain the bundle anchors on that the verifier
+	// has an endpoint for must check out, and there must be at least one.
+	RequireDefault Require = ""
+	// RequireAll: every chain the bundle anchors on must check out; an
+	// anchor on a chain without an endpoint is undecided.
+	RequireAll Require = "all"
+	// RequireAny: at least one chain's anchor (among those with an
+	// endpoint) fully checks out, and none is false. The other chains'
+	// undecided checks are reported but marked Optional.
+	RequireAny Require = "any"
+)
+
+// ParseRequire parses the text form of a policy: "all", "any", or a
+// comma-separated list of chain ids (the named chains must each check
+// out). It returns the mode and the ids.
+func ParseRequire(s string) (Require, []uint64, error) {
+	switch s = strings.TrimSpace(s); s {
+	case "all", "any":
+		return Require(s), nil, nil
+	case "":
+		return RequireDefault, nil, nil
+	}
+	var ids []uint64
+	for f := range strings.SplitSeq(s, ",") {
+		id, err := strconv.ParseUint(strings.TrimSpace(f), 10, 64)
+		if err != nil || id == 0 {
+			return "", nil, fmt.Errorf("%q: want all, any, or chain ids separated by commas", s)
+		}
+		if !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	return RequireDefault, ids, nil
+}
+
 // Policy is what the verifier requires.
 type Policy struct {
-	// RequiredChains lists the chains whose anchors must all check out. Empty
-	// means every chain the verifier has an endpoint for that the bundle
-	// anchors on — and at least one.
+	// Require is the mode when RequiredChains is empty (RequireDefault,
+	// RequireAll or RequireAny).
+	Require Require
+	// RequiredChains lists the chains whose anchors must all check out
+	// (an anchor missing on one, or a chain without an endpoint, is
+	// undecided). When set it decides, whatever Require says. Empty means
+	// Require decides.
 	RequiredChains []uint64
 	// MinConfirmations is the depth an anchor's block needs (≥1; 0 means 1).
 	MinConfirmations uint64
@@ -104,6 +154,11 @@ type Check struct {
 	OK     bool   `json:"ok"`
 	State  State  `json:"state"`
 	Detail string `json:"detail,omitempty"`
+	// Optional marks a check the policy does not need (RequireAny: a
+	// chain other than the one that checked out). An undecided optional
+	// check does not hold back the verdict; a failed one still makes it
+	// invalid.
+	Optional bool `json:"optional,omitempty"`
 	// Unavailable marks an undecided check whose cause is the endpoint
 	// (unreachable, erroring): asking again later may decide it.
 	Unavailable bool `json:"-"`
@@ -138,7 +193,7 @@ func (r Result) Failed() []Check {
 // endpoint (unreachable or erroring) rather than by the bundle.
 func (r Result) Unavailable() bool {
 	for _, c := range r.Checks {
-		if c.State == StateUndecided && c.Unavailable {
+		if c.State == StateUndecided && c.Unavailable && !c.Optional {
 			return true
 		}
 	}
@@ -161,7 +216,7 @@ func (r *Result) settle() {
 		case StateFailed:
 			r.Verdict = VerdictInvalid
 		case StateUndecided:
-			if r.Verdict == VerdictValid {
+			if r.Verdict == VerdictValid && !c.Optional {
 				r.Verdict = VerdictUndecided
 			}
 		case StateOK:
@@ -199,19 +254,21 @@ func (r *Result) undecided(name string, unavailable bool, format string, args ..
 // Check names, stable for scripts and the API. Per-chain checks are
 // prefixed "anchor[<chain id>]." (e.g. "anchor[1337].payload").
 const (
-	CheckFormat      = "format"        // the bundle is well-formed
-	CheckFingerprint = "fingerprint"   // the document's fingerprint equals the bundle's
-	CheckMerklePath  = "merkle_path"   // the path from (index, size) leads to the root
-	CheckChains      = "chains"        // the required chains are anchored and reachable
-	CheckRPC         = "rpc"           // an endpoint for the chain answered with the right chain ID
-	CheckTx          = "tx"            // the transaction exists and is mined
-	CheckStatus      = "status"        // it succeeded
-	CheckSender      = "sender"        // sent by the (pinned) anchoring address
-	CheckRecipient   = "recipient"     // sent to the issuer's published sink (with a trust list)
-	CheckIssuer      = "issuer"        // the required chains name one issuer of the trust list
-	CheckPayload     = "payload"       // its calldata carries this root, size and batch id
-	CheckCanonical   = "canonical"     // its block is on the canonical chain
-	CheckConfirmed   = "confirmations" // with enough blocks on top
+	CheckFormat      = "format"          // the bundle is well-formed
+	CheckFingerprint = "fingerprint"     // the document's fingerprint equals the bundle's
+	CheckMerklePath  = "merkle_path"     // the path from (index, size) leads to the root
+	CheckChains      = "chains"          // the required chains are anchored and reachable
+	CheckRPC         = "rpc"             // an endpoint for the chain answered with the right chain ID
+	CheckTx          = "tx"              // the transaction exists and is mined
+	CheckStatus      = "status"          // it succeeded
+	CheckSender      = "sender"          // sent by the (pinned) anchoring address
+	CheckRecipient   = "recipient"       // sent to the issuer's published sink (with a trust list)
+	CheckIssuer      = "issuer"          // the required chains name one issuer of the trust list
+	CheckPayload     = "payload"         // its calldata carries this root, size and batch id
+	CheckCanonical   = "canonical"       // its block is on the canonical chain
+	CheckConfirmed   = "confirmations"   // with enough blocks on top
+	CheckAgree       = "endpoints_agree" // several endpoints of the chain gave the same answers (CrossChecked)
+	CheckPolicy      = "policy"          // RequireAny: at least one chain's anchor checked out
 )
 
 // Verify checks b. doc is the fingerprint the verifier recomputed from the
@@ -236,30 +293,65 @@ func Verify(ctx context.Context, b *proof.Bundle, doc *fingerprint.Fingerprint, 
 		r.add(CheckMerklePath, true, "leaf %d of %d leads to root %s", b.Index, b.Size, b.Root)
 	}
 
-	required := p.RequiredChains
-	if len(required) == 0 {
+	var required []uint64
+	switch {
+	case len(p.RequiredChains) > 0:
+		required = p.RequiredChains
+	case p.Require == RequireAll:
+		required = anchorChains(b)
+	default:
 		for _, a := range b.Anchors {
 			if _, ok := chains[a.ChainID]; ok {
 				required = append(required, a.ChainID)
 			}
 		}
 	}
+	anyMode := p.Require == RequireAny && len(p.RequiredChains) == 0 && len(required) > 0
 	switch {
 	case len(b.Anchors) == 0:
 		r.undecided(CheckChains, false, "the proof has no anchor yet: run \"attestd upgrade\" once its batch is anchored")
 	case len(required) == 0:
 		r.undecided(CheckChains, false, "no endpoint for any chain the proof is anchored on (%v): give one with --rpc", anchorChains(b))
+	case anyMode:
+		r.add(CheckChains, true, "checking chain(s) %v; the anchor on any one of them is enough, if none is false", required)
 	default:
-		r.add(CheckChains, true, "checking chain(s) %v", required)
+		r.add(CheckChains, true, "checking chain(s) %v; each must check out", required)
 	}
 	minConf := max(p.MinConfirmations, 1)
 	var unpinned bool
-	for _, id := range required {
+	var passed []uint64
+	// starts[i] is the index of required[i]'s first check in r.Checks.
+	starts := make([]int, len(required)+1)
+	for i, id := range required {
+		starts[i] = len(r.Checks)
 		t, ok, pinned := checkAnchor(ctx, &r, b, id, chains[id], p, minConf)
-		if ok && (r.AttestedAt.IsZero() || t.Before(r.AttestedAt)) {
-			r.AttestedAt = t
+		if ok {
+			passed = append(passed, id)
+			if r.AttestedAt.IsZero() || t.Before(r.AttestedAt) {
+				r.AttestedAt = t
+			}
+			unpinned = unpinned || !pinned
 		}
-		unpinned = unpinned || (ok && !pinned)
+	}
+	starts[len(required)] = len(r.Checks)
+	if anyMode && len(passed) > 0 {
+		// Under RequireAny, once one chain checked out the others'
+		// undecided checks are not needed (their failed ones still
+		// count: none may be false).
+		for i, id := range required {
+			if !slices.Contains(passed, id) {
+				for j := starts[i]; j < starts[i+1]; j++ {
+					r.Checks[j].Optional = true
+				}
+			}
+		}
+	}
+	if anyMode {
+		if len(passed) > 0 {
+			r.add(CheckPolicy, true, "the anchor on chain(s) %v checks out; one is enough under the policy \"any\"", passed)
+		} else {
+			r.undecided(CheckPolicy, false, "no chain's anchor fully checks out, and the policy \"any\" needs one")
+		}
 	}
 	r.ExistenceOnly = unpinned
 	return r
@@ -280,6 +372,17 @@ func anchorChains(b *proof.Bundle) []uint64 {
 func checkAnchor(ctx context.Context, r *Result, b *proof.Bundle, id uint64, c Chain, p Policy, minConf uint64) (time.Time, bool, bool) {
 	var zero time.Time
 	name := func(check string) string { return fmt.Sprintf("anchor[%d].%s", id, check) }
+	// disagree records a CrossChecked disagreement; it reports whether
+	// err was one.
+	disagree := func(err error) bool {
+		var d *Disagreement
+		if !errors.As(err, &d) {
+			return false
+		}
+		r.undecided(name(CheckAgree), false, "could not check: the endpoints for chain %d disagree about %s (%s); at least one of them is wrong and nothing says which, so nothing they say can be relied on: try other endpoints",
+			id, d.What, d.answers())
+		return true
+	}
 	a, ok := b.Anchor(id)
 	if !ok {
 		return zero, r.undecided(name(CheckTx), false, "the proof has no anchor on required chain %d (yet)", id), false
@@ -288,6 +391,9 @@ func checkAnchor(ctx context.Context, r *Result, b *proof.Bundle, id uint64, c C
 		return zero, r.undecided(name(CheckRPC), false, "no JSON-RPC endpoint given for chain %d: nothing could be checked there", id), false
 	}
 	got, err := c.ChainID(ctx)
+	if disagree(err) {
+		return zero, false, false
+	}
 	if err != nil {
 		return zero, r.undecided(name(CheckRPC), true, "could not check: the chain endpoint did not answer (%v)", err), false
 	}
@@ -300,6 +406,8 @@ func checkAnchor(ctx context.Context, r *Result, b *proof.Bundle, id uint64, c C
 	switch {
 	case errors.Is(err, ethereum.NotFound):
 		return zero, r.add(name(CheckTx), false, "the anchoring transaction %s does not exist on chain %d", a.TxHash.Hex(), id), false
+	case disagree(err):
+		return zero, false, false
 	case err != nil:
 		return zero, r.undecided(name(CheckTx), true, "could not read transaction %s from the endpoint: %v", a.TxHash.Hex(), err), false
 	case pending:
@@ -314,6 +422,8 @@ func checkAnchor(ctx context.Context, r *Result, b *proof.Bundle, id uint64, c C
 		// Between the two reads the tx was reorged out, or the node is
 		// still indexing: not evidence either way.
 		return zero, r.undecided(name(CheckTx), true, "the endpoint has no receipt for transaction %s yet: try again later", a.TxHash.Hex()), false
+	case disagree(err):
+		return zero, false, false
 	case err != nil:
 		return zero, r.undecided(name(CheckTx), true, "could not read the receipt of %s from the endpoint: %v", a.TxHash.Hex(), err), false
 	}
@@ -385,6 +495,9 @@ func checkAnchor(ctx context.Context, r *Result, b *proof.Bundle, id uint64, c C
 	if f, ok := c.(Refresher); ok && err == nil && hdr.Hash() != rc.BlockHash {
 		hdr, err = f.Refresh().HeaderByNumber(ctx, rc.BlockNumber)
 	}
+	if disagree(err) {
+		return zero, false, pinned
+	}
 	if err != nil {
 		return zero, r.undecided(name(CheckCanonical), true, "could not read block %d from the endpoint: %v", rc.BlockNumber, err), pinned
 	}
@@ -401,6 +514,9 @@ func checkAnchor(ctx context.Context, r *Result, b *proof.Bundle, id uint64, c C
 	if f, ok := c.(Refresher); ok && err == nil && depth() < minConf {
 		head, err = f.Refresh().HeaderByNumber(ctx, nil) // a cached head may be behind
 	}
+	if disagree(err) {
+		return zero, false, pinned
+	}
 	if err != nil {
 		return zero, r.undecided(name(CheckConfirmed), true, "could not read the chain head from the endpoint: %v", err), pinned
 	}
@@ -409,6 +525,9 @@ func checkAnchor(ctx context.Context, r *Result, b *proof.Bundle, id uint64, c C
 		return zero, r.undecided(name(CheckConfirmed), false, "%d confirmation(s), %d required: not settled yet, try again later", conf, minConf), pinned
 	}
 	r.add(name(CheckConfirmed), true, "%d confirmation(s), %d required", conf, minConf)
+	if x, ok := c.(interface{ Endpoints() []string }); ok && len(x.Endpoints()) > 1 {
+		r.add(name(CheckAgree), true, "the %d endpoints (%s) gave the same answers", len(x.Endpoints()), strings.Join(x.Endpoints(), ", "))
+	}
 	if !pinned && !p.AnyIssuer {
 		return zero, false, false
 	}
