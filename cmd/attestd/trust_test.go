@@ -173,29 +173,29 @@ func TestVerifyTrust(t *testing.T) {
 		not  []string
 	}{
 		{"known issuer", nil, []string{"--trust", trusted}, "current.txt", 0,
-			[]string{"\nVALID: attested ", " UTC by Taipei Attest (TW), submitted by Taipei-General\n", "ok   " + name("sender"), "ok   " + name("recipient"), "ok   receipt"}, []string{"existence only"}},
+			[]string{"VALID: attested ", " UTC by Taipei Attest (TW), submitted by Taipei-General\n", "ok         " + name("sender"), "ok         " + name("recipient"), "ok         receipt"}, []string{"existence only"}},
 		{"known issuer, by the environment", []string{"ATTESTD_TRUST=" + trusted}, nil, "current.txt", 0,
 			[]string{"VALID: attested ", "by Taipei Attest (TW), submitted by Taipei-General"}, nil},
 		{"rotated key: old receipt within its validity", nil, []string{"--trust", trusted}, "old.txt", 0,
-			[]string{"VALID: attested ", "by Taipei Attest (TW)", "ok   receipt"}, nil},
+			[]string{"VALID: attested ", "by Taipei Attest (TW)", "ok         receipt"}, nil},
 		{"rotated key: old key after its validity", nil, []string{"--trust", trusted}, "old-key-late.txt", exitInvalid,
-			[]string{"INVALID", "FAIL receipt", "outside the validity"}, notValid},
+			[]string{"INVALID", "FAILED     receipt", "outside the validity"}, notValid},
 		{"current key before its validity", nil, []string{"--trust", trusted}, "current-key-early.txt", exitInvalid,
-			[]string{"INVALID", "FAIL receipt", "outside the validity"}, notValid},
+			[]string{"INVALID", "FAILED     receipt", "outside the validity"}, notValid},
 		{"wrong sink", nil, []string{"--trust", trusted}, "wrong-sink.txt", exitInvalid,
-			[]string{"INVALID", "FAIL " + name("recipient"), "sent to " + chain.Address().Hex()}, notValid},
+			[]string{"INVALID", "FAILED     " + name("recipient"), "sent to " + chain.Address().Hex()}, notValid},
 		{"impostor's replay", nil, []string{"--trust", trusted}, "forged.txt", exitInvalid,
-			[]string{"INVALID", "FAIL " + name("sender"), "not an issuer in your trust list", "FAIL receipt"}, notValid},
+			[]string{"INVALID", "FAILED     " + name("sender"), "not an issuer in your trust list", "FAILED     receipt"}, notValid},
 		{"impostor's replay with the issuer's receipt", []string{"ATTESTD_TRUST=" + trusted}, nil, "forged2.txt", exitInvalid,
-			[]string{"INVALID", "FAIL " + name("sender"), "not an issuer in your trust list"}, notValid},
+			[]string{"INVALID", "FAILED     " + name("sender"), "not an issuer in your trust list"}, notValid},
 		// Baseline: listed, the impostor is an issuer like any other —
 		// the list decides, and the verdict names who it is.
 		{"impostor listed", nil, []string{"--trust", both}, "forged.txt", 0,
 			[]string{"VALID: attested ", "by Impostor Attest (ZZ), submitted by Impostor-Clinic"}, []string{"Taipei Attest"}},
 		{"one issuer's receipt on another's anchor", nil, []string{"--trust", both}, "forged2.txt", exitInvalid,
-			[]string{"INVALID", "ok   " + name("sender"), "FAIL receipt", `signed by "Taipei Attest", but the anchor is "Impostor Attest"'s`}, notValid},
+			[]string{"INVALID", "ok         " + name("sender"), "FAILED     receipt", `signed by "Taipei Attest", but the anchor is "Impostor Attest"'s`}, notValid},
 		{"unknown issuer", nil, []string{"--trust", unknown}, "current.txt", exitInvalid,
-			[]string{"INVALID", "FAIL " + name("sender"), "not an issuer in your trust list", "FAIL receipt"}, notValid},
+			[]string{"INVALID", "FAILED     " + name("sender"), "not an issuer in your trust list", "FAILED     receipt"}, notValid},
 		{"any issuer overrides the list", []string{"ATTESTD_TRUST=" + unknown}, []string{"--any-issuer"}, "forged.txt", 0,
 			[]string{"VALID (existence only)", "does not show who attested it"}, []string{"Taipei Attest", "Elsewhere"}},
 		{"trust and a pin", nil, []string{"--trust", trusted, "--anchorer", chain.Address().Hex()}, "current.txt", exitError,
@@ -242,7 +242,7 @@ func TestWalkthroughTrustList(t *testing.T) {
 			args = []string{"verify", "--trust", devList, doc}
 		}
 		out, code := s.runEnv(t, env, args...)
-		if code != 0 || !strings.Contains(out, "\nVALID: attested ") || !strings.Contains(out, devVALID) {
+		if code != 0 || !strings.Contains(out, "VALID: attested ") || !strings.Contains(out, devVALID) {
 			t.Fatalf("%v %v: exit %d, want VALID naming the dev issuer:\n%s", env, args, code, out)
 		}
 	}
