@@ -49,6 +49,7 @@ FUZZ_TARGETS := \
 	./internal/apikeys:FuzzParse \
 	./internal/verify:FuzzVerify \
 	./internal/receipt:FuzzVerify \
+	./cmd/attestd:FuzzChainFlag \
 	./internal/redact:FuzzText \
 	./internal/server:FuzzStatusJSON \
 	./internal/server:FuzzDecode
