@@ -147,7 +147,12 @@ func TestTwoChains(t *testing.T) {
 	}
 	var st struct {
 		Status string `json:"status"`
-		Proof  *struct {
+		Chains []struct {
+			ChainID uint64 `json:"chain_id"`
+			Status  string `json:"status"`
+			TxHash  string `json:"tx_hash"`
+		} `json:"chains"`
+		Proof *struct {
 			Anchors []anchorJSON `json:"anchors"`
 		} `json:"proof"`
 	}
@@ -160,6 +165,10 @@ func TestTwoChains(t *testing.T) {
 	}
 	if st.Proof == nil || len(st.Proof.Anchors) != 2 {
 		t.Fatalf("confirmed with proof %+v, want an anchor on each chain", st.Proof)
+	}
+	if len(st.Chains) != 2 || st.Chains[0].ChainID != 1337 || st.Chains[1].ChainID != 1338 ||
+		st.Chains[0].Status != "confirmed" || st.Chains[1].Status != "confirmed" {
+		t.Fatalf("confirmed with chains %+v, want 1337 and 1338 both confirmed", st.Chains)
 	}
 	anchors := slices.Clone(st.Proof.Anchors)
 	slices.SortFunc(anchors, func(x, y anchorJSON) int { return int(x.ChainID) - int(y.ChainID) })

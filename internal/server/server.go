@@ -362,12 +362,34 @@ func (s *Server) GetFingerprint(c *gin.Context, text api.FingerprintPath) {
 	if !p.Entry.Pending() {
 		id := int64(p.Batch.ID)
 		st.BatchID, st.Status, st.Proof = &id, api.Status(p.Batch.Status(s.chainIDs)), s.bundle(p)
+		var chains [8]api.ChainProgress // most services anchor on a few chains: no allocation
+		st.Chains = chainProgress(chains[:0], p.Batch, s.chainIDs)
 	}
 	buf := statusBufs.Get().(*[]byte)
 	*buf = appendStatus((*buf)[:0], &st)
 	c.Header("Content-Length", strconv.Itoa(len(*buf)))
 	c.Data(http.StatusOK, "application/json; charset=utf-8", *buf)
 	statusBufs.Put(buf) // the response writer copied it
+}
+
+// chainProgress appends each chain's progress with batch b, in the order
+// of chainIDs (the configured chains).
+func chainProgress(dst []api.ChainProgress, b store.Batch, chainIDs []uint64) []api.ChainProgress {
+	for _, id := range chainIDs {
+		c := api.ChainProgress{ChainID: int64(id), Status: api.Status(store.StatusSealed)}
+		if a, ok := b.Anchor(id); ok {
+			tx := a.TxHash.Hex()
+			c.TxHash = &tx
+			switch a.State {
+			case store.AnchorMined:
+				c.Status = api.Status(store.StatusAnchored)
+			case store.AnchorConfirmed:
+				c.Status = api.Status(store.StatusConfirmed)
+			}
+		}
+		dst = append(dst, c)
+	}
+	return dst
 }
 
 // statusBufs holds the buffers of GetFingerprint's bodies (about 2 KiB).
