@@ -281,6 +281,7 @@ serve --chain-rpc at it with --chain-key-file <data-dir>/dev-key.`,
 	f.StringVar(&cfg.DataDir, "data-dir", "./attestd-devchain", "chain data and the funded dev key")
 	f.StringVar(&cfg.Listen, "listen", devchain.DefaultListen, "JSON-RPC address (loopback)")
 	f.Uint64Var(&cfg.Period, "period", 0, "seconds between blocks; 0 mines when a transaction arrives")
+	f.Uint64Var(&cfg.ChainID, "chain-id", devchain.DevChainID, "chain id of a new chain (an existing one keeps its own, and must match)")
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	return cmd
 }
