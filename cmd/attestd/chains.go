@@ -18,7 +18,7 @@ import (
 
 // chainKeys are the settings of one chain in a --chain value and in an
 // entry of a --config file's chains: list, in the order --help names them.
-var chainKeys = []string{"id", "rpc", "key-file", "keystore", "password-file", "confirmations", "max-fee", "sink", "name"}
+var chainKeys = []string{"id", "rpc", "key-file", "keystore", "password-file", "confirmations", "max-fee", "sink", "name", "from-batch"}
 
 // singleChainFlags are serve's shorthand for one chain: refused beside
 // --chain or a chains: list.
@@ -158,6 +158,12 @@ func (s chainSpec) chainConfig(password string) (cc app.ChainConfig, err error) 
 			cc.Anchor.Sink = common.HexToAddress(v)
 		case "name":
 			cc.Name = v
+		case "from-batch":
+			n, err := strconv.ParseUint(v, 10, 64)
+			if err != nil || n == 0 {
+				return cc, at(fmt.Errorf("%q is not a batch id (1 or more)", clip(v)))
+			}
+			cc.Anchor.FirstBatch = n
 		}
 	}
 	switch {

@@ -37,7 +37,7 @@ func TestChainFlag(t *testing.T) {
 	pw := filepath.Join(dir, "pw")
 	writeFile(t, pw, "s3cret\n")
 	cs, err := resolveChains(t, "",
-		"--chain", "id=1,rpc=https://rpc.one/v3/KEY,key-file=/k/one,confirmations=64,max-fee=2.5,sink=0x00000000000000000000000000000000000000aa,name=mainnet",
+		"--chain", "id=1,rpc=https://rpc.one/v3/KEY,key-file=/k/one,confirmations=64,max-fee=2.5,sink=0x00000000000000000000000000000000000000aa,name=mainnet,from-batch=42",
 		"--chain", " id = 137 , rpc=http://127.0.0.1:9/,keystore=/k/two.json,password-file="+pw,
 		"--chain", "id=10,rpc=http://127.0.0.1:10/,keystore=/k/three.json",
 		"--chain-poll", "3s")
@@ -49,10 +49,10 @@ func TestChainFlag(t *testing.T) {
 	}
 	a, b, c := cs[0], cs[1], cs[2]
 	if a.Anchor.ChainID != 1 || a.RPC != "https://rpc.one/v3/KEY" || a.KeyFile != "/k/one" || a.Anchor.Confirmations != 64 ||
-		a.Anchor.MaxFeePerGas.Cmp(big.NewInt(2_500_000_000)) != 0 || a.Anchor.Sink != common.HexToAddress("0xaa") || a.Name != "mainnet" || a.Keystore != "" || a.Password != "" {
+		a.Anchor.MaxFeePerGas.Cmp(big.NewInt(2_500_000_000)) != 0 || a.Anchor.Sink != common.HexToAddress("0xaa") || a.Name != "mainnet" || a.Anchor.FirstBatch != 42 || a.Keystore != "" || a.Password != "" {
 		t.Errorf("chain 1: %+v", a)
 	}
-	if b.Anchor.ChainID != 137 || b.Keystore != "/k/two.json" || b.Password != "s3cret" || b.KeyFile != "" || b.Anchor.Confirmations != 0 || b.Anchor.MaxFeePerGas != nil {
+	if b.Anchor.ChainID != 137 || b.Keystore != "/k/two.json" || b.Password != "s3cret" || b.KeyFile != "" || b.Anchor.Confirmations != 0 || b.Anchor.MaxFeePerGas != nil || b.Anchor.FirstBatch != 0 {
 		t.Errorf("chain 137: %+v", b)
 	}
 	if c.Anchor.ChainID != 10 || c.Password != "env-password" {
@@ -83,6 +83,8 @@ func TestChainFlag(t *testing.T) {
 		{[]string{"--chain", "id=1,rpc=http://x/,key-file=k,confirmations=0"}, "not a number of blocks"},
 		{[]string{"--chain", "id=1,rpc=http://x/,key-file=k,max-fee=-1"}, "not a fee"},
 		{[]string{"--chain", "id=1,rpc=http://x/,key-file=k,max-fee=NaN"}, "not a fee"},
+		{[]string{"--chain", "id=1,rpc=http://x/,key-file=k,max-fee=1e-12"}, "less than a wei"},
+		{[]string{"--chain", "id=1,rpc=http://x/,key-file=k,from-batch=0"}, "not a batch id"},
 		{[]string{"--chain", "id=1,rpc=http://x/,keystore=s,password-file=" + filepath.Join(dir, "absent")}, "password-file"},
 		// mixed with the single-chain shorthand, or with --dev
 		{[]string{"--chain", "id=1,rpc=http://x/,key-file=k", "--chain-rpc", "http://y/"}, "--chain-rpc is the single-chain shorthand"},

@@ -71,9 +71,10 @@ or a chains: list in the --config file whose entries take the same keys:
     - {id: 1, rpc: "https://…", keystore: /keys/a.json, password-file: /keys/a.pw}
     - {id: 137, rpc: "https://…", key-file: /keys/b.hex, confirmations: 64}
 The single-chain flags (--chain-rpc, --chain-key-file, …) are the
-shorthand for one chain and cannot be mixed with --chain. A chain added
-later anchors the batches sealed from then on, not the older ones (see
-docs/architecture.md). With --dev, --dev-chains N runs N embedded dev
+shorthand for one chain and cannot be mixed with --chain. A chain added to
+a service that holds batches takes from-batch=N (the next batch id): it
+anchors batch N and later only, and the older batches are not held back
+by it; without from-batch it anchors every batch it has not confirmed. With --dev, --dev-chains N runs N embedded dev
 chains: chain ids 1337, 1338, … on --chain-listen's port, port+1, ….
 
 Secrets never belong on the command line, where every user of the machine
@@ -175,7 +176,7 @@ file. serve warns when it finds one on the command line.`,
 	f.StringVar(&cfg.DataDir, "data-dir", app.DefaultDataDir, "directory for the store, keys and (with --dev) the dev chain")
 	f.StringVar(&cfg.Listen, "listen", app.DefaultListen, "API address")
 	f.BoolVar(&cfg.Dev, "dev", false, "embedded dev chain and dev API key: runs with no other setup")
-	f.Var(&chains, "chain", "an anchoring chain: id=ID,rpc=URL,key-file=F[,confirmations=N][,max-fee=GWEI][,sink=ADDR][,name=NAME] (keystore=F,password-file=F for an encrypted key); repeat for several; not with the single-chain flags")
+	f.Var(&chains, "chain", "an anchoring chain: id=ID,rpc=URL,key-file=F[,confirmations=N][,max-fee=GWEI][,sink=ADDR][,name=NAME][,from-batch=N] (keystore=F,password-file=F for an encrypted key); repeat for several; not with the single-chain flags")
 	f.IntVar(&nDevChains, "dev-chains", 1, "with --dev: run this many embedded dev chains (chain ids 1337, 1338, …; JSON-RPC on --chain-listen's port, port+1, …)")
 	f.StringVar(&chain.DevListen, "chain-listen", devchain.DefaultListen, "JSON-RPC address of the embedded dev chain (with --dev)")
 	f.StringVar(&chain.RPC, "chain-rpc", "", "JSON-RPC URL of the anchoring chain (without --dev); when it holds a credential, set ATTESTD_CHAIN_RPC instead, which ps does not show")
