@@ -50,6 +50,7 @@ FUZZ_TARGETS := \
 	./internal/verify:FuzzVerify \
 	./internal/verify:FuzzParseRequire \
 	./internal/receipt:FuzzVerify \
+	./cmd/attestd:FuzzChainFlag \
 	./internal/redact:FuzzText \
 	./internal/server:FuzzStatusJSON \
 	./internal/server:FuzzDecode \

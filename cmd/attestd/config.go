@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/pflag"
 	"gopkg.in/yaml.v3"
@@ -66,6 +67,16 @@ func applyConfigFile(fs *pflag.FlagSet, path string) error {
 			return fmt.Errorf("--config %s: line %d: a key must be a flag name", path, k.Line)
 		}
 		name := k.Value
+		if name == "chains" {
+			if seen[name] {
+				return at(errors.New("given twice"))
+			}
+			seen[name] = true
+			if err := configChains(fs, path, v); err != nil {
+				return fmt.Errorf("--config %s: %w", path, err)
+			}
+			continue
+		}
 		f := fs.Lookup(name)
 		switch {
 		case f == nil || name == "help":
@@ -84,6 +95,43 @@ func applyConfigFile(fs *pflag.FlagSet, path string) error {
 		if err := fs.Set(name, v.Value); err != nil {
 			return at(err)
 		}
+	}
+	return nil
+}
+
+// configChains reads a config file's chains: list — a sequence of
+// mappings from chain settings (chainKeys) to scalars — into the --chain
+// flag of fs, unless the command line gave --chain (it wins). Errors name
+// the line; an unknown or repeated key, a nested value or an empty list
+// is refused.
+func configChains(fs *pflag.FlagSet, path string, list *yaml.Node) error {
+	f := fs.Lookup("chain")
+	if f == nil {
+		return errors.New("no such setting (see attestd serve --help)")
+	}
+	flag := f.Value.(*chainFlag)
+	if list.Kind != yaml.SequenceNode || len(list.Content) == 0 {
+		return fmt.Errorf("line %d: chains: want a list of chains, each a mapping (id: 1, rpc: URL, key-file: F, …)", list.Line)
+	}
+	var specs []chainSpec
+	for i, entry := range list.Content {
+		if entry.Kind != yaml.MappingNode {
+			return fmt.Errorf("line %d: chains[%d]: want a mapping of chain settings (%s)", entry.Line, i, strings.Join(chainKeys, ", "))
+		}
+		spec := chainSpec{from: fmt.Sprintf("--config %s: chains[%d]", path, i), line: entry.Line}
+		for j := 0; j+1 < len(entry.Content); j += 2 {
+			k, v := entry.Content[j], entry.Content[j+1]
+			if k.Kind != yaml.ScalarNode || v.Kind != yaml.ScalarNode || v.Tag == "!!null" {
+				return fmt.Errorf("line %d: chains[%d]: want setting: value", k.Line, i)
+			}
+			if err := spec.add(k.Value, v.Value, k.Line); err != nil {
+				return fmt.Errorf("line %d: chains[%d]: %w", k.Line, i, err)
+			}
+		}
+		specs = append(specs, spec)
+	}
+	if !f.Changed {
+		flag.specs = specs
 	}
 	return nil
 }

@@ -23,6 +23,19 @@ import (
 )
 
 func newServeCmd() *cobra.Command {
+	cmd, _ := newServeCmdOpts()
+	return cmd
+}
+
+// serveOpts are the settings serve's flags write into (tests read them).
+type serveOpts struct {
+	cfg        *app.Config
+	chain      *app.ChainConfig
+	chains     *chainFlag
+	nDevChains *int
+}
+
+func newServeCmdOpts() (*cobra.Command, serveOpts) {
 	var (
 		cfg                 app.Config
 		chain               app.ChainConfig // the one chain the flags configure
@@ -32,6 +45,8 @@ func newServeCmd() *cobra.Command {
 		redisPasswordFile   string
 		logFormat, logLevel string
 		configFile          string
+		chains              chainFlag
+		nDevChains          int
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -45,6 +60,22 @@ and --api-keys-file.
 
 --config FILE reads settings from a YAML file that maps flag names to
 values (batch-interval: 1m); flags on the command line win over it.
+
+Several chains: every sealed batch is anchored on each, independently
+(its own key, nonce, fees, confirmations and retries; one chain down or
+stuck delays no other). Give --chain once per chain,
+  --chain id=1,rpc=URL,key-file=F[,confirmations=N][,max-fee=GWEI][,sink=ADDR][,name=NAME]
+(keystore=F,password-file=F instead of key-file=F for an encrypted key),
+or a chains: list in the --config file whose entries take the same keys:
+  chains:
+    - {id: 1, rpc: "https://…", keystore: /keys/a.json, password-file: /keys/a.pw}
+    - {id: 137, rpc: "https://…", key-file: /keys/b.hex, confirmations: 64}
+The single-chain flags (--chain-rpc, --chain-key-file, …) are the
+shorthand for one chain and cannot be mixed with --chain. A chain added to
+a service that holds batches takes from-batch=N (the next batch id): it
+anchors batch N and later only, and the older batches are not held back
+by it; without from-batch it anchors every batch it has not confirmed. With --dev, --dev-chains N runs N embedded dev
+chains: chain ids 1337, 1338, … on --chain-listen's port, port+1, ….
 
 Secrets never belong on the command line, where every user of the machine
 sees them (ps): the Redis password goes in ATTESTD_REDIS_PASSWORD or
@@ -72,6 +103,11 @@ file. serve warns when it finds one on the command line.`,
 			if onCommandLine["chain-rpc"] && urlHoldsSecret(chain.RPC) {
 				log.Warn("the --chain-rpc URL on the command line may carry a provider key (path, query or user info), visible to other users of this machine (ps): use ATTESTD_CHAIN_RPC or --config")
 			}
+			for _, spec := range chains.specs {
+				if spec.cmdLine && chainFlagHoldsSecret(spec.raw) {
+					log.Warn("the rpc URL of " + spec.from + " on the command line may carry a provider key (path, query or user info), visible to other users of this machine (ps): put the chain in a --config file's chains: list")
+				}
+			}
 			// Secrets from files or Kubernetes Secrets often end in a newline.
 			cfg.RedisPassword = strings.TrimRight(os.Getenv("ATTESTD_REDIS_PASSWORD"), "\r\n")
 			chain.Password = strings.TrimRight(os.Getenv("ATTESTD_CHAIN_PASSWORD"), "\r\n")
@@ -83,7 +119,7 @@ file. serve warns when it finds one on the command line.`,
 			// From the environment, a credential in an endpoint URL stays
 			// out of the command line (ps, /proc/PID/cmdline) and out of
 			// --help, which would show a flag default.
-			if chain.RPC == "" {
+			if chain.RPC == "" && len(chains.specs) == 0 {
 				chain.RPC = strings.TrimSpace(os.Getenv("ATTESTD_CHAIN_RPC"))
 			}
 			if cfg.Store == "" {
@@ -107,8 +143,7 @@ file. serve warns when it finds one on the command line.`,
 				chain.Anchor.Sink = common.HexToAddress(sink)
 			}
 			if maxFeeGwei > 0 {
-				wei, _ := new(big.Float).Mul(big.NewFloat(maxFeeGwei), big.NewFloat(1e9)).Int(nil)
-				chain.Anchor.MaxFeePerGas = wei
+				chain.Anchor.MaxFeePerGas = gweiToWei(maxFeeGwei)
 			}
 			cfg.DevKey = func(key, path string) {
 				fmt.Fprintf(cmd.OutOrStdout(), "dev API key (also in %s):\n  export ATTESTD_API_KEY=%s\n", path, key)
@@ -122,8 +157,9 @@ file. serve warns when it finds one on the command line.`,
 			if cfg.HTTP.MaxPending == 0 {
 				cfg.HTTP.MaxPending = -1
 			}
-			chain.Dev = cfg.Dev
-			cfg.Chains = []app.ChainConfig{chain}
+			if cfg.Chains, err = serveChains(cmd.Flags(), cfg.Dev, chain, &chains, nDevChains); err != nil {
+				return err
+			}
 			svc, err := app.New(ctx, cfg)
 			if err != nil {
 				return flagError(err)
@@ -140,6 +176,8 @@ file. serve warns when it finds one on the command line.`,
 	f.StringVar(&cfg.DataDir, "data-dir", app.DefaultDataDir, "directory for the store, keys and (with --dev) the dev chain")
 	f.StringVar(&cfg.Listen, "listen", app.DefaultListen, "API address")
 	f.BoolVar(&cfg.Dev, "dev", false, "embedded dev chain and dev API key: runs with no other setup")
+	f.Var(&chains, "chain", "an anchoring chain: id=ID,rpc=URL,key-file=F[,confirmations=N][,max-fee=GWEI][,sink=ADDR][,name=NAME][,from-batch=N] (keystore=F,password-file=F for an encrypted key); repeat for several; not with the single-chain flags")
+	f.IntVar(&nDevChains, "dev-chains", 1, "with --dev: run this many embedded dev chains (chain ids 1337, 1338, …; JSON-RPC on --chain-listen's port, port+1, …)")
 	f.StringVar(&chain.DevListen, "chain-listen", devchain.DefaultListen, "JSON-RPC address of the embedded dev chain (with --dev)")
 	f.StringVar(&chain.RPC, "chain-rpc", "", "JSON-RPC URL of the anchoring chain (without --dev); when it holds a credential, set ATTESTD_CHAIN_RPC instead, which ps does not show")
 	f.StringVar(&chain.KeyFile, "chain-key-file", "", "file holding the anchoring account's hex private key (without --dev)")
@@ -170,7 +208,7 @@ file. serve warns when it finds one on the command line.`,
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", app.DefaultShutdownTimeout, "bound on the graceful shutdown")
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	return cmd
+	return cmd, serveOpts{&cfg, &chain, &chains, &nDevChains}
 }
 
 // defaultMaxFeeGwei is anchor.DefaultMaxFeePerGas in gwei, the unit of
@@ -244,6 +282,50 @@ serve --chain-rpc at it with --chain-key-file <data-dir>/dev-key.`,
 	f.StringVar(&cfg.DataDir, "data-dir", "./attestd-devchain", "chain data and the funded dev key")
 	f.StringVar(&cfg.Listen, "listen", devchain.DefaultListen, "JSON-RPC address (loopback)")
 	f.Uint64Var(&cfg.Period, "period", 0, "seconds between blocks; 0 mines when a transaction arrives")
+	f.Uint64Var(&cfg.ChainID, "chain-id", devchain.DevChainID, "chain id of a new chain (an existing one keeps its own, and must match)")
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	return cmd
+}
+
+// serveChains builds the chains serve anchors on from its flags: the
+// --chain values (or a --config file's chains: list), the embedded dev
+// chains of --dev (--dev-chains of them), or the one chain of the
+// single-chain flags. It refuses the single-chain flags beside --chain.
+func serveChains(fs *pflag.FlagSet, dev bool, chain app.ChainConfig, chains *chainFlag, nDevChains int) ([]app.ChainConfig, error) {
+	if fs.Changed("dev-chains") && !dev {
+		return nil, errors.New("--dev-chains is for --dev")
+	}
+	switch {
+	case len(chains.specs) > 0:
+		if dev {
+			return nil, errors.New("--dev runs embedded dev chains: use --dev-chains N, not --chain")
+		}
+		for _, name := range singleChainFlags {
+			if fs.Changed(name) {
+				return nil, fmt.Errorf("--%s is the single-chain shorthand: with --chain (or a chains: list) give the chain's settings in its entry", name)
+			}
+		}
+		var out []app.ChainConfig
+		for _, spec := range chains.specs {
+			cc, err := spec.chainConfig(chain.Password)
+			if err != nil {
+				return nil, err
+			}
+			cc.Anchor.PollInterval = chain.Anchor.PollInterval
+			out = append(out, cc)
+		}
+		return out, nil
+	case dev:
+		out, err := devChains(nDevChains, chain.DevListen)
+		if err != nil {
+			return nil, err
+		}
+		for i := range out {
+			a := &out[i].Anchor
+			a.Confirmations, a.PollInterval, a.Sink, a.MaxFeePerGas = chain.Anchor.Confirmations, chain.Anchor.PollInterval, chain.Anchor.Sink, chain.Anchor.MaxFeePerGas
+		}
+		return out, nil
+	default:
+		return []app.ChainConfig{chain}, nil
+	}
 }

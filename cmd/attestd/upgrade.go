@@ -3,11 +3,13 @@ package main
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/attestd/attestd/internal/api"
 	"github.com/attestd/attestd/internal/attestfile"
 )
 
@@ -16,6 +18,7 @@ func newUpgradeCmd() *cobra.Command {
 		server        string
 		wait          bool
 		timeout, poll time.Duration
+		waitFor       string
 	)
 	cmd := &cobra.Command{
 		Use:   "upgrade FILE[.attest]...",
@@ -23,9 +26,14 @@ func newUpgradeCmd() *cobra.Command {
 		Long: `Fetch the proof of each .attest file's fingerprint and store it in the
 file. Without --wait, files whose batch is not anchored yet are left as they
 are and the exit status is 1. With --wait, poll until every file's batch is
-confirmed (or --timeout).`,
+confirmed (or --timeout) on every chain the server anchors on, or, with
+--wait-for any, on at least one of them (the .attest then carries the
+anchors mined so far; upgrade it again later for the others).`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if waitFor != "all" && waitFor != "any" {
+				return &exitCode{code: exitError, msg: fmt.Sprintf("--wait-for %q: want all or any", waitFor)}
+			}
 			client, err := newClient(server, "")
 			if err != nil {
 				return err
@@ -69,9 +77,10 @@ confirmed (or --timeout).`,
 							return err
 						}
 					}
-					done := st.Status == "confirmed" || (!wait && st.Proof != nil)
+					done := st.Status == "confirmed" || (!wait && st.Proof != nil) ||
+						(waitFor == "any" && st.Proof != nil && slices.ContainsFunc(st.Chains, func(c api.ChainProgress) bool { return c.Status == "confirmed" }))
 					if done {
-						fmt.Fprintf(cmd.OutOrStdout(), "%s: %s, proof stored\n", path, st.Status)
+						fmt.Fprintf(cmd.OutOrStdout(), "%s: %s%s, proof stored\n", path, st.Status, chainsSummary(st.Chains))
 					} else {
 						left = append(left, path)
 						if !wait {
@@ -101,6 +110,31 @@ confirmed (or --timeout).`,
 	f.StringVar(&server, "server", envDefault("ATTESTD_SERVER", defaultServer), "attestd server URL (env ATTESTD_SERVER)")
 	f.BoolVar(&wait, "wait", false, "wait until every batch is confirmed")
 	f.DurationVar(&timeout, "timeout", 15*time.Minute, "give up waiting after this long")
+	f.StringVar(&waitFor, "wait-for", "all", "with --wait: all (confirmed on every chain the server anchors on) or any (on at least one)")
 	f.DurationVar(&poll, "poll", time.Second, "how often to ask while waiting")
 	return cmd
+}
+
+// chainsSummary says which chains have confirmed, when the server anchors
+// on several: " (confirmed on 1337; 1338 anchored)".
+func chainsSummary(chains []api.ChainProgress) string {
+	if len(chains) < 2 {
+		return ""
+	}
+	var confirmed, others []string
+	for _, c := range chains {
+		if c.Status == "confirmed" {
+			confirmed = append(confirmed, fmt.Sprint(c.ChainID))
+		} else {
+			others = append(others, fmt.Sprintf("%d %s", c.ChainID, c.Status))
+		}
+	}
+	out := " (confirmed on " + strings.Join(confirmed, ", ")
+	if len(confirmed) == 0 {
+		out = " (confirmed on none"
+	}
+	if len(others) > 0 {
+		out += "; " + strings.Join(others, ", ")
+	}
+	return out + ")"
 }

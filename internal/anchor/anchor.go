@@ -105,6 +105,10 @@ type Config struct {
 	StuckAfter       time.Duration     // replace a tx not mined after this long with a fee bump on the same nonce (up to MaxFeePerGas); 0 = DefaultStuckAfter
 	ReorgWindow      uint64            // blocks past confirmation during which confirmed anchors are re-checked for deep reorgs; 0 = DefaultReorgWindow
 	BatchLimit       int               // unconfirmed batches handled per step; 0 = DefaultBatchLimit
+	// FirstBatch is the first batch this chain anchors (a chain added to a
+	// service with history); the batches before it are never anchored
+	// here. 0 or 1: every batch.
+	FirstBatch uint64
 }
 
 // LogValue keeps the key out of logs.
@@ -164,6 +168,9 @@ type Anchorer struct {
 	// confirmation depth sends them back to anchoring.
 	recent       []recentAnchor
 	recentLoaded bool // recent was seeded from the store (after a restart)
+	// settledUpTo (with FirstBatch): every batch up to it is confirmed
+	// here beyond the reorg window, so the scan for work starts after it.
+	settledUpTo uint64
 
 	lastErr atomic.Pointer[error] // the last step's error; nil after a clean step
 }
@@ -315,7 +322,7 @@ func (a *Anchorer) step(ctx context.Context) error {
 	}
 	a.m.ChainHead.WithLabelValues(a.label).Set(float64(head.Number.Uint64()))
 
-	batches, err := a.store.Unconfirmed(ctx, a.ChainID(), a.cfg.BatchLimit)
+	batches, err := a.unconfirmed(ctx, head)
 	if err != nil {
 		return fail(metrics.ReasonStore, fmt.Errorf("listing unconfirmed batches: %w", err))
 	}
@@ -340,6 +347,43 @@ func (a *Anchorer) step(ctx context.Context) error {
 		}
 	}
 	return a.recheckConfirmed(ctx, head)
+}
+
+// unconfirmed returns up to BatchLimit batches, ascending, whose anchor
+// here is missing or not confirmed, from FirstBatch on. Store.Unconfirmed
+// answers that from the first batch; with a FirstBatch the older batches
+// (never anchored here) would fill every answer, so the anchorer walks the
+// batches from FirstBatch instead, skipping the ones confirmed beyond the
+// reorg window for good.
+func (a *Anchorer) unconfirmed(ctx context.Context, head *types.Header) ([]store.Batch, error) {
+	if a.cfg.FirstBatch <= 1 {
+		return a.store.Unconfirmed(ctx, a.ChainID(), a.cfg.BatchLimit)
+	}
+	var out []store.Batch
+	after := max(a.cfg.FirstBatch-1, a.settledUpTo)
+	settled := true
+	for len(out) < a.cfg.BatchLimit {
+		bs, err := a.store.Batches(ctx, after, a.cfg.BatchLimit)
+		if err != nil || len(bs) == 0 {
+			return out, err
+		}
+		for _, b := range bs {
+			after = b.ID
+			if rec, ok := b.Anchor(a.ChainID()); ok && rec.State == store.AnchorConfirmed {
+				if settled && head.Number.Uint64() > rec.BlockNumber+a.cfg.ReorgWindow {
+					a.settledUpTo = b.ID
+				} else {
+					settled = false
+				}
+				continue
+			}
+			settled = false
+			if out = append(out, b); len(out) == a.cfg.BatchLimit {
+				break
+			}
+		}
+	}
+	return out, nil
 }
 
 // initNonce sets the next nonce to the larger of the endpoint's pending

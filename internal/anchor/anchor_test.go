@@ -675,3 +675,107 @@ func TestFailedStepCountsOnce(t *testing.T) {
 		t.Fatalf("a clean step counted failures: rpc %v, store %v", got, store)
 	}
 }
+
+// TestFirstBatch: a chain added to a service with history (FirstBatch 4,
+// more older batches than BatchLimit) anchors batch 4 and later ones, never
+// the older ones, including after its anchors are settled beyond the reorg
+// window and the scan starts past them.
+func TestFirstBatch(t *testing.T) {
+	e := newEnv(t)
+	newAnchorer := func() *anchor.Anchorer {
+		a, err := anchor.New(context.Background(), anchor.Config{
+			Key: e.key, Confirmations: 1, RebroadcastAfter: time.Hour, BatchLimit: 2, FirstBatch: 4, ReorgWindow: 2,
+		}, e.sim.Client(), e.store, e.m, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	a := newAnchorer()
+	for range 5 {
+		e.seal(1)
+	}
+	e.step(a) // batches 4 and 5 (the limit): signed and sent
+	e.commit()
+	e.step(a)
+	check := func(confirmed ...uint64) {
+		t.Helper()
+		for id := uint64(1); id <= 3; id++ {
+			b, err := e.store.Batch(context.Background(), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := b.Anchor(1337); ok {
+				t.Fatalf("batch %d, before FirstBatch 4, was anchored", id)
+			}
+		}
+		for _, id := range confirmed {
+			if rec := e.record(id); rec.State != store.AnchorConfirmed {
+				t.Fatalf("batch %d: %s, want confirmed", id, rec.State)
+			}
+		}
+		if n := e.sentTxs(); n != uint64(len(confirmed)) {
+			t.Fatalf("%d transactions, want %d (one per batch from 4 on)", n, len(confirmed))
+		}
+	}
+	check(4, 5)
+	// Beyond the reorg window, a restart, more batches: still none of 1–3.
+	for range 3 {
+		e.sim.Commit()
+	}
+	e.waitIndexed()
+	e.step(a)
+	e.seal(1)
+	e.seal(1)
+	e.seal(1)
+	a = newAnchorer()
+	e.step(a)
+	e.commit()
+	e.step(a)
+	e.step(a)
+	e.commit()
+	e.step(a)
+	check(4, 5, 6, 7, 8)
+}
+
+// TestDeepReorgWithFirstBatch: with a FirstBatch, a confirmed anchor
+// within the reorg window is still watched and re-anchored when a deep
+// reorg drops it (the scan never starts past a batch a reorg can reopen).
+func TestDeepReorgWithFirstBatch(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	client := e.sim.Client()
+	parent, err := client.HeaderByNumber(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := anchor.New(ctx, anchor.Config{Key: e.key, Confirmations: 1, RebroadcastAfter: time.Hour, FirstBatch: 2}, client, e.store, e.m, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.seal(1)
+	b := e.seal(1)
+	e.step(a)
+	e.commit()
+	e.step(a)
+	first := e.record(b.ID)
+	if first.State != store.AnchorConfirmed {
+		t.Fatalf("state %s, want confirmed", first.State)
+	}
+	if err := e.sim.Fork(parent.Hash()); err != nil {
+		t.Fatal(err)
+	}
+	e.sim.Rollback()
+	e.commit()
+	e.commit()
+	e.commit()
+	e.step(a)
+	if rec := e.record(b.ID); rec.State != store.AnchorSigned {
+		t.Fatalf("after the deep reorg: %s, want signed again", rec.State)
+	}
+	e.commit()
+	e.step(a)
+	if rec := e.record(b.ID); rec.State != store.AnchorConfirmed || rec.BlockHash == first.BlockHash {
+		t.Fatalf("re-anchored: %s in %s (first in %s)", rec.State, rec.BlockHash, first.BlockHash)
+	}
+}

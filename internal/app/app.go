@@ -158,13 +158,7 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 func (s *Service) openChains(ctx context.Context) ([]server.Chain, error) {
 	cfg, log := s.cfg, s.log
 	var chains []server.Chain
-	devChains := 0
 	for i, cc := range cfg.Chains {
-		if cc.Dev && cc.Client == nil {
-			if devChains++; devChains > 1 {
-				return nil, &ConfigError{fmt.Sprintf("Chains[%d].Dev", i), errors.New("only one chain can be the embedded dev chain")}
-			}
-		}
 		client, acfg, closeChain, err := openChain(ctx, cc, cfg.DataDir, log)
 		if ce := (*ConfigError)(nil); errors.As(err, &ce) {
 			ce.Field = fmt.Sprintf("Chains[%d].%s", i, ce.Field)
@@ -189,6 +183,7 @@ func (s *Service) openChains(ctx context.Context) ([]server.Chain, error) {
 		chains = append(chains, server.Chain{
 			ID: anc.ChainID(), Anchorer: anc.Address(), Sink: anc.Sink(),
 			Confirmations: anc.Confirmations(), Reader: redact.Chain(client), // its errors reach verify results
+			FirstBatch: acfg.FirstBatch,
 		})
 	}
 	return chains, nil

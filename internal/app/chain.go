@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/ethereum/go-ethereum/accounts/keystore"
@@ -28,7 +30,7 @@ func openChain(ctx context.Context, cc ChainConfig, dataDir string, log *slog.Lo
 	case cc.Client != nil:
 		client = cc.Client
 	case cc.Dev:
-		ch, err := devchain.Start(devchain.Config{DataDir: dataDir, Listen: cc.DevListen, Logger: log})
+		ch, err := devchain.Start(devchain.Config{DataDir: DevChainDir(dataDir, acfg.ChainID), Listen: cc.DevListen, ChainID: acfg.ChainID, Logger: log})
 		if err != nil {
 			return nil, acfg, nil, fmt.Errorf("starting the dev chain: %w", err)
 		}
@@ -69,6 +71,17 @@ func openChain(ctx context.Context, cc ChainConfig, dataDir string, log *slog.Lo
 		acfg.ChainID = id.Uint64()
 	}
 	return client, acfg, closeFn, nil
+}
+
+// DevChainDir is where the embedded dev chain chainID keeps its data and
+// funded key under the service's dataDir: dataDir itself for the first
+// (DevChainID, or 0), as it always was, and dataDir/devchain-<id> for the
+// others (serve --dev-chains).
+func DevChainDir(dataDir string, chainID uint64) string {
+	if chainID == 0 || chainID == devchain.DevChainID {
+		return dataDir
+	}
+	return filepath.Join(dataDir, "devchain-"+strconv.FormatUint(chainID, 10))
 }
 
 // LoadHexKey reads a secp256k1 private key stored as hex (optional 0x,

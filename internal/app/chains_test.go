@@ -147,7 +147,12 @@ func TestTwoChains(t *testing.T) {
 	}
 	var st struct {
 		Status string `json:"status"`
-		Proof  *struct {
+		Chains []struct {
+			ChainID uint64 `json:"chain_id"`
+			Status  string `json:"status"`
+			TxHash  string `json:"tx_hash"`
+		} `json:"chains"`
+		Proof *struct {
 			Anchors []anchorJSON `json:"anchors"`
 		} `json:"proof"`
 	}
@@ -160,6 +165,10 @@ func TestTwoChains(t *testing.T) {
 	}
 	if st.Proof == nil || len(st.Proof.Anchors) != 2 {
 		t.Fatalf("confirmed with proof %+v, want an anchor on each chain", st.Proof)
+	}
+	if len(st.Chains) != 2 || st.Chains[0].ChainID != 1337 || st.Chains[1].ChainID != 1338 ||
+		st.Chains[0].Status != "confirmed" || st.Chains[1].Status != "confirmed" {
+		t.Fatalf("confirmed with chains %+v, want 1337 and 1338 both confirmed", st.Chains)
 	}
 	anchors := slices.Clone(st.Proof.Anchors)
 	slices.SortFunc(anchors, func(x, y anchorJSON) int { return int(x.ChainID) - int(y.ChainID) })
@@ -193,5 +202,85 @@ func TestTwoChains(t *testing.T) {
 	}
 	if r := strings.Join(ready.Reasons, "|"); !strings.Contains(r, "chain 1338") || strings.Contains(r, "chain 1337") {
 		t.Fatalf("/readyz reasons %q, want chain 1338 alone", ready.Reasons)
+	}
+}
+
+// TestChainAddedLater: a service anchoring on 1337 confirms batch 1; it is
+// restarted with 1338 added from batch 2 (ChainConfig.Anchor.FirstBatch).
+// Batch 1 stays confirmed and lists 1337 alone; batch 2 is anchored on
+// both; 1338 never carries an anchor of batch 1.
+func TestChainAddedLater(t *testing.T) {
+	dir := t.TempDir()
+	a, b := newSimChain(t, 1337), newSimChain(t, 1338)
+	keysFile := filepath.Join(dir, "api-keys")
+	apiKey, _, err := apikeys.Add(keysFile, "hospital-a", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	chainCfg := func(c *simChain, first uint64) ChainConfig {
+		return ChainConfig{Client: c, Anchor: anchor.Config{Key: c.key, Confirmations: 1, PollInterval: 20 * time.Millisecond, FirstBatch: first}}
+	}
+	type status struct {
+		Status  string `json:"status"`
+		BatchID uint64 `json:"batch_id"`
+		Chains  []struct {
+			ChainID uint64 `json:"chain_id"`
+			Status  string `json:"status"`
+		} `json:"chains"`
+	}
+	get := func(url, fp string) status {
+		t.Helper()
+		resp, err := http.Get(url + "/v1/fingerprints/" + fp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var st status
+		if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	run := func(chains []ChainConfig, fp string) (string, func()) {
+		ctx, cancel := context.WithCancel(context.Background())
+		url, done := start(t, ctx, Config{
+			DataDir: filepath.Join(dir, "data"), Listen: "127.0.0.1:0", APIKeysFile: keysFile,
+			Chains: chains, Batch: batch.Config{Interval: 50 * time.Millisecond}, Log: slog.New(slog.DiscardHandler),
+		})
+		req, _ := http.NewRequest(http.MethodPost, url+"/v1/fingerprints", strings.NewReader(`{"fingerprints":["`+fp+`"]}`))
+		req.Header.Set("Authorization", "Bearer "+apiKey)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		deadline := time.Now().Add(30 * time.Second)
+		for st := get(url, fp); st.Status != "confirmed"; st = get(url, fp) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s not confirmed: %+v", fp, st)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		return url, func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		}
+	}
+	fp1, fp2 := strings.Repeat("a1", 32), strings.Repeat("b2", 32)
+	_, stop := run([]ChainConfig{chainCfg(a, 0)}, fp1)
+	stop()
+	url, stop := run([]ChainConfig{chainCfg(a, 0), chainCfg(b, 2)}, fp2)
+	defer stop()
+	if st := get(url, fp1); st.BatchID != 1 || st.Status != "confirmed" || len(st.Chains) != 1 || st.Chains[0].ChainID != 1337 {
+		t.Fatalf("batch 1 after 1338 was added from batch 2: %+v, want confirmed on 1337 alone", st)
+	}
+	if st := get(url, fp2); st.BatchID != 2 || len(st.Chains) != 2 || st.Chains[1].ChainID != 1338 || st.Chains[1].Status != "confirmed" {
+		t.Fatalf("batch 2: %+v, want confirmed on 1337 and 1338", st)
+	}
+	if n, err := b.Client.NonceAt(context.Background(), crypto.PubkeyToAddress(b.key.PublicKey), nil); err != nil || n != 1 {
+		t.Fatalf("1338's anchoring account sent %d transactions (%v), want 1: batch 2's", n, err)
 	}
 }

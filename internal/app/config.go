@@ -85,8 +85,12 @@ type Config struct {
 // anchoring key, and how its anchorer works. The endpoint is, in this
 // order of precedence, Client, the embedded dev chain (Dev) or RPC.
 type ChainConfig struct {
+	Name string // what the operator calls the chain, in logs and /readyz ("" = its id)
+
 	// Dev runs the embedded go-ethereum dev chain in-process under
-	// DataDir, anchoring with its funded key. At most one chain is Dev.
+	// DevChainDir(DataDir, Anchor.ChainID), anchoring with its funded key;
+	// Anchor.ChainID (0: devchain.DevChainID) is the chain id it is created
+	// with. Several chains can be Dev, each with its own id and DevListen.
 	Dev       bool
 	DevListen string // the dev chain's JSON-RPC address
 
@@ -169,7 +173,7 @@ func (c Config) LogValue() slog.Value {
 // key or password.
 func (c ChainConfig) LogValue() slog.Value {
 	return slog.GroupValue(
-		slog.Bool("dev", c.Dev), slog.String("rpc", RedactURL(c.RPC)),
+		slog.String("name", c.Name), slog.Bool("dev", c.Dev), slog.String("rpc", RedactURL(c.RPC)),
 		slog.Uint64("chain_id", c.Anchor.ChainID), slog.Uint64("confirmations", c.Anchor.Confirmations),
 		slog.String("sink", c.Anchor.Sink.Hex()),
 	)

@@ -19,6 +19,7 @@
 package devchain
 
 import (
+	"cmp"
 	"crypto/ecdsa"
 	"errors"
 	"fmt"
@@ -76,6 +77,10 @@ type Config struct {
 	// AllowNonLoopback permits a Listen host that is not loopback. The RPC
 	// endpoint is unauthenticated, so this exposes the chain to the network.
 	AllowNonLoopback bool
+	// ChainID is the chain id (and network id) of a fresh chain; 0 means
+	// DevChainID. An existing chain keeps its own, and Start refuses to
+	// open it as another.
+	ChainID uint64
 	// Period is the number of seconds between blocks; 0 (the default) mines a
 	// block on demand as soon as a transaction arrives.
 	Period uint64
@@ -222,10 +227,14 @@ func Start(cfg Config) (*Chain, error) {
 	addr := crypto.PubkeyToAddress(key.PublicKey)
 
 	ethCfg := ethconfig.Defaults
-	ethCfg.NetworkId = DevChainID
+	chainID := cmp.Or(cfg.ChainID, DevChainID)
+	ethCfg.NetworkId = chainID
 	ethCfg.SyncMode = ethconfig.FullSync
 	if !exists {
 		ethCfg.Genesis = core.DeveloperGenesisBlock(cfg.GasLimit, &addr)
+		gc := *ethCfg.Genesis.Config
+		gc.ChainID = new(big.Int).SetUint64(chainID)
+		ethCfg.Genesis.Config = &gc
 	} // else nil: reopen the stored chain as it is, whatever its genesis
 	// Crash safety: with the default path scheme, go-ethereum keeps the
 	// recent state in memory and journals it only on a clean shutdown; after
@@ -274,6 +283,10 @@ func Start(cfg Config) (*Chain, error) {
 	stage = stageStarted
 	if err := stack.Start(); err != nil {
 		return nil, fmt.Errorf("devchain: start node: %w", err)
+	}
+	if got := backend.BlockChain().Config().ChainID; got.Uint64() != chainID || !got.IsUint64() {
+		stack.Close()
+		return nil, fmt.Errorf("devchain: the chain in %s has chain id %s, not %d", nodeCfg.DataDir, got, chainID)
 	}
 	if exists {
 		if err := checkFunded(backend, addr); err != nil {
@@ -463,7 +476,7 @@ func (c *Chain) Key() *ecdsa.PrivateKey { return c.key }
 // Address returns the dev key's address, which is also the fee recipient.
 func (c *Chain) Address() common.Address { return c.addr }
 
-// ChainID returns the chain id (1337 for a chain created by this package).
+// ChainID returns the chain id (Config.ChainID, DevChainID by default).
 func (c *Chain) ChainID() *big.Int { return new(big.Int).Set(c.chainID) }
 
 // Client returns an in-process client of the chain (all of its RPC APIs, no

@@ -641,3 +641,33 @@ func TestLogging(t *testing.T) {
 		}
 	}
 }
+
+// TestChainID: a chain started with Config.ChainID 1338 has that id on
+// its endpoint, mines transactions signed for it, and reopens with it;
+// opening it as another chain id is refused.
+func TestChainID(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	c, err := Start(Config{DataDir: dir, Listen: "127.0.0.1:0", ChainID: 1338, Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := dial(t, c)
+	if id, err := cl.ChainID(ctx); err != nil || id.Int64() != 1338 || c.ChainID().Int64() != 1338 {
+		t.Fatalf("chain id: rpc %v (%v), Chain %v; want 1338", id, err, c.ChainID())
+	}
+	sendAnchorTx(t, ctx, cl, c, anchorPayload(1))
+	c.Close()
+
+	if c2, err := Start(Config{DataDir: dir, Listen: "127.0.0.1:0", Logger: testLogger()}); err == nil {
+		c2.Close()
+		t.Fatal("chain 1338 reopened as the default 1337")
+	} else if !strings.Contains(err.Error(), "chain id 1338, not 1337") {
+		t.Fatalf("reopening as 1337: %v, want it to name both ids", err)
+	}
+	c3, err := Start(Config{DataDir: dir, Listen: "127.0.0.1:0", ChainID: 1338, Logger: testLogger()})
+	if err != nil {
+		t.Fatalf("reopening as 1338: %v", err)
+	}
+	c3.Close()
+}

@@ -93,6 +93,9 @@ type Chain struct {
 	Sink          common.Address
 	Confirmations uint64
 	Reader        verify.Chain // for POST /v1/verify
+	// FirstBatch is the first batch anchored on the chain (0 or 1: all):
+	// a chain added later is not waited for on the batches before it.
+	FirstBatch uint64
 }
 
 // Deps are the parts the server uses.
@@ -350,13 +353,48 @@ func (s *Server) GetFingerprint(c *gin.Context, text api.FingerprintPath) {
 	st := api.FingerprintStatus{Fingerprint: strings.TrimPrefix(text, "sha256:"), Status: api.Status(store.StatusPending)}
 	if !p.Entry.Pending() {
 		id := int64(p.Batch.ID)
-		st.BatchID, st.Status, st.Proof = &id, api.Status(p.Batch.Status(s.chainIDs)), s.bundle(p)
+		var ids [8]uint64
+		chainIDs := s.chainsFor(ids[:0], p.Batch.ID)
+		st.BatchID, st.Status, st.Proof = &id, api.Status(p.Batch.Status(chainIDs)), s.bundle(p)
+		var chains [8]api.ChainProgress // most services anchor on a few chains: no allocation
+		st.Chains = chainProgress(chains[:0], p.Batch, chainIDs)
 	}
 	buf := statusBufs.Get().(*[]byte)
 	*buf = appendStatus((*buf)[:0], &st)
 	c.Header("Content-Length", strconv.Itoa(len(*buf)))
 	c.Data(http.StatusOK, "application/json; charset=utf-8", *buf)
 	statusBufs.Put(buf) // the response writer copied it
+}
+
+// chainsFor appends to dst the configured chains that anchor batch id, in
+// order: all but those added after it (Chain.FirstBatch).
+func (s *Server) chainsFor(dst []uint64, id uint64) []uint64 {
+	for _, c := range s.Chains {
+		if c.FirstBatch <= id {
+			dst = append(dst, c.ID)
+		}
+	}
+	return dst
+}
+
+// chainProgress appends each chain's progress with batch b, in the order
+// of chainIDs (the configured chains).
+func chainProgress(dst []api.ChainProgress, b store.Batch, chainIDs []uint64) []api.ChainProgress {
+	for _, id := range chainIDs {
+		c := api.ChainProgress{ChainID: int64(id), Status: api.Status(store.StatusSealed)}
+		if a, ok := b.Anchor(id); ok {
+			tx := a.TxHash.Hex()
+			c.TxHash = &tx
+			switch a.State {
+			case store.AnchorMined:
+				c.Status = api.Status(store.StatusAnchored)
+			case store.AnchorConfirmed:
+				c.Status = api.Status(store.StatusConfirmed)
+			}
+		}
+		dst = append(dst, c)
+	}
+	return dst
 }
 
 // statusBufs holds the buffers of GetFingerprint's bodies (about 2 KiB).
@@ -540,7 +578,7 @@ func (s *Server) GetBatch(c *gin.Context, id api.BatchIDPath) {
 	}
 	out := api.Batch{
 		ID: int64(b.ID), Size: int64(b.Size), Root: fmt.Sprintf("%x", b.Root),
-		Status: api.Status(b.Status(s.chainIDs)), SealedAt: b.SealedAt, Anchors: []api.AnchorStatus{},
+		Status: api.Status(b.Status(s.chainsFor(nil, b.ID))), SealedAt: b.SealedAt, Anchors: []api.AnchorStatus{},
 	}
 	for _, a := range b.Anchors {
 		st := api.AnchorStatus{

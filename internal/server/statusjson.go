@@ -23,6 +23,21 @@ func appendStatus(dst []byte, st *api.FingerprintStatus) []byte {
 		dst = strconv.AppendInt(append(dst, `"batch_id":`...), *st.BatchID, 10)
 		dst = append(dst, ',')
 	}
+	if len(st.Chains) > 0 {
+		dst = append(dst, `"chains":[`...)
+		for i, c := range st.Chains {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = strconv.AppendInt(append(dst, `{"chain_id":`...), c.ChainID, 10)
+			dst = appendString(append(dst, `,"status":`...), string(c.Status))
+			if c.TxHash != nil {
+				dst = appendString(append(dst, `,"tx_hash":`...), *c.TxHash)
+			}
+			dst = append(dst, '}')
+		}
+		dst = append(dst, "],"...)
+	}
 	dst = appendString(append(dst, `"fingerprint":`...), st.Fingerprint)
 	if b := st.Proof; b != nil {
 		dst = appendBundle(append(dst, `,"proof":`...), b)

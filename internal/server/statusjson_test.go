@@ -32,6 +32,15 @@ func testStatus(fp fingerprint.Fingerprint, status store.Status, batchID uint64,
 	if batchID != 0 {
 		id := int64(batchID)
 		st.BatchID = &id
+		// Each chain's progress: the anchored ones with their transaction,
+		// and one still sealed, without.
+		if b != nil {
+			for i, a := range b.Anchors {
+				tx := a.TxHash.Hex()
+				st.Chains = append(st.Chains, api.ChainProgress{ChainID: int64(a.ChainID), Status: []api.Status{"anchored", "confirmed"}[i%2], TxHash: &tx})
+			}
+		}
+		st.Chains = append(st.Chains, api.ChainProgress{ChainID: int64(batchID), Status: "sealed"})
 	}
 	return st
 }
@@ -118,6 +127,9 @@ func FuzzStatusJSON(f *testing.F) {
 		s := testStatus(fp, status, n, b)
 		if text != "" {
 			s.Fingerprint, s.Status = text, api.Status(text)
+			if len(s.Chains) > 0 {
+				s.Chains[0].Status, s.Chains[0].TxHash = api.Status(text), &text
+			}
 		}
 		got := appendStatus(nil, s)
 		if want := statusReference(t, s); !bytes.Equal(got, want) {

@@ -54,7 +54,7 @@ func (s *Server) GetSubmission(c *gin.Context, text api.FingerprintPath) {
 		}
 		id := int64(b.ID)
 		out.BatchID = &id
-		out.Status = api.Status(b.Status(s.chainIDs))
+		out.Status = api.Status(b.Status(s.chainsFor(nil, b.ID)))
 	}
 	c.JSON(http.StatusOK, out)
 }
