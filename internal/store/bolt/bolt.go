@@ -220,11 +220,15 @@ type Store struct {
 	stop  chan struct{} // closed by Close
 	done  chan struct{} // closed when the committer has returned
 
-	mergeWake chan struct{}         // capacity 1
-	mergeDone chan struct{}         // closed when the merger has returned
-	merged    chan struct{}         // capacity 1: the merger indexed a chunk, or failed
-	mergeErr  atomic.Pointer[error] // the last merge's failure; nil after a success
-	stallAt   int                   // commits wait while this many are unindexed
+	mergeWake chan struct{} // capacity 1
+	mergeDone chan struct{} // closed when the merger has returned
+	merged    chan struct{} // capacity 1: the merger indexed a chunk, or failed
+	// mergeRounds counts the merger's decisions (merge or not) and stalls
+	// the commits held back by waitMerger: tests wait on them instead of
+	// on time.
+	mergeRounds, stalls atomic.Uint64
+	mergeErr            atomic.Pointer[error] // the last merge's failure; nil after a success
+	stallAt             int                   // commits wait while this many are unindexed
 }
 
 var (

@@ -447,8 +447,17 @@ func TestMergeTriggers(t *testing.T) {
 		if _, _, err := s.Submit(ctx, []store.Submission{{Fingerprint: fingerprint.Sum([]byte("x")), Institution: "a"}}, 0); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(50 * time.Millisecond)
-		if s.indexed.Load() != 0 {
+		// Wake the merger and wait for it to decide: it must not merge.
+		before := s.mergeRounds.Load()
+		s.mergeWake <- struct{}{}
+		deadline := time.Now().Add(10 * time.Second)
+		for s.mergeRounds.Load() == before {
+			if time.Now().After(deadline) {
+				t.Fatal("the merger did not look within 10 s of a wake")
+			}
+			time.Sleep(time.Millisecond)
+		}
+		if s.indexed.Load() != 0 || s.Unindexed() != 1 {
 			t.Fatal("merged below MergeAt and before MergeEvery")
 		}
 	})
@@ -499,11 +508,27 @@ func TestWriteStall(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- submit(2) }()
+	// Wait for the committer to hold the third commit back (or for the
+	// commit, if it wrongly went through), not for a time.
+	deadline := time.Now().Add(10 * time.Second)
+	for s.stalls.Load() == 0 {
+		select {
+		case err := <-done:
+			tx.Rollback()
+			t.Fatalf("a commit went through with %d unindexed (stall at 20): %v", s.Unindexed(), err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			tx.Rollback()
+			t.Fatal("the committer did not stall within 10 s")
+		}
+		time.Sleep(time.Millisecond)
+	}
 	select {
 	case err := <-done:
 		tx.Rollback()
-		t.Fatalf("a commit went through with %d unindexed (stall at 20): %v", s.Unindexed(), err)
-	case <-time.After(300 * time.Millisecond):
+		t.Fatalf("a stalled commit went through with %d unindexed (stall at 20): %v", s.Unindexed(), err)
+	default:
 	}
 	if n := s.Unindexed(); n != 20 {
 		t.Fatalf("%d unindexed during the stall, want 20", n)
@@ -512,7 +537,7 @@ func TestWriteStall(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	deadline = time.Now().Add(10 * time.Second)
 	for s.Unindexed() != 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d still unindexed 10 s after the merger was let go", s.Unindexed())

@@ -144,6 +144,9 @@ func (s *Store) committer() {
 // store.ErrUnavailable, which fails the commit's requests.
 func (s *Store) waitMerger() error {
 	retried := false
+	if s.Unindexed() >= s.stallAt {
+		s.stalls.Add(1)
+	}
 	for s.Unindexed() >= s.stallAt {
 		if p := s.mergeErr.Load(); p != nil {
 			if retried {

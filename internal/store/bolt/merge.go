@@ -30,9 +30,12 @@ func (s *Store) merger() {
 		n, since := len(s.unindexed), s.since
 		s.imu.RUnlock()
 		if n == 0 || n < s.mergeAt && time.Since(since) < s.mergeEvery {
+			s.mergeRounds.Add(1)
 			continue
 		}
-		if err := s.merge(); err != nil {
+		err := s.merge()
+		s.mergeRounds.Add(1)
+		if err != nil {
 			// The fingerprints stay in the map and the log: nothing is
 			// lost, and the next round tries again. A stalled committer
 			// is told (see waitMerger).
