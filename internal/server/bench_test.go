@@ -65,7 +65,7 @@ func (w *discardWriter) reset() {
 	w.body.Reset()
 }
 
-// BenchmarkSubmitFingerprints is the server side of row 4 of
+// BenchmarkSubmitFingerprints is the server side of one-fingerprint ingest in
 // docs/benchmarks.md without the network: POST /v1/fingerprints of one new
 // fingerprint from 16 submitters per core through the whole handler chain
 // (authentication, admission against MaxPending, the store's group commit
