@@ -18,11 +18,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/ethclient"
 
-	"github.com/attestd/attestd/internal/attestfile"
 	"github.com/attestd/attestd/internal/devchain"
-	"github.com/attestd/attestd/internal/fingerprint"
-	"github.com/attestd/attestd/internal/merkle"
-	"github.com/attestd/attestd/internal/proof"
 	"github.com/attestd/attestd/internal/receipt"
 )
 
@@ -53,57 +49,17 @@ func TestVerifyImpostor(t *testing.T) {
 	sendAndWait(t, ec, chain.Key(), imp, new(big.Int).Lsh(big.NewInt(1), 60), nil)
 	waitFunded(t, ec, imp)
 
+	// The impostor anchors a one-leaf batch of its own in its own ATST
+	// transaction, and writes a .attest naming itself, with a receipt
+	// signed by a key of its own.
 	doc := filepath.Join(dir, "forged-discharge-summary.txt")
-	writeFile(t, doc, "Patient fit to fly. Signed, nobody.\n")
-	nonce, err := fingerprint.NewNonce()
-	if err != nil {
-		t.Fatal(err)
-	}
-	fp, _, err := fingerprint.HashDocument(doc, fingerprint.CanonNone, &nonce, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tree, err := merkle.Build([]fingerprint.Fingerprint{fp})
-	if err != nil {
-		t.Fatal(err)
-	}
-	root := tree.Root
-	nodes, err := tree.Proof(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := make([]proof.Hash, len(nodes))
-	for i, n := range nodes {
-		path[i] = n
-	}
-	payload := proof.Payload{BatchID: 1, Size: 1, Root: root}
-	rc := sendAndWait(t, ec, impKey, imp, new(big.Int), payload.Encode())
-
 	_, impPriv, err := ed25519.GenerateKey(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	impSigner := receipt.NewSigner(impPriv)
 	now := time.Now().UTC().Truncate(time.Second)
-	rcpts, err := impSigner.Sign(receipt.Facts{Fingerprint: fp, Institution: "Impostor-Clinic", ReceivedAt: now, Deadline: now.Add(time.Hour)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = attestfile.Write(attestfile.PathFor(doc), &attestfile.File{
-		Version: attestfile.Version, Fingerprint: fp, Canonicalization: fingerprint.CanonNone,
-		Blinding: &attestfile.Blinding{Scheme: fingerprint.BlindDomain, Nonce: nonce},
-		Receipt:  &rcpts[0],
-		Proof: &proof.Bundle{
-			Version: proof.Version, Fingerprint: fp, BatchID: 1, Index: 0, Size: 1, Root: root, Path: path,
-			Anchors: []proof.Anchor{{
-				ChainID: chain.ChainID().Uint64(), TxHash: rc.TxHash, BlockNumber: rc.BlockNumber.Uint64(),
-				BlockHash: rc.BlockHash, Anchorer: imp,
-			}},
-		},
-	}, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	anchoredDoc(t, ec, chain.ChainID().Uint64(), impKey, imp, doc, "Patient fit to fly. Signed, nobody.\n", impSigner, "Impostor-Clinic", now)
 	impReceiptKey := base64.StdEncoding.EncodeToString(impSigner.PublicKey())
 	_, issuerPriv, err := ed25519.GenerateKey(nil)
 	if err != nil {
