@@ -15,7 +15,6 @@ import (
 
 	"github.com/attestd/attestd/internal/attestfile"
 	"github.com/attestd/attestd/internal/fingerprint"
-	"github.com/attestd/attestd/internal/merkle"
 	"github.com/attestd/attestd/internal/proof"
 )
 
@@ -101,20 +100,9 @@ func TestVerifyDoesNotPrintEndpointCredentials(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tree, err := merkle.Build([]fingerprint.Fingerprint{fp})
-	if err != nil {
-		t.Fatal(err)
-	}
-	nodes, err := tree.Proof(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := make([]proof.Hash, len(nodes))
-	for i, n := range nodes {
-		path[i] = n
-	}
+	root, path := oneLeafTree(t, fp)
 	b := &proof.Bundle{
-		Version: proof.Version, Fingerprint: fp, BatchID: 1, Index: 0, Size: 1, Root: tree.Root, Path: path,
+		Version: proof.Version, Fingerprint: fp, BatchID: 1, Index: 0, Size: 1, Root: root, Path: path,
 		Anchors: []proof.Anchor{{ChainID: 1337, TxHash: common.Hash{1}, BlockNumber: 1, BlockHash: common.Hash{2}, Anchorer: common.Address{3}}},
 	}
 	if err := attestfile.Write(attestfile.PathFor(doc), &attestfile.File{Version: attestfile.Version, Fingerprint: fp, Canonicalization: fingerprint.CanonNone, Proof: b}, 0); err != nil {

@@ -41,6 +41,31 @@ func anchoredDoc(t *testing.T, ec *ethclient.Client, chainID uint64, key *ecdsa.
 	if err != nil {
 		t.Fatal(err)
 	}
+	root, path := oneLeafTree(t, fp)
+	payload := proof.Payload{BatchID: 7, Size: 1, Root: root}
+	rc := sendAndWait(t, ec, key, to, new(big.Int), payload.Encode())
+	rcpts, err := signer.Sign(receipt.Facts{Fingerprint: fp, Institution: institution, ReceivedAt: received, Deadline: received.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = attestfile.Write(attestfile.PathFor(doc), &attestfile.File{
+		Version: attestfile.Version, Fingerprint: fp, Canonicalization: fingerprint.CanonNone,
+		Blinding: &attestfile.Blinding{Scheme: fingerprint.BlindDomain, Nonce: nonce},
+		Receipt:  &rcpts[0],
+		Proof: &proof.Bundle{
+			Version: proof.Version, Fingerprint: fp, BatchID: 7, Index: 0, Size: 1, Root: root, Path: path,
+			Anchors: []proof.Anchor{{ChainID: chainID, TxHash: rc.TxHash, BlockNumber: rc.BlockNumber.Uint64(),
+				BlockHash: rc.BlockHash, Anchorer: crypto.PubkeyToAddress(key.PublicKey)}},
+		},
+	}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// oneLeafTree returns the root and fp's path of the one-leaf batch of fp.
+func oneLeafTree(t *testing.T, fp fingerprint.Fingerprint) (proof.Hash, []proof.Hash) {
+	t.Helper()
 	tree, err := merkle.Build([]fingerprint.Fingerprint{fp})
 	if err != nil {
 		t.Fatal(err)
@@ -53,25 +78,7 @@ func anchoredDoc(t *testing.T, ec *ethclient.Client, chainID uint64, key *ecdsa.
 	for i, n := range nodes {
 		path[i] = n
 	}
-	payload := proof.Payload{BatchID: 7, Size: 1, Root: tree.Root}
-	rc := sendAndWait(t, ec, key, to, new(big.Int), payload.Encode())
-	rcpts, err := signer.Sign(receipt.Facts{Fingerprint: fp, Institution: institution, ReceivedAt: received, Deadline: received.Add(time.Hour)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = attestfile.Write(attestfile.PathFor(doc), &attestfile.File{
-		Version: attestfile.Version, Fingerprint: fp, Canonicalization: fingerprint.CanonNone,
-		Blinding: &attestfile.Blinding{Scheme: fingerprint.BlindDomain, Nonce: nonce},
-		Receipt:  &rcpts[0],
-		Proof: &proof.Bundle{
-			Version: proof.Version, Fingerprint: fp, BatchID: 7, Index: 0, Size: 1, Root: tree.Root, Path: path,
-			Anchors: []proof.Anchor{{ChainID: chainID, TxHash: rc.TxHash, BlockNumber: rc.BlockNumber.Uint64(),
-				BlockHash: rc.BlockHash, Anchorer: crypto.PubkeyToAddress(key.PublicKey)}},
-		},
-	}, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	return tree.Root, path
 }
 
 func newSigner(t *testing.T) *receipt.Signer {
