@@ -88,7 +88,7 @@ verify against the entry).`,
 	cmd.Flags().StringVar(&name, "name", "", "with --trust-entry: the issuer's display name")
 	cmd.Flags().StringVar(&jurisdiction, "jurisdiction", "", "with --trust-entry: the issuer's jurisdiction (e.g. TW)")
 	cmd.Flags().StringVar(&contact, "contact", "", "with --trust-entry: where the issuer can be reached")
-	cmd.Flags().StringVar(&from, "valid-from", "", "with --trust-entry: since when the receipt key signs, RFC 3339 (default now)")
+	cmd.Flags().StringVar(&from, "valid-from", "", "with --trust-entry: since when a receipt key that /v1/info gives no start signs (one made before rotation existed), RFC 3339 (default now)")
 	cmd.MarkFlagsMutuallyExclusive("trust-entry", "export")
 	return cmd
 }
@@ -108,7 +108,15 @@ func exportLines(info *api.Info) (string, error) {
 	if !common.IsHexAddress(anchorer) {
 		return "", fmt.Errorf("info: the anchoring address %q is not an address", anchorer)
 	}
-	key := info.ReceiptKeys[0].PublicKey
+	// The key signing now: after a rotation an older receipt needs its own
+	// key, which a trust list (info --trust-entry) holds with its period.
+	key := info.ReceiptKeys[len(info.ReceiptKeys)-1].PublicKey
+	now := time.Now()
+	for _, k := range info.ReceiptKeys {
+		if (k.ValidFrom == nil || !now.Before(*k.ValidFrom)) && (k.ValidUntil == nil || now.Before(*k.ValidUntil)) {
+			key = k.PublicKey
+		}
+	}
 	if len(key) != ed25519.PublicKeySize {
 		return "", fmt.Errorf("info: the receipt key is %d bytes, want %d", len(key), ed25519.PublicKeySize)
 	}

@@ -204,7 +204,7 @@ file. serve warns when it finds one on the command line.`,
 	f.StringVar(&cfg.Backup.Dir, "backup-dir", "", "embedded store: write a consistent copy of the store here every --backup-every (best on another volume; off when empty)")
 	f.DurationVar(&cfg.Backup.Every, "backup-every", backup.DefaultEvery, "time between backups (with --backup-dir)")
 	f.IntVar(&cfg.Backup.Keep, "backup-keep", backup.DefaultKeep, "backups kept, the newest (with --backup-dir)")
-	f.StringVar(&cfg.ReceiptKeyFile, "receipt-key-file", "", "Ed25519 receipt signing key (PEM; created if absent; default <data-dir>/receipt-key.pem)")
+	f.StringVar(&cfg.ReceiptKeyFile, "receipt-key-file", "", "Ed25519 receipt signing keys (PEM keyring; created if absent; re-read while running; rotate with attestd receipt-keys; default <data-dir>/receipt-key.pem)")
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", app.DefaultShutdownTimeout, "bound on the graceful shutdown")
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")

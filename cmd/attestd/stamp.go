@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -65,7 +66,7 @@ works too but shows the key to every user of this machine (ps).`,
 				return err
 			}
 			ctx := cmd.Context()
-			pub, err := receiptKey(ctx, client)
+			keys, err := receiptKeys(ctx, client)
 			if err != nil {
 				return err
 			}
@@ -104,7 +105,7 @@ works too but shows the key to every user of this machine (ps).`,
 					if r.Fingerprint != chunk[i].Fingerprint {
 						return fmt.Errorf("the server returned a receipt for %s, expected %s", r.Fingerprint, chunk[i].Fingerprint)
 					}
-					if err := receipt.Verify(r, pub); err != nil {
+					if err := keys.verify(r); err != nil {
 						return fmt.Errorf("receipt for %s: %w", chunk[i].Document, err)
 					}
 					chunk[i].Receipt = &r
@@ -129,8 +130,11 @@ works too but shows the key to every user of this machine (ps).`,
 	return cmd
 }
 
-// receiptKey fetches the server's receipt public key from /v1/info.
-func receiptKey(ctx context.Context, client *api.ClientWithResponses) (ed25519.PublicKey, error) {
+// serverKeys are a server's receipt keys as its /v1/info publishes them.
+type serverKeys []api.ReceiptKey
+
+// receiptKeys fetches the server's receipt keys from /v1/info.
+func receiptKeys(ctx context.Context, client *api.ClientWithResponses) (serverKeys, error) {
 	info, err := client.GetInfoWithResponse(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("asking the server what it is: %w", err)
@@ -138,10 +142,33 @@ func receiptKey(ctx context.Context, client *api.ClientWithResponses) (ed25519.P
 	if info.JSON200 == nil {
 		return nil, problemError("info", info.StatusCode(), info.Body)
 	}
+	var keys serverKeys
 	for _, k := range info.JSON200.ReceiptKeys {
 		if k.Algorithm == "ed25519" && len(k.PublicKey) == ed25519.PublicKeySize {
-			return ed25519.PublicKey(k.PublicKey), nil
+			keys = append(keys, k)
 		}
 	}
-	return nil, errors.New("the server publishes no Ed25519 receipt key")
+	if len(keys) == 0 {
+		return nil, errors.New("the server publishes no Ed25519 receipt key")
+	}
+	return keys, nil
+}
+
+// verify checks r against the published key it names, and that r's
+// received time falls in that key's published period (what a verifier's
+// trust list will check).
+func (ks serverKeys) verify(r receipt.Receipt) error {
+	for _, k := range ks {
+		if receipt.KeyID(k.PublicKey) != r.KeyID {
+			continue
+		}
+		if err := receipt.Verify(r, ed25519.PublicKey(k.PublicKey)); err != nil {
+			return err
+		}
+		if k.ValidFrom != nil && r.ReceivedAt.Before(*k.ValidFrom) || k.ValidUntil != nil && !r.ReceivedAt.Before(*k.ValidUntil) {
+			return fmt.Errorf("%w: received %s, outside the period the server publishes for its key %s", receipt.ErrInvalid, r.ReceivedAt.Format(time.RFC3339Nano), r.KeyID)
+		}
+		return nil
+	}
+	return fmt.Errorf("%w: signed by key %s, which the server does not publish", receipt.ErrInvalid, r.KeyID)
 }

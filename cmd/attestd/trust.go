@@ -18,18 +18,28 @@ import (
 	"github.com/attestd/attestd/internal/trust"
 )
 
-// trustEntry makes a server's trust list entry from its GET /v1/info.
-// /v1/info does not say since when a key signs, so every key is valid
-// from validFrom on.
+// trustEntry makes a server's trust list entry from its GET /v1/info:
+// every receipt key with the period /v1/info gives it. A key made before
+// rotation existed has no published start; it is listed from validFrom.
 func trustEntry(info *api.Info, name, jurisdiction, contact string, validFrom time.Time) (*trust.Entry, error) {
 	if strings.TrimSpace(name) == "" || strings.TrimSpace(jurisdiction) == "" {
 		return nil, errors.New("--trust-entry needs --name and --jurisdiction (and --contact): /v1/info does not say who the issuer is")
 	}
-	if len(info.ReceiptKeys) != 1 {
-		return nil, fmt.Errorf("info: the server publishes %d receipt keys; an entry made from /v1/info needs exactly one (write the entry by hand, with each key's validity)", len(info.ReceiptKeys))
+	if len(info.ReceiptKeys) == 0 {
+		return nil, errors.New("info: the server publishes no receipt key")
 	}
-	e := &trust.Entry{Name: name, Jurisdiction: jurisdiction, Contact: contact,
-		ReceiptKeys: []trust.Key{{PublicKey: info.ReceiptKeys[0].PublicKey, ValidFrom: validFrom.UTC().Truncate(time.Second)}}}
+	e := &trust.Entry{Name: name, Jurisdiction: jurisdiction, Contact: contact}
+	for _, k := range info.ReceiptKeys {
+		tk := trust.Key{PublicKey: k.PublicKey, ValidFrom: validFrom.UTC().Truncate(time.Second)}
+		if k.ValidFrom != nil {
+			tk.ValidFrom = k.ValidFrom.UTC()
+		}
+		if k.ValidUntil != nil {
+			u := k.ValidUntil.UTC()
+			tk.ValidUntil = &u
+		}
+		e.ReceiptKeys = append(e.ReceiptKeys, tk)
+	}
 	for _, c := range info.Chains {
 		if !common.IsHexAddress(c.Anchorer) || !common.IsHexAddress(c.Sink) || c.ChainID <= 0 {
 			return nil, fmt.Errorf("info: chain %d: anchorer %q, sink %q: not addresses", c.ChainID, c.Anchorer, c.Sink)

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"crypto/ed25519"
+	"encoding/base64"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -96,5 +99,66 @@ func TestVerifyHelpExitCodes(t *testing.T) {
 		if !strings.Contains(help, want) {
 			t.Errorf("verify --help lacks %q", want)
 		}
+	}
+}
+
+// TestRotatedServerEntry: the trust entry of a server that rotated its
+// receipt key lists both keys with the periods /v1/info gives (the legacy
+// key without a published start from --valid-from), and the export pins
+// the key signing now.
+func TestRotatedServerEntry(t *testing.T) {
+	oldKey, curKey := bytes.Repeat([]byte{1}, ed25519.PublicKeySize), bytes.Repeat([]byte{2}, ed25519.PublicKeySize)
+	at := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
+	a := "0x8a9f3c2b1d4e5f60718293a4b5c6d7e8f9012345"
+	info := &api.Info{
+		Chains:      []api.ChainInfo{{ChainID: 1337, Anchorer: a, Sink: a}},
+		ReceiptKeys: []api.ReceiptKey{{PublicKey: oldKey, ValidUntil: &at}, {PublicKey: curKey, ValidFrom: &at}},
+	}
+	legacyFrom := at.Add(-30 * 24 * time.Hour)
+	e, err := trustEntry(info, "Taipei General", "TW", "", legacyFrom)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(e.ReceiptKeys) != 2 ||
+		!bytes.Equal(e.ReceiptKeys[0].PublicKey, oldKey) || !e.ReceiptKeys[0].ValidFrom.Equal(legacyFrom) || e.ReceiptKeys[0].ValidUntil == nil || !e.ReceiptKeys[0].ValidUntil.Equal(at) ||
+		!bytes.Equal(e.ReceiptKeys[1].PublicKey, curKey) || !e.ReceiptKeys[1].ValidFrom.Equal(at) || e.ReceiptKeys[1].ValidUntil != nil {
+		t.Fatalf("entry keys: %+v", e.ReceiptKeys)
+	}
+	out, err := exportLines(info)
+	if err != nil || !strings.Contains(out, "ATTESTD_RECEIPT_KEY="+base64.StdEncoding.EncodeToString(curKey)+"\n") {
+		t.Fatalf("export pins %q, %v; want the key signing now", out, err)
+	}
+}
+
+// TestReceiptKeysRotateNotice: rotate refuses a start that leaves running
+// servers no time to re-read the file, and adds a key otherwise.
+func TestReceiptKeysRotateNotice(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "receipt-key.pem")
+	if _, err := receipt.LoadOrCreateKeyring(path, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) (string, error) {
+		cmd := newReceiptKeysCmd()
+		var out bytes.Buffer
+		cmd.SetOut(&out)
+		cmd.SetErr(&out)
+		cmd.SetArgs(append(args, "--file", path))
+		err := cmd.Execute()
+		return out.String(), err
+	}
+	soon := time.Now().Add(10 * time.Second).UTC().Format(time.RFC3339)
+	if _, err := run("rotate", "--at", soon); err == nil || !strings.Contains(err.Error(), "re-read the key file") {
+		t.Fatalf("rotate 10 s ahead: %v", err)
+	}
+	if out, err := run("rotate"); err != nil || !strings.Contains(out, "added receipt key") {
+		t.Fatalf("rotate: %q, %v", out, err)
+	}
+	out, err := run("list")
+	if err != nil || strings.Count(out, "\n") != 3 || !strings.Contains(out, "(open-ended)") {
+		t.Fatalf("list after a rotation: %q, %v", out, err)
+	}
+	ring, err := receipt.LoadKeyring(path)
+	if err != nil || len(ring.Keys()) != 2 || ring.Keys()[1].ValidFrom.Sub(time.Now()) < 23*time.Hour {
+		t.Fatalf("after rotate: %v, %v", ring, err)
 	}
 }

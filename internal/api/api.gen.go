@@ -424,7 +424,10 @@ type Info struct {
 	// Example: 1
 	ProofFormat int64 `json:"proof_format"`
 
-	// ReceiptKeys The keys whose signatures on receipts are valid.
+	// ReceiptKeys The keys that sign receipts, oldest first, each with its period: a receipt is
+	// signed by the key valid at its `received_at`. After a rotation the old keys stay
+	// listed (with `valid_until`), so receipts they signed keep verifying; a key whose
+	// `valid_from` is in the future is scheduled and already published.
 	ReceiptKeys []ReceiptKey `json:"receipt_keys"`
 
 	// Version The server's build version.
@@ -520,6 +523,20 @@ type ReceiptKey struct {
 	//
 	// Example: dd09AINnUuF2vki0vnm2WAJGUoMMTjCzldLNZ2v3hT4=
 	PublicKey []byte `json:"public_key"`
+
+	// ValidFrom Receipts received from this instant on (inclusive) are signed by this key. Absent
+	// for a key made before rotation existed: it has signed since the server began.
+	//
+	//
+	// Example: 2026-12-07T10:00:00Z
+	ValidFrom *time.Time `json:"valid_from,omitempty"`
+
+	// ValidUntil Receipts received from this instant on are signed by the next key (exclusive end
+	// of this key's period). Absent for the newest key.
+	//
+	//
+	// Example: 2027-12-07T00:00:00Z
+	ValidUntil *time.Time `json:"valid_until,omitempty"`
 }
 
 // ReceiptKeyAlgorithm The signature algorithm.

@@ -9,7 +9,6 @@ package app
 import (
 	"cmp"
 	"context"
-	"crypto/ed25519"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -19,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/ethereum/go-ethereum/crypto"
 
@@ -113,11 +113,12 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 	if keysFile != nil {
 		s.m.RegisterKeysFile(keysFile.Health)
 	}
-	rkPath := cfg.ReceiptKeyFile
-	if rkPath == "" {
-		rkPath = filepath.Join(cfg.DataDir, ReceiptKeyFile)
+	rkPath := receiptKeyPath(cfg)
+	now := cfg.HTTP.Now // the clock of received times
+	if now == nil {
+		now = time.Now
 	}
-	rk, err := receipt.LoadOrCreateKey(rkPath)
+	signer, err := receiptKeys(rkPath, log, now)
 	if err != nil {
 		return nil, err
 	}
@@ -130,19 +131,33 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 	if err != nil {
 		return nil, err
 	}
+	var onReload func(*receipt.Keyring)
 	if cfg.Dev { // the README walkthrough's trust list: verify --trust <data-dir>/trust.json
 		var tc []trust.Chain
 		for _, c := range chains {
 			tc = append(tc, trust.Chain{ChainID: c.ID, Anchorer: c.Anchorer, Sink: c.Sink})
 		}
-		if err := trust.WriteDev(filepath.Join(cfg.DataDir, trust.DevFile), rk.Public().(ed25519.PublicKey), rkPath, tc); err != nil {
+		writeDev := func(ring *receipt.Keyring) error {
+			keys, err := devTrustKeys(ring, rkPath)
+			if err != nil {
+				return err
+			}
+			return trust.WriteDev(filepath.Join(cfg.DataDir, trust.DevFile), keys, tc)
+		}
+		if err := writeDev(signer.Keyring()); err != nil {
 			return nil, err
 		}
+		onReload = func(ring *receipt.Keyring) {
+			if err := writeDev(ring); err != nil {
+				log.Warn("could not rewrite the dev trust list after a receipt key change", "err", err)
+			}
+		}
 	}
+	watchReceiptKeys(signer, rkPath, log, keysDone, KeysReloadInterval, onReload)
 	registerStoreMetrics(s.m, st)
 	s.pipe.sealer = batch.New(cfg.Batch, st, s.m, log, func(store.Batch) { s.pipe.wake() })
 	s.srv = server.New(cfg.HTTP, server.Deps{
-		Store: st, Keys: keys, Signer: receipt.NewSigner(rk), Sealer: s.pipe.sealer, Metrics: s.m, Log: log,
+		Store: st, Keys: keys, Signer: signer, Sealer: s.pipe.sealer, Metrics: s.m, Log: log,
 		Chains: chains,
 		Ready:  func(ctx context.Context) (notReady, degraded []string) { return s.ready(ctx, keysFile) },
 	})

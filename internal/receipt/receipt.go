@@ -14,19 +14,14 @@ package receipt
 import (
 	"bytes"
 	"crypto/ed25519"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"time"
 
 	"github.com/attestd/attestd/internal/fingerprint"
-	"github.com/attestd/attestd/internal/merkle"
 	"github.com/attestd/attestd/internal/proof"
 	"github.com/attestd/attestd/internal/verify"
 )
@@ -119,63 +114,6 @@ func KeyID(pub ed25519.PublicKey) string {
 	return hex.EncodeToString(h[:8])
 }
 
-// Signer signs receipts with one Ed25519 key.
-type Signer struct {
-	key ed25519.PrivateKey
-	id  string
-}
-
-// NewSigner wraps a private key.
-func NewSigner(key ed25519.PrivateKey) *Signer {
-	return &Signer{key: key, id: KeyID(key.Public().(ed25519.PublicKey))}
-}
-
-// PublicKey is the key receipts verify against.
-func (s *Signer) PublicKey() ed25519.PublicKey { return s.key.Public().(ed25519.PublicKey) }
-
-// KeyID is the signer's key ID.
-func (s *Signer) KeyID() string { return s.id }
-
-// Sign returns the receipts of facts, in order, under one signature.
-// Times are kept to the nanosecond and returned in UTC. Ed25519 is
-// deterministic, so signing the same facts again gives the same receipts.
-// facts must hold 1 to MaxTreeSize entries.
-func (s *Signer) Sign(facts ...Facts) ([]Receipt, error) {
-	if len(facts) == 0 || len(facts) > MaxTreeSize {
-		return nil, fmt.Errorf("receipt: signing %d receipts; want 1 to %d", len(facts), MaxTreeSize)
-	}
-	leaves := make([]fingerprint.Fingerprint, len(facts))
-	for i, f := range facts {
-		if !nanoExact(f.ReceivedAt) || !nanoExact(f.Deadline) {
-			return nil, fmt.Errorf("receipt: time outside the signable range (years 1678-2262)")
-		}
-		leaves[i] = Leaf(f)
-	}
-	tree, err := merkle.Build(leaves)
-	if err != nil {
-		return nil, err
-	}
-	size := uint64(len(facts))
-	sig := ed25519.Sign(s.key, TreeMessage(size, tree.Root))
-	out := make([]Receipt, len(facts))
-	for i, f := range facts {
-		path, err := tree.Proof(uint64(i))
-		if err != nil {
-			return nil, err
-		}
-		hashes := make([]proof.Hash, len(path))
-		for j, h := range path {
-			hashes[j] = h
-		}
-		out[i] = Receipt{
-			Version: Version, Fingerprint: f.Fingerprint, Institution: f.Institution,
-			ReceivedAt: f.ReceivedAt.UTC(), Deadline: f.Deadline.UTC(), KeyID: s.id,
-			TreeSize: size, TreeIndex: uint64(i), TreePath: hashes, Signature: sig,
-		}
-	}
-	return out, nil
-}
-
 // Verify checks r against pub: its statement's path leads to a tree root
 // that pub signed with r's tree size.
 func Verify(r Receipt, pub ed25519.PublicKey) error {
@@ -209,69 +147,3 @@ func Verify(r Receipt, pub ed25519.PublicKey) error {
 
 // nanoExact reports whether t is the instant its Unix nanoseconds name.
 func nanoExact(t time.Time) bool { return time.Unix(0, t.UnixNano()).Equal(t) }
-
-const pemType = "ATTESTD RECEIPT KEY"
-
-// LoadOrCreateKey reads an Ed25519 seed from a PEM file, creating the file
-// (0600) with a fresh key when it does not exist. A malformed file is an
-// error, never replaced. Replicas starting at once on a shared path agree
-// on one key: the new key is written to a temporary file and linked into
-// place, and whoever loses the race reads the winner's key.
-func LoadOrCreateKey(path string) (ed25519.PrivateKey, error) {
-	for range 2 {
-		data, err := os.ReadFile(path)
-		if err == nil {
-			return parseKey(path, data)
-		}
-		if !errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("reading receipt key: %w", err)
-		}
-		key, err := createKey(path)
-		if err == nil || !errors.Is(err, os.ErrExist) {
-			return key, err
-		}
-	}
-	return nil, fmt.Errorf("receipt key %s: created and removed concurrently", path)
-}
-
-func parseKey(path string, data []byte) (ed25519.PrivateKey, error) {
-	block, _ := pem.Decode(data)
-	if block == nil || block.Type != pemType || len(block.Bytes) != ed25519.SeedSize {
-		return nil, fmt.Errorf("receipt key %s: not a %q PEM block with a %d-byte seed", path, pemType, ed25519.SeedSize)
-	}
-	return ed25519.NewKeyFromSeed(block.Bytes), nil
-}
-
-// createKey writes a fresh key to a temporary file and links it to path;
-// os.ErrExist means another process got there first.
-func createKey(path string) (ed25519.PrivateKey, error) {
-	_, key, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
-	if err != nil {
-		return nil, fmt.Errorf("creating receipt key %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	out := pem.EncodeToMemory(&pem.Block{Type: pemType, Bytes: key.Seed()})
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return nil, err
-	}
-	if _, err := tmp.Write(out); err != nil {
-		tmp.Close()
-		return nil, err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return nil, err
-	}
-	if err := tmp.Close(); err != nil {
-		return nil, err
-	}
-	if err := os.Link(tmp.Name(), path); err != nil {
-		return nil, err // os.ErrExist when another process linked first
-	}
-	return key, nil
-}

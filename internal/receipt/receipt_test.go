@@ -6,14 +6,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"math"
-	"os"
-	"path/filepath"
 	"reflect"
-	"sync"
 	"testing"
 	"time"
 
@@ -381,108 +377,5 @@ func BenchmarkSign(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/receipt")
 		})
-	}
-}
-
-func TestLoadOrCreateKey(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "receipt.pem")
-	key, err := receipt.LoadOrCreateKey(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fi.Mode().Perm() != 0o600 {
-		t.Fatalf("key file mode %v, want 0600", fi.Mode().Perm())
-	}
-	data, _ := os.ReadFile(path)
-	block, rest := pem.Decode(data)
-	if block == nil || block.Type != "ATTESTD RECEIPT KEY" || !bytes.Equal(block.Bytes, key.Seed()) || len(bytes.TrimSpace(rest)) != 0 {
-		t.Fatalf("key file is not one PEM block with the seed:\n%s", data)
-	}
-	again, err := receipt.LoadOrCreateKey(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !again.Equal(key) {
-		t.Fatal("reloading gave another key")
-	}
-	if after, _ := os.ReadFile(path); !bytes.Equal(after, data) {
-		t.Fatal("reloading rewrote the key file")
-	}
-	// A receipt signed before the "restart" verifies with the reloaded key.
-	r := signOne(t, receipt.NewSigner(key), testFacts)
-	if err := receipt.Verify(r, again.Public().(ed25519.PublicKey)); err != nil {
-		t.Fatal(err)
-	}
-	// Two fresh files get two different keys.
-	other, err := receipt.LoadOrCreateKey(filepath.Join(dir, "other.pem"))
-	if err != nil || other.Equal(key) {
-		t.Fatalf("second key: equal %v, %v", other.Equal(key), err)
-	}
-}
-
-func TestLoadOrCreateKeyMalformed(t *testing.T) {
-	seed := bytes.Repeat([]byte{7}, ed25519.SeedSize)
-	for _, tc := range []struct {
-		name string
-		data []byte
-	}{
-		{"empty", []byte{}},
-		{"garbage", []byte("not a key\n")},
-		{"raw seed", seed},
-		{"wrong PEM type", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: seed})},
-		{"short seed", pem.EncodeToMemory(&pem.Block{Type: "ATTESTD RECEIPT KEY", Bytes: seed[:31]})},
-		{"long seed", pem.EncodeToMemory(&pem.Block{Type: "ATTESTD RECEIPT KEY", Bytes: append(bytes.Clone(seed), 0)})},
-		{"truncated PEM", pem.EncodeToMemory(&pem.Block{Type: "ATTESTD RECEIPT KEY", Bytes: seed})[:40]},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "receipt.pem")
-			if err := os.WriteFile(path, tc.data, 0o640); err != nil {
-				t.Fatal(err)
-			}
-			if key, err := receipt.LoadOrCreateKey(path); err == nil {
-				t.Fatalf("LoadOrCreateKey accepted it: key %x", key.Public())
-			}
-			after, err := os.ReadFile(path)
-			if err != nil || !bytes.Equal(after, tc.data) {
-				t.Fatalf("file changed: %q, %v", after, err)
-			}
-			if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o640 {
-				t.Fatalf("file mode changed to %v", fi.Mode().Perm())
-			}
-		})
-	}
-	t.Run("unreadable path", func(t *testing.T) {
-		dir := t.TempDir() // a directory where a file is expected
-		if _, err := receipt.LoadOrCreateKey(dir); err == nil {
-			t.Fatal("a directory was accepted as a key file")
-		}
-		if _, err := receipt.LoadOrCreateKey(filepath.Join(dir, "missing", "key.pem")); err == nil {
-			t.Fatal("a key in a missing directory was created")
-		}
-	})
-}
-
-// TestLoadOrCreateKeyConcurrent: processes starting at once on one path
-// all end up with the same key, and none fails.
-func TestLoadOrCreateKeyConcurrent(t *testing.T) {
-	for round := range 20 {
-		path := filepath.Join(t.TempDir(), fmt.Sprintf("key%d.pem", round))
-		keys := make([]ed25519.PrivateKey, 8)
-		errs := make([]error, 8)
-		var wg sync.WaitGroup
-		for i := range keys {
-			wg.Go(func() { keys[i], errs[i] = receipt.LoadOrCreateKey(path) })
-		}
-		wg.Wait()
-		for i := range keys {
-			if errs[i] != nil || !keys[i].Equal(keys[0]) {
-				t.Fatalf("round %d, caller %d: %v (same key: %v)", round, i, errs[i], errs[i] == nil && keys[i].Equal(keys[0]))
-			}
-		}
 	}
 }

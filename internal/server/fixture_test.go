@@ -67,6 +67,7 @@ type fixture struct {
 	sealer   *batch.Sealer
 	anc      *anchor.Anchorer
 	signer   *receipt.Signer
+	rkFile   string // the receipt keyring file
 	srv      *server.Server
 	ts       *httptest.Server
 	client   *api.ClientWithResponses // sends no credentials
@@ -95,7 +96,7 @@ func newFixture(t testing.TB, cfg server.Config) *fixture {
 		t.Fatal(err)
 	}
 	receiptKey := filepath.Join(dir, "receipt-key.pem")
-	f := &fixture{t: t, key: key, sim: sim, st: st}
+	f := &fixture{t: t, key: key, sim: sim, st: st, rkFile: receiptKey}
 	cfg.Version = testVersion
 	// A zero limit is unlimited to the server, as these tests expect;
 	// app.New would take the service's defaults for it.
@@ -131,11 +132,11 @@ func newFixture(t testing.TB, cfg server.Config) *fixture {
 	}
 	t.Cleanup(func() { f.svc.Close() })
 	f.m, f.sealer, f.srv, f.anc = f.svc.Metrics(), f.svc.Sealer(), f.svc.Server(), f.svc.Anchorer(chainID)
-	rk, err := receipt.LoadOrCreateKey(receiptKey) // the key app.New created
+	rk, err := receipt.LoadKeyring(receiptKey) // the keys app.New created
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.signer = receipt.NewSigner(rk)
+	f.signer = receipt.NewKeyringSigner(rk)
 
 	f.ts = httptest.NewServer(f.srv.Handler())
 	t.Cleanup(f.ts.Close)

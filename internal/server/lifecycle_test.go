@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
@@ -374,8 +375,18 @@ func (f *fixture) sendTx(key *ecdsa.PrivateKey, to common.Address, value *big.In
 		GasFeeCap: new(big.Int).Add(new(big.Int).Mul(head.BaseFee, big.NewInt(2)), tip),
 		Gas:       100_000, To: &to, Value: value, Data: data,
 	})
-	if err := c.SendTransaction(ctx, tx); err != nil {
-		f.t.Fatal(err)
+	// The pool takes in a new head after a commit asynchronously: a
+	// sender funded in the block just committed can read as unfunded to
+	// it for a moment. That, and only that, is retried.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		err := c.SendTransaction(ctx, tx)
+		if err == nil {
+			break
+		}
+		if !strings.Contains(err.Error(), "insufficient funds") || time.Now().After(deadline) {
+			f.t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond) // polling the pool's state
 	}
 	f.commit()
 	r, err := c.TransactionReceipt(ctx, tx.Hash())

@@ -595,13 +595,22 @@ func (s *Server) GetBatch(c *gin.Context, id api.BatchIDPath) {
 
 // GetInfo implements GET /v1/info: what a verifier needs to pin.
 func (s *Server) GetInfo(c *gin.Context) {
-	pub := s.Signer.PublicKey()
 	out := api.Info{
 		Version: s.cfg.Version, ProofFormat: proof.Version,
-		ReceiptKeys:          []api.ReceiptKey{{KeyID: s.Signer.KeyID(), Algorithm: "ed25519", PublicKey: pub}},
+		ReceiptKeys:          []api.ReceiptKey{},
 		Chains:               []api.ChainInfo{},
 		BatchIntervalSeconds: s.Sealer.Interval().Seconds(),
 		MaxBatchSize:         int64(s.Sealer.MaxSize()),
+	}
+	for _, k := range s.Signer.Keyring().Keys() {
+		rk := api.ReceiptKey{KeyID: k.ID(), Algorithm: "ed25519", PublicKey: k.Public()}
+		if !k.ValidFrom.IsZero() {
+			rk.ValidFrom = &k.ValidFrom
+		}
+		if !k.ValidUntil.IsZero() {
+			rk.ValidUntil = &k.ValidUntil
+		}
+		out.ReceiptKeys = append(out.ReceiptKeys, rk)
 	}
 	for _, ch := range s.Chains {
 		out.Chains = append(out.Chains, api.ChainInfo{

@@ -207,17 +207,10 @@ func TestAddRemoveSave(t *testing.T) {
 
 func TestWriteDev(t *testing.T) {
 	dir := t.TempDir()
-	kf := filepath.Join(dir, "receipt-key.pem")
-	if err := os.WriteFile(kf, []byte("x"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	made := time.Date(2026, 3, 4, 5, 6, 7, 800, time.UTC)
-	if err := os.Chtimes(kf, made, made); err != nil {
-		t.Fatal(err)
-	}
+	made := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 	pub, _ := base64.StdEncoding.DecodeString(key(1))
 	path := filepath.Join(dir, DevFile)
-	if err := WriteDev(path, pub, kf, []Chain{{ChainID: 1337, Anchorer: common.HexToAddress(addrA), Sink: common.HexToAddress(addrA)}}); err != nil {
+	if err := WriteDev(path, []Key{{PublicKey: pub, ValidFrom: made}}, []Chain{{ChainID: 1337, Anchorer: common.HexToAddress(addrA), Sink: common.HexToAddress(addrA)}}); err != nil {
 		t.Fatal(err)
 	}
 	l, err := Load(path)
