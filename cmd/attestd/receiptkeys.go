@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"text/tabwriter"
 	"time"
 
@@ -30,6 +31,24 @@ with their periods. Publish the new key (attestd info --trust-entry) to
 the verifiers who trust you before --at.`,
 	}
 	cmd.PersistentFlags().StringVar(&file, "file", envDefault("ATTESTD_RECEIPT_KEY_FILE", "attestd-data/receipt-key.pem"), "the receipt key file (env ATTESTD_RECEIPT_KEY_FILE)")
+
+	initCmd := &cobra.Command{
+		Use:   "init",
+		Short: "Create the key file with one new key, signing from now (serve does this on first start)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if _, err := os.Lstat(file); err == nil {
+				return fmt.Errorf("%s exists: it holds the keys of receipts already given out; rotate instead", file)
+			}
+			ring, err := receipt.LoadOrCreateKeyring(file, time.Now())
+			if err != nil {
+				return err
+			}
+			k := ring.Keys()[0]
+			fmt.Fprintf(cmd.OutOrStdout(), "created %s (mode 0600): receipt key %s, signing from %s\n", file, k.ID(), k.ValidFrom.Format(time.RFC3339))
+			return nil
+		},
+	}
 
 	var at string
 	rotate := &cobra.Command{
@@ -87,6 +106,6 @@ the verifiers who trust you before --at.`,
 			return w.Flush()
 		},
 	}
-	cmd.AddCommand(rotate, list)
+	cmd.AddCommand(initCmd, rotate, list)
 	return cmd
 }

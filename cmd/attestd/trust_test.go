@@ -261,7 +261,14 @@ func TestWalkthroughTrustList(t *testing.T) {
 	if o, err := sh.CombinedOutput(); err != nil || !strings.Contains(string(o), `added "Taipei Attest"`) {
 		t.Fatalf("info --trust-entry | trust add: %v\n%s", err, o)
 	}
-	if out := s.mustRun(t, "trust", "list", "--file", list); !strings.Contains(out, "Taipei Attest") || !strings.Contains(out, "chain 1337") || !strings.Contains(out, "from 2026-01-01T00:00:00Z open-ended") {
+	// The key's published start (/v1/info valid_from) wins over
+	// --valid-from, which is only for a key made before rotation existed.
+	ring, err := receipt.LoadKeyring(filepath.Join(data, "receipt-key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out := s.mustRun(t, "trust", "list", "--file", list); !strings.Contains(out, "Taipei Attest") || !strings.Contains(out, "chain 1337") ||
+		!strings.Contains(out, "from "+ring.Keys()[0].ValidFrom.Format(time.RFC3339)+" open-ended") {
 		t.Fatalf("trust list:\n%s", out)
 	}
 	out, code := s.run(t, "verify", "--trust", list, doc)

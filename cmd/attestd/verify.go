@@ -25,9 +25,6 @@ import (
 	"github.com/attestd/attestd/internal/verify"
 )
 
-// checkReceipt is the name of the receipt check in verify's output.
-const checkReceipt = "receipt"
-
 // verifyHelp is verify's --help text: what it checks, the policy, the
 // verdict and the exit status.
 const verifyHelp = `Recompute FILE's fingerprint (with the nonce and canonicalisation from its
@@ -198,8 +195,8 @@ func newVerifyCmd() *cobra.Command {
 				res.Add(c)
 			}
 			if list != nil {
-				if c, ok := trustReceiptCheck(f, list, res.Issuer); ok {
-					res.Add(c)
+				if f.Receipt != nil {
+					res.Add(list.ReceiptCheck(*f.Receipt, res.Issuer))
 				}
 				return report(out, doc, res, attestedBy(res, list, f), asJSON)
 			}
@@ -325,7 +322,7 @@ func (e *endpoints) chains(b *proof.Bundle) (map[uint64]verify.Chain, []verify.C
 // receiptCheck checks the .attest file's receipt against the pinned key.
 // It returns false when there is nothing to report: no receipt and no key.
 func receiptCheck(f *attestfile.File, pub ed25519.PublicKey, anyIssuer bool) (verify.Check, bool) {
-	c := verify.Check{Name: checkReceipt}
+	c := verify.Check{Name: verify.CheckReceipt}
 	switch {
 	case f.Receipt == nil && pub == nil:
 		return c, false
@@ -383,9 +380,6 @@ func report(out io.Writer, doc string, res verify.Result, by string, asJSON bool
 			}
 		}
 		q := verify.Explain(c.Name)
-		if c.Name == checkReceipt {
-			q = "Was the receipt signed by the issuer's receipt key?"
-		}
 		fmt.Fprintf(out, "  %-10s %s  %s\n", mark, c.Name, q)
 		if c.Detail != "" {
 			fmt.Fprintf(out, "  %-10s %s\n", "", c.Detail)
@@ -425,39 +419,6 @@ func verdictLine(doc string, res verify.Result, by string) string {
 		}
 		return fmt.Sprintf("UNDECIDED: could not check %s; nothing checked was false. See the lines marked UNDECIDED for what to do.", names(verify.StateUndecided))
 	}
-}
-
-// trustReceiptCheck checks the .attest file's receipt against a trust
-// list: signed by a listed issuer's key, dated (received time) within that
-// key's validity, and — when the chain named one — by the issuer that
-// anchored it. It returns false when there is no receipt.
-func trustReceiptCheck(f *attestfile.File, list *trust.List, anchoredBy string) (verify.Check, bool) {
-	c := verify.Check{Name: checkReceipt}
-	if f.Receipt == nil {
-		return c, false
-	}
-	r := *f.Receipt
-	var owner *trust.Entry
-	var key *trust.Key
-	for i := range list.Issuers {
-		for j, k := range list.Issuers[i].ReceiptKeys {
-			if receipt.KeyID(k.PublicKey) == r.KeyID && receipt.Verify(r, k.PublicKey) == nil {
-				owner, key = &list.Issuers[i], &list.Issuers[i].ReceiptKeys[j]
-			}
-		}
-	}
-	received := r.ReceivedAt.UTC().Format("2006-01-02 15:04:05 MST")
-	switch {
-	case owner == nil:
-		c.State, c.Detail = verify.StateFailed, fmt.Sprintf("the receipt is not signed by any receipt key in your trust list (it names key %s)", r.KeyID)
-	case !key.ValidAt(r.ReceivedAt):
-		c.State, c.Detail = verify.StateFailed, fmt.Sprintf("the receipt is dated %s, outside the validity of %q's key %s (%s): that key did not vouch for receipts then", received, owner.Name, r.KeyID, key.Period())
-	case anchoredBy != "" && owner.Name != anchoredBy:
-		c.State, c.Detail = verify.StateFailed, fmt.Sprintf("the receipt is signed by %q, but the anchor is %q's", owner.Name, anchoredBy)
-	default:
-		c.State, c.Detail = verify.StateOK, fmt.Sprintf("signed by %q's receipt key %s (valid %s); received %s from %s", owner.Name, r.KeyID, key.Period(), received, r.Institution)
-	}
-	return c, true
 }
 
 // attestedBy is the end of a trust-list VALID line: "by <issuer>

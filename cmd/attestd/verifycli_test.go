@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -134,9 +135,6 @@ func TestRotatedServerEntry(t *testing.T) {
 // servers no time to re-read the file, and adds a key otherwise.
 func TestReceiptKeysRotateNotice(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "receipt-key.pem")
-	if _, err := receipt.LoadOrCreateKeyring(path, time.Now()); err != nil {
-		t.Fatal(err)
-	}
 	run := func(args ...string) (string, error) {
 		cmd := newReceiptKeysCmd()
 		var out bytes.Buffer
@@ -145,6 +143,15 @@ func TestReceiptKeysRotateNotice(t *testing.T) {
 		cmd.SetArgs(append(args, "--file", path))
 		err := cmd.Execute()
 		return out.String(), err
+	}
+	if out, err := run("init"); err != nil || !strings.Contains(out, "created") {
+		t.Fatalf("init: %q, %v", out, err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("init wrote %v, %v; want mode 0600", fi, err)
+	}
+	if _, err := run("init"); err == nil || !strings.Contains(err.Error(), "exists") {
+		t.Fatalf("init over an existing file: %v", err)
 	}
 	soon := time.Now().Add(10 * time.Second).UTC().Format(time.RFC3339)
 	if _, err := run("rotate", "--at", soon); err == nil || !strings.Contains(err.Error(), "re-read the key file") {

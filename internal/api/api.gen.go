@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	rawjson "encoding/json"
+
 	"github.com/attestd/attestd/internal/proof"
 	"github.com/attestd/attestd/internal/receipt"
 	"github.com/gin-gonic/gin"
@@ -610,10 +612,26 @@ type SubmitResponse struct {
 	Receipts []Receipt `json:"receipts"`
 }
 
+// TrustList A verifier's issuer trust list (format version 1, docs/trust-list.md): the issuers it
+// trusts, each with its receipt keys and their validity and, per chain, its anchoring
+// address and sink. It is parsed as strictly as `attestd verify --trust` reads a file
+// (duplicate or case-variant names, overlapping key periods, malformed keys or
+// addresses are a `400` naming the entry); at most 64 KiB of JSON here.
+type TrustList = rawjson.RawMessage
+
 // TxHash An EVM transaction hash, `0x` and 64 lowercase hex characters.
 //
 // Example: 0x1b5b9ccb3e8d006a5230de9bda23ff91edc794d4f56410560830b418528e446c
 type TxHash = string
+
+// VerifiedIssuer With a `trust` list and a `valid` verdict: the issuer of the list that attested it.
+type VerifiedIssuer struct {
+	// Jurisdiction Example: TW
+	Jurisdiction string `json:"jurisdiction"`
+
+	// Name Example: Taipei General Hospital
+	Name string `json:"name"`
+}
 
 // VerifyCheck One named check and its outcome.
 type VerifyCheck struct {
@@ -686,6 +704,21 @@ type VerifyRequest struct {
 	// Example: 12
 	MinConfirmations *int64 `json:"min_confirmations,omitempty"`
 
+	// Receipt attestd's signed acknowledgement that it durably received a fingerprint and will
+	// anchor it by `deadline` (received time + batch interval + the anchoring allowance;
+	// a missed deadline is counted in `attestd_deadline_missed_total`). The holder keeps
+	// it (in the `.attest` sidecar) until the proof is available.
+	//
+	// The receipts of one request are the leaves of a Merkle tree, and attestd signs the
+	// tree once: `signature` is an Ed25519 signature, by the receipt key `key_id`
+	// (published at `GET /v1/info`), over the tree's size and root. Each receipt carries
+	// its `tree_index` and `tree_path`, so it verifies on its own: hash the receipt's
+	// statement (a fixed byte encoding of `fingerprint`, `institution`, `received_at`
+	// and `deadline`), follow the path to the root, check the signature. The exact byte
+	// layouts are in the attestd repository's `docs/proof-format.md` ("Receipts"); they
+	// are not this JSON.
+	Receipt *Receipt `json:"receipt,omitempty"`
+
 	// Require Which chains' anchors must check out, of the chains this server has an endpoint
 	// for: `all` (every chain the bundle is anchored on; an anchor on a chain the server
 	// has no endpoint for is `undecided`), `any` (at least one chain's anchor fully
@@ -704,6 +737,13 @@ type VerifyRequest struct {
 	//
 	// Example: [1337]
 	RequiredChains []int64 `json:"required_chains,omitempty"`
+
+	// Trust A verifier's issuer trust list (format version 1, docs/trust-list.md): the issuers it
+	// trusts, each with its receipt keys and their validity and, per chain, its anchoring
+	// address and sink. It is parsed as strictly as `attestd verify --trust` reads a file
+	// (duplicate or case-variant names, overlapping key periods, malformed keys or
+	// addresses are a `400` naming the entry); at most 64 KiB of JSON here.
+	Trust *TrustList `json:"trust,omitempty"`
 }
 
 // VerifyRequestRequire0 defines model for VerifyRequest.Require.0.
@@ -736,6 +776,9 @@ type VerifyResult struct {
 
 	// Checks Every check made, in the order made.
 	Checks []VerifyCheck `json:"checks"`
+
+	// Issuer With a `trust` list and a `valid` verdict: the issuer of the list that attested it.
+	Issuer *VerifiedIssuer `json:"issuer,omitempty"`
 
 	// Valid Whether the proof holds under the requested policy (`verdict` is `valid`).
 	//
@@ -1074,8 +1117,14 @@ type ClientInterface interface {
 	// a canonical block with enough confirmations. If `fingerprint` is given it must equal
 	// the bundle's.
 	//
-	// The server pins its own anchoring address on each of its chains: a proof anchored
-	// by any other account is `invalid` here, whatever the bundle names.
+	// Who attested it: by default the server pins its own anchoring address on each of
+	// its chains: a proof anchored by any other account is `invalid` here, whatever the
+	// bundle names. With `trust` (a trust list, docs/trust-list.md) the caller's list
+	// decides instead: the anchor must be sent by a listed issuer's anchoring address to
+	// its sink, and the result names the issuer. With `receipt` (the `.attest` file's), the
+	// receipt is checked too (check `receipt`): signed by the issuer's key valid at its
+	// received time — a key of the trust list, or without one this server's own keys
+	// (`GET /v1/info`).
 	//
 	// A well-formed request that could be decided gets `200`. `verdict` is `valid` (every
 	// check passed), `invalid` (some evidence is false: the checks whose `state` is
@@ -1109,8 +1158,14 @@ type ClientInterface interface {
 	// a canonical block with enough confirmations. If `fingerprint` is given it must equal
 	// the bundle's.
 	//
-	// The server pins its own anchoring address on each of its chains: a proof anchored
-	// by any other account is `invalid` here, whatever the bundle names.
+	// Who attested it: by default the server pins its own anchoring address on each of
+	// its chains: a proof anchored by any other account is `invalid` here, whatever the
+	// bundle names. With `trust` (a trust list, docs/trust-list.md) the caller's list
+	// decides instead: the anchor must be sent by a listed issuer's anchoring address to
+	// its sink, and the result names the issuer. With `receipt` (the `.attest` file's), the
+	// receipt is checked too (check `receipt`): signed by the issuer's key valid at its
+	// received time — a key of the trust list, or without one this server's own keys
+	// (`GET /v1/info`).
 	//
 	// A well-formed request that could be decided gets `200`. `verdict` is `valid` (every
 	// check passed), `invalid` (some evidence is false: the checks whose `state` is
@@ -1350,8 +1405,14 @@ func (c *Client) GetSubmission(ctx context.Context, fingerprint FingerprintPath,
 // a canonical block with enough confirmations. If `fingerprint` is given it must equal
 // the bundle's.
 //
-// The server pins its own anchoring address on each of its chains: a proof anchored
-// by any other account is `invalid` here, whatever the bundle names.
+// Who attested it: by default the server pins its own anchoring address on each of
+// its chains: a proof anchored by any other account is `invalid` here, whatever the
+// bundle names. With `trust` (a trust list, docs/trust-list.md) the caller's list
+// decides instead: the anchor must be sent by a listed issuer's anchoring address to
+// its sink, and the result names the issuer. With `receipt` (the `.attest` file's), the
+// receipt is checked too (check `receipt`): signed by the issuer's key valid at its
+// received time — a key of the trust list, or without one this server's own keys
+// (`GET /v1/info`).
 //
 // A well-formed request that could be decided gets `200`. `verdict` is `valid` (every
 // check passed), `invalid` (some evidence is false: the checks whose `state` is
@@ -1395,8 +1456,14 @@ func (c *Client) VerifyProofWithBody(ctx context.Context, contentType string, bo
 // a canonical block with enough confirmations. If `fingerprint` is given it must equal
 // the bundle's.
 //
-// The server pins its own anchoring address on each of its chains: a proof anchored
-// by any other account is `invalid` here, whatever the bundle names.
+// Who attested it: by default the server pins its own anchoring address on each of
+// its chains: a proof anchored by any other account is `invalid` here, whatever the
+// bundle names. With `trust` (a trust list, docs/trust-list.md) the caller's list
+// decides instead: the anchor must be sent by a listed issuer's anchoring address to
+// its sink, and the result names the issuer. With `receipt` (the `.attest` file's), the
+// receipt is checked too (check `receipt`): signed by the issuer's key valid at its
+// received time — a key of the trust list, or without one this server's own keys
+// (`GET /v1/info`).
 //
 // A well-formed request that could be decided gets `200`. `verdict` is `valid` (every
 // check passed), `invalid` (some evidence is false: the checks whose `state` is
@@ -1903,8 +1970,14 @@ type ClientWithResponsesInterface interface {
 	// a canonical block with enough confirmations. If `fingerprint` is given it must equal
 	// the bundle's.
 	//
-	// The server pins its own anchoring address on each of its chains: a proof anchored
-	// by any other account is `invalid` here, whatever the bundle names.
+	// Who attested it: by default the server pins its own anchoring address on each of
+	// its chains: a proof anchored by any other account is `invalid` here, whatever the
+	// bundle names. With `trust` (a trust list, docs/trust-list.md) the caller's list
+	// decides instead: the anchor must be sent by a listed issuer's anchoring address to
+	// its sink, and the result names the issuer. With `receipt` (the `.attest` file's), the
+	// receipt is checked too (check `receipt`): signed by the issuer's key valid at its
+	// received time — a key of the trust list, or without one this server's own keys
+	// (`GET /v1/info`).
 	//
 	// A well-formed request that could be decided gets `200`. `verdict` is `valid` (every
 	// check passed), `invalid` (some evidence is false: the checks whose `state` is
@@ -1938,8 +2011,14 @@ type ClientWithResponsesInterface interface {
 	// a canonical block with enough confirmations. If `fingerprint` is given it must equal
 	// the bundle's.
 	//
-	// The server pins its own anchoring address on each of its chains: a proof anchored
-	// by any other account is `invalid` here, whatever the bundle names.
+	// Who attested it: by default the server pins its own anchoring address on each of
+	// its chains: a proof anchored by any other account is `invalid` here, whatever the
+	// bundle names. With `trust` (a trust list, docs/trust-list.md) the caller's list
+	// decides instead: the anchor must be sent by a listed issuer's anchoring address to
+	// its sink, and the result names the issuer. With `receipt` (the `.attest` file's), the
+	// receipt is checked too (check `receipt`): signed by the issuer's key valid at its
+	// received time — a key of the trust list, or without one this server's own keys
+	// (`GET /v1/info`).
 	//
 	// A well-formed request that could be decided gets `200`. `verdict` is `valid` (every
 	// check passed), `invalid` (some evidence is false: the checks whose `state` is
@@ -2890,8 +2969,14 @@ func (c *ClientWithResponses) GetSubmissionWithResponse(ctx context.Context, fin
 // a canonical block with enough confirmations. If `fingerprint` is given it must equal
 // the bundle's.
 //
-// The server pins its own anchoring address on each of its chains: a proof anchored
-// by any other account is `invalid` here, whatever the bundle names.
+// Who attested it: by default the server pins its own anchoring address on each of
+// its chains: a proof anchored by any other account is `invalid` here, whatever the
+// bundle names. With `trust` (a trust list, docs/trust-list.md) the caller's list
+// decides instead: the anchor must be sent by a listed issuer's anchoring address to
+// its sink, and the result names the issuer. With `receipt` (the `.attest` file's), the
+// receipt is checked too (check `receipt`): signed by the issuer's key valid at its
+// received time — a key of the trust list, or without one this server's own keys
+// (`GET /v1/info`).
 //
 // A well-formed request that could be decided gets `200`. `verdict` is `valid` (every
 // check passed), `invalid` (some evidence is false: the checks whose `state` is
@@ -2931,8 +3016,14 @@ func (c *ClientWithResponses) VerifyProofWithBodyWithResponse(ctx context.Contex
 // a canonical block with enough confirmations. If `fingerprint` is given it must equal
 // the bundle's.
 //
-// The server pins its own anchoring address on each of its chains: a proof anchored
-// by any other account is `invalid` here, whatever the bundle names.
+// Who attested it: by default the server pins its own anchoring address on each of
+// its chains: a proof anchored by any other account is `invalid` here, whatever the
+// bundle names. With `trust` (a trust list, docs/trust-list.md) the caller's list
+// decides instead: the anchor must be sent by a listed issuer's anchoring address to
+// its sink, and the result names the issuer. With `receipt` (the `.attest` file's), the
+// receipt is checked too (check `receipt`): signed by the issuer's key valid at its
+// received time — a key of the trust list, or without one this server's own keys
+// (`GET /v1/info`).
 //
 // A well-formed request that could be decided gets `200`. `verdict` is `valid` (every
 // check passed), `invalid` (some evidence is false: the checks whose `state` is

@@ -28,6 +28,7 @@ import (
 	"github.com/attestd/attestd/internal/receipt"
 	"github.com/attestd/attestd/internal/store"
 	"github.com/attestd/attestd/internal/strictjson"
+	"github.com/attestd/attestd/internal/trust"
 	"github.com/attestd/attestd/internal/verify"
 )
 
@@ -498,6 +499,19 @@ func (s *Server) VerifyProof(c *gin.Context) {
 		}
 		p.Anchorers[ch.ID] = ch.Anchorer
 	}
+	var list *trust.List
+	if req.Trust != nil {
+		if len(*req.Trust) > MaxVerifyTrustBytes {
+			s.problem(c, fmt.Errorf("%w: the trust list is %d bytes of JSON, at most %d here", ErrBadRequest, len(*req.Trust), MaxVerifyTrustBytes))
+			return
+		}
+		l, err := trust.Parse(*req.Trust)
+		if err != nil {
+			s.problem(c, fmt.Errorf("%w: trust: %w", ErrBadRequest, err))
+			return
+		}
+		list, p.Issuers, p.Anchorers = l, l, nil
+	}
 	if err := requirePolicy(&req, &p); err != nil {
 		s.problem(c, err)
 		return
@@ -542,6 +556,9 @@ func (s *Server) VerifyProof(c *gin.Context) {
 		})
 		return
 	}
+	if req.Receipt != nil {
+		res.Add(s.receiptCheck(*req.Receipt, b, list, res.Issuer))
+	}
 	out := api.VerifyResult{Verdict: api.VerifyResultVerdict(res.Verdict), Valid: res.Valid, Checks: make([]api.VerifyCheck, len(res.Checks))}
 	for i, ch := range res.Checks {
 		out.Checks[i] = api.VerifyCheck{Name: ch.Name, Ok: ch.OK, State: api.VerifyCheckState(ch.State)}
@@ -560,6 +577,11 @@ func (s *Server) VerifyProof(c *gin.Context) {
 	if res.Valid {
 		t := res.AttestedAt
 		out.AttestedAt = &t
+		if list != nil && res.Issuer != "" {
+			if e := list.Find(res.Issuer); e != nil {
+				out.Issuer = &api.VerifiedIssuer{Name: e.Name, Jurisdiction: e.Jurisdiction}
+			}
+		}
 	}
 	s.Metrics.VerifyResults.WithLabelValues(string(res.Verdict)).Inc()
 	c.JSON(http.StatusOK, out)
@@ -591,6 +613,42 @@ func (s *Server) GetBatch(c *gin.Context, id api.BatchIDPath) {
 		out.Anchors = append(out.Anchors, st)
 	}
 	c.JSON(http.StatusOK, out)
+}
+
+// MaxVerifyTrustBytes bounds the trust list a POST /v1/verify may carry
+// (a list of a hundred or so issuers; its checks are quadratic in them).
+const MaxVerifyTrustBytes = 64 << 10
+
+// receiptCheck checks a receipt sent with POST /v1/verify: it must be for
+// the bundle's fingerprint and signed by the issuer's key valid at its
+// received time — a key of the caller's trust list when there is one,
+// else one of this server's own keys.
+func (s *Server) receiptCheck(r receipt.Receipt, b *proof.Bundle, list *trust.List, anchoredBy string) verify.Check {
+	c := verify.Check{Name: verify.CheckReceipt}
+	if r.Fingerprint != b.Fingerprint {
+		c.State, c.Detail = verify.StateFailed, "the receipt is for another fingerprint than the proof"
+		return c
+	}
+	if list != nil {
+		return list.ReceiptCheck(r, anchoredBy)
+	}
+	for _, k := range s.Signer.Keyring().Keys() {
+		if k.ID() != r.KeyID {
+			continue
+		}
+		received := r.ReceivedAt.UTC().Format(time.RFC3339)
+		switch err := receipt.Verify(r, k.Public()); {
+		case err != nil:
+			c.State, c.Detail = verify.StateFailed, "the receipt is not validly signed by this server's key "+k.ID()
+		case !k.ValidAt(r.ReceivedAt):
+			c.State, c.Detail = verify.StateFailed, fmt.Sprintf("the receipt is dated %s, outside the period of this server's key %s", received, k.ID())
+		default:
+			c.State, c.Detail = verify.StateOK, fmt.Sprintf("signed by this server's receipt key %s, received %s", k.ID(), received)
+		}
+		return c
+	}
+	c.State, c.Detail = verify.StateFailed, fmt.Sprintf("the receipt names key %s, which is not one of this server's receipt keys", r.KeyID)
+	return c
 }
 
 // GetInfo implements GET /v1/info: what a verifier needs to pin.

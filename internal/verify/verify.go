@@ -269,6 +269,7 @@ const (
 	CheckConfirmed   = "confirmations"   // with enough blocks on top
 	CheckAgree       = "endpoints_agree" // several endpoints of the chain gave the same answers (CrossChecked)
 	CheckPolicy      = "policy"          // RequireAny: at least one chain's anchor checked out
+	CheckReceipt     = "receipt"         // the receipt is signed by the issuer's key of its time (added by the caller: the CLI, POST /v1/verify)
 )
 
 // Verify checks b. doc is the fingerprint the verifier recomputed from the
