@@ -242,7 +242,6 @@ func TestChainFlagSecretWarning(t *testing.T) {
 func FuzzChainFlag(f *testing.F) {
 	f.Add("id=1,rpc=https://rpc.one/v3/KEY,key-file=/k,confirmations=64,max-fee=2.5,sink=0x00000000000000000000000000000000000000aa,name=x")
 	f.Add("id=137,rpc=http://127.0.0.1:9/,keystore=/k.json")
-	f.Add("id=1,rpc-file=/dev/null,key-file=/k")
 	f.Add("id=1,id=2")
 	f.Add("=,=")
 	f.Fuzz(func(t *testing.T, v string) {
