@@ -105,15 +105,17 @@ check-generate: generate
 
 # The Helm chart (deploy/helm/attestd), without a cluster: helm lint and helm
 # template of each deploy/helm/attestd/ci/*.yaml, assertions on the rendered
-# manifests, the values it must refuse, and every rendered `serve` flag checked
-# against cmd/attestd/serve.go (deploy/helm/check.sh). helm is built from its
+# manifests, the values it must refuse, every rendered `serve` flag checked
+# against cmd/attestd/serve.go, and each rendered pod's args and --config file
+# read by attestd's own parsers (go test -run TestHelmRendered ./cmd/attestd)
+# (deploy/helm/check.sh). helm is built from its
 # Go module (through the module proxy; about a minute and a half the first
 # time) into bin/; the repository's go.mod is not involved.
 HELM_VERSION ?= v3.22.0
 HELM         := bin/helm-$(HELM_VERSION)/helm
 
 check-helm: $(HELM)
-	HELM=$(HELM) deploy/helm/check.sh
+	HELM=$(HELM) GO=$(GO) deploy/helm/check.sh
 
 $(HELM):
 	GOBIN=$(CURDIR)/$(dir $(HELM)) $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)

@@ -18,7 +18,7 @@ import (
 
 // chainKeys are the settings of one chain in a --chain value and in an
 // entry of a --config file's chains: list, in the order --help names them.
-var chainKeys = []string{"id", "rpc", "key-file", "keystore", "password-file", "confirmations", "max-fee", "sink", "name", "from-batch"}
+var chainKeys = []string{"id", "rpc", "rpc-file", "key-file", "keystore", "password-file", "confirmations", "max-fee", "sink", "name", "from-batch"}
 
 // singleChainFlags are serve's shorthand for one chain: refused beside
 // --chain or a chains: list.
@@ -98,11 +98,12 @@ func clip(s string) string {
 	return s
 }
 
-// chainConfig turns spec into an app.ChainConfig: id, an endpoint and a
-// key are required; a keystore's password is password-file's content or,
+// chainConfig turns spec into an app.ChainConfig: id, an endpoint (rpc,
+// or rpc-file: a file holding it) and a key are required; a keystore's password is password-file's content or,
 // without one, password (ATTESTD_CHAIN_PASSWORD). Errors name the chain
 // and the setting, never a value that may be secret.
 func (s chainSpec) chainConfig(password string) (cc app.ChainConfig, err error) {
+	rpcFrom := "" // the setting that gave the endpoint: rpc or rpc-file
 	if s.cmdLine {
 		split, err := splitChainFlag(s.raw)
 		if err != nil {
@@ -126,7 +127,23 @@ func (s chainSpec) chainConfig(password string) (cc app.ChainConfig, err error) 
 			}
 			cc.Anchor.ChainID = id
 		case "rpc":
-			cc.RPC = v
+			if rpcFrom != "" {
+				return cc, at(errors.New("rpc and rpc-file both given: choose one"))
+			}
+			cc.RPC, rpcFrom = v, st.key
+		case "rpc-file":
+			// The URL from a file (a mounted Secret): a provider key in
+			// it stays off the command line and out of the config file.
+			if rpcFrom != "" {
+				return cc, at(errors.New("rpc and rpc-file both given: choose one"))
+			}
+			url, err := os.ReadFile(v)
+			if err != nil {
+				return cc, at(err)
+			}
+			if cc.RPC, rpcFrom = strings.TrimSpace(string(url)), st.key; cc.RPC == "" {
+				return cc, at(fmt.Errorf("%s is empty", v))
+			}
 		case "key-file":
 			cc.KeyFile = v
 		case "keystore":
@@ -170,7 +187,7 @@ func (s chainSpec) chainConfig(password string) (cc app.ChainConfig, err error) 
 	case cc.Anchor.ChainID == 0:
 		return cc, fmt.Errorf("%s: no id: every chain needs id=CHAIN_ID (the metrics and the proofs name it)", s.from)
 	case cc.RPC == "":
-		return cc, fmt.Errorf("%s (chain %d): no rpc=URL", s.from, cc.Anchor.ChainID)
+		return cc, fmt.Errorf("%s (chain %d): no rpc=URL (or rpc-file=F, a file holding it)", s.from, cc.Anchor.ChainID)
 	case cc.KeyFile == "" && cc.Keystore == "":
 		return cc, fmt.Errorf("%s (chain %d): no anchoring key: keystore=F (encrypted, with password-file=F) or key-file=F (hex)", s.from, cc.Anchor.ChainID)
 	case cc.KeyFile != "" && cc.Keystore != "":

@@ -179,6 +179,43 @@ chains:
 	}
 }
 
+// TestChainRPCFile: rpc-file reads a chain's endpoint from a file (a
+// mounted Secret), on the command line and in a config file's chains:
+// list, without its trailing newline; with rpc, when absent or empty it is
+// refused without echoing the URL.
+func TestChainRPCFile(t *testing.T) {
+	dir := t.TempDir()
+	url := filepath.Join(dir, "rpc-url")
+	writeFile(t, url, "https://rpc.one/v3/SECRETKEY\n")
+	empty := filepath.Join(dir, "empty")
+	writeFile(t, empty, "\n")
+	cs, err := resolveChains(t, "", "--chain", "id=1,rpc-file="+url+",key-file=/k/one")
+	if err != nil || len(cs) != 1 || cs[0].RPC != "https://rpc.one/v3/SECRETKEY" {
+		t.Fatalf("--chain rpc-file: %+v, %v", cs, err)
+	}
+	path := filepath.Join(dir, "attestd.yaml")
+	writeFile(t, path, "chains:\n  - {id: 1, rpc-file: "+url+", key-file: /k/one}\n  - {id: 137, rpc: \"http://127.0.0.1:9/\", keystore: /k/two.json}\n")
+	cs, err = resolveChains(t, path)
+	if err != nil || len(cs) != 2 || cs[0].RPC != "https://rpc.one/v3/SECRETKEY" || cs[1].RPC != "http://127.0.0.1:9/" {
+		t.Fatalf("chains: list with rpc-file: %+v, %v", cs, err)
+	}
+	for _, tc := range []struct{ value, want string }{
+		{"id=1,rpc=http://x/,rpc-file=" + url + ",key-file=k", "rpc and rpc-file both given"},
+		{"id=1,rpc-file=" + url + ",rpc=http://x/,key-file=k", "rpc and rpc-file both given"},
+		{"id=1,rpc-file=" + filepath.Join(dir, "absent") + ",key-file=k", "rpc-file: open"},
+		{"id=1,rpc-file=" + empty + ",key-file=k", "rpc-file: " + empty + " is empty"},
+		{"id=1,key-file=k", "no rpc=URL (or rpc-file=F"},
+	} {
+		_, err := resolveChains(t, "", "--chain", tc.value)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want an error saying %q", tc.value, err, tc.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "SECRETKEY") {
+			t.Errorf("%q: the error %q echoes the endpoint", tc.value, err)
+		}
+	}
+}
+
 // TestChainFlagSecretWarning: an rpc URL that may hold a provider key in a
 // --chain value on the command line is warned about (the warning never
 // prints the URL); the same chain from a --config file is not.

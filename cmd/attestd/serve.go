@@ -65,8 +65,9 @@ Several chains: every sealed batch is anchored on each, independently
 (its own key, nonce, fees, confirmations and retries; one chain down or
 stuck delays no other). Give --chain once per chain,
   --chain id=1,rpc=URL,key-file=F[,confirmations=N][,max-fee=GWEI][,sink=ADDR][,name=NAME]
-(keystore=F,password-file=F instead of key-file=F for an encrypted key),
-or a chains: list in the --config file whose entries take the same keys:
+(keystore=F,password-file=F instead of key-file=F for an encrypted key;
+rpc-file=F instead of rpc=URL reads the URL from a file, e.g. a mounted
+Secret), or a chains: list in the --config file whose entries take the same keys:
   chains:
     - {id: 1, rpc: "https://…", keystore: /keys/a.json, password-file: /keys/a.pw}
     - {id: 137, rpc: "https://…", key-file: /keys/b.hex, confirmations: 64}
@@ -81,8 +82,8 @@ Secrets never belong on the command line, where every user of the machine
 sees them (ps): the Redis password goes in ATTESTD_REDIS_PASSWORD or
 --redis-password-file, the keystore password in ATTESTD_CHAIN_PASSWORD or
 --chain-password-file, and an endpoint URL that carries a key (in its path,
-query or user info) in ATTESTD_CHAIN_RPC / ATTESTD_STORE or a --config
-file. serve warns when it finds one on the command line.`,
+query or user info) in ATTESTD_CHAIN_RPC / ATTESTD_STORE, a --config
+file or a chain's rpc-file. serve warns when it finds one on the command line.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			onCommandLine := map[string]bool{} // before --config sets flags too
@@ -176,7 +177,7 @@ file. serve warns when it finds one on the command line.`,
 	f.StringVar(&cfg.DataDir, "data-dir", app.DefaultDataDir, "directory for the store, keys and (with --dev) the dev chain")
 	f.StringVar(&cfg.Listen, "listen", app.DefaultListen, "API address")
 	f.BoolVar(&cfg.Dev, "dev", false, "embedded dev chain and dev API key: runs with no other setup")
-	f.Var(&chains, "chain", "an anchoring chain: id=ID,rpc=URL,key-file=F[,confirmations=N][,max-fee=GWEI][,sink=ADDR][,name=NAME][,from-batch=N] (keystore=F,password-file=F for an encrypted key); repeat for several; not with the single-chain flags")
+	f.Var(&chains, "chain", "an anchoring chain: id=ID,rpc=URL,key-file=F[,confirmations=N][,max-fee=GWEI][,sink=ADDR][,name=NAME][,from-batch=N] (keystore=F,password-file=F for an encrypted key; rpc-file=F for the URL from a file); repeat for several; not with the single-chain flags")
 	f.IntVar(&nDevChains, "dev-chains", 1, "with --dev: run this many embedded dev chains (chain ids 1337, 1338, …; JSON-RPC on --chain-listen's port, port+1, …)")
 	f.StringVar(&chain.DevListen, "chain-listen", devchain.DefaultListen, "JSON-RPC address of the embedded dev chain (with --dev)")
 	f.StringVar(&chain.RPC, "chain-rpc", "", "JSON-RPC URL of the anchoring chain (without --dev); when it holds a credential, set ATTESTD_CHAIN_RPC instead, which ps does not show")

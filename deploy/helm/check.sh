@@ -3,11 +3,14 @@
 #   - helm lint --strict and helm template of every attestd/ci/*.yaml;
 #   - what matters in the rendered manifests, per mode;
 #   - the values the chart must refuse;
-#   - every `serve` flag the chart renders is one cmd/attestd/serve.go defines.
-# HELM is the helm command (default: helm on the PATH).
+#   - every `serve` flag the chart renders is one cmd/attestd/serve.go defines;
+#   - attestd's own flag and --config parsers accept each rendered pod and
+#     find every file it names mounted (TestHelmRendered in cmd/attestd).
+# HELM is the helm command (default: helm on the PATH), GO the go command.
 set -euo pipefail
 
 HELM=${HELM:-helm}
+GO=${GO:-go}
 case $HELM in */*) HELM=$(cd "$(dirname "$HELM")" && pwd)/$(basename "$HELM") ;; esac
 cd "$(dirname "$0")"
 "$HELM" version >/dev/null 2>&1 || { echo "check.sh: cannot run helm ($HELM); set HELM" >&2; exit 2; }
@@ -164,6 +167,70 @@ for broken in missing invalid; do
   fi
 done
 
+# Several chains (the chains list): a --config file in a ConfigMap naming the
+# files of each chain's Secrets, mounted under /etc/attestd/chains/<id>/; none
+# of the single-chain flags; no endpoint or key in the args, the environment
+# or the ConfigMap.
+out=$(cat "$tmp/two-chains-values.yaml")
+pod=$(doc "$tmp/two-chains-values.yaml" StatefulSet)
+secure two-chains "$pod"
+has two-chains "$pod" '- --config=/etc/attestd/config/config.yaml$'
+has two-chains "$pod" '- --chain-poll=1s$'
+hasnt two-chains "$pod" '--(chain-rpc|chain-id|chain-key-file|chain-keystore|chain-password-file|confirmations|max-fee|sink)='
+hasnt two-chains "$pod" 'ATTESTD_CHAIN_RPC|mountPath: /etc/attestd/chain$|name: chain-key$'
+has two-chains "$pod" 'mountPath: /etc/attestd/config$'
+has two-chains "$pod" 'mountPath: /etc/attestd/chains$'
+has two-chains "$pod" 'checksum/config: [0-9a-f]{64}$'
+flat=$(tr -s ' \n' ' ' <<<"$pod")
+for source in 'attestd-eth-key anchor.key 1/anchor.key' 'attestd-eth-rpc rpc-url 1/rpc-url' \
+  'attestd-polygon polygon.json 137/keystore.json' 'attestd-polygon polygon.pw 137/password' 'attestd-polygon url 137/rpc-url'; do
+  read -r secret key path <<<"$source"
+  grep -qF -- "- secret: name: \"$secret\" items: - key: \"$key\" path: \"$path\"" <<<"$flat" ||
+    fail "two-chains: the chains volume does not project $secret's $key to $path"
+done
+argsenv=$(sed -n '/^ *args:$/,/^ *ports:$/p' <<<"$pod")
+hasnt two-chains "$argsenv" '://|[0-9a-fA-F]{64}'
+count two-chains "$out" '^kind: ConfigMap$' 1
+cm=$(doc "$tmp/two-chains-values.yaml" ConfigMap)
+has two-chains "$cm" '^  name: t-attestd-config$'
+hasnt two-chains "$cm" '://|[0-9a-fA-F]{64}'
+count two-chains "$cm" '^    - ' 2
+count two-chains "$cm" '^    [- ] id: (1|137)$' 2
+for line in 'rpc-file: /etc/attestd/chains/1/rpc-url' 'key-file: /etc/attestd/chains/1/anchor.key' 'name: mainnet' \
+  'rpc-file: /etc/attestd/chains/137/rpc-url' 'keystore: /etc/attestd/chains/137/keystore.json' \
+  'password-file: /etc/attestd/chains/137/password' 'confirmations: 64' 'max-fee: 1500.5' 'from-batch: 1200' \
+  'sink: "0x000000000000000000000000000000000000dEaD"'; do
+  has two-chains "$cm" "^    [- ] $line\$"
+done
+# An endpoint without a credential may be written into the file; a changed
+# list changes the checksum that restarts the pods.
+render -f "$chart/ci/two-chains-values.yaml" --set 'chains[1].rpc=https://polygon-rpc.example/' --set 'chains[1].rpcExistingSecret=' \
+  --set 'chains[1].confirmations=65' >"$tmp/two-chains-plain-rpc.out"
+cm=$(doc "$tmp/two-chains-plain-rpc.out" ConfigMap)
+has two-chains-plain-rpc "$cm" '^    [- ] rpc: https://polygon-rpc.example/$'
+hasnt two-chains-plain-rpc "$(cat "$tmp/two-chains-plain-rpc.out")" '137/rpc-url'
+sum() { sed -nE 's/^ *checksum\/config: ([0-9a-f]{64})$/\1/p' "$1"; }
+[ "$(sum "$tmp/two-chains-values.yaml")" != "$(sum "$tmp/two-chains-plain-rpc.out")" ] ||
+  fail "two-chains: the pods' checksum/config does not change with the chains list"
+
+# attestd itself reads each rendered pod: its args with serve's flags, the
+# --config file with its parser, the chains as serve builds them, every
+# file named mounted (TestHelmRendered); the chains it found must be these.
+mkdir "$tmp/pods"
+cp "$tmp"/*-values.yaml "$tmp/pods/"
+cp "$tmp/two-chains-plain-rpc.out" "$tmp/pods/two-chains-plain-rpc.yaml"
+if ! gotest=$(cd ../.. && ATTESTD_HELM_RENDERED="$tmp/pods" "$GO" test ./cmd/attestd -run '^TestHelmRendered$' -count=1 -v 2>&1); then
+  fail "attestd refuses a rendered pod (go test -run TestHelmRendered ./cmd/attestd):"$'\n'"$gotest"
+fi
+for want in \
+  'chain 11155111 (single-chain flags) rpc="https://rpc.example.org" key-file=/etc/attestd/chain/anchor.key keystore=' \
+  'chain 137 (single-chain flags) rpc="secret attestd-chain-rpc/rpc-url" key-file= keystore=/etc/attestd/chain/keystore.json' \
+  'chain 1 name="mainnet" rpc="secret attestd-eth-rpc/rpc-url" key-file=/etc/attestd/chains/1/anchor.key keystore= password="" confirmations=12 max-fee=300000000000 sink=0x0000000000000000000000000000000000000000 from-batch=0' \
+  'chain 137 name="polygon" rpc="secret attestd-polygon/url" key-file= keystore=/etc/attestd/chains/137/keystore.json password="secret attestd-polygon/polygon.pw" confirmations=64 max-fee=1500500000000 sink=0x000000000000000000000000000000000000dEaD from-batch=1200' \
+  'chain 137 name="polygon" rpc="https://polygon-rpc.example/" key-file= keystore=/etc/attestd/chains/137/keystore.json'; do
+  grep -qF -- "$want" <<<"$gotest" || fail "TestHelmRendered did not find: $want"
+done
+
 # Every serve flag the chart renders is one attestd defines (read from the
 # source, so that the check needs no build of attestd).
 defined=$(sed -nE '/^func newServeCmd/,/^}/s/.*[[:space:]]f\.[A-Za-z0-9]+Var\([^,]+, "([a-z-]+)".*/--\1/p' ../../cmd/attestd/serve.go)
@@ -196,6 +263,24 @@ refused '/metrics/grafanaDashboard/labels' "${e[@]}" --set metrics.grafanaDashbo
 refused 'backup.enabled is for store.mode=embedded' "${r[@]}" --set backup.enabled=true
 refused '/backup/every' "${e[@]}" --set backup.enabled=true --set backup.every=hourly
 refused '/backup/keep' "${e[@]}" --set backup.enabled=true --set backup.keep=0
+c=(-f "$chart/ci/two-chains-values.yaml")
+refused 'chains and chain are both set (chain.rpc, chain.id, chain.anchorKey.existingSecret)' "${e[@]}" "${c[@]}"
+refused 'chains and chain are both set (chain.rpcExistingSecret)' "${c[@]}" --set chain.rpcExistingSecret=attestd-chain-rpc
+refused 'chains[1] (id 1): chain id 1 is given twice' "${c[@]}" --set 'chains[1].id=1'
+refused 'chains[1] (id 137): anchorKey.existingSecret is required' "${c[@]}" --set 'chains[1].anchorKey.existingSecret='
+printf 'chains:\n  - {id: 5, rpc: "https://rpc.example.org"}\napiKeys: {existingSecret: attestd-api-keys}\n' >"$tmp/no-key.values"
+refused 'chains[0] (id 5): anchorKey.existingSecret is required' -f "$tmp/no-key.values"
+refused 'chains[0] (id 1): rpc is required' "${c[@]}" --set 'chains[0].rpcExistingSecret='
+refused 'chains[0] (id 1): rpc and rpcExistingSecret are both set' "${c[@]}" --set 'chains[0].rpc=https://eth.example'
+for url in https://eth.example/v3/KEY 'https://eth.example/?key=KEY' https://user:KEY@eth.example; do
+  refused 'chains[0] (id 1): rpc has user info, a query or a path' "${c[@]}" --set "chains[0].rpc=$url" --set 'chains[0].rpcExistingSecret='
+done
+refused "/chains/2': missing property 'id'" "${c[@]}" --set 'chains[2].name=x'
+refused '/chains/0/id' "${c[@]}" --set 'chains[0].id=0'
+refused "'colour'" "${c[@]}" --set 'chains[0].colour=red'
+refused '/chains/1/anchorKey/type' "${c[@]}" --set 'chains[1].anchorKey.type=pem'
+refused '/chains/0/sink' "${c[@]}" --set 'chains[0].sink=0x12'
+refused '/chains/0/fromBatch' "${c[@]}" --set 'chains[0].fromBatch=0'
 
 if [ "$failures" -gt 0 ]; then
   echo "check.sh: $failures failure(s)" >&2

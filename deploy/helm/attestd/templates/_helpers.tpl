@@ -109,11 +109,43 @@ that says what to change. Included by validate.yaml.
 {{- if and $v.backup.enabled (include "attestd.redis" .) }}
 {{- fail "backup.enabled is for store.mode=embedded: back Redis up with its own persistence (docs/redis.md)" }}
 {{- end }}
+{{- if $v.chains }}
+{{- $set := list }}
+{{- range $k := list "rpc" "rpcExistingSecret" "id" "sink" }}
+{{- if index $v.chain $k }}{{ $set = append $set (printf "chain.%s" $k) }}{{ end }}
+{{- end }}
+{{- if $v.chain.anchorKey.existingSecret }}{{ $set = append $set "chain.anchorKey.existingSecret" }}{{ end }}
+{{- with $set }}
+{{- fail (printf "chains and chain are both set (%s): chain is the shorthand for one chain; with chains, give every chain as an entry of the list and leave chain.rpc, chain.rpcExistingSecret, chain.id, chain.sink and chain.anchorKey.existingSecret empty" (join ", " .)) }}
+{{- end }}
+{{- $ids := dict }}
+{{- range $i, $c := $v.chains }}
+{{- $at := printf "chains[%d] (id %d)" $i (int64 $c.id) }}
+{{- if hasKey $ids (toString (int64 $c.id)) }}
+{{- fail (printf "%s: chain id %d is given twice: every entry of chains is a different chain" $at (int64 $c.id)) }}
+{{- end }}
+{{- $_ := set $ids (toString (int64 $c.id)) true }}
+{{- if and $c.rpc $c.rpcExistingSecret }}
+{{- fail (printf "%s: rpc and rpcExistingSecret are both set: choose one" $at) }}
+{{- else if not (or $c.rpc $c.rpcExistingSecret) }}
+{{- fail (printf "%s: rpc is required: the chain's JSON-RPC URL, or rpcExistingSecret (a Secret holding it) when the URL holds a credential" $at) }}
+{{- end }}
+{{- /* The rpc of an entry is written into a ConfigMap: like serve's warning
+       (urlHoldsSecret), user info, a query or a path may be a provider key. */}}
+{{- if and $c.rpc (regexMatch "^[a-z]+://([^/?#]*@|[^?#]*[?]|[^/?#]*/[^?#]*[^/?#])" $c.rpc) }}
+{{- fail (printf "%s: rpc has user info, a query or a path, where providers put their keys; it would be written into a ConfigMap: put the URL in a Secret and name it in rpcExistingSecret" $at) }}
+{{- end }}
+{{- if not (and $c.anchorKey $c.anchorKey.existingSecret) }}
+{{- fail (printf "%s: anchorKey.existingSecret is required: the Secret holding the chain's anchoring key" $at) }}
+{{- end }}
+{{- end }}
+{{- else }}
 {{- if not (or $v.chain.rpc $v.chain.rpcExistingSecret) }}
-{{- fail "chain.rpc is required: the anchoring chain's JSON-RPC URL (or chain.rpcExistingSecret when the URL holds a credential)" }}
+{{- fail "chain.rpc is required: the anchoring chain's JSON-RPC URL (or chain.rpcExistingSecret when the URL holds a credential), or a chains list for several chains" }}
 {{- end }}
 {{- if not $v.chain.anchorKey.existingSecret }}
 {{- fail "chain.anchorKey.existingSecret is required: the Secret holding the anchoring account's key" }}
+{{- end }}
 {{- end }}
 {{- if not $v.apiKeys.existingSecret }}
 {{- fail "apiKeys.existingSecret is required: the Secret holding the API keys file (`attestd keys add INSTITUTION --file api-keys`)" }}
@@ -144,6 +176,11 @@ The `attestd serve` arguments, as a YAML list. Never --dev.
 {{- $a = append $a (printf "--store=%s" $v.store.redis.url) }}
 {{- $a = append $a (printf "--lease-ttl=%s" $v.store.redis.leaseTTL) }}
 {{- end }}
+{{- if $v.chains }}
+{{- /* Several chains: their settings are the chains: list of the --config
+       file (attestd.chainsConfig); the single-chain flags are refused beside it. */}}
+{{- $a = append $a "--config=/etc/attestd/config/config.yaml" }}
+{{- else }}
 {{- /* With rpcExistingSecret, serve reads ATTESTD_CHAIN_RPC itself: a
        --chain-rpc=$(ATTESTD_CHAIN_RPC) argument would be expanded into the
        command line, which ps and /proc/PID/cmdline show. */}}
@@ -155,7 +192,6 @@ The `attestd serve` arguments, as a YAML list. Never --dev.
 {{- end }}
 {{- $a = append $a (printf "--confirmations=%d" (int64 $v.chain.confirmations)) }}
 {{- $a = append $a (printf "--max-fee=%v" $v.chain.maxFeeGwei) }}
-{{- $a = append $a (printf "--chain-poll=%s" $v.chain.pollInterval) }}
 {{- if $v.chain.sink }}
 {{- $a = append $a (printf "--sink=%s" $v.chain.sink) }}
 {{- end }}
@@ -165,6 +201,8 @@ The `attestd serve` arguments, as a YAML list. Never --dev.
 {{- else }}
 {{- $a = append $a (printf "--chain-key-file=/etc/attestd/chain/%s" $v.chain.anchorKey.hexSecretKey) }}
 {{- end }}
+{{- end }}
+{{- $a = append $a (printf "--chain-poll=%s" $v.chain.pollInterval) }}
 {{- $a = append $a (printf "--batch-interval=%s" $v.batch.interval) }}
 {{- $a = append $a (printf "--anchor-within=%s" $v.batch.anchorWithin) }}
 {{- $a = append $a (printf "--max-batch-size=%d" (int64 $v.batch.maxSize)) }}
@@ -193,4 +231,59 @@ The `attestd serve` arguments, as a YAML list. Never --dev.
 {{- $a = append $a (toString .) }}
 {{- end }}
 {{- toYaml $a }}
+{{- end }}
+
+{{/*
+The files of the chains list's Secrets, as a list of dicts (secret, key,
+path): each chain's under <id>/ of the projected volume mounted at
+/etc/attestd/chains. attestd.chainsConfig names the same paths.
+*/}}
+{{- define "attestd.chainFiles" -}}
+{{- $files := list }}
+{{- range $c := .Values.chains }}
+{{- $id := int64 $c.id }}
+{{- $k := default dict $c.anchorKey }}
+{{- if eq (default "hex" $k.type) "keystore" }}
+{{- $files = append $files (dict "secret" $k.existingSecret "key" (default "keystore.json" $k.keystoreSecretKey) "path" (printf "%d/keystore.json" $id)) }}
+{{- $files = append $files (dict "secret" $k.existingSecret "key" (default "password" $k.passwordSecretKey) "path" (printf "%d/password" $id)) }}
+{{- else }}
+{{- $files = append $files (dict "secret" $k.existingSecret "key" (default "anchor.key" $k.hexSecretKey) "path" (printf "%d/anchor.key" $id)) }}
+{{- end }}
+{{- if $c.rpcExistingSecret }}
+{{- $files = append $files (dict "secret" $c.rpcExistingSecret "key" (default "rpc-url" $c.rpcExistingSecretKey) "path" (printf "%d/rpc-url" $id)) }}
+{{- end }}
+{{- end }}
+{{- toYaml (dict "files" $files) }}
+{{- end }}
+
+{{/*
+The --config file of the chains list: serve's chains: entries (README.md,
+"Several chains"). It holds no secret: an endpoint with a credential
+(rpcExistingSecret) and the keys are files of the mounted Secrets.
+*/}}
+{{- define "attestd.chainsConfig" -}}
+{{- $list := list }}
+{{- range $c := .Values.chains }}
+{{- $id := int64 $c.id }}
+{{- $dir := printf "/etc/attestd/chains/%d" $id }}
+{{- $e := dict "id" $id }}
+{{- with $c.name }}{{ $_ := set $e "name" . }}{{ end }}
+{{- if $c.rpcExistingSecret }}
+{{- $_ := set $e "rpc-file" (printf "%s/rpc-url" $dir) }}
+{{- else }}
+{{- $_ := set $e "rpc" $c.rpc }}
+{{- end }}
+{{- if eq (default "hex" (default dict $c.anchorKey).type) "keystore" }}
+{{- $_ := set $e "keystore" (printf "%s/keystore.json" $dir) }}
+{{- $_ := set $e "password-file" (printf "%s/password" $dir) }}
+{{- else }}
+{{- $_ := set $e "key-file" (printf "%s/anchor.key" $dir) }}
+{{- end }}
+{{- with $c.confirmations }}{{ $_ := set $e "confirmations" (int64 .) }}{{ end }}
+{{- with $c.maxFeeGwei }}{{ $_ := set $e "max-fee" . }}{{ end }}
+{{- with $c.sink }}{{ $_ := set $e "sink" . }}{{ end }}
+{{- with $c.fromBatch }}{{ $_ := set $e "from-batch" (int64 .) }}{{ end }}
+{{- $list = append $list $e }}
+{{- end }}
+{{- toYaml (dict "chains" $list) }}
 {{- end }}

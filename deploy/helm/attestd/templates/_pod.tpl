@@ -10,9 +10,15 @@ metadata:
     {{- with $v.podLabels }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
-  {{- with $v.podAnnotations }}
+  {{- if or $v.podAnnotations $v.chains }}
   annotations:
+    {{- with $v.podAnnotations }}
     {{- toYaml . | nindent 4 }}
+    {{- end }}
+    {{- if $v.chains }}
+    # A changed chains list (the --config file) restarts the pods.
+    checksum/config: {{ include "attestd.chainsConfig" . | sha256sum }}
+    {{- end }}
   {{- end }}
 spec:
   serviceAccountName: {{ include "attestd.serviceAccountName" . }}
@@ -93,9 +99,18 @@ spec:
         - name: backups
           mountPath: /var/lib/attestd-backups
         {{- end }}
+        {{- if $v.chains }}
+        - name: config
+          mountPath: /etc/attestd/config
+          readOnly: true
+        - name: chains
+          mountPath: /etc/attestd/chains
+          readOnly: true
+        {{- else }}
         - name: chain-key
           mountPath: /etc/attestd/chain
           readOnly: true
+        {{- end }}
         - name: api-keys
           mountPath: /etc/attestd/api-keys
           readOnly: true
@@ -132,6 +147,28 @@ spec:
       persistentVolumeClaim:
         claimName: {{ $v.backup.persistence.existingClaim | quote }}
     {{- end }}
+    {{- if $v.chains }}
+    # The chains list: the --config file (no secrets) and, under <id>/,
+    # each chain's key and endpoint from its Secrets.
+    - name: config
+      configMap:
+        name: {{ include "attestd.fullname" . }}-config
+        defaultMode: 288
+        items:
+          - key: config.yaml
+            path: config.yaml
+    - name: chains
+      projected:
+        defaultMode: 288 # 0440: readable by the fsGroup
+        sources:
+          {{- range (include "attestd.chainFiles" . | fromYaml).files }}
+          - secret:
+              name: {{ .secret | quote }}
+              items:
+                - key: {{ .key | quote }}
+                  path: {{ .path | quote }}
+          {{- end }}
+    {{- else }}
     - name: chain-key
       secret:
         secretName: {{ $v.chain.anchorKey.existingSecret | quote }}
@@ -146,6 +183,7 @@ spec:
           - key: {{ $v.chain.anchorKey.hexSecretKey | quote }}
             path: {{ $v.chain.anchorKey.hexSecretKey | quote }}
           {{- end }}
+    {{- end }}
     # A directory mount (no subPath): an updated Secret reaches the pod and
     # attestd reloads the keys file without a restart.
     - name: api-keys
