@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/big"
 	"net"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -137,7 +136,7 @@ func (s chainSpec) chainConfig(password string) (cc app.ChainConfig, err error) 
 			if rpcFrom != "" {
 				return cc, at(errors.New("rpc and rpc-file both given: choose one"))
 			}
-			url, err := os.ReadFile(v)
+			url, err := readSmallFile(v)
 			if err != nil {
 				return cc, at(err)
 			}
@@ -149,7 +148,7 @@ func (s chainSpec) chainConfig(password string) (cc app.ChainConfig, err error) 
 		case "keystore":
 			cc.Keystore = v
 		case "password-file":
-			pw, err := os.ReadFile(v)
+			pw, err := readSmallFile(v)
 			if err != nil {
 				return cc, at(err)
 			}

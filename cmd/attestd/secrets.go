@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"strconv"
@@ -15,10 +16,32 @@ import (
 // (ps, /proc/PID/cmdline). The commands take them from the environment or
 // from files instead, and warn when one is passed as a flag anyway.
 
+// maxSecretFile bounds a file holding one secret (a password, a key, an
+// endpoint URL): a path to something endless (/dev/zero, a FIFO fed
+// forever) is refused instead of read without end.
+const maxSecretFile = 64 << 10
+
+// readSmallFile reads a file of at most maxSecretFile bytes.
+func readSmallFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxSecretFile {
+		return nil, fmt.Errorf("%s is larger than %d bytes: not a secret file", path, maxSecretFile)
+	}
+	return data, nil
+}
+
 // readSecretFile reads a secret from path, without the trailing newline
 // that files and Kubernetes Secrets often end in.
 func readSecretFile(flag, path string) (string, error) {
-	data, err := os.ReadFile(path)
+	data, err := readSmallFile(path)
 	if err != nil {
 		return "", fmt.Errorf("--%s: %w", flag, err)
 	}

@@ -117,3 +117,16 @@ func TestURLHoldsSecret(t *testing.T) {
 		}
 	}
 }
+
+// TestSecretFileBounded: a secret path naming something endless is refused,
+// not read forever.
+func TestSecretFileBounded(t *testing.T) {
+	if _, err := readSmallFile("/dev/zero"); err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Fatalf("/dev/zero: %v", err)
+	}
+	for _, v := range []string{"id=1,rpc-file=/dev/zero,key-file=k", "id=1,rpc=http://127.0.0.1:9,keystore=k,password-file=/dev/zero"} {
+		if _, err := (chainSpec{from: "--chain #1", raw: v, cmdLine: true}).chainConfig(""); err == nil || !strings.Contains(err.Error(), "larger than") {
+			t.Fatalf("%s: %v", v, err)
+		}
+	}
+}

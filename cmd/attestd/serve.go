@@ -127,7 +127,7 @@ file or a chain's rpc-file. serve warns when it finds one on the command line.`,
 				cfg.Store = strings.TrimSpace(os.Getenv("ATTESTD_STORE"))
 			}
 			if chainPasswordFile != "" {
-				pw, err := os.ReadFile(chainPasswordFile)
+				pw, err := readSmallFile(chainPasswordFile)
 				if err != nil {
 					return fmt.Errorf("--chain-password-file: %w", err)
 				}
