@@ -104,6 +104,21 @@ file or a chain's rpc-file. serve warns when it finds one on the command line.`,
 			if onCommandLine["chain-rpc"] && urlHoldsSecret(chain.RPC) {
 				log.Warn("the --chain-rpc URL on the command line may carry a provider key (path, query or user info), visible to other users of this machine (ps): use ATTESTD_CHAIN_RPC or --config")
 			}
+			if onCommandLine["verify-rpc"] {
+				for _, u := range cfg.VerifyRPC {
+					if urlHoldsSecret(u) {
+						log.Warn("a --verify-rpc URL on the command line may carry a provider key (path, query or user info), visible to other users of this machine (ps): use ATTESTD_VERIFY_RPC or --config")
+						break
+					}
+				}
+			}
+			if len(cfg.VerifyRPC) == 0 {
+				for u := range strings.SplitSeq(os.Getenv("ATTESTD_VERIFY_RPC"), ",") {
+					if u = strings.TrimSpace(u); u != "" {
+						cfg.VerifyRPC = append(cfg.VerifyRPC, u)
+					}
+				}
+			}
 			for _, spec := range chains.specs {
 				if spec.cmdLine && chainFlagHoldsSecret(spec.raw) {
 					log.Warn("the rpc URL of " + spec.from + " on the command line may carry a provider key (path, query or user info), visible to other users of this machine (ps): put the chain in a --config file's chains: list")
@@ -205,6 +220,7 @@ file or a chain's rpc-file. serve warns when it finds one on the command line.`,
 	f.StringVar(&cfg.Backup.Dir, "backup-dir", "", "embedded store: write a consistent copy of the store here every --backup-every (best on another volume; off when empty)")
 	f.DurationVar(&cfg.Backup.Every, "backup-every", backup.DefaultEvery, "time between backups (with --backup-dir)")
 	f.IntVar(&cfg.Backup.Keep, "backup-keep", backup.DefaultKeep, "backups kept, the newest (with --backup-dir)")
+	f.StringSliceVar(&cfg.VerifyRPC, "verify-rpc", nil, "more JSON-RPC endpoints for POST /v1/verify, repeatable or comma-separated (env ATTESTD_VERIFY_RPC): each is asked its chain id at start, and that chain's reads are cross-checked with the anchoring endpoint (a disagreement is undecided)")
 	f.StringVar(&cfg.ReceiptKeyFile, "receipt-key-file", "", "Ed25519 receipt signing keys (PEM keyring; created if absent; re-read while running; rotate with attestd receipt-keys; default <data-dir>/receipt-key.pem)")
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", app.DefaultShutdownTimeout, "bound on the graceful shutdown")
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")

@@ -131,6 +131,9 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := s.addVerifyEndpoints(ctx, chains); err != nil {
+		return nil, err
+	}
 	var onReload func(*receipt.Keyring)
 	if cfg.Dev { // the README walkthrough's trust list: verify --trust <data-dir>/trust.json
 		var tc []trust.Chain

@@ -70,7 +70,11 @@ type Config struct {
 	APIKeysFile     string // "institution sha256:<hash>" lines (see internal/apikeys)
 	TLSCert, TLSKey string // serve HTTPS with this certificate and key
 	ClientCA        string // with TLS: PEM CAs whose client certificates authenticate institutions (CommonName)
-	ReceiptKeyFile  string // Ed25519 receipt key (PEM); created if absent; "" = DataDir/receipt-key.pem
+	ReceiptKeyFile  string // Ed25519 receipt keys (PEM keyring, internal/receipt); created if absent; "" = DataDir/receipt-key.pem
+	// VerifyRPC are more JSON-RPC endpoints for POST /v1/verify: each is
+	// asked its chain id at start, and that chain's reads are cross-checked
+	// across it and the anchoring endpoint (internal/verify.CrossChecked).
+	VerifyRPC []string
 	ShutdownTimeout time.Duration
 
 	Log *slog.Logger
