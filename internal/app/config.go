@@ -74,7 +74,7 @@ type Config struct {
 	// VerifyRPC are more JSON-RPC endpoints for POST /v1/verify: each is
 	// asked its chain id at start, and that chain's reads are cross-checked
 	// across it and the anchoring endpoint (internal/verify.CrossChecked).
-	VerifyRPC []string
+	VerifyRPC       []string
 	ShutdownTimeout time.Duration
 
 	Log *slog.Logger
