@@ -54,7 +54,8 @@ FUZZ_TARGETS := \
 	./internal/redact:FuzzText \
 	./internal/server:FuzzStatusJSON \
 	./internal/server:FuzzDecode \
-	./internal/trust:FuzzParse
+	./internal/trust:FuzzParse \
+	./internal/checkpoint:FuzzParse
 
 # Go 1.26's fuzz coordinator can fail a target with a bare "context deadline
 # exceeded" when -fuzztime runs out (go.dev/issue/75804, fixed in Go 1.27):

@@ -66,7 +66,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.AddCommand(
 		newServeCmd(), newDevchainCmd(), newHashCmd(), newStampCmd(),
-		newUpgradeCmd(), newVerifyCmd(), newInfoCmd(), newTrustCmd(), newKeysCmd(), newReceiptKeysCmd(),
+		newUpgradeCmd(), newVerifyCmd(), newInfoCmd(), newTrustCmd(), newKeysCmd(), newReceiptKeysCmd(), newCheckpointCmd(),
 	)
 	return root
 }
