@@ -45,6 +45,7 @@ FUZZ_TARGETS := \
 	./internal/verify:FuzzRootFromPath \
 	./internal/proof:FuzzParse \
 	./internal/proof:FuzzDecodePayload \
+	./internal/proof:FuzzEvidenceParse \
 	./internal/attestfile:FuzzParse \
 	./internal/apikeys:FuzzParse \
 	./internal/verify:FuzzVerify \
