@@ -46,6 +46,7 @@ FUZZ_TARGETS := \
 	./internal/proof:FuzzParse \
 	./internal/proof:FuzzDecodePayload \
 	./internal/proof:FuzzEvidenceParse \
+	./internal/evidence:FuzzOpen \
 	./internal/attestfile:FuzzParse \
 	./internal/apikeys:FuzzParse \
 	./internal/verify:FuzzVerify \
