@@ -45,6 +45,8 @@ FUZZ_TARGETS := \
 	./internal/verify:FuzzRootFromPath \
 	./internal/proof:FuzzParse \
 	./internal/proof:FuzzDecodePayload \
+	./internal/proof:FuzzEvidenceParse \
+	./internal/evidence:FuzzOpen \
 	./internal/attestfile:FuzzParse \
 	./internal/apikeys:FuzzParse \
 	./internal/verify:FuzzVerify \

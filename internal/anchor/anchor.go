@@ -28,6 +28,7 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 
+	"github.com/attestd/attestd/internal/evidence"
 	"github.com/attestd/attestd/internal/metrics"
 	"github.com/attestd/attestd/internal/store"
 )
@@ -109,6 +110,15 @@ type Config struct {
 	// service with history); the batches before it are never anchored
 	// here. 0 or 1: every batch.
 	FirstBatch uint64
+	// Evidence is the endpoint the chain evidence of confirmed anchors is
+	// read from (internal/evidence; usually the anchoring client itself).
+	// When set, each anchor, once confirmed, gets its evidence at the
+	// confirmation depth, written to its record; a failure is retried on
+	// later steps while the anchor is within ReorgWindow, counted in
+	// attestd_evidence_failures_total and never holds up anchoring. nil:
+	// no evidence is collected (a chain whose block hashes go-ethereum
+	// cannot reproduce, see evidence.CheckHeaderHash).
+	Evidence evidence.Client
 }
 
 // LogValue keeps the key out of logs.
@@ -181,6 +191,9 @@ var ErrWrongChain = errors.New("the endpoint serves another chain")
 type recentAnchor struct {
 	rec      store.Anchor
 	sealedAt time.Time
+	// evidenceLogged: a failure to collect its evidence was logged (once
+	// per batch and process; every failure is counted).
+	evidenceLogged bool
 }
 
 // New returns an anchorer for cfg.ChainID, or, when that is 0, for the
@@ -227,6 +240,10 @@ func (a *Anchorer) Sink() common.Address { return a.to }
 
 // Confirmations is the depth at which an anchor counts as confirmed.
 func (a *Anchorer) Confirmations() uint64 { return a.cfg.Confirmations }
+
+// CollectsEvidence reports whether confirmed anchors get their chain
+// evidence (Config.Evidence is set).
+func (a *Anchorer) CollectsEvidence() bool { return a.cfg.Evidence != nil }
 
 // Wake asks Run for a step now (e.g. right after a batch was sealed).
 func (a *Anchorer) Wake() {

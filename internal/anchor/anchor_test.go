@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/attestd/attestd/internal/anchor"
+	"github.com/attestd/attestd/internal/evidence"
 	"github.com/attestd/attestd/internal/fingerprint"
 	"github.com/attestd/attestd/internal/merkle"
 	"github.com/attestd/attestd/internal/metrics"
@@ -53,11 +54,14 @@ func newEnv(t *testing.T) *env {
 	return &env{t: t, key: key, from: from, sim: sim, store: st, m: metrics.New("test")}
 }
 
-// anchorer returns a new anchorer (a "restart" when called again) using c.
+// anchorer returns a new anchorer (a "restart" when called again) using
+// c, which also serves the chain evidence when it can (the simulated
+// client does; the tests' wrappers of it do not).
 func (e *env) anchorer(c anchor.Client, confirmations uint64) *anchor.Anchorer {
 	e.t.Helper()
+	ev, _ := c.(evidence.Client)
 	a, err := anchor.New(context.Background(), anchor.Config{
-		Key: e.key, Confirmations: confirmations, RebroadcastAfter: time.Hour,
+		Key: e.key, Confirmations: confirmations, RebroadcastAfter: time.Hour, Evidence: ev,
 	}, c, e.store, e.m, nil)
 	if err != nil {
 		e.t.Fatal(err)
@@ -364,6 +368,9 @@ func TestReorg(t *testing.T) {
 	if got := testutil.ToFloat64(e.m.Reorgs.WithLabelValues("1337")); got != 1 {
 		t.Fatalf("reorg metric %v, want 1", got)
 	}
+	if f := e.openEvidence(rec); f.BlockHash != rec.BlockHash || f.Confirmations() != 3 {
+		t.Fatalf("evidence of block %s with %d confirmations, want the new block %s with 3", f.BlockHash, f.Confirmations(), rec.BlockHash)
+	}
 	if n := e.sentTxs(); n != 1 {
 		t.Fatalf("%d txs on chain, want 1", n)
 	}
@@ -579,6 +586,10 @@ func TestDeepReorgReanchorsConfirmed(t *testing.T) {
 	if first.State != store.AnchorConfirmed {
 		t.Fatalf("state %s, want confirmed", first.State)
 	}
+	old := e.openEvidence(first)
+	if old.BlockHash != first.BlockHash {
+		t.Fatalf("evidence of block %s, anchor in %s", old.BlockHash, first.BlockHash)
+	}
 	if err := e.sim.Fork(parent.Hash()); err != nil {
 		t.Fatal(err)
 	}
@@ -587,8 +598,8 @@ func TestDeepReorgReanchorsConfirmed(t *testing.T) {
 	e.commit()
 	e.commit()
 	e.step(a)
-	if rec := e.record(b.ID); rec.State != store.AnchorSigned {
-		t.Fatalf("after the deep reorg: %s, want signed again", rec.State)
+	if rec := e.record(b.ID); rec.State != store.AnchorSigned || rec.Evidence != nil {
+		t.Fatalf("after the deep reorg: %s with %d bytes of evidence, want signed again without", rec.State, len(rec.Evidence))
 	}
 	if left, _ := e.store.Unconfirmed(ctx, 1337, 10); len(left) != 1 || left[0].ID != b.ID {
 		t.Fatalf("unconfirmed after the reorg: %+v", left)
@@ -601,6 +612,18 @@ func TestDeepReorgReanchorsConfirmed(t *testing.T) {
 	}
 	if hdr, err := client.HeaderByNumber(ctx, new(big.Int).SetUint64(rec.BlockNumber)); err != nil || hdr.Hash() != rec.BlockHash {
 		t.Fatal("the new anchor block is not canonical")
+	}
+	// The evidence was replaced: the new one is of the new block, and the
+	// old one's block is no longer the canonical one at its height.
+	if f := e.openEvidence(rec); f.BlockHash != rec.BlockHash || bytes.Equal(rec.Evidence, first.Evidence) {
+		t.Fatalf("after re-anchoring, evidence of block %s (anchor in %s), replaced: %v", f.BlockHash, rec.BlockHash, !bytes.Equal(rec.Evidence, first.Evidence))
+	}
+	canon, err := client.HeaderByNumber(ctx, new(big.Int).SetUint64(old.BlockNumber))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h, ok := old.HashAt(old.BlockNumber); !ok || h == canon.Hash() {
+		t.Fatalf("the old evidence's block %d hash %s still matches the canonical chain (%s)", old.BlockNumber, h, canon.Hash())
 	}
 }
 
@@ -749,7 +772,7 @@ func TestDeepReorgWithFirstBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := anchor.New(ctx, anchor.Config{Key: e.key, Confirmations: 1, RebroadcastAfter: time.Hour, FirstBatch: 2}, client, e.store, e.m, nil)
+	a, err := anchor.New(ctx, anchor.Config{Key: e.key, Confirmations: 1, RebroadcastAfter: time.Hour, FirstBatch: 2, Evidence: client.(evidence.Client)}, client, e.store, e.m, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -762,6 +785,10 @@ func TestDeepReorgWithFirstBatch(t *testing.T) {
 	if first.State != store.AnchorConfirmed {
 		t.Fatalf("state %s, want confirmed", first.State)
 	}
+	old := e.openEvidence(first)
+	if old.BlockHash != first.BlockHash {
+		t.Fatalf("evidence of block %s, anchor in %s", old.BlockHash, first.BlockHash)
+	}
 	if err := e.sim.Fork(parent.Hash()); err != nil {
 		t.Fatal(err)
 	}
@@ -770,12 +797,16 @@ func TestDeepReorgWithFirstBatch(t *testing.T) {
 	e.commit()
 	e.commit()
 	e.step(a)
-	if rec := e.record(b.ID); rec.State != store.AnchorSigned {
-		t.Fatalf("after the deep reorg: %s, want signed again", rec.State)
+	if rec := e.record(b.ID); rec.State != store.AnchorSigned || rec.Evidence != nil {
+		t.Fatalf("after the deep reorg: %s with %d bytes of evidence, want signed again without", rec.State, len(rec.Evidence))
 	}
 	e.commit()
 	e.step(a)
-	if rec := e.record(b.ID); rec.State != store.AnchorConfirmed || rec.BlockHash == first.BlockHash {
+	rec := e.record(b.ID)
+	if rec.State != store.AnchorConfirmed || rec.BlockHash == first.BlockHash {
 		t.Fatalf("re-anchored: %s in %s (first in %s)", rec.State, rec.BlockHash, first.BlockHash)
+	}
+	if f := e.openEvidence(rec); f.BlockHash != rec.BlockHash || f.BlockHash == old.BlockHash {
+		t.Fatalf("after re-anchoring, evidence of block %s; anchor in %s, old evidence of %s", f.BlockHash, rec.BlockHash, old.BlockHash)
 	}
 }

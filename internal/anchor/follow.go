@@ -7,6 +7,7 @@ package anchor
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
@@ -19,6 +20,7 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 
 	"github.com/attestd/attestd/internal/crashpoint"
+	"github.com/attestd/attestd/internal/evidence"
 	"github.com/attestd/attestd/internal/metrics"
 	"github.com/attestd/attestd/internal/store"
 )
@@ -110,6 +112,7 @@ func (a *Anchorer) mined(ctx context.Context, b store.Batch, rec store.Anchor, r
 	}
 	prev := rec.State
 	rec.State = store.AnchorMined
+	rec.Evidence = nil // collected once confirmed, of this block
 	rec.BlockNumber = r.BlockNumber.Uint64()
 	rec.BlockHash = r.BlockHash
 	rec.BlockTime = time.Unix(int64(hdr.Time), 0).UTC()
@@ -199,6 +202,7 @@ func (a *Anchorer) reorged(ctx context.Context, b store.Batch, rec store.Anchor)
 	back.State = store.AnchorSigned
 	back.BlockNumber, back.BlockHash, back.BlockTime = 0, common.Hash{}, time.Time{}
 	back.GasUsed, back.FeeWei, back.MinedAt, back.ConfirmedAt = 0, nil, time.Time{}, time.Time{}
+	back.Evidence = nil // of a block no longer canonical; collected again once re-confirmed
 	if tx, err := decodeTx(rec); err == nil && tx.Hash() != rec.TxHash {
 		// An earlier fee level had been mined; the latest signed one goes out.
 		back.Replaced = append(slices.DeleteFunc(slices.Clone(rec.Replaced), func(h common.Hash) bool { return h == tx.Hash() }), rec.TxHash)
@@ -257,10 +261,17 @@ func (a *Anchorer) recheckConfirmed(ctx context.Context, head *types.Header) err
 	var firstErr error
 	for _, ra := range a.recent {
 		if h > ra.rec.BlockNumber+a.cfg.ReorgWindow {
+			if a.cfg.Evidence != nil && ra.rec.Evidence == nil {
+				a.log.ErrorContext(ctx, "gave up collecting the chain evidence of an anchor: it is beyond the reorg window; its proofs go without it",
+					"batch", ra.rec.BatchID, "block", ra.rec.BlockNumber)
+			}
 			continue // deep enough to stop watching
 		}
 		r, err := a.receipt(ctx, &ra.rec)
 		if err == nil && r != nil && r.BlockHash == ra.rec.BlockHash || errors.Is(err, errIndexing) {
+			if err == nil && a.cfg.Evidence != nil && ra.rec.Evidence == nil {
+				a.collectEvidence(ctx, &ra)
+			}
 			keep = append(keep, ra) // still there, or the node cannot tell yet
 			continue
 		}
@@ -277,4 +288,47 @@ func (a *Anchorer) recheckConfirmed(ctx context.Context, head *types.Header) err
 	}
 	a.recent = keep
 	return firstErr
+}
+
+// collectEvidence reads the chain evidence of ra's confirmed anchor at
+// the confirmation depth, checks it opens to the recorded transaction and
+// block, and writes it to the record (a confirmed → confirmed write, so a
+// record changed meanwhile is not overwritten). A failure is counted and
+// logged once per batch, and tried again on the next step; it never fails
+// the step.
+func (a *Anchorer) collectEvidence(ctx context.Context, ra *recentAnchor) {
+	err := func() error {
+		ev, err := evidence.Collect(ctx, a.cfg.Evidence, ra.rec.TxHash, a.cfg.Confirmations)
+		if err != nil {
+			return err
+		}
+		f, err := evidence.Open(ev)
+		if err != nil {
+			return fmt.Errorf("the evidence read does not check: %w", err)
+		}
+		if f.TxHash != ra.rec.TxHash || f.BlockHash != ra.rec.BlockHash || f.ChainID != a.ChainID() {
+			return fmt.Errorf("%w: the evidence read is of tx %s in block %s on chain %d", evidence.ErrChainMoved, f.TxHash, f.BlockHash, f.ChainID)
+		}
+		data, err := json.Marshal(ev)
+		if err != nil {
+			return err
+		}
+		next := ra.rec
+		next.Evidence = data
+		if err := a.store.PutAnchor(ctx, next, store.AnchorConfirmed); err != nil {
+			return fmt.Errorf("recording the evidence: %w", err)
+		}
+		ra.rec = next
+		a.log.InfoContext(ctx, "chain evidence collected", "batch", next.BatchID, "block", next.BlockNumber, "bytes", len(data))
+		return nil
+	}()
+	if err == nil || ctx.Err() != nil {
+		return
+	}
+	a.m.EvidenceFailures.WithLabelValues(a.label).Inc()
+	if !ra.evidenceLogged {
+		ra.evidenceLogged = true
+		a.log.WarnContext(ctx, "could not collect the chain evidence of a confirmed anchor; anchoring goes on and it is tried again on later polls",
+			"batch", ra.rec.BatchID, "block", ra.rec.BlockNumber, "err", err)
+	}
 }

@@ -10,13 +10,16 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ethereum/go-ethereum/accounts/keystore"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/ethclient"
+	"github.com/ethereum/go-ethereum/rpc"
 
 	"github.com/attestd/attestd/internal/anchor"
 	"github.com/attestd/attestd/internal/devchain"
+	"github.com/attestd/attestd/internal/evidence"
 )
 
 // openChain connects to one anchoring chain — the injected Client, the
@@ -70,7 +73,46 @@ func openChain(ctx context.Context, cc ChainConfig, dataDir string, log *slog.Lo
 		}
 		acfg.ChainID = id.Uint64()
 	}
+	if acfg.Evidence == nil {
+		acfg.Evidence = evidenceClient(ctx, client, log.With("chain", acfg.ChainID))
+	}
 	return client, acfg, closeFn, nil
+}
+
+// headerCheckTimeout bounds evidence.CheckHeaderHash at start.
+const headerCheckTimeout = 10 * time.Second
+
+// evidenceClient decides whether the chain evidence of confirmed anchors
+// is collected on a chain, and returns the client it is read with (nil:
+// none is collected). It is collected when the client can read it
+// (evidence.Client: the go-ethereum client and the simulated backend's
+// can) and go-ethereum reproduces the chain's block hashes from the
+// headers its endpoint returns, which evidence.CheckHeaderHash checks on
+// the endpoint's raw JSON-RPC when the client exposes it (Client() of
+// *ethclient.Client). When the check cannot be made (no raw JSON-RPC, the
+// endpoint down at start) evidence stays on: evidence.Collect compares
+// every block hash itself, so such a chain's collections fail and are
+// counted instead of storing evidence that does not check.
+func evidenceClient(ctx context.Context, client any, log *slog.Logger) evidence.Client {
+	ec, ok := client.(evidence.Client)
+	if !ok {
+		log.Warn("the chain client cannot read chain evidence (it lacks BlockByHash or BlockReceipts); proofs on this chain go without it")
+		return nil
+	}
+	raw, ok := client.(interface{ Client() *rpc.Client })
+	if !ok {
+		return ec
+	}
+	ctx, cancel := context.WithTimeout(ctx, headerCheckTimeout)
+	defer cancel()
+	switch err := evidence.CheckHeaderHash(ctx, raw.Client()); {
+	case errors.Is(err, evidence.ErrHeaderHash):
+		log.Warn("go-ethereum does not reproduce this chain's block hashes; its anchors are served without chain evidence", "err", err)
+		return nil
+	case err != nil:
+		log.Warn("could not check whether go-ethereum reproduces this chain's block hashes; collecting chain evidence, which checks every block hash itself", "err", err)
+	}
+	return ec
 }
 
 // DevChainDir is where the embedded dev chain chainID keeps its data and

@@ -112,7 +112,10 @@ type ChainConfig struct {
 	// Anchor configures the chain's anchorer. Anchor.ChainID 0 asks the
 	// endpoint once, in New; Anchor.Key, if set, is the anchoring key
 	// (instead of KeyFile or Keystore); Anchor.AnchorWithin 0 takes
-	// Batch.AnchorWithin.
+	// Batch.AnchorWithin; Anchor.Evidence nil is decided in New: the
+	// endpoint's client when it can read chain evidence and go-ethereum
+	// reproduces the chain's block hashes (evidence.CheckHeaderHash), else
+	// none (Service.Anchorer(id).CollectsEvidence says which).
 	Anchor anchor.Config
 }
 

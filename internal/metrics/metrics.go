@@ -35,6 +35,9 @@ type Metrics struct {
 	GasUsed         *prometheus.CounterVec   // chain
 	FeesPaid        *prometheus.CounterVec   // chain (wei)
 	ChainHead       *prometheus.GaugeVec     // chain
+	// EvidenceFailures counts failed attempts to collect the chain
+	// evidence of a confirmed anchor (they are retried on later polls).
+	EvidenceFailures *prometheus.CounterVec // chain
 
 	DeadlineMissed *prometheus.CounterVec // stage: seal|anchor (batches)
 
@@ -151,6 +154,10 @@ func New(version string) *Metrics {
 			Name: "attestd_anchor_fees_paid_wei_total",
 			Help: "Fees paid for mined anchor transactions, in wei.",
 		}, []string{"chain"}),
+		EvidenceFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "attestd_evidence_failures_total",
+			Help: "Failed attempts to collect a confirmed anchor's chain evidence (transaction, receipt, header, proofs and following headers); retried on later polls while the anchor is within the reorg window. Anchoring goes on without it.",
+		}, []string{"chain"}),
 		ChainHead: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "attestd_chain_head_block",
 			Help: "Latest block number seen on each anchoring chain.",
@@ -181,7 +188,7 @@ func New(version string) *Metrics {
 	reg.MustRegister(
 		m.Received, m.SealDuration, m.BatchSize, m.BatchesSealed, m.SealFailures,
 		m.AnchorSubmitted, m.AnchorConfirmed, m.AnchorFailed, m.AnchorReplaced, m.AnchorLatency,
-		m.Reorgs, m.GasUsed, m.FeesPaid, m.ChainHead,
+		m.Reorgs, m.GasUsed, m.FeesPaid, m.ChainHead, m.EvidenceFailures,
 		m.DeadlineMissed, m.VerifyResults, m.HTTPDuration, buildInfo,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

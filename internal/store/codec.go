@@ -28,6 +28,10 @@ type anchorRecord struct {
 	FeeWei      string         `json:"fee_wei,omitempty"` // decimal
 	MinedAt     time.Time      `json:"mined_at"`
 	ConfirmedAt time.Time      `json:"confirmed_at"`
+	// Evidence (base64, as encoding/json writes []byte) is absent from
+	// records without it, so those are what they were before it existed,
+	// and records written before it decode with none.
+	Evidence []byte `json:"evidence,omitempty"`
 }
 
 // EncodeAnchor is the stored (JSON) form of a, without its batch and chain
@@ -42,6 +46,7 @@ func EncodeAnchor(a Anchor) ([]byte, error) {
 		SignedAt: a.SignedAt.UTC(), BroadcastAt: a.BroadcastAt.UTC(),
 		BlockNumber: a.BlockNumber, BlockHash: a.BlockHash, BlockTime: a.BlockTime.UTC(),
 		GasUsed: a.GasUsed, MinedAt: a.MinedAt.UTC(), ConfirmedAt: a.ConfirmedAt.UTC(),
+		Evidence: a.Evidence,
 	}
 	if a.FeeWei != nil {
 		r.FeeWei = a.FeeWei.String()
@@ -71,6 +76,7 @@ func DecodeAnchor(id, chainID uint64, v []byte) (Anchor, error) {
 		SignedAt: r.SignedAt, BroadcastAt: r.BroadcastAt,
 		BlockNumber: r.BlockNumber, BlockHash: r.BlockHash, BlockTime: r.BlockTime,
 		GasUsed: r.GasUsed, MinedAt: r.MinedAt, ConfirmedAt: r.ConfirmedAt,
+		Evidence: r.Evidence,
 	}
 	if r.FeeWei != "" {
 		fee, ok := new(big.Int).SetString(r.FeeWei, 10)

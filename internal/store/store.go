@@ -158,6 +158,13 @@ type Anchor struct {
 	FeeWei      *big.Int // gas used × effective gas price
 	MinedAt     time.Time
 	ConfirmedAt time.Time
+
+	// Evidence is the anchor's chain evidence, the JSON encoding of a
+	// proof.Evidence (see internal/evidence), written once the anchor is
+	// confirmed; nil until then, and in a record sent back by a reorg.
+	// The store keeps and returns it byte for byte and never looks inside;
+	// a record written without it has none (nothing is merged).
+	Evidence []byte
 }
 
 // Batch is a sealed Merkle tree of fingerprints.

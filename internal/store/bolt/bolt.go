@@ -40,7 +40,9 @@
 //	main  starts   seq(8)              batch ID(8): the first sequence number of each batch
 //	main  batch    ID(8)               header: size(8) | root(32) | sealed(8); ID is the bucket's sequence (1, 2, 3 …)
 //	main  levels   ID(8) level(1)      the level's node hashes, concatenated (32 bytes each); level 0 = leaves
-//	main  anchor   ID(8) chain(8)      anchor record, JSON (fee as a decimal string)
+//	main  anchor   ID(8) chain(8)      anchor record, JSON (fee as a decimal string; the chain
+//	                                   evidence, once collected, as base64 of its JSON: an optional
+//	                                   member, absent from records without it, so no format change)
 //	log   log      segment(8)          a bucket of 2^16 records: seq(8) -> fingerprint(32) | its fp entry;
 //	                                   the log bucket's sequence is the last seq handed out (see ingestLog)
 //	log   subs     fingerprint(32) institution

@@ -61,10 +61,43 @@ func testPutAnchor(t *testing.T, s store.Store) {
 	confirmed1 := testAnchor(b.ID, 1, store.AnchorConfirmed)
 	mustPutAnchor(t, s, confirmed1, store.AnchorMined)
 	checkAnchors(t, mustBatch(t, s, b.ID), confirmed1, signed5)
+	// The chain evidence is written to the confirmed record (a write from
+	// confirmed to confirmed) and read back byte for byte, by every read.
+	withEvidence := confirmed1
+	withEvidence.Evidence = testEvidence(b.ID, 1)
+	mustPutAnchor(t, s, withEvidence, store.AnchorConfirmed)
+	checkAnchors(t, mustBatch(t, s, b.ID), withEvidence, signed5)
+	if p, err := s.Proof(ctx, fp(t, "a")); err != nil {
+		t.Errorf("Proof: %v", err)
+	} else {
+		checkAnchors(t, p.Batch, withEvidence, signed5)
+	}
+	if bs, err := s.Batches(ctx, b.ID-1, 1); err != nil || len(bs) != 1 {
+		t.Errorf("Batches = %v, %v", bs, err)
+	} else {
+		checkAnchors(t, bs[0], withEvidence, signed5)
+	}
+	// A reorg sends it back: the record written without evidence has none.
 	resigned := testAnchor(b.ID, 1, store.AnchorSigned)
 	resigned.Nonce++
 	mustPutAnchor(t, s, resigned, store.AnchorConfirmed)
 	checkAnchors(t, mustBatch(t, s, b.ID), resigned, signed5)
+	if got, _ := mustBatch(t, s, b.ID).Anchor(1); got.Evidence != nil {
+		t.Errorf("after the reorg the record still has %d bytes of evidence", len(got.Evidence))
+	}
+	// Re-anchored and confirmed again: new evidence replaces none, and
+	// Unconfirmed (the record is not confirmed on chain 5) returns it too.
+	mined1.Nonce = resigned.Nonce
+	mustPutAnchor(t, s, mined1, store.AnchorSigned)
+	again := testAnchor(b.ID, 1, store.AnchorConfirmed)
+	again.Nonce, again.Evidence = resigned.Nonce, testEvidence(b.ID+7, 1)
+	mustPutAnchor(t, s, again, store.AnchorMined)
+	checkAnchors(t, mustBatch(t, s, b.ID), again, signed5)
+	if bs, err := s.Unconfirmed(ctx, 5, 10); err != nil || len(bs) != 1 {
+		t.Errorf("Unconfirmed(5) = %v, %v", bs, err)
+	} else {
+		checkAnchors(t, bs[0], again, signed5)
+	}
 	if _, ok := mustBatch(t, s, b.ID).Anchor(3); ok {
 		t.Error("Batch.Anchor(3) found a record on a chain never written")
 	}
@@ -229,10 +262,27 @@ func anchorDiff(got, want store.Anchor) string {
 		{"ConfirmedAt", got.ConfirmedAt.Equal(want.ConfirmedAt)},
 	} {
 		if !f.eq {
+			got.Evidence, want.Evidence = nil, nil // shown by length below
 			return fmt.Sprintf("%s differs: got %+v, want %+v", f.name, got, want)
 		}
 	}
+	if !bytes.Equal(got.Evidence, want.Evidence) || (got.Evidence == nil) != (want.Evidence == nil) {
+		return fmt.Sprintf("Evidence differs: got %d bytes (nil: %v), want %d bytes (nil: %v)",
+			len(got.Evidence), got.Evidence == nil, len(want.Evidence), want.Evidence == nil)
+	}
 	return ""
+}
+
+// testEvidence returns stand-in chain evidence for batch id on chainID:
+// about 40 KiB (more than a real one at 12 confirmations), every byte
+// value included, distinct per batch and chain. The store never looks
+// inside.
+func testEvidence(id, chainID uint64) []byte {
+	out := fmt.Appendf(nil, `{"version":1,"batch":%d,"chain":%d,"blob":"`, id, chainID)
+	for i := range 40 << 10 {
+		out = append(out, byte(i*7+int(id)))
+	}
+	return append(out, `"}`...)
 }
 
 // testAnchor returns a plausible record of batch id on chainID in state st,

@@ -105,6 +105,9 @@ func RunReopen(t *testing.T, open func(t *testing.T, dir string) store.Store) {
 	b2, tree2 := seal(t, s, 7, at(1001))
 	a := testAnchor(b1.ID, 1, store.AnchorMined)
 	mustPutAnchor(t, s, a, "")
+	c := testAnchor(b1.ID, 2, store.AnchorConfirmed)
+	c.Evidence = testEvidence(b1.ID, 2)
+	mustPutAnchor(t, s, c, "")
 	// Another institution's records, of sealed and pending fingerprints,
 	// some in the same call as a new fingerprint.
 	other := func(i int) time.Time { return at(5000 + i) }
@@ -149,7 +152,7 @@ func RunReopen(t *testing.T, open func(t *testing.T, dir string) store.Store) {
 		}
 	}
 	checkSubmission(t, s, late, "other", other(99), want[late])
-	b1.Anchors = []store.Anchor{a}
+	b1.Anchors = []store.Anchor{a, c}
 	for _, f := range all {
 		switch e := want[f]; e.BatchID {
 		case 0:
