@@ -102,7 +102,7 @@ func TestVerifyDoesNotPrintEndpointCredentials(t *testing.T) {
 	}
 	root, path := oneLeafTree(t, fp)
 	b := &proof.Bundle{
-		Version: proof.Version, Fingerprint: fp, BatchID: 1, Index: 0, Size: 1, Root: root, Path: path,
+		Version: proof.VersionV1, Fingerprint: fp, BatchID: 1, Index: 0, Size: 1, Root: root, Path: path,
 		Anchors: []proof.Anchor{{ChainID: 1337, TxHash: common.Hash{1}, BlockNumber: 1, BlockHash: common.Hash{2}, Anchorer: common.Address{3}}},
 	}
 	if err := attestfile.Write(attestfile.PathFor(doc), &attestfile.File{Version: attestfile.Version, Fingerprint: fp, Canonicalization: fingerprint.CanonNone, Proof: b}, 0); err != nil {

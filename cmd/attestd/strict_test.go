@@ -39,7 +39,7 @@ func TestVerifyRefusesAmbiguousAttest(t *testing.T) {
 	}
 	bundle := func(root byte) *proof.Bundle {
 		return &proof.Bundle{
-			Version: proof.Version, Fingerprint: fp, BatchID: 1, Index: 0, Size: 1, Root: proof.Hash{root},
+			Version: proof.VersionV1, Fingerprint: fp, BatchID: 1, Index: 0, Size: 1, Root: proof.Hash{root},
 			Anchors: []proof.Anchor{{ChainID: 1337, TxHash: common.Hash{1}, BlockNumber: 1, BlockHash: common.Hash{2}, Anchorer: common.Address{3}}},
 		}
 	}
@@ -189,7 +189,7 @@ func TestUpgradeChecksTheServersProof(t *testing.T) {
 	dir := t.TempDir()
 	fp := fingerprint.Sum([]byte("TestUpgradeChecksTheServersProof"))
 	good := proof.Bundle{
-		Version: proof.Version, Fingerprint: fp, BatchID: 1, Index: 0, Size: 1, Root: proof.Hash{7}, Path: []proof.Hash{{8}},
+		Version: proof.VersionV1, Fingerprint: fp, BatchID: 1, Index: 0, Size: 1, Root: proof.Hash{7}, Path: []proof.Hash{{8}},
 		Anchors: []proof.Anchor{{ChainID: 1337, TxHash: common.Hash{1}, BlockNumber: 1, BlockHash: common.Hash{2}, Anchorer: common.Address{3}}},
 	}
 	for _, tc := range []struct {

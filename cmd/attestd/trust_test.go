@@ -53,7 +53,7 @@ func anchoredDoc(t *testing.T, ec *ethclient.Client, chainID uint64, key *ecdsa.
 		Blinding: &attestfile.Blinding{Scheme: fingerprint.BlindDomain, Nonce: nonce},
 		Receipt:  &rcpts[0],
 		Proof: &proof.Bundle{
-			Version: proof.Version, Fingerprint: fp, BatchID: 7, Index: 0, Size: 1, Root: root, Path: path,
+			Version: proof.VersionV1, Fingerprint: fp, BatchID: 7, Index: 0, Size: 1, Root: root, Path: path,
 			Anchors: []proof.Anchor{{ChainID: chainID, TxHash: rc.TxHash, BlockNumber: rc.BlockNumber.Uint64(),
 				BlockHash: rc.BlockHash, Anchorer: crypto.PubkeyToAddress(key.PublicKey)}},
 		},

@@ -11,6 +11,7 @@ import (
 
 	"github.com/attestd/attestd/internal/api"
 	"github.com/attestd/attestd/internal/attestfile"
+	"github.com/attestd/attestd/internal/proof"
 )
 
 func newUpgradeCmd() *cobra.Command {
@@ -77,10 +78,24 @@ anchors mined so far; upgrade it again later for the others).`,
 							return err
 						}
 					}
-					done := st.Status == "confirmed" || (!wait && st.Proof != nil) ||
-						(waitFor == "any" && st.Proof != nil && slices.ContainsFunc(st.Chains, func(c api.ChainProgress) bool { return c.Status == "confirmed" }))
+					// Confirmed means with the chain evidence of the confirmed
+					// anchors too (collected right after confirmation), so the
+					// .attest verifies with no chain endpoint.
+					withEvidence := func(c api.ChainProgress) bool {
+						return c.Status == "confirmed" && st.Proof != nil && evidenceIn(st.Proof, uint64(c.ChainID))
+					}
+					allEvidence := st.Status == "confirmed" && !slices.ContainsFunc(st.Chains, func(c api.ChainProgress) bool { return !withEvidence(c) })
+					if len(st.Chains) == 0 && st.Proof != nil { // one chain: the status says it
+						allEvidence = st.Status == "confirmed" && !slices.ContainsFunc(st.Proof.Anchors, func(a proof.Anchor) bool { return a.NoEvidence == proof.NoEvidencePending })
+					}
+					done := allEvidence || (!wait && st.Proof != nil) ||
+						(waitFor == "any" && slices.ContainsFunc(st.Chains, withEvidence))
 					if done {
-						fmt.Fprintf(cmd.OutOrStdout(), "%s: %s%s, proof stored\n", path, st.Status, chainsSummary(st.Chains))
+						note := ""
+						if st.Proof != nil && slices.ContainsFunc(st.Proof.Anchors, func(a proof.Anchor) bool { return a.NoEvidence == proof.NoEvidencePending }) {
+							note = " (chain evidence still pending: upgrade again later for a proof that verifies offline)"
+						}
+						fmt.Fprintf(cmd.OutOrStdout(), "%s: %s%s, proof stored%s\n", path, st.Status, chainsSummary(st.Chains), note)
 					} else {
 						left = append(left, path)
 						if !wait {
@@ -113,6 +128,14 @@ anchors mined so far; upgrade it again later for the others).`,
 	f.StringVar(&waitFor, "wait-for", "all", "with --wait: all (confirmed on every chain the server anchors on) or any (on at least one)")
 	f.DurationVar(&poll, "poll", time.Second, "how often to ask while waiting")
 	return cmd
+}
+
+// evidenceIn reports whether b's anchor on chainID is final as to chain
+// evidence: it carries its evidence, or the chain cannot have any, or b is
+// of a server that issues proof format 1 (no evidence at all).
+func evidenceIn(b *proof.Bundle, chainID uint64) bool {
+	a, ok := b.Anchor(chainID)
+	return ok && (b.Version == proof.VersionV1 || len(a.Evidence) > 0 || a.NoEvidence == proof.NoEvidenceUnsupported)
 }
 
 // chainsSummary says which chains have confirmed, when the server anchors

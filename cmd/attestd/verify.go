@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math/big"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -17,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/attestd/attestd/internal/attestfile"
+	"github.com/attestd/attestd/internal/checkpoint"
 	"github.com/attestd/attestd/internal/fingerprint"
 	"github.com/attestd/attestd/internal/proof"
 	"github.com/attestd/attestd/internal/receipt"
@@ -41,6 +44,18 @@ endpoints for one chain are cross-checked: every answer used (the
 transaction, its receipt, the block at its height, the head) must be the
 same from each, or the check anchor[<id>].endpoints_agree is UNDECIDED —
 one of them is wrong and nothing says which.
+
+Offline (--offline): no network connection at all, not even to --rpc.
+A proof of format 2 carries each anchor's chain evidence: the signed
+transaction, its receipt, its block's header, Merkle-Patricia proofs that
+both are in that block, and the headers on top of it. What links it to
+the real chain is one block hash you trust: --trusted-block ID:HASH (or
+ID:NUMBER:HASH; repeat once per chain) must be the hash of one of those
+blocks, or --checkpoint FILE (made by attestd checkpoint) holds it. The
+confirmations count up to that block. Without one, each chain is
+UNDECIDED and says which block's hash to confirm and how. With endpoints
+(online), such a proof is checked the same way, and the endpoints are
+asked only for the hash of the anchor's block and the head.
 
 Policy (--require):
   (default)  every chain the proof is anchored on that you gave an
@@ -91,7 +106,8 @@ func newVerifyCmd() *cobra.Command {
 	var (
 		proofPath, anchorer, receiptKey, require string
 		trustFile                                string
-		rpcURLs                                  []string
+		rpcURLs, trustedBlocks, checkpoints      []string
+		offline                                  bool
 		requireChains                            []uint
 		minConf                                  uint64
 		asJSON, anyIssuer                        bool
@@ -115,8 +131,17 @@ func newVerifyCmd() *cobra.Command {
 					named = append(named, uint64(id))
 				}
 			}
+			trusted, err := trustedFrom(trustedBlocks, checkpoints)
+			if err != nil {
+				return err
+			}
+			if len(trusted) > 0 && !offline {
+				return errors.New("--trusted-block and --checkpoint are for --offline")
+			}
 			urls := rpcURLs
-			if !cmd.Flags().Changed("rpc") {
+			if offline {
+				urls = nil // not even a connection to what --rpc or ATTESTD_RPC names
+			} else if !cmd.Flags().Changed("rpc") {
 				urls = nil
 				for u := range strings.SplitSeq(envDefault("ATTESTD_RPC", defaultRPC), ",") {
 					if u = strings.TrimSpace(u); u != "" {
@@ -124,7 +149,7 @@ func newVerifyCmd() *cobra.Command {
 					}
 				}
 			}
-			if len(urls) == 0 {
+			if len(urls) == 0 && !offline {
 				return errors.New("--rpc: give at least one chain endpoint")
 			}
 			if proofPath == "" {
@@ -171,12 +196,16 @@ func newVerifyCmd() *cobra.Command {
 				return report(out, doc, res, "", asJSON)
 			}
 			ctx := cmd.Context()
-			eps, err := dialEndpoints(ctx, urls, cmd.ErrOrStderr())
-			if err != nil {
-				return err
+			var chains map[uint64]verify.Chain
+			var extra []verify.Check
+			if !offline {
+				eps, err := dialEndpoints(ctx, urls, cmd.ErrOrStderr())
+				if err != nil {
+					return err
+				}
+				defer eps.close()
+				chains, extra = eps.chains(f.Proof)
 			}
-			defer eps.close()
-			chains, extra := eps.chains(f.Proof)
 			pins := map[uint64]common.Address{}
 			if pin != nil {
 				for id := range chains {
@@ -186,7 +215,8 @@ func newVerifyCmd() *cobra.Command {
 					pins[a.ChainID] = *pin
 				}
 			}
-			policy := verify.Policy{Require: mode, RequiredChains: named, MinConfirmations: minConf, Anchorers: pins, AnyIssuer: anyIssuer}
+			policy := verify.Policy{Require: mode, RequiredChains: named, MinConfirmations: minConf, Anchorers: pins, AnyIssuer: anyIssuer,
+				Offline: offline, Trusted: trusted}
 			if list != nil {
 				policy.Issuers = list
 			}
@@ -217,6 +247,9 @@ func newVerifyCmd() *cobra.Command {
 	fl.UintSliceVar(&requireChains, "require-chain", nil, "chain IDs that must be anchored (the same as --require ID,ID)")
 	_ = fl.MarkDeprecated("require-chain", "use --require ID[,ID...]")
 	fl.Uint64Var(&minConf, "min-confirmations", 1, "blocks required on top of and including the anchor's")
+	fl.BoolVar(&offline, "offline", false, "no network at all: check each anchor from the proof's chain evidence against a block hash you trust")
+	fl.StringArrayVar(&trustedBlocks, "trusted-block", nil, "with --offline: ID:HASH or ID:NUMBER:HASH, a block hash of chain ID you trust (from a node, an explorer, a checkpoint); repeat once per chain")
+	fl.StringArrayVar(&checkpoints, "checkpoint", nil, "with --offline: a checkpoint file (attestd checkpoint) whose block hashes you trust; repeatable")
 	fl.BoolVar(&asJSON, "json", false, "print the result as JSON (with its verdict); the exit status is the same")
 	return cmd
 }
@@ -388,6 +421,50 @@ func report(out io.Writer, doc string, res verify.Result, by string, asJSON bool
 	return code
 }
 
+// trustedFrom gathers the block hashes the verifier trusts, by chain, from
+// --trusted-block values (ID:HASH or ID:NUMBER:HASH) and checkpoint files.
+func trustedFrom(flags, files []string) (map[uint64][]verify.TrustedBlock, error) {
+	out := map[uint64][]verify.TrustedBlock{}
+	for _, v := range flags {
+		parts := strings.Split(v, ":")
+		bad := fmt.Errorf("--trusted-block %q: want ID:HASH or ID:NUMBER:HASH, e.g. 1337:0x%s", clip(v), strings.Repeat("ab", 32))
+		if len(parts) != 2 && len(parts) != 3 {
+			return nil, bad
+		}
+		id, err := strconv.ParseUint(parts[0], 10, 64)
+		if err != nil || id == 0 {
+			return nil, bad
+		}
+		var t verify.TrustedBlock
+		if len(parts) == 3 {
+			if t.Number, err = strconv.ParseUint(parts[1], 10, 64); err != nil {
+				return nil, bad
+			}
+		}
+		h := parts[len(parts)-1]
+		if len(h) != 66 || !strings.HasPrefix(h, "0x") {
+			return nil, bad
+		}
+		if _, err := hex.DecodeString(h[2:]); err != nil {
+			return nil, bad
+		}
+		t.Hash = common.HexToHash(h)
+		out[id] = append(out[id], t)
+	}
+	for _, path := range files {
+		cp, err := checkpoint.Load(path)
+		if err != nil {
+			return nil, fmt.Errorf("--checkpoint: %w", err)
+		}
+		for _, c := range cp.Chains {
+			for _, b := range c.Blocks {
+				out[c.ChainID] = append(out[c.ChainID], verify.TrustedBlock{Number: b.Number, Hash: b.Hash})
+			}
+		}
+	}
+	return out, nil
+}
+
 // verdictLine is the first line of verify's output.
 func verdictLine(doc string, res verify.Result, by string) string {
 	names := func(st verify.State) string {
@@ -412,6 +489,16 @@ func verdictLine(doc string, res verify.Result, by string) string {
 	case verify.VerdictInvalid:
 		return fmt.Sprintf("INVALID: some evidence is false (%s). Do not rely on this proof for %s.", names(verify.StateFailed), doc)
 	default:
+		var confirm []string
+		for _, c := range res.Checks {
+			if _, what, ok := strings.Cut(c.Detail, "To decide, confirm "); ok && c.State == verify.StateUndecided && !c.Optional {
+				what, _, _ = strings.Cut(what, "; then give it")
+				confirm = append(confirm, what)
+			}
+		}
+		if len(confirm) > 0 {
+			return fmt.Sprintf("UNDECIDED: offline, nothing links this proof to the real chain yet. Confirm %s; then give it with --trusted-block or --checkpoint. Nothing checked was false.", strings.Join(confirm, "; and "))
+		}
 		for _, c := range res.Checks {
 			if c.State == verify.StateUndecided && !c.Optional && strings.HasSuffix(c.Name, "."+verify.CheckAgree) {
 				return fmt.Sprintf("UNDECIDED: the chain servers you gave disagree (%s): nothing checked was false, but this proof cannot be relied on until they agree. See the lines marked UNDECIDED.", names(verify.StateUndecided))

@@ -47,6 +47,21 @@ func (e AnchorState) Valid() bool {
 	}
 }
 
+// Defines values for ChainEvidenceVersion.
+const (
+	ChainEvidenceVersionN1 ChainEvidenceVersion = 1
+)
+
+// Valid indicates whether the value is a known member of the ChainEvidenceVersion enum.
+func (e ChainEvidenceVersion) Valid() bool {
+	switch e {
+	case ChainEvidenceVersionN1:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for HealthStatus.
 const (
 	HealthStatusOk HealthStatus = "ok"
@@ -282,6 +297,38 @@ type Batch struct {
 // Example: 0x5af2392a948f950e3f93e9f171da623fe6629440bc8d7e27fa7b39573e40ee73
 type BlockHash = string
 
+// ChainEvidence The anchor's chain evidence (proof format 2): with it, a verifier checks the anchor
+// with no chain endpoint, given one block hash it trusts. Every field but the numbers is
+// a consensus encoding as 0x-prefixed lowercase hex: the signed transaction, its receipt,
+// the RLP header of its block, the Merkle–Patricia proof nodes (root first) of key
+// RLP(`tx_index`) in the header's `transactionsRoot` and `receiptsRoot`, and the RLP
+// headers that follow the block up to the confirmation depth, each naming the one before
+// as its parent. The checks are specified in docs/proof-format.md ("Chain evidence").
+type ChainEvidence struct {
+	// Header Bytes as 0x-prefixed lowercase hex.
+	//
+	// Example: 0x02f8b1
+	Header  HexBytes   `json:"header"`
+	Headers []HexBytes `json:"headers"`
+
+	// Receipt Bytes as 0x-prefixed lowercase hex.
+	//
+	// Example: 0x02f8b1
+	Receipt      HexBytes   `json:"receipt"`
+	ReceiptProof []HexBytes `json:"receipt_proof"`
+
+	// Tx Bytes as 0x-prefixed lowercase hex.
+	//
+	// Example: 0x02f8b1
+	Tx      HexBytes             `json:"tx"`
+	TxIndex int64                `json:"tx_index"`
+	TxProof []HexBytes           `json:"tx_proof"`
+	Version ChainEvidenceVersion `json:"version"`
+}
+
+// ChainEvidenceVersion defines model for ChainEvidence.Version.
+type ChainEvidenceVersion int
+
 // ChainInfo A chain this server anchors on.
 type ChainInfo struct {
 	// Anchorer An EVM account address, `0x` and 40 hex characters (EIP-55 mixed case allowed).
@@ -298,6 +345,15 @@ type ChainInfo struct {
 	//
 	// Example: 12
 	Confirmations int64 `json:"confirmations"`
+
+	// Evidence Whether this server collects the chain evidence of its anchors on the chain (proof
+	// format 2). False when the chain's block hashes cannot be reproduced from its
+	// headers: its anchors say `no_evidence: unsupported` and are checked against chain
+	// endpoints only.
+	//
+	//
+	// Example: true
+	Evidence bool `json:"evidence"`
 
 	// Sink An EVM account address, `0x` and 40 hex characters (EIP-55 mixed case allowed).
 	//
@@ -406,6 +462,11 @@ type Health struct {
 // HealthStatus Example: ok
 type HealthStatus string
 
+// HexBytes Bytes as 0x-prefixed lowercase hex.
+//
+// Example: 0x02f8b1
+type HexBytes = string
+
 // Info What this server is.
 type Info struct {
 	// BatchIntervalSeconds How often pending fingerprints are sealed into a batch, in seconds.
@@ -421,9 +482,9 @@ type Info struct {
 	// Example: 100000
 	MaxBatchSize int64 `json:"max_batch_size"`
 
-	// ProofFormat The proof bundle format version this server issues (1).
+	// ProofFormat The proof bundle format version this server issues (2).
 	//
-	// Example: 1
+	// Example: 2
 	ProofFormat int64 `json:"proof_format"`
 
 	// ReceiptKeys The keys that sign receipts, oldest first, each with its period: a receipt is

@@ -201,7 +201,7 @@ func (s *Service) openChains(ctx context.Context) ([]server.Chain, error) {
 		chains = append(chains, server.Chain{
 			ID: anc.ChainID(), Anchorer: anc.Address(), Sink: anc.Sink(),
 			Confirmations: anc.Confirmations(), Reader: redact.Chain(client), // its errors reach verify results
-			FirstBatch: acfg.FirstBatch,
+			FirstBatch: acfg.FirstBatch, Evidence: anc.CollectsEvidence(),
 		})
 	}
 	return chains, nil

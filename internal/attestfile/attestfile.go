@@ -25,8 +25,9 @@ const Version = 1
 // Ext is the sidecar's file name extension.
 const Ext = ".attest"
 
-// MaxSize bounds a sidecar's size.
-const MaxSize = 256 << 10
+// MaxSize bounds a sidecar's size: a proof bundle (with its chain
+// evidence) and room for the rest.
+const MaxSize = proof.MaxBundleSize + 256<<10
 
 // ErrInvalid is wrapped by every parse error.
 var ErrInvalid = errors.New("invalid .attest file")

@@ -51,7 +51,7 @@ func sample() *attestfile.File {
 		Server:           "http://127.0.0.1:8080",
 		Receipt:          &r,
 		Proof: &proof.Bundle{
-			Version: proof.Version, Fingerprint: fp, BatchID: 4, Index: 1, Size: 3,
+			Version: proof.VersionV1, Fingerprint: fp, BatchID: 4, Index: 1, Size: 3,
 			Root: proof.Hash{1}, Path: []proof.Hash{{2}, {3}},
 			Anchors: []proof.Anchor{{ChainID: 1337, TxHash: common.Hash{4}, BlockNumber: 5, BlockHash: common.Hash{6}, Anchorer: common.Address{7}}},
 		},

@@ -8,6 +8,7 @@ package proof
 import (
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -17,12 +18,20 @@ import (
 	"github.com/attestd/attestd/internal/strictjson"
 )
 
-// Version is the proof bundle format this package reads and writes.
-const Version = 1
+// Version is the proof bundle format this package writes: 2, whose
+// anchors carry their chain evidence. It reads version 1 too (anchors
+// without evidence), so .attest files written before keep verifying.
+const (
+	Version   = 2
+	VersionV1 = 1
+)
 
-// MaxBundleSize bounds a bundle's JSON encoding; a real one is a few KiB
-// (a path of at most 64 hashes and a handful of anchors).
-const MaxBundleSize = 64 << 10
+// MaxBundleSize bounds a bundle's JSON encoding. A version 1 bundle is a
+// few KiB (a path of at most 64 hashes and a handful of anchors); in
+// version 2 each anchor's chain evidence adds some 20 KiB at 12
+// confirmations (docs/benchmarks.md), a few hundred KiB for a deep
+// confirmation depth.
+const MaxBundleSize = 4 << 20
 
 // MaxAnchors bounds the anchors one bundle may carry.
 const MaxAnchors = 16
@@ -57,13 +66,43 @@ func (h *Hash) UnmarshalText(b []byte) error {
 	return err
 }
 
-// Anchor locates the transaction that carries a batch root on one chain.
+// Anchor locates the transaction that carries a batch root on one chain
+// and, in version 2, carries its chain evidence.
 type Anchor struct {
 	ChainID     uint64         `json:"chain_id"`
 	TxHash      common.Hash    `json:"tx_hash"`
 	BlockNumber uint64         `json:"block_number"`
 	BlockHash   common.Hash    `json:"block_hash"`
 	Anchorer    common.Address `json:"anchorer"`
+	// Evidence is the anchor's chain evidence (version 2), the JSON of an
+	// Evidence kept as it came: the service stores it once per batch and
+	// chain and writes it into every bundle of the batch unchanged, and
+	// Check parses it (ParseEvidence) so a bundle holds only well-formed
+	// evidence. Empty when NoEvidence says why.
+	Evidence json.RawMessage `json:"evidence,omitempty"`
+	// NoEvidence, in version 2, says why an anchor has no Evidence:
+	// NoEvidenceUnsupported or NoEvidencePending.
+	NoEvidence string `json:"no_evidence,omitempty"`
+}
+
+// Why a version 2 anchor has no chain evidence.
+const (
+	// NoEvidenceUnsupported: the chain's block hashes cannot be reproduced
+	// from its headers by the issuer's software, so no standalone evidence
+	// is collected on it; the anchor is checked against chain endpoints.
+	NoEvidenceUnsupported = "unsupported"
+	// NoEvidencePending: the evidence has not been collected yet (the
+	// anchor is not confirmed, or collecting it failed and is retried);
+	// upgrade the .attest file again later.
+	NoEvidencePending = "pending"
+)
+
+// ParsedEvidence returns a's chain evidence, parsed; nil when it has none.
+func (a *Anchor) ParsedEvidence() (*Evidence, error) {
+	if len(a.Evidence) == 0 {
+		return nil, nil
+	}
+	return ParseEvidence(a.Evidence)
 }
 
 // Bundle is everything a verifier needs besides the document and a JSON-RPC
@@ -122,8 +161,8 @@ func Parse(data []byte) (*Bundle, error) {
 // Check validates the bundle's form (see Parse).
 func (b *Bundle) Check() error {
 	switch {
-	case b.Version != Version:
-		return fmt.Errorf("%w: unsupported version %d (want %d)", ErrInvalid, b.Version, Version)
+	case b.Version != Version && b.Version != VersionV1:
+		return fmt.Errorf("%w: unsupported version %d (this verifier reads versions %d and %d)", ErrInvalid, b.Version, VersionV1, Version)
 	case b.BatchID == 0:
 		return fmt.Errorf("%w: batch_id must be at least 1", ErrInvalid)
 	case b.Size == 0:
@@ -153,6 +192,20 @@ func (b *Bundle) Check() error {
 		seen[a.ChainID] = true
 		if a.ChainID == 0 || a.TxHash == (common.Hash{}) || a.BlockHash == (common.Hash{}) || a.Anchorer == (common.Address{}) {
 			return fmt.Errorf("%w: anchor on chain %d lacks its chain ID, tx hash, block hash or anchorer", ErrInvalid, a.ChainID)
+		}
+		switch {
+		case b.Version == VersionV1 && (a.Evidence != nil || a.NoEvidence != ""):
+			return fmt.Errorf("%w: anchor on chain %d: a version %d bundle carries no chain evidence", ErrInvalid, a.ChainID, VersionV1)
+		case b.Version == Version && a.Evidence == nil && a.NoEvidence == "":
+			return fmt.Errorf("%w: anchor on chain %d: a version %d anchor carries its chain evidence or says why not (no_evidence)", ErrInvalid, a.ChainID, Version)
+		case a.Evidence != nil && a.NoEvidence != "":
+			return fmt.Errorf("%w: anchor on chain %d has chain evidence and says it has none (no_evidence)", ErrInvalid, a.ChainID)
+		case a.Evidence != nil:
+			if _, err := ParseEvidence(a.Evidence); err != nil {
+				return fmt.Errorf("anchor on chain %d: %w", a.ChainID, err)
+			}
+		case a.NoEvidence != "" && a.NoEvidence != NoEvidenceUnsupported && a.NoEvidence != NoEvidencePending:
+			return fmt.Errorf("%w: anchor on chain %d: no_evidence %q (want %q or %q)", ErrInvalid, a.ChainID, a.NoEvidence, NoEvidenceUnsupported, NoEvidencePending)
 		}
 	}
 	return nil

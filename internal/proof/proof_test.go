@@ -221,7 +221,17 @@ func TestParseRejects(t *testing.T) {
 		{"trailing garbage", append(bytes.Clone(good), " x"...)},
 		{"two bundles", append(bytes.Clone(good), good...)},
 		{"version 0", edit(t, func(m map[string]any) { m["version"] = 0 })},
-		{"version 2", edit(t, func(m map[string]any) { m["version"] = 2 })},
+		{"version 3", edit(t, func(m map[string]any) { m["version"] = 3 })},
+		{"version 1 with evidence", edit(t, func(m map[string]any) { m["anchors"].([]any)[0].(map[string]any)["no_evidence"] = "pending" })},
+		{"version 2, unknown no_evidence", edit(t, func(m map[string]any) {
+			m["version"] = 2
+			m["anchors"].([]any)[0].(map[string]any)["no_evidence"] = "later"
+		})},
+		{"version 2, evidence null", edit(t, func(m map[string]any) { m["version"] = 2; m["anchors"].([]any)[0].(map[string]any)["evidence"] = nil })},
+		{"version 2, evidence not evidence", edit(t, func(m map[string]any) {
+			m["version"] = 2
+			m["anchors"].([]any)[0].(map[string]any)["evidence"] = map[string]any{"version": 1}
+		})},
 		{"version missing", edit(t, func(m map[string]any) { delete(m, "version") })},
 		{"version as string", edit(t, func(m map[string]any) { m["version"] = "1" })},
 		{"batch_id 0", edit(t, func(m map[string]any) { m["batch_id"] = 0 })},

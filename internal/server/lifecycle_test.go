@@ -148,7 +148,20 @@ func TestLifecycle(t *testing.T) {
 	confirmed := checkStatus("confirmed", "confirmed", true)
 	checkBatch("confirmed", "confirmed", "confirmed")
 	for i, st := range confirmed {
-		if !jsonEqual(t, st.Proof, anchored[i].Proof) {
+		// Confirmed, the anchor gains its chain evidence (proof format 2);
+		// nothing else in the proof changes.
+		was, now := cloneBundle(t, *anchored[i].Proof), cloneBundle(t, *st.Proof)
+		if len(was.Anchors) != 1 || was.Anchors[0].NoEvidence != proof.NoEvidencePending || was.Anchors[0].Evidence != nil {
+			t.Fatalf("fingerprint %d: anchored, not confirmed: evidence %q, no_evidence %q; want pending", i, was.Anchors[0].Evidence, was.Anchors[0].NoEvidence)
+		}
+		if len(now.Anchors) != 1 || now.Anchors[0].NoEvidence != "" || len(now.Anchors[0].Evidence) == 0 {
+			t.Fatalf("fingerprint %d: confirmed without chain evidence (no_evidence %q)", i, now.Anchors[0].NoEvidence)
+		}
+		if now.Version != proof.Version {
+			t.Fatalf("fingerprint %d: bundle version %d, want %d", i, now.Version, proof.Version)
+		}
+		was.Anchors[0].NoEvidence, now.Anchors[0].Evidence = "", nil
+		if !jsonEqual(t, now, was) {
 			t.Fatalf("fingerprint %d: the proof changed from anchored to confirmed", i)
 		}
 		fpText := "sha256:" + list[i]

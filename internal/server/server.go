@@ -97,6 +97,10 @@ type Chain struct {
 	// FirstBatch is the first batch anchored on the chain (0 or 1: all):
 	// a chain added later is not waited for on the batches before it.
 	FirstBatch uint64
+	// Evidence: the chain evidence of confirmed anchors is collected on
+	// this chain (anchor.Anchorer.CollectsEvidence); proofs of a chain
+	// without say so (proof.NoEvidenceUnsupported).
+	Evidence bool
 }
 
 // Deps are the parts the server uses.
@@ -125,6 +129,7 @@ type Server struct {
 	// the chains' Readers behind a cache, by chain ID.
 	verifyLimits *clientLimiters
 	readers      map[uint64]verify.Chain
+	evidence     map[uint64]bool // chains whose anchors get chain evidence
 }
 
 var _ api.ServerInterface = (*Server)(nil)
@@ -154,12 +159,13 @@ func New(cfg Config, d Deps) *Server {
 	}
 	s := &Server{cfg: cfg, Deps: d, log: d.Log, limits: newLimiters(cfg.RatePerSecond, cfg.RateBurst),
 		verifyLimits: newClientLimiters(cfg.VerifyRate, cfg.VerifyBurst, cfg.VerifyClients),
-		readers:      map[uint64]verify.Chain{}}
+		readers:      map[uint64]verify.Chain{}, evidence: map[uint64]bool{}}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
 	for _, c := range d.Chains {
 		s.chainIDs = append(s.chainIDs, c.ID)
+		s.evidence[c.ID] = c.Evidence
 		if c.Reader != nil {
 			s.readers[c.ID] = verify.NewCachedChain(c.Reader, 0)
 		}
@@ -410,9 +416,20 @@ func (s *Server) bundle(p store.Proof) *proof.Bundle {
 		if !ok || a.State == store.AnchorSigned {
 			continue
 		}
-		anchors = append(anchors, proof.Anchor{
+		pa := proof.Anchor{
 			ChainID: a.ChainID, TxHash: a.TxHash, BlockNumber: a.BlockNumber, BlockHash: a.BlockHash, Anchorer: a.From,
-		})
+		}
+		// The evidence is stored once per batch and chain, as the JSON a
+		// bundle carries: it is written into every bundle as it is.
+		switch {
+		case a.State == store.AnchorConfirmed && len(a.Evidence) > 0:
+			pa.Evidence = a.Evidence
+		case !s.evidence[id]:
+			pa.NoEvidence = proof.NoEvidenceUnsupported
+		default:
+			pa.NoEvidence = proof.NoEvidencePending
+		}
+		anchors = append(anchors, pa)
 	}
 	if len(anchors) == 0 {
 		return nil
@@ -673,6 +690,7 @@ func (s *Server) GetInfo(c *gin.Context) {
 	for _, ch := range s.Chains {
 		out.Chains = append(out.Chains, api.ChainInfo{
 			ChainID: int64(ch.ID), Anchorer: ch.Anchorer.Hex(), Sink: ch.Sink.Hex(), Confirmations: int64(ch.Confirmations),
+			Evidence: ch.Evidence,
 		})
 	}
 	c.JSON(http.StatusOK, out)

@@ -215,7 +215,12 @@ func TestMalformedRequests(t *testing.T) {
 		{"verify trailing data", "POST", "/v1/verify", verifyBody(t, nil) + `[]`, 400, []string{"trailing data"}, nil},
 		{"verify unknown field", "POST", "/v1/verify", verifyBody(t, func(r, _ map[string]any) { r["policy"] = "lax" }), 400, []string{"unknown field"}, nil},
 		{"verify unknown bundle field", "POST", "/v1/verify", verifyBody(t, func(_, b map[string]any) { b["issuer"] = instA }), 400, []string{"unknown field"}, nil},
-		{"verify version 2", "POST", "/v1/verify", verifyBody(t, func(_, b map[string]any) { b["version"] = 2 }), 400, []string{"version 2"}, nil},
+		{"verify version 3", "POST", "/v1/verify", verifyBody(t, func(_, b map[string]any) { b["version"] = 3 }), 400, []string{"version 3"}, nil},
+		{"verify evidence in version 1", "POST", "/v1/verify", verifyBody(t, func(_, b map[string]any) { b["anchors"].([]any)[0].(map[string]any)["no_evidence"] = "pending" }), 400, []string{"carries no chain evidence"}, nil},
+		{"verify malformed evidence", "POST", "/v1/verify", verifyBody(t, func(_, b map[string]any) {
+			b["version"] = 2
+			b["anchors"].([]any)[0].(map[string]any)["evidence"] = map[string]any{"version": 1, "tx": "0xzz"}
+		}), 400, []string{"evidence"}, nil},
 		{"verify batch 0", "POST", "/v1/verify", verifyBody(t, func(_, b map[string]any) { b["batch_id"] = 0 }), 400, []string{"batch_id"}, nil},
 		{"verify index outside", "POST", "/v1/verify", verifyBody(t, func(_, b map[string]any) { b["index"] = 2 }), 400, []string{"outside"}, nil},
 		{"verify root not hex", "POST", "/v1/verify", verifyBody(t, func(_, b map[string]any) { b["root"] = "nothex" }), 400, []string{"invalid proof"}, nil},

@@ -81,6 +81,14 @@ func appendBundle(dst []byte, b *proof.Bundle) []byte {
 		dst = strconv.AppendUint(append(dst, `,"block_number":`...), a.BlockNumber, 10)
 		dst = appendHex(append(dst, `,"block_hash":`...), "0x", a.BlockHash[:])
 		dst = appendHex(append(dst, `,"anchorer":`...), "0x", a.Anchorer[:])
+		if len(a.Evidence) > 0 {
+			// Stored as json.Marshal wrote it: compact, hex strings only,
+			// so what encoding/json would write is these very bytes.
+			dst = append(append(dst, `,"evidence":`...), a.Evidence...)
+		}
+		if a.NoEvidence != "" {
+			dst = appendString(append(dst, `,"no_evidence":`...), a.NoEvidence)
+		}
 		dst = append(dst, '}')
 	}
 	return append(dst, "]}"...)

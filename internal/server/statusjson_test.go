@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
 
 	"github.com/attestd/attestd/internal/api"
 	"github.com/attestd/attestd/internal/fingerprint"
@@ -60,10 +61,23 @@ func testBundle(seed []byte, pathLen, anchors int, n uint64) *proof.Bundle {
 	}
 	for i := range anchors {
 		x := h(1000 + i)
-		b.Anchors = append(b.Anchors, proof.Anchor{
+		a := proof.Anchor{
 			ChainID: n + uint64(i), TxHash: common.Hash(h(2000 + i)), BlockNumber: n ^ uint64(i),
 			BlockHash: common.Hash(h(3000 + i)), Anchorer: common.BytesToAddress(x[:20]),
-		})
+		}
+		// Every other anchor carries chain evidence as the store keeps it
+		// (json.Marshal of a proof.Evidence); the others say why not.
+		switch i % 3 {
+		case 0:
+			ev := proof.Evidence{Version: proof.EvidenceVersion, Tx: x[:], TxIndex: n, Receipt: x[1:], Header: x[2:],
+				TxProof: []hexutil.Bytes{x[3:]}, ReceiptProof: []hexutil.Bytes{x[4:]}, Headers: []hexutil.Bytes{x[5:], x[6:]}}
+			a.Evidence, _ = json.Marshal(ev)
+		case 1:
+			a.NoEvidence = proof.NoEvidencePending
+		case 2:
+			a.NoEvidence = proof.NoEvidenceUnsupported
+		}
+		b.Anchors = append(b.Anchors, a)
 	}
 	return b
 }

@@ -277,7 +277,7 @@ func (e *chainEnv) bundle(fp fingerprint.Fingerprint) (*proof.Bundle, error) {
 		path[i] = n
 	}
 	return &proof.Bundle{
-		Version: proof.Version, Fingerprint: entry.Fingerprint, BatchID: b.ID,
+		Version: proof.VersionV1, Fingerprint: entry.Fingerprint, BatchID: b.ID,
 		Index: entry.Index, Size: b.Size, Root: b.Root, Path: path,
 		Anchors: []proof.Anchor{{
 			ChainID: rec.ChainID, TxHash: rec.TxHash, BlockNumber: rec.BlockNumber,

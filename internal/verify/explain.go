@@ -20,6 +20,7 @@ var plain = map[string]string{
 	CheckCanonical:   "Is the block holding it part of the chain everyone agrees on?",
 	CheckConfirmed:   "Have enough blocks been added after it that it can no longer be undone?",
 	CheckAgree:       "Did all the chain servers you gave say the same thing?",
+	CheckEvidence:    "Does the proof's own copy of the chain hold together, block by block?",
 	CheckReceipt:     "Was the receipt signed by the issuer's receipt key of its time?",
 }
 

@@ -29,7 +29,6 @@ package verify
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/big"
 	"slices"
@@ -37,7 +36,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 
@@ -119,6 +117,14 @@ type Policy struct {
 	// that chain to that issuer's sink. It takes the place of Anchorers and
 	// AnyIssuer; the result names the issuer (Result.Issuer).
 	Issuers IssuerList
+	// Offline: no endpoint is read. Each anchor is checked from its chain
+	// evidence (proof format 2) and linked to the chain by a block hash
+	// the verifier trusts (Trusted); without one it is undecided, and the
+	// check says which hash to confirm and how.
+	Offline bool
+	// Trusted are the block hashes the verifier trusts, by chain ID
+	// (offline verification).
+	Trusted map[uint64][]TrustedBlock
 }
 
 // IssuerList is what the verifier asks of a trust list (internal/trust).
@@ -269,6 +275,7 @@ const (
 	CheckConfirmed   = "confirmations"   // with enough blocks on top
 	CheckAgree       = "endpoints_agree" // several endpoints of the chain gave the same answers (CrossChecked)
 	CheckPolicy      = "policy"          // RequireAny: at least one chain's anchor checked out
+	CheckEvidence    = "evidence"        // the anchor's sealed chain evidence is complete and consistent (proof format 2)
 	CheckReceipt     = "receipt"         // the receipt is signed by the issuer's key of its time (added by the caller: the CLI, POST /v1/verify)
 )
 
@@ -300,6 +307,17 @@ func Verify(ctx context.Context, b *proof.Bundle, doc *fingerprint.Fingerprint, 
 		required = p.RequiredChains
 	case p.Require == RequireAll:
 		required = anchorChains(b)
+	case p.Offline:
+		// Every chain with a block the verifier trusts; with none, every
+		// chain, so that each says what to confirm.
+		for _, a := range b.Anchors {
+			if len(p.Trusted[a.ChainID]) > 0 {
+				required = append(required, a.ChainID)
+			}
+		}
+		if len(required) == 0 {
+			required = anchorChains(b)
+		}
 	default:
 		for _, a := range b.Anchors {
 			if _, ok := chains[a.ChainID]; ok {
@@ -365,172 +383,4 @@ func anchorChains(b *proof.Bundle) []uint64 {
 	}
 	slices.Sort(ids)
 	return ids
-}
-
-// checkAnchor runs the per-chain checks, stopping at the first that does
-// not pass (the later ones would only repeat it). It returns the block
-// time, whether every check passed, and whether the sender was pinned.
-func checkAnchor(ctx context.Context, r *Result, b *proof.Bundle, id uint64, c Chain, p Policy, minConf uint64) (time.Time, bool, bool) {
-	var zero time.Time
-	name := func(check string) string { return fmt.Sprintf("anchor[%d].%s", id, check) }
-	// disagree records a CrossChecked disagreement; it reports whether
-	// err was one.
-	disagree := func(err error) bool {
-		var d *Disagreement
-		if !errors.As(err, &d) {
-			return false
-		}
-		r.undecided(name(CheckAgree), false, "could not check: the endpoints for chain %d disagree about %s (%s); at least one of them is wrong and nothing says which, so nothing they say can be relied on: try other endpoints",
-			id, d.What, d.answers())
-		return true
-	}
-	a, ok := b.Anchor(id)
-	if !ok {
-		return zero, r.undecided(name(CheckTx), false, "the proof has no anchor on required chain %d (yet)", id), false
-	}
-	if c == nil {
-		return zero, r.undecided(name(CheckRPC), false, "no JSON-RPC endpoint given for chain %d: nothing could be checked there", id), false
-	}
-	got, err := c.ChainID(ctx)
-	if disagree(err) {
-		return zero, false, false
-	}
-	if err != nil {
-		return zero, r.undecided(name(CheckRPC), true, "could not check: the chain endpoint did not answer (%v)", err), false
-	}
-	if !got.IsUint64() || got.Uint64() != id {
-		return zero, r.undecided(name(CheckRPC), false, "could not check: the endpoint serves chain %s, the anchor is on chain %d", got, id), false
-	}
-	r.add(name(CheckRPC), true, "endpoint serves chain %d", id)
-
-	tx, pending, err := c.TransactionByHash(ctx, a.TxHash)
-	switch {
-	case errors.Is(err, ethereum.NotFound):
-		return zero, r.add(name(CheckTx), false, "the anchoring transaction %s does not exist on chain %d", a.TxHash.Hex(), id), false
-	case disagree(err):
-		return zero, false, false
-	case err != nil:
-		return zero, r.undecided(name(CheckTx), true, "could not read transaction %s from the endpoint: %v", a.TxHash.Hex(), err), false
-	case pending:
-		return zero, r.undecided(name(CheckTx), false, "transaction %s is not mined yet: try again later", a.TxHash.Hex()), false
-	}
-	rc, err := c.TransactionReceipt(ctx, a.TxHash)
-	if f, ok := c.(Refresher); ok && err == nil && (rc.BlockHash != a.BlockHash || rc.BlockNumber.Uint64() != a.BlockNumber) {
-		rc, err = f.Refresh().TransactionReceipt(ctx, a.TxHash) // a cached receipt may predate a reorg
-	}
-	switch {
-	case errors.Is(err, ethereum.NotFound):
-		// Between the two reads the tx was reorged out, or the node is
-		// still indexing: not evidence either way.
-		return zero, r.undecided(name(CheckTx), true, "the endpoint has no receipt for transaction %s yet: try again later", a.TxHash.Hex()), false
-	case disagree(err):
-		return zero, false, false
-	case err != nil:
-		return zero, r.undecided(name(CheckTx), true, "could not read the receipt of %s from the endpoint: %v", a.TxHash.Hex(), err), false
-	}
-	if rc.BlockHash != a.BlockHash || rc.BlockNumber.Uint64() != a.BlockNumber {
-		return zero, r.add(name(CheckTx), false, "the proof places %s in block %d (%s), the chain in block %d (%s): fetch the proof again",
-			a.TxHash.Hex(), a.BlockNumber, a.BlockHash.Hex(), rc.BlockNumber, rc.BlockHash.Hex()), false
-	}
-	r.add(name(CheckTx), true, "transaction %s in block %d", a.TxHash.Hex(), rc.BlockNumber)
-	if !r.add(name(CheckStatus), rc.Status == types.ReceiptStatusSuccessful, "receipt status %d (1 is success)", rc.Status) {
-		return zero, false, false
-	}
-
-	sender, err := types.Sender(types.LatestSignerForChainID(got), tx)
-	if err != nil {
-		return zero, r.add(name(CheckSender), false, "recovering the sender: %v", err), false
-	}
-	pin, pinned := p.Anchorers[id]
-	var issuer string
-	var sink common.Address
-	if p.Issuers != nil {
-		var known bool
-		if issuer, sink, known = p.Issuers.AnchoringIssuer(id, sender); !known {
-			return zero, r.add(name(CheckSender), false, "sent by %s, which is not an issuer in your trust list for chain %d: whoever sent it, the trust list does not vouch for them", sender.Hex(), id), false
-		}
-		pin, pinned = sender, true
-	}
-	switch {
-	case issuer != "":
-		if !r.add(name(CheckSender), a.Anchorer == sender, "sent by %s, the anchoring address of %q in your trust list; the proof names %s", sender.Hex(), issuer, a.Anchorer.Hex()) {
-			return zero, false, true
-		}
-		to := "no recipient (a contract creation)"
-		if tx.To() != nil {
-			to = tx.To().Hex()
-		}
-		if !r.add(name(CheckRecipient), tx.To() != nil && *tx.To() == sink, "sent to %s; %q anchors to %s", to, issuer, sink.Hex()) {
-			return zero, false, true
-		}
-		if r.Issuer == "" {
-			r.Issuer = issuer
-		} else if r.Issuer != issuer {
-			return zero, r.add(CheckIssuer, false, "the anchors name different issuers: %q on one chain, %q on chain %d", r.Issuer, issuer, id), true
-		}
-	case pinned:
-		if !r.add(name(CheckSender), sender == pin && a.Anchorer == pin,
-			"sent by %s; the pinned issuer's anchoring address is %s; the proof names %s", sender.Hex(), pin.Hex(), a.Anchorer.Hex()) {
-			return zero, false, true
-		}
-	case sender != a.Anchorer:
-		return zero, r.add(name(CheckSender), false, "sent by %s, not by %s as the proof says", sender.Hex(), a.Anchorer.Hex()), false
-	case p.AnyIssuer:
-		r.add(name(CheckSender), true, "sent by %s, the address the proof names; the issuer is not pinned (--any-issuer): this proves only that the fingerprint existed then, not who attested it", sender.Hex())
-	default:
-		r.undecided(name(CheckSender), false, "sent by %s, but nothing says that address is the issuer's: pin the anchoring address the issuer publishes (`attestd info`) with --anchorer or ATTESTD_ANCHORER, or accept any issuer with --any-issuer (existence only)", sender.Hex())
-		// The later checks still run: false evidence there is INVALID.
-	}
-
-	pl, err := proof.DecodePayload(tx.Data())
-	if err != nil {
-		return zero, r.add(name(CheckPayload), false, "the transaction carries no attestd anchor: %v", err), pinned
-	}
-	if !r.add(name(CheckPayload), pl.Root == b.Root && pl.Size == b.Size && pl.BatchID == b.BatchID,
-		"on chain: batch %d, size %d, root %x; proof: batch %d, size %d, root %s",
-		pl.BatchID, pl.Size, pl.Root, b.BatchID, b.Size, b.Root) {
-		return zero, false, pinned
-	}
-
-	hdr, err := c.HeaderByNumber(ctx, rc.BlockNumber)
-	if f, ok := c.(Refresher); ok && err == nil && hdr.Hash() != rc.BlockHash {
-		hdr, err = f.Refresh().HeaderByNumber(ctx, rc.BlockNumber)
-	}
-	if disagree(err) {
-		return zero, false, pinned
-	}
-	if err != nil {
-		return zero, r.undecided(name(CheckCanonical), true, "could not read block %d from the endpoint: %v", rc.BlockNumber, err), pinned
-	}
-	if !r.add(name(CheckCanonical), hdr.Hash() == rc.BlockHash, "canonical block %d is %s, receipt says %s", rc.BlockNumber, hdr.Hash().Hex(), rc.BlockHash.Hex()) {
-		return zero, false, pinned
-	}
-	head, err := c.HeaderByNumber(ctx, nil)
-	depth := func() uint64 {
-		if n := rc.BlockNumber.Uint64(); head.Number.Uint64() >= n {
-			return head.Number.Uint64() - n + 1
-		}
-		return 0
-	}
-	if f, ok := c.(Refresher); ok && err == nil && depth() < minConf {
-		head, err = f.Refresh().HeaderByNumber(ctx, nil) // a cached head may be behind
-	}
-	if disagree(err) {
-		return zero, false, pinned
-	}
-	if err != nil {
-		return zero, r.undecided(name(CheckConfirmed), true, "could not read the chain head from the endpoint: %v", err), pinned
-	}
-	conf := depth()
-	if conf < minConf {
-		return zero, r.undecided(name(CheckConfirmed), false, "%d confirmation(s), %d required: not settled yet, try again later", conf, minConf), pinned
-	}
-	r.add(name(CheckConfirmed), true, "%d confirmation(s), %d required", conf, minConf)
-	if x, ok := c.(interface{ Endpoints() []string }); ok && len(x.Endpoints()) > 1 {
-		r.add(name(CheckAgree), true, "the %d endpoints (%s) gave the same answers", len(x.Endpoints()), strings.Join(x.Endpoints(), ", "))
-	}
-	if !pinned && !p.AnyIssuer {
-		return zero, false, false
-	}
-	return time.Unix(int64(hdr.Time), 0).UTC(), true, pinned
 }
