@@ -440,6 +440,7 @@ func trustedFrom(flags, files []string) (map[uint64][]verify.TrustedBlock, error
 			if t.Number, err = strconv.ParseUint(parts[1], 10, 64); err != nil {
 				return nil, bad
 			}
+			t.HasNumber = true
 		}
 		h := parts[len(parts)-1]
 		if len(h) != 66 || !strings.HasPrefix(h, "0x") {
@@ -458,7 +459,7 @@ func trustedFrom(flags, files []string) (map[uint64][]verify.TrustedBlock, error
 		}
 		for _, c := range cp.Chains {
 			for _, b := range c.Blocks {
-				out[c.ChainID] = append(out[c.ChainID], verify.TrustedBlock{Number: b.Number, Hash: b.Hash})
+				out[c.ChainID] = append(out[c.ChainID], verify.TrustedBlock{Number: b.Number, Hash: b.Hash, HasNumber: true})
 			}
 		}
 	}

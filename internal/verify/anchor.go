@@ -17,11 +17,12 @@ import (
 )
 
 // TrustedBlock is a block hash the verifier trusts (verify --trusted-block,
-// a checkpoint file): the hash of block Number of its chain, or, when
-// Number is 0, of some block the verifier took to be one of the anchor's.
+// a checkpoint file): the hash of block Number of its chain when HasNumber,
+// else of some block the verifier took to be one of the anchor's.
 type TrustedBlock struct {
-	Number uint64 // 0: not given
-	Hash   common.Hash
+	Hash      common.Hash
+	Number    uint64
+	HasNumber bool
 }
 
 // anchorFacts is what an anchor's transaction shows, read from an
@@ -322,7 +323,7 @@ func checkTrusted(r *Result, name func(string) string, id uint64, f *evidence.Fa
 	var at uint64
 	var outside []string
 	for i, t := range trusted {
-		if t.Number != 0 {
+		if t.HasNumber {
 			h, in := f.HashAt(t.Number)
 			switch {
 			case !in:
