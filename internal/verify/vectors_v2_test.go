@@ -208,7 +208,11 @@ func writeVectorsV2(t *testing.T) {
 		out.Anchors[0].Evidence, _ = json.Marshal(c)
 		return out
 	}
-	flip := func(x hexutil.Bytes, i int) hexutil.Bytes { y := append(hexutil.Bytes(nil), x...); y[i] ^= 0x01; return y }
+	flip := func(x hexutil.Bytes, i int) hexutil.Bytes {
+		y := append(hexutil.Bytes(nil), x...)
+		y[i] ^= 0x01
+		return y
+	}
 	docFP := b.Fingerprint.String()
 	other := fingerprint.Sum([]byte("another document")).String()
 	wrong := common.HexToHash("0x" + hex.EncodeToString(make([]byte, 31)) + "01")
