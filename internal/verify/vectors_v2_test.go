@@ -258,3 +258,38 @@ func writeVectorsV2(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// BenchmarkVerifyOffline is a whole offline verification of a format 2
+// bundle (the vector "valid-trusted-tip": 7 transactions in the block, 3
+// following headers): strict parse of the bundle and its evidence, the
+// Merkle path, opening the evidence (RLP, trie proofs, sender recovery),
+// and the trusted block (docs/benchmarks.md).
+func BenchmarkVerifyOffline(b *testing.B) {
+	data, err := os.ReadFile(vectorsV2Path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var f vecFileV2
+	if err := json.Unmarshal(data, &f); err != nil {
+		b.Fatal(err)
+	}
+	i := slices.IndexFunc(f.Vectors, func(v vectorV2) bool { return v.Name == "valid-trusted-tip" })
+	if i < 0 {
+		b.Fatal("no vector valid-trusted-tip")
+	}
+	v := f.Vectors[i]
+	doc, _ := fingerprint.Parse(v.Fingerprint)
+	p := Policy{Offline: true, MinConfirmations: v.MinConfirmations, Anchorers: map[uint64]common.Address{simChainID: v.Anchorer},
+		Trusted: map[uint64][]TrustedBlock{simChainID: {{Hash: v.Trusted[0].Hash}}}}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(v.Bundle)))
+	for b.Loop() {
+		bundle, err := proof.Parse(v.Bundle)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if r := Verify(context.Background(), bundle, &doc, nil, p); !r.Valid {
+			b.Fatalf("%+v", r.Checks)
+		}
+	}
+}
