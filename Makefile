@@ -52,6 +52,7 @@ FUZZ_TARGETS := \
 	./internal/verify:FuzzVerify \
 	./internal/verify:FuzzParseRequire \
 	./internal/receipt:FuzzVerify \
+	./internal/receipt:FuzzParseKeyring \
 	./cmd/attestd:FuzzChainFlag \
 	./internal/redact:FuzzText \
 	./internal/server:FuzzStatusJSON \

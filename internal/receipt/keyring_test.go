@@ -230,3 +230,34 @@ func TestRotate(t *testing.T) {
 		t.Fatalf("signing before the first key: %v", err)
 	}
 }
+
+// FuzzParseKeyring: ParseKeyring never panics, and what it accepts it
+// writes back (Marshal) to a file it reads as the same keys and periods.
+func FuzzParseKeyring(f *testing.F) {
+	seed := bytes.Repeat([]byte{7}, ed25519.SeedSize)
+	f.Add(pem.EncodeToMemory(&pem.Block{Type: "ATTESTD RECEIPT KEY", Bytes: seed}))
+	f.Add(append(pem.EncodeToMemory(&pem.Block{Type: "ATTESTD RECEIPT KEY", Bytes: seed, Headers: map[string]string{"Valid-From": "2026-12-07T10:00:00Z"}}),
+		pem.EncodeToMemory(&pem.Block{Type: "ATTESTD RECEIPT KEY", Bytes: bytes.Repeat([]byte{8}, 32), Headers: map[string]string{"Valid-From": "2027-01-01T00:00:00Z"}})...))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := receipt.ParseKeyring(data)
+		if err != nil {
+			return
+		}
+		again, err := receipt.ParseKeyring(r.Marshal())
+		if err != nil {
+			t.Fatalf("re-read: %v", err)
+		}
+		a, b := r.Keys(), again.Keys()
+		if len(a) != len(b) {
+			t.Fatalf("%d keys, then %d", len(a), len(b))
+		}
+		for i := range a {
+			if !a[i].Private.Equal(b[i].Private) || !a[i].ValidFrom.Equal(b[i].ValidFrom) || !a[i].ValidUntil.Equal(b[i].ValidUntil) {
+				t.Fatalf("key %d changed: %+v, then %+v", i, a[i], b[i])
+			}
+			if i > 0 && !a[i-1].ValidUntil.Equal(a[i].ValidFrom) {
+				t.Fatalf("key %d's period does not follow key %d's", i, i-1)
+			}
+		}
+	})
+}
