@@ -379,9 +379,11 @@ func TestEndToEnd(t *testing.T) {
 		// Another dev chain: same chain ID, but the anchor tx is not on it.
 		other := start(t, "devchain", "--data-dir", filepath.Join(dir, "other"), "--listen", "127.0.0.1:0", "--log-format", "json")
 		started := other.waitLog(t, "dev chain started", 60*time.Second)
+		// With the chain evidence, the other chain is asked only for the
+		// anchor's block, which it does not have.
 		out, code := verifyPinned("--rpc", started["rpc"].(string), doc)
-		if code != exitInvalid || !strings.Contains(out, "FAILED     anchor[1337].tx") {
-			t.Fatalf("exit %d, want 1 naming anchor[1337].tx:\n%s", code, out)
+		if code != exitInvalid || !strings.Contains(out, "FAILED     anchor[1337].canonical") {
+			t.Fatalf("exit %d, want 1 naming anchor[1337].canonical:\n%s", code, out)
 		}
 		other.stop(t)
 	})

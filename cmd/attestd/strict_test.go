@@ -182,7 +182,7 @@ func TestClientRefusesAmbiguousResponses(t *testing.T) {
 
 // TestUpgradeChecksTheServersProof runs the binary against a server whose
 // proof is well-formed JSON of the right shape but not a bundle that
-// proof.Parse would accept (version 2, batch 0, an index outside the
+// proof.Parse would accept (version 3, batch 0, an index outside the
 // tree, all-zero root) or is for another fingerprint: upgrade refuses it
 // and leaves the .attest without a proof; a good one is stored.
 func TestUpgradeChecksTheServersProof(t *testing.T) {
@@ -198,7 +198,8 @@ func TestUpgradeChecksTheServersProof(t *testing.T) {
 		want string // in the output; "" = stored
 	}{
 		{"good", func(*proof.Bundle) {}, ""},
-		{"version 2", func(b *proof.Bundle) { b.Version = 2 }, "unsupported version 2"},
+		{"version 3", func(b *proof.Bundle) { b.Version = 3 }, "unsupported version 3"},
+		{"version 2 without evidence", func(b *proof.Bundle) { b.Version = 2 }, "carries its chain evidence or says why not"},
 		{"batch 0", func(b *proof.Bundle) { b.BatchID = 0 }, "batch_id must be at least 1"},
 		{"index outside", func(b *proof.Bundle) { b.Index = 1 }, "outside a tree of size 1"},
 		{"all-zero root", func(b *proof.Bundle) { b.Root = proof.Hash{} }, "all-zero"},

@@ -11,6 +11,9 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/attestd/attestd/internal/attestfile"
+	"github.com/attestd/attestd/internal/proof"
 )
 
 // lyingProxy is a JSON-RPC proxy on 127.0.0.1 in front of upstream that
@@ -87,6 +90,22 @@ func testVerifyEndpoints(t *testing.T, s *service, pins []string, doc string) {
 	receiptLiar := lyingProxy(t, s.rpc, "eth_getTransactionReceipt", "blockHash", badHash)
 	headerLiar := lyingProxy(t, s.rpc, "eth_getBlockByNumber", "extraData", "0x6c6965")
 	env := append([]string{}, pins...)
+	// The same proof in format 1 (no chain evidence), for the cases where
+	// the verifier must read the transaction and its receipt: with the
+	// evidence it reads only the anchor block's hash and the head.
+	f, err := attestfile.Read(attestfile.PathFor(doc))
+	if err != nil || f.Proof == nil || f.Proof.Version != proof.Version || len(f.Proof.Anchors[0].Evidence) == 0 {
+		t.Fatalf("the .attest holds no format 2 proof with evidence: %v", err)
+	}
+	f.Proof.Version = proof.VersionV1
+	for i := range f.Proof.Anchors {
+		f.Proof.Anchors[i].Evidence, f.Proof.Anchors[i].NoEvidence = nil, ""
+	}
+	v1 := doc + ".v1.attest"
+	if err := attestfile.Write(v1, f, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fmt1 := []string{"--proof", v1}
 	for _, tc := range []struct {
 		name    string
 		env     []string
@@ -97,11 +116,15 @@ func testVerifyEndpoints(t *testing.T, s *service, pins []string, doc string) {
 	}{
 		{"two endpoints that agree", nil, []string{"--rpc", s.rpc, "--rpc", s.rpc}, 0, "VALID: ", []string{"ok         anchor[1337].endpoints_agree"}},
 		{"ATTESTD_RPC with two endpoints", []string{"ATTESTD_RPC=" + s.rpc + "," + s.rpc}, nil, 0, "VALID: ", []string{"ok         anchor[1337].endpoints_agree"}},
-		{"an endpoint lying about the receipt", nil, []string{"--rpc", s.rpc, "--rpc", receiptLiar}, exitUndecided, "UNDECIDED: the chain servers you gave disagree",
+		{"format 1: an endpoint lying about the receipt", nil, append([]string{"--rpc", s.rpc, "--rpc", receiptLiar}, fmt1...), exitUndecided, "UNDECIDED: the chain servers you gave disagree",
 			[]string{"UNDECIDED  anchor[1337].endpoints_agree", "disagree about the receipt", badHash}},
 		{"an endpoint lying about the block hash", nil, []string{"--rpc", headerLiar, "--rpc", s.rpc}, exitUndecided, "UNDECIDED: ",
 			[]string{"UNDECIDED  anchor[1337].endpoints_agree", "disagree about block"}},
-		{"the lying endpoint alone", nil, []string{"--rpc", receiptLiar}, exitInvalid, "INVALID: ", []string{"FAILED     anchor[1337].tx"}},
+		{"format 1: an endpoint lying about the block hash", nil, append([]string{"--rpc", headerLiar, "--rpc", s.rpc}, fmt1...), exitUndecided, "UNDECIDED: ",
+			[]string{"UNDECIDED  anchor[1337].endpoints_agree", "disagree about block"}},
+		{"format 1: the lying endpoint alone", nil, append([]string{"--rpc", receiptLiar}, fmt1...), exitInvalid, "INVALID: ", []string{"FAILED     anchor[1337].tx"}},
+		{"format 2: the receipt is not asked, so a lie about it does not matter", nil, []string{"--rpc", receiptLiar}, 0, "VALID: ", []string{"(from the chain evidence)"}},
+		{"format 2: an endpoint alone lying about the block hash", nil, []string{"--rpc", headerLiar}, exitInvalid, "INVALID: ", []string{"FAILED     anchor[1337].canonical"}},
 		{"--require all", nil, []string{"--rpc", s.rpc, "--require", "all"}, 0, "VALID: ", nil},
 		{"--require any", nil, []string{"--rpc", s.rpc, "--require", "any"}, 0, "VALID: ", []string{"ok         policy"}},
 		{"--require 1337", nil, []string{"--rpc", s.rpc, "--require", "1337"}, 0, "VALID: ", nil},
@@ -125,7 +148,7 @@ func testVerifyEndpoints(t *testing.T, s *service, pins []string, doc string) {
 		})
 	}
 	// --json keeps its structure: a verdict, each check with its state.
-	out, _, code := runSplit(t, append([]string{"ATTESTD_RPC=" + s.rpc}, env...), "verify", "--json", "--rpc", s.rpc, "--rpc", receiptLiar, doc)
+	out, _, code := runSplit(t, append([]string{"ATTESTD_RPC=" + s.rpc}, env...), "verify", "--json", "--rpc", s.rpc, "--rpc", receiptLiar, "--proof", v1, doc)
 	var res struct {
 		Verdict string `json:"verdict"`
 		Checks  []struct {

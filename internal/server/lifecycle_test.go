@@ -439,7 +439,7 @@ func TestVerifyRejectsImpostorAnchor(t *testing.T) {
 	forged := cloneBundle(t, *st.Proof)
 	forged.Anchors[0] = proof.Anchor{
 		ChainID: chainID, TxHash: r.TxHash, BlockNumber: r.BlockNumber.Uint64(),
-		BlockHash: r.BlockHash, Anchorer: addr,
+		BlockHash: r.BlockHash, Anchorer: addr, NoEvidence: proof.NoEvidencePending,
 	}
 	// Unpinned, the forged bundle is indistinguishable on chain: every
 	// check holds but the sender's, which nothing pins (undecided)...

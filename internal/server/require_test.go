@@ -6,6 +6,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/attestd/attestd/internal/api"
+	"github.com/attestd/attestd/internal/proof"
 	"github.com/attestd/attestd/internal/server"
 )
 
@@ -26,6 +27,9 @@ func TestVerifyRequire(t *testing.T) {
 	two := cloneBundle(t, *st.Proof)
 	extra := two.Anchors[0]
 	extra.ChainID = 5
+	// An anchor on a chain the server has no endpoint for (its evidence,
+	// which is chain 1337's, is not pasted in: that would be false).
+	extra.Evidence, extra.NoEvidence = nil, proof.NoEvidencePending
 	two.Anchors = append(two.Anchors, extra)
 	falseToo := cloneBundle(t, two)
 	falseToo.Anchors[0].TxHash = common.Hash{1} // no such transaction on the server's chain

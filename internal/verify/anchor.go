@@ -118,6 +118,11 @@ func checkAnchor(ctx context.Context, r *Result, b *proof.Bundle, id uint64, c C
 		if disagree(err) {
 			return zero, false, pinned
 		}
+		if errors.Is(err, ethereum.NotFound) && f.sealed != nil {
+			// As a transaction the chain does not hold is false (readAnchor):
+			// the chain the endpoint serves has no block at that height.
+			return zero, r.add(name(CheckCanonical), false, "the endpoint's chain %d has no block %d, where the proof's chain evidence places the anchor: it is not on this chain", id, f.number), pinned
+		}
 		if err != nil {
 			return zero, r.undecided(name(CheckCanonical), true, "could not read block %d from the endpoint: %v", f.number, err), pinned
 		}
