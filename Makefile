@@ -50,6 +50,7 @@ FUZZ_TARGETS := \
 	./internal/attestfile:FuzzParse \
 	./internal/apikeys:FuzzParse \
 	./internal/verify:FuzzVerify \
+	./internal/verify:FuzzVerifyOffline \
 	./internal/verify:FuzzParseRequire \
 	./internal/receipt:FuzzVerify \
 	./internal/receipt:FuzzParseKeyring \
