@@ -94,7 +94,7 @@ func TestReorgOldEvidenceOffline(t *testing.T) {
 		return verify.Policy{Offline: true, Anchorers: map[uint64]common.Address{1337: e.from}, Trusted: map[uint64][]verify.TrustedBlock{1337: trusted}}
 	}
 	// Before the reorg it is valid, trusting the chain's tip.
-	if r := verify.Verify(ctx, oldBundle, &fps[1], nil, policy(verify.TrustedBlock{Number: old.TipNumber, Hash: old.TipHash})); !r.Valid {
+	if r := verify.Verify(ctx, oldBundle, &fps[1], nil, policy(verify.TrustedBlock{Number: old.TipNumber, Hash: old.TipHash, HasNumber: true})); !r.Valid {
 		t.Fatalf("before the reorg: %s %+v", r.Verdict, r.Failed())
 	}
 
@@ -136,7 +136,7 @@ func TestReorgOldEvidenceOffline(t *testing.T) {
 		if h, _ := old.HashAt(n); h == canon {
 			t.Fatalf("block %d is the same on both forks: the test does not reorg it", n)
 		}
-		r := verify.Verify(ctx, oldBundle, &fps[1], nil, policy(verify.TrustedBlock{Number: n, Hash: canon}))
+		r := verify.Verify(ctx, oldBundle, &fps[1], nil, policy(verify.TrustedBlock{Number: n, Hash: canon, HasNumber: true}))
 		c := canonical(r)
 		if r.Valid || r.Verdict != verify.VerdictInvalid || c.State != verify.StateFailed {
 			t.Fatalf("old evidence, trusting block %d of the new chain: %s, canonical %s (%s)", n, r.Verdict, c.State, c.Detail)
@@ -150,7 +150,7 @@ func TestReorgOldEvidenceOffline(t *testing.T) {
 	// The new evidence against the new chain.
 	newBundle := e.bundleOf(fps[1], b, rec)
 	for n := now.BlockNumber; n <= now.TipNumber; n++ {
-		if r := verify.Verify(ctx, newBundle, &fps[1], nil, policy(verify.TrustedBlock{Number: n, Hash: canonAt(n)})); !r.Valid {
+		if r := verify.Verify(ctx, newBundle, &fps[1], nil, policy(verify.TrustedBlock{Number: n, Hash: canonAt(n), HasNumber: true})); !r.Valid {
 			t.Fatalf("new evidence, trusting block %d: %s %+v", n, r.Verdict, r.Failed())
 		}
 	}

@@ -78,10 +78,10 @@ func TestOfflineSeed(t *testing.T) {
 		t.Fatalf("the seed's evidence ends at %s with %d confirmations, want %s with %d", f.TipHash.Hex(), f.Confirmations(), offlineSeedTip.Hex(), offlineDepth)
 	}
 	ctx := context.Background()
-	for _, tb := range []TrustedBlock{{Hash: offlineSeedTip}, {Number: f.TipNumber, Hash: offlineSeedTip}} {
+	for _, tb := range []TrustedBlock{{Hash: offlineSeedTip}, {Number: f.TipNumber, Hash: offlineSeedTip, HasNumber: true}} {
 		wantOffline(t, Verify(ctx, b, &b.Fingerprint, nil, offlinePolicy(tb)), VerdictValid, CheckConfirmed, StateOK)
 	}
-	wantOffline(t, Verify(ctx, b, nil, nil, offlinePolicy(TrustedBlock{Hash: f.BlockHash}, TrustedBlock{Number: f.TipNumber, Hash: f.BlockHash})), VerdictInvalid, CheckCanonical, StateFailed)
+	wantOffline(t, Verify(ctx, b, nil, nil, offlinePolicy(TrustedBlock{Hash: f.BlockHash}, TrustedBlock{Number: f.TipNumber, Hash: f.BlockHash, HasNumber: true})), VerdictInvalid, CheckCanonical, StateFailed)
 }
 
 // offlineSeeds are offlineSeed and near misses of it, one field of the
@@ -119,7 +119,7 @@ func FuzzVerifyOffline(f *testing.F) {
 	policies := []Policy{offlinePolicy(TrustedBlock{Hash: offlineSeedTip})}
 	if ev, err := orig.Anchors[0].ParsedEvidence(); err == nil {
 		if facts, err := evidence.Open(ev); err == nil {
-			policies = append(policies, offlinePolicy(TrustedBlock{Number: facts.TipNumber, Hash: offlineSeedTip}))
+			policies = append(policies, offlinePolicy(TrustedBlock{Number: facts.TipNumber, Hash: offlineSeedTip, HasNumber: true}))
 		}
 	}
 	want := orig.Anchors[0]

@@ -311,7 +311,7 @@ func TestOfflineValid(t *testing.T) {
 	f := fx.facts
 	for n := f.BlockNumber; n <= f.TipNumber; n++ {
 		h, _ := f.HashAt(n)
-		for _, tb := range []TrustedBlock{{Hash: h}, {Number: n, Hash: h}} {
+		for _, tb := range []TrustedBlock{{Hash: h}, {Number: n, Hash: h, HasNumber: true}} {
 			r := Verify(ctx, fx.main, &fx.main.Fingerprint, nil, offlinePolicy(tb))
 			wantOffline(t, r, VerdictValid, CheckCanonical, StateOK)
 			c, _ := anchorCheck(r, CheckConfirmed)
@@ -332,7 +332,7 @@ func TestOfflineValid(t *testing.T) {
 	// Several trusted blocks: the highest the evidence reaches decides,
 	// whatever else is trusted (a later block outside the evidence).
 	mid, _ := f.HashAt(f.BlockNumber + 1)
-	p = offlinePolicy(TrustedBlock{Number: f.TipNumber + 100, Hash: common.Hash{1}}, TrustedBlock{Hash: mid}, fx.tip())
+	p = offlinePolicy(TrustedBlock{Number: f.TipNumber + 100, Hash: common.Hash{1}, HasNumber: true}, TrustedBlock{Hash: mid}, fx.tip())
 	p.MinConfirmations = offlineDepth
 	wantOffline(t, Verify(ctx, fx.main, nil, nil, p), VerdictValid, CheckConfirmed, StateOK)
 	// Nothing trusted: undecided, naming the tip to confirm.
@@ -384,11 +384,11 @@ func TestOfflineNamedFalsehoods(t *testing.T) {
 	}{
 		{"wrong trusted hash", fx.main, []TrustedBlock{{Hash: common.Hash{0xba, 0xd}}}, VerdictInvalid, CheckCanonical, StateFailed},
 		{"trusted hash of the block below the anchor's", fx.main, []TrustedBlock{{Hash: fx.below}}, VerdictInvalid, CheckCanonical, StateFailed},
-		{"numbered trusted block in range with another hash", fx.main, []TrustedBlock{{Number: f.BlockNumber + 1, Hash: f.TipHash}}, VerdictInvalid, CheckCanonical, StateFailed},
-		{"numbered trusted anchor block with another hash", fx.main, []TrustedBlock{{Number: f.BlockNumber, Hash: mid}}, VerdictInvalid, CheckCanonical, StateFailed},
-		{"numbered trusted block below the anchor's", fx.main, []TrustedBlock{{Number: f.BlockNumber - 1, Hash: fx.below}}, VerdictUndecided, CheckCanonical, StateUndecided},
-		{"numbered trusted block above the tip", fx.main, []TrustedBlock{{Number: f.TipNumber + 1, Hash: common.Hash{1}}}, VerdictUndecided, CheckCanonical, StateUndecided},
-		{"a wrong numbered block beside the right one", fx.main, []TrustedBlock{fx.tip(), {Number: f.BlockNumber, Hash: mid}}, VerdictInvalid, CheckCanonical, StateFailed},
+		{"numbered trusted block in range with another hash", fx.main, []TrustedBlock{{Number: f.BlockNumber + 1, Hash: f.TipHash, HasNumber: true}}, VerdictInvalid, CheckCanonical, StateFailed},
+		{"numbered trusted anchor block with another hash", fx.main, []TrustedBlock{{Number: f.BlockNumber, Hash: mid, HasNumber: true}}, VerdictInvalid, CheckCanonical, StateFailed},
+		{"numbered trusted block below the anchor's", fx.main, []TrustedBlock{{Number: f.BlockNumber - 1, Hash: fx.below, HasNumber: true}}, VerdictUndecided, CheckCanonical, StateUndecided},
+		{"numbered trusted block above the tip", fx.main, []TrustedBlock{{Number: f.TipNumber + 1, Hash: common.Hash{1}, HasNumber: true}}, VerdictUndecided, CheckCanonical, StateUndecided},
+		{"a wrong numbered block beside the right one", fx.main, []TrustedBlock{fx.tip(), {Number: f.BlockNumber, Hash: mid, HasNumber: true}}, VerdictInvalid, CheckCanonical, StateFailed},
 		{"a gap in the header chain", withEv(t, fx.main, gap), []TrustedBlock{fx.tip()}, VerdictInvalid, CheckEvidence, StateFailed},
 		{"tx proof from another block", withEv(t, fx.main, otherTxProof), []TrustedBlock{fx.tip()}, VerdictInvalid, CheckEvidence, StateFailed},
 		{"receipt proof from another block", withEv(t, fx.main, otherReceiptProof), []TrustedBlock{fx.tip()}, VerdictInvalid, CheckEvidence, StateFailed},
