@@ -468,6 +468,9 @@ export async function endpointsByChain(urls) {
 
 // ---- the verdict (internal/verify.Verify) ----
 
+// trustedFor returns the trusted blocks that apply to chain id.
+const trustedFor = (p, id) => (p.trusted || []).filter((t) => t.chain === null || t.chain === id);
+
 export class Result {
   constructor() {
     this.checks = [];
@@ -541,10 +544,9 @@ export async function verify(f, docFp, p) {
   }
   const anchorIDs = b.anchors.map((a) => a.chain_id).sort((x, y) => x - y);
   const offline = p.mode === 'offline';
-  const trustedFor = (id) => (p.trusted || []).filter((t) => t.chain === null || t.chain === id);
   let required;
   if (offline) {
-    required = b.anchors.filter((a) => trustedFor(a.chain_id).length > 0).map((a) => a.chain_id);
+    required = b.anchors.filter((a) => trustedFor(p, a.chain_id).length > 0).map((a) => a.chain_id);
     if (required.length === 0) required = anchorIDs;
   } else {
     required = b.anchors.filter((a) => p.endpoints.has(a.chain_id)).map((a) => a.chain_id);
@@ -631,7 +633,7 @@ async function checkAnchor(r, b, id, p) {
   if (!r.add(n(C.payload), plOK ? 'ok' : 'failed', 'payload', { cb: pl.batchID, cs: pl.size, cr: pl.root, pb: b.batch_id, ps: b.size, pr: b.root })) return null;
   const minConf = Math.max(p.minConf || 1, 1);
   if (offline) {
-    if (!checkTrusted(r, n, id, f, trustedFor(id), minConf)) return null;
+    if (!checkTrusted(r, n, id, f, trustedFor(p, id), minConf)) return null;
   } else {
     try {
       const blk = await chain.ask(`block ${f.blockNumber}`, 'eth_getBlockByNumber', ['0x' + f.blockNumber.toString(16), false], (x) => x && { hash: lower(x.hash), time: x.timestamp });
