@@ -8,7 +8,7 @@ BIN       := bin/attestd
 DATA_DIR  ?= ./attestd-data
 FUZZTIME  ?= 60s
 
-.PHONY: build run test test-short test-long fuzz bench bench-full lint generate check-generate check-helm clean
+.PHONY: build run test test-short test-long fuzz bench bench-full lint generate check-generate check-helm web check-web test-web clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/attestd
@@ -124,6 +124,30 @@ check-helm: $(HELM)
 
 $(HELM):
 	GOBIN=$(CURDIR)/$(dir $(HELM)) $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+
+# The web verifier page (web/ → internal/web/verifier.html, committed so
+# that go build needs no npm). web: rebuild it. check-web: the committed
+# page is what web/ builds (npm ci, pinned by web/package-lock.json).
+# test-web: the browser tests (web/test/): a real headless Chromium
+# (Debian's chromium, driven by playwright-core) against the real attestd
+# binary, the page loaded from the server and from file://.
+NPM ?= npm
+
+web/node_modules/.package-lock.json: web/package-lock.json
+	cd web && $(NPM) ci --no-audit --no-fund
+	@touch $@
+
+web: web/node_modules/.package-lock.json
+	cd web && $(NPM) run build
+
+check-web: web/node_modules/.package-lock.json
+	@tmp=$$(mktemp); trap 'rm -f $$tmp' EXIT; cd web && node build.mjs $$tmp >/dev/null && \
+		if ! cmp -s $$tmp ../internal/web/verifier.html; then \
+			echo "internal/web/verifier.html is not what web/ builds: run make web and commit it"; exit 1; fi
+	@echo "check-web: internal/web/verifier.html is what web/ builds"
+
+test-web: build web/node_modules/.package-lock.json check-web
+	cd web && ATTESTD_BIN=$(CURDIR)/$(BIN) node --test --test-concurrency=1 test/
 
 clean:
 	rm -rf bin

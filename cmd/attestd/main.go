@@ -67,6 +67,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(
 		newServeCmd(), newDevchainCmd(), newHashCmd(), newStampCmd(),
 		newUpgradeCmd(), newVerifyCmd(), newInfoCmd(), newTrustCmd(), newKeysCmd(), newReceiptKeysCmd(), newCheckpointCmd(),
+		newVerifierPageCmd(),
 	)
 	return root
 }

@@ -1054,6 +1054,18 @@ func WithRequestEditorFn(fn RequestEditorFn) ClientOption {
 // The interface specification for the client above.
 type ClientInterface interface {
 
+	// GetVerifierPage The web verifier page
+	//
+	// The verifier page for people (docs: README, "For the clerk"): the document is hashed
+	// in the browser and never uploaded; every check runs in the page, against a trust
+	// list and the proof's sealed chain evidence or JSON-RPC endpoints the user chooses
+	// (or, labelled so, this server's `POST /v1/verify`). One self-contained HTML file,
+	// no external resource, with a strict `Content-Security-Policy` (scripts and styles
+	// pinned by hash; `connect-src *` for the endpoints the user enters).
+	//
+	// Corresponds with GET / (the `GetVerifierPage` operationId).
+	GetVerifierPage(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetHealth Liveness probe
 	//
 	// Answers `200` as long as the process serves HTTP. It checks no dependency; use
@@ -1250,6 +1262,37 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/verify (the `VerifyProof` operationId).
 	VerifyProof(ctx context.Context, body VerifyProofJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DownloadVerifierPage The web verifier page, as a file to keep
+	//
+	// The same page as `/`, served as an attachment (`verifier.html`): saved once, it works
+	// opened from disk with no server at all (offline with a trusted block hash).
+	// `attestd verifier-page` prints the same file.
+	//
+	// Corresponds with GET /verifier.html (the `DownloadVerifierPage` operationId).
+	DownloadVerifierPage(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+}
+
+// GetVerifierPage The web verifier page
+//
+// The verifier page for people (docs: README, "For the clerk"): the document is hashed
+// in the browser and never uploaded; every check runs in the page, against a trust
+// list and the proof's sealed chain evidence or JSON-RPC endpoints the user chooses
+// (or, labelled so, this server's `POST /v1/verify`). One self-contained HTML file,
+// no external resource, with a strict `Content-Security-Policy` (scripts and styles
+// pinned by hash; `connect-src *` for the endpoints the user enters).
+//
+// Corresponds with GET / (the `GetVerifierPage` operationId).
+func (c *Client) GetVerifierPage(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetVerifierPageRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
 }
 
 // GetHealth Liveness probe
@@ -1559,6 +1602,52 @@ func (c *Client) VerifyProof(ctx context.Context, body VerifyProofJSONRequestBod
 	return c.Client.Do(req)
 }
 
+// DownloadVerifierPage The web verifier page, as a file to keep
+//
+// The same page as `/`, served as an attachment (`verifier.html`): saved once, it works
+// opened from disk with no server at all (offline with a trusted block hash).
+// `attestd verifier-page` prints the same file.
+//
+// Corresponds with GET /verifier.html (the `DownloadVerifierPage` operationId).
+func (c *Client) DownloadVerifierPage(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDownloadVerifierPageRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// NewGetVerifierPageRequest constructs an http.Request for the GetVerifierPage method
+func NewGetVerifierPageRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewGetHealthRequest constructs an http.Request for the GetHealth method
 func NewGetHealthRequest(server string) (*http.Request, error) {
 	var err error
@@ -1849,6 +1938,33 @@ func NewVerifyProofRequestWithBody(server string, contentType string, body io.Re
 	return req, nil
 }
 
+// NewDownloadVerifierPageRequest constructs an http.Request for the DownloadVerifierPage method
+func NewDownloadVerifierPageRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/verifier.html")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 func (c *Client) applyEditors(ctx context.Context, req *http.Request, additionalEditors []RequestEditorFn) error {
 	for _, r := range c.RequestEditors {
 		if err := r(ctx, req); err != nil {
@@ -1892,6 +2008,20 @@ func WithBaseURL(baseURL string) ClientOption {
 
 // ClientWithResponsesInterface is the interface specification for the client with responses above.
 type ClientWithResponsesInterface interface {
+
+	// GetVerifierPageWithResponse The web verifier page
+	//
+	// The verifier page for people (docs: README, "For the clerk"): the document is hashed
+	// in the browser and never uploaded; every check runs in the page, against a trust
+	// list and the proof's sealed chain evidence or JSON-RPC endpoints the user chooses
+	// (or, labelled so, this server's `POST /v1/verify`). One self-contained HTML file,
+	// no external resource, with a strict `Content-Security-Policy` (scripts and styles
+	// pinned by hash; `connect-src *` for the endpoints the user enters).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET / (the `GetVerifierPage` operationId).
+	GetVerifierPageWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetVerifierPageResponse, error)
 
 	// GetHealthWithResponse Liveness probe
 	//
@@ -2103,6 +2233,72 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/verify (the `VerifyProof` operationId).
 	VerifyProofWithResponse(ctx context.Context, body VerifyProofJSONRequestBody, reqEditors ...RequestEditorFn) (*VerifyProofResponse, error)
+
+	// DownloadVerifierPageWithResponse The web verifier page, as a file to keep
+	//
+	// The same page as `/`, served as an attachment (`verifier.html`): saved once, it works
+	// opened from disk with no server at all (offline with a trusted block hash).
+	// `attestd verifier-page` prints the same file.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /verifier.html (the `DownloadVerifierPage` operationId).
+	DownloadVerifierPageWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*DownloadVerifierPageResponse, error)
+}
+
+// GetVerifierPageResponse200Headers the declared response headers of an HTTP 200 response for GetVerifierPage
+type GetVerifierPageResponse200Headers struct {
+	ContentSecurityPolicy *string
+}
+
+type GetVerifierPageResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationProblemJSON414 the response for an HTTP 414 `application/problem+json` response
+	ApplicationProblemJSON414 *URITooLong
+	// ApplicationProblemJSON431 the response for an HTTP 431 `application/problem+json` response
+	ApplicationProblemJSON431 *HeaderFieldsTooLarge
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetVerifierPageResponse200Headers
+}
+
+// GetApplicationProblemJSON414 returns the response for an HTTP 414 `application/problem+json` response
+func (r GetVerifierPageResponse) GetApplicationProblemJSON414() *URITooLong {
+	return r.ApplicationProblemJSON414
+}
+
+// GetApplicationProblemJSON431 returns the response for an HTTP 431 `application/problem+json` response
+func (r GetVerifierPageResponse) GetApplicationProblemJSON431() *HeaderFieldsTooLarge {
+	return r.ApplicationProblemJSON431
+}
+
+// GetBody returns the raw response body bytes
+func (r GetVerifierPageResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetVerifierPageResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetVerifierPageResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetVerifierPageResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
 }
 
 type GetHealthResponse struct {
@@ -2838,6 +3034,81 @@ func (r VerifyProofResponse) ContentType() string {
 	return ""
 }
 
+// DownloadVerifierPageResponse200Headers the declared response headers of an HTTP 200 response for DownloadVerifierPage
+type DownloadVerifierPageResponse200Headers struct {
+	ContentDisposition *string
+}
+
+type DownloadVerifierPageResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationProblemJSON414 the response for an HTTP 414 `application/problem+json` response
+	ApplicationProblemJSON414 *URITooLong
+	// ApplicationProblemJSON431 the response for an HTTP 431 `application/problem+json` response
+	ApplicationProblemJSON431 *HeaderFieldsTooLarge
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *DownloadVerifierPageResponse200Headers
+}
+
+// GetApplicationProblemJSON414 returns the response for an HTTP 414 `application/problem+json` response
+func (r DownloadVerifierPageResponse) GetApplicationProblemJSON414() *URITooLong {
+	return r.ApplicationProblemJSON414
+}
+
+// GetApplicationProblemJSON431 returns the response for an HTTP 431 `application/problem+json` response
+func (r DownloadVerifierPageResponse) GetApplicationProblemJSON431() *HeaderFieldsTooLarge {
+	return r.ApplicationProblemJSON431
+}
+
+// GetBody returns the raw response body bytes
+func (r DownloadVerifierPageResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DownloadVerifierPageResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DownloadVerifierPageResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DownloadVerifierPageResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetVerifierPageWithResponse The web verifier page
+//
+// The verifier page for people (docs: README, "For the clerk"): the document is hashed
+// in the browser and never uploaded; every check runs in the page, against a trust
+// list and the proof's sealed chain evidence or JSON-RPC endpoints the user chooses
+// (or, labelled so, this server's `POST /v1/verify`). One self-contained HTML file,
+// no external resource, with a strict `Content-Security-Policy` (scripts and styles
+// pinned by hash; `connect-src *` for the endpoints the user enters).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET / (the `GetVerifierPage` operationId).
+func (c *ClientWithResponses) GetVerifierPageWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetVerifierPageResponse, error) {
+	rsp, err := c.GetVerifierPage(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetVerifierPageResponse(rsp)
+}
+
 // GetHealthWithResponse Liveness probe
 //
 // Answers `200` as long as the process serves HTTP. It checks no dependency; use
@@ -3113,6 +3384,69 @@ func (c *ClientWithResponses) VerifyProofWithResponse(ctx context.Context, body 
 		return nil, err
 	}
 	return ParseVerifyProofResponse(rsp)
+}
+
+// DownloadVerifierPageWithResponse The web verifier page, as a file to keep
+//
+// The same page as `/`, served as an attachment (`verifier.html`): saved once, it works
+// opened from disk with no server at all (offline with a trusted block hash).
+// `attestd verifier-page` prints the same file.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /verifier.html (the `DownloadVerifierPage` operationId).
+func (c *ClientWithResponses) DownloadVerifierPageWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*DownloadVerifierPageResponse, error) {
+	rsp, err := c.DownloadVerifierPage(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDownloadVerifierPageResponse(rsp)
+}
+
+// ParseGetVerifierPageResponse parses an HTTP response from a GetVerifierPageWithResponse call
+func ParseGetVerifierPageResponse(rsp *http.Response) (*GetVerifierPageResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetVerifierPageResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 414:
+		var dest URITooLong
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON414 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 431:
+		var dest HeaderFieldsTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON431 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetVerifierPageResponse200Headers
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = &value
+		}
+		response.Headers200 = &headers
+	}
+
+	return response, nil
 }
 
 // ParseGetHealthResponse parses an HTTP response from a GetHealthWithResponse call
@@ -3755,8 +4089,57 @@ func ParseVerifyProofResponse(rsp *http.Response) (*VerifyProofResponse, error) 
 	return response, nil
 }
 
+// ParseDownloadVerifierPageResponse parses an HTTP response from a DownloadVerifierPageWithResponse call
+func ParseDownloadVerifierPageResponse(rsp *http.Response) (*DownloadVerifierPageResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DownloadVerifierPageResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 414:
+		var dest URITooLong
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON414 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 431:
+		var dest HeaderFieldsTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON431 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers DownloadVerifierPageResponse200Headers
+		if values := rsp.Header.Values("Content-Disposition"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Disposition", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentDisposition = &value
+		}
+		response.Headers200 = &headers
+	}
+
+	return response, nil
+}
+
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
+	// GetVerifierPage The web verifier page
+	// (GET /)
+	GetVerifierPage(c *gin.Context)
 	// GetHealth Liveness probe
 	// (GET /healthz)
 	GetHealth(c *gin.Context)
@@ -3784,6 +4167,9 @@ type ServerInterface interface {
 	// VerifyProof Verify a proof bundle
 	// (POST /v1/verify)
 	VerifyProof(c *gin.Context)
+	// DownloadVerifierPage The web verifier page, as a file to keep
+	// (GET /verifier.html)
+	DownloadVerifierPage(c *gin.Context)
 }
 
 // ServerInterfaceWrapper converts contexts to parameters.
@@ -3794,6 +4180,19 @@ type ServerInterfaceWrapper struct {
 }
 
 type MiddlewareFunc func(c *gin.Context)
+
+// GetVerifierPage operation middleware
+func (siw *ServerInterfaceWrapper) GetVerifierPage(c *gin.Context) {
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.GetVerifierPage(c)
+}
 
 // GetHealth operation middleware
 func (siw *ServerInterfaceWrapper) GetHealth(c *gin.Context) {
@@ -3952,6 +4351,19 @@ func (siw *ServerInterfaceWrapper) VerifyProof(c *gin.Context) {
 	siw.Handler.VerifyProof(c)
 }
 
+// DownloadVerifierPage operation middleware
+func (siw *ServerInterfaceWrapper) DownloadVerifierPage(c *gin.Context) {
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.DownloadVerifierPage(c)
+}
+
 // GinServerOptions provides options for the Gin server.
 type GinServerOptions struct {
 	BaseURL      string
@@ -3987,5 +4399,7 @@ func RegisterHandlersWithOptions(router gin.IRouter, si ServerInterface, options
 	router.GET(options.BaseURL+"/v1/info", wrapper.GetInfo)
 	router.GET(options.BaseURL+"/healthz", wrapper.GetHealth)
 	router.GET(options.BaseURL+"/readyz", wrapper.GetReady)
+	router.GET(options.BaseURL+"/", wrapper.GetVerifierPage)
+	router.GET(options.BaseURL+"/verifier.html", wrapper.DownloadVerifierPage)
 	router.GET(options.BaseURL+"/metrics", wrapper.GetMetrics)
 }

@@ -150,6 +150,8 @@ var operations = []struct {
 	{"getHealth", http.MethodGet, "/healthz", false},
 	{"getReady", http.MethodGet, "/readyz", false},
 	{"getMetrics", http.MethodGet, "/metrics", false},
+	{"getVerifierPage", http.MethodGet, "/", false},
+	{"downloadVerifierPage", http.MethodGet, "/verifier.html", false},
 }
 
 func TestSpecOperationsAndSecurity(t *testing.T) {
@@ -248,6 +250,8 @@ type noContent struct{}
 
 func (noContent) GetHealth(c *gin.Context)                         { c.Status(http.StatusNoContent) }
 func (noContent) GetMetrics(c *gin.Context)                        { c.Status(http.StatusNoContent) }
+func (noContent) GetVerifierPage(c *gin.Context)                   { c.Status(http.StatusNoContent) }
+func (noContent) DownloadVerifierPage(c *gin.Context)              { c.Status(http.StatusNoContent) }
 func (noContent) GetReady(c *gin.Context)                          { c.Status(http.StatusNoContent) }
 func (noContent) GetBatch(c *gin.Context, _ BatchIDPath)           { c.Status(http.StatusNoContent) }
 func (noContent) SubmitFingerprints(c *gin.Context)                { c.Status(http.StatusNoContent) }

@@ -164,12 +164,19 @@ func Start(cfg Config) (*Chain, error) {
 		vhosts = append(vhosts, host)
 	}
 	nodeCfg := node.Config{
-		Name:                 nodeName,
-		DataDir:              filepath.Join(cfg.DataDir, ChainDir),
-		HTTPHost:             host,
-		HTTPPort:             port,
-		HTTPModules:          []string{"eth", "net", "web3"},
-		HTTPVirtualHosts:     vhosts,
+		Name:             nodeName,
+		DataDir:          filepath.Join(cfg.DataDir, ChainDir),
+		HTTPHost:         host,
+		HTTPPort:         port,
+		HTTPModules:      []string{"eth", "net", "web3"},
+		HTTPVirtualHosts: vhosts,
+		// Any origin may call it from a browser (geth --http.corsdomain '*'):
+		// the web verifier, served by attestd at its own origin or opened
+		// from disk (origin "null"), reads the chain from the user's
+		// browser. The chain is a development chain on loopback whose
+		// modules (eth, net, web3) hold no key: a page can read it, and send
+		// it transactions someone signed, as any local program can.
+		HTTPCors:             []string{"*"},
 		HTTPTimeouts:         rpc.DefaultHTTPTimeouts,
 		BatchRequestLimit:    node.DefaultConfig.BatchRequestLimit,
 		BatchResponseMaxSize: node.DefaultConfig.BatchResponseMaxSize,

@@ -186,7 +186,7 @@ func TestMalformedRequests(t *testing.T) {
 
 		// Routing.
 		{"unknown route", "GET", "/v2/info", "", 404, []string{"no such route"}, nil},
-		{"root", "GET", "/", "", 404, []string{"no such route"}, nil},
+		{"no index.html", "GET", "/index.html", "", 404, []string{"no such route"}, nil},
 		{"too deep", "GET", "/v1/fingerprints/" + good + "/proof", "", 404, []string{"no such route"}, nil},
 		{"DELETE info", "DELETE", "/v1/info", "", 405, []string{"method not allowed"}, map[string]string{"Allow": "GET"}},
 		{"PUT fingerprints", "PUT", sub, fpList(good), 405, []string{"method not allowed"}, map[string]string{"Allow": "POST"}},

@@ -27,6 +27,8 @@ var spec = sync.OnceValues(func() (*specRouter, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The verifier page (GET /, /verifier.html) is HTML: its body is a string.
+	openapi3filter.RegisterBodyDecoder("text/html", openapi3filter.PlainBodyDecoder)
 	r, err := legacy.NewRouter(doc)
 	if err != nil {
 		return nil, err
@@ -62,7 +64,7 @@ func (s *specRouter) checkResponse(req *http.Request, resp *http.Response, body 
 	var params map[string]string
 	var err error = &routers.RouteError{Reason: "no operation for this method"}
 	switch {
-	case strings.HasSuffix(req.URL.Path, "/"): // the router would take "/v1/info/" for "/v1/info"
+	case strings.HasSuffix(req.URL.Path, "/") && req.URL.Path != "/": // the router would take "/v1/info/" for "/v1/info"
 		err = &routers.RouteError{Reason: "no path of the spec ends in a slash"}
 	case slices.Contains(standardMethods, req.Method): // the router panics on others
 		route, params, err = s.router.FindRoute(req)

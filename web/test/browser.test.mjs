@@ -1,0 +1,292 @@
+// Browser tests of the verifier page: a real headless Chromium (Debian's
+// chromium, driven by playwright-core; never a downloaded browser) against
+// the real attestd binary (ATTESTD_BIN; make test-web builds it) running
+// serve --dev on 127.0.0.1. Fixtures come from a real run (stamp, upgrade
+// --wait: proof format 2 with chain evidence) and mutations of them, and
+// for each the page's verdict must be the CLI's (attestd verify --json),
+// check by check.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, readFileSync, existsSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { chromium } from 'playwright-core';
+import { unzipSync, strFromU8 } from 'fflate';
+
+const BIN = process.env.ATTESTD_BIN;
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const CI = process.env.CI === 'true';
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync'];
+
+const skip = !existsSync(CHROMIUM) ? `no ${CHROMIUM} (apt-get install chromium)` : !BIN ? 'ATTESTD_BIN not set (make test-web)' : false;
+if (skip && CI) throw new Error(`browser tests cannot run in CI: ${skip}`);
+
+let dir, srv, ctx, api, rpc, apiKey, trustPath, fileURL, chainID, anchorHash;
+const VERDICT = { valid: 'Valid', invalid: 'Not valid', undecided: 'Undecided' };
+
+function cli(args, env = {}) {
+  const r = spawnSync(BIN, args, {
+    encoding: 'utf8', cwd: dir, timeout: 120_000,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ATTESTD_SERVER: api, ATTESTD_API_KEY: apiKey, ...env },
+  });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+function cliOK(args, env) {
+  const r = cli(args, env);
+  assert.equal(r.code, 0, `attestd ${args.join(' ')}: exit ${r.code}\n${r.out}\n${r.err}`);
+  return r.out;
+}
+
+// startServe runs serve --dev and waits for the API and chain URLs in its
+// JSON log.
+function startServe() {
+  return new Promise((resolve, reject) => {
+    const p = spawn(BIN, ['serve', '--dev', '--data-dir', join(dir, 'data'), '--listen', '127.0.0.1:0', '--chain-listen', '127.0.0.1:0',
+      '--log-format', 'json', '--chain-poll', '200ms', '--batch-interval', '1s'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const seen = {};
+    let buf = '';
+    const timer = setTimeout(() => reject(new Error('serve --dev did not start in 90 s:\n' + buf.slice(-2000))), 90_000);
+    const onData = (d) => {
+      buf += d;
+      for (const line of d.toString().split('\n')) {
+        if (!line.startsWith('{')) continue;
+        let j;
+        try {
+          j = JSON.parse(line);
+        } catch {
+          continue;
+        }
+        if (j.msg === 'embedded dev chain running') seen.rpc = j.rpc;
+        if (j.msg === 'attestd serving') seen.url = j.url;
+      }
+      if (seen.rpc && seen.url) {
+        clearTimeout(timer);
+        resolve({ p, ...seen });
+      }
+    };
+    p.stdout.on('data', onData);
+    p.stderr.on('data', onData);
+    p.on('exit', (c) => reject(new Error(`serve --dev exited ${c}:\n${buf.slice(-2000)}`)));
+  });
+}
+
+before(async () => {
+  if (skip) return;
+  dir = mkdtempSync(join(tmpdir(), 'attestd-web-'));
+  srv = await startServe();
+  ({ url: api, rpc } = srv);
+  apiKey = readFileSync(join(dir, 'data', 'dev-api-key'), 'utf8').trim();
+  trustPath = join(dir, 'data', 'trust.json');
+  writeFileSync(join(dir, 'result.txt'), 'HbA1c 6.1 %\n');
+  writeFileSync(join(dir, 'changed.txt'), 'HbA1c 7.1 %\n');
+  cliOK(['stamp', 'result.txt']);
+  cliOK(['upgrade', '--wait', 'result.txt']);
+  const good = JSON.parse(readFileSync(join(dir, 'result.txt.attest'), 'utf8'));
+  const a = good.proof.anchors[0];
+  assert.ok(a.evidence, 'upgrade --wait gave a proof with chain evidence');
+  chainID = a.chain_id;
+  anchorHash = a.block_hash;
+  // A flipped byte in the anchor block's header (inside its state root).
+  const bad = structuredClone(good);
+  const h = bad.proof.anchors[0].evidence.header;
+  const at = 2 + 2 * 100;
+  bad.proof.anchors[0].evidence.header = h.slice(0, at) + (parseInt(h.slice(at, at + 2), 16) ^ 0x01).toString(16).padStart(2, '0') + h.slice(at + 2);
+  writeFileSync(join(dir, 'header-flipped.attest'), JSON.stringify(bad, null, 2));
+  writeFileSync(join(dir, 'verifier.html'), cliOK(['verifier-page']));
+  fileURL = pathToFileURL(join(dir, 'verifier.html')).href;
+  ctx = await chromium.launchPersistentContext(join(dir, 'profile'), { executablePath: CHROMIUM, args: ARGS, headless: true, acceptDownloads: true });
+});
+
+after(async () => {
+  if (ctx) await ctx.close();
+  if (srv) {
+    srv.p.kill('SIGTERM');
+    await new Promise((r) => srv.p.once('exit', r));
+  }
+  if (dir && !process.env.KEEP) rmSync(dir, { recursive: true, force: true });
+});
+
+// pageVerify drives the verify view and returns the status region's text
+// and the checks it lists ({name: state}).
+async function pageVerify(page, { doc, proof, trust, mode = 'offline', trusted = '', endpoints = '' }) {
+  await page.getByLabel('Document', { exact: true }).setInputFiles(join(dir, doc));
+  await page.getByLabel('Proof (.attest)').setInputFiles(join(dir, proof));
+  if (trust) await page.locator('#trust').setInputFiles(trust);
+  else await page.locator('#trust').setInputFiles([]);
+  await page.locator(`#m-${mode}`).check();
+  await page.getByLabel('Trusted block hash').fill(trusted);
+  await page.locator('#endpoints').fill(endpoints);
+  await page.locator('#verify').click();
+  const status = page.getByRole('status').first();
+  await assert.doesNotReject(status.locator('.verdict').waitFor({ timeout: 60_000 }));
+  const text = (await status.innerText()).trim();
+  const checks = Object.fromEntries(await status.locator('li.check').evaluateAll((ls) => ls.map((l) => [
+    l.querySelector('.name').textContent, l.classList.contains('ok') ? 'ok' : l.classList.contains('failed') ? 'failed' : 'undecided'])));
+  return { text, checks, cls: await status.getAttribute('class') };
+}
+
+// cliVerify runs attestd verify --json and returns its verdict and checks.
+function cliVerify({ doc, proof, trust, offline = true, trusted = '' }) {
+  const args = ['verify', '--json', doc, '--proof', proof];
+  if (offline) args.push('--offline');
+  else args.push('--rpc', rpc);
+  if (trusted) args.push('--trusted-block', `${chainID}:${trusted}`);
+  if (trust) args.push('--trust', trust);
+  const r = cli(args);
+  assert.ok([0, 1, 3].includes(r.code), `verify exit ${r.code}: ${r.out} ${r.err}`);
+  const j = JSON.parse(r.out);
+  return { verdict: j.verdict, checks: Object.fromEntries(j.checks.map((c) => [c.name, c.state])) };
+}
+
+const vectors = () => [
+  { name: 'valid', doc: 'result.txt', proof: 'result.txt.attest', trust: trustPath, trusted: anchorHash, want: 'valid' },
+  { name: 'changed document', doc: 'changed.txt', proof: 'result.txt.attest', trust: trustPath, trusted: anchorHash, want: 'invalid' },
+  { name: 'flipped header byte', doc: 'result.txt', proof: 'header-flipped.attest', trust: trustPath, trusted: anchorHash, want: 'invalid' },
+  { name: 'wrong trusted hash', doc: 'result.txt', proof: 'result.txt.attest', trust: trustPath, trusted: '0x' + 'ab'.repeat(32), want: 'invalid' },
+  { name: 'no trusted hash', doc: 'result.txt', proof: 'result.txt.attest', trust: trustPath, trusted: '', want: 'undecided' },
+  { name: 'no trust list', doc: 'result.txt', proof: 'result.txt.attest', trust: null, trusted: anchorHash, want: 'undecided' },
+];
+
+test('the page agrees with attestd verify --offline on every vector, from the server and from file://', { skip }, async () => {
+  const page = await ctx.newPage();
+  for (const origin of [api + '/', fileURL]) {
+    await page.goto(origin);
+    for (const v of vectors()) {
+      const want = cliVerify(v);
+      assert.equal(want.verdict, v.want, `${v.name}: the CLI says ${want.verdict}`);
+      const got = await pageVerify(page, v);
+      assert.ok(got.text.startsWith(VERDICT[want.verdict]), `${origin} ${v.name}: page says ${got.text.slice(0, 200)}, CLI ${want.verdict}`);
+      assert.equal(got.cls, want.verdict, `${v.name}: the status region's state`);
+      assert.deepEqual(got.checks, want.checks, `${origin} ${v.name}: the checks differ from the CLI's`);
+      if (want.verdict === 'valid') {
+        assert.match(got.text, /attested \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC by attestd dev server \(development only\), submitted by /);
+        assert.match(got.text, new RegExp(`Transaction\\s+${good().proof.anchors[0].tx_hash}`, 'i'));
+      }
+    }
+  }
+  await page.close();
+});
+
+const good = () => JSON.parse(readFileSync(join(dir, 'result.txt.attest'), 'utf8'));
+
+test('offline: from file:// with every non-file request blocked, it verifies with a trusted block hash', { skip }, async () => {
+  const page = await ctx.newPage();
+  const blocked = [];
+  await page.route('**/*', (route) => {
+    if (route.request().url().startsWith('file:')) return route.continue();
+    blocked.push(route.request().url());
+    return route.abort();
+  });
+  await page.goto(fileURL);
+  const got = await pageVerify(page, vectors()[0]);
+  assert.ok(got.text.startsWith('Valid'), got.text.slice(0, 300));
+  assert.deepEqual(blocked, [], 'the page asked for nothing from the network');
+  await page.close();
+});
+
+test('against the JSON-RPC endpoint the user enters (CORS from the server origin and from file://), as the CLI online', { skip }, async () => {
+  const page = await ctx.newPage();
+  for (const origin of [api + '/', fileURL]) {
+    await page.goto(origin);
+    for (const v of vectors().slice(0, 2)) {
+      const want = cliVerify({ ...v, offline: false, trusted: '' });
+      const got = await pageVerify(page, { ...v, mode: 'rpc', trusted: '', endpoints: rpc });
+      assert.ok(got.text.startsWith(VERDICT[want.verdict]), `${origin} ${v.name}: page ${got.text.slice(0, 300)}, CLI ${want.verdict}`);
+      assert.deepEqual(got.checks, want.checks, `${origin} ${v.name} (rpc): the checks differ from the CLI's`);
+    }
+    const down = await pageVerify(page, { ...vectors()[0], mode: 'rpc', endpoints: 'http://127.0.0.1:9/' });
+    assert.ok(down.text.startsWith('Undecided'), `an endpoint that does not answer: ${down.text.slice(0, 300)}`);
+  }
+  await page.close();
+});
+
+test('asks this attestd server (POST /v1/verify), clearly labelled', { skip }, async () => {
+  const page = await ctx.newPage();
+  await page.goto(api + '/');
+  const got = await pageVerify(page, { ...vectors()[0], mode: 'server' });
+  assert.match(got.text, /^(Valid|Not valid|Undecided)/);
+  assert.match(got.text, /attestd server’s answer/);
+  const bad = await pageVerify(page, { ...vectors()[1], mode: 'server' });
+  assert.ok(bad.text.startsWith('Not valid'), bad.text.slice(0, 300));
+  assert.equal(await page.locator('#m-server').count(), 1);
+  await page.goto(fileURL);
+  assert.equal(await page.locator('#server-opt').isHidden(), true, 'from file:// there is no server to ask');
+  await page.close();
+});
+
+test('stamp view: stamps several files in the page; attestd upgrade and verify accept what it wrote', { skip }, async () => {
+  const page = await ctx.newPage();
+  await page.goto(api + '/');
+  await page.locator('#tab-stamp').click();
+  writeFileSync(join(dir, 'a.txt'), 'first record\n');
+  writeFileSync(join(dir, 'b.json'), '{ "b": 1,  "a": [1, 2] }');
+  await page.locator('#files').setInputFiles([join(dir, 'a.txt'), join(dir, 'b.json')]);
+  await page.locator('#apikey').fill(apiKey);
+  await page.locator('#canon').check();
+  await page.locator('#stamp').click();
+  await page.locator('#download').waitFor({ timeout: 30_000 }).catch(async () => assert.fail(await page.locator('#sresult').innerText()));
+  const dl = page.waitForEvent('download');
+  await page.locator('#download').click();
+  const zip = await (await dl).path();
+  const files = unzipSync(readFileSync(zip));
+  assert.deepEqual(Object.keys(files).sort(), ['a.txt.attest', 'b.json.attest']);
+  for (const [name, data] of Object.entries(files)) writeFileSync(join(dir, name), strFromU8(data));
+  assert.equal(JSON.parse(strFromU8(files['b.json.attest'])).canonicalization, 'jcs');
+  assert.match(await page.locator('#sresult').innerText(), /Stamped 2 file/);
+  cliOK(['upgrade', '--wait', 'a.txt', 'b.json']);
+  for (const doc of ['a.txt', 'b.json']) {
+    const out = cliOK(['verify', doc, '--rpc', rpc, '--trust', trustPath]);
+    assert.match(out, /^VALID: /);
+  }
+  // and the page verifies what it stamped
+  await page.locator('#tab-verify').click();
+  const anchor = JSON.parse(readFileSync(join(dir, 'b.json.attest'), 'utf8')).proof.anchors[0].block_hash;
+  const got = await pageVerify(page, { doc: 'b.json', proof: 'b.json.attest', trust: trustPath, trusted: anchor });
+  assert.ok(got.text.startsWith('Valid'), got.text.slice(0, 300));
+  await page.close();
+});
+
+test('languages: 繁體中文 and 简体中文 from the one table, switched on the page', { skip }, async () => {
+  const page = await ctx.newPage();
+  await page.goto(fileURL);
+  await pageVerify(page, vectors()[0]);
+  await page.getByLabel('Language').selectOption('zh-Hant');
+  assert.match(await page.getByRole('status').first().innerText(), /^有效/);
+  assert.equal(await page.locator('label[for=doc]').innerText(), '文件');
+  await page.getByLabel('語言').selectOption('zh-Hans');
+  assert.match(await page.getByRole('status').first().innerText(), /^有效/);
+  assert.match(await page.getByRole('status').first().innerText(), /证明文件内的区块链副本是否逐块前后一致/);
+  assert.equal(await page.evaluate(() => document.documentElement.lang), 'zh-Hans');
+  await page.close();
+});
+
+test('phone and keyboard: no horizontal scroll at 390 px, every field labelled, keyboard-only verify', { skip }, async () => {
+  const page = await ctx.newPage();
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto(fileURL);
+  // Keyboard only: tab to the controls in order, and submit with Enter.
+  const order = [];
+  for (let i = 0; i < 8; i++) {
+    await page.keyboard.press('Tab');
+    order.push(await page.evaluate(() => document.activeElement.id));
+  }
+  assert.deepEqual(order.slice(0, 6), ['tab-verify', 'tab-stamp', 'lang', 'doc', 'proof', 'trust']);
+  await page.getByLabel('Document', { exact: true }).setInputFiles(join(dir, 'result.txt'));
+  await page.getByLabel('Proof (.attest)').setInputFiles(join(dir, 'result.txt.attest'));
+  await page.locator('#trust').setInputFiles(trustPath);
+  await page.getByLabel('Trusted block hash').focus();
+  await page.keyboard.type(anchorHash);
+  await page.keyboard.press('Enter');
+  await page.getByRole('status').first().locator('.verdict').waitFor();
+  assert.match(await page.getByRole('status').first().innerText(), /^Valid/);
+  const width = await page.evaluate(() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]);
+  assert.ok(width[0] <= width[1], `horizontal scroll at 390 px: ${width}`);
+  // Every form control has a label.
+  const unlabelled = await page.evaluate(() => [...document.querySelectorAll('input,select,textarea')].filter((e) => e.labels.length === 0).map((e) => e.id));
+  assert.deepEqual(unlabelled, []);
+  await page.close();
+});
