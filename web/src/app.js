@@ -62,6 +62,7 @@ function setup() {
   applyLang();
 }
 
+const readBytes = async (file) => new Uint8Array(await file.arrayBuffer());
 const readText = (file) => file.text();
 
 async function runVerify() {
@@ -75,8 +76,8 @@ async function runVerify() {
   out.className = 'busy';
   out.textContent = t(lang, 'checking');
   try {
-    const f = parseAttest(await readText(proof));
-    const issuers = trustFile ? parseTrust(await readText(trustFile)) : null;
+    const f = parseAttest(await readBytes(proof));
+    const issuers = trustFile ? parseTrust(await readBytes(trustFile)) : null;
     const mode = document.querySelector('input[name=mode]:checked').value;
     const minConf = Math.max(1, parseInt($('minconf').value, 10) || 1);
     prog.hidden = false;
@@ -129,8 +130,10 @@ function render(res) {
   const out = $('result');
   out.replaceChildren();
   if (res.error) {
-    out.className = 'invalid';
-    out.append(el('p', { class: 'verdict' }, t(lang, res.error.k, res.error.a)));
+    // Not a verdict (attestd verify exits 2, "unreadable input"): the
+    // files could not be checked at all.
+    out.className = 'error';
+    out.append(el('p', { class: 'verdict' }, el('strong', {}, t(lang, 'v_error')), ': ' + t(lang, res.error.k, res.error.a)));
     return;
   }
   const { r, f } = res;
@@ -236,7 +239,7 @@ async function runStamp() {
     stampLinks();
     prog.value = prog.max;
   } catch (e) {
-    status.className = 'invalid';
+    status.className = 'error';
     status.textContent = t(lang, 'stamp_failed', { msg: e.message });
   } finally {
     $('stamp').disabled = false;

@@ -16,6 +16,7 @@ import { createTxFromRLP } from '@ethereumjs/tx';
 import { createCustomCommon, Mainnet, Hardfork } from '@ethereumjs/common';
 import { verifyMerkleProof } from '@ethereumjs/mpt';
 import canonicalize from 'canonicalize';
+import { parse as parseJSONTree } from '@humanwhocodes/momoa';
 
 export { bytesToHex, hexToBytes, sha256 };
 
@@ -87,21 +88,125 @@ export class DocError extends Error {
   }
 }
 
+// ---- strict JSON (internal/strictjson) ----
+
+// JSON.parse lets the last of two members with one name win, so
+// {"proof":A,"proof":B} would read as B here and be refused by attestd.
+// strictJSON parses untrusted JSON with momoa (which keeps every member)
+// and refuses what strictjson.Unmarshal refuses: bytes that are not UTF-8,
+// a string with a lone surrogate, two members of one object with the same
+// name or with names that differ only in case, and — where a shape is
+// given — a member the shape does not know (names are case-sensitive).
+// Errors name the member as a JSON Pointer (RFC 6901).
+//
+// A shape is null (anything), obj({name: shape, ...}) for an object with
+// exactly those known members, or [shape] for an array of them.
+export class JSONError extends Error {}
+const obj = (fields) => ({ fields });
+const ptrOf = (ptr) => ptr || '/';
+const esc = (n) => n.replaceAll('~', '~0').replaceAll('/', '~1');
+// fold approximates Unicode case folding (golang.org/x/text/cases.Fold):
+// upper then lower case maps "ß" to "ss" and "ſ", "K" (Kelvin) to "s", "k".
+const fold = (n) => n.toUpperCase().toLowerCase();
+
+export function strictJSON(input, shape = null) {
+  let text = input;
+  if (typeof input !== 'string') {
+    try {
+      text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(input);
+    } catch {
+      throw new JSONError('the file is not UTF-8 text');
+    }
+  }
+  let ast;
+  try {
+    ast = parseJSONTree(text, { mode: 'json', ranges: false, tokens: false });
+  } catch (e) {
+    throw new JSONError(`not valid JSON: ${e.message}`);
+  }
+  // Duplicate names anywhere come first (as strictjson.Check runs before
+  // the decoding), then the members the shape does not know.
+  const v = valueOf(ast.body, '');
+  checkShape(v, shape, '');
+  return v;
+}
+
+function checkShape(v, shape, ptr) {
+  if (!shape || v === null || typeof v !== 'object') return;
+  if (Array.isArray(v)) {
+    if (Array.isArray(shape)) v.forEach((e, i) => checkShape(e, shape[0], `${ptr}/${i}`));
+    return;
+  }
+  if (!shape.fields) return;
+  for (const [name, sub] of Object.entries(v)) {
+    if (!Object.hasOwn(shape.fields, name)) throw new JSONError(`unknown member "${name}" in ${ptrOf(ptr)} (member names are case-sensitive)`);
+    checkShape(sub, shape.fields[name], `${ptr}/${esc(name)}`);
+  }
+}
+
+function valueOf(node, ptr) {
+  switch (node.type) {
+    case 'Object': {
+      const out = {};
+      const names = new Map(); // folded name → name
+      for (const m of node.members) {
+        const name = m.name.value;
+        if (!name.isWellFormed()) throw new JSONError(`a member name in ${ptrOf(ptr)} holds a lone surrogate (\\u escape), which is not text`);
+        const prev = names.get(fold(name));
+        if (prev === name) throw new JSONError(`the member "${name}" appears twice in ${ptrOf(ptr)}: the file can be read two ways`);
+        if (prev !== undefined) throw new JSONError(`the members "${prev}" and "${name}" in ${ptrOf(ptr)} differ only in case: the file can be read two ways`);
+        names.set(fold(name), name);
+        Object.defineProperty(out, name, { value: valueOf(m.value, `${ptr}/${esc(name)}`), enumerable: true, writable: true, configurable: true });
+      }
+      return out;
+    }
+    case 'Array':
+      return node.elements.map((e, i) => valueOf(e.value, `${ptr}/${i}`));
+    case 'String':
+      if (!node.value.isWellFormed()) throw new JSONError(`the string at ${ptrOf(ptr)} holds a lone surrogate (\\u escape), which is not text`);
+      return node.value;
+    case 'Number':
+    case 'Boolean':
+      return node.value;
+    case 'Null':
+      return null;
+    default:
+      throw new JSONError(`unexpected ${node.type} at ${ptrOf(ptr)}`);
+  }
+}
+
+// The members attestd's types know (internal/attestfile, proof, receipt,
+// trust); the evidence is read as evidence.Open reads it.
+const EVIDENCE = obj({ version: null, tx: null, tx_index: null, receipt: null, header: null, tx_proof: null, receipt_proof: null, headers: null });
+const ANCHOR = obj({ chain_id: null, tx_hash: null, block_number: null, block_hash: null, anchorer: null, evidence: EVIDENCE, no_evidence: null });
+export const BUNDLE = obj({ version: null, fingerprint: null, batch_id: null, index: null, size: null, root: null, path: null, anchors: [ANCHOR] });
+const RECEIPT = obj({ version: null, fingerprint: null, institution: null, received_at: null, deadline: null, key_id: null, tree_size: null, tree_index: null, tree_path: null, signature: null });
+const ATTEST = obj({
+  version: null, document: null, fingerprint: null, canonicalization: null, blinding: obj({ scheme: null, nonce: null }),
+  server: null, receipt: RECEIPT, proof: BUNDLE,
+});
+const TRUST = obj({
+  version: null,
+  issuers: [obj({
+    name: null, jurisdiction: null, contact: null, receipt_keys: [obj({ public_key: null, valid_from: null, valid_until: null })],
+    chains: [obj({ chain_id: null, anchorer: null, sink: null })],
+  })],
+});
+
 // ---- the .attest file (internal/attestfile) ----
 
-// parseAttest reads a .attest file's text; it throws DocError for what
-// attestfile.Parse refuses (the checks a browser can make of it).
-export function parseAttest(text) {
+// parseAttest reads a .attest file (its bytes, or its text); it throws
+// DocError for what attestfile.Parse refuses (the checks a browser can
+// make of it), strictly as strictjson does.
+export function parseAttest(data) {
   let f;
   try {
-    f = JSON.parse(text);
+    f = strictJSON(data, ATTEST);
   } catch (e) {
     throw new DocError('attest_unreadable', { err: e.message });
   }
   const bad = (why) => new DocError('attest_unreadable', { err: why });
   if (!f || typeof f !== 'object' || Array.isArray(f)) throw bad('not a JSON object');
-  const known = ['version', 'document', 'fingerprint', 'canonicalization', 'blinding', 'server', 'receipt', 'proof'];
-  for (const k of Object.keys(f)) if (!known.includes(k)) throw bad(`unknown field "${k}"`);
   if (f.version !== 1) throw bad(`unsupported version ${f.version}`);
   if (!isHex(f.fingerprint, 64)) throw bad('no fingerprint');
   if (f.canonicalization !== 'none' && f.canonicalization !== 'jcs') throw bad(`unknown canonicalization ${f.canonicalization}`);
@@ -207,10 +312,10 @@ export function verifyReceipt(r, pub) {
 
 // ---- trust lists (docs/trust-list.md) ----
 
-export function parseTrust(text) {
+export function parseTrust(data) {
   let l;
   try {
-    l = JSON.parse(text);
+    l = strictJSON(data, TRUST);
   } catch (e) {
     throw new DocError('trust_unreadable', { err: e.message });
   }
@@ -420,7 +525,12 @@ export async function rpcCall(url, method, params = []) {
     body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
   });
   if (!res.ok) throw new Error(`HTTP ${res.status}`);
-  const j = await res.json();
+  let j;
+  try {
+    j = strictJSON(new Uint8Array(await res.arrayBuffer()));
+  } catch (e) {
+    throw new Error(`${url} answered ${e.message}`);
+  }
   if (j.error) throw new Error(j.error.message || 'JSON-RPC error');
   return j.result;
 }

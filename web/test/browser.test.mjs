@@ -290,3 +290,40 @@ test('phone and keyboard: no horizontal scroll at 390 px, every field labelled, 
   assert.deepEqual(unlabelled, []);
   await page.close();
 });
+
+// insertAfter returns text with ins inserted right after the first
+// occurrence of at (which must occur).
+function insertAfter(text, at, ins) {
+  const i = text.indexOf(at);
+  assert.ok(i >= 0, `no ${at} in the fixture`);
+  return text.slice(0, i + at.length) + ins + text.slice(i + at.length);
+}
+
+test('strict JSON: duplicate and case-variant members are refused, by the page and by attestd verify (exit 2), with no verdict', { skip }, async () => {
+  const text = readFileSync(join(dir, 'result.txt.attest'), 'utf8');
+  const trust = readFileSync(trustPath, 'utf8');
+  const bogus = '"' + 'ab'.repeat(32) + '"';
+  // Each is read one way by JSON.parse (the last member wins: the real
+  // one, so a lax page would say Valid) and refused by attestd.
+  const cases = [
+    { name: 'a duplicate "root" in the proof', file: 'dup-root.attest', text: insertAfter(text, '"proof": {', `\n    "root": ${bogus},`), member: /"root" appears twice in \/proof/ },
+    { name: 'a case-variant "Proof"', file: 'case-proof.attest', text: insertAfter(text, '{', `\n  "Proof": {},`), member: /"Proof" and "proof" in \/ differ only in case/ },
+    { name: 'a trust list with a duplicate issuer member', file: 'dup-trust.json', trust: true, text: insertAfter(trust, '"issuers": [\n    {', '\n      "chains": [],'), member: /"chains" appears twice in \/issuers\/0/ },
+  ];
+  const page = await ctx.newPage();
+  await page.goto(fileURL);
+  for (const c of cases) {
+    writeFileSync(join(dir, c.file), c.text);
+    const proof = c.trust ? 'result.txt.attest' : c.file;
+    const trustFile = c.trust ? join(dir, c.file) : trustPath;
+    const r = cli(['verify', '--offline', '--trusted-block', `${chainID}:${anchorHash}`, '--trust', trustFile, 'result.txt', '--proof', proof]);
+    assert.equal(r.code, 2, `${c.name}: attestd verify exits ${r.code}, want 2 (unreadable input)\n${r.out}${r.err}`);
+    const got = await pageVerify(page, { doc: 'result.txt', proof, trust: trustFile, trusted: anchorHash });
+    assert.equal(got.cls, 'error', `${c.name}: the status region is ${got.cls}: ${got.text.slice(0, 300)}`);
+    assert.match(got.text, /^Cannot check: /, c.name);
+    assert.doesNotMatch(got.text, /^(Valid|Not valid|Undecided)/, c.name);
+    assert.match(got.text, c.member, `${c.name}: the page names the member`);
+    assert.deepEqual(got.checks, {}, `${c.name}: no checks, no verdict`);
+  }
+  await page.close();
+});
