@@ -58,7 +58,9 @@ export async function hashDocument(file, canon, nonce, progress = () => {}) {
     if (file.size > MAX_CANONICAL_SIZE) throw new DocError('jcs_too_large', { max: MAX_CANONICAL_SIZE });
     let value;
     try {
-      value = JSON.parse(await file.text());
+      // As attestd (gowebpki/jcs): UTF-8, one value, no duplicate names;
+      // names that differ only in case are distinct members of a record.
+      value = strictJSON(new Uint8Array(await file.arrayBuffer()), null, { caseVariants: true });
     } catch (e) {
       throw new DocError('jcs_invalid', { err: e.message });
     }
@@ -95,7 +97,8 @@ export class DocError extends Error {
 // strictJSON parses untrusted JSON with momoa (which keeps every member)
 // and refuses what strictjson.Unmarshal refuses: bytes that are not UTF-8,
 // a string with a lone surrogate, two members of one object with the same
-// name or with names that differ only in case, and — where a shape is
+// name or (unless caseVariants) with names that differ only in case, a
+// number too large for a float64, and — where a shape is
 // given — a member the shape does not know (names are case-sensitive).
 // Errors name the member as a JSON Pointer (RFC 6901).
 //
@@ -109,7 +112,7 @@ const esc = (n) => n.replaceAll('~', '~0').replaceAll('/', '~1');
 // upper then lower case maps "ß" to "ss" and "ſ", "K" (Kelvin) to "s", "k".
 const fold = (n) => n.toUpperCase().toLowerCase();
 
-export function strictJSON(input, shape = null) {
+export function strictJSON(input, shape = null, { caseVariants = false } = {}) {
   let text = input;
   if (typeof input !== 'string') {
     try {
@@ -126,7 +129,7 @@ export function strictJSON(input, shape = null) {
   }
   // Duplicate names anywhere come first (as strictjson.Check runs before
   // the decoding), then the members the shape does not know.
-  const v = valueOf(ast.body, '');
+  const v = valueOf(ast.body, '', caseVariants);
   checkShape(v, shape, '');
   return v;
 }
@@ -144,7 +147,7 @@ function checkShape(v, shape, ptr) {
   }
 }
 
-function valueOf(node, ptr) {
+function valueOf(node, ptr, caseVariants) {
   switch (node.type) {
     case 'Object': {
       const out = {};
@@ -152,20 +155,23 @@ function valueOf(node, ptr) {
       for (const m of node.members) {
         const name = m.name.value;
         if (!name.isWellFormed()) throw new JSONError(`a member name in ${ptrOf(ptr)} holds a lone surrogate (\\u escape), which is not text`);
-        const prev = names.get(fold(name));
+        const key = caseVariants ? name : fold(name);
+        const prev = names.get(key);
         if (prev === name) throw new JSONError(`the member "${name}" appears twice in ${ptrOf(ptr)}: the file can be read two ways`);
         if (prev !== undefined) throw new JSONError(`the members "${prev}" and "${name}" in ${ptrOf(ptr)} differ only in case: the file can be read two ways`);
-        names.set(fold(name), name);
-        Object.defineProperty(out, name, { value: valueOf(m.value, `${ptr}/${esc(name)}`), enumerable: true, writable: true, configurable: true });
+        names.set(key, name);
+        Object.defineProperty(out, name, { value: valueOf(m.value, `${ptr}/${esc(name)}`, caseVariants), enumerable: true, writable: true, configurable: true });
       }
       return out;
     }
     case 'Array':
-      return node.elements.map((e, i) => valueOf(e.value, `${ptr}/${i}`));
+      return node.elements.map((e, i) => valueOf(e.value, `${ptr}/${i}`, caseVariants));
     case 'String':
       if (!node.value.isWellFormed()) throw new JSONError(`the string at ${ptrOf(ptr)} holds a lone surrogate (\\u escape), which is not text`);
       return node.value;
     case 'Number':
+      if (!Number.isFinite(node.value)) throw new JSONError(`the number at ${ptrOf(ptr)} is out of range`);
+      return node.value;
     case 'Boolean':
       return node.value;
     case 'Null':
