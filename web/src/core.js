@@ -382,13 +382,32 @@ function decodeCanonical(bytes) {
   return v;
 }
 
+// The fields of a block header as go-ethereum's types.Header decodes them
+// (core/types/gen_header_rlp.go): a byte string of a fixed size, an
+// unsigned integer (canonical: no leading zero byte; 'u64' at most 8
+// bytes), or any bytes; the first 15 are required, the 6 after them
+// (London to Prague) optional, nothing after them.
+const HEADER_FIELDS = [
+  ['parent hash', 32], ['uncle hash', 32], ['coinbase', 20], ['state root', 32], ['transactions root', 32], ['receipts root', 32],
+  ['bloom', 256], ['difficulty', 'big'], ['number', 'u64'], ['gas limit', 'u64'], ['gas used', 'u64'], ['time', 'u64'],
+  ['extra data', 'bytes'], ['mix digest', 32], ['nonce', 8],
+  ['base fee', 'big'], ['withdrawals hash', 32], ['blob gas used', 'u64'], ['excess blob gas', 'u64'], ['parent beacon root', 32], ['requests hash', 32],
+];
+
 function decodeHeader(bytes) {
   const f = decodeCanonical(bytes);
-  if (!Array.isArray(f) || f.length < 15 || f.slice(0, 15).some(Array.isArray)) throw new Error('not a block header');
-  const number = bigFrom(f[8]);
-  if (number >= 1n << 64n) throw new Error('its block number is out of range');
-  if (f[0].length !== 32 || f[4].length !== 32 || f[5].length !== 32) throw new Error('not a block header');
-  return { parent: f[0], txRoot: f[4], receiptRoot: f[5], number, time: bigFrom(f[11]), hash: keccak_256(bytes) };
+  if (!Array.isArray(f) || f.length < 15) throw new Error('not a block header');
+  if (f.length > HEADER_FIELDS.length) throw new Error(`a block header of ${f.length} fields, at most ${HEADER_FIELDS.length}`);
+  for (const [i, v] of f.entries()) {
+    const [name, type] = HEADER_FIELDS[i];
+    if (Array.isArray(v)) throw new Error(`its ${name} is a list`);
+    if (typeof type === 'number' && v.length !== type) throw new Error(`its ${name} is ${v.length} bytes, not ${type}`);
+    if (type === 'big' || type === 'u64') {
+      if (v.length > 0 && v[0] === 0) throw new Error(`its ${name} has a leading zero byte`);
+      if (type === 'u64' && v.length > 8) throw new Error(`its ${name} is out of range`);
+    }
+  }
+  return { parent: f[0], txRoot: f[4], receiptRoot: f[5], number: bigFrom(f[8]), time: bigFrom(f[11]), hash: keccak_256(bytes) };
 }
 
 // decodeTx decodes a signed transaction (its consensus encoding) and
@@ -616,7 +635,7 @@ export function parseTrusted(text) {
     const p = tok.split(':');
     const hash = lower(p[p.length - 1]);
     if (!/^0x[0-9a-f]{64}$/.test(hash) || p.length > 3) throw new DocError('trusted_bad', { v: tok.slice(0, 80) });
-    const t = { chain: null, number: 0, hash };
+    const t = { chain: null, number: null, hash }; // number null: the hash only (block 0 can be trusted by number)
     if (p.length >= 2) {
       if (!/^[1-9]\d*$/.test(p[0])) throw new DocError('trusted_bad', { v: tok.slice(0, 80) });
       t.chain = Number(p[0]);
@@ -633,7 +652,8 @@ export function parseTrusted(text) {
 // verify checks the .attest file f against the document's fingerprint
 // docFp (hex) under policy p: {mode: 'offline'|'rpc', trusted: [...],
 // endpoints: Map chain→urls, down: [...], minConf, issuers (a parsed
-// trust list, or null)}. It returns a Result.
+// trust list, or null), anchorers ({chain: address}, used without
+// issuers)}. It returns a Result.
 export async function verify(f, docFp, p) {
   const r = new Result();
   const b = f.proof;
@@ -725,8 +745,13 @@ async function checkAnchor(r, b, id, p) {
     r.add(n(C.rpc), 'undecided', 'rpc_error', { err: e.message });
     return null;
   }
-  // Who sent it: the trust list decides.
-  if (!p.issuers) {
+  // Who sent it: the trust list decides, or the anchoring address pinned
+  // for this chain (p.anchorers, as attestd verify --anchorer; the page
+  // itself always uses a trust list).
+  const pin = !p.issuers && p.anchorers && p.anchorers[id] ? lower(p.anchorers[id]) : null;
+  if (pin) {
+    if (!r.add(n(C.sender), f.sender === pin && lower(a.anchorer) === pin ? 'ok' : 'failed', 'sender_pinned', { sender: f.sender, pin, named: a.anchorer })) return null;
+  } else if (!p.issuers) {
     if (lower(a.anchorer) !== f.sender) return r.add(n(C.sender), 'failed', 'sender_notnamed', { sender: f.sender, named: a.anchorer }), null;
     r.add(n(C.sender), 'undecided', 'sender_unpinned', { sender: f.sender });
   } else {
@@ -767,7 +792,7 @@ async function checkAnchor(r, b, id, p) {
       return null;
     }
   }
-  if (!p.issuers) return null;
+  if (!p.issuers && !pin) return null;
   return f.time;
 }
 
@@ -800,7 +825,7 @@ function checkTrusted(r, n, id, f, trusted, minConf) {
   let at = 0;
   let outside = 0;
   for (const t of trusted) {
-    if (t.number !== 0) {
+    if (t.number !== null) {
       const h = f.hashAt(t.number);
       if (h === null) {
         outside++;

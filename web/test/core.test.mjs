@@ -7,7 +7,9 @@
 // published proof vectors (testdata/proof-vectors-v2.json) for verdicts.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawnSync, execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, writeFileSync, readFileSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +24,7 @@ const skip = !existsSync(CHROMIUM) ? `no ${CHROMIUM} (apt-get install chromium)`
 if (skip && CI) throw new Error(`browser tests cannot run in CI: ${skip}`);
 
 let dir, browser, page;
+const execFileP = promisify(execFile);
 
 before(async () => {
   if (skip) return;
@@ -92,4 +95,120 @@ test('canonical JSON (RFC 8785): the page fingerprints each record as attestd ha
     }
   }
   assert.equal(refused, 9, 'attestd refuses the nine it should');
+});
+
+// pageVerifyBundle runs core.verify offline in the browser on a bundle,
+// as attestd verify --offline --anchorer A --trusted-block … does (and as
+// internal/verify's runVectorV2): {verdict, failed, undecided} or
+// {refused} when the bundle is not read.
+const pageVerifyBundle = (bundle, fp, anchorer, trusted, minConf) => page.evaluate(async ([bundle, fp, anchorer, trusted, minConf]) => {
+  let f;
+  try {
+    f = core.parseAttest(JSON.stringify({ version: 1, fingerprint: bundle.fingerprint, canonicalization: 'none', proof: bundle }));
+  } catch (e) {
+    return { verdict: 'invalid', failed: ['format'], undecided: [], refused: e.a && e.a.err };
+  }
+  const anchorers = Object.fromEntries((bundle.anchors || []).map((a) => [a.chain_id, anchorer]));
+  const p = { mode: 'offline', minConf, issuers: null, anchorers, trusted: trusted.map((t) => ({ chain: t.chain_id, number: t.number ?? null, hash: t.hash })) };
+  const r = await core.verify(f, fp, p);
+  const names = (st) => r.checks.filter((c) => c.state === st).map((c) => c.name);
+  return { verdict: r.verdict, failed: names('failed'), undecided: names('undecided') };
+}, [bundle, fp, anchorer, trusted, minConf]);
+
+const VECTORS = JSON.parse(readFileSync(new URL('../../testdata/proof-vectors-v2.json', import.meta.url), 'utf8')).vectors;
+
+test('proof vectors v2: the page\'s core verifier reaches every vector\'s verdict, failed and undecided checks', { skip }, async () => {
+  assert.ok(VECTORS.length >= 12);
+  for (const v of VECTORS) {
+    const got = await pageVerifyBundle(v.bundle, v.document_fingerprint, v.pinned_anchorer, v.trusted || [], Number(v.min_confirmations));
+    assert.deepEqual({ verdict: got.verdict, failed: got.failed, undecided: got.undecided },
+      { verdict: v.verdict, failed: v.failed || [], undecided: v.undecided || [] }, `vector ${v.name}`);
+  }
+});
+
+// rlpItems returns the [start, prefix length, content length] of each item
+// of the RLP list enc (a block header: a list of byte strings).
+function rlpItems(enc) {
+  const head = (at) => {
+    const b = enc[at];
+    if (b < 0x80) return [0, 1];
+    if (b <= 0xb7) return [1, b - 0x80];
+    if (b < 0xc0) { const n = b - 0xb7; return [1 + n, Number(BigInt('0x' + enc.subarray(at + 1, at + 1 + n).toString('hex')))]; }
+    if (b <= 0xf7) return [1, b - 0xc0];
+    const n = b - 0xf7;
+    return [1 + n, Number(BigInt('0x' + enc.subarray(at + 1, at + 1 + n).toString('hex')))];
+  };
+  const [lp] = head(0);
+  const items = [];
+  for (let at = lp; at < enc.length;) {
+    const [p, n] = head(at);
+    items.push([at, p, n]);
+    at += p + n;
+  }
+  return items;
+}
+
+test('header decoding: every sampled single-byte mutation of a header gives attestd verify --offline --json\'s verdict and checks', { skip }, async () => {
+  // The tip of the valid vector: the trusted hash is its hash, so a
+  // mutation the decoder wrongly accepts shows as another failed check
+  // (canonical, not evidence).
+  const v = VECTORS.find((x) => x.name === 'valid-trusted-tip');
+  const headers = v.bundle.anchors[0].evidence.headers;
+  const tip = Buffer.from(headers[headers.length - 1].slice(2), 'hex');
+  const items = rlpItems(tip);
+  assert.ok(items.length >= 15, `a header of ${items.length} fields`);
+  // Positions: the list's prefix, every field's prefix, every byte of the
+  // fields of up to 8 bytes (the integers, the nonce), the first two and
+  // last two of longer ones (hashes, addresses, the bloom, extra data).
+  const pos = new Set([0, 1, 2]);
+  for (const [at, p, n] of items) {
+    for (let i = 0; i < p; i++) pos.add(at + i);
+    for (let i = 0; i < n; i++) if (n <= 8 || i < 2 || i >= n - 2) pos.add(at + p + i);
+  }
+  const doc = join(dir, 'leaf.txt');
+  writeFileSync(doc, 'attestd verify test leaf 3');
+  assert.equal(createHash('sha256').update('attestd verify test leaf 3').digest('hex'), v.document_fingerprint);
+  const trusted = v.trusted.map((t) => `${t.chain_id}:${t.number !== undefined ? t.number + ':' : ''}${t.hash}`);
+  const cliVerify = async (bundle, k) => {
+    const file = join(dir, `m${k}.attest`);
+    writeFileSync(file, JSON.stringify({ version: 1, fingerprint: v.document_fingerprint, canonicalization: 'none', proof: bundle }));
+    const args = ['verify', '--offline', '--json', '--anchorer', v.pinned_anchorer, '--min-confirmations', v.min_confirmations, doc, '--proof', file];
+    for (const t of trusted) args.push('--trusted-block', t);
+    const r = await execFileP(BIN, args).catch((e) => e);
+    const code = r.code ?? 0;
+    if (code === 2) return { verdict: 'unreadable', failed: [], undecided: [], err: r.stderr };
+    assert.ok([0, 1, 3].includes(code), `verify exit ${code}: ${r.stderr}`);
+    const j = JSON.parse(r.stdout);
+    const names = (st) => j.checks.filter((c) => c.state === st).map((c) => c.name);
+    return { verdict: j.verdict, failed: names('failed'), undecided: names('undecided') };
+  };
+  const cases = [];
+  for (const at of [...pos].sort((a, b) => a - b)) {
+    for (const b of new Set([tip[at] ^ 0x01, 0x00, 0x80, 0xff])) {
+      if (b === tip[at]) continue;
+      const m = Buffer.from(tip);
+      m[at] = b;
+      const bundle = structuredClone(v.bundle);
+      bundle.anchors[0].evidence.headers[headers.length - 1] = '0x' + m.toString('hex');
+      cases.push({ at, b, bundle });
+    }
+  }
+  const diffs = [];
+  const verdicts = {};
+  for (let i = 0; i < cases.length; i += 4) {
+    const batch = cases.slice(i, i + 4);
+    const want = await Promise.all(batch.map((c, k) => cliVerify(c.bundle, i + k)));
+    for (const [k, c] of batch.entries()) {
+      const got = await pageVerifyBundle(c.bundle, v.document_fingerprint, v.pinned_anchorer, v.trusted, Number(v.min_confirmations));
+      // attestd refuses some bundles whole (exit 2); the page must then
+      // not reach a verdict other than not valid with the evidence failed.
+      const w = want[k].verdict === 'unreadable' ? { verdict: 'invalid', failed: ['anchor[1337].evidence'], undecided: [] } : want[k];
+      verdicts[want[k].verdict] = (verdicts[want[k].verdict] || 0) + 1;
+      const g = { verdict: got.verdict, failed: got.failed, undecided: got.undecided };
+      if (JSON.stringify(g) !== JSON.stringify(w)) diffs.push(`byte ${c.at} → 0x${c.b.toString(16)}: page ${JSON.stringify(g)}, attestd ${JSON.stringify(want[k])}`);
+    }
+  }
+  assert.deepEqual(diffs, [], `${diffs.length} of ${cases.length} mutations differ`);
+  assert.ok(cases.length > 300, `${cases.length} mutations`);
+  console.log(`header mutations: ${cases.length}, attestd verdicts ${JSON.stringify(verdicts)}`);
 });
