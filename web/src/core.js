@@ -560,6 +560,32 @@ export async function rpcCall(url, method, params = []) {
   return j.result;
 }
 
+// The JSON-RPC names of a header's fields, in HEADER_FIELDS' order.
+const HEADER_JSON = ['parentHash', 'sha3Uncles', 'miner', 'stateRoot', 'transactionsRoot', 'receiptsRoot', 'logsBloom', 'difficulty',
+  'number', 'gasLimit', 'gasUsed', 'timestamp', 'extraData', 'mixHash', 'nonce', 'baseFeePerGas', 'withdrawalsRoot', 'blobGasUsed',
+  'excessBlobGas', 'parentBeaconBlockRoot', 'requestsHash'];
+
+// blockHashOf is the hash of the header an eth_getBlockByNumber answer
+// describes, computed from its fields (as go-ethereum's client does), not
+// the "hash" the server says: a server cannot then change a field and
+// keep the hash. It throws when the fields are not a header's.
+export function blockHashOf(x) {
+  const n = HEADER_JSON.findLastIndex((k) => x[k] !== undefined && x[k] !== null);
+  if (n < 14) throw new Error('the block has no header fields');
+  const fields = HEADER_JSON.slice(0, n + 1).map((k, i) => {
+    const type = HEADER_FIELDS[i][1];
+    if (type === 'big' || type === 'u64') {
+      if (typeof x[k] !== 'string' || !/^0x(0|[1-9a-f][0-9a-f]*)$/.test(x[k])) throw new Error(`the block's ${k} is not a quantity`);
+      const v = BigInt(x[k]);
+      return v === 0n ? new Uint8Array(0) : hexToBytes(v.toString(16).padStart(Math.ceil(v.toString(16).length / 2) * 2, '0'));
+    }
+    return from0x(x[k]);
+  });
+  const enc = RLP.encode(fields);
+  decodeHeader(enc); // the field types
+  return to0x(keccak_256(enc));
+}
+
 class Disagreement extends Error {
   constructor(what, answers) {
     super('disagree');
@@ -777,7 +803,7 @@ async function checkAnchor(r, b, id, p) {
     if (!checkTrusted(r, n, id, f, trustedFor(p, id), minConf)) return null;
   } else {
     try {
-      const blk = await chain.ask(`block ${f.blockNumber}`, 'eth_getBlockByNumber', ['0x' + f.blockNumber.toString(16), false], (x) => x && { hash: lower(x.hash), time: x.timestamp });
+      const blk = await chain.ask(`block ${f.blockNumber}`, 'eth_getBlockByNumber', ['0x' + f.blockNumber.toString(16), false], (x) => x && { hash: blockHashOf(x), time: x.timestamp });
       if (!blk) return r.add(n(C.canonical), 'undecided', 'rpc_error', { err: `no block ${f.blockNumber}` }), null;
       if (!r.add(n(C.canonical), blk.hash === f.blockHash ? 'ok' : 'failed', 'canonical', { block: f.blockNumber, got: blk.hash, want: f.blockHash })) return null;
       if (f.time === undefined) f.time = Number(BigInt(blk.time)) * 1000;

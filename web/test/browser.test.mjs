@@ -7,11 +7,12 @@
 // check by check.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync, spawnSync } from 'node:child_process';
+import { spawn, execFile, execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, readFileSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { createServer } from 'node:http';
 import { chromium } from 'playwright-core';
 import { unzipSync, strFromU8 } from 'fflate';
 
@@ -130,13 +131,29 @@ async function pageVerify(page, { doc, proof, trust, mode = 'offline', trusted =
 }
 
 // cliVerify runs attestd verify --json and returns its verdict and checks.
-function cliVerify({ doc, proof, trust, offline = true, trusted = '' }) {
+function cliVerify(v) {
+  return cliResult(cli(cliVerifyArgs(v)));
+}
+
+// cliVerifyAsync is cliVerify without blocking this process (whose own
+// servers, e.g. lyingProxy, attestd may be calling).
+async function cliVerifyAsync(v) {
+  const env = { PATH: process.env.PATH, HOME: process.env.HOME, ATTESTD_SERVER: api, ATTESTD_API_KEY: apiKey };
+  const r = await new Promise((resolve) => execFile(BIN, cliVerifyArgs(v), { encoding: 'utf8', cwd: dir, timeout: 120_000, env },
+    (err, out, errOut) => resolve({ code: err ? err.code : 0, out, err: errOut })));
+  return cliResult(r);
+}
+
+function cliVerifyArgs({ doc, proof, trust, offline = true, trusted = '', rpcs = [rpc] }) {
   const args = ['verify', '--json', doc, '--proof', proof];
   if (offline) args.push('--offline');
-  else args.push('--rpc', rpc);
+  else for (const u of rpcs) args.push('--rpc', u);
   if (trusted) args.push('--trusted-block', `${chainID}:${trusted}`);
   if (trust) args.push('--trust', trust);
-  const r = cli(args);
+  return args;
+}
+
+function cliResult(r) {
   assert.ok([0, 1, 3].includes(r.code), `verify exit ${r.code}: ${r.out} ${r.err}`);
   const j = JSON.parse(r.out);
   return { verdict: j.verdict, checks: Object.fromEntries(j.checks.map((c) => [c.name, c.state])) };
@@ -326,4 +343,68 @@ test('strict JSON: duplicate and case-variant members are refused, by the page a
     assert.deepEqual(got.checks, {}, `${c.name}: no checks, no verdict`);
   }
   await page.close();
+});
+
+// lyingProxy is cmd/attestd's lyingProxy: a JSON-RPC server on 127.0.0.1
+// passing every call to upstream, but setting field of the result of
+// method to value; CORS as upstream's.
+async function lyingProxy(upstream, method, field, value) {
+  const srv = createServer(async (req, res) => {
+    const chunks = [];
+    for await (const c of req) chunks.push(c);
+    const body = Buffer.concat(chunks);
+    const headers = { 'content-type': 'application/json' };
+    for (const k of ['origin', 'access-control-request-method', 'access-control-request-headers']) if (req.headers[k]) headers[k] = req.headers[k];
+    const up = await fetch(upstream, { method: req.method, headers, body: req.method === 'POST' ? body : undefined });
+    let out = Buffer.from(await up.arrayBuffer());
+    try {
+      if (JSON.parse(body).method === method) {
+        const msg = JSON.parse(out);
+        if (msg.result && typeof msg.result === 'object') {
+          msg.result[field] = value;
+          out = Buffer.from(JSON.stringify(msg));
+        }
+      }
+    } catch { /* not JSON: passed as it is */ }
+    const back = {};
+    for (const [k, v] of up.headers) if (k.startsWith('access-control-') || k === 'content-type' || k === 'vary') back[k] = v;
+    res.writeHead(up.status, back).end(out);
+  });
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${srv.address().port}/`, close: () => new Promise((r) => srv.close(r)) };
+}
+
+test('several JSON-RPC endpoints for one chain: agreeing ones give Valid; one lying about the block hash gives Undecided (servers disagree), as attestd verify; format 1 too', { skip }, async () => {
+  const liar = await lyingProxy(rpc, 'eth_getBlockByNumber', 'extraData', '0x6c6965');
+  // The same proof in format 1 (no chain evidence): the transaction and
+  // its receipt are read from the servers.
+  const v1 = good();
+  v1.proof.version = 1;
+  for (const a of v1.proof.anchors) delete a.evidence, delete a.no_evidence;
+  writeFileSync(join(dir, 'v1.attest'), JSON.stringify(v1, null, 2));
+  const base = { doc: 'result.txt', trust: trustPath };
+  const cases = [
+    { name: 'two agreeing endpoints', proof: 'result.txt.attest', rpcs: [rpc, rpc], want: 'valid', agree: 'ok' },
+    { name: 'one lying about the block hash', proof: 'result.txt.attest', rpcs: [liar.url, rpc], want: 'undecided', agree: 'undecided' },
+    { name: 'format 1, one endpoint', proof: 'v1.attest', rpcs: [rpc], want: 'valid' },
+    { name: 'format 1, two agreeing endpoints', proof: 'v1.attest', rpcs: [rpc, rpc], want: 'valid', agree: 'ok' },
+    { name: 'format 1, one lying about the block hash', proof: 'v1.attest', rpcs: [liar.url, rpc], want: 'undecided', agree: 'undecided' },
+    { name: 'the liar alone', proof: 'result.txt.attest', rpcs: [liar.url], want: 'invalid' },
+  ];
+  const page = await ctx.newPage();
+  try {
+    await page.goto(fileURL);
+    for (const c of cases) {
+      const want = await cliVerifyAsync({ ...base, ...c, offline: false });
+      assert.equal(want.verdict, c.want, `${c.name}: attestd verify says ${want.verdict}`);
+      const got = await pageVerify(page, { ...base, proof: c.proof, mode: 'rpc', endpoints: c.rpcs.join('\n') });
+      assert.equal(got.cls, want.verdict, `${c.name}: page ${got.text.slice(0, 400)}`);
+      assert.deepEqual(got.checks, want.checks, `${c.name}: the checks differ from attestd verify's`);
+      if (c.agree) assert.equal(got.checks[`anchor[${chainID}].endpoints_agree`], c.agree, c.name);
+      if (c.agree === 'undecided') assert.match(got.text, /disagree about block \d+/, c.name);
+    }
+  } finally {
+    await page.close();
+    await liar.close();
+  }
 });
