@@ -1,11 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -26,29 +21,7 @@ import (
 func TestEvidenceUnsupportedChain(t *testing.T) {
 	dir := t.TempDir()
 	rpc, keyFile := devChainProc(t, filepath.Join(dir, "chain"), 1337)
-	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		resp, err := http.Post(rpc, "application/json", bytes.NewReader(body))
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		defer resp.Body.Close()
-		out, _ := io.ReadAll(resp.Body)
-		var req struct{ Method string }
-		if json.Unmarshal(body, &req) == nil && req.Method == "eth_getBlockByNumber" {
-			var msg map[string]any
-			if json.Unmarshal(out, &msg) == nil {
-				if res, ok := msg["result"].(map[string]any); ok {
-					res["hash"] = "0x" + strings.Repeat("ab", 32)
-					out, _ = json.Marshal(msg)
-				}
-			}
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.Write(out)
-	}))
-	t.Cleanup(proxy.Close)
+	proxyURL := lyingProxy(t, rpc, "eth_getBlockByNumber", "hash", "0x"+strings.Repeat("ab", 32))
 
 	keysFile := filepath.Join(dir, "api-keys")
 	apiKey, _, err := apikeys.Add(keysFile, "hospital-a", "")
@@ -57,7 +30,7 @@ func TestEvidenceUnsupportedChain(t *testing.T) {
 	}
 	p := start(t, "serve", "--data-dir", filepath.Join(dir, "data"), "--listen", "127.0.0.1:0", "--api-keys-file", keysFile,
 		"--log-format", "json", "--chain-poll", "100ms", "--batch-interval", "200ms",
-		"--chain-rpc", proxy.URL, "--chain-key-file", keyFile, "--confirmations", "1")
+		"--chain-rpc", proxyURL, "--chain-key-file", keyFile, "--confirmations", "1")
 	p.waitLog(t, "go-ethereum does not reproduce this chain's block hashes; its anchors are served without chain evidence", 60*time.Second)
 	serving := p.waitLog(t, "attestd serving", 60*time.Second)
 	s := &service{proc: p, url: serving["url"].(string), rpc: rpc, apiKey: apiKey}
