@@ -5,9 +5,11 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -33,10 +35,15 @@ fingerprint), submit it, and write FILE.attest holding the nonce and the
 signed receipt. The document never leaves this machine. Run
 "attestd upgrade FILE" later to add the proof once the batch is anchored.
 
-The .attest file is written (with the nonce) before submitting, so the
-nonce is never lost; an existing one is never overwritten without --force.
-It is readable by its owner only (--mode 0600): the nonce in it would let
-a reader confirm a guess about the record from its published fingerprint.
+A .attest is written (atomically) only once its receipt is in hand: a
+submission that fails (a wrong key, the server down, a file that cannot be
+read) leaves no .attest for the files it did not acknowledge, and running
+stamp again stamps them. A path given twice is stamped once; a .attest
+given as a document is refused. An existing .attest with a receipt is
+never replaced without --force (use upgrade); one without a receipt (left
+by an older attestd) is replaced when the server does not know its
+fingerprint. New files are readable by their owner only (--mode 0600): the
+nonce would let a reader confirm a guess about the record.
 
 The API key is read from ATTESTD_API_KEY or --api-key-file; --api-key
 works too but shows the key to every user of this machine (ps).`,
@@ -54,27 +61,35 @@ works too but shows the key to every user of this machine (ps).`,
 			if err != nil {
 				return err
 			}
-			if !force {
-				for _, p := range args {
-					if _, err := os.Stat(attestfile.PathFor(p)); err == nil {
-						return fmt.Errorf("%s exists (it may hold the only copy of a nonce); use upgrade, or --force to replace it", attestfile.PathFor(p))
-					}
-				}
+			docs, err := stampPaths(args)
+			if err != nil {
+				return err
 			}
 			client, err := newClient(server, apiKey)
 			if err != nil {
 				return err
 			}
 			ctx := cmd.Context()
+			if !force {
+				if docs, err = skipStamped(ctx, client, docs, cmd.ErrOrStderr()); err != nil {
+					return err
+				}
+			}
+			if len(docs) == 0 {
+				return nil
+			}
 			keys, err := receiptKeys(ctx, client)
 			if err != nil {
 				return err
 			}
-			hs := hashAll(args, c, !noBlind, cmd.ErrOrStderr())
-			files := make([]*attestfile.File, len(hs))
-			for i, h := range hs {
+			var failed int
+			var files []*attestfile.File
+			var paths []string
+			for _, h := range hashAll(docs, c, !noBlind, cmd.ErrOrStderr()) {
 				if h.err != nil {
-					return h.err
+					fmt.Fprintf(cmd.ErrOrStderr(), "attestd: %v: not stamped\n", h.err)
+					failed++
+					continue
 				}
 				f := &attestfile.File{
 					Version: attestfile.Version, Document: filepath.Base(h.path), Fingerprint: h.fp,
@@ -83,38 +98,43 @@ works too but shows the key to every user of this machine (ps).`,
 				if h.nonce != nil {
 					f.Blinding = &attestfile.Blinding{Scheme: fingerprint.BlindDomain, Nonce: *h.nonce}
 				}
-				if err := attestfile.Write(attestfile.PathFor(h.path), f, perm); err != nil {
-					return err
-				}
-				files[i] = f
+				files, paths = append(files, f), append(paths, h.path)
 			}
 			for start := 0; start < len(files); start += api.MaxFingerprintsPerRequest {
-				chunk := files[start:min(start+api.MaxFingerprintsPerRequest, len(files))]
+				end := min(start+api.MaxFingerprintsPerRequest, len(files))
+				chunk := files[start:end]
 				req := api.SubmitRequest{Fingerprints: make([]api.Fingerprint, len(chunk))}
 				for i, f := range chunk {
 					req.Fingerprints[i] = f.Fingerprint.String()
 				}
 				resp, err := client.SubmitFingerprintsWithResponse(ctx, req)
-				if err != nil {
-					return fmt.Errorf("submitting: %w", err)
+				if err == nil && (resp.StatusCode() != http.StatusAccepted || resp.JSON202 == nil || len(resp.JSON202.Receipts) != len(chunk)) {
+					err = problemError("submitting", resp.StatusCode(), resp.Body)
 				}
-				if resp.StatusCode() != http.StatusAccepted || resp.JSON202 == nil || len(resp.JSON202.Receipts) != len(chunk) {
-					return problemError("submitting", resp.StatusCode(), resp.Body)
+				if err != nil {
+					return stampFailed(err, len(files)-start, start, failed)
 				}
 				for i, r := range resp.JSON202.Receipts {
 					if r.Fingerprint != chunk[i].Fingerprint {
-						return fmt.Errorf("the server returned a receipt for %s, expected %s", r.Fingerprint, chunk[i].Fingerprint)
+						return stampFailed(fmt.Errorf("the server returned a receipt for %s, expected %s", r.Fingerprint, chunk[i].Fingerprint), len(files)-start, start, failed)
 					}
 					if err := keys.verify(r); err != nil {
-						return fmt.Errorf("receipt for %s: %w", chunk[i].Document, err)
+						return stampFailed(fmt.Errorf("receipt for %s: %w", chunk[i].Document, err), len(files)-start, start, failed)
 					}
+				}
+				// Every receipt of the request checks out: only now is any
+				// .attest written, each atomically.
+				for i, r := range resp.JSON202.Receipts {
 					chunk[i].Receipt = &r
-					path := attestfile.PathFor(args[start+i])
+					path := attestfile.PathFor(paths[start+i])
 					if err := attestfile.Write(path, chunk[i], perm); err != nil {
 						return err
 					}
-					fmt.Fprintf(cmd.OutOrStdout(), "%s  %s (anchored by %s at the latest)\n", r.Fingerprint, path, r.Deadline.Local().Format("15:04:05"))
+					fmt.Fprintf(cmd.OutOrStdout(), "%s  %s (anchored by %s at the latest)\n", r.Fingerprint, path, r.Deadline.Local().Format("2006-01-02 15:04:05 MST"))
 				}
+			}
+			if failed > 0 {
+				return &exitCode{code: exitInvalid, msg: fmt.Sprintf("%d file(s) could not be read and were not stamped", failed)}
 			}
 			return nil
 		},
@@ -171,4 +191,70 @@ func (ks serverKeys) verify(r receipt.Receipt) error {
 		return nil
 	}
 	return fmt.Errorf("%w: signed by key %s, which the server does not publish", receipt.ErrInvalid, r.KeyID)
+}
+
+// stampPaths checks stamp's arguments: a .attest is refused with a hint,
+// and a document given twice (however spelt) is stamped once.
+func stampPaths(args []string) ([]string, error) {
+	seen := map[string]bool{}
+	var out []string
+	for _, p := range args {
+		if strings.HasSuffix(p, attestfile.Ext) {
+			return nil, &exitCode{code: exitError, msg: fmt.Sprintf("%s is a proof file, not a document: stamp %s instead (or upgrade %s to add its proof)", p, strings.TrimSuffix(p, attestfile.Ext), p)}
+		}
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return nil, err
+		}
+		if real, err := filepath.EvalSymlinks(abs); err == nil {
+			abs = real
+		}
+		if !seen[abs] {
+			seen[abs] = true
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// skipStamped leaves out the documents that already have a .attest with a
+// receipt (upgrade is for those) and keeps, to be stamped again, those
+// whose .attest holds no receipt and whose fingerprint the server does not
+// know: an older attestd wrote the .attest before submitting, and a failed
+// submission left it without one.
+func skipStamped(ctx context.Context, client *api.ClientWithResponses, docs []string, stderr io.Writer) ([]string, error) {
+	var out []string
+	for _, p := range docs {
+		f, err := attestfile.Read(attestfile.PathFor(p))
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			out = append(out, p)
+			continue
+		case err != nil:
+			return nil, err
+		case f.Receipt != nil:
+			return nil, fmt.Errorf("%s exists with a receipt (it may hold the only copy of a nonce): use upgrade, or --force to replace it", attestfile.PathFor(p))
+		}
+		resp, err := client.GetFingerprintWithResponse(ctx, f.Fingerprint.String())
+		if err != nil {
+			return nil, fmt.Errorf("%s: asking the server whether it knows it: %w", p, err)
+		}
+		switch resp.StatusCode() {
+		case http.StatusNotFound:
+			fmt.Fprintf(stderr, "attestd: %s holds no receipt and the server does not know its fingerprint: stamping %s again\n", attestfile.PathFor(p), p)
+			out = append(out, p)
+		case http.StatusOK:
+			return nil, fmt.Errorf("%s holds no receipt, but the server knows its fingerprint: keep it, and run upgrade %s for its proof", attestfile.PathFor(p), p)
+		default:
+			return nil, problemError(p, resp.StatusCode(), resp.Body)
+		}
+	}
+	return out, nil
+}
+
+// stampFailed is the error of a submission that failed: the files of this
+// request and after it were not stamped, and no .attest was written for
+// them; the ones before it were.
+func stampFailed(err error, left, done, unreadable int) error {
+	return fmt.Errorf("%w\nstamped %d, not stamped %d (no .attest written for them: run stamp again), unreadable %d", err, done, left, unreadable)
 }

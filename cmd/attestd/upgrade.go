@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -16,10 +17,10 @@ import (
 
 func newUpgradeCmd() *cobra.Command {
 	var (
-		server        string
-		wait          bool
-		timeout, poll time.Duration
-		waitFor       string
+		server, apiKeyFile string
+		wait, resubmit     bool
+		timeout, poll      time.Duration
+		waitFor            string
 	)
 	cmd := &cobra.Command{
 		Use:   "upgrade FILE[.attest]...",
@@ -29,7 +30,14 @@ file. Without --wait, files whose batch is not anchored yet are left as they
 are and the exit status is 1. With --wait, poll until every file's batch is
 confirmed (or --timeout) on every chain the server anchors on, or, with
 --wait-for any, on at least one of them (the .attest then carries the
-anchors mined so far; upgrade it again later for the others).`,
+anchors mined so far; upgrade it again later for the others).
+
+When the server does not know a fingerprint (404) whose .attest holds a
+receipt of this server (its signature checked against the server's
+published keys), upgrade submits it again (--resubmit, on by default):
+this is how a holder restores what a server restored from an older
+backup lost. It needs the institution's API key (ATTESTD_API_KEY or
+--api-key-file), and the .attest then holds the new receipt.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if waitFor != "all" && waitFor != "any" {
@@ -58,6 +66,13 @@ anchors mined so far; upgrade it again later for the others).`,
 					resp, err := client.GetFingerprintWithResponse(ctx, f.Fingerprint.String())
 					if err != nil {
 						return fmt.Errorf("%s: %w", path, err)
+					}
+					if resp.StatusCode() == http.StatusNotFound && resubmit && f.Receipt != nil {
+						if err := resubmitLost(cmd, server, apiKeyFile, path, f); err != nil {
+							return err
+						}
+						left = append(left, path)
+						continue
 					}
 					if resp.StatusCode() != http.StatusOK || resp.JSON200 == nil {
 						return fmt.Errorf("%s: %w", path, problemError("fetching the proof", resp.StatusCode(), resp.Body))
@@ -127,6 +142,8 @@ anchors mined so far; upgrade it again later for the others).`,
 	f.DurationVar(&timeout, "timeout", 15*time.Minute, "give up waiting after this long")
 	f.StringVar(&waitFor, "wait-for", "all", "with --wait: all (confirmed on every chain the server anchors on) or any (on at least one)")
 	f.DurationVar(&poll, "poll", time.Second, "how often to ask while waiting")
+	f.BoolVar(&resubmit, "resubmit", true, "submit again a fingerprint the server does not know whose .attest holds a receipt of this server (after a restore)")
+	f.StringVar(&apiKeyFile, "api-key-file", os.Getenv("ATTESTD_API_KEY_FILE"), "with --resubmit: file holding the API key (env ATTESTD_API_KEY_FILE; or ATTESTD_API_KEY)")
 	return cmd
 }
 
@@ -160,4 +177,48 @@ func chainsSummary(chains []api.ChainProgress) string {
 		out += "; " + strings.Join(others, ", ")
 	}
 	return out + ")"
+}
+
+// resubmitLost submits again the fingerprint of f, which the server does
+// not know (404), after checking that f's receipt is one this server
+// signed: the server lost it (restored from an older backup). The new
+// receipt replaces the old in the .attest at path.
+func resubmitLost(cmd *cobra.Command, server, apiKeyFile, path string, f *attestfile.File) error {
+	ctx := cmd.Context()
+	key, err := apiKeyFrom(cmd, "", apiKeyFile)
+	if err != nil {
+		return fmt.Errorf("%s: the server does not know this fingerprint, though the .attest holds its receipt; to submit it again: %w", path, err)
+	}
+	client, err := newClient(server, key)
+	if err != nil {
+		return err
+	}
+	keys, err := receiptKeys(ctx, client)
+	if err != nil {
+		return err
+	}
+	if err := keys.verify(*f.Receipt); err != nil {
+		return fmt.Errorf("%s: the server does not know this fingerprint, and the receipt in the .attest is not one of this server's (%w): not submitted again", path, err)
+	}
+	resp, err := client.SubmitFingerprintsWithResponse(ctx, api.SubmitRequest{Fingerprints: []api.Fingerprint{f.Fingerprint.String()}})
+	if err != nil {
+		return fmt.Errorf("%s: submitting again: %w", path, err)
+	}
+	if resp.StatusCode() != http.StatusAccepted || resp.JSON202 == nil || len(resp.JSON202.Receipts) != 1 {
+		return fmt.Errorf("%s: %w", path, problemError("submitting again", resp.StatusCode(), resp.Body))
+	}
+	r := resp.JSON202.Receipts[0]
+	if r.Fingerprint != f.Fingerprint {
+		return fmt.Errorf("%s: the server returned a receipt for %s", path, r.Fingerprint)
+	}
+	if err := keys.verify(r); err != nil {
+		return fmt.Errorf("%s: the new receipt: %w", path, err)
+	}
+	old := f.Receipt.ReceivedAt
+	f.Receipt = &r
+	if err := attestfile.Write(path, f, 0); err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "%s: the server did not know it (first received %s): submitted again, new receipt stored\n", path, old.Local().Format("2006-01-02 15:04:05 MST"))
+	return nil
 }
