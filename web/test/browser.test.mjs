@@ -11,6 +11,7 @@ import { spawn, execFile, execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, readFileSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { createServer } from 'node:http';
 import { chromium } from 'playwright-core';
@@ -407,4 +408,83 @@ test('several JSON-RPC endpoints for one chain: agreeing ones give Valid; one ly
     await page.close();
     await liar.close();
   }
+});
+
+// Accessibility, measured with axe-core (pinned in package.json) in every
+// state of the page, in each language, at desktop and at phone width:
+// colour contrast (WCAG 2.1 AA, 1.4.3), labels and names, the document's
+// language, landmarks. The page's Content-Security-Policy allows only its
+// own script, by hash, so axe's source injected with addScriptTag is
+// refused: this test alone runs in a separate browser context with
+// playwright's bypassCSP (every other test keeps the CSP the page ships).
+const AXE_RULES = ['color-contrast', 'label', 'button-name', 'select-name', 'link-name', 'html-has-lang', 'html-lang-valid',
+  'valid-lang', 'document-title', 'region', 'landmark-one-main', 'landmark-unique', 'landmark-no-duplicate-banner',
+  'landmark-no-duplicate-main', 'landmark-banner-is-top-level', 'landmark-main-is-top-level', 'page-has-heading-one'];
+
+test('accessibility (axe-core): contrast, labels, names, language, landmarks in every state, language and width', { skip }, async () => {
+  const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
+  const found = [];
+  let runs = 0;
+  try {
+    const page = await (await browser.newContext({ bypassCSP: true })).newPage();
+    // check runs axe in each language on the state the page is in now;
+    // the elements of must (selectors) must be among those whose contrast
+    // axe measured, so that a state it did not see cannot pass.
+    const check = async (state, width, must) => {
+      if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.addScriptTag({ content: axeSource });
+      for (const code of ['en', 'zh-Hant', 'zh-Hans']) {
+        await page.locator('#lang').selectOption(code);
+        const r = await page.evaluate(async ({ values, must }) => {
+          const r = await window.axe.run(document, { runOnly: { type: 'rule', values }, elementRef: true });
+          const measured = new Set([r.passes, r.violations, r.incomplete].flatMap((vs) => vs.filter((v) => v.id === 'color-contrast'))
+            .flatMap((v) => v.nodes.map((n) => n.element)));
+          const out = (vs) => vs.flatMap((v) => v.nodes.map((n) => `${v.id}: ${n.target.join(' ')}: ${(n.failureSummary || '').replace(/\s+/g, ' ')}`));
+          return {
+            bad: [...out(r.violations), ...out(r.incomplete.filter((v) => v.id === 'color-contrast')).map((s) => 'not decided: ' + s)],
+            unmeasured: must.filter((sel) => ![...document.querySelectorAll(sel)].some((e) => measured.has(e))),
+          };
+        }, { values: AXE_RULES, must });
+        runs++;
+        for (const b of r.bad) found.push(`${width} px, ${code}, ${state}: ${b}`);
+        for (const sel of r.unmeasured) found.push(`${width} px, ${code}, ${state}: no contrast measured for ${sel}`);
+      }
+      await page.locator('#lang').selectOption('en');
+    };
+    writeFileSync(join(dir, 'axe.txt'), 'axe\n');
+    for (const width of [1280, 390]) {
+      await page.setViewportSize({ width, height: 900 });
+      await page.goto(api + '/');
+      await check('verify view, empty', width, ['#tab-verify', '#tab-stamp', 'label[for=doc]', '#trust-hint', 'legend', '#verify']);
+      await page.locator('#verify').click(); // no files: Cannot check
+      await page.locator('#result.error').waitFor();
+      await check('Cannot check', width, ['#result.error .verdict strong', '#result.error .verdict']);
+      const states = [
+        [vectors()[0], ['#result.valid .verdict strong', '#result .check.ok .state', '#result .check .name', '#result .check .detail', '#result dt']],
+        [vectors()[1], ['#result.invalid .verdict strong', '#result .check.failed .state', '#result .check.ok .state']],
+        [vectors()[4], ['#result.undecided .verdict strong', '#result .check.undecided .state']],
+      ];
+      for (const [v, must] of states) {
+        await pageVerify(page, v);
+        await check(VERDICT[v.want], width, must);
+      }
+      await page.locator('#tab-stamp').click();
+      await check('stamp view, empty', width, ['#tab-stamp', 'label[for=files]', '#key-hint', 'label[for=canon]', '#stamp']);
+      await page.locator('#stamp').click(); // no files
+      await check('stamp view, no files', width, ['#sresult.busy']);
+      await page.locator('#files').setInputFiles(join(dir, 'axe.txt'));
+      await page.locator('#apikey').fill('not-the-key');
+      await page.locator('#stamp').click();
+      await page.locator('#sresult.error').waitFor({ timeout: 30_000 });
+      await check('stamp failed', width, ['#sresult.error']);
+      await page.locator('#apikey').fill(apiKey);
+      await page.locator('#stamp').click();
+      await page.locator('#download').waitFor({ timeout: 30_000 });
+      await check('stamped', width, ['#sresult.valid p', '#download']);
+    }
+  } finally {
+    await browser.close();
+  }
+  assert.equal(runs, 2 * 9 * 3, 'axe ran in every state, language and width');
+  if (found.length) assert.fail(`axe-core found ${found.length} problem(s):\n${found.join('\n')}`);
 });
