@@ -27,6 +27,12 @@ type hashed struct {
 // each with a fresh nonce when blind is set. Results keep the order of
 // paths. On a terminal it shows progress on stderr when the work is large.
 func hashAll(paths []string, canon fingerprint.Canonicalization, blind bool, stderr io.Writer) []hashed {
+	return hashAllWith(paths, canon, blind, nil, stderr)
+}
+
+// hashAllWith is hashAll, blinding a path found in nonces with that nonce
+// instead of a fresh one (stamp resuming an interrupted run).
+func hashAllWith(paths []string, canon fingerprint.Canonicalization, blind bool, nonces map[string]*fingerprint.Nonce, stderr io.Writer) []hashed {
 	out := make([]hashed, len(paths))
 	var total int64
 	for _, p := range paths {
@@ -43,7 +49,9 @@ func hashAll(paths []string, canon fingerprint.Canonicalization, blind bool, std
 		wg.Go(func() {
 			for i := range jobs {
 				h := hashed{path: paths[i], canon: canon}
-				if blind {
+				if n := nonces[paths[i]]; blind && n != nil {
+					h.nonce = n
+				} else if blind {
 					n, err := fingerprint.NewNonce()
 					if err != nil {
 						h.err = err

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -19,11 +20,12 @@ func newUpgradeCmd() *cobra.Command {
 	var (
 		server, apiKeyFile string
 		wait, resubmit     bool
+		recursive          bool
 		timeout, poll      time.Duration
 		waitFor            string
 	)
 	cmd := &cobra.Command{
-		Use:   "upgrade FILE[.attest]...",
+		Use:   "upgrade FILE[.attest]... | upgrade -r DIR...",
 		Short: "Add the proof bundle to .attest files once their batch is anchored",
 		Long: `Fetch the proof of each .attest file's fingerprint and store it in the
 file. Without --wait, files whose batch is not anchored yet are left as they
@@ -49,13 +51,20 @@ backup lost. It needs the institution's API key (ATTESTD_API_KEY or
 			}
 			ctx := cmd.Context()
 			deadline := time.Now().Add(timeout)
-			todo := make([]string, len(args))
-			for i, a := range args {
-				if !strings.HasSuffix(a, attestfile.Ext) {
-					a = attestfile.PathFor(a)
+			var todo []string
+			if recursive {
+				if todo, err = attestFilesUnder(args); err != nil {
+					return err
 				}
-				todo[i] = a
+			} else {
+				for _, a := range args {
+					if !strings.HasSuffix(a, attestfile.Ext) {
+						a = attestfile.PathFor(a)
+					}
+					todo = append(todo, a)
+				}
 			}
+			quiet := recursive && len(todo) > 20 // a folder: a summary, not a line a file
 			for {
 				var left []string
 				for _, path := range todo {
@@ -105,7 +114,9 @@ backup lost. It needs the institution's API key (ATTESTD_API_KEY or
 					}
 					done := allEvidence || (!wait && st.Proof != nil) ||
 						(waitFor == "any" && slices.ContainsFunc(st.Chains, withEvidence))
-					if done {
+					if done && quiet {
+						continue
+					} else if done {
 						note := ""
 						if st.Proof != nil && slices.ContainsFunc(st.Proof.Anchors, func(a proof.Anchor) bool { return a.NoEvidence == proof.NoEvidencePending }) {
 							note = " (chain evidence still pending: upgrade again later for a proof that verifies offline)"
@@ -113,10 +124,13 @@ backup lost. It needs the institution's API key (ATTESTD_API_KEY or
 						fmt.Fprintf(cmd.OutOrStdout(), "%s: %s%s, proof stored%s\n", path, st.Status, chainsSummary(st.Chains), note)
 					} else {
 						left = append(left, path)
-						if !wait {
+						if !wait && !quiet {
 							fmt.Fprintf(cmd.OutOrStdout(), "%s: %s, no proof yet\n", path, st.Status)
 						}
 					}
+				}
+				if quiet {
+					fmt.Fprintf(cmd.OutOrStdout(), "%s of %s file(s) upgraded, %s not yet\n", thousands(len(todo)-len(left)), thousands(len(todo)), thousands(len(left)))
 				}
 				if len(left) == 0 {
 					return nil
@@ -142,6 +156,7 @@ backup lost. It needs the institution's API key (ATTESTD_API_KEY or
 	f.DurationVar(&timeout, "timeout", 15*time.Minute, "give up waiting after this long")
 	f.StringVar(&waitFor, "wait-for", "all", "with --wait: all (confirmed on every chain the server anchors on) or any (on at least one)")
 	f.DurationVar(&poll, "poll", time.Second, "how often to ask while waiting")
+	f.BoolVarP(&recursive, "recursive", "r", false, "upgrade every .attest file under each DIR")
 	f.BoolVar(&resubmit, "resubmit", true, "submit again a fingerprint the server does not know whose .attest holds a receipt of this server (after a restore)")
 	f.StringVar(&apiKeyFile, "api-key-file", os.Getenv("ATTESTD_API_KEY_FILE"), "with --resubmit: file holding the API key (env ATTESTD_API_KEY_FILE; or ATTESTD_API_KEY)")
 	return cmd
@@ -221,4 +236,25 @@ func resubmitLost(cmd *cobra.Command, server, apiKeyFile, path string, f *attest
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "%s: the server did not know it (first received %s): submitted again, new receipt stored\n", path, old.Local().Format("2006-01-02 15:04:05 MST"))
 	return nil
+}
+
+// attestFilesUnder lists the .attest files under each root (symbolic
+// links are not followed).
+func attestFilesUnder(roots []string) ([]string, error) {
+	var out []string
+	for _, root := range roots {
+		err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.Type().IsRegular() && strings.HasSuffix(p, attestfile.Ext) {
+				out = append(out, p)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }

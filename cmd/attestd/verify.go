@@ -110,13 +110,18 @@ func newVerifyCmd() *cobra.Command {
 		offline                                  bool
 		requireChains                            []uint
 		minConf                                  uint64
-		asJSON, anyIssuer                        bool
+		asJSON, anyIssuer, recursive             bool
 	)
 	cmd := &cobra.Command{
-		Use:   "verify FILE",
+		Use:   "verify FILE | verify -r DIR...",
 		Short: "Check a document against its proof and the chain: VALID, INVALID or UNDECIDED",
 		Long:  verifyHelp,
-		Args:  cobra.ExactArgs(1),
+		Args: func(cmd *cobra.Command, args []string) error {
+			if r, _ := cmd.Flags().GetBool("recursive"); r {
+				return cobra.MinimumNArgs(1)(cmd, args)
+			}
+			return cobra.ExactArgs(1)(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			doc := args[0]
 			mode, named, err := verify.ParseRequire(require)
@@ -152,13 +157,6 @@ func newVerifyCmd() *cobra.Command {
 			if len(urls) == 0 && !offline {
 				return errors.New("--rpc: give at least one chain endpoint")
 			}
-			if proofPath == "" {
-				proofPath = attestfile.PathFor(doc)
-			}
-			f, err := attestfile.Read(proofPath)
-			if err != nil {
-				return err
-			}
 			var list *trust.List
 			if trustFile != "" && !anyIssuer {
 				if anchorer != "" || receiptKey != "" {
@@ -184,56 +182,77 @@ func newVerifyCmd() *cobra.Command {
 				}
 				pub = b
 			}
-			fp, _, err := fingerprint.HashDocument(doc, f.Canonicalization, f.Nonce(), nil)
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			if f.Proof == nil {
-				res := verify.Result{}
-				res.Add(verify.Check{Name: verify.CheckChains, State: verify.StateUndecided,
-					Detail: fmt.Sprintf("no proof in %s yet: run \"attestd upgrade %s\" once the batch is anchored", proofPath, doc)})
-				return report(out, doc, res, "", asJSON)
-			}
 			ctx := cmd.Context()
-			var chains map[uint64]verify.Chain
-			var extra []verify.Check
+			var eps *endpoints
 			if !offline {
-				eps, err := dialEndpoints(ctx, urls, cmd.ErrOrStderr())
-				if err != nil {
+				if eps, err = dialEndpoints(ctx, urls, cmd.ErrOrStderr()); err != nil {
 					return err
 				}
 				defer eps.close()
-				chains, extra = eps.chains(f.Proof)
 			}
-			pins := map[uint64]common.Address{}
-			if pin != nil {
-				for id := range chains {
-					pins[id] = *pin
+			// check verifies one document against its .attest: the result,
+			// and who attested it (the VALID line's end) with a trust list.
+			check := func(doc, proofPath string) (verify.Result, string, error) {
+				f, err := attestfile.Read(proofPath)
+				if err != nil {
+					return verify.Result{}, "", err
 				}
-				for _, a := range f.Proof.Anchors {
-					pins[a.ChainID] = *pin
+				fp, _, err := fingerprint.HashDocument(doc, f.Canonicalization, f.Nonce(), nil)
+				if err != nil {
+					return verify.Result{}, "", err
 				}
-			}
-			policy := verify.Policy{Require: mode, RequiredChains: named, MinConfirmations: minConf, Anchorers: pins, AnyIssuer: anyIssuer,
-				Offline: offline, Trusted: trusted}
-			if list != nil {
-				policy.Issuers = list
-			}
-			res := verify.Verify(ctx, f.Proof, &fp, chains, policy)
-			for _, c := range extra {
-				res.Add(c)
-			}
-			if list != nil {
-				if f.Receipt != nil {
-					res.Add(list.ReceiptCheck(*f.Receipt, res.Issuer))
+				if f.Proof == nil {
+					res := verify.Result{}
+					res.Add(verify.Check{Name: verify.CheckChains, State: verify.StateUndecided,
+						Detail: fmt.Sprintf("no proof in %s yet: run \"attestd upgrade %s\" once the batch is anchored", proofPath, doc)})
+					return res, "", nil
 				}
-				return report(out, doc, res, attestedBy(res, list, f), asJSON)
+				var chains map[uint64]verify.Chain
+				var extra []verify.Check
+				if eps != nil {
+					chains, extra = eps.chains(f.Proof)
+				}
+				pins := map[uint64]common.Address{}
+				if pin != nil {
+					for id := range chains {
+						pins[id] = *pin
+					}
+					for _, a := range f.Proof.Anchors {
+						pins[a.ChainID] = *pin
+					}
+				}
+				policy := verify.Policy{Require: mode, RequiredChains: named, MinConfirmations: minConf, Anchorers: pins, AnyIssuer: anyIssuer,
+					Offline: offline, Trusted: trusted}
+				if list != nil {
+					policy.Issuers = list
+				}
+				res := verify.Verify(ctx, f.Proof, &fp, chains, policy)
+				for _, c := range extra {
+					res.Add(c)
+				}
+				if list != nil {
+					if f.Receipt != nil {
+						res.Add(list.ReceiptCheck(*f.Receipt, res.Issuer))
+					}
+					return res, attestedBy(res, list, f), nil
+				}
+				if c, ok := receiptCheck(f, pub, anyIssuer); ok {
+					res.Add(c)
+				}
+				return res, "", nil
 			}
-			if c, ok := receiptCheck(f, pub, anyIssuer); ok {
-				res.Add(c)
+			out := cmd.OutOrStdout()
+			if recursive {
+				return verifyTree(out, cmd.ErrOrStderr(), args, check, asJSON)
 			}
-			return report(out, doc, res, "", asJSON)
+			if proofPath == "" {
+				proofPath = attestfile.PathFor(doc)
+			}
+			res, by, err := check(doc, proofPath)
+			if err != nil {
+				return err
+			}
+			return report(out, doc, res, by, asJSON)
 		},
 	}
 	fl := cmd.Flags()
@@ -250,6 +269,7 @@ func newVerifyCmd() *cobra.Command {
 	fl.BoolVar(&offline, "offline", false, "no network at all: check each anchor from the proof's chain evidence against a block hash you trust")
 	fl.StringArrayVar(&trustedBlocks, "trusted-block", nil, "with --offline: ID:HASH or ID:NUMBER:HASH, a block hash of chain ID you trust (from a node, an explorer, a checkpoint); repeat once per chain")
 	fl.StringArrayVar(&checkpoints, "checkpoint", nil, "with --offline: a checkpoint file (attestd checkpoint) whose block hashes you trust; repeatable")
+	fl.BoolVarP(&recursive, "recursive", "r", false, "verify every document under each DIR that has a .attest: a table, and a non-zero exit if any is not VALID")
 	fl.BoolVar(&asJSON, "json", false, "print the result as JSON (with its verdict); the exit status is the same")
 	return cmd
 }
@@ -525,4 +545,57 @@ func attestedBy(res verify.Result, list *trust.List, f *attestfile.File) string 
 		inst = f.Receipt.Institution
 	}
 	return fmt.Sprintf("by %s (%s), submitted by %s", e.Name, e.Jurisdiction, inst)
+}
+
+// verifyTree verifies every document under roots that has a .attest and
+// prints a table (or, with asJSON, one JSON object a line); the exit
+// status is the worst: 2 if a file could not be read, else 1 if any is
+// INVALID, else 3 if any is UNDECIDED.
+func verifyTree(out, errOut io.Writer, roots []string, check func(doc, proof string) (verify.Result, string, error), asJSON bool) error {
+	proofs, err := attestFilesUnder(roots)
+	if err != nil {
+		return err
+	}
+	counts := map[string]int{}
+	worst := 0
+	rank := map[int]int{0: 0, exitUndecided: 1, exitInvalid: 2, exitError: 3}
+	for _, pf := range proofs {
+		doc := strings.TrimSuffix(pf, attestfile.Ext)
+		verdict, code, detail := "", 0, ""
+		res, by, err := check(doc, pf)
+		switch {
+		case err != nil:
+			verdict, code, detail = "UNREADABLE", exitError, err.Error()
+		case res.Verdict == verify.VerdictValid:
+			verdict, detail = "VALID", by
+		case res.Verdict == verify.VerdictInvalid:
+			verdict, code = "INVALID", exitInvalid
+		default:
+			verdict, code = "UNDECIDED", exitUndecided
+		}
+		if detail == "" {
+			var names []string
+			for _, c := range res.Checks {
+				if c.State != verify.StateOK && !c.Optional {
+					names = append(names, c.Name)
+				}
+			}
+			detail = strings.Join(names, ", ")
+		}
+		counts[verdict]++
+		if rank[code] > rank[worst] {
+			worst = code
+		}
+		if asJSON {
+			b, _ := json.Marshal(map[string]string{"document": doc, "verdict": verdict, "detail": detail})
+			fmt.Fprintln(out, string(b))
+		} else {
+			fmt.Fprintf(out, "%-10s %s  %s\n", verdict, doc, detail)
+		}
+	}
+	fmt.Fprintf(errOut, "%d document(s): %d VALID, %d INVALID, %d UNDECIDED, %d unreadable\n", len(proofs), counts["VALID"], counts["INVALID"], counts["UNDECIDED"], counts["UNREADABLE"])
+	if worst != 0 {
+		return &exitCode{code: worst, msg: "not every document is VALID"}
+	}
+	return nil
 }

@@ -124,9 +124,28 @@ const DefaultMode os.FileMode = 0o600
 // A new file gets mode perm (DefaultMode when 0); a file that exists keeps
 // its permission bits, so a holder's own chmod survives an upgrade.
 func Write(path string, f *File, perm os.FileMode) error {
-	data, err := json.MarshalIndent(f, "", "  ")
+	data, perm, err := encode(path, f, perm)
 	if err != nil {
 		return err
+	}
+	return atomicfile.Write(path, data, perm)
+}
+
+// WriteBatch is Write within b: atomic, but durable only once b.Sync
+// returns (many sidecars at the cost of one flush).
+func WriteBatch(b *atomicfile.Batch, path string, f *File, perm os.FileMode) error {
+	data, perm, err := encode(path, f, perm)
+	if err != nil {
+		return err
+	}
+	return b.Write(path, data, perm)
+}
+
+// encode is f's file content and the mode Write gives it at path.
+func encode(path string, f *File, perm os.FileMode) ([]byte, os.FileMode, error) {
+	data, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return nil, 0, err
 	}
 	if perm == 0 {
 		perm = DefaultMode
@@ -134,5 +153,5 @@ func Write(path string, f *File, perm os.FileMode) error {
 	if fi, err := os.Stat(path); err == nil {
 		perm = fi.Mode().Perm()
 	}
-	return atomicfile.Write(path, append(data, '\n'), perm)
+	return append(data, '\n'), perm, nil
 }

@@ -1,0 +1,29 @@
+//go:build !linux
+
+package atomicfile
+
+import "os"
+
+// syncAll fsyncs each file, then each directory.
+func syncAll(files []string, dirs map[string]bool) error {
+	for _, p := range files {
+		if err := syncPath(p); err != nil {
+			return err
+		}
+	}
+	for d := range dirs {
+		if err := syncPath(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func syncPath(p string) error {
+	f, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
