@@ -7,12 +7,19 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/attestd/attestd/internal/app"
+	"github.com/attestd/attestd/internal/devchain"
 )
 
 // TestBackupRestore: serve --backup-dir writes copies while it runs; a
 // copy put in place of the store files brings the service back as it was
 // at that copy: what was stamped before it is proved and verifies, what
-// was stamped after it is unknown.
+// was stamped after it is unknown. The batch sealed at the first stop
+// (both stamps, anchored after the copy) is not sealed again under its
+// number: the chain holds each batch ID once.
 func TestBackupRestore(t *testing.T) {
 	dir := t.TempDir()
 	data, backups := filepath.Join(dir, "data"), filepath.Join(dir, "backups")
@@ -77,6 +84,14 @@ func TestBackupRestore(t *testing.T) {
 	// Pinned to what the restored service publishes: its keys came back too.
 	if out, code := r.runEnv(t, r.pins(t), "verify", before); code != 0 || !strings.Contains(out, "VALID: ") {
 		t.Fatalf("verify after the restore: exit %d\n%s", code, out)
+	}
+	key, err := app.LoadHexKey(filepath.Join(data, devchain.KeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := anchorsBy(t, r.rpc, crypto.PubkeyToAddress(key.PublicKey))
+	if len(got) != 2 || got[1] != 1 || got[2] != 1 {
+		t.Fatalf("anchors per batch ID on chain after the restore: %v, want batch 1 (sealed at the first stop) and 2 (the restored pending stamp) once each", got)
 	}
 	r.stop(t)
 }

@@ -41,6 +41,7 @@ type Client interface {
 	NonceAt(ctx context.Context, account common.Address, blockNumber *big.Int) (uint64, error)
 	SuggestGasTipCap(ctx context.Context) (*big.Int, error)
 	HeaderByNumber(ctx context.Context, number *big.Int) (*types.Header, error)
+	BlockByNumber(ctx context.Context, number *big.Int) (*types.Block, error) // Scan reads the account's own transactions
 	EstimateGas(ctx context.Context, msg ethereum.CallMsg) (uint64, error)
 	SendTransaction(ctx context.Context, tx *types.Transaction) error
 	TransactionReceipt(ctx context.Context, txHash common.Hash) (*types.Receipt, error)
@@ -106,6 +107,10 @@ type Config struct {
 	StuckAfter       time.Duration     // replace a tx not mined after this long with a fee bump on the same nonce (up to MaxFeePerGas); 0 = DefaultStuckAfter
 	ReorgWindow      uint64            // blocks past confirmation during which confirmed anchors are re-checked for deep reorgs; 0 = DefaultReorgWindow
 	BatchLimit       int               // unconfirmed batches handled per step; 0 = DefaultBatchLimit
+	// ScanDepth bounds the blocks Scan reads back from the head at start
+	// looking for this account's anchors that the store lost (a restored
+	// backup); 0 = DefaultScanDepth.
+	ScanDepth uint64
 	// FirstBatch is the first batch this chain anchors (a chain added to a
 	// service with history); the batches before it are never anchored
 	// here. 0 or 1: every batch.
@@ -148,6 +153,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.StuckAfter == 0 {
 		c.StuckAfter = DefaultStuckAfter
+	}
+	if c.ScanDepth == 0 {
+		c.ScanDepth = DefaultScanDepth
 	}
 	if c.ReorgWindow == 0 {
 		c.ReorgWindow = DefaultReorgWindow

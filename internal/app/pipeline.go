@@ -30,6 +30,9 @@ type pipeline struct {
 	log       *slog.Logger
 
 	leading atomic.Bool
+	// recovered: this term compared the store with the chains
+	// (recoverBatchIDs); until then nothing is sealed, at shutdown either.
+	recovered atomic.Bool
 }
 
 // chain is one anchoring chain: its settled anchor config (key and chain
@@ -132,9 +135,12 @@ func (p *pipeline) run(ctx context.Context) {
 // term seals and anchors until ctx is done, with a fresh anchorer per
 // chain (the one New made, for the first term), each in its own loop: a
 // chain whose endpoint fails holds up no other.
+//
+// Before sealing or anchoring anything it compares the store with the
+// chains (recoverBatchIDs), retrying until that succeeds, so that a store
+// restored from a backup never seals under a batch ID already anchored.
 func (p *pipeline) term(ctx context.Context) {
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = p.sealer.Run(ctx) })
+	var ancs []*anchor.Anchorer
 	for _, c := range p.chains {
 		anc, err := c.cur.Load(), error(nil)
 		if c.terms++; c.terms > 1 || anc == nil {
@@ -144,15 +150,42 @@ func (p *pipeline) term(ctx context.Context) {
 			p.log.ErrorContext(ctx, "cannot anchor", "chain", c.id(), "err", err)
 			continue
 		}
+		ancs = append(ancs, anc)
+	}
+	p.recovered.Store(false)
+	for wait := recoverRetryMin; ; wait = min(2*wait, anchor.MaxBackoff) {
+		err := p.recoverBatchIDs(ctx, ancs)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		p.log.ErrorContext(ctx, "comparing the store with the chains failed; not sealing until it succeeds", "err", err, "retry_in", wait)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+	p.recovered.Store(true)
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = p.sealer.Run(ctx) })
+	for _, anc := range ancs {
 		wg.Go(func() { _ = anc.Run(ctx) })
 	}
 	wg.Wait()
 }
 
+// recoverRetryMin is the first wait before recoverBatchIDs is retried.
+const recoverRetryMin = 100 * time.Millisecond
+
 // flush seals what is pending and gives each chain's anchorer one step to
 // sign and broadcast it — only if this replica leads. Used at shutdown.
 func (p *pipeline) flush(ctx context.Context) {
-	if !p.leading.Load() {
+	if !p.leading.Load() || !p.recovered.Load() {
 		return
 	}
 	p.log.Info("shutting down: sealing what is pending")

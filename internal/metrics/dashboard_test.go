@@ -189,6 +189,7 @@ func exportedFamilies(t *testing.T) map[string]*dto.MetricFamily {
 	m.GasUsed.WithLabelValues("1")
 	m.FeesPaid.WithLabelValues("1")
 	m.ChainHead.WithLabelValues("1")
+	m.ChainBatchHighest.WithLabelValues("1")
 	m.DeadlineMissed.WithLabelValues("seal")
 	m.VerifyResults.WithLabelValues("valid")
 	m.HTTPDuration.WithLabelValues("/v1/fingerprints", "POST", "2xx")

@@ -38,6 +38,12 @@ type Metrics struct {
 	// EvidenceFailures counts failed attempts to collect the chain
 	// evidence of a confirmed anchor (they are retried on later polls).
 	EvidenceFailures *prometheus.CounterVec // chain
+	// ChainBatchHighest is the highest batch ID the start-up scan found
+	// anchored on each chain by this issuer's anchoring account.
+	ChainBatchHighest *prometheus.GaugeVec // chain
+	// BatchIDsSkipped counts batch IDs the store did not know but the
+	// chain held (a restored backup): adopted, never sealed again.
+	BatchIDsSkipped prometheus.Counter
 
 	DeadlineMissed *prometheus.CounterVec // stage: seal|anchor (batches)
 
@@ -162,6 +168,14 @@ func New(version string) *Metrics {
 			Name: "attestd_chain_head_block",
 			Help: "Latest block number seen on each anchoring chain.",
 		}, []string{"chain"}),
+		ChainBatchHighest: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "attestd_chain_batch_id_highest",
+			Help: "Highest batch ID the start-up scan found anchored on each chain by the anchoring account (0: none in the scanned blocks).",
+		}, []string{"chain"}),
+		BatchIDsSkipped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "attestd_batch_ids_skipped_total",
+			Help: "Batch IDs the store did not know but found anchored on a chain by this issuer at start (a restored backup): adopted from the chain so that sealing continues above them. Any increase means fingerprints of those batches are missing from the store.",
+		}),
 		DeadlineMissed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "attestd_deadline_missed_total",
 			Help: "Batches that broke the receipts' promise: sealed more than the batch interval after their oldest fingerprint (stage=seal), or mined more than the anchoring allowance after sealing (stage=anchor). Alert on any increase.",
@@ -189,6 +203,7 @@ func New(version string) *Metrics {
 		m.Received, m.SealDuration, m.BatchSize, m.BatchesSealed, m.SealFailures,
 		m.AnchorSubmitted, m.AnchorConfirmed, m.AnchorFailed, m.AnchorReplaced, m.AnchorLatency,
 		m.Reorgs, m.GasUsed, m.FeesPaid, m.ChainHead, m.EvidenceFailures,
+		m.ChainBatchHighest, m.BatchIDsSkipped,
 		m.DeadlineMissed, m.VerifyResults, m.HTTPDuration, buildInfo,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

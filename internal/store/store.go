@@ -277,14 +277,28 @@ type Store interface {
 	// (ErrConflict if fps is no longer the pending prefix).
 	CommitBatch(ctx context.Context, fps []fingerprint.Fingerprint, tree *merkle.Tree, sealedAt time.Time) (Batch, error)
 
+	// AdoptBatch records b's ID, Size, Root and SealedAt as the next
+	// batch, without fingerprints or tree: a batch this issuer sealed and
+	// anchored (the chain holds its root) that the store lost — a store
+	// restored from a backup made before it was sealed. Batch IDs stay
+	// dense, so the next CommitBatch seals above it and no batch ID gets
+	// a second root. No fingerprint is in an adopted batch (Proof never
+	// reaches it); b.Anchors is ignored (the caller writes the anchor
+	// records with PutAnchor). b.ID must be LatestBatch()+1 and b.Size
+	// more than 0: ErrConflict otherwise, except that adopting the very
+	// batch that is stored under b.ID (same size, root and sealing time)
+	// succeeds again without writing (a retry). Fenced like CommitBatch.
+	AdoptBatch(ctx context.Context, b Batch) error
+
 	// Batch returns batch id with its anchor records, or ErrNotFound.
 	Batch(ctx context.Context, id uint64) (Batch, error)
 
 	// Batches returns up to limit batches with ID > after, ascending.
 	Batches(ctx context.Context, after uint64, limit int) ([]Batch, error)
 
-	// LatestBatch returns the ID of the newest sealed batch, 0 if none is.
-	// Batch IDs are dense: every ID from 1 to it names a batch.
+	// LatestBatch returns the ID of the newest sealed (or adopted) batch,
+	// 0 if none is. Batch IDs are dense: every ID from 1 to it names a
+	// batch.
 	LatestBatch(ctx context.Context) (uint64, error)
 
 	// Unconfirmed returns up to limit batches, ascending by ID, whose anchor

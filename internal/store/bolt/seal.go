@@ -87,3 +87,32 @@ func (s *Store) CommitBatch(ctx context.Context, fps []fingerprint.Fingerprint, 
 	s.sealed.Store(last)
 	return b, nil
 }
+
+// AdoptBatch implements store.Store: the batch's header alone, under the
+// next ID of the batch bucket's sequence; no start (no fingerprint is in
+// it), no levels, and the sealed mark is unchanged.
+func (s *Store) AdoptBatch(ctx context.Context, b store.Batch) error {
+	if b.Size == 0 {
+		return fmt.Errorf("%w: batch %d adopted with size 0", store.ErrConflict, b.ID)
+	}
+	b.SealedAt = decodeTime(encodeTime(b.SealedAt))
+	header := encodeHeader(b)
+	return s.update(ctx, func(tx *bbolt.Tx) error {
+		batches := tx.Bucket(bucketBatch)
+		seq := batches.Sequence()
+		if b.ID <= seq {
+			if bytes.Equal(batches.Get(u64(b.ID)), header) {
+				return nil
+			}
+			return fmt.Errorf("%w: batch %d exists with another header", store.ErrConflict, b.ID)
+		}
+		if b.ID != seq+1 {
+			return fmt.Errorf("%w: batch %d adopted after batch %d", store.ErrConflict, b.ID, seq)
+		}
+		if err := batches.SetSequence(b.ID); err != nil {
+			return err
+		}
+		batches.FillPercent = 1
+		return batches.Put(u64(b.ID), header)
+	})
+}

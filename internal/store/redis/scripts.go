@@ -231,6 +231,24 @@ end
 return {0}
 `)
 
+// adoptScript records batch ID with its header alone (store.Store
+// AdoptBatch): no starts entry, no levels, sealed unchanged.
+//
+//	KEYS[1] lease, KEYS[2] seq, KEYS[3] the batch hash
+//	ARGV[1] the caller's lease value, ARGV[2] ID, ARGV[3] header
+//
+// Adopting the batch stored under ID with the same header succeeds again.
+var adoptScript = goredis.NewScript(`
+local id = tonumber(ARGV[2])
+local seq = tonumber(redis.call('GET', KEYS[2]) or '0')
+if seq >= id and redis.call('HGET', KEYS[3], 'h') == ARGV[3] then return {0} end
+if ARGV[1] == '' or redis.call('GET', KEYS[1]) ~= ARGV[1] then return {2} end
+if seq + 1 ~= id then return {1, 'batch ' .. ARGV[2] .. ' is not the next batch (latest ' .. string.format('%d', seq) .. ')'} end
+redis.call('SET', KEYS[2], ARGV[2])
+redis.call('HSET', KEYS[3], 'h', ARGV[3])
+return {0}
+`)
+
 // unconfirmedScript lists the batches whose anchor on a chain is missing
 // or not confirmed, starting at the chain's low-water mark.
 //

@@ -347,6 +347,24 @@ func (s *Store) CommitBatch(ctx context.Context, fps []fingerprint.Fingerprint, 
 	return b, nil
 }
 
+// AdoptBatch implements store.Store in one script call, fenced like
+// CommitBatch.
+func (s *Store) AdoptBatch(ctx context.Context, b store.Batch) error {
+	if b.Size == 0 {
+		return fmt.Errorf("%w: batch %d adopted with size 0", store.ErrConflict, b.ID)
+	}
+	header := encodeHeader(store.Batch{Size: b.Size, Root: b.Root, SealedAt: b.SealedAt})
+	lease := s.heldLease()
+	return s.do(ctx, func() error {
+		res, err := s.run(ctx, adoptScript, []string{s.k.lease, s.k.seq, s.k.batchKey(b.ID)},
+			lease, strconv.FormatUint(b.ID, 10), header).Slice()
+		if err != nil {
+			return fmt.Errorf("redis: adopt batch: %w", err)
+		}
+		return s.scriptResult("adopt batch", res, lease)
+	})
+}
+
 // stage writes tree's levels to new staging keys with a TTL, in chunks,
 // and returns the keys.
 func (s *Store) stage(ctx context.Context, tree *merkle.Tree) ([]string, error) {

@@ -302,3 +302,74 @@ func testBatches(t *testing.T, s store.Store) {
 		}
 	}
 }
+
+// testAdoptBatch: batches adopted from the chain (known by size and root
+// alone) take the next IDs, densely; a retry of the same adoption
+// succeeds, anything else conflicts without writing; anchors can be
+// written to an adopted batch; the next sealed batch is numbered above
+// the adopted ones and its fingerprints' proofs are right.
+func testAdoptBatch(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	mustSubmit(t, s, store.Submission{Fingerprint: fp(t, "", 0), Institution: "x", ReceivedAt: at(0)})
+	b1, _ := seal(t, s, 1, at(100))
+	root := func(i byte) (r [32]byte) { r[0], r[31] = i, 0xad; return r }
+	b2 := store.Batch{ID: 2, Size: 7, Root: root(2), SealedAt: at(200)}
+	b3 := store.Batch{ID: 3, Size: 1, Root: root(3), SealedAt: at(300)}
+	if err := s.AdoptBatch(ctx, store.Batch{ID: 3, Size: 1, Root: root(3)}); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("AdoptBatch(3) after batch 1: %v, want ErrConflict (not the next ID)", err)
+	}
+	if err := s.AdoptBatch(ctx, store.Batch{ID: 2, Root: root(2)}); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("AdoptBatch of size 0: %v, want ErrConflict", err)
+	}
+	if err := s.AdoptBatch(ctx, store.Batch{ID: 1, Size: 1, Root: root(1)}); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("AdoptBatch(1) over a sealed batch with another root: %v, want ErrConflict", err)
+	}
+	checkLatest(t, s, 1)
+	for _, b := range []store.Batch{b2, b2, b3} { // the second b2 is a retry
+		if err := s.AdoptBatch(ctx, b); err != nil {
+			t.Fatalf("AdoptBatch(%d): %v", b.ID, err)
+		}
+	}
+	other := b2
+	other.Root = root(9)
+	if err := s.AdoptBatch(ctx, other); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("AdoptBatch(2) with another root: %v, want ErrConflict", err)
+	}
+	checkLatest(t, s, 3)
+	checkBatch(t, mustBatch(t, s, 2), b2)
+	checkBatch(t, mustBatch(t, s, 3), b3)
+	a := testAnchor(2, 7, store.AnchorSigned)
+	mustPutAnchor(t, s, a, "")
+	b2.Anchors = []store.Anchor{a}
+	got := mustBatches(t, s, 0, 10)
+	if len(got) != 3 {
+		t.Fatalf("Batches = %d batches, want 3", len(got))
+	}
+	for i, want := range []store.Batch{b1, b2, b3} {
+		checkBatch(t, got[i], want)
+	}
+	checkUnconfirmed(t, s, 7, 10, 1, 2, 3)
+
+	// Sealing goes on above the adopted batches.
+	for i := 1; i < 4; i++ {
+		mustSubmit(t, s, store.Submission{Fingerprint: fp(t, "", i), Institution: "x", ReceivedAt: at(i)})
+	}
+	b4, tree := seal(t, s, 3, at(400))
+	if b4.ID != 4 {
+		t.Fatalf("sealed batch %d after adopting 2 and 3, want 4", b4.ID)
+	}
+	checkLatest(t, s, 4)
+	for i := 1; i < 4; i++ {
+		e := mustEntry(t, s, fp(t, "", i))
+		if e.BatchID != 4 || e.Index != uint64(i-1) {
+			t.Errorf("fingerprint %d in batch %d at %d, want batch 4 at %d", i, e.BatchID, e.Index, i-1)
+		}
+		checkProof(t, s, e, b4, tree)
+	}
+	if e := mustEntry(t, s, fp(t, "", 0)); e.BatchID != 1 || e.Index != 0 {
+		t.Errorf("fingerprint 0 in batch %d at %d, want batch 1 at 0", e.BatchID, e.Index)
+	}
+	if err := s.AdoptBatch(ctx, store.Batch{ID: 5, Size: 1, Root: root(5)}); err != nil {
+		t.Errorf("AdoptBatch(5) after a sealed batch 4: %v", err)
+	}
+}

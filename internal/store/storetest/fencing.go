@@ -110,6 +110,13 @@ func checkFenced(t *testing.T, r Replica, id uint64, a store.Anchor) {
 	if _, err := r.CommitBatch(ctx, fps, build(t, fps), at(100)); !errors.Is(err, store.ErrFenced) {
 		t.Errorf("CommitBatch by a fenced replica: error %v, want ErrFenced", err)
 	}
+	latest, err := r.LatestBatch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.AdoptBatch(ctx, store.Batch{ID: latest + 1, Size: 1, Root: [32]byte{1}}); !errors.Is(err, store.ErrFenced) {
+		t.Errorf("AdoptBatch by a fenced replica: error %v, want ErrFenced", err)
+	}
 	mined := a
 	mined.State = store.AnchorMined
 	if err := r.PutAnchor(ctx, mined, a.State); !errors.Is(err, store.ErrFenced) {

@@ -54,6 +54,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ConcurrentCommit", testConcurrentCommit},
 		{"SealWhileSubmitting", testSealWhileSubmitting},
 		{"Batches", testBatches},
+		{"AdoptBatch", testAdoptBatch},
 		{"PutAnchor", testPutAnchor},
 		{"ConcurrentPutAnchor", testConcurrentPutAnchor},
 		{"Status", testStatus},
