@@ -356,8 +356,9 @@ func (s *Server) GetFingerprint(c *gin.Context, text api.FingerprintPath) {
 		s.problem(c, err)
 		return
 	}
-	// text is the fingerprint, valid: its 64 hex characters are the body's.
-	st := api.FingerprintStatus{Fingerprint: strings.TrimPrefix(text, "sha256:"), Status: api.Status(store.StatusPending)}
+	// fp.String(), not text: the request may spell it in upper case or
+	// with "sha256:"; the answer always says it in lowercase.
+	st := api.FingerprintStatus{Fingerprint: fp.String(), Status: api.Status(store.StatusPending)}
 	if !p.Entry.Pending() {
 		id := int64(p.Batch.ID)
 		var ids [8]uint64
