@@ -21,9 +21,11 @@ const (
 )
 
 // newClient returns an API client for server, adding the bearer key to
-// every request when one is set.
+// every request when one is set. Its requests use the client certificate
+// and CA of the command's TLS flags (withServerTLS) when their context
+// carries them.
 func newClient(server, apiKey string) (*api.ClientWithResponses, error) {
-	opts := []api.ClientOption{api.WithHTTPClient(strictResponses{&http.Client{Timeout: 60 * time.Second}})}
+	opts := []api.ClientOption{api.WithHTTPClient(strictResponses{&http.Client{Timeout: 60 * time.Second, Transport: contextTransport{}}})}
 	if apiKey != "" {
 		opts = append(opts, api.WithRequestEditorFn(func(_ context.Context, req *http.Request) error {
 			req.Header.Set("Authorization", "Bearer "+apiKey)

@@ -20,13 +20,20 @@ added. A running server picks up changes within seconds, without a restart.`,
 	}
 	cmd.PersistentFlags().StringVar(&file, "file", envDefault("ATTESTD_API_KEYS_FILE", "api-keys"), "the keys file (env ATTESTD_API_KEYS_FILE)")
 
-	var comment string
+	var comment, display string
 	add := &cobra.Command{
-		Use:   "add INSTITUTION",
+		Use:   "add INSTITUTION [--display NAME]",
 		Short: "Create a key for an institution and print it (once)",
-		Args:  cobra.ExactArgs(1),
+		Long: `Create a key for INSTITUTION, a short id of letters, digits and ._-:@
+(hopital-saint-louis), and print it once. --display gives the name its
+receipts carry instead, any printable text on one line:
+  attestd keys add hopital-saint-louis --display "Hôpital Saint-Louis"
+The name is signed into every receipt of the institution (the holder and
+any verifier see it) and is never in a public answer. A client
+certificate whose CommonName is INSTITUTION gets the same name.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			key, e, err := apikeys.Add(file, args[0], comment)
+			key, e, err := apikeys.AddNamed(file, args[0], display, comment)
 			if err != nil {
 				return err
 			}
@@ -36,6 +43,7 @@ added. A running server picks up changes within seconds, without a restart.`,
 		},
 	}
 	add.Flags().StringVar(&comment, "comment", "", "a note stored next to the key's hash")
+	add.Flags().StringVar(&display, "display", "", `the institution's name in its receipts, e.g. "Hôpital Saint-Louis" (printable UTF-8, one line)`)
 
 	list := &cobra.Command{
 		Use:   "list",
@@ -47,9 +55,9 @@ added. A running server picks up changes within seconds, without a restart.`,
 				return err
 			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "INSTITUTION\tKEY ID\tCOMMENT")
+			fmt.Fprintln(w, "INSTITUTION\tKEY ID\tDISPLAY NAME\tCOMMENT")
 			for _, e := range s.Entries() {
-				fmt.Fprintf(w, "%s\t%s\t%s\n", e.Institution, e.Hash.ID(), e.Comment)
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", e.Institution, e.Hash.ID(), s.DisplayName(e.Institution), e.Comment)
 			}
 			return w.Flush()
 		},

@@ -65,8 +65,8 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(
-		newServeCmd(), newDevchainCmd(), newHashCmd(), newStampCmd(),
-		newUpgradeCmd(), newVerifyCmd(), newInfoCmd(), newTrustCmd(), newKeysCmd(), newReceiptKeysCmd(), newCheckpointCmd(),
+		newServeCmd(), newDevchainCmd(), newHashCmd(), withServerTLS(newStampCmd()),
+		withServerTLS(newUpgradeCmd()), newVerifyCmd(), withServerTLS(newInfoCmd()), newTrustCmd(), newKeysCmd(), newReceiptKeysCmd(), newCheckpointCmd(),
 		newVerifierPageCmd(),
 	)
 	return root

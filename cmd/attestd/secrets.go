@@ -59,7 +59,9 @@ func warnCommandLineSecret(cmd *cobra.Command, what, instead string) {
 }
 
 // apiKeyFrom picks the API key: --api-key (with a warning), then
-// --api-key-file / ATTESTD_API_KEY_FILE, then ATTESTD_API_KEY.
+// --api-key-file / ATTESTD_API_KEY_FILE, then ATTESTD_API_KEY. With none,
+// a command with a client certificate (--client-cert) sends no key: the
+// certificate names the institution.
 func apiKeyFrom(cmd *cobra.Command, flagKey, file string) (string, error) {
 	switch {
 	case cmd.Flags().Changed("api-key"):
@@ -72,8 +74,10 @@ func apiKeyFrom(cmd *cobra.Command, flagKey, file string) (string, error) {
 		return readSecretFile("api-key-file", file)
 	case os.Getenv("ATTESTD_API_KEY") != "":
 		return strings.TrimRight(os.Getenv("ATTESTD_API_KEY"), "\r\n"), nil
+	case hasClientCert(cmd):
+		return "", nil
 	}
-	return "", errors.New("no API key: set ATTESTD_API_KEY or pass --api-key-file")
+	return "", errors.New("no API key: set ATTESTD_API_KEY or pass --api-key-file (or authenticate with a client certificate: --client-cert and --client-key)")
 }
 
 // parseMode reads octal permission bits such as 0600.

@@ -392,8 +392,9 @@ type ChainProgress struct {
 	TxHash *TxHash `json:"tx_hash,omitempty"`
 }
 
-// Fingerprint A document fingerprint: a SHA-256 digest as 64 lowercase hex characters, optionally
-// prefixed with `sha256:`. Computed at the origin, usually blinded with a secret nonce
+// Fingerprint A document fingerprint: a SHA-256 digest as 64 hex characters in either case (as
+// PowerShell's `Get-FileHash` prints them, say), optionally prefixed with `sha256:`.
+// Answers always give it in lowercase, without the prefix. Computed at the origin, usually blinded with a secret nonce
 // (`SHA-256("attestd/blind/v1" || nonce || SHA-256(document))`), so the document and
 // guessable content never reach attestd.
 //
@@ -749,8 +750,9 @@ type VerifyRequest struct {
 	// Present in `FingerprintStatus` once the fingerprint is anchored.
 	Bundle ProofBundle `json:"bundle"`
 
-	// Fingerprint A document fingerprint: a SHA-256 digest as 64 lowercase hex characters, optionally
-	// prefixed with `sha256:`. Computed at the origin, usually blinded with a secret nonce
+	// Fingerprint A document fingerprint: a SHA-256 digest as 64 hex characters in either case (as
+	// PowerShell's `Get-FileHash` prints them, say), optionally prefixed with `sha256:`.
+	// Answers always give it in lowercase, without the prefix. Computed at the origin, usually blinded with a secret nonce
 	// (`SHA-256("attestd/blind/v1" || nonce || SHA-256(document))`), so the document and
 	// guessable content never reach attestd.
 	//
@@ -865,8 +867,9 @@ type VerifyResultVerdict string
 // BatchIDPath defines model for BatchIDPath.
 type BatchIDPath = int64
 
-// FingerprintPath A document fingerprint: a SHA-256 digest as 64 lowercase hex characters, optionally
-// prefixed with `sha256:`. Computed at the origin, usually blinded with a secret nonce
+// FingerprintPath A document fingerprint: a SHA-256 digest as 64 hex characters in either case (as
+// PowerShell's `Get-FileHash` prints them, say), optionally prefixed with `sha256:`.
+// Answers always give it in lowercase, without the prefix. Computed at the origin, usually blinded with a secret nonce
 // (`SHA-256("attestd/blind/v1" || nonce || SHA-256(document))`), so the document and
 // guessable content never reach attestd.
 //

@@ -1,9 +1,16 @@
 // Package apikeys manages submitters' API keys. Each key belongs to one
 // institution. Keys are kept hashed: the keys file holds
 //
-//	<institution> sha256:<hex SHA-256 of the key>   [# comment]
+//	<institution> sha256:<hex SHA-256 of the key> [display="<name>"]   [# comment]
 //
-// one a line ('#' starts a comment), so a leaked file does not leak keys.
+// one a line ('#' outside the quotes starts a comment), so a leaked file
+// does not leak keys. The institution is a slug (letters, digits, ._-:@):
+// it identifies the institution to the service (rate limits, its own
+// submissions). The optional display name is how its receipts name it —
+// "Hôpital Saint-Louis", any printable UTF-8 on one line — quoted as a Go
+// string literal (strconv.Quote); one given on any line of an institution
+// is its name, and two different ones are refused. Files without display
+// names read as before.
 // A line may also hold a plain key instead of its hash (the form the first
 // releases documented); it is hashed on load. attestd keys add/list/revoke
 // edit the file, and a running server picks changes up without a restart
@@ -21,10 +28,13 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/attestd/attestd/internal/atomicfile"
 )
@@ -48,13 +58,24 @@ const MinKeyLength = 16
 type Entry struct {
 	Institution string
 	Hash        Hash
+	Display     string // the name receipts give; "" = Institution
 	Comment     string
 }
 
 // Set maps key hashes to institutions.
 type Set struct {
 	byHash  map[Hash]string
+	display map[string]string // institution → display name, when given
 	entries []Entry
+}
+
+// DisplayName returns the name receipts give an institution: its display
+// name from the file, or the institution itself.
+func (s *Set) DisplayName(institution string) string {
+	if d, ok := s.display[institution]; ok {
+		return d
+	}
+	return institution
 }
 
 // Institution returns the institution a presented key belongs to.
@@ -83,17 +104,87 @@ func ValidInstitution(name string) bool {
 	return true
 }
 
+// MaxDisplayName bounds a display name, in bytes of UTF-8.
+const MaxDisplayName = 200
+
+// ValidDisplayName reports whether name can be an institution's display
+// name: 1 to MaxDisplayName bytes of UTF-8, printable characters and
+// spaces only (no newline, tab, control or format character such as a
+// bidirectional override), not starting or ending with a space. It is
+// signed as one line of a receipt statement (receipt.Statement).
+func ValidDisplayName(name string) bool {
+	if name == "" || len(name) > MaxDisplayName || !utf8.ValidString(name) || strings.TrimSpace(name) != name {
+		return false
+	}
+	for _, r := range name {
+		if !unicode.IsPrint(r) { // letters, marks, numbers, punctuation, symbols, U+0020
+			return false
+		}
+	}
+	return true
+}
+
+// errDisplay says what a display name may hold.
+var errDisplay = errors.New("invalid display name (1–200 bytes of printable UTF-8 on one line: no control characters, no leading or trailing space)")
+
+// splitLine cuts a keys file line into its fields, its display name
+// (display="…", a Go string literal) and its comment.
+func splitLine(line string) (fields []string, display string, hasDisplay bool, comment string, err error) {
+	rest := line
+	for {
+		rest = strings.TrimLeftFunc(rest, unicode.IsSpace)
+		switch {
+		case rest == "":
+			return fields, display, hasDisplay, comment, nil
+		case rest[0] == '#':
+			return fields, display, hasDisplay, strings.TrimSpace(rest[1:]), nil
+		case strings.HasPrefix(rest, "display="):
+			if hasDisplay {
+				return nil, "", false, "", errors.New("display= given twice")
+			}
+			q, qerr := strconv.QuotedPrefix(rest[len("display="):])
+			if qerr != nil || q[0] != '"' {
+				return nil, "", false, "", errors.New(`want display="<name>", a double-quoted string`)
+			}
+			display, _ = strconv.Unquote(q)
+			hasDisplay = true
+			rest = rest[len("display=")+len(q):]
+			if r, _ := utf8.DecodeRuneInString(rest); rest != "" && r != '#' && !unicode.IsSpace(r) {
+				return nil, "", false, "", errors.New(`want a space after display="<name>"`)
+			}
+		default:
+			end := strings.IndexFunc(rest, func(r rune) bool { return r == '#' || unicode.IsSpace(r) })
+			if end < 0 {
+				end = len(rest)
+			}
+			fields = append(fields, rest[:end])
+			rest = rest[end:]
+		}
+	}
+}
+
 // Parse reads a keys file. Errors name the line but never echo a key.
 func Parse(data []byte) (*Set, error) {
-	s := &Set{byHash: map[Hash]string{}}
+	s := &Set{byHash: map[Hash]string{}, display: map[string]string{}}
 	for i, line := range strings.Split(string(data), "\n") {
-		line, comment, _ := strings.Cut(line, "#")
-		f := strings.Fields(line)
-		if len(f) == 0 {
+		f, display, hasDisplay, comment, err := splitLine(line)
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %w", i+1, err)
+		}
+		if len(f) == 0 && !hasDisplay {
 			continue
 		}
 		if len(f) != 2 {
-			return nil, fmt.Errorf("line %d: want \"institution sha256:<hex>\"", i+1)
+			return nil, fmt.Errorf("line %d: want \"institution sha256:<hex> [display=\"<name>\"]\"", i+1)
+		}
+		if hasDisplay {
+			if !ValidDisplayName(display) {
+				return nil, fmt.Errorf("line %d: %w", i+1, errDisplay)
+			}
+			if d, ok := s.display[f[0]]; ok && d != display {
+				return nil, fmt.Errorf("line %d: %s has another display name on an earlier line", i+1, f[0])
+			}
+			s.display[f[0]] = display
 		}
 		if !ValidInstitution(f[0]) {
 			return nil, fmt.Errorf("line %d: invalid institution name (1–128 of letters, digits, ._-:@)", i+1)
@@ -115,7 +206,7 @@ func Parse(data []byte) (*Set, error) {
 			return nil, fmt.Errorf("line %d: key listed twice", i+1)
 		}
 		s.byHash[h] = f[0]
-		s.entries = append(s.entries, Entry{Institution: f[0], Hash: h, Comment: strings.TrimSpace(comment)})
+		s.entries = append(s.entries, Entry{Institution: f[0], Hash: h, Display: display, Comment: comment})
 	}
 	return s, nil
 }
@@ -123,9 +214,12 @@ func Parse(data []byte) (*Set, error) {
 // Format renders entries in file form.
 func Format(entries []Entry) []byte {
 	var b bytes.Buffer
-	b.WriteString("# attestd API keys: <institution> sha256:<hash of the key>. Edit with `attestd keys`.\n")
+	b.WriteString("# attestd API keys: <institution> sha256:<hash of the key> [display=\"<name>\"]. Edit with `attestd keys`.\n")
 	for _, e := range entries {
 		fmt.Fprintf(&b, "%s %s", e.Institution, e.Hash)
+		if e.Display != "" {
+			fmt.Fprintf(&b, " display=%s", strconv.Quote(e.Display))
+		}
 		if e.Comment != "" {
 			fmt.Fprintf(&b, " # %s", e.Comment)
 		}
@@ -164,8 +258,18 @@ func Save(path string, entries []Entry) error {
 // Add generates a key for institution, appends its hash to the file at
 // path (created if absent) and returns the key — the only time it is seen.
 func Add(path, institution, comment string) (string, Entry, error) {
+	return AddNamed(path, institution, "", comment)
+}
+
+// AddNamed is Add with a display name for the institution's receipts
+// ("" for none). A display name other than the one the institution has in
+// the file already is refused: revoke its keys first, or edit the file.
+func AddNamed(path, institution, display, comment string) (string, Entry, error) {
 	if !ValidInstitution(institution) {
 		return "", Entry{}, errors.New("invalid institution name (1–128 of letters, digits, ._-:@)")
+	}
+	if display != "" && !ValidDisplayName(display) {
+		return "", Entry{}, errDisplay
 	}
 	if strings.ContainsAny(comment, "\r\n") {
 		return "", Entry{}, errors.New("the comment must be one line")
@@ -180,7 +284,12 @@ func Add(path, institution, comment string) (string, Entry, error) {
 	if err != nil {
 		return "", Entry{}, err
 	}
-	e := Entry{Institution: institution, Hash: HashKey(key), Comment: comment}
+	e := Entry{Institution: institution, Hash: HashKey(key), Display: display, Comment: comment}
+	for _, o := range entries {
+		if o.Institution == institution && o.Display != "" && display != "" && o.Display != display {
+			return "", Entry{}, fmt.Errorf("%s already has the display name %q in %s: revoke its keys first, or edit the file", institution, o.Display, path)
+		}
+	}
 	if err := Save(path, append(entries, e)); err != nil {
 		return "", Entry{}, err
 	}
@@ -240,6 +349,9 @@ func OpenFile(path string, log *slog.Logger) (*File, error) {
 
 // Institution implements the server's key lookup on the current set.
 func (f *File) Institution(key string) (string, bool) { return f.cur.Load().Institution(key) }
+
+// DisplayName is the current set's DisplayName.
+func (f *File) DisplayName(institution string) string { return f.cur.Load().DisplayName(institution) }
 
 // Set returns the current set.
 func (f *File) Set() *Set { return f.cur.Load() }

@@ -116,6 +116,7 @@ func TestAddRevokeAndReload(t *testing.T) {
 func FuzzParse(f *testing.F) {
 	f.Add([]byte("hospital-a 0123456789abcdef-plain\n"))
 	f.Add([]byte("lab sha256:" + strings.Repeat("ab", 32) + " # c\n"))
+	f.Add([]byte("lab sha256:" + strings.Repeat("ab", 32) + ` display="Hôpital \"Saint\" #1" # c` + "\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := Parse(data)
 		if err != nil {
@@ -126,7 +127,7 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("formatted set does not re-parse: %v", err)
 		}
 		for i, e := range again.Entries() {
-			if o := s.Entries()[i]; o.Institution != e.Institution || o.Hash != e.Hash {
+			if o := s.Entries()[i]; o.Institution != e.Institution || o.Hash != e.Hash || o.Display != e.Display || s.DisplayName(o.Institution) != again.DisplayName(e.Institution) {
 				t.Fatalf("entry %d changed: %+v vs %+v", i, o, e)
 			}
 		}
@@ -215,5 +216,89 @@ func TestReloadSeesSameSizeSameTimeChange(t *testing.T) {
 	}
 	if inst, _ := f.Institution(key); inst != "hospital-b" {
 		t.Fatalf("key maps to %q after the change, want hospital-b", inst)
+	}
+}
+
+// TestDisplayName: an institution's display name (accents, spaces) in the
+// keys file, its round trip, the old form unchanged, and what is refused.
+func TestDisplayName(t *testing.T) {
+	h1, h2 := HashKey("key-one-0123456789"), HashKey("key-two-0123456789")
+	file := "hopital-saint-louis " + h1.String() + ` display="Hôpital Saint-Louis \"#2\""  # ward #7` + "\n" +
+		"hopital-saint-louis " + h2.String() + "\n" + // a second key, no name: the institution's
+		"lab-b " + HashKey("key-three-0123456789").String() + " # old form\n"
+	s, err := Parse([]byte(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `Hôpital Saint-Louis "#2"`
+	if inst, ok := s.Institution("key-two-0123456789"); !ok || inst != "hopital-saint-louis" || s.DisplayName(inst) != want {
+		t.Fatalf("institution %q %v, display %q", inst, ok, s.DisplayName(inst))
+	}
+	if s.DisplayName("lab-b") != "lab-b" || s.DisplayName("unknown") != "unknown" {
+		t.Fatalf("no display name: %q %q", s.DisplayName("lab-b"), s.DisplayName("unknown"))
+	}
+	if e := s.Entries(); e[0].Comment != "ward #7" || e[2].Comment != "old form" {
+		t.Fatalf("comments %+v", e)
+	}
+	again, err := Parse(Format(s.Entries()))
+	if err != nil || again.DisplayName("hopital-saint-louis") != want || !strings.Contains(string(Format(s.Entries())), `display="Hôpital`) {
+		t.Fatalf("round trip: %v\n%s", err, Format(s.Entries()))
+	}
+	for name, bad := range map[string]string{
+		"newline escape":     `display="a\nb"`,
+		"control character":  `display="bell\a"`,
+		"tab":                "display=\"a\tb\"",
+		"bidi override":      `display="abc\u202edef"`,
+		"empty":              `display=""`,
+		"leading space":      `display=" Hôpital"`,
+		"too long":           `display="` + strings.Repeat("é", 101) + `"`,
+		"unterminated":       `display="Hôpital`,
+		"single quotes":      `display='Hôpital'`,
+		"no space after":     `display="a"b`,
+		"twice":              `display="a" display="a"`,
+		"invalid UTF-8":      `display="\xff"`,
+		"another name later": `display="A"` + "\nhopital-saint-louis " + h2.String() + ` display="B"`,
+	} {
+		data := "hopital-saint-louis " + h1.String() + " " + bad + "\n"
+		if _, err := Parse([]byte(data)); err == nil {
+			t.Errorf("%s: accepted %q", name, data)
+		}
+	}
+	for _, bad := range []string{"a\nb", "a\x01b", "a\rb", "a\u2028b", "a\u202eb", " a", "", strings.Repeat("x", MaxDisplayName+1)} {
+		if ValidDisplayName(bad) {
+			t.Errorf("ValidDisplayName(%q) = true", bad)
+		}
+	}
+	for _, good := range []string{"Hôpital Saint-Louis", "臺大醫院", "St. Mary's (Ward 3) #2", strings.Repeat("x", MaxDisplayName)} {
+		if !ValidDisplayName(good) {
+			t.Errorf("ValidDisplayName(%q) = false", good)
+		}
+	}
+
+	// AddNamed writes it; a newline, or another name for the institution,
+	// is refused and leaves the file alone.
+	path := filepath.Join(t.TempDir(), "api-keys")
+	key, _, err := AddNamed(path, "hopital-saint-louis", "Hôpital Saint-Louis", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := OpenFile(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inst, _ := f.Institution(key); f.DisplayName(inst) != "Hôpital Saint-Louis" {
+		t.Fatalf("display name %q", f.DisplayName(inst))
+	}
+	before, _ := os.ReadFile(path)
+	for _, d := range []string{"Hôpital\nSaint-Louis", "Hôpital\x1b[31m", "Hôpital Lariboisière"} {
+		if _, _, err := AddNamed(path, "hopital-saint-louis", d, ""); err == nil {
+			t.Errorf("AddNamed accepted the display name %q", d)
+		}
+	}
+	if after, _ := os.ReadFile(path); string(after) != string(before) {
+		t.Fatal("a refused AddNamed changed the file")
+	}
+	if _, _, err := AddNamed(path, "hopital-saint-louis", "", "second key"); err != nil {
+		t.Fatalf("a second key without a name: %v", err)
 	}
 }

@@ -28,7 +28,7 @@ func NewNonce() (Nonce, error) {
 // same terms as [Parse]. ParseNonce does not allocate unless it fails.
 func ParseNonce(s string) (Nonce, error) {
 	var n Nonce
-	if err := decodeHex((*[Size]byte)(&n), s, "", ErrInvalidNonce); err != nil {
+	if err := decodeHex((*[Size]byte)(&n), s, "", false, ErrInvalidNonce); err != nil {
 		return Nonce{}, err
 	}
 	return n, nil

@@ -3,7 +3,11 @@
 //
 // A fingerprint is the SHA-256 digest of a document, computed where the
 // document lives; only the fingerprint travels. Its text form is 64 lowercase
-// hexadecimal digits, optionally preceded by "sha256:" on input. A fingerprint
+// hexadecimal digits. As input ([Parse]: the API's requests, the CLI) the
+// digits may be in either case (PowerShell's Get-FileHash prints upper
+// case) and may be preceded by "sha256:"; the wire formats that embed a
+// fingerprint (.attest files, proof bundles, receipts:
+// [Fingerprint.UnmarshalText]) take only the lowercase form. A fingerprint
 // may be blinded with a random nonce (see [Blind]) so that a published
 // fingerprint of a low-entropy record cannot be guessed by dictionary, and a
 // JSON document may be canonicalized with RFC 8785 before hashing (see
@@ -34,19 +38,21 @@ type Fingerprint [Size]byte
 // [Fingerprint.UnmarshalText] return; test for it with [errors.Is].
 var ErrInvalid = errors.New("invalid fingerprint")
 
-// Parse parses the text form of a fingerprint: exactly 64 lowercase
-// hexadecimal digits, optionally preceded by "sha256:". Everything else is
-// rejected, including surrounding whitespace, uppercase digits, a "0x"
-// prefix and any other algorithm prefix such as "sha1:".
+// Parse parses a fingerprint as a person or a tool gives it: exactly 64
+// hexadecimal digits in either case (upper, lower or mixed), optionally
+// preceded by "sha256:". Everything else is rejected, including surrounding
+// whitespace, a "0x" prefix and any other algorithm prefix such as "sha1:"
+// or "SHA256:". Whatever the case of the input, [Fingerprint.String] is
+// lowercase: parse, then print, to normalise.
 //
 // On failure Parse returns the zero Fingerprint and an error that wraps
 // [ErrInvalid] and says what is wrong: the input is empty, has an unknown
-// prefix, has a character that is not a lowercase hexadecimal digit (with its
-// byte offset in s), or has the wrong number of digits (with the number
-// found). Parse does not allocate unless it fails.
+// prefix, has a character that is not a hexadecimal digit (with its byte
+// offset in s), or has the wrong number of digits (with the number found).
+// Parse does not allocate unless it fails.
 func Parse(s string) (Fingerprint, error) {
 	var f Fingerprint
-	if err := decodeHex((*[Size]byte)(&f), s, prefix, ErrInvalid); err != nil {
+	if err := decodeHex((*[Size]byte)(&f), s, prefix, true, ErrInvalid); err != nil {
 		return Fingerprint{}, err
 	}
 	return f, nil
@@ -67,10 +73,13 @@ func (f Fingerprint) MarshalText() ([]byte, error) {
 }
 
 // UnmarshalText implements [encoding.TextUnmarshaler] with the rules of
-// [Parse]. On error f is left unchanged.
+// [Parse], except that the digits must be lowercase: it decodes the wire
+// formats (.attest files, proof bundles, receipts), which have one
+// spelling of a fingerprint, as [Fingerprint.MarshalText] writes it and
+// as the web verifier reads it. On error f is left unchanged.
 func (f *Fingerprint) UnmarshalText(text []byte) error {
-	p, err := Parse(string(text))
-	if err != nil {
+	var p Fingerprint
+	if err := decodeHex((*[Size]byte)(&p), string(text), prefix, false, ErrInvalid); err != nil {
 		return err
 	}
 	*f = p
@@ -91,21 +100,25 @@ func encodeHex(dst *[hexLen]byte, src *[Size]byte) {
 	}
 }
 
-// unhex returns the value of the lowercase hexadecimal digit c.
-func unhex(c byte) (byte, bool) {
+// unhex returns the value of the hexadecimal digit c: lowercase, or
+// either case when anyCase.
+func unhex(c byte, anyCase bool) (byte, bool) {
 	switch {
 	case '0' <= c && c <= '9':
 		return c - '0', true
 	case 'a' <= c && c <= 'f':
 		return c - 'a' + 10, true
+	case anyCase && 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
 	}
 	return 0, false
 }
 
-// decodeHex decodes s, which must be 64 lowercase hexadecimal digits,
-// optionally preceded by allowed (if allowed is not empty), into dst.
-// Errors wrap sentinel. On success it does not allocate.
-func decodeHex(dst *[Size]byte, s, allowed string, sentinel error) error {
+// decodeHex decodes s, which must be 64 hexadecimal digits (lowercase, or
+// either case when anyCase), optionally preceded by allowed (if allowed is
+// not empty), into dst. Errors wrap sentinel. On success it does not
+// allocate.
+func decodeHex(dst *[Size]byte, s, allowed string, anyCase bool, sentinel error) error {
 	if s == "" {
 		return fmt.Errorf("%w: empty", sentinel)
 	}
@@ -124,10 +137,10 @@ func decodeHex(dst *[Size]byte, s, allowed string, sentinel error) error {
 	h := s[off:]
 	if len(h) == hexLen {
 		for i := 0; i < Size; i++ {
-			hi, ok1 := unhex(h[2*i])
-			lo, ok2 := unhex(h[2*i+1])
+			hi, ok1 := unhex(h[2*i], anyCase)
+			lo, ok2 := unhex(h[2*i+1], anyCase)
 			if !ok1 || !ok2 {
-				return badChar(h, off, sentinel)
+				return badChar(h, off, anyCase, sentinel)
 			}
 			dst[i] = hi<<4 | lo
 		}
@@ -135,19 +148,20 @@ func decodeHex(dst *[Size]byte, s, allowed string, sentinel error) error {
 	}
 	// Wrong length. Report a bad character first, if there is one: a stray
 	// space or newline explains the length better than the length does.
-	if err := badChar(h, off, sentinel); err != nil {
+	if err := badChar(h, off, anyCase, sentinel); err != nil {
 		return err
 	}
 	return fmt.Errorf("%w: wrong length: got %d hex digits, want %d", sentinel, len(h), hexLen)
 }
 
-// badChar returns an error for the first byte of h that is not a lowercase
-// hexadecimal digit, or nil if there is none. off is the offset of h in the
-// caller's input, so that positions refer to the input as given.
-func badChar(h string, off int, sentinel error) error {
+// badChar returns an error for the first byte of h that is not a
+// hexadecimal digit (lowercase unless anyCase), or nil if there is none.
+// off is the offset of h in the caller's input, so that positions refer to
+// the input as given.
+func badChar(h string, off int, anyCase bool, sentinel error) error {
 	for i := 0; i < len(h); i++ {
 		c := h[i]
-		if _, ok := unhex(c); ok {
+		if _, ok := unhex(c, anyCase); ok {
 			continue
 		}
 		pos := off + i

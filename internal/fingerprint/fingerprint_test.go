@@ -23,6 +23,9 @@ func TestParseValid(t *testing.T) {
 	}{
 		{"plain", sha256ABC, abc},
 		{"prefixed", "sha256:" + sha256ABC, abc},
+		{"uppercase (PowerShell's Get-FileHash)", strings.ToUpper(sha256ABC), abc},
+		{"mixed case", sha256ABC[:10] + strings.ToUpper(sha256ABC[10:40]) + sha256ABC[40:], abc},
+		{"prefixed uppercase", "sha256:" + strings.ToUpper(sha256ABC), abc},
 		{"empty-string vector", sha256Empty, sha256.Sum256(nil)},
 		{"zero", strings.Repeat("0", 64), Fingerprint{}},
 		{"all ones", strings.Repeat("f", 64), func() (f Fingerprint) {
@@ -43,8 +46,13 @@ func TestParseValid(t *testing.T) {
 			}
 			// Round trip: String is the plain lowercase form and parses back.
 			s := got.String()
-			if s != strings.TrimPrefix(tt.in, "sha256:") {
-				t.Errorf("String() = %q, want %q", s, strings.TrimPrefix(tt.in, "sha256:"))
+			if want := strings.ToLower(strings.TrimPrefix(tt.in, "sha256:")); s != want {
+				t.Errorf("String() = %q, want %q", s, want)
+			}
+			// The wire form takes the lowercase spelling only.
+			var w Fingerprint
+			if err := w.UnmarshalText([]byte(tt.in)); (err == nil) != (tt.in == strings.ToLower(tt.in)) {
+				t.Errorf("UnmarshalText(%q) = %v", tt.in, err)
 			}
 			again, err := Parse(s)
 			if err != nil || again != got {
@@ -70,10 +78,8 @@ func TestParseErrors(t *testing.T) {
 		{"too long", hex + "0", []string{"wrong length", "got 65"}},
 		{"sha512 length", hex + hex, []string{"wrong length", "got 128"}},
 		{"prefixed too short", "sha256:" + hex[:40], []string{"wrong length", "got 40"}},
-		{"uppercase", strings.ToUpper(hex), []string{"uppercase", "position 0"}},
-		{"uppercase inside", hex[:10] + "A" + hex[11:], []string{"uppercase", "'A'", "position 10"}},
-		{"uppercase after prefix", "sha256:" + hex[:5] + "F" + hex[6:], []string{"uppercase", "'F'", "position 12"}},
 		{"non-hex", hex[:20] + "g" + hex[21:], []string{"non-hex", "'g'", "position 20"}},
+		{"uppercase non-hex", strings.ToUpper(hex[:20]) + "G" + hex[21:], []string{"non-hex", "'G'", "position 20"}},
 		{"leading space", " " + hex, []string{"non-hex", "' '", "position 0"}},
 		{"trailing newline", hex + "\n", []string{"non-hex", `'\n'`, "position 64"}},
 		{"inner space", hex[:32] + " " + hex[33:], []string{"non-hex", "position 32"}},
@@ -119,8 +125,34 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
+// TestUnmarshalTextLowercaseOnly: the wire formats (.attest, proof
+// bundles, receipts) keep one spelling; Parse takes these.
+func TestUnmarshalTextLowercaseOnly(t *testing.T) {
+	hex := sha256ABC
+	for _, tt := range []struct{ in, want string }{
+		{strings.ToUpper(hex), "position 0"},
+		{hex[:10] + "A" + hex[11:], "'A' at position 10"},
+		{"sha256:" + hex[:5] + "F" + hex[6:], "'F' at position 12"},
+	} {
+		f := Sum([]byte("keep"))
+		err := f.UnmarshalText([]byte(tt.in))
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "uppercase") || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("UnmarshalText(%q) = %v, want an uppercase error naming %s", tt.in, err, tt.want)
+		}
+		if f != Sum([]byte("keep")) {
+			t.Errorf("UnmarshalText changed the receiver on error")
+		}
+		if _, err := Parse(tt.in); err != nil {
+			t.Errorf("Parse(%q): %v", tt.in, err)
+		}
+	}
+	if _, err := ParseNonce(strings.ToUpper(hex)); !errors.Is(err, ErrInvalidNonce) {
+		t.Errorf("ParseNonce(uppercase) = %v, want ErrInvalidNonce (a nonce is wire form)", err)
+	}
+}
+
 func TestParseDoesNotAllocate(t *testing.T) {
-	for _, s := range []string{sha256ABC, "sha256:" + sha256ABC} {
+	for _, s := range []string{sha256ABC, "sha256:" + sha256ABC, strings.ToUpper(sha256ABC)} {
 		if n := testing.AllocsPerRun(100, func() { _, _ = Parse(s) }); n != 0 {
 			t.Errorf("Parse(%q) allocates %v times, want 0", s, n)
 		}
@@ -251,8 +283,12 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		str := fp.String()
-		if s != str && s != "sha256:"+str {
-			t.Fatalf("Parse(%q) succeeded, but the input is neither %q nor its prefixed form", s, str)
+		if digits := strings.TrimPrefix(s, "sha256:"); strings.ToLower(digits) != str {
+			t.Fatalf("Parse(%q) succeeded, but the input is neither %q nor its prefixed form, in any case", s, str)
+		}
+		var w Fingerprint
+		if err := w.UnmarshalText([]byte(s)); (err == nil) != (s == strings.ToLower(s)) || err == nil && w != fp {
+			t.Fatalf("UnmarshalText(%q) = %v, %v: want it to take exactly the lowercase inputs Parse takes", s, w, err)
 		}
 		again, err := Parse(str)
 		if err != nil || again != fp {

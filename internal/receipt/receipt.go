@@ -77,8 +77,10 @@ func (r Receipt) Facts() Facts {
 //	<received_at, Unix nanoseconds, decimal>
 //	<deadline, Unix nanoseconds, decimal>
 //
-// each ending in "\n". Institution names never contain a newline: they
-// are checked by apikeys.ValidInstitution wherever they enter the service.
+// each ending in "\n". Institution names never contain a newline or any
+// other control character: they are checked by apikeys.ValidInstitution
+// (slugs) and apikeys.ValidDisplayName (display names) wherever they enter
+// the service, and Sign refuses them.
 func Statement(f Facts) []byte {
 	var b bytes.Buffer
 	b.Grow(len(Domain) + 64 + len(f.Institution) + 2*20 + 5)

@@ -379,3 +379,26 @@ func BenchmarkSign(b *testing.B) {
 		})
 	}
 }
+
+// TestSignRefusesControlCharacters: a statement is one line per field, so
+// an institution's name with a newline or another control character (or
+// invalid UTF-8) is never signed; accents and spaces are.
+func TestSignRefusesControlCharacters(t *testing.T) {
+	s := receipt.NewSigner(testKey())
+	for _, name := range []string{"a\nb", "a\rb", "a\x00b", "a\x1b[31mb", "a\u0085b", "\xff"} {
+		f := testFacts
+		f.Institution = name
+		if _, err := s.Sign(f); err == nil {
+			t.Errorf("signed a receipt for the institution %q", name)
+		}
+	}
+	f := testFacts
+	f.Institution = "Hôpital Saint-Louis"
+	rs, err := s.Sign(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := receipt.Verify(rs[0], testKey().Public().(ed25519.PublicKey)); err != nil || rs[0].Institution != f.Institution {
+		t.Fatalf("%+v: %v", rs[0], err)
+	}
+}

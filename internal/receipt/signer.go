@@ -2,9 +2,13 @@ package receipt
 
 import (
 	"crypto/ed25519"
+	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/attestd/attestd/internal/fingerprint"
 	"github.com/attestd/attestd/internal/merkle"
@@ -66,6 +70,9 @@ func (s *Signer) Sign(facts ...Facts) ([]Receipt, error) {
 	for i, f := range facts {
 		if !nanoExact(f.ReceivedAt) || !nanoExact(f.Deadline) {
 			return nil, fmt.Errorf("receipt: time outside the signable range (years 1678-2262)")
+		}
+		if strings.ContainsFunc(f.Institution, unicode.IsControl) || !utf8.ValidString(f.Institution) {
+			return nil, errors.New("receipt: the institution's name holds a control character or invalid UTF-8 (a statement is one line per field)")
 		}
 		k := ring.index(f.ReceivedAt)
 		if k < 0 {

@@ -74,9 +74,13 @@ type Config struct {
 }
 
 // Keys authenticates submitters: it maps a presented API key to its
-// institution.
+// institution (a slug: rate limits and the store's records are keyed by
+// it) and an institution, however authenticated, to the name its receipts
+// give (apikeys.ValidDisplayName: printable, one line; the slug itself
+// when the keys file gives none).
 type Keys interface {
 	Institution(apiKey string) (string, bool)
+	DisplayName(institution string) string
 }
 
 // Sealer is what the API needs of the batcher.
@@ -324,12 +328,13 @@ func (s *Server) SubmitFingerprints(c *gin.Context) {
 	// Whether the fingerprint was new to the store (New) goes only into the
 	// global metrics, never into the response.
 	fresh := 0
+	name := s.Keys.DisplayName(inst) // the receipts' name for it; never in a public answer
 	facts := make([]receipt.Facts, n)
 	for i, r := range records {
 		if r.New { // a new fingerprint listed twice is New once
 			fresh++
 		}
-		facts[i] = receipt.Facts{Fingerprint: r.Fingerprint, Institution: inst, ReceivedAt: r.ReceivedAt, Deadline: s.Sealer.Deadline(r.ReceivedAt)}
+		facts[i] = receipt.Facts{Fingerprint: r.Fingerprint, Institution: name, ReceivedAt: r.ReceivedAt, Deadline: s.Sealer.Deadline(r.ReceivedAt)}
 	}
 	receipts, err := s.Signer.Sign(facts...) // one signature for the request
 	if err != nil {
@@ -356,8 +361,9 @@ func (s *Server) GetFingerprint(c *gin.Context, text api.FingerprintPath) {
 		s.problem(c, err)
 		return
 	}
-	// text is the fingerprint, valid: its 64 hex characters are the body's.
-	st := api.FingerprintStatus{Fingerprint: strings.TrimPrefix(text, "sha256:"), Status: api.Status(store.StatusPending)}
+	// fp.String(), not text: the request may spell it in upper case or
+	// with "sha256:"; the answer always says it in lowercase.
+	st := api.FingerprintStatus{Fingerprint: fp.String(), Status: api.Status(store.StatusPending)}
 	if !p.Entry.Pending() {
 		id := int64(p.Batch.ID)
 		var ids [8]uint64

@@ -177,7 +177,7 @@ func TestMalformedRequests(t *testing.T) {
 		{"no fingerprints field", "POST", sub, `{}`, 400, []string{"got 0"}, nil},
 		{"empty list", "POST", sub, `{"fingerprints":[]}`, 400, []string{"1 to 10000", "got 0"}, nil},
 		{"10,001 fingerprints", "POST", sub, fpList(many...), 400, []string{"1 to 10000", "got 10001"}, nil},
-		{"uppercase fingerprint", "POST", sub, fpList(good, strings.ToUpper(good)), 400, []string{"fingerprints[1]", "uppercase"}, nil},
+		{"0x fingerprint", "POST", sub, fpList(good, "0x"+strings.ToUpper(good)), 400, []string{"fingerprints[1]", "prefix"}, nil},
 		{"short fingerprint", "POST", sub, fpList(good, good, good[:63]), 400, []string{"fingerprints[2]", "63"}, nil},
 		{"0x-prefixed fingerprint", "POST", sub, fpList("0x" + good), 400, []string{"fingerprints[0]", `"0x"`}, nil},
 		{"sha1-prefixed fingerprint", "POST", sub, fpList(good, "sha1:"+good), 400, []string{"fingerprints[1]", "sha1"}, nil},
@@ -194,7 +194,7 @@ func TestMalformedRequests(t *testing.T) {
 		{"POST healthz", "POST", "/healthz", "", 405, []string{"method not allowed"}, map[string]string{"Allow": "GET"}},
 
 		// GET /v1/fingerprints/{fp}.
-		{"GET uppercase fp", "GET", sub + "/" + strings.ToUpper(good), "", 400, []string{"uppercase"}, nil},
+		{"GET SHA256: fp", "GET", sub + "/SHA256:" + strings.ToUpper(good), "", 400, []string{"prefix"}, nil},
 		{"GET short fp", "GET", sub + "/" + good[1:], "", 400, []string{"63"}, nil},
 		{"GET 0x fp", "GET", sub + "/0x" + good, "", 400, []string{`"0x"`}, nil},
 		{"GET non-hex fp", "GET", sub + "/" + strings.Repeat("z", 64), "", 400, []string{"non-hex"}, nil},

@@ -36,7 +36,7 @@ func (s *Server) GetSubmission(c *gin.Context, text api.FingerprintPath) {
 		s.problem(c, err)
 		return
 	}
-	rs, err := s.Signer.Sign(receipt.Facts{Fingerprint: fp, Institution: inst, ReceivedAt: rec.ReceivedAt, Deadline: s.Sealer.Deadline(rec.ReceivedAt)})
+	rs, err := s.Signer.Sign(receipt.Facts{Fingerprint: fp, Institution: s.Keys.DisplayName(inst), ReceivedAt: rec.ReceivedAt, Deadline: s.Sealer.Deadline(rec.ReceivedAt)})
 	if err != nil {
 		s.problem(c, err)
 		return
