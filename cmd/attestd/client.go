@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,6 +27,9 @@ const (
 // and CA of the command's TLS flags (withServerTLS) when their context
 // carries them.
 func newClient(server, apiKey string) (*api.ClientWithResponses, error) {
+	if err := needScheme("the server URL (--server, ATTESTD_SERVER)", server, true); err != nil {
+		return nil, err
+	}
 	opts := []api.ClientOption{api.WithHTTPClient(strictResponses{&http.Client{Timeout: 60 * time.Second, Transport: contextTransport{}}})}
 	if apiKey != "" {
 		opts = append(opts, api.WithRequestEditorFn(func(_ context.Context, req *http.Request) error {
@@ -33,6 +38,32 @@ func newClient(server, apiKey string) (*api.ClientWithResponses, error) {
 		}))
 	}
 	return api.NewClientWithResponses(strings.TrimRight(server, "/"), opts...)
+}
+
+// needScheme refuses an endpoint URL without a scheme ("127.0.0.1:8080"),
+// which would otherwise fail later with a cryptic error (or, for
+// JSON-RPC, be taken for an IPC socket path), and says what was probably
+// meant. A plain host:port (or, with bareHost, a host name alone) is
+// echoed in the hint; anything else (a path, something that may hold a
+// credential) is left to the dialler.
+func needScheme(what, raw string, bareHost bool) error {
+	if strings.Contains(raw, "://") || raw == "" {
+		return nil
+	}
+	host, port, err := net.SplitHostPort(raw)
+	if err != nil {
+		if !bareHost || strings.ContainsAny(raw, "/\\@?#: ") {
+			return nil // a path (an IPC socket), or not a host at all: leave it to the dialler
+		}
+		host = raw
+	} else if _, err := strconv.ParseUint(port, 10, 16); err != nil || strings.ContainsAny(host, "/\\@?#") {
+		return nil
+	}
+	scheme := "https://"
+	if ip := net.ParseIP(host); host == "localhost" || ip != nil && ip.IsLoopback() {
+		scheme = "http://"
+	}
+	return fmt.Errorf("%s %s has no scheme: did you mean %s%s?", what, raw, scheme, raw)
 }
 
 // strictResponses hands the generated client a JSON response only once

@@ -100,7 +100,7 @@ func TestMTLSStamp(t *testing.T) {
 	other := newTestCA(t, dir, "other-ca")
 	srvCert, srvKey := ca.issue(t, dir, "server", true)
 	cliCert, cliKey := ca.issue(t, dir, "hopital-saint-louis", false)
-	s := serveDev(t, filepath.Join(dir, "data"), "--tls-cert", srvCert, "--tls-key", srvKey, "--client-ca", ca.file)
+	s := serveDev(t, filepath.Join(dir, "data"), "--tls-cert", srvCert, "--tls-key", srvKey, "--client-ca", ca.file, "--batch-interval", "300ms")
 	if !strings.HasPrefix(s.url, "https://") {
 		t.Fatalf("serving %s, want https", s.url)
 	}

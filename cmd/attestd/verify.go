@@ -289,6 +289,11 @@ func dialEndpoints(ctx context.Context, urls []string, stderr io.Writer) (*endpo
 	e := &endpoints{byChain: map[uint64][]verify.Endpoint{}}
 	readers := make([]verify.Endpoint, len(urls))
 	for i, u := range urls {
+		// Not a host name alone: "geth.ipc" is a socket path.
+		if err := needScheme("--rpc", u, false); err != nil {
+			e.close()
+			return nil, err
+		}
 		c, err := ethclient.DialContext(ctx, u)
 		if err != nil {
 			e.close()
