@@ -16,7 +16,7 @@ type Batch struct {
 	done []string
 }
 
-// Write replaces path with data (a new file gets mode perm), without
+// Write replaces path with data, with mode perm, without
 // syncing it.
 func (b *Batch) Write(path string, data []byte, perm os.FileMode) error {
 	if err := replace(path, data, perm, false); err != nil {
