@@ -63,15 +63,16 @@ FUZZ_TARGETS := \
 
 # Go 1.26's fuzz coordinator can fail a target with a bare "context deadline
 # exceeded" when -fuzztime runs out (go.dev/issue/75804, fixed in Go 1.27):
-# that, and only that (no failing input written), is run once more.
+# that, and only that (no failing input written), is run again, up to twice
+# (on a loaded machine it was seen twice in one run of the 24 targets).
 fuzz:
 	@set -e; log=$$(mktemp); trap 'rm -f $$log' EXIT; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t##*:}; \
-		for try in 1 2; do \
+		for try in 1 2 3; do \
 			echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
 			if $(GO) test $$pkg -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 50x >$$log 2>&1; then cat $$log; break; fi; \
 			cat $$log; \
-			if [ $$try = 1 ] && grep -q 'context deadline exceeded' $$log && ! grep -q 'Failing input written' $$log; then \
+			if [ $$try != 3 ] && grep -q 'context deadline exceeded' $$log && ! grep -q 'Failing input written' $$log; then \
 				echo "fuzz: the -fuzztime deadline race of go.dev/issue/75804, not a finding: once more"; continue; fi; \
 			exit 1; \
 		done; \
