@@ -65,6 +65,7 @@ backup lost. It needs the institution's API key (ATTESTD_API_KEY or
 				}
 			}
 			quiet := recursive && len(todo) > 20 // a folder: a summary, not a line a file
+			confirmedAt := map[string]time.Time{}
 			for {
 				var left []string
 				for _, path := range todo {
@@ -111,6 +112,15 @@ backup lost. It needs the institution's API key (ATTESTD_API_KEY or
 					allEvidence := st.Status == "confirmed" && !slices.ContainsFunc(st.Chains, func(c api.ChainProgress) bool { return !withEvidence(c) })
 					if len(st.Chains) == 0 && st.Proof != nil { // one chain: the status says it
 						allEvidence = st.Status == "confirmed" && !slices.ContainsFunc(st.Proof.Anchors, func(a proof.Anchor) bool { return a.NoEvidence == proof.NoEvidencePending })
+					}
+					// Evidence is collected right after confirmation; an issuer
+					// whose endpoint cannot give it (no eth_getBlockReceipts)
+					// never will, so confirmed without it is done after a grace.
+					if st.Status == "confirmed" && !allEvidence {
+						if _, ok := confirmedAt[path]; !ok {
+							confirmedAt[path] = time.Now()
+						}
+						allEvidence = time.Since(confirmedAt[path]) > evidenceGrace
 					}
 					done := allEvidence || (!wait && st.Proof != nil) ||
 						(waitFor == "any" && slices.ContainsFunc(st.Chains, withEvidence))
@@ -161,6 +171,10 @@ backup lost. It needs the institution's API key (ATTESTD_API_KEY or
 	f.StringVar(&apiKeyFile, "api-key-file", os.Getenv("ATTESTD_API_KEY_FILE"), "with --resubmit: file holding the API key (env ATTESTD_API_KEY_FILE; or ATTESTD_API_KEY)")
 	return cmd
 }
+
+// evidenceGrace is how long upgrade --wait waits, after a batch is
+// confirmed, for its chain evidence before it stores the proof without.
+const evidenceGrace = 2 * time.Minute
 
 // evidenceIn reports whether b's anchor on chainID is final as to chain
 // evidence: it carries its evidence, or the chain cannot have any, or b is
