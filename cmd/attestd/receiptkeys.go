@@ -94,13 +94,7 @@ the verifiers who trust you before --at.`,
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "KEY ID\tVALID FROM\tVALID UNTIL")
 			for _, k := range ring.Keys() {
-				from, until := "(always)", "(open-ended)"
-				if !k.ValidFrom.IsZero() {
-					from = k.ValidFrom.Format(time.RFC3339)
-				}
-				if !k.ValidUntil.IsZero() {
-					until = k.ValidUntil.Format(time.RFC3339)
-				}
+				from, until := k.Bounds()
 				fmt.Fprintf(w, "%s\t%s\t%s\n", k.ID(), from, until)
 			}
 			return w.Flush()

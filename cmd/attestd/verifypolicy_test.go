@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/attestd/attestd/internal/attestfile"
@@ -20,6 +21,13 @@ import (
 // rewrites one field of the answers to one method: field of the result
 // of method gets value.
 func lyingProxy(t *testing.T, upstream, method, field, value string) string {
+	t.Helper()
+	return lyingProxyWhile(t, upstream, method, field, value, nil)
+}
+
+// lyingProxyWhile is lyingProxy that lies only while lie is set (always
+// when lie is nil).
+func lyingProxyWhile(t *testing.T, upstream, method, field, value string, lie *atomic.Bool) string {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(r.Body)
@@ -41,7 +49,7 @@ func lyingProxy(t *testing.T, upstream, method, field, value string) string {
 		var req struct {
 			Method string `json:"method"`
 		}
-		if json.Unmarshal(body, &req) == nil && req.Method == method {
+		if (lie == nil || lie.Load()) && json.Unmarshal(body, &req) == nil && req.Method == method {
 			var msg map[string]any
 			if err := json.Unmarshal(out, &msg); err == nil {
 				if res, ok := msg["result"].(map[string]any); ok {

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -32,32 +31,11 @@ func TestServeVerifyRPC(t *testing.T) {
 	chainAddr := ln.Addr().String()
 	ln.Close()
 	var lie atomic.Bool
-	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		resp, err := http.Post("http://"+chainAddr, "application/json", bytes.NewReader(body))
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		defer resp.Body.Close()
-		out, _ := io.ReadAll(resp.Body)
-		var req struct{ Method string }
-		if lie.Load() && json.Unmarshal(body, &req) == nil && req.Method == "eth_getBlockByNumber" {
-			var msg map[string]any
-			if json.Unmarshal(out, &msg) == nil {
-				if res, ok := msg["result"].(map[string]any); ok {
-					res["extraData"] = "0x6c6965" // another header, another hash
-					out, _ = json.Marshal(msg)
-				}
-			}
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.Write(out)
-	}))
-	t.Cleanup(proxy.Close)
+	// It rewrites extraData of block answers: another header, another hash.
+	proxyURL := lyingProxyWhile(t, "http://"+chainAddr, "eth_getBlockByNumber", "extraData", "0x6c6965", &lie)
 
 	dir := t.TempDir()
-	s := serveDev(t, filepath.Join(dir, "data"), "--chain-listen", chainAddr, "--verify-rpc", proxy.URL, "--batch-interval", "300ms")
+	s := serveDev(t, filepath.Join(dir, "data"), "--chain-listen", chainAddr, "--verify-rpc", proxyURL, "--batch-interval", "300ms")
 	doc := filepath.Join(dir, "report.txt")
 	writeFile(t, doc, "ECG normal sinus rhythm\n")
 	s.mustRun(t, "stamp", doc)

@@ -79,20 +79,10 @@ func watchReceiptKeys(s *receipt.Signer, path string, log *slog.Logger, done <-c
 func logKeys(log *slog.Logger, msg, path string, ring *receipt.Keyring) {
 	var periods []string
 	for _, k := range ring.Keys() {
-		periods = append(periods, k.ID()+" "+period(k))
+		from, until := k.Bounds()
+		periods = append(periods, k.ID()+" from "+from+" until "+until)
 	}
 	log.Info(msg, "path", path, "keys", periods)
-}
-
-func period(k receipt.Key) string {
-	from, until := "always", "open-ended"
-	if !k.ValidFrom.IsZero() {
-		from = k.ValidFrom.UTC().Format(time.RFC3339)
-	}
-	if !k.ValidUntil.IsZero() {
-		until = k.ValidUntil.UTC().Format(time.RFC3339)
-	}
-	return "from " + from + " until " + until
 }
 
 // devTrustKeys are the dev trust list's receipt keys: the keyring's, each

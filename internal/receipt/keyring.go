@@ -62,6 +62,19 @@ func (k Key) ValidAt(t time.Time) bool {
 	return (k.ValidFrom.IsZero() || !t.Before(k.ValidFrom)) && (k.ValidUntil.IsZero() || t.Before(k.ValidUntil))
 }
 
+// Bounds renders k's period for people: RFC 3339 in UTC, or "(always)"
+// and "(open-ended)" for an unbounded side.
+func (k Key) Bounds() (from, until string) {
+	from, until = "(always)", "(open-ended)"
+	if !k.ValidFrom.IsZero() {
+		from = k.ValidFrom.UTC().Format(time.RFC3339)
+	}
+	if !k.ValidUntil.IsZero() {
+		until = k.ValidUntil.UTC().Format(time.RFC3339)
+	}
+	return from, until
+}
+
 // Keyring is the service's receipt keys in order of their periods, which
 // follow each other without gap or overlap.
 type Keyring struct {
