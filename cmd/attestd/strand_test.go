@@ -73,6 +73,11 @@ func TestStampNeverStrands(t *testing.T) {
 		t.Fatalf("stamp a.txt.attest: exit %d\n%s", code, out)
 	}
 	noAttest(attestfile.PathFor(a))
+	// verify of the .attest instead of the document: the same hint.
+	out, code = s.run(t, "verify", attestfile.PathFor(a))
+	if code != exitError || !strings.Contains(out, "is the proof, not the document: verify "+a) {
+		t.Fatalf("verify a.txt.attest: exit %d\n%s", code, out)
+	}
 
 	// An existing .attest with a receipt: kept.
 	out, code = s.run(t, "stamp", a)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -124,6 +125,11 @@ func newVerifyCmd() *cobra.Command {
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			doc := args[0]
+			if !recursive && proofPath == "" && strings.HasSuffix(doc, attestfile.Ext) {
+				if _, err := os.Stat(strings.TrimSuffix(doc, attestfile.Ext)); err == nil {
+					return &exitCode{code: exitError, msg: fmt.Sprintf("%s is the proof, not the document: verify %s (its .attest is found beside it), or --proof %s DOCUMENT", doc, strings.TrimSuffix(doc, attestfile.Ext), doc)}
+				}
+			}
 			mode, named, err := verify.ParseRequire(require)
 			if err != nil {
 				return fmt.Errorf("--require: %w", err)
