@@ -8,6 +8,8 @@
 #   cmd/attestd-load/bench.sh full    # make bench-full: 60 s loads, 10M-fingerprint read store, then mem
 #   cmd/attestd-load/bench.sh mem     # row 10 only: 10-minute RSS run, bytes per pending fingerprint
 #   cmd/attestd-load/bench.sh reads   # row 6 only: fill a READ_POP store (default 10M), then read
+#   cmd/attestd-load/bench.sh stamp   # row 20 only: stamp -r of a tree against find | xargs -P2 sha256sum
+#   (environment: STAMP_SMALL (4 KiB files, default 100000), STAMP_BIG (100 MiB files, default 100), STAMP_RUNS (default 3))
 #   (environment: READ_POP, FILL_DUR (fill bound, default 60m), READ_DUR, READ_WARM (default 10s),
 #    READ_RATES (open-loop rates, default "10000 15000 20000"), RSS_DUR (default 10m), PENDING_N)
 #
@@ -79,6 +81,52 @@ load_cpu() {
 	echo
 	return $rc
 }
+
+
+# stamp_tree: STAMP_SMALL files of 4 KiB in folders of 1,000, and STAMP_BIG
+# files of 100 MiB, all different; then, alternating, sha256sum of every
+# file on 2 processes and `stamp -r` (hash on all cores, submit, write each
+# .attest), the .attest files removed between runs. Warm page cache for both.
+stamp_tree() { # DIR FILES SIZE-BYTES
+	local dir=$1 n=$2 size=$3 i
+	mkdir -p "$dir"
+	if [ "$size" -le 65536 ]; then
+		for ((i = 0; i < n; i += 1000)); do
+			mkdir -p "$dir/d$((i / 1000))"
+			head -c $((size * (n - i < 1000 ? n - i : 1000))) /dev/urandom | (cd "$dir/d$((i / 1000))" && split -b "$size" -a 3 -d - f)
+		done
+	else
+		for ((i = 0; i < n; i++)); do head -c "$size" /dev/urandom >"$dir/f$i"; done
+	fi
+}
+stamp_compare() { # LABEL DIR FILES BYTES
+	local label=$1 dir=$2 n=$3 bytes=$4 r t0 t1
+	cat "$dir"/*/* "$dir"/f* >/dev/null 2>&1 || true # warm the page cache
+	for ((r = 1; r <= ${STAMP_RUNS:-3}; r++)); do
+		t0=$(date +%s.%N)
+		find "$dir" -type f ! -name '*.attest' -print0 | xargs -0 -P2 -n 1000 sha256sum >/dev/null
+		t1=$(date +%s.%N)
+		awk -v l="$label" -v t="$(echo "$t1 - $t0" | bc)" -v n="$n" -v b="$bytes" \
+			'BEGIN {printf "%s sha256sum -P2  %6.2f s  %9.0f files/s  %7.1f MB/s\n", l, t, n / t, b / t / 1e6}'
+		t0=$(date +%s.%N)
+		ATTESTD_API_KEY=$KEY "$bin/attestd" stamp -r --server "$URL" --json "$dir" >"$work/stamp.json" 2>"$work/stamp.err"
+		t1=$(date +%s.%N)
+		awk -v l="$label" -v t="$(echo "$t1 - $t0" | bc)" -v n="$n" -v b="$bytes" \
+			'BEGIN {printf "%s attestd stamp -r %6.2f s  %9.0f files/s  %7.1f MB/s\n", l, t, n / t, b / t / 1e6}'
+		grep -q "\"stamped\": *$n\b" "$work/stamp.json" || { echo "stamp -r did not stamp all $n:"; cat "$work/stamp.json" "$work/stamp.err"; exit 1; }
+		find "$dir" -name '*.attest' -delete
+	done
+}
+if [ "$mode" = stamp ]; then
+	echo "# $(date -u +%FT%TZ) commit $(git -C "$root" rev-parse --short HEAD) mode stamp, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+	start_attestd stamp --max-pending 0 --batch-interval 5s
+	stamp_tree "$work/small" "${STAMP_SMALL:-100000}" 4096
+	stamp_compare small "$work/small" "${STAMP_SMALL:-100000}" $((${STAMP_SMALL:-100000} * 4096))
+	rm -rf "$work/small"
+	stamp_tree "$work/big" "${STAMP_BIG:-100}" $((100 << 20))
+	stamp_compare big "$work/big" "${STAMP_BIG:-100}" $((${STAMP_BIG:-100} * 100 << 20))
+	exit 0
+fi
 
 echo "# $(date -u +%FT%TZ) commit $(git -C "$root" rev-parse --short HEAD) mode $mode"
 echo "# $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2) x $(nproc), load average $(cut -d' ' -f1-3 /proc/loadavg)"
