@@ -142,7 +142,7 @@ func New(serverURL string, opts ...Option) (*Client, error) {
 		}
 		hc = &http.Client{Timeout: DefaultTimeout, Transport: t}
 	}
-	apiOpts := []api.ClientOption{api.WithHTTPClient(checked{hc})}
+	apiOpts := []api.ClientOption{api.WithHTTPClient(checked{hc, MaxResponseSize})}
 	if key := s.apiKey; key != "" {
 		// The key lives in this closure only, not in a field that a %+v
 		// of the Client would print.
@@ -186,20 +186,23 @@ func (c *Client) Info(ctx context.Context) (*api.Info, error) {
 // names (the generated code decodes with encoding/json, which takes the
 // last of two). Unknown members are left to the generated code, which
 // ignores them, so a newer server may add some.
-type checked struct{ hc *http.Client }
+type checked struct {
+	hc    *http.Client
+	limit int // MaxResponseSize
+}
 
 func (d checked) Do(req *http.Request) (*http.Response, error) {
 	resp, err := d.hc.Do(req)
 	if err != nil {
 		return nil, err
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseSize+1))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, int64(d.limit)+1))
 	resp.Body.Close()
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: reading the answer: %w", req.Method, req.URL.Path, err)
 	}
-	if len(body) > MaxResponseSize {
-		return nil, fmt.Errorf("%s %s: HTTP %d with an answer larger than %d bytes", req.Method, req.URL.Path, resp.StatusCode, MaxResponseSize)
+	if len(body) > d.limit {
+		return nil, fmt.Errorf("%s %s: HTTP %d with an answer larger than %d bytes", req.Method, req.URL.Path, resp.StatusCode, d.limit)
 	}
 	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	if mt == "application/json" || mt == "application/problem+json" {
