@@ -125,4 +125,6 @@ func ParseAttest(data []byte) (*Attest, error) { return attestfile.Parse(data) }
 // the new one, never half of one: the nonce in it cannot be recovered). A
 // new file is readable by its owner only, since the nonce lets a reader
 // confirm a guess about the record; an existing file keeps its permissions.
-func WriteAttest(path string, f *Attest) error { return attestfile.Write(path, f, attestfile.DefaultMode) }
+func WriteAttest(path string, f *Attest) error {
+	return attestfile.Write(path, f, attestfile.DefaultMode)
+}

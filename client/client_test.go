@@ -36,7 +36,7 @@ type liar struct {
 	infos   int
 	posts   int
 	mangle  func(call int, rs []receipt.Receipt) []receipt.Receipt // alters the receipts of POST number call (1-based)
-	status  func(call int) int                   // the status of POST number call (0: 202)
+	status  func(call int) int                                     // the status of POST number call (0: 202)
 	url     string
 }
 
@@ -134,7 +134,10 @@ func TestSubmitChecksReceipts(t *testing.T) {
 			l.mangle = func(_ int, rs []receipt.Receipt) []receipt.Receipt { rs[0].Institution = "another"; return rs }
 		}, 1, "invalid receipt"},
 		{"received later", func(l *liar, _ ed25519.PublicKey) {
-			l.mangle = func(_ int, rs []receipt.Receipt) []receipt.Receipt { rs[2].ReceivedAt = rs[2].ReceivedAt.Add(time.Second); return rs }
+			l.mangle = func(_ int, rs []receipt.Receipt) []receipt.Receipt {
+				rs[2].ReceivedAt = rs[2].ReceivedAt.Add(time.Second)
+				return rs
+			}
 		}, 1, "invalid receipt"},
 		{"in another order", func(l *liar, _ ed25519.PublicKey) {
 			l.mangle = func(_ int, rs []receipt.Receipt) []receipt.Receipt { rs[2], rs[1] = rs[1], rs[2]; return rs }
