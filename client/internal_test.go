@@ -1,16 +1,20 @@
 package client
 
 import (
+	"crypto/ed25519"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/attestd/attestd/client/api"
 	internalapi "github.com/attestd/attestd/internal/api"
+	"github.com/attestd/attestd/internal/fingerprint"
 	"github.com/attestd/attestd/internal/proof"
+	"github.com/attestd/attestd/internal/receipt"
 )
 
 // TestMaxPerRequestIsTheServers: the client's limit is the one the server
@@ -84,11 +88,53 @@ func TestFinal(t *testing.T) {
 		{"two chains, confirmed, format 1", Status{Status: api.StatusConfirmed, Proof: bundle(1, proof.Anchor{ChainID: 1}, proof.Anchor{ChainID: 2}),
 			Chains: []api.ChainProgress{chain(1, api.StatusConfirmed), chain(2, api.StatusConfirmed)}}, true, true},
 	} {
-		if got := final(&tc.st, false); got != tc.all {
+		if got := Final(&tc.st, false); got != tc.all {
 			t.Errorf("%s: final = %t, want %t", tc.name, got, tc.all)
 		}
-		if got := final(&tc.st, true); got != tc.any {
+		if got := Final(&tc.st, true); got != tc.any {
 			t.Errorf("%s: final with AnyChain = %t, want %t", tc.name, got, tc.any)
+		}
+	}
+}
+
+// TestReceiptCheck: the receipt check's state for each combination of
+// receipt, pinned key and AnyIssuer.
+func TestReceiptCheck(t *testing.T) {
+	pub, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherPub, _, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp := fingerprint.Sum([]byte("a record"))
+	now := time.Now().UTC()
+	rs, err := receipt.NewSigner(priv).Sign(receipt.Facts{Fingerprint: fp, Institution: "Lab", ReceivedAt: now, Deadline: now.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	with := &Attest{Fingerprint: fp, Receipt: &rs[0]}
+	without := &Attest{Fingerprint: fp}
+	for _, tc := range []struct {
+		name   string
+		f      *Attest
+		key    ed25519.PublicKey
+		any    bool
+		report bool
+		state  State
+	}{
+		{"no receipt, no key", without, nil, false, false, ""},
+		{"no receipt, a key", without, pub, false, true, StateUndecided},
+		{"the pinned key", with, pub, false, true, StateOK},
+		{"another key", with, otherPub, false, true, StateFailed},
+		{"another key, any issuer", with, otherPub, true, true, StateFailed},
+		{"no key", with, nil, false, true, StateUndecided},
+		{"no key, any issuer", with, nil, true, true, StateOK},
+	} {
+		c, ok := receiptCheck(tc.f, tc.key, tc.any)
+		if ok != tc.report || (ok && c.State != tc.state) || (ok && c.Detail == "") {
+			t.Errorf("%s: reported %v, %+v; want %v, state %q", tc.name, ok, c, tc.report, tc.state)
 		}
 	}
 }

@@ -110,7 +110,7 @@ func (c *Client) Upgrade(ctx context.Context, f *Attest, opts UpgradeOptions) (*
 		if !opts.Wait {
 			return st, nil
 		}
-		done := final(st, opts.AnyChain)
+		done := Final(st, opts.AnyChain)
 		if !done && st.Status == api.StatusConfirmed {
 			// Confirmed, but some chain evidence has not come: an issuer
 			// whose endpoint cannot give it never will.
@@ -130,10 +130,13 @@ func (c *Client) Upgrade(ctx context.Context, f *Attest, opts UpgradeOptions) (*
 	}
 }
 
-// final reports whether st's proof is as complete as it will get: confirmed
-// on every chain (any, on one) with the chain evidence of the confirmed
-// anchors (or none to come: a chain without evidence, proof format 1).
-func final(st *Status, anyChain bool) bool {
+// Final reports whether the proof of st is as complete as it will get:
+// confirmed on every chain the server anchors on (with anyChain, on one),
+// with the chain evidence of each confirmed anchor, or none to come (a
+// chain whose evidence the server cannot collect, proof format 1). It is
+// what [Client.Upgrade] waits for; a program that upgrades on a schedule
+// without waiting stops asking once it holds.
+func Final(st *Status, anyChain bool) bool {
 	if st.Proof == nil {
 		return false
 	}

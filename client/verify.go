@@ -6,16 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
-	"strings"
-	"sync"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/ethclient"
 
 	"github.com/attestd/attestd/internal/checkpoint"
+	"github.com/attestd/attestd/internal/endpoints"
 	"github.com/attestd/attestd/internal/receipt"
-	"github.com/attestd/attestd/internal/redact"
 	"github.com/attestd/attestd/internal/trust"
 	"github.com/attestd/attestd/internal/verify"
 )
@@ -147,7 +143,7 @@ type VerifierConfig struct {
 type Verifier struct {
 	cfg     VerifierConfig
 	trusted map[uint64][]TrustedBlock
-	eps     *endpoints // nil offline
+	eps     *endpoints.Set // nil offline
 }
 
 // NewVerifier checks cfg and, unless it is Offline, connects to each
@@ -180,7 +176,7 @@ func NewVerifier(ctx context.Context, cfg VerifierConfig) (*Verifier, error) {
 	}
 	if !cfg.Offline {
 		var err error
-		if v.eps, err = dialEndpoints(ctx, cfg.RPC); err != nil {
+		if v.eps, err = endpoints.Dial(ctx, cfg.RPC); err != nil {
 			return nil, err
 		}
 	}
@@ -190,7 +186,7 @@ func NewVerifier(ctx context.Context, cfg VerifierConfig) (*Verifier, error) {
 // Close closes the verifier's connections.
 func (v *Verifier) Close() {
 	if v.eps != nil {
-		v.eps.close()
+		v.eps.Close()
 	}
 }
 
@@ -202,7 +198,7 @@ func (v *Verifier) Unanswered() []error {
 	if v.eps == nil {
 		return nil
 	}
-	return v.eps.unanswered
+	return v.eps.Unanswered
 }
 
 // VerifyFile verifies the document at path against its .attest f.
@@ -247,7 +243,7 @@ func (v *Verifier) verify(ctx context.Context, fp Fingerprint, f *Attest, doc st
 	var chains map[uint64]verify.Chain
 	var extra []Check
 	if v.eps != nil {
-		chains, extra = v.eps.chains(f.Proof)
+		chains, extra = v.eps.Chains(f.Proof)
 	}
 	pins := map[uint64]common.Address{}
 	if pin := v.cfg.Anchorer; pin != (common.Address{}) {
@@ -300,104 +296,4 @@ func receiptCheck(f *Attest, pub ed25519.PublicKey, anyIssuer bool) (Check, bool
 		c.State, c.Detail = StateUndecided, fmt.Sprintf("the receipt names key %s, but nothing says that key is the issuer's: pin the receipt key the issuer publishes (attestd info) with --receipt-key or ATTESTD_RECEIPT_KEY, or accept any issuer with --any-issuer", f.Receipt.KeyID)
 	}
 	return c, true
-}
-
-// endpoints are a verifier's chain endpoints, each asked for its chain id.
-type endpoints struct {
-	clients    []*ethclient.Client
-	byChain    map[uint64][]verify.Endpoint
-	down       []verify.Endpoint // did not say which chain they serve
-	unanswered []error
-	order      []uint64 // chain ids in the order first seen
-}
-
-// dialEndpoints dials every URL and asks each its chain id (at once). A
-// URL that cannot be dialled is an error; one that does not answer is
-// kept in down.
-func dialEndpoints(ctx context.Context, urls []string) (*endpoints, error) {
-	e := &endpoints{byChain: map[uint64][]verify.Endpoint{}}
-	readers := make([]verify.Endpoint, len(urls))
-	for i, u := range urls {
-		c, err := ethclient.DialContext(ctx, u)
-		if err != nil {
-			e.close()
-			return nil, fmt.Errorf("chain endpoint %s: %w", redact.URL(u), err)
-		}
-		e.clients = append(e.clients, c)
-		// Its errors name no more of the URL than scheme and host: they
-		// get pasted into tickets and e-mails.
-		readers[i] = verify.Endpoint{Name: redact.URL(u), Chain: redact.Chain(c)}
-	}
-	ids := make([]*big.Int, len(urls))
-	errs := make([]error, len(urls))
-	var wg sync.WaitGroup
-	for i, r := range readers {
-		wg.Go(func() { ids[i], errs[i] = r.Chain.ChainID(ctx) })
-	}
-	wg.Wait()
-	for i, r := range readers {
-		switch {
-		case errs[i] != nil:
-			e.unanswered = append(e.unanswered, fmt.Errorf("the endpoint %s did not answer: %w", r.Name, errs[i]))
-			e.down = append(e.down, r)
-		case !ids[i].IsUint64():
-			e.unanswered = append(e.unanswered, fmt.Errorf("the endpoint %s answered chain id %s, which is not one", r.Name, ids[i]))
-			e.down = append(e.down, r)
-		default:
-			id := ids[i].Uint64()
-			if _, ok := e.byChain[id]; !ok {
-				e.order = append(e.order, id)
-			}
-			e.byChain[id] = append(e.byChain[id], r)
-		}
-	}
-	return e, nil
-}
-
-func (e *endpoints) close() {
-	for _, c := range e.clients {
-		c.Close()
-	}
-}
-
-// chains returns the verifier's chain map for b: one endpoint as it is,
-// several for one chain cross-checked. An endpoint that did not say which
-// chain it serves stands in for each chain b anchors on that has no other
-// endpoint (so that chain's checks say it did not answer); when there is
-// no such chain it may have been meant to cross-check one, and it is
-// returned as an undecided rpc check, so the verdict cannot be valid.
-func (e *endpoints) chains(b *Bundle) (map[uint64]verify.Chain, []Check) {
-	out := map[uint64]verify.Chain{}
-	for _, id := range e.order {
-		eps := e.byChain[id]
-		if len(eps) == 1 {
-			out[id] = eps[0].Chain
-		} else {
-			out[id] = verify.NewCrossChecked(eps...)
-		}
-	}
-	if len(e.down) == 0 {
-		return out, nil
-	}
-	used := false
-	for _, a := range b.Anchors {
-		if _, ok := out[a.ChainID]; ok {
-			continue
-		}
-		used = true
-		if len(e.down) == 1 {
-			out[a.ChainID] = e.down[0].Chain
-		} else {
-			out[a.ChainID] = verify.NewCrossChecked(e.down...)
-		}
-	}
-	if used {
-		return out, nil
-	}
-	var names []string
-	for _, d := range e.down {
-		names = append(names, d.Name)
-	}
-	return out, []Check{{Name: verify.CheckRPC, State: StateUndecided, Unavailable: true,
-		Detail: fmt.Sprintf("could not check: the endpoint(s) %s did not say which chain they serve, so what they would say was not compared with the others", strings.Join(names, ", "))}}
 }
