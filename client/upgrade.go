@@ -80,7 +80,7 @@ type UpgradeOptions struct {
 //
 // Without opts.Wait it asks once: f holds a proof when the batch was
 // anchored (Status.Proof != nil), and none yet otherwise — not an error;
-// ask again later. With opts.Wait it asks every opts.Poll until the proof
+// ask again later, until [Final] says there is nothing more to come. With opts.Wait it asks every opts.Poll until the proof
 // is final (see [UpgradeOptions]) and returns an error wrapping ctx's if ctx
 // ends first (f then holds the newest proof there was). Give ctx a deadline:
 // a batch is anchored within the receipt's Deadline.
