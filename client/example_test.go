@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log"
@@ -116,6 +117,52 @@ func ExampleHash() {
 	}
 	fmt.Println(fp)
 	// Output: 6bdb01bcafc4a86b950d78ffef3fc6f09123fffcd7dcbf3fc15e8ae5b1ce42cf
+}
+
+// Fingerprinting a file where it lies, as it is.
+func ExampleHashFile() {
+	dir, err := os.MkdirTemp("", "lab")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "hba1c.txt")
+	if err := os.WriteFile(path, []byte("HbA1c 6.1 %\n"), 0o600); err != nil {
+		log.Fatal(err)
+	}
+	fp, err := client.HashFile(path)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(fp)
+	// Output: 6bdb01bcafc4a86b950d78ffef3fc6f09123fffcd7dcbf3fc15e8ae5b1ce42cf
+}
+
+// A .attest kept in a database rather than beside its document: store its
+// JSON, and read it back with ParseAttest, which refuses anything that is
+// not exactly one well-formed .attest — here, a member given twice, which
+// two readers could take two ways.
+func ExampleParseAttest() {
+	f, err := client.NewAttest(strings.NewReader("HbA1c 6.1 %\n"), client.AttestOptions{NoBlind: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	data, err := json.Marshal(f) // what the database keeps
+	if err != nil {
+		log.Fatal(err)
+	}
+	back, err := client.ParseAttest(data)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(back.Fingerprint)
+
+	twice := strings.Replace(string(data), `"version":1`, `"version":1,"version":1`, 1)
+	_, err = client.ParseAttest([]byte(twice))
+	fmt.Println(err)
+	// Output:
+	// 6bdb01bcafc4a86b950d78ffef3fc6f09123fffcd7dcbf3fc15e8ae5b1ce42cf
+	// invalid .attest file: duplicate member "version"
 }
 
 // A JSON record (a FHIR resource) fingerprinted in its RFC 8785 canonical
