@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
+
 	"github.com/attestd/attestd/client"
 	"github.com/attestd/attestd/internal/receipt"
 )
@@ -411,6 +413,73 @@ func TestNewRefuses(t *testing.T) {
 		if v, err := client.NewVerifier(ctx, cfg); err == nil {
 			v.Close()
 			t.Errorf("NewVerifier with %s: accepted", name)
+		}
+	}
+}
+
+// TestTrustListInCode: a program outside this module can build a verifier's
+// trust list in code (TrustEntry, TrustKey, TrustChain are nameable), write
+// it and read it back; a document of the issuer it names verifies VALID
+// against it, and against a list naming another anchoring address it does
+// not.
+func TestTrustListInCode(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	c, err := client.New(os.Getenv("ATTESTD_SERVER"), client.WithAPIKey(os.Getenv("ATTESTD_API_KEY")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry := func(anchorer common.Address) client.TrustEntry {
+		e := client.TrustEntry{Name: "Hôpital Saint-Louis", Jurisdiction: "FR", Contact: "https://example.org"}
+		for _, k := range info.ReceiptKeys {
+			e.ReceiptKeys = append(e.ReceiptKeys, client.TrustKey{PublicKey: k.PublicKey, ValidFrom: *k.ValidFrom})
+		}
+		for _, ch := range info.Chains {
+			e.Chains = append(e.Chains, client.TrustChain{ChainID: uint64(ch.ChainID), Anchorer: anchorer, Sink: common.HexToAddress(ch.Sink)})
+		}
+		return e
+	}
+	f, err := client.NewAttest(strings.NewReader("TestTrustListInCode"), client.AttestOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Stamp(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Upgrade(ctx, f, client.UpgradeOptions{Wait: true}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		anchorer common.Address
+		want     client.Verdict
+	}{
+		{common.HexToAddress(info.Chains[0].Anchorer), client.VerdictValid},
+		{common.HexToAddress("0x1111111111111111111111111111111111111111"), client.VerdictInvalid},
+	} {
+		list := &client.TrustList{Version: 1}
+		if err := list.Add(entry(tc.anchorer)); err != nil {
+			t.Fatal(err)
+		}
+		data, err := list.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := client.ParseTrustList(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := client.NewVerifier(ctx, client.VerifierConfig{RPC: []string{os.Getenv("ATTESTD_RPC")}, Trust: back})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := v.Verify(ctx, strings.NewReader("TestTrustListInCode"), f)
+		v.Close()
+		if err != nil || res.Verdict != tc.want || tc.want == client.VerdictValid && res.Issuer != "Hôpital Saint-Louis" {
+			t.Fatalf("anchorer %s: %v, %+v; want %s", tc.anchorer, err, res, tc.want)
 		}
 	}
 }

@@ -81,8 +81,17 @@ type TrustedBlock = verify.TrustedBlock
 // returns an issuer by name (Result.Issuer).
 type TrustList = trust.List
 
-// TrustEntry is one issuer of a [TrustList].
+// TrustEntry is one issuer of a [TrustList]: Name, Jurisdiction, Contact,
+// its ReceiptKeys and, per chain, where it anchors (Chains).
 type TrustEntry = trust.Entry
+
+// TrustKey is one receipt key of a [TrustEntry] and the period in which
+// the receipts it signs are accepted.
+type TrustKey = trust.Key
+
+// TrustChain is where a [TrustEntry] anchors on one chain: transactions
+// from its Anchorer to its Sink.
+type TrustChain = trust.Chain
 
 // Checkpoint is a checkpoint file (`attestd checkpoint`): block hashes
 // several endpoints agreed on, for verifying offline.
@@ -90,6 +99,11 @@ type Checkpoint = checkpoint.File
 
 // LoadTrustList reads and checks the trust list at path.
 func LoadTrustList(path string) (*TrustList, error) { return trust.Load(path) }
+
+// ParseTrustList checks and decodes a trust list's content (its Marshal
+// method writes it). A list can also be built in code: a [TrustList] of
+// Version 1 and its Add method, which refuses what Parse would.
+func ParseTrustList(data []byte) (*TrustList, error) { return trust.Parse(data) }
 
 // LoadCheckpoint reads and checks the checkpoint file at path.
 func LoadCheckpoint(path string) (*Checkpoint, error) { return checkpoint.Load(path) }
