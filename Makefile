@@ -101,13 +101,15 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	@out=$$($(GO) tool deadcode -test ./...) || exit 1; if [ -n "$$out" ]; then echo "dead code:"; echo "$$out"; exit 1; fi
 
-# Regenerate the API code from api/openapi.yaml (the drift test in
-# internal/api fails when this was forgotten).
+# Regenerate the API code from api/openapi.yaml: the server's side
+# (internal/api, api/oapi-codegen.yaml) and the public client's wire types
+# (client/api, api/oapi-codegen-client.yaml). The drift tests in both
+# packages fail when this was forgotten.
 generate:
-	$(GO) generate ./internal/api
+	$(GO) generate ./internal/api ./client/api
 
 check-generate: generate
-	git diff --exit-code -- internal/api
+	git diff --exit-code -- internal/api client/api
 
 # The Helm chart (deploy/helm/attestd), without a cluster: helm lint and helm
 # template of each deploy/helm/attestd/ci/*.yaml, assertions on the rendered

@@ -50,7 +50,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/attestd/attestd/internal/api"
+	"github.com/attestd/attestd/client"
 )
 
 type config struct {
@@ -115,8 +115,8 @@ func run(args []string, stdout io.Writer) error {
 		return errors.New("--requests and --duration must both be > 0: every run is bounded")
 	case cfg.conns <= 0 || cfg.conns > 4096:
 		return errors.New("--conns must be 1…4096")
-	case cfg.per <= 0 || cfg.per > api.MaxFingerprintsPerRequest:
-		return fmt.Errorf("--per-request must be 1…%d", api.MaxFingerprintsPerRequest)
+	case cfg.per <= 0 || cfg.per > client.MaxPerRequest:
+		return fmt.Errorf("--per-request must be 1…%d", client.MaxPerRequest)
 	}
 	switch {
 	case cfg.rate < 0:

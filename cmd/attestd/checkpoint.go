@@ -11,6 +11,7 @@ import (
 
 	"github.com/attestd/attestd/internal/attestfile"
 	"github.com/attestd/attestd/internal/checkpoint"
+	"github.com/attestd/attestd/internal/endpoints"
 )
 
 func newCheckpointCmd() *cobra.Command {
@@ -38,14 +39,22 @@ printed. See docs/checkpoints.md for publishing one.`,
 			if len(rpcURLs) == 0 {
 				return errors.New("--rpc: give at least one chain endpoint (better several, run by different parties)")
 			}
+			for _, u := range rpcURLs {
+				if err := needScheme("--rpc", u, false); err != nil {
+					return err
+				}
+			}
 			ctx := cmd.Context()
-			eps, err := dialEndpoints(ctx, rpcURLs, cmd.ErrOrStderr())
+			eps, err := endpoints.Dial(ctx, rpcURLs)
 			if err != nil {
 				return err
 			}
-			defer eps.close()
-			if len(eps.down) > 0 {
-				return fmt.Errorf("the endpoint %s did not say which chain it serves: nothing recorded", eps.down[0].Name)
+			defer eps.Close()
+			for _, err := range eps.Unanswered {
+				fmt.Fprintf(cmd.ErrOrStderr(), "attestd: %v\n", err)
+			}
+			if len(eps.Down) > 0 {
+				return fmt.Errorf("the endpoint %s did not say which chain it serves: nothing recorded", eps.Down[0].Name)
 			}
 			f := &checkpoint.File{}
 			if out != "" {
@@ -56,12 +65,12 @@ printed. See docs/checkpoints.md for publishing one.`,
 				}
 			}
 			byChain := map[uint64][]checkpoint.Endpoint{}
-			for id, list := range eps.byChain {
+			for id, list := range eps.ByChain {
 				for _, e := range list {
 					byChain[id] = append(byChain[id], checkpoint.Endpoint{Name: e.Name, Reader: e.Chain})
 				}
 			}
-			for _, id := range eps.order {
+			for _, id := range eps.Order {
 				b, err := checkpoint.Latest(ctx, id, byChain[id], back)
 				if err != nil {
 					return err
@@ -96,8 +105,8 @@ printed. See docs/checkpoints.md for publishing one.`,
 				}
 			}
 			f.TakenAt = time.Now().UTC().Truncate(time.Second)
-			for _, id := range eps.order {
-				for _, e := range eps.byChain[id] {
+			for _, id := range eps.Order {
+				for _, e := range eps.ByChain[id] {
 					if !slices.Contains(f.Endpoints, e.Name) {
 						f.Endpoints = append(f.Endpoints, e.Name)
 					}

@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"strings"
 
@@ -17,13 +16,13 @@ import (
 // authenticate with a client certificate (mTLS: serve --client-ca) and
 // trust a private CA for the server's certificate. withServerTLS adds the
 // flags to such a command; before it runs, the files are loaded and the
-// transport built from them is put into the command's context, where
-// newClient's HTTP client finds it for every request made with that
-// context (each command makes its requests with cmd.Context()). So the
-// commands' own code needs no change, and there is no global state.
+// *tls.Config made of them is put into the command's context, where
+// newClient finds it (client.WithTLSConfig). So there is no global state;
+// and a failed certificate check the command returns is said in plain
+// words, with the flag that fixes it.
 
-// serverTLSKey is the context key of the *http.Transport built from the
-// TLS flags.
+// serverTLSKey is the context key of the *tls.Config built from the TLS
+// flags.
 type serverTLSKey struct{}
 
 // withServerTLS adds --client-cert, --client-key and --ca (env
@@ -45,9 +44,14 @@ func withServerTLS(cmd *cobra.Command) *cobra.Command {
 		if err != nil || tc == nil {
 			return err
 		}
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.TLSClientConfig = tc
-		cmd.SetContext(context.WithValue(cmd.Context(), serverTLSKey{}, t))
+		cmd.SetContext(context.WithValue(cmd.Context(), serverTLSKey{}, tc))
+		return nil
+	}
+	run := cmd.RunE
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if err := run(cmd, args); err != nil {
+			return tlsHint(err)
+		}
 		return nil
 	}
 	return cmd
@@ -91,23 +95,6 @@ func clientTLSConfig(cert, key, ca string) (*tls.Config, error) {
 		tc.RootCAs = pool
 	}
 	return tc, nil
-}
-
-// contextTransport sends each request with the transport its context
-// carries (withServerTLS), or the default one, and says in plain words
-// what a failed certificate check means.
-type contextTransport struct{}
-
-func (contextTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	rt := http.DefaultTransport
-	if t, ok := req.Context().Value(serverTLSKey{}).(*http.Transport); ok {
-		rt = t
-	}
-	resp, err := rt.RoundTrip(req)
-	if err != nil {
-		return nil, tlsHint(err)
-	}
-	return resp, nil
 }
 
 // tlsHint adds what to do to a failed TLS handshake.

@@ -11,7 +11,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/spf13/cobra"
 
-	"github.com/attestd/attestd/internal/api"
+	"github.com/attestd/attestd/client/api"
 )
 
 func newInfoCmd() *cobra.Command {
@@ -40,16 +40,13 @@ and --contact you give. /v1/info does not say since when the key signs:
 verify against the entry).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			client, err := newClient(server, "")
+			c, err := newClient(cmd.Context(), server, "")
 			if err != nil {
 				return err
 			}
-			resp, err := client.GetInfoWithResponse(cmd.Context())
+			info, err := c.Info(cmd.Context())
 			if err != nil {
 				return err
-			}
-			if resp.JSON200 == nil {
-				return problemError("info", resp.StatusCode(), resp.Body)
 			}
 			if entry {
 				validFrom := time.Now()
@@ -58,7 +55,7 @@ verify against the entry).`,
 						return fmt.Errorf("--valid-from: want an RFC 3339 time, like 2026-01-02T15:04:05Z: %w", err)
 					}
 				}
-				e, err := trustEntry(resp.JSON200, name, jurisdiction, contact, validFrom)
+				e, err := trustEntry(info, name, jurisdiction, contact, validFrom)
 				if err != nil {
 					return err
 				}
@@ -70,7 +67,7 @@ verify against the entry).`,
 				return err
 			}
 			if export {
-				lines, err := exportLines(resp.JSON200)
+				lines, err := exportLines(info)
 				if err != nil {
 					return err
 				}
@@ -79,7 +76,7 @@ verify against the entry).`,
 			}
 			enc := json.NewEncoder(cmd.OutOrStdout())
 			enc.SetIndent("", "  ")
-			return enc.Encode(resp.JSON200)
+			return enc.Encode(info)
 		},
 	}
 	cmd.Flags().StringVar(&server, "server", envDefault("ATTESTD_SERVER", defaultServer), "attestd server URL (env ATTESTD_SERVER)")

@@ -25,7 +25,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/ethclient"
 
-	"github.com/attestd/attestd/internal/api"
+	"github.com/attestd/attestd/client/api"
 	"github.com/attestd/attestd/internal/apikeys"
 	"github.com/attestd/attestd/internal/app"
 	"github.com/attestd/attestd/internal/fingerprint"

@@ -2,28 +2,25 @@ package main
 
 import (
 	"context"
-	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/attestd/attestd/internal/api"
+	"github.com/attestd/attestd/client"
 	"github.com/attestd/attestd/internal/atomicfile"
 	"github.com/attestd/attestd/internal/attestfile"
 	"github.com/attestd/attestd/internal/fingerprint"
-	"github.com/attestd/attestd/internal/receipt"
 )
 
-// stampChunk is how many fingerprints stamp submits per request.
-const stampChunk = 1000
+// stampChunk is how many fingerprints stamp submits per request (and
+// journals, and makes durable, at once).
+const stampChunk = client.DefaultChunkSize
 
 // pendingExt names the journal of a document being stamped: DOC.attest.pending
 // holds the fingerprint and nonce about to be submitted, written before the
@@ -85,7 +82,7 @@ works too but shows the key to every user of this machine (ps).`,
 				return err
 			}
 			st := &stamper{out: cmd.OutOrStdout(), errOut: cmd.ErrOrStderr(), canon: c, blind: !noBlind, perm: perm,
-				force: force, recursive: recursive, server: server}
+				force: force, recursive: recursive}
 			var docs []string
 			if recursive {
 				docs, err = st.walk(args)
@@ -95,15 +92,17 @@ works too but shows the key to every user of this machine (ps).`,
 			if err != nil {
 				return err
 			}
-			if st.client, err = newClient(server, apiKey); err != nil {
+			ctx := cmd.Context()
+			if st.client, err = newClient(ctx, server, apiKey); err != nil {
 				return err
 			}
-			ctx := cmd.Context()
 			if docs, err = st.classify(ctx, docs); err != nil {
 				return err
 			}
 			if len(docs) > 0 {
-				if st.keys, err = receiptKeys(ctx, st.client); err != nil {
+				// The server's receipt keys, before anything is journaled
+				// or sent: a server that publishes none is refused here.
+				if _, err = st.client.ReceiptKeys(ctx); err != nil {
 					return err
 				}
 			}
@@ -136,14 +135,12 @@ works too but shows the key to every user of this machine (ps).`,
 // stamper is one run of stamp.
 type stamper struct {
 	out, errOut io.Writer
-	client      *api.ClientWithResponses
-	keys        serverKeys
+	client      *client.Client
 	canon       fingerprint.Canonicalization
 	blind       bool
 	perm        os.FileMode
 	force       bool
 	recursive   bool
-	server      string
 
 	// Counts for the summary.
 	stamped, already, failed, symlinks, attests int
@@ -229,18 +226,15 @@ func (st *stamper) classify(ctx context.Context, docs []string) ([]string, error
 		case f.Receipt != nil:
 			return nil, fmt.Errorf("%s exists with a receipt (it may hold the only copy of a nonce): use upgrade, or --force to replace it", attestfile.PathFor(p))
 		}
-		resp, err := st.client.GetFingerprintWithResponse(ctx, f.Fingerprint.String())
-		if err != nil {
-			return nil, fmt.Errorf("%s: asking the server whether it knows it: %w", p, err)
-		}
-		switch resp.StatusCode() {
-		case http.StatusNotFound:
+		_, err = st.client.Status(ctx, f.Fingerprint)
+		switch {
+		case errors.Is(err, client.ErrUnknownFingerprint):
 			fmt.Fprintf(st.errOut, "attestd: %s holds no receipt and the server does not know its fingerprint: stamping %s again\n", attestfile.PathFor(p), p)
 			out = append(out, p)
-		case http.StatusOK:
+		case err == nil:
 			return nil, fmt.Errorf("%s holds no receipt, but the server knows its fingerprint: keep it, and run upgrade %s for its proof", attestfile.PathFor(p), p)
 		default:
-			return nil, problemError(p, resp.StatusCode(), resp.Body)
+			return nil, fmt.Errorf("%s: asking the server whether it knows it: %w", p, err)
 		}
 	}
 	return out, nil
@@ -268,7 +262,7 @@ func (st *stamper) stamp(ctx context.Context, docs []string) error {
 		}
 		f := &attestfile.File{
 			Version: attestfile.Version, Document: filepath.Base(h.path), Fingerprint: h.fp,
-			Canonicalization: h.canon, Server: st.server,
+			Canonicalization: h.canon,
 		}
 		if h.nonce != nil {
 			f.Blinding = &attestfile.Blinding{Scheme: fingerprint.BlindDomain, Nonce: *h.nonce}
@@ -285,8 +279,8 @@ func (st *stamper) stamp(ctx context.Context, docs []string) error {
 	return nil
 }
 
-// submit stamps one request's documents: journal, submit, check every
-// receipt, then write each .attest and drop its journal.
+// submit stamps one request's documents: journal, submit (the client
+// checks every receipt), then write each .attest and drop its journal.
 func (st *stamper) submit(ctx context.Context, chunk []*attestfile.File, paths []string) error {
 	// The journals are durable before anything is submitted; one flush for
 	// the request, not one a file (docs/benchmarks.md).
@@ -299,43 +293,26 @@ func (st *stamper) submit(ctx context.Context, chunk []*attestfile.File, paths [
 	if err := batch.Sync(); err != nil {
 		return err
 	}
-	req := api.SubmitRequest{Fingerprints: make([]api.Fingerprint, len(chunk))}
-	for i, f := range chunk {
-		req.Fingerprints[i] = f.Fingerprint.String()
-	}
-	resp, err := st.client.SubmitFingerprintsWithResponse(ctx, req)
-	if err != nil {
-		return fmt.Errorf("submitting: %w", err)
-	}
-	if resp.StatusCode() != http.StatusAccepted || resp.JSON202 == nil || len(resp.JSON202.Receipts) != len(chunk) {
-		return problemError("submitting", resp.StatusCode(), resp.Body)
-	}
-	for i, r := range resp.JSON202.Receipts {
-		if r.Fingerprint != chunk[i].Fingerprint {
-			return fmt.Errorf("the server returned a receipt for %s, expected %s", r.Fingerprint, chunk[i].Fingerprint)
-		}
-		if err := st.keys.verify(r); err != nil {
-			return fmt.Errorf("receipt for %s: %w", chunk[i].Document, err)
-		}
+	if err := st.client.Stamp(ctx, chunk...); err != nil {
+		return err
 	}
 	// Every receipt of the request checks out: only now is any .attest
 	// written, each atomically; once they are durable the journals go.
-	for i, r := range resp.JSON202.Receipts {
-		chunk[i].Receipt = &r
-		if err := attestfile.WriteBatch(&batch, attestfile.PathFor(paths[i]), chunk[i], st.perm); err != nil {
+	for i, f := range chunk {
+		if err := attestfile.WriteBatch(&batch, attestfile.PathFor(paths[i]), f, st.perm); err != nil {
 			return err
 		}
 	}
 	if err := batch.Sync(); err != nil {
 		return err
 	}
-	for i, r := range resp.JSON202.Receipts {
+	for i, f := range chunk {
 		if err := os.Remove(paths[i] + pendingExt); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
 		st.stamped++
 		if !st.recursive {
-			fmt.Fprintf(st.out, "%s  %s (anchored by %s at the latest)\n", r.Fingerprint, attestfile.PathFor(paths[i]), r.Deadline.Local().Format("2006-01-02 15:04:05 MST"))
+			fmt.Fprintf(st.out, "%s  %s (anchored by %s at the latest)\n", f.Fingerprint, attestfile.PathFor(paths[i]), f.Receipt.Deadline.Local().Format("2006-01-02 15:04:05 MST"))
 		}
 	}
 	return nil
@@ -361,49 +338,6 @@ func thousands(n int) string {
 		s = s[:i] + "," + s[i:]
 	}
 	return s
-}
-
-// serverKeys are a server's receipt keys as its /v1/info publishes them.
-type serverKeys []api.ReceiptKey
-
-// receiptKeys fetches the server's receipt keys from /v1/info.
-func receiptKeys(ctx context.Context, client *api.ClientWithResponses) (serverKeys, error) {
-	info, err := client.GetInfoWithResponse(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("asking the server what it is: %w", err)
-	}
-	if info.JSON200 == nil {
-		return nil, problemError("info", info.StatusCode(), info.Body)
-	}
-	var keys serverKeys
-	for _, k := range info.JSON200.ReceiptKeys {
-		if k.Algorithm == "ed25519" && len(k.PublicKey) == ed25519.PublicKeySize {
-			keys = append(keys, k)
-		}
-	}
-	if len(keys) == 0 {
-		return nil, errors.New("the server publishes no Ed25519 receipt key")
-	}
-	return keys, nil
-}
-
-// verify checks r against the published key it names, and that r's
-// received time falls in that key's published period (what a verifier's
-// trust list will check).
-func (ks serverKeys) verify(r receipt.Receipt) error {
-	for _, k := range ks {
-		if receipt.KeyID(k.PublicKey) != r.KeyID {
-			continue
-		}
-		if err := receipt.Verify(r, ed25519.PublicKey(k.PublicKey)); err != nil {
-			return err
-		}
-		if k.ValidFrom != nil && r.ReceivedAt.Before(*k.ValidFrom) || k.ValidUntil != nil && !r.ReceivedAt.Before(*k.ValidUntil) {
-			return fmt.Errorf("%w: received %s, outside the period the server publishes for its key %s", receipt.ErrInvalid, r.ReceivedAt.Format(time.RFC3339Nano), r.KeyID)
-		}
-		return nil
-	}
-	return fmt.Errorf("%w: signed by key %s, which the server does not publish", receipt.ErrInvalid, r.KeyID)
 }
 
 // stampPaths checks stamp's arguments: a directory needs -r, a .attest is

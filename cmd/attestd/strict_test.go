@@ -141,7 +141,8 @@ func TestConfigFileEndMarkers(t *testing.T) {
 // TestClientRefusesAmbiguousResponses: a server response with a member
 // twice (encoding/json, which the generated client decodes with, would
 // take the last) is an error naming it; unknown fields are not, so a newer
-// server may add some.
+// server may add some. The binary goes through package client, whose own
+// TestStrictAnswers has more cases.
 func TestClientRefusesAmbiguousResponses(t *testing.T) {
 	key := base64.StdEncoding.EncodeToString(make([]byte, 32))
 	info := `{"version":"v1","proof_format":1,"batch_interval_seconds":60,"max_batch_size":10,"chains":[],` +
@@ -162,19 +163,15 @@ func TestClientRefusesAmbiguousResponses(t *testing.T) {
 			if !strings.HasPrefix(ts.URL, "http://127.0.0.1:") {
 				t.Fatalf("test server at %s, want 127.0.0.1", ts.URL)
 			}
-			c, err := newClient(ts.URL, "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp, err := c.GetInfoWithResponse(context.Background())
+			out, code := runCLI(t, nil, "info", "--server", ts.URL)
 			if tc.want == "" {
-				if err != nil || resp.JSON200 == nil || len(resp.JSON200.ReceiptKeys) != 1 {
-					t.Fatalf("GetInfo: %v, %+v", err, resp)
+				if code != 0 || !strings.Contains(out, `"key_id": "k1"`) {
+					t.Fatalf("info: exit %d\n%s", code, out)
 				}
 				return
 			}
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("GetInfo: %v, %+v; want an error containing %s", err, resp, tc.want)
+			if code == 0 || !strings.Contains(out, tc.want) {
+				t.Fatalf("info: exit %d; want a failure containing %s\n%s", code, tc.want, out)
 			}
 		})
 	}
@@ -240,5 +237,49 @@ func TestUpgradeChecksTheServersProof(t *testing.T) {
 				t.Fatalf("upgrade: exit %d, proof stored %v; want a failure saying %q\n%s", code, f.Proof != nil, tc.want, out)
 			}
 		})
+	}
+}
+
+// TestUpgradeWaitDeadline: upgrade --wait with files of which the first is
+// not confirmed by --timeout: the files after it are still asked once each,
+// a final proof among them stored and counted done, and the exit status
+// says how many are not confirmed. The server is a fake that answers
+// "anchored" for the first fingerprint and "confirmed" (proof format 1:
+// nothing more to come) for the second.
+func TestUpgradeWaitDeadline(t *testing.T) {
+	dir := t.TempDir()
+	slow, done := fingerprint.Sum([]byte("slow")), fingerprint.Sum([]byte("done"))
+	bundle := func(fp fingerprint.Fingerprint) proof.Bundle {
+		return proof.Bundle{Version: proof.VersionV1, Fingerprint: fp, BatchID: 1, Index: 0, Size: 1, Root: proof.Hash{7}, Path: []proof.Hash{{8}},
+			Anchors: []proof.Anchor{{ChainID: 1337, TxHash: common.Hash{1}, BlockNumber: 1, BlockHash: common.Hash{2}, Anchorer: common.Address{3}}}}
+	}
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st := map[string]any{"fingerprint": done.String(), "status": "confirmed", "batch_id": 1, "proof": bundle(done)}
+		if strings.HasSuffix(r.URL.Path, slow.String()) {
+			st = map[string]any{"fingerprint": slow.String(), "status": "anchored", "batch_id": 1, "proof": bundle(slow)}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(st)
+	}))
+	defer ts.Close()
+	if !strings.HasPrefix(ts.URL, "http://127.0.0.1:") {
+		t.Fatalf("test server at %s, want 127.0.0.1", ts.URL)
+	}
+	var paths []string
+	for _, fp := range []fingerprint.Fingerprint{slow, done} {
+		p := filepath.Join(dir, fp.String()[:8]+attestfile.Ext)
+		if err := attestfile.Write(p, &attestfile.File{Version: attestfile.Version, Fingerprint: fp, Canonicalization: fingerprint.CanonNone}, 0); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, p)
+	}
+	out, code := runCLI(t, nil, "upgrade", "--server", ts.URL, "--wait", "--timeout", "1s", "--poll", "100ms", paths[0], paths[1])
+	if code != exitInvalid || !strings.Contains(out, "1 file(s) not confirmed within 1s") || !strings.Contains(out, paths[1]+": confirmed, proof stored") {
+		t.Fatalf("upgrade --wait --timeout 1s: exit %d\n%s\nwant 1, the second confirmed and stored, the first not confirmed", code, out)
+	}
+	for _, p := range paths {
+		if f, err := attestfile.Read(p); err != nil || f.Proof == nil {
+			t.Fatalf("%s: %v, proof stored %v; want the proof there is stored", p, err, err == nil && f.Proof != nil)
+		}
 	}
 }

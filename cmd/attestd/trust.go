@@ -13,7 +13,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/spf13/cobra"
 
-	"github.com/attestd/attestd/internal/api"
+	"github.com/attestd/attestd/client/api"
 	"github.com/attestd/attestd/internal/receipt"
 	"github.com/attestd/attestd/internal/trust"
 )

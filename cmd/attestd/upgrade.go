@@ -1,8 +1,9 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,7 +12,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/attestd/attestd/internal/api"
+	"github.com/attestd/attestd/client"
+	"github.com/attestd/attestd/client/api"
 	"github.com/attestd/attestd/internal/attestfile"
 	"github.com/attestd/attestd/internal/proof"
 )
@@ -45,12 +47,11 @@ backup lost. It needs the institution's API key (ATTESTD_API_KEY or
 			if waitFor != "all" && waitFor != "any" {
 				return &exitCode{code: exitError, msg: fmt.Sprintf("--wait-for %q: want all or any", waitFor)}
 			}
-			client, err := newClient(server, "")
+			ctx := cmd.Context()
+			c, err := newClient(ctx, server, "")
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			deadline := time.Now().Add(timeout)
 			var todo []string
 			if recursive {
 				if todo, err = attestFilesUnder(args); err != nil {
@@ -65,98 +66,76 @@ backup lost. It needs the institution's API key (ATTESTD_API_KEY or
 				}
 			}
 			quiet := recursive && len(todo) > 20 // a folder: a summary, not a line a file
-			confirmedAt := map[string]time.Time{}
-			for {
-				var left []string
-				for _, path := range todo {
-					f, err := attestfile.Read(path)
-					if err != nil {
+			opts := client.UpgradeOptions{Wait: wait, AnyChain: waitFor == "any", Poll: poll}
+			// One deadline for all: once it has passed, the files left are
+			// asked once more each (their proof stored if there is one),
+			// not waited for.
+			waitCtx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			left := 0
+			for _, path := range todo {
+				f, err := attestfile.Read(path)
+				if err != nil {
+					return err
+				}
+				waited := wait && waitCtx.Err() == nil
+				upgrade := func() (*client.Status, error) {
+					if waited {
+						return c.Upgrade(waitCtx, f, opts)
+					}
+					o := opts
+					o.Wait = false // no --wait, or its time is up: asked once
+					return c.Upgrade(ctx, f, o)
+				}
+				st, err := upgrade()
+				if errors.Is(err, client.ErrUnknownFingerprint) && resubmit && f.Receipt != nil {
+					if err := resubmitLost(cmd, server, apiKeyFile, path, f); err != nil {
 						return err
 					}
-					resp, err := client.GetFingerprintWithResponse(ctx, f.Fingerprint.String())
-					if err != nil {
-						return fmt.Errorf("%s: %w", path, err)
-					}
-					if resp.StatusCode() == http.StatusNotFound && resubmit && f.Receipt != nil {
-						if err := resubmitLost(cmd, server, apiKeyFile, path, f); err != nil {
-							return err
-						}
-						left = append(left, path)
-						continue
-					}
-					if resp.StatusCode() != http.StatusOK || resp.JSON200 == nil {
-						return fmt.Errorf("%s: %w", path, problemError("fetching the proof", resp.StatusCode(), resp.Body))
-					}
-					st := resp.JSON200
-					if b := st.Proof; b != nil {
-						// The client decoded it as proof.Bundle (after
-						// strictResponses refused duplicate or case-variant
-						// names); Check is the rest of proof.Parse.
-						if err := b.Check(); err != nil {
-							return fmt.Errorf("%s: the server's proof: %w", path, err)
-						}
-						if b.Fingerprint != f.Fingerprint {
-							return fmt.Errorf("%s: the server returned a proof for another fingerprint", path)
-						}
-						f.Proof = b
-						if err := attestfile.Write(path, f, 0); err != nil {
-							return err
-						}
-					}
-					// Confirmed means with the chain evidence of the confirmed
-					// anchors too (collected right after confirmation), so the
-					// .attest verifies with no chain endpoint.
-					withEvidence := func(c api.ChainProgress) bool {
-						return c.Status == "confirmed" && st.Proof != nil && evidenceIn(st.Proof, uint64(c.ChainID))
-					}
-					allEvidence := st.Status == "confirmed" && !slices.ContainsFunc(st.Chains, func(c api.ChainProgress) bool { return !withEvidence(c) })
-					if len(st.Chains) == 0 && st.Proof != nil { // one chain: the status says it
-						allEvidence = st.Status == "confirmed" && !slices.ContainsFunc(st.Proof.Anchors, func(a proof.Anchor) bool { return a.NoEvidence == proof.NoEvidencePending })
-					}
-					// Evidence is collected right after confirmation; an issuer
-					// whose endpoint cannot give it (no eth_getBlockReceipts)
-					// never will, so confirmed without it is done after a grace.
-					if st.Status == "confirmed" && !allEvidence {
-						if _, ok := confirmedAt[path]; !ok {
-							confirmedAt[path] = time.Now()
-						}
-						allEvidence = time.Since(confirmedAt[path]) > evidenceGrace
-					}
-					done := allEvidence || (!wait && st.Proof != nil) ||
-						(waitFor == "any" && slices.ContainsFunc(st.Chains, withEvidence))
-					if done && quiet {
-						continue
-					} else if done {
-						note := ""
-						if st.Proof != nil && slices.ContainsFunc(st.Proof.Anchors, func(a proof.Anchor) bool { return a.NoEvidence == proof.NoEvidencePending }) {
-							note = " (chain evidence still pending: upgrade again later for a proof that verifies offline)"
-						}
-						fmt.Fprintf(cmd.OutOrStdout(), "%s: %s%s, proof stored%s\n", path, st.Status, chainsSummary(st.Chains), note)
-					} else {
-						left = append(left, path)
-						if !wait && !quiet {
-							fmt.Fprintf(cmd.OutOrStdout(), "%s: %s, no proof yet\n", path, st.Status)
-						}
+					st, err = upgrade()
+				}
+				timedOut := waited && err != nil && waitCtx.Err() != nil && ctx.Err() == nil
+				if err != nil && !timedOut {
+					return fmt.Errorf("%s: %w", path, err)
+				}
+				if f.Proof != nil {
+					if err := attestfile.Write(path, f, 0); err != nil {
+						return err
 					}
 				}
-				if quiet {
-					fmt.Fprintf(cmd.OutOrStdout(), "%s of %s file(s) upgraded, %s not yet\n", thousands(len(todo)-len(left)), thousands(len(todo)), thousands(len(left)))
+				var done bool
+				switch {
+				case !wait:
+					done = st.Proof != nil
+				case waited:
+					done = !timedOut // Upgrade returned with the proof final
+				default:
+					done = client.Final(st, opts.AnyChain)
 				}
-				if len(left) == 0 {
-					return nil
+				switch {
+				case !done:
+					left++
+					if !wait && !quiet {
+						fmt.Fprintf(cmd.OutOrStdout(), "%s: %s, no proof yet\n", path, st.Status)
+					}
+				case !quiet:
+					note := ""
+					if slices.ContainsFunc(f.Proof.Anchors, func(a proof.Anchor) bool { return a.NoEvidence == proof.NoEvidencePending }) {
+						note = " (chain evidence still pending: upgrade again later for a proof that verifies offline)"
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "%s: %s%s, proof stored%s\n", path, st.Status, chainsSummary(st.Chains), note)
 				}
-				if !wait {
-					return &exitCode{code: exitInvalid, msg: fmt.Sprintf("%d file(s) not anchored yet; run again later or use --wait", len(left))}
-				}
-				if time.Now().After(deadline) {
-					return &exitCode{code: exitInvalid, msg: fmt.Sprintf("%d file(s) not confirmed within %s", len(left), timeout)}
-				}
-				todo = left
-				select {
-				case <-ctx.Done():
-					return ctx.Err()
-				case <-time.After(poll):
-				}
+			}
+			if quiet {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s of %s file(s) upgraded, %s not yet\n", thousands(len(todo)-left), thousands(len(todo)), thousands(left))
+			}
+			switch {
+			case left == 0:
+				return nil
+			case !wait:
+				return &exitCode{code: exitInvalid, msg: fmt.Sprintf("%d file(s) not anchored yet; run again later or use --wait", left)}
+			default:
+				return &exitCode{code: exitInvalid, msg: fmt.Sprintf("%d file(s) not confirmed within %s", left, timeout)}
 			}
 		},
 	}
@@ -172,18 +151,6 @@ backup lost. It needs the institution's API key (ATTESTD_API_KEY or
 	return cmd
 }
 
-// evidenceGrace is how long upgrade --wait waits, after a batch is
-// confirmed, for its chain evidence before it stores the proof without.
-const evidenceGrace = 2 * time.Minute
-
-// evidenceIn reports whether b's anchor on chainID is final as to chain
-// evidence: it carries its evidence, or the chain cannot have any, or b is
-// of a server that issues proof format 1 (no evidence at all).
-func evidenceIn(b *proof.Bundle, chainID uint64) bool {
-	a, ok := b.Anchor(chainID)
-	return ok && (b.Version == proof.VersionV1 || len(a.Evidence) > 0 || a.NoEvidence == proof.NoEvidenceUnsupported)
-}
-
 // chainsSummary says which chains have confirmed, when the server anchors
 // on several: " (confirmed on 1337; 1338 anchored)".
 func chainsSummary(chains []api.ChainProgress) string {
@@ -192,7 +159,7 @@ func chainsSummary(chains []api.ChainProgress) string {
 	}
 	var confirmed, others []string
 	for _, c := range chains {
-		if c.Status == "confirmed" {
+		if c.Status == api.StatusConfirmed {
 			confirmed = append(confirmed, fmt.Sprint(c.ChainID))
 		} else {
 			others = append(others, fmt.Sprintf("%d %s", c.ChainID, c.Status))
@@ -218,33 +185,14 @@ func resubmitLost(cmd *cobra.Command, server, apiKeyFile, path string, f *attest
 	if err != nil {
 		return fmt.Errorf("%s: the server does not know this fingerprint, though the .attest holds its receipt; to submit it again: %w", path, err)
 	}
-	client, err := newClient(server, key)
+	c, err := newClient(ctx, server, key)
 	if err != nil {
 		return err
-	}
-	keys, err := receiptKeys(ctx, client)
-	if err != nil {
-		return err
-	}
-	if err := keys.verify(*f.Receipt); err != nil {
-		return fmt.Errorf("%s: the server does not know this fingerprint, and the receipt in the .attest is not one of this server's (%w): not submitted again", path, err)
-	}
-	resp, err := client.SubmitFingerprintsWithResponse(ctx, api.SubmitRequest{Fingerprints: []api.Fingerprint{f.Fingerprint.String()}})
-	if err != nil {
-		return fmt.Errorf("%s: submitting again: %w", path, err)
-	}
-	if resp.StatusCode() != http.StatusAccepted || resp.JSON202 == nil || len(resp.JSON202.Receipts) != 1 {
-		return fmt.Errorf("%s: %w", path, problemError("submitting again", resp.StatusCode(), resp.Body))
-	}
-	r := resp.JSON202.Receipts[0]
-	if r.Fingerprint != f.Fingerprint {
-		return fmt.Errorf("%s: the server returned a receipt for %s", path, r.Fingerprint)
-	}
-	if err := keys.verify(r); err != nil {
-		return fmt.Errorf("%s: the new receipt: %w", path, err)
 	}
 	old := f.Receipt.ReceivedAt
-	f.Receipt = &r
+	if err := c.Resubmit(ctx, f); err != nil {
+		return fmt.Errorf("%s: the server does not know this fingerprint; %w", path, err)
+	}
 	if err := attestfile.Write(path, f, 0); err != nil {
 		return err
 	}

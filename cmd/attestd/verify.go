@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/hex"
@@ -9,23 +8,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/spf13/cobra"
 
+	"github.com/attestd/attestd/client"
 	"github.com/attestd/attestd/internal/attestfile"
-	"github.com/attestd/attestd/internal/checkpoint"
-	"github.com/attestd/attestd/internal/fingerprint"
-	"github.com/attestd/attestd/internal/proof"
-	"github.com/attestd/attestd/internal/receipt"
-	"github.com/attestd/attestd/internal/redact"
-	"github.com/attestd/attestd/internal/trust"
 	"github.com/attestd/attestd/internal/verify"
 )
 
@@ -142,11 +133,19 @@ func newVerifyCmd() *cobra.Command {
 					named = append(named, uint64(id))
 				}
 			}
-			trusted, err := trustedFrom(trustedBlocks, checkpoints)
+			trusted, err := trustedFrom(trustedBlocks)
 			if err != nil {
 				return err
 			}
-			if len(trusted) > 0 && !offline {
+			var cps []*client.Checkpoint
+			for _, path := range checkpoints {
+				cp, err := client.LoadCheckpoint(path)
+				if err != nil {
+					return fmt.Errorf("--checkpoint: %w", err)
+				}
+				cps = append(cps, cp)
+			}
+			if (len(trusted) > 0 || len(cps) > 0) && !offline {
 				return errors.New("--trusted-block and --checkpoint are for --offline")
 			}
 			urls := rpcURLs
@@ -163,87 +162,59 @@ func newVerifyCmd() *cobra.Command {
 			if len(urls) == 0 && !offline {
 				return errors.New("--rpc: give at least one chain endpoint")
 			}
-			var list *trust.List
+			for _, u := range urls {
+				// Not a host name alone: "geth.ipc" is a socket path.
+				if err := needScheme("--rpc", u, false); err != nil {
+					return err
+				}
+			}
+			cfg := client.VerifierConfig{RPC: urls, Offline: offline, Trusted: trusted, Checkpoints: cps,
+				AnyIssuer: anyIssuer, Require: mode, RequiredChains: named, MinConfirmations: minConf}
+			var list *client.TrustList
 			if trustFile != "" && !anyIssuer {
 				if anchorer != "" || receiptKey != "" {
 					return errors.New("give either --trust (ATTESTD_TRUST) or --anchorer and --receipt-key (ATTESTD_ANCHORER, ATTESTD_RECEIPT_KEY), not both")
 				}
-				if list, err = trust.Load(trustFile); err != nil {
+				if list, err = client.LoadTrustList(trustFile); err != nil {
 					return fmt.Errorf("--trust: %w", err)
 				}
+				cfg.Trust = list
 			}
-			var pin *common.Address
 			if anchorer != "" {
 				if !common.IsHexAddress(anchorer) {
 					return fmt.Errorf("--anchorer: %q is not an address", anchorer)
 				}
-				a := common.HexToAddress(anchorer)
-				pin = &a
+				cfg.Anchorer = common.HexToAddress(anchorer)
 			}
-			var pub ed25519.PublicKey
 			if receiptKey != "" {
 				b, err := base64.StdEncoding.DecodeString(receiptKey)
 				if err != nil || len(b) != ed25519.PublicKeySize {
 					return errors.New("--receipt-key: want the base64 Ed25519 public key from attestd info")
 				}
-				pub = b
+				cfg.ReceiptKey = b
 			}
 			ctx := cmd.Context()
-			var eps *endpoints
-			if !offline {
-				if eps, err = dialEndpoints(ctx, urls, cmd.ErrOrStderr()); err != nil {
-					return err
-				}
-				defer eps.close()
+			v, err := client.NewVerifier(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			defer v.Close()
+			for _, err := range v.Unanswered() {
+				fmt.Fprintf(cmd.ErrOrStderr(), "attestd: %v\n", err)
 			}
 			// check verifies one document against its .attest: the result,
 			// and who attested it (the VALID line's end) with a trust list.
-			check := func(doc, proofPath string) (verify.Result, string, error) {
-				f, err := attestfile.Read(proofPath)
+			check := func(doc, proofPath string) (client.Result, string, error) {
+				f, err := client.ReadAttest(proofPath)
 				if err != nil {
-					return verify.Result{}, "", err
+					return client.Result{}, "", err
 				}
-				fp, _, err := fingerprint.HashDocument(doc, f.Canonicalization, f.Nonce(), nil)
+				res, err := v.VerifyFile(ctx, doc, f)
 				if err != nil {
-					return verify.Result{}, "", err
-				}
-				if f.Proof == nil {
-					res := verify.Result{}
-					res.Add(verify.Check{Name: verify.CheckChains, State: verify.StateUndecided,
-						Detail: fmt.Sprintf("no proof in %s yet: run \"attestd upgrade %s\" once the batch is anchored", proofPath, doc)})
-					return res, "", nil
-				}
-				var chains map[uint64]verify.Chain
-				var extra []verify.Check
-				if eps != nil {
-					chains, extra = eps.chains(f.Proof)
-				}
-				pins := map[uint64]common.Address{}
-				if pin != nil {
-					for id := range chains {
-						pins[id] = *pin
-					}
-					for _, a := range f.Proof.Anchors {
-						pins[a.ChainID] = *pin
-					}
-				}
-				policy := verify.Policy{Require: mode, RequiredChains: named, MinConfirmations: minConf, Anchorers: pins, AnyIssuer: anyIssuer,
-					Offline: offline, Trusted: trusted}
-				if list != nil {
-					policy.Issuers = list
-				}
-				res := verify.Verify(ctx, f.Proof, &fp, chains, policy)
-				for _, c := range extra {
-					res.Add(c)
+					return client.Result{}, "", err
 				}
 				if list != nil {
-					if f.Receipt != nil {
-						res.Add(list.ReceiptCheck(*f.Receipt, res.Issuer))
-					}
 					return res, attestedBy(res, list, f), nil
-				}
-				if c, ok := receiptCheck(f, pub, anyIssuer); ok {
-					res.Add(c)
 				}
 				return res, "", nil
 			}
@@ -278,132 +249,6 @@ func newVerifyCmd() *cobra.Command {
 	fl.BoolVarP(&recursive, "recursive", "r", false, "verify every document under each DIR that has a .attest: a table, and a non-zero exit if any is not VALID")
 	fl.BoolVar(&asJSON, "json", false, "print the result as JSON (with its verdict); the exit status is the same")
 	return cmd
-}
-
-// endpoints are verify's chain endpoints, each asked for its chain id.
-type endpoints struct {
-	clients []*ethclient.Client
-	byChain map[uint64][]verify.Endpoint
-	down    []verify.Endpoint // did not say which chain they serve
-	order   []uint64          // chain ids in the order first seen
-}
-
-// dialEndpoints dials every URL and asks each its chain id (at once). A
-// URL that cannot be dialled is a usage error; one that does not answer
-// is kept in down and reported as a check.
-func dialEndpoints(ctx context.Context, urls []string, stderr io.Writer) (*endpoints, error) {
-	e := &endpoints{byChain: map[uint64][]verify.Endpoint{}}
-	readers := make([]verify.Endpoint, len(urls))
-	for i, u := range urls {
-		// Not a host name alone: "geth.ipc" is a socket path.
-		if err := needScheme("--rpc", u, false); err != nil {
-			e.close()
-			return nil, err
-		}
-		c, err := ethclient.DialContext(ctx, u)
-		if err != nil {
-			e.close()
-			return nil, fmt.Errorf("--rpc %s: %w", redact.URL(u), err)
-		}
-		e.clients = append(e.clients, c)
-		// Its errors name no more of the URL than scheme and host: the
-		// output gets pasted into tickets and e-mails.
-		readers[i] = verify.Endpoint{Name: redact.URL(u), Chain: redact.Chain(c)}
-	}
-	ids := make([]*big.Int, len(urls))
-	errs := make([]error, len(urls))
-	var wg sync.WaitGroup
-	for i, r := range readers {
-		wg.Go(func() { ids[i], errs[i] = r.Chain.ChainID(ctx) })
-	}
-	wg.Wait()
-	for i, r := range readers {
-		switch {
-		case errs[i] != nil:
-			fmt.Fprintf(stderr, "attestd: the endpoint %s did not answer: %v\n", r.Name, errs[i])
-			e.down = append(e.down, verify.Endpoint{Name: r.Name, Chain: r.Chain})
-		case !ids[i].IsUint64():
-			e.down = append(e.down, verify.Endpoint{Name: r.Name, Chain: r.Chain})
-		default:
-			id := ids[i].Uint64()
-			if _, ok := e.byChain[id]; !ok {
-				e.order = append(e.order, id)
-			}
-			e.byChain[id] = append(e.byChain[id], r)
-		}
-	}
-	return e, nil
-}
-
-func (e *endpoints) close() {
-	for _, c := range e.clients {
-		c.Close()
-	}
-}
-
-// chains returns the verifier's chain map for b: one endpoint as it is,
-// several for one chain cross-checked. An endpoint that did not say which
-// chain it serves stands in for each chain b anchors on that has no other
-// endpoint (so that chain's checks say it did not answer); when there is
-// no such chain it may have been meant to cross-check one, and it is
-// returned as an undecided rpc check, so the verdict cannot be VALID.
-func (e *endpoints) chains(b *proof.Bundle) (map[uint64]verify.Chain, []verify.Check) {
-	out := map[uint64]verify.Chain{}
-	for _, id := range e.order {
-		eps := e.byChain[id]
-		if len(eps) == 1 {
-			out[id] = eps[0].Chain
-		} else {
-			out[id] = verify.NewCrossChecked(eps...)
-		}
-	}
-	if len(e.down) == 0 {
-		return out, nil
-	}
-	used := false
-	for _, a := range b.Anchors {
-		if _, ok := out[a.ChainID]; ok {
-			continue
-		}
-		used = true
-		if len(e.down) == 1 {
-			out[a.ChainID] = e.down[0].Chain
-		} else {
-			out[a.ChainID] = verify.NewCrossChecked(e.down...)
-		}
-	}
-	if used {
-		return out, nil
-	}
-	var names []string
-	for _, d := range e.down {
-		names = append(names, d.Name)
-	}
-	return out, []verify.Check{{Name: verify.CheckRPC, State: verify.StateUndecided, Unavailable: true,
-		Detail: fmt.Sprintf("could not check: the endpoint(s) %s did not say which chain they serve, so what they would say was not compared with the others", strings.Join(names, ", "))}}
-}
-
-// receiptCheck checks the .attest file's receipt against the pinned key.
-// It returns false when there is nothing to report: no receipt and no key.
-func receiptCheck(f *attestfile.File, pub ed25519.PublicKey, anyIssuer bool) (verify.Check, bool) {
-	c := verify.Check{Name: verify.CheckReceipt}
-	switch {
-	case f.Receipt == nil && pub == nil:
-		return c, false
-	case f.Receipt == nil:
-		c.State, c.Detail = verify.StateUndecided, "the .attest file holds no receipt to check against --receipt-key; verify without a receipt key to rely on the chain alone"
-	case pub != nil:
-		if err := receipt.Verify(*f.Receipt, pub); err != nil {
-			c.State, c.Detail = verify.StateFailed, "the receipt was not signed by the pinned receipt key: "+err.Error()
-		} else {
-			c.State, c.Detail = verify.StateOK, "signed by the pinned receipt key "+receipt.KeyID(pub)
-		}
-	case anyIssuer:
-		c.State, c.Detail = verify.StateOK, fmt.Sprintf("not checked: the receipt names key %s, but no receipt key is pinned (--any-issuer)", f.Receipt.KeyID)
-	default:
-		c.State, c.Detail = verify.StateUndecided, fmt.Sprintf("the receipt names key %s, but nothing says that key is the issuer's: pin the receipt key the issuer publishes (attestd info) with --receipt-key or ATTESTD_RECEIPT_KEY, or accept any issuer with --any-issuer", f.Receipt.KeyID)
-	}
-	return c, true
 }
 
 // report prints res — the verdict line first, then each check with its
@@ -453,8 +298,8 @@ func report(out io.Writer, doc string, res verify.Result, by string, asJSON bool
 }
 
 // trustedFrom gathers the block hashes the verifier trusts, by chain, from
-// --trusted-block values (ID:HASH or ID:NUMBER:HASH) and checkpoint files.
-func trustedFrom(flags, files []string) (map[uint64][]verify.TrustedBlock, error) {
+// --trusted-block values (ID:HASH or ID:NUMBER:HASH).
+func trustedFrom(flags []string) (map[uint64][]verify.TrustedBlock, error) {
 	out := map[uint64][]verify.TrustedBlock{}
 	for _, v := range flags {
 		parts := strings.Split(v, ":")
@@ -482,17 +327,6 @@ func trustedFrom(flags, files []string) (map[uint64][]verify.TrustedBlock, error
 		}
 		t.Hash = common.HexToHash(h)
 		out[id] = append(out[id], t)
-	}
-	for _, path := range files {
-		cp, err := checkpoint.Load(path)
-		if err != nil {
-			return nil, fmt.Errorf("--checkpoint: %w", err)
-		}
-		for _, c := range cp.Chains {
-			for _, b := range c.Blocks {
-				out[c.ChainID] = append(out[c.ChainID], verify.TrustedBlock{Number: b.Number, Hash: b.Hash, HasNumber: true})
-			}
-		}
 	}
 	return out, nil
 }
@@ -543,7 +377,7 @@ func verdictLine(doc string, res verify.Result, by string) string {
 // attestedBy is the end of a trust-list VALID line: "by <issuer>
 // (<jurisdiction>), submitted by <institution>"; "" unless res is valid
 // and names its issuer.
-func attestedBy(res verify.Result, list *trust.List, f *attestfile.File) string {
+func attestedBy(res client.Result, list *client.TrustList, f *client.Attest) string {
 	if !res.Valid || res.Issuer == "" {
 		return ""
 	}

@@ -13,54 +13,9 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
-	"github.com/attestd/attestd/internal/api"
-	"github.com/attestd/attestd/internal/attestfile"
-	"github.com/attestd/attestd/internal/fingerprint"
+	"github.com/attestd/attestd/client/api"
 	"github.com/attestd/attestd/internal/receipt"
-	"github.com/attestd/attestd/internal/verify"
 )
-
-// TestReceiptCheck: the receipt check's state for each combination of
-// receipt, pinned key and --any-issuer.
-func TestReceiptCheck(t *testing.T) {
-	pub, priv, err := ed25519.GenerateKey(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	otherPub, _, err := ed25519.GenerateKey(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fp := fingerprint.Sum([]byte("a record"))
-	now := time.Now().UTC()
-	rs, err := receipt.NewSigner(priv).Sign(receipt.Facts{Fingerprint: fp, Institution: "Lab", ReceivedAt: now, Deadline: now.Add(time.Hour)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	with := &attestfile.File{Fingerprint: fp, Receipt: &rs[0]}
-	without := &attestfile.File{Fingerprint: fp}
-	for _, tc := range []struct {
-		name   string
-		f      *attestfile.File
-		key    ed25519.PublicKey
-		any    bool
-		report bool
-		state  verify.State
-	}{
-		{"no receipt, no key", without, nil, false, false, ""},
-		{"no receipt, a key", without, pub, false, true, verify.StateUndecided},
-		{"the pinned key", with, pub, false, true, verify.StateOK},
-		{"another key", with, otherPub, false, true, verify.StateFailed},
-		{"another key, any issuer", with, otherPub, true, true, verify.StateFailed},
-		{"no key", with, nil, false, true, verify.StateUndecided},
-		{"no key, any issuer", with, nil, true, true, verify.StateOK},
-	} {
-		c, ok := receiptCheck(tc.f, tc.key, tc.any)
-		if ok != tc.report || (ok && c.State != tc.state) || (ok && c.Detail == "") {
-			t.Errorf("%s: reported %v, %+v; want %v, state %q", tc.name, ok, c, tc.report, tc.state)
-		}
-	}
-}
 
 // TestExportLines: one anchoring address shared by the chains is exported;
 // chains with different ones are refused rather than one picked.

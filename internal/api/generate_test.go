@@ -1,113 +1,23 @@
 package api
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/gin-gonic/gin"
-)
 
-// generatedFile is the committed output of the //go:generate directive in generate.go.
-const generatedFile = "api.gen.go"
+	"github.com/attestd/attestd/internal/gentest"
+)
 
 // TestGeneratedCodeIsUpToDate runs the //go:generate directive of generate.go, as
 // `go generate` would, with its output redirected to a temporary file, and fails if the
 // result differs from the committed api.gen.go.
 func TestGeneratedCodeIsUpToDate(t *testing.T) {
-	args := generateDirective(t)
-	if args[0] != "go" {
-		t.Fatalf("generate.go: the //go:generate directive should run the go command, got %q", args[0])
-	}
-	// The directive's -o is relative to its -C directory, if any.
-	dir := "."
-	if i := slices.Index(args, "-C"); i >= 0 && i+1 < len(args) {
-		dir = args[i+1]
-	}
-	o := slices.Index(args, "-o")
-	if o < 0 || o+1 >= len(args) {
-		t.Fatalf("generate.go: the //go:generate directive has no -o OUTPUT: %q", args)
-	}
-	target, err := filepath.Abs(filepath.Join(dir, args[o+1]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if self, err := filepath.Abs(generatedFile); err != nil || target != self {
-		t.Fatalf("generate.go: the //go:generate directive writes %s, want %s in this package", target, generatedFile)
-	}
-
-	fresh := filepath.Join(t.TempDir(), generatedFile)
-	args = slices.Clone(args)
-	args[o+1] = fresh
-	cmd := exec.Command(args[0], args[1:]...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-
-	want, err := os.ReadFile(fresh)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := os.ReadFile(generatedFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s is out of date with api/openapi.yaml or api/oapi-codegen.yaml: run `make generate` "+
-			"(or `go generate ./internal/api`) and commit the result.\n%s", generatedFile, firstDifference(got, want))
-	}
-}
-
-// generateDirective returns the arguments of the single //go:generate directive in generate.go.
-func generateDirective(t *testing.T) []string {
-	t.Helper()
-	f, err := os.Open("generate.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var directives [][]string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "//go:generate "); ok {
-			directives = append(directives, strings.Fields(rest))
-		}
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if len(directives) != 1 || len(directives[0]) == 0 {
-		t.Fatalf("generate.go: want exactly one //go:generate directive, found %d", len(directives))
-	}
-	return directives[0]
-}
-
-// firstDifference describes the first line at which the committed and the regenerated
-// code differ.
-func firstDifference(committed, regenerated []byte) string {
-	a := strings.Split(string(committed), "\n")
-	b := strings.Split(string(regenerated), "\n")
-	for i := range max(len(a), len(b)) {
-		if i >= len(a) || i >= len(b) || a[i] != b[i] {
-			line := func(l []string) string {
-				if i < len(l) {
-					return l[i]
-				}
-				return "(end of file)"
-			}
-			return fmt.Sprintf("first difference at line %d:\n  committed:   %s\n  regenerated: %s", i+1, line(a), line(b))
-		}
-	}
-	return "the files differ"
+	gentest.UpToDate(t, "api.gen.go")
 }
 
 // loadSpec returns api/openapi.yaml, validated, including its examples against

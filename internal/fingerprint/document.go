@@ -69,6 +69,14 @@ func HashDocument(path string, canon Canonicalization, nonce *Nonce, progress fu
 	return docHash, docHash, nil
 }
 
+// Canonicalize returns the RFC 8785 form of the JSON document read from r,
+// which must hold at most MaxCanonicalSize bytes of valid I-JSON (anything
+// else is an error, as is an empty document).
+func Canonicalize(r io.Reader) ([]byte, error) {
+	out, _, err := canonicalize(r, MaxCanonicalSize)
+	return out, err
+}
+
 func hashJCSFile(path string, progress func(done int64)) (Fingerprint, error) {
 	f, err := os.Open(path)
 	if err != nil {
