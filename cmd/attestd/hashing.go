@@ -35,9 +35,11 @@ func hashAll(paths []string, canon fingerprint.Canonicalization, blind bool, std
 func hashAllWith(paths []string, canon fingerprint.Canonicalization, blind bool, nonces map[string]*fingerprint.Nonce, stderr io.Writer) []hashed {
 	out := make([]hashed, len(paths))
 	var total int64
-	for _, p := range paths {
-		if fi, err := os.Stat(p); err == nil {
-			total += fi.Size()
+	if isTerminal(stderr) { // the total is for the progress line alone
+		for _, p := range paths {
+			if fi, err := os.Stat(p); err == nil {
+				total += fi.Size()
+			}
 		}
 	}
 	prog := newProgress(stderr, total, len(paths))

@@ -144,12 +144,32 @@ type stamper struct {
 
 	// Counts for the summary.
 	stamped, already, failed, symlinks, attests int
+
+	// found holds the .attest files and journals walk saw (with -r): any
+	// other is known not to exist, and is not looked for file by file.
+	found map[string]bool
+}
+
+// mayExist reports whether the .attest or journal at p may exist: without
+// -r (no walk) it may; with -r only if walk saw it.
+func (st *stamper) mayExist(p string) bool {
+	return st.found == nil || st.found[p]
+}
+
+// read reads the .attest or journal at p, or says it does not exist
+// without asking the file system when walk did not see it.
+func (st *stamper) read(p string) (*attestfile.File, error) {
+	if !st.mayExist(p) {
+		return nil, os.ErrNotExist
+	}
+	return attestfile.Read(p)
 }
 
 // walk lists the regular files under each root, leaving out .attest files
 // and stamp's journals, and symbolic links (counted, said once).
 func (st *stamper) walk(roots []string) ([]string, error) {
 	var docs []string
+	st.found = map[string]bool{}
 	for _, root := range roots {
 		err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
 			switch {
@@ -163,7 +183,10 @@ func (st *stamper) walk(roots []string) ([]string, error) {
 			case d.Type()&os.ModeSymlink != 0:
 				st.symlinks++
 			case d.IsDir():
-			case strings.HasSuffix(p, attestfile.Ext) || strings.HasSuffix(p, pendingExt) || isTempOfAttest(d.Name()):
+			case strings.HasSuffix(p, attestfile.Ext) || strings.HasSuffix(p, pendingExt):
+				st.found[p] = true
+				st.attests++
+			case isTempOfAttest(d.Name()):
 				st.attests++
 			case d.Type().IsRegular():
 				docs = append(docs, p)
@@ -196,8 +219,8 @@ func isTempOfAttest(name string) bool {
 func (st *stamper) classify(ctx context.Context, docs []string) ([]string, error) {
 	var out []string
 	for _, p := range docs {
-		f, err := attestfile.Read(attestfile.PathFor(p))
-		if pf, perr := attestfile.Read(p + pendingExt); perr == nil {
+		f, err := st.read(attestfile.PathFor(p))
+		if pf, perr := st.read(p + pendingExt); perr == nil {
 			// An interrupted stamp: its fingerprint may be acknowledged.
 			// Done if the .attest holds its receipt; else submitted again
 			// (whatever the .attest, which a crash may have left empty).
@@ -248,7 +271,7 @@ func (st *stamper) stamp(ctx context.Context, docs []string) error {
 	// document gives the same fingerprint, which the server may have.
 	nonces := map[string]*fingerprint.Nonce{}
 	for _, p := range docs {
-		if pf, err := attestfile.Read(p + pendingExt); err == nil && pf.Canonicalization == st.canon && (pf.Blinding != nil) == st.blind {
+		if pf, err := st.read(p + pendingExt); err == nil && pf.Canonicalization == st.canon && (pf.Blinding != nil) == st.blind {
 			nonces[p] = pf.Nonce()
 		}
 	}
