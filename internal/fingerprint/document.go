@@ -1,6 +1,7 @@
 package fingerprint
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -113,6 +114,16 @@ func canonicalize(r io.Reader, limit int64) ([]byte, int64, error) {
 		return nil, n, fmt.Errorf("not valid JSON: %w", err)
 	}
 	return out, n, nil
+}
+
+// Canonicalize returns the RFC 8785 (JCS) form of the JSON value in data,
+// the form [HashDocument] hashes with [CanonJCS]: an error if data is not
+// one valid I-JSON value (duplicate member names included) or is larger
+// than [MaxCanonicalSize]. attestd's own canonical formats (the statements
+// of internal/statement) are made and checked with it.
+func Canonicalize(data []byte) ([]byte, error) {
+	out, _, err := canonicalize(bytes.NewReader(data), MaxCanonicalSize)
+	return out, err
 }
 
 func errTooLarge(limit int64) error {
