@@ -179,7 +179,6 @@ func TestStatusFileRefusals(t *testing.T) {
 		"attested_at dropped":  edit(func(c *StatusFile) { c.Statements[0].AttestedAt = nil }),
 		"issued later":         edit(func(c *StatusFile) { c.IssuedAt = Instant{c.IssuedAt.Time.Add(time.Nanosecond)} }),
 		"a statement twice":    resigned(func(c *StatusFile) { c.Statements = append(c.Statements, c.Statements[0]) }),
-		"attested after issue": resigned(func(c *StatusFile) { c.Statements[0].AttestedAt = &Instant{testIssued.Add(time.Second)} }),
 		"another fingerprint": resigned(func(c *StatusFile) {
 			c.Statements[0].Fingerprint = c.Statements[1].Fingerprint
 		}),
