@@ -40,7 +40,9 @@ transaction from the chain endpoints given with --rpc: it must exist, have
 succeeded, come from the issuer's anchoring address, carry this root, size
 and batch, and sit in a canonical block with --min-confirmations. The
 receipt in the .attest file, if any, must be signed by the issuer's
-receipt key. Nothing is sent to attestd; only the chain endpoints are asked.
+receipt key. Only the chain endpoints are asked about the proof; attestd is
+asked, once it checks out, whether the record was since corrected or
+withdrawn (below), and each answer is checked on the chain.
 
 Endpoints: --rpc URL is repeatable (or ATTESTD_RPC=URL,URL,...). Each
 endpoint is asked which chain it serves; nothing is assumed. Several
@@ -229,6 +231,8 @@ func newVerifyCmd() *cobra.Command {
 				return errors.New("--no-status: give it alone, without --status or --server")
 			case offline && statusServer != "":
 				return errors.New("--server is asked online; offline, give the issuer's status file with --status FILE")
+			case statusPath != "" && statusServer != "":
+				return errors.New("--status and --server: give one (the status file, or the server to ask)")
 			case statusPath != "":
 				if status.file, err = loadStatusFile(statusPath, list, pub, time.Now(), statusMaxAge); err != nil {
 					return &exitCode{code: exitError, msg: err.Error()}
