@@ -59,7 +59,9 @@ FUZZ_TARGETS := \
 	./internal/server:FuzzStatusJSON \
 	./internal/server:FuzzDecode \
 	./internal/trust:FuzzParse \
-	./internal/checkpoint:FuzzParse
+	./internal/checkpoint:FuzzParse \
+	./internal/statement:FuzzParse \
+	./internal/statement:FuzzParseStatusFile
 
 # Go 1.26's fuzz coordinator can fail a target with a bare "context deadline
 # exceeded" when -fuzztime runs out (go.dev/issue/75804, fixed in Go 1.27):

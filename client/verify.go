@@ -254,25 +254,7 @@ func (v *Verifier) verify(ctx context.Context, fp Fingerprint, f *Attest, doc st
 			Detail: fmt.Sprintf("no proof in the .attest file yet: it is added once the batch is anchored (attestd upgrade %s, or Client.Upgrade)", doc)})
 		return res
 	}
-	var chains map[uint64]verify.Chain
-	var extra []Check
-	if v.eps != nil {
-		chains, extra = v.eps.Chains(f.Proof)
-	}
-	pins := map[uint64]common.Address{}
-	if pin := v.cfg.Anchorer; pin != (common.Address{}) {
-		for id := range chains {
-			pins[id] = pin
-		}
-		for _, a := range f.Proof.Anchors {
-			pins[a.ChainID] = pin
-		}
-	}
-	policy := verify.Policy{Require: v.cfg.Require, RequiredChains: v.cfg.RequiredChains, MinConfirmations: v.cfg.MinConfirmations,
-		Anchorers: pins, AnyIssuer: v.cfg.AnyIssuer, Offline: v.cfg.Offline, Trusted: v.trusted}
-	if v.cfg.Trust != nil {
-		policy.Issuers = v.cfg.Trust
-	}
+	chains, extra, policy := v.setup(f.Proof)
 	res := verify.Verify(ctx, f.Proof, &fp, chains, policy)
 	for _, c := range extra {
 		res.Add(c)
@@ -287,6 +269,51 @@ func (v *Verifier) verify(ctx context.Context, fp Fingerprint, f *Attest, doc st
 		res.Add(c)
 	}
 	return res
+}
+
+// StatusSource is what a status source (an issuer's server, or its signed
+// status file) says about a record: its statements, each checked by
+// [Verifier.CheckRecordStatus].
+type StatusSource = verify.StatusSource
+
+// CheckRecordStatus adds to res, a VALID result of the record fp whose
+// proof is b, whether its institution has since superseded or withdrawn
+// it, from what src says: each statement counts only once its own proof
+// checks out the way the document's did (the same endpoints, trusted
+// blocks and issuers), so a source cannot invent one; a statement that
+// cannot be checked makes res undecided, never valid nor withdrawn
+// (docs/statements.md). A result that is not VALID is left as it is.
+func (v *Verifier) CheckRecordStatus(ctx context.Context, res *Result, fp Fingerprint, b *Bundle, src StatusSource) {
+	if res.Verdict != verify.VerdictValid {
+		return
+	}
+	chains, _, policy := v.setup(b)
+	verify.CheckRecord(ctx, res, fp, src, chains, policy)
+}
+
+// setup is what checking proof b needs: its chains' endpoints (and a check
+// for each chain that has none or whose endpoints disagree) and the policy.
+func (v *Verifier) setup(b *Bundle) (map[uint64]verify.Chain, []Check, verify.Policy) {
+	var chains map[uint64]verify.Chain
+	var extra []Check
+	if v.eps != nil {
+		chains, extra = v.eps.Chains(b)
+	}
+	pins := map[uint64]common.Address{}
+	if pin := v.cfg.Anchorer; pin != (common.Address{}) {
+		for id := range chains {
+			pins[id] = pin
+		}
+		for _, a := range b.Anchors {
+			pins[a.ChainID] = pin
+		}
+	}
+	policy := verify.Policy{Require: v.cfg.Require, RequiredChains: v.cfg.RequiredChains, MinConfirmations: v.cfg.MinConfirmations,
+		Anchorers: pins, AnyIssuer: v.cfg.AnyIssuer, Offline: v.cfg.Offline, Trusted: v.trusted}
+	if v.cfg.Trust != nil {
+		policy.Issuers = v.cfg.Trust
+	}
+	return chains, extra, policy
 }
 
 // receiptCheck checks the .attest file's receipt against the pinned key.

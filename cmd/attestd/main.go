@@ -19,12 +19,16 @@ import (
 var version = "dev"
 
 // Exit codes: 0 success / valid, 1 invalid (verify: some evidence is
-// false) or not done (upgrade without --wait), 2 usage or I/O error,
-// 3 undecided (verify: could not check something).
+// false) or not done (upgrade without --wait; supersede, withdraw: the
+// server refused), 2 usage or I/O error, 3 undecided (verify: could not
+// check something), 4 superseded and 5 withdrawn (verify: attested, and
+// since corrected or withdrawn by its institution).
 const (
-	exitInvalid   = 1
-	exitError     = 2
-	exitUndecided = 3
+	exitInvalid    = 1
+	exitError      = 2
+	exitUndecided  = 3
+	exitSuperseded = 4
+	exitWithdrawn  = 5
 )
 
 // exitCode carries a non-zero exit status that is not a usage error.
@@ -66,8 +70,8 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.AddCommand(
 		newServeCmd(), newDevchainCmd(), newHashCmd(), withServerTLS(newStampCmd()),
-		withServerTLS(newUpgradeCmd()), newVerifyCmd(), withServerTLS(newInfoCmd()), newTrustCmd(), newKeysCmd(), newReceiptKeysCmd(), newCheckpointCmd(),
-		newVerifierPageCmd(),
+		withServerTLS(newUpgradeCmd()), withServerTLS(newVerifyCmd()), withServerTLS(newInfoCmd()), newTrustCmd(), newKeysCmd(), newReceiptKeysCmd(), newCheckpointCmd(),
+		newVerifierPageCmd(), withServerTLS(newSupersedeCmd()), withServerTLS(newWithdrawCmd()), withServerTLS(newStatusExportCmd()),
 	)
 	return root
 }

@@ -90,8 +90,10 @@ func (tr *trap) check(t *testing.T, what string) {
 // decides from the .attest file alone: VALID with any block of the
 // evidence trusted (counting the confirmations up to it) or with the
 // checkpoint, naming the trust list's issuer; INVALID with a wrong hash;
-// and UNDECIDED without a trusted hash, naming the block to confirm. No
-// verify makes a connection, though --rpc and ATTESTD_RPC name a
+// and UNDECIDED without a trusted hash, naming the block to confirm. The
+// record's status comes from the issuer's status file (status-export):
+// without it UNDECIDED, with --no-status not asked. No verify makes a
+// connection, though --rpc, ATTESTD_RPC and ATTESTD_SERVER name a
 // listener.
 func TestOfflineEndToEnd(t *testing.T) {
 	dir := t.TempDir()
@@ -196,6 +198,10 @@ func TestOfflineEndToEnd(t *testing.T) {
 	if out, code := runCLI(t, nil, "checkpoint", "--rpc", s.rpc, doc+".attest", "--out", cp); code != 0 {
 		t.Fatalf("checkpoint: exit %d\n%s", code, out)
 	}
+	// The issuer's status file (no correction or withdrawal), for the
+	// record's status offline.
+	status := filepath.Join(dir, "status.json")
+	s.mustRun(t, "status-export", "--out", status)
 	chain.Close()
 	s.stop(t) // the service and its embedded chain
 
@@ -203,7 +209,7 @@ func TestOfflineEndToEnd(t *testing.T) {
 	env := []string{"ATTESTD_TRUST=" + filepath.Join(data, trust.DevFile), "ATTESTD_RPC=" + tr.url(), "ATTESTD_SERVER=" + tr.url()}
 	verifyOffline := func(wantCode int, args ...string) string {
 		t.Helper()
-		args = append(append([]string{"verify", "--offline", "--rpc", tr.url()}, args...), doc)
+		args = append(append([]string{"verify", "--offline", "--rpc", tr.url(), "--status", status}, args...), doc)
 		out, code := runCLI(t, env, args...)
 		tr.check(t, strings.Join(args, " "))
 		if code != wantCode {
@@ -220,6 +226,9 @@ func TestOfflineEndToEnd(t *testing.T) {
 		if want := fmt.Sprintf("%d confirmation(s) up to your trusted block", conf); !strings.Contains(out, want) {
 			t.Fatalf("output does not say %q:\n%s", want, out)
 		}
+		if !strings.Contains(out, "ok         record_status") || !strings.Contains(out, "lists no correction or withdrawal of this record as of") {
+			t.Fatalf("the record's status is not the status file's:\n%s", out)
+		}
 	}
 
 	for n := facts.BlockNumber; n <= facts.TipNumber; n++ {
@@ -227,6 +236,19 @@ func TestOfflineEndToEnd(t *testing.T) {
 	}
 	valid(verifyOffline(0, "--trusted-block", fmt.Sprintf("1337:%d:%s", facts.TipNumber, hashes[facts.TipNumber].Hex())), 3)
 	valid(verifyOffline(0, "--checkpoint", cp), 1)
+	// Without the status file nothing says whether the record was since
+	// withdrawn: UNDECIDED, saying what to give; --no-status checks the
+	// attestation alone.
+	out, code := runCLI(t, env, "verify", "--offline", "--rpc", tr.url(), "--checkpoint", cp, doc)
+	tr.check(t, "verify --offline without --status")
+	if code != exitUndecided || !strings.Contains(out, "UNDECIDED  record_status") || !strings.Contains(out, "--status FILE") {
+		t.Fatalf("verify --offline without --status: exit %d\n%s", code, out)
+	}
+	out, code = runCLI(t, env, "verify", "--offline", "--rpc", tr.url(), "--checkpoint", cp, "--no-status", doc)
+	tr.check(t, "verify --offline --no-status")
+	if code != 0 || !strings.Contains(out, "was not checked: --no-status") {
+		t.Fatalf("verify --offline --no-status: exit %d\n%s", code, out)
+	}
 	if out := verifyOffline(0, "--checkpoint", cp, "--json"); !strings.Contains(out, `"verdict": "valid"`) {
 		t.Fatalf("--json:\n%s", out)
 	}
@@ -241,7 +263,7 @@ func TestOfflineEndToEnd(t *testing.T) {
 		t.Fatalf("wrong trusted hash:\n%s", out)
 	}
 	// Nothing trusted: UNDECIDED, saying which block to confirm and how.
-	out := verifyOffline(exitUndecided)
+	out = verifyOffline(exitUndecided)
 	want := fmt.Sprintf("chain 1337, block %d, hash %s: compare it with a block explorer, a node, or a published checkpoint you trust", facts.TipNumber, hashes[facts.TipNumber].Hex())
 	if !strings.Contains(out, want) || !strings.HasPrefix(out, "UNDECIDED: offline") {
 		t.Fatalf("verify --offline alone does not say %q:\n%s", want, out)

@@ -215,6 +215,7 @@ file or a chain's rpc-file. serve warns when it finds one on the command line.`,
 	f.IntVar(&cfg.HTTP.RateBurst, "rate-burst", server.DefaultRateBurst, "burst of --rate-limit")
 	f.Float64Var(&cfg.HTTP.VerifyRate, "verify-rate", server.DefaultVerifyRate, "POST /v1/verify requests per second per client address (IPv6: per /64); 429 beyond; negative: unlimited")
 	f.IntVar(&cfg.HTTP.VerifyBurst, "verify-burst", server.DefaultVerifyBurst, "burst of --verify-rate")
+	f.DurationVar(&cfg.HTTP.StatusRefresh, "status-refresh", server.DefaultStatusRefresh, "GET /v1/status (the signed status file) is made anew at most this often and served from memory in between (negative: for every request)")
 	f.IntVar(&cfg.HTTP.MaxPending, "max-pending", server.DefaultMaxPending, "refuse with 503 a submission whose new fingerprints would take the number waiting to be sealed past this (0: unlimited)")
 	f.Int64Var(&cfg.HTTP.MaxBodyBytes, "max-body", server.DefaultMaxBodyBytes, "request body limit in bytes")
 	f.StringVar(&cfg.Backup.Dir, "backup-dir", "", "embedded store: write a consistent copy of the store here every --backup-every (best on another volume; off when empty)")

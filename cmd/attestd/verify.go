@@ -11,12 +11,14 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/spf13/cobra"
 
 	"github.com/attestd/attestd/client"
 	"github.com/attestd/attestd/internal/attestfile"
+	"github.com/attestd/attestd/internal/statement"
 	"github.com/attestd/attestd/internal/verify"
 )
 
@@ -28,7 +30,9 @@ transaction from the chain endpoints given with --rpc: it must exist, have
 succeeded, come from the issuer's anchoring address, carry this root, size
 and batch, and sit in a canonical block with --min-confirmations. The
 receipt in the .attest file, if any, must be signed by the issuer's
-receipt key. Nothing is sent to attestd; only the chain endpoints are asked.
+receipt key. Only the chain endpoints are asked about the proof; attestd is
+asked, once it checks out, whether the record was since corrected or
+withdrawn (below), and each answer is checked on the chain.
 
 Endpoints: --rpc URL is repeatable (or ATTESTD_RPC=URL,URL,...). Each
 endpoint is asked which chain it serves; nothing is assumed. Several
@@ -75,24 +79,53 @@ VALID: anyone can anchor a root of their own choosing. --any-issuer
 accepts any issuer (and ignores --trust); a VALID result then proves only
 that the fingerprint existed at that time, not who attested it.
 
+Corrections and withdrawals (docs/statements.md). Once the document's own
+proof checks out, verify learns whether its institution has since
+superseded or withdrawn the record (check record_status):
+  online     from the issuer's attestd (--server URL, default ATTESTD_SERVER,
+             else the server the .attest file names): it lists the
+             statements about the record, each with its own proof, which is
+             checked against the chain like the document's, so a server
+             cannot make up a withdrawal; it can leave one out, which
+             nothing online shows
+  --status F from the issuer's status file (attestd status-export), online
+             or --offline: its signature must be by the issuer's receipt
+             key of its date in your trust list (or --receipt-key), and it
+             must be less than --status-max-age old and not dated in the
+             future; otherwise it is refused (exit 2)
+  --no-status  not asked: VALID then says nothing of corrections
+A statement that cannot be checked (not anchored yet, a proof that does
+not check out, a server that does not answer, offline without --status)
+is never taken as true nor ignored: the verdict is UNDECIDED and says so.
+
 The verdict is the first line on stdout, then each check with its state
 and what it asks, in plain words:
-  VALID      every check passed against the pinned issuer (with
-             --any-issuer: "VALID (existence only)")
-  INVALID    some evidence is false (each false check is marked FAILED)
-  UNDECIDED  nothing is false, but something could not be checked (marked
-             UNDECIDED): an endpoint is unreachable, there is no proof
-             yet, not enough confirmations yet, a required chain has no
-             endpoint, the endpoints disagree, or the issuer is not pinned
---json prints the same result as JSON (verdict, then the checks with
-their state); the exit status is the same.
+  VALID       every check passed against the pinned issuer (with
+              --any-issuer: "VALID (existence only)"), and no correction
+              or withdrawal is known
+  SUPERSEDED  attested, but its institution has since recorded a
+              corrected version: "SUPERSEDED by <fingerprint> on <date>"
+  WITHDRAWN   attested, but its institution has since withdrawn it:
+              "WITHDRAWN on <date> (reason)"
+  INVALID     some evidence is false (each false check is marked FAILED)
+  UNDECIDED   nothing is false, but something could not be checked (marked
+              UNDECIDED): an endpoint is unreachable, there is no proof
+              yet, not enough confirmations yet, a required chain has no
+              endpoint, the endpoints disagree, the issuer is not pinned,
+              or the record's status could not be learned
+--json prints the same result as JSON (verdict, the checks with their
+state, record_status); the exit status is the same.
 
 Exit status:
   0  VALID
   1  INVALID: some evidence is false
-  2  usage error, or an unreadable document or .attest file
-  3  UNDECIDED: could not decide; try again later, give an endpoint, or
-     pin the issuer`
+  2  usage error, or an unreadable document, .attest or status file, or a
+     status file refused (forged, another issuer's key, too old, dated in
+     the future)
+  3  UNDECIDED: could not decide; try again later, give an endpoint, pin
+     the issuer, or give the issuer's status file
+  4  SUPERSEDED: attested, and since replaced by a corrected version
+  5  WITHDRAWN: attested, and since withdrawn by its institution`
 
 func newVerifyCmd() *cobra.Command {
 	var (
@@ -103,10 +136,13 @@ func newVerifyCmd() *cobra.Command {
 		requireChains                            []uint
 		minConf                                  uint64
 		asJSON, anyIssuer, recursive             bool
+		statusServer, statusPath                 string
+		statusMaxAge                             time.Duration
+		noStatus                                 bool
 	)
 	cmd := &cobra.Command{
 		Use:   "verify FILE | verify -r DIR...",
-		Short: "Check a document against its proof and the chain: VALID, INVALID or UNDECIDED",
+		Short: "Check a document against its proof and the chain: VALID, SUPERSEDED, WITHDRAWN, INVALID or UNDECIDED",
 		Long:  verifyHelp,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if r, _ := cmd.Flags().GetBool("recursive"); r {
@@ -193,6 +229,19 @@ func newVerifyCmd() *cobra.Command {
 				}
 				cfg.ReceiptKey = b
 			}
+			status := &statusLookup{skip: noStatus, offline: offline, server: statusServer, clients: map[string]*client.Client{}}
+			switch {
+			case noStatus && (statusPath != "" || statusServer != ""):
+				return errors.New("--no-status: give it alone, without --status or --server")
+			case offline && statusServer != "":
+				return errors.New("--server is asked online; offline, give the issuer's status file with --status FILE")
+			case statusPath != "" && statusServer != "":
+				return errors.New("--status and --server: give one (the status file, or the server to ask)")
+			case statusPath != "":
+				if status.file, err = loadStatusFile(statusPath, list, cfg.ReceiptKey, time.Now(), statusMaxAge); err != nil {
+					return &exitCode{code: exitError, msg: err.Error()}
+				}
+			}
 			ctx := cmd.Context()
 			v, err := client.NewVerifier(ctx, cfg)
 			if err != nil {
@@ -213,6 +262,9 @@ func newVerifyCmd() *cobra.Command {
 				if err != nil {
 					return client.Result{}, "", err
 				}
+				// Only once everything about the document checked out: has
+				// it since been corrected or withdrawn?
+				status.check(ctx, &res, f, v)
 				if list != nil {
 					return res, attestedBy(res, list, f), nil
 				}
@@ -248,6 +300,10 @@ func newVerifyCmd() *cobra.Command {
 	fl.StringArrayVar(&checkpoints, "checkpoint", nil, "with --offline: a checkpoint file (attestd checkpoint) whose block hashes you trust; repeatable")
 	fl.BoolVarP(&recursive, "recursive", "r", false, "verify every document under each DIR that has a .attest: a table, and a non-zero exit if any is not VALID")
 	fl.BoolVar(&asJSON, "json", false, "print the result as JSON (with its verdict); the exit status is the same")
+	fl.StringVar(&statusServer, "server", "", "online: the issuer's attestd to ask whether the record was corrected or withdrawn (default: ATTESTD_SERVER, else the server the .attest file names)")
+	fl.StringVar(&statusPath, "status", "", "the issuer's status file (attestd status-export): whether the record was corrected or withdrawn, without asking a server (online or --offline)")
+	fl.DurationVar(&statusMaxAge, "status-max-age", statement.DefaultMaxAge, "refuse a --status file issued longer ago than this")
+	fl.BoolVar(&noStatus, "no-status", false, "do not learn whether the record was corrected or withdrawn: VALID then says nothing of it")
 	return cmd
 }
 
@@ -260,12 +316,8 @@ func newVerifyCmd() *cobra.Command {
 // institution): the VALID line is then "VALID: attested <time> <by>".
 func report(out io.Writer, doc string, res verify.Result, by string, asJSON bool) error {
 	var code error
-	switch res.Verdict {
-	case verify.VerdictValid:
-	case verify.VerdictInvalid:
-		code = &exitCode{code: exitInvalid}
-	default:
-		code = &exitCode{code: exitUndecided}
+	if c := exitFor(res.Verdict); c != 0 {
+		code = &exitCode{code: c}
 	}
 	if asJSON {
 		enc := json.NewEncoder(out)
@@ -276,6 +328,9 @@ func report(out io.Writer, doc string, res verify.Result, by string, asJSON bool
 		return code
 	}
 	fmt.Fprintln(out, verdictLine(doc, res, by))
+	if rs := res.RecordStatus; res.Verdict == verify.VerdictValid && rs != nil && rs.State == verify.RecordNotChecked {
+		fmt.Fprintf(out, "(Whether this record was since corrected or withdrawn was not checked: %s.)\n", rs.Source)
+	}
 	fmt.Fprintln(out)
 	for _, c := range res.Checks {
 		mark := "ok"
@@ -352,6 +407,17 @@ func verdictLine(doc string, res verify.Result, by string) string {
 			return fmt.Sprintf("VALID (existence only): %s existed as of %s. The anchoring address was not pinned (--any-issuer): this does not show who attested it.", doc, when)
 		}
 		return fmt.Sprintf("VALID: %s is attested by the pinned issuer as of %s", doc, when)
+	case verify.VerdictSuperseded, verify.VerdictWithdrawn:
+		rs := res.RecordStatus
+		attested := fmt.Sprintf("%s was attested %s", doc, res.AttestedAt.Format("2006-01-02 15:04:05 MST"))
+		if by != "" && !res.ExistenceOnly {
+			attested += " " + by
+		}
+		on := rs.At.UTC().Format("2006-01-02 15:04:05 MST")
+		if res.Verdict == verify.VerdictWithdrawn {
+			return fmt.Sprintf("WITHDRAWN on %s (%s): %s, and its institution has since withdrawn it. Do not rely on it.", on, rs.Reason, attested)
+		}
+		return fmt.Sprintf("SUPERSEDED by %s on %s: %s, and its institution has since replaced it with a corrected version (that fingerprint's document). Use the new version.", rs.Replacement, on, attested)
 	case verify.VerdictInvalid:
 		return fmt.Sprintf("INVALID: some evidence is false (%s). Do not rely on this proof for %s.", names(verify.StateFailed), doc)
 	default:
@@ -361,6 +427,9 @@ func verdictLine(doc string, res verify.Result, by string) string {
 				what, _, _ = strings.Cut(what, "; then give it")
 				confirm = append(confirm, what)
 			}
+		}
+		if names(verify.StateUndecided) == verify.CheckRecordStatus {
+			return fmt.Sprintf("UNDECIDED: the attestation of %s checks out, but whether its institution has since corrected or withdrawn it could not be learned (record_status). Nothing checked was false.", doc)
 		}
 		if len(confirm) > 0 {
 			return fmt.Sprintf("UNDECIDED: offline, nothing links this proof to the real chain yet. Confirm %s; then give it with --trusted-block or --checkpoint. Nothing checked was false.", strings.Join(confirm, "; and "))
@@ -375,10 +444,12 @@ func verdictLine(doc string, res verify.Result, by string) string {
 }
 
 // attestedBy is the end of a trust-list VALID line: "by <issuer>
-// (<jurisdiction>), submitted by <institution>"; "" unless res is valid
-// and names its issuer.
+// (<jurisdiction>), submitted by <institution>" (the attestation in a
+// SUPERSEDED or WITHDRAWN line too); "" unless res is attested and names
+// its issuer.
 func attestedBy(res client.Result, list *client.TrustList, f *client.Attest) string {
-	if !res.Valid || res.Issuer == "" {
+	attested := res.Valid || res.Verdict == verify.VerdictSuperseded || res.Verdict == verify.VerdictWithdrawn
+	if !attested || res.Issuer == "" {
 		return ""
 	}
 	e := list.Find(res.Issuer)
@@ -395,7 +466,8 @@ func attestedBy(res client.Result, list *client.TrustList, f *client.Attest) str
 // verifyTree verifies every document under roots that has a .attest and
 // prints a table (or, with asJSON, one JSON object a line); the exit
 // status is the worst: 2 if a file could not be read, else 1 if any is
-// INVALID, else 3 if any is UNDECIDED.
+// INVALID, else 3 if any is UNDECIDED, else 5 if any is WITHDRAWN, else 4
+// if any is SUPERSEDED.
 func verifyTree(out, errOut io.Writer, roots []string, check func(doc, proof string) (verify.Result, string, error), asJSON bool) error {
 	proofs, err := attestFilesUnder(roots)
 	if err != nil {
@@ -403,7 +475,7 @@ func verifyTree(out, errOut io.Writer, roots []string, check func(doc, proof str
 	}
 	counts := map[string]int{}
 	worst := 0
-	rank := map[int]int{0: 0, exitUndecided: 1, exitInvalid: 2, exitError: 3}
+	rank := map[int]int{0: 0, exitSuperseded: 1, exitWithdrawn: 2, exitUndecided: 3, exitInvalid: 4, exitError: 5}
 	for _, pf := range proofs {
 		doc := strings.TrimSuffix(pf, attestfile.Ext)
 		verdict, code, detail := "", 0, ""
@@ -413,6 +485,12 @@ func verifyTree(out, errOut io.Writer, roots []string, check func(doc, proof str
 			verdict, code, detail = "UNREADABLE", exitError, err.Error()
 		case res.Verdict == verify.VerdictValid:
 			verdict, detail = "VALID", by
+		case res.Verdict == verify.VerdictSuperseded:
+			verdict, code = "SUPERSEDED", exitSuperseded
+			detail = fmt.Sprintf("by %s on %s", res.RecordStatus.Replacement, res.RecordStatus.At.UTC().Format("2006-01-02 15:04:05 MST"))
+		case res.Verdict == verify.VerdictWithdrawn:
+			verdict, code = "WITHDRAWN", exitWithdrawn
+			detail = fmt.Sprintf("on %s (%s)", res.RecordStatus.At.UTC().Format("2006-01-02 15:04:05 MST"), res.RecordStatus.Reason)
 		case res.Verdict == verify.VerdictInvalid:
 			verdict, code = "INVALID", exitInvalid
 		default:
@@ -438,7 +516,7 @@ func verifyTree(out, errOut io.Writer, roots []string, check func(doc, proof str
 			fmt.Fprintf(out, "%-10s %s  %s\n", verdict, doc, detail)
 		}
 	}
-	fmt.Fprintf(errOut, "%d document(s): %d VALID, %d INVALID, %d UNDECIDED, %d unreadable\n", len(proofs), counts["VALID"], counts["INVALID"], counts["UNDECIDED"], counts["UNREADABLE"])
+	fmt.Fprintf(errOut, "%d document(s): %d VALID, %d INVALID, %d UNDECIDED, %d unreadable, %d SUPERSEDED, %d WITHDRAWN\n", len(proofs), counts["VALID"], counts["INVALID"], counts["UNDECIDED"], counts["UNREADABLE"], counts["SUPERSEDED"], counts["WITHDRAWN"])
 	if worst != 0 {
 		return &exitCode{code: worst, msg: "not every document is VALID"}
 	}

@@ -50,7 +50,9 @@ func TestVerifyHelpExitCodes(t *testing.T) {
 		fmt.Sprintf("  %d  INVALID", exitInvalid),
 		fmt.Sprintf("  %d  usage error", exitError),
 		fmt.Sprintf("  %d  UNDECIDED", exitUndecided),
-		"--require", "cross-checked", "endpoints_agree",
+		fmt.Sprintf("  %d  SUPERSEDED", exitSuperseded),
+		fmt.Sprintf("  %d  WITHDRAWN", exitWithdrawn),
+		"--require", "cross-checked", "endpoints_agree", "--status", "--no-status", "record_status",
 	} {
 		if !strings.Contains(help, want) {
 			t.Errorf("verify --help lacks %q", want)
@@ -122,5 +124,34 @@ func TestReceiptKeysRotateNotice(t *testing.T) {
 	ring, err := receipt.LoadKeyring(path)
 	if err != nil || len(ring.Keys()) != 2 || ring.Keys()[1].ValidFrom.Sub(time.Now()) < 23*time.Hour {
 		t.Fatalf("after rotate: %v, %v", ring, err)
+	}
+}
+
+// TestVerifyStatusFlags: the record-status flags that contradict each
+// other, or a status file nothing can check, are usage errors, refused
+// before anything is read.
+func TestVerifyStatusFlags(t *testing.T) {
+	dir := t.TempDir()
+	doc := filepath.Join(dir, "doc.txt")
+	if err := os.WriteFile(doc, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--no-status", "--status", "s.json"}, "--no-status"},
+		{[]string{"--no-status", "--server", "http://127.0.0.1:1"}, "--no-status"},
+		{[]string{"--offline", "--server", "http://127.0.0.1:1"}, "--server is asked online"},
+		{[]string{"--status", "s.json", "--server", "http://127.0.0.1:1"}, "give one"},
+		{[]string{"--offline", "--any-issuer", "--status", filepath.Join(dir, "missing.json")}, "--status"},
+	} {
+		var out bytes.Buffer
+		root := newRoot(&out, &out)
+		root.SetArgs(append(append([]string{"verify"}, c.args...), doc))
+		err := root.Execute()
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("verify %v: %v, want an error saying %q", c.args, err, c.want)
+		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/attestd/attestd/internal/proof"
 	"github.com/attestd/attestd/internal/receipt"
+	"github.com/attestd/attestd/internal/statement"
 	"github.com/gin-gonic/gin"
 	"github.com/oapi-codegen/runtime"
 )
@@ -113,6 +114,24 @@ func (e ReceiptKeyAlgorithm) Valid() bool {
 	}
 }
 
+// Defines values for StatementRequestType.
+const (
+	StatementRequestTypeSupersede StatementRequestType = "supersede"
+	StatementRequestTypeWithdraw  StatementRequestType = "withdraw"
+)
+
+// Valid indicates whether the value is a known member of the StatementRequestType enum.
+func (e StatementRequestType) Valid() bool {
+	switch e {
+	case StatementRequestTypeSupersede:
+		return true
+	case StatementRequestTypeWithdraw:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for Status.
 const (
 	StatusAnchored  Status = "anchored"
@@ -191,6 +210,27 @@ func (e VerifyResultVerdict) Valid() bool {
 	case VerifyResultVerdictUndecided:
 		return true
 	case VerifyResultVerdictValid:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WithdrawReason.
+const (
+	WithdrawReasonEnteredInError WithdrawReason = "entered-in-error"
+	WithdrawReasonOther          WithdrawReason = "other"
+	WithdrawReasonSuperseded     WithdrawReason = "superseded"
+)
+
+// Valid indicates whether the value is a known member of the WithdrawReason enum.
+func (e WithdrawReason) Valid() bool {
+	switch e {
+	case WithdrawReasonEnteredInError:
+		return true
+	case WithdrawReasonOther:
+		return true
+	case WithdrawReasonSuperseded:
 		return true
 	default:
 		return false
@@ -447,6 +487,16 @@ type FingerprintStatus struct {
 	//
 	// Example: confirmed
 	Status Status `json:"status"`
+
+	// SupersededBy Every statement of the submitting institution that this record is superseded by a
+	// corrected version, in the order made (absent when there is none). The last one
+	// names the current version.
+	SupersededBy []RecordStatement `json:"superseded_by,omitempty"`
+
+	// Withdrawn Every statement of the submitting institution that this record is withdrawn, in
+	// the order made (absent when there is none). A record is withdrawn from the first
+	// of them on, whatever supersede statements say.
+	Withdrawn []RecordStatement `json:"withdrawn,omitempty"`
 }
 
 // Hash A SHA-256 digest as 64 lowercase hex characters (no prefix).
@@ -608,6 +658,135 @@ type ReceiptKey struct {
 // Example: ed25519
 type ReceiptKeyAlgorithm string
 
+// RecordStatement A statement that a record is superseded or withdrawn, as listed with the record. The
+// statement is itself attested: `fingerprint` is its own (SHA-256 of the line
+// `attestd/statement/v1` and `statement`), with its own `status` and, once anchored,
+// its own `proof`, which a verifier checks against the chain like any proof. The
+// statement never names the institution: the issuer accepted it only from the
+// institution that first submitted the record.
+type RecordStatement struct {
+	// Fingerprint A SHA-256 digest as 64 lowercase hex characters (no prefix).
+	//
+	// Example: 338c3546c78840a14700c9f9624089619b58e56703da890dcf7107d08e7d74e2
+	Fingerprint Hash `json:"fingerprint"`
+
+	// Proof Everything needed to check that a fingerprint was attested, given access to the
+	// anchoring chains' JSON-RPC (proof format version 1).
+	//
+	// The leaf is `SHA-256(0x00 || fingerprint)` and an inner node is
+	// `SHA-256(0x01 || left || right)`; on a level with an odd number of nodes the last
+	// node is paired with itself. `index` and `size` fix the shape of the path, so a
+	// verifier rejects `index >= size` and a path of the wrong length. The root, size and
+	// batch id are all anchored on chain.
+	//
+	// Present in `FingerprintStatus` once the fingerprint is anchored.
+	Proof *ProofBundle `json:"proof,omitempty"`
+
+	// Reason Why a record is withdrawn: `entered-in-error` (it should never have been issued),
+	// `superseded` (replaced by a version outside attestd, or not named) or `other`.
+	//
+	//
+	// Example: entered-in-error
+	Reason *WithdrawReason `json:"reason,omitempty"`
+
+	// Replacement A SHA-256 digest as 64 lowercase hex characters (no prefix).
+	//
+	// Example: 338c3546c78840a14700c9f9624089619b58e56703da890dcf7107d08e7d74e2
+	Replacement *Hash `json:"replacement,omitempty"`
+
+	// Statement The statement in its canonical form (RFC 8785 JSON, docs/statements.md), as a
+	// string: the exact bytes its fingerprint is made of.
+	Statement string `json:"statement"`
+
+	// Status Where a fingerprint (or its batch) is in its life:
+	// - `pending`: durably received, not yet in a batch;
+	// - `sealed`: in a sealed batch (Merkle root and size fixed), not yet anchored;
+	// - `anchored`: the batch's root is in a mined anchoring transaction; the proof is
+	//   available;
+	// - `confirmed`: the anchoring transactions have the configured number of
+	//   confirmations.
+	//
+	// A chain reorganisation can move an `anchored` batch back to `sealed` until it is
+	// anchored again.
+	//
+	//
+	// Example: confirmed
+	Status Status `json:"status"`
+}
+
+// StatementRequest A statement about a record the calling institution submitted.
+type StatementRequest struct {
+	// Nonce 32 random bytes as 64 lowercase hex characters, chosen anew for each statement
+	// (and sent again when retrying it).
+	//
+	//
+	// Example: 8bb09a610b79bc518ff085d7d447599f7d1dc0fe242364cd555fdc673637c606
+	Nonce string `json:"nonce"`
+
+	// Reason Why a record is withdrawn: `entered-in-error` (it should never have been issued),
+	// `superseded` (replaced by a version outside attestd, or not named) or `other`.
+	//
+	//
+	// Example: entered-in-error
+	Reason *WithdrawReason `json:"reason,omitempty"`
+
+	// Replacement A document fingerprint: a SHA-256 digest as 64 hex characters in either case (as
+	// PowerShell's `Get-FileHash` prints them, say), optionally prefixed with `sha256:`.
+	// Answers always give it in lowercase, without the prefix. Computed at the origin, usually blinded with a secret nonce
+	// (`SHA-256("attestd/blind/v1" || nonce || SHA-256(document))`), so the document and
+	// guessable content never reach attestd.
+	//
+	//
+	// Example: 3d6bf92bc3712c45fb1a2959254d1aa3061357825cf5e2f1c43f7a2d909809f5
+	Replacement *Fingerprint `json:"replacement,omitempty"`
+
+	// Subject A document fingerprint: a SHA-256 digest as 64 hex characters in either case (as
+	// PowerShell's `Get-FileHash` prints them, say), optionally prefixed with `sha256:`.
+	// Answers always give it in lowercase, without the prefix. Computed at the origin, usually blinded with a secret nonce
+	// (`SHA-256("attestd/blind/v1" || nonce || SHA-256(document))`), so the document and
+	// guessable content never reach attestd.
+	//
+	//
+	// Example: 3d6bf92bc3712c45fb1a2959254d1aa3061357825cf5e2f1c43f7a2d909809f5
+	Subject Fingerprint `json:"subject"`
+
+	// Type `supersede` (give `replacement`) or `withdraw` (give `reason`).
+	//
+	// Example: withdraw
+	Type StatementRequestType `json:"type"`
+}
+
+// StatementRequestType `supersede` (give `replacement`) or `withdraw` (give `reason`).
+//
+// Example: withdraw
+type StatementRequestType string
+
+// StatementResponse The statement as recorded, and the receipt of its fingerprint.
+type StatementResponse struct {
+	// Fingerprint A SHA-256 digest as 64 lowercase hex characters (no prefix).
+	//
+	// Example: 338c3546c78840a14700c9f9624089619b58e56703da890dcf7107d08e7d74e2
+	Fingerprint Hash `json:"fingerprint"`
+
+	// Receipt attestd's signed acknowledgement that it durably received a fingerprint and will
+	// anchor it by `deadline` (received time + batch interval + the anchoring allowance;
+	// a missed deadline is counted in `attestd_deadline_missed_total`). The holder keeps
+	// it (in the `.attest` sidecar) until the proof is available.
+	//
+	// The receipts of one request are the leaves of a Merkle tree, and attestd signs the
+	// tree once: `signature` is an Ed25519 signature, by the receipt key `key_id`
+	// (published at `GET /v1/info`), over the tree's size and root. Each receipt carries
+	// its `tree_index` and `tree_path`, so it verifies on its own: hash the receipt's
+	// statement (a fixed byte encoding of `fingerprint`, `institution`, `received_at`
+	// and `deadline`), follow the path to the root, check the signature. The exact byte
+	// layouts are in the attestd repository's `docs/proof-format.md` ("Receipts"); they
+	// are not this JSON.
+	Receipt Receipt `json:"receipt"`
+
+	// Statement The statement in its canonical form.
+	Statement string `json:"statement"`
+}
+
 // Status Where a fingerprint (or its batch) is in its life:
 //   - `pending`: durably received, not yet in a batch;
 //   - `sealed`: in a sealed batch (Merkle root and size fixed), not yet anchored;
@@ -621,6 +800,11 @@ type ReceiptKeyAlgorithm string
 //
 // Example: confirmed
 type Status string
+
+// StatusFile The signed list of an issuer's statements at `issued_at` (docs/statements.md gives the
+// exact signed bytes). `signature` is Ed25519 by the receipt key `key_id`, the key valid
+// at `issued_at` (`GET /v1/info`).
+type StatusFile = statement.StatusFile
 
 // Submission An institution's own view of a fingerprint it submitted.
 type Submission struct {
@@ -864,6 +1048,12 @@ type VerifyResult struct {
 // Example: valid
 type VerifyResultVerdict string
 
+// WithdrawReason Why a record is withdrawn: `entered-in-error` (it should never have been issued),
+// `superseded` (replaced by a version outside attestd, or not named) or `other`.
+//
+// Example: entered-in-error
+type WithdrawReason string
+
 // BatchIDPath defines model for BatchIDPath.
 type BatchIDPath = int64
 
@@ -878,6 +1068,12 @@ type FingerprintPath = Fingerprint
 
 // BadRequest An RFC 9457 problem document.
 type BadRequest = Problem
+
+// BadStatement An RFC 9457 problem document.
+type BadStatement = Problem
+
+// Forbidden An RFC 9457 problem document.
+type Forbidden = Problem
 
 // HeaderFieldsTooLarge An RFC 9457 problem document.
 type HeaderFieldsTooLarge = Problem
@@ -917,6 +1113,9 @@ type bearerAuthContextKey string
 
 // SubmitFingerprintsJSONRequestBody defines body for SubmitFingerprints for application/json ContentType.
 type SubmitFingerprintsJSONRequestBody = SubmitRequest
+
+// MakeStatementJSONRequestBody defines body for MakeStatement for application/json ContentType.
+type MakeStatementJSONRequestBody = StatementRequest
 
 // VerifyProofJSONRequestBody defines body for VerifyProof for application/json ContentType.
 type VerifyProofJSONRequestBody = VerifyRequest
@@ -1158,6 +1357,11 @@ type ClientInterface interface {
 	// `status` is `confirmed` for a proof whose anchors have the configured number of
 	// confirmations.
 	//
+	// When the institution that submitted it has since superseded or withdrawn the record
+	// (`POST /v1/statements`), `superseded_by` and `withdrawn` list those statements, each
+	// with its own status and, once anchored, its own proof, which a verifier checks
+	// against the chain like the record's.
+	//
 	// This operation is public and never reveals the submitting institution.
 	//
 	// Corresponds with GET /v1/fingerprints/{fingerprint} (the `GetFingerprint` operationId).
@@ -1172,6 +1376,76 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /v1/info (the `GetInfo` operationId).
 	GetInfo(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// MakeStatementWithBody Supersede or withdraw a record
+	//
+	// Records that the record with fingerprint `subject` is superseded by a corrected
+	// version (`type: supersede`, `replacement` its fingerprint) or withdrawn
+	// (`type: withdraw`, with a `reason`). Only the institution that first submitted
+	// `subject` may: another gets `403` (an institution that submitted the same
+	// fingerprint later did not issue the record). For a supersede, `replacement` must be
+	// a fingerprint this institution submitted (stamp the new version first).
+	//
+	// The server writes the statement in its canonical form (docs/statements.md: a JSON
+	// object naming the subject, the replacement or reason and the `nonce`, never the
+	// institution), submits the statement's own fingerprint like any other — batched,
+	// anchored, with a signed receipt — and records which fingerprint it is about. The
+	// `202` comes once both are durable. History is never deleted: a second supersede,
+	// or a withdrawal after a supersede, are recorded beside the first.
+	//
+	// `nonce` is 32 random bytes the institution chooses: a retry of the same request
+	// (the same nonce) is the same statement and gets the same answer, and nobody can
+	// anchor the statement's fingerprint before it is made. Rate limited as submissions
+	// are.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/statements (the `MakeStatement` operationId).
+	MakeStatementWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// MakeStatement Supersede or withdraw a record
+	//
+	// Records that the record with fingerprint `subject` is superseded by a corrected
+	// version (`type: supersede`, `replacement` its fingerprint) or withdrawn
+	// (`type: withdraw`, with a `reason`). Only the institution that first submitted
+	// `subject` may: another gets `403` (an institution that submitted the same
+	// fingerprint later did not issue the record). For a supersede, `replacement` must be
+	// a fingerprint this institution submitted (stamp the new version first).
+	//
+	// The server writes the statement in its canonical form (docs/statements.md: a JSON
+	// object naming the subject, the replacement or reason and the `nonce`, never the
+	// institution), submits the statement's own fingerprint like any other — batched,
+	// anchored, with a signed receipt — and records which fingerprint it is about. The
+	// `202` comes once both are durable. History is never deleted: a second supersede,
+	// or a withdrawal after a supersede, are recorded beside the first.
+	//
+	// `nonce` is 32 random bytes the institution chooses: a retry of the same request
+	// (the same nonce) is the same statement and gets the same answer, and nobody can
+	// anchor the statement's fingerprint before it is made. Rate limited as submissions
+	// are.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/statements (the `MakeStatement` operationId).
+	MakeStatement(ctx context.Context, body MakeStatementJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetStatusFile The signed list of every correction and withdrawal
+	//
+	// The status file: every statement this server recorded, in the order recorded, each
+	// with the time it was attested (the block time of its anchor, once its batch is
+	// confirmed on every chain; absent before), dated (`issued_at`) and signed with the
+	// receipt key valid at that time, so that a verifier with the issuer's trust list
+	// entry can learn offline whether a record was corrected or withdrawn
+	// (`attestd status-export` saves it, `attestd verify --status FILE` reads it). The
+	// signed bytes are in docs/statements.md. It names no institution.
+	//
+	// The file is made at most once a minute (`serve --status-refresh`) and served
+	// from memory in between, so `issued_at` may be that much older than the request.
+	// A statement made after `issued_at` is not in it: verifiers refuse a file older
+	// than their limit (a week by default).
+	//
+	// Corresponds with GET /v1/status (the `GetStatusFile` operationId).
+	GetStatusFile(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetSubmission The caller's own submission of a fingerprint
 	//
@@ -1447,6 +1721,11 @@ func (c *Client) SubmitFingerprints(ctx context.Context, body SubmitFingerprints
 // `status` is `confirmed` for a proof whose anchors have the configured number of
 // confirmations.
 //
+// When the institution that submitted it has since superseded or withdrawn the record
+// (`POST /v1/statements`), `superseded_by` and `withdrawn` list those statements, each
+// with its own status and, once anchored, its own proof, which a verifier checks
+// against the chain like the record's.
+//
 // This operation is public and never reveals the submitting institution.
 //
 // Corresponds with GET /v1/fingerprints/{fingerprint} (the `GetFingerprint` operationId).
@@ -1472,6 +1751,106 @@ func (c *Client) GetFingerprint(ctx context.Context, fingerprint FingerprintPath
 // Corresponds with GET /v1/info (the `GetInfo` operationId).
 func (c *Client) GetInfo(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetInfoRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// MakeStatementWithBody Supersede or withdraw a record
+//
+// Records that the record with fingerprint `subject` is superseded by a corrected
+// version (`type: supersede`, `replacement` its fingerprint) or withdrawn
+// (`type: withdraw`, with a `reason`). Only the institution that first submitted
+// `subject` may: another gets `403` (an institution that submitted the same
+// fingerprint later did not issue the record). For a supersede, `replacement` must be
+// a fingerprint this institution submitted (stamp the new version first).
+//
+// The server writes the statement in its canonical form (docs/statements.md: a JSON
+// object naming the subject, the replacement or reason and the `nonce`, never the
+// institution), submits the statement's own fingerprint like any other — batched,
+// anchored, with a signed receipt — and records which fingerprint it is about. The
+// `202` comes once both are durable. History is never deleted: a second supersede,
+// or a withdrawal after a supersede, are recorded beside the first.
+//
+// `nonce` is 32 random bytes the institution chooses: a retry of the same request
+// (the same nonce) is the same statement and gets the same answer, and nobody can
+// anchor the statement's fingerprint before it is made. Rate limited as submissions
+// are.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/statements (the `MakeStatement` operationId).
+func (c *Client) MakeStatementWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMakeStatementRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// MakeStatement Supersede or withdraw a record
+//
+// Records that the record with fingerprint `subject` is superseded by a corrected
+// version (`type: supersede`, `replacement` its fingerprint) or withdrawn
+// (`type: withdraw`, with a `reason`). Only the institution that first submitted
+// `subject` may: another gets `403` (an institution that submitted the same
+// fingerprint later did not issue the record). For a supersede, `replacement` must be
+// a fingerprint this institution submitted (stamp the new version first).
+//
+// The server writes the statement in its canonical form (docs/statements.md: a JSON
+// object naming the subject, the replacement or reason and the `nonce`, never the
+// institution), submits the statement's own fingerprint like any other — batched,
+// anchored, with a signed receipt — and records which fingerprint it is about. The
+// `202` comes once both are durable. History is never deleted: a second supersede,
+// or a withdrawal after a supersede, are recorded beside the first.
+//
+// `nonce` is 32 random bytes the institution chooses: a retry of the same request
+// (the same nonce) is the same statement and gets the same answer, and nobody can
+// anchor the statement's fingerprint before it is made. Rate limited as submissions
+// are.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/statements (the `MakeStatement` operationId).
+func (c *Client) MakeStatement(ctx context.Context, body MakeStatementJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMakeStatementRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetStatusFile The signed list of every correction and withdrawal
+//
+// The status file: every statement this server recorded, in the order recorded, each
+// with the time it was attested (the block time of its anchor, once its batch is
+// confirmed on every chain; absent before), dated (`issued_at`) and signed with the
+// receipt key valid at that time, so that a verifier with the issuer's trust list
+// entry can learn offline whether a record was corrected or withdrawn
+// (`attestd status-export` saves it, `attestd verify --status FILE` reads it). The
+// signed bytes are in docs/statements.md. It names no institution.
+//
+// The file is made at most once a minute (`serve --status-refresh`) and served
+// from memory in between, so `issued_at` may be that much older than the request.
+// A statement made after `issued_at` is not in it: verifiers refuse a file older
+// than their limit (a week by default).
+//
+// Corresponds with GET /v1/status (the `GetStatusFile` operationId).
+func (c *Client) GetStatusFile(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetStatusFileRequest(c.Server)
 	if err != nil {
 		return nil, err
 	}
@@ -1867,6 +2246,73 @@ func NewGetInfoRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewMakeStatementRequest calls the generic MakeStatement builder with application/json body
+func NewMakeStatementRequest(server string, body MakeStatementJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewMakeStatementRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewMakeStatementRequestWithBody constructs an http.Request for the MakeStatement method, with any body, and a specified content type
+func NewMakeStatementRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/statements")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewGetStatusFileRequest constructs an http.Request for the GetStatusFile method
+func NewGetStatusFileRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/status")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewGetSubmissionRequest constructs an http.Request for the GetSubmission method
 func NewGetSubmissionRequest(server string, fingerprint FingerprintPath) (*http.Request, error) {
 	var err error
@@ -2123,6 +2569,11 @@ type ClientWithResponsesInterface interface {
 	// `status` is `confirmed` for a proof whose anchors have the configured number of
 	// confirmations.
 	//
+	// When the institution that submitted it has since superseded or withdrawn the record
+	// (`POST /v1/statements`), `superseded_by` and `withdrawn` list those statements, each
+	// with its own status and, once anchored, its own proof, which a verifier checks
+	// against the chain like the record's.
+	//
 	// This operation is public and never reveals the submitting institution.
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -2141,6 +2592,78 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /v1/info (the `GetInfo` operationId).
 	GetInfoWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetInfoResponse, error)
+
+	// MakeStatementWithBodyWithResponse Supersede or withdraw a record
+	//
+	// Records that the record with fingerprint `subject` is superseded by a corrected
+	// version (`type: supersede`, `replacement` its fingerprint) or withdrawn
+	// (`type: withdraw`, with a `reason`). Only the institution that first submitted
+	// `subject` may: another gets `403` (an institution that submitted the same
+	// fingerprint later did not issue the record). For a supersede, `replacement` must be
+	// a fingerprint this institution submitted (stamp the new version first).
+	//
+	// The server writes the statement in its canonical form (docs/statements.md: a JSON
+	// object naming the subject, the replacement or reason and the `nonce`, never the
+	// institution), submits the statement's own fingerprint like any other — batched,
+	// anchored, with a signed receipt — and records which fingerprint it is about. The
+	// `202` comes once both are durable. History is never deleted: a second supersede,
+	// or a withdrawal after a supersede, are recorded beside the first.
+	//
+	// `nonce` is 32 random bytes the institution chooses: a retry of the same request
+	// (the same nonce) is the same statement and gets the same answer, and nobody can
+	// anchor the statement's fingerprint before it is made. Rate limited as submissions
+	// are.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/statements (the `MakeStatement` operationId).
+	MakeStatementWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*MakeStatementResponse, error)
+
+	// MakeStatementWithResponse Supersede or withdraw a record
+	//
+	// Records that the record with fingerprint `subject` is superseded by a corrected
+	// version (`type: supersede`, `replacement` its fingerprint) or withdrawn
+	// (`type: withdraw`, with a `reason`). Only the institution that first submitted
+	// `subject` may: another gets `403` (an institution that submitted the same
+	// fingerprint later did not issue the record). For a supersede, `replacement` must be
+	// a fingerprint this institution submitted (stamp the new version first).
+	//
+	// The server writes the statement in its canonical form (docs/statements.md: a JSON
+	// object naming the subject, the replacement or reason and the `nonce`, never the
+	// institution), submits the statement's own fingerprint like any other — batched,
+	// anchored, with a signed receipt — and records which fingerprint it is about. The
+	// `202` comes once both are durable. History is never deleted: a second supersede,
+	// or a withdrawal after a supersede, are recorded beside the first.
+	//
+	// `nonce` is 32 random bytes the institution chooses: a retry of the same request
+	// (the same nonce) is the same statement and gets the same answer, and nobody can
+	// anchor the statement's fingerprint before it is made. Rate limited as submissions
+	// are.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/statements (the `MakeStatement` operationId).
+	MakeStatementWithResponse(ctx context.Context, body MakeStatementJSONRequestBody, reqEditors ...RequestEditorFn) (*MakeStatementResponse, error)
+
+	// GetStatusFileWithResponse The signed list of every correction and withdrawal
+	//
+	// The status file: every statement this server recorded, in the order recorded, each
+	// with the time it was attested (the block time of its anchor, once its batch is
+	// confirmed on every chain; absent before), dated (`issued_at`) and signed with the
+	// receipt key valid at that time, so that a verifier with the issuer's trust list
+	// entry can learn offline whether a record was corrected or withdrawn
+	// (`attestd status-export` saves it, `attestd verify --status FILE` reads it). The
+	// signed bytes are in docs/statements.md. It names no institution.
+	//
+	// The file is made at most once a minute (`serve --status-refresh`) and served
+	// from memory in between, so `issued_at` may be that much older than the request.
+	// A statement made after `issued_at` is not in it: verifiers refuse a file older
+	// than their limit (a week by default).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/status (the `GetStatusFile` operationId).
+	GetStatusFileWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetStatusFileResponse, error)
 
 	// GetSubmissionWithResponse The caller's own submission of a fingerprint
 	//
@@ -2829,6 +3352,214 @@ func (r GetInfoResponse) ContentType() string {
 	return ""
 }
 
+// MakeStatementResponse401Headers the declared response headers of an HTTP 401 response for MakeStatement
+type MakeStatementResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// MakeStatementResponse429Headers the declared response headers of an HTTP 429 response for MakeStatement
+type MakeStatementResponse429Headers struct {
+	RetryAfter int64
+}
+
+// MakeStatementResponse503Headers the declared response headers of an HTTP 503 response for MakeStatement
+type MakeStatementResponse503Headers struct {
+	RetryAfter int64
+}
+
+type MakeStatementResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *StatementResponse
+	// ApplicationProblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationProblemJSON400 *BadStatement
+	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationProblemJSON401 *Unauthorized
+	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationProblemJSON403 *Forbidden
+	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationProblemJSON404 *NotFound
+	// ApplicationProblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationProblemJSON413 *PayloadTooLarge
+	// ApplicationProblemJSON414 the response for an HTTP 414 `application/problem+json` response
+	ApplicationProblemJSON414 *URITooLong
+	// ApplicationProblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationProblemJSON429 *TooManyRequests
+	// ApplicationProblemJSON431 the response for an HTTP 431 `application/problem+json` response
+	ApplicationProblemJSON431 *HeaderFieldsTooLarge
+	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationProblemJSON500 *InternalError
+	// ApplicationProblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationProblemJSON503 *NotAccepting
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *MakeStatementResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *MakeStatementResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *MakeStatementResponse503Headers
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r MakeStatementResponse) GetJSON202() *StatementResponse {
+	return r.JSON202
+}
+
+// GetApplicationProblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r MakeStatementResponse) GetApplicationProblemJSON400() *BadStatement {
+	return r.ApplicationProblemJSON400
+}
+
+// GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r MakeStatementResponse) GetApplicationProblemJSON401() *Unauthorized {
+	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r MakeStatementResponse) GetApplicationProblemJSON403() *Forbidden {
+	return r.ApplicationProblemJSON403
+}
+
+// GetApplicationProblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r MakeStatementResponse) GetApplicationProblemJSON404() *NotFound {
+	return r.ApplicationProblemJSON404
+}
+
+// GetApplicationProblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r MakeStatementResponse) GetApplicationProblemJSON413() *PayloadTooLarge {
+	return r.ApplicationProblemJSON413
+}
+
+// GetApplicationProblemJSON414 returns the response for an HTTP 414 `application/problem+json` response
+func (r MakeStatementResponse) GetApplicationProblemJSON414() *URITooLong {
+	return r.ApplicationProblemJSON414
+}
+
+// GetApplicationProblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r MakeStatementResponse) GetApplicationProblemJSON429() *TooManyRequests {
+	return r.ApplicationProblemJSON429
+}
+
+// GetApplicationProblemJSON431 returns the response for an HTTP 431 `application/problem+json` response
+func (r MakeStatementResponse) GetApplicationProblemJSON431() *HeaderFieldsTooLarge {
+	return r.ApplicationProblemJSON431
+}
+
+// GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r MakeStatementResponse) GetApplicationProblemJSON500() *InternalError {
+	return r.ApplicationProblemJSON500
+}
+
+// GetApplicationProblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r MakeStatementResponse) GetApplicationProblemJSON503() *NotAccepting {
+	return r.ApplicationProblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r MakeStatementResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r MakeStatementResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r MakeStatementResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r MakeStatementResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetStatusFileResponse503Headers the declared response headers of an HTTP 503 response for GetStatusFile
+type GetStatusFileResponse503Headers struct {
+	RetryAfter int64
+}
+
+type GetStatusFileResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *StatusFile
+	// ApplicationProblemJSON414 the response for an HTTP 414 `application/problem+json` response
+	ApplicationProblemJSON414 *URITooLong
+	// ApplicationProblemJSON431 the response for an HTTP 431 `application/problem+json` response
+	ApplicationProblemJSON431 *HeaderFieldsTooLarge
+	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationProblemJSON500 *InternalError
+	// ApplicationProblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationProblemJSON503 *StoreUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetStatusFileResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetStatusFileResponse) GetJSON200() *StatusFile {
+	return r.JSON200
+}
+
+// GetApplicationProblemJSON414 returns the response for an HTTP 414 `application/problem+json` response
+func (r GetStatusFileResponse) GetApplicationProblemJSON414() *URITooLong {
+	return r.ApplicationProblemJSON414
+}
+
+// GetApplicationProblemJSON431 returns the response for an HTTP 431 `application/problem+json` response
+func (r GetStatusFileResponse) GetApplicationProblemJSON431() *HeaderFieldsTooLarge {
+	return r.ApplicationProblemJSON431
+}
+
+// GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetStatusFileResponse) GetApplicationProblemJSON500() *InternalError {
+	return r.ApplicationProblemJSON500
+}
+
+// GetApplicationProblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetStatusFileResponse) GetApplicationProblemJSON503() *StoreUnavailable {
+	return r.ApplicationProblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetStatusFileResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetStatusFileResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetStatusFileResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetStatusFileResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GetSubmissionResponse401Headers the declared response headers of an HTTP 401 response for GetSubmission
 type GetSubmissionResponse401Headers struct {
 	WWWAuthenticate string
@@ -3245,6 +3976,11 @@ func (c *ClientWithResponses) SubmitFingerprintsWithResponse(ctx context.Context
 // `status` is `confirmed` for a proof whose anchors have the configured number of
 // confirmations.
 //
+// When the institution that submitted it has since superseded or withdrawn the record
+// (`POST /v1/statements`), `superseded_by` and `withdrawn` list those statements, each
+// with its own status and, once anchored, its own proof, which a verifier checks
+// against the chain like the record's.
+//
 // This operation is public and never reveals the submitting institution.
 //
 // Returns a wrapper object for the known response body format(s).
@@ -3274,6 +4010,96 @@ func (c *ClientWithResponses) GetInfoWithResponse(ctx context.Context, reqEditor
 		return nil, err
 	}
 	return ParseGetInfoResponse(rsp)
+}
+
+// MakeStatementWithBodyWithResponse Supersede or withdraw a record
+//
+// Records that the record with fingerprint `subject` is superseded by a corrected
+// version (`type: supersede`, `replacement` its fingerprint) or withdrawn
+// (`type: withdraw`, with a `reason`). Only the institution that first submitted
+// `subject` may: another gets `403` (an institution that submitted the same
+// fingerprint later did not issue the record). For a supersede, `replacement` must be
+// a fingerprint this institution submitted (stamp the new version first).
+//
+// The server writes the statement in its canonical form (docs/statements.md: a JSON
+// object naming the subject, the replacement or reason and the `nonce`, never the
+// institution), submits the statement's own fingerprint like any other — batched,
+// anchored, with a signed receipt — and records which fingerprint it is about. The
+// `202` comes once both are durable. History is never deleted: a second supersede,
+// or a withdrawal after a supersede, are recorded beside the first.
+//
+// `nonce` is 32 random bytes the institution chooses: a retry of the same request
+// (the same nonce) is the same statement and gets the same answer, and nobody can
+// anchor the statement's fingerprint before it is made. Rate limited as submissions
+// are.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/statements (the `MakeStatement` operationId).
+func (c *ClientWithResponses) MakeStatementWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*MakeStatementResponse, error) {
+	rsp, err := c.MakeStatementWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseMakeStatementResponse(rsp)
+}
+
+// MakeStatementWithResponse Supersede or withdraw a record
+//
+// Records that the record with fingerprint `subject` is superseded by a corrected
+// version (`type: supersede`, `replacement` its fingerprint) or withdrawn
+// (`type: withdraw`, with a `reason`). Only the institution that first submitted
+// `subject` may: another gets `403` (an institution that submitted the same
+// fingerprint later did not issue the record). For a supersede, `replacement` must be
+// a fingerprint this institution submitted (stamp the new version first).
+//
+// The server writes the statement in its canonical form (docs/statements.md: a JSON
+// object naming the subject, the replacement or reason and the `nonce`, never the
+// institution), submits the statement's own fingerprint like any other — batched,
+// anchored, with a signed receipt — and records which fingerprint it is about. The
+// `202` comes once both are durable. History is never deleted: a second supersede,
+// or a withdrawal after a supersede, are recorded beside the first.
+//
+// `nonce` is 32 random bytes the institution chooses: a retry of the same request
+// (the same nonce) is the same statement and gets the same answer, and nobody can
+// anchor the statement's fingerprint before it is made. Rate limited as submissions
+// are.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/statements (the `MakeStatement` operationId).
+func (c *ClientWithResponses) MakeStatementWithResponse(ctx context.Context, body MakeStatementJSONRequestBody, reqEditors ...RequestEditorFn) (*MakeStatementResponse, error) {
+	rsp, err := c.MakeStatement(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseMakeStatementResponse(rsp)
+}
+
+// GetStatusFileWithResponse The signed list of every correction and withdrawal
+//
+// The status file: every statement this server recorded, in the order recorded, each
+// with the time it was attested (the block time of its anchor, once its batch is
+// confirmed on every chain; absent before), dated (`issued_at`) and signed with the
+// receipt key valid at that time, so that a verifier with the issuer's trust list
+// entry can learn offline whether a record was corrected or withdrawn
+// (`attestd status-export` saves it, `attestd verify --status FILE` reads it). The
+// signed bytes are in docs/statements.md. It names no institution.
+//
+// The file is made at most once a minute (`serve --status-refresh`) and served
+// from memory in between, so `issued_at` may be that much older than the request.
+// A statement made after `issued_at` is not in it: verifiers refuse a file older
+// than their limit (a week by default).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/status (the `GetStatusFile` operationId).
+func (c *ClientWithResponses) GetStatusFileWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetStatusFileResponse, error) {
+	rsp, err := c.GetStatusFile(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetStatusFileResponse(rsp)
 }
 
 // GetSubmissionWithResponse The caller's own submission of a fingerprint
@@ -3896,6 +4722,202 @@ func ParseGetInfoResponse(rsp *http.Response) (*GetInfoResponse, error) {
 	return response, nil
 }
 
+// ParseMakeStatementResponse parses an HTTP response from a MakeStatementWithResponse call
+func ParseMakeStatementResponse(rsp *http.Response) (*MakeStatementResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &MakeStatementResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest StatementResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadStatement
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 414:
+		var dest URITooLong
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON414 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 431:
+		var dest HeaderFieldsTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON431 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest NotAccepting
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers MakeStatementResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers MakeStatementResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers MakeStatementResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetStatusFileResponse parses an HTTP response from a GetStatusFileWithResponse call
+func ParseGetStatusFileResponse(rsp *http.Response) (*GetStatusFileResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetStatusFileResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest StatusFile
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 414:
+		var dest URITooLong
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON414 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 431:
+		var dest HeaderFieldsTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON431 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest StoreUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers GetStatusFileResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseGetSubmissionResponse parses an HTTP response from a GetSubmissionWithResponse call
 func ParseGetSubmissionResponse(rsp *http.Response) (*GetSubmissionResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -4164,6 +5186,12 @@ type ServerInterface interface {
 	// GetInfo What this server is
 	// (GET /v1/info)
 	GetInfo(c *gin.Context)
+	// MakeStatement Supersede or withdraw a record
+	// (POST /v1/statements)
+	MakeStatement(c *gin.Context)
+	// GetStatusFile The signed list of every correction and withdrawal
+	// (GET /v1/status)
+	GetStatusFile(c *gin.Context)
 	// GetSubmission The caller's own submission of a fingerprint
 	// (GET /v1/submissions/{fingerprint})
 	GetSubmission(c *gin.Context, fingerprint FingerprintPath)
@@ -4314,6 +5342,34 @@ func (siw *ServerInterfaceWrapper) GetInfo(c *gin.Context) {
 	siw.Handler.GetInfo(c)
 }
 
+// MakeStatement operation middleware
+func (siw *ServerInterfaceWrapper) MakeStatement(c *gin.Context) {
+
+	c.Set(string(BearerAuthScopes), []string{})
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.MakeStatement(c)
+}
+
+// GetStatusFile operation middleware
+func (siw *ServerInterfaceWrapper) GetStatusFile(c *gin.Context) {
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.GetStatusFile(c)
+}
+
 // GetSubmission operation middleware
 func (siw *ServerInterfaceWrapper) GetSubmission(c *gin.Context) {
 
@@ -4396,6 +5452,8 @@ func RegisterHandlersWithOptions(router gin.IRouter, si ServerInterface, options
 
 	router.POST(options.BaseURL+"/v1/fingerprints", wrapper.SubmitFingerprints)
 	router.GET(options.BaseURL+"/v1/fingerprints/:fingerprint", wrapper.GetFingerprint)
+	router.POST(options.BaseURL+"/v1/statements", wrapper.MakeStatement)
+	router.GET(options.BaseURL+"/v1/status", wrapper.GetStatusFile)
 	router.GET(options.BaseURL+"/v1/submissions/:fingerprint", wrapper.GetSubmission)
 	router.POST(options.BaseURL+"/v1/verify", wrapper.VerifyProof)
 	router.GET(options.BaseURL+"/v1/batches/:id", wrapper.GetBatch)

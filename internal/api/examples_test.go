@@ -15,6 +15,7 @@ import (
 	"github.com/attestd/attestd/internal/fingerprint"
 	"github.com/attestd/attestd/internal/proof"
 	"github.com/attestd/attestd/internal/receipt"
+	"github.com/attestd/attestd/internal/statement"
 	"github.com/attestd/attestd/internal/strictjson"
 	"github.com/attestd/attestd/internal/verify"
 )
@@ -115,7 +116,9 @@ func TestSpecExamples(t *testing.T) {
 		t.Fatalf("the GET /v1/info example: %v", err)
 	}
 	keys := map[string]ed25519.PublicKey{}
+	periods := map[string]ReceiptKey{}
 	for _, k := range info.ReceiptKeys {
+		periods[k.KeyID] = k
 		if k.Algorithm != ReceiptKeyAlgorithmEd25519 || len(k.PublicKey) != ed25519.PublicKeySize || receipt.KeyID(k.PublicKey) != k.KeyID {
 			t.Errorf("the GET /v1/info example's receipt key %s is not an Ed25519 key with that id", k.KeyID)
 		}
@@ -146,6 +149,58 @@ func TestSpecExamples(t *testing.T) {
 		}
 		return out, nil
 	}
+	// The statements of the POST /v1/statements request examples, by the
+	// fingerprint of their canonical form (which the 202 examples answer).
+	requested := map[fingerprint.Fingerprint]bool{}
+	statementRequest := func(v any) (statement.Statement, error) {
+		var req StatementRequest
+		if err := decodeExample(v, &req); err != nil {
+			return statement.Statement{}, err
+		}
+		st := statement.Statement{Version: statement.Version, Type: statement.Type(req.Type)}
+		var err error
+		if st.Subject, err = fingerprint.Parse(req.Subject); err != nil {
+			return st, err
+		}
+		if st.Nonce, err = fingerprint.ParseNonce(req.Nonce); err != nil {
+			return st, err
+		}
+		if req.Replacement != nil {
+			r, err := fingerprint.Parse(*req.Replacement)
+			if err != nil {
+				return st, err
+			}
+			st.Replacement = &r
+		}
+		if req.Reason != nil {
+			st.Reason = statement.Reason(*req.Reason)
+		}
+		return st, st.Check()
+	}
+	for name, ex := range doc.Paths.Find("/v1/statements").Post.RequestBody.Value.Content["application/json"].Examples {
+		st, err := statementRequest(ex.Value.Value)
+		if err != nil {
+			t.Fatalf("the POST /v1/statements request example %s: %v", name, err)
+		}
+		text, _ := st.Encode()
+		requested[statement.Fingerprint(text)] = true
+	}
+	// checkStatement checks a statement's text and its fingerprint, and that
+	// it is about subject (when not zero).
+	checkStatement := func(text, fp string, subject fingerprint.Fingerprint) (statement.Statement, error) {
+		st, err := statement.Parse([]byte(text))
+		if err != nil {
+			return st, err
+		}
+		if got := statement.Fingerprint([]byte(text)).String(); got != fp {
+			return st, fmt.Errorf("the statement's fingerprint is %s, not %s", got, fp)
+		}
+		if !subject.IsZero() && st.Subject != subject {
+			return st, fmt.Errorf("the statement is about %s, not %s", st.Subject, subject)
+		}
+		return st, nil
+	}
+
 	// The POST /v1/fingerprints request example, which the 202 example answers.
 	submitted, err := submittedFingerprints(doc.Paths.Find("/v1/fingerprints").Post.RequestBody.Value.Content["application/json"].Example)
 	if err != nil {
@@ -196,6 +251,33 @@ func TestSpecExamples(t *testing.T) {
 				return fmt.Errorf("status %s with batch_id %v", st.Status, st.BatchID)
 			case (st.Proof != nil) != anchored:
 				return fmt.Errorf("status %s with proof %v: a proof is there exactly from anchored on", st.Status, st.Proof != nil)
+			}
+			subject, _ := fingerprint.Parse(st.Fingerprint)
+			for _, list := range []struct {
+				t   statement.Type
+				rss []RecordStatement
+			}{{statement.Supersede, st.SupersededBy}, {statement.Withdraw, st.Withdrawn}} {
+				for _, rs := range list.rss {
+					parsed, err := checkStatement(rs.Statement, rs.Fingerprint, subject)
+					switch {
+					case err != nil:
+						return err
+					case parsed.Type != list.t:
+						return fmt.Errorf("a %s statement listed as %s", parsed.Type, list.t)
+					case parsed.Type == statement.Supersede && (rs.Replacement == nil || *rs.Replacement != parsed.Replacement.String() || rs.Reason != nil):
+						return fmt.Errorf("a supersede listed with replacement %v and reason %v", rs.Replacement, rs.Reason)
+					case parsed.Type == statement.Withdraw && (rs.Reason == nil || string(*rs.Reason) != string(parsed.Reason) || rs.Replacement != nil):
+						return fmt.Errorf("a withdrawal listed with reason %v and replacement %v", rs.Reason, rs.Replacement)
+					case (rs.Proof != nil) != (rs.Status == StatusAnchored || rs.Status == StatusConfirmed):
+						return fmt.Errorf("a statement in status %s with proof %v", rs.Status, rs.Proof != nil)
+					case rs.Proof != nil:
+						if err := checkBundle(rs.Proof); err != nil {
+							return err
+						}
+					}
+				}
+			}
+			switch {
 			case st.Proof == nil:
 				return nil
 			case st.Proof.Fingerprint.String() != st.Fingerprint || int64(st.Proof.BatchID) != *st.BatchID:
@@ -263,6 +345,49 @@ func TestSpecExamples(t *testing.T) {
 			}
 			return nil
 		},
+		"StatementRequest": func(v any) error {
+			_, err := statementRequest(v)
+			return err
+		},
+		"StatementResponse": func(v any) error {
+			var resp StatementResponse
+			if err := decodeExample(v, &resp); err != nil {
+				return err
+			}
+			if _, err := checkStatement(resp.Statement, resp.Fingerprint, fingerprint.Fingerprint{}); err != nil {
+				return err
+			}
+			if fp, _ := fingerprint.Parse(resp.Fingerprint); !requested[fp] {
+				return fmt.Errorf("the statement %s is none of the request examples'", resp.Fingerprint)
+			}
+			if resp.Receipt.Fingerprint.String() != resp.Fingerprint {
+				return fmt.Errorf("the receipt is for %s, the statement's fingerprint is %s", resp.Receipt.Fingerprint, resp.Fingerprint)
+			}
+			return checkReceipt(resp.Receipt)
+		},
+		"StatusFile": func(v any) error {
+			raw, err := json.Marshal(v)
+			if err != nil {
+				return err
+			}
+			f, err := statement.ParseStatusFile(raw)
+			if err != nil {
+				return err
+			}
+			pub, ok := keys[f.KeyID]
+			if !ok {
+				return fmt.Errorf("signed by key %s, which the GET /v1/info example does not publish", f.KeyID)
+			}
+			if k := periods[f.KeyID]; k.ValidFrom != nil && f.IssuedAt.Time.Before(*k.ValidFrom) || k.ValidUntil != nil && !f.IssuedAt.Time.Before(*k.ValidUntil) {
+				return fmt.Errorf("issued %s, outside the period of its key %s", f.IssuedAt.Time, f.KeyID)
+			}
+			for _, e := range f.Statements {
+				if !requested[e.Fingerprint] {
+					return fmt.Errorf("the statement %s is none of the POST /v1/statements examples'", e.Fingerprint)
+				}
+			}
+			return f.Verify(pub)
+		},
 		"Batch": func(v any) error {
 			var b Batch
 			if err := decodeExample(v, &b); err != nil {
@@ -302,7 +427,7 @@ func TestSpecExamples(t *testing.T) {
 		}
 		t.Errorf("%s: an example of %q, which this test has no check for: add one", ex.where, ex.schema)
 	}
-	for _, name := range []string{"SubmitRequest", "SubmitResponse", "Submission", "FingerprintStatus", "VerifyRequest", "VerifyResult", "Batch", "Info"} {
+	for _, name := range []string{"SubmitRequest", "SubmitResponse", "Submission", "FingerprintStatus", "VerifyRequest", "VerifyResult", "Batch", "Info", "StatementRequest", "StatementResponse", "StatusFile"} {
 		if seen[name] == 0 {
 			t.Errorf("the spec has no example of %s", name)
 		}

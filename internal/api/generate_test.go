@@ -54,6 +54,8 @@ var operations = []struct {
 	{"submitFingerprints", http.MethodPost, "/v1/fingerprints", true},
 	{"getFingerprint", http.MethodGet, "/v1/fingerprints/{fingerprint}", false},
 	{"getSubmission", http.MethodGet, "/v1/submissions/{fingerprint}", true},
+	{"makeStatement", http.MethodPost, "/v1/statements", true},
+	{"getStatusFile", http.MethodGet, "/v1/status", false},
 	{"verifyProof", http.MethodPost, "/v1/verify", false},
 	{"getBatch", http.MethodGet, "/v1/batches/{id}", false},
 	{"getInfo", http.MethodGet, "/v1/info", false},
@@ -169,6 +171,8 @@ func (noContent) GetFingerprint(c *gin.Context, _ FingerprintPath) { c.Status(ht
 func (noContent) GetInfo(c *gin.Context)                           { c.Status(http.StatusNoContent) }
 func (noContent) VerifyProof(c *gin.Context)                       { c.Status(http.StatusNoContent) }
 func (noContent) GetSubmission(c *gin.Context, _ FingerprintPath)  { c.Status(http.StatusNoContent) }
+func (noContent) MakeStatement(c *gin.Context)                     { c.Status(http.StatusNoContent) }
+func (noContent) GetStatusFile(c *gin.Context)                     { c.Status(http.StatusNoContent) }
 
 // TestSpecMaxFingerprints: the spec's limit on fingerprints per submission
 // (SubmitRequest's maxItems, and the prose) is MaxFingerprintsPerRequest, the

@@ -69,9 +69,11 @@ func HashDocument(path string, canon Canonicalization, nonce *Nonce, progress fu
 	return docHash, docHash, nil
 }
 
-// Canonicalize returns the RFC 8785 form of the JSON document read from r,
-// which must hold at most MaxCanonicalSize bytes of valid I-JSON (anything
-// else is an error, as is an empty document).
+// Canonicalize returns the RFC 8785 (JCS) form of the JSON document read
+// from r, the form [HashDocument] hashes with [CanonJCS]: an error if it is
+// not one valid I-JSON value (duplicate member names included), is empty,
+// or is larger than [MaxCanonicalSize]. attestd's own canonical formats
+// (the statements of internal/statement) are made and checked with it.
 func Canonicalize(r io.Reader) ([]byte, error) {
 	out, _, err := canonicalize(r, MaxCanonicalSize)
 	return out, err

@@ -20,7 +20,9 @@ import (
 type Metrics struct {
 	Registry *prometheus.Registry
 
-	Received      *prometheus.CounterVec // result: new|duplicate
+	Received *prometheus.CounterVec // result: new|duplicate
+	// Statements counts record-status statements recorded (not retries).
+	Statements    *prometheus.CounterVec // type: supersede|withdraw
 	SealDuration  prometheus.Histogram
 	BatchSize     prometheus.Histogram
 	BatchesSealed prometheus.Counter
@@ -109,6 +111,10 @@ func New(version string) *Metrics {
 			Name: "attestd_fingerprints_received_total",
 			Help: "Fingerprints acknowledged with 202, by whether they were new or already known.",
 		}, []string{"result"}),
+		Statements: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "attestd_statements_total",
+			Help: "Record-status statements recorded with 202 (a retry of the same statement not counted), by type: supersede or withdraw.",
+		}, []string{"type"}),
 		SealDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "attestd_seal_duration_seconds",
 			Help:    "Time to build and durably commit one batch.",
@@ -200,7 +206,7 @@ func New(version string) *Metrics {
 	}
 	buildInfo.WithLabelValues(version, goVersion).Set(1)
 	reg.MustRegister(
-		m.Received, m.SealDuration, m.BatchSize, m.BatchesSealed, m.SealFailures,
+		m.Received, m.Statements, m.SealDuration, m.BatchSize, m.BatchesSealed, m.SealFailures,
 		m.AnchorSubmitted, m.AnchorConfirmed, m.AnchorFailed, m.AnchorReplaced, m.AnchorLatency,
 		m.Reorgs, m.GasUsed, m.FeesPaid, m.ChainHead, m.EvidenceFailures,
 		m.ChainBatchHighest, m.BatchIDsSkipped,

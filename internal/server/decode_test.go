@@ -8,8 +8,8 @@ import (
 	"github.com/attestd/attestd/internal/strictjson/jsonref"
 )
 
-// FuzzDecode: whatever decodeBody accepts as a POST /v1/fingerprints or
-// POST /v1/verify body, an encoding/json-based reference accepts too and
+// FuzzDecode: whatever decodeBody accepts as a POST /v1/fingerprints,
+// POST /v1/verify or POST /v1/statements body, an encoding/json-based reference accepts too and
 // finds no duplicate member names, even case-insensitively: the server
 // and a standard parser read one body the same way.
 func FuzzDecode(f *testing.F) {
@@ -24,13 +24,16 @@ func FuzzDecode(f *testing.F) {
 		`{"bundle":` + bundle + `,"bundle":` + bundle + `}`,
 		`{"bundle":` + bundle + `,"BUNDLE":` + bundle + `}`,
 		`{"bundle":` + strings.Replace(bundle, `{"version":1,`, `{"version":1,"ROOT":"00",`, 1) + `,"fingerprint":"` + h + `","required_chains":[1],"min_confirmations":2}`,
+		`{"type":"withdraw","subject":"` + h + `","reason":"other","nonce":"` + h + `"}`,
+		`{"type":"supersede","subject":"` + h + `","replacement":"` + h + `","nonce":"` + h + `","Nonce":"` + h + `"}`,
 	} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var sub api.SubmitRequest
 		var ver api.VerifyRequest
-		for _, v := range []any{&sub, &ver} {
+		var stm api.StatementRequest
+		for _, v := range []any{&sub, &ver, &stm} {
 			if decodeBody(data, v) != nil {
 				continue
 			}

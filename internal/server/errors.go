@@ -10,6 +10,7 @@ import (
 	"github.com/attestd/attestd/internal/api"
 	"github.com/attestd/attestd/internal/fingerprint"
 	"github.com/attestd/attestd/internal/proof"
+	"github.com/attestd/attestd/internal/statement"
 	"github.com/attestd/attestd/internal/store"
 )
 
@@ -20,6 +21,7 @@ import (
 var (
 	ErrBadRequest   = errors.New("bad request")        // 400
 	ErrUnauthorized = errors.New("unauthorized")       // 401
+	ErrForbidden    = errors.New("forbidden")          // 403: the credentials are good, the operation is not theirs to make
 	ErrUndecided    = errors.New("could not decide")   // 503, with Retry-After: a verify whose chain reads failed
 	errNotFoundPath = errors.New("no such route")      // 404
 	errMethod       = errors.New("method not allowed") // 405
@@ -44,11 +46,13 @@ func (s *Server) problem(c *gin.Context, err error) {
 	case errors.As(err, &tooBig):
 		status, title = http.StatusRequestEntityTooLarge, "Request body too large"
 		err = fmt.Errorf("the request body exceeds %d bytes", tooBig.Limit)
-	case errors.Is(err, ErrBadRequest), errors.Is(err, fingerprint.ErrInvalid), errors.Is(err, proof.ErrInvalid):
+	case errors.Is(err, ErrBadRequest), errors.Is(err, fingerprint.ErrInvalid), errors.Is(err, proof.ErrInvalid), errors.Is(err, statement.ErrInvalid):
 		status, title = http.StatusBadRequest, "Bad Request"
 	case errors.Is(err, ErrUnauthorized):
 		status, title = http.StatusUnauthorized, "Unauthorized"
 		c.Header("WWW-Authenticate", `Bearer realm="attestd"`)
+	case errors.Is(err, ErrForbidden):
+		status, title = http.StatusForbidden, "Forbidden"
 	case errors.Is(err, store.ErrUnavailable):
 		// A full disk, an I/O error, Redis down or read only: nothing was
 		// recorded, and a retry may succeed. The cause (a file path, a

@@ -314,9 +314,12 @@ func TestVerifyTampered(t *testing.T) {
 }
 
 // TestPrivacy: no public response names the submitting institution, at
-// any stage, even after another institution re-submits.
+// any stage, even after another institution re-submits, nor the
+// institution that superseded or withdrew a record (the statements listed
+// with it, the statements' own status, the status file), nor does B's
+// refusal to state about A's record name A.
 func TestPrivacy(t *testing.T) {
-	f := newFixture(t, server.Config{})
+	f := newFixture(t, server.Config{StatusRefresh: -1})
 	ctx := context.Background()
 	list := fps(t, 4)
 	f.submit(keyA, list[:3]...)
@@ -328,6 +331,13 @@ func TestPrivacy(t *testing.T) {
 	if strings.Contains(string(resp.Body), instA) {
 		t.Fatalf("B's receipts reveal that A submitted first: %s", resp.Body)
 	}
+	// A supersedes one record and withdraws another; B may not.
+	sup := f.stated(keyA, instA, supersedeReq(list[0], list[1], nonce(t, "s")))
+	wd := f.stated(keyA, instA, withdrawReq(list[2], api.WithdrawReasonEnteredInError, nonce(t, "w")))
+	if r := f.state(keyB, withdrawReq(list[0], api.WithdrawReasonOther, nonce(t, "b"))); r.StatusCode() != 403 || strings.Contains(strings.ToLower(string(r.Body)), strings.ToLower(instA)) {
+		t.Fatalf("B's withdrawal of A's record: %d %s", r.StatusCode(), r.Body)
+	}
+	list = append(list, sup.Fingerprint, wd.Fingerprint)
 
 	public := func(stage string) {
 		t.Helper()
@@ -348,6 +358,10 @@ func TestPrivacy(t *testing.T) {
 		} else {
 			t.Fatalf("GET batch 1: %d", r.StatusCode)
 		}
+		if st, _ := f.status(list[0]); len(st.SupersededBy) != 1 {
+			t.Fatalf("%s: the supersede is not listed", stage)
+		}
+		_, bodies["GET /v1/status"] = f.getStatusFile()
 		for _, p := range []string{"/v1/info", "/healthz", "/readyz", "/metrics", "/v1/fingerprints/" + fp(t, "nope"), "/v1/fingerprints/" + strings.ToUpper(list[0])} {
 			_, body := f.do("GET", p, nil, nil)
 			bodies["GET "+p] = body

@@ -68,6 +68,10 @@ type Config struct {
 	VerifyRate    float64       // POST /v1/verify requests per second per client address; 0 = DefaultVerifyRate, < 0 = unlimited
 	VerifyBurst   int           // bucket size for VerifyRate; 0 = DefaultVerifyBurst
 	VerifyClients int           // client addresses the verify limiter remembers; 0 = DefaultVerifyClients
+	// StatusRefresh is how long GET /v1/status serves the status file it
+	// made before it makes a new one; 0 = DefaultStatusRefresh, < 0 = a
+	// new one for every request.
+	StatusRefresh time.Duration
 	// Now is the clock that stamps submissions' received times; nil =
 	// time.Now (tests inject one).
 	Now func() time.Time
@@ -134,6 +138,11 @@ type Server struct {
 	verifyLimits *clientLimiters
 	readers      map[uint64]verify.Chain
 	evidence     map[uint64]bool // chains whose anchors get chain evidence
+
+	// The status file GET /v1/status served last, and when it was made.
+	statusMu   sync.Mutex
+	statusBody []byte
+	statusAt   time.Time
 }
 
 var _ api.ServerInterface = (*Server)(nil)
@@ -160,6 +169,9 @@ func New(cfg Config, d Deps) *Server {
 	}
 	if cfg.VerifyClients == 0 {
 		cfg.VerifyClients = DefaultVerifyClients
+	}
+	if cfg.StatusRefresh == 0 {
+		cfg.StatusRefresh = DefaultStatusRefresh
 	}
 	s := &Server{cfg: cfg, Deps: d, log: d.Log, limits: newLimiters(cfg.RatePerSecond, cfg.RateBurst),
 		verifyLimits: newClientLimiters(cfg.VerifyRate, cfg.VerifyBurst, cfg.VerifyClients),
@@ -348,8 +360,9 @@ func (s *Server) SubmitFingerprints(c *gin.Context) {
 	c.JSON(http.StatusAccepted, resp)
 }
 
-// GetFingerprint implements GET /v1/fingerprints/{fingerprint}. It never
-// reveals who submitted the fingerprint.
+// GetFingerprint implements GET /v1/fingerprints/{fingerprint}, with the
+// statements that supersede or withdraw the record. It never reveals who
+// submitted the fingerprint or made a statement.
 func (s *Server) GetFingerprint(c *gin.Context, text api.FingerprintPath) {
 	fp, err := fingerprint.Parse(text)
 	if err != nil {
@@ -371,6 +384,12 @@ func (s *Server) GetFingerprint(c *gin.Context, text api.FingerprintPath) {
 		st.BatchID, st.Status, st.Proof = &id, api.Status(p.Batch.Status(chainIDs)), s.bundle(p)
 		var chains [8]api.ChainProgress // most services anchor on a few chains: no allocation
 		st.Chains = chainProgress(chains[:0], p.Batch, chainIDs)
+	}
+	if len(p.Statements) > 0 {
+		if err := s.addStatements(c.Request.Context(), &st, p.Statements); err != nil {
+			s.problem(c, err)
+			return
+		}
 	}
 	buf := statusBufs.Get().(*[]byte)
 	*buf = appendStatus((*buf)[:0], &st)

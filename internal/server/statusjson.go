@@ -43,7 +43,25 @@ func appendStatus(dst []byte, st *api.FingerprintStatus) []byte {
 		dst = appendBundle(append(dst, `,"proof":`...), b)
 	}
 	dst = appendString(append(dst, `,"status":`...), string(st.Status))
+	// Statements are rare (a record corrected or withdrawn): encoding/json
+	// writes them, so they are its bytes by construction.
+	if len(st.SupersededBy) > 0 {
+		dst = appendJSON(append(dst, `,"superseded_by":`...), st.SupersededBy)
+	}
+	if len(st.Withdrawn) > 0 {
+		dst = appendJSON(append(dst, `,"withdrawn":`...), st.Withdrawn)
+	}
 	return append(dst, '}')
+}
+
+// appendJSON appends v as encoding/json writes it; the statements' types
+// always marshal (strings, hex, a proof bundle).
+func appendJSON(dst []byte, v []api.RecordStatement) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("server: a record statement does not marshal: " + err.Error())
+	}
+	return append(dst, b...)
 }
 
 // appendBundle appends b as encoding/json writes a proof.Bundle.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -82,6 +83,19 @@ func testBundle(seed []byte, pathLen, anchors int, n uint64) *proof.Bundle {
 	return b
 }
 
+// withStatements adds to st a supersede (anchored, with a proof of its
+// own) and a withdrawal (pending), with text as their statements' text.
+func withStatements(st *api.FingerprintStatus, seed []byte, text string) *api.FingerprintStatus {
+	h := func(s string) string { return fingerprint.Sum(append(bytes.Clone(seed), s...)).String() }
+	repl, reason := h("replacement"), api.WithdrawReasonEnteredInError
+	st.SupersededBy = []api.RecordStatement{
+		{Fingerprint: h("s1"), Statement: text, Status: api.StatusConfirmed, Replacement: &repl, Proof: testBundle(append(bytes.Clone(seed), 's'), 3, 1, 9)},
+		{Fingerprint: h("s2"), Statement: text + "2", Status: api.StatusSealed, Replacement: &repl},
+	}
+	st.Withdrawn = []api.RecordStatement{{Fingerprint: h("w"), Statement: text, Status: api.StatusPending, Reason: &reason}}
+	return st
+}
+
 func TestStatusJSON(t *testing.T) {
 	fp := fingerprint.Sum([]byte("status json"))
 	cases := []struct {
@@ -97,10 +111,14 @@ func TestStatusJSON(t *testing.T) {
 		{"a one-leaf batch", store.StatusConfirmed, 1, testBundle([]byte("c"), 0, 1, 0)},
 		{"no anchors", store.StatusSealed, 2, testBundle([]byte("d"), 1, 0, 2)},
 		{"nil path", store.StatusConfirmed, 3, func() *proof.Bundle { b := testBundle([]byte("e"), 0, 1, 3); b.Path = nil; return b }()},
+		{"superseded and withdrawn", store.StatusConfirmed, 4, testBundle([]byte("f"), 2, 1, 4)},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			st := testStatus(fp, tc.status, tc.batchID, tc.b)
+			if strings.HasPrefix(tc.name, "superseded") {
+				withStatements(st, []byte(tc.name), `{"nonce":"00","subject":"<&>","type":"withdraw"}`)
+			}
 			got, want := appendStatus(nil, st), statusReference(t, st)
 			if !bytes.Equal(got, want) {
 				t.Errorf("appendStatus:\n%s\nencoding/json of api.FingerprintStatus:\n%s", got, want)
@@ -139,6 +157,9 @@ func FuzzStatusJSON(f *testing.F) {
 			b = testBundle(seed, int(pathLen%65), int(anchors%5), n)
 		}
 		s := testStatus(fp, status, n, b)
+		if st&4 != 0 {
+			withStatements(s, seed, text)
+		}
 		if text != "" {
 			s.Fingerprint, s.Status = text, api.Status(text)
 			if len(s.Chains) > 0 {

@@ -207,12 +207,33 @@ func (b Batch) Status(chains []uint64) Status {
 }
 
 // Proof is what a proof read needs: an entry and, once it is sealed, its
-// batch and its Merkle path.
+// batch and its Merkle path; and the statements made about it.
 type Proof struct {
 	Entry Entry
 	Batch Batch      // zero while Entry is pending
 	Path  [][32]byte // the nodes at merkle.PathPositions(Entry.Index, Batch.Size); nil while pending
+	// Statements are the record-status statements whose subject is the
+	// entry's fingerprint, in the order they were recorded (Seq); none for
+	// most fingerprints.
+	Statements []Statement
 }
+
+// Statement is a record-status statement (internal/statement: a supersede
+// or a withdrawal) about a fingerprint, its subject. The store keeps its
+// canonical text byte for byte and never looks inside: the caller made
+// and checked it. The statement's own fingerprint is submitted (Submit)
+// and sealed and anchored like any other; AddStatement records what it
+// says and which fingerprint it is about.
+type Statement struct {
+	Fingerprint fingerprint.Fingerprint // the statement's own: statement.Fingerprint(Text)
+	Subject     fingerprint.Fingerprint // the fingerprint it is about
+	Text        []byte                  // its canonical form
+	Seq         uint64                  // 1, 2, 3 … in the order recorded (AddStatement sets it)
+}
+
+// MaxStatementText bounds a statement's text (internal/statement's
+// MaxSize); AddStatement refuses a longer one.
+const MaxStatementText = 1 << 10
 
 // Store is the persistence contract. All methods are safe for concurrent
 // use. "Durable" means: on the backend's stable storage (fsync'd for the
@@ -256,8 +277,9 @@ type Store interface {
 
 	// Proof returns the entry of fp and, once it is sealed, its batch and
 	// Merkle path (the stored nodes at merkle.PathPositions, never a
-	// rebuilt tree), or ErrNotFound: the entry, its batch and its path in
-	// one call, which the embedded store serves from one read transaction.
+	// rebuilt tree), and the statements about fp, or ErrNotFound: all of
+	// it in one call, which the embedded store serves from one read
+	// transaction.
 	Proof(ctx context.Context, fp fingerprint.Fingerprint) (Proof, error)
 
 	// PendingStats returns the number of pending fingerprints and the
@@ -289,6 +311,27 @@ type Store interface {
 	// batch that is stored under b.ID (same size, root and sealing time)
 	// succeeds again without writing (a retry). Fenced like CommitBatch.
 	AdoptBatch(ctx context.Context, b Batch) error
+
+	// AddStatement durably records st (its Fingerprint, Subject and Text;
+	// Seq is ignored) and returns it as recorded, with its Seq: the next
+	// statement number (dense: 1, 2, 3 …). A statement whose Fingerprint
+	// is recorded already is returned as it was recorded and nothing is
+	// written (a retry); under that fingerprint another subject or text is
+	// ErrConflict. Statements are never changed nor removed: history is
+	// kept. The caller submits st.Fingerprint first (Submit), so that a
+	// recorded statement is always one that will be anchored; AddStatement
+	// does not check it. A zero Fingerprint or Subject, and a Text empty or
+	// longer than MaxStatementText, are refused with an error. It returns
+	// once the statement is durable, like Submit.
+	AddStatement(ctx context.Context, st Statement) (Statement, error)
+
+	// Statement returns the statement whose own fingerprint is fp, or
+	// ErrNotFound (fp is not a statement's).
+	Statement(ctx context.Context, fp fingerprint.Fingerprint) (Statement, error)
+
+	// Statements returns up to limit statements with Seq > after,
+	// ascending: every statement of the service, page by page.
+	Statements(ctx context.Context, after uint64, limit int) ([]Statement, error)
 
 	// Batch returns batch id with its anchor records, or ErrNotFound.
 	Batch(ctx context.Context, id uint64) (Batch, error)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/attestd/attestd/internal/receipt"
+	"github.com/attestd/attestd/internal/statement"
 	"github.com/attestd/attestd/internal/verify"
 )
 
@@ -36,4 +37,30 @@ func (l *List) ReceiptCheck(r receipt.Receipt, anchoredBy string) verify.Check {
 		c.State, c.Detail = verify.StateOK, fmt.Sprintf("signed by %q's receipt key %s (valid %s); received %s", owner.Name, r.KeyID, key.Period(), received)
 	}
 	return c
+}
+
+// StatusFileSigner checks a status file's signature against l: it must be
+// made by a receipt key of a listed issuer, and dated (issued_at) within
+// that key's validity, as a receipt of that time would be. It returns the
+// issuer's name, or an error wrapping statement.ErrInvalid that says in
+// plain words why the file cannot be relied on. The file's age is the
+// caller's to check (StatusFile.CheckAge).
+func (l *List) StatusFileSigner(f *statement.StatusFile) (string, error) {
+	issued := f.IssuedAt.Time.UTC().Format("2006-01-02 15:04:05 MST")
+	for i := range l.Issuers {
+		e := &l.Issuers[i]
+		for _, k := range e.ReceiptKeys {
+			if receipt.KeyID(k.PublicKey) != f.KeyID {
+				continue
+			}
+			if err := f.Verify(k.PublicKey); err != nil {
+				return "", err
+			}
+			if !k.ValidAt(f.IssuedAt.Time) {
+				return "", fmt.Errorf("%w: the status file is dated %s, outside the validity of %q's key %s (%s): that key did not vouch for it then", statement.ErrInvalid, issued, e.Name, f.KeyID, k.Period())
+			}
+			return e.Name, nil
+		}
+	}
+	return "", fmt.Errorf("%w: the status file is signed by key %s, which is no receipt key in your trust list: it is not from an issuer you trust", statement.ErrInvalid, f.KeyID)
 }

@@ -372,7 +372,7 @@ func TestCheckNamesDocumented(t *testing.T) {
 	}
 	for name, q := range plain {
 		row := "| `" + name + "` |"
-		if name != CheckFormat && name != CheckFingerprint && name != CheckMerklePath && name != CheckChains && name != CheckPolicy && name != CheckIssuer && name != CheckReceipt {
+		if name != CheckFormat && name != CheckFingerprint && name != CheckMerklePath && name != CheckChains && name != CheckPolicy && name != CheckIssuer && name != CheckReceipt && name != CheckRecordStatus {
 			row = "| `anchor[<id>]." + name + "` |"
 		}
 		i := strings.Index(table, row)

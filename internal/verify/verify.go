@@ -151,6 +151,8 @@ const (
 	VerdictValid     Verdict = "valid"     // every check ok, against pins the verifier trusts (or AnyIssuer)
 	VerdictInvalid   Verdict = "invalid"   // some evidence is false
 	VerdictUndecided Verdict = "undecided" // nothing is false, but something could not be checked
+	// VerdictSuperseded and VerdictWithdrawn (status.go): attested, and
+	// since superseded or withdrawn.
 )
 
 // Check is one named test and its outcome. OK is State == StateOK (kept
@@ -180,8 +182,13 @@ type Result struct {
 	Checks        []Check   `json:"checks"`
 	AttestedAt    time.Time `json:"attested_at,omitzero"` // the earliest required anchor's block time
 	// Issuer is the trust list's issuer that anchored it (Policy.Issuers),
-	// set only when valid.
+	// set only when the attestation checked out (valid, superseded or
+	// withdrawn).
 	Issuer string `json:"issuer,omitempty"`
+	// RecordStatus is what was learned of the record's corrections and
+	// withdrawals (CheckRecord, RecordUnavailable, SkipRecordStatus); nil
+	// when it was not asked.
+	RecordStatus *RecordStatus `json:"record_status,omitempty"`
 }
 
 // Failed returns the checks that did not pass (failed or undecided).
@@ -233,8 +240,18 @@ func (r *Result) settle() {
 	if len(r.Checks) == 0 {
 		r.Verdict = VerdictUndecided
 	}
+	if rs := r.RecordStatus; r.Verdict == VerdictValid && rs != nil {
+		// Every check passed, the record-status one too: the record is
+		// attested, and its status is what that check found.
+		switch rs.State {
+		case RecordSuperseded:
+			r.Verdict = VerdictSuperseded
+		case RecordWithdrawn:
+			r.Verdict = VerdictWithdrawn
+		}
+	}
 	r.Valid = r.Verdict == VerdictValid
-	if !r.Valid {
+	if r.Verdict == VerdictInvalid || r.Verdict == VerdictUndecided {
 		r.AttestedAt = time.Time{}
 		r.ExistenceOnly = false
 		r.Issuer = ""

@@ -145,8 +145,10 @@ async function cliVerifyAsync(v) {
   return cliResult(r);
 }
 
+// The page does not check a record's status (corrections and withdrawals,
+// docs/statements.md): it is compared with attestd verify --no-status.
 function cliVerifyArgs({ doc, proof, trust, offline = true, trusted = '', rpcs = [rpc] }) {
-  const args = ['verify', '--json', doc, '--proof', proof];
+  const args = ['verify', '--json', '--no-status', doc, '--proof', proof];
   if (offline) args.push('--offline');
   else for (const u of rpcs) args.push('--rpc', u);
   if (trusted) args.push('--trusted-block', `${chainID}:${trusted}`);

@@ -172,7 +172,7 @@ test('header decoding: every sampled single-byte mutation of a header gives atte
   const cliVerify = async (bundle, k) => {
     const file = join(dir, `m${k}.attest`);
     writeFileSync(file, JSON.stringify({ version: 1, fingerprint: v.document_fingerprint, canonicalization: 'none', proof: bundle }));
-    const args = ['verify', '--offline', '--json', '--anchorer', v.pinned_anchorer, '--min-confirmations', v.min_confirmations, doc, '--proof', file];
+    const args = ['verify', '--offline', '--json', '--no-status', '--anchorer', v.pinned_anchorer, '--min-confirmations', v.min_confirmations, doc, '--proof', file];
     for (const t of trusted) args.push('--trusted-block', t);
     const r = await execFileP(BIN, args).catch((e) => e);
     const code = r.code ?? 0;

@@ -43,11 +43,19 @@
 //	main  anchor   ID(8) chain(8)      anchor record, JSON (fee as a decimal string; the chain
 //	                                   evidence, once collected, as base64 of its JSON: an optional
 //	                                   member, absent from records without it, so no format change)
+//	main  stmt     fingerprint(32)     a record-status statement, by its own fingerprint:
+//	                                   version(1)=1 | seq(8) | subject(32) | canonical text
+//	main  stmtseq  seq(8)              statement fingerprint(32), in the order recorded; the bucket's
+//	                                   sequence is the last statement seq handed out
+//	main  about    subject(32)         the fingerprints (32 each) of the statements about it, in order
 //	log   log      segment(8)          a bucket of 2^16 records: seq(8) -> fingerprint(32) | its fp entry;
 //	                                   the log bucket's sequence is the last seq handed out (see ingestLog)
 //	log   subs     fingerprint(32) institution
 //	                                   record: version(1)=1 | received(8): the first submission of the
 //	                                   fingerprint by an institution other than its entry's
+//
+// The statement buckets were added without a format change: a store
+// without them gets them, empty, at Open.
 //
 // The store reads and writes only this format. attestd has had no release
 // yet, so older formats were only ever written by development builds: a
@@ -173,14 +181,17 @@ type Config struct {
 const formatVersion = 4
 
 var (
-	bucketMeta   = []byte("meta")
-	bucketFP     = []byte("fp")
-	bucketStarts = []byte("starts")
-	bucketBatch  = []byte("batch")
-	bucketLevels = []byte("levels")
-	bucketAnchor = []byte("anchor")
-	bucketLog    = []byte("log")
-	bucketSubs   = []byte("subs") // in the log file
+	bucketMeta    = []byte("meta")
+	bucketFP      = []byte("fp")
+	bucketStarts  = []byte("starts")
+	bucketBatch   = []byte("batch")
+	bucketLevels  = []byte("levels")
+	bucketAnchor  = []byte("anchor")
+	bucketLog     = []byte("log")
+	bucketSubs    = []byte("subs") // in the log file
+	bucketStmt    = []byte("stmt")
+	bucketStmtSeq = []byte("stmtseq")
+	bucketAbout   = []byte("about")
 
 	keyVersion = []byte("version")
 	keySealed  = []byte("sealed")
@@ -356,7 +367,7 @@ func (s *Store) init() error {
 		case binary.BigEndian.Uint64(v) > formatVersion:
 			return fmt.Errorf("unsupported store format version %d (want %d): written by a newer attestd", binary.BigEndian.Uint64(v), formatVersion)
 		}
-		for _, name := range [][]byte{bucketFP, bucketStarts, bucketBatch, bucketLevels, bucketAnchor} {
+		for _, name := range [][]byte{bucketFP, bucketStarts, bucketBatch, bucketLevels, bucketAnchor, bucketStmt, bucketStmtSeq, bucketAbout} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}

@@ -92,8 +92,12 @@ func (s *Store) Proof(ctx context.Context, fp fingerprint.Fingerprint) (store.Pr
 		if err != nil {
 			return err
 		}
+		stmts, err := statementsAbout(tx, fp)
+		if err != nil {
+			return err
+		}
 		if e.Pending() {
-			p.Entry = e
+			p.Entry, p.Statements = e, stmts
 			return nil
 		}
 		v := tx.Bucket(bucketBatch).Get(u64(e.BatchID))
@@ -112,7 +116,7 @@ func (s *Store) Proof(ctx context.Context, fp fingerprint.Fingerprint) (store.Pr
 		if err := nodesIn(tx, b.ID, pos, path); err != nil {
 			return err
 		}
-		p = store.Proof{Entry: e, Batch: b, Path: path}
+		p = store.Proof{Entry: e, Batch: b, Path: path, Statements: stmts}
 		return nil
 	})
 	return p, err

@@ -29,6 +29,9 @@ type keys struct {
 	lease   string // "replicaID/token", with the lease's TTL
 	fence   string // fencing token counter
 	batch   string // batch key prefix: batch + ID
+	stmt    string // hash statement fingerprint → 1 | seq | subject | text
+	stmtlog string // list of statement fingerprints in the order recorded (seq = index + 1)
+	about   string // hash subject → the fingerprints of the statements about it, concatenated
 }
 
 func newKeys(prefix string) keys {
@@ -47,6 +50,9 @@ func newKeys(prefix string) keys {
 		lease:   base + "lease",
 		fence:   base + "fence",
 		batch:   base + "batch:",
+		stmt:    base + "stmt",
+		stmtlog: base + "stmtlog",
+		about:   base + "about",
 	}
 }
 

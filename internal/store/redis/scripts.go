@@ -136,24 +136,58 @@ return r
 `)
 
 // proofScript reads one entry, locates it and sizes its batch, so a proof
-// read can fetch the batch and the path's nodes in one more round trip.
+// read can fetch the batch and the path's nodes in one more round trip,
+// and reads the statements about it.
 //
-//	KEYS[1] entries, KEYS[2] sealed, KEYS[3] starts; ARGV[1] fingerprint
+//	KEYS[1] entries, KEYS[2] sealed, KEYS[3] starts, KEYS[4] about,
+//	KEYS[5] stmt; ARGV[1] fingerprint
 //
-// It replies {entry, batch ID, index, batch size} ({entry, 0, 0, 0} while
-// pending), or nil if the fingerprint is unknown. Batches are consecutive
-// runs of sequence numbers, so a batch's size is the next batch's first
-// sequence number (or sealed + 1 for the last batch) minus its own.
+// It replies {entry, batch ID, index, batch size, statements}
+// ({entry, 0, 0, 0, statements} while pending), or nil if the fingerprint
+// is unknown; statements are the fingerprint and stmt value of each
+// statement about it, in the order recorded, one after the other (an
+// empty array for most). Batches are
+// consecutive runs of sequence numbers, so a batch's size is the next
+// batch's first sequence number (or sealed + 1 for the last batch) minus
+// its own.
 var proofScript = goredis.NewScript(luaLocate + `
 local v = redis.call('HGET', KEYS[1], ARGV[1])
 if not v then return false end
+local sts = {}
+local ab = redis.call('HGET', KEYS[4], ARGV[1])
+if ab then
+	for i = 1, #ab / 32 do
+		local f = string.sub(ab, 32*i - 31, 32*i)
+		sts[2*i - 1], sts[2*i] = f, redis.call('HGET', KEYS[5], f) or ''
+	end
+end
 local r = locate(KEYS[2], KEYS[3], v)
-if r[2] == 0 then return {v, 0, 0, 0} end
+if r[2] == 0 then return {v, 0, 0, 0, sts} end
 local first = struct.unpack('>I8', v, 2) - r[3]
 local nxt = redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. string.format('%d', first), '+inf', 'LIMIT', 0, 1, 'WITHSCORES')
 local after = tonumber(redis.call('GET', KEYS[2])) + 1
 if nxt[2] then after = tonumber(nxt[2]) end
-return {v, r[2], r[3], after - first}
+return {v, r[2], r[3], after - first, sts}
+`)
+
+// addStatementScript records a statement unless its fingerprint is
+// recorded already.
+//
+//	KEYS[1] stmt, KEYS[2] stmtlog, KEYS[3] about
+//	ARGV[1] statement fingerprint, ARGV[2] subject, ARGV[3] text
+//
+// It replies {1, stored value} when the fingerprint is recorded (nothing
+// written), else appends the fingerprint to stmtlog (its new length is the
+// statement's seq), stores 1 | seq(8) | subject | text under it in stmt,
+// appends it to the subject's list in about, and replies {0, value}.
+var addStatementScript = goredis.NewScript(`
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+if old then return {1, old} end
+local seq = redis.call('RPUSH', KEYS[2], ARGV[1])
+local v = '\1' .. struct.pack('>I8', seq) .. ARGV[2] .. ARGV[3]
+redis.call('HSET', KEYS[1], ARGV[1], v)
+redis.call('HSET', KEYS[3], ARGV[2], (redis.call('HGET', KEYS[3], ARGV[2]) or '') .. ARGV[1])
+return {0, v}
 `)
 
 // pendingStatsScript reads the pending count and the oldest pending
@@ -361,5 +395,5 @@ func (s *Store) run(ctx context.Context, script *goredis.Script, keys []string, 
 // allScripts are loaded into the server's script cache at Open.
 var allScripts = []*goredis.Script{
 	submitScript, entryScript, submissionScript, proofScript, pendingStatsScript, commitScript,
-	unconfirmedScript, putAnchorScript, campaignScript, resignScript,
+	unconfirmedScript, putAnchorScript, campaignScript, resignScript, addStatementScript,
 }

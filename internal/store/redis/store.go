@@ -158,7 +158,7 @@ func (s *Store) Submission(ctx context.Context, fp fingerprint.Fingerprint, inst
 func (s *Store) Proof(ctx context.Context, fp fingerprint.Fingerprint) (store.Proof, error) {
 	var p store.Proof
 	err := s.do(ctx, func() error {
-		r, err := s.run(ctx, proofScript, []string{s.k.entries, s.k.sealed, s.k.starts}, fp[:]).Result()
+		r, err := s.run(ctx, proofScript, []string{s.k.entries, s.k.sealed, s.k.starts, s.k.about, s.k.stmt}, fp[:]).Result()
 		if errors.Is(err, goredis.Nil) {
 			return fmt.Errorf("fingerprint %x: %w", fp[:], store.ErrNotFound)
 		}
@@ -166,11 +166,14 @@ func (s *Store) Proof(ctx context.Context, fp fingerprint.Fingerprint) (store.Pr
 			return fmt.Errorf("redis: proof: %w", err)
 		}
 		a, ok := r.([]any)
-		if !ok || len(a) != 4 {
+		if !ok || len(a) != 5 {
 			return fmt.Errorf("redis: unexpected proof reply %v", r)
 		}
 		e, err := decodeLocated(fp, a[:3])
 		if err != nil {
+			return err
+		}
+		if p.Statements, err = decodeStatements(fp, a[4]); err != nil {
 			return err
 		}
 		size, ok := a[3].(int64)
@@ -181,6 +184,7 @@ func (s *Store) Proof(ctx context.Context, fp fingerprint.Fingerprint) (store.Pr
 			p.Entry = e
 			return nil
 		}
+		p.Entry = e
 		pos, err := merkle.PathPositions(e.Index, uint64(size))
 		if err != nil {
 			return fmt.Errorf("redis: batch %d: %w", e.BatchID, err)
@@ -208,7 +212,7 @@ func (s *Store) Proof(ctx context.Context, fp fingerprint.Fingerprint) (store.Pr
 		if err != nil {
 			return err
 		}
-		p = store.Proof{Entry: e, Batch: b, Path: path}
+		p.Batch, p.Path = b, path
 		return nil
 	})
 	return p, err

@@ -63,5 +63,8 @@ func callAll(ctx context.Context, t *testing.T, s store.Store, fps []fingerprint
 	_, errs["LatestBatch"] = s.LatestBatch(ctx)
 	_, errs["Unconfirmed"] = s.Unconfirmed(ctx, 1, 10)
 	errs["PutAnchor"] = s.PutAnchor(ctx, testAnchor(1, 1, store.AnchorSigned), "")
+	_, errs["AddStatement"] = s.AddStatement(ctx, store.Statement{Fingerprint: fp(t, "s"), Subject: fps[0], Text: []byte("{}")})
+	_, errs["Statement"] = s.Statement(ctx, fps[0])
+	_, errs["Statements"] = s.Statements(ctx, 0, 10)
 	return errs
 }

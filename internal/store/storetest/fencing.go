@@ -45,7 +45,7 @@ func RunFencing(t *testing.T, newReplicas func(t *testing.T, n int) []Replica) {
 }
 
 // testNotLeading: a replica that never won a campaign accepts submissions
-// and serves reads, but cannot seal or anchor.
+// and statements and serves reads, but cannot seal or anchor.
 func testNotLeading(t *testing.T, rs []Replica) {
 	ctx := context.Background()
 	r := rs[0]
@@ -58,6 +58,9 @@ func testNotLeading(t *testing.T, rs []Replica) {
 	if got := mustBatches(t, r, 0, 10); len(got) != 0 {
 		t.Errorf("Batches after a fenced commit = %+v, want none", got)
 	}
+	// Statements are submissions: any replica records them.
+	st := mustAddStatement(t, r, statementOf(t, r, fp(t, "a"), "not leading"))
+	checkStatementsAbout(t, r, fp(t, "a"), st)
 	mustCampaign(t, r, "a", time.Minute, true)
 	seal(t, r, 1, at(2))
 }

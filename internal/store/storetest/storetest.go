@@ -59,6 +59,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ConcurrentPutAnchor", testConcurrentPutAnchor},
 		{"Status", testStatus},
 		{"Unconfirmed", testUnconfirmed},
+		{"Statements", testStatements},
+		{"StatementsConcurrent", testStatementsConcurrent},
 		{"Closed", testClosed},
 		{"Cancelled", testCancelled},
 	}
@@ -125,7 +127,13 @@ func RunReopen(t *testing.T, open func(t *testing.T, dir string) store.Store) {
 	for _, f := range all {
 		want[f] = mustEntry(t, s, f)
 	}
-	pendingBefore := mustPending(t, s, len(all))
+	// Statements about a sealed and a pending fingerprint.
+	subj, pend := all[0], late
+	stmts := []store.Statement{statementOf(t, s, subj, 1), statementOf(t, s, pend, 2), statementOf(t, s, subj, 3)}
+	for i := range stmts {
+		stmts[i] = mustAddStatement(t, s, stmts[i])
+	}
+	pendingBefore := mustPending(t, s, len(all)+len(stmts))
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
@@ -153,6 +161,11 @@ func RunReopen(t *testing.T, open func(t *testing.T, dir string) store.Store) {
 		}
 	}
 	checkSubmission(t, s, late, "other", other(99), want[late])
+	checkStatementsAbout(t, s, subj, stmts[0], stmts[2])
+	checkStatementsAbout(t, s, pend, stmts[1])
+	if got, err := s.Statements(ctx, 0, 10); err != nil || !slices.EqualFunc(got, stmts, statementEqual) {
+		t.Errorf("after reopen, Statements = %+v, %v; want %+v", got, err, stmts)
+	}
 	b1.Anchors = []store.Anchor{a, c}
 	for _, f := range all {
 		switch e := want[f]; e.BatchID {
@@ -164,7 +177,7 @@ func RunReopen(t *testing.T, open func(t *testing.T, dir string) store.Store) {
 			checkProof(t, s, e, b2, tree2)
 		}
 	}
-	if got := mustPending(t, s, len(all)); !slices.Equal(got, pendingBefore) {
+	if got := mustPending(t, s, len(all)+len(stmts)); !slices.Equal(got, pendingBefore) {
 		t.Errorf("after reopen, Pending has %d fingerprints, want the same %d as before", len(got), len(pendingBefore))
 	}
 	n, oldest, err := s.PendingStats(ctx)
@@ -179,5 +192,8 @@ func RunReopen(t *testing.T, open func(t *testing.T, dir string) store.Store) {
 	b3, _ := seal(t, s, 1, at(1002))
 	if b3.ID != b2.ID+1 {
 		t.Errorf("after reopen, the next batch is %d, want %d", b3.ID, b2.ID+1)
+	}
+	if next := mustAddStatement(t, s, statementOf(t, s, pend, 4)); next.Seq != 4 {
+		t.Errorf("after reopen, the next statement has seq %d, want 4", next.Seq)
 	}
 }
