@@ -39,12 +39,23 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvWith(t, new(big.Int).Lsh(big.NewInt(1), 100), nil)
+}
+
+// newEnvWith is newEnv with the anchoring account's balance and more
+// accounts in the genesis.
+func newEnvWith(t *testing.T, balance *big.Int, alloc types.GenesisAlloc) *env {
+	t.Helper()
 	key, err := crypto.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
 	from := crypto.PubkeyToAddress(key.PublicKey)
-	sim := simulated.NewBackend(types.GenesisAlloc{from: {Balance: new(big.Int).Lsh(big.NewInt(1), 100)}})
+	if alloc == nil {
+		alloc = types.GenesisAlloc{}
+	}
+	alloc[from] = types.Account{Balance: balance}
+	sim := simulated.NewBackend(alloc)
 	t.Cleanup(func() { sim.Close() })
 	st, err := bolt.Open(bolt.Config{Path: filepath.Join(t.TempDir(), "db"), NoSync: true})
 	if err != nil {
