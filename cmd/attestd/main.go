@@ -1,5 +1,5 @@
 // Command attestd is the attestation service and its client: serve,
-// devchain, hash, stamp, upgrade, verify and info. See README.md.
+// devchain, hash, stamp, upgrade, verify, info and version. See README.md.
 package main
 
 import (
@@ -67,7 +67,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(
 		newServeCmd(), newDevchainCmd(), newHashCmd(), withServerTLS(newStampCmd()),
 		withServerTLS(newUpgradeCmd()), newVerifyCmd(), withServerTLS(newInfoCmd()), newTrustCmd(), newKeysCmd(), newReceiptKeysCmd(), newCheckpointCmd(),
-		newVerifierPageCmd(),
+		newVerifierPageCmd(), newVersionCmd(),
 	)
 	return root
 }
