@@ -10,9 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"gopkg.in/yaml.v3"
 )
 
@@ -53,43 +51,19 @@ func readRules(t *testing.T) (ruleFile, []rule) {
 	return f, rules
 }
 
-// exportedLabels is every attestd_ series the service can export, with its
-// label names: the instruments of New and the optional ones, each vector
-// with a child (vectors appear in Gather only once they have one).
+// exportedLabels is every attestd_ series the service can export
+// (exportedFamilies), with its label names.
 func exportedLabels(t *testing.T) map[string][]string {
 	t.Helper()
-	m := New("test")
-	m.RegisterPending(func() (int, float64) { return 0, 0 })
-	m.RegisterBackups(time.Hour)                                             // with --backup-dir
-	m.RegisterKeysFile(func() (time.Time, error) { return time.Now(), nil }) // with --api-keys-file
-	m.RegisterStoreUp(func() error { return nil })
-	m.RegisterReceiptDeadline(11 * time.Minute)
-	// The Redis store's leader gauge lives on the same registry when Redis is used.
-	m.Registry.MustRegister(prometheus.NewGauge(prometheus.GaugeOpts{Name: "attestd_store_leader"}))
-	m.DeadlineMissed.WithLabelValues("seal")
-	m.AnchorFailed.WithLabelValues("1", ReasonRPC)
-	m.AnchorConfirmed.WithLabelValues("1")
-	m.Reorgs.WithLabelValues("1")
-	m.FeesPaid.WithLabelValues("1")
-	m.EvidenceFailures.WithLabelValues("1")
-	m.EvidenceCollected.WithLabelValues("1")
-	m.EvidenceAbandoned.WithLabelValues("1")
-	m.AnchorBalance.WithLabelValues("1")
-	m.ChainHeadTime.WithLabelValues("1")
-	m.ReceiptsOverdue.WithLabelValues("1")
-	mfs, err := m.Registry.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
 	exported := map[string][]string{}
-	for _, mf := range mfs {
+	for name, mf := range exportedFamilies(t) {
 		var names []string
 		if len(mf.GetMetric()) > 0 {
 			for _, l := range mf.GetMetric()[0].GetLabel() {
 				names = append(names, l.GetName())
 			}
 		}
-		exported[mf.GetName()] = names
+		exported[name] = names
 	}
 	return exported
 }
