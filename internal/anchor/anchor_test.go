@@ -83,10 +83,17 @@ func (e *env) anchorer(c anchor.Client, confirmations uint64) *anchor.Anchorer {
 // seal commits a batch of n fresh fingerprints and returns it.
 func (e *env) seal(n int) store.Batch {
 	e.t.Helper()
+	return e.sealAt(n, time.Now())
+}
+
+// sealAt commits a batch of n fresh fingerprints, received and sealed at
+// the given time.
+func (e *env) sealAt(n int, at time.Time) store.Batch {
+	e.t.Helper()
 	ctx := context.Background()
 	subs := make([]store.Submission, n)
 	for i := range subs {
-		subs[i] = store.Submission{Fingerprint: fingerprint.Sum([]byte(e.t.Name() + time.Now().String() + string(rune(i)))), Institution: "lab", ReceivedAt: time.Now()}
+		subs[i] = store.Submission{Fingerprint: fingerprint.Sum([]byte(e.t.Name() + at.String() + time.Now().String() + string(rune(i)))), Institution: "lab", ReceivedAt: at}
 	}
 	if _, _, err := e.store.Submit(ctx, subs, 0); err != nil {
 		e.t.Fatal(err)
@@ -99,7 +106,7 @@ func (e *env) seal(n int) store.Batch {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	b, err := e.store.CommitBatch(ctx, fps, tree, time.Now())
+	b, err := e.store.CommitBatch(ctx, fps, tree, at)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -16,8 +16,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/attestd/attestd/internal/anchor"
-	"github.com/attestd/attestd/internal/fingerprint"
-	"github.com/attestd/attestd/internal/merkle"
 	"github.com/attestd/attestd/internal/metrics"
 	"github.com/attestd/attestd/internal/store"
 )
@@ -172,32 +170,6 @@ func TestReceiptsOverdue(t *testing.T) {
 	if got := overdue(); got != 0 {
 		t.Fatalf("overdue %v once everything is confirmed", got)
 	}
-}
-
-// sealAt commits a batch of n fresh fingerprints sealed at the given time.
-func (e *env) sealAt(n int, at time.Time) store.Batch {
-	e.t.Helper()
-	ctx := context.Background()
-	subs := make([]store.Submission, n)
-	for i := range subs {
-		subs[i] = store.Submission{Fingerprint: fingerprint.Sum([]byte(e.t.Name() + at.String() + time.Now().String() + string(rune(i)))), Institution: "lab", ReceivedAt: at}
-	}
-	if _, _, err := e.store.Submit(ctx, subs, 0); err != nil {
-		e.t.Fatal(err)
-	}
-	fps, err := e.store.Pending(ctx, n)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	tree, err := merkle.Build(fps)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	b, err := e.store.CommitBatch(ctx, fps, tree, at)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return b
 }
 
 // TestInsufficientFunds: an anchoring account that cannot pay for the
