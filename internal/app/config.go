@@ -138,16 +138,9 @@ func (c Config) withDefaults() Config {
 	for i := range c.Chains {
 		a := &c.Chains[i].Anchor
 		a.AnchorWithin = cmp.Or(a.AnchorWithin, c.Batch.AnchorWithin, batch.DefaultAnchorWithin)
-		a.ReceiptDeadline = cmp.Or(a.ReceiptDeadline, c.receiptPromise())
+		a.ReceiptDeadline = cmp.Or(a.ReceiptDeadline, c.Batch.Promise())
 	}
 	return c
-}
-
-// receiptPromise is how long after receiving a fingerprint its receipt
-// promises it anchored (batch.Sealer.Deadline): one batch interval plus
-// the service's anchoring allowance.
-func (c Config) receiptPromise() time.Duration {
-	return cmp.Or(c.Batch.Interval, batch.DefaultInterval) + cmp.Or(c.Batch.AnchorWithin, batch.DefaultAnchorWithin)
 }
 
 // A ConfigError is a Config that cannot work. Field names the Config
