@@ -3,12 +3,13 @@
 
 GO        ?= go
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS   := -X main.version=$(VERSION)
+COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS   := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 BIN       := bin/attestd
 DATA_DIR  ?= ./attestd-data
 FUZZTIME  ?= 60s
 
-.PHONY: build run test test-short test-long fuzz bench bench-full lint generate check-generate check-helm web check-web test-web clean
+.PHONY: build run test test-short test-long fuzz bench bench-full lint generate check-generate check-helm web check-web test-web dist image check-release clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/attestd
@@ -124,8 +125,8 @@ check-generate: generate
 HELM_VERSION ?= v3.22.0
 HELM         := bin/helm-$(HELM_VERSION)/helm
 
-check-helm: $(HELM)
-	HELM=$(HELM) GO=$(GO) deploy/helm/check.sh
+check-helm: $(HELM) image
+	HELM=$(HELM) GO=$(GO) IMAGE_REF_FILE=$(IMAGE).ref deploy/helm/check.sh
 
 $(HELM):
 	GOBIN=$(CURDIR)/$(dir $(HELM)) $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
@@ -154,5 +155,54 @@ check-web: web/node_modules/.package-lock.json
 test-web: build web/node_modules/.package-lock.json check-web
 	cd web && ATTESTD_BIN=$(CURDIR)/$(BIN) node --test --test-concurrency=1 test/
 
+# Release binaries: attestd for each of $(DIST_PLATFORMS), static
+# (CGO_ENABLED=0), -trimpath, version and commit stamped (attestd version
+# prints both), into $(DIST)/ with a SHA256SUMS file. Reproducible: the same
+# commit gives the same bytes on any machine with the same Go
+# (TestDistReproducible builds twice from two copies and compares).
+DIST           ?= dist
+DIST_PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64
+RELEASE_BUILD   = CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -ldflags "-s -w $(LDFLAGS)"
+
+dist:
+	rm -rf $(DIST) && mkdir -p $(DIST)
+	@set -e; for p in $(DIST_PLATFORMS); do \
+		os=$${p%/*}; arch=$${p#*/}; ext=; if [ $$os = windows ]; then ext=.exe; fi; \
+		out=$(DIST)/attestd-$(VERSION)-$$os-$$arch$$ext; echo "build $$out"; \
+		GOOS=$$os GOARCH=$$arch $(RELEASE_BUILD) -o $$out ./cmd/attestd; \
+	done
+	cd $(DIST) && sha256sum attestd-* >SHA256SUMS && cat SHA256SUMS
+
+# The container image, with no Docker engine and no base image pulled:
+# cmd/attestd-image (go-containerregistry, pinned in go.mod) puts a static
+# attestd per platform of $(IMAGE_PLATFORMS), CA certificates (Debian's
+# bundle, $(CA_BUNDLE)) and a nonroot user (UID 65532) into a multi-platform
+# OCI image written as an OCI layout tar file, $(IMAGE); $(IMAGE).ref holds
+# REPOSITORY:TAG@DIGEST. The Dockerfile builds the same image with Docker.
+# Publishing it: README.md, "Container image".
+IMAGE           ?= bin/attestd-image.tar
+IMAGE_REPO      ?= ghcr.io/attestd/attestd
+IMAGE_TAG       ?= $(patsubst v%,%,$(VERSION))
+IMAGE_PLATFORMS ?= linux/amd64 linux/arm64
+IMAGE_SOURCE    ?= https://github.com/attestd/attestd
+CA_BUNDLE       ?= /etc/ssl/certs/ca-certificates.crt
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+
+image:
+	@set -e; args=; for p in $(IMAGE_PLATFORMS); do \
+		os=$${p%/*}; arch=$${p#*/}; out=bin/image/$$os-$$arch/attestd; echo "build $$out"; \
+		GOOS=$$os GOARCH=$$arch $(RELEASE_BUILD) -o $$out ./cmd/attestd; \
+		args="$$args --binary $$p=$$out"; \
+	done; \
+	$(GO) run ./cmd/attestd-image $$args --ca-bundle $(CA_BUNDLE) --ref $(IMAGE_REPO):$(IMAGE_TAG) \
+		--version $(VERSION) --commit $(COMMIT) --source $(IMAGE_SOURCE) --created $(SOURCE_DATE_EPOCH) \
+		--out $(IMAGE) --ref-file $(IMAGE).ref
+
+# The release checks: the image (unpacked, its config read, the binary run
+# from its root file system as UID 65532) and the reproducible release
+# build (make dist twice, from two copies of the tree). Part of .ci/run.
+check-release:
+	ATTESTD_RELEASE_TESTS=1 $(GO) test -count=1 -timeout 40m -run '^(TestImage|TestDistReproducible)$$' -v ./cmd/attestd-image
+
 clean:
-	rm -rf bin
+	rm -rf bin $(DIST)

@@ -1,5 +1,5 @@
 // Command attestd is the attestation service and its client: serve,
-// devchain, hash, stamp, upgrade, verify and info. See README.md.
+// devchain, hash, stamp, upgrade, verify, info and version. See README.md.
 package main
 
 import (
@@ -71,7 +71,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(
 		newServeCmd(), newDevchainCmd(), newHashCmd(), withServerTLS(newStampCmd()),
 		withServerTLS(newUpgradeCmd()), withServerTLS(newVerifyCmd()), withServerTLS(newInfoCmd()), newTrustCmd(), newKeysCmd(), newReceiptKeysCmd(), newCheckpointCmd(),
-		newVerifierPageCmd(), withServerTLS(newSupersedeCmd()), withServerTLS(newWithdrawCmd()), withServerTLS(newStatusExportCmd()),
+		newVerifierPageCmd(), withServerTLS(newSupersedeCmd()), withServerTLS(newWithdrawCmd()), withServerTLS(newStatusExportCmd()), newVersionCmd(),
 	)
 	return root
 }

@@ -5,13 +5,18 @@
 #   - the values the chart must refuse;
 #   - every `serve` flag the chart renders is one cmd/attestd/serve.go defines;
 #   - attestd's own flag and --config parsers accept each rendered pod and
-#     find every file it names mounted (TestHelmRendered in cmd/attestd).
-# HELM is the helm command (default: helm on the PATH), GO the go command.
+#     find every file it names mounted (TestHelmRendered in cmd/attestd);
+#   - the default image is where make image's image is published, and the
+#     image make image built renders pinned by its digest;
+#   - AttestdAnchorBalanceLow's threshold follows its value.
+# HELM is the helm command (default: helm on the PATH), GO the go command,
+# IMAGE_REF_FILE the file make image wrote (REPOSITORY:TAG@DIGEST).
 set -euo pipefail
 
 HELM=${HELM:-helm}
 GO=${GO:-go}
 case $HELM in */*) HELM=$(cd "$(dirname "$HELM")" && pwd)/$(basename "$HELM") ;; esac
+case ${IMAGE_REF_FILE:-} in ?*) IMAGE_REF_FILE=$(cd "$(dirname "$IMAGE_REF_FILE")" && pwd)/$(basename "$IMAGE_REF_FILE") ;; esac
 cd "$(dirname "$0")"
 "$HELM" version >/dev/null 2>&1 || { echo "check.sh: cannot run helm ($HELM); set HELM" >&2; exit 2; }
 KUBE_VERSION=${KUBE_VERSION:-1.31.0}
@@ -137,6 +142,41 @@ has redis "$(doc "$tmp/redis-3-replicas-values.yaml" Ingress)" 'host: "attestd.e
 # The PrometheusRule's spec is files/alerts.yaml, verbatim.
 doc "$tmp/redis-3-replicas-values.yaml" PrometheusRule | sed -n '/^spec:$/,$p' | tail -n +2 | sed 's/^  //' >"$tmp/rules.yaml"
 diff -u "$chart/files/alerts.yaml" "$tmp/rules.yaml" >/dev/null || fail "redis: the PrometheusRule's spec is not files/alerts.yaml"
+# ... but for AttestdAnchorBalanceLow's threshold, from metrics.prometheusRule.anchorBalanceDays.
+render -f "$chart/ci/redis-3-replicas-values.yaml" --set metrics.prometheusRule.anchorBalanceDays=14 >"$tmp/days.out"
+doc "$tmp/days.out" PrometheusRule | sed -n '/^spec:$/,$p' | tail -n +2 | sed 's/^  //' >"$tmp/rules-14.yaml"
+grep -qx '            < 14' "$tmp/rules-14.yaml" || fail "anchorBalanceDays=14: no threshold < 14 in the PrometheusRule"
+sed 's/^            < 7$/            < 14/' "$chart/files/alerts.yaml" | diff -u - "$tmp/rules-14.yaml" >/dev/null ||
+  fail "anchorBalanceDays=14 changed more of the PrometheusRule than AttestdAnchorBalanceLow's threshold"
+# Rendering fails when that threshold line is gone from files/alerts.yaml.
+cp -R "$chart" "$tmp/nodays"
+sed -i 's/^            < 7$/            < 5/' "$tmp/nodays/files/alerts.yaml"
+if out=$("$HELM" template t "$tmp/nodays" --kube-version "$KUBE_VERSION" -f "$chart/ci/redis-3-replicas-values.yaml" 2>&1 >/dev/null); then
+  fail "rendered the PrometheusRule without AttestdAnchorBalanceLow's threshold line"
+elif ! grep -qF 'the threshold metrics.prometheusRule.anchorBalanceDays sets' <<<"$out"; then
+  fail "rendering without the threshold line failed without saying so: $out"
+fi
+
+# The image. The chart's default is make image's repository with the chart's
+# appVersion as the tag; the image make image built ($IMAGE_REF_FILE:
+# REPOSITORY:TAG@DIGEST, make check-helm builds it) renders pinned by its digest.
+appversion=$(sed -nE 's/^appVersion: "?([^"]*)"?$/\1/p' "$chart/Chart.yaml")
+defrepo=$(sed -nE 's/^  repository: (.*)$/\1/p' "$chart/values.yaml")
+has image-default "$(doc "$tmp/embedded-values.yaml" StatefulSet)" "image: \"$defrepo:$appversion\"\$"
+[ "$defrepo" = ghcr.io/attestd/attestd ] || fail "image: the chart's default repository is $defrepo, README.md and the Makefile publish ghcr.io/attestd/attestd"
+if [ -z "${IMAGE_REF_FILE:-}" ] || [ ! -s "$IMAGE_REF_FILE" ]; then
+  fail "IMAGE_REF_FILE (the image make image built: REPOSITORY:TAG@DIGEST) is not set or empty; make check-helm sets it"
+else
+  ref=$(cat "$IMAGE_REF_FILE")
+  name=${ref%@*} digest=${ref#*@}
+  repo=${name%:*} tag=${name##*:}
+  [[ $digest =~ ^sha256:[0-9a-f]{64}$ ]] || fail "image: $IMAGE_REF_FILE holds no digest: $ref"
+  [ "$repo" = "$defrepo" ] || fail "image: make image names $repo, the chart's default repository is $defrepo"
+  render -f "$chart/ci/embedded-values.yaml" --set image.tag="$tag" --set image.digest="$digest" >"$tmp/image.out"
+  has image "$(doc "$tmp/image.out" StatefulSet)" "image: \"$repo@$digest\"\$"
+  has image "$(cat "$tmp/image.out")" "app.kubernetes.io/version: \"$tag\"\$"
+  echo "image: the chart renders $repo@$digest (tag $tag)"
+fi
 # The Grafana dashboard: a ConfigMap for the sidecar, only when enabled, whose
 # data is files/dashboard.json byte for byte.
 hasnt embedded "$(doc "$tmp/embedded-values.yaml" ConfigMap)" 'grafana_dashboard|dashboard\.json'
@@ -263,6 +303,7 @@ refused '/metrics/grafanaDashboard/labels' "${e[@]}" --set metrics.grafanaDashbo
 refused 'backup.enabled is for store.mode=embedded' "${r[@]}" --set backup.enabled=true
 refused '/backup/every' "${e[@]}" --set backup.enabled=true --set backup.every=hourly
 refused '/backup/keep' "${e[@]}" --set backup.enabled=true --set backup.keep=0
+refused '/metrics/prometheusRule/anchorBalanceDays' "${e[@]}" --set metrics.prometheusRule.anchorBalanceDays=0
 c=(-f "$chart/ci/two-chains-values.yaml")
 refused 'chains and chain are both set (chain.rpc, chain.id, chain.anchorKey.existingSecret)' "${e[@]}" "${c[@]}"
 refused 'chains and chain are both set (chain.rpcExistingSecret)' "${c[@]}" --set chain.rpcExistingSecret=attestd-chain-rpc

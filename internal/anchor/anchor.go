@@ -38,6 +38,7 @@ import (
 type Client interface {
 	ChainID(ctx context.Context) (*big.Int, error)
 	PendingNonceAt(ctx context.Context, account common.Address) (uint64, error)
+	BalanceAt(ctx context.Context, account common.Address, blockNumber *big.Int) (*big.Int, error) // attestd_anchor_balance_wei
 	NonceAt(ctx context.Context, account common.Address, blockNumber *big.Int) (uint64, error)
 	SuggestGasTipCap(ctx context.Context) (*big.Int, error)
 	HeaderByNumber(ctx context.Context, number *big.Int) (*types.Header, error)
@@ -86,6 +87,7 @@ const (
 	DefaultBatchLimit       = 64
 	DefaultStuckAfter       = 3 * time.Minute
 	DefaultReorgWindow      = 128
+	DefaultBalanceInterval  = time.Minute
 	// MaxBackoff bounds the wait between failing steps (it doubles from
 	// PollInterval on each consecutive failure).
 	MaxBackoff = time.Minute
@@ -107,6 +109,13 @@ type Config struct {
 	StuckAfter       time.Duration     // replace a tx not mined after this long with a fee bump on the same nonce (up to MaxFeePerGas); 0 = DefaultStuckAfter
 	ReorgWindow      uint64            // blocks past confirmation during which confirmed anchors are re-checked for deep reorgs; 0 = DefaultReorgWindow
 	BatchLimit       int               // unconfirmed batches handled per step; 0 = DefaultBatchLimit
+	BalanceInterval  time.Duration     // how often the anchoring account's balance is read for attestd_anchor_balance_wei (and after each mined anchor); 0 = DefaultBalanceInterval
+	// ReceiptDeadline is the receipts' promise counted from sealing: the
+	// batch interval plus the service's anchoring allowance. A batch not
+	// confirmed here that long after it was sealed has every receipt past
+	// its deadline; its fingerprints count in attestd_receipts_overdue.
+	// 0: not counted.
+	ReceiptDeadline time.Duration
 	// ScanDepth bounds the blocks Scan reads back from the head at start
 	// looking for this account's anchors that the store lost (a restored
 	// backup); 0 = DefaultScanDepth.
@@ -160,6 +169,9 @@ func (c *Config) setDefaults() {
 	if c.ReorgWindow == 0 {
 		c.ReorgWindow = DefaultReorgWindow
 	}
+	if c.BalanceInterval == 0 {
+		c.BalanceInterval = DefaultBalanceInterval
+	}
 }
 
 // Anchorer anchors batches on one chain. Run it in one goroutine; Wake and
@@ -189,6 +201,10 @@ type Anchorer struct {
 	// settledUpTo (with FirstBatch): every batch up to it is confirmed
 	// here beyond the reorg window, so the scan for work starts after it.
 	settledUpTo uint64
+	headNumber  uint64 // the newest block seen (0: none yet)
+	// balanceAt is when the account's balance was last read; zero (after
+	// a mined anchor, which paid a fee) reads it on the next step.
+	balanceAt time.Time
 
 	lastErr atomic.Pointer[error] // the last step's error; nil after a clean step
 }
@@ -272,8 +288,11 @@ func (a *Anchorer) Err() error {
 
 // Run steps until ctx is done. Errors are logged and retried on the next
 // poll; anchoring state is always persisted, so stopping at any point
-// leaves it resumable.
+// leaves it resumable. When it returns (the replica stops leading, or
+// shuts down) the gauges only the anchoring replica exports are removed,
+// so that a stale value of a former leader never hides the current one's.
 func (a *Anchorer) Run(ctx context.Context) error {
+	defer a.forget()
 	wait := a.cfg.PollInterval
 	for {
 		err := a.Step(ctx)
@@ -330,7 +349,22 @@ func (f *failure) Unwrap() error { return f.err }
 // fail tags err with the reason a failed step counts under.
 func fail(reason string, err error) error { return &failure{reason: reason, err: err} }
 
+// forget removes this chain's series of the gauges only the anchoring
+// replica exports.
+func (a *Anchorer) forget() {
+	a.m.AnchorBalance.DeleteLabelValues(a.label)
+	a.m.ChainHeadTime.DeleteLabelValues(a.label)
+	a.m.ReceiptsOverdue.DeleteLabelValues(a.label)
+}
+
 func (a *Anchorer) step(ctx context.Context) error {
+	// The store first: receipts past their deadline are counted even
+	// while the endpoint fails, which is when they fall due.
+	batches, err := a.unconfirmed(ctx)
+	if err != nil {
+		return fail(metrics.ReasonStore, fmt.Errorf("listing unconfirmed batches: %w", err))
+	}
+	a.countOverdue(batches)
 	if !a.chainOK {
 		id, err := a.client.ChainID(ctx)
 		if err != nil {
@@ -345,11 +379,11 @@ func (a *Anchorer) step(ctx context.Context) error {
 	if err != nil {
 		return fail(metrics.ReasonRPC, fmt.Errorf("reading chain head: %w", err))
 	}
-	a.m.ChainHead.WithLabelValues(a.label).Set(float64(head.Number.Uint64()))
-
-	batches, err := a.unconfirmed(ctx, head)
-	if err != nil {
-		return fail(metrics.ReasonStore, fmt.Errorf("listing unconfirmed batches: %w", err))
+	a.headNumber = head.Number.Uint64()
+	a.m.ChainHead.WithLabelValues(a.label).Set(float64(a.headNumber))
+	a.m.ChainHeadTime.WithLabelValues(a.label).Set(float64(head.Time))
+	if err := a.readBalance(ctx); err != nil {
+		return err
 	}
 	if !a.nonceKnown {
 		if err := a.initNonce(ctx, batches); err != nil {
@@ -374,13 +408,45 @@ func (a *Anchorer) step(ctx context.Context) error {
 	return a.recheckConfirmed(ctx, head)
 }
 
+// readBalance reads the anchoring account's balance into
+// attestd_anchor_balance_wei when BalanceInterval has passed since the
+// last read or an anchor was mined since.
+func (a *Anchorer) readBalance(ctx context.Context) error {
+	if !a.balanceAt.IsZero() && a.now().Sub(a.balanceAt) < a.cfg.BalanceInterval {
+		return nil
+	}
+	bal, err := a.client.BalanceAt(ctx, a.from, nil)
+	if err != nil {
+		return fail(metrics.ReasonRPC, fmt.Errorf("reading the anchoring account's balance: %w", err))
+	}
+	f, _ := new(big.Float).SetInt(bal).Float64()
+	a.m.AnchorBalance.WithLabelValues(a.label).Set(f)
+	a.balanceAt = a.now()
+	return nil
+}
+
+// countOverdue sets attestd_receipts_overdue: the fingerprints of the
+// batches (unconfirmed here) sealed more than ReceiptDeadline ago.
+func (a *Anchorer) countOverdue(batches []store.Batch) {
+	if a.cfg.ReceiptDeadline <= 0 {
+		return
+	}
+	var n uint64
+	for _, b := range batches {
+		if a.now().Sub(b.SealedAt) > a.cfg.ReceiptDeadline {
+			n += b.Size
+		}
+	}
+	a.m.ReceiptsOverdue.WithLabelValues(a.label).Set(float64(n))
+}
+
 // unconfirmed returns up to BatchLimit batches, ascending, whose anchor
 // here is missing or not confirmed, from FirstBatch on. Store.Unconfirmed
 // answers that from the first batch; with a FirstBatch the older batches
 // (never anchored here) would fill every answer, so the anchorer walks the
 // batches from FirstBatch instead, skipping the ones confirmed beyond the
-// reorg window for good.
-func (a *Anchorer) unconfirmed(ctx context.Context, head *types.Header) ([]store.Batch, error) {
+// reorg window (of the newest block seen) for good.
+func (a *Anchorer) unconfirmed(ctx context.Context) ([]store.Batch, error) {
 	if a.cfg.FirstBatch <= 1 {
 		return a.store.Unconfirmed(ctx, a.ChainID(), a.cfg.BatchLimit)
 	}
@@ -395,7 +461,7 @@ func (a *Anchorer) unconfirmed(ctx context.Context, head *types.Header) ([]store
 		for _, b := range bs {
 			after = b.ID
 			if rec, ok := b.Anchor(a.ChainID()); ok && rec.State == store.AnchorConfirmed {
-				if settled && head.Number.Uint64() > rec.BlockNumber+a.cfg.ReorgWindow {
+				if settled && a.headNumber > rec.BlockNumber+a.cfg.ReorgWindow {
 					a.settledUpTo = b.ID
 				} else {
 					settled = false

@@ -39,12 +39,23 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvWith(t, new(big.Int).Lsh(big.NewInt(1), 100), nil)
+}
+
+// newEnvWith is newEnv with the anchoring account's balance and more
+// accounts in the genesis.
+func newEnvWith(t *testing.T, balance *big.Int, alloc types.GenesisAlloc) *env {
+	t.Helper()
 	key, err := crypto.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
 	from := crypto.PubkeyToAddress(key.PublicKey)
-	sim := simulated.NewBackend(types.GenesisAlloc{from: {Balance: new(big.Int).Lsh(big.NewInt(1), 100)}})
+	if alloc == nil {
+		alloc = types.GenesisAlloc{}
+	}
+	alloc[from] = types.Account{Balance: balance}
+	sim := simulated.NewBackend(alloc)
 	t.Cleanup(func() { sim.Close() })
 	st, err := bolt.Open(bolt.Config{Path: filepath.Join(t.TempDir(), "db"), NoSync: true})
 	if err != nil {
@@ -72,10 +83,17 @@ func (e *env) anchorer(c anchor.Client, confirmations uint64) *anchor.Anchorer {
 // seal commits a batch of n fresh fingerprints and returns it.
 func (e *env) seal(n int) store.Batch {
 	e.t.Helper()
+	return e.sealAt(n, time.Now())
+}
+
+// sealAt commits a batch of n fresh fingerprints, received and sealed at
+// the given time.
+func (e *env) sealAt(n int, at time.Time) store.Batch {
+	e.t.Helper()
 	ctx := context.Background()
 	subs := make([]store.Submission, n)
 	for i := range subs {
-		subs[i] = store.Submission{Fingerprint: fingerprint.Sum([]byte(e.t.Name() + time.Now().String() + string(rune(i)))), Institution: "lab", ReceivedAt: time.Now()}
+		subs[i] = store.Submission{Fingerprint: fingerprint.Sum([]byte(e.t.Name() + at.String() + time.Now().String() + string(rune(i)))), Institution: "lab", ReceivedAt: at}
 	}
 	if _, _, err := e.store.Submit(ctx, subs, 0); err != nil {
 		e.t.Fatal(err)
@@ -88,7 +106,7 @@ func (e *env) seal(n int) store.Batch {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	b, err := e.store.CommitBatch(ctx, fps, tree, time.Now())
+	b, err := e.store.CommitBatch(ctx, fps, tree, at)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -84,6 +84,9 @@ func TestEvidenceOnConfirmation(t *testing.T) {
 	if got := testutil.ToFloat64(e.m.EvidenceFailures.WithLabelValues("1337")); got != 0 {
 		t.Fatalf("evidence failures %v", got)
 	}
+	if got := testutil.ToFloat64(e.m.EvidenceCollected.WithLabelValues("1337")); got != 1 {
+		t.Fatalf("evidence collected counted %v times, want once", got)
+	}
 }
 
 // failingReceipts is the simulated client whose eth_getBlockReceipts fails
@@ -161,6 +164,9 @@ func TestEvidenceFailureDoesNotBlock(t *testing.T) {
 	if n := strings.Count(logs.String(), "could not collect the chain evidence"); n != 2 {
 		t.Fatalf("the failure was logged %d times, want once per batch (2):\n%s", n, logs.String())
 	}
+	if got := testutil.ToFloat64(e.m.EvidenceCollected.WithLabelValues("1337")); got != 0 {
+		t.Fatalf("evidence collected %v while every attempt failed", got)
+	}
 
 	fail.Store(false)
 	e.step(a)
@@ -172,6 +178,53 @@ func TestEvidenceFailureDoesNotBlock(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(e.m.EvidenceFailures.WithLabelValues("1337")); got != failures {
 		t.Fatalf("failures %v after the endpoint recovered, want still %v", got, failures)
+	}
+	if got := testutil.ToFloat64(e.m.EvidenceCollected.WithLabelValues("1337")); got != 2 {
+		t.Fatalf("evidence collected %v, want 2 once the endpoint recovered", got)
+	}
+	if got := testutil.ToFloat64(e.m.EvidenceAbandoned.WithLabelValues("1337")); got != 0 {
+		t.Fatalf("evidence abandoned %v", got)
+	}
+}
+
+// TestEvidenceAbandoned: an anchor whose evidence still cannot be read
+// when it leaves the reorg window is given up on, once, in
+// attestd_evidence_abandoned_total (the alert's signal that its proofs
+// will never be standalone), and no more attempts are made or counted.
+func TestEvidenceAbandoned(t *testing.T) {
+	e := newEnv(t)
+	var fail atomic.Bool
+	var calls atomic.Int32
+	fail.Store(true)
+	a, err := anchor.New(context.Background(), anchor.Config{
+		Key: e.key, Confirmations: 1, RebroadcastAfter: time.Hour, ReorgWindow: 2,
+		Evidence: failingReceipts{e.sim.Client().(evidence.Client), &fail, &calls},
+	}, e.sim.Client(), e.store, e.m, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.seal(1)
+	e.step(a)
+	e.commit()
+	e.step(a) // confirmed in block 1; its evidence fails
+	abandoned := func() float64 { return testutil.ToFloat64(e.m.EvidenceAbandoned.WithLabelValues("1337")) }
+	for range 2 { // blocks 2 and 3: still within the window
+		e.commit()
+		e.step(a)
+		if got := abandoned(); got != 0 {
+			t.Fatalf("abandoned %v within the reorg window", got)
+		}
+	}
+	e.commit()
+	e.step(a) // block 4 > 1 + 2: beyond the window
+	if got := abandoned(); got != 1 {
+		t.Fatalf("abandoned %v beyond the reorg window, want 1", got)
+	}
+	failures := testutil.ToFloat64(e.m.EvidenceFailures.WithLabelValues("1337"))
+	e.commit()
+	e.step(a)
+	if got, again := abandoned(), testutil.ToFloat64(e.m.EvidenceFailures.WithLabelValues("1337")); got != 1 || again != failures {
+		t.Fatalf("after giving up: abandoned %v (want 1), failures %v (want still %v)", got, again, failures)
 	}
 }
 

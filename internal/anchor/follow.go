@@ -127,6 +127,7 @@ func (a *Anchorer) mined(ctx context.Context, b store.Batch, rec store.Anchor, r
 		return fail(metrics.ReasonStore, fmt.Errorf("recording the mined anchor: %w", err))
 	}
 	crashpoint.Hit(crashpoint.AnchorMined)
+	a.balanceAt = time.Time{} // it paid a fee: read the balance again
 	a.m.GasUsed.WithLabelValues(a.label).Add(float64(rec.GasUsed))
 	fee, _ := new(big.Float).SetInt(rec.FeeWei).Float64()
 	a.m.FeesPaid.WithLabelValues(a.label).Add(fee)
@@ -262,6 +263,7 @@ func (a *Anchorer) recheckConfirmed(ctx context.Context, head *types.Header) err
 	for _, ra := range a.recent {
 		if h > ra.rec.BlockNumber+a.cfg.ReorgWindow {
 			if a.cfg.Evidence != nil && ra.rec.Evidence == nil {
+				a.m.EvidenceAbandoned.WithLabelValues(a.label).Inc()
 				a.log.ErrorContext(ctx, "gave up collecting the chain evidence of an anchor: it is beyond the reorg window; its proofs go without it",
 					"batch", ra.rec.BatchID, "block", ra.rec.BlockNumber)
 			}
@@ -319,6 +321,7 @@ func (a *Anchorer) collectEvidence(ctx context.Context, ra *recentAnchor) {
 			return fmt.Errorf("recording the evidence: %w", err)
 		}
 		ra.rec = next
+		a.m.EvidenceCollected.WithLabelValues(a.label).Inc()
 		a.log.InfoContext(ctx, "chain evidence collected", "batch", next.BatchID, "block", next.BlockNumber, "bytes", len(data))
 		return nil
 	}()

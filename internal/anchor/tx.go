@@ -65,7 +65,7 @@ func (a *Anchorer) send(ctx context.Context, b store.Batch, head *types.Header) 
 	}
 	gas, err := a.client.EstimateGas(ctx, ethereum.CallMsg{From: a.from, To: &a.to, Data: data})
 	if err != nil {
-		return fail(metrics.ReasonRPC, fmt.Errorf("estimating gas: %w", err))
+		return a.sendFailed(fmt.Errorf("estimating gas: %w", err))
 	}
 	// Persisted before broadcast: from here on, this tx is the batch's anchor.
 	rec := store.Anchor{BatchID: b.ID, ChainID: a.ChainID(), From: a.from, To: a.to} // no state yet: a new record
@@ -87,7 +87,7 @@ func (a *Anchorer) broadcast(ctx context.Context, rec *store.Anchor) error {
 		return err
 	}
 	if err := a.client.SendTransaction(ctx, tx); err != nil && !alreadySent(err) {
-		return fail(metrics.ReasonRPC, fmt.Errorf("broadcasting %s: %w", rec.TxHash.Hex(), err))
+		return a.sendFailed(fmt.Errorf("broadcasting %s: %w", rec.TxHash.Hex(), err))
 	}
 	crashpoint.Hit(crashpoint.AnchorBroadcast)
 	next := *rec
@@ -97,6 +97,17 @@ func (a *Anchorer) broadcast(ctx context.Context, rec *store.Anchor) error {
 	}
 	*rec = next
 	return nil
+}
+
+// sendFailed tags a failed estimate or broadcast: funds when the node
+// says the account cannot pay (gas × fee cap above its balance), which
+// stops every anchor until the account is funded; rpc otherwise.
+func (a *Anchorer) sendFailed(err error) error {
+	if strings.Contains(err.Error(), "insufficient funds") { // core.ErrInsufficientFunds, ErrInsufficientFundsForTransfer
+		a.balanceAt = time.Time{} // show the balance that fell short
+		return fail(metrics.ReasonFunds, fmt.Errorf("the anchoring account %s cannot pay for the anchor transaction; fund it: %w", a.from.Hex(), err))
+	}
+	return fail(metrics.ReasonRPC, err)
 }
 
 // alreadySent reports whether a send error means the node already has the

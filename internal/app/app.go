@@ -158,6 +158,7 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 	}
 	watchReceiptKeys(signer, rkPath, log, keysDone, KeysReloadInterval, onReload)
 	registerStoreMetrics(s.m, st)
+	s.m.RegisterReceiptDeadline(cfg.Batch.Promise())
 	s.pipe.sealer = batch.New(cfg.Batch, st, s.m, log, func(store.Batch) { s.pipe.wake() })
 	s.srv = server.New(cfg.HTTP, server.Deps{
 		Store: st, Keys: keys, Signer: signer, Sealer: s.pipe.sealer, Metrics: s.m, Log: log,

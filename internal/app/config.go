@@ -138,6 +138,7 @@ func (c Config) withDefaults() Config {
 	for i := range c.Chains {
 		a := &c.Chains[i].Anchor
 		a.AnchorWithin = cmp.Or(a.AnchorWithin, c.Batch.AnchorWithin, batch.DefaultAnchorWithin)
+		a.ReceiptDeadline = cmp.Or(a.ReceiptDeadline, c.Batch.Promise())
 	}
 	return c
 }

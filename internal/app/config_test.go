@@ -32,6 +32,17 @@ func TestWithDefaults(t *testing.T) {
 	if got := c.Chains[1].Anchor.AnchorWithin; got != time.Minute {
 		t.Errorf("chain 1 AnchorWithin %v, want its own 1m", got)
 	}
+	// Every chain counts receipts overdue against the receipts' promise:
+	// the batch interval plus the service's allowance, not the chain's own.
+	for i, ch := range c.Chains {
+		if got, want := ch.Anchor.ReceiptDeadline, batch.DefaultInterval+batch.DefaultAnchorWithin; got != want {
+			t.Errorf("chain %d ReceiptDeadline %v, want the receipts' promise %v", i, got, want)
+		}
+	}
+	p := Config{Batch: batch.Config{Interval: 5 * time.Second, AnchorWithin: time.Minute}, Chains: []ChainConfig{{}}}.withDefaults()
+	if got := p.Chains[0].Anchor.ReceiptDeadline; got != 65*time.Second {
+		t.Errorf("ReceiptDeadline %v with a 5s interval and 1m allowance, want 1m5s", got)
+	}
 
 	u := Config{HTTP: server.Config{RatePerSecond: -1, MaxPending: -1, RateBurst: 7}}.withDefaults()
 	if u.HTTP.RatePerSecond != -1 || u.HTTP.MaxPending != -1 || u.HTTP.RateBurst != 7 {

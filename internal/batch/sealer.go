@@ -36,6 +36,15 @@ type Config struct {
 	AnchorWithin time.Duration
 }
 
+// Promise is how long after a fingerprint is received its receipt
+// promises it anchored: one Interval plus AnchorWithin, with the defaults
+// for zero values (Sealer.Deadline, and the overdue count of the
+// anchorers).
+func (c Config) Promise() time.Duration {
+	c.setDefaults()
+	return c.Interval + c.AnchorWithin
+}
+
 func (c *Config) setDefaults() {
 	if c.Interval <= 0 {
 		c.Interval = DefaultInterval
@@ -129,7 +138,7 @@ func (s *Sealer) MaxSize() int { return s.cfg.MaxSize }
 // more than AnchorWithin after sealing, in attestd_deadline_missed_total:
 // when neither happens, every receipt's deadline was kept.
 func (s *Sealer) Deadline(received time.Time) time.Time {
-	return received.Add(s.cfg.Interval + s.cfg.AnchorWithin)
+	return received.Add(s.cfg.Promise())
 }
 
 // Poke tells the sealer that pending grew to n; it seals at once when a

@@ -169,14 +169,18 @@ type dashboardQuery struct {
 
 // exportedFamilies returns the metric families the service exports, by
 // name: New's registry with what internal/app adds to it (the pending
-// gauges, the embedded store's backlog, the Redis store's instruments),
+// gauges, the embedded store's backlog, the backups, the keys file, the
+// store's health, the receipts' deadline, the Redis store's instruments),
 // every vector given a child so that it and its labels appear in Gather.
 func exportedFamilies(t *testing.T) map[string]*dto.MetricFamily {
 	t.Helper()
 	m := New("test")
 	m.RegisterPending(func() (int, float64) { return 0, 0 })
 	m.RegisterUnindexed(func() int { return 0 })
-	m.RegisterBackups(time.Hour) // with --backup-dir
+	m.RegisterBackups(time.Hour)                                             // with --backup-dir
+	m.RegisterKeysFile(func() (time.Time, error) { return time.Now(), nil }) // with --api-keys-file
+	m.RegisterStoreUp(func() error { return nil })
+	m.RegisterReceiptDeadline(11 * time.Minute)
 	rm := redisstore.NewMetrics(m.Registry)
 	rm.Errors.WithLabelValues("timeout")
 	m.Received.WithLabelValues("new")
@@ -189,7 +193,13 @@ func exportedFamilies(t *testing.T) map[string]*dto.MetricFamily {
 	m.GasUsed.WithLabelValues("1")
 	m.FeesPaid.WithLabelValues("1")
 	m.ChainHead.WithLabelValues("1")
+	m.ChainHeadTime.WithLabelValues("1")
 	m.ChainBatchHighest.WithLabelValues("1")
+	m.AnchorBalance.WithLabelValues("1")
+	m.ReceiptsOverdue.WithLabelValues("1")
+	m.EvidenceFailures.WithLabelValues("1")
+	m.EvidenceCollected.WithLabelValues("1")
+	m.EvidenceAbandoned.WithLabelValues("1")
 	m.DeadlineMissed.WithLabelValues("seal")
 	m.VerifyResults.WithLabelValues("valid")
 	m.HTTPDuration.WithLabelValues("/v1/fingerprints", "POST", "2xx")

@@ -40,6 +40,18 @@ type Metrics struct {
 	// EvidenceFailures counts failed attempts to collect the chain
 	// evidence of a confirmed anchor (they are retried on later polls).
 	EvidenceFailures *prometheus.CounterVec // chain
+	// EvidenceCollected counts anchors whose chain evidence was collected,
+	// EvidenceAbandoned those that left the reorg window without it (their
+	// proofs never become standalone).
+	EvidenceCollected *prometheus.CounterVec // chain
+	EvidenceAbandoned *prometheus.CounterVec // chain
+	// The leader's view of each chain, absent on a replica that does not
+	// lead (its anchorer deletes them when its term ends): the anchoring
+	// account's balance, the time of the newest block seen, and the
+	// receipts whose promised deadline passed without a confirmed anchor.
+	AnchorBalance   *prometheus.GaugeVec // chain (wei)
+	ChainHeadTime   *prometheus.GaugeVec // chain (Unix seconds of the block)
+	ReceiptsOverdue *prometheus.GaugeVec // chain
 	// ChainBatchHighest is the highest batch ID the start-up scan found
 	// anchored on each chain by this issuer's anchoring account.
 	ChainBatchHighest *prometheus.GaugeVec // chain
@@ -60,6 +72,7 @@ const (
 	ReasonReverted = "reverted" // the transaction was mined but failed
 	ReasonNonce    = "nonce"    // the nonce was taken by another transaction
 	ReasonStore    = "store"    // persisting the anchor record failed
+	ReasonFunds    = "funds"    // the anchoring account cannot pay for the transaction
 )
 
 // Unmatched is the route label of requests that matched no route, and
@@ -143,7 +156,7 @@ func New(version string) *Metrics {
 		}, []string{"chain"}),
 		AnchorFailed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "attestd_anchor_failed_total",
-			Help: "Failed anchoring steps by reason (rpc, sign, reverted, nonce, store); they are retried.",
+			Help: "Failed anchoring steps by reason (rpc, sign, reverted, nonce, store, funds: the anchoring account cannot pay); they are retried.",
 		}, []string{"chain", "reason"}),
 		AnchorReplaced: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "attestd_anchor_replaced_total",
@@ -169,6 +182,26 @@ func New(version string) *Metrics {
 		EvidenceFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "attestd_evidence_failures_total",
 			Help: "Failed attempts to collect a confirmed anchor's chain evidence (transaction, receipt, header, proofs and following headers); retried on later polls while the anchor is within the reorg window. Anchoring goes on without it.",
+		}, []string{"chain"}),
+		EvidenceCollected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "attestd_evidence_collected_total",
+			Help: "Confirmed anchors whose chain evidence was collected and written to their record: their proofs verify with no chain endpoint.",
+		}, []string{"chain"}),
+		EvidenceAbandoned: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "attestd_evidence_abandoned_total",
+			Help: "Confirmed anchors that passed the reorg window without their chain evidence: collection stopped, and their proofs never become standalone (verify needs a chain endpoint for them).",
+		}, []string{"chain"}),
+		AnchorBalance: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "attestd_anchor_balance_wei",
+			Help: "Balance of the anchoring account on each chain, in wei, read about every minute and after each mined anchor by the replica that anchors (absent on the others).",
+		}, []string{"chain"}),
+		ChainHeadTime: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "attestd_chain_head_timestamp_seconds",
+			Help: "Timestamp of the newest block seen on each anchoring chain (Unix seconds, from its header) by the replica that anchors (absent on the others): it falls behind the clock when the chain or its endpoint stops advancing.",
+		}, []string{"chain"}),
+		ReceiptsOverdue: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "attestd_receipts_overdue",
+			Help: "Receipts (fingerprints of sealed batches) whose promised deadline has passed without a confirmed anchor on this chain: a batch counts once the batch interval plus --anchor-within has passed since it was sealed (every receipt of it is then past its deadline); counted over the oldest 64 unconfirmed batches by the replica that anchors (absent on the others).",
 		}, []string{"chain"}),
 		ChainHead: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "attestd_chain_head_block",
@@ -209,6 +242,7 @@ func New(version string) *Metrics {
 		m.Received, m.Statements, m.SealDuration, m.BatchSize, m.BatchesSealed, m.SealFailures,
 		m.AnchorSubmitted, m.AnchorConfirmed, m.AnchorFailed, m.AnchorReplaced, m.AnchorLatency,
 		m.Reorgs, m.GasUsed, m.FeesPaid, m.ChainHead, m.EvidenceFailures,
+		m.EvidenceCollected, m.EvidenceAbandoned, m.AnchorBalance, m.ChainHeadTime, m.ReceiptsOverdue,
 		m.ChainBatchHighest, m.BatchIDsSkipped,
 		m.DeadlineMissed, m.VerifyResults, m.HTTPDuration, buildInfo,
 		collectors.NewGoCollector(),
@@ -222,6 +256,18 @@ func New(version string) *Metrics {
 // read at scrape time with one call of stats (an O(1) store read).
 func (m *Metrics) RegisterPending(stats func() (count int, ageSeconds float64)) {
 	m.Registry.MustRegister(&pendingCollector{stats: stats})
+}
+
+// RegisterReceiptDeadline exports attestd_receipt_deadline_seconds, the
+// receipts' promise (batch interval + --anchor-within): a pending
+// fingerprint older than that has a receipt past its deadline.
+func (m *Metrics) RegisterReceiptDeadline(d time.Duration) {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "attestd_receipt_deadline_seconds",
+		Help: "The receipts' promise: a fingerprint is anchored within this long of being received (the batch interval plus --anchor-within).",
+	})
+	g.Set(d.Seconds())
+	m.Registry.MustRegister(g)
 }
 
 // RegisterUnindexed exports attestd_store_unindexed_fingerprints: the
