@@ -96,7 +96,7 @@ func parseJournal(data []byte) ([]*attestfile.File, error) {
 			return nil, fmt.Errorf("document %d: %w", i, err)
 		}
 		switch d := f.Document; {
-		case d == "" || d == "." || d == ".." || strings.ContainsAny(d, `/\`) || d != filepath.Base(d):
+		case d == "" || d == "." || d == ".." || strings.Contains(d, "/") || d != filepath.Base(d):
 			return nil, fmt.Errorf("document %d: not a base name: %q", i, d)
 		case f.Receipt != nil || f.Proof != nil:
 			return nil, fmt.Errorf("document %d: holds a receipt or proof", i)
