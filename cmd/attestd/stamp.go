@@ -22,13 +22,22 @@ import (
 // journals, and makes durable, at once).
 const stampChunk = client.DefaultChunkSize
 
-// pendingExt names the journal of a document being stamped: DOC.attest.pending
-// holds the fingerprint and nonce about to be submitted, written before the
-// submission and removed once DOC.attest holds the receipt. A stamp that
-// was interrupted (SIGINT, SIGKILL, the server gone) finds it on the next
-// run and submits that same fingerprint again — submissions are
-// idempotent, and the receipt comes back with its first received time — so
-// a document is never stamped under two fingerprints.
+// pendingExt ends the names of stamp's journals. Before a request is
+// submitted, each directory holding some of its documents gets one journal,
+// .attestd-stamp-<random hex>.attest.pending (stampjournal.go): JSON,
+// {"version":1,"documents":[...]}, each entry the .attest its document will
+// get without the receipt (base name, fingerprint, canonicalization,
+// blinding nonce). The journals are synced before the submission and
+// removed once every .attest of the request holds its receipt and is
+// synced. A stamp that was interrupted (SIGINT, SIGKILL, the server gone)
+// finds them on the next run: a listed document whose .attest holds a
+// receipt for the listed fingerprint is done, any other is submitted again
+// with the listed nonce, so the same fingerprint — submissions are
+// idempotent, and the receipt comes back with its first received time — and
+// a document is never stamped under two fingerprints. A run without failure
+// then deletes the old journals whose documents are all done. Older
+// versions journaled each document in DOC.attest.pending (one attestfile
+// .attest without receipt); those are still read, and removed likewise.
 const pendingExt = attestfile.Ext + ".pending"
 
 func newStampCmd() *cobra.Command {
@@ -63,7 +72,11 @@ saying so) and the documents already stamped, and prints a summary
 ("stamped 12,430, already stamped 3, failed 0"; --json for a script).
 It is resumable: interrupted at any moment and run again, it finishes the
 rest and never submits a document under a second fingerprint nor writes
-a .attest twice (DOC.attest.pending is its journal, see above).
+a .attest twice. Its journal: before each request, every directory with
+documents in it gets one .attestd-stamp-<random>.attest.pending listing
+their fingerprints and nonces (removed once their .attest files are
+written); a later run resumes from it. (Older versions wrote
+DOC.attest.pending a document; those are resumed from too.)
 
 The API key is read from ATTESTD_API_KEY or --api-key-file; --api-key
 works too but shows the key to every user of this machine (ps).`,
@@ -148,6 +161,33 @@ type stamper struct {
 	// found holds the .attest files and journals walk saw (with -r): any
 	// other is known not to exist, and is not looked for file by file.
 	found map[string]bool
+	// walked: the directory journals are those walk listed in
+	// journalPaths (without -r they are looked for in each directory).
+	walked       bool
+	journalPaths []string
+	// journaled holds, by document path, the entries of the directory
+	// journals of earlier runs; oldJournals those journals, deleted at the
+	// end of a run without failure once their documents are settled (done
+	// by this run) or otherwise done.
+	journaled   map[string][]*attestfile.File
+	oldJournals []oldJournal
+	settled     map[string]bool
+}
+
+// resumeFrom is the journal entry an interrupted stamp of p left that
+// this run can resume (same canonicalization and blinding), or nil: a
+// directory journal's, else an old DOC.attest.pending's.
+func (st *stamper) resumeFrom(p string) *attestfile.File {
+	cands := st.journaled[filepath.Clean(p)]
+	if pf, err := st.read(p + pendingExt); err == nil {
+		cands = append(cands, pf)
+	}
+	for _, pf := range cands {
+		if pf.Canonicalization == st.canon && (pf.Blinding != nil) == st.blind {
+			return pf
+		}
+	}
+	return nil
 }
 
 // mayExist reports whether the .attest or journal at p may exist: without
@@ -170,6 +210,7 @@ func (st *stamper) read(p string) (*attestfile.File, error) {
 func (st *stamper) walk(roots []string) ([]string, error) {
 	var docs []string
 	st.found = map[string]bool{}
+	st.walked = true
 	for _, root := range roots {
 		err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
 			switch {
@@ -186,6 +227,9 @@ func (st *stamper) walk(roots []string) ([]string, error) {
 			case strings.HasSuffix(p, attestfile.Ext) || strings.HasSuffix(p, pendingExt):
 				st.found[p] = true
 				st.attests++
+				if isJournalName(d.Name()) && d.Type().IsRegular() {
+					st.journalPaths = append(st.journalPaths, p)
+				}
 			case isTempOfAttest(d.Name()):
 				st.attests++
 			case d.Type().IsRegular():
@@ -217,15 +261,29 @@ func isTempOfAttest(name string) bool {
 // --force, any. Without -r an existing .attest with a receipt is an error
 // (it may hold the only copy of a nonce); with -r it is counted as stamped.
 func (st *stamper) classify(ctx context.Context, docs []string) ([]string, error) {
+	st.loadJournals(docs)
+	st.settled = map[string]bool{}
 	var out []string
 	for _, p := range docs {
 		f, err := st.read(attestfile.PathFor(p))
-		if pf, perr := st.read(p + pendingExt); perr == nil {
+		pfs := st.journaled[filepath.Clean(p)]
+		pf, perr := st.read(p + pendingExt)
+		if perr == nil {
+			pfs = append(pfs, pf)
+		}
+		if len(pfs) > 0 {
 			// An interrupted stamp: its fingerprint may be acknowledged.
 			// Done if the .attest holds its receipt; else submitted again
 			// (whatever the .attest, which a crash may have left empty).
-			if err == nil && f.Receipt != nil && f.Fingerprint == pf.Fingerprint {
-				os.Remove(p + pendingExt)
+			done := false
+			for _, pf := range pfs {
+				done = done || err == nil && f.Receipt != nil && f.Fingerprint == pf.Fingerprint
+			}
+			if done {
+				if perr == nil {
+					os.Remove(p + pendingExt)
+				}
+				st.settled[filepath.Clean(p)] = true
 				st.already++
 			} else {
 				out = append(out, p)
@@ -244,6 +302,7 @@ func (st *stamper) classify(ctx context.Context, docs []string) ([]string, error
 			st.failed++
 			continue
 		case f.Receipt != nil && st.recursive:
+			st.settled[filepath.Clean(p)] = true
 			st.already++
 			continue
 		case f.Receipt != nil:
@@ -271,7 +330,7 @@ func (st *stamper) stamp(ctx context.Context, docs []string) error {
 	// document gives the same fingerprint, which the server may have.
 	nonces := map[string]*fingerprint.Nonce{}
 	for _, p := range docs {
-		if pf, err := st.read(p + pendingExt); err == nil && pf.Canonicalization == st.canon && (pf.Blinding != nil) == st.blind {
+		if pf := st.resumeFrom(p); pf != nil {
 			nonces[p] = pf.Nonce()
 		}
 	}
@@ -299,19 +358,25 @@ func (st *stamper) stamp(ctx context.Context, docs []string) error {
 			return fmt.Errorf("%w\nnot stamped: %d (no .attest written for them; run stamp again to finish)", err, len(files)-start)
 		}
 	}
+	if st.failed == 0 {
+		st.dropOldJournals()
+	}
 	return nil
 }
 
 // submit stamps one request's documents: journal, submit (the client
 // checks every receipt), then write each .attest and drop its journal.
 func (st *stamper) submit(ctx context.Context, chunk []*attestfile.File, paths []string) error {
-	// The journals are durable before anything is submitted; one flush for
-	// the request, not one a file (docs/benchmarks.md).
+	// The journals (one a directory) are durable before anything is
+	// submitted; one flush for the request, not one a file
+	// (docs/benchmarks.md).
+	if st.settled == nil {
+		st.settled = map[string]bool{}
+	}
 	var batch atomicfile.Batch
-	for i, f := range chunk {
-		if err := attestfile.WriteBatch(&batch, paths[i]+pendingExt, f, st.perm); err != nil {
-			return err
-		}
+	journals, err := writeJournals(&batch, chunk, paths, st.perm)
+	if err != nil {
+		return err
 	}
 	if err := batch.Sync(); err != nil {
 		return err
@@ -329,10 +394,18 @@ func (st *stamper) submit(ctx context.Context, chunk []*attestfile.File, paths [
 	if err := batch.Sync(); err != nil {
 		return err
 	}
-	for i, f := range chunk {
-		if err := os.Remove(paths[i] + pendingExt); err != nil && !errors.Is(err, os.ErrNotExist) {
+	for _, j := range journals {
+		if err := os.Remove(j); err != nil {
 			return err
 		}
+	}
+	for i, f := range chunk {
+		if st.mayExist(paths[i] + pendingExt) { // an older version's journal
+			if err := os.Remove(paths[i] + pendingExt); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return err
+			}
+		}
+		st.settled[filepath.Clean(paths[i])] = true
 		st.stamped++
 		if !st.recursive {
 			fmt.Fprintf(st.out, "%s  %s (anchored by %s at the latest)\n", f.Fingerprint, attestfile.PathFor(paths[i]), f.Receipt.Deadline.Local().Format("2006-01-02 15:04:05 MST"))
