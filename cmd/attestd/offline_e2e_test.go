@@ -16,6 +16,7 @@ import (
 	"github.com/ethereum/go-ethereum/ethclient"
 
 	"github.com/attestd/attestd/internal/attestfile"
+	"github.com/attestd/attestd/internal/checkpoint"
 	"github.com/attestd/attestd/internal/evidence"
 	"github.com/attestd/attestd/internal/trust"
 )
@@ -235,7 +236,25 @@ func TestOfflineEndToEnd(t *testing.T) {
 		valid(verifyOffline(0, "--trusted-block", fmt.Sprintf("1337:%s", hashes[n].Hex())), n-facts.BlockNumber+1)
 	}
 	valid(verifyOffline(0, "--trusted-block", fmt.Sprintf("1337:%d:%s", facts.TipNumber, hashes[facts.TipNumber].Hex())), 3)
-	valid(verifyOffline(0, "--checkpoint", cp), 1)
+	// The checkpoint holds the anchor's block and the head when it was made:
+	// the head may still be inside the evidence (fillers stop with the
+	// upgrade), and the highest trusted block it holds counts.
+	cpf, err := checkpoint.Load(cp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cpConf := uint64(0)
+	for _, c := range cpf.Chains {
+		for _, b := range c.Blocks {
+			if c.ChainID == 1337 && b.Number >= facts.BlockNumber && b.Number <= facts.TipNumber {
+				cpConf = max(cpConf, b.Number-facts.BlockNumber+1)
+			}
+		}
+	}
+	if cpConf == 0 {
+		t.Fatalf("the checkpoint holds no block of the evidence (%d…%d): %+v", facts.BlockNumber, facts.TipNumber, cpf.Chains)
+	}
+	valid(verifyOffline(0, "--checkpoint", cp), cpConf)
 	// Without the status file nothing says whether the record was since
 	// withdrawn: UNDECIDED, saying what to give; --no-status checks the
 	// attestation alone.

@@ -190,7 +190,7 @@ func (e *chainEnv) waitIndexed() error {
 	if !ok {
 		return errors.New("the simulated client has no SyncProgress")
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(60 * time.Second) // a bound, not a wait: a loaded CI machine took more than 10 s
 	for {
 		p, err := c.SyncProgress(context.Background())
 		if err != nil {
@@ -200,7 +200,7 @@ func (e *chainEnv) waitIndexed() error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("the node is still indexing after 10s: %+v", p)
+			return fmt.Errorf("the node is still indexing after 60 s: %+v", p)
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -210,7 +210,7 @@ func (e *chainEnv) waitIndexed() error {
 // as pending. The pool promotes a sent transaction asynchronously; a
 // Commit before that (seen on a loaded machine) mines a block without it.
 func (e *chainEnv) settle(from common.Address, next uint64) error {
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(60 * time.Second) // a bound, not a wait: a loaded CI machine took more than 10 s
 	for {
 		n, err := e.client().PendingNonceAt(context.Background(), from)
 		if err != nil {
