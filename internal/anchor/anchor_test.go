@@ -150,7 +150,7 @@ func (e *env) commit() {
 			next = max(next, a.Nonce+1)
 		}
 	}
-	deadline := time.Now().Add(60 * time.Second) // a bound, not a wait: a loaded CI machine took more than 10 s
+	deadline := time.Now().Add(60 * time.Second) // a bound on the poll, not a wait (10 s was hit on a loaded CI run)
 	for {
 		n, err := e.sim.Client().PendingNonceAt(ctx, e.from)
 		if err != nil {
@@ -174,7 +174,7 @@ func (e *env) commit() {
 // indexing is in progress".
 func (e *env) waitIndexed() {
 	e.t.Helper()
-	deadline := time.Now().Add(60 * time.Second) // a bound, not a wait: a loaded CI machine took more than 10 s
+	deadline := time.Now().Add(60 * time.Second) // a bound on the poll, not a wait (10 s was hit on a loaded CI run)
 	for {
 		p, err := e.sim.Client().(ethereum.ChainSyncReader).SyncProgress(context.Background())
 		if err != nil {
@@ -435,7 +435,7 @@ func TestEndpointDownThenBack(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { a.Run(ctx); close(done) }()
-	deadline := time.Now().Add(60 * time.Second) // a bound, not a wait: a loaded CI machine took more than 10 s
+	deadline := time.Now().Add(60 * time.Second) // a bound on the poll, not a wait (10 s was hit on a loaded CI run)
 	for a.Err() == nil && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}

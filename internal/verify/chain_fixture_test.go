@@ -190,7 +190,7 @@ func (e *chainEnv) waitIndexed() error {
 	if !ok {
 		return errors.New("the simulated client has no SyncProgress")
 	}
-	deadline := time.Now().Add(60 * time.Second) // a bound, not a wait: a loaded CI machine took more than 10 s
+	deadline := time.Now().Add(60 * time.Second) // a bound on the poll, not a wait (10 s was hit on a loaded CI run)
 	for {
 		p, err := c.SyncProgress(context.Background())
 		if err != nil {
@@ -210,7 +210,7 @@ func (e *chainEnv) waitIndexed() error {
 // as pending. The pool promotes a sent transaction asynchronously; a
 // Commit before that (seen on a loaded machine) mines a block without it.
 func (e *chainEnv) settle(from common.Address, next uint64) error {
-	deadline := time.Now().Add(60 * time.Second) // a bound, not a wait: a loaded CI machine took more than 10 s
+	deadline := time.Now().Add(60 * time.Second) // a bound on the poll, not a wait (10 s was hit on a loaded CI run)
 	for {
 		n, err := e.client().PendingNonceAt(context.Background(), from)
 		if err != nil {
@@ -220,7 +220,7 @@ func (e *chainEnv) settle(from common.Address, next uint64) error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("the pool's pending nonce of %s is %d after 10s, want %d", from, n, next)
+			return fmt.Errorf("the pool's pending nonce of %s is %d after 60 s, want %d", from, n, next)
 		}
 		time.Sleep(time.Millisecond)
 	}
