@@ -160,7 +160,7 @@ func (e *env) commit() {
 			break
 		}
 		if time.Now().After(deadline) {
-			e.t.Fatalf("the pool's pending nonce is %d after 10 s, want %d", n, next)
+			e.t.Fatalf("the pool's pending nonce is %d after 60 s, want %d", n, next)
 		}
 		time.Sleep(time.Millisecond)
 	}
