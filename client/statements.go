@@ -108,7 +108,7 @@ func (c *Client) StatusFile(ctx context.Context) ([]byte, *StatusFile, error) {
 			if err := f.Verify(k.PublicKey); err != nil {
 				return nil, nil, fmt.Errorf("the server's status file: %w", err)
 			}
-			if k.ValidFrom != nil && f.IssuedAt.Time.Before(*k.ValidFrom) || k.ValidUntil != nil && !f.IssuedAt.Time.Before(*k.ValidUntil) {
+			if !validAt(k, f.IssuedAt.Time) {
 				return nil, nil, fmt.Errorf("the server's status file is dated %s, outside the period the server publishes for its key %s", f.IssuedAt.Time.Format(time.RFC3339), f.KeyID)
 			}
 			return body, f, nil

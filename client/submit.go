@@ -195,10 +195,16 @@ func verifyReceipt(keys []api.ReceiptKey, r Receipt) error {
 		if err := receipt.Verify(r, ed25519.PublicKey(k.PublicKey)); err != nil {
 			return err
 		}
-		if k.ValidFrom != nil && r.ReceivedAt.Before(*k.ValidFrom) || k.ValidUntil != nil && !r.ReceivedAt.Before(*k.ValidUntil) {
+		if !validAt(k, r.ReceivedAt) {
 			return fmt.Errorf("%w: received %s, outside the period the server publishes for its key %s", ErrInvalidReceipt, r.ReceivedAt.Format(time.RFC3339Nano), r.KeyID)
 		}
 		return nil
 	}
 	return fmt.Errorf("%w: %w (%s)", ErrInvalidReceipt, errUnpublishedKey, r.KeyID)
+}
+
+// validAt reports whether t falls in the period the server publishes for
+// key k (from ValidFrom, until ValidUntil; an open end is no bound).
+func validAt(k api.ReceiptKey, t time.Time) bool {
+	return (k.ValidFrom == nil || !t.Before(*k.ValidFrom)) && (k.ValidUntil == nil || t.Before(*k.ValidUntil))
 }
