@@ -191,6 +191,7 @@ file or a chain's rpc-file. serve warns when it finds one on the command line.`,
 	f.DurationVar(&cfg.LeaseTTL, "lease-ttl", app.DefaultLeaseTTL, "leader lease with a shared store; a dead leader is replaced within two of these")
 	f.StringVar(&cfg.DataDir, "data-dir", app.DefaultDataDir, "directory for the store, keys and (with --dev) the dev chain")
 	f.StringVar(&cfg.Listen, "listen", app.DefaultListen, "API address")
+	f.StringVar(&cfg.PprofListen, "pprof-listen", "", "serve Go profiles (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060; off when empty")
 	f.BoolVar(&cfg.Dev, "dev", false, "embedded dev chain and dev API key: runs with no other setup")
 	f.Var(&chains, "chain", "an anchoring chain: id=ID,rpc=URL,key-file=F[,confirmations=N][,max-fee=GWEI][,sink=ADDR][,name=NAME][,from-batch=N] (keystore=F,password-file=F for an encrypted key; rpc-file=F for the URL from a file); repeat for several; not with the single-chain flags")
 	f.IntVar(&nDevChains, "dev-chains", 1, "with --dev: run this many embedded dev chains (chain ids 1337, 1338, …; JSON-RPC on --chain-listen's port, port+1, …)")

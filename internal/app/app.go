@@ -47,6 +47,7 @@ type Service struct {
 	srv     *server.Server
 	hs      *http.Server
 	ln      net.Listener
+	pprof   net.Listener // nil unless Config.PprofListen
 	url     string
 
 	closers   []func() error // in the order opened
@@ -234,6 +235,19 @@ func (s *Service) listen() error {
 		}
 		return nil
 	})
+	if cfg.PprofListen != "" {
+		pl, err := listenPprof(cfg.PprofListen)
+		if err != nil {
+			return err
+		}
+		s.pprof = pl
+		s.closers = append(s.closers, func() error {
+			if err := pl.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+				return err
+			}
+			return nil
+		})
+	}
 	return nil
 }
 
@@ -315,6 +329,9 @@ func (s *Service) Run(ctx context.Context) (err error) {
 	}
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- s.hs.Serve(s.ln) }()
+	if s.pprof != nil {
+		go servePprof(s.pprof, log)
+	}
 
 	select {
 	case <-ctx.Done():

@@ -37,6 +37,11 @@ type Config struct {
 	DataDir string // store, receipt key and (with a Dev chain) the dev chain live here
 	Listen  string // API address
 
+	// PprofListen, when set, serves Go's profiles (net/http/pprof: CPU,
+	// heap, allocations, goroutines) on this address, apart from the API
+	// and without authentication: it must be a loopback address.
+	PprofListen string
+
 	// Dev, without APIKeysFile, creates a dev API key in DataDir/dev-api-key.
 	// (serve --dev sets it and makes its one chain the embedded dev chain.)
 	Dev bool
