@@ -9,7 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -60,30 +60,56 @@ func TestStatementLayout(t *testing.T) {
 	received := time.Unix(1700000000, 123456789)
 	deadline := time.Unix(1700000600, 0)
 	fp := fingerprint.Fingerprint{0: 0xab, 31: 0x01}
-	want := "attestd/receipt/v2\n" +
+	salt := receipt.Salt{0: 0x5a, 15: 0x0f}
+	want := "attestd/receipt/v3\n" +
+		"5a00000000000000000000000000000f\n" +
 		"ab00000000000000000000000000000000000000000000000000000000000001\n" +
 		"Hôpital Saint-Louis\n" +
 		"1700000000123456789\n" +
 		"1700000600000000000\n"
 	f := receipt.Facts{Fingerprint: fp, Institution: "Hôpital Saint-Louis", ReceivedAt: received, Deadline: deadline}
-	if got := string(receipt.Statement(f)); got != want {
+	if got := string(receipt.Statement(f, salt)); got != want {
 		t.Fatalf("Statement =\n%q\nwant\n%q", got, want)
 	}
-	if receipt.Leaf(f) != sha256.Sum256([]byte(want)) {
+	if receipt.Leaf(f, salt) != sha256.Sum256([]byte(want)) {
 		t.Fatal("Leaf is not SHA-256 of the statement")
+	}
+	wantV2 := "attestd/receipt/v2\n" + want[len("attestd/receipt/v3\n5a00000000000000000000000000000f\n"):]
+	if got := string(receipt.StatementV2(f)); got != wantV2 {
+		t.Fatalf("StatementV2 =\n%q\nwant\n%q", got, wantV2)
 	}
 	// The time zone of the arguments does not matter, only the instant;
 	// times before 1970 are negative.
 	paris := time.FixedZone("CET", 3600)
-	got := receipt.Statement(receipt.Facts{Fingerprint: fp, Institution: "x", ReceivedAt: received.In(paris), Deadline: time.Unix(-1, 0).In(paris)})
-	want = "attestd/receipt/v2\nab00000000000000000000000000000000000000000000000000000000000001\nx\n1700000000123456789\n-1000000000\n"
+	got := receipt.Statement(receipt.Facts{Fingerprint: fp, Institution: "x", ReceivedAt: received.In(paris), Deadline: time.Unix(-1, 0).In(paris)}, salt)
+	want = "attestd/receipt/v3\n5a00000000000000000000000000000f\nab00000000000000000000000000000000000000000000000000000000000001\nx\n1700000000123456789\n-1000000000\n"
 	if string(got) != want {
 		t.Fatalf("Statement =\n%q\nwant\n%q", got, want)
 	}
 	root := [32]byte{0: 0x01, 31: 0xff}
-	wantTree := "attestd/receipt-tree/v2\n1000\n01000000000000000000000000000000000000000000000000000000000000ff\n"
+	wantTree := "attestd/receipt-tree/v3\n1000\n01000000000000000000000000000000000000000000000000000000000000ff\n"
 	if got := string(receipt.TreeMessage(1000, root)); got != wantTree {
 		t.Fatalf("TreeMessage =\n%q\nwant\n%q", got, wantTree)
+	}
+	if got := string(receipt.TreeMessageV2(1000, root)); got != strings.Replace(wantTree, "v3", "v2", 1) {
+		t.Fatalf("TreeMessageV2 = %q", got)
+	}
+}
+
+// TestSaltText: a salt is 32 lowercase hex digits in JSON, and only that.
+func TestSaltText(t *testing.T) {
+	var s receipt.Salt
+	good := "00112233445566778899aabbccddeeff"
+	if err := s.UnmarshalText([]byte(good)); err != nil || hex.EncodeToString(s[:]) != good {
+		t.Fatalf("UnmarshalText(%s) = %x, %v", good, s, err)
+	}
+	if b, _ := s.MarshalText(); string(b) != good {
+		t.Fatalf("MarshalText = %s", b)
+	}
+	for _, bad := range []string{"", good[:31], good + "0", strings.ToUpper(good), good[:30] + "g0", " " + good[1:], good[:31] + "\n"} {
+		if err := s.UnmarshalText([]byte(bad)); err == nil {
+			t.Errorf("salt %q accepted", bad)
+		}
 	}
 }
 
@@ -116,17 +142,18 @@ func TestSignVerify(t *testing.T) {
 	// Alone in its tree: size 1, index 0, and (proof format v1: the lone
 	// leaf is paired with itself) a path of its own leaf hash. The
 	// signature is over the tree message of node(leaf, leaf).
-	leaf := merkle.LeafHash(receipt.Leaf(testFacts))
+	leaf := merkle.LeafHash(receipt.Leaf(testFacts, r.Salt))
 	if r.TreeSize != 1 || r.TreeIndex != 0 || len(r.TreePath) != 1 || r.TreePath[0] != leaf {
 		t.Fatalf("tree %d/%d path %v, want 0/1 and [%x]", r.TreeIndex, r.TreeSize, r.TreePath, leaf)
 	}
 	if !ed25519.Verify(s.PublicKey(), receipt.TreeMessage(1, merkle.NodeHash(leaf, leaf)), r.Signature) {
 		t.Fatal("signature does not verify over TreeMessage(1, node(leaf, leaf))")
 	}
-	// Deterministic: the same facts give the same receipt, byte for byte.
+	// Salted: the same facts signed again state the same, under another
+	// salt (and so another signature).
 	again := signOne(t, s, testFacts)
-	if !reflect.DeepEqual(again, r) {
-		t.Fatalf("re-signing gave\n%+v\nwant\n%+v", again, r)
+	if r.Salt.IsZero() || again.Salt == r.Salt || again.Facts() != r.Facts() || bytes.Equal(again.Signature, r.Signature) {
+		t.Fatalf("re-signing gave salt %x (first %x), facts %+v", again.Salt, r.Salt, again.Facts())
 	}
 	// Through JSON and back (nanoseconds and all) it still verifies.
 	data, err := json.Marshal(r)
@@ -292,8 +319,23 @@ func TestVerifyRejectsMangled(t *testing.T) {
 			reject(t, "key_id "+id, r)
 		}
 	})
+	t.Run("salt", func(t *testing.T) {
+		for i := range good.Salt {
+			for _, d := range []byte{0x01, 0x80, 0xff} {
+				r := good
+				r.Salt[i] ^= d
+				reject(t, fmt.Sprintf("salt byte %d", i), r)
+			}
+		}
+		r := good
+		r.Salt = receipt.Salt{}
+		reject(t, "no salt", r)
+		r = good
+		r.Salt = rs[5].Salt
+		reject(t, "a neighbour's salt", r)
+	})
 	t.Run("version", func(t *testing.T) {
-		for _, v := range []int{0, 1, 3, -1, math.MaxInt} {
+		for _, v := range []int{0, 1, 2, 4, -1, math.MaxInt} {
 			r := good
 			r.Version = v
 			reject(t, "version", r)
@@ -340,9 +382,13 @@ func FuzzVerify(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	signed := map[receipt.Facts]uint64{}
+	type signedAs struct {
+		facts receipt.Facts
+		salt  receipt.Salt
+	}
+	signed := map[signedAs]uint64{}
 	for i, r := range rs {
-		signed[r.Facts()] = uint64(i)
+		signed[signedAs{r.Facts(), r.Salt}] = uint64(i)
 		data, _ := json.Marshal(r)
 		f.Add(data)
 	}
@@ -356,7 +402,7 @@ func FuzzVerify(f *testing.F) {
 		}
 		got := r.Facts()
 		got.ReceivedAt, got.Deadline = got.ReceivedAt.UTC(), got.Deadline.UTC()
-		idx, ok := signed[got]
+		idx, ok := signed[signedAs{got, r.Salt}]
 		if !ok || idx != r.TreeIndex || r.TreeSize != uint64(len(facts)) {
 			t.Fatalf("accepted a receipt that was never signed: %s", data)
 		}
