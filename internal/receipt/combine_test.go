@@ -109,12 +109,19 @@ func TestCombined(t *testing.T) {
 			}
 		}
 	}
-	// The first receipt's sibling is the second's leaf: salted, so it is
-	// not the hash of the second's facts alone.
-	a, b := got[0][0], got[1][0]
-	if a.TreeIndex != 0 || b.TreeIndex != 1 {
-		t.Fatalf("tree order %d, %d: want request order", a.TreeIndex, b.TreeIndex)
+	// Leaf 0's sibling is leaf 1: salted, so not the hash of leaf 1's
+	// facts alone. (Leaves are in queue order; each request's receipts are
+	// consecutive, in its own order.)
+	at := map[uint64]Receipt{}
+	for _, rs := range got[:requests-1] {
+		for i, rc := range rs {
+			if _, dup := at[rc.TreeIndex]; dup || rc.TreeIndex != rs[0].TreeIndex+uint64(i) {
+				t.Fatalf("tree index %d twice, or a request's receipts not consecutive", rc.TreeIndex)
+			}
+			at[rc.TreeIndex] = rc
+		}
 	}
+	a, b := at[0], at[1]
 	if a.TreePath[0] != merkle.LeafHash(Leaf(b.Facts(), b.Salt)) || a.TreePath[0] == merkle.LeafHash(sha256.Sum256(StatementV2(b.Facts()))) {
 		t.Fatal("a receipt's path does not hold its neighbour's salted leaf")
 	}
