@@ -611,14 +611,16 @@ type ReadinessStatus string
 // a missed deadline is counted in `attestd_deadline_missed_total`). The holder keeps
 // it (in the `.attest` sidecar) until the proof is available.
 //
-// The receipts of one request are the leaves of a Merkle tree, and attestd signs the
-// tree once: `signature` is an Ed25519 signature, by the receipt key `key_id`
-// (published at `GET /v1/info`), over the tree's size and root. Each receipt carries
-// its `tree_index` and `tree_path`, so it verifies on its own: hash the receipt's
-// statement (a fixed byte encoding of `fingerprint`, `institution`, `received_at`
-// and `deadline`), follow the path to the root, check the signature. The exact byte
-// layouts are in the attestd repository's `docs/proof-format.md` ("Receipts"); they
-// are not this JSON.
+// Receipts are the leaves of a Merkle tree, and attestd signs the tree once:
+// `signature` is an Ed25519 signature, by the receipt key `key_id` (published at
+// `GET /v1/info`), over the tree's size and root. The tree holds a request's
+// receipts and, for a request of at most 64 fingerprints, those of other requests
+// signed at the same moment. Each receipt carries its `tree_index` and `tree_path`,
+// so it verifies on its own: hash the receipt's statement (a fixed byte encoding of
+// `salt`, `fingerprint`, `institution`, `received_at` and `deadline`), follow the
+// path to the root, check the signature. The salt is random, so the other leaves on
+// a path reveal nothing. The exact byte layouts are in the attestd repository's
+// `docs/proof-format.md` ("Receipts"); they are not this JSON.
 type Receipt = receipt.Receipt
 
 // ReceiptKey A public key that signs receipts.
@@ -630,12 +632,12 @@ type ReceiptKey struct {
 
 	// KeyID The key id that receipts carry (16 lowercase hex characters).
 	//
-	// Example: 0d441f457e0cfec4
+	// Example: 2058f00c083dba40
 	KeyID string `json:"key_id"`
 
 	// PublicKey The 32-byte Ed25519 public key, in standard base64 with padding.
 	//
-	// Example: dd09AINnUuF2vki0vnm2WAJGUoMMTjCzldLNZ2v3hT4=
+	// Example: rrl8rweafHbXUwJyMaGuy0Nnoyu+yeAOW74++sqzer8=
 	PublicKey []byte `json:"public_key"`
 
 	// ValidFrom Receipts received from this instant on (inclusive) are signed by this key. Absent
@@ -773,14 +775,16 @@ type StatementResponse struct {
 	// a missed deadline is counted in `attestd_deadline_missed_total`). The holder keeps
 	// it (in the `.attest` sidecar) until the proof is available.
 	//
-	// The receipts of one request are the leaves of a Merkle tree, and attestd signs the
-	// tree once: `signature` is an Ed25519 signature, by the receipt key `key_id`
-	// (published at `GET /v1/info`), over the tree's size and root. Each receipt carries
-	// its `tree_index` and `tree_path`, so it verifies on its own: hash the receipt's
-	// statement (a fixed byte encoding of `fingerprint`, `institution`, `received_at`
-	// and `deadline`), follow the path to the root, check the signature. The exact byte
-	// layouts are in the attestd repository's `docs/proof-format.md` ("Receipts"); they
-	// are not this JSON.
+	// Receipts are the leaves of a Merkle tree, and attestd signs the tree once:
+	// `signature` is an Ed25519 signature, by the receipt key `key_id` (published at
+	// `GET /v1/info`), over the tree's size and root. The tree holds a request's
+	// receipts and, for a request of at most 64 fingerprints, those of other requests
+	// signed at the same moment. Each receipt carries its `tree_index` and `tree_path`,
+	// so it verifies on its own: hash the receipt's statement (a fixed byte encoding of
+	// `salt`, `fingerprint`, `institution`, `received_at` and `deadline`), follow the
+	// path to the root, check the signature. The salt is random, so the other leaves on
+	// a path reveal nothing. The exact byte layouts are in the attestd repository's
+	// `docs/proof-format.md` ("Receipts"); they are not this JSON.
 	Receipt Receipt `json:"receipt"`
 
 	// Statement The statement in its canonical form.
@@ -820,14 +824,16 @@ type Submission struct {
 	// a missed deadline is counted in `attestd_deadline_missed_total`). The holder keeps
 	// it (in the `.attest` sidecar) until the proof is available.
 	//
-	// The receipts of one request are the leaves of a Merkle tree, and attestd signs the
-	// tree once: `signature` is an Ed25519 signature, by the receipt key `key_id`
-	// (published at `GET /v1/info`), over the tree's size and root. Each receipt carries
-	// its `tree_index` and `tree_path`, so it verifies on its own: hash the receipt's
-	// statement (a fixed byte encoding of `fingerprint`, `institution`, `received_at`
-	// and `deadline`), follow the path to the root, check the signature. The exact byte
-	// layouts are in the attestd repository's `docs/proof-format.md` ("Receipts"); they
-	// are not this JSON.
+	// Receipts are the leaves of a Merkle tree, and attestd signs the tree once:
+	// `signature` is an Ed25519 signature, by the receipt key `key_id` (published at
+	// `GET /v1/info`), over the tree's size and root. The tree holds a request's
+	// receipts and, for a request of at most 64 fingerprints, those of other requests
+	// signed at the same moment. Each receipt carries its `tree_index` and `tree_path`,
+	// so it verifies on its own: hash the receipt's statement (a fixed byte encoding of
+	// `salt`, `fingerprint`, `institution`, `received_at` and `deadline`), follow the
+	// path to the root, check the signature. The salt is random, so the other leaves on
+	// a path reveal nothing. The exact byte layouts are in the attestd repository's
+	// `docs/proof-format.md` ("Receipts"); they are not this JSON.
 	Receipt Receipt `json:"receipt"`
 
 	// Status Where a fingerprint (or its batch) is in its life:
@@ -956,14 +962,16 @@ type VerifyRequest struct {
 	// a missed deadline is counted in `attestd_deadline_missed_total`). The holder keeps
 	// it (in the `.attest` sidecar) until the proof is available.
 	//
-	// The receipts of one request are the leaves of a Merkle tree, and attestd signs the
-	// tree once: `signature` is an Ed25519 signature, by the receipt key `key_id`
-	// (published at `GET /v1/info`), over the tree's size and root. Each receipt carries
-	// its `tree_index` and `tree_path`, so it verifies on its own: hash the receipt's
-	// statement (a fixed byte encoding of `fingerprint`, `institution`, `received_at`
-	// and `deadline`), follow the path to the root, check the signature. The exact byte
-	// layouts are in the attestd repository's `docs/proof-format.md` ("Receipts"); they
-	// are not this JSON.
+	// Receipts are the leaves of a Merkle tree, and attestd signs the tree once:
+	// `signature` is an Ed25519 signature, by the receipt key `key_id` (published at
+	// `GET /v1/info`), over the tree's size and root. The tree holds a request's
+	// receipts and, for a request of at most 64 fingerprints, those of other requests
+	// signed at the same moment. Each receipt carries its `tree_index` and `tree_path`,
+	// so it verifies on its own: hash the receipt's statement (a fixed byte encoding of
+	// `salt`, `fingerprint`, `institution`, `received_at` and `deadline`), follow the
+	// path to the root, check the signature. The salt is random, so the other leaves on
+	// a path reveal nothing. The exact byte layouts are in the attestd repository's
+	// `docs/proof-format.md` ("Receipts"); they are not this JSON.
 	Receipt *Receipt `json:"receipt,omitempty"`
 
 	// Require Which chains' anchors must check out, of the chains this server has an endpoint

@@ -10,7 +10,9 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,19 +31,28 @@ func signer() *receipt.Signer {
 	return receipt.NewSigner(ed25519.NewKeyFromSeed(seed[:]))
 }
 
-// sample returns a complete sidecar: blinded, with a receipt and a proof.
-func sample() *attestfile.File {
-	nonce := fingerprint.Nonce{0x5a, 31: 0xa5}
-	fp := fingerprint.Blind(nonce, fingerprint.Sum([]byte("lab result")))
+// sampleReceipts are the sample's receipt and its neighbour, signed once
+// (each signing draws new salts).
+var sampleReceipts = sync.OnceValue(func() []receipt.Receipt {
 	received := time.Date(2025, 6, 1, 8, 0, 0, 123456789, time.UTC)
 	rs, err := signer().Sign(
 		receipt.Facts{Fingerprint: fingerprint.Sum([]byte("another record")), Institution: "Laboratoire Central", ReceivedAt: received, Deadline: received.Add(time.Minute)},
-		receipt.Facts{Fingerprint: fp, Institution: "Laboratoire Central", ReceivedAt: received, Deadline: received.Add(time.Minute)},
+		receipt.Facts{Fingerprint: sampleFP, Institution: "Laboratoire Central", ReceivedAt: received, Deadline: received.Add(time.Minute)},
 	)
 	if err != nil {
 		panic(err)
 	}
-	r := rs[1]
+	return rs
+})
+
+var sampleFP = fingerprint.Blind(fingerprint.Nonce{0x5a, 31: 0xa5}, fingerprint.Sum([]byte("lab result")))
+
+// sample returns a complete sidecar: blinded, with a receipt and a proof.
+func sample() *attestfile.File {
+	nonce := fingerprint.Nonce{0x5a, 31: 0xa5}
+	fp := sampleFP
+	r := sampleReceipts()[1]
+	r.TreePath = slices.Clone(r.TreePath) // a test may change the sample
 	return &attestfile.File{
 		Version:          attestfile.Version,
 		Document:         "lab-result.txt",

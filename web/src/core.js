@@ -186,7 +186,7 @@ function valueOf(node, ptr, caseVariants) {
 const EVIDENCE = obj({ version: null, tx: null, tx_index: null, receipt: null, header: null, tx_proof: null, receipt_proof: null, headers: null });
 const ANCHOR = obj({ chain_id: null, tx_hash: null, block_number: null, block_hash: null, anchorer: null, evidence: EVIDENCE, no_evidence: null });
 export const BUNDLE = obj({ version: null, fingerprint: null, batch_id: null, index: null, size: null, root: null, path: null, anchors: [ANCHOR] });
-const RECEIPT = obj({ version: null, fingerprint: null, institution: null, received_at: null, deadline: null, key_id: null, tree_size: null, tree_index: null, tree_path: null, signature: null });
+const RECEIPT = obj({ version: null, salt: null, fingerprint: null, institution: null, received_at: null, deadline: null, key_id: null, tree_size: null, tree_index: null, tree_path: null, signature: null });
 const ATTEST = obj({
   version: null, document: null, fingerprint: null, canonicalization: null, blinding: obj({ scheme: null, nonce: null }),
   server: null, receipt: RECEIPT, proof: BUNDLE,
@@ -302,14 +302,21 @@ function b64(s) {
 }
 
 // verifyReceipt is receipt.Verify: null when pub signed r, else why not.
+// Version 3 statements start with a salt line; version 2 (issued before)
+// have none.
 export function verifyReceipt(r, pub) {
   try {
-    if (r.version !== 2) return `version ${r.version}`;
+    if (r.version !== 3 && r.version !== 2) return `version ${r.version}`;
+    if (r.version === 3 && !/^[0-9a-f]{32}$/.test(r.salt || '')) return 'version 3 without a salt';
+    if (r.version === 3 && /^0{32}$/.test(r.salt)) return 'version 3 without a salt';
+    if (r.version === 2 && r.salt !== undefined) return 'version 2 with a salt';
     if (r.key_id !== keyID(pub)) return `signed by key ${r.key_id}, not ${keyID(pub)}`;
     if (!Number.isSafeInteger(r.tree_size) || r.tree_size > 1 << 20) return 'tree size';
-    const stmt = `attestd/receipt/v2\n${r.fingerprint}\n${r.institution}\n${nanos(r.received_at)}\n${nanos(r.deadline)}\n`;
+    const v = `v${r.version}`;
+    const salt = r.version === 3 ? `${r.salt}\n` : '';
+    const stmt = `attestd/receipt/${v}\n${salt}${r.fingerprint}\n${r.institution}\n${nanos(r.received_at)}\n${nanos(r.deadline)}\n`;
     const root = rootFromPath(sha256(utf8ToBytes(stmt)), r.tree_index, r.tree_size, (r.tree_path || []).map((h) => hexToBytes(h)));
-    const msg = utf8ToBytes(`attestd/receipt-tree/v2\n${r.tree_size}\n${bytesToHex(root)}\n`);
+    const msg = utf8ToBytes(`attestd/receipt-tree/${v}\n${r.tree_size}\n${bytesToHex(root)}\n`);
     return ed25519.verify(b64(r.signature), msg, pub, { zip215: false }) ? null : 'bad signature';
   } catch (e) {
     return e.message;
