@@ -126,6 +126,37 @@ test('proof vectors v2: the page\'s core verifier reaches every vector\'s verdic
   }
 });
 
+// Receipts signed by internal/receipt's test key: version 3 (salted) and
+// version 2 (issued before). The page's verifyReceipt accepts each as
+// receipt.Verify does, and refuses every mutation of a signed field.
+const RECEIPTS_V3 = JSON.parse(readFileSync(new URL('../../internal/receipt/testdata/receipts-v3.json', import.meta.url), 'utf8'));
+const RECEIPTS_V2 = JSON.parse(readFileSync(new URL('../../internal/receipt/testdata/receipts-v2.json', import.meta.url), 'utf8'));
+
+test('receipts: versions 3 and 2 verify, and a change to any signed field is refused', { skip }, async () => {
+  const pub = RECEIPTS_V3.public_key;
+  const flip = (hex, i) => hex.slice(0, i) + ((parseInt(hex[i], 16) ^ 1).toString(16)) + hex.slice(i + 1);
+  const cases = [];
+  for (const r of [...RECEIPTS_V3.receipts, ...RECEIPTS_V2]) {
+    cases.push({ r, ok: true });
+    for (let i = 0; i < 64; i += 7) cases.push({ r: { ...r, fingerprint: flip(r.fingerprint, i) }, ok: false });
+    if (r.salt) {
+      for (let i = 0; i < 32; i++) cases.push({ r: { ...r, salt: flip(r.salt, i) }, ok: false });
+      const { salt, ...unsalted } = r;
+      cases.push({ r: unsalted, ok: false }, { r: { ...unsalted, version: 2 }, ok: false }, { r: { ...r, salt: '0'.repeat(32) }, ok: false });
+    } else {
+      cases.push({ r: { ...r, version: 3 }, ok: false }, { r: { ...r, salt: '00112233445566778899aabbccddeeff' }, ok: false });
+    }
+    cases.push({ r: { ...r, institution: r.institution + ' ' }, ok: false }, { r: { ...r, tree_index: r.tree_index ^ 1 }, ok: false },
+      { r: { ...r, received_at: r.received_at.replace('Z', '1Z') }, ok: false }, { r: { ...r, tree_path: r.tree_path.map((h, i) => (i === 0 ? flip(h, 3) : h)) }, ok: false });
+  }
+  const got = await page.evaluate(([cases, pubB64]) => {
+    const pub = Uint8Array.from(atob(pubB64), (c) => c.charCodeAt(0));
+    return cases.map((c) => core.verifyReceipt(c.r, pub));
+  }, [cases, pub]);
+  assert.ok(cases.length > 100);
+  cases.forEach((c, i) => assert.equal(got[i] === null, c.ok, `case ${i}: ${JSON.stringify(c.r)}: ${got[i]}`));
+});
+
 // rlpItems returns the [start, prefix length, content length] of each item
 // of the RLP list enc (a block header: a list of byte strings).
 function rlpItems(enc) {
