@@ -55,6 +55,8 @@ FUZZ_TARGETS := \
 	./internal/verify:FuzzParseRequire \
 	./internal/receipt:FuzzVerify \
 	./internal/receipt:FuzzParseKeyring \
+	./internal/receipt:FuzzAppendJSON \
+	./internal/server:FuzzPlainSubmit \
 	./cmd/attestd:FuzzChainFlag \
 	./internal/redact:FuzzText \
 	./internal/server:FuzzStatusJSON \

@@ -17,6 +17,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/attestd/attestd/internal/api"
@@ -139,6 +140,9 @@ type Server struct {
 	readers      map[uint64]verify.Chain
 	evidence     map[uint64]bool // chains whose anchors get chain evidence
 
+	// attestd_fingerprints_received_total's two series, looked up once.
+	received struct{ new, duplicate prometheus.Counter }
+
 	// The status file GET /v1/status served last, and when it was made.
 	statusMu   sync.Mutex
 	statusBody []byte
@@ -179,6 +183,8 @@ func New(cfg Config, d Deps) *Server {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
+	s.received.new = d.Metrics.Received.WithLabelValues("new")
+	s.received.duplicate = d.Metrics.Received.WithLabelValues("duplicate")
 	for _, c := range d.Chains {
 		s.chainIDs = append(s.chainIDs, c.ID)
 		s.evidence[c.ID] = c.Evidence
@@ -294,12 +300,18 @@ func decodeBody(body []byte, v any) error {
 
 // SubmitFingerprints implements POST /v1/fingerprints.
 func (s *Server) SubmitFingerprints(c *gin.Context) {
-	var req api.SubmitRequest
-	if err := decode(c, &req); err != nil {
+	body, err := readBody(c)
+	if err != nil {
 		s.problem(c, err)
 		return
 	}
-	n := len(req.Fingerprints)
+	fps, err := decodeSubmit(body.Bytes())
+	putBuffer(body)
+	if err != nil {
+		s.problem(c, err)
+		return
+	}
+	n := len(fps)
 	if n == 0 || n > api.MaxFingerprintsPerRequest {
 		s.problem(c, fmt.Errorf("%w: send 1 to %d fingerprints, got %d", ErrBadRequest, api.MaxFingerprintsPerRequest, n))
 		return
@@ -312,12 +324,7 @@ func (s *Server) SubmitFingerprints(c *gin.Context) {
 	ctx := c.Request.Context()
 	now := s.cfg.Now().UTC()
 	subs := make([]store.Submission, n)
-	for i, text := range req.Fingerprints {
-		fp, err := fingerprint.Parse(text)
-		if err != nil {
-			s.problem(c, fmt.Errorf("fingerprints[%d]: %w", i, err))
-			return
-		}
+	for i, fp := range fps {
 		if fp.IsZero() {
 			// No document hashes to it, and proof bundles refuse it
 			// (all-zero is what a missing value decodes to): anchoring
@@ -348,16 +355,15 @@ func (s *Server) SubmitFingerprints(c *gin.Context) {
 		}
 		facts[i] = receipt.Facts{Fingerprint: r.Fingerprint, Institution: name, ReceivedAt: r.ReceivedAt, Deadline: s.Sealer.Deadline(r.ReceivedAt)}
 	}
-	receipts, err := s.Signer.Sign(facts...) // one signature for the request
+	receipts, err := s.Signer.Sign(facts...) // one signature for the request, or for many
 	if err != nil {
 		s.problem(c, err)
 		return
 	}
-	resp := api.SubmitResponse{Receipts: receipts}
-	s.Metrics.Received.WithLabelValues("new").Add(float64(fresh))
-	s.Metrics.Received.WithLabelValues("duplicate").Add(float64(n - fresh))
+	s.received.new.Add(float64(fresh))
+	s.received.duplicate.Add(float64(n - fresh))
 	s.Sealer.Poke(pending) // a full batch wakes the sealer
-	c.JSON(http.StatusAccepted, resp)
+	writeReceipts(c, http.StatusAccepted, receipts)
 }
 
 // GetFingerprint implements GET /v1/fingerprints/{fingerprint}, with the
