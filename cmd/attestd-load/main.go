@@ -7,6 +7,7 @@
 //	attestd-load read   --run-id R --population 10000000 --conns 64 --rate 20000 --requests 1200000 --duration 60s
 //	attestd-load confirm --api-key K --requests 200 --rate 20 --duration 2m
 //	attestd-load submit --target tessera --server http://127.0.0.1:2025 --conns 64 --requests 100000 --duration 15s
+//	attestd-load tessera-key --out FILE NAME
 //
 // Fingerprints are SHA-256("attestd-load/" + run-id + "/" + i) for
 // i = start, start+1, …, so a later read run (same --run-id, --population)
@@ -34,6 +35,8 @@
 // durable, and that is what counts as acknowledged. It takes one entry per
 // request (--per-request 1) and no API key, and --check is refused: its
 // entries are read back from its tiles, which this tool does not read.
+// tessera-key prints (or writes, mode 0600) a new signing key in the note
+// format its --private_key flag takes.
 package main
 
 import (
@@ -98,7 +101,10 @@ func main() {
 
 func run(args []string, stdout io.Writer) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		return errors.New("usage: attestd-load submit|read|confirm [flags] (-h for the flags)")
+		return errors.New("usage: attestd-load submit|read|confirm|tessera-key [flags] (-h for the flags)")
+	}
+	if args[0] == "tessera-key" {
+		return tesseraKey(args[1:], stdout)
 	}
 	cfg := config{mode: args[0]}
 	fs := flag.NewFlagSet("attestd-load "+cfg.mode, flag.ContinueOnError)

@@ -7,9 +7,13 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+
+	"golang.org/x/mod/sumdb/note"
 )
 
 // fakeTessera is an httptest server shaped like the POST /add of Tessera's
@@ -149,5 +153,39 @@ func TestTesseraFlags(t *testing.T) {
 	defer ts.mu.Unlock()
 	if len(ts.entries) != 0 {
 		t.Errorf("%d requests sent by refused runs", len(ts.entries))
+	}
+}
+
+// TestTesseraKey: the key is one the personality's note.NewSigner takes,
+// and a key file is new and not readable by others.
+func TestTesseraKey(t *testing.T) {
+	var out bytes.Buffer
+	if err := run([]string{"tessera-key", "bench.example/log"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	s, err := note.NewSigner(strings.TrimSpace(out.String()))
+	if err != nil || s.Name() != "bench.example/log" {
+		t.Fatalf("printed key %q: signer %v, %v", out.String(), s, err)
+	}
+
+	path := filepath.Join(t.TempDir(), "tessera.key")
+	if err := run([]string{"tessera-key", "--out", path, "bench"}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file: %v, %v; want mode 0600", fi, err)
+	}
+	b, _ := os.ReadFile(path)
+	if _, err := note.NewSigner(string(b)); err != nil {
+		t.Errorf("key file %q: %v", b, err)
+	}
+	if err := run([]string{"tessera-key", "--out", path, "bench"}, io.Discard); err == nil {
+		t.Error("an existing key file was overwritten")
+	}
+	for _, args := range [][]string{{"tessera-key"}, {"tessera-key", "a", "b"}, {"tessera-key", "bad+name"}} {
+		if err := run(args, io.Discard); err == nil {
+			t.Errorf("run %q: no error", args)
+		}
 	}
 }
