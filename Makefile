@@ -9,7 +9,7 @@ BIN       := bin/attestd
 DATA_DIR  ?= ./attestd-data
 FUZZTIME  ?= 60s
 
-.PHONY: build run test test-short test-long fuzz bench bench-full lint generate check-generate check-helm web check-web test-web dist image check-release clean
+.PHONY: build run test test-short test-long fuzz bench bench-full bench-peer lint generate check-generate check-helm web check-web test-web dist image check-release clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/attestd
@@ -98,6 +98,15 @@ bench-full: build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s -skip 'BenchmarkSeal' -timeout 60m $(BENCH_PKGS)
 	$(GO) test -run '^$$' -bench 'BenchmarkSeal' -benchmem -benchtime 3x -timeout 30m ./internal/store/bolt
 	cmd/attestd-load/bench.sh full
+
+# bench-peer: attestd against its peer, Tessera's POSIX personality at the
+# version bench.sh pins (built from its Go module into bin/tools/ the first
+# time), the same generator and writer counts, alternating (issue #18); about
+# 3 minutes. BASE_BIN=$(cmd/attestd-load/bench.sh base COMMIT) runs attestd
+# at COMMIT in each round too. Environment: PEER_CONNS, PEER_RUNS, PEER_DUR.
+bench-peer: build
+	$(GO) build -o bin/attestd-load ./cmd/attestd-load
+	GO=$(GO) cmd/attestd-load/bench.sh peer
 
 # vet, gofmt, and no dead code: deadcode (pinned by the tool directive in
 # go.mod) lists every function that no main program or test reaches.

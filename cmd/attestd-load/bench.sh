@@ -9,6 +9,10 @@
 #   cmd/attestd-load/bench.sh mem     # row 10 only: 10-minute RSS run, bytes per pending fingerprint
 #   cmd/attestd-load/bench.sh reads   # row 6 only: fill a READ_POP store (default 10M), then read
 #   cmd/attestd-load/bench.sh stamp   # row 20 only: stamp -r of a tree against find | xargs -P2 sha256sum
+#   cmd/attestd-load/bench.sh peer    # make bench-peer: attestd against Tessera's POSIX personality (issue #18), alternating
+#   cmd/attestd-load/bench.sh base COMMIT  # build attestd at COMMIT into bin/attestd-COMMIT, for peer's BASE_BIN
+#   (environment: PEER_CONNS (writer counts, default "64 1024"), PEER_RUNS (default 2), PEER_DUR (default 15s),
+#    PEER_WARM (default 3s), PEER_REQ (default 2000000), BASE_BIN (another attestd binary, run alternately too))
 #   (environment: STAMP_SMALL (4 KiB files, default 100000), STAMP_BIG (100 MiB files, default 100), STAMP_RUNS (default 3))
 #   (environment: READ_POP, FILL_DUR (fill bound, default 60m), READ_DUR, READ_WARM (default 10s),
 #    READ_RATES (open-loop rates, default "10000 15000 20000"), RSS_DUR (default 10m), PENDING_N)
@@ -21,12 +25,28 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 bin=$root/bin
 work=$(mktemp -d /tmp/attestd-bench.XXXXXX)
 pids=()
+worktree= # base: the temporary checkout
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	if [ -n "$worktree" ]; then git -C "$root" worktree remove --force "$worktree" || true; fi
 	rm -rf "$work"
 }
 trap cleanup EXIT
+
+# base COMMIT: attestd as of COMMIT, built from a temporary git worktree
+# (removed after) into bin/attestd-SHORT (SHORT: 7 hex digits), whose path
+# it prints, for bench.sh peer's BASE_BIN.
+if [ "$mode" = base ]; then
+	commit=$(git -C "$root" rev-parse --verify "${2:?usage: bench.sh base COMMIT}^{commit}")
+	short=$(git -C "$root" rev-parse --short=7 "$commit")
+	worktree=$work/src
+	git -C "$root" worktree add --detach "$worktree" "$commit" >/dev/null
+	(cd "$worktree" && "${GO:-go}" build -ldflags "-X main.version=$(git describe --tags --always) -X main.commit=$commit" \
+		-o "$bin/attestd-$short" ./cmd/attestd)
+	echo "$bin/attestd-$short" # alone on stdout: BASE_BIN=$(bench.sh base COMMIT)
+	exit 0
+fi
 
 if [ "$mode" = full ] || [ "$mode" = mem ] || [ "$mode" = reads ]; then
 	DUR=60s; ONE_REQ=2000000; K_REQ=20000; READ_POP=${READ_POP:-10000000}; READ_REQ=2000000; CONFIRM_REQ=200
@@ -45,11 +65,12 @@ esac
 
 port=18180
 # start_attestd NAME EXTRA-ARGS...: serve --dev on the next port; sets URL and KEY.
+# ATTESTD_BIN: another attestd binary than bin/attestd.
 start_attestd() {
 	local name=$1; shift
 	port=$((port + 1))
 	local chain=$((port + 1000))
-	"$bin/attestd" serve --dev --data-dir "$work/$name" --listen 127.0.0.1:$port --chain-listen 127.0.0.1:$chain \
+	"${ATTESTD_BIN:-$bin/attestd}" serve --dev --data-dir "$work/$name" --listen 127.0.0.1:$port --chain-listen 127.0.0.1:$chain \
 		--rate-limit 0 --log-level warn "$@" >"$work/$name.log" 2>&1 &
 	pids+=($!)
 	URL=http://127.0.0.1:$port
@@ -61,8 +82,8 @@ start_attestd() {
 }
 
 load() { echo "## attestd-load ${*//$KEY/\$KEY}"; "$bin/attestd-load" "$@"; echo; }
-# load_cpu ARGS...: load, then the CPU time the last started attestd and the
-# generator spent per answered request.
+# load_cpu ARGS...: load, then the CPU time the last started attestd (or
+# LOAD_NAME) and the generator spent per answered request.
 load_cpu() {
 	local spid=${pids[-1]} s0 s1 g0 g1 out n rc=0
 	s0=$(awk '{print $14 + $15}' "/proc/$spid/stat")
@@ -76,7 +97,8 @@ load_cpu() {
 	answered=${n:-0}
 	if [ "${n:-0}" -gt 0 ]; then
 		awk -v s=$((s1 - s0)) -v g=$((g1 - g0)) -v n="$n" -v hz="$(getconf CLK_TCK)" \
-			'BEGIN {printf "CPU per answered request: attestd %.1f us, attestd-load %.1f us\n", s / hz * 1e6 / n, g / hz * 1e6 / n}'
+			-v name="${LOAD_NAME:-attestd}" \
+			'BEGIN {printf "CPU per answered request: %s %.1f us, attestd-load %.1f us\n", name, s / hz * 1e6 / n, g / hz * 1e6 / n}'
 	fi
 	echo
 	return $rc
@@ -131,6 +153,150 @@ fi
 echo "# $(date -u +%FT%TZ) commit $(git -C "$root" rev-parse --short HEAD) mode $mode"
 echo "# $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2) x $(nproc), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
+
+# peer (issue #18): attestd against Tessera's POSIX personality, the same
+# generator (attestd-load submit, 1 fingerprint per request, --target tessera
+# for the peer) and the same writer counts. For each of PEER_CONNS, PEER_RUNS
+# rounds; each round runs every server once, in turn: attestd then Tessera,
+# the next round Tessera then attestd (with BASE_BIN: attestd, base, Tessera,
+# then reversed). Each load gets a server of its own, started fresh (its data
+# in $work, one file system for all), a PEER_WARM warm-up that is not a figure,
+# then the PEER_DUR load, and the server stopped before the next one starts:
+# nothing one server does after its load (sealing, integrating) runs during
+# another's. attestd: serve --dev --rate-limit 0 --max-pending 0. Tessera:
+# cmd/conformance/posix at TESSERA_VERSION, built once into bin/tools/.
+TESSERA_VERSION=v1.0.4
+TESSERA_MOD=github.com/transparency-dev/tessera
+tessera_bin=$bin/tools/tessera-$TESSERA_VERSION/posix
+
+# install_tessera: go install of the pinned personality through the module
+# proxy, unless bin/tools/ holds it already (go version -m names the module version).
+install_tessera() {
+	if [ -x "$tessera_bin" ] && [ "$("${GO:-go}" version -m "$tessera_bin" | awk '$1 == "mod" {print $2, $3}')" = "$TESSERA_MOD $TESSERA_VERSION" ]; then
+		return
+	fi
+	echo "## go install $TESSERA_MOD/cmd/conformance/posix@$TESSERA_VERSION into $(dirname "$tessera_bin")"
+	GOBIN=$(dirname "$tessera_bin") "${GO:-go}" install "$TESSERA_MOD/cmd/conformance/posix@$TESSERA_VERSION"
+}
+
+# built_commit BIN: the commit make build or bench.sh base stamped into BIN (-X main.commit=).
+built_commit() { "${GO:-go}" version -m "$1" | grep -o 'main\.commit=[0-9a-f]*' | cut -d= -f2 | cut -c1-12; }
+
+# start_tessera NAME: the personality on the next port, its log in
+# $work/NAME, a new signing key (attestd-load tessera-key, mode 0600); sets URL.
+start_tessera() {
+	local name=$1
+	port=$((port + 1))
+	"$bin/attestd-load" tessera-key --out "$work/$name.key" attestd-bench
+	"$tessera_bin" --storage_dir "$work/$name" --listen 127.0.0.1:$port --private_key "$work/$name.key" >"$work/$name.log" 2>&1 &
+	pids+=($!)
+	URL=http://127.0.0.1:$port
+	for _ in $(seq 100); do
+		curl -fs -o /dev/null "$URL/checkpoint" && return
+		sleep 0.2
+	done
+	echo "Tessera did not start:" >&2; cat "$work/$name.log" >&2; exit 1
+}
+
+# stop PID: SIGTERM, up to 30 s for a graceful exit, then SIGKILL; PID leaves pids.
+stop() {
+	local p=$1 q keep=()
+	kill "$p" 2>/dev/null || true
+	for _ in $(seq 300); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+	kill -KILL "$p" 2>/dev/null || true
+	wait "$p" 2>/dev/null || true
+	for q in "${pids[@]}"; do [ "$q" = "$p" ] || keep+=("$q"); done
+	pids=("${keep[@]}")
+}
+
+# peer_load SERVER CONNS ROUND: SERVER (attestd, base or tessera) started
+# fresh, warmed up, loaded, stopped; its figures appended to $work/peer.tsv.
+peer_load() {
+	local who=$1 conns=$2 round=$3 name=peer-$1-$2-$3 args spid rc=0
+	case $who in
+	attestd) start_attestd "$name" --max-pending 0 ;;
+	base) ATTESTD_BIN=$BASE_BIN start_attestd "$name" --max-pending 0 ;;
+	tessera) start_tessera "$name"; KEY= ;;
+	esac
+	spid=${pids[-1]}
+	args=(submit --server "$URL" --conns "$conns" --per-request 1 --requests "${PEER_REQ:-2000000}")
+	if [ "$who" = tessera ]; then args+=(--target tessera); else args+=(--api-key "$KEY"); fi
+	echo "## $who, $conns writers, round $round: warm-up ${PEER_WARM:-3s} (not a figure)"
+	"$bin/attestd-load" "${args[@]}" --duration "${PEER_WARM:-3s}" >/dev/null
+	LOAD_NAME=$who load_cpu "${args[@]}" --duration "${PEER_DUR:-15s}" >"$work/peer.out" || rc=$?
+	cat "$work/peer.out"
+	stop "$spid"
+	rm -rf "${work:?}/$name"
+	[ "$rc" = 0 ] || { echo "attestd-load failed ($rc)" >&2; exit 1; }
+	awk -v who="$who" -v conns="$conns" -v round="$round" '
+		/^ok requests/ {rps = $6} /^latency ms:/ {p50 = $4; p99 = $8} /^CPU per answered request:/ {cpu = $6}
+		END {printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", conns, round, who, rps, p50, p99, cpu}' "$work/peer.out" >>"$work/peer.tsv"
+	tail -1 "$work/peer.tsv" | awk -F'\t' '{printf "=> %s writers, round %s, %s: %s req/s, p50 %s ms, p99 %s ms, %s us CPU/request\n\n", $1, $2, $3, $4, $5, $6, $7}'
+}
+
+# peer_summary: per writer count and server, the range over the rounds of
+# req/s, p99 and CPU/request; then the ratios of the mean req/s, with the
+# range of each round's own ratio.
+peer_summary() {
+	echo "## summary: ${PEER_RUNS:-2} round(s) of ${PEER_DUR:-15s} per server and writer count, alternating"
+	awk -F'\t' '
+		function range(a, b, f) { return a == b ? sprintf(f, a) : sprintf(f "-" f, a, b) }
+		{
+			k = $1 SUBSEP $3; n[k]++; sum[k] += $4
+			if (!(k in lo) || $4 < lo[k]) lo[k] = $4; if ($4 > hi[k]) hi[k] = $4
+			if (!(k in p99lo) || $6 < p99lo[k]) p99lo[k] = $6; if ($6 > p99hi[k]) p99hi[k] = $6
+			if (!(k in cpulo) || $7 < cpulo[k]) cpulo[k] = $7; if ($7 > cpuhi[k]) cpuhi[k] = $7
+			rps[$1, $2, $3] = $4
+			if (!($1 in seen)) { seen[$1] = 1; order[++nc] = $1 }
+			if ($2 > rounds) rounds = $2
+			has[$3] = 1
+		}
+		function ratio(c, a, b,   r, x, rlo, rhi) {
+			if (!((c, a) in n) || !((c, b) in n) || sum[c, b] == 0) return
+			for (r = 1; r <= rounds; r++) {
+				if (!((c, r, a) in rps) || rps[c, r, b] == 0) continue
+				x = rps[c, r, a] / rps[c, r, b]
+				if (rlo == "" || x < rlo) rlo = x; if (rhi == "" || x > rhi) rhi = x
+			}
+			printf "%7s  %-22s %8.2fx  (rounds %s)\n", c, a "/" b " req/s", (sum[c, a] / n[c, a]) / (sum[c, b] / n[c, b]), range(rlo, rhi, "%.2fx")
+		}
+		END {
+			printf "%7s  %-8s %10s  %-15s  %-17s  %s\n", "writers", "server", "mean req/s", "req/s (rounds)", "p99 ms (rounds)", "CPU us/request (rounds)"
+			split("attestd base tessera", srv, " ")
+			for (i = 1; i <= nc; i++) for (j = 1; j <= 3; j++) {
+				k = order[i] SUBSEP srv[j]; if (!(k in n)) continue
+				printf "%7s  %-8s %10.0f  %-15s  %-17s  %s\n", order[i], srv[j], sum[k] / n[k], range(lo[k], hi[k], "%.0f"),
+					range(p99lo[k], p99hi[k], "%.1f"), range(cpulo[k], cpuhi[k], "%.1f")
+			}
+			print ""
+			for (i = 1; i <= nc; i++) { ratio(order[i], "attestd", "tessera"); if (has["base"]) ratio(order[i], "attestd", "base") }
+		}' "$work/peer.tsv"
+}
+
+if [ "$mode" = peer ]; then
+	install_tessera
+	echo "## attestd: $bin/attestd (commit $(built_commit "$bin/attestd"))"
+	echo "## Tessera: $TESSERA_MOD/cmd/conformance/posix $TESSERA_VERSION (batches of up to 256 entries or 1 s)"
+	servers=(attestd tessera)
+	if [ -n "${BASE_BIN:-}" ]; then
+		[ -x "$BASE_BIN" ] || { echo "BASE_BIN $BASE_BIN: not an executable" >&2; exit 2; }
+		echo "## base: $BASE_BIN (commit $(built_commit "$BASE_BIN"))"
+		servers=(attestd base tessera)
+	fi
+	echo
+	KEY=
+	for conns in ${PEER_CONNS:-64 1024}; do
+		for ((round = 1; round <= ${PEER_RUNS:-2}; round++)); do
+			order=("${servers[@]}")
+			if [ $((round % 2)) = 0 ]; then
+				order=(); for ((i = ${#servers[@]} - 1; i >= 0; i--)); do order+=("${servers[i]}"); done
+			fi
+			for who in "${order[@]}"; do peer_load "$who" "$conns" "$round"; done
+		done
+	done
+	peer_summary
+	exit 0
+fi
 
 metric() { curl -fs "$URL/metrics" | awk -v m="$1" '$1 == m {printf "%.0f", $2}'; }
 # dbsize DIR: bytes of the embedded store's two files (index and ingest log).

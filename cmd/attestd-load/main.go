@@ -6,6 +6,8 @@
 //	attestd-load read   --run-id R --population 10000000 --conns 64 --requests 1000000 --duration 60s
 //	attestd-load read   --run-id R --population 10000000 --conns 64 --rate 20000 --requests 1200000 --duration 60s
 //	attestd-load confirm --api-key K --requests 200 --rate 20 --duration 2m
+//	attestd-load submit --target tessera --server http://127.0.0.1:2025 --conns 64 --requests 100000 --duration 15s
+//	attestd-load tessera-key --out FILE NAME
 //
 // Fingerprints are SHA-256("attestd-load/" + run-id + "/" + i) for
 // i = start, start+1, …, so a later read run (same --run-id, --population)
@@ -24,6 +26,17 @@
 // request k is due at k/R seconds, and its latency counts from then, so a
 // request that waits for a free connection (or behind a stalled server)
 // counts its wait; this is the latency at a given load.
+//
+// submit --target tessera drives a peer instead: the POSIX personality of
+// Tessera (github.com/transparency-dev/tessera/cmd/conformance/posix), with
+// the same connections, closed loop and report. Each request is POST /add
+// with the fingerprint's 32 bytes as the body, the entry; Tessera answers
+// 200 with the entry's index in decimal once the entry is sequenced and
+// durable, and that is what counts as acknowledged. It takes one entry per
+// request (--per-request 1) and no API key, and --check is refused: its
+// entries are read back from its tiles, which this tool does not read.
+// tessera-key prints (or writes, mode 0600) a new signing key in the note
+// format its --private_key flag takes.
 package main
 
 import (
@@ -70,7 +83,14 @@ type config struct {
 	jsonOut    bool
 	timeout    time.Duration
 	checkFor   time.Duration
+	target     string // submit: targetAttestd or targetTessera
 }
+
+// The servers submit drives (--target).
+const (
+	targetAttestd = "attestd" // POST /v1/fingerprints, JSON, 202
+	targetTessera = "tessera" // POST /add, one raw entry, 200 and its index
+)
 
 func main() {
 	if err := run(os.Args[1:], os.Stdout); err != nil {
@@ -81,7 +101,10 @@ func main() {
 
 func run(args []string, stdout io.Writer) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		return errors.New("usage: attestd-load submit|read|confirm [flags] (-h for the flags)")
+		return errors.New("usage: attestd-load submit|read|confirm|tessera-key [flags] (-h for the flags)")
+	}
+	if args[0] == "tessera-key" {
+		return tesseraKey(args[1:], stdout)
 	}
 	cfg := config{mode: args[0]}
 	fs := flag.NewFlagSet("attestd-load "+cfg.mode, flag.ContinueOnError)
@@ -100,6 +123,7 @@ func run(args []string, stdout io.Writer) error {
 	fs.BoolVar(&cfg.jsonOut, "json", false, "print the report as JSON")
 	fs.DurationVar(&cfg.timeout, "timeout", 30*time.Second, "per-request timeout")
 	fs.DurationVar(&cfg.checkFor, "check-timeout", 10*time.Minute, "bound on the --check re-reads after the load")
+	fs.StringVar(&cfg.target, "target", targetAttestd, "submit: the server driven, attestd or tessera (Tessera's POSIX personality: POST /add, one fingerprint's 32 bytes per request)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -117,6 +141,9 @@ func run(args []string, stdout io.Writer) error {
 		return errors.New("--conns must be 1…4096")
 	case cfg.per <= 0 || cfg.per > client.MaxPerRequest:
 		return fmt.Errorf("--per-request must be 1…%d", client.MaxPerRequest)
+	}
+	if err := checkTarget(&cfg); err != nil {
+		return err
 	}
 	switch {
 	case cfg.rate < 0:
@@ -145,7 +172,7 @@ func run(args []string, stdout io.Writer) error {
 	var rep *report
 	switch cfg.mode {
 	case "submit":
-		if cfg.apiKey == "" {
+		if cfg.apiKey == "" && cfg.target == targetAttestd {
 			return errors.New("submit needs --api-key (or ATTESTD_API_KEY)")
 		}
 		rep, err = l.submit(ctx)
@@ -190,9 +217,38 @@ func checkServer(raw string) error {
 	return nil
 }
 
+// checkTarget checks --target against the other flags. Tessera's /add
+// takes one entry per request and no API key (the key, from the flag or
+// ATTESTD_API_KEY, is not sent to it), and there is nothing of it for
+// --check to read back.
+func checkTarget(cfg *config) error {
+	switch cfg.target {
+	case targetAttestd:
+		return nil
+	case targetTessera:
+	default:
+		return fmt.Errorf("--target %q: attestd or tessera", cfg.target)
+	}
+	switch {
+	case cfg.mode != "submit":
+		return errors.New("--target tessera is for submit")
+	case cfg.per != 1:
+		return errors.New("--per-request must be 1 with --target tessera: its /add takes one entry")
+	case cfg.check:
+		return errors.New("--check is not supported with --target tessera: its entries are read from its tiles, which attestd-load does not read")
+	}
+	cfg.apiKey = ""
+	return nil
+}
+
+// fpSum returns fingerprint i of a run.
+func fpSum(runID string, i uint64) [32]byte {
+	return sha256.Sum256(fmt.Appendf(nil, "attestd-load/%s/%d", runID, i))
+}
+
 // fp returns fingerprint i of a run, as 64 hex characters.
 func fp(runID string, i uint64) string {
-	sum := sha256.Sum256(fmt.Appendf(nil, "attestd-load/%s/%d", runID, i))
+	sum := fpSum(runID, i)
 	return hex.EncodeToString(sum[:])
 }
 
@@ -240,6 +296,7 @@ type result struct {
 func newResult() *result { return &result{status: map[string]int64{}} }
 
 func (l *loader) submit(ctx context.Context) (*report, error) {
+	tessera := l.cfg.target == targetTessera
 	res := l.workers(ctx, func(ctx context.Context, r *result) {
 		var body bytes.Buffer
 		for {
@@ -247,9 +304,18 @@ func (l *loader) submit(ctx context.Context) (*report, error) {
 			if !ok {
 				return
 			}
+			base := l.cfg.start + uint64(k)*uint64(l.cfg.per)
+			if tessera {
+				status, out, d := l.doAs(ctx, http.MethodPost, "/add", "application/octet-stream", tesseraEntry(l.cfg.runID, base), true)
+				status = tesseraStatus(status, out)
+				r.status[status]++
+				if status == "200" {
+					r.lat = append(r.lat, d)
+				}
+				continue
+			}
 			body.Reset()
 			body.WriteString(`{"fingerprints":[`)
-			base := l.cfg.start + uint64(k)*uint64(l.cfg.per)
 			for j := range uint64(l.cfg.per) {
 				if j > 0 {
 					body.WriteByte(',')
@@ -446,9 +512,14 @@ func (l *loader) workers(ctx context.Context, fn func(context.Context, *result))
 // do sends one request and returns its status ("202", or "conn" for a
 // transport error), the body when keep is set, and the latency.
 func (l *loader) do(ctx context.Context, method, path string, body []byte, keep bool) (string, []byte, time.Duration) {
+	return l.doAs(ctx, method, path, "application/json", body, keep)
+}
+
+// doAs is do with the body's content type.
+func (l *loader) doAs(ctx context.Context, method, path, contentType string, body []byte, keep bool) (string, []byte, time.Duration) {
 	var hdrs []header
 	if body != nil {
-		hdrs = append(hdrs, header{"Content-Type", "application/json"})
+		hdrs = append(hdrs, header{"Content-Type", contentType})
 	}
 	if l.cfg.apiKey != "" && method == http.MethodPost {
 		hdrs = append(hdrs, header{"Authorization", "Bearer " + l.cfg.apiKey})
@@ -475,6 +546,7 @@ type checkReport struct {
 
 type report struct {
 	Mode       string           `json:"mode"`
+	Target     string           `json:"target,omitempty"` // submit: attestd or tessera
 	Conns      int              `json:"conns"`
 	PerRequest int              `json:"per_request"`
 	Rate       float64          `json:"rate,omitempty"` // read: the open loop's requests per second
@@ -515,7 +587,7 @@ func (l *loader) summarizeAt(res []*result, elapsed time.Duration, _ int64) *rep
 		return ms(lat[min(max(i, 0), len(lat)-1)])
 	}
 	rep := &report{
-		Mode: l.cfg.mode, Conns: l.cfg.conns, PerRequest: l.cfg.per, Rate: l.cfg.rate, Requests: int64(len(lat)),
+		Mode: l.cfg.mode, Target: l.cfg.target, Conns: l.cfg.conns, PerRequest: l.cfg.per, Rate: l.cfg.rate, Requests: int64(len(lat)),
 		Seconds: elapsed.Seconds(), Status: status, Errors: map[string]int64{}, RunID: l.cfg.runID,
 		P50ms: pct(0.50), P90ms: pct(0.90), P99ms: pct(0.99), P999ms: pct(0.999),
 	}
@@ -545,6 +617,9 @@ func (r *report) print(w io.Writer, asJSON bool) {
 		return
 	}
 	fmt.Fprintf(w, "mode %s, run-id %s, %d conns, %d fps/request", r.Mode, r.RunID, r.Conns, r.PerRequest)
+	if r.Target == targetTessera {
+		fmt.Fprint(w, ", target Tessera (POST /add, 200 with the index)")
+	}
 	if r.Rate > 0 && r.Mode == "read" {
 		fmt.Fprintf(w, ", open loop at %.0f req/s (latency from each request's due time)", r.Rate)
 	}
