@@ -8,6 +8,7 @@
 //	attestd-load confirm --api-key K --requests 200 --rate 20 --duration 2m
 //	attestd-load submit --target tessera --server http://127.0.0.1:2025 --conns 64 --requests 100000 --duration 15s
 //	attestd-load tessera-key --out FILE NAME
+//	attestd-load floor --listen 127.0.0.1:18999 --duration 30s
 //
 // Fingerprints are SHA-256("attestd-load/" + run-id + "/" + i) for
 // i = start, start+1, …, so a later read run (same --run-id, --population)
@@ -37,6 +38,11 @@
 // entries are read back from its tiles, which this tool does not read.
 // tessera-key prints (or writes, mode 0600) a new signing key in the note
 // format its --private_key flag takes.
+//
+// floor serves POST /v1/fingerprints with a fixed answer of the size of
+// attestd's and does nothing else, for --duration: submit against it
+// measures the cost of Go's HTTP server and of this generator alone, the
+// ceiling of any server built on net/http on the machine.
 package main
 
 import (
@@ -101,10 +107,13 @@ func main() {
 
 func run(args []string, stdout io.Writer) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		return errors.New("usage: attestd-load submit|read|confirm|tessera-key [flags] (-h for the flags)")
+		return errors.New("usage: attestd-load submit|read|confirm|tessera-key|floor [flags] (-h for the flags)")
 	}
 	if args[0] == "tessera-key" {
 		return tesseraKey(args[1:], stdout)
+	}
+	if args[0] == "floor" {
+		return floor(args[1:], stdout)
 	}
 	cfg := config{mode: args[0]}
 	fs := flag.NewFlagSet("attestd-load "+cfg.mode, flag.ContinueOnError)
