@@ -159,7 +159,7 @@ echo
 # for the peer) and the same writer counts. For each of PEER_CONNS, PEER_RUNS
 # rounds; each round runs every server once, in turn: attestd then Tessera,
 # the next round Tessera then attestd (with BASE_BIN: attestd, base, Tessera,
-# then reversed). Each load gets a server of its own, started fresh (its data
+# then reversed; and the floor server, see below). Each load gets a server of its own, started fresh (its data
 # in $work, one file system for all), a PEER_WARM warm-up that is not a figure,
 # then the PEER_DUR load, and the server stopped before the next one starts:
 # nothing one server does after its load (sealing, integrating) runs during
@@ -198,6 +198,20 @@ start_tessera() {
 	echo "Tessera did not start:" >&2; cat "$work/$name.log" >&2; exit 1
 }
 
+# start_floor: attestd-load floor (net/http answering a fixed receipt-sized
+# body, nothing else) on the next port, bounded in time; sets URL and KEY.
+start_floor() {
+	port=$((port + 1))
+	"$bin/attestd-load" floor --listen 127.0.0.1:$port --duration 10m >/dev/null &
+	pids+=($!)
+	URL=http://127.0.0.1:$port KEY=floor
+	for _ in $(seq 100); do
+		curl -fs -o /dev/null "$URL/readyz" && return
+		sleep 0.1
+	done
+	echo "the floor server did not start" >&2; exit 1
+}
+
 # stop PID: SIGTERM, up to 30 s for a graceful exit, then SIGKILL; PID leaves pids.
 stop() {
 	local p=$1 q keep=()
@@ -209,7 +223,7 @@ stop() {
 	pids=("${keep[@]}")
 }
 
-# peer_load SERVER CONNS ROUND: SERVER (attestd, base or tessera) started
+# peer_load SERVER CONNS ROUND: SERVER (attestd, base, tessera or floor) started
 # fresh, warmed up, loaded, stopped; its figures appended to $work/peer.tsv.
 peer_load() {
 	local who=$1 conns=$2 round=$3 name=peer-$1-$2-$3 args spid rc=0
@@ -217,6 +231,7 @@ peer_load() {
 	attestd) start_attestd "$name" --max-pending 0 ;;
 	base) ATTESTD_BIN=$BASE_BIN start_attestd "$name" --max-pending 0 ;;
 	tessera) start_tessera "$name"; KEY= ;;
+	floor) start_floor ;;
 	esac
 	spid=${pids[-1]}
 	args=(submit --server "$URL" --conns "$conns" --per-request 1 --requests "${PEER_REQ:-2000000}")
@@ -262,14 +277,17 @@ peer_summary() {
 		}
 		END {
 			printf "%7s  %-8s %10s  %-15s  %-17s  %s\n", "writers", "server", "mean req/s", "req/s (rounds)", "p99 ms (rounds)", "CPU us/request (rounds)"
-			split("attestd base tessera", srv, " ")
-			for (i = 1; i <= nc; i++) for (j = 1; j <= 3; j++) {
+			split("attestd base tessera floor", srv, " ")
+			for (i = 1; i <= nc; i++) for (j = 1; j <= 4; j++) {
 				k = order[i] SUBSEP srv[j]; if (!(k in n)) continue
 				printf "%7s  %-8s %10.0f  %-15s  %-17s  %s\n", order[i], srv[j], sum[k] / n[k], range(lo[k], hi[k], "%.0f"),
 					range(p99lo[k], p99hi[k], "%.1f"), range(cpulo[k], cpuhi[k], "%.1f")
 			}
 			print ""
-			for (i = 1; i <= nc; i++) { ratio(order[i], "attestd", "tessera"); if (has["base"]) ratio(order[i], "attestd", "base") }
+			for (i = 1; i <= nc; i++) {
+				ratio(order[i], "attestd", "tessera"); if (has["base"]) ratio(order[i], "attestd", "base")
+				if (has["floor"]) { ratio(order[i], "floor", "tessera"); ratio(order[i], "attestd", "floor") }
+			}
 		}' "$work/peer.tsv"
 }
 
@@ -283,6 +301,9 @@ if [ "$mode" = peer ]; then
 		echo "## base: $BASE_BIN (commit $(built_commit "$BASE_BIN"))"
 		servers=(attestd base tessera)
 	fi
+	# The floor (attestd-load floor): Go's HTTP server and the generator
+	# alone, the ceiling of any server on net/http here. PEER_FLOOR=0: without.
+	if [ "${PEER_FLOOR:-1}" = 1 ]; then servers+=(floor); fi
 	echo
 	KEY=
 	for conns in ${PEER_CONNS:-64 1024}; do
