@@ -11,6 +11,9 @@
 #   cmd/attestd-load/bench.sh stamp   # row 20 only: stamp -r of a tree against find | xargs -P2 sha256sum
 #   cmd/attestd-load/bench.sh peer    # make bench-peer: attestd against Tessera's POSIX personality (issue #18), alternating
 #   cmd/attestd-load/bench.sh base COMMIT  # build attestd at COMMIT into bin/attestd-COMMIT, for peer's BASE_BIN
+#   cmd/attestd-load/bench.sh profile # CPU and allocation profiles of 1 fingerprint per request, where each microsecond goes
+#   (environment: PROFILE_CONNS (default "64 1024"), PROFILE_DUR (default 10s), PROFILE_OUT (keep the profiles there),
+#    ATTESTD_BIN (the attestd to profile: it needs serve --pprof-listen))
 #   (environment: PEER_CONNS (writer counts, default "64 1024"), PEER_RUNS (default 2), PEER_DUR (default 15s),
 #    PEER_WARM (default 3s), PEER_REQ (default 2000000), BASE_BIN (another attestd binary, run alternately too))
 #   (environment: STAMP_SMALL (4 KiB files, default 100000), STAMP_BIG (100 MiB files, default 100), STAMP_RUNS (default 3))
@@ -290,6 +293,73 @@ peer_summary() {
 			}
 		}' "$work/peer.tsv"
 }
+
+# profile: one fingerprint per request at each of PROFILE_CONNS writers,
+# attestd started with --pprof-listen; after a 3 s warm-up, a CPU profile
+# and an allocation profile (the delta over the load) of PROFILE_DUR each,
+# then the CPU and the allocations per request, split by where they go.
+# The profiles are kept in PROFILE_OUT (when set) for go tool pprof.
+# profile_split BIN PROFILE REQUESTS UNIT: the cumulative figure of each
+# part of a request, per request (the parts overlap nowhere: each is a
+# distinct call tree, and "other" is the rest, the runtime's own work
+# (GC, scheduler) mostly).
+profile_split() {
+	local bin=$1 prof=$2 n=$3 unit=$4 index=()
+	[ "$unit" = B ] && index=(-sample_index=alloc_space)
+	"${GO:-go}" tool pprof "${index[@]}" -top -cum -nodecount=100000 "$bin" "$prof" 2>/dev/null | awk -v n="$n" -v unit="$unit" '
+		function val(s,   v) { v = s; sub(/[a-zA-Z]+$/, "", v)
+			if (unit == "us") { if (s ~ /ms$/) v /= 1e3; else if (s ~ /us$|µs$/) v /= 1e6; else if (s ~ /ns$/) v /= 1e9; return v * 1e6 }
+			if (s ~ /GB$/) return v * 1e9; if (s ~ /MB$/) return v * 1e6; if (s ~ /kB$/) return v * 1e3; return v }
+		/^Showing nodes/ { t = $(NF - 1); total = val(t) }
+		/^(Duration|Type|Time|File|Build|Showing|Dropped|      flat)/ { next }
+		{ f = $6; c = val($4)
+		  if (f == "net/http.(*conn).readRequest") part["HTTP: read and parse the request"] += c
+		  else if (f == "net/http.(*response).finishRequest") part["HTTP: write the answer (flush, syscall)"] += c
+		  else if (f == "net/http.(*connReader).backgroundRead") part["HTTP: background read (keep-alive)"] += c
+		  else if (f == "github.com/attestd/attestd/internal/server.(*Server).authenticate") part["auth: the API key"] += c
+		  else if (f ~ /internal\/server\.(decode|readBody|decodeSubmit)$/) part["JSON: read and decode the body"] += c
+		  else if (f == "github.com/attestd/attestd/internal/receipt.(*Signer).Sign") part["receipt: statements, tree, Ed25519"] += c
+		  else if (f ~ /internal\/store\/bolt\.\(\*Store\)\.(Submit|committer|merger)$/ || f ~ /internal\/store\/redis\.\(\*Store\)\.Submit$/) part["store: submit, group commit, fsync, index merge"] += c
+		  else if (f == "github.com/gin-gonic/gin.(*Context).JSON" || f == "github.com/attestd/attestd/internal/server.writeReceipts") part["JSON: write the answer (receipts)"] += c
+		  else if (f == "github.com/attestd/attestd/internal/metrics.(*Metrics).ObserveHTTP") part["metrics"] += c
+		  else if (f == "github.com/attestd/attestd/internal/batch.(*Sealer).Run") part["sealer (background)"] += c
+		  else if (f == "runtime.gcBgMarkWorker") part["GC (background)"] += c
+		  if (f == "github.com/gin-gonic/gin.(*Engine).ServeHTTP") gin = c
+		  if (f == "github.com/attestd/attestd/internal/server.(*Server).SubmitFingerprints") handler = c
+		}
+		END {
+			part["gin and middleware, outside the handler"] = gin - handler
+			for (k in part) { printf "  %-48s %9.2f %s/request\n", k, part[k] / n, unit; sum += part[k] }
+			printf "  %-48s %9.2f %s/request\n", "~ the rest (runtime, scheduler, net/http)", (total - sum) / n, unit
+			printf "  %-48s %9.2f %s/request\n", "= all of attestd", total / n, unit
+		}' | sort
+}
+if [ "$mode" = profile ]; then
+	for conns in ${PROFILE_CONNS:-64 1024}; do
+		start_attestd "profile-$conns" --max-pending 0 --pprof-listen 127.0.0.1:$((port + 3000))
+		pp=http://127.0.0.1:$((port + 3000))/debug/pprof
+		args=(submit --server "$URL" --api-key "$KEY" --conns "$conns" --per-request 1 --requests 2000000)
+		"$bin/attestd-load" "${args[@]}" --duration 3s >/dev/null
+		dur=${PROFILE_DUR:-10s}; secs=${dur%s}
+		curl -fs -o "$work/cpu-$conns.pb.gz" "$pp/profile?seconds=$secs" &
+		cpid=$!
+		"$bin/attestd-load" "${args[@]}" --duration "$dur" --run-id "cpu$conns" | tee "$work/cpu-$conns.out"
+		wait $cpid
+		curl -fs -o "$work/allocs-$conns.pb.gz" "$pp/allocs?seconds=$secs" &
+		cpid=$!
+		"$bin/attestd-load" "${args[@]}" --duration "$dur" --run-id "mem$conns" | tee "$work/allocs-$conns.out"
+		wait $cpid
+		stop "${pids[-1]}"
+		b=${ATTESTD_BIN:-$bin/attestd}
+		echo "## $conns writers: CPU per request ($(awk '/^ok requests/ {print $3}' "$work/cpu-$conns.out") requests in the profile)"
+		profile_split "$b" "$work/cpu-$conns.pb.gz" "$(awk '/^ok requests/ {print $3}' "$work/cpu-$conns.out")" us
+		echo "## $conns writers: bytes allocated per request"
+		profile_split "$b" "$work/allocs-$conns.pb.gz" "$(awk '/^ok requests/ {print $3}' "$work/allocs-$conns.out")" B
+		if [ -n "${PROFILE_OUT:-}" ]; then mkdir -p "$PROFILE_OUT"; cp "$work"/cpu-"$conns".pb.gz "$work"/allocs-"$conns".pb.gz "$PROFILE_OUT"/; fi
+		echo
+	done
+	exit 0
+fi
 
 if [ "$mode" = peer ]; then
 	install_tessera
