@@ -336,8 +336,9 @@ profile_split() {
 }
 if [ "$mode" = profile ]; then
 	for conns in ${PROFILE_CONNS:-64 1024}; do
-		start_attestd "profile-$conns" --max-pending 0 --pprof-listen 127.0.0.1:$((port + 3000))
-		pp=http://127.0.0.1:$((port + 3000))/debug/pprof
+		pport=$((port + 3001)) # start_attestd takes the next port, port + 1
+		start_attestd "profile-$conns" --max-pending 0 --pprof-listen 127.0.0.1:$pport
+		pp=http://127.0.0.1:$pport/debug/pprof
 		args=(submit --server "$URL" --api-key "$KEY" --conns "$conns" --per-request 1 --requests 2000000)
 		"$bin/attestd-load" "${args[@]}" --duration 3s >/dev/null
 		dur=${PROFILE_DUR:-10s}; secs=${dur%s}
