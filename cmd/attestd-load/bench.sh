@@ -11,6 +11,8 @@
 #   cmd/attestd-load/bench.sh stamp   # row 20 only: stamp -r of a tree against find | xargs -P2 sha256sum
 #   cmd/attestd-load/bench.sh peer    # make bench-peer: attestd against Tessera's POSIX personality (issue #18), alternating
 #   cmd/attestd-load/bench.sh base COMMIT  # build attestd at COMMIT into bin/attestd-COMMIT, for peer's BASE_BIN
+#   cmd/attestd-load/bench.sh bulk    # rows 3 and 3R: 1,000 per request, alternating with BASE_BIN, then on Redis
+#   (environment: BULK_RUNS (default 2), BULK_DUR (default 60s), BASE_BIN)
 #   cmd/attestd-load/bench.sh profile # CPU and allocation profiles of 1 fingerprint per request, where each microsecond goes
 #   (environment: PROFILE_CONNS (default "64 1024"), PROFILE_DUR (default 10s), PROFILE_OUT (keep the profiles there),
 #    ATTESTD_BIN (the attestd to profile: it needs serve --pprof-listen))
@@ -358,6 +360,38 @@ if [ "$mode" = profile ]; then
 		profile_split "$b" "$work/allocs-$conns.pb.gz" "$(awk '/^ok requests/ {print $3}' "$work/allocs-$conns.out")" B
 		if [ -n "${PROFILE_OUT:-}" ]; then mkdir -p "$PROFILE_OUT"; cp "$work"/cpu-"$conns".pb.gz "$work"/allocs-"$conns".pb.gz "$PROFILE_OUT"/; fi
 		echo
+	done
+	exit 0
+fi
+
+# bulk (rows 3 and 3R): 1,000 fingerprints per request on 32 connections,
+# BULK_DUR each, BULK_RUNS rounds; with BASE_BIN each round runs both
+# binaries, the order reversed every round; then the same on Redis (AOF
+# appendfsync always) with bin/attestd, as many rounds. Each load has a
+# fresh server and a 5 s warm-up that is not a figure.
+bulk_load() { # NAME [serve args...]
+	local name=$1; shift
+	start_attestd "$name" --max-pending 0 "$@"
+	"$bin/attestd-load" submit --server "$URL" --api-key "$KEY" --conns 32 --per-request 1000 --requests 20000 --duration 5s --run-id warm >/dev/null
+	LOAD_NAME=$name load_cpu submit --server "$URL" --api-key "$KEY" --conns 32 --per-request 1000 --requests 100000 --duration "${BULK_DUR:-60s}" --run-id "$name"
+	stop "${pids[-1]}"
+	rm -rf "${work:?}/$name"
+}
+if [ "$mode" = bulk ]; then
+	for ((round = 1; round <= ${BULK_RUNS:-2}; round++)); do
+		if [ -z "${BASE_BIN:-}" ]; then bulk_load "attestd-$round"
+		elif [ $((round % 2)) = 1 ]; then bulk_load "attestd-$round"; ATTESTD_BIN=$BASE_BIN bulk_load "base-$round"
+		else ATTESTD_BIN=$BASE_BIN bulk_load "base-$round"; bulk_load "attestd-$round"; fi
+	done
+	command -v redis-server >/dev/null || { echo "no redis-server: Redis rows skipped" >&2; exit 0; }
+	for ((round = 1; round <= ${BULK_RUNS:-2}; round++)); do
+		mkdir -p "$work/redis-bulk-$round"
+		redis-server --port 16380 --bind 127.0.0.1 --appendonly yes --appendfsync always --save "" \
+			--dir "$work/redis-bulk-$round" --daemonize no >"$work/redis-bulk-$round.log" 2>&1 &
+		rpid=$!; pids+=($rpid)
+		for _ in $(seq 50); do redis-cli -p 16380 ping >/dev/null 2>&1 && break; sleep 0.1; done
+		bulk_load "redis-$round" --store redis://127.0.0.1:16380/0
+		stop "$rpid"
 	done
 	exit 0
 fi

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -86,5 +88,43 @@ func TestReadOpenLoop(t *testing.T) {
 		if err := run(append([]string{mode, "--server", ts.URL, "--run-id", "r", "--population", "1"}, args...), io.Discard); err == nil || !strings.Contains(err.Error(), "rate") {
 			t.Errorf("run %s %q: %v, want a refusal naming --rate", mode, args, err)
 		}
+	}
+}
+
+// TestFloor: the floor server answers POST /v1/fingerprints with the fixed
+// receipt-sized body, refuses a non-loopback address, and stops after its
+// duration.
+func TestFloor(t *testing.T) {
+	if err := run([]string{"floor", "--listen", "0.0.0.0:0", "--duration", "1s"}, io.Discard); err == nil {
+		t.Fatal("floor listened on a non-loopback address")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	done := make(chan error, 1)
+	go func() { done <- run([]string{"floor", "--listen", addr, "--duration", "2s"}, io.Discard) }()
+	var resp *http.Response
+	for resp == nil {
+		resp, err = http.Post("http://"+addr+"/v1/fingerprints", "application/json", strings.NewReader(`{"fingerprints":["ab"]}`))
+		if err != nil {
+			select {
+			case err := <-done:
+				t.Fatalf("floor ended: %v", err)
+			default:
+			}
+			resp = nil
+			runtime.Gosched()
+		}
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted || !bytes.Equal(body, floorAnswer) || !json.Valid(body) {
+		t.Fatalf("floor answered %d %q", resp.StatusCode, body)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("floor after its duration: %v", err)
 	}
 }
