@@ -300,7 +300,7 @@ func decodeBody(body []byte, v any) error {
 
 // SubmitFingerprints implements POST /v1/fingerprints.
 func (s *Server) SubmitFingerprints(c *gin.Context) {
-	body, err := readBody(c)
+	body, err := readBody(c, s.cfg.MaxBodyBytes)
 	if err != nil {
 		s.problem(c, err)
 		return

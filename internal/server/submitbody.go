@@ -156,11 +156,14 @@ func writeReceipts(c *gin.Context, status int, rs []receipt.Receipt) {
 	}
 }
 
-// readBody reads the request body into a pooled buffer; put it back with
-// putBuffer when done with the bytes.
-func readBody(c *gin.Context) (*bytes.Buffer, error) {
+// readBody reads the request body, at most limit bytes (the server's
+// body limit), into a pooled buffer; put it back with putBuffer when done
+// with the bytes.
+func readBody(c *gin.Context, limit int64) (*bytes.Buffer, error) {
 	buf := getBuffer()
-	if n := c.Request.ContentLength; n > 0 && n <= maxPooled {
+	// Room for the announced length at once, but never more than the
+	// limit: the header is the client's word, the bytes are not read yet.
+	if n := c.Request.ContentLength; n > 0 && n <= min(limit, maxPooled) {
 		buf.Grow(int(n) + bytes.MinRead) // one read, no regrowth
 	}
 	if _, err := buf.ReadFrom(c.Request.Body); err != nil {
