@@ -69,7 +69,7 @@ func FuzzAppendJSON(f *testing.F) {
 	})
 }
 
-func mustRead(t *testing.T, name string) []byte {
+func mustRead(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(name)
 	if err != nil {
