@@ -176,6 +176,7 @@ type Config struct {
 	Log *slog.Logger
 
 	segmentShift uint // tests: log segments of 2^segmentShift records; 0 = default
+	filterMin    uint // tests: the smallest index filter; 0 = minFilterCapacity
 }
 
 const formatVersion = 4
@@ -242,6 +243,10 @@ type Store struct {
 	mergeRounds, stalls atomic.Uint64
 	mergeErr            atomic.Pointer[error] // the last merge's failure; nil after a success
 	stallAt             int                   // commits wait while this many are unindexed
+
+	filter     *absentFilter // what is certainly not in the index (see absentFilter)
+	filterMin  uint          // the smallest filter built
+	filterDone chan struct{} // closed when the filterer has returned
 }
 
 var (
@@ -294,6 +299,7 @@ func Open(cfg Config) (*Store, error) {
 		unindexed:  map[fingerprint.Fingerprint]uint64{},
 		wake:       make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 		mergeWake: make(chan struct{}, 1), mergeDone: make(chan struct{}), merged: make(chan struct{}, 1),
+		filter: newAbsentFilter(), filterDone: make(chan struct{}), filterMin: positiveOr(cfg.filterMin, minFilterCapacity),
 	}
 	s.stallAt = 2 * s.mergeAt
 	if s.logger == nil {
@@ -306,6 +312,7 @@ func Open(cfg Config) (*Store, error) {
 	}
 	go s.committer()
 	go s.merger()
+	go s.filterer()
 	return s, nil
 }
 
@@ -452,6 +459,7 @@ func (s *Store) Close() error {
 	close(s.stop)
 	<-s.done
 	<-s.mergeDone
+	<-s.filterDone
 	err := errors.Join(s.log.Close(), s.db.Close())
 	if err == nil && s.health.refusal() == nil {
 		// Clean: the next Open skips the full check. After an uncertain

@@ -120,6 +120,7 @@ func (s *Store) merge() error {
 		if err != nil {
 			return err
 		}
+		s.filter.added(chunk) // before they leave the map: see absentFilter.added
 		s.imu.Lock()
 		for _, p := range chunk {
 			if s.unindexed[p.fp] == p.seq {

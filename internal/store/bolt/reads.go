@@ -55,6 +55,8 @@ func (s *Store) known(fp fingerprint.Fingerprint, lg ingestLog, fps *bbolt.Bucke
 			return store.Entry{}, false, fmt.Errorf("bolt: unindexed fingerprint %x has no log record %d", fp[:], seq)
 		}
 		v = rec[32:]
+	} else if s.filter.absent(&fp) {
+		return store.Entry{}, false, nil // certainly not in the index: no descent
 	} else if v = fps.Get(fp[:]); v == nil {
 		return store.Entry{}, false, nil
 	}
