@@ -11,108 +11,111 @@ import (
 )
 
 // absentFilter answers "not in the index" for most new fingerprints
-// without a descent of the index's B+tree: a Bloom filter over every
-// fingerprint in the fp bucket (github.com/bits-and-blooms/bloom, 1%
-// false positives at its capacity). A new fingerprint is the common case
-// of a submission, and its look-up was a full descent that finds nothing:
-// a fifth of attestd's CPU on bulk ingest into a 7-million-fingerprint
-// store (docs/benchmarks.md, section 21).
+// without a descent of the index's B+tree: Bloom filters over every
+// fingerprint in the fp bucket (github.com/bits-and-blooms/bloom, 0.5%
+// false positives each at its capacity). A new fingerprint is the common
+// case of a submission, and its look-up was a full descent that finds
+// nothing: a fifth of attestd's CPU on bulk ingest into a
+// 7-million-fingerprint store (docs/benchmarks.md, section 21).
 //
-// A filter is used only once complete: built by a scan of the fp bucket
-// in the background (Open does not wait for it), with every fingerprint a
-// merge commits meanwhile added to it as well. Until then, and whenever it
-// answers "maybe", the index is read as before: the filter can make a
-// look-up cheaper, never different. When more fingerprints have been
-// added than it was sized for, a filter twice as large is built the same
-// way and replaces it.
+// The first filter is built by a scan of the fp bucket in the background
+// (Open does not wait for it), with every fingerprint a merge commits
+// meanwhile added to it as well; the filters are used only once it is
+// complete. Until then, and whenever they answer "maybe", the index is
+// read as before: the filters make a look-up cheaper, never different.
+// When the newest filter holds as many fingerprints as it was sized for, a
+// new one twice as large takes the next ones (a scalable Bloom filter, as
+// in Almeida et al. 2007), so the index is never scanned again.
 //
-// Memory: about 10 bits per fingerprint of capacity; capacity is twice the
-// index's size when built (at least 1M): 2.4–4.8 MB per million indexed.
+// Memory: about 11 bits per fingerprint of capacity; the first filter's
+// capacity is twice the index's size at Open (at least 1M), each next one
+// twice the last: at most about 3 MB per million indexed fingerprints.
 type absentFilter struct {
-	mu       sync.RWMutex
-	cur      *bloom.BloomFilter // complete, or nil (not built yet)
-	next     *bloom.BloomFilter // being built, or nil
-	n, limit uint               // fingerprints in cur, and its capacity
-	rebuild  chan struct{}      // capacity 1: cur is over its capacity
+	mu      sync.RWMutex
+	filters []*bloom.BloomFilter // every indexed fingerprint is in one; nil until the scan is complete
+	scan    *bloom.BloomFilter   // the first filter, while the scan fills it
+	n       uint                 // fingerprints in the newest filter
+	limit   uint                 // its capacity
 }
 
 // minFilterCapacity is the smallest filter built: 1.2 MB.
 const minFilterCapacity = 1 << 20
 
+// filterFalsePositives is each filter's rate at its capacity.
+const filterFalsePositives = 0.005
+
 // errStopped ends a filter's scan at Close.
 var errStopped = errors.New("bolt: closing")
-
-func newAbsentFilter() *absentFilter {
-	return &absentFilter{rebuild: make(chan struct{}, 1)}
-}
 
 // absent reports whether fp is certainly not in the index.
 func (a *absentFilter) absent(fp *fingerprint.Fingerprint) bool {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	return a.cur != nil && !a.cur.Test(fp[:])
+	if a.filters == nil {
+		return false
+	}
+	for _, f := range a.filters {
+		if f.Test(fp[:]) {
+			return false
+		}
+	}
+	return true
 }
 
-// ready reports whether a complete filter is in use.
+// ready reports whether the filters are in use.
 func (a *absentFilter) ready() bool {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	return a.cur != nil
+	return a.filters != nil
 }
 
 // added records fingerprints a merge has committed to the index. It must
 // be called after the commit and before they leave the unindexed map, so
-// that a look-up finds each in the map or in the filter (the package doc,
-// "Concurrency").
+// that a look-up finds each in the map or in a filter (the package doc,
+// "Concurrency"). It takes the lock in steps, so look-ups are not held
+// up for a whole merge chunk.
 func (a *absentFilter) added(ps []pair) {
-	a.mu.Lock()
-	for i := range ps {
-		if a.cur != nil {
-			a.cur.Add(ps[i].fp[:])
+	const step = 4096
+	for len(ps) > 0 {
+		batch := ps[:min(len(ps), step)]
+		ps = ps[len(batch):]
+		a.mu.Lock()
+		for i := range batch {
+			if a.scan != nil {
+				a.scan.Add(batch[i].fp[:])
+			}
+			if a.filters == nil {
+				continue
+			}
+			if a.n >= a.limit {
+				a.limit *= 2
+				a.filters = append(a.filters, bloom.NewWithEstimates(a.limit, filterFalsePositives))
+				a.n = 0
+			}
+			a.filters[len(a.filters)-1].Add(batch[i].fp[:])
+			a.n++
 		}
-		if a.next != nil {
-			a.next.Add(ps[i].fp[:])
-		}
-	}
-	a.n += uint(len(ps))
-	over := a.cur != nil && a.n > a.limit
-	a.mu.Unlock()
-	if over {
-		select {
-		case a.rebuild <- struct{}{}:
-		default:
-		}
+		a.mu.Unlock()
 	}
 }
 
-// filterer builds the filter after Open, and again when it is over its
-// capacity, until Close.
+// filterer builds the first filter after Open.
 func (s *Store) filterer() {
 	defer close(s.filterDone)
-	for {
-		if err := s.buildFilter(); err != nil {
-			s.logger.Warn("bolt: building the index filter failed; look-ups read the index", "err", err)
-		}
-		select {
-		case <-s.stop:
-			return
-		case <-s.filter.rebuild:
-		}
+	if err := s.buildFilter(); err != nil {
+		s.logger.Warn("bolt: building the index filter failed; look-ups read the index", "err", err)
 	}
 }
 
-// buildFilter fills a new filter from the fp bucket and puts it in use.
-// The new filter takes the merges' fingerprints from before the scan's
-// view is opened, so those committed after the view are in it too.
+// buildFilter fills the first filter from the fp bucket and puts it in
+// use. It takes the merges' fingerprints from before the scan's view is
+// opened, so those committed after the view are in it too.
 func (s *Store) buildFilter() error {
 	a := s.filter
 	capacity := max(2*uint(s.indexed.Load()), s.filterMin)
+	f := bloom.NewWithEstimates(capacity, filterFalsePositives)
 	a.mu.Lock()
-	if a.cur != nil {
-		capacity = max(capacity, 2*a.n)
-	}
-	f := bloom.NewWithEstimates(capacity, 0.01)
-	a.next = f
+	a.scan = f
 	a.mu.Unlock()
 	n := uint(0)
 	err := s.db.View(func(tx *bbolt.Tx) error {
@@ -136,13 +139,13 @@ func (s *Store) buildFilter() error {
 	})
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.next = nil
+	a.scan = nil
 	if err != nil {
-		if err == errStopped {
+		if errors.Is(err, errStopped) {
 			return nil
 		}
 		return err
 	}
-	a.cur, a.n, a.limit = f, n, capacity
+	a.filters, a.n, a.limit = []*bloom.BloomFilter{f}, n, capacity
 	return nil
 }

@@ -299,7 +299,7 @@ func Open(cfg Config) (*Store, error) {
 		unindexed:  map[fingerprint.Fingerprint]uint64{},
 		wake:       make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 		mergeWake: make(chan struct{}, 1), mergeDone: make(chan struct{}), merged: make(chan struct{}, 1),
-		filter: newAbsentFilter(), filterDone: make(chan struct{}), filterMin: positiveOr(cfg.filterMin, minFilterCapacity),
+		filter: &absentFilter{}, filterDone: make(chan struct{}), filterMin: positiveOr(cfg.filterMin, minFilterCapacity),
 	}
 	s.stallAt = 2 * s.mergeAt
 	if s.logger == nil {
