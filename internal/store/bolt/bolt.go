@@ -17,7 +17,9 @@
 //     fingerprint is found through an in-memory map from fingerprint to
 //     sequence number, rebuilt from the log on open. While the merger is
 //     behind by twice its threshold, commits wait (a write stall), so the
-//     map stays bounded.
+//     map stays bounded. A new fingerprint, the common case, is known to be
+//     absent from the index without a descent of it: Bloom filters over
+//     the index answer for most (absentFilter), as an LSM's do.
 //   - CommitBatch and PutAnchor are each one transaction on the main file
 //     that checks its precondition (the pending prefix, the anchor's
 //     previous state) and writes everything or nothing.
@@ -100,7 +102,9 @@
 // only after the transaction that indexed them has committed, under imu
 // held for writing; every lookup holds imu for reading while it checks the
 // map and then opens its view of the main file, so a fingerprint is always
-// either in the map or in that view. Transactions that use both files open
+// either in the map or in that view. The merger adds the keys to the index
+// filters after that commit and before it takes imu, so a key that is no
+// longer in the map is in a filter too. Transactions that use both files open
 // the main file first, and no one holds a view of the log while it waits
 // for the main file, so bbolt's remapping of one file cannot deadlock
 // against the other.
