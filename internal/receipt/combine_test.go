@@ -185,3 +185,20 @@ func TestCombinedRefusal(t *testing.T) {
 		t.Fatalf("after a refusal: %d receipts of a tree of %d, %v", len(rs), rs[0].TreeSize, err)
 	}
 }
+
+// TestSigningPanic: a key that makes Ed25519 panic fails the requests
+// signed with it, and leaves the signer free for the next ones: no request
+// waits forever behind a failed tree.
+func TestSigningPanic(t *testing.T) {
+	s := NewSigner(ed25519.PrivateKey{1, 2, 3}) // not 64 bytes: ed25519.Sign panics
+	for i := range 3 {
+		if _, err := s.Sign(requestFacts(i, 1, "lab")...); err == nil {
+			t.Fatalf("request %d: signed with a malformed key", i)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.busy || len(s.queue) != 0 {
+		t.Fatalf("after failed signing: busy %v, %d queued", s.busy, len(s.queue))
+	}
+}

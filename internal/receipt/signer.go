@@ -148,7 +148,7 @@ func (s *Signer) signQueued() {
 	}
 	// The keyring is read again: a rotation between a request's check and
 	// now leaves its facts valid (old keys stay in a keyring).
-	out, err := sign(s.ring.Load(), facts)
+	out, err := signSafely(s.ring.Load(), facts)
 	for i, j := range jobs {
 		if err == nil {
 			j.out, out = out[:len(j.facts):len(j.facts)], out[len(j.facts):]
@@ -169,6 +169,18 @@ func (s *Signer) signQueued() {
 	next := s.queue[0]
 	s.mu.Unlock()
 	next.done <- true
+}
+
+// signSafely is sign, with a panic (a malformed key makes ed25519.Sign
+// panic) turned into an error: the requests waiting on this tree, and
+// those queued behind it, must get an answer, not wait forever.
+func signSafely(ring *Keyring, facts []Facts) (out []Receipt, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = nil, fmt.Errorf("receipt: signing failed: %v", r)
+		}
+	}()
+	return sign(ring, facts)
 }
 
 // check refuses facts no receipt can state.
