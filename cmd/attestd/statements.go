@@ -50,6 +50,16 @@ func (sf *statementFlags) serverFor(f *attestfile.File) string {
 	return defaultServer
 }
 
+// client is the client of the server serverFor(f) names, with the API
+// key from the flags or the environment.
+func (sf *statementFlags) client(cmd *cobra.Command, f *attestfile.File) (*client.Client, error) {
+	apiKey, err := apiKeyFrom(cmd, sf.apiKey, sf.apiKeyFile)
+	if err != nil {
+		return nil, err
+	}
+	return newClient(cmd.Context(), sf.serverFor(f), apiKey)
+}
+
 const statementExitHelp = `Exit status: 0 the statement is recorded (its receipt checked); 1 the
 server refused it (another institution's record: 403; a record it does
 not know; a replacement this institution did not submit); 2 usage error,
@@ -94,12 +104,8 @@ correction recorded twice is one statement (for a blinded record).
 			if err != nil {
 				return err
 			}
-			apiKey, err := apiKeyFrom(cmd, sf.apiKey, sf.apiKeyFile)
-			if err != nil {
-				return err
-			}
 			ctx := cmd.Context()
-			c, err := newClient(ctx, sf.serverFor(f), apiKey)
+			c, err := sf.client(cmd, f)
 			if err != nil {
 				return err
 			}
@@ -188,12 +194,8 @@ is one statement (for a blinded record).
 			if err != nil {
 				return err
 			}
-			apiKey, err := apiKeyFrom(cmd, sf.apiKey, sf.apiKeyFile)
-			if err != nil {
-				return err
-			}
 			ctx := cmd.Context()
-			c, err := newClient(ctx, sf.serverFor(f), apiKey)
+			c, err := sf.client(cmd, f)
 			if err != nil {
 				return err
 			}

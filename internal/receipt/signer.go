@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"math/bits"
 	"runtime"
 	"strings"
 	"sync"
@@ -244,7 +243,7 @@ func signGroup(k Key, facts []Facts, salts []Salt, idx []int, out []Receipt) err
 	size := uint64(len(idx))
 	sig := ed25519.Sign(k.Private, TreeMessage(size, tree.Root))
 	id := k.ID()
-	depth := max(bits.Len64(size-1), 1)             // a lone leaf is paired with itself (proof format v1)
+	depth := merkle.Depth(size)
 	hashes := make([]proof.Hash, 0, len(idx)*depth) // one array for every path
 	for j, i := range idx {
 		path, err := tree.Proof(uint64(j))
