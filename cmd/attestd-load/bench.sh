@@ -12,7 +12,7 @@
 #   cmd/attestd-load/bench.sh peer    # make bench-peer: attestd against Tessera's POSIX personality (issue #18), alternating
 #   cmd/attestd-load/bench.sh base COMMIT  # build attestd at COMMIT into bin/attestd-COMMIT, for peer's BASE_BIN
 #   cmd/attestd-load/bench.sh bulk    # rows 3 and 3R: 1,000 per request, alternating with BASE_BIN, then on Redis
-#   (environment: BULK_RUNS (default 2), BULK_DUR (default 60s), BASE_BIN)
+#   (environment: BULK_RUNS (default 2), BULK_DUR (default 60s), BASE_BIN, BULK_REDIS=0 (no Redis rounds))
 #   cmd/attestd-load/bench.sh profile # CPU and allocation profiles of 1 fingerprint per request, where each microsecond goes
 #   (environment: PROFILE_CONNS (default "64 1024"), PROFILE_DUR (default 10s), PROFILE_OUT (keep the profiles there),
 #    ATTESTD_BIN (the attestd to profile: it needs serve --pprof-listen))
@@ -383,6 +383,7 @@ if [ "$mode" = bulk ]; then
 		elif [ $((round % 2)) = 1 ]; then bulk_load "attestd-$round"; ATTESTD_BIN=$BASE_BIN bulk_load "base-$round"
 		else ATTESTD_BIN=$BASE_BIN bulk_load "base-$round"; bulk_load "attestd-$round"; fi
 	done
+	[ "${BULK_REDIS:-1}" = 1 ] || exit 0
 	command -v redis-server >/dev/null || { echo "no redis-server: Redis rows skipped" >&2; exit 0; }
 	for ((round = 1; round <= ${BULK_RUNS:-2}; round++)); do
 		mkdir -p "$work/redis-bulk-$round"

@@ -54,8 +54,18 @@ func (a *absentFilter) absent(fp *fingerprint.Fingerprint) bool {
 	if a.filters == nil {
 		return false
 	}
+	if len(a.filters) == 1 {
+		return !a.filters[0].Test(fp[:])
+	}
+	// Every filter has the same rate, so the same number of hash
+	// functions; hash once for all of them.
+	var k uint
 	for _, f := range a.filters {
-		if f.Test(fp[:]) {
+		k = max(k, f.K())
+	}
+	locs := bloom.Locations(fp[:], k)
+	for _, f := range a.filters {
+		if f.TestLocations(locs[:f.K()]) {
 			return false
 		}
 	}

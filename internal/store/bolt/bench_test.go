@@ -341,3 +341,32 @@ func BenchmarkOpen(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMerge is one merge round of 200,000 fingerprints (20,000 with
+// -short) into an index that already holds 1M (100k): reading their
+// records, sorting them and writing them into the B+tree. The merger is
+// held off (MergeAt and MergeEvery out of reach), so each round is
+// exactly what the loop submitted before it.
+func BenchmarkMerge(b *testing.B) {
+	indexed, per := uint64(1_000_000), uint64(200_000)
+	if testing.Short() {
+		indexed, per = 100_000, 20_000
+	}
+	s := openCfg(b, Config{Path: filepath.Join(b.TempDir(), "attestd.db"), NoSync: true, MergeAt: 1 << 30, MergeEvery: time.Hour})
+	fill(b, s, b.Name()+"/indexed", indexed)
+	if err := s.merge(); err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; b.Loop(); i++ {
+		b.StopTimer()
+		fill(b, s, fmt.Sprintf("%s/%d", b.Name(), i), per)
+		b.StartTimer()
+		if err := s.merge(); err != nil {
+			b.Fatal(err)
+		}
+		if n := s.Unindexed(); n != 0 {
+			b.Fatalf("%d fingerprints left unindexed", n)
+		}
+	}
+	b.ReportMetric(float64(b.N)*float64(per)/b.Elapsed().Seconds(), "fps/s")
+}

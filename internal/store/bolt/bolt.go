@@ -226,6 +226,7 @@ type Store struct {
 	// bucket, by sequence number (see the package doc on concurrency).
 	imu       sync.RWMutex
 	unindexed map[fingerprint.Fingerprint]uint64
+	mapTop    uint64    // the highest sequence number ever put in unindexed
 	since     time.Time // when unindexed last became non-empty
 
 	// Mirrors of meta "sealed" and "indexed", set after their commits.
@@ -409,6 +410,7 @@ func (s *Store) init() error {
 			s.indexed.Store(indexed)
 			err := lg.scan(indexed+1, func(seq uint64, rec []byte) (bool, error) {
 				s.unindexed[fingerprint.Fingerprint(rec[:32])] = seq
+				s.mapTop = seq
 				return true, nil
 			})
 			if err != nil {

@@ -246,6 +246,7 @@ func (s *Store) noteAdded(reqs []*submitReq) {
 		for i, seq := range r.added {
 			if seq != 0 {
 				s.unindexed[r.subs[i].Fingerprint] = seq
+				s.mapTop = max(s.mapTop, seq)
 			}
 		}
 	}

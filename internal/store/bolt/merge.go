@@ -2,8 +2,11 @@ package bolt
 
 import (
 	"bytes"
+	"cmp"
+	"encoding/binary"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"time"
 
@@ -49,71 +52,104 @@ func (s *Store) merger() {
 	}
 }
 
-// pair is an unindexed fingerprint and its sequence number.
+// pair is an unindexed fingerprint, its sequence number, and where a
+// merge round holds its fp entry (round.vals[at:end]).
 type pair struct {
-	fp  fingerprint.Fingerprint
-	seq uint64
+	fp      fingerprint.Fingerprint
+	seq     uint64
+	at, end uint32
+}
+
+// round is what one merge writes: the unindexed log records, sorted by
+// fingerprint, with their entries copied into one slab.
+type round struct {
+	pairs []pair
+	vals  []byte
+	top   uint64 // the highest sequence number in it
+}
+
+// readRound reads the log records from sequence number from to top (n
+// of them, about), in one sequential scan of the log: no descent per
+// fingerprint. The records above "indexed" are exactly the unindexed
+// ones (see merge), plus, after a round that failed part way, some that
+// its first transactions indexed already.
+func (s *Store) readRound(from, top uint64, n int) (*round, error) {
+	r := &round{pairs: make([]pair, 0, n), vals: make([]byte, 0, n*(entryHeader+16)), top: top}
+	err := s.log.View(func(ltx *bbolt.Tx) error {
+		return s.logOf(ltx).scan(from, func(seq uint64, rec []byte) (bool, error) {
+			if seq > top {
+				return false, nil
+			}
+			if len(r.vals)+len(rec) > math.MaxUint32 {
+				return false, fmt.Errorf("bolt: a merge round of %d fingerprints is over 4 GB", len(r.pairs))
+			}
+			at := uint32(len(r.vals))
+			r.vals = append(r.vals, rec[32:]...)
+			r.pairs = append(r.pairs, pair{fp: fingerprint.Fingerprint(rec[:32]), seq: seq, at: at, end: uint32(len(r.vals))})
+			return true, nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(r.pairs, func(a, b pair) int { return compareFP(&a.fp, &b.fp) })
+	return r, nil
+}
+
+// compareFP orders fingerprints as bytes.Compare does, comparing their
+// first 8 bytes as one integer first (random keys almost always differ
+// there).
+func compareFP(a, b *fingerprint.Fingerprint) int {
+	if c := cmp.Compare(binary.BigEndian.Uint64(a[:8]), binary.BigEndian.Uint64(b[:8])); c != 0 {
+		return c
+	}
+	return bytes.Compare(a[8:], b[8:])
 }
 
 // merge writes every unindexed fingerprint into the fp bucket, in key
 // order, in transactions of mergeChunk fingerprints; each key range
-// leaves the map once its transaction has committed. The last transaction
-// also raises meta "indexed" to the highest sequence number merged: the
-// map held every log record up to there (the committer adds a commit's
-// records at once), so after a crash the log records above "indexed" are
-// exactly the ones to load again. Entries written twice (after a crash
-// between chunks) are written with the same value.
+// leaves the map once its transaction has committed. The round is the
+// log records from "indexed" up to the highest sequence number in the map
+// (mapTop): the committer adds a commit's records to the map at once and
+// in sequence order, so every record up to mapTop is in the map or, after
+// a round that failed part way, already indexed (written again, with the
+// same value). The last transaction raises meta "indexed" to mapTop, so
+// after a crash the log records above "indexed" are exactly the ones to
+// load again.
 func (s *Store) merge() error {
 	s.imu.RLock()
-	round := make([]pair, 0, len(s.unindexed))
-	for fp, seq := range s.unindexed {
-		round = append(round, pair{fp, seq})
-	}
+	n, top := len(s.unindexed), s.mapTop
 	s.imu.RUnlock()
-	if len(round) == 0 {
+	from := s.indexed.Load() + 1
+	if n == 0 || top < from {
 		return nil
 	}
-	slices.SortFunc(round, func(a, b pair) int { return bytes.Compare(a.fp[:], b.fp[:]) })
-	top := uint64(0)
-	for _, p := range round {
-		top = max(top, p.seq)
+	r, err := s.readRound(from, top, n)
+	if err != nil {
+		return err
 	}
-	size := mergeChunk(len(round), s.indexed.Load())
-	for len(round) > 0 {
+	size := mergeChunk(len(r.pairs), s.indexed.Load())
+	rest := r.pairs
+	for len(rest) > 0 {
 		select {
 		case <-s.stop:
 			return nil // what is left stays unindexed until the next open
 		default:
 		}
-		chunk := round[:min(len(round), size)]
-		round = round[len(chunk):]
-		// Read the records first, in a view of the log alone (no one holds
-		// a log view while waiting for the main file).
-		vals := make([][]byte, len(chunk))
-		err := s.log.View(func(ltx *bbolt.Tx) error {
-			lg := s.logOf(ltx)
-			for i, p := range chunk {
-				rec := lg.get(p.seq)
-				if len(rec) < 32+entryHeader || !bytes.Equal(rec[:32], p.fp[:]) {
-					return fmt.Errorf("bolt: unindexed fingerprint %x has no log record %d", p.fp[:], p.seq)
-				}
-				vals[i] = bytes.Clone(rec[32:])
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		last := len(round) == 0
-		err = s.write(fileIndex, func(tx *bbolt.Tx) error {
+		chunk := rest[:min(len(rest), size)]
+		rest = rest[len(chunk):]
+		last := len(rest) == 0
+		err := s.write(fileIndex, func(tx *bbolt.Tx) error {
 			fps := tx.Bucket(bucketFP)
-			for i, p := range chunk {
-				if err := fps.Put(p.fp[:], vals[i]); err != nil {
+			for _, p := range chunk {
+				// The value stays valid until the commit: r.vals is not
+				// written again.
+				if err := fps.Put(p.fp[:], r.vals[p.at:p.end:p.end]); err != nil {
 					return err
 				}
 			}
 			if last {
-				return tx.Bucket(bucketMeta).Put(keyIndexed, u64(top))
+				return tx.Bucket(bucketMeta).Put(keyIndexed, u64(r.top))
 			}
 			return nil
 		})
@@ -123,12 +159,12 @@ func (s *Store) merge() error {
 		s.filter.added(chunk) // before they leave the map: see absentFilter.added
 		s.imu.Lock()
 		for _, p := range chunk {
-			if s.unindexed[p.fp] == p.seq {
+			if seq, ok := s.unindexed[p.fp]; ok && seq == p.seq {
 				delete(s.unindexed, p.fp)
 			}
 		}
 		if last {
-			s.indexed.Store(top)
+			s.indexed.Store(r.top)
 		}
 		s.since = time.Time{}
 		if len(s.unindexed) > 0 {
