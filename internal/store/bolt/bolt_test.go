@@ -545,3 +545,82 @@ func TestWriteStall(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestMergeAfterPartialRound: a merge round whose first transactions
+// committed and whose next one failed leaves some log records above
+// "indexed" in the index and out of the map. The next round reads them
+// from the log again and writes them with the same value; every
+// fingerprint reads back as submitted, before and after a reopen.
+func TestMergeAfterPartialRound(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "attestd.db")
+	cfg := Config{Path: path, MergeAt: 1 << 30, MergeEvery: time.Hour}
+	s := openCfg(t, cfg)
+	subs := subsOf("partial", 3000)
+	recs, _, err := s.Submit(ctx, subs, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first third of the round in key order, indexed and out of the
+	// map, as a committed first transaction leaves it.
+	r, err := s.readRound(s.indexed.Load()+1, s.mapTop, s.Unindexed())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.pairs) != len(subs) {
+		t.Fatalf("the round has %d records, want %d", len(r.pairs), len(subs))
+	}
+	done := r.pairs[:1000]
+	if err := s.write(fileIndex, func(tx *bbolt.Tx) error {
+		for _, p := range done {
+			if err := tx.Bucket(bucketFP).Put(p.fp[:], r.vals[p.at:p.end]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s.filter.added(done)
+	s.imu.Lock()
+	for _, p := range done {
+		delete(s.unindexed, p.fp)
+	}
+	s.imu.Unlock()
+
+	if err := s.merge(); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.Unindexed(); n != 0 {
+		t.Fatalf("%d fingerprints left unindexed", n)
+	}
+	if got, want := s.indexed.Load(), s.mapTop; got != want {
+		t.Fatalf("indexed = %d, want %d (the highest sequence number merged)", got, want)
+	}
+	check := func(s *Store, step string) {
+		t.Helper()
+		for _, rec := range recs {
+			e, err := s.Entry(ctx, rec.Fingerprint)
+			if err != nil || e.Institution != rec.Institution || !e.ReceivedAt.Equal(rec.ReceivedAt) || !e.Pending() {
+				t.Fatalf("%s: %x = %+v, %v; want pending, as submitted", step, rec.Fingerprint[:4], e, err)
+			}
+		}
+		if err := s.db.View(func(tx *bbolt.Tx) error {
+			if n := tx.Bucket(bucketFP).Stats().KeyN; n != len(recs) {
+				t.Fatalf("%s: the index holds %d keys, want %d", step, n, len(recs))
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check(s, "merged")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openCfg(t, cfg)
+	if n := s.Unindexed(); n != 0 {
+		t.Fatalf("reopened: %d fingerprints unindexed, want 0", n)
+	}
+	check(s, "reopened")
+}
