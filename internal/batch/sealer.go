@@ -1,6 +1,7 @@
 // Package batch seals pending fingerprints into Merkle trees: every
 // Interval, or as soon as MaxSize fingerprints are waiting, whichever comes
-// first. An interval with nothing pending seals nothing.
+// first. An interval with nothing pending seals nothing; a full batch is
+// sealed alone, and what arrived meanwhile waits for the interval.
 package batch
 
 import (
@@ -161,15 +162,17 @@ func (s *Sealer) Run(ctx context.Context) error {
 	var retry <-chan time.Time // after a failure: sooner than the next tick
 	backoff := time.Duration(0)
 	for {
+		seal := s.SealAll
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
 		case <-s.poke:
+			seal = s.sealFull
 		case <-retry:
 		}
 		retry = nil
-		if _, err := s.SealAll(ctx); err != nil && ctx.Err() == nil {
+		if _, err := seal(ctx); err != nil && ctx.Err() == nil {
 			backoff = min(max(2*backoff, retryMin), s.cfg.Interval)
 			s.log.ErrorContext(ctx, "sealing failed; will retry", "err", err, "retry_in", backoff)
 			retry = time.After(backoff)
@@ -192,10 +195,45 @@ func (s *Sealer) SealAll(ctx context.Context) ([]store.Batch, error) {
 	}
 }
 
+// sealFull seals full batches (MaxSize) while at least MaxSize
+// fingerprints are pending: what Poke wakes the sealer for. The rest waits
+// for the next tick, which comes within one Interval of its arrival as
+// its deadline requires. Sealing it along with the full batch would cost
+// an anchor transaction on every chain for a handful of fingerprints
+// (those that arrived while the full batch was sealed), at every full
+// batch.
+func (s *Sealer) sealFull(ctx context.Context) ([]store.Batch, error) {
+	var sealed []store.Batch
+	for {
+		n, _, err := s.store.PendingStats(ctx)
+		if err != nil {
+			err = fmt.Errorf("reading pending: %w", err)
+			s.noteResult(ctx, err)
+			return sealed, err
+		}
+		if n < s.cfg.MaxSize {
+			return sealed, nil
+		}
+		b, err := s.SealOne(ctx)
+		if err != nil || b == nil {
+			return sealed, err
+		}
+		sealed = append(sealed, *b)
+	}
+}
+
 // SealOne seals up to MaxSize of the oldest pending fingerprints into one
 // batch; it returns nil, nil when nothing is pending.
 func (s *Sealer) SealOne(ctx context.Context) (*store.Batch, error) {
 	b, err := s.sealOne(ctx)
+	s.noteResult(ctx, err)
+	return b, err
+}
+
+// noteResult records a sealing attempt's outcome for Err and the failure
+// count. Fencing (this replica lost the lease) and an ended ctx are not
+// failures.
+func (s *Sealer) noteResult(ctx context.Context, err error) {
 	switch {
 	case err == nil:
 		s.lastErr.Store(nil)
@@ -204,7 +242,6 @@ func (s *Sealer) SealOne(ctx context.Context) (*store.Batch, error) {
 		s.lastErr.Store(&err)
 		s.m.SealFailures.Inc()
 	}
-	return b, err
 }
 
 func (s *Sealer) sealOne(ctx context.Context) (*store.Batch, error) {

@@ -388,7 +388,10 @@ func TestPoke(t *testing.T) {
 }
 
 // TestRunSealsFullBatchEarly: with an hour-long interval, Run seals only
-// once Poke reports a full batch.
+// once Poke reports a full batch, and then only full batches: the
+// remainder waits for the interval (here: SealAll, what a tick runs), so a
+// full batch costs one anchor transaction, not one more for the few
+// fingerprints that arrived while it was sealed.
 func TestRunSealsFullBatchEarly(t *testing.T) {
 	st := openStore(t)
 	cs := &countingStore{Store: st}
@@ -396,24 +399,31 @@ func TestRunSealsFullBatchEarly(t *testing.T) {
 	s := New(Config{Interval: time.Hour, MaxSize: 5}, cs, metrics.New("test"), quiet, rec.onSealed)
 	run(t, s)
 
-	fps := makeFPs(t, "fp", 7)
+	fps := makeFPs(t, "fp", 12)
 	submit(t, st, fps[:4])
 	s.Poke(4) // below MaxSize: no wake-up is queued
 	if len(s.poke) != 0 {
 		t.Fatal("Poke below MaxSize queued a wake-up")
 	}
 	submit(t, st, fps[4:])
-	s.Poke(7)
-	// The pass ends with a third attempt that finds nothing pending.
-	wait(t, "the early sealing pass", func() bool { return cs.pendingCalls.Load() >= 3 })
-	// One pass seals everything pending: a full batch and the remainder.
-	checkPartition(t, st, fps, []uint64{5, 2})
-	if got := rec.get(); len(got) != 2 {
-		t.Fatalf("onSealed %d calls, want 2", len(got))
+	s.Poke(12)
+	// The pass: 12 pending, seal 5 (its own read), 7 pending, seal 5, 2
+	// pending: below a full batch, the pass ends.
+	wait(t, "the early sealing pass", func() bool { return cs.pendingCalls.Load() >= 5 })
+	if got := rec.get(); len(got) != 2 || got[0].Size != 5 || got[1].Size != 5 {
+		t.Fatalf("sealed %+v, want two full batches of 5", got)
 	}
-	if n := cs.pendingCalls.Load(); n != 3 {
-		t.Fatalf("%d Pending reads, want 3 (one sealing pass: 5, 2, none)", n)
+	if n := cs.pendingCalls.Load(); n != 5 {
+		t.Fatalf("%d pending reads, want 5 (one pass: 12, seal, 7, seal, 2)", n)
 	}
+	if n, _, err := st.PendingStats(context.Background()); err != nil || n != 2 {
+		t.Fatalf("pending after the pass = %d, %v; want the 2 that do not fill a batch", n, err)
+	}
+	// A tick seals the rest.
+	if _, err := s.SealAll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	checkPartition(t, st, fps, []uint64{5, 5, 2})
 }
 
 // TestRunSealsOnTick: without any poke, the interval tick seals what is
