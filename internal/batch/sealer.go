@@ -184,16 +184,7 @@ func (s *Sealer) Run(ctx context.Context) error {
 
 // SealAll seals everything pending, in batches of at most MaxSize, and
 // returns the batches it sealed (none when nothing was pending).
-func (s *Sealer) SealAll(ctx context.Context) ([]store.Batch, error) {
-	var sealed []store.Batch
-	for {
-		b, err := s.SealOne(ctx)
-		if err != nil || b == nil {
-			return sealed, err
-		}
-		sealed = append(sealed, *b)
-	}
-}
+func (s *Sealer) SealAll(ctx context.Context) ([]store.Batch, error) { return s.sealEach(ctx, 1) }
 
 // sealFull seals full batches (MaxSize) while at least MaxSize
 // fingerprints are pending: what Poke wakes the sealer for. The rest waits
@@ -203,18 +194,14 @@ func (s *Sealer) SealAll(ctx context.Context) ([]store.Batch, error) {
 // (those that arrived while the full batch was sealed), at every full
 // batch.
 func (s *Sealer) sealFull(ctx context.Context) ([]store.Batch, error) {
+	return s.sealEach(ctx, s.cfg.MaxSize)
+}
+
+// sealEach seals batches while at least least fingerprints are pending.
+func (s *Sealer) sealEach(ctx context.Context, least int) ([]store.Batch, error) {
 	var sealed []store.Batch
 	for {
-		n, _, err := s.store.PendingStats(ctx)
-		if err != nil {
-			err = fmt.Errorf("reading pending: %w", err)
-			s.noteResult(ctx, err)
-			return sealed, err
-		}
-		if n < s.cfg.MaxSize {
-			return sealed, nil
-		}
-		b, err := s.SealOne(ctx)
+		b, err := s.sealAtLeast(ctx, least)
 		if err != nil || b == nil {
 			return sealed, err
 		}
@@ -224,16 +211,13 @@ func (s *Sealer) sealFull(ctx context.Context) ([]store.Batch, error) {
 
 // SealOne seals up to MaxSize of the oldest pending fingerprints into one
 // batch; it returns nil, nil when nothing is pending.
-func (s *Sealer) SealOne(ctx context.Context) (*store.Batch, error) {
-	b, err := s.sealOne(ctx)
-	s.noteResult(ctx, err)
-	return b, err
-}
+func (s *Sealer) SealOne(ctx context.Context) (*store.Batch, error) { return s.sealAtLeast(ctx, 1) }
 
-// noteResult records a sealing attempt's outcome for Err and the failure
-// count. Fencing (this replica lost the lease) and an ended ctx are not
-// failures.
-func (s *Sealer) noteResult(ctx context.Context, err error) {
+// sealAtLeast is sealOne, with its outcome recorded for Err and the
+// failure count. Fencing (this replica lost the lease) and an ended ctx
+// are not failures.
+func (s *Sealer) sealAtLeast(ctx context.Context, least int) (*store.Batch, error) {
+	b, err := s.sealOne(ctx, least)
 	switch {
 	case err == nil:
 		s.lastErr.Store(nil)
@@ -242,15 +226,18 @@ func (s *Sealer) noteResult(ctx context.Context, err error) {
 		s.lastErr.Store(&err)
 		s.m.SealFailures.Inc()
 	}
+	return b, err
 }
 
-func (s *Sealer) sealOne(ctx context.Context) (*store.Batch, error) {
+// sealOne seals up to MaxSize of the oldest pending fingerprints into one
+// batch if at least least are pending; otherwise it returns nil, nil.
+func (s *Sealer) sealOne(ctx context.Context, least int) (*store.Batch, error) {
 	start := time.Now()
 	n, oldest, err := s.store.PendingStats(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("reading pending: %w", err)
 	}
-	if n == 0 {
+	if n < least { // least ≥ 1: nothing pending seals nothing
 		return nil, nil
 	}
 	fps, err := s.store.Pending(ctx, s.cfg.MaxSize)

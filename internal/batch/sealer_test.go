@@ -407,14 +407,14 @@ func TestRunSealsFullBatchEarly(t *testing.T) {
 	}
 	submit(t, st, fps[4:])
 	s.Poke(12)
-	// The pass: 12 pending, seal 5 (its own read), 7 pending, seal 5, 2
-	// pending: below a full batch, the pass ends.
-	wait(t, "the early sealing pass", func() bool { return cs.pendingCalls.Load() >= 5 })
+	// The pass: 12 pending, seal 5; 7 pending, seal 5; 2 pending: below a
+	// full batch, the pass ends.
+	wait(t, "the early sealing pass", func() bool { return cs.pendingCalls.Load() >= 3 })
 	if got := rec.get(); len(got) != 2 || got[0].Size != 5 || got[1].Size != 5 {
 		t.Fatalf("sealed %+v, want two full batches of 5", got)
 	}
-	if n := cs.pendingCalls.Load(); n != 5 {
-		t.Fatalf("%d pending reads, want 5 (one pass: 12, seal, 7, seal, 2)", n)
+	if n := cs.pendingCalls.Load(); n != 3 {
+		t.Fatalf("%d pending reads, want 3 (one pass: 12, 7, 2)", n)
 	}
 	if n, _, err := st.PendingStats(context.Background()); err != nil || n != 2 {
 		t.Fatalf("pending after the pass = %d, %v; want the 2 that do not fill a batch", n, err)
@@ -424,6 +424,32 @@ func TestRunSealsFullBatchEarly(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkPartition(t, st, fps, []uint64{5, 5, 2})
+}
+
+// TestSealFull: what a poke runs seals full batches only, oldest first,
+// and leaves the rest pending.
+func TestSealFull(t *testing.T) {
+	st := openStore(t)
+	s := New(Config{Interval: time.Hour, MaxSize: 4}, st, metrics.New("test"), quiet, nil)
+	fps := makeFPs(t, "fp", 11)
+	submit(t, st, fps)
+	bs, err := s.sealFull(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bs) != 2 || bs[0].Size != 4 || bs[1].Size != 4 {
+		t.Fatalf("sealed %+v, want two batches of 4", bs)
+	}
+	if n, _, err := st.PendingStats(context.Background()); err != nil || n != 3 {
+		t.Fatalf("pending = %d, %v; want 3", n, err)
+	}
+	if bs, err := s.sealFull(context.Background()); err != nil || len(bs) != 0 {
+		t.Fatalf("with 3 pending: sealed %+v, %v; want nothing", bs, err)
+	}
+	if _, err := s.SealAll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	checkPartition(t, st, fps, []uint64{4, 4, 3})
 }
 
 // TestRunSealsOnTick: without any poke, the interval tick seals what is
