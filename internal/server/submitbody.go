@@ -132,7 +132,7 @@ func (p *plainParser) literal(s string) bool {
 var answers = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
 // writeReceipts answers status with {"receipts":[…]}, as c.JSON would
-// write an api.SubmitResponse, byte for byte (receipt.AppendJSON).
+// write an api.SubmitResponse, byte for byte (receipt.Encoder).
 func writeReceipts(c *gin.Context, status int, rs []receipt.Receipt) {
 	bp := answers.Get().(*[]byte)
 	b := append((*bp)[:0], `{"receipts":`...)
@@ -140,11 +140,12 @@ func writeReceipts(c *gin.Context, status int, rs []receipt.Receipt) {
 		b = append(b, "null"...)
 	} else {
 		b = append(b, '[')
+		var enc receipt.Encoder
 		for i := range rs {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = receipt.AppendJSON(b, &rs[i])
+			b = enc.Append(b, &rs[i])
 		}
 		b = append(b, ']')
 	}
