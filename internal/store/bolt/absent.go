@@ -10,26 +10,31 @@ import (
 	"github.com/attestd/attestd/internal/fingerprint"
 )
 
-// absentFilter answers "not in the index" for most new fingerprints
-// without a descent of the index's B+tree: Bloom filters over every
-// fingerprint in the fp bucket (github.com/bits-and-blooms/bloom, 0.5%
-// false positives each at its capacity). A new fingerprint is the common
-// case of a submission, and its look-up was a full descent that finds
-// nothing: a fifth of attestd's CPU on bulk ingest into a
-// 7-million-fingerprint store (docs/benchmarks.md, section 21).
+// absentFilter answers "not in the store" for most new fingerprints
+// without a look-up in the unindexed maps or a descent of the index's
+// B+tree: Bloom filters over every fingerprint in the fp bucket and the
+// unindexed maps (github.com/bits-and-blooms/bloom, 0.5% false positives
+// each at its capacity). A new fingerprint is the common case of a
+// submission, and its look-up was a full descent that finds nothing: a
+// fifth of attestd's CPU on bulk ingest into a 7-million-fingerprint
+// store (docs/benchmarks.md, section 21); then a miss in a map of a
+// million or two, a cache miss each time: 4%.
 //
-// The first filter is built by a scan of the fp bucket in the background
-// (Open does not wait for it), with every fingerprint a merge commits
-// meanwhile added to it as well; the filters are used only once it is
-// complete. Until then, and whenever they answer "maybe", the index is
-// read as before: the filters make a look-up cheaper, never different.
+// The committer adds each new fingerprint when it puts it in the
+// unindexed map (noteAdded); a fingerprint leaves the map only for the
+// index, so it stays covered. The first filter is built in the background
+// (Open does not wait for it) from the maps and a scan of the fp bucket,
+// with every fingerprint committed meanwhile added to it as well; the
+// filters are used only once it is complete. Until then, and whenever they
+// answer "maybe", the maps and the index are read as before: the filters
+// make a look-up cheaper, never different.
 // When the newest filter holds as many fingerprints as it was sized for, a
 // new one twice as large takes the next ones (a scalable Bloom filter, as
 // in Almeida et al. 2007), so the index is never scanned again.
 //
 // Memory: about 11 bits per fingerprint of capacity; the first filter's
 // capacity is twice the index's size at Open (at least 1M), each next one
-// twice the last: at most about 3 MB per million indexed fingerprints.
+// twice the last: at most about 3 MB per million fingerprints.
 type absentFilter struct {
 	mu      sync.RWMutex
 	filters []*bloom.BloomFilter // every indexed fingerprint is in one; nil until the scan is complete
@@ -79,34 +84,23 @@ func (a *absentFilter) ready() bool {
 	return a.filters != nil
 }
 
-// added records fingerprints a merge has committed to the index. It must
-// be called after the commit and before they leave the unindexed map, so
-// that a look-up finds each in the map or in a filter (the package doc,
-// "Concurrency"). It takes the lock in steps, so look-ups are not held
-// up for a whole merge chunk.
-func (a *absentFilter) added(ps []pair) {
-	const step = 4096
-	for len(ps) > 0 {
-		batch := ps[:min(len(ps), step)]
-		ps = ps[len(batch):]
-		a.mu.Lock()
-		for i := range batch {
-			if a.scan != nil {
-				a.scan.Add(batch[i].fp[:])
-			}
-			if a.filters == nil {
-				continue
-			}
-			if a.n >= a.limit {
-				a.limit *= 2
-				a.filters = append(a.filters, bloom.NewWithEstimates(a.limit, filterFalsePositives))
-				a.n = 0
-			}
-			a.filters[len(a.filters)-1].Add(batch[i].fp[:])
-			a.n++
-		}
-		a.mu.Unlock()
+// addLocked records a fingerprint put in the unindexed map. The caller
+// holds a.mu for writing.
+func (a *absentFilter) addLocked(fp *fingerprint.Fingerprint) {
+	if a.scan != nil {
+		a.scan.Add(fp[:])
+		a.n++
 	}
+	if a.filters == nil {
+		return
+	}
+	if a.n >= a.limit {
+		a.limit *= 2
+		a.filters = append(a.filters, bloom.NewWithEstimates(a.limit, filterFalsePositives))
+		a.n = 0
+	}
+	a.filters[len(a.filters)-1].Add(fp[:])
+	a.n++
 }
 
 // filterer builds the first filter after Open.
@@ -117,17 +111,26 @@ func (s *Store) filterer() {
 	}
 }
 
-// buildFilter fills the first filter from the fp bucket and puts it in
-// use. It takes the merges' fingerprints from before the scan's view is
-// opened, so those committed after the view are in it too.
+// buildFilter fills the first filter from the unindexed maps and the fp
+// bucket and puts it in use. The committer's new fingerprints go into it
+// from the moment it takes the maps' (see addLocked), so it holds every
+// fingerprint in a map or the index when the scan is done: one that leaves
+// a map for the index after the scan's view is opened was in the map.
 func (s *Store) buildFilter() error {
 	a := s.filter
 	capacity := max(2*uint(s.indexed.Load()), s.filterMin)
 	f := bloom.NewWithEstimates(capacity, filterFalsePositives)
+	s.imu.RLock()
 	a.mu.Lock()
-	a.scan = f
+	a.scan, a.n = f, 0
+	for _, m := range []map[fingerprint.Fingerprint]uint64{s.unindexed, s.merging} {
+		for fp := range m {
+			f.Add(fp[:])
+			a.n++
+		}
+	}
 	a.mu.Unlock()
-	n := uint(0)
+	s.imu.RUnlock()
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bucketFP).Cursor()
 		const step = 4096
@@ -140,7 +143,7 @@ func (s *Store) buildFilter() error {
 			a.mu.Lock()
 			for i := 0; i < step && k != nil; i++ {
 				f.Add(k)
-				n++
+				a.n++
 				k, _ = c.Next()
 			}
 			a.mu.Unlock()
@@ -156,6 +159,6 @@ func (s *Store) buildFilter() error {
 		}
 		return err
 	}
-	a.filters, a.n, a.limit = []*bloom.BloomFilter{f}, n, capacity
+	a.filters, a.limit = []*bloom.BloomFilter{f}, capacity
 	return nil
 }

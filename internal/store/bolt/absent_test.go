@@ -111,3 +111,65 @@ func TestAbsentFilter(t *testing.T) {
 	submit(s, 99)
 	again(s, "after a merge into the reopened store")
 }
+
+// TestAbsentFilterCoversMaps: the filters also hold the fingerprints not
+// yet merged: those loaded from the log at Open (the filter is built from
+// the map as well as the index), those committed since, and those of a
+// merge round in progress. Each, submitted again, is known, not new.
+func TestAbsentFilterCoversMaps(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "attestd.db")
+	cfg := Config{Path: path, MergeAt: 1 << 30, MergeEvery: time.Hour, filterMin: 16}
+	s := openCfg(t, cfg)
+	var subs []store.Submission
+	submit := func(s *Store, tag string) {
+		t.Helper()
+		more := subsOf(tag, 40)
+		if _, _, err := s.Submit(ctx, more, 0); err != nil {
+			t.Fatal(err)
+		}
+		subs = append(subs, more...)
+	}
+	again := func(s *Store, when string) {
+		t.Helper()
+		for _, sub := range subs {
+			if s.filter.absent(&sub.Fingerprint) {
+				t.Fatalf("%s: the filter says %s, unindexed, is absent", when, sub.Fingerprint)
+			}
+		}
+		recs, _, err := s.Submit(ctx, subs, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			if r.New {
+				t.Fatalf("%s: %s submitted again is new", when, r.Fingerprint)
+			}
+		}
+	}
+	submit(s, "first")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openCfg(t, cfg)
+	waitFor(t, "the filter built after the reopen", s.filter.ready)
+	if n := s.Unindexed(); n != len(subs) {
+		t.Fatalf("%d unindexed after the reopen, want %d", n, len(subs))
+	}
+	again(s, "loaded from the log")
+	submit(s, "second")
+	again(s, "committed after the filter was built")
+	// A round in progress: its map taken, nothing of it indexed yet.
+	s.imu.Lock()
+	s.merging, s.unindexed = s.unindexed, map[fingerprint.Fingerprint]uint64{}
+	s.imu.Unlock()
+	submit(s, "third")
+	again(s, "during a merge round")
+	if err := s.merge(); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.Unindexed(); n != 0 {
+		t.Fatalf("%d unindexed after the merge", n)
+	}
+	again(s, "merged")
+}

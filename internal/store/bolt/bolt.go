@@ -18,8 +18,8 @@
 //     sequence number, rebuilt from the log on open. While the merger is
 //     behind by twice its threshold, commits wait (a write stall), so the
 //     map stays bounded. A new fingerprint, the common case, is known to be
-//     absent from the index without a descent of it: Bloom filters over
-//     the index answer for most (absentFilter), as an LSM's do.
+//     absent without a look at the map or a descent of the index: Bloom
+//     filters over both answer for most (absentFilter), as an LSM's do.
 //   - CommitBatch and PutAnchor are each one transaction on the main file
 //     that checks its precondition (the pending prefix, the anchor's
 //     previous state) and writes everything or nothing.
@@ -98,13 +98,15 @@
 //
 // # Concurrency
 //
-// imu guards the map of unindexed fingerprints. The merger removes keys
-// only after the transaction that indexed them has committed, under imu
-// held for writing; every lookup holds imu for reading while it checks the
-// map and then opens its view of the main file, so a fingerprint is always
-// either in the map or in that view. The merger adds the keys to the index
-// filters after that commit and before it takes imu, so a key that is no
-// longer in the map is in a filter too. Transactions that use both files open
+// imu guards the maps of unindexed fingerprints. A merge round takes the
+// map as it is (merging) and starts a new one for later commits; it drops
+// merging only after the transaction that indexed its last keys has
+// committed, under imu held for writing. Every lookup holds imu for
+// reading while it checks the maps and then opens its view of the main
+// file, so a fingerprint is always either in a map or in that view. The
+// committer adds a fingerprint to the index filters when it puts it in
+// the map, under imu held for writing, so the filters hold everything in
+// the maps and the index. Transactions that use both files open
 // the main file first, and no one holds a view of the log while it waits
 // for the main file, so bbolt's remapping of one file cannot deadlock
 // against the other.
@@ -222,10 +224,14 @@ type Store struct {
 	anchors anchorCache // decoded anchor records (see loadBatch)
 	path    string      // Config.Path
 
-	// imu guards unindexed: the logged fingerprints not yet in the fp
-	// bucket, by sequence number (see the package doc on concurrency).
+	// imu guards the logged fingerprints not yet in the fp bucket, by
+	// sequence number (see the package doc on concurrency): those of the
+	// merge round in progress (or failed) in merging, nil between rounds,
+	// and the later ones in unindexed.
 	imu       sync.RWMutex
 	unindexed map[fingerprint.Fingerprint]uint64
+	merging   map[fingerprint.Fingerprint]uint64
+	mergedN   int       // merging's fingerprints the round has committed so far
 	mapTop    uint64    // the highest sequence number ever put in unindexed
 	since     time.Time // when unindexed last became non-empty
 

@@ -546,11 +546,12 @@ func TestWriteStall(t *testing.T) {
 	}
 }
 
-// TestMergeAfterPartialRound: a merge round whose first transactions
+// TestMergeAfterPartialRound: a merge round whose first transaction
 // committed and whose next one failed leaves some log records above
-// "indexed" in the index and out of the map. The next round reads them
-// from the log again and writes them with the same value; every
-// fingerprint reads back as submitted, before and after a reopen.
+// "indexed" in the index, and all of the round in its map (merging). The
+// next round takes the fingerprints committed since into that map, reads
+// the records from the log again and writes them with the same value;
+// every fingerprint reads back as submitted, before and after a reopen.
 func TestMergeAfterPartialRound(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "attestd.db")
@@ -561,8 +562,11 @@ func TestMergeAfterPartialRound(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The first third of the round in key order, indexed and out of the
-	// map, as a committed first transaction leaves it.
+	// The first third of the round in key order, indexed, as a committed
+	// first transaction leaves it.
+	s.imu.Lock()
+	s.merging, s.unindexed = s.unindexed, map[fingerprint.Fingerprint]uint64{}
+	s.imu.Unlock()
 	r, err := s.readRound(s.indexed.Load()+1, s.mapTop, s.Unindexed())
 	if err != nil {
 		t.Fatal(err)
@@ -581,12 +585,19 @@ func TestMergeAfterPartialRound(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	s.filter.added(done)
 	s.imu.Lock()
-	for _, p := range done {
-		delete(s.unindexed, p.fp)
-	}
+	s.mergedN = len(done)
 	s.imu.Unlock()
+	if n := s.Unindexed(); n != len(subs)-len(done) {
+		t.Fatalf("%d unindexed after the failed round, want %d", n, len(subs)-len(done))
+	}
+	// Committed after the failed round: in the new map.
+	more := subsOf("after", 500)
+	recs2, _, err := s.Submit(ctx, more, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs = append(recs, recs2...)
 
 	if err := s.merge(); err != nil {
 		t.Fatal(err)

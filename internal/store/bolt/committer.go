@@ -175,7 +175,7 @@ func (s *Store) waitMerger() error {
 func (s *Store) Unindexed() int {
 	s.imu.RLock()
 	defer s.imu.RUnlock()
-	return len(s.unindexed)
+	return len(s.unindexed) + len(s.merging) - s.mergedN
 }
 
 // maxLinger bounds the committer's wait for a cohort (see committer).
@@ -239,17 +239,21 @@ func (s *Store) commit(reqs []*submitReq) {
 }
 
 // noteAdded puts the committed new entries of reqs into the unindexed map
-// and wakes the merger when a merge is due.
+// and the index filters, and wakes the merger when a merge is due.
 func (s *Store) noteAdded(reqs []*submitReq) {
 	s.imu.Lock()
+	s.filter.mu.Lock()
 	for _, r := range reqs {
 		for i, seq := range r.added {
 			if seq != 0 {
-				s.unindexed[r.subs[i].Fingerprint] = seq
+				fp := &r.subs[i].Fingerprint
+				s.unindexed[*fp] = seq
+				s.filter.addLocked(fp)
 				s.mapTop = max(s.mapTop, seq)
 			}
 		}
 	}
+	s.filter.mu.Unlock()
 	if s.since.IsZero() && len(s.unindexed) > 0 {
 		s.since = time.Now()
 	}

@@ -30,9 +30,9 @@ func (s *Store) merger() {
 		case <-tick.C:
 		}
 		s.imu.RLock()
-		n, since := len(s.unindexed), s.since
+		n, since, failed := len(s.unindexed), s.since, s.merging != nil
 		s.imu.RUnlock()
-		if n == 0 || n < s.mergeAt && time.Since(since) < s.mergeEvery {
+		if !failed && (n == 0 || n < s.mergeAt && time.Since(since) < s.mergeEvery) {
 			s.mergeRounds.Add(1)
 			continue
 		}
@@ -107,21 +107,37 @@ func compareFP(a, b *fingerprint.Fingerprint) int {
 }
 
 // merge writes every unindexed fingerprint into the fp bucket, in key
-// order, in transactions of mergeChunk fingerprints; each key range
-// leaves the map once its transaction has committed. The round is the
-// log records from "indexed" up to the highest sequence number in the map
-// (mapTop): the committer adds a commit's records to the map at once and
-// in sequence order, so every record up to mapTop is in the map or, after
-// a round that failed part way, already indexed (written again, with the
-// same value). The last transaction raises meta "indexed" to mapTop, so
-// after a crash the log records above "indexed" are exactly the ones to
-// load again.
+// order, in transactions of mergeChunk fingerprints. The round takes the
+// unindexed map as it is (merging; commits from now on go to a new map)
+// and drops it once its last transaction has committed: a map is let go
+// whole, with no delete per key, and the next starts small (a Go map
+// keeps the room of its largest size).
+//
+// The round is the log records from "indexed" up to the highest sequence
+// number in the map (mapTop): the committer adds a commit's records to
+// the map at once and in sequence order, so every record up to mapTop is
+// in merging. After a round that failed part way, merging is still there
+// and holds some that are indexed already (written again, with the same
+// value); the next round takes the newer map's into it. The last
+// transaction raises meta "indexed" to mapTop, so after a crash the log
+// records above "indexed" are exactly the ones to load again.
 func (s *Store) merge() error {
-	s.imu.RLock()
-	n, top := len(s.unindexed), s.mapTop
-	s.imu.RUnlock()
+	s.imu.Lock()
+	switch {
+	case s.merging == nil:
+		s.merging, s.unindexed = s.unindexed, make(map[fingerprint.Fingerprint]uint64, len(s.unindexed))
+	default: // the last round failed
+		maps.Copy(s.merging, s.unindexed)
+		clear(s.unindexed)
+	}
+	s.mergedN, s.since = 0, time.Time{}
+	n, top := len(s.merging), s.mapTop
+	s.imu.Unlock()
 	from := s.indexed.Load() + 1
 	if n == 0 || top < from {
+		s.imu.Lock()
+		s.merging = nil
+		s.imu.Unlock()
 		return nil
 	}
 	r, err := s.readRound(from, top, n)
@@ -156,26 +172,11 @@ func (s *Store) merge() error {
 		if err != nil {
 			return err
 		}
-		s.filter.added(chunk) // before they leave the map: see absentFilter.added
 		s.imu.Lock()
-		for _, p := range chunk {
-			if seq, ok := s.unindexed[p.fp]; ok && seq == p.seq {
-				delete(s.unindexed, p.fp)
-			}
-		}
+		s.mergedN = min(s.mergedN+len(chunk), len(s.merging)) // a retried round writes some again
 		if last {
+			s.merging, s.mergedN = nil, 0
 			s.indexed.Store(r.top)
-		}
-		s.since = time.Time{}
-		if len(s.unindexed) > 0 {
-			s.since = time.Now() // roughly: the rest arrived during this round
-		}
-		if last {
-			// A Go map keeps the space of its largest size: start afresh
-			// with what arrived during the round.
-			m := make(map[fingerprint.Fingerprint]uint64, len(s.unindexed))
-			maps.Copy(m, s.unindexed)
-			s.unindexed = m
 		}
 		s.imu.Unlock()
 		s.mergeErr.Store(nil) // before the signal: see waitMerger

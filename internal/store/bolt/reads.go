@@ -44,24 +44,35 @@ func (s *Store) Submission(ctx context.Context, fp fingerprint.Fingerprint, inst
 	return rec, e, nil
 }
 
-// known looks fp up in the unindexed map (with its record in lg) and
-// then in the index fps. The caller holds imu for reading and opened the
-// main transaction of fps after taking it.
+// known looks fp up in the index filters, then in the unindexed maps
+// (with its record in lg) and then in the index fps. The caller holds imu
+// for reading and opened the main transaction of fps after taking it.
 func (s *Store) known(fp fingerprint.Fingerprint, lg ingestLog, fps *bbolt.Bucket, sealed uint64, starts *bbolt.Bucket) (store.Entry, bool, error) {
+	if s.filter.absent(&fp) {
+		return store.Entry{}, false, nil // certainly new: no map look-up, no descent
+	}
 	var v []byte
-	if seq, ok := s.unindexed[fp]; ok {
+	if seq, ok := s.unindexedSeq(&fp); ok {
 		rec := lg.get(seq)
 		if len(rec) < 32 || !bytes.Equal(rec[:32], fp[:]) {
 			return store.Entry{}, false, fmt.Errorf("bolt: unindexed fingerprint %x has no log record %d", fp[:], seq)
 		}
 		v = rec[32:]
-	} else if s.filter.absent(&fp) {
-		return store.Entry{}, false, nil // certainly not in the index: no descent
 	} else if v = fps.Get(fp[:]); v == nil {
 		return store.Entry{}, false, nil
 	}
 	e, err := decodeEntry(fp, v, sealed, starts)
 	return e, err == nil, err
+}
+
+// unindexedSeq returns the sequence number of fp if it is in an unindexed
+// map. The caller holds imu for reading.
+func (s *Store) unindexedSeq(fp *fingerprint.Fingerprint) (uint64, bool) {
+	if seq, ok := s.unindexed[*fp]; ok {
+		return seq, true
+	}
+	seq, ok := s.merging[*fp]
+	return seq, ok
 }
 
 // Entry implements store.Store.
@@ -129,7 +140,7 @@ func (s *Store) Proof(ctx context.Context, fp fingerprint.Fingerprint) (store.Pr
 func (s *Store) entryIn(tx *bbolt.Tx, fp fingerprint.Fingerprint) (store.Entry, error) {
 	fps, starts := tx.Bucket(bucketFP), tx.Bucket(bucketStarts)
 	sealed := getU64(tx.Bucket(bucketMeta), keySealed)
-	if _, ok := s.unindexed[fp]; !ok {
+	if _, ok := s.unindexedSeq(&fp); !ok {
 		v := fps.Get(fp[:])
 		if v == nil {
 			return store.Entry{}, fmt.Errorf("fingerprint %x: %w", fp[:], store.ErrNotFound)
