@@ -3,7 +3,6 @@ module github.com/attestd/attestd
 go 1.26.8
 
 require (
-	github.com/bits-and-blooms/bloom/v3 v3.7.1
 	github.com/cbergoon/merkletree v0.2.0
 	github.com/ethereum/go-ethereum v1.17.10
 	github.com/getkin/kin-openapi v0.142.0
@@ -12,6 +11,7 @@ require (
 	github.com/google/go-containerregistry v0.22.1
 	github.com/google/uuid v1.6.0
 	github.com/gowebpki/jcs v1.0.2
+	github.com/greatroar/blobloom v0.8.1
 	github.com/oapi-codegen/runtime v1.8.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/prometheus/client_model v0.6.3

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/greatroar/blobloom"
+
 	"github.com/attestd/attestd/internal/fingerprint"
 	"github.com/attestd/attestd/internal/merkle"
 	"github.com/attestd/attestd/internal/store"
@@ -369,4 +371,44 @@ func BenchmarkMerge(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)*float64(per)/b.Elapsed().Seconds(), "fps/s")
+}
+
+// BenchmarkAbsentFilter: the index filters of a store of 7M fingerprints
+// (three filters: 1M, 2M and 4M), asked about new fingerprints (the
+// common case of a submission), and new ones added.
+func BenchmarkAbsentFilter(b *testing.B) {
+	a := newAbsentFilter()
+	a.filters, a.limit = []*blobloom.Filter{newFilter(minFilterCapacity)}, minFilterCapacity
+	a.mu.Lock()
+	for i := range uint64(7 << 20) {
+		fp := benchFP("in", i)
+		a.addLocked(&fp)
+	}
+	a.mu.Unlock()
+	if len(a.filters) != 3 {
+		b.Fatalf("%d filters, want 3", len(a.filters))
+	}
+	fresh := make([]fingerprint.Fingerprint, 1<<16)
+	for i := range fresh {
+		fresh[i] = benchFP("new", uint64(i))
+	}
+	b.Run("absent", func(b *testing.B) {
+		i, maybe := 0, 0
+		for b.Loop() {
+			if !a.absent(&fresh[i%len(fresh)]) {
+				maybe++
+			}
+			i++
+		}
+		b.ReportMetric(float64(maybe)/float64(i), "maybe/op")
+	})
+	b.Run("add", func(b *testing.B) {
+		i := 0
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		for b.Loop() {
+			a.addLocked(&fresh[i%len(fresh)])
+			i++
+		}
+	})
 }

@@ -181,8 +181,8 @@ type Config struct {
 	// Log receives the background merger's errors; nil means slog.Default().
 	Log *slog.Logger
 
-	segmentShift uint // tests: log segments of 2^segmentShift records; 0 = default
-	filterMin    uint // tests: the smallest index filter; 0 = minFilterCapacity
+	segmentShift uint   // tests: log segments of 2^segmentShift records; 0 = default
+	filterMin    uint64 // tests: the smallest index filter; 0 = minFilterCapacity
 }
 
 const formatVersion = 4
@@ -256,7 +256,7 @@ type Store struct {
 	stallAt             int                   // commits wait while this many are unindexed
 
 	filter     *absentFilter // what is certainly not in the index (see absentFilter)
-	filterMin  uint          // the smallest filter built
+	filterMin  uint64        // the smallest filter built
 	filterDone chan struct{} // closed when the filterer has returned
 }
 
@@ -310,7 +310,7 @@ func Open(cfg Config) (*Store, error) {
 		unindexed:  map[fingerprint.Fingerprint]uint64{},
 		wake:       make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 		mergeWake: make(chan struct{}, 1), mergeDone: make(chan struct{}), merged: make(chan struct{}, 1),
-		filter: &absentFilter{}, filterDone: make(chan struct{}), filterMin: positiveOr(cfg.filterMin, minFilterCapacity),
+		filter: newAbsentFilter(), filterDone: make(chan struct{}), filterMin: positiveOr(cfg.filterMin, minFilterCapacity),
 	}
 	s.stallAt = 2 * s.mergeAt
 	if s.logger == nil {
@@ -328,7 +328,7 @@ func Open(cfg Config) (*Store, error) {
 }
 
 // positiveOr returns v if it is above zero, else def.
-func positiveOr[T int | uint | time.Duration](v, def T) T {
+func positiveOr[T int | uint | uint64 | time.Duration](v, def T) T {
 	if v > 0 {
 		return v
 	}
