@@ -52,11 +52,10 @@ func (s *Store) merger() {
 	}
 }
 
-// pair is an unindexed fingerprint, its sequence number, and where a
-// merge round holds its fp entry (round.vals[at:end]).
+// pair is an unindexed fingerprint and where a merge round holds its fp
+// entry (round.vals[at:end]).
 type pair struct {
 	fp      fingerprint.Fingerprint
-	seq     uint64
 	at, end uint32
 }
 
@@ -85,15 +84,51 @@ func (s *Store) readRound(from, top uint64, n int) (*round, error) {
 			}
 			at := uint32(len(r.vals))
 			r.vals = append(r.vals, rec[32:]...)
-			r.pairs = append(r.pairs, pair{fp: fingerprint.Fingerprint(rec[:32]), seq: seq, at: at, end: uint32(len(r.vals))})
+			r.pairs = append(r.pairs, pair{fp: fingerprint.Fingerprint(rec[:32]), at: at, end: uint32(len(r.vals))})
 			return true, nil
 		})
 	})
 	if err != nil {
 		return nil, err
 	}
-	slices.SortFunc(r.pairs, func(a, b pair) int { return compareFP(&a.fp, &b.fp) })
+	r.pairs = sortPairs(r.pairs)
 	return r, nil
+}
+
+// sortPairs returns ps sorted by fingerprint. A large round is first
+// distributed into 2^16 buckets by its first two bytes (a counting sort,
+// into a new slice), and each bucket is then sorted alone: 3.6 times
+// faster than sorting a million in one (BenchmarkSortPairs). Fingerprints
+// are hashes, spread evenly over the buckets; chosen ones that all share
+// two bytes make one bucket as slow to sort as the whole, never wrong.
+func sortPairs(ps []pair) []pair {
+	cmpPair := func(a, b pair) int { return compareFP(&a.fp, &b.fp) }
+	const buckets = 1 << 16
+	if len(ps) < 4*buckets {
+		slices.SortFunc(ps, cmpPair)
+		return ps
+	}
+	bucket := func(p *pair) int { return int(binary.BigEndian.Uint16(p.fp[:2])) }
+	next := make([]int, buckets) // then: where the bucket's next pair goes
+	for i := range ps {
+		next[bucket(&ps[i])]++
+	}
+	at := 0
+	for b, n := range next {
+		next[b], at = at, at+n
+	}
+	out := make([]pair, len(ps))
+	for i := range ps {
+		b := bucket(&ps[i])
+		out[next[b]] = ps[i]
+		next[b]++
+	}
+	lo := 0
+	for _, hi := range next { // the end of each bucket
+		slices.SortFunc(out[lo:hi], cmpPair)
+		lo = hi
+	}
+	return out
 }
 
 // compareFP orders fingerprints as bytes.Compare does, comparing their
