@@ -34,7 +34,7 @@
 // rebuilds it on open (etcd's setting).
 //
 //	file  bucket   key                 value
-//	main  meta     "version"           format version (8), currently 4
+//	main  meta     "version"           format version (8), currently 5
 //	               "sealed"            last sequence number in a batch (8)
 //	               "indexed"           every log record up to this sequence number is in fp (8)
 //	               "lowconf/" chain(8) lowest batch ID that may not be confirmed on chain
@@ -50,8 +50,10 @@
 //	main  stmtseq  seq(8)              statement fingerprint(32), in the order recorded; the bucket's
 //	                                   sequence is the last statement seq handed out
 //	main  about    subject(32)         the fingerprints (32 each) of the statements about it, in order
-//	log   log      segment(8)          a bucket of 2^16 records: seq(8) -> fingerprint(32) | its fp entry;
-//	                                   the log bucket's sequence is the last seq handed out (see ingestLog)
+//	log   log      segment(8)          a bucket of 2^16 records in blocks: seq(8) -> the records of seq,
+//	                                   seq+1, … (one request's, within the segment), each as
+//	                                   uvarint(length) | fingerprint(32) | its fp entry; the log bucket's
+//	                                   sequence is the last seq handed out (see ingestLog)
 //	log   subs     fingerprint(32) institution
 //	                                   record: version(1)=1 | received(8): the first submission of the
 //	                                   fingerprint by an institution other than its entry's
@@ -185,7 +187,7 @@ type Config struct {
 	filterMin    uint64 // tests: the smallest index filter; 0 = minFilterCapacity
 }
 
-const formatVersion = 4
+const formatVersion = 5
 
 var (
 	bucketMeta    = []byte("meta")

@@ -77,7 +77,7 @@ func (s *Store) Submit(ctx context.Context, subs []store.Submission, maxPending 
 type submitReq struct {
 	max     int // Submit's maxPending
 	subs    []store.Submission
-	recs    [][]byte // log records: fingerprint | entry; apply writes the seq
+	recs    [][]byte // log records: fingerprint | entry; appendBlock writes the seq
 	news    []store.Entry
 	out     []store.Record
 	added   []uint64 // sequence numbers of the new entries, by subs index (0: not new)
@@ -339,15 +339,25 @@ func (s *Store) applyAll(tx *bbolt.Tx, reqs []*submitReq) error {
 			r.err = fmt.Errorf("%w: %d fingerprints are waiting to be sealed, and %d new ones would pass the limit of %d", store.ErrFull, n, fresh, r.max)
 			continue
 		}
+		var recs [][]byte // r's new records, in order: one log block
+		for i := range r.subs {
+			if isNew(i) {
+				recs = append(recs, r.recs[i])
+			}
+		}
+		next := uint64(0) // the sequence number of r's next new record
+		if len(recs) > 0 {
+			var err error
+			if next, err = lg.appendBlock(recs); err != nil {
+				return err
+			}
+		}
 		for i, sub := range r.subs {
 			if isNew(i) {
-				seq, err := lg.append(r.recs[i])
-				if err != nil {
-					return err
-				}
 				e := r.news[i]
 				r.out[i] = store.Record{Fingerprint: sub.Fingerprint, Institution: e.Institution, ReceivedAt: e.ReceivedAt, New: true}
-				r.added[i] = seq
+				r.added[i] = next
+				next++
 				continue
 			}
 			var first store.Entry
