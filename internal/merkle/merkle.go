@@ -124,24 +124,28 @@ type Pos struct {
 // It fails with ErrEmptyTree if size is 0 and with ErrIndexOutOfRange if
 // index >= size. It runs in O(log size).
 func PathPositions(index, size uint64) ([]Pos, error) {
+	return appendPathPositions(nil, index, size)
+}
+
+// appendPathPositions appends PathPositions(index, size) to dst.
+func appendPathPositions(dst []Pos, index, size uint64) ([]Pos, error) {
 	if size == 0 {
 		return nil, ErrEmptyTree
 	}
 	if index >= size {
 		return nil, fmt.Errorf("%w: index %d, size %d", ErrIndexOutOfRange, index, size)
 	}
-	pos := make([]Pos, Depth(size))
 	width := size
-	for level := range pos {
+	for level := range Depth(size) {
 		sib := index ^ 1
 		if sib >= width { // index == width-1 with width odd: paired with itself
 			sib = index
 		}
-		pos[level] = Pos{Level: level, Index: sib}
+		dst = append(dst, Pos{Level: level, Index: sib})
 		index >>= 1
 		width = halve(width)
 	}
-	return pos, nil
+	return dst, nil
 }
 
 // Proof returns the Merkle path of leaf index, leaf level first, in
@@ -149,24 +153,31 @@ func PathPositions(index, size uint64) ([]Pos, error) {
 // ErrEmptyTree as PathPositions does, and with ErrMalformedTree if Levels
 // does not have the shape Size requires.
 func (t *Tree) Proof(index uint64) ([][32]byte, error) {
-	pos, err := PathPositions(index, t.Size)
+	return AppendProof[[32]byte](nil, t, index)
+}
+
+// AppendProof appends t.Proof(index) to dst, with no allocation when dst
+// has room: the receipt signer writes the paths of a whole tree into one
+// array.
+func AppendProof[H ~[32]byte](dst []H, t *Tree, index uint64) ([]H, error) {
+	var buf [64]Pos // a tree of 2^64 leaves has 64 levels below its root
+	pos, err := appendPathPositions(buf[:0], index, t.Size)
 	if err != nil {
-		return nil, err
+		return dst, err
 	}
 	if len(t.Levels) != len(pos)+1 {
-		return nil, fmt.Errorf("%w: %d levels, want %d for size %d", ErrMalformedTree, len(t.Levels), len(pos)+1, t.Size)
+		return dst, fmt.Errorf("%w: %d levels, want %d for size %d", ErrMalformedTree, len(t.Levels), len(pos)+1, t.Size)
 	}
-	path := make([][32]byte, len(pos))
 	width := t.Size
-	for i, p := range pos {
+	for _, p := range pos {
 		level := t.Levels[p.Level]
 		if len(level)%HashSize != 0 || uint64(len(level)/HashSize) != width {
-			return nil, fmt.Errorf("%w: level %d is %d bytes, want %d nodes", ErrMalformedTree, p.Level, len(level), width)
+			return dst, fmt.Errorf("%w: level %d is %d bytes, want %d nodes", ErrMalformedTree, p.Level, len(level), width)
 		}
-		copy(path[i][:], level[p.Index*HashSize:])
+		dst = append(dst, H(level[p.Index*HashSize:][:HashSize]))
 		width = halve(width)
 	}
-	return path, nil
+	return dst, nil
 }
 
 // Build builds the tree of fps, in order, with the merkletree library and

@@ -246,13 +246,10 @@ func signGroup(k Key, facts []Facts, salts []Salt, idx []int, out []Receipt) err
 	depth := merkle.Depth(size)
 	hashes := make([]proof.Hash, 0, len(idx)*depth) // one array for every path
 	for j, i := range idx {
-		path, err := tree.Proof(uint64(j))
-		if err != nil {
-			return err
-		}
 		start := len(hashes)
-		for _, h := range path {
-			hashes = append(hashes, h)
+		var err error
+		if hashes, err = merkle.AppendProof(hashes, tree, uint64(j)); err != nil {
+			return err
 		}
 		f := facts[i]
 		out[i] = Receipt{
