@@ -157,10 +157,16 @@ func compareFP(a, b *fingerprint.Fingerprint) int {
 // transaction raises meta "indexed" to mapTop, so after a crash the log
 // records above "indexed" are exactly the ones to load again.
 func (s *Store) merge() error {
+	// The next map, sized for as many as this round takes, is made before
+	// taking imu: making a map of a million zeroes tens of megabytes.
+	s.imu.RLock()
+	want := len(s.unindexed)
+	s.imu.RUnlock()
+	next := make(map[fingerprint.Fingerprint]uint64, want)
 	s.imu.Lock()
 	switch {
 	case s.merging == nil:
-		s.merging, s.unindexed = s.unindexed, make(map[fingerprint.Fingerprint]uint64, len(s.unindexed))
+		s.merging, s.unindexed = s.unindexed, next
 	default: // the last round failed
 		maps.Copy(s.merging, s.unindexed)
 		clear(s.unindexed)
