@@ -64,7 +64,8 @@ FUZZ_TARGETS := \
 	./internal/trust:FuzzParse \
 	./internal/checkpoint:FuzzParse \
 	./internal/statement:FuzzParse \
-	./internal/statement:FuzzParseStatusFile
+	./internal/statement:FuzzParseStatusFile \
+	./internal/store/bolt:FuzzWalkBlock
 
 # Go 1.26's fuzz coordinator can fail a target with a bare "context deadline
 # exceeded" when -fuzztime runs out (go.dev/issue/75804, fixed in Go 1.27):
