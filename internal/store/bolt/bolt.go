@@ -257,7 +257,7 @@ type Store struct {
 	mergeErr            atomic.Pointer[error] // the last merge's failure; nil after a success
 	stallAt             int                   // commits wait while this many are unindexed
 
-	filter     *absentFilter // what is certainly not in the index (see absentFilter)
+	filter     *absentFilter // what is certainly not in the store (see absentFilter)
 	filterMin  uint64        // the smallest filter built
 	filterDone chan struct{} // closed when the filterer has returned
 }

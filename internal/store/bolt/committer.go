@@ -339,7 +339,7 @@ func (s *Store) applyAll(tx *bbolt.Tx, reqs []*submitReq) error {
 			r.err = fmt.Errorf("%w: %d fingerprints are waiting to be sealed, and %d new ones would pass the limit of %d", store.ErrFull, n, fresh, r.max)
 			continue
 		}
-		var recs [][]byte // r's new records, in order: one log block
+		recs := make([][]byte, 0, fresh) // r's new records, in order: one log block
 		for i := range r.subs {
 			if isNew(i) {
 				recs = append(recs, r.recs[i])

@@ -157,12 +157,17 @@ func compareFP(a, b *fingerprint.Fingerprint) int {
 // transaction raises meta "indexed" to mapTop, so after a crash the log
 // records above "indexed" are exactly the ones to load again.
 func (s *Store) merge() error {
-	// The next map, sized for as many as this round takes, is made before
-	// taking imu: making a map of a million zeroes tens of megabytes.
+	// A new round's next map, sized for as many as the round takes, is
+	// made before taking imu: making a map of a million zeroes tens of
+	// megabytes. (Only the merger, or a test with the merger idle, sets
+	// merging.)
 	s.imu.RLock()
-	want := len(s.unindexed)
+	want, retry := len(s.unindexed), s.merging != nil
 	s.imu.RUnlock()
-	next := make(map[fingerprint.Fingerprint]uint64, want)
+	var next map[fingerprint.Fingerprint]uint64
+	if !retry {
+		next = make(map[fingerprint.Fingerprint]uint64, want)
+	}
 	s.imu.Lock()
 	switch {
 	case s.merging == nil:
