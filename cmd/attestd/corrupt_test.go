@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	bbolt "go.etcd.io/bbolt"
+
 	"github.com/attestd/attestd/internal/fingerprint"
 	"github.com/attestd/attestd/internal/store"
 	"github.com/attestd/attestd/internal/store/bolt"
@@ -27,7 +29,8 @@ func TestServeRefusesCorruptStore(t *testing.T) {
 		damage func(t *testing.T, dir string)
 	}{
 		{"truncated index", func(t *testing.T, dir string) {
-			if err := os.Truncate(filepath.Join(dir, "attestd.db"), 2*4096); err != nil { // the meta pages only
+			metas := 2 * pageSize(t, filepath.Join(dir, "attestd.db"))
+			if err := os.Truncate(filepath.Join(dir, "attestd.db"), metas); err != nil { // the meta pages only
 				t.Fatal(err)
 			}
 		}},
@@ -37,7 +40,8 @@ func TestServeRefusesCorruptStore(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			junk := make([]byte, fi.Size()-2*4096)
+			metas := 2 * pageSize(t, path)
+			junk := make([]byte, fi.Size()-metas)
 			for i := range junk {
 				junk[i] = byte(i*131 + 7)
 			}
@@ -45,7 +49,7 @@ func TestServeRefusesCorruptStore(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = f.WriteAt(junk, 2*4096)
+			_, err = f.WriteAt(junk, metas)
 			if err = errors.Join(err, f.Close()); err != nil {
 				t.Fatal(err)
 			}
@@ -95,4 +99,15 @@ func TestServeRefusesCorruptStore(t *testing.T) {
 			t.Logf("exit %d: %s", exit.ExitCode(), strings.TrimSpace(text))
 		})
 	}
+}
+
+// pageSize returns the page size of the bbolt file at path.
+func pageSize(t *testing.T, path string) int64 {
+	t.Helper()
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	return int64(db.Info().PageSize)
 }

@@ -30,8 +30,10 @@
 //
 // All integers are big-endian, so bbolt's byte order of keys is their numeric
 // order. Times are Unix nanoseconds (0 for the zero time), except in anchor
-// records (RFC 3339 with nanoseconds). The free list is not synced; bbolt
-// rebuilds it on open (etcd's setting).
+// records (RFC 3339 with nanoseconds). The main file has 16 KiB pages
+// (mainPageSize; a file made by an earlier build keeps its 4 KiB) and
+// writes its free list; the log has the OS's page size and does not
+// write its free list: bbolt rebuilds it on open (see Open).
 //
 //	file  bucket   key                 value
 //	main  meta     "version"           format version (8), currently 5
@@ -145,9 +147,11 @@ const (
 
 // mergePages bounds the index pages one merge transaction rewrites: bbolt
 // holds every page a transaction dirties in memory until it commits (as a
-// node and a new page buffer), so this bounds a merge's memory (8k pages:
-// about 60 MB) however large the index. See mergeChunk.
-const mergePages = 8 << 10
+// node and a new page buffer), so this bounds a merge's memory (2k pages
+// of mainPageSize: about 60 MB) however large the index. A main file
+// written with smaller pages (by an earlier build) has more of them in as
+// many bytes. See mergeChunk.
+const mergePages = 2 << 10
 
 // initialMmapSize is the address space mapped at open. Growing the map
 // waits for every read transaction to end (and blocks new ones), so a
@@ -288,11 +292,11 @@ func Open(cfg Config) (*Store, error) {
 	// anyway, is always walked first (see openGuarded).
 	_, err := os.Stat(cfg.Path + UncleanSuffix)
 	unclean := err == nil
-	db, err := openGuarded(cfg, cfg.Path, true, false, unclean)
+	db, err := openGuarded(cfg, cfg.Path, mainFile, unclean)
 	if err != nil {
 		return nil, err
 	}
-	log, err := openGuarded(cfg, cfg.Path+LogSuffix, false, true, unclean)
+	log, err := openGuarded(cfg, cfg.Path+LogSuffix, logFile, unclean)
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -337,7 +341,27 @@ func positiveOr[T int | uint | uint64 | time.Duration](v, def T) T {
 	return def
 }
 
-func openFile(cfg Config, path string, syncFreelist bool) (*bbolt.DB, error) {
+// fileOpts are how one of the two files is opened.
+type fileOpts struct {
+	syncFreelist bool // write the free list at each commit
+	walk         bool // walk every page before opening it for writing (see openGuarded)
+	pageSize     int  // of a new file (bbolt reads an existing file's); 0: the OS page size
+}
+
+var (
+	mainFile = fileOpts{syncFreelist: true, pageSize: mainPageSize}
+	logFile  = fileOpts{walk: true}
+)
+
+// mainPageSize is the page size of a new main file. A merge round
+// rewrites most of the index's leaf pages once the index holds several
+// rounds' worth; pages four times the usual 4 KiB make that 1.4 to 2
+// times faster (a million fingerprints into an index of 9 million: 5.3 s
+// against 7.7 to 10.8 s), with fewer pages to split, allocate and write.
+// A proof read still reads one page per level.
+const mainPageSize = 16 << 10
+
+func openFile(cfg Config, path string, f fileOpts) (*bbolt.DB, error) {
 	timeout := cfg.LockTimeout
 	if timeout <= 0 {
 		timeout = DefaultLockTimeout
@@ -346,8 +370,9 @@ func openFile(cfg Config, path string, syncFreelist bool) (*bbolt.DB, error) {
 		Timeout:         timeout,
 		NoSync:          cfg.NoSync,
 		FreelistType:    bbolt.FreelistMapType,
-		NoFreelistSync:  !syncFreelist,
+		NoFreelistSync:  !f.syncFreelist,
 		InitialMmapSize: initialMmapSize,
+		PageSize:        f.pageSize,
 	})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("bolt: open %s: %w: another process holds its lock (waited %s)", path, ErrInUse, timeout)

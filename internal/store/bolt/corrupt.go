@@ -38,11 +38,11 @@ func corrupt(path string, cause any) error {
 // goroutine of its own, where a damaged page kills the process.
 // Damage bbolt notices itself (both meta pages invalid) is ErrCorrupt
 // too, and so is a panic or a fault while opening (see guard).
-func openGuarded(cfg Config, path string, syncFreelist, walk, full bool) (*bbolt.DB, error) {
+func openGuarded(cfg Config, path string, f fileOpts, full bool) (*bbolt.DB, error) {
 	if err := preflight(path); err != nil {
 		return nil, err
 	}
-	if walk || full {
+	if f.walk || full {
 		if err := guard(path, func() error { return checkReadOnly(cfg, path, full) }); err != nil {
 			return nil, err
 		}
@@ -50,7 +50,7 @@ func openGuarded(cfg Config, path string, syncFreelist, walk, full bool) (*bbolt
 	var db *bbolt.DB
 	err := guard(path, func() error {
 		var err error
-		db, err = openFile(cfg, path, syncFreelist)
+		db, err = openFile(cfg, path, f)
 		if isInvalid(err) {
 			return corrupt(path, err)
 		}

@@ -48,17 +48,17 @@ func writeStore(t *testing.T, dir string) string {
 }
 
 // pagesOf returns the IDs of the pages of file of the given type ("leaf",
-// "branch") that are in use.
-func pagesOf(t *testing.T, file, typ string) []int {
+// "branch") that are in use, and the file's page size.
+func pagesOf(t *testing.T, file, typ string) (ids []int, pageSize int64) {
 	t.Helper()
 	db, err := bbolt.Open(file, 0o600, &bbolt.Options{ReadOnly: true, PreLoadFreelist: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	var ids []int
+	pageSize = int64(db.Info().PageSize)
 	err = db.View(func(tx *bbolt.Tx) error {
-		for id := 2; int64(id)*4096 < tx.Size(); id++ {
+		for id := 2; int64(id)*pageSize < tx.Size(); id++ {
 			p, err := tx.Page(id)
 			if err != nil {
 				return err
@@ -75,7 +75,7 @@ func pagesOf(t *testing.T, file, typ string) []int {
 	if len(ids) == 0 {
 		t.Fatalf("%s has no %s pages", file, typ)
 	}
-	return ids
+	return ids, pageSize
 }
 
 func overwrite(t *testing.T, file string, off int64, b []byte) {
@@ -123,33 +123,33 @@ func TestOpenCorrupt(t *testing.T) {
 			}
 		}},
 		{"index meta pages", "", false, func(t *testing.T, f string) {
-			overwrite(t, f, 0, garbage(2*4096))
+			overwrite(t, f, 0, garbage(2*mainPageSize))
 		}},
 		{"index leaf page", "", true, func(t *testing.T, f string) {
-			ids := pagesOf(t, f, "leaf")
-			overwrite(t, f, int64(ids[len(ids)/2])*4096, garbage(4096))
+			ids, ps := pagesOf(t, f, "leaf")
+			overwrite(t, f, int64(ids[len(ids)/2])*ps, garbage(int(ps)))
 		}},
 		{"index branch page count", "", true, func(t *testing.T, f string) {
-			ids := pagesOf(t, f, "branch")
-			overwrite(t, f, int64(ids[0])*4096+10, []byte{0xff, 0xff}) // the page's element count
+			ids, ps := pagesOf(t, f, "branch")
+			overwrite(t, f, int64(ids[0])*ps+10, []byte{0xff, 0xff}) // the page's element count
 		}},
 		{"index leaf page header", "", true, func(t *testing.T, f string) {
-			ids := pagesOf(t, f, "leaf")
-			overwrite(t, f, int64(ids[0])*4096+16, garbage(64)) // element offsets far outside the page
+			ids, ps := pagesOf(t, f, "leaf")
+			overwrite(t, f, int64(ids[0])*ps+16, garbage(64)) // element offsets far outside the page
 		}},
 		{"index branch points beyond the file", "", true, func(t *testing.T, f string) {
-			ids := pagesOf(t, f, "branch")
+			ids, ps := pagesOf(t, f, "branch")
 			b := make([]byte, 8)
-			binary.NativeEndian.PutUint64(b, 500_000)   // 2 GB in: inside the mmap, past the file's end (SIGBUS)
-			overwrite(t, f, int64(ids[0])*4096+16+8, b) // the first element's child page
+			binary.NativeEndian.PutUint64(b, uint64(2<<30/ps)) // 2 GB in: inside the mmap, past the file's end (SIGBUS)
+			overwrite(t, f, int64(ids[0])*ps+16+8, b)          // the first element's child page
 		}},
 		{"log leaf page, clean shutdown", LogSuffix, false, func(t *testing.T, f string) {
-			ids := pagesOf(t, f, "leaf")
-			overwrite(t, f, int64(ids[len(ids)/2])*4096, garbage(4096))
+			ids, ps := pagesOf(t, f, "leaf")
+			overwrite(t, f, int64(ids[len(ids)/2])*ps, garbage(int(ps)))
 		}},
 		{"log leaf page", LogSuffix, true, func(t *testing.T, f string) {
-			ids := pagesOf(t, f, "leaf")
-			overwrite(t, f, int64(ids[len(ids)/2])*4096, garbage(4096))
+			ids, ps := pagesOf(t, f, "leaf")
+			overwrite(t, f, int64(ids[len(ids)/2])*ps, garbage(int(ps)))
 		}},
 	}
 	for _, tc := range cases {
@@ -216,11 +216,12 @@ func truncateHalf(t *testing.T, file string) {
 	}
 	var size int64
 	err = db.View(func(tx *bbolt.Tx) error { size = tx.Size(); return nil })
+	ps := int64(db.Info().PageSize)
 	db.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Truncate(file, size/2/4096*4096); err != nil {
+	if err := os.Truncate(file, size/2/ps*ps); err != nil {
 		t.Fatal(err)
 	}
 }

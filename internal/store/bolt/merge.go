@@ -234,9 +234,9 @@ func (s *Store) merge() error {
 	return nil
 }
 
-// entriesPerPage is about how many fp entries fill a 4 KiB leaf page (an
-// entry is about 90 bytes with its key and page element).
-const entriesPerPage = 45
+// entriesPerPage is about how many fp entries fill a leaf page of
+// mainPageSize (an entry is about 90 bytes with its key and page element).
+const entriesPerPage = mainPageSize / 90
 
 // mergeChunk returns how many of n sorted fingerprints one merge
 // transaction takes, with about indexed entries in the index. The chunk is
