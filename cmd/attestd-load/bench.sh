@@ -11,7 +11,7 @@
 #   cmd/attestd-load/bench.sh stamp   # row 20 only: stamp -r of a tree against find | xargs -P2 sha256sum
 #   cmd/attestd-load/bench.sh peer    # make bench-peer: attestd against Tessera's POSIX personality (issue #18), alternating
 #   cmd/attestd-load/bench.sh base COMMIT  # build attestd at COMMIT into bin/attestd-COMMIT, for peer's BASE_BIN
-#   cmd/attestd-load/bench.sh bulk    # rows 3 and 3R: 1,000 per request, alternating with BASE_BIN, then on Redis
+#   cmd/attestd-load/bench.sh bulk    # rows 3 and 3R: 1,000 per request; bin/attestd, BASE_BIN and Redis alternating
 #   (environment: BULK_RUNS (default 2), BULK_DUR (default 60s), BASE_BIN, BULK_REDIS=0 (no Redis rounds))
 #   cmd/attestd-load/bench.sh profile # CPU and allocation profiles of 1 fingerprint per request, where each microsecond goes
 #   (environment: PROFILE_CONNS (default "64 1024"), PROFILE_DUR (default 10s), PROFILE_OUT (keep the profiles there),
@@ -365,10 +365,11 @@ if [ "$mode" = profile ]; then
 fi
 
 # bulk (rows 3 and 3R): 1,000 fingerprints per request on 32 connections,
-# BULK_DUR each, BULK_RUNS rounds; with BASE_BIN each round runs both
-# binaries, the order reversed every round; then the same on Redis (AOF
-# appendfsync always) with bin/attestd, as many rounds. Each load has a
-# fresh server and a 5 s warm-up that is not a figure.
+# BULK_DUR each, BULK_RUNS rounds. Each round runs bin/attestd, BASE_BIN
+# (if set) and bin/attestd on Redis (AOF appendfsync always; unless
+# BULK_REDIS=0), in an order reversed every round, so the ratios compare
+# runs of the same minutes. Each load has a fresh server (and Redis) and a
+# 5 s warm-up that is not a figure.
 bulk_load() { # NAME [serve args...]
 	local name=$1; shift
 	start_attestd "$name" --max-pending 0 "$@"
@@ -377,22 +378,36 @@ bulk_load() { # NAME [serve args...]
 	stop "${pids[-1]}"
 	rm -rf "${work:?}/$name"
 }
+bulk_redis() { # NAME
+	local name=$1 rpid
+	mkdir -p "$work/$name-redis"
+	redis-server --port 16380 --bind 127.0.0.1 --appendonly yes --appendfsync always --save "" \
+		--dir "$work/$name-redis" --daemonize no >"$work/$name-redis.log" 2>&1 &
+	rpid=$!; pids+=("$rpid")
+	for _ in $(seq 50); do redis-cli -p 16380 ping >/dev/null 2>&1 && break; sleep 0.1; done
+	bulk_load "$name" --store redis://127.0.0.1:16380/0
+	stop "$rpid"
+	rm -rf "${work:?}/$name-redis"
+}
 if [ "$mode" = bulk ]; then
+	runs=(attestd)
+	if [ -n "${BASE_BIN:-}" ]; then runs+=(base); fi
+	if [ "${BULK_REDIS:-1}" = 1 ]; then
+		command -v redis-server >/dev/null || { echo "no redis-server: set BULK_REDIS=0 to skip the Redis runs" >&2; exit 2; }
+		runs+=(redis)
+	fi
 	for ((round = 1; round <= ${BULK_RUNS:-2}; round++)); do
-		if [ -z "${BASE_BIN:-}" ]; then bulk_load "attestd-$round"
-		elif [ $((round % 2)) = 1 ]; then bulk_load "attestd-$round"; ATTESTD_BIN=$BASE_BIN bulk_load "base-$round"
-		else ATTESTD_BIN=$BASE_BIN bulk_load "base-$round"; bulk_load "attestd-$round"; fi
-	done
-	[ "${BULK_REDIS:-1}" = 1 ] || exit 0
-	command -v redis-server >/dev/null || { echo "no redis-server: Redis rows skipped" >&2; exit 0; }
-	for ((round = 1; round <= ${BULK_RUNS:-2}; round++)); do
-		mkdir -p "$work/redis-bulk-$round"
-		redis-server --port 16380 --bind 127.0.0.1 --appendonly yes --appendfsync always --save "" \
-			--dir "$work/redis-bulk-$round" --daemonize no >"$work/redis-bulk-$round.log" 2>&1 &
-		rpid=$!; pids+=($rpid)
-		for _ in $(seq 50); do redis-cli -p 16380 ping >/dev/null 2>&1 && break; sleep 0.1; done
-		bulk_load "redis-$round" --store redis://127.0.0.1:16380/0
-		stop "$rpid"
+		order=("${runs[@]}")
+		if [ $((round % 2)) = 0 ]; then
+			order=(); for ((i = ${#runs[@]} - 1; i >= 0; i--)); do order+=("${runs[i]}"); done
+		fi
+		for run in "${order[@]}"; do
+			case $run in
+			attestd) bulk_load "attestd-$round" ;;
+			base) ATTESTD_BIN=$BASE_BIN bulk_load "base-$round" ;;
+			redis) bulk_redis "redis-$round" ;;
+			esac
+		done
 	done
 	exit 0
 fi
