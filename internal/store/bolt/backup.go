@@ -92,11 +92,15 @@ func (s *Store) cut() (mtx, ltx *bbolt.Tx, err error) {
 			mtx.Rollback()
 			return nil, nil, err
 		}
-		if s.covers(mtx, ltx) {
+		ok, err := s.covers(mtx, ltx)
+		if ok {
 			return mtx, ltx, nil
 		}
 		ltx.Rollback()
 		mtx.Rollback()
+		if err != nil {
+			return nil, nil, err
+		}
 	}
 	return nil, nil, fmt.Errorf("no consistent cut of the two files in %d attempts", maxCutAttempts)
 }
@@ -105,11 +109,15 @@ func (s *Store) cut() (mtx, ltx *bbolt.Tx, err error) {
 // index view mtx needs: the records are consecutive from the first one
 // not yet dropped to the last, so it is enough that the first needed one
 // is there (or that none is needed).
-func (s *Store) covers(mtx, ltx *bbolt.Tx) bool {
+func (s *Store) covers(mtx, ltx *bbolt.Tx) (bool, error) {
 	meta := mtx.Bucket(bucketMeta)
 	need := min(getU64(meta, keySealed), getU64(meta, keyIndexed)) + 1
 	lg := s.logOf(ltx)
-	return lg.last() < need || lg.get(need) != nil
+	if lg.last() < need {
+		return true, nil
+	}
+	rec, err := lg.get(need)
+	return rec != nil, err
 }
 
 // syncEvery is how much of a copy is written between syncs: one sync of a

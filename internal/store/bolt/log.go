@@ -35,22 +35,27 @@ func (s *Store) logOf(tx *bbolt.Tx) ingestLog { return ingestLog{tx.Bucket(bucke
 // last is the last sequence number handed out (0: none yet).
 func (l ingestLog) last() uint64 { return l.b.Sequence() }
 
-// get returns the record of seq, or nil.
-func (l ingestLog) get(seq uint64) []byte {
+// get returns the record of seq, or nil if the log does not hold it (it
+// was dropped, or not handed out). A block that holds it but does not
+// parse is an error, not a missing record.
+func (l ingestLog) get(seq uint64) ([]byte, error) {
 	seg := l.b.Bucket(u64(seq >> l.shift))
 	if seg == nil {
-		return nil
+		return nil, nil
 	}
 	var rec []byte
 	if k, v := seekBlock(seg.Cursor(), seq); k != nil {
-		_, _ = walkBlock(k, v, func(s uint64, r []byte) (bool, error) {
+		_, err := walkBlock(k, v, func(s uint64, r []byte) (bool, error) {
 			if s == seq {
 				rec = r
 			}
 			return s < seq, nil
 		})
+		if err != nil {
+			return nil, err
+		}
 	}
-	return rec
+	return rec, nil
 }
 
 // appendBlock stores recs under the next sequence numbers, which it

@@ -3,11 +3,15 @@ package bolt
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	bbolt "go.etcd.io/bbolt"
+
+	"github.com/attestd/attestd/internal/store"
 )
 
 // logRecord is a record of the log for tests: a fingerprint-sized tag
@@ -57,7 +61,10 @@ func TestLogBlocks(t *testing.T) {
 		if err := s.log.View(func(tx *bbolt.Tx) error {
 			lg := s.logOf(tx)
 			for seq := uint64(0); seq <= uint64(len(want))+1; seq++ {
-				got := lg.get(seq)
+				got, err := lg.get(seq)
+				if err != nil {
+					t.Fatalf("get(%d): %v", seq, err)
+				}
 				if seq < from || seq > uint64(len(want)) {
 					if got != nil {
 						t.Fatalf("get(%d) = %x, want nothing", seq, got)
@@ -122,4 +129,33 @@ func FuzzWalkBlock(f *testing.F) {
 			t.Fatalf("key %x, block of %d bytes: no error", k, len(v))
 		}
 	})
+}
+
+// TestLogDamagedBlock: a log block that does not parse makes a read of
+// its records an error naming it, never "not found" or a silent gap.
+func TestLogDamagedBlock(t *testing.T) {
+	ctx := t.Context()
+	s := openCfg(t, Config{Path: filepath.Join(t.TempDir(), "attestd.db"), NoSync: true, MergeAt: 1 << 30})
+	subs := subsOf("damaged", 10)
+	if _, _, err := s.Submit(ctx, subs, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.log.Update(func(tx *bbolt.Tx) error {
+		seg := tx.Bucket(bucketLog).Bucket(u64(1 >> s.segShift))
+		k, v := seg.Cursor().First()
+		bad := bytes.Clone(v)
+		bad[0] = 1 // the first record's length: shorter than any record
+		return seg.Put(bytes.Clone(k), bad)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, sub := range []store.Submission{subs[0], subs[9]} {
+		_, err := s.Entry(ctx, sub.Fingerprint)
+		if err == nil || errors.Is(err, store.ErrNotFound) || !strings.Contains(err.Error(), "bad log record") {
+			t.Errorf("Entry of a fingerprint in a damaged block: %v, want the damage named", err)
+		}
+	}
+	if _, _, err := s.PendingStats(ctx); err == nil || !strings.Contains(err.Error(), "bad log record") {
+		t.Errorf("PendingStats with the oldest in a damaged block: %v, want the damage named", err)
+	}
 }

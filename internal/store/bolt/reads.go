@@ -53,7 +53,10 @@ func (s *Store) known(fp fingerprint.Fingerprint, lg ingestLog, fps *bbolt.Bucke
 	}
 	var v []byte
 	if seq, ok := s.unindexedSeq(&fp); ok {
-		rec := lg.get(seq)
+		rec, err := lg.get(seq)
+		if err != nil {
+			return store.Entry{}, false, err
+		}
 		if len(rec) < 32 || !bytes.Equal(rec[:32], fp[:]) {
 			return store.Entry{}, false, fmt.Errorf("bolt: unindexed fingerprint %x has no log record %d", fp[:], seq)
 		}
@@ -169,9 +172,9 @@ func (s *Store) PendingStats(ctx context.Context) (count int, oldest time.Time, 
 			} else {
 				return nil
 			}
-			rec := lg.get(sealed + 1)
-			if rec == nil {
-				return nil // sealed meanwhile: count is an overestimate for a moment
+			rec, err := lg.get(sealed + 1)
+			if err != nil || rec == nil {
+				return err // nil: sealed meanwhile, count is an overestimate for a moment
 			}
 			e, err := decodeEntry(fingerprint.Fingerprint(rec[:32]), rec[32:], 0, nil)
 			oldest = e.ReceivedAt
