@@ -148,9 +148,9 @@ const (
 // mergePages bounds the index pages one merge transaction rewrites: bbolt
 // holds every page a transaction dirties in memory until it commits (as a
 // node and a new page buffer), so this bounds a merge's memory (2k pages
-// of mainPageSize: about 60 MB) however large the index. A main file
-// written with smaller pages (by an earlier build) has more of them in as
-// many bytes. See mergeChunk.
+// of mainPageSize: about 60 MB) however large the index. In a main file
+// made with 4 KiB pages by an earlier build, a chunk's key range spans
+// four times as many pages: as many bytes. See mergeChunk.
 const mergePages = 2 << 10
 
 // initialMmapSize is the address space mapped at open. Growing the map
@@ -356,9 +356,12 @@ var (
 // mainPageSize is the page size of a new main file. A merge round
 // rewrites most of the index's leaf pages once the index holds several
 // rounds' worth; pages four times the usual 4 KiB make that 1.4 to 2
-// times faster (a million fingerprints into an index of 9 million: 5.3 s
-// against 7.7 to 10.8 s), with fewer pages to split, allocate and write.
-// A proof read still reads one page per level.
+// times faster (a million fingerprints into an index of 9 million: 5.2 to
+// 5.5 s against 7.8 to 10.8 s), with fewer pages to split, allocate and
+// write. The price is on reads: a look-up's binary search in a larger
+// page touches more cache lines, about a microsecond more per read in
+// BenchmarkRead, lost in the noise through HTTP (docs/benchmarks.md,
+// section 21).
 const mainPageSize = 16 << 10
 
 func openFile(cfg Config, path string, f fileOpts) (*bbolt.DB, error) {
