@@ -32,8 +32,13 @@ func benchFP(run string, i uint64) fingerprint.Fingerprint {
 // fill submits n fingerprints of run in chunks (not measured).
 func fill(b *testing.B, s *Store, run string, n uint64) {
 	b.Helper()
+	fillPer(b, s, run, n, 20_000)
+}
+
+// fillPer submits n fingerprints of run, chunk per call (not measured).
+func fillPer(b *testing.B, s *Store, run string, n uint64, chunk int) {
+	b.Helper()
 	ctx := context.Background()
-	const chunk = 20_000
 	subs := make([]store.Submission, 0, chunk)
 	now := time.Now()
 	for i := range n {
@@ -371,6 +376,53 @@ func BenchmarkMerge(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)*float64(per)/b.Elapsed().Seconds(), "fps/s")
+}
+
+// BenchmarkMergeRounds grows an index by merge rounds, as a bulk load
+// does: 10 rounds of 1M fingerprints (5 of 20,000 with -short), each
+// submitted 1,000 per call (durable, not measured) and then merged by one
+// s.merge() (measured), with main files of 4 KiB and of mainPageSize
+// pages. It reports the first and the last round's seconds: the last
+// merges into an index of 9M, where a round rewrites most leaf pages.
+func BenchmarkMergeRounds(b *testing.B) {
+	rounds, per := 10, uint64(1_000_000)
+	if testing.Short() {
+		rounds, per = 5, 20_000
+	}
+	for _, page := range []int{4 << 10, mainPageSize} {
+		b.Run(fmt.Sprintf("page=%dKiB", page>>10), func(b *testing.B) {
+			var first, last time.Duration
+			for i := 0; b.Loop(); i++ {
+				b.StopTimer()
+				s := openCfg(b, Config{Path: filepath.Join(b.TempDir(), "attestd.db"), MergeAt: 1 << 30, MergeEvery: time.Hour, pageSize: page})
+				if got := s.db.Info().PageSize; got != page {
+					b.Fatalf("a main file of %d-byte pages, want %d", got, page)
+				}
+				for r := range rounds {
+					fillPer(b, s, fmt.Sprintf("%s/%d/%d", b.Name(), i, r), per, 1000)
+					start := time.Now()
+					b.StartTimer()
+					if err := s.merge(); err != nil {
+						b.Fatal(err)
+					}
+					b.StopTimer()
+					switch d := time.Since(start); r {
+					case 0:
+						first = d
+					case rounds - 1:
+						last = d
+					}
+				}
+				if n := s.Unindexed(); n != 0 {
+					b.Fatalf("%d fingerprints left unindexed", n)
+				}
+				s.Close()
+				b.StartTimer() // b.Loop wants it running
+			}
+			b.ReportMetric(first.Seconds(), "first-round-s")
+			b.ReportMetric(last.Seconds(), "last-round-s")
+		})
+	}
 }
 
 // BenchmarkAbsentFilter: the index filters of a store of 13M fingerprints
