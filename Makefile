@@ -65,7 +65,8 @@ FUZZ_TARGETS := \
 	./internal/checkpoint:FuzzParse \
 	./internal/statement:FuzzParse \
 	./internal/statement:FuzzParseStatusFile \
-	./internal/store/bolt:FuzzWalkBlock
+	./internal/store/bolt:FuzzWalkBlock \
+	./internal/store/bolt/runfile:FuzzParse
 
 # Go 1.26's fuzz coordinator can fail a target with a bare "context deadline
 # exceeded" when -fuzztime runs out (go.dev/issue/75804, fixed in Go 1.27):

@@ -43,21 +43,14 @@ func TestBackupRestore(t *testing.T) {
 	// for a newer one).
 	stamped := time.Now()
 	saved := filepath.Join(dir, "saved")
-	if err := os.Mkdir(saved, 0o700); err != nil {
-		t.Fatal(err)
-	}
 	save := func(copyDir string) bool {
-		for _, name := range []string{"attestd.db", "attestd.db.log"} {
-			b, err := os.ReadFile(filepath.Join(copyDir, name))
-			if errors.Is(err, os.ErrNotExist) {
-				return false
-			}
-			if err != nil {
-				t.Fatalf("the copy %s: %v", copyDir, err)
-			}
-			if err := os.WriteFile(filepath.Join(saved, name), b, 0o600); err != nil {
-				t.Fatal(err)
-			}
+		os.RemoveAll(saved)
+		err := os.CopyFS(saved, os.DirFS(copyDir))
+		if errors.Is(err, os.ErrNotExist) {
+			return false
+		}
+		if err != nil {
+			t.Fatalf("the copy %s: %v", copyDir, err)
 		}
 		return true
 	}
@@ -89,15 +82,19 @@ func TestBackupRestore(t *testing.T) {
 		t.Fatalf("%d backups kept, want at most 3", len(ents))
 	}
 
-	// Restore: the copy's two files replace the store's.
-	for _, name := range []string{"attestd.db", "attestd.db.log"} {
-		b, err := os.ReadFile(filepath.Join(saved, name))
-		if err != nil {
+	// Restore as the README says: the store's files moved aside, the
+	// copy's put in their place.
+	damaged := filepath.Join(dir, "damaged")
+	if err := os.Mkdir(damaged, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"attestd.db", "attestd.db.log", "attestd.db.idx"} {
+		if err := os.Rename(filepath.Join(data, name), filepath.Join(damaged, name)); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(data, name), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
+	}
+	if err := os.CopyFS(data, os.DirFS(saved)); err != nil {
+		t.Fatal(err)
 	}
 	r := serveDev(t, data, "--batch-interval", "1s")
 	for fp, want := range map[string]int{fpBefore: http.StatusOK, fpAfter: http.StatusNotFound} {

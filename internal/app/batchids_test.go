@@ -153,11 +153,21 @@ func copyStore(t *testing.T, from, to string) {
 		t.Fatalf("no store files in %s: %v", from, err)
 	}
 	for _, n := range names {
+		dst := filepath.Join(to, filepath.Base(n))
+		if err := os.RemoveAll(dst); err != nil {
+			t.Fatal(err)
+		}
+		if st, err := os.Stat(n); err == nil && st.IsDir() { // the index's runs
+			if err := os.CopyFS(dst, os.DirFS(n)); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
 		b, err := os.ReadFile(n)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(to, filepath.Base(n)), b, 0o600); err != nil {
+		if err := os.WriteFile(dst, b, 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}

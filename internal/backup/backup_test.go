@@ -111,18 +111,12 @@ func TestTake(t *testing.T) {
 		t.Fatalf("pruning touched another file: %v", err)
 	}
 
-	// Restore: the copy's two files in an empty data dir open as the store
-	// as it was when the copy was taken.
+	// Restore: the copy's files in an empty data dir open as the store as
+	// it was when the copy was taken.
 	for _, k := range []int{1, 2} {
-		data := t.TempDir()
-		for _, name := range []string{"attestd.db", "attestd.db" + bolt.LogSuffix} {
-			b, err := os.ReadFile(filepath.Join(paths[k], name))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(data, name), b, 0o600); err != nil {
-				t.Fatal(err)
-			}
+		data := filepath.Join(t.TempDir(), "data")
+		if err := os.CopyFS(data, os.DirFS(paths[k])); err != nil {
+			t.Fatal(err)
 		}
 		restored := openStore(t, data)
 		for _, f := range want[k] {

@@ -20,6 +20,10 @@ const (
 	AnchorSigned    = "anchor-signed"    // signed tx persisted, not yet broadcast
 	AnchorBroadcast = "anchor-broadcast" // tx broadcast, broadcast time not yet recorded
 	AnchorMined     = "anchor-mined"     // mined state recorded
+
+	// The embedded store's index (internal/store/bolt), in the background.
+	RunWritten = "index-run-written" // a new run synced, not yet listed in the main file
+	RunsListed = "index-runs-listed" // the list of runs committed, replaced runs not yet deleted
 )
 
 var (

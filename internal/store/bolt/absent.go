@@ -6,14 +6,13 @@ import (
 	"sync"
 
 	"github.com/greatroar/blobloom"
-	bbolt "go.etcd.io/bbolt"
 
 	"github.com/attestd/attestd/internal/fingerprint"
 )
 
 // absentFilter answers "not in the store" for most new fingerprints
 // without a look-up in the unindexed maps or a descent of the index's
-// B+tree: Bloom filters over every fingerprint in the fp bucket and the
+// runs: Bloom filters over every fingerprint in the index and the
 // unindexed maps (blocked Bloom filters, github.com/greatroar/blobloom:
 // one cache line per filter per look-up or insert; 0.5% false positives
 // each at its capacity). A new fingerprint is the common case of a
@@ -25,7 +24,7 @@ import (
 // The committer adds each new fingerprint when it puts it in the
 // unindexed map (noteAdded); a fingerprint leaves the map only for the
 // index, so it stays covered. The first filter is built in the background
-// (Open does not wait for it) from the maps and a scan of the fp bucket,
+// (Open does not wait for it) from the maps and a scan of the index,
 // with every fingerprint committed meanwhile added to it as well; the
 // filters are used only once it is complete. Until then, and whenever they
 // answer "maybe", the maps and the index are read as before: the filters
@@ -125,8 +124,8 @@ func (s *Store) filterer() {
 	}
 }
 
-// buildFilter fills the first filter from the unindexed maps and the fp
-// bucket and puts it in use. The committer's new fingerprints go into it
+// buildFilter fills the first filter from the unindexed maps and the
+// index's runs and puts it in use. The committer's new fingerprints go into it
 // from the moment it takes the maps' (see addLocked), so it holds every
 // fingerprint in a map or the index when the scan is done: one that leaves
 // a map for the index after the scan's view is opened was in the map.
@@ -144,26 +143,34 @@ func (s *Store) buildFilter() error {
 		}
 	}
 	a.mu.Unlock()
+	idx := s.acquireRuns() // with imu held: what leaves the maps later is in idx
 	s.imu.RUnlock()
-	err := s.db.View(func(tx *bbolt.Tx) error {
-		c := tx.Bucket(bucketFP).Cursor()
-		const step = 4096
-		for k, _ := c.First(); k != nil; {
-			select {
-			case <-s.stop:
-				return errStopped
-			default:
+	defer idx.release(s)
+	err := func() error {
+		for _, r := range idx.runs {
+			it := r.f.Iter()
+			for more := true; more; {
+				select {
+				case <-s.stop:
+					return errStopped
+				default:
+				}
+				a.mu.Lock()
+				for i := 0; i < 4096; i++ {
+					if more = it.Next(); !more {
+						break
+					}
+					f.Add(a.hash(it.Key()))
+					a.n++
+				}
+				a.mu.Unlock()
 			}
-			a.mu.Lock()
-			for i := 0; i < step && k != nil; i++ {
-				f.Add(a.hash(k))
-				a.n++
-				k, _ = c.Next()
+			if err := it.Err(); err != nil {
+				return corrupt(r.f.Path(), err)
 			}
-			a.mu.Unlock()
 		}
 		return nil
-	})
+	}()
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.scan = nil

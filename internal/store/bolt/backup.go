@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -16,15 +17,17 @@ import (
 const maxCutAttempts = 100
 
 // Backup writes a copy of the store into the new directory dir while the
-// store keeps serving: dir/attestd.db and dir/attestd.db.log, both as of
-// one instant. Opening the copy (Open with Config.Path set to
+// store keeps serving: dir/attestd.db, dir/attestd.db.log and the index's
+// runs in dir/attestd.db.idx, all as of one instant. Opening the copy (Open with Config.Path set to
 // dir/attestd.db) gives the store as it was then: every fingerprint
 // acknowledged before Backup was called, every batch and anchor record
 // committed before it. dir must not exist; the copy is written under
 // dir + ".tmp", synced, and renamed to dir last, so dir is either
 // complete or absent.
 //
-// The copy is two bbolt read transactions, so writers are not held up,
+// The copy is two bbolt read transactions and the runs the main file's
+// view lists (held open, so a compaction meanwhile deletes none of them),
+// so writers are not held up,
 // except that the files cannot grow their memory maps while the copy of
 // their own file is being written (bbolt waits for read transactions to
 // remap): the log is copied first, and it is small.
@@ -43,14 +46,18 @@ func (s *Store) Backup(ctx context.Context, dir string) error {
 		return fmt.Errorf("bolt: backup: %w", err)
 	}
 	err := s.do(ctx, func() error {
-		mtx, ltx, err := s.cut()
+		mtx, ltx, idx, err := s.cut()
 		if err != nil {
 			return err
 		}
+		defer idx.release(s)
 		defer mtx.Rollback()
 		err = copyTx(ctx, ltx, filepath.Join(tmp, filepath.Base(s.log.Path())))
-		ltx.Rollback() // let the log remap while the index is copied
+		ltx.Rollback() // let the log remap while the main file is copied
 		if err != nil {
+			return err
+		}
+		if err := copyRuns(ctx, idx, filepath.Join(tmp, filepath.Base(s.runDir()))); err != nil {
 			return err
 		}
 		return copyTx(ctx, mtx, filepath.Join(tmp, filepath.Base(s.db.Path())))
@@ -83,26 +90,36 @@ func (s *Store) Backup(ctx context.Context, dir string) error {
 // which the copy loads as unindexed on open. What can break the pair is
 // the log dropping, in between, segments that only a later index commit
 // made droppable; then cut tries again.
-func (s *Store) cut() (mtx, ltx *bbolt.Tx, err error) {
+func (s *Store) cut() (mtx, ltx *bbolt.Tx, idx *runSet, err error) {
 	for range maxCutAttempts {
-		if mtx, err = s.db.Begin(false); err != nil {
-			return nil, nil, err
+		// Under manMu the runs the view of the main file lists are the
+		// current set.
+		s.manMu.Lock()
+		mtx, err = s.db.Begin(false)
+		if err == nil {
+			idx = s.acquireRuns()
+		}
+		s.manMu.Unlock()
+		if err != nil {
+			return nil, nil, nil, err
 		}
 		if ltx, err = s.log.Begin(false); err != nil {
+			idx.release(s)
 			mtx.Rollback()
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		ok, err := s.covers(mtx, ltx)
 		if ok {
-			return mtx, ltx, nil
+			return mtx, ltx, idx, nil
 		}
 		ltx.Rollback()
 		mtx.Rollback()
+		idx.release(s)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
-	return nil, nil, fmt.Errorf("no consistent cut of the two files in %d attempts", maxCutAttempts)
+	return nil, nil, nil, fmt.Errorf("no consistent cut of the two files in %d attempts", maxCutAttempts)
 }
 
 // covers reports whether the log view ltx still holds every record the
@@ -132,6 +149,37 @@ func copyTx(ctx context.Context, tx *bbolt.Tx, path string) error {
 		return err
 	}
 	_, err = tx.WriteTo(&copyWriter{ctx: ctx, f: f})
+	if err == nil {
+		err = f.Sync()
+	}
+	return errors.Join(err, f.Close())
+}
+
+// copyRuns copies the runs of idx into the new directory dir, synced.
+func copyRuns(ctx context.Context, idx *runSet, dir string) error {
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return err
+	}
+	for _, r := range idx.runs {
+		if err := copyFile(ctx, r.f.Path(), filepath.Join(dir, filepath.Base(r.f.Path()))); err != nil {
+			return err
+		}
+	}
+	return syncDir(dir)
+}
+
+// copyFile copies the file at from to the new file to and syncs it.
+func copyFile(ctx context.Context, from, to string) error {
+	src, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	f, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(&copyWriter{ctx: ctx, f: f}, src)
 	if err == nil {
 		err = f.Sync()
 	}

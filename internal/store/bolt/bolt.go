@@ -1,6 +1,6 @@
-// Package bolt is attestd's embedded store: two bbolt files under the data
-// dir, implementing store.Store with bbolt's own primitives in a small
-// log-structured design.
+// Package bolt is attestd's embedded store: two bbolt files and a
+// directory of index runs under the data dir, implementing store.Store in
+// a small log-structured design.
 //
 //   - The ingest log (attestd.db.log) takes every new fingerprint: Submit
 //     hands its entries to one committer goroutine, which appends everything
@@ -8,39 +8,46 @@
 //     transaction and one fsync (group commit), and starts the next commit
 //     as soon as the previous one is durable. Appends are sequential, so a
 //     commit dirties a few pages at the log's end, however large the store.
-//   - The main file (attestd.db) holds the fingerprint index, the sealed
-//     batches with their Merkle levels, and the anchor records. Fingerprints
-//     reach the index in large sorted merges by a background merger (an LSM
-//     with one level): a commit of random 32-byte keys into a B+tree
-//     rewrites about one page per key, a merge of k sorted keys rewrites
-//     each page once for all the keys it receives. Until merged, a
-//     fingerprint is found through an in-memory map from fingerprint to
-//     sequence number, rebuilt from the log on open. While the merger is
-//     behind by twice its threshold, commits wait (a write stall), so the
-//     map stays bounded. A new fingerprint, the common case, is known to be
-//     absent without a look at the map or a descent of the index: Bloom
-//     filters over both answer for most (absentFilter), as an LSM's do.
+//   - The fingerprint index is an LSM of sorted runs (attestd.db.idx, see
+//     runs.go and package runfile): a background merger writes the
+//     unindexed fingerprints, sorted, as one new run per round, and a
+//     compactor merges runs of about the same size, so a fingerprint is
+//     written about 1 + log4(index/tierBase) times in all. (A B+tree in the
+//     main file did this before format 6: every round rewrote most of its
+//     leaf pages, 5.8 s for a million into nine million, against 0.5 s now;
+//     docs/benchmarks.md, section 21.) Until merged, a fingerprint is found
+//     through an in-memory map from fingerprint to sequence number, rebuilt
+//     from the log on open. While the merger is behind by twice its
+//     threshold, commits wait (a write stall), so the map stays bounded. A
+//     new fingerprint, the common case, is known to be absent without a
+//     look at the map or the runs: Bloom filters over both answer for most
+//     (absentFilter), as an LSM's do.
+//   - The main file (attestd.db) holds the list of the index's runs, the
+//     sealed batches with their Merkle levels, and the anchor records.
 //   - CommitBatch and PutAnchor are each one transaction on the main file
 //     that checks its precondition (the pending prefix, the anchor's
 //     previous state) and writes everything or nothing.
-//   - Reads are View transactions on bbolt's mmap: a proof read slices the
-//     stored Merkle levels in place and copies out only its path's hashes.
+//   - Reads are View transactions on bbolt's mmap and look-ups in the
+//     runs' maps: a proof read slices the stored Merkle levels in place and
+//     copies out only its path's hashes.
 //
 // # Layout
 //
 // All integers are big-endian, so bbolt's byte order of keys is their numeric
 // order. Times are Unix nanoseconds (0 for the zero time), except in anchor
-// records (RFC 3339 with nanoseconds). The main file has 16 KiB pages
-// (mainPageSize; a file made by an earlier build keeps its 4 KiB) and
-// writes its free list; the log has the OS's page size and does not
-// write its free list: bbolt rebuilds it on open (see Open).
+// records (RFC 3339 with nanoseconds). Both files have the OS's page
+// size; the main file writes its free list, the log does not: bbolt
+// rebuilds it on open (see Open).
 //
 //	file  bucket   key                 value
-//	main  meta     "version"           format version (8), currently 5
+//	main  meta     "version"           format version (8), currently 6
 //	               "sealed"            last sequence number in a batch (8)
-//	               "indexed"           every log record up to this sequence number is in fp (8)
+//	               "indexed"           every log record up to this sequence number is in the index (8)
+//	               "runs"              the index's runs, in no order, each ID(8) | entries(8) | the
+//	                                   CRC-32C of its index(4) (runRef)
 //	               "lowconf/" chain(8) lowest batch ID that may not be confirmed on chain
-//	main  fp       fingerprint(32)     entry: version(1)=2 | seq(8) | received(8) | institution
+//	index run      fingerprint(32)     fp entry: version(1)=2 | seq(8) | received(8) | institution
+//	                                   (attestd.db.idx/<ID, 16 hex digits>.run, package runfile)
 //	main  starts   seq(8)              batch ID(8): the first sequence number of each batch
 //	main  batch    ID(8)               header: size(8) | root(32) | sealed(8); ID is the bucket's sequence (1, 2, 3 …)
 //	main  levels   ID(8) level(1)      the level's node hashes, concatenated (32 bytes each); level 0 = leaves
@@ -97,17 +104,23 @@
 // acknowledged and answers store.ErrUnavailable; Health reports the store
 // unavailable until writes succeed again (see health). The file
 // Path + UncleanSuffix exists while the store is open: found at Open, it
-// means the last run did not close the store, and both files are checked
-// in full before use. Damaged files make Open fail with ErrCorrupt.
+// means the last run did not close the store, and both files and every
+// run are checked in full before use. Damaged files, and a listed run
+// that is missing, make Open fail with ErrCorrupt; a run not listed (a
+// merge round or compaction that did not commit) is deleted. A run's
+// blocks are checked against their checksums at every read, so damage
+// found later is an error, never a missing fingerprint.
 //
 // # Concurrency
 //
 // imu guards the maps of unindexed fingerprints. A merge round takes the
 // map as it is (merging) and starts a new one for later commits; it drops
-// merging only after the transaction that indexed its last keys has
-// committed, under imu held for writing. Every lookup holds imu for
-// reading while it checks the maps and then opens its view of the main
-// file, so a fingerprint is always either in a map or in that view. The
+// merging only after the transaction that lists its run has committed and
+// the run is in the current set, under imu held for writing. Every lookup
+// holds imu for reading while it checks the maps and then takes the
+// current set of runs (acquireRuns), so a fingerprint is always either in
+// a map or in that set. A set keeps its runs open (mapped) until the last
+// reader lets go; a run a compaction replaced is deleted then. The
 // committer adds a fingerprint to the index filters when it puts it in
 // the map, under imu held for writing, so the filters hold everything in
 // the maps and the index. Transactions that use both files open
@@ -145,14 +158,6 @@ const (
 	DefaultMergeEvery = time.Minute
 )
 
-// mergePages bounds the index pages one merge transaction rewrites: bbolt
-// holds every page a transaction dirties in memory until it commits (as a
-// node and a new page buffer), so this bounds a merge's memory (2k pages
-// of mainPageSize: about 60 MB) however large the index. In a main file
-// made with 4 KiB pages by an earlier build, a chunk's key range spans
-// four times as many pages: as many bytes. See mergeChunk.
-const mergePages = 2 << 10
-
 // initialMmapSize is the address space mapped at open. Growing the map
 // waits for every read transaction to end (and blocks new ones), so a
 // large initial map keeps proof reads from stalling while the file grows.
@@ -178,8 +183,9 @@ type Config struct {
 	// DefaultLockTimeout.
 	LockTimeout time.Duration
 	// MergeAt starts a merge into the index once this many fingerprints
-	// are unindexed; 0 means DefaultMergeAt. Larger merges rewrite fewer
-	// index pages per fingerprint and keep more in memory.
+	// are unindexed; 0 means DefaultMergeAt. Each merge writes one run of
+	// the index; larger merges make fewer, larger runs and keep more in
+	// memory.
 	MergeAt int
 	// MergeEvery starts a merge once the oldest unindexed fingerprint has
 	// waited this long; 0 means DefaultMergeEvery.
@@ -189,14 +195,12 @@ type Config struct {
 
 	segmentShift uint   // tests: log segments of 2^segmentShift records; 0 = default
 	filterMin    uint64 // tests: the smallest index filter; 0 = minFilterCapacity
-	pageSize     int    // benchmarks: the page size of a new main file; 0 = mainPageSize
 }
 
-const formatVersion = 5
+const formatVersion = 6
 
 var (
 	bucketMeta    = []byte("meta")
-	bucketFP      = []byte("fp")
 	bucketStarts  = []byte("starts")
 	bucketBatch   = []byte("batch")
 	bucketLevels  = []byte("levels")
@@ -231,14 +235,13 @@ type Store struct {
 	anchors anchorCache // decoded anchor records (see loadBatch)
 	path    string      // Config.Path
 
-	// imu guards the logged fingerprints not yet in the fp bucket, by
+	// imu guards the logged fingerprints not yet in the index, by
 	// sequence number (see the package doc on concurrency): those of the
 	// merge round in progress (or failed) in merging, nil between rounds,
 	// and the later ones in unindexed.
 	imu       sync.RWMutex
 	unindexed map[fingerprint.Fingerprint]uint64
 	merging   map[fingerprint.Fingerprint]uint64
-	mergedN   int       // merging's fingerprints the round has committed so far
 	mapTop    uint64    // the highest sequence number ever put in unindexed
 	since     time.Time // when unindexed last became non-empty
 
@@ -261,6 +264,18 @@ type Store struct {
 	mergeRounds, stalls atomic.Uint64
 	mergeErr            atomic.Pointer[error] // the last merge's failure; nil after a success
 	stallAt             int                   // commits wait while this many are unindexed
+
+	// The index's runs (see runs.go): rmu guards the pointer to the
+	// current set, manMu serialises changes of the list.
+	rmu, manMu  sync.Mutex
+	cmu         sync.Mutex // held by a compaction
+	runs        *runSet
+	nextRun     atomic.Uint64 // the last run ID handed out
+	checkRuns   bool          // Open reads every run in full (after an unclean shutdown)
+	compactWake chan struct{} // capacity 1
+	compactDone chan struct{} // closed when the compactor has returned
+	compactions atomic.Uint64 // compactions tried: tests wait on them
+	compacted   atomic.Uint64 // entries written by compactions
 
 	filter     *absentFilter // what is certainly not in the store (see absentFilter)
 	filterMin  uint64        // the smallest filter built
@@ -293,9 +308,7 @@ func Open(cfg Config) (*Store, error) {
 	// anyway, is always walked first (see openGuarded).
 	_, err := os.Stat(cfg.Path + UncleanSuffix)
 	unclean := err == nil
-	main := mainFile
-	main.pageSize = positiveOr(cfg.pageSize, main.pageSize)
-	db, err := openGuarded(cfg, cfg.Path, main, unclean)
+	db, err := openGuarded(cfg, cfg.Path, mainFile, unclean)
 	if err != nil {
 		return nil, err
 	}
@@ -319,6 +332,7 @@ func Open(cfg Config) (*Store, error) {
 		unindexed:  map[fingerprint.Fingerprint]uint64{},
 		wake:       make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 		mergeWake: make(chan struct{}, 1), mergeDone: make(chan struct{}), merged: make(chan struct{}, 1),
+		compactWake: make(chan struct{}, 1), compactDone: make(chan struct{}), checkRuns: unclean,
 		filter: newAbsentFilter(), filterDone: make(chan struct{}), filterMin: positiveOr(cfg.filterMin, minFilterCapacity),
 	}
 	s.stallAt = 2 * s.mergeAt
@@ -326,13 +340,18 @@ func Open(cfg Config) (*Store, error) {
 		s.logger = slog.Default()
 	}
 	if err := guard(cfg.Path+" (or its log)", s.init); err != nil {
+		if s.runs != nil {
+			s.runs.release(s)
+		}
 		db.Close()
 		log.Close()
 		return nil, fmt.Errorf("bolt: open %s: %w", cfg.Path, err)
 	}
 	go s.committer()
 	go s.merger()
+	go s.compactor()
 	go s.filterer()
+	s.compactWake <- struct{}{} // a compaction may have been cut short by the last Close
 	return s, nil
 }
 
@@ -348,24 +367,12 @@ func positiveOr[T int | uint | uint64 | time.Duration](v, def T) T {
 type fileOpts struct {
 	syncFreelist bool // write the free list at each commit
 	walk         bool // walk every page before opening it for writing (see openGuarded)
-	pageSize     int  // of a new file (bbolt reads an existing file's); 0: the OS page size
 }
 
 var (
-	mainFile = fileOpts{syncFreelist: true, pageSize: mainPageSize}
+	mainFile = fileOpts{syncFreelist: true}
 	logFile  = fileOpts{walk: true}
 )
-
-// mainPageSize is the page size of a new main file. A merge round
-// rewrites most of the index's leaf pages once the index holds several
-// rounds' worth; pages four times the usual 4 KiB make that 1.4 to 2
-// times faster (a million fingerprints into an index of 9 million: 5.2 to
-// 6.1 s against 7.8 to 10.8 s, BenchmarkMergeRounds), with fewer pages
-// to split, allocate and write. The price is on reads: a look-up's binary search in a larger
-// page touches more cache lines, about a microsecond more per read in
-// BenchmarkRead, lost in the noise through HTTP (docs/benchmarks.md,
-// section 21).
-const mainPageSize = 16 << 10
 
 func openFile(cfg Config, path string, f fileOpts) (*bbolt.DB, error) {
 	timeout := cfg.LockTimeout
@@ -378,7 +385,6 @@ func openFile(cfg Config, path string, f fileOpts) (*bbolt.DB, error) {
 		FreelistType:    bbolt.FreelistMapType,
 		NoFreelistSync:  !f.syncFreelist,
 		InitialMmapSize: initialMmapSize,
-		PageSize:        f.pageSize,
 	})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("bolt: open %s: %w: another process holds its lock (waited %s)", path, ErrInUse, timeout)
@@ -418,7 +424,7 @@ func (s *Store) init() error {
 		case binary.BigEndian.Uint64(v) > formatVersion:
 			return fmt.Errorf("unsupported store format version %d (want %d): written by a newer attestd", binary.BigEndian.Uint64(v), formatVersion)
 		}
-		for _, name := range [][]byte{bucketFP, bucketStarts, bucketBatch, bucketLevels, bucketAnchor, bucketStmt, bucketStmtSeq, bucketAbout} {
+		for _, name := range [][]byte{bucketStarts, bucketBatch, bucketLevels, bucketAnchor, bucketStmt, bucketStmtSeq, bucketAbout} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -426,6 +432,19 @@ func (s *Store) init() error {
 		return nil
 	})
 	if err != nil {
+		return err
+	}
+	var runs []runRef
+	if err := s.db.View(func(tx *bbolt.Tx) error {
+		var err error
+		if runs, err = decodeRuns(tx.Bucket(bucketMeta).Get(keyRuns)); err != nil {
+			return corrupt(s.db.Path(), err)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := s.openRuns(runs, s.checkRuns); err != nil {
 		return err
 	}
 	if err := s.log.Update(func(tx *bbolt.Tx) error {
@@ -504,7 +523,9 @@ func (s *Store) Close() error {
 	close(s.stop)
 	<-s.done
 	<-s.mergeDone
+	<-s.compactDone
 	<-s.filterDone
+	s.runs.release(s) // closes the runs
 	err := errors.Join(s.log.Close(), s.db.Close())
 	if err == nil && s.health.refusal() == nil {
 		// Clean: the next Open skips the full check. After an uncertain

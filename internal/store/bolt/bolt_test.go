@@ -16,6 +16,7 @@ import (
 	"github.com/attestd/attestd/internal/fingerprint"
 	"github.com/attestd/attestd/internal/merkle"
 	"github.com/attestd/attestd/internal/store"
+	"github.com/attestd/attestd/internal/store/bolt/runfile"
 	"github.com/attestd/attestd/internal/store/storetest"
 )
 
@@ -463,26 +464,6 @@ func TestMergeTriggers(t *testing.T) {
 	})
 }
 
-// TestMergeChunk: a merge transaction rewrites about mergePages index
-// pages at most, whatever the sizes of the round and of the index.
-func TestMergeChunk(t *testing.T) {
-	for _, n := range []int{1, 1000, mergePages, 100_000, 390_000, 1 << 20, 5_000_000} {
-		for _, indexed := range []uint64{0, 1000, 1 << 20, 10_000_000, 100_000_000} {
-			k := mergeChunk(n, indexed)
-			pages := float64(max(indexed/entriesPerPage, 1))
-			// Sorted keys k of n spread over the key space touch about
-			// min(k, P·k/n) existing pages, and fill k/entriesPerPage new ones.
-			touched := min(float64(k), pages*float64(k)/float64(n)) + float64(k)/entriesPerPage
-			if k < 1 || k > max(mergePages, mergePages*entriesPerPage) {
-				t.Errorf("mergeChunk(%d, %d) = %d, outside [1, %d]", n, indexed, k, mergePages*entriesPerPage)
-			}
-			if k > mergePages && touched > 2.1*mergePages {
-				t.Errorf("mergeChunk(%d, %d) = %d keys touch about %.0f pages, want at most about %d", n, indexed, k, touched, 2*mergePages)
-			}
-		}
-	}
-}
-
 // TestWriteStall: while the merger cannot keep up (here: it cannot write
 // the index at all), commits wait once twice MergeAt fingerprints are
 // unindexed, and go on once it catches up.
@@ -546,13 +527,16 @@ func TestWriteStall(t *testing.T) {
 	}
 }
 
-// TestMergeAfterPartialRound: a merge round whose first transaction
-// committed and whose next one failed leaves some log records above
-// "indexed" in the index, and all of the round in its map (merging). The
-// next round takes the fingerprints committed since into that map, reads
-// the records from the log again and writes them with the same value;
-// every fingerprint reads back as submitted, before and after a reopen.
-func TestMergeAfterPartialRound(t *testing.T) {
+// TestMergeAfterUncertainRound: a merge round whose transaction
+// committed though it reported a failure (an fsync that failed after the
+// meta page was written) leaves a run in the index with "indexed" not
+// raised in memory, and all of the round in its map (merging). The next
+// round takes the fingerprints committed since into that map, reads the
+// records from the log again and writes them into a second run, with the
+// same values; every fingerprint reads back as submitted, before and after
+// a compaction of the two runs (which keeps one entry of each) and a
+// reopen.
+func TestMergeAfterUncertainRound(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "attestd.db")
 	cfg := Config{Path: path, MergeAt: 1 << 30, MergeEvery: time.Hour}
@@ -562,8 +546,7 @@ func TestMergeAfterPartialRound(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The first third of the round in key order, indexed, as a committed
-	// first transaction leaves it.
+	// The round, listed as a run, as the uncertain commit leaves it.
 	s.imu.Lock()
 	s.merging, s.unindexed = s.unindexed, map[fingerprint.Fingerprint]uint64{}
 	s.imu.Unlock()
@@ -574,22 +557,24 @@ func TestMergeAfterPartialRound(t *testing.T) {
 	if len(r.pairs) != len(subs) {
 		t.Fatalf("the round has %d records, want %d", len(r.pairs), len(subs))
 	}
-	done := r.pairs[:1000]
-	if err := s.write(fileIndex, func(tx *bbolt.Tx) error {
-		for _, p := range done {
-			if err := tx.Bucket(bucketFP).Put(p.fp[:], r.vals[p.at:p.end]); err != nil {
+	nr, err := s.writeRun(func(w *runfile.Writer) error {
+		for _, p := range r.pairs {
+			if err := w.Add((*[32]byte)(&p.fp), r.vals[p.at:p.end]); err != nil {
 				return err
 			}
 		}
 		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.commitRuns(nr, nil, func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put(keyIndexed, u64(r.top))
 	}); err != nil {
 		t.Fatal(err)
 	}
-	s.imu.Lock()
-	s.mergedN = len(done)
-	s.imu.Unlock()
-	if n := s.Unindexed(); n != len(subs)-len(done) {
-		t.Fatalf("%d unindexed after the failed round, want %d", n, len(subs)-len(done))
+	if n := s.Unindexed(); n != len(subs) {
+		t.Fatalf("%d unindexed after the uncertain round, want %d", n, len(subs))
 	}
 	// Committed after the failed round: in the new map.
 	more := subsOf("after", 500)
@@ -616,16 +601,26 @@ func TestMergeAfterPartialRound(t *testing.T) {
 				t.Fatalf("%s: %x = %+v, %v; want pending, as submitted", step, rec.Fingerprint[:4], e, err)
 			}
 		}
-		if err := s.db.View(func(tx *bbolt.Tx) error {
-			if n := tx.Bucket(bucketFP).Stats().KeyN; n != len(recs) {
-				t.Fatalf("%s: the index holds %d keys, want %d", step, n, len(recs))
-			}
-			return nil
-		}); err != nil {
-			t.Fatal(err)
+		idx := s.acquireRuns()
+		defer idx.release(s)
+		if n := idx.len(); n != uint64(len(recs)+len(subs)*(len(idx.runs)-1)) {
+			t.Fatalf("%s: the index holds %d entries in %d runs, want %d", step, n, len(idx.runs), len(recs)+len(subs)*(len(idx.runs)-1))
 		}
 	}
 	check(s, "merged")
+	// The two runs hold subs twice: a compaction keeps one of each.
+	idx := s.acquireRuns()
+	if len(idx.runs) != 2 {
+		t.Fatalf("%d runs, want 2", len(idx.runs))
+	}
+	s.cmu.Lock()
+	err = s.compact(idx.runs)
+	s.cmu.Unlock()
+	idx.release(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(s, "compacted")
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}

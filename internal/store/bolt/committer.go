@@ -175,7 +175,7 @@ func (s *Store) waitMerger() error {
 func (s *Store) Unindexed() int {
 	s.imu.RLock()
 	defer s.imu.RUnlock()
-	return len(s.unindexed) + len(s.merging) - s.mergedN
+	return len(s.unindexed) + len(s.merging)
 }
 
 // maxLinger bounds the committer's wait for a cohort (see committer).
@@ -271,7 +271,7 @@ func (s *Store) noteAdded(reqs []*submitReq) {
 // of institutions that are not their fingerprint's first submitter in the
 // log's subs bucket, and deletes log records that are sealed and indexed.
 // Known fingerprints are looked up in the unindexed map and then in the
-// main file's index. A request whose new fingerprints would take the
+// index's runs. A request whose new fingerprints would take the
 // pending count past its max writes nothing and gets ErrFull. Each
 // request's err is set here (nil unless refused): applyAll may run again,
 // for fewer requests, after a failed transaction.
@@ -288,7 +288,8 @@ func (s *Store) applyAll(tx *bbolt.Tx, reqs []*submitReq) error {
 		return err
 	}
 	defer mtx.Rollback()
-	fps := mtx.Bucket(bucketFP)
+	idx := s.acquireRuns()
+	defer idx.release(s)
 	subsB := tx.Bucket(bucketSubs)
 	// The count of pending fingerprints: the log's sequence (this
 	// transaction's appends included) minus the last sealed one as of mtx,
@@ -315,7 +316,7 @@ func (s *Store) applyAll(tx *bbolt.Tx, reqs []*submitReq) error {
 			if _, ok := here[fp]; ok {
 				continue
 			}
-			e, ok, err := s.known(fp, lg, fps, 0, nil)
+			e, ok, err := s.known(fp, lg, idx, 0, nil)
 			switch {
 			case err != nil:
 				return err

@@ -123,7 +123,7 @@ func TestOpenCorrupt(t *testing.T) {
 			}
 		}},
 		{"index meta pages", "", false, func(t *testing.T, f string) {
-			overwrite(t, f, 0, garbage(2*mainPageSize))
+			overwrite(t, f, 0, garbage(2*pageSizeOf(t, f)))
 		}},
 		{"index leaf page", "", true, func(t *testing.T, f string) {
 			ids, ps := pagesOf(t, f, "leaf")
@@ -224,4 +224,15 @@ func truncateHalf(t *testing.T, file string) {
 	if err := os.Truncate(file, size/2/ps*ps); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// pageSizeOf returns the page size of the bbolt file at path.
+func pageSizeOf(t *testing.T, path string) int {
+	t.Helper()
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	return db.Info().PageSize
 }

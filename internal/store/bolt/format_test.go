@@ -2,17 +2,13 @@ package bolt
 
 import (
 	"errors"
-	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/attestd/attestd/internal/fingerprint"
-	"github.com/attestd/attestd/internal/store"
 )
 
 // setVersion writes v as the store format version of the closed store at
@@ -83,51 +79,5 @@ func TestOldFormatRefused(t *testing.T) {
 			return nil
 		})
 		db.Close()
-	}
-}
-
-// TestPageSize: a new main file has mainPageSize pages (the log, the
-// OS's). A main file made with 4 KiB pages, by an earlier build, keeps
-// them: fingerprints go into it, merge into its index and read back.
-func TestPageSize(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "attestd.db")
-	s := open(t, path, true)
-	if got := s.db.Info().PageSize; got != mainPageSize {
-		t.Errorf("a new main file has %d-byte pages, want %d", got, mainPageSize)
-	}
-	if got := s.log.Info().PageSize; got != os.Getpagesize() {
-		t.Errorf("a new log has %d-byte pages, want the OS's %d", got, os.Getpagesize())
-	}
-	s.Close()
-
-	path = filepath.Join(t.TempDir(), "attestd.db")
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{PageSize: 4 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
-	s = open(t, path, true)
-	if got := s.db.Info().PageSize; got != 4<<10 {
-		t.Fatalf("a 4 KiB-page main file has %d-byte pages after Open", got)
-	}
-	fps := make([]fingerprint.Fingerprint, 5000)
-	subs := make([]store.Submission, len(fps))
-	for i := range fps {
-		fps[i] = fingerprint.Sum(fmt.Appendf(nil, "4k/%d", i))
-		subs[i] = store.Submission{Fingerprint: fps[i], Institution: "a", ReceivedAt: time.Unix(1, 0)}
-	}
-	if _, _, err := s.Submit(t.Context(), subs, 0); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.merge(); err != nil {
-		t.Fatal(err)
-	}
-	if n := s.Unindexed(); n != 0 {
-		t.Fatalf("%d fingerprints unindexed after the merge", n)
-	}
-	for _, fp := range fps {
-		if e, err := s.Entry(t.Context(), fp); err != nil || e.Fingerprint != fp {
-			t.Fatalf("Entry(%x) = %+v, %v", fp[:], e, err)
-		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/attestd/attestd/internal/fingerprint"
+	"github.com/attestd/attestd/internal/store/bolt/runfile"
 )
 
 // merger indexes the unindexed fingerprints in the background until
@@ -70,8 +71,7 @@ type round struct {
 // readRound reads the log records from sequence number from to top (n
 // of them, about), in one sequential scan of the log: no descent per
 // fingerprint. The records above "indexed" are exactly the unindexed
-// ones (see merge), plus, after a round that failed part way, some that
-// its first transactions indexed already.
+// ones (see merge).
 func (s *Store) readRound(from, top uint64, n int) (*round, error) {
 	r := &round{pairs: make([]pair, 0, n), vals: make([]byte, 0, n*(entryHeader+16)), top: top}
 	err := s.log.View(func(ltx *bbolt.Tx) error {
@@ -141,21 +141,20 @@ func compareFP(a, b *fingerprint.Fingerprint) int {
 	return bytes.Compare(a[8:], b[8:])
 }
 
-// merge writes every unindexed fingerprint into the fp bucket, in key
-// order, in transactions of mergeChunk fingerprints. The round takes the
-// unindexed map as it is (merging; commits from now on go to a new map)
-// and drops it once its last transaction has committed: a map is let go
-// whole, with no delete per key, and the next starts small (a Go map
-// keeps the room of its largest size).
+// merge writes every unindexed fingerprint into a new run of the index
+// (see runs.go). The round takes the unindexed map as it is (merging;
+// commits from now on go to a new map) and drops it once the transaction
+// that lists the run has committed: a map is let go whole, with no delete
+// per key, and the next starts small (a Go map keeps the room of its
+// largest size).
 //
 // The round is the log records from "indexed" up to the highest sequence
 // number in the map (mapTop): the committer adds a commit's records to
 // the map at once and in sequence order, so every record up to mapTop is
-// in merging. After a round that failed part way, merging is still there
-// and holds some that are indexed already (written again, with the same
-// value); the next round takes the newer map's into it. The last
-// transaction raises meta "indexed" to mapTop, so after a crash the log
-// records above "indexed" are exactly the ones to load again.
+// in merging. After a round that failed, merging is still there; the next
+// round takes the newer map's into it. The transaction that lists the run
+// raises meta "indexed" to mapTop, so after a crash the log records above
+// "indexed" are exactly the ones to load again.
 func (s *Store) merge() error {
 	// A new round's next map, sized for as many as the round takes, is
 	// made before taking imu: making a map of a million zeroes tens of
@@ -176,7 +175,7 @@ func (s *Store) merge() error {
 		maps.Copy(s.merging, s.unindexed)
 		clear(s.unindexed)
 	}
-	s.mergedN, s.since = 0, time.Time{}
+	s.since = time.Time{}
 	n, top := len(s.merging), s.mapTop
 	s.imu.Unlock()
 	from := s.indexed.Load() + 1
@@ -190,64 +189,35 @@ func (s *Store) merge() error {
 	if err != nil {
 		return err
 	}
-	size := mergeChunk(len(r.pairs), s.indexed.Load())
-	rest := r.pairs
-	for len(rest) > 0 {
-		select {
-		case <-s.stop:
-			return nil // what is left stays unindexed until the next open
-		default:
-		}
-		chunk := rest[:min(len(rest), size)]
-		rest = rest[len(chunk):]
-		last := len(rest) == 0
-		err := s.write(fileIndex, func(tx *bbolt.Tx) error {
-			fps := tx.Bucket(bucketFP)
-			for _, p := range chunk {
-				// The value stays valid until the commit: r.vals is not
-				// written again.
-				if err := fps.Put(p.fp[:], r.vals[p.at:p.end:p.end]); err != nil {
-					return err
-				}
+	nr, err := s.writeRun(func(w *runfile.Writer) error {
+		for _, p := range r.pairs {
+			if err := w.Add((*[32]byte)(&p.fp), r.vals[p.at:p.end]); err != nil {
+				return err
 			}
-			if last {
-				return tx.Bucket(bucketMeta).Put(keyIndexed, u64(r.top))
-			}
-			return nil
-		})
-		if err != nil {
-			return err
 		}
-		s.imu.Lock()
-		s.mergedN = min(s.mergedN+len(chunk), len(s.merging)) // a retried round writes some again
-		if last {
-			s.merging, s.mergedN = nil, 0
-			s.indexed.Store(r.top)
-		}
-		s.imu.Unlock()
-		s.mergeErr.Store(nil) // before the signal: see waitMerger
-		select {
-		case s.merged <- struct{}{}:
-		default:
-		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	err = s.commitRuns(nr, nil, func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put(keyIndexed, u64(r.top))
+	})
+	if err != nil {
+		return err
+	}
+	s.imu.Lock()
+	s.merging = nil
+	s.indexed.Store(r.top)
+	s.imu.Unlock()
+	s.mergeErr.Store(nil) // before the signal: see waitMerger
+	select {
+	case s.merged <- struct{}{}:
+	default:
+	}
+	select {
+	case s.compactWake <- struct{}{}:
+	default:
 	}
 	return nil
-}
-
-// entriesPerPage is about how many fp entries fill a leaf page of
-// mainPageSize (an entry is about 90 bytes with its key and page element).
-const entriesPerPage = mainPageSize / 90
-
-// mergeChunk returns how many of n sorted fingerprints one merge
-// transaction takes, with about indexed entries in the index. The chunk is
-// a key range: k sorted keys spread over the key space rewrite about
-// min(k, P·k/n) of the index's P leaf pages, so a chunk of
-// mergePages·max(1, n/P) keys rewrites about mergePages pages. The total
-// rewritten by the round does not depend on the chunking.
-//
-// It is at most mergePages·entriesPerPage keys, whose entries fill about
-// mergePages new pages when the index is small.
-func mergeChunk(n int, indexed uint64) int {
-	pages := max(indexed/entriesPerPage, 1)
-	return max(mergePages, int(min(uint64(n)*mergePages/pages, mergePages*entriesPerPage)))
 }

@@ -20,9 +20,9 @@ import (
 func (s *Store) Submission(ctx context.Context, fp fingerprint.Fingerprint, institution string) (store.Record, store.Entry, error) {
 	var rec store.Record
 	var e store.Entry
-	err := s.viewEntries(ctx, func(tx *bbolt.Tx) error {
+	err := s.viewEntries(ctx, func(tx *bbolt.Tx, idx *runSet) error {
 		var err error
-		if e, err = s.entryIn(tx, fp); err != nil {
+		if e, err = s.entryIn(tx, idx, fp); err != nil {
 			return err
 		}
 		rec = store.Record{Fingerprint: fp, Institution: institution, ReceivedAt: e.ReceivedAt}
@@ -45,13 +45,14 @@ func (s *Store) Submission(ctx context.Context, fp fingerprint.Fingerprint, inst
 }
 
 // known looks fp up in the index filters, then in the unindexed maps
-// (with its record in lg) and then in the index fps. The caller holds imu
-// for reading and opened the main transaction of fps after taking it.
-func (s *Store) known(fp fingerprint.Fingerprint, lg ingestLog, fps *bbolt.Bucket, sealed uint64, starts *bbolt.Bucket) (store.Entry, bool, error) {
+// (with its record in lg) and then in the index idx. The caller holds imu
+// for reading and took idx after taking it.
+func (s *Store) known(fp fingerprint.Fingerprint, lg ingestLog, idx *runSet, sealed uint64, starts *bbolt.Bucket) (store.Entry, bool, error) {
 	if s.filter.absent(&fp) {
 		return store.Entry{}, false, nil // certainly new: no map look-up, no descent
 	}
 	var v []byte
+	var err error
 	if seq, ok := s.unindexedSeq(&fp); ok {
 		rec, err := lg.get(seq)
 		if err != nil {
@@ -61,8 +62,11 @@ func (s *Store) known(fp fingerprint.Fingerprint, lg ingestLog, fps *bbolt.Bucke
 			return store.Entry{}, false, fmt.Errorf("bolt: unindexed fingerprint %x has no log record %d", fp[:], seq)
 		}
 		v = rec[32:]
-	} else if v = fps.Get(fp[:]); v == nil {
-		return store.Entry{}, false, nil
+	} else {
+		var ok bool
+		if v, ok, err = idx.get(&fp); err != nil || !ok {
+			return store.Entry{}, false, err
+		}
 	}
 	e, err := decodeEntry(fp, v, sealed, starts)
 	return e, err == nil, err
@@ -81,21 +85,24 @@ func (s *Store) unindexedSeq(fp *fingerprint.Fingerprint) (uint64, bool) {
 // Entry implements store.Store.
 func (s *Store) Entry(ctx context.Context, fp fingerprint.Fingerprint) (store.Entry, error) {
 	var e store.Entry
-	err := s.viewEntries(ctx, func(tx *bbolt.Tx) error {
+	err := s.viewEntries(ctx, func(tx *bbolt.Tx, idx *runSet) error {
 		var err error
-		e, err = s.entryIn(tx, fp)
+		e, err = s.entryIn(tx, idx, fp)
 		return err
 	})
 	return e, err
 }
 
-// viewEntries runs fn in a read transaction of the main file opened with
-// imu held for reading, as entryIn needs.
-func (s *Store) viewEntries(ctx context.Context, fn func(*bbolt.Tx) error) error {
+// viewEntries runs fn in a read transaction of the main file and with the
+// index's current runs, both taken with imu held for reading, as entryIn
+// needs.
+func (s *Store) viewEntries(ctx context.Context, fn func(*bbolt.Tx, *runSet) error) error {
 	return s.do(ctx, func() error {
 		s.imu.RLock()
 		defer s.imu.RUnlock()
-		return s.db.View(fn)
+		idx := s.acquireRuns()
+		defer idx.release(s)
+		return s.db.View(func(tx *bbolt.Tx) error { return fn(tx, idx) })
 	})
 }
 
@@ -103,8 +110,8 @@ func (s *Store) viewEntries(ctx context.Context, fn func(*bbolt.Tx) error) error
 // (and one of the log while fp is unindexed).
 func (s *Store) Proof(ctx context.Context, fp fingerprint.Fingerprint) (store.Proof, error) {
 	var p store.Proof
-	err := s.viewEntries(ctx, func(tx *bbolt.Tx) error {
-		e, err := s.entryIn(tx, fp)
+	err := s.viewEntries(ctx, func(tx *bbolt.Tx, idx *runSet) error {
+		e, err := s.entryIn(tx, idx, fp)
 		if err != nil {
 			return err
 		}
@@ -139,13 +146,16 @@ func (s *Store) Proof(ctx context.Context, fp fingerprint.Fingerprint) (store.Pr
 }
 
 // entryIn reads the entry of fp in tx, a read transaction of the main
-// file opened with imu held for reading.
-func (s *Store) entryIn(tx *bbolt.Tx, fp fingerprint.Fingerprint) (store.Entry, error) {
-	fps, starts := tx.Bucket(bucketFP), tx.Bucket(bucketStarts)
+// file, and idx, both taken with imu held for reading.
+func (s *Store) entryIn(tx *bbolt.Tx, idx *runSet, fp fingerprint.Fingerprint) (store.Entry, error) {
+	starts := tx.Bucket(bucketStarts)
 	sealed := getU64(tx.Bucket(bucketMeta), keySealed)
 	if _, ok := s.unindexedSeq(&fp); !ok {
-		v := fps.Get(fp[:])
-		if v == nil {
+		v, ok, err := idx.get(&fp)
+		if err != nil {
+			return store.Entry{}, err
+		}
+		if !ok {
 			return store.Entry{}, fmt.Errorf("fingerprint %x: %w", fp[:], store.ErrNotFound)
 		}
 		return decodeEntry(fp, v, sealed, starts)
@@ -153,7 +163,7 @@ func (s *Store) entryIn(tx *bbolt.Tx, fp fingerprint.Fingerprint) (store.Entry, 
 	var e store.Entry
 	err := s.log.View(func(ltx *bbolt.Tx) error {
 		var err error
-		e, _, err = s.known(fp, s.logOf(ltx), fps, sealed, starts)
+		e, _, err = s.known(fp, s.logOf(ltx), idx, sealed, starts)
 		return err
 	})
 	return e, err
