@@ -25,6 +25,7 @@ func registerStoreMetrics(m *metrics.Metrics, st store.Store) {
 	})
 	if u, ok := st.(store.Unindexer); ok {
 		m.RegisterUnindexed(u.Unindexed)
+		m.RegisterIndexRuns(u.IndexRuns)
 	}
 	m.RegisterPending(func() (int, float64) {
 		n, oldest, err := st.PendingStats(context.Background())

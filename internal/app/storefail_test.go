@@ -230,6 +230,9 @@ func TestServeFullDisk(t *testing.T) {
 	if up := s.metric("attestd_store_up"); up != 1 {
 		t.Fatalf("attestd_store_up = %v once space is back, want 1", up)
 	}
+	if n := s.metric("attestd_store_index_runs"); n < 0 {
+		t.Fatal("attestd_store_index_runs is not exported")
+	}
 	s.mustAccept(refused)
 	acked = append(acked, refused...)
 	s.eventually(2*interval+10*time.Second, "everything sealed", func() bool {

@@ -279,6 +279,15 @@ func (m *Metrics) RegisterUnindexed(n func() int) {
 	}, func() float64 { return float64(n()) }))
 }
 
+// RegisterIndexRuns exports attestd_store_index_runs: how many sorted
+// runs the embedded store's index is in, read at scrape time.
+func (m *Metrics) RegisterIndexRuns(n func() int) {
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "attestd_store_index_runs",
+		Help: "Sorted runs the embedded store's fingerprint index is in: a look-up reads up to this many. Background compactions keep it to a few per size tier; a count that only grows means they fail (see the log).",
+	}, func() float64 { return float64(n()) }))
+}
+
 // RegisterStoreUp exports attestd_store_up: 1 while the store takes
 // writes (up reports nil), else 0 — read at scrape time.
 func (m *Metrics) RegisterStoreUp(up func() error) {

@@ -78,6 +78,11 @@ type Unindexer interface {
 	// backlog, Submit waits for the merge (or fails with ErrUnavailable
 	// while merging fails) rather than losing anything.
 	Unindexed() int
+	// IndexRuns returns how many sorted runs the index is in: a look-up
+	// of a fingerprint reads up to that many, and a background compaction
+	// keeps it to a few per size tier (attestd_store_index_runs). It is
+	// cheap and safe to call at any time.
+	IndexRuns() int
 }
 
 // Status is the life-cycle state of a fingerprint and of its batch.

@@ -178,6 +178,13 @@ func (s *Store) Unindexed() int {
 	return len(s.unindexed) + len(s.merging)
 }
 
+// IndexRuns reports how many runs the index is in.
+func (s *Store) IndexRuns() int {
+	set := s.acquireRuns()
+	defer set.release(s)
+	return len(set.runs)
+}
+
 // maxLinger bounds the committer's wait for a cohort (see committer).
 const maxLinger = time.Millisecond
 

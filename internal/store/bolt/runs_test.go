@@ -141,6 +141,9 @@ func TestCompaction(t *testing.T) {
 		}
 		files := setFiles(set)
 		set.release(s)
+		if got := s.IndexRuns(); got != len(files) {
+			t.Fatalf("round %d: IndexRuns %d, want %d", r, got, len(files))
+		}
 		checkEntries(t, s, all, fmt.Sprint("round ", r))
 		if held != nil && r >= 3 {
 			// The held runs are still there to read, besides the set's.
