@@ -16,7 +16,6 @@ import (
 	"github.com/attestd/attestd/internal/fingerprint"
 	"github.com/attestd/attestd/internal/merkle"
 	"github.com/attestd/attestd/internal/store"
-	"github.com/attestd/attestd/internal/store/bolt/runfile"
 	"github.com/attestd/attestd/internal/store/storetest"
 )
 
@@ -557,20 +556,11 @@ func TestMergeAfterUncertainRound(t *testing.T) {
 	if len(r.pairs) != len(subs) {
 		t.Fatalf("the round has %d records, want %d", len(r.pairs), len(subs))
 	}
-	nr, err := s.writeRun(func(w *runfile.Writer) error {
-		for _, p := range r.pairs {
-			if err := w.Add((*[32]byte)(&p.fp), r.vals[p.at:p.end]); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	nr, err := s.writeRound(r)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.commitRuns(nr, nil, func(tx *bbolt.Tx) error {
-		return tx.Bucket(bucketMeta).Put(keyIndexed, u64(r.top))
-	}); err != nil {
+	if err := s.commitRound(nr, r); err != nil {
 		t.Fatal(err)
 	}
 	if n := s.Unindexed(); n != len(subs) {

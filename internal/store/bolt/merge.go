@@ -189,21 +189,11 @@ func (s *Store) merge() error {
 	if err != nil {
 		return err
 	}
-	nr, err := s.writeRun(func(w *runfile.Writer) error {
-		for _, p := range r.pairs {
-			if err := w.Add((*[32]byte)(&p.fp), r.vals[p.at:p.end]); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	nr, err := s.writeRound(r)
 	if err != nil {
 		return err
 	}
-	err = s.commitRuns(nr, nil, func(tx *bbolt.Tx) error {
-		return tx.Bucket(bucketMeta).Put(keyIndexed, u64(r.top))
-	})
-	if err != nil {
+	if err := s.commitRound(nr, r); err != nil {
 		return err
 	}
 	s.imu.Lock()
@@ -220,4 +210,24 @@ func (s *Store) merge() error {
 	default:
 	}
 	return nil
+}
+
+// writeRound writes r's fingerprints as a new run (not yet listed).
+func (s *Store) writeRound(r *round) (*run, error) {
+	return s.writeRun(func(w *runfile.Writer) error {
+		for _, p := range r.pairs {
+			if err := w.Add((*[32]byte)(&p.fp), r.vals[p.at:p.end]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// commitRound lists nr, the run of r, and raises "indexed" to r's top,
+// in one transaction.
+func (s *Store) commitRound(nr *run, r *round) error {
+	return s.commitRuns(nr, nil, func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put(keyIndexed, u64(r.top))
+	})
 }

@@ -49,10 +49,9 @@ func (s *Store) Submission(ctx context.Context, fp fingerprint.Fingerprint, inst
 // for reading and took idx after taking it.
 func (s *Store) known(fp fingerprint.Fingerprint, lg ingestLog, idx *runSet, sealed uint64, starts *bbolt.Bucket) (store.Entry, bool, error) {
 	if s.filter.absent(&fp) {
-		return store.Entry{}, false, nil // certainly new: no map look-up, no descent
+		return store.Entry{}, false, nil // certainly new: no map or run look-up
 	}
 	var v []byte
-	var err error
 	if seq, ok := s.unindexedSeq(&fp); ok {
 		rec, err := lg.get(seq)
 		if err != nil {
@@ -64,6 +63,7 @@ func (s *Store) known(fp fingerprint.Fingerprint, lg ingestLog, idx *runSet, sea
 		v = rec[32:]
 	} else {
 		var ok bool
+		var err error
 		if v, ok, err = idx.get(&fp); err != nil || !ok {
 			return store.Entry{}, false, err
 		}

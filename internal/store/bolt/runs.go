@@ -2,6 +2,7 @@ package bolt
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -24,16 +25,18 @@ import (
 // Config.Path + IndexSuffix, named by their ID. A merge round writes the
 // round's fingerprints as one new run; the compactor merges runs of about
 // the same size into one, compactFanIn or more at a time (size-tiered,
-// as an LSM does), so a fingerprint is rewritten about log4(index/MergeAt)
-// times in all, where a B+tree rewrote the index's pages at every round.
+// as an LSM does), so a fingerprint is rewritten about
+// log4(index/tierBase) times in all, where a B+tree rewrote the index's
+// pages at every round.
 //
 // The main file's meta "runs" lists the runs of the index: for each its
-// ID, its number of entries and the checksum of its index (runfile's Sum),
-// so a run file that is not the one listed (restored from another backup
-// than the main file, say) is refused at Open, not read. A run is written and synced, with its directory, before
-// the transaction that lists it commits; a file not listed (a round or a
-// compaction that did not commit) is deleted at Open. A run that a
-// compaction replaced is deleted once no reader holds it.
+// ID, its number of entries and the checksum of its index (runfile's
+// Sum), so a run file that is not the one listed (restored from another
+// backup than the main file, say) is refused at Open, not read. A run is
+// written and synced, with its directory, before the transaction that
+// lists it commits; a file not listed (a round or a compaction that did
+// not commit) is deleted at Open. A run that a compaction replaced is
+// deleted once no reader holds it.
 //
 // Readers take the current runSet (acquireRuns) and let it go when done;
 // a run is closed (unmapped) when the last set holding it is let go.
@@ -91,22 +94,12 @@ type runSet struct {
 
 func newRunSet(runs []*run) *runSet {
 	set := &runSet{runs: slices.Clone(runs)}
-	slices.SortStableFunc(set.runs, func(a, b *run) int { return -cmpU64(a.n, b.n) })
+	slices.SortStableFunc(set.runs, func(a, b *run) int { return cmp.Compare(b.n, a.n) })
 	for _, r := range set.runs {
 		r.refs.Add(1)
 	}
 	set.refs.Store(1)
 	return set
-}
-
-func cmpU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // acquireRuns returns the current runSet, held until its release.
