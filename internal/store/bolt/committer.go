@@ -178,8 +178,13 @@ func (s *Store) Unindexed() int {
 	return len(s.unindexed) + len(s.merging)
 }
 
-// IndexRuns reports how many runs the index is in.
+// IndexRuns reports how many runs the index is in (0 once closed).
 func (s *Store) IndexRuns() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return 0
+	}
 	set := s.acquireRuns()
 	defer set.release(s)
 	return len(set.runs)

@@ -172,6 +172,9 @@ func TestCompaction(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
+	if n := s.IndexRuns(); n != 0 {
+		t.Fatalf("IndexRuns after Close: %d", n)
+	}
 	s = openCfg(t, cfg)
 	checkEntries(t, s, all, "reopened")
 }
