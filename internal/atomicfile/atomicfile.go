@@ -14,12 +14,7 @@ func Write(path string, data []byte, perm os.FileMode) error {
 	if err := replace(path, data, perm, true); err != nil {
 		return err
 	}
-	dir, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer dir.Close()
-	return dir.Sync()
+	return SyncDir(filepath.Dir(path))
 }
 
 // replace writes data to a temporary file beside path with mode perm

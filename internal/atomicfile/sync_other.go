@@ -12,7 +12,7 @@ func syncAll(files []string, dirs map[string]bool) error {
 		}
 	}
 	for d := range dirs {
-		if err := syncPath(d); err != nil {
+		if err := SyncDir(d); err != nil {
 			return err
 		}
 	}

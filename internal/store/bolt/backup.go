@@ -10,6 +10,7 @@ import (
 
 	bbolt "go.etcd.io/bbolt"
 
+	"github.com/attestd/attestd/internal/atomicfile"
 	"github.com/attestd/attestd/internal/store"
 )
 
@@ -63,13 +64,13 @@ func (s *Store) Backup(ctx context.Context, dir string) error {
 		return copyTx(ctx, mtx, filepath.Join(tmp, filepath.Base(s.db.Path())))
 	})
 	if err == nil {
-		err = syncDir(tmp)
+		err = atomicfile.SyncDir(tmp)
 	}
 	if err == nil {
 		err = os.Rename(tmp, dir)
 	}
 	if err == nil {
-		err = syncDir(filepath.Dir(dir))
+		err = atomicfile.SyncDir(filepath.Dir(dir))
 	}
 	if err != nil {
 		os.RemoveAll(tmp)
@@ -165,7 +166,7 @@ func copyRuns(ctx context.Context, idx *runSet, dir string) error {
 			return err
 		}
 	}
-	return syncDir(dir)
+	return atomicfile.SyncDir(dir)
 }
 
 // copyFile copies the file at from to the new file to and syncs it.
@@ -203,12 +204,4 @@ func (c *copyWriter) Write(p []byte) (int, error) {
 		err, c.unsynced = c.f.Sync(), 0
 	}
 	return n, err
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	return errors.Join(d.Sync(), d.Close())
 }

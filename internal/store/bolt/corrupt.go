@@ -11,6 +11,8 @@ import (
 
 	bbolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/attestd/attestd/internal/atomicfile"
 )
 
 // ErrCorrupt is returned by Open when one of the store's files is
@@ -241,7 +243,7 @@ func markUnclean(path string) (was bool, err error) {
 	}
 	err = errors.Join(f.Sync(), f.Close())
 	if err == nil {
-		err = syncDir(filepath.Dir(marker))
+		err = atomicfile.SyncDir(filepath.Dir(marker))
 	}
 	return was, err
 }

@@ -15,6 +15,7 @@ import (
 
 	bbolt "go.etcd.io/bbolt"
 
+	"github.com/attestd/attestd/internal/atomicfile"
 	"github.com/attestd/attestd/internal/crashpoint"
 	"github.com/attestd/attestd/internal/fingerprint"
 	"github.com/attestd/attestd/internal/store/bolt/runfile"
@@ -220,7 +221,7 @@ func (s *Store) openRuns(refs []runRef, check bool) error {
 		}
 	}
 	if removed {
-		if err := syncDir(dir); err != nil {
+		if err := atomicfile.SyncDir(dir); err != nil {
 			return err
 		}
 	}
@@ -277,7 +278,7 @@ func (s *Store) writeRun(add func(*runfile.Writer) error) (*run, error) {
 	if err := w.Finish(); err != nil {
 		return nil, err
 	}
-	if err := syncDir(s.runDir()); err != nil {
+	if err := atomicfile.SyncDir(s.runDir()); err != nil {
 		os.Remove(path)
 		return nil, err
 	}

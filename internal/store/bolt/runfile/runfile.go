@@ -30,8 +30,6 @@ import (
 	"hash/crc32"
 	"os"
 	"sort"
-
-	"golang.org/x/sys/unix"
 )
 
 // KeySize is the size of every key.
@@ -210,13 +208,13 @@ func Open(path string) (*File, error) {
 	if size != int64(int(size)) {
 		return nil, fmt.Errorf("runfile: %s: %d bytes do not fit in memory", path, size)
 	}
-	data, err := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_SHARED)
+	data, err := mapFile(f, int(size))
 	if err != nil {
 		return nil, fmt.Errorf("runfile: mapping %s: %w", path, err)
 	}
 	r, err := parse(path, data)
 	if err != nil {
-		unix.Munmap(data)
+		unmap(data)
 		return nil, err
 	}
 	return r, nil
@@ -295,7 +293,7 @@ func (r *File) Close() error {
 	if r.data == nil {
 		return nil
 	}
-	err := unix.Munmap(r.data)
+	err := unmap(r.data)
 	r.data = nil
 	return err
 }
