@@ -11,15 +11,16 @@ import (
 )
 
 // absentFilter answers "not in the store" for most new fingerprints
-// without a look-up in the unindexed maps or a descent of the index's
-// runs: Bloom filters over every fingerprint in the index and the
-// unindexed maps (blocked Bloom filters, github.com/greatroar/blobloom:
-// one cache line per filter per look-up or insert; 0.5% false positives
-// each at its capacity). A new fingerprint is the common case of a
-// submission, and its look-up was a full descent that finds nothing: a
-// fifth of attestd's CPU on bulk ingest into a 7-million-fingerprint
-// store (docs/benchmarks.md, section 21); then a miss in a map of a
-// million or two, a cache miss each time: 4%.
+// without a look-up in the unindexed maps or in every run of the index:
+// Bloom filters over every fingerprint in the index and the unindexed
+// maps (blocked Bloom filters, github.com/greatroar/blobloom: one cache
+// line per filter per look-up or insert; 0.5% false positives each at its
+// capacity). A new fingerprint is the common case of a submission, and
+// its look-up, with the B+tree index of format 5, was a full descent that
+// found nothing: a fifth of attestd's CPU on bulk ingest into a
+// 7-million-fingerprint store (docs/benchmarks.md, section 21); then a
+// miss in a map of a million or two, a cache miss each time: 4%. With
+// runs it would read a block of each run.
 //
 // The committer adds each new fingerprint when it puts it in the
 // unindexed map (noteAdded); a fingerprint leaves the map only for the

@@ -320,7 +320,8 @@ func BenchmarkSubmitFirst(b *testing.B) {
 
 // BenchmarkOpen measures Open of a store of readSize() sealed and merged
 // fingerprints after a clean Close, and after an unclean shutdown (the
-// marker left behind), when both files are walked and tx.Check'd.
+// marker left behind), when both files are walked and tx.Check'd and
+// every index run is read in full.
 func BenchmarkOpen(b *testing.B) {
 	s, _ := sealedStore(b, "open", readSize())
 	path := s.path
@@ -344,14 +345,14 @@ func BenchmarkOpen(b *testing.B) {
 				}
 			}
 			fi, _ := os.Stat(path)
-			b.ReportMetric(float64(fi.Size())/(1<<20), "index-MiB")
+			b.ReportMetric(float64(fi.Size())/(1<<20), "main-MiB")
 		})
 	}
 }
 
 // BenchmarkMerge is one merge round of 200,000 fingerprints (20,000 with
 // -short) into an index that already holds 1M (100k): reading their
-// records, sorting them and writing them into the B+tree. The merger is
+// records, sorting them and writing them as a run. The merger is
 // held off (MergeAt and MergeEvery out of reach), so each round is
 // exactly what the loop submitted before it.
 func BenchmarkMerge(b *testing.B) {

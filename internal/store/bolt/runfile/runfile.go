@@ -130,9 +130,6 @@ func (w *Writer) endBlock() {
 	w.block = w.block[:0]
 }
 
-// Records is how many records were added so far.
-func (w *Writer) Records() uint64 { return w.records }
-
 // Finish writes the index and footer, syncs the file and closes it. The
 // caller syncs the directory if the new name must be durable.
 func (w *Writer) Finish() error {
@@ -281,9 +278,6 @@ func (r *File) Len() uint64 { return r.records }
 // key and CRC-32C: with Len, it tells one run from another (a run copied
 // from another store, or from another time) without reading the blocks.
 func (r *File) Sum() uint32 { return r.sum }
-
-// Size is the file's size in bytes.
-func (r *File) Size() int64 { return int64(len(r.data)) }
 
 // Path is the file's path.
 func (r *File) Path() string { return r.path }
