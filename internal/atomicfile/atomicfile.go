@@ -44,3 +44,13 @@ func replace(path string, data []byte, perm os.FileMode, sync bool) error {
 	}
 	return err
 }
+
+// syncPath fsyncs the file (or, where the OS allows it, the directory) at p.
+func syncPath(p string) error {
+	f, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}

@@ -2,8 +2,6 @@
 
 package atomicfile
 
-import "os"
-
 // syncAll fsyncs each file, then each directory.
 func syncAll(files []string, dirs map[string]bool) error {
 	for _, p := range files {
@@ -17,13 +15,4 @@ func syncAll(files []string, dirs map[string]bool) error {
 		}
 	}
 	return nil
-}
-
-func syncPath(p string) error {
-	f, err := os.Open(p)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
 }

@@ -324,7 +324,7 @@ func TestCrashDuringMerge(t *testing.T) {
 		}
 		if point == "random" {
 			// Killed once it has acknowledged something this round.
-			waitFor(t, "the child's first acknowledgement", func() bool { return ackedRound(t, acks, i) })
+			waitFor(t, "the child's first acknowledgement", func() bool { return ackedRound(acks, i) })
 			time.Sleep(time.Duration(rand.IntN(300)) * time.Millisecond)
 			cmd.Process.Signal(syscall.SIGKILL)
 		}
@@ -408,7 +408,7 @@ func ackedFPs(t *testing.T, path string) []fingerprint.Fingerprint {
 
 // ackedRound reports whether the child of round i recorded an
 // acknowledgement.
-func ackedRound(t *testing.T, path string, i int) bool {
+func ackedRound(path string, i int) bool {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return false
